@@ -1,0 +1,278 @@
+/* alloc.c -- ClusterIP and nodePort allocation.
+ *
+ * Every node computes the same answer from the same manifests, with no shared state, so the
+ * result may depend only on the set of objects. Each service starts at a home slot given by a
+ * hash of namespace/name and probes forward to the first free one. Services claim slots oldest
+ * first (creationTimestamp, then namespace/name), so a newer service never takes the slot an
+ * older one holds: adding a service does not move another's address. Explicit values in the
+ * manifests are always claimed before any allocation, and svcctl create writes the allocated
+ * values back so they become explicit.
+ *
+ * As in Kubernetes (KEP-3070, KEP-3668) the ranges have a static lower band that allocation
+ * uses only when the upper band is full, so users can pick fixed values there without clashing.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "build.h"
+
+#define MAX_HOST_BITS 24 /* 16M addresses: the bitmap stays at 2 MiB */
+
+struct bitmap {
+	uint8_t *bits;
+	uint64_t size;
+};
+
+static bool
+bitmap_init(struct bitmap *b, uint64_t size)
+{
+	b->size = size;
+	b->bits = calloc((size + 7) / 8 + 1, 1);
+	return b->bits != NULL;
+}
+
+static bool
+bitmap_test(const struct bitmap *b, uint64_t i)
+{
+	return i < b->size && (b->bits[i / 8] & (1u << (i % 8)));
+}
+
+static void
+bitmap_set(struct bitmap *b, uint64_t i)
+{
+	if (i < b->size)
+		b->bits[i / 8] |= (uint8_t)(1u << (i % 8));
+}
+
+static uint64_t
+hash_name(const char *ns, const char *name, uint64_t salt)
+{
+	/* FNV-1a, 64 bit: stable across builds, platforms and runs. */
+	uint64_t h = 14695981039346656037ull ^ salt;
+	const char *p;
+
+	for (p = ns; *p; p++)
+		h = (h ^ (uint8_t)*p) * 1099511628211ull;
+	h = (h ^ '/') * 1099511628211ull;
+	for (p = name; *p; p++)
+		h = (h ^ (uint8_t)*p) * 1099511628211ull;
+	return h;
+}
+
+/* Band offset: min(max(16, size/DIV), CAP) (KEP-3070 uses 16 and 256, KEP-3668 32 and 128). */
+static uint64_t
+band_offset(uint64_t size, uint64_t div, uint64_t cap)
+{
+	uint64_t off = size / div;
+
+	if (off < 16)
+		off = 16;
+	if (off > cap)
+		off = cap;
+	return off < size ? off : 0;
+}
+
+/* First free slot in [lo, hi) probing from lo + home % (hi - lo), wrapping; UINT64_MAX if full. */
+static uint64_t
+probe(const struct bitmap *b, uint64_t lo, uint64_t hi, uint64_t home)
+{
+	uint64_t n = hi > lo ? hi - lo : 0, i, s;
+
+	for (i = 0; i < n; i++) {
+		s = lo + (home + i) % n;
+		if (!bitmap_test(b, s))
+			return s;
+	}
+	return UINT64_MAX;
+}
+
+/* Dynamic band first, then the static band. */
+static uint64_t
+take(struct bitmap *b, uint64_t first, uint64_t last, uint64_t band, uint64_t home)
+{
+	uint64_t s = probe(b, first + band, last + 1, home);
+
+	if (s == UINT64_MAX)
+		s = probe(b, first, first + band, home);
+	if (s != UINT64_MAX)
+		bitmap_set(b, s);
+	return s;
+}
+
+static int
+age_cmp(const void *pa, const void *pb)
+{
+	const struct cluster_service *a = *(const struct cluster_service *const *)pa;
+	const struct cluster_service *b = *(const struct cluster_service *const *)pb;
+	/* No creationTimestamp counts as oldest: such services were written by hand before any
+	 * that svcctl created (and stamped). */
+	int64_t ta = a->meta.created_unix, tb = b->meta.created_unix;
+	int c;
+
+	if (ta != tb)
+		return ta < tb ? -1 : 1;
+	c = strcmp(a->meta.ns, b->meta.ns);
+	return c ? c : strcmp(a->meta.name, b->meta.name);
+}
+
+static bool
+wants_family(const struct cluster_service *s, uint8_t family, bool primary)
+{
+	size_t i;
+
+	for (i = 0; i < s->n_cluster_ips; i++)
+		if (s->cluster_ips[i].family == family)
+			return false; /* already has one */
+	for (i = 0; i < s->n_ip_families_text; i++)
+		if ((family == NETADDR_V4 && !strcmp(s->ip_families_text[i], "IPv4")) ||
+		    (family == NETADDR_V6 && !strcmp(s->ip_families_text[i], "IPv6")))
+			return i == 0 ? s->n_cluster_ips == 0
+				      : s->family_policy != CLUSTER_FAMILY_SINGLE;
+	if (s->n_ip_families_text > 0)
+		return false;
+	if (primary)
+		return s->n_cluster_ips == 0;
+	return s->family_policy != CLUSTER_FAMILY_SINGLE;
+}
+
+static void
+alloc_ips(struct cluster_objects *objs, const struct cluster_config *cfg, struct diag *d,
+	  struct cluster_service **order, size_t n)
+{
+	size_t c, i, k;
+
+	for (c = 0; c < cfg->n_service_cidrs; c++) {
+		const struct netaddr_prefix *cidr = &cfg->service_cidrs[c];
+		uint64_t size = netaddr_prefix_size(cidr), first = 1, last, band;
+		struct bitmap used;
+
+		if (netaddr_bits(&cidr->addr) - cidr->len > MAX_HOST_BITS)
+			size = (uint64_t)1 << MAX_HOST_BITS;
+		/* The network address is never used; IPv4 also keeps its broadcast address. */
+		last = cidr->addr.family == NETADDR_V4 ? size - 2 : size - 1;
+		band = band_offset(size, 16, 256);
+		if (!bitmap_init(&used, size)) {
+			diag_add(d, DIAG_ERROR, NULL, 0, 0, NULL, "out of memory");
+			return;
+		}
+		for (i = 0; i < objs->n_services; i++)
+			for (k = 0; k < objs->services[i]->n_cluster_ips; k++)
+				if (netaddr_in_prefix(&objs->services[i]->cluster_ips[k], cidr))
+					bitmap_set(&used, netaddr_offset(cidr, &objs->services[i]
+										 ->cluster_ips[k]));
+		for (i = 0; i < n; i++) {
+			struct cluster_service *s = order[i];
+			uint64_t slot;
+			char buf[NETADDR_STRLEN + 4];
+
+			if (s->headless || s->type == CLUSTER_SVC_EXTERNALNAME || s->n_cluster_ips >= 2 ||
+			    !wants_family(s, cidr->addr.family, c == 0))
+				continue;
+			slot = take(&used, first, last, band,
+				    hash_name(s->meta.ns, s->meta.name, cidr->addr.family));
+			if (slot == UINT64_MAX) {
+				build_report(objs, d, DIAG_ERROR, &s->meta, NULL, &s->meta,
+					     "spec.clusterIP",
+					     "Internal error: failed to allocate a serviceIP: range "
+					     "%s is full",
+					     netaddr_prefix_str(cidr, buf));
+				continue;
+			}
+			netaddr_at(cidr, slot, &s->cluster_ips[s->n_cluster_ips++]);
+			s->cluster_ip_allocated = true;
+		}
+		free(used.bits);
+	}
+}
+
+static void
+alloc_node_ports(struct cluster_objects *objs, const struct cluster_config *cfg, struct diag *d,
+		 struct cluster_service **order, size_t n)
+{
+	uint64_t size = (uint64_t)(cfg->node_port_max - cfg->node_port_min + 1);
+	uint64_t band = size < 16 ? 0 : band_offset(size, 32, 128);
+	struct bitmap used[3];
+	size_t i, k, j, p;
+
+	for (p = 0; p < 3; p++) {
+		if (!bitmap_init(&used[p], size)) {
+			diag_add(d, DIAG_ERROR, NULL, 0, 0, NULL, "out of memory");
+			while (p-- > 0)
+				free(used[p].bits);
+			return;
+		}
+	}
+	for (i = 0; i < objs->n_services; i++)
+		for (k = 0; k < objs->services[i]->n_ports; k++) {
+			const struct cluster_port *pt = &objs->services[i]->ports[k];
+
+			if (pt->node_port >= cfg->node_port_min && pt->node_port <= cfg->node_port_max)
+				bitmap_set(&used[pt->proto],
+					   (uint64_t)(pt->node_port - cfg->node_port_min));
+		}
+	for (i = 0; i < n; i++) {
+		struct cluster_service *s = order[i];
+
+		if (s->type != CLUSTER_SVC_NODEPORT && s->type != CLUSTER_SVC_LOADBALANCER)
+			continue;
+		for (k = 0; k < s->n_ports; k++) {
+			struct cluster_port *pt = &s->ports[k];
+			uint64_t slot = UINT64_MAX;
+
+			if (pt->node_port != 0)
+				continue;
+			/* The same port number under another protocol shares its nodePort, as the
+			 * API server does for 53/UDP + 53/TCP. */
+			for (j = 0; j < s->n_ports; j++) {
+				const struct cluster_port *o = &s->ports[j];
+				uint64_t cand;
+
+				if (j == k || o->port != pt->port || o->proto == pt->proto ||
+				    o->node_port == 0)
+					continue;
+				cand = (uint64_t)(o->node_port - cfg->node_port_min);
+				if (!bitmap_test(&used[pt->proto], cand)) {
+					slot = cand;
+					bitmap_set(&used[pt->proto], slot);
+					break;
+				}
+			}
+			if (slot == UINT64_MAX)
+				slot = take(&used[pt->proto], 0, size - 1, band,
+					    hash_name(s->meta.ns, s->meta.name, 1000 + k));
+			if (slot == UINT64_MAX) {
+				char path[64];
+
+				snprintf(path, sizeof(path), "spec.ports[%zu].nodePort", k);
+				build_report(objs, d, DIAG_ERROR, &s->meta, NULL, pt, path,
+					     "Internal error: failed to allocate a nodePort: range "
+					     "%d-%d is full",
+					     cfg->node_port_min, cfg->node_port_max);
+				continue;
+			}
+			pt->node_port = cfg->node_port_min + (int32_t)slot;
+			pt->node_port_allocated = true;
+		}
+	}
+	for (p = 0; p < 3; p++)
+		free(used[p].bits);
+}
+
+void
+alloc_objects(struct cluster_objects *objs, const struct cluster_config *cfg, struct diag *d)
+{
+	struct cluster_service **order;
+
+	if (objs->n_services == 0)
+		return;
+	order = malloc(objs->n_services * sizeof(*order));
+	if (order == NULL) {
+		diag_add(d, DIAG_ERROR, NULL, 0, 0, NULL, "out of memory");
+		return;
+	}
+	memcpy(order, objs->services, objs->n_services * sizeof(*order));
+	qsort(order, objs->n_services, sizeof(*order), age_cmp);
+	alloc_ips(objs, cfg, d, order, objs->n_services);
+	alloc_node_ports(objs, cfg, d, order, objs->n_services);
+	free(order);
+}

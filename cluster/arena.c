@@ -1,0 +1,150 @@
+/* arena.c -- region allocator: many small allocations, one free. */
+#include "arena.h"
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ARENA_BLOCK 65536
+#define ARENA_ALIGN 16
+
+struct arena_block {
+	struct arena_block *next;
+	size_t size;
+	_Alignas(16) unsigned char data[];
+};
+
+void
+arena_init(struct arena *a)
+{
+	memset(a, 0, sizeof(*a));
+}
+
+void
+arena_deinit(struct arena *a)
+{
+	struct arena_block *b = a->head, *next;
+
+	while (b != NULL) {
+		next = b->next;
+		free(b);
+		b = next;
+	}
+	arena_init(a);
+}
+
+void
+arena_move(struct arena *dst, struct arena *src)
+{
+	struct arena_block *tail;
+
+	if (src->head == NULL)
+		return;
+	/* SRC's blocks go behind DST's head so DST keeps filling its current block. */
+	tail = src->head;
+	while (tail->next != NULL)
+		tail = tail->next;
+	if (dst->head == NULL) {
+		*dst = *src;
+	} else {
+		tail->next = dst->head->next;
+		dst->head->next = src->head;
+		dst->total += src->total;
+	}
+	arena_init(src);
+}
+
+void *
+arena_alloc(struct arena *a, size_t size)
+{
+	struct arena_block *b;
+	size_t need = (size + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+	void *p;
+
+	if (need < size)
+		return NULL;
+	if (a->head == NULL || a->head->size - a->used < need) {
+		size_t bsize = need > ARENA_BLOCK / 4 ? need : ARENA_BLOCK;
+
+		if (need > ARENA_BLOCK / 4) {
+			/* A big allocation gets its own block behind the head, so the head's
+			 * free space is not wasted. */
+			b = malloc(sizeof(*b) + bsize);
+			if (b == NULL)
+				return NULL;
+			b->size = bsize;
+			if (a->head == NULL) {
+				b->next = NULL;
+				a->head = b;
+				a->used = bsize;
+			} else {
+				b->next = a->head->next;
+				a->head->next = b;
+			}
+			a->total += need;
+			memset(b->data, 0, need);
+			return b->data;
+		}
+		b = malloc(sizeof(*b) + bsize);
+		if (b == NULL)
+			return NULL;
+		b->size = bsize;
+		b->next = a->head;
+		a->head = b;
+		a->used = 0;
+	}
+	p = a->head->data + a->used;
+	a->used += need;
+	a->total += need;
+	memset(p, 0, size);
+	return p;
+}
+
+void *
+arena_calloc(struct arena *a, size_t n, size_t size)
+{
+	if (size != 0 && n > SIZE_MAX / size)
+		return NULL;
+	return arena_alloc(a, n == 0 || size == 0 ? 1 : n * size);
+}
+
+char *
+arena_strndup(struct arena *a, const char *s, size_t len)
+{
+	char *p = arena_alloc(a, len + 1);
+
+	if (p == NULL)
+		return NULL;
+	memcpy(p, s, len);
+	p[len] = '\0';
+	return p;
+}
+
+char *
+arena_strdup(struct arena *a, const char *s)
+{
+	return arena_strndup(a, s, strlen(s));
+}
+
+char *
+arena_printf(struct arena *a, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+	char *p;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return NULL;
+	p = arena_alloc(a, (size_t)n + 1);
+	if (p == NULL)
+		return NULL;
+	va_start(ap, fmt);
+	vsnprintf(p, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	return p;
+}

@@ -1,0 +1,26 @@
+/* build.h -- the stages that turn loaded objects into a snapshot: validate, allocate, endpoints. */
+#ifndef BUILD_H
+#define BUILD_H
+
+#include "cluster.h"
+
+/* Check every object as the API server would, report all problems to D, and fill the parsed and
+ * defaulted fields (addresses, families, policies, target ports). */
+void validate_objects(struct cluster_objects *objs, const struct cluster_config *cfg,
+		      struct diag *d);
+
+/* Give every service without a clusterIP one from the service CIDR, and every NodePort and
+ * LoadBalancer port without a nodePort one from the node-port range. Deterministic: the result
+ * depends only on the set of objects, never on load order. */
+void alloc_objects(struct cluster_objects *objs, const struct cluster_config *cfg, struct diag *d);
+
+/* Compute each service's endpoints from pods (selector) or from Endpoints/EndpointSlices, and the
+ * Endpoints view svcctl prints. Results are allocated in ARENA. */
+enum svc_status endpoints_compute(struct cluster *c, struct arena *arena, struct diag *d);
+
+/* Report a problem at the source position of FIELD (or of OBJ when FIELD has none). */
+void build_report(const struct cluster_objects *objs, struct diag *d, enum diag_level level,
+		  const struct cluster_meta *meta, const void *field, const void *obj,
+		  const char *path, const char *fmt, ...) __attribute__((format(printf, 8, 9)));
+
+#endif

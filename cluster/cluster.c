@@ -1,0 +1,519 @@
+/* cluster.c -- building snapshots from loaded objects, and looking things up in them. */
+#include "cluster.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "build.h"
+#include "schema.h"
+
+/* ---- index: open addressing over pointers, keyed by a hash and a compare ---------------- */
+
+struct slot {
+	uint32_t hash;
+	uint32_t aux; /* node-port index: the service port */
+	const void *item;
+};
+
+struct table {
+	struct slot *slots;
+	size_t cap; /* power of two, at least twice the items */
+};
+
+struct cluster_index {
+	struct table svc_by_name;
+	struct table svc_by_ip;
+	struct table svc_by_node_port;
+	struct table pod_by_ip;
+	struct table pod_by_name;
+	struct table ns_by_name;
+};
+
+static uint32_t
+hash_str2(const char *a, const char *b)
+{
+	uint32_t h = 2166136261u;
+
+	for (; *a; a++)
+		h = (h ^ (uint8_t)*a) * 16777619u;
+	h = (h ^ '/') * 16777619u;
+	for (; b && *b; b++)
+		h = (h ^ (uint8_t)*b) * 16777619u;
+	return h ? h : 1;
+}
+
+static uint32_t
+hash_node_port(enum cluster_proto proto, int32_t port)
+{
+	uint32_t h = ((uint32_t)port * 2654435761u) ^ ((uint32_t)proto * 40503u);
+
+	return h ? h : 1;
+}
+
+static uint32_t
+hash_ip(const struct netaddr *a)
+{
+	uint32_t h = netaddr_hash(a);
+
+	return h ? h : 1;
+}
+
+static bool
+table_init(struct table *t, size_t n)
+{
+	t->cap = 16;
+	while (t->cap < n * 2 + 1)
+		t->cap *= 2;
+	t->slots = calloc(t->cap, sizeof(*t->slots));
+	return t->slots != NULL;
+}
+
+/* Insert unless an equal key is present (first one wins: duplicates were reported). */
+static void
+table_put(struct table *t, uint32_t hash, uint32_t aux, const void *item)
+{
+	size_t i = hash & (t->cap - 1);
+
+	while (t->slots[i].item != NULL)
+		i = (i + 1) & (t->cap - 1);
+	t->slots[i] = (struct slot){hash, aux, item};
+}
+
+static void
+index_free(struct cluster_index *ix)
+{
+	if (ix == NULL)
+		return;
+	free(ix->svc_by_name.slots);
+	free(ix->svc_by_ip.slots);
+	free(ix->svc_by_node_port.slots);
+	free(ix->pod_by_ip.slots);
+	free(ix->pod_by_name.slots);
+	free(ix->ns_by_name.slots);
+	free(ix);
+}
+
+static enum svc_status
+index_build(struct cluster *c)
+{
+	struct cluster_index *ix = calloc(1, sizeof(*ix));
+	size_t i, k, n_np = 0, n_ip = 0, n_pip = 0;
+
+	if (ix == NULL)
+		return SVC_ENOMEM;
+	c->index = ix;
+	for (i = 0; i < c->n_services; i++) {
+		n_np += c->services[i]->n_ports;
+		n_ip += c->services[i]->n_cluster_ips;
+	}
+	for (i = 0; i < c->n_pods; i++)
+		n_pip += c->pods[i]->n_ips;
+	if (!table_init(&ix->svc_by_name, c->n_services) || !table_init(&ix->svc_by_ip, n_ip) ||
+	    !table_init(&ix->svc_by_node_port, n_np) || !table_init(&ix->pod_by_ip, n_pip) ||
+	    !table_init(&ix->pod_by_name, c->n_pods) || !table_init(&ix->ns_by_name, c->n_ns_names))
+		return SVC_ENOMEM;
+	for (i = 0; i < c->n_services; i++) {
+		const struct cluster_service *s = c->services[i];
+
+		table_put(&ix->svc_by_name, hash_str2(s->meta.ns, s->meta.name), 0, s);
+		for (k = 0; k < s->n_cluster_ips; k++)
+			table_put(&ix->svc_by_ip, hash_ip(&s->cluster_ips[k]), (uint32_t)k, s);
+		for (k = 0; k < s->n_ports; k++)
+			if (s->ports[k].node_port != 0)
+				table_put(&ix->svc_by_node_port,
+					  hash_node_port(s->ports[k].proto, s->ports[k].node_port),
+					  (uint32_t)k, s);
+	}
+	for (i = 0; i < c->n_pods; i++) {
+		const struct cluster_pod *p = c->pods[i];
+
+		table_put(&ix->pod_by_name, hash_str2(p->meta.ns, p->meta.name), 0, p);
+		/* hostNetwork pods share the node's address; they are not found by pod IP. */
+		for (k = 0; k < p->n_ips && !p->host_network; k++)
+			table_put(&ix->pod_by_ip, hash_ip(&p->ips[k]), (uint32_t)k, p);
+	}
+	for (i = 0; i < c->n_ns_names; i++)
+		table_put(&ix->ns_by_name, hash_str2(c->ns_names[i], NULL), 0, c->ns_names[i]);
+	return SVC_OK;
+}
+
+const struct cluster_service *
+cluster_service_by_name(const struct cluster *c, const char *ns, const char *name)
+{
+	const struct table *t = &c->index->svc_by_name;
+	uint32_t h = hash_str2(ns, name);
+	size_t i;
+
+	for (i = h & (t->cap - 1); t->slots[i].item != NULL; i = (i + 1) & (t->cap - 1)) {
+		const struct cluster_service *s = t->slots[i].item;
+
+		if (t->slots[i].hash == h && !strcmp(s->meta.name, name) && !strcmp(s->meta.ns, ns))
+			return s;
+	}
+	return NULL;
+}
+
+const struct cluster_service *
+cluster_service_by_ip(const struct cluster *c, const struct netaddr *ip)
+{
+	const struct table *t = &c->index->svc_by_ip;
+	uint32_t h = hash_ip(ip);
+	size_t i;
+
+	for (i = h & (t->cap - 1); t->slots[i].item != NULL; i = (i + 1) & (t->cap - 1)) {
+		const struct cluster_service *s = t->slots[i].item;
+
+		if (t->slots[i].hash == h && netaddr_equal(&s->cluster_ips[t->slots[i].aux], ip))
+			return s;
+	}
+	return NULL;
+}
+
+const struct cluster_service *
+cluster_service_by_node_port(const struct cluster *c, enum cluster_proto proto, int32_t node_port,
+			     size_t *port_index)
+{
+	const struct table *t = &c->index->svc_by_node_port;
+	uint32_t h = hash_node_port(proto, node_port);
+	size_t i;
+
+	for (i = h & (t->cap - 1); t->slots[i].item != NULL; i = (i + 1) & (t->cap - 1)) {
+		const struct cluster_service *s = t->slots[i].item;
+		const struct cluster_port *p = &s->ports[t->slots[i].aux];
+
+		if (t->slots[i].hash == h && p->node_port == node_port && p->proto == proto) {
+			if (port_index != NULL)
+				*port_index = t->slots[i].aux;
+			return s;
+		}
+	}
+	return NULL;
+}
+
+const struct cluster_pod *
+cluster_pod_by_ip(const struct cluster *c, const struct netaddr *ip)
+{
+	const struct table *t = &c->index->pod_by_ip;
+	uint32_t h = hash_ip(ip);
+	size_t i;
+
+	for (i = h & (t->cap - 1); t->slots[i].item != NULL; i = (i + 1) & (t->cap - 1)) {
+		const struct cluster_pod *p = t->slots[i].item;
+
+		if (t->slots[i].hash == h && netaddr_equal(&p->ips[t->slots[i].aux], ip))
+			return p;
+	}
+	return NULL;
+}
+
+const struct cluster_pod *
+cluster_pod_by_name(const struct cluster *c, const char *ns, const char *name)
+{
+	const struct table *t = &c->index->pod_by_name;
+	uint32_t h = hash_str2(ns, name);
+	size_t i;
+
+	for (i = h & (t->cap - 1); t->slots[i].item != NULL; i = (i + 1) & (t->cap - 1)) {
+		const struct cluster_pod *p = t->slots[i].item;
+
+		if (t->slots[i].hash == h && !strcmp(p->meta.name, name) && !strcmp(p->meta.ns, ns))
+			return p;
+	}
+	return NULL;
+}
+
+bool
+cluster_namespace_exists(const struct cluster *c, const char *ns)
+{
+	const struct table *t = &c->index->ns_by_name;
+	uint32_t h = hash_str2(ns, NULL);
+	size_t i;
+
+	for (i = h & (t->cap - 1); t->slots[i].item != NULL; i = (i + 1) & (t->cap - 1))
+		if (t->slots[i].hash == h && !strcmp(t->slots[i].item, ns))
+			return true;
+	return false;
+}
+
+int
+cluster_service_port_index(const struct cluster_service *svc, const char *name,
+			   enum cluster_proto proto)
+{
+	size_t i;
+
+	for (i = 0; i < svc->n_ports; i++)
+		if (svc->ports[i].proto == proto &&
+		    !strcmp(svc->ports[i].name ? svc->ports[i].name : "", name ? name : ""))
+			return (int)i;
+	return -1;
+}
+
+size_t
+cluster_endpoint_count(const struct cluster_service *svc, size_t port_index, bool ready_only)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < svc->n_endpoints; i++)
+		if (svc->endpoints[i].ports[port_index] != 0 &&
+		    (svc->endpoints[i].ready || !ready_only))
+			n++;
+	return n;
+}
+
+/* ---- names --------------------------------------------------------------------------------- */
+
+const char *
+cluster_proto_str(enum cluster_proto p)
+{
+	return p <= CLUSTER_SCTP ? schema_proto_names[p] : "?";
+}
+
+const char *
+cluster_svc_type_str(enum cluster_svc_type t)
+{
+	return t <= CLUSTER_SVC_EXTERNALNAME ? schema_svc_type_names[t] : "?";
+}
+
+const char *
+cluster_kind_str(enum cluster_kind k)
+{
+	return k < CLUSTER_KIND_COUNT ? schema_kinds[k].kind : "?";
+}
+
+/* ---- config -------------------------------------------------------------------------------- */
+
+void
+cluster_config_init(struct cluster_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	netaddr_prefix_parse(&cfg->service_cidrs[0], "10.96.0.0/12");
+	cfg->n_service_cidrs = 1;
+	cfg->node_port_min = CLUSTER_NODE_PORT_MIN;
+	cfg->node_port_max = CLUSTER_NODE_PORT_MAX;
+}
+
+enum svc_status
+cluster_config_set_cidrs(struct cluster_config *cfg, const char *list)
+{
+	struct netaddr_prefix p[2];
+	char buf[128];
+	const char *s = list;
+	size_t n = 0;
+
+	while (*s) {
+		const char *comma = strchr(s, ',');
+		size_t len = comma ? (size_t)(comma - s) : strlen(s);
+
+		if (n == 2 || len == 0 || len >= sizeof(buf))
+			return SVC_EINVAL;
+		memcpy(buf, s, len);
+		buf[len] = '\0';
+		if (netaddr_prefix_parse(&p[n], buf) != SVC_OK)
+			return SVC_EINVAL;
+		/* Fewer than 8 addresses leave nothing to allocate; more than 24 host bits are
+		 * beyond what the allocator's bitmap covers (Kubernetes caps IPv6 at /108). */
+		if (netaddr_bits(&p[n].addr) - p[n].len < 3 ||
+		    netaddr_bits(&p[n].addr) - p[n].len > 24)
+			return SVC_ERANGE;
+		n++;
+		s = comma ? comma + 1 : s + len;
+	}
+	if (n == 0 || (n == 2 && p[0].addr.family == p[1].addr.family))
+		return SVC_EINVAL;
+	memcpy(cfg->service_cidrs, p, n * sizeof(*p));
+	cfg->n_service_cidrs = n;
+	return SVC_OK;
+}
+
+/* ---- build ----------------------------------------------------------------------------- */
+
+static int
+str_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Every namespace that exists: declared ones and those holding an object. */
+static enum svc_status
+collect_namespaces(struct cluster *c)
+{
+	size_t cap = c->n_namespaces + c->n_services + c->n_pods + c->n_endpoints + c->n_slices + 1;
+	const char **all = arena_calloc(&c->arena, cap, sizeof(*all));
+	size_t n = 0, i, k = 0;
+
+	if (all == NULL)
+		return SVC_ENOMEM;
+	for (i = 0; i < c->n_namespaces; i++)
+		all[n++] = c->namespaces[i]->meta.name;
+	for (i = 0; i < c->n_services; i++)
+		all[n++] = c->services[i]->meta.ns;
+	for (i = 0; i < c->n_pods; i++)
+		all[n++] = c->pods[i]->meta.ns;
+	for (i = 0; i < c->n_endpoints; i++)
+		all[n++] = c->endpoints[i]->meta.ns;
+	for (i = 0; i < c->n_slices; i++)
+		all[n++] = c->slices[i]->meta.ns;
+	qsort(all, n, sizeof(*all), str_cmp);
+	for (i = 0; i < n; i++)
+		if (k == 0 || strcmp(all[k - 1], all[i]) != 0)
+			all[k++] = all[i];
+	c->ns_names = all;
+	c->n_ns_names = k;
+	return SVC_OK;
+}
+
+/* Write allocated and defaulted values back into the manifest fields, so printing and writing
+ * an object shows what the cluster uses. */
+static enum svc_status
+fill_service_fields(struct arena *a, struct cluster_service *s)
+{
+	char buf[NETADDR_STRLEN];
+	size_t i;
+
+	if (s->type == CLUSTER_SVC_EXTERNALNAME)
+		return SVC_OK;
+	if (s->headless) {
+		s->cluster_ip_text = "None";
+		if (s->n_cluster_ips_text == 0) {
+			s->cluster_ips_text = arena_calloc(a, 1, sizeof(char *));
+			if (s->cluster_ips_text == NULL)
+				return SVC_ENOMEM;
+			s->cluster_ips_text[0] = "None";
+			s->n_cluster_ips_text = 1;
+		}
+		return SVC_OK;
+	}
+	if (s->n_cluster_ips == 0)
+		return SVC_OK;
+	s->cluster_ips_text = arena_calloc(a, s->n_cluster_ips, sizeof(char *));
+	s->ip_families_text = arena_calloc(a, s->n_cluster_ips, sizeof(char *));
+	if (s->cluster_ips_text == NULL || s->ip_families_text == NULL)
+		return SVC_ENOMEM;
+	for (i = 0; i < s->n_cluster_ips; i++) {
+		s->cluster_ips_text[i] = arena_strdup(a, netaddr_str(&s->cluster_ips[i], buf));
+		if (s->cluster_ips_text[i] == NULL)
+			return SVC_ENOMEM;
+		s->ip_families_text[i] = s->cluster_ips[i].family == NETADDR_V4 ? "IPv4" : "IPv6";
+	}
+	s->n_cluster_ips_text = s->n_cluster_ips;
+	s->n_ip_families_text = s->n_cluster_ips;
+	s->cluster_ip_text = s->cluster_ips_text[0];
+	return SVC_OK;
+}
+
+static void *
+copy_array(struct arena *a, void *src, size_t n, size_t elem)
+{
+	void *p = arena_calloc(a, n ? n : 1, elem);
+
+	if (p != NULL && n)
+		memcpy(p, src, n * elem);
+	return p;
+}
+
+enum svc_status
+cluster_build(struct cluster_objects *objs, const struct cluster_config *cfg, struct diag *d,
+	      struct cluster **out)
+{
+	struct cluster *c = NULL;
+	size_t errors = d->errors, i;
+	enum svc_status st = SVC_OK;
+
+	*out = NULL;
+	validate_objects(objs, cfg, d);
+	if (d->errors == errors)
+		alloc_objects(objs, cfg, d);
+	if (d->errors != errors) {
+		st = SVC_EINVAL;
+		goto done;
+	}
+	c = calloc(1, sizeof(*c));
+	if (c == NULL) {
+		st = SVC_ENOMEM;
+		goto done;
+	}
+	c->refs = 1;
+	c->config = *cfg;
+	arena_move(&c->arena, &objs->arena);
+	/* Validation left every list sorted by namespace, then name. */
+	c->n_services = objs->n_services;
+	c->services = copy_array(&c->arena, objs->services, objs->n_services, sizeof(void *));
+	c->n_pods = objs->n_pods;
+	c->pods = copy_array(&c->arena, objs->pods, objs->n_pods, sizeof(void *));
+	c->n_endpoints = objs->n_endpoints;
+	c->endpoints = copy_array(&c->arena, objs->endpoints, objs->n_endpoints, sizeof(void *));
+	c->n_slices = objs->n_slices;
+	c->slices = copy_array(&c->arena, objs->slices, objs->n_slices, sizeof(void *));
+	c->n_namespaces = objs->n_namespaces;
+	c->namespaces = copy_array(&c->arena, objs->namespaces, objs->n_namespaces, sizeof(void *));
+	if (c->services == NULL || c->pods == NULL || c->endpoints == NULL || c->slices == NULL ||
+	    c->namespaces == NULL) {
+		st = SVC_ENOMEM;
+		goto done;
+	}
+	for (i = 0; i < c->n_services && st == SVC_OK; i++)
+		st = fill_service_fields(&c->arena, c->services[i]);
+	if (st == SVC_OK)
+		st = collect_namespaces(c);
+	if (st == SVC_OK)
+		st = index_build(c);
+	if (st == SVC_OK)
+		st = endpoints_compute(c, &c->arena, d);
+done:
+	/* The objects' pointer arrays now belong to nobody but OBJS; its data is in C. */
+	objs->n_services = objs->n_pods = objs->n_endpoints = objs->n_slices =
+		objs->n_namespaces = 0;
+	if (st != SVC_OK && c != NULL) {
+		cluster_unref(c);
+		c = NULL;
+	}
+	*out = c;
+	return st;
+}
+
+enum svc_status
+cluster_load(const char *dir, const struct cluster_config *cfg, struct diag *d,
+	     struct cluster **out)
+{
+	struct cluster_objects objs;
+	size_t errors = d->errors;
+	enum svc_status st;
+
+	*out = NULL;
+	cluster_objects_init(&objs);
+	st = cluster_objects_load_dir(&objs, dir, d);
+	if (st == SVC_OK && d->errors != errors)
+		st = SVC_EINVAL;
+	/* Semantic checks run even after syntax errors elsewhere, so one run reports all. */
+	if (st == SVC_OK || st == SVC_EINVAL) {
+		enum svc_status bst = cluster_build(&objs, cfg, d, out);
+
+		if (st == SVC_OK)
+			st = bst;
+		if (st != SVC_OK && *out != NULL) {
+			cluster_unref(*out);
+			*out = NULL;
+		}
+	}
+	cluster_objects_deinit(&objs);
+	return st;
+}
+
+struct cluster *
+cluster_ref(struct cluster *c)
+{
+	__atomic_add_fetch(&c->refs, 1, __ATOMIC_RELAXED);
+	return c;
+}
+
+void
+cluster_unref(struct cluster *c)
+{
+	if (c == NULL)
+		return;
+	if (__atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) != 0)
+		return;
+	index_free(c->index);
+	arena_deinit(&c->arena);
+	free(c);
+}

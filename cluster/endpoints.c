@@ -1,0 +1,496 @@
+/* endpoints.c -- the endpoints controller: which addresses and ports serve each service.
+ *
+ * A service with a selector takes the pods of its namespace whose labels match, that have an IP,
+ * are not Succeeded or Failed, resolving a named targetPort per pod. A service without a
+ * selector takes the Endpoints object or EndpointSlices named for it. Readiness follows the
+ * EndpointSlice controller: ready = publishNotReadyAddresses || (pod Ready && not terminating).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "build.h"
+
+#define SERVICE_NAME_LABEL "kubernetes.io/service-name"
+
+/* Growable endpoint list on the heap while building; copied into the arena when done. */
+struct eplist {
+	struct cluster_endpoint *items;
+	size_t n, cap;
+};
+
+static struct cluster_endpoint *
+eplist_add(struct eplist *l)
+{
+	if (l->n == l->cap) {
+		size_t ncap = l->cap ? l->cap * 2 : 8;
+		struct cluster_endpoint *p = realloc(l->items, ncap * sizeof(*p));
+
+		if (p == NULL)
+			return NULL;
+		l->items = p;
+		l->cap = ncap;
+	}
+	memset(&l->items[l->n], 0, sizeof(l->items[0]));
+	return &l->items[l->n++];
+}
+
+static const char *
+label_get(const struct cluster_labels *l, const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		if (!strcmp(l->items[i].key, key))
+			return l->items[i].value;
+	return NULL;
+}
+
+static bool
+selector_matches(const struct cluster_labels *sel, const struct cluster_labels *labels)
+{
+	size_t i;
+
+	for (i = 0; i < sel->n; i++) {
+		const char *v = label_get(labels, sel->items[i].key);
+
+		if (v == NULL || strcmp(v, sel->items[i].value) != 0)
+			return false;
+	}
+	return true;
+}
+
+/* FindPort: the containerPort named NAME with protocol PROTO; sidecar init containers
+ * (restartPolicy Always) count as containers. 0 when the pod has none. */
+static int32_t
+find_named_port(const struct cluster_pod *p, const char *name, enum cluster_proto proto)
+{
+	size_t i, k;
+
+	for (i = 0; i < p->n_containers; i++)
+		for (k = 0; k < p->containers[i].n_ports; k++) {
+			const struct cluster_container_port *cp = &p->containers[i].ports[k];
+
+			if (cp->name && !strcmp(cp->name, name) && cp->proto == proto)
+				return cp->port;
+		}
+	for (i = 0; i < p->n_init_containers; i++) {
+		if (p->init_containers[i].restart_policy == NULL ||
+		    strcmp(p->init_containers[i].restart_policy, "Always") != 0)
+			continue;
+		for (k = 0; k < p->init_containers[i].n_ports; k++) {
+			const struct cluster_container_port *cp = &p->init_containers[i].ports[k];
+
+			if (cp->name && !strcmp(cp->name, name) && cp->proto == proto)
+				return cp->port;
+		}
+	}
+	return 0;
+}
+
+/* The IP families a service publishes endpoints for. */
+static void
+service_families(const struct cluster_service *s, const struct cluster_config *cfg, bool fam[7])
+{
+	size_t i;
+
+	memset(fam, 0, 7 * sizeof(bool));
+	for (i = 0; i < s->n_cluster_ips; i++)
+		fam[s->cluster_ips[i].family] = true;
+	for (i = 0; i < s->n_ip_families_text; i++) {
+		if (!strcmp(s->ip_families_text[i], "IPv4"))
+			fam[NETADDR_V4] = true;
+		else if (!strcmp(s->ip_families_text[i], "IPv6"))
+			fam[NETADDR_V6] = true;
+	}
+	if (s->n_cluster_ips > 0 || s->n_ip_families_text > 0)
+		return;
+	/* Headless without ipFamilies: the primary family, both under a dual-stack policy. */
+	if (cfg->n_service_cidrs > 0)
+		fam[cfg->service_cidrs[0].addr.family] = true;
+	if (s->family_policy != CLUSTER_FAMILY_SINGLE)
+		for (i = 0; i < cfg->n_service_cidrs; i++)
+			fam[cfg->service_cidrs[i].addr.family] = true;
+}
+
+static enum svc_status
+from_pods(struct cluster *c, struct arena *a, struct cluster_service *s, struct eplist *out)
+{
+	bool fam[7];
+	size_t i, k, p;
+
+	service_families(s, &c->config, fam);
+	for (i = 0; i < c->n_pods; i++) {
+		const struct cluster_pod *pod = c->pods[i];
+		bool terminating = pod->meta.deleted != NULL;
+
+		if (strcmp(pod->meta.ns, s->meta.ns) != 0)
+			continue;
+		if (!selector_matches(&s->selector, &pod->meta.labels))
+			continue;
+		if (pod->n_ips == 0 || pod->phase == CLUSTER_POD_SUCCEEDED ||
+		    pod->phase == CLUSTER_POD_FAILED)
+			continue;
+		for (k = 0; k < pod->n_ips; k++) {
+			struct cluster_endpoint *ep;
+
+			if (!fam[pod->ips[k].family])
+				continue;
+			ep = eplist_add(out);
+			if (ep == NULL)
+				return SVC_ENOMEM;
+			ep->ip = pod->ips[k];
+			ep->pod = pod;
+			ep->node_name = pod->node_name;
+			if (pod->hostname != NULL && pod->subdomain != NULL &&
+			    !strcmp(pod->subdomain, s->meta.name))
+				ep->hostname = pod->hostname;
+			ep->terminating = terminating;
+			ep->serving = pod->ready;
+			ep->ready = s->publish_not_ready || (pod->ready && !terminating);
+			ep->ports = arena_calloc(a, s->n_ports ? s->n_ports : 1, sizeof(int32_t));
+			if (ep->ports == NULL)
+				return SVC_ENOMEM;
+			for (p = 0; p < s->n_ports; p++) {
+				const struct cluster_port *sp = &s->ports[p];
+
+				ep->ports[p] = sp->target_name
+						       ? find_named_port(pod, sp->target_name, sp->proto)
+						       : sp->target_port;
+			}
+		}
+	}
+	return SVC_OK;
+}
+
+/* The endpoint port for service port SP among PORTS: matched by name (and protocol); a single
+ * unnamed service port takes the single port. */
+static int32_t
+match_port(const struct cluster_port *sp, const struct cluster_ep_port *ports, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		const char *a = sp->name ? sp->name : "", *b = ports[i].name ? ports[i].name : "";
+
+		if (!strcmp(a, b) && sp->proto == ports[i].proto)
+			return ports[i].port;
+	}
+	return 0;
+}
+
+static struct cluster_endpoint *
+find_or_add(struct eplist *out, struct arena *a, const struct netaddr *ip, size_t n_ports)
+{
+	size_t i;
+	struct cluster_endpoint *ep;
+
+	for (i = 0; i < out->n; i++)
+		if (netaddr_equal(&out->items[i].ip, ip))
+			return &out->items[i];
+	ep = eplist_add(out);
+	if (ep == NULL)
+		return NULL;
+	ep->ip = *ip;
+	ep->ports = arena_calloc(a, n_ports ? n_ports : 1, sizeof(int32_t));
+	return ep->ports ? ep : NULL;
+}
+
+static enum svc_status
+from_endpoints(struct arena *a, struct cluster_service *s, const struct cluster_endpoints *e,
+	       struct eplist *out)
+{
+	size_t i, j, p, pass;
+
+	for (i = 0; i < e->n_subsets; i++) {
+		const struct cluster_ep_subset *ss = &e->subsets[i];
+
+		for (pass = 0; pass < 2; pass++) {
+			const struct cluster_ep_address *addrs = pass ? ss->not_ready : ss->addresses;
+			size_t n = pass ? ss->n_not_ready : ss->n_addresses;
+
+			for (j = 0; j < n; j++) {
+				struct netaddr ip;
+				struct cluster_endpoint *ep;
+
+				if (netaddr_parse(&ip, addrs[j].ip) != SVC_OK)
+					continue;
+				ep = find_or_add(out, a, &ip, s->n_ports);
+				if (ep == NULL)
+					return SVC_ENOMEM;
+				ep->ready = ep->ready || pass == 0 || s->publish_not_ready;
+				ep->serving = ep->ready;
+				if (addrs[j].hostname)
+					ep->hostname = addrs[j].hostname;
+				if (addrs[j].node_name)
+					ep->node_name = addrs[j].node_name;
+				for (p = 0; p < s->n_ports; p++) {
+					int32_t port = match_port(&s->ports[p], ss->ports, ss->n_ports);
+
+					if (port != 0)
+						ep->ports[p] = port;
+				}
+			}
+		}
+	}
+	return SVC_OK;
+}
+
+static enum svc_status
+from_slice(struct arena *a, struct cluster_service *s, const struct cluster_endpointslice *sl,
+	   struct eplist *out)
+{
+	size_t i, p;
+
+	if (sl->address_type == NULL || !strcmp(sl->address_type, "FQDN"))
+		return SVC_OK;
+	for (i = 0; i < sl->n_endpoints; i++) {
+		const struct cluster_slice_endpoint *se = &sl->endpoints[i];
+		struct netaddr ip;
+		struct cluster_endpoint *ep;
+
+		/* Addresses of one endpoint are fungible; consumers use the first. */
+		if (se->n_addresses == 0 || netaddr_parse(&ip, se->addresses[0]) != SVC_OK)
+			continue;
+		ep = find_or_add(out, a, &ip, s->n_ports);
+		if (ep == NULL)
+			return SVC_ENOMEM;
+		ep->ready = se->conditions.ready != CLUSTER_FALSE || s->publish_not_ready;
+		ep->serving = se->conditions.serving == CLUSTER_NIL
+				      ? ep->ready
+				      : se->conditions.serving == CLUSTER_TRUE;
+		ep->terminating = se->conditions.terminating == CLUSTER_TRUE;
+		ep->hostname = se->hostname;
+		ep->node_name = se->node_name;
+		for (p = 0; p < s->n_ports; p++) {
+			int32_t port = match_port(&s->ports[p], sl->ports, sl->n_ports);
+
+			if (port != 0)
+				ep->ports[p] = port;
+		}
+	}
+	return SVC_OK;
+}
+
+static int
+ep_cmp(const void *pa, const void *pb)
+{
+	return netaddr_cmp(&((const struct cluster_endpoint *)pa)->ip,
+			   &((const struct cluster_endpoint *)pb)->ip);
+}
+
+static bool
+same_ports(const struct cluster_endpoint *a, const struct cluster_endpoint *b, size_t n)
+{
+	return n == 0 || memcmp(a->ports, b->ports, n * sizeof(int32_t)) == 0;
+}
+
+/* The Endpoints object the controller would write for S: one subset per distinct port set. */
+static struct cluster_endpoints *
+make_endpoints_view(struct arena *a, const struct cluster_service *s)
+{
+	struct cluster_endpoints *e = arena_alloc(a, sizeof(*e));
+	size_t i, j, k, n_sets = 0;
+	size_t *set_of;
+
+	if (e == NULL)
+		return NULL;
+	e->meta.name = s->meta.name;
+	e->meta.ns = s->meta.ns;
+	e->meta.labels = s->meta.labels;
+	e->meta.created = s->meta.created;
+	e->meta.created_unix = s->meta.created_unix;
+	e->meta.origin = s->meta.origin;
+	e->generated = true;
+	if (s->n_endpoints == 0)
+		return e;
+	set_of = arena_calloc(a, s->n_endpoints, sizeof(*set_of));
+	e->subsets = arena_calloc(a, s->n_endpoints, sizeof(*e->subsets));
+	if (set_of == NULL || e->subsets == NULL)
+		return NULL;
+	for (i = 0; i < s->n_endpoints; i++) {
+		for (j = 0; j < i; j++)
+			if (same_ports(&s->endpoints[i], &s->endpoints[j], s->n_ports))
+				break;
+		set_of[i] = j < i ? set_of[j] : n_sets++;
+	}
+	e->n_subsets = n_sets;
+	for (k = 0; k < n_sets; k++) {
+		struct cluster_ep_subset *ss = &e->subsets[k];
+		const struct cluster_endpoint *rep = NULL;
+
+		ss->addresses = arena_calloc(a, s->n_endpoints, sizeof(*ss->addresses));
+		ss->not_ready = arena_calloc(a, s->n_endpoints, sizeof(*ss->not_ready));
+		ss->ports = arena_calloc(a, s->n_ports + 1, sizeof(*ss->ports));
+		if (ss->addresses == NULL || ss->not_ready == NULL || ss->ports == NULL)
+			return NULL;
+		for (i = 0; i < s->n_endpoints; i++) {
+			const struct cluster_endpoint *ep = &s->endpoints[i];
+			struct cluster_ep_address *ad;
+			char buf[NETADDR_STRLEN];
+
+			if (set_of[i] != k)
+				continue;
+			rep = ep;
+			ad = ep->ready ? &ss->addresses[ss->n_addresses++]
+				       : &ss->not_ready[ss->n_not_ready++];
+			ad->ip = arena_strdup(a, netaddr_str(&ep->ip, buf));
+			ad->hostname = ep->hostname;
+			ad->node_name = ep->node_name;
+			if (ep->pod != NULL) {
+				ad->target = arena_alloc(a, sizeof(*ad->target));
+				if (ad->target != NULL) {
+					ad->target->kind = "Pod";
+					ad->target->name = ep->pod->meta.name;
+					ad->target->ns = ep->pod->meta.ns;
+				}
+			}
+		}
+		for (j = 0; rep != NULL && j < s->n_ports; j++) {
+			if (rep->ports[j] == 0)
+				continue;
+			ss->ports[ss->n_ports].name = s->ports[j].name;
+			ss->ports[ss->n_ports].proto = s->ports[j].proto;
+			ss->ports[ss->n_ports].port = rep->ports[j];
+			ss->ports[ss->n_ports].app_protocol = s->ports[j].app_protocol;
+			ss->n_ports++;
+		}
+	}
+	return e;
+}
+
+static bool
+view_push(struct cluster_endpoints ***arr, size_t *n, size_t *cap, struct cluster_endpoints *e)
+{
+	if (*n == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 64;
+		struct cluster_endpoints **p = realloc(*arr, ncap * sizeof(*p));
+
+		if (p == NULL)
+			return false;
+		*arr = p;
+		*cap = ncap;
+	}
+	(*arr)[(*n)++] = e;
+	return true;
+}
+
+static int
+view_cmp(const void *pa, const void *pb)
+{
+	const struct cluster_endpoints *a = *(const struct cluster_endpoints *const *)pa;
+	const struct cluster_endpoints *b = *(const struct cluster_endpoints *const *)pb;
+	int c = strcmp(a->meta.ns, b->meta.ns);
+
+	return c ? c : strcmp(a->meta.name, b->meta.name);
+}
+
+enum svc_status
+endpoints_compute(struct cluster *c, struct arena *a, struct diag *d)
+{
+	struct eplist l = {0};
+	struct cluster_endpoints **view = NULL;
+	size_t n_view = 0, cap_view = 0, i, k;
+	enum svc_status st = SVC_OK;
+
+	for (i = 0; i < c->n_services; i++) {
+		struct cluster_service *s = c->services[i];
+		const struct cluster_endpoints *user = NULL;
+
+		l.n = 0;
+		if (s->type == CLUSTER_SVC_EXTERNALNAME)
+			continue;
+		if (s->has_selector) {
+			st = from_pods(c, a, s, &l);
+			s->has_endpoints_object = true;
+		} else {
+			bool sliced = false;
+
+			for (k = 0; k < c->n_slices && st == SVC_OK; k++) {
+				const char *owner =
+					label_get(&c->slices[k]->meta.labels, SERVICE_NAME_LABEL);
+
+				if (owner && !strcmp(owner, s->meta.name) &&
+				    !strcmp(c->slices[k]->meta.ns, s->meta.ns)) {
+					st = from_slice(a, s, c->slices[k], &l);
+					sliced = true;
+				}
+			}
+			/* Slices are what consumers read when both exist (the mirroring
+			 * controller copies Endpoints into slices). */
+			for (k = 0; k < c->n_endpoints && st == SVC_OK; k++) {
+				if (strcmp(c->endpoints[k]->meta.ns, s->meta.ns) ||
+				    strcmp(c->endpoints[k]->meta.name, s->meta.name))
+					continue;
+				user = c->endpoints[k];
+				if (!sliced)
+					st = from_endpoints(a, s, user, &l);
+			}
+			s->has_endpoints_object = user != NULL;
+		}
+		if (st != SVC_OK)
+			goto done;
+		if (l.n > 0) {
+			qsort(l.items, l.n, sizeof(*l.items), ep_cmp);
+			s->endpoints = arena_calloc(a, l.n, sizeof(*s->endpoints));
+			if (s->endpoints == NULL) {
+				st = SVC_ENOMEM;
+				goto done;
+			}
+			memcpy(s->endpoints, l.items, l.n * sizeof(*l.items));
+			s->n_endpoints = l.n;
+		}
+		if (s->has_selector) {
+			struct cluster_endpoints *e = make_endpoints_view(a, s);
+
+			if (e == NULL || !view_push(&view, &n_view, &cap_view, e)) {
+				st = SVC_ENOMEM;
+				goto done;
+			}
+		}
+	}
+	/* Endpoints objects from the manifests are shown as they are, except those of services
+	 * with a selector, which the controller owns. */
+	for (k = 0; k < c->n_endpoints; k++) {
+		const struct cluster_service *s =
+			cluster_service_by_name(c, c->endpoints[k]->meta.ns, c->endpoints[k]->meta.name);
+
+		if (s != NULL && s->has_selector) {
+			diag_add(d, DIAG_WARNING, c->endpoints[k]->meta.origin.file,
+				 c->endpoints[k]->meta.origin.line, 0, NULL,
+				 "Endpoints %s/%s: service %s has a selector, so its endpoints come "
+				 "from its pods; this object is ignored",
+				 s->meta.ns, s->meta.name, s->meta.name);
+			continue;
+		}
+		if (!view_push(&view, &n_view, &cap_view, c->endpoints[k])) {
+			st = SVC_ENOMEM;
+			goto done;
+		}
+	}
+	for (k = 0; k < c->n_slices; k++) {
+		const char *owner = label_get(&c->slices[k]->meta.labels, SERVICE_NAME_LABEL);
+		const struct cluster_service *s =
+			owner ? cluster_service_by_name(c, c->slices[k]->meta.ns, owner) : NULL;
+
+		if (s != NULL && s->has_selector)
+			diag_add(d, DIAG_WARNING, c->slices[k]->meta.origin.file,
+				 c->slices[k]->meta.origin.line, 0, NULL,
+				 "EndpointSlice %s/%s: service %s has a selector, so its endpoints "
+				 "come from its pods; this object is ignored",
+				 c->slices[k]->meta.ns, c->slices[k]->meta.name, owner);
+	}
+	if (n_view > 0)
+		qsort(view, n_view, sizeof(*view), view_cmp);
+	c->endpoints = arena_calloc(a, n_view, sizeof(*view));
+	if (c->endpoints == NULL) {
+		st = SVC_ENOMEM;
+		goto done;
+	}
+	if (n_view)
+		memcpy(c->endpoints, view, n_view * sizeof(*view));
+	c->n_endpoints = n_view;
+done:
+	free(l.items);
+	free(view);
+	return st;
+}

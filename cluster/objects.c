@@ -1,0 +1,401 @@
+/* objects.c -- load manifests from files into cluster objects, before validation. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cluster.h"
+#include "posmap.h"
+#include "schema.h"
+#include "ytree.h"
+
+#define MAX_DIR_DEPTH 16
+#define MAX_FILES 100000
+
+void
+cluster_objects_init(struct cluster_objects *objs)
+{
+	memset(objs, 0, sizeof(*objs));
+	arena_init(&objs->arena);
+	arena_init(&objs->scratch);
+}
+
+void
+cluster_objects_deinit(struct cluster_objects *objs)
+{
+	if (objs->positions != NULL) {
+		posmap_deinit(objs->positions);
+		free(objs->positions);
+	}
+	free(objs->services);
+	free(objs->pods);
+	free(objs->endpoints);
+	free(objs->slices);
+	free(objs->namespaces);
+	arena_deinit(&objs->arena);
+	arena_deinit(&objs->scratch);
+	memset(objs, 0, sizeof(*objs));
+}
+
+bool
+cluster_objects_pos(const struct cluster_objects *objs, const void *field, uint32_t *line,
+		    uint32_t *col)
+{
+	if (objs->positions == NULL)
+		return false;
+	return posmap_get(objs->positions, field, POSMAP_FIELD, line, col) ||
+	       posmap_get(objs->positions, field, POSMAP_OBJECT, line, col);
+}
+
+static bool
+push(void ***arr, size_t *n, size_t *cap, void *item)
+{
+	if (*n == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 64;
+		void **p = realloc(*arr, ncap * sizeof(*p));
+
+		if (p == NULL)
+			return false;
+		*arr = p;
+		*cap = ncap;
+	}
+	(*arr)[(*n)++] = item;
+	return true;
+}
+
+static bool
+add_object(struct cluster_objects *objs, enum cluster_kind kind, void *obj)
+{
+	switch (kind) {
+	case CLUSTER_KIND_SERVICE:
+		return push((void ***)&objs->services, &objs->n_services, &objs->cap_services, obj);
+	case CLUSTER_KIND_POD:
+		return push((void ***)&objs->pods, &objs->n_pods, &objs->cap_pods, obj);
+	case CLUSTER_KIND_ENDPOINTS:
+		return push((void ***)&objs->endpoints, &objs->n_endpoints, &objs->cap_endpoints,
+			    obj);
+	case CLUSTER_KIND_ENDPOINTSLICE:
+		return push((void ***)&objs->slices, &objs->n_slices, &objs->cap_slices, obj);
+	case CLUSTER_KIND_NAMESPACE:
+		return push((void ***)&objs->namespaces, &objs->n_namespaces,
+			    &objs->cap_namespaces, obj);
+	case CLUSTER_KIND_COUNT:
+		break;
+	}
+	return false;
+}
+
+static const char *
+scalar_of(const struct ynode *map, const char *key)
+{
+	const struct ynode *v = ytree_get(map, key);
+
+	return v != NULL && v->type == YNODE_SCALAR ? v->text : NULL;
+}
+
+/* RFC 3339 "2024-05-01T10:00:00Z" (fractions and offsets allowed) to Unix seconds; 0 if not. */
+static int64_t
+parse_time(const char *s)
+{
+	int y, mo, d, h, mi, sec, n = 0;
+	int64_t days, t;
+	const char *p;
+
+	if (s == NULL || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6)
+		return 0;
+	if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+		return 0;
+	/* Days from civil (Howard Hinnant's algorithm). */
+	y -= mo <= 2;
+	{
+		int64_t era = (y >= 0 ? y : y - 399) / 400;
+		unsigned yoe = (unsigned)(y - era * 400);
+		unsigned doy = (unsigned)((153 * (mo + (mo > 2 ? -3 : 9)) + 2) / 5 + d - 1);
+		unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+
+		days = era * 146097 + (int64_t)doe - 719468;
+	}
+	t = days * 86400 + h * 3600 + mi * 60 + sec;
+	p = s + n;
+	if (*p == '.')
+		for (p++; *p >= '0' && *p <= '9'; p++)
+			;
+	if ((*p == '+' || *p == '-') && strlen(p) == 6) {
+		int oh = atoi(p + 1), om = atoi(p + 4);
+		int64_t off = oh * 3600 + om * 60;
+
+		t += *p == '+' ? -off : off;
+	}
+	return t;
+}
+
+struct load_ctx {
+	struct cluster_objects *objs;
+	struct diag *d;
+	const char *file; /* arena copy */
+	const struct ydoc *doc;
+};
+
+static void
+load_object(struct load_ctx *lc, const struct ynode *root, bool in_list, const char *list_path)
+{
+	const char *kind = scalar_of(root, "kind");
+	const char *api = scalar_of(root, "apiVersion");
+	const struct schema_kind *sk;
+	struct schema_decoder dec = {0};
+	struct cluster_meta *meta;
+	void *obj;
+
+	if (root->type != YNODE_MAP) {
+		diag_add(lc->d, DIAG_ERROR, lc->file, root->line, root->col, list_path,
+			 "a manifest must be a mapping with apiVersion and kind");
+		return;
+	}
+	if (kind == NULL) {
+		diag_add(lc->d, DIAG_ERROR, lc->file, root->line, root->col, list_path,
+			 "kind: Required value");
+		return;
+	}
+	if (!in_list && strlen(kind) > 4 && !strcmp(kind + strlen(kind) - 4, "List")) {
+		const struct ynode *items = ytree_get(root, "items");
+		size_t i;
+
+		if (items == NULL || items->type == YNODE_NULL)
+			return;
+		if (items->type != YNODE_SEQ) {
+			diag_add(lc->d, DIAG_ERROR, lc->file, items->line, items->col, "items",
+				 "expected a list");
+			return;
+		}
+		for (i = 0; i < items->n; i++) {
+			char path[32];
+
+			snprintf(path, sizeof(path), "items[%zu]", i);
+			load_object(lc, items->items[i], true, path);
+		}
+		return;
+	}
+	sk = schema_kind_find(kind);
+	if (sk == NULL) {
+		diag_add(lc->d, DIAG_WARNING, lc->file, root->line, root->col, list_path,
+			 "kind %s is not supported; object ignored", kind);
+		return;
+	}
+	if (api == NULL || strcmp(api, sk->api_version) != 0) {
+		diag_add(lc->d, api ? DIAG_WARNING : DIAG_ERROR, lc->file, root->line, root->col,
+			 list_path, api ? "apiVersion %s of %s is not supported (use %s); object ignored"
+					: "apiVersion: Required value (%s is %s)",
+			 api ? api : kind, api ? kind : sk->api_version, sk->api_version);
+		return;
+	}
+	obj = arena_alloc(&lc->objs->arena, sk->doc->size);
+	if (obj == NULL) {
+		diag_add(lc->d, DIAG_ERROR, lc->file, root->line, root->col, NULL, "out of memory");
+		return;
+	}
+	dec.arena = &lc->objs->arena;
+	dec.positions = lc->objs->positions;
+	dec.d = lc->d;
+	dec.file = lc->file;
+	if (list_path != NULL) {
+		snprintf(dec.path, sizeof(dec.path), "%s", list_path);
+		dec.plen = strlen(dec.path);
+	}
+	schema_decode(&dec, sk->doc, root, obj);
+	meta = obj; /* every kind starts with its meta */
+	if (meta->name == NULL)
+		return; /* reported as Required value */
+	if (sk->namespaced && meta->ns == NULL)
+		meta->ns = "default";
+	if (!sk->namespaced && meta->ns != NULL) {
+		diag_add(lc->d, DIAG_WARNING, lc->file, root->line, root->col, "metadata.namespace",
+			 "%s is not namespaced; namespace ignored", kind);
+		meta->ns = NULL;
+	}
+	meta->created_unix = parse_time(meta->created);
+	meta->origin.file = lc->file;
+	meta->origin.line = root->line;
+	meta->origin.doc_start = lc->doc->start;
+	meta->origin.doc_end = lc->doc->end;
+	meta->origin.doc_index = lc->doc->index;
+	meta->origin.in_list = in_list;
+	if (!add_object(lc->objs, sk->id, obj))
+		diag_add(lc->d, DIAG_ERROR, lc->file, root->line, root->col, NULL, "out of memory");
+}
+
+enum svc_status
+cluster_objects_load_buffer(struct cluster_objects *objs, const char *name, const char *buf,
+			    size_t len, struct diag *d)
+{
+	struct load_ctx lc = {.objs = objs, .d = d};
+	struct arena tree;
+	struct ydoc *docs;
+	size_t n, i;
+	enum svc_status st;
+
+	if (objs->positions == NULL) {
+		objs->positions = calloc(1, sizeof(*objs->positions));
+		if (objs->positions == NULL)
+			return SVC_ENOMEM;
+		posmap_init(objs->positions);
+	}
+	lc.file = arena_strdup(&objs->arena, name);
+	if (lc.file == NULL)
+		return SVC_ENOMEM;
+	objs->n_files++;
+	/* The YAML trees are only needed while decoding one file. */
+	arena_init(&tree);
+	st = ytree_parse(&tree, lc.file, buf, len, d, &docs, &n);
+	for (i = 0; i < n; i++) {
+		if (docs[i].root == NULL)
+			continue;
+		lc.doc = &docs[i];
+		load_object(&lc, docs[i].root, false, NULL);
+	}
+	arena_deinit(&tree);
+	return st == SVC_ENOMEM ? st : SVC_OK;
+}
+
+enum svc_status
+cluster_objects_load_file(struct cluster_objects *objs, const char *path, struct diag *d)
+{
+	struct stat sb;
+	char *buf = NULL;
+	size_t off = 0;
+	int fd;
+	enum svc_status st = SVC_OK;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		diag_add(d, DIAG_ERROR, path, 0, 0, NULL, "cannot open: %s", strerror(errno));
+		return SVC_EIO;
+	}
+	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+		diag_add(d, DIAG_ERROR, path, 0, 0, NULL, "not a regular file");
+		st = SVC_EIO;
+		goto done;
+	}
+	if ((uint64_t)sb.st_size > YTREE_MAX_BYTES) {
+		diag_add(d, DIAG_ERROR, path, 0, 0, NULL, "file is larger than %u MiB",
+			 YTREE_MAX_BYTES >> 20);
+		st = SVC_ELIMIT;
+		goto done;
+	}
+	buf = malloc((size_t)sb.st_size + 1);
+	if (buf == NULL) {
+		st = SVC_ENOMEM;
+		goto done;
+	}
+	while (off < (size_t)sb.st_size) {
+		ssize_t r = read(fd, buf + off, (size_t)sb.st_size - off);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		off += (size_t)r;
+	}
+	st = cluster_objects_load_buffer(objs, path, buf, off, d);
+done:
+	free(buf);
+	close(fd);
+	return st;
+}
+
+static bool
+is_manifest(const char *name)
+{
+	size_t len = strlen(name);
+
+	if (name[0] == '.')
+		return false; /* editors' swap files and our own temporary files */
+	return (len > 5 && !strcmp(name + len - 5, ".yaml")) ||
+	       (len > 4 && !strcmp(name + len - 4, ".yml"));
+}
+
+static int
+name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static enum svc_status
+load_tree(struct cluster_objects *objs, const char *dir, int depth, struct diag *d)
+{
+	DIR *dp;
+	struct dirent *de;
+	char **names = NULL;
+	size_t n = 0, cap = 0, i;
+	enum svc_status st = SVC_OK;
+
+	if (depth > MAX_DIR_DEPTH) {
+		diag_add(d, DIAG_WARNING, dir, 0, 0, NULL, "directory nested too deep; skipped");
+		return SVC_OK;
+	}
+	dp = opendir(dir);
+	if (dp == NULL) {
+		diag_add(d, DIAG_ERROR, dir, 0, 0, NULL, "cannot read directory: %s",
+			 strerror(errno));
+		return SVC_EIO;
+	}
+	while ((de = readdir(dp)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		if (n == cap) {
+			size_t ncap = cap ? cap * 2 : 32;
+			char **p = realloc(names, ncap * sizeof(*p));
+
+			if (p == NULL) {
+				st = SVC_ENOMEM;
+				goto done;
+			}
+			names = p;
+			cap = ncap;
+		}
+		names[n] = strdup(de->d_name);
+		if (names[n] == NULL) {
+			st = SVC_ENOMEM;
+			goto done;
+		}
+		n++;
+	}
+	/* Name order makes loading, and so allocation order and reports, the same everywhere. */
+	qsort(names, n, sizeof(*names), name_cmp);
+	for (i = 0; i < n && st == SVC_OK; i++) {
+		char path[4096];
+		struct stat sb;
+
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		if (stat(path, &sb) != 0)
+			continue;
+		if (S_ISDIR(sb.st_mode)) {
+			st = load_tree(objs, path, depth + 1, d);
+		} else if (S_ISREG(sb.st_mode) && is_manifest(names[i])) {
+			if (objs->n_files >= MAX_FILES) {
+				diag_add(d, DIAG_ERROR, path, 0, 0, NULL,
+					 "more than %d manifest files", MAX_FILES);
+				st = SVC_ELIMIT;
+				break;
+			}
+			st = cluster_objects_load_file(objs, path, d);
+			if (st == SVC_EIO || st == SVC_ELIMIT)
+				st = SVC_OK; /* reported; go on with the other files */
+		}
+	}
+done:
+	for (i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	closedir(dp);
+	return st;
+}
+
+enum svc_status
+cluster_objects_load_dir(struct cluster_objects *objs, const char *dir, struct diag *d)
+{
+	return load_tree(objs, dir, 0, d);
+}

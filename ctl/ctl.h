@@ -1,0 +1,57 @@
+/* ctl.h -- svcctl, the kubectl-style command line over the cluster model. */
+#ifndef CTL_H
+#define CTL_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "cluster.h"
+
+enum ctl_output {
+	CTL_OUT_TABLE,
+	CTL_OUT_WIDE,
+	CTL_OUT_YAML,
+	CTL_OUT_NAME,
+};
+
+struct ctl {
+	const char *zones;
+	const char *ns;   /* -n; "default" when not given */
+	bool all_ns;      /* -A */
+	enum ctl_output output;
+	const char *file; /* -f */
+	struct cluster_config cfg;
+	char **args;      /* positional arguments after the verb */
+	int n_args;
+};
+
+/* A table printed with kubectl's layout: left-aligned columns, three spaces apart. */
+struct ctl_table {
+	size_t cols;
+	char **cells; /* rows * cols, heap strings */
+	size_t rows, cap;
+};
+
+void ctl_table_init(struct ctl_table *t, size_t cols);
+void ctl_table_add(struct ctl_table *t, const char *const *row);
+void ctl_table_print(const struct ctl_table *t, FILE *out);
+void ctl_table_deinit(struct ctl_table *t);
+/* kubectl's age: "45s", "3m20s", "5h", "12d"... from a Unix time; "<unknown>" for 0. */
+void ctl_age(int64_t since, char *buf, size_t len);
+/* Creation time of an object: creationTimestamp, else its file's modification time. */
+int64_t ctl_created(const struct cluster_meta *m);
+
+/* Load and build the zones directory, printing problems to stderr. NULL when it is invalid. */
+struct cluster *ctl_load(const struct ctl *ctl);
+
+int ctl_get(struct ctl *ctl);
+int ctl_check(struct ctl *ctl);
+int ctl_create(struct ctl *ctl, bool apply);
+int ctl_delete(struct ctl *ctl);
+
+/* Kind from a kubectl resource word: "services", "svc", "service" ... -1 when unknown. */
+int ctl_kind_parse(const char *word);
+/* kubectl's plural resource name for messages: "services", "pods"... */
+const char *ctl_kind_plural(enum cluster_kind k);
+
+#endif

@@ -1,0 +1,490 @@
+/* ctl_get.c -- svcctl get services|endpoints|pods and svcctl check. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cluster_yaml.h"
+#include "ctl.h"
+
+/* A growing string for table cells. */
+struct sbuf {
+	char *s;
+	size_t len, cap;
+};
+
+static void
+sb_add(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+sb_add(struct sbuf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if (b->len + (size_t)n + 1 > b->cap) {
+		size_t ncap = (b->len + (size_t)n + 1) * 2;
+		char *p = realloc(b->s, ncap);
+
+		if (p == NULL) {
+			perror("svcctl");
+			exit(1);
+		}
+		b->s = p;
+		b->cap = ncap;
+	}
+	va_start(ap, fmt);
+	vsnprintf(b->s + b->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+}
+
+static const char *
+sb_str(struct sbuf *b, const char *empty)
+{
+	return b->len ? b->s : empty;
+}
+
+static void
+sb_reset(struct sbuf *b)
+{
+	b->len = 0;
+	if (b->s)
+		b->s[0] = '\0';
+}
+
+static bool
+ns_selected(const struct ctl *ctl, const char *ns)
+{
+	return ctl->all_ns || ns == NULL || !strcmp(ns, ctl->ns);
+}
+
+static bool
+name_selected(const struct ctl *ctl, const char *name)
+{
+	int i;
+
+	if (ctl->n_args <= 1)
+		return true;
+	for (i = 1; i < ctl->n_args; i++)
+		if (!strcmp(ctl->args[i], name))
+			return true;
+	return false;
+}
+
+/* kubectl prints long load-balancer lists shortened unless -o wide. */
+static void
+external_ip(const struct cluster_service *s, bool wide, struct sbuf *b)
+{
+	struct sbuf lb = {0};
+	size_t i;
+
+	switch (s->type) {
+	case CLUSTER_SVC_EXTERNALNAME:
+		sb_add(b, "%s", s->external_name ? s->external_name : "");
+		return;
+	case CLUSTER_SVC_CLUSTERIP:
+	case CLUSTER_SVC_NODEPORT:
+		for (i = 0; i < s->n_external_ips_text; i++)
+			sb_add(b, "%s%s", i ? "," : "", s->external_ips_text[i]);
+		return;
+	case CLUSTER_SVC_LOADBALANCER:
+		break;
+	}
+	for (i = 0; i < s->n_ingress; i++)
+		sb_add(&lb, "%s%s", lb.len ? "," : "",
+		       s->ingress[i].ip ? s->ingress[i].ip : s->ingress[i].hostname);
+	if (!wide && lb.len > 16) {
+		lb.s[13] = '\0';
+		lb.len = 13;
+		sb_add(&lb, "...");
+	}
+	sb_add(b, "%s", lb.len ? lb.s : "");
+	for (i = 0; i < s->n_external_ips_text; i++)
+		sb_add(b, "%s%s", b->len ? "," : "", s->external_ips_text[i]);
+	if (b->len == 0)
+		sb_add(b, "<pending>");
+	free(lb.s);
+}
+
+static void
+port_list(const struct cluster_service *s, struct sbuf *b)
+{
+	size_t i;
+
+	for (i = 0; i < s->n_ports; i++) {
+		const struct cluster_port *p = &s->ports[i];
+
+		if (p->node_port != 0)
+			sb_add(b, "%s%d:%d/%s", i ? "," : "", p->port, p->node_port,
+			       cluster_proto_str(p->proto));
+		else
+			sb_add(b, "%s%d/%s", i ? "," : "", p->port, cluster_proto_str(p->proto));
+	}
+}
+
+static int
+label_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct cluster_label *)a)->key, ((const struct cluster_label *)b)->key);
+}
+
+static void
+selector_str(const struct cluster_labels *l, struct sbuf *b)
+{
+	struct cluster_label *sorted = calloc(l->n + 1, sizeof(*sorted));
+	size_t i;
+
+	if (sorted == NULL)
+		return;
+	memcpy(sorted, l->items, l->n * sizeof(*sorted));
+	qsort(sorted, l->n, sizeof(*sorted), label_cmp);
+	for (i = 0; i < l->n; i++)
+		sb_add(b, "%s%s=%s", i ? "," : "", sorted[i].key, sorted[i].value);
+	free(sorted);
+}
+
+static int
+dump_yaml(struct cluster_yaml_item *items, size_t n, bool single)
+{
+	char *out;
+	size_t len;
+
+	if (cluster_yaml_dump(items, n, !single, &out, &len) != SVC_OK) {
+		fprintf(stderr, "error: out of memory\n");
+		return 1;
+	}
+	fwrite(out, 1, len, stdout);
+	free(out);
+	return 0;
+}
+
+/* After the table: kubectl's messages for nothing found. */
+static int
+finish(const struct ctl *ctl, struct ctl_table *t, struct cluster_yaml_item *items, size_t n,
+       enum cluster_kind kind)
+{
+	int rc = 0, i;
+
+	if (ctl->n_args > 1) {
+		/* Named objects that do not exist are errors, as in kubectl. */
+		for (i = 1; i < ctl->n_args; i++) {
+			size_t k;
+			bool found = false;
+
+			for (k = 0; k < n; k++)
+				if (!strcmp(((const struct cluster_meta *)items[k].obj)->name,
+					    ctl->args[i]))
+					found = true;
+			if (!found) {
+				fprintf(stderr, "Error from server (NotFound): %s \"%s\" not found\n",
+					ctl_kind_plural(kind), ctl->args[i]);
+				rc = 1;
+			}
+		}
+	}
+	if (ctl->output == CTL_OUT_YAML) {
+		if (n > 0 || ctl->n_args <= 1)
+			rc |= dump_yaml(items, n, ctl->n_args == 2 && n == 1);
+	} else if (ctl->output == CTL_OUT_NAME) {
+		size_t k;
+
+		for (k = 0; k < n; k++)
+			printf("%s/%s\n", cluster_kind_str(kind) + 0,
+			       ((const struct cluster_meta *)items[k].obj)->name);
+	} else if (t->rows > 1) {
+		ctl_table_print(t, stdout);
+	} else if (ctl->n_args <= 1) {
+		if (ctl->all_ns)
+			fprintf(stderr, "No resources found\n");
+		else
+			fprintf(stderr, "No resources found in %s namespace.\n", ctl->ns);
+	}
+	return rc;
+}
+
+static int
+get_services(struct ctl *ctl, const struct cluster *c)
+{
+	static const char *const head[] = {"NAMESPACE",  "NAME",    "TYPE", "CLUSTER-IP",
+					   "EXTERNAL-IP", "PORT(S)", "AGE",  "SELECTOR"};
+	bool wide = ctl->output == CTL_OUT_WIDE;
+	size_t cols = 6 + (ctl->all_ns ? 1 : 0) + (wide ? 1 : 0), i, n = 0;
+	struct cluster_yaml_item *items = calloc(c->n_services + 1, sizeof(*items));
+	struct ctl_table t;
+	struct sbuf ext = {0}, ports = {0}, sel = {0};
+	int rc;
+
+	if (items == NULL)
+		return 1;
+	ctl_table_init(&t, cols);
+	ctl_table_add(&t, ctl->all_ns ? head : head + 1);
+	for (i = 0; i < c->n_services; i++) {
+		const struct cluster_service *s = c->services[i];
+		const char *row[8];
+		char age[32];
+		size_t k = 0;
+
+		if (!ns_selected(ctl, s->meta.ns) || !name_selected(ctl, s->meta.name))
+			continue;
+		items[n++] = (struct cluster_yaml_item){CLUSTER_KIND_SERVICE, s};
+		sb_reset(&ext);
+		sb_reset(&ports);
+		sb_reset(&sel);
+		external_ip(s, wide, &ext);
+		port_list(s, &ports);
+		selector_str(&s->selector, &sel);
+		ctl_age(ctl_created(&s->meta), age, sizeof(age));
+		if (ctl->all_ns)
+			row[k++] = s->meta.ns;
+		row[k++] = s->meta.name;
+		row[k++] = cluster_svc_type_str(s->type);
+		row[k++] = s->headless ? "None" : s->cluster_ip_text ? s->cluster_ip_text : "<none>";
+		row[k++] = sb_str(&ext, "<none>");
+		row[k++] = sb_str(&ports, "<none>");
+		row[k++] = age;
+		if (wide)
+			row[k++] = sb_str(&sel, "<none>");
+		ctl_table_add(&t, row);
+	}
+	rc = finish(ctl, &t, items, n, CLUSTER_KIND_SERVICE);
+	ctl_table_deinit(&t);
+	free(items);
+	free(ext.s);
+	free(ports.s);
+	free(sel.s);
+	return rc;
+}
+
+/* kubectl's formatEndpoints, without the "+ N more..." shortening. */
+static void
+endpoints_list(const struct cluster_endpoints *e, struct sbuf *b)
+{
+	size_t i, p, a;
+
+	for (i = 0; i < e->n_subsets; i++) {
+		const struct cluster_ep_subset *ss = &e->subsets[i];
+
+		if (ss->n_ports == 0) {
+			for (a = 0; a < ss->n_addresses; a++)
+				sb_add(b, "%s%s", b->len ? "," : "", ss->addresses[a].ip);
+			continue;
+		}
+		for (p = 0; p < ss->n_ports; p++)
+			for (a = 0; a < ss->n_addresses; a++) {
+				const char *ip = ss->addresses[a].ip;
+
+				if (strchr(ip, ':'))
+					sb_add(b, "%s[%s]:%d", b->len ? "," : "", ip,
+					       ss->ports[p].port);
+				else
+					sb_add(b, "%s%s:%d", b->len ? "," : "", ip,
+					       ss->ports[p].port);
+			}
+	}
+}
+
+static int
+get_endpoints(struct ctl *ctl, const struct cluster *c)
+{
+	static const char *const head[] = {"NAMESPACE", "NAME", "ENDPOINTS", "AGE"};
+	size_t cols = 3 + (ctl->all_ns ? 1 : 0), i, n = 0;
+	struct cluster_yaml_item *items = calloc(c->n_endpoints + 1, sizeof(*items));
+	struct ctl_table t;
+	struct sbuf eps = {0};
+	int rc;
+
+	if (items == NULL)
+		return 1;
+	ctl_table_init(&t, cols);
+	ctl_table_add(&t, ctl->all_ns ? head : head + 1);
+	for (i = 0; i < c->n_endpoints; i++) {
+		const struct cluster_endpoints *e = c->endpoints[i];
+		const char *row[4];
+		char age[32];
+		size_t k = 0;
+
+		if (!ns_selected(ctl, e->meta.ns) || !name_selected(ctl, e->meta.name))
+			continue;
+		items[n++] = (struct cluster_yaml_item){CLUSTER_KIND_ENDPOINTS, e};
+		sb_reset(&eps);
+		endpoints_list(e, &eps);
+		ctl_age(ctl_created(&e->meta), age, sizeof(age));
+		if (ctl->all_ns)
+			row[k++] = e->meta.ns;
+		row[k++] = e->meta.name;
+		row[k++] = sb_str(&eps, "<none>");
+		row[k++] = age;
+		ctl_table_add(&t, row);
+	}
+	rc = finish(ctl, &t, items, n, CLUSTER_KIND_ENDPOINTS);
+	ctl_table_deinit(&t);
+	free(items);
+	free(eps.s);
+	return rc;
+}
+
+static const char *
+pod_status(const struct cluster_pod *p)
+{
+	static const char *const phase[] = {"Running",   "Pending", "Running",
+					    "Succeeded", "Failed",  "Unknown"};
+
+	if (p->meta.deleted != NULL)
+		return "Terminating";
+	if (p->phase == CLUSTER_POD_SUCCEEDED)
+		return "Completed";
+	if (p->phase == CLUSTER_POD_FAILED)
+		return "Error";
+	return phase[p->phase];
+}
+
+static int
+get_pods(struct ctl *ctl, const struct cluster *c)
+{
+	static const char *const head[] = {"NAMESPACE", "NAME", "READY", "STATUS", "RESTARTS",
+					   "AGE",       "IP",   "NODE",  "NOMINATED NODE",
+					   "READINESS GATES"};
+	bool wide = ctl->output == CTL_OUT_WIDE;
+	size_t cols = 5 + (ctl->all_ns ? 1 : 0) + (wide ? 4 : 0), i, n = 0;
+	struct cluster_yaml_item *items = calloc(c->n_pods + 1, sizeof(*items));
+	struct ctl_table t;
+	int rc;
+
+	if (items == NULL)
+		return 1;
+	ctl_table_init(&t, cols);
+	ctl_table_add(&t, ctl->all_ns ? head : head + 1);
+	for (i = 0; i < c->n_pods; i++) {
+		const struct cluster_pod *p = c->pods[i];
+		const char *row[10];
+		char age[32], ready[32], ip[NETADDR_STRLEN];
+		size_t k = 0;
+
+		if (!ns_selected(ctl, p->meta.ns) || !name_selected(ctl, p->meta.name))
+			continue;
+		items[n++] = (struct cluster_yaml_item){CLUSTER_KIND_POD, p};
+		/* Without container statuses, readiness is the pod's Ready condition. */
+		snprintf(ready, sizeof(ready), "%zu/%zu", p->ready ? p->n_containers : 0,
+			 p->n_containers);
+		ctl_age(ctl_created(&p->meta), age, sizeof(age));
+		if (ctl->all_ns)
+			row[k++] = p->meta.ns;
+		row[k++] = p->meta.name;
+		row[k++] = ready;
+		row[k++] = pod_status(p);
+		row[k++] = "0";
+		row[k++] = age;
+		if (wide) {
+			row[k++] = p->n_ips ? netaddr_str(&p->ips[0], ip) : "<none>";
+			row[k++] = p->node_name ? p->node_name : "<none>";
+			row[k++] = "<none>";
+			row[k++] = "<none>";
+		}
+		ctl_table_add(&t, row);
+	}
+	rc = finish(ctl, &t, items, n, CLUSTER_KIND_POD);
+	ctl_table_deinit(&t);
+	free(items);
+	return rc;
+}
+
+static int
+get_namespaces(struct ctl *ctl, const struct cluster *c)
+{
+	static const char *const head[] = {"NAME", "STATUS", "AGE"};
+	struct ctl_table t;
+	size_t i, k;
+
+	ctl_table_init(&t, 3);
+	ctl_table_add(&t, head);
+	for (i = 0; i < c->n_ns_names; i++) {
+		const char *row[3] = {c->ns_names[i], "Active", "<unknown>"};
+		char age[32];
+
+		if (!name_selected(ctl, c->ns_names[i]))
+			continue;
+		for (k = 0; k < c->n_namespaces; k++)
+			if (!strcmp(c->namespaces[k]->meta.name, c->ns_names[i])) {
+				ctl_age(ctl_created(&c->namespaces[k]->meta), age, sizeof(age));
+				row[2] = age;
+			}
+		ctl_table_add(&t, row);
+	}
+	ctl_table_print(&t, stdout);
+	ctl_table_deinit(&t);
+	return 0;
+}
+
+int
+ctl_get(struct ctl *ctl)
+{
+	struct cluster *c;
+	int kind, rc = 1;
+
+	if (ctl->n_args < 1) {
+		fprintf(stderr, "error: you must specify the type of resource to get: services, "
+				"endpoints, pods or namespaces\n");
+		return 1;
+	}
+	kind = ctl_kind_parse(ctl->args[0]);
+	if (kind < 0 || kind == CLUSTER_KIND_ENDPOINTSLICE) {
+		fprintf(stderr, "error: the server doesn't have a resource type \"%s\"\n",
+			ctl->args[0]);
+		return 1;
+	}
+	c = ctl_load(ctl);
+	if (c == NULL)
+		return 1;
+	switch ((enum cluster_kind)kind) {
+	case CLUSTER_KIND_SERVICE:
+		rc = get_services(ctl, c);
+		break;
+	case CLUSTER_KIND_ENDPOINTS:
+		rc = get_endpoints(ctl, c);
+		break;
+	case CLUSTER_KIND_POD:
+		rc = get_pods(ctl, c);
+		break;
+	case CLUSTER_KIND_NAMESPACE:
+		rc = get_namespaces(ctl, c);
+		break;
+	case CLUSTER_KIND_ENDPOINTSLICE:
+	case CLUSTER_KIND_COUNT:
+		break;
+	}
+	cluster_unref(c);
+	return rc;
+}
+
+int
+ctl_check(struct ctl *ctl)
+{
+	struct diag d;
+	struct cluster *c = NULL;
+	int rc;
+
+	diag_init(&d);
+	cluster_load(ctl->zones, &ctl->cfg, &d, &c);
+	diag_sort(&d);
+	diag_print(&d, stdout);
+	if (c != NULL && d.errors == 0) {
+		printf("%s: ok: %zu services, %zu pods, %zu endpoints, %zu namespaces",
+		       ctl->zones, c->n_services, c->n_pods, c->n_endpoints, c->n_ns_names);
+		if (d.warnings)
+			printf(", %zu warnings", d.warnings);
+		printf("\n");
+		rc = 0;
+	} else {
+		printf("%s: %zu errors, %zu warnings\n", ctl->zones, d.errors, d.warnings);
+		rc = 1;
+	}
+	cluster_unref(c);
+	diag_deinit(&d);
+	return rc;
+}

@@ -1,0 +1,32 @@
+/* arena.h -- region allocator: many small allocations, one free. */
+#ifndef ARENA_H
+#define ARENA_H
+
+#include <stddef.h>
+
+struct arena_block;
+
+/* A snapshot's strings and arrays live in one arena so a snapshot is freed in one call. */
+struct arena {
+	struct arena_block *head; /* newest block first */
+	size_t used;              /* bytes used in head */
+	size_t total;             /* bytes handed out, for metrics */
+};
+
+void arena_init(struct arena *a);
+/* Free every block; A can be used again afterwards. */
+void arena_deinit(struct arena *a);
+/* Move every block of SRC into DST; SRC is left empty. */
+void arena_move(struct arena *dst, struct arena *src);
+
+/* Zeroed memory aligned for any type, or NULL when out of memory. */
+void *arena_alloc(struct arena *a, size_t size);
+/* Zeroed array of N elements of SIZE bytes, NULL on overflow or out of memory. */
+void *arena_calloc(struct arena *a, size_t n, size_t size);
+/* Copy of the LEN bytes at S plus a NUL, or NULL. */
+char *arena_strndup(struct arena *a, const char *s, size_t len);
+char *arena_strdup(struct arena *a, const char *s);
+/* printf into the arena, or NULL. */
+char *arena_printf(struct arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

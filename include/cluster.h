@@ -1,0 +1,407 @@
+/* cluster.h -- the cluster model: an immutable snapshot of services, pods and endpoints built
+ * from Kubernetes-style manifests, shared by svcctl, svcdns and svcfwd. */
+#ifndef CLUSTER_H
+#define CLUSTER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "arena.h"
+#include "diag.h"
+#include "netaddr.h"
+#include "svc_status.h"
+
+#define CLUSTER_NODE_PORT_MIN 30000
+#define CLUSTER_NODE_PORT_MAX 32767
+#define CLUSTER_AFFINITY_TIMEOUT_DEFAULT 10800
+#define CLUSTER_AFFINITY_TIMEOUT_MAX 86400
+
+enum cluster_kind {
+	CLUSTER_KIND_SERVICE,
+	CLUSTER_KIND_POD,
+	CLUSTER_KIND_ENDPOINTS,
+	CLUSTER_KIND_ENDPOINTSLICE,
+	CLUSTER_KIND_NAMESPACE,
+	CLUSTER_KIND_COUNT,
+};
+
+enum cluster_proto {
+	CLUSTER_TCP,
+	CLUSTER_UDP,
+	CLUSTER_SCTP,
+};
+
+enum cluster_svc_type {
+	CLUSTER_SVC_CLUSTERIP,
+	CLUSTER_SVC_NODEPORT,
+	CLUSTER_SVC_LOADBALANCER,
+	CLUSTER_SVC_EXTERNALNAME,
+};
+
+enum cluster_affinity {
+	CLUSTER_AFFINITY_NONE,
+	CLUSTER_AFFINITY_CLIENTIP,
+};
+
+enum cluster_policy {
+	CLUSTER_POLICY_UNSET, /* not given; build sets the default where the type uses it */
+	CLUSTER_POLICY_CLUSTER,
+	CLUSTER_POLICY_LOCAL,
+};
+
+enum cluster_family_policy {
+	CLUSTER_FAMILY_SINGLE,
+	CLUSTER_FAMILY_PREFER_DUAL,
+	CLUSTER_FAMILY_REQUIRE_DUAL,
+};
+
+enum cluster_pod_phase {
+	CLUSTER_POD_UNSET, /* no status.phase given: treated as Running */
+	CLUSTER_POD_PENDING,
+	CLUSTER_POD_RUNNING,
+	CLUSTER_POD_SUCCEEDED,
+	CLUSTER_POD_FAILED,
+	CLUSTER_POD_UNKNOWN,
+};
+
+/* A nil-able boolean, as EndpointSlice conditions are. */
+enum cluster_tribool {
+	CLUSTER_NIL = 0,
+	CLUSTER_FALSE,
+	CLUSTER_TRUE,
+};
+
+/* Where an object came from, so svcctl can rewrite it in place. */
+struct cluster_origin {
+	const char *file;
+	uint32_t line;      /* line of the object's first key */
+	size_t doc_start;   /* byte range of the YAML document holding it */
+	size_t doc_end;
+	uint32_t doc_index; /* 0-based document number within the file */
+	bool in_list;       /* an item of a kind: List document */
+};
+
+struct cluster_label {
+	const char *key;
+	const char *value;
+};
+
+struct cluster_labels {
+	struct cluster_label *items;
+	size_t n;
+};
+
+struct cluster_meta {
+	const char *name;
+	const char *ns; /* "default" when not given; NULL for cluster-scoped kinds */
+	struct cluster_labels labels;
+	struct cluster_labels annotations;
+	const char *created;     /* creationTimestamp text (RFC 3339), NULL when absent */
+	int64_t created_unix;    /* seconds since the epoch, 0 when unknown */
+	const char *deleted;     /* deletionTimestamp text, NULL when not being deleted */
+	struct cluster_origin origin;
+	bool dropped;            /* removed by the caller before build (svcctl apply/delete) */
+};
+
+struct cluster_port {
+	const char *name; /* NULL when unnamed */
+	enum cluster_proto proto;
+	int32_t port;
+	int32_t target_port;     /* number; 0 when target_name is used */
+	const char *target_name; /* named targetPort, resolved per pod, or NULL */
+	int32_t node_port;       /* 0: none */
+	const char *app_protocol;
+	bool node_port_allocated; /* filled in by allocation, not by the manifest */
+};
+
+struct cluster_lb_ingress {
+	const char *ip; /* text as given; parsed into ip_addr */
+	const char *hostname;
+	struct netaddr ip_addr;
+};
+
+struct cluster_endpoint {
+	struct netaddr ip;
+	const char *hostname;  /* DNS hostname of the endpoint, or NULL */
+	const char *node_name; /* NULL when unknown */
+	const struct cluster_pod *pod; /* NULL for endpoints from Endpoints/EndpointSlice objects */
+	bool ready;
+	bool serving;
+	bool terminating;
+	/* One entry per service port: the endpoint's port number for it, 0 when it has none. */
+	int32_t *ports;
+};
+
+struct cluster_service {
+	struct cluster_meta meta;
+	enum cluster_svc_type type;
+	/* As written: "None" marks a headless service. */
+	const char *cluster_ip_text;
+	const char **cluster_ips_text;
+	size_t n_cluster_ips_text;
+	const char **ip_families_text;
+	size_t n_ip_families_text;
+	enum cluster_family_policy family_policy;
+	bool family_policy_set;
+	bool headless;
+	struct netaddr cluster_ips[2]; /* resolved or allocated; [0] is primary */
+	size_t n_cluster_ips;
+	bool cluster_ip_allocated;
+	struct cluster_port *ports;
+	size_t n_ports;
+	struct cluster_labels selector;
+	bool has_selector; /* a non-empty selector: endpoints come from pods */
+	enum cluster_affinity affinity;
+	int32_t affinity_timeout; /* seconds; defaulted to 10800 for ClientIP */
+	enum cluster_policy external_policy;
+	enum cluster_policy internal_policy;
+	bool publish_not_ready;
+	const char *external_name;
+	const char **external_ips_text;
+	size_t n_external_ips_text;
+	struct netaddr *external_ips;
+	const char *load_balancer_ip_text;
+	struct netaddr load_balancer_ip; /* family NETADDR_NONE when unset */
+	struct cluster_lb_ingress *ingress;
+	size_t n_ingress;
+
+	/* Derived at build: endpoints sorted by address, ready ones included or not per flag. */
+	struct cluster_endpoint *endpoints;
+	size_t n_endpoints;
+	bool has_endpoints_object; /* an Endpoints object exists (controller-made or user-made) */
+};
+
+struct cluster_container_port {
+	const char *name;
+	enum cluster_proto proto;
+	int32_t port;
+	const char *host_ip;
+	int32_t host_port;
+};
+
+struct cluster_container {
+	const char *name;
+	const char *image;
+	const char *restart_policy; /* init containers: "Always" marks a sidecar */
+	struct cluster_container_port *ports;
+	size_t n_ports;
+};
+
+struct cluster_ip_entry {
+	const char *ip;
+};
+
+struct cluster_condition {
+	const char *type;
+	const char *status;
+};
+
+struct cluster_pod {
+	struct cluster_meta meta;
+	const char *node_name;
+	const char *hostname;
+	const char *subdomain;
+	bool host_network;
+	struct cluster_container *containers;
+	size_t n_containers;
+	struct cluster_container *init_containers;
+	size_t n_init_containers;
+	enum cluster_pod_phase phase;
+	const char *pod_ip_text;
+	struct cluster_ip_entry *pod_ips_text;
+	size_t n_pod_ips_text;
+	const char *host_ip;
+	struct cluster_condition *conditions;
+	size_t n_conditions;
+	/* Derived. */
+	struct netaddr ips[2];
+	size_t n_ips;
+	bool ready;
+};
+
+struct cluster_ep_target {
+	const char *kind;
+	const char *name;
+	const char *ns;
+};
+
+/* One address of a v1 Endpoints subset. */
+struct cluster_ep_address {
+	const char *ip;
+	const char *hostname;
+	const char *node_name;
+	struct cluster_ep_target *target;
+};
+
+struct cluster_ep_port {
+	const char *name;
+	enum cluster_proto proto;
+	int32_t port;
+	const char *app_protocol;
+};
+
+struct cluster_ep_subset {
+	struct cluster_ep_address *addresses;
+	size_t n_addresses;
+	struct cluster_ep_address *not_ready;
+	size_t n_not_ready;
+	struct cluster_ep_port *ports;
+	size_t n_ports;
+};
+
+struct cluster_endpoints {
+	struct cluster_meta meta;
+	struct cluster_ep_subset *subsets;
+	size_t n_subsets;
+	bool generated; /* made by build for a service with a selector, not loaded */
+};
+
+struct cluster_slice_conditions {
+	enum cluster_tribool ready; /* nil means ready */
+	enum cluster_tribool serving;
+	enum cluster_tribool terminating;
+};
+
+/* A discovery.k8s.io/v1 EndpointSlice endpoint. */
+struct cluster_slice_endpoint {
+	const char **addresses;
+	size_t n_addresses;
+	struct cluster_slice_conditions conditions;
+	const char *hostname;
+	const char *node_name;
+	const char *zone;
+	struct cluster_ep_target *target;
+};
+
+struct cluster_endpointslice {
+	struct cluster_meta meta;
+	const char *address_type; /* IPv4, IPv6 or FQDN */
+	struct cluster_slice_endpoint *endpoints;
+	size_t n_endpoints;
+	struct cluster_ep_port *ports;
+	size_t n_ports;
+};
+
+struct cluster_namespace {
+	struct cluster_meta meta;
+	const char *phase;
+};
+
+/* The objects of any kind start with their meta, so generic code can take a meta pointer. */
+
+/* Settings every program shares. */
+struct cluster_config {
+	struct netaddr_prefix service_cidrs[2]; /* [0] is the primary family */
+	size_t n_service_cidrs;
+	int32_t node_port_min, node_port_max;
+};
+
+struct posmap;
+
+/* Objects as loaded, before validation, allocation and endpoint computation. The caller may add,
+ * drop (meta.dropped) or edit objects before cluster_build. */
+struct cluster_objects {
+	struct arena arena;   /* object data; moved into the snapshot by cluster_build */
+	struct arena scratch; /* source positions; freed with the objects */
+	struct cluster_service **services;
+	size_t n_services, cap_services;
+	struct cluster_pod **pods;
+	size_t n_pods, cap_pods;
+	struct cluster_endpoints **endpoints;
+	size_t n_endpoints, cap_endpoints;
+	struct cluster_endpointslice **slices;
+	size_t n_slices, cap_slices;
+	struct cluster_namespace **namespaces;
+	size_t n_namespaces, cap_namespaces;
+	struct posmap *positions;
+	size_t n_files;
+};
+
+struct cluster_index; /* hash tables of a snapshot */
+
+/* An immutable, reference-counted snapshot. Readers hold a reference; a reload builds a new one
+ * and swaps the pointer, so no reader ever sees a half-built model. */
+struct cluster {
+	int refs; /* atomic */
+	struct arena arena;
+	struct cluster_config config;
+	struct cluster_service **services; /* sorted by namespace, then name */
+	size_t n_services;
+	struct cluster_pod **pods; /* sorted by namespace, then name */
+	size_t n_pods;
+	struct cluster_endpoints **endpoints;
+	size_t n_endpoints;
+	struct cluster_endpointslice **slices;
+	size_t n_slices;
+	struct cluster_namespace **namespaces;
+	size_t n_namespaces;
+	const char **ns_names; /* every namespace that exists: declared or holding an object; sorted */
+	size_t n_ns_names;
+	struct cluster_index *index;
+	uint64_t generation; /* set by the caller (watcher); 0 for a one-off load */
+};
+
+/* Defaults: service CIDR 10.96.0.0/12, node ports 30000-32767. */
+void cluster_config_init(struct cluster_config *cfg);
+/* Parse a comma-separated list of one or two CIDRs (one per family) into CFG. */
+enum svc_status cluster_config_set_cidrs(struct cluster_config *cfg, const char *list);
+
+void cluster_objects_init(struct cluster_objects *objs);
+void cluster_objects_deinit(struct cluster_objects *objs);
+/* Load every *.yaml and *.yml under DIR (recursively, in name order). Problems go to D; the
+ * return is SVC_OK unless the directory itself cannot be read. */
+enum svc_status cluster_objects_load_dir(struct cluster_objects *objs, const char *dir,
+					 struct diag *d);
+/* Load manifests from memory; NAME is used in diagnostics and origins. */
+enum svc_status cluster_objects_load_buffer(struct cluster_objects *objs, const char *name,
+					    const char *buf, size_t len, struct diag *d);
+/* Load one file. */
+enum svc_status cluster_objects_load_file(struct cluster_objects *objs, const char *path,
+					  struct diag *d);
+/* Source position of a decoded field (any field address inside a loaded object), or of the
+ * object holding it. Returns false when unknown. */
+bool cluster_objects_pos(const struct cluster_objects *objs, const void *field, uint32_t *line,
+			 uint32_t *col);
+
+/* Validate, allocate addresses and ports, compute endpoints and index. On any error in D the
+ * result is SVC_EINVAL and *OUT is NULL. OBJS keeps its positions for the caller's reports; its
+ * object data now belongs to the snapshot (OBJS must not be built twice). */
+enum svc_status cluster_build(struct cluster_objects *objs, const struct cluster_config *cfg,
+			      struct diag *d, struct cluster **out);
+
+/* Convenience: load DIR and build. */
+enum svc_status cluster_load(const char *dir, const struct cluster_config *cfg, struct diag *d,
+			     struct cluster **out);
+
+struct cluster *cluster_ref(struct cluster *c);
+void cluster_unref(struct cluster *c);
+
+/* Lookups; all O(1) expected. Names compare exactly (Kubernetes names are lower case). */
+const struct cluster_service *cluster_service_by_name(const struct cluster *c, const char *ns,
+						      const char *name);
+/* By ClusterIP (either family). */
+const struct cluster_service *cluster_service_by_ip(const struct cluster *c,
+						    const struct netaddr *ip);
+/* By nodePort and protocol; *PORT_INDEX gets the index into the service's ports. */
+const struct cluster_service *cluster_service_by_node_port(const struct cluster *c,
+							   enum cluster_proto proto, int32_t node_port,
+							   size_t *port_index);
+const struct cluster_pod *cluster_pod_by_ip(const struct cluster *c, const struct netaddr *ip);
+const struct cluster_pod *cluster_pod_by_name(const struct cluster *c, const char *ns,
+					      const char *name);
+bool cluster_namespace_exists(const struct cluster *c, const char *ns);
+/* Index of the service port named NAME with protocol PROTO, or -1. */
+int cluster_service_port_index(const struct cluster_service *svc, const char *name,
+			       enum cluster_proto proto);
+
+/* Endpoint ports: how many of SVC's endpoints serve port PORT_INDEX and are ready (or, when
+ * READY_ONLY is false, any). */
+size_t cluster_endpoint_count(const struct cluster_service *svc, size_t port_index,
+			      bool ready_only);
+
+const char *cluster_proto_str(enum cluster_proto p);
+const char *cluster_svc_type_str(enum cluster_svc_type t);
+const char *cluster_kind_str(enum cluster_kind k);
+
+#endif
