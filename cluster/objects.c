@@ -51,6 +51,23 @@ cluster_objects_pos(const struct cluster_objects *objs, const void *field, uint3
 	       posmap_get(objs->positions, field, POSMAP_OBJECT, line, col);
 }
 
+bool
+cluster_objects_object_pos(const struct cluster_objects *objs, const void *obj, uint32_t *line,
+			   uint32_t *col)
+{
+	return objs->positions != NULL &&
+	       posmap_get(objs->positions, obj, POSMAP_OBJECT, line, col);
+}
+
+bool
+cluster_objects_has(const struct cluster_objects *objs, const void *field)
+{
+	uint32_t line, col;
+
+	return objs->positions != NULL &&
+	       posmap_get(objs->positions, field, POSMAP_FIELD, &line, &col);
+}
+
 static bool
 push(void ***arr, size_t *n, size_t *cap, void *item)
 {
@@ -160,7 +177,7 @@ load_object(struct load_ctx *lc, const struct ynode *root, bool in_list, const c
 			 "kind: Required value");
 		return;
 	}
-	if (!in_list && strlen(kind) > 4 && !strcmp(kind + strlen(kind) - 4, "List")) {
+	if (!in_list && strlen(kind) >= 4 && !strcmp(kind + strlen(kind) - 4, "List")) {
 		const struct ynode *items = ytree_get(root, "items");
 		size_t i;
 
@@ -364,7 +381,8 @@ load_tree(struct cluster_objects *objs, const char *dir, int depth, struct diag 
 		n++;
 	}
 	/* Name order makes loading, and so allocation order and reports, the same everywhere. */
-	qsort(names, n, sizeof(*names), name_cmp);
+	if (n > 1)
+		qsort(names, n, sizeof(*names), name_cmp);
 	for (i = 0; i < n && st == SVC_OK; i++) {
 		char path[4096];
 		struct stat sb;

@@ -24,7 +24,7 @@ build_report(const struct cluster_objects *objs, struct diag *d, enum diag_level
 	va_list ap;
 
 	if (!(field != NULL && cluster_objects_pos(objs, field, &line, &col)) &&
-	    !(obj != NULL && cluster_objects_pos(objs, obj, &line, &col)))
+	    !(obj != NULL && cluster_objects_object_pos(objs, obj, &line, &col)))
 		line = meta->origin.line;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
@@ -234,7 +234,8 @@ check_unique(struct vctx *v, void **items, size_t *n, const char *kind)
 		if (!((struct cluster_meta *)items[i])->dropped)
 			items[k++] = items[i];
 	*n = k;
-	qsort(items, *n, sizeof(*items), meta_cmp);
+	if (*n > 1)
+		qsort(items, *n, sizeof(*items), meta_cmp);
 	for (i = 1; i < *n; i++) {
 		const struct cluster_meta *a = items[i - 1], *b = items[i];
 
@@ -450,7 +451,8 @@ check_service_ports(struct vctx *v, struct cluster_service *s)
 			if (s->ports[j].name != NULL && !strcmp(s->ports[j].name, p->name))
 				ERR(v, m, &p->name, p, path, "Duplicate value: \"%s\"", p->name);
 		snprintf(path, sizeof(path), "spec.ports[%zu].port", i);
-		if (p->port < 1 || p->port > 65535)
+		/* A missing port was reported as Required by the decoder. */
+		if ((p->port < 1 || p->port > 65535) && cluster_objects_has(v->objs, &p->port))
 			ERR(v, m, &p->port, p, path,
 			    "Invalid value: %d: must be between 1 and 65535, inclusive", p->port);
 		for (j = 0; j < i; j++)
@@ -604,7 +606,7 @@ check_container_ports(struct vctx *v, struct cluster_pod *p, struct cluster_cont
 		struct cluster_container_port *cp = &c->ports[i];
 
 		snprintf(path, sizeof(path), "spec.%s[%zu].ports[%zu].containerPort", list, ci, i);
-		if (cp->port < 1 || cp->port > 65535)
+		if ((cp->port < 1 || cp->port > 65535) && cluster_objects_has(v->objs, &cp->port))
 			ERR(v, m, &cp->port, cp, path,
 			    "Invalid value: %d: must be between 1 and 65535, inclusive", cp->port);
 		snprintf(path, sizeof(path), "spec.%s[%zu].ports[%zu].name", list, ci, i);
@@ -676,7 +678,8 @@ check_ep_ports(struct vctx *v, const struct cluster_meta *m, struct cluster_ep_p
 
 	for (i = 0; i < n; i++) {
 		snprintf(path, sizeof(path), "%s.ports[%zu].port", prefix, i);
-		if (ports[i].port < 1 || ports[i].port > 65535)
+		if ((ports[i].port < 1 || ports[i].port > 65535) &&
+		    cluster_objects_has(v->objs, &ports[i].port))
 			ERR(v, m, &ports[i].port, &ports[i], path,
 			    "Invalid value: %d: must be between 1 and 65535, inclusive",
 			    ports[i].port);

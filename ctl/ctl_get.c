@@ -142,7 +142,8 @@ selector_str(const struct cluster_labels *l, struct sbuf *b)
 
 	if (sorted == NULL)
 		return;
-	memcpy(sorted, l->items, l->n * sizeof(*sorted));
+	if (l->n > 0)
+		memcpy(sorted, l->items, l->n * sizeof(*sorted));
 	qsort(sorted, l->n, sizeof(*sorted), label_cmp);
 	for (i = 0; i < l->n; i++)
 		sb_add(b, "%s%s=%s", i ? "," : "", sorted[i].key, sorted[i].value);
@@ -192,10 +193,13 @@ finish(const struct ctl *ctl, struct ctl_table *t, struct cluster_yaml_item *ite
 		if (n > 0 || ctl->n_args <= 1)
 			rc |= dump_yaml(items, n, ctl->n_args == 2 && n == 1);
 	} else if (ctl->output == CTL_OUT_NAME) {
+		/* kubectl prints the lower-case kind: service/NAME, endpoints/NAME. */
+		static const char *const lower[] = {"service", "pod", "endpoints",
+		                                    "endpointslice.discovery.k8s.io", "namespace"};
 		size_t k;
 
 		for (k = 0; k < n; k++)
-			printf("%s/%s\n", cluster_kind_str(kind) + 0,
+			printf("%s/%s\n", kind < CLUSTER_KIND_COUNT ? lower[kind] : "object",
 			       ((const struct cluster_meta *)items[k].obj)->name);
 	} else if (t->rows > 1) {
 		ctl_table_print(t, stdout);

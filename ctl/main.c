@@ -83,7 +83,7 @@ default_zones(void)
 		return env;
 	if (stat("/etc/svcdns/zones", &sb) == 0 && S_ISDIR(sb.st_mode))
 		return "/etc/svcdns/zones";
-	return "./zones";
+	return "zones";
 }
 
 /* FLAG's value: "--flag=V", "-fV", or the next argument. */

@@ -363,6 +363,12 @@ enum svc_status cluster_objects_load_file(struct cluster_objects *objs, const ch
  * object holding it. Returns false when unknown. */
 bool cluster_objects_pos(const struct cluster_objects *objs, const void *field, uint32_t *line,
 			 uint32_t *col);
+/* Source position of the mapping an object (or sub-object, such as a port) was decoded from. An
+ * object and its first field share an address, so this is a lookup of its own. */
+bool cluster_objects_object_pos(const struct cluster_objects *objs, const void *obj, uint32_t *line,
+				uint32_t *col);
+/* Whether FIELD was given in the manifest (as opposed to left zero). */
+bool cluster_objects_has(const struct cluster_objects *objs, const void *field);
 
 /* Validate, allocate addresses and ports, compute endpoints and index. On any error in D the
  * result is SVC_EINVAL and *OUT is NULL. OBJS keeps its positions for the caller's reports; its

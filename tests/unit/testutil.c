@@ -1,0 +1,85 @@
+/* testutil.c -- helpers shared by the unit tests. */
+#include "testutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct cluster *
+tu_build(const char *yaml, const struct cluster_config *cfg, struct diag *d)
+{
+	struct cluster_objects objs;
+	struct cluster_config def;
+	struct cluster *c = NULL;
+	size_t errors = d->errors;
+
+	if (cfg == NULL) {
+		cluster_config_init(&def);
+		cfg = &def;
+	}
+	cluster_objects_init(&objs);
+	cluster_objects_load_buffer(&objs, "test.yaml", yaml, strlen(yaml), d);
+	if (d->errors == errors)
+		cluster_build(&objs, cfg, d, &c);
+	cluster_objects_deinit(&objs);
+	return c;
+}
+
+bool
+tu_has(const struct diag *d, enum diag_level level, const char *field, const char *needle)
+{
+	size_t i;
+
+	for (i = 0; i < d->n; i++) {
+		const struct diag_entry *e = &d->entries[i];
+
+		if (e->level != level)
+			continue;
+		if (field != NULL && (e->field == NULL || strcmp(e->field, field) != 0))
+			continue;
+		if (needle != NULL && (e->message == NULL || strstr(e->message, needle) == NULL))
+			continue;
+		return true;
+	}
+	return false;
+}
+
+void
+tu_dump(const struct diag *d)
+{
+	diag_print(d, stderr);
+}
+
+char *
+tu_tmpdir(void)
+{
+	char tmpl[] = "/tmp/svctest.XXXXXX";
+	char *p = mkdtemp(tmpl);
+
+	return p ? strdup(p) : NULL;
+}
+
+void
+tu_rmrf(const char *path)
+{
+	char cmd[4200];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", path);
+	if (system(cmd) != 0)
+		fprintf(stderr, "cannot remove %s\n", path);
+}
+
+void
+tu_write(const char *dir, const char *name, const char *text)
+{
+	char path[4096];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "w");
+	if (f == NULL)
+		return;
+	fputs(text, f);
+	fclose(f);
+}

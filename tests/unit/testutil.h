@@ -1,0 +1,27 @@
+/* testutil.h -- helpers shared by the unit tests. */
+#ifndef TESTUTIL_H
+#define TESTUTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "cluster.h"
+
+/* Build a snapshot from one YAML text (default config unless CFG). Returns NULL when invalid;
+ * D (initialised by the caller) holds the problems either way. */
+struct cluster *tu_build(const char *yaml, const struct cluster_config *cfg, struct diag *d);
+/* True when D has an entry of LEVEL whose field equals FIELD (or FIELD is NULL) and whose
+ * message contains NEEDLE (or NEEDLE is NULL). */
+bool tu_has(const struct diag *d, enum diag_level level, const char *field, const char *needle);
+/* Print D to stderr: for failing tests. */
+void tu_dump(const struct diag *d);
+/* A fresh temporary directory; caller removes it with tu_rmrf. */
+char *tu_tmpdir(void);
+void tu_rmrf(const char *path);
+void tu_write(const char *dir, const char *name, const char *text);
+
+#endif
