@@ -137,102 +137,126 @@ index_build(struct cluster *c)
 	return SVC_OK;
 }
 
+/* The first slot with hash H whose item MATCH accepts for KEY, or NULL. */
+static const struct slot *
+table_find(const struct table *t, uint32_t h, bool (*match)(const struct slot *, const void *),
+	   const void *key)
+{
+	size_t i;
+
+	for (i = h & (t->cap - 1); t->slots[i].item != NULL; i = (i + 1) & (t->cap - 1))
+		if (t->slots[i].hash == h && match(&t->slots[i], key))
+			return &t->slots[i];
+	return NULL;
+}
+
+struct name_key {
+	const char *ns, *name;
+};
+
+static bool
+match_service_name(const struct slot *s, const void *key)
+{
+	const struct cluster_service *svc = s->item;
+	const struct name_key *k = key;
+
+	return !strcmp(svc->meta.name, k->name) && !strcmp(svc->meta.ns, k->ns);
+}
+
+static bool
+match_service_ip(const struct slot *s, const void *key)
+{
+	return netaddr_equal(&((const struct cluster_service *)s->item)->cluster_ips[s->aux], key);
+}
+
+struct node_port_key {
+	enum cluster_proto proto;
+	int32_t port;
+};
+
+static bool
+match_node_port(const struct slot *s, const void *key)
+{
+	const struct cluster_port *p = &((const struct cluster_service *)s->item)->ports[s->aux];
+	const struct node_port_key *k = key;
+
+	return p->node_port == k->port && p->proto == k->proto;
+}
+
+static bool
+match_pod_ip(const struct slot *s, const void *key)
+{
+	return netaddr_equal(&((const struct cluster_pod *)s->item)->ips[s->aux], key);
+}
+
+static bool
+match_pod_name(const struct slot *s, const void *key)
+{
+	const struct cluster_pod *p = s->item;
+	const struct name_key *k = key;
+
+	return !strcmp(p->meta.name, k->name) && !strcmp(p->meta.ns, k->ns);
+}
+
+static bool
+match_ns(const struct slot *s, const void *key)
+{
+	return !strcmp(s->item, key);
+}
+
 const struct cluster_service *
 cluster_service_by_name(const struct cluster *c, const char *ns, const char *name)
 {
-	const struct table *t = &c->index->svc_by_name;
-	uint32_t h = hash_str2(ns, name);
-	size_t i;
+	struct name_key k = {ns, name};
+	const struct slot *s =
+		table_find(&c->index->svc_by_name, hash_str2(ns, name), match_service_name, &k);
 
-	for (i = h & (t->cap - 1); t->slots[i].item != NULL; i = (i + 1) & (t->cap - 1)) {
-		const struct cluster_service *s = t->slots[i].item;
-
-		if (t->slots[i].hash == h && !strcmp(s->meta.name, name) && !strcmp(s->meta.ns, ns))
-			return s;
-	}
-	return NULL;
+	return s ? s->item : NULL;
 }
 
 const struct cluster_service *
 cluster_service_by_ip(const struct cluster *c, const struct netaddr *ip)
 {
-	const struct table *t = &c->index->svc_by_ip;
-	uint32_t h = hash_ip(ip);
-	size_t i;
+	const struct slot *s = table_find(&c->index->svc_by_ip, hash_ip(ip), match_service_ip, ip);
 
-	for (i = h & (t->cap - 1); t->slots[i].item != NULL; i = (i + 1) & (t->cap - 1)) {
-		const struct cluster_service *s = t->slots[i].item;
-
-		if (t->slots[i].hash == h && netaddr_equal(&s->cluster_ips[t->slots[i].aux], ip))
-			return s;
-	}
-	return NULL;
+	return s ? s->item : NULL;
 }
 
 const struct cluster_service *
 cluster_service_by_node_port(const struct cluster *c, enum cluster_proto proto, int32_t node_port,
 			     size_t *port_index)
 {
-	const struct table *t = &c->index->svc_by_node_port;
-	uint32_t h = hash_node_port(proto, node_port);
-	size_t i;
+	struct node_port_key k = {proto, node_port};
+	const struct slot *s = table_find(&c->index->svc_by_node_port,
+					  hash_node_port(proto, node_port), match_node_port, &k);
 
-	for (i = h & (t->cap - 1); t->slots[i].item != NULL; i = (i + 1) & (t->cap - 1)) {
-		const struct cluster_service *s = t->slots[i].item;
-		const struct cluster_port *p = &s->ports[t->slots[i].aux];
-
-		if (t->slots[i].hash == h && p->node_port == node_port && p->proto == proto) {
-			if (port_index != NULL)
-				*port_index = t->slots[i].aux;
-			return s;
-		}
-	}
-	return NULL;
+	if (s != NULL && port_index != NULL)
+		*port_index = s->aux;
+	return s ? s->item : NULL;
 }
 
 const struct cluster_pod *
 cluster_pod_by_ip(const struct cluster *c, const struct netaddr *ip)
 {
-	const struct table *t = &c->index->pod_by_ip;
-	uint32_t h = hash_ip(ip);
-	size_t i;
+	const struct slot *s = table_find(&c->index->pod_by_ip, hash_ip(ip), match_pod_ip, ip);
 
-	for (i = h & (t->cap - 1); t->slots[i].item != NULL; i = (i + 1) & (t->cap - 1)) {
-		const struct cluster_pod *p = t->slots[i].item;
-
-		if (t->slots[i].hash == h && netaddr_equal(&p->ips[t->slots[i].aux], ip))
-			return p;
-	}
-	return NULL;
+	return s ? s->item : NULL;
 }
 
 const struct cluster_pod *
 cluster_pod_by_name(const struct cluster *c, const char *ns, const char *name)
 {
-	const struct table *t = &c->index->pod_by_name;
-	uint32_t h = hash_str2(ns, name);
-	size_t i;
+	struct name_key k = {ns, name};
+	const struct slot *s =
+		table_find(&c->index->pod_by_name, hash_str2(ns, name), match_pod_name, &k);
 
-	for (i = h & (t->cap - 1); t->slots[i].item != NULL; i = (i + 1) & (t->cap - 1)) {
-		const struct cluster_pod *p = t->slots[i].item;
-
-		if (t->slots[i].hash == h && !strcmp(p->meta.name, name) && !strcmp(p->meta.ns, ns))
-			return p;
-	}
-	return NULL;
+	return s ? s->item : NULL;
 }
 
 bool
 cluster_namespace_exists(const struct cluster *c, const char *ns)
 {
-	const struct table *t = &c->index->ns_by_name;
-	uint32_t h = hash_str2(ns, NULL);
-	size_t i;
-
-	for (i = h & (t->cap - 1); t->slots[i].item != NULL; i = (i + 1) & (t->cap - 1))
-		if (t->slots[i].hash == h && !strcmp(t->slots[i].item, ns))
-			return true;
-	return false;
+	return table_find(&c->index->ns_by_name, hash_str2(ns, NULL), match_ns, ns) != NULL;
 }
 
 int
@@ -248,15 +272,26 @@ cluster_service_port_index(const struct cluster_service *svc, const char *name,
 	return -1;
 }
 
+const struct cluster_endpoint *const *
+cluster_endpoints_of(const struct cluster_service *svc, size_t port_index, bool ready_only,
+		     size_t *n)
+{
+	const struct cluster_port_endpoints *pe;
+
+	*n = 0;
+	if (port_index >= svc->n_ports || svc->port_endpoints == NULL)
+		return NULL;
+	pe = &svc->port_endpoints[port_index];
+	*n = ready_only ? pe->n_ready : pe->n;
+	return *n ? pe->items : NULL;
+}
+
 size_t
 cluster_endpoint_count(const struct cluster_service *svc, size_t port_index, bool ready_only)
 {
-	size_t i, n = 0;
+	size_t n;
 
-	for (i = 0; i < svc->n_endpoints; i++)
-		if (svc->endpoints[i].ports[port_index] != 0 &&
-		    (svc->endpoints[i].ready || !ready_only))
-			n++;
+	cluster_endpoints_of(svc, port_index, ready_only, &n);
 	return n;
 }
 

@@ -112,19 +112,92 @@ service_families(const struct cluster_service *s, const struct cluster_config *c
 			fam[cfg->service_cidrs[i].addr.family] = true;
 }
 
+/* (namespace, label key, label value, object) rows sorted for binary search: the candidates for
+ * a selector are the rows of its first label, so matching costs O(log n) plus the matches, not a
+ * scan of every pod for every service. Slices are indexed the same way by their service label. */
+struct label_row {
+	const char *ns, *key, *value;
+	const void *obj;
+};
+
+struct label_index {
+	struct label_row *rows;
+	size_t n;
+};
+
+static int
+row_cmp(const void *pa, const void *pb)
+{
+	const struct label_row *a = pa, *b = pb;
+	int c = strcmp(a->ns, b->ns);
+
+	if (c == 0)
+		c = strcmp(a->key, b->key);
+	if (c == 0)
+		c = strcmp(a->value, b->value);
+	return c;
+}
+
+/* Index every label of N objects (each starting with its meta) whose key is KEY (any if NULL). */
 static enum svc_status
-from_pods(struct cluster *c, struct arena *a, struct cluster_service *s, struct eplist *out)
+label_index_build(struct label_index *ix, void *const *objs, size_t n, const char *key)
+{
+	size_t i, k, total = 0;
+
+	for (i = 0; i < n; i++)
+		total += ((const struct cluster_meta *)objs[i])->labels.n;
+	ix->n = 0;
+	ix->rows = malloc((total ? total : 1) * sizeof(*ix->rows));
+	if (ix->rows == NULL)
+		return SVC_ENOMEM;
+	for (i = 0; i < n; i++) {
+		const struct cluster_meta *m = objs[i];
+
+		for (k = 0; k < m->labels.n; k++)
+			if (key == NULL || !strcmp(m->labels.items[k].key, key))
+				ix->rows[ix->n++] = (struct label_row){
+					m->ns, m->labels.items[k].key, m->labels.items[k].value,
+					objs[i]};
+	}
+	return SVC_OK;
+}
+
+/* The rows equal to (NS, KEY, VALUE): *FIRST and the count. */
+static size_t
+label_index_find(const struct label_index *ix, const char *ns, const char *key, const char *value,
+		 size_t *first)
+{
+	struct label_row want = {ns, key, value, NULL};
+	size_t lo = 0, hi = ix->n, end;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (row_cmp(&ix->rows[mid], &want) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (end = lo; end < ix->n && row_cmp(&ix->rows[end], &want) == 0; end++)
+		;
+	*first = lo;
+	return end - lo;
+}
+
+static enum svc_status
+from_pods(struct cluster *c, struct arena *a, struct cluster_service *s, struct eplist *out,
+	  const struct label_index *pods_by_label)
 {
 	bool fam[7];
-	size_t i, k, p;
+	size_t i, k, p, first, n;
 
 	service_families(s, &c->config, fam);
-	for (i = 0; i < c->n_pods; i++) {
-		const struct cluster_pod *pod = c->pods[i];
+	n = label_index_find(pods_by_label, s->meta.ns, s->selector.items[0].key,
+			     s->selector.items[0].value, &first);
+	for (i = first; i < first + n; i++) {
+		const struct cluster_pod *pod = pods_by_label->rows[i].obj;
 		bool terminating = pod->meta.deleted != NULL;
 
-		if (strcmp(pod->meta.ns, s->meta.ns) != 0)
-			continue;
 		if (!selector_matches(&s->selector, &pod->meta.labels))
 			continue;
 		if (pod->n_ips == 0 || pod->phase == CLUSTER_POD_SUCCEEDED ||
@@ -358,6 +431,38 @@ make_endpoints_view(struct arena *a, const struct cluster_service *s)
 	return e;
 }
 
+/* Per-port lists, so the forwarder picks among a port's ready endpoints without a scan. */
+static enum svc_status
+index_ports(struct arena *a, struct cluster_service *s)
+{
+	size_t p, i, pass;
+
+	if (s->n_ports == 0)
+		return SVC_OK;
+	s->port_endpoints = arena_calloc(a, s->n_ports, sizeof(*s->port_endpoints));
+	if (s->port_endpoints == NULL)
+		return SVC_ENOMEM;
+	for (p = 0; p < s->n_ports; p++) {
+		struct cluster_port_endpoints *pe = &s->port_endpoints[p];
+
+		pe->items = arena_calloc(a, s->n_endpoints ? s->n_endpoints : 1,
+					 sizeof(*pe->items));
+		if (pe->items == NULL)
+			return SVC_ENOMEM;
+		for (pass = 0; pass < 2; pass++)
+			for (i = 0; i < s->n_endpoints; i++) {
+				const struct cluster_endpoint *ep = &s->endpoints[i];
+
+				if (ep->ports[p] == 0 || ep->ready != (pass == 0))
+					continue;
+				pe->items[pe->n++] = ep;
+				if (pass == 0)
+					pe->n_ready++;
+			}
+	}
+	return SVC_OK;
+}
+
 static bool
 view_push(struct cluster_endpoints ***arr, size_t *n, size_t *cap, struct cluster_endpoints *e)
 {
@@ -384,47 +489,81 @@ view_cmp(const void *pa, const void *pb)
 	return c ? c : strcmp(a->meta.name, b->meta.name);
 }
 
+static const struct cluster_endpoints *
+find_endpoints(const struct cluster *c, const char *ns, const char *name)
+{
+	size_t lo = 0, hi = c->n_endpoints;
+
+	/* Loaded Endpoints are in namespace/name order (validation sorted them). */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const struct cluster_meta *m = &c->endpoints[mid]->meta;
+		int cmp = strcmp(m->ns, ns);
+
+		if (cmp == 0)
+			cmp = strcmp(m->name, name);
+		if (cmp == 0)
+			return c->endpoints[mid];
+		if (cmp < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+static int
+ptr_order_cmp(const void *pa, const void *pb)
+{
+	const struct label_row *a = pa, *b = pb;
+	int c = row_cmp(a, b);
+
+	if (c != 0)
+		return c;
+	c = strcmp(((const struct cluster_meta *)a->obj)->name,
+		   ((const struct cluster_meta *)b->obj)->name);
+	return c;
+}
+
 enum svc_status
 endpoints_compute(struct cluster *c, struct arena *a, struct diag *d)
 {
 	struct eplist l = {0};
 	struct cluster_endpoints **view = NULL;
+	struct label_index pods_ix = {0}, slices_ix = {0};
 	size_t n_view = 0, cap_view = 0, i, k;
-	enum svc_status st = SVC_OK;
+	enum svc_status st;
 
+	st = label_index_build(&pods_ix, (void *const *)c->pods, c->n_pods, NULL);
+	if (st == SVC_OK)
+		st = label_index_build(&slices_ix, (void *const *)c->slices, c->n_slices,
+				       SERVICE_NAME_LABEL);
+	if (st != SVC_OK)
+		goto done;
+	/* Rows of one label value in name order, so endpoint order never depends on qsort. */
+	qsort(pods_ix.rows, pods_ix.n, sizeof(*pods_ix.rows), ptr_order_cmp);
+	qsort(slices_ix.rows, slices_ix.n, sizeof(*slices_ix.rows), ptr_order_cmp);
 	for (i = 0; i < c->n_services; i++) {
 		struct cluster_service *s = c->services[i];
-		const struct cluster_endpoints *user = NULL;
+		const struct cluster_endpoints *user;
 
 		l.n = 0;
 		if (s->type == CLUSTER_SVC_EXTERNALNAME)
 			continue;
 		if (s->has_selector) {
-			st = from_pods(c, a, s, &l);
+			st = from_pods(c, a, s, &l, &pods_ix);
 			s->has_endpoints_object = true;
 		} else {
-			bool sliced = false;
+			size_t first, n = label_index_find(&slices_ix, s->meta.ns,
+							   SERVICE_NAME_LABEL, s->meta.name, &first);
 
-			for (k = 0; k < c->n_slices && st == SVC_OK; k++) {
-				const char *owner =
-					label_get(&c->slices[k]->meta.labels, SERVICE_NAME_LABEL);
-
-				if (owner && !strcmp(owner, s->meta.name) &&
-				    !strcmp(c->slices[k]->meta.ns, s->meta.ns)) {
-					st = from_slice(a, s, c->slices[k], &l);
-					sliced = true;
-				}
-			}
+			for (k = first; k < first + n && st == SVC_OK; k++)
+				st = from_slice(a, s, slices_ix.rows[k].obj, &l);
 			/* Slices are what consumers read when both exist (the mirroring
 			 * controller copies Endpoints into slices). */
-			for (k = 0; k < c->n_endpoints && st == SVC_OK; k++) {
-				if (strcmp(c->endpoints[k]->meta.ns, s->meta.ns) ||
-				    strcmp(c->endpoints[k]->meta.name, s->meta.name))
-					continue;
-				user = c->endpoints[k];
-				if (!sliced)
-					st = from_endpoints(a, s, user, &l);
-			}
+			user = find_endpoints(c, s->meta.ns, s->meta.name);
+			if (user != NULL && n == 0 && st == SVC_OK)
+				st = from_endpoints(a, s, user, &l);
 			s->has_endpoints_object = user != NULL;
 		}
 		if (st != SVC_OK)
@@ -439,6 +578,9 @@ endpoints_compute(struct cluster *c, struct arena *a, struct diag *d)
 			memcpy(s->endpoints, l.items, l.n * sizeof(*l.items));
 			s->n_endpoints = l.n;
 		}
+		st = index_ports(a, s);
+		if (st != SVC_OK)
+			goto done;
 		if (s->has_selector) {
 			struct cluster_endpoints *e = make_endpoints_view(a, s);
 
@@ -492,5 +634,7 @@ endpoints_compute(struct cluster *c, struct arena *a, struct diag *d)
 done:
 	free(l.items);
 	free(view);
+	free(pods_ix.rows);
+	free(slices_ix.rows);
 	return st;
 }

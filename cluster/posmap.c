@@ -20,9 +20,13 @@ posmap_deinit(struct posmap *m)
 static size_t
 slot_of(const struct posmap *m, const void *addr, uint32_t tag)
 {
-	uint64_t h = (uint64_t)(uintptr_t)addr * 0x9e3779b97f4a7c15ull ^ tag;
+	/* murmur3's finaliser: arena addresses differ in few low bits, so mix them all. */
+	uint64_t h = (uint64_t)(uintptr_t)addr ^ tag;
 
-	return (size_t)(h >> 17) & (m->cap - 1);
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	return (size_t)h & (m->cap - 1);
 }
 
 static enum svc_status

@@ -133,6 +133,13 @@ struct cluster_endpoint {
 	int32_t *ports;
 };
 
+/* The endpoints serving one service port: ready ones first, each group in address order. */
+struct cluster_port_endpoints {
+	const struct cluster_endpoint **items;
+	size_t n;       /* all with a port number for this service port */
+	size_t n_ready; /* items[0 .. n_ready) are ready */
+};
+
 struct cluster_service {
 	struct cluster_meta meta;
 	enum cluster_svc_type type;
@@ -169,6 +176,7 @@ struct cluster_service {
 	/* Derived at build: endpoints sorted by address, ready ones included or not per flag. */
 	struct cluster_endpoint *endpoints;
 	size_t n_endpoints;
+	struct cluster_port_endpoints *port_endpoints; /* one per service port */
 	bool has_endpoints_object; /* an Endpoints object exists (controller-made or user-made) */
 };
 
@@ -401,8 +409,12 @@ bool cluster_namespace_exists(const struct cluster *c, const char *ns);
 int cluster_service_port_index(const struct cluster_service *svc, const char *name,
 			       enum cluster_proto proto);
 
-/* Endpoint ports: how many of SVC's endpoints serve port PORT_INDEX and are ready (or, when
- * READY_ONLY is false, any). */
+/* Endpoints of SVC serving its port PORT_INDEX: *N gets how many; only ready ones when
+ * READY_ONLY (else ready ones first, then not-ready). NULL with *N = 0 when there are none. */
+const struct cluster_endpoint *const *cluster_endpoints_of(const struct cluster_service *svc,
+							   size_t port_index, bool ready_only,
+							   size_t *n);
+/* How many of SVC's endpoints serve port PORT_INDEX (ready ones only, or any). */
 size_t cluster_endpoint_count(const struct cluster_service *svc, size_t port_index,
 			      bool ready_only);
 
