@@ -119,13 +119,12 @@ main(int argc, char **argv)
 {
 	struct ctl ctl = {0};
 	const char *verb = NULL, *out = NULL, *cidrs = NULL;
-	int i;
+	int i, rc;
 
 	cluster_config_init(&ctl.cfg);
 	ctl.ns = "default";
-	ctl.args = calloc((size_t)argc + 1, sizeof(char *));
-	if (ctl.args == NULL)
-		return 1;
+	/* Positional arguments are compacted to the front of argv: never ahead of the reader. */
+	ctl.args = argv;
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i];
 
@@ -178,18 +177,20 @@ main(int argc, char **argv)
 	}
 	if (verb == NULL) {
 		fputs(usage, stderr);
-		return 1;
+		rc = 1;
+	} else if (!strcmp(verb, "get")) {
+		rc = ctl_get(&ctl);
+	} else if (!strcmp(verb, "check")) {
+		rc = ctl_check(&ctl);
+	} else if (!strcmp(verb, "create")) {
+		rc = ctl_create(&ctl, false);
+	} else if (!strcmp(verb, "apply")) {
+		rc = ctl_create(&ctl, true);
+	} else if (!strcmp(verb, "delete")) {
+		rc = ctl_delete(&ctl);
+	} else {
+		fprintf(stderr, "error: unknown command \"%s\"\n%s", verb, usage);
+		rc = 1;
 	}
-	if (!strcmp(verb, "get"))
-		return ctl_get(&ctl);
-	if (!strcmp(verb, "check"))
-		return ctl_check(&ctl);
-	if (!strcmp(verb, "create"))
-		return ctl_create(&ctl, false);
-	if (!strcmp(verb, "apply"))
-		return ctl_create(&ctl, true);
-	if (!strcmp(verb, "delete"))
-		return ctl_delete(&ctl);
-	fprintf(stderr, "error: unknown command \"%s\"\n%s", verb, usage);
-	return 1;
+	return rc;
 }
