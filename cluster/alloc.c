@@ -126,12 +126,15 @@ wants_family(const struct cluster_service *s, uint8_t family, bool primary)
 	for (i = 0; i < s->n_ip_families_text; i++)
 		if ((family == NETADDR_V4 && !strcmp(s->ip_families_text[i], "IPv4")) ||
 		    (family == NETADDR_V6 && !strcmp(s->ip_families_text[i], "IPv6")))
-			return i == 0 ? s->n_cluster_ips == 0
-				      : s->family_policy != CLUSTER_FAMILY_SINGLE;
+			/* The primary family is wanted even when the secondary CIDR (earlier
+			 * in the configuration) was allocated first. */
+			return i == 0 || s->family_policy != CLUSTER_FAMILY_SINGLE;
 	if (s->n_ip_families_text > 0)
 		return false;
-	if (primary)
-		return s->n_cluster_ips == 0;
+	/* Without ipFamilies a dual-stack policy wants both families, whichever the explicit
+	 * clusterIP (if any) is: fd00::5 under PreferDualStack also gets an IPv4 address. */
+	if (primary && s->n_cluster_ips == 0)
+		return true;
 	return s->family_policy != CLUSTER_FAMILY_SINGLE;
 }
 
@@ -182,6 +185,20 @@ alloc_ips(struct cluster_objects *objs, const struct cluster_config *cfg, struct
 			s->cluster_ip_allocated = true;
 		}
 		free(used.bits);
+	}
+	/* CIDRs are taken in configuration order; clusterIPs follow ipFamilies ([IPv6, IPv4]
+	 * makes the IPv6 address the primary one). */
+	for (i = 0; i < n; i++) {
+		struct cluster_service *s = order[i];
+
+		if (s->n_cluster_ips == 2 && s->n_ip_families_text > 0 &&
+		    !strcmp(s->ip_families_text[0],
+			    s->cluster_ips[0].family == NETADDR_V4 ? "IPv6" : "IPv4")) {
+			struct netaddr t = s->cluster_ips[0];
+
+			s->cluster_ips[0] = s->cluster_ips[1];
+			s->cluster_ips[1] = t;
+		}
 	}
 }
 

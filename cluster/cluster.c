@@ -351,6 +351,8 @@ cluster_config_set_cidrs(struct cluster_config *cfg, const char *list)
 		    netaddr_bits(&p[n].addr) - p[n].len > 24)
 			return SVC_ERANGE;
 		n++;
+		if (comma != NULL && comma[1] == '\0')
+			return SVC_EINVAL; /* "a/12," */
 		s = comma ? comma + 1 : s + len;
 	}
 	if (n == 0 || (n == 2 && p[0].addr.family == p[1].addr.family))
@@ -407,6 +409,7 @@ fill_service_fields(struct arena *a, struct cluster_service *s)
 
 	if (s->type == CLUSTER_SVC_EXTERNALNAME)
 		return SVC_OK;
+	s->family_policy_set = true; /* defaulted: every type but ExternalName has one */
 	if (s->headless) {
 		s->cluster_ip_text = "None";
 		if (s->n_cluster_ips_text == 0) {

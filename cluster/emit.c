@@ -122,6 +122,9 @@ field_empty(const struct schema_field *f, const void *p)
 	case SCHEMA_TRIBOOL:
 		return *(const enum cluster_tribool *)at == CLUSTER_NIL;
 	case SCHEMA_ENUM:
+		/* A SEEN enum has no value until it is given or defaulted. */
+		if ((f->flags & SCHEMA_SEEN) && !*(const bool *)((const char *)p + f->offset2))
+			return true;
 		return f->names[*(const int *)at] == NULL;
 	case SCHEMA_INTORSTR:
 		return *(const int32_t *)at == 0 &&

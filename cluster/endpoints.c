@@ -5,6 +5,7 @@
  * selector takes the Endpoints object or EndpointSlices named for it. Readiness follows the
  * EndpointSlice controller: ready = publishNotReadyAddresses || (pod Ready && not terminating).
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -381,8 +382,15 @@ make_endpoints_view(struct arena *a, const struct cluster_service *s)
 	if (set_of == NULL || e->subsets == NULL)
 		return NULL;
 	for (i = 0; i < s->n_endpoints; i++) {
+		/* The Endpoints controller leaves terminating pods out unless the service
+		 * publishes not-ready addresses (then they are ready anyway). */
+		if (s->endpoints[i].terminating && !s->endpoints[i].ready) {
+			set_of[i] = SIZE_MAX;
+			continue;
+		}
 		for (j = 0; j < i; j++)
-			if (same_ports(&s->endpoints[i], &s->endpoints[j], s->n_ports))
+			if (set_of[j] != SIZE_MAX &&
+			    same_ports(&s->endpoints[i], &s->endpoints[j], s->n_ports))
 				break;
 		set_of[i] = j < i ? set_of[j] : n_sets++;
 	}

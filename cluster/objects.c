@@ -268,7 +268,8 @@ cluster_objects_load_buffer(struct cluster_objects *objs, const char *name, cons
 	arena_init(&tree);
 	st = ytree_parse(&tree, lc.file, buf, len, d, &docs, &n);
 	for (i = 0; i < n; i++) {
-		if (docs[i].root == NULL)
+		/* An empty document ("---" then nothing or comments) is skipped, as by kubectl. */
+		if (docs[i].root == NULL || docs[i].root->type == YNODE_NULL)
 			continue;
 		lc.doc = &docs[i];
 		load_object(&lc, docs[i].root, false, NULL);

@@ -510,11 +510,40 @@ is_float_text(const char *s)
 	return *end == '\0' && end != s;
 }
 
+/* Other plain forms the Kubernetes YAML reader (go-yaml, YAML 1.1) resolves to numbers or
+ * timestamps: 0x1F, 0o17, 0b101, 1_000 and dates such as 2024-01-01. */
+static bool
+is_yaml11_typed(const char *s)
+{
+	const char *p = s;
+	const char *digits = "0123456789";
+	size_t n = 0;
+
+	if (strspn(s, digits) == 4 && s[4] == '-' && s[5] >= '0' && s[5] <= '9')
+		return true;
+	if (*p == '-' || *p == '+')
+		p++;
+	if (*p < '0' || *p > '9')
+		return false;
+	if (p[0] == '0' && (p[1] == 'x' || p[1] == 'o' || p[1] == 'b')) {
+		digits = p[1] == 'x' ? "0123456789abcdefABCDEF" : p[1] == 'o' ? "01234567" : "01";
+		p += 2;
+	}
+	for (; *p; p++) {
+		if (*p == '_')
+			continue;
+		if (strchr(digits, *p) == NULL)
+			return false;
+		n++;
+	}
+	return n > 0;
+}
+
 bool
 schema_plain_is_typed(const char *s)
 {
 	return *s == '\0' || !strcmp(s, "~") || !strcasecmp(s, "null") || is_int_text(s) ||
-	       is_bool_text(s) || is_float_text(s);
+	       is_bool_text(s) || is_float_text(s) || is_yaml11_typed(s);
 }
 
 static bool
@@ -809,13 +838,17 @@ schema_decode(struct schema_decoder *dec, const struct schema_obj *so, const str
 	      void *out)
 {
 	size_t i, j;
+	uint32_t line, col;
 
 	if (map->type != YNODE_MAP) {
 		dec_report(dec, DIAG_ERROR, map, "expected a mapping (%s), got %s", so->name,
 			   node_type_name(map));
 		return;
 	}
-	record(dec, out, POSMAP_OBJECT, map);
+	/* spec and status decode into the struct holding them, at the same address: the
+	 * outermost mapping, where the object starts, keeps the object's position. */
+	if (dec->positions == NULL || !posmap_get(dec->positions, out, POSMAP_OBJECT, &line, &col))
+		record(dec, out, POSMAP_OBJECT, map);
 	for (i = 0; i < map->n; i++) {
 		const struct ynode *k = map->entries[i].key, *v = map->entries[i].value;
 		const struct schema_field *f = NULL;

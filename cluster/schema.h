@@ -29,7 +29,7 @@ enum schema_type {
 };
 
 #define SCHEMA_REQUIRED 0x1u /* "Required value" when absent */
-#define SCHEMA_SEEN 0x2u     /* ENUM: a bool at offset2 records that the field was given */
+#define SCHEMA_SEEN 0x2u /* ENUM: a bool at offset2 says the field has a value (given or defaulted) */
 #define SCHEMA_EMIT_FALSE 0x4u /* BOOL: written even when false */
 
 struct schema_obj;

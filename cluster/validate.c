@@ -253,6 +253,10 @@ static bool
 parse_ip(struct vctx *v, const struct cluster_meta *meta, const char *const *field,
 	 const char *path, struct netaddr *out, bool endpoint)
 {
+	if (*field == NULL) { /* a missing ip was reported as Required by the decoder */
+		memset(out, 0, sizeof(*out));
+		return false;
+	}
 	if (netaddr_parse(out, *field) != SVC_OK) {
 		ERR(v, meta, field, NULL, path, "Invalid value: \"%s\": must be a valid IP address",
 		    *field);
@@ -424,6 +428,20 @@ check_service_families(struct vctx *v, struct cluster_service *s)
 	/* Defaults as the API server fills them. */
 	if (!s->family_policy_set && (s->n_cluster_ips > 1 || s->n_ip_families_text > 1))
 		s->family_policy = CLUSTER_FAMILY_REQUIRE_DUAL;
+	/* A dual-stack policy naming one family on a dual-stack cluster gets the other one
+	 * appended, so allocation and endpoints cover both (initIPFamilyFields). */
+	if (s->family_policy != CLUSTER_FAMILY_SINGLE && s->n_ip_families_text == 1 &&
+	    fam[0] != NETADDR_NONE && v->cfg->n_service_cidrs == 2 &&
+	    s->type != CLUSTER_SVC_EXTERNALNAME) {
+		const char **two = arena_calloc(&v->objs->arena, 2, sizeof(*two));
+
+		if (two != NULL) {
+			two[0] = s->ip_families_text[0];
+			two[1] = fam[0] == NETADDR_V4 ? "IPv6" : "IPv4";
+			s->ip_families_text = two;
+			s->n_ip_families_text = 2;
+		}
+	}
 }
 
 static void
@@ -541,7 +559,8 @@ check_service(struct vctx *v, struct cluster_service *s)
 	}
 
 	if (s->affinity == CLUSTER_AFFINITY_CLIENTIP) {
-		if (s->affinity_timeout == 0)
+		/* Only an absent timeoutSeconds defaults; an explicit 0 is out of range. */
+		if (s->affinity_timeout == 0 && !cluster_objects_has(v->objs, &s->affinity_timeout))
 			s->affinity_timeout = CLUSTER_AFFINITY_TIMEOUT_DEFAULT;
 		else if (s->affinity_timeout < 1 ||
 			 s->affinity_timeout > CLUSTER_AFFINITY_TIMEOUT_MAX)
@@ -662,9 +681,11 @@ check_pod(struct vctx *v, struct cluster_pod *p)
 		if (p->n_ips < 2)
 			p->ips[p->n_ips++] = a;
 	}
+	/* type and status are required, but validation also runs after decoding errors. */
 	for (i = 0; i < p->n_conditions; i++)
-		if (!strcmp(p->conditions[i].type, "Ready"))
-			p->ready = !strcmp(p->conditions[i].status, "True");
+		if (p->conditions[i].type != NULL && !strcmp(p->conditions[i].type, "Ready"))
+			p->ready = p->conditions[i].status != NULL &&
+			           !strcmp(p->conditions[i].status, "True");
 }
 
 /* ---- Endpoints and EndpointSlices -------------------------------------------------------- */
@@ -677,13 +698,13 @@ check_ep_ports(struct vctx *v, const struct cluster_meta *m, struct cluster_ep_p
 	size_t i, j;
 
 	for (i = 0; i < n; i++) {
-		snprintf(path, sizeof(path), "%s.ports[%zu].port", prefix, i);
+		snprintf(path, sizeof(path), "%s%sports[%zu].port", prefix, *prefix ? "." : "", i);
 		if ((ports[i].port < 1 || ports[i].port > 65535) &&
 		    cluster_objects_has(v->objs, &ports[i].port))
 			ERR(v, m, &ports[i].port, &ports[i], path,
 			    "Invalid value: %d: must be between 1 and 65535, inclusive",
 			    ports[i].port);
-		snprintf(path, sizeof(path), "%s.ports[%zu].name", prefix, i);
+		snprintf(path, sizeof(path), "%s%sports[%zu].name", prefix, *prefix ? "." : "", i);
 		if (ports[i].name != NULL && !is_dns1123_label(ports[i].name))
 			ERR(v, m, &ports[i].name, &ports[i], path,
 			    "Invalid value: \"%s\": must be a lowercase RFC 1123 label",

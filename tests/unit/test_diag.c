@@ -1,0 +1,188 @@
+/* test_diag.c -- diagnostics: collection, order and format. */
+#include "testutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "diag.h"
+
+static void
+test_add_counts(void **state)
+{
+	struct diag d;
+
+	(void)state;
+	diag_init(&d);
+	assert_int_equal(d.n, 0);
+	diag_add(&d, DIAG_ERROR, "a.yaml", 3, 5, "spec.ports[0].port", "Required value");
+	diag_add(&d, DIAG_WARNING, NULL, 0, 0, NULL, "loose %d", 7);
+	diag_add(&d, DIAG_ERROR, "b.yaml", 1, 1, NULL, "%s-%s", "x", "y");
+	assert_int_equal(d.n, 3);
+	assert_int_equal(d.errors, 2);
+	assert_int_equal(d.warnings, 1);
+	assert_int_equal(d.entries[0].level, DIAG_ERROR);
+	assert_string_equal(d.entries[0].file, "a.yaml");
+	assert_int_equal(d.entries[0].line, 3);
+	assert_int_equal(d.entries[0].col, 5);
+	assert_string_equal(d.entries[0].field, "spec.ports[0].port");
+	assert_string_equal(d.entries[0].message, "Required value");
+	assert_null(d.entries[1].file);
+	assert_null(d.entries[1].field);
+	assert_string_equal(d.entries[1].message, "loose 7");
+	assert_string_equal(d.entries[2].message, "x-y");
+	assert_true(tu_has(&d, DIAG_ERROR, "spec.ports[0].port", "Required"));
+	assert_false(tu_has(&d, DIAG_WARNING, "spec.ports[0].port", NULL));
+	diag_clear(&d);
+	assert_int_equal(d.n, 0);
+	assert_int_equal(d.errors, 0);
+	assert_int_equal(d.warnings, 0);
+	/* Usable after clear. */
+	diag_add(&d, DIAG_WARNING, "c", 1, 1, NULL, "w");
+	assert_int_equal(d.n, 1);
+	assert_int_equal(d.warnings, 1);
+	diag_deinit(&d);
+	assert_null(d.entries);
+	assert_int_equal(d.n, 0);
+}
+
+static void
+test_sort(void **state)
+{
+	struct diag d;
+
+	(void)state;
+	diag_init(&d);
+	diag_add(&d, DIAG_ERROR, "b.yaml", 2, 1, NULL, "b2");
+	diag_add(&d, DIAG_ERROR, "a.yaml", 10, 1, NULL, "a10");
+	diag_add(&d, DIAG_ERROR, "a.yaml", 2, 9, NULL, "a2c9");
+	diag_add(&d, DIAG_WARNING, "a.yaml", 2, 3, NULL, "a2c3");
+	diag_add(&d, DIAG_ERROR, NULL, 0, 0, NULL, "nofile");
+	diag_add(&d, DIAG_ERROR, "a.yaml", 2, 3, NULL, "a2c3-second");
+	diag_sort(&d);
+	assert_string_equal(d.entries[0].message, "nofile");
+	assert_string_equal(d.entries[1].message, "a2c3");
+	/* Equal positions keep insertion order. */
+	assert_string_equal(d.entries[2].message, "a2c3-second");
+	assert_string_equal(d.entries[3].message, "a2c9");
+	/* Lines compare as numbers, not text. */
+	assert_string_equal(d.entries[4].message, "a10");
+	assert_string_equal(d.entries[5].message, "b2");
+	assert_int_equal(d.errors, 5);
+	assert_int_equal(d.warnings, 1);
+	diag_deinit(&d);
+}
+
+static void
+test_format(void **state)
+{
+	struct diag d;
+	char buf[256];
+
+	(void)state;
+	diag_init(&d);
+	diag_add(&d, DIAG_ERROR, "svc.yaml", 12, 7, "spec.ports[1].nodePort",
+	         "Invalid value: %d: out of range", 8080);
+	diag_add(&d, DIAG_WARNING, "svc.yaml", 4, 3, "spec.foo", "unknown field");
+	diag_add(&d, DIAG_ERROR, "svc.yaml", 4, 0, NULL, "line only");
+	diag_add(&d, DIAG_ERROR, "dir", 0, 0, NULL, "cannot read directory");
+	diag_add(&d, DIAG_WARNING, NULL, 0, 0, "spec.x", "no file");
+	diag_add(&d, DIAG_ERROR, NULL, 0, 0, NULL, "bare");
+	diag_format(&d.entries[0], buf, sizeof(buf));
+	assert_string_equal(
+	        buf, "svc.yaml:12:7: spec.ports[1].nodePort: Invalid value: 8080: out of range");
+	diag_format(&d.entries[1], buf, sizeof(buf));
+	assert_string_equal(buf, "svc.yaml:4:3: warning: spec.foo: unknown field");
+	diag_format(&d.entries[2], buf, sizeof(buf));
+	assert_string_equal(buf, "svc.yaml:4: line only");
+	diag_format(&d.entries[3], buf, sizeof(buf));
+	assert_string_equal(buf, "dir: cannot read directory");
+	diag_format(&d.entries[4], buf, sizeof(buf));
+	assert_string_equal(buf, "warning: spec.x: no file");
+	diag_format(&d.entries[5], buf, sizeof(buf));
+	assert_string_equal(buf, "bare");
+	/* A short buffer truncates, NUL-terminated. */
+	diag_format(&d.entries[0], buf, 10);
+	assert_string_equal(buf, "svc.yaml:");
+	diag_format(&d.entries[0], buf, 20);
+	assert_string_equal(buf, "svc.yaml:12:7: spec");
+	diag_deinit(&d);
+}
+
+static void
+test_print(void **state)
+{
+	struct diag d;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	(void)state;
+	diag_init(&d);
+	diag_add(&d, DIAG_ERROR, "a.yaml", 1, 2, "metadata.name", "Required value");
+	diag_add(&d, DIAG_WARNING, "a.yaml", 3, 4, NULL, "careful");
+	f = open_memstream(&text, &len);
+	assert_non_null(f);
+	diag_print(&d, f);
+	fclose(f);
+	assert_string_equal(text, "a.yaml:1:2: metadata.name: Required value\n"
+	                          "a.yaml:3:4: warning: careful\n");
+	free(text);
+	diag_deinit(&d);
+}
+
+static void
+test_long_message(void **state)
+{
+	struct diag d;
+	char big[3000];
+
+	(void)state;
+	memset(big, 'm', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	diag_init(&d);
+	diag_add(&d, DIAG_ERROR, "f", 1, 1, NULL, "%s", big);
+	assert_int_equal(d.errors, 1);
+	assert_int_equal(strlen(d.entries[0].message), 1023);
+	diag_deinit(&d);
+}
+
+static void
+test_truncated(void **state)
+{
+	struct diag d;
+	char *text = NULL;
+	size_t len = 0, i;
+	FILE *f;
+
+	(void)state;
+	diag_init(&d);
+	for (i = 0; i < DIAG_MAX + 5; i++)
+		diag_add(&d, i % 2 ? DIAG_WARNING : DIAG_ERROR, "f", (uint32_t)i + 1, 1, NULL,
+		         "p%zu", i);
+	assert_int_equal(d.n, DIAG_MAX);
+	assert_true(d.truncated);
+	/* Nothing is lost from the counts. */
+	assert_int_equal(d.errors + d.warnings, DIAG_MAX + 5);
+	assert_int_equal(d.errors, (DIAG_MAX + 5 + 1) / 2);
+	f = open_memstream(&text, &len);
+	diag_print(&d, f);
+	fclose(f);
+	assert_non_null(strstr(text, "(5 more problems not shown)\n"));
+	free(text);
+	diag_clear(&d);
+	assert_false(d.truncated);
+	diag_deinit(&d);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(test_add_counts),   cmocka_unit_test(test_sort),
+	        cmocka_unit_test(test_format),       cmocka_unit_test(test_print),
+	        cmocka_unit_test(test_long_message), cmocka_unit_test(test_truncated),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

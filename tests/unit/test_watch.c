@@ -1,0 +1,261 @@
+/* test_watch.c -- rebuilding the model when manifest files change (inotify + libevent). */
+#include "testutil.h"
+
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cluster_watch.h"
+
+struct wctx {
+	struct event_base *base;
+	int calls, target;
+	struct cluster *last; /* the last good snapshot */
+	bool last_was_null;
+	size_t errors, warnings;
+	char first_error[1024];
+	uint64_t generation;
+};
+
+static void
+on_change(struct cluster *fresh, const struct diag *d, void *arg)
+{
+	struct wctx *x = arg;
+
+	x->calls++;
+	x->errors = d->errors;
+	x->warnings = d->warnings;
+	x->first_error[0] = '\0';
+	if (d->n > 0)
+		diag_format(&d->entries[0], x->first_error, sizeof(x->first_error));
+	x->last_was_null = fresh == NULL;
+	if (fresh != NULL) {
+		x->generation = fresh->generation;
+		cluster_unref(x->last);
+		x->last = fresh;
+	}
+	if (x->calls >= x->target)
+		event_base_loopbreak(x->base);
+}
+
+static void
+on_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	event_base_loopbreak(arg);
+}
+
+static double
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* Run the loop until the callback has run TARGET times in all or MS pass. The time taken, or -1
+ * on timeout. */
+static double
+wait_calls(struct wctx *x, int target, int ms)
+{
+	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+	struct event *t = evtimer_new(x->base, on_timeout, x->base);
+	double start = now_ms();
+
+	assert_non_null(t);
+	x->target = target;
+	evtimer_add(t, &tv);
+	if (x->calls < target)
+		event_base_dispatch(x->base);
+	event_free(t);
+	return x->calls >= target ? now_ms() - start : -1;
+}
+
+static const char *
+service_yaml(const char *name)
+{
+	static char buf[256];
+
+	snprintf(buf, sizeof(buf),
+	         "apiVersion: v1\nkind: Service\nmetadata: {name: %s}\nspec: {ports: [{port: "
+	         "80}]}\n",
+	         name);
+	return buf;
+}
+
+static bool
+has_service(const struct wctx *x, const char *name)
+{
+	return x->last != NULL && cluster_service_by_name(x->last, "default", name) != NULL;
+}
+
+static void
+test_watch(void **state)
+{
+	char *dir = tu_tmpdir();
+	char path[4096], path2[4096];
+	struct cluster_config cfg;
+	struct cluster_watch *w = NULL;
+	struct wctx x = {0};
+	double ms;
+
+	(void)state;
+	assert_non_null(dir);
+	x.base = event_base_new();
+	assert_non_null(x.base);
+	cluster_config_init(&cfg);
+	tu_write(dir, "a.yaml", service_yaml("a"));
+	assert_int_equal(cluster_watch_create(x.base, dir, &cfg, 50, on_change, &x, &w), SVC_OK);
+	assert_non_null(w);
+	/* Nothing is built until asked. */
+	assert_int_equal(x.calls, 0);
+	assert_int_equal(cluster_watch_generation(w), 0);
+
+	/* The first snapshot, synchronously. */
+	cluster_watch_reload(w);
+	assert_int_equal(x.calls, 1);
+	assert_false(x.last_was_null);
+	assert_true(has_service(&x, "a"));
+	assert_int_equal(x.generation, 1);
+	assert_int_equal(cluster_watch_generation(w), 1);
+
+	/* A new file: a new snapshot with the new service, well within a second. */
+	tu_write(dir, "b.yaml", service_yaml("b"));
+	ms = wait_calls(&x, 2, 2000);
+	assert_true(ms >= 0);
+	assert_true(ms < 1000);
+	assert_false(x.last_was_null);
+	assert_true(has_service(&x, "a"));
+	assert_true(has_service(&x, "b"));
+	assert_int_equal(x.last->n_services, 2);
+	assert_int_equal(x.generation, 2);
+
+	/* An invalid file: NULL and the error, the last good snapshot stays with the caller. */
+	tu_write(dir, "c.yaml", service_yaml("Bad_Name"));
+	ms = wait_calls(&x, 3, 2000);
+	assert_true(ms >= 0 && ms < 1000);
+	assert_true(x.last_was_null);
+	assert_int_equal(x.errors, 1);
+	assert_non_null(strstr(x.first_error, "/c.yaml:3:"));
+	assert_non_null(strstr(x.first_error, "metadata.name: Invalid value: \"Bad_Name\""));
+	assert_int_equal(cluster_watch_generation(w), 3);
+	assert_true(has_service(&x, "b"));
+
+	/* Fixed: valid again. */
+	tu_write(dir, "c.yaml", service_yaml("c"));
+	ms = wait_calls(&x, 4, 2000);
+	assert_true(ms >= 0 && ms < 1000);
+	assert_false(x.last_was_null);
+	assert_int_equal(x.errors, 0);
+	assert_true(has_service(&x, "c"));
+	assert_int_equal(x.last->n_services, 3);
+	assert_int_equal(x.last->generation, 4);
+
+	/* Dot files (editors', svcctl's temporary files) do not count... */
+	tu_write(dir, ".c.yaml.tmp", service_yaml("tmp"));
+	assert_true(wait_calls(&x, 5, 300) < 0);
+	assert_int_equal(x.calls, 4);
+	/* ...until renamed into place. */
+	snprintf(path, sizeof(path), "%s/.c.yaml.tmp", dir);
+	snprintf(path2, sizeof(path2), "%s/t.yaml", dir);
+	assert_int_equal(rename(path, path2), 0);
+	ms = wait_calls(&x, 5, 2000);
+	assert_true(ms >= 0 && ms < 1000);
+	assert_true(has_service(&x, "tmp"));
+
+	/* A new subdirectory is watched too. */
+	snprintf(path, sizeof(path), "%s/sub", dir);
+	assert_int_equal(mkdir(path, 0755), 0);
+	tu_write(dir, "sub/d.yaml", service_yaml("d"));
+	assert_true(wait_calls(&x, 6, 2000) >= 0);
+	assert_true(has_service(&x, "d"));
+	tu_write(dir, "sub/d.yaml", service_yaml("d2"));
+	ms = wait_calls(&x, x.calls + 1, 2000);
+	assert_true(ms >= 0 && ms < 1000);
+	assert_true(has_service(&x, "d2"));
+	assert_false(has_service(&x, "d"));
+
+	/* Removing a file removes its objects. */
+	snprintf(path, sizeof(path), "%s/a.yaml", dir);
+	assert_int_equal(unlink(path), 0);
+	ms = wait_calls(&x, x.calls + 1, 2000);
+	assert_true(ms >= 0 && ms < 1000);
+	assert_false(has_service(&x, "a"));
+	assert_true(has_service(&x, "b"));
+
+	cluster_watch_destroy(w);
+	cluster_unref(x.last);
+	event_base_free(x.base);
+	tu_rmrf(dir);
+	free(dir);
+}
+
+static void
+test_debounce(void **state)
+{
+	char *dir = tu_tmpdir();
+	struct cluster_config cfg;
+	struct cluster_watch *w = NULL;
+	struct wctx x = {0};
+	char name[32];
+	int i;
+
+	(void)state;
+	x.base = event_base_new();
+	cluster_config_init(&cfg);
+	assert_int_equal(cluster_watch_create(x.base, dir, &cfg, 200, on_change, &x, &w), SVC_OK);
+	/* A burst of writes gives one rebuild. */
+	for (i = 0; i < 10; i++) {
+		snprintf(name, sizeof(name), "s%d.yaml", i);
+		tu_write(dir, name, service_yaml("first"));
+		tu_write(dir, name, service_yaml(i % 2 ? "odd" : "even"));
+	}
+	assert_true(wait_calls(&x, 1, 2000) >= 0);
+	assert_int_equal(wait_calls(&x, 2, 500), -1);
+	assert_int_equal(x.calls, 1);
+	/* Two files define the same services: the error is reported. */
+	assert_true(x.last_was_null);
+	assert_true(x.errors > 0);
+	assert_non_null(strstr(x.first_error, "Duplicate value"));
+	cluster_watch_destroy(w);
+	cluster_unref(x.last);
+	event_base_free(x.base);
+	tu_rmrf(dir);
+	free(dir);
+}
+
+static void
+test_missing_dir(void **state)
+{
+	struct event_base *base = event_base_new();
+	struct cluster_config cfg;
+	struct cluster_watch *w = (struct cluster_watch *)1;
+	struct wctx x = {0};
+
+	(void)state;
+	cluster_config_init(&cfg);
+	assert_int_equal(cluster_watch_create(base, "/nonexistent/svcdns-watch", &cfg, 50,
+	                                      on_change, &x, &w),
+	                 SVC_ENOENT);
+	assert_null(w);
+	cluster_watch_destroy(NULL);
+	event_base_free(base);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(test_watch),
+	        cmocka_unit_test(test_debounce),
+	        cmocka_unit_test(test_missing_dir),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
