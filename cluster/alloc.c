@@ -140,7 +140,7 @@ wants_family(const struct cluster_service *s, uint8_t family, bool primary)
 
 static void
 alloc_ips(struct cluster_objects *objs, const struct cluster_config *cfg, struct diag *d,
-	  struct cluster_service **order, size_t n)
+          struct cluster_service **order, size_t n)
 {
 	size_t c, i, k;
 
@@ -161,24 +161,27 @@ alloc_ips(struct cluster_objects *objs, const struct cluster_config *cfg, struct
 		for (i = 0; i < objs->n_services; i++)
 			for (k = 0; k < objs->services[i]->n_cluster_ips; k++)
 				if (netaddr_in_prefix(&objs->services[i]->cluster_ips[k], cidr))
-					bitmap_set(&used, netaddr_offset(cidr, &objs->services[i]
-										 ->cluster_ips[k]));
+					bitmap_set(
+					        &used,
+					        netaddr_offset(cidr,
+					                       &objs->services[i]->cluster_ips[k]));
 		for (i = 0; i < n; i++) {
 			struct cluster_service *s = order[i];
 			uint64_t slot;
 			char buf[NETADDR_STRLEN + 4];
 
-			if (s->headless || s->type == CLUSTER_SVC_EXTERNALNAME || s->n_cluster_ips >= 2 ||
-			    !wants_family(s, cidr->addr.family, c == 0))
+			if (s->headless || s->type == CLUSTER_SVC_EXTERNALNAME ||
+			    s->n_cluster_ips >= 2 || !wants_family(s, cidr->addr.family, c == 0))
 				continue;
 			slot = take(&used, first, last, band,
-				    hash_name(s->meta.ns, s->meta.name, cidr->addr.family));
+			            hash_name(s->meta.ns, s->meta.name, cidr->addr.family));
 			if (slot == UINT64_MAX) {
-				build_report(objs, d, DIAG_ERROR, &s->meta, NULL, &s->meta,
-					     "spec.clusterIP",
-					     "Internal error: failed to allocate a serviceIP: range "
-					     "%s is full",
-					     netaddr_prefix_str(cidr, buf));
+				build_report(
+				        objs, d, DIAG_ERROR, &s->meta, NULL, &s->meta,
+				        "spec.clusterIP",
+				        "Internal error: failed to allocate a serviceIP: range "
+				        "%s is full",
+				        netaddr_prefix_str(cidr, buf));
 				continue;
 			}
 			netaddr_at(cidr, slot, &s->cluster_ips[s->n_cluster_ips++]);
@@ -193,7 +196,7 @@ alloc_ips(struct cluster_objects *objs, const struct cluster_config *cfg, struct
 
 		if (s->n_cluster_ips == 2 && s->n_ip_families_text > 0 &&
 		    !strcmp(s->ip_families_text[0],
-			    s->cluster_ips[0].family == NETADDR_V4 ? "IPv6" : "IPv4")) {
+		            s->cluster_ips[0].family == NETADDR_V4 ? "IPv6" : "IPv4")) {
 			struct netaddr t = s->cluster_ips[0];
 
 			s->cluster_ips[0] = s->cluster_ips[1];
@@ -204,7 +207,7 @@ alloc_ips(struct cluster_objects *objs, const struct cluster_config *cfg, struct
 
 static void
 alloc_node_ports(struct cluster_objects *objs, const struct cluster_config *cfg, struct diag *d,
-		 struct cluster_service **order, size_t n)
+                 struct cluster_service **order, size_t n)
 {
 	uint64_t size = (uint64_t)(cfg->node_port_max - cfg->node_port_min + 1);
 	uint64_t band = size < 16 ? 0 : band_offset(size, 32, 128);
@@ -223,9 +226,10 @@ alloc_node_ports(struct cluster_objects *objs, const struct cluster_config *cfg,
 		for (k = 0; k < objs->services[i]->n_ports; k++) {
 			const struct cluster_port *pt = &objs->services[i]->ports[k];
 
-			if (pt->node_port >= cfg->node_port_min && pt->node_port <= cfg->node_port_max)
+			if (pt->node_port >= cfg->node_port_min &&
+			    pt->node_port <= cfg->node_port_max)
 				bitmap_set(&used[pt->proto],
-					   (uint64_t)(pt->node_port - cfg->node_port_min));
+				           (uint64_t)(pt->node_port - cfg->node_port_min));
 		}
 	for (i = 0; i < n; i++) {
 		struct cluster_service *s = order[i];
@@ -256,15 +260,15 @@ alloc_node_ports(struct cluster_objects *objs, const struct cluster_config *cfg,
 			}
 			if (slot == UINT64_MAX)
 				slot = take(&used[pt->proto], 0, size - 1, band,
-					    hash_name(s->meta.ns, s->meta.name, 1000 + k));
+				            hash_name(s->meta.ns, s->meta.name, 1000 + k));
 			if (slot == UINT64_MAX) {
 				char path[64];
 
 				snprintf(path, sizeof(path), "spec.ports[%zu].nodePort", k);
 				build_report(objs, d, DIAG_ERROR, &s->meta, NULL, pt, path,
-					     "Internal error: failed to allocate a nodePort: range "
-					     "%d-%d is full",
-					     cfg->node_port_min, cfg->node_port_max);
+				             "Internal error: failed to allocate a nodePort: range "
+				             "%d-%d is full",
+				             cfg->node_port_min, cfg->node_port_max);
 				continue;
 			}
 			pt->node_port = cfg->node_port_min + (int32_t)slot;

@@ -7,7 +7,7 @@
 /* Check every object as the API server would, report all problems to D, and fill the parsed and
  * defaulted fields (addresses, families, policies, target ports). */
 void validate_objects(struct cluster_objects *objs, const struct cluster_config *cfg,
-		      struct diag *d);
+                      struct diag *d);
 
 /* Give every service without a clusterIP one from the service CIDR, and every NodePort and
  * LoadBalancer port without a nodePort one from the node-port range. Deterministic: the result
@@ -20,7 +20,7 @@ enum svc_status endpoints_compute(struct cluster *c, struct arena *arena, struct
 
 /* Report a problem at the source position of FIELD (or of OBJ when FIELD has none). */
 void build_report(const struct cluster_objects *objs, struct diag *d, enum diag_level level,
-		  const struct cluster_meta *meta, const void *field, const void *obj,
-		  const char *path, const char *fmt, ...) __attribute__((format(printf, 8, 9)));
+                  const struct cluster_meta *meta, const void *field, const void *obj,
+                  const char *path, const char *fmt, ...) __attribute__((format(printf, 8, 9)));
 
 #endif

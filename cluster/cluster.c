@@ -121,8 +121,8 @@ index_build(struct cluster *c)
 		for (k = 0; k < s->n_ports; k++)
 			if (s->ports[k].node_port != 0)
 				table_put(&ix->svc_by_node_port,
-					  hash_node_port(s->ports[k].proto, s->ports[k].node_port),
-					  (uint32_t)k, s);
+				          hash_node_port(s->ports[k].proto, s->ports[k].node_port),
+				          (uint32_t)k, s);
 	}
 	for (i = 0; i < c->n_pods; i++) {
 		const struct cluster_pod *p = c->pods[i];
@@ -140,7 +140,7 @@ index_build(struct cluster *c)
 /* The first slot with hash H whose item MATCH accepts for KEY, or NULL. */
 static const struct slot *
 table_find(const struct table *t, uint32_t h, bool (*match)(const struct slot *, const void *),
-	   const void *key)
+           const void *key)
 {
 	size_t i;
 
@@ -209,7 +209,7 @@ cluster_service_by_name(const struct cluster *c, const char *ns, const char *nam
 {
 	struct name_key k = {ns, name};
 	const struct slot *s =
-		table_find(&c->index->svc_by_name, hash_str2(ns, name), match_service_name, &k);
+	        table_find(&c->index->svc_by_name, hash_str2(ns, name), match_service_name, &k);
 
 	return s ? s->item : NULL;
 }
@@ -224,11 +224,11 @@ cluster_service_by_ip(const struct cluster *c, const struct netaddr *ip)
 
 const struct cluster_service *
 cluster_service_by_node_port(const struct cluster *c, enum cluster_proto proto, int32_t node_port,
-			     size_t *port_index)
+                             size_t *port_index)
 {
 	struct node_port_key k = {proto, node_port};
 	const struct slot *s = table_find(&c->index->svc_by_node_port,
-					  hash_node_port(proto, node_port), match_node_port, &k);
+	                                  hash_node_port(proto, node_port), match_node_port, &k);
 
 	if (s != NULL && port_index != NULL)
 		*port_index = s->aux;
@@ -248,7 +248,7 @@ cluster_pod_by_name(const struct cluster *c, const char *ns, const char *name)
 {
 	struct name_key k = {ns, name};
 	const struct slot *s =
-		table_find(&c->index->pod_by_name, hash_str2(ns, name), match_pod_name, &k);
+	        table_find(&c->index->pod_by_name, hash_str2(ns, name), match_pod_name, &k);
 
 	return s ? s->item : NULL;
 }
@@ -261,7 +261,7 @@ cluster_namespace_exists(const struct cluster *c, const char *ns)
 
 int
 cluster_service_port_index(const struct cluster_service *svc, const char *name,
-			   enum cluster_proto proto)
+                           enum cluster_proto proto)
 {
 	size_t i;
 
@@ -274,7 +274,7 @@ cluster_service_port_index(const struct cluster_service *svc, const char *name,
 
 const struct cluster_endpoint *const *
 cluster_endpoints_of(const struct cluster_service *svc, size_t port_index, bool ready_only,
-		     size_t *n)
+                     size_t *n)
 {
 	const struct cluster_port_endpoints *pe;
 
@@ -451,7 +451,7 @@ copy_array(struct arena *a, void *src, size_t n, size_t elem)
 
 enum svc_status
 cluster_build(struct cluster_objects *objs, const struct cluster_config *cfg, struct diag *d,
-	      struct cluster **out)
+              struct cluster **out)
 {
 	struct cluster *c = NULL;
 	size_t errors = d->errors, i;
@@ -499,8 +499,8 @@ cluster_build(struct cluster_objects *objs, const struct cluster_config *cfg, st
 		st = endpoints_compute(c, &c->arena, d);
 done:
 	/* The objects' pointer arrays now belong to nobody but OBJS; its data is in C. */
-	objs->n_services = objs->n_pods = objs->n_endpoints = objs->n_slices =
-		objs->n_namespaces = 0;
+	objs->n_services = objs->n_pods = objs->n_endpoints = objs->n_slices = objs->n_namespaces =
+	        0;
 	if (st != SVC_OK && c != NULL) {
 		cluster_unref(c);
 		c = NULL;
@@ -511,7 +511,7 @@ done:
 
 enum svc_status
 cluster_load(const char *dir, const struct cluster_config *cfg, struct diag *d,
-	     struct cluster **out)
+             struct cluster **out)
 {
 	struct cluster_objects objs;
 	size_t errors = d->errors;

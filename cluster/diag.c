@@ -43,7 +43,7 @@ dup_or_null(const char *s)
 
 void
 diag_add(struct diag *d, enum diag_level level, const char *file, uint32_t line, uint32_t col,
-	 const char *field, const char *fmt, ...)
+         const char *field, const char *fmt, ...)
 {
 	struct diag_entry *e;
 	va_list ap;
@@ -119,7 +119,7 @@ diag_format(const struct diag_entry *e, char *buf, size_t len)
 			off = (size_t)n < len ? (size_t)n : len - 1;
 	}
 	snprintf(buf + off, len - off, "%s%s%s%s", e->level == DIAG_WARNING ? "warning: " : "",
-		 e->field ? e->field : "", e->field ? ": " : "", e->message ? e->message : "");
+	         e->field ? e->field : "", e->field ? ": " : "", e->message ? e->message : "");
 }
 
 void
@@ -133,6 +133,5 @@ diag_print(const struct diag *d, FILE *out)
 		fprintf(out, "%s\n", buf);
 	}
 	if (d->truncated)
-		fprintf(out, "(%zu more problems not shown)\n",
-			d->errors + d->warnings - d->n);
+		fprintf(out, "(%zu more problems not shown)\n", d->errors + d->warnings - d->n);
 }

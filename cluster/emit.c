@@ -49,7 +49,7 @@ emit_scalar(yaml_emitter_t *e, const char *s, bool quote_if_typed)
 	if (quote_if_typed && schema_plain_is_typed(s))
 		style = YAML_DOUBLE_QUOTED_SCALAR_STYLE;
 	yaml_scalar_event_initialize(&ev, NULL, NULL, (yaml_char_t *)s, (int)strlen(s),
-				     style != YAML_DOUBLE_QUOTED_SCALAR_STYLE, 1, style);
+	                             style != YAML_DOUBLE_QUOTED_SCALAR_STYLE, 1, style);
 	return emit(e, &ev);
 }
 
@@ -157,7 +157,7 @@ obj_empty(const struct schema_obj *so, const void *p)
 }
 
 static bool emit_obj(yaml_emitter_t *e, const struct schema_obj *so, const void *p,
-		     const struct schema_kind *top);
+                     const struct schema_kind *top);
 
 static bool
 emit_field(yaml_emitter_t *e, const struct schema_field *f, const void *p)
@@ -173,9 +173,9 @@ emit_field(yaml_emitter_t *e, const struct schema_field *f, const void *p)
 	case SCHEMA_BOOL:
 		return emit_scalar(e, *(const bool *)at ? "true" : "false", false);
 	case SCHEMA_TRIBOOL:
-		return emit_scalar(e, *(const enum cluster_tribool *)at == CLUSTER_TRUE ? "true"
-											: "false",
-				   false);
+		return emit_scalar(
+		        e, *(const enum cluster_tribool *)at == CLUSTER_TRUE ? "true" : "false",
+		        false);
 	case SCHEMA_ENUM:
 		return emit_str(e, f->names[*(const int *)at]);
 	case SCHEMA_INTORSTR: {
@@ -229,7 +229,7 @@ emit_field(yaml_emitter_t *e, const struct schema_field *f, const void *p)
 /* TOP is set for a whole document: its apiVersion and kind rows write the kind's names. */
 static bool
 emit_obj(yaml_emitter_t *e, const struct schema_obj *so, const void *p,
-	 const struct schema_kind *top)
+         const struct schema_kind *top)
 {
 	size_t i;
 
@@ -284,7 +284,7 @@ doc_end(yaml_emitter_t *e)
 
 enum svc_status
 cluster_yaml_dump(const struct cluster_yaml_item *items, size_t n, bool as_list, char **out,
-		  size_t *len)
+                  size_t *len)
 {
 	yaml_emitter_t e;
 	yaml_event_t ev;

@@ -156,9 +156,9 @@ label_index_build(struct label_index *ix, void *const *objs, size_t n, const cha
 
 		for (k = 0; k < m->labels.n; k++)
 			if (key == NULL || !strcmp(m->labels.items[k].key, key))
-				ix->rows[ix->n++] = (struct label_row){
-					m->ns, m->labels.items[k].key, m->labels.items[k].value,
-					objs[i]};
+				ix->rows[ix->n++] =
+				        (struct label_row){m->ns, m->labels.items[k].key,
+				                           m->labels.items[k].value, objs[i]};
 	}
 	return SVC_OK;
 }
@@ -166,7 +166,7 @@ label_index_build(struct label_index *ix, void *const *objs, size_t n, const cha
 /* The rows equal to (NS, KEY, VALUE): *FIRST and the count. */
 static size_t
 label_index_find(const struct label_index *ix, const char *ns, const char *key, const char *value,
-		 size_t *first)
+                 size_t *first)
 {
 	struct label_row want = {ns, key, value, NULL};
 	size_t lo = 0, hi = ix->n, end;
@@ -187,14 +187,14 @@ label_index_find(const struct label_index *ix, const char *ns, const char *key, 
 
 static enum svc_status
 from_pods(struct cluster *c, struct arena *a, struct cluster_service *s, struct eplist *out,
-	  const struct label_index *pods_by_label)
+          const struct label_index *pods_by_label)
 {
 	bool fam[7];
 	size_t i, k, p, first, n;
 
 	service_families(s, &c->config, fam);
 	n = label_index_find(pods_by_label, s->meta.ns, s->selector.items[0].key,
-			     s->selector.items[0].value, &first);
+	                     s->selector.items[0].value, &first);
 	for (i = first; i < first + n; i++) {
 		const struct cluster_pod *pod = pods_by_label->rows[i].obj;
 		bool terminating = pod->meta.deleted != NULL;
@@ -227,9 +227,10 @@ from_pods(struct cluster *c, struct arena *a, struct cluster_service *s, struct 
 			for (p = 0; p < s->n_ports; p++) {
 				const struct cluster_port *sp = &s->ports[p];
 
-				ep->ports[p] = sp->target_name
-						       ? find_named_port(pod, sp->target_name, sp->proto)
-						       : sp->target_port;
+				ep->ports[p] =
+				        sp->target_name
+				                ? find_named_port(pod, sp->target_name, sp->proto)
+				                : sp->target_port;
 			}
 		}
 	}
@@ -271,7 +272,7 @@ find_or_add(struct eplist *out, struct arena *a, const struct netaddr *ip, size_
 
 static enum svc_status
 from_endpoints(struct arena *a, struct cluster_service *s, const struct cluster_endpoints *e,
-	       struct eplist *out)
+               struct eplist *out)
 {
 	size_t i, j, p, pass;
 
@@ -279,7 +280,8 @@ from_endpoints(struct arena *a, struct cluster_service *s, const struct cluster_
 		const struct cluster_ep_subset *ss = &e->subsets[i];
 
 		for (pass = 0; pass < 2; pass++) {
-			const struct cluster_ep_address *addrs = pass ? ss->not_ready : ss->addresses;
+			const struct cluster_ep_address *addrs =
+			        pass ? ss->not_ready : ss->addresses;
 			size_t n = pass ? ss->n_not_ready : ss->n_addresses;
 
 			for (j = 0; j < n; j++) {
@@ -298,7 +300,8 @@ from_endpoints(struct arena *a, struct cluster_service *s, const struct cluster_
 				if (addrs[j].node_name)
 					ep->node_name = addrs[j].node_name;
 				for (p = 0; p < s->n_ports; p++) {
-					int32_t port = match_port(&s->ports[p], ss->ports, ss->n_ports);
+					int32_t port =
+					        match_port(&s->ports[p], ss->ports, ss->n_ports);
 
 					if (port != 0)
 						ep->ports[p] = port;
@@ -311,7 +314,7 @@ from_endpoints(struct arena *a, struct cluster_service *s, const struct cluster_
 
 static enum svc_status
 from_slice(struct arena *a, struct cluster_service *s, const struct cluster_endpointslice *sl,
-	   struct eplist *out)
+           struct eplist *out)
 {
 	size_t i, p;
 
@@ -330,8 +333,8 @@ from_slice(struct arena *a, struct cluster_service *s, const struct cluster_endp
 			return SVC_ENOMEM;
 		ep->ready = se->conditions.ready != CLUSTER_FALSE || s->publish_not_ready;
 		ep->serving = se->conditions.serving == CLUSTER_NIL
-				      ? ep->ready
-				      : se->conditions.serving == CLUSTER_TRUE;
+		                      ? ep->ready
+		                      : se->conditions.serving == CLUSTER_TRUE;
 		ep->terminating = se->conditions.terminating == CLUSTER_TRUE;
 		ep->hostname = se->hostname;
 		ep->node_name = se->node_name;
@@ -349,7 +352,7 @@ static int
 ep_cmp(const void *pa, const void *pb)
 {
 	return netaddr_cmp(&((const struct cluster_endpoint *)pa)->ip,
-			   &((const struct cluster_endpoint *)pb)->ip);
+	                   &((const struct cluster_endpoint *)pb)->ip);
 }
 
 static bool
@@ -413,7 +416,7 @@ make_endpoints_view(struct arena *a, const struct cluster_service *s)
 				continue;
 			rep = ep;
 			ad = ep->ready ? &ss->addresses[ss->n_addresses++]
-				       : &ss->not_ready[ss->n_not_ready++];
+			               : &ss->not_ready[ss->n_not_ready++];
 			ad->ip = arena_strdup(a, netaddr_str(&ep->ip, buf));
 			ad->hostname = ep->hostname;
 			ad->node_name = ep->node_name;
@@ -453,8 +456,8 @@ index_ports(struct arena *a, struct cluster_service *s)
 	for (p = 0; p < s->n_ports; p++) {
 		struct cluster_port_endpoints *pe = &s->port_endpoints[p];
 
-		pe->items = arena_calloc(a, s->n_endpoints ? s->n_endpoints : 1,
-					 sizeof(*pe->items));
+		pe->items =
+		        arena_calloc(a, s->n_endpoints ? s->n_endpoints : 1, sizeof(*pe->items));
 		if (pe->items == NULL)
 			return SVC_ENOMEM;
 		for (pass = 0; pass < 2; pass++)
@@ -529,7 +532,7 @@ ptr_order_cmp(const void *pa, const void *pb)
 	if (c != 0)
 		return c;
 	c = strcmp(((const struct cluster_meta *)a->obj)->name,
-		   ((const struct cluster_meta *)b->obj)->name);
+	           ((const struct cluster_meta *)b->obj)->name);
 	return c;
 }
 
@@ -545,7 +548,7 @@ endpoints_compute(struct cluster *c, struct arena *a, struct diag *d)
 	st = label_index_build(&pods_ix, (void *const *)c->pods, c->n_pods, NULL);
 	if (st == SVC_OK)
 		st = label_index_build(&slices_ix, (void *const *)c->slices, c->n_slices,
-				       SERVICE_NAME_LABEL);
+		                       SERVICE_NAME_LABEL);
 	if (st != SVC_OK)
 		goto done;
 	/* Rows of one label value in name order, so endpoint order never depends on qsort. */
@@ -562,8 +565,9 @@ endpoints_compute(struct cluster *c, struct arena *a, struct diag *d)
 			st = from_pods(c, a, s, &l, &pods_ix);
 			s->has_endpoints_object = true;
 		} else {
-			size_t first, n = label_index_find(&slices_ix, s->meta.ns,
-							   SERVICE_NAME_LABEL, s->meta.name, &first);
+			size_t first,
+			        n = label_index_find(&slices_ix, s->meta.ns, SERVICE_NAME_LABEL,
+			                             s->meta.name, &first);
 
 			for (k = first; k < first + n && st == SVC_OK; k++)
 				st = from_slice(a, s, slices_ix.rows[k].obj, &l);
@@ -601,15 +605,16 @@ endpoints_compute(struct cluster *c, struct arena *a, struct diag *d)
 	/* Endpoints objects from the manifests are shown as they are, except those of services
 	 * with a selector, which the controller owns. */
 	for (k = 0; k < c->n_endpoints; k++) {
-		const struct cluster_service *s =
-			cluster_service_by_name(c, c->endpoints[k]->meta.ns, c->endpoints[k]->meta.name);
+		const struct cluster_service *s = cluster_service_by_name(
+		        c, c->endpoints[k]->meta.ns, c->endpoints[k]->meta.name);
 
 		if (s != NULL && s->has_selector) {
-			diag_add(d, DIAG_WARNING, c->endpoints[k]->meta.origin.file,
-				 c->endpoints[k]->meta.origin.line, 0, NULL,
-				 "Endpoints %s/%s: service %s has a selector, so its endpoints come "
-				 "from its pods; this object is ignored",
-				 s->meta.ns, s->meta.name, s->meta.name);
+			diag_add(
+			        d, DIAG_WARNING, c->endpoints[k]->meta.origin.file,
+			        c->endpoints[k]->meta.origin.line, 0, NULL,
+			        "Endpoints %s/%s: service %s has a selector, so its endpoints come "
+			        "from its pods; this object is ignored",
+			        s->meta.ns, s->meta.name, s->meta.name);
 			continue;
 		}
 		if (!view_push(&view, &n_view, &cap_view, c->endpoints[k])) {
@@ -620,14 +625,14 @@ endpoints_compute(struct cluster *c, struct arena *a, struct diag *d)
 	for (k = 0; k < c->n_slices; k++) {
 		const char *owner = label_get(&c->slices[k]->meta.labels, SERVICE_NAME_LABEL);
 		const struct cluster_service *s =
-			owner ? cluster_service_by_name(c, c->slices[k]->meta.ns, owner) : NULL;
+		        owner ? cluster_service_by_name(c, c->slices[k]->meta.ns, owner) : NULL;
 
 		if (s != NULL && s->has_selector)
 			diag_add(d, DIAG_WARNING, c->slices[k]->meta.origin.file,
-				 c->slices[k]->meta.origin.line, 0, NULL,
-				 "EndpointSlice %s/%s: service %s has a selector, so its endpoints "
-				 "come from its pods; this object is ignored",
-				 c->slices[k]->meta.ns, c->slices[k]->meta.name, owner);
+			         c->slices[k]->meta.origin.line, 0, NULL,
+			         "EndpointSlice %s/%s: service %s has a selector, so its endpoints "
+			         "come from its pods; this object is ignored",
+			         c->slices[k]->meta.ns, c->slices[k]->meta.name, owner);
 	}
 	if (n_view > 0)
 		qsort(view, n_view, sizeof(*view), view_cmp);

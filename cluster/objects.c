@@ -14,7 +14,7 @@
 #include "ytree.h"
 
 #define MAX_DIR_DEPTH 16
-#define MAX_FILES 100000
+#define MAX_FILES     100000
 
 void
 cluster_objects_init(struct cluster_objects *objs)
@@ -43,7 +43,7 @@ cluster_objects_deinit(struct cluster_objects *objs)
 
 bool
 cluster_objects_pos(const struct cluster_objects *objs, const void *field, uint32_t *line,
-		    uint32_t *col)
+                    uint32_t *col)
 {
 	if (objs->positions == NULL)
 		return false;
@@ -53,7 +53,7 @@ cluster_objects_pos(const struct cluster_objects *objs, const void *field, uint3
 
 bool
 cluster_objects_object_pos(const struct cluster_objects *objs, const void *obj, uint32_t *line,
-			   uint32_t *col)
+                           uint32_t *col)
 {
 	return objs->positions != NULL &&
 	       posmap_get(objs->positions, obj, POSMAP_OBJECT, line, col);
@@ -94,12 +94,12 @@ add_object(struct cluster_objects *objs, enum cluster_kind kind, void *obj)
 		return push((void ***)&objs->pods, &objs->n_pods, &objs->cap_pods, obj);
 	case CLUSTER_KIND_ENDPOINTS:
 		return push((void ***)&objs->endpoints, &objs->n_endpoints, &objs->cap_endpoints,
-			    obj);
+		            obj);
 	case CLUSTER_KIND_ENDPOINTSLICE:
 		return push((void ***)&objs->slices, &objs->n_slices, &objs->cap_slices, obj);
 	case CLUSTER_KIND_NAMESPACE:
-		return push((void ***)&objs->namespaces, &objs->n_namespaces,
-			    &objs->cap_namespaces, obj);
+		return push((void ***)&objs->namespaces, &objs->n_namespaces, &objs->cap_namespaces,
+		            obj);
 	case CLUSTER_KIND_COUNT:
 		break;
 	}
@@ -122,7 +122,8 @@ parse_time(const char *s)
 	int64_t days, t;
 	const char *p;
 
-	if (s == NULL || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6)
+	if (s == NULL ||
+	    sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6)
 		return 0;
 	if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
 		return 0;
@@ -169,12 +170,12 @@ load_object(struct load_ctx *lc, const struct ynode *root, bool in_list, const c
 
 	if (root->type != YNODE_MAP) {
 		diag_add(lc->d, DIAG_ERROR, lc->file, root->line, root->col, list_path,
-			 "a manifest must be a mapping with apiVersion and kind");
+		         "a manifest must be a mapping with apiVersion and kind");
 		return;
 	}
 	if (kind == NULL) {
 		diag_add(lc->d, DIAG_ERROR, lc->file, root->line, root->col, list_path,
-			 "kind: Required value");
+		         "kind: Required value");
 		return;
 	}
 	if (!in_list && strlen(kind) >= 4 && !strcmp(kind + strlen(kind) - 4, "List")) {
@@ -185,7 +186,7 @@ load_object(struct load_ctx *lc, const struct ynode *root, bool in_list, const c
 			return;
 		if (items->type != YNODE_SEQ) {
 			diag_add(lc->d, DIAG_ERROR, lc->file, items->line, items->col, "items",
-				 "expected a list");
+			         "expected a list");
 			return;
 		}
 		for (i = 0; i < items->n; i++) {
@@ -199,14 +200,15 @@ load_object(struct load_ctx *lc, const struct ynode *root, bool in_list, const c
 	sk = schema_kind_find(kind);
 	if (sk == NULL) {
 		diag_add(lc->d, DIAG_WARNING, lc->file, root->line, root->col, list_path,
-			 "kind %s is not supported; object ignored", kind);
+		         "kind %s is not supported; object ignored", kind);
 		return;
 	}
 	if (api == NULL || strcmp(api, sk->api_version) != 0) {
 		diag_add(lc->d, api ? DIAG_WARNING : DIAG_ERROR, lc->file, root->line, root->col,
-			 list_path, api ? "apiVersion %s of %s is not supported (use %s); object ignored"
-					: "apiVersion: Required value (%s is %s)",
-			 api ? api : kind, api ? kind : sk->api_version, sk->api_version);
+		         list_path,
+		         api ? "apiVersion %s of %s is not supported (use %s); object ignored"
+		             : "apiVersion: Required value (%s is %s)",
+		         api ? api : kind, api ? kind : sk->api_version, sk->api_version);
 		return;
 	}
 	obj = arena_alloc(&lc->objs->arena, sk->doc->size);
@@ -230,7 +232,7 @@ load_object(struct load_ctx *lc, const struct ynode *root, bool in_list, const c
 		meta->ns = "default";
 	if (!sk->namespaced && meta->ns != NULL) {
 		diag_add(lc->d, DIAG_WARNING, lc->file, root->line, root->col, "metadata.namespace",
-			 "%s is not namespaced; namespace ignored", kind);
+		         "%s is not namespaced; namespace ignored", kind);
 		meta->ns = NULL;
 	}
 	meta->created_unix = parse_time(meta->created);
@@ -246,7 +248,7 @@ load_object(struct load_ctx *lc, const struct ynode *root, bool in_list, const c
 
 enum svc_status
 cluster_objects_load_buffer(struct cluster_objects *objs, const char *name, const char *buf,
-			    size_t len, struct diag *d)
+                            size_t len, struct diag *d)
 {
 	struct load_ctx lc = {.objs = objs, .d = d};
 	struct arena tree;
@@ -299,7 +301,7 @@ cluster_objects_load_file(struct cluster_objects *objs, const char *path, struct
 	}
 	if ((uint64_t)sb.st_size > YTREE_MAX_BYTES) {
 		diag_add(d, DIAG_ERROR, path, 0, 0, NULL, "file is larger than %u MiB",
-			 YTREE_MAX_BYTES >> 20);
+		         YTREE_MAX_BYTES >> 20);
 		st = SVC_ELIMIT;
 		goto done;
 	}
@@ -357,7 +359,7 @@ load_tree(struct cluster_objects *objs, const char *dir, int depth, struct diag 
 	dp = opendir(dir);
 	if (dp == NULL) {
 		diag_add(d, DIAG_ERROR, dir, 0, 0, NULL, "cannot read directory: %s",
-			 strerror(errno));
+		         strerror(errno));
 		return SVC_EIO;
 	}
 	while ((de = readdir(dp)) != NULL) {
@@ -396,7 +398,7 @@ load_tree(struct cluster_objects *objs, const char *dir, int depth, struct diag 
 		} else if (S_ISREG(sb.st_mode) && is_manifest(names[i])) {
 			if (objs->n_files >= MAX_FILES) {
 				diag_add(d, DIAG_ERROR, path, 0, 0, NULL,
-					 "more than %d manifest files", MAX_FILES);
+				         "more than %d manifest files", MAX_FILES);
 				st = SVC_ELIMIT;
 				break;
 			}

@@ -75,7 +75,7 @@ posmap_put(struct posmap *m, const void *addr, enum posmap_tag tag, uint32_t lin
 
 bool
 posmap_get(const struct posmap *m, const void *addr, enum posmap_tag tag, uint32_t *line,
-	   uint32_t *col)
+           uint32_t *col)
 {
 	size_t i;
 

@@ -28,8 +28,8 @@ struct posmap {
 void posmap_init(struct posmap *m);
 void posmap_deinit(struct posmap *m);
 enum svc_status posmap_put(struct posmap *m, const void *addr, enum posmap_tag tag, uint32_t line,
-			   uint32_t col);
+                           uint32_t col);
 bool posmap_get(const struct posmap *m, const void *addr, enum posmap_tag tag, uint32_t *line,
-		uint32_t *col);
+                uint32_t *col);
 
 #endif

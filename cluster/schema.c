@@ -11,63 +11,102 @@
 #include <strings.h>
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
-#define OBJ(name, type, fields) {name, sizeof(type), fields, N(fields)}
-#define F_STR(k, t, m) {k, SCHEMA_STR, offsetof(t, m), 0, NULL, NULL, 0, NULL}
-#define F_INT(k, t, m) {k, SCHEMA_INT, offsetof(t, m), 0, NULL, NULL, 0, NULL}
-#define F_BOOL(k, t, m) {k, SCHEMA_BOOL, offsetof(t, m), 0, NULL, NULL, 0, NULL}
-#define F_TRI(k, t, m) {k, SCHEMA_TRIBOOL, offsetof(t, m), 0, NULL, NULL, 0, NULL}
-#define F_ENUM(k, t, m, names) {k, SCHEMA_ENUM, offsetof(t, m), 0, NULL, names, 0, NULL}
-#define F_STRLIST(k, t, m, n) {k, SCHEMA_STRLIST, offsetof(t, m), offsetof(t, n), NULL, NULL, 0, NULL}
-#define F_LABELS(k, t, m) {k, SCHEMA_LABELS, offsetof(t, m), 0, NULL, NULL, 0, NULL}
-#define F_OBJ(k, t, m, sub) {k, SCHEMA_OBJ, offsetof(t, m), 0, &sub, NULL, 0, NULL}
-#define F_OBJPTR(k, t, m, sub) {k, SCHEMA_OBJPTR, offsetof(t, m), 0, &sub, NULL, 0, NULL}
-#define F_LIST(k, t, m, n, sub) {k, SCHEMA_LIST, offsetof(t, m), offsetof(t, n), &sub, NULL, 0, NULL}
-#define F_IGNORE(k) {k, SCHEMA_IGNORE, 0, 0, NULL, NULL, 0, NULL}
-#define F_UNSUP(k, why) {k, SCHEMA_UNSUPPORTED, 0, 0, NULL, NULL, 0, why}
+#define OBJ(name, type, fields)                                                                    \
+	{                                                                                          \
+		name, sizeof(type), fields, N(fields)                                              \
+	}
+#define F_STR(k, t, m)                                                                             \
+	{                                                                                          \
+		k, SCHEMA_STR, offsetof(t, m), 0, NULL, NULL, 0, NULL                              \
+	}
+#define F_INT(k, t, m)                                                                             \
+	{                                                                                          \
+		k, SCHEMA_INT, offsetof(t, m), 0, NULL, NULL, 0, NULL                              \
+	}
+#define F_BOOL(k, t, m)                                                                            \
+	{                                                                                          \
+		k, SCHEMA_BOOL, offsetof(t, m), 0, NULL, NULL, 0, NULL                             \
+	}
+#define F_TRI(k, t, m)                                                                             \
+	{                                                                                          \
+		k, SCHEMA_TRIBOOL, offsetof(t, m), 0, NULL, NULL, 0, NULL                          \
+	}
+#define F_ENUM(k, t, m, names)                                                                     \
+	{                                                                                          \
+		k, SCHEMA_ENUM, offsetof(t, m), 0, NULL, names, 0, NULL                            \
+	}
+#define F_STRLIST(k, t, m, n)                                                                      \
+	{                                                                                          \
+		k, SCHEMA_STRLIST, offsetof(t, m), offsetof(t, n), NULL, NULL, 0, NULL             \
+	}
+#define F_LABELS(k, t, m)                                                                          \
+	{                                                                                          \
+		k, SCHEMA_LABELS, offsetof(t, m), 0, NULL, NULL, 0, NULL                           \
+	}
+#define F_OBJ(k, t, m, sub)                                                                        \
+	{                                                                                          \
+		k, SCHEMA_OBJ, offsetof(t, m), 0, &sub, NULL, 0, NULL                              \
+	}
+#define F_OBJPTR(k, t, m, sub)                                                                     \
+	{                                                                                          \
+		k, SCHEMA_OBJPTR, offsetof(t, m), 0, &sub, NULL, 0, NULL                           \
+	}
+#define F_LIST(k, t, m, n, sub)                                                                    \
+	{                                                                                          \
+		k, SCHEMA_LIST, offsetof(t, m), offsetof(t, n), &sub, NULL, 0, NULL                \
+	}
+#define F_IGNORE(k)                                                                                \
+	{                                                                                          \
+		k, SCHEMA_IGNORE, 0, 0, NULL, NULL, 0, NULL                                        \
+	}
+#define F_UNSUP(k, why)                                                                            \
+	{                                                                                          \
+		k, SCHEMA_UNSUPPORTED, 0, 0, NULL, NULL, 0, why                                    \
+	}
 
 const char *const schema_proto_names[] = {"TCP", "UDP", "SCTP", NULL};
 const char *const schema_svc_type_names[] = {"ClusterIP", "NodePort", "LoadBalancer",
-					     "ExternalName", NULL};
+                                             "ExternalName", NULL};
 static const char *const affinity_names[] = {"None", "ClientIP", NULL};
 static const char *const policy_names[] = {NULL, "Cluster", "Local", NULL};
 static const char *const family_policy_names[] = {"SingleStack", "PreferDualStack",
-						  "RequireDualStack", NULL};
+                                                  "RequireDualStack", NULL};
 static const char *const phase_names[] = {NULL,     "Pending", "Running", "Succeeded",
-					  "Failed", "Unknown", NULL};
+                                          "Failed", "Unknown", NULL};
 
 /* ---- metadata, shared by every kind ---------------------------------------------------- */
 
 static const struct schema_field meta_fields[] = {
-	F_LABELS("annotations", struct cluster_meta, annotations),
-	F_STR("creationTimestamp", struct cluster_meta, created),
-	F_IGNORE("deletionGracePeriodSeconds"),
-	F_STR("deletionTimestamp", struct cluster_meta, deleted),
-	F_IGNORE("finalizers"),
-	F_UNSUP("generateName", "names are not generated; set metadata.name"),
-	F_IGNORE("generation"),
-	F_LABELS("labels", struct cluster_meta, labels),
-	F_IGNORE("managedFields"),
-	{"name", SCHEMA_STR, offsetof(struct cluster_meta, name), 0, NULL, NULL, SCHEMA_REQUIRED,
-	 NULL},
-	F_STR("namespace", struct cluster_meta, ns),
-	F_IGNORE("ownerReferences"),
-	F_IGNORE("resourceVersion"),
-	F_IGNORE("selfLink"),
-	F_IGNORE("uid"),
+        F_LABELS("annotations", struct cluster_meta, annotations),
+        F_STR("creationTimestamp", struct cluster_meta, created),
+        F_IGNORE("deletionGracePeriodSeconds"),
+        F_STR("deletionTimestamp", struct cluster_meta, deleted),
+        F_IGNORE("finalizers"),
+        F_UNSUP("generateName", "names are not generated; set metadata.name"),
+        F_IGNORE("generation"),
+        F_LABELS("labels", struct cluster_meta, labels),
+        F_IGNORE("managedFields"),
+        {"name", SCHEMA_STR, offsetof(struct cluster_meta, name), 0, NULL, NULL, SCHEMA_REQUIRED,
+         NULL},
+        F_STR("namespace", struct cluster_meta, ns),
+        F_IGNORE("ownerReferences"),
+        F_IGNORE("resourceVersion"),
+        F_IGNORE("selfLink"),
+        F_IGNORE("uid"),
 };
 static const struct schema_obj meta_obj = OBJ("metadata", struct cluster_meta, meta_fields);
 
 /* ---- Service ----------------------------------------------------------------------------- */
 
 static const struct schema_field port_fields[] = {
-	F_STR("appProtocol", struct cluster_port, app_protocol),
-	F_STR("name", struct cluster_port, name),
-	F_INT("nodePort", struct cluster_port, node_port),
-	{"port", SCHEMA_INT, offsetof(struct cluster_port, port), 0, NULL, NULL, SCHEMA_REQUIRED,
-	 NULL},
-	F_ENUM("protocol", struct cluster_port, proto, schema_proto_names),
-	{"targetPort", SCHEMA_INTORSTR, offsetof(struct cluster_port, target_port),
-	 offsetof(struct cluster_port, target_name), NULL, NULL, 0, NULL},
+        F_STR("appProtocol", struct cluster_port, app_protocol),
+        F_STR("name", struct cluster_port, name),
+        F_INT("nodePort", struct cluster_port, node_port),
+        {"port", SCHEMA_INT, offsetof(struct cluster_port, port), 0, NULL, NULL, SCHEMA_REQUIRED,
+         NULL},
+        F_ENUM("protocol", struct cluster_port, proto, schema_proto_names),
+        {"targetPort", SCHEMA_INTORSTR, offsetof(struct cluster_port, target_port),
+         offsetof(struct cluster_port, target_name), NULL, NULL, 0, NULL},
 };
 static const struct schema_obj port_obj = OBJ("ServicePort", struct cluster_port, port_fields);
 
@@ -75,318 +114,324 @@ struct affinity_client_ip {
 	int32_t timeout;
 };
 static const struct schema_field client_ip_fields[] = {
-	F_INT("timeoutSeconds", struct affinity_client_ip, timeout),
+        F_INT("timeoutSeconds", struct affinity_client_ip, timeout),
 };
 static const struct schema_obj client_ip_obj =
-	OBJ("ClientIPConfig", struct affinity_client_ip, client_ip_fields);
+        OBJ("ClientIPConfig", struct affinity_client_ip, client_ip_fields);
 static const struct schema_field affinity_config_fields[] = {
-	{"clientIP", SCHEMA_OBJ, 0, 0, &client_ip_obj, NULL, 0, NULL},
+        {"clientIP", SCHEMA_OBJ, 0, 0, &client_ip_obj, NULL, 0, NULL},
 };
 static const struct schema_obj affinity_config_obj =
-	OBJ("SessionAffinityConfig", struct affinity_client_ip, affinity_config_fields);
+        OBJ("SessionAffinityConfig", struct affinity_client_ip, affinity_config_fields);
 
 static const struct schema_field service_spec_fields[] = {
-	F_UNSUP("allocateLoadBalancerNodePorts", "node ports are always allocated"),
-	F_STR("clusterIP", struct cluster_service, cluster_ip_text),
-	F_STRLIST("clusterIPs", struct cluster_service, cluster_ips_text, n_cluster_ips_text),
-	F_STRLIST("externalIPs", struct cluster_service, external_ips_text, n_external_ips_text),
-	F_STR("externalName", struct cluster_service, external_name),
-	F_ENUM("externalTrafficPolicy", struct cluster_service, external_policy, policy_names),
-	F_UNSUP("healthCheckNodePort", "no health-check node port is served"),
-	F_ENUM("internalTrafficPolicy", struct cluster_service, internal_policy, policy_names),
-	F_STRLIST("ipFamilies", struct cluster_service, ip_families_text, n_ip_families_text),
-	{"ipFamilyPolicy", SCHEMA_ENUM, offsetof(struct cluster_service, family_policy),
-	 offsetof(struct cluster_service, family_policy_set), NULL, family_policy_names,
-	 SCHEMA_SEEN, NULL},
-	F_UNSUP("loadBalancerClass", "every LoadBalancer service is handled by svcfwd"),
-	F_STR("loadBalancerIP", struct cluster_service, load_balancer_ip_text),
-	F_UNSUP("loadBalancerSourceRanges", "client addresses are not filtered"),
-	F_LIST("ports", struct cluster_service, ports, n_ports, port_obj),
-	{"publishNotReadyAddresses", SCHEMA_BOOL,
-	 offsetof(struct cluster_service, publish_not_ready), 0, NULL, NULL, 0, NULL},
-	F_LABELS("selector", struct cluster_service, selector),
-	F_ENUM("sessionAffinity", struct cluster_service, affinity, affinity_names),
-	F_OBJ("sessionAffinityConfig", struct cluster_service, affinity_timeout,
-	      affinity_config_obj),
-	F_UNSUP("trafficDistribution", "endpoints are not preferred by zone"),
-	F_ENUM("type", struct cluster_service, type, schema_svc_type_names),
+        F_UNSUP("allocateLoadBalancerNodePorts", "node ports are always allocated"),
+        F_STR("clusterIP", struct cluster_service, cluster_ip_text),
+        F_STRLIST("clusterIPs", struct cluster_service, cluster_ips_text, n_cluster_ips_text),
+        F_STRLIST("externalIPs", struct cluster_service, external_ips_text, n_external_ips_text),
+        F_STR("externalName", struct cluster_service, external_name),
+        F_ENUM("externalTrafficPolicy", struct cluster_service, external_policy, policy_names),
+        F_UNSUP("healthCheckNodePort", "no health-check node port is served"),
+        F_ENUM("internalTrafficPolicy", struct cluster_service, internal_policy, policy_names),
+        F_STRLIST("ipFamilies", struct cluster_service, ip_families_text, n_ip_families_text),
+        {"ipFamilyPolicy", SCHEMA_ENUM, offsetof(struct cluster_service, family_policy),
+         offsetof(struct cluster_service, family_policy_set), NULL, family_policy_names,
+         SCHEMA_SEEN, NULL},
+        F_UNSUP("loadBalancerClass", "every LoadBalancer service is handled by svcfwd"),
+        F_STR("loadBalancerIP", struct cluster_service, load_balancer_ip_text),
+        F_UNSUP("loadBalancerSourceRanges", "client addresses are not filtered"),
+        F_LIST("ports", struct cluster_service, ports, n_ports, port_obj),
+        {"publishNotReadyAddresses", SCHEMA_BOOL,
+         offsetof(struct cluster_service, publish_not_ready), 0, NULL, NULL, 0, NULL},
+        F_LABELS("selector", struct cluster_service, selector),
+        F_ENUM("sessionAffinity", struct cluster_service, affinity, affinity_names),
+        F_OBJ("sessionAffinityConfig", struct cluster_service, affinity_timeout,
+              affinity_config_obj),
+        F_UNSUP("trafficDistribution", "endpoints are not preferred by zone"),
+        F_ENUM("type", struct cluster_service, type, schema_svc_type_names),
 };
 static const struct schema_obj service_spec_obj =
-	OBJ("ServiceSpec", struct cluster_service, service_spec_fields);
+        OBJ("ServiceSpec", struct cluster_service, service_spec_fields);
 
 static const struct schema_field ingress_fields[] = {
-	F_STR("hostname", struct cluster_lb_ingress, hostname),
-	F_STR("ip", struct cluster_lb_ingress, ip),
-	F_IGNORE("ipMode"),
-	F_IGNORE("ports"),
+        F_STR("hostname", struct cluster_lb_ingress, hostname),
+        F_STR("ip", struct cluster_lb_ingress, ip),
+        F_IGNORE("ipMode"),
+        F_IGNORE("ports"),
 };
 static const struct schema_obj ingress_obj =
-	OBJ("LoadBalancerIngress", struct cluster_lb_ingress, ingress_fields);
+        OBJ("LoadBalancerIngress", struct cluster_lb_ingress, ingress_fields);
 static const struct schema_field lb_status_fields[] = {
-	F_LIST("ingress", struct cluster_service, ingress, n_ingress, ingress_obj),
+        F_LIST("ingress", struct cluster_service, ingress, n_ingress, ingress_obj),
 };
 static const struct schema_obj lb_status_obj =
-	OBJ("LoadBalancerStatus", struct cluster_service, lb_status_fields);
+        OBJ("LoadBalancerStatus", struct cluster_service, lb_status_fields);
 static const struct schema_field service_status_fields[] = {
-	F_IGNORE("conditions"),
-	{"loadBalancer", SCHEMA_OBJ, 0, 0, &lb_status_obj, NULL, 0, NULL},
+        F_IGNORE("conditions"),
+        {"loadBalancer", SCHEMA_OBJ, 0, 0, &lb_status_obj, NULL, 0, NULL},
 };
 static const struct schema_obj service_status_obj =
-	OBJ("ServiceStatus", struct cluster_service, service_status_fields);
+        OBJ("ServiceStatus", struct cluster_service, service_status_fields);
 
 static const struct schema_field service_fields[] = {
-	F_IGNORE("apiVersion"),
-	F_IGNORE("kind"),
-	F_OBJ("metadata", struct cluster_service, meta, meta_obj),
-	{"spec", SCHEMA_OBJ, 0, 0, &service_spec_obj, NULL, 0, NULL},
-	{"status", SCHEMA_OBJ, 0, 0, &service_status_obj, NULL, 0, NULL},
+        F_IGNORE("apiVersion"),
+        F_IGNORE("kind"),
+        F_OBJ("metadata", struct cluster_service, meta, meta_obj),
+        {"spec", SCHEMA_OBJ, 0, 0, &service_spec_obj, NULL, 0, NULL},
+        {"status", SCHEMA_OBJ, 0, 0, &service_status_obj, NULL, 0, NULL},
 };
 static const struct schema_obj service_obj = OBJ("Service", struct cluster_service, service_fields);
 
 /* ---- Pod --------------------------------------------------------------------------------- */
 
 static const struct schema_field container_port_fields[] = {
-	{"containerPort", SCHEMA_INT, offsetof(struct cluster_container_port, port), 0, NULL, NULL,
-	 SCHEMA_REQUIRED, NULL},
-	F_STR("hostIP", struct cluster_container_port, host_ip),
-	F_INT("hostPort", struct cluster_container_port, host_port),
-	F_STR("name", struct cluster_container_port, name),
-	F_ENUM("protocol", struct cluster_container_port, proto, schema_proto_names),
+        {"containerPort", SCHEMA_INT, offsetof(struct cluster_container_port, port), 0, NULL, NULL,
+         SCHEMA_REQUIRED, NULL},
+        F_STR("hostIP", struct cluster_container_port, host_ip),
+        F_INT("hostPort", struct cluster_container_port, host_port),
+        F_STR("name", struct cluster_container_port, name),
+        F_ENUM("protocol", struct cluster_container_port, proto, schema_proto_names),
 };
 static const struct schema_obj container_port_obj =
-	OBJ("ContainerPort", struct cluster_container_port, container_port_fields);
+        OBJ("ContainerPort", struct cluster_container_port, container_port_fields);
 
 /* Container fields that describe how a process runs; none of them changes what a service
  * resolves to or where its traffic goes. */
 #define CONTAINER_RUNTIME_FIELDS                                                                   \
 	F_IGNORE("args"), F_IGNORE("command"), F_IGNORE("env"), F_IGNORE("envFrom"),               \
-		F_IGNORE("imagePullPolicy"), F_IGNORE("lifecycle"), F_IGNORE("livenessProbe"),     \
-		F_IGNORE("readinessProbe"), F_IGNORE("resizePolicy"), F_IGNORE("resources"),       \
-		F_IGNORE("securityContext"), F_IGNORE("startupProbe"), F_IGNORE("stdin"),          \
-		F_IGNORE("stdinOnce"), F_IGNORE("terminationMessagePath"),                         \
-		F_IGNORE("terminationMessagePolicy"), F_IGNORE("tty"), F_IGNORE("volumeDevices"),  \
-		F_IGNORE("volumeMounts"), F_IGNORE("workingDir")
+	        F_IGNORE("imagePullPolicy"), F_IGNORE("lifecycle"), F_IGNORE("livenessProbe"),     \
+	        F_IGNORE("readinessProbe"), F_IGNORE("resizePolicy"), F_IGNORE("resources"),       \
+	        F_IGNORE("securityContext"), F_IGNORE("startupProbe"), F_IGNORE("stdin"),          \
+	        F_IGNORE("stdinOnce"), F_IGNORE("terminationMessagePath"),                         \
+	        F_IGNORE("terminationMessagePolicy"), F_IGNORE("tty"), F_IGNORE("volumeDevices"),  \
+	        F_IGNORE("volumeMounts"), F_IGNORE("workingDir")
 
 static const struct schema_field container_fields[] = {
-	CONTAINER_RUNTIME_FIELDS,
-	F_STR("image", struct cluster_container, image),
-	{"name", SCHEMA_STR, offsetof(struct cluster_container, name), 0, NULL, NULL,
-	 SCHEMA_REQUIRED, NULL},
-	F_LIST("ports", struct cluster_container, ports, n_ports, container_port_obj),
-	F_STR("restartPolicy", struct cluster_container, restart_policy),
+        CONTAINER_RUNTIME_FIELDS,
+        F_STR("image", struct cluster_container, image),
+        {"name", SCHEMA_STR, offsetof(struct cluster_container, name), 0, NULL, NULL,
+         SCHEMA_REQUIRED, NULL},
+        F_LIST("ports", struct cluster_container, ports, n_ports, container_port_obj),
+        F_STR("restartPolicy", struct cluster_container, restart_policy),
 };
 static const struct schema_obj container_obj =
-	OBJ("Container", struct cluster_container, container_fields);
+        OBJ("Container", struct cluster_container, container_fields);
 
 static const struct schema_field pod_spec_fields[] = {
-	F_IGNORE("activeDeadlineSeconds"),
-	F_IGNORE("affinity"),
-	F_IGNORE("automountServiceAccountToken"),
-	F_LIST("containers", struct cluster_pod, containers, n_containers, container_obj),
-	F_UNSUP("dnsConfig", "pods are not given a resolv.conf by svcdns"),
-	F_UNSUP("dnsPolicy", "pods are not given a resolv.conf by svcdns"),
-	F_IGNORE("enableServiceLinks"),
-	F_IGNORE("ephemeralContainers"),
-	F_UNSUP("hostAliases", "no /etc/hosts is written for pods"),
-	F_IGNORE("hostIPC"),
-	{"hostNetwork", SCHEMA_BOOL, offsetof(struct cluster_pod, host_network), 0, NULL, NULL, 0,
-	 NULL},
-	F_IGNORE("hostPID"),
-	F_IGNORE("hostUsers"),
-	F_STR("hostname", struct cluster_pod, hostname),
-	F_IGNORE("imagePullSecrets"),
-	F_LIST("initContainers", struct cluster_pod, init_containers, n_init_containers,
-	       container_obj),
-	F_STR("nodeName", struct cluster_pod, node_name),
-	F_IGNORE("nodeSelector"),
-	F_IGNORE("os"),
-	F_IGNORE("overhead"),
-	F_IGNORE("preemptionPolicy"),
-	F_IGNORE("priority"),
-	F_IGNORE("priorityClassName"),
-	F_UNSUP("readinessGates", "readiness is read from the Ready condition only"),
-	F_IGNORE("resourceClaims"),
-	F_IGNORE("restartPolicy"),
-	F_IGNORE("runtimeClassName"),
-	F_IGNORE("schedulerName"),
-	F_IGNORE("schedulingGates"),
-	F_IGNORE("securityContext"),
-	F_IGNORE("serviceAccount"),
-	F_IGNORE("serviceAccountName"),
-	F_UNSUP("setHostnameAsFQDN", "pods are not run by svcdns"),
-	F_IGNORE("shareProcessNamespace"),
-	F_STR("subdomain", struct cluster_pod, subdomain),
-	F_IGNORE("terminationGracePeriodSeconds"),
-	F_IGNORE("tolerations"),
-	F_IGNORE("topologySpreadConstraints"),
-	F_IGNORE("volumes"),
+        F_IGNORE("activeDeadlineSeconds"),
+        F_IGNORE("affinity"),
+        F_IGNORE("automountServiceAccountToken"),
+        F_LIST("containers", struct cluster_pod, containers, n_containers, container_obj),
+        F_UNSUP("dnsConfig", "pods are not given a resolv.conf by svcdns"),
+        F_UNSUP("dnsPolicy", "pods are not given a resolv.conf by svcdns"),
+        F_IGNORE("enableServiceLinks"),
+        F_IGNORE("ephemeralContainers"),
+        F_UNSUP("hostAliases", "no /etc/hosts is written for pods"),
+        F_IGNORE("hostIPC"),
+        {"hostNetwork", SCHEMA_BOOL, offsetof(struct cluster_pod, host_network), 0, NULL, NULL, 0,
+         NULL},
+        F_IGNORE("hostPID"),
+        F_IGNORE("hostUsers"),
+        F_STR("hostname", struct cluster_pod, hostname),
+        F_IGNORE("imagePullSecrets"),
+        F_LIST("initContainers", struct cluster_pod, init_containers, n_init_containers,
+               container_obj),
+        F_STR("nodeName", struct cluster_pod, node_name),
+        F_IGNORE("nodeSelector"),
+        F_IGNORE("os"),
+        F_IGNORE("overhead"),
+        F_IGNORE("preemptionPolicy"),
+        F_IGNORE("priority"),
+        F_IGNORE("priorityClassName"),
+        F_UNSUP("readinessGates", "readiness is read from the Ready condition only"),
+        F_IGNORE("resourceClaims"),
+        F_IGNORE("restartPolicy"),
+        F_IGNORE("runtimeClassName"),
+        F_IGNORE("schedulerName"),
+        F_IGNORE("schedulingGates"),
+        F_IGNORE("securityContext"),
+        F_IGNORE("serviceAccount"),
+        F_IGNORE("serviceAccountName"),
+        F_UNSUP("setHostnameAsFQDN", "pods are not run by svcdns"),
+        F_IGNORE("shareProcessNamespace"),
+        F_STR("subdomain", struct cluster_pod, subdomain),
+        F_IGNORE("terminationGracePeriodSeconds"),
+        F_IGNORE("tolerations"),
+        F_IGNORE("topologySpreadConstraints"),
+        F_IGNORE("volumes"),
 };
 static const struct schema_obj pod_spec_obj = OBJ("PodSpec", struct cluster_pod, pod_spec_fields);
 
 static const struct schema_field condition_fields[] = {
-	F_IGNORE("lastProbeTime"),
-	F_IGNORE("lastTransitionTime"),
-	F_IGNORE("message"),
-	F_IGNORE("observedGeneration"),
-	F_IGNORE("reason"),
-	{"status", SCHEMA_STR, offsetof(struct cluster_condition, status), 0, NULL, NULL,
-	 SCHEMA_REQUIRED, NULL},
-	{"type", SCHEMA_STR, offsetof(struct cluster_condition, type), 0, NULL, NULL,
-	 SCHEMA_REQUIRED, NULL},
+        F_IGNORE("lastProbeTime"),
+        F_IGNORE("lastTransitionTime"),
+        F_IGNORE("message"),
+        F_IGNORE("observedGeneration"),
+        F_IGNORE("reason"),
+        {"status", SCHEMA_STR, offsetof(struct cluster_condition, status), 0, NULL, NULL,
+         SCHEMA_REQUIRED, NULL},
+        {"type", SCHEMA_STR, offsetof(struct cluster_condition, type), 0, NULL, NULL,
+         SCHEMA_REQUIRED, NULL},
 };
 static const struct schema_obj condition_obj =
-	OBJ("PodCondition", struct cluster_condition, condition_fields);
+        OBJ("PodCondition", struct cluster_condition, condition_fields);
 static const struct schema_field ip_entry_fields[] = {
-	{"ip", SCHEMA_STR, offsetof(struct cluster_ip_entry, ip), 0, NULL, NULL, SCHEMA_REQUIRED,
-	 NULL},
+        {"ip", SCHEMA_STR, offsetof(struct cluster_ip_entry, ip), 0, NULL, NULL, SCHEMA_REQUIRED,
+         NULL},
 };
-static const struct schema_obj ip_entry_obj = OBJ("PodIP", struct cluster_ip_entry, ip_entry_fields);
+static const struct schema_obj ip_entry_obj =
+        OBJ("PodIP", struct cluster_ip_entry, ip_entry_fields);
 
 static const struct schema_field pod_status_fields[] = {
-	F_LIST("conditions", struct cluster_pod, conditions, n_conditions, condition_obj),
-	F_IGNORE("containerStatuses"),
-	F_IGNORE("ephemeralContainerStatuses"),
-	F_STR("hostIP", struct cluster_pod, host_ip),
-	F_IGNORE("hostIPs"),
-	F_IGNORE("initContainerStatuses"),
-	F_IGNORE("message"),
-	F_IGNORE("nominatedNodeName"),
-	F_IGNORE("observedGeneration"),
-	F_ENUM("phase", struct cluster_pod, phase, phase_names),
-	F_STR("podIP", struct cluster_pod, pod_ip_text),
-	F_LIST("podIPs", struct cluster_pod, pod_ips_text, n_pod_ips_text, ip_entry_obj),
-	F_IGNORE("qosClass"),
-	F_IGNORE("reason"),
-	F_IGNORE("resize"),
-	F_IGNORE("resourceClaimStatuses"),
-	F_IGNORE("startTime"),
+        F_LIST("conditions", struct cluster_pod, conditions, n_conditions, condition_obj),
+        F_IGNORE("containerStatuses"),
+        F_IGNORE("ephemeralContainerStatuses"),
+        F_STR("hostIP", struct cluster_pod, host_ip),
+        F_IGNORE("hostIPs"),
+        F_IGNORE("initContainerStatuses"),
+        F_IGNORE("message"),
+        F_IGNORE("nominatedNodeName"),
+        F_IGNORE("observedGeneration"),
+        F_ENUM("phase", struct cluster_pod, phase, phase_names),
+        F_STR("podIP", struct cluster_pod, pod_ip_text),
+        F_LIST("podIPs", struct cluster_pod, pod_ips_text, n_pod_ips_text, ip_entry_obj),
+        F_IGNORE("qosClass"),
+        F_IGNORE("reason"),
+        F_IGNORE("resize"),
+        F_IGNORE("resourceClaimStatuses"),
+        F_IGNORE("startTime"),
 };
 static const struct schema_obj pod_status_obj =
-	OBJ("PodStatus", struct cluster_pod, pod_status_fields);
+        OBJ("PodStatus", struct cluster_pod, pod_status_fields);
 
 static const struct schema_field pod_fields[] = {
-	F_IGNORE("apiVersion"),
-	F_IGNORE("kind"),
-	F_OBJ("metadata", struct cluster_pod, meta, meta_obj),
-	{"spec", SCHEMA_OBJ, 0, 0, &pod_spec_obj, NULL, 0, NULL},
-	{"status", SCHEMA_OBJ, 0, 0, &pod_status_obj, NULL, 0, NULL},
+        F_IGNORE("apiVersion"),
+        F_IGNORE("kind"),
+        F_OBJ("metadata", struct cluster_pod, meta, meta_obj),
+        {"spec", SCHEMA_OBJ, 0, 0, &pod_spec_obj, NULL, 0, NULL},
+        {"status", SCHEMA_OBJ, 0, 0, &pod_status_obj, NULL, 0, NULL},
 };
 static const struct schema_obj pod_obj = OBJ("Pod", struct cluster_pod, pod_fields);
 
 /* ---- Endpoints (v1) -------------------------------------------------------------------- */
 
 static const struct schema_field target_fields[] = {
-	F_IGNORE("apiVersion"),
-	F_IGNORE("fieldPath"),
-	F_STR("kind", struct cluster_ep_target, kind),
-	F_STR("name", struct cluster_ep_target, name),
-	F_STR("namespace", struct cluster_ep_target, ns),
-	F_IGNORE("resourceVersion"),
-	F_IGNORE("uid"),
+        F_IGNORE("apiVersion"),
+        F_IGNORE("fieldPath"),
+        F_STR("kind", struct cluster_ep_target, kind),
+        F_STR("name", struct cluster_ep_target, name),
+        F_STR("namespace", struct cluster_ep_target, ns),
+        F_IGNORE("resourceVersion"),
+        F_IGNORE("uid"),
 };
 static const struct schema_obj target_obj =
-	OBJ("ObjectReference", struct cluster_ep_target, target_fields);
+        OBJ("ObjectReference", struct cluster_ep_target, target_fields);
 
 static const struct schema_field ep_address_fields[] = {
-	F_STR("hostname", struct cluster_ep_address, hostname),
-	{"ip", SCHEMA_STR, offsetof(struct cluster_ep_address, ip), 0, NULL, NULL, SCHEMA_REQUIRED,
-	 NULL},
-	F_STR("nodeName", struct cluster_ep_address, node_name),
-	F_OBJPTR("targetRef", struct cluster_ep_address, target, target_obj),
+        F_STR("hostname", struct cluster_ep_address, hostname),
+        {"ip", SCHEMA_STR, offsetof(struct cluster_ep_address, ip), 0, NULL, NULL, SCHEMA_REQUIRED,
+         NULL},
+        F_STR("nodeName", struct cluster_ep_address, node_name),
+        F_OBJPTR("targetRef", struct cluster_ep_address, target, target_obj),
 };
 static const struct schema_obj ep_address_obj =
-	OBJ("EndpointAddress", struct cluster_ep_address, ep_address_fields);
+        OBJ("EndpointAddress", struct cluster_ep_address, ep_address_fields);
 
 static const struct schema_field ep_port_fields[] = {
-	F_STR("appProtocol", struct cluster_ep_port, app_protocol),
-	F_STR("name", struct cluster_ep_port, name),
-	{"port", SCHEMA_INT, offsetof(struct cluster_ep_port, port), 0, NULL, NULL,
-	 SCHEMA_REQUIRED, NULL},
-	F_ENUM("protocol", struct cluster_ep_port, proto, schema_proto_names),
+        F_STR("appProtocol", struct cluster_ep_port, app_protocol),
+        F_STR("name", struct cluster_ep_port, name),
+        {"port", SCHEMA_INT, offsetof(struct cluster_ep_port, port), 0, NULL, NULL, SCHEMA_REQUIRED,
+         NULL},
+        F_ENUM("protocol", struct cluster_ep_port, proto, schema_proto_names),
 };
-static const struct schema_obj ep_port_obj = OBJ("EndpointPort", struct cluster_ep_port, ep_port_fields);
+static const struct schema_obj ep_port_obj =
+        OBJ("EndpointPort", struct cluster_ep_port, ep_port_fields);
 
 static const struct schema_field subset_fields[] = {
-	F_LIST("addresses", struct cluster_ep_subset, addresses, n_addresses, ep_address_obj),
-	F_LIST("notReadyAddresses", struct cluster_ep_subset, not_ready, n_not_ready,
-	       ep_address_obj),
-	F_LIST("ports", struct cluster_ep_subset, ports, n_ports, ep_port_obj),
+        F_LIST("addresses", struct cluster_ep_subset, addresses, n_addresses, ep_address_obj),
+        F_LIST("notReadyAddresses", struct cluster_ep_subset, not_ready, n_not_ready,
+               ep_address_obj),
+        F_LIST("ports", struct cluster_ep_subset, ports, n_ports, ep_port_obj),
 };
-static const struct schema_obj subset_obj = OBJ("EndpointSubset", struct cluster_ep_subset, subset_fields);
+static const struct schema_obj subset_obj =
+        OBJ("EndpointSubset", struct cluster_ep_subset, subset_fields);
 
 static const struct schema_field endpoints_fields[] = {
-	F_IGNORE("apiVersion"),
-	F_IGNORE("kind"),
-	F_OBJ("metadata", struct cluster_endpoints, meta, meta_obj),
-	F_LIST("subsets", struct cluster_endpoints, subsets, n_subsets, subset_obj),
+        F_IGNORE("apiVersion"),
+        F_IGNORE("kind"),
+        F_OBJ("metadata", struct cluster_endpoints, meta, meta_obj),
+        F_LIST("subsets", struct cluster_endpoints, subsets, n_subsets, subset_obj),
 };
 static const struct schema_obj endpoints_obj =
-	OBJ("Endpoints", struct cluster_endpoints, endpoints_fields);
+        OBJ("Endpoints", struct cluster_endpoints, endpoints_fields);
 
 /* ---- EndpointSlice (discovery.k8s.io/v1) ------------------------------------------------ */
 
 static const struct schema_field slice_conditions_fields[] = {
-	F_TRI("ready", struct cluster_slice_conditions, ready),
-	F_TRI("serving", struct cluster_slice_conditions, serving),
-	F_TRI("terminating", struct cluster_slice_conditions, terminating),
+        F_TRI("ready", struct cluster_slice_conditions, ready),
+        F_TRI("serving", struct cluster_slice_conditions, serving),
+        F_TRI("terminating", struct cluster_slice_conditions, terminating),
 };
 static const struct schema_obj slice_conditions_obj =
-	OBJ("EndpointConditions", struct cluster_slice_conditions, slice_conditions_fields);
+        OBJ("EndpointConditions", struct cluster_slice_conditions, slice_conditions_fields);
 
 static const struct schema_field slice_endpoint_fields[] = {
-	{"addresses", SCHEMA_STRLIST, offsetof(struct cluster_slice_endpoint, addresses),
-	 offsetof(struct cluster_slice_endpoint, n_addresses), NULL, NULL, SCHEMA_REQUIRED, NULL},
-	F_OBJ("conditions", struct cluster_slice_endpoint, conditions, slice_conditions_obj),
-	F_IGNORE("deprecatedTopology"),
-	F_UNSUP("hints", "endpoints are not preferred by zone"),
-	F_STR("hostname", struct cluster_slice_endpoint, hostname),
-	F_STR("nodeName", struct cluster_slice_endpoint, node_name),
-	F_OBJPTR("targetRef", struct cluster_slice_endpoint, target, target_obj),
-	F_STR("zone", struct cluster_slice_endpoint, zone),
+        {"addresses", SCHEMA_STRLIST, offsetof(struct cluster_slice_endpoint, addresses),
+         offsetof(struct cluster_slice_endpoint, n_addresses), NULL, NULL, SCHEMA_REQUIRED, NULL},
+        F_OBJ("conditions", struct cluster_slice_endpoint, conditions, slice_conditions_obj),
+        F_IGNORE("deprecatedTopology"),
+        F_UNSUP("hints", "endpoints are not preferred by zone"),
+        F_STR("hostname", struct cluster_slice_endpoint, hostname),
+        F_STR("nodeName", struct cluster_slice_endpoint, node_name),
+        F_OBJPTR("targetRef", struct cluster_slice_endpoint, target, target_obj),
+        F_STR("zone", struct cluster_slice_endpoint, zone),
 };
 static const struct schema_obj slice_endpoint_obj =
-	OBJ("Endpoint", struct cluster_slice_endpoint, slice_endpoint_fields);
+        OBJ("Endpoint", struct cluster_slice_endpoint, slice_endpoint_fields);
 
 static const struct schema_field slice_fields[] = {
-	{"addressType", SCHEMA_STR, offsetof(struct cluster_endpointslice, address_type), 0, NULL,
-	 NULL, SCHEMA_REQUIRED, NULL},
-	F_IGNORE("apiVersion"),
-	F_LIST("endpoints", struct cluster_endpointslice, endpoints, n_endpoints,
-	       slice_endpoint_obj),
-	F_IGNORE("kind"),
-	F_OBJ("metadata", struct cluster_endpointslice, meta, meta_obj),
-	F_LIST("ports", struct cluster_endpointslice, ports, n_ports, ep_port_obj),
+        {"addressType", SCHEMA_STR, offsetof(struct cluster_endpointslice, address_type), 0, NULL,
+         NULL, SCHEMA_REQUIRED, NULL},
+        F_IGNORE("apiVersion"),
+        F_LIST("endpoints", struct cluster_endpointslice, endpoints, n_endpoints,
+               slice_endpoint_obj),
+        F_IGNORE("kind"),
+        F_OBJ("metadata", struct cluster_endpointslice, meta, meta_obj),
+        F_LIST("ports", struct cluster_endpointslice, ports, n_ports, ep_port_obj),
 };
-static const struct schema_obj slice_obj = OBJ("EndpointSlice", struct cluster_endpointslice, slice_fields);
+static const struct schema_obj slice_obj =
+        OBJ("EndpointSlice", struct cluster_endpointslice, slice_fields);
 
 /* ---- Namespace --------------------------------------------------------------------------- */
 
 static const struct schema_field ns_spec_fields[] = {
-	F_IGNORE("finalizers"),
+        F_IGNORE("finalizers"),
 };
-static const struct schema_obj ns_spec_obj = OBJ("NamespaceSpec", struct cluster_namespace, ns_spec_fields);
+static const struct schema_obj ns_spec_obj =
+        OBJ("NamespaceSpec", struct cluster_namespace, ns_spec_fields);
 static const struct schema_field ns_status_fields[] = {
-	F_IGNORE("conditions"),
-	F_STR("phase", struct cluster_namespace, phase),
+        F_IGNORE("conditions"),
+        F_STR("phase", struct cluster_namespace, phase),
 };
 static const struct schema_obj ns_status_obj =
-	OBJ("NamespaceStatus", struct cluster_namespace, ns_status_fields);
+        OBJ("NamespaceStatus", struct cluster_namespace, ns_status_fields);
 static const struct schema_field ns_fields[] = {
-	F_IGNORE("apiVersion"),
-	F_IGNORE("kind"),
-	F_OBJ("metadata", struct cluster_namespace, meta, meta_obj),
-	{"spec", SCHEMA_OBJ, 0, 0, &ns_spec_obj, NULL, 0, NULL},
-	{"status", SCHEMA_OBJ, 0, 0, &ns_status_obj, NULL, 0, NULL},
+        F_IGNORE("apiVersion"),
+        F_IGNORE("kind"),
+        F_OBJ("metadata", struct cluster_namespace, meta, meta_obj),
+        {"spec", SCHEMA_OBJ, 0, 0, &ns_spec_obj, NULL, 0, NULL},
+        {"status", SCHEMA_OBJ, 0, 0, &ns_status_obj, NULL, 0, NULL},
 };
 static const struct schema_obj ns_obj = OBJ("Namespace", struct cluster_namespace, ns_fields);
 
 const struct schema_kind schema_kinds[CLUSTER_KIND_COUNT] = {
-	[CLUSTER_KIND_SERVICE] = {CLUSTER_KIND_SERVICE, "Service", "v1", true, &service_obj},
-	[CLUSTER_KIND_POD] = {CLUSTER_KIND_POD, "Pod", "v1", true, &pod_obj},
-	[CLUSTER_KIND_ENDPOINTS] = {CLUSTER_KIND_ENDPOINTS, "Endpoints", "v1", true, &endpoints_obj},
-	[CLUSTER_KIND_ENDPOINTSLICE] = {CLUSTER_KIND_ENDPOINTSLICE, "EndpointSlice",
-					"discovery.k8s.io/v1", true, &slice_obj},
-	[CLUSTER_KIND_NAMESPACE] = {CLUSTER_KIND_NAMESPACE, "Namespace", "v1", false, &ns_obj},
+        [CLUSTER_KIND_SERVICE] = {CLUSTER_KIND_SERVICE, "Service", "v1", true, &service_obj},
+        [CLUSTER_KIND_POD] = {CLUSTER_KIND_POD, "Pod", "v1", true, &pod_obj},
+        [CLUSTER_KIND_ENDPOINTS] = {CLUSTER_KIND_ENDPOINTS, "Endpoints", "v1", true,
+                                    &endpoints_obj},
+        [CLUSTER_KIND_ENDPOINTSLICE] = {CLUSTER_KIND_ENDPOINTSLICE, "EndpointSlice",
+                                        "discovery.k8s.io/v1", true, &slice_obj},
+        [CLUSTER_KIND_NAMESPACE] = {CLUSTER_KIND_NAMESPACE, "Namespace", "v1", false, &ns_obj},
 };
 
 const struct schema_kind *
@@ -402,13 +447,12 @@ schema_kind_find(const char *kind)
 
 /* ---- decoder ----------------------------------------------------------------------------- */
 
-static void
-dec_report(struct schema_decoder *dec, enum diag_level level, const struct ynode *at,
-	   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void dec_report(struct schema_decoder *dec, enum diag_level level, const struct ynode *at,
+                       const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 static void
 dec_report(struct schema_decoder *dec, enum diag_level level, const struct ynode *at,
-	   const char *fmt, ...)
+           const char *fmt, ...)
 {
 	char msg[768];
 	va_list ap;
@@ -417,13 +461,13 @@ dec_report(struct schema_decoder *dec, enum diag_level level, const struct ynode
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	diag_add(dec->d, level, dec->file, at ? at->line : 0, at ? at->col : 0,
-		 dec->plen ? dec->path : NULL, "%s", msg);
+	         dec->plen ? dec->path : NULL, "%s", msg);
 	if (level == DIAG_ERROR)
 		dec->failed = true;
 }
 
-static size_t
-path_push(struct schema_decoder *dec, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static size_t path_push(struct schema_decoder *dec, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
 
 static size_t
 path_push(struct schema_decoder *dec, const char *fmt, ...)
@@ -437,8 +481,8 @@ path_push(struct schema_decoder *dec, const char *fmt, ...)
 	va_end(ap);
 	if (n > 0)
 		dec->plen += (size_t)n < sizeof(dec->path) - dec->plen
-				     ? (size_t)n
-				     : sizeof(dec->path) - dec->plen - 1;
+		                     ? (size_t)n
+		                     : sizeof(dec->path) - dec->plen - 1;
 	return old;
 }
 
@@ -481,10 +525,9 @@ static bool
 is_bool_text(const char *s)
 {
 	/* YAML 1.1 booleans, as the Kubernetes YAML reader resolves them. */
-	static const char *const words[] = {"y",   "Y",   "yes", "Yes", "YES",   "n",     "N",
-					    "no",  "No",  "NO",  "true", "True", "TRUE", "false",
-					    "False", "FALSE", "on",  "On",   "ON",   "off",  "Off",
-					    "OFF"};
+	static const char *const words[] = {
+	        "y",    "Y",    "yes",   "Yes",   "YES",   "n",  "N",  "no", "No",  "NO",  "true",
+	        "True", "TRUE", "false", "False", "FALSE", "on", "On", "ON", "off", "Off", "OFF"};
 	size_t i;
 
 	for (i = 0; i < N(words); i++)
@@ -498,8 +541,8 @@ is_float_text(const char *s)
 {
 	char *end;
 
-	if (!strcmp(s, ".inf") || !strcmp(s, "-.inf") || !strcmp(s, ".nan") ||
-	    !strcmp(s, ".Inf") || !strcmp(s, ".NaN"))
+	if (!strcmp(s, ".inf") || !strcmp(s, "-.inf") || !strcmp(s, ".nan") || !strcmp(s, ".Inf") ||
+	    !strcmp(s, ".NaN"))
 		return true;
 	if (strchr(s, '.') == NULL && strchr(s, 'e') == NULL && strchr(s, 'E') == NULL)
 		return false;
@@ -572,8 +615,8 @@ dec_string(struct schema_decoder *dec, const struct ynode *n)
 		return NULL;
 	if (n->plain && (is_int_text(n->text) || is_bool_text(n->text) || is_float_text(n->text))) {
 		dec_report(dec, DIAG_ERROR, n,
-			   "expected a string, got the %s %s (quote it: \"%s\")",
-			   is_bool_text(n->text) ? "boolean" : "number", n->text, n->text);
+		           "expected a string, got the %s %s (quote it: \"%s\")",
+		           is_bool_text(n->text) ? "boolean" : "number", n->text, n->text);
 		return NULL;
 	}
 	s = arena_strndup(dec->arena, n->text, n->len);
@@ -630,8 +673,7 @@ dec_bool(struct schema_decoder *dec, const struct ynode *n, bool *out)
 }
 
 static void
-dec_enum(struct schema_decoder *dec, const struct schema_field *f, const struct ynode *n,
-	 void *out)
+dec_enum(struct schema_decoder *dec, const struct schema_field *f, const struct ynode *n, void *out)
 {
 	const char *s = dec_string(dec, n);
 	char supported[256] = "";
@@ -649,24 +691,24 @@ dec_enum(struct schema_decoder *dec, const struct schema_field *f, const struct 
 			return;
 		}
 		off += (size_t)snprintf(supported + off, sizeof(supported) - off, "%s\"%s\"",
-					off ? ", " : "", f->names[i]);
+		                        off ? ", " : "", f->names[i]);
 		if (off >= sizeof(supported))
 			off = sizeof(supported) - 1;
 	}
 	dec_report(dec, DIAG_ERROR, n, "Unsupported value: \"%s\": supported values: %s", s,
-		   supported);
+	           supported);
 }
 
 static void
 dec_strlist(struct schema_decoder *dec, const struct schema_field *f, const struct ynode *n,
-	    void *out)
+            void *out)
 {
 	const char **arr;
 	size_t i;
 
 	if (n->type != YNODE_SEQ) {
 		dec_report(dec, DIAG_ERROR, n, "expected a list of strings, got %s",
-			   node_type_name(n));
+		           node_type_name(n));
 		return;
 	}
 	arr = arena_calloc(dec->arena, n->n, sizeof(*arr));
@@ -695,7 +737,7 @@ dec_labels(struct schema_decoder *dec, const struct ynode *n, struct cluster_lab
 
 	if (n->type != YNODE_MAP) {
 		dec_report(dec, DIAG_ERROR, n, "expected a mapping of strings, got %s",
-			   node_type_name(n));
+		           node_type_name(n));
 		return;
 	}
 	out->items = arena_calloc(dec->arena, n->n, sizeof(*out->items));
@@ -719,7 +761,7 @@ dec_labels(struct schema_decoder *dec, const struct ynode *n, struct cluster_lab
 }
 
 static void decode_field(struct schema_decoder *dec, const struct schema_field *f,
-			 const struct ynode *v, void *out);
+                         const struct ynode *v, void *out);
 
 static void
 dec_list(struct schema_decoder *dec, const struct schema_field *f, const struct ynode *n, void *out)
@@ -748,7 +790,7 @@ dec_list(struct schema_decoder *dec, const struct schema_field *f, const struct 
 
 static void
 decode_field(struct schema_decoder *dec, const struct schema_field *f, const struct ynode *v,
-	     void *out)
+             void *out)
 {
 	char *at = (char *)out + f->offset;
 
@@ -828,21 +870,21 @@ decode_field(struct schema_decoder *dec, const struct schema_field *f, const str
 		break;
 	case SCHEMA_UNSUPPORTED:
 		dec_report(dec, DIAG_WARNING, v, "field is not supported and is ignored: %s",
-			   f->why);
+		           f->why);
 		break;
 	}
 }
 
 void
 schema_decode(struct schema_decoder *dec, const struct schema_obj *so, const struct ynode *map,
-	      void *out)
+              void *out)
 {
 	size_t i, j;
 	uint32_t line, col;
 
 	if (map->type != YNODE_MAP) {
 		dec_report(dec, DIAG_ERROR, map, "expected a mapping (%s), got %s", so->name,
-			   node_type_name(map));
+		           node_type_name(map));
 		return;
 	}
 	/* spec and status decode into the struct holding them, at the same address: the

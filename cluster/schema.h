@@ -29,7 +29,8 @@ enum schema_type {
 };
 
 #define SCHEMA_REQUIRED 0x1u /* "Required value" when absent */
-#define SCHEMA_SEEN 0x2u /* ENUM: a bool at offset2 says the field has a value (given or defaulted) */
+#define SCHEMA_SEEN                                                                                \
+	0x2u /* ENUM: a bool at offset2 says the field has a value (given or defaulted) */
 #define SCHEMA_EMIT_FALSE 0x4u /* BOOL: written even when false */
 
 struct schema_obj;
@@ -66,24 +67,23 @@ extern const struct schema_kind schema_kinds[CLUSTER_KIND_COUNT];
 const struct schema_kind *schema_kind_find(const char *kind);
 
 struct schema_decoder {
-	struct arena *arena;  /* decoded strings and arrays */
+	struct arena *arena; /* decoded strings and arrays */
 	struct posmap *positions;
 	struct diag *d;
 	const char *file;
 	char path[512]; /* field path of the node being decoded */
 	size_t plen;
-	bool failed;    /* an error was reported */
+	bool failed; /* an error was reported */
 };
 
 /* Fill OUT (a zeroed struct of schema SO) from the mapping MAP. Errors and warnings go to the
  * decoder's diag with the field path; decoding goes on past them so all are reported. */
 void schema_decode(struct schema_decoder *dec, const struct schema_obj *so, const struct ynode *map,
-		   void *out);
+                   void *out);
 
 /* ENUM names shared with printing code. */
 extern const char *const schema_proto_names[];
 extern const char *const schema_svc_type_names[];
-
 
 /* True when S written as a plain YAML scalar would read back as something other than a string
  * (a number, boolean or null), so it must be quoted. */

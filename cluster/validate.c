@@ -16,8 +16,8 @@ struct vctx {
 
 void
 build_report(const struct cluster_objects *objs, struct diag *d, enum diag_level level,
-	     const struct cluster_meta *meta, const void *field, const void *obj, const char *path,
-	     const char *fmt, ...)
+             const struct cluster_meta *meta, const void *field, const void *obj, const char *path,
+             const char *fmt, ...)
 {
 	uint32_t line = 0, col = 0;
 	char msg[768];
@@ -152,7 +152,7 @@ is_qualified_name(const char *s)
 
 static void
 check_labels(struct vctx *v, const struct cluster_meta *meta, const struct cluster_labels *l,
-	     const char *what)
+             const char *what)
 {
 	char path[320];
 	size_t i, j;
@@ -251,7 +251,7 @@ check_unique(struct vctx *v, void **items, size_t *n, const char *kind)
 
 static bool
 parse_ip(struct vctx *v, const struct cluster_meta *meta, const char *const *field,
-	 const char *path, struct netaddr *out, bool endpoint)
+         const char *path, struct netaddr *out, bool endpoint)
 {
 	if (*field == NULL) { /* a missing ip was reported as Required by the decoder */
 		memset(out, 0, sizeof(*out));
@@ -308,8 +308,8 @@ check_service_ips(struct vctx *v, struct cluster_service *s)
 		    "Too many: %zu: must have at most 2 items", s->n_cluster_ips_text);
 	if (ip0 != NULL && s->n_cluster_ips_text > 0 && strcmp(ip0, s->cluster_ips_text[0]) != 0)
 		ERR(v, m, &s->cluster_ips_text[0], NULL, "spec.clusterIPs[0]",
-		    "Invalid value: \"%s\": must match spec.clusterIP \"%s\"", s->cluster_ips_text[0],
-		    ip0);
+		    "Invalid value: \"%s\": must match spec.clusterIP \"%s\"",
+		    s->cluster_ips_text[0], ip0);
 	if (ip0 == NULL && s->n_cluster_ips_text > 0)
 		ip0 = s->cluster_ips_text[0];
 	if (ip0 != NULL && !strcmp(ip0, "None")) {
@@ -340,8 +340,8 @@ check_service_ips(struct vctx *v, struct cluster_service *s)
 		if (i == 0) {
 			field = s->cluster_ip_text ? &s->cluster_ip_text : s->cluster_ips_text;
 			text = ip0;
-			snprintf(path, sizeof(path), s->cluster_ip_text ? "spec.clusterIP"
-									: "spec.clusterIPs[0]");
+			snprintf(path, sizeof(path),
+			         s->cluster_ip_text ? "spec.clusterIP" : "spec.clusterIPs[0]");
 		} else {
 			field = s->n_cluster_ips_text > 1 ? &s->cluster_ips_text[1] : NULL;
 			text = field ? *field : NULL;
@@ -401,7 +401,7 @@ check_service_families(struct vctx *v, struct cluster_service *s)
 			ERR(v, m, &s->ip_families_text[i], NULL, path, "Duplicate value: \"%s\"",
 			    s->ip_families_text[i]);
 		else if (s->type != CLUSTER_SVC_EXTERNALNAME && cidr_for(v->cfg, fam[i]) == NULL &&
-			 !(i == 1 && s->family_policy == CLUSTER_FAMILY_PREFER_DUAL))
+		         !(i == 1 && s->family_policy == CLUSTER_FAMILY_PREFER_DUAL))
 			ERR(v, m, &s->ip_families_text[i], NULL, path,
 			    "Invalid value: \"%s\": the cluster has no service CIDR of this family",
 			    s->ip_families_text[i]);
@@ -502,7 +502,7 @@ check_service_ports(struct vctx *v, struct cluster_service *s)
 				    "Forbidden: may not be used when `type` is '%s'",
 				    schema_svc_type_names[s->type]);
 			else if (p->node_port < v->cfg->node_port_min ||
-				 p->node_port > v->cfg->node_port_max)
+			         p->node_port > v->cfg->node_port_max)
 				ERR(v, m, &p->node_port, p, path,
 				    "Invalid value: %d: provided port is not in the valid range. "
 				    "The range of valid ports is %d-%d",
@@ -541,14 +541,16 @@ check_service(struct vctx *v, struct cluster_service *s)
 		char trimmed[256];
 
 		if (en == NULL || *en == '\0') {
-			ERR(v, m, &s->external_name, &s->meta, "spec.externalName", "Required value");
+			ERR(v, m, &s->external_name, &s->meta, "spec.externalName",
+			    "Required value");
 		} else {
 			snprintf(trimmed, sizeof(trimmed), "%s", en);
 			if (strlen(trimmed) > 1 && trimmed[strlen(trimmed) - 1] == '.')
 				trimmed[strlen(trimmed) - 1] = '\0';
 			if (strlen(en) > 253 || !is_dns1123_subdomain(trimmed))
 				ERR(v, m, &s->external_name, NULL, "spec.externalName",
-				    "Invalid value: \"%s\": must be a valid lower-case DNS name", en);
+				    "Invalid value: \"%s\": must be a valid lower-case DNS name",
+				    en);
 		}
 		if (s->has_selector)
 			WARN(v, m, &s->selector, NULL, "spec.selector",
@@ -563,7 +565,7 @@ check_service(struct vctx *v, struct cluster_service *s)
 		if (s->affinity_timeout == 0 && !cluster_objects_has(v->objs, &s->affinity_timeout))
 			s->affinity_timeout = CLUSTER_AFFINITY_TIMEOUT_DEFAULT;
 		else if (s->affinity_timeout < 1 ||
-			 s->affinity_timeout > CLUSTER_AFFINITY_TIMEOUT_MAX)
+		         s->affinity_timeout > CLUSTER_AFFINITY_TIMEOUT_MAX)
 			ERR(v, m, &s->affinity_timeout, NULL,
 			    "spec.sessionAffinityConfig.clientIP.timeoutSeconds",
 			    "Invalid value: %d: must be greater than 0 and less than %d",
@@ -575,7 +577,7 @@ check_service(struct vctx *v, struct cluster_service *s)
 
 	if (s->n_external_ips_text > 0) {
 		s->external_ips = arena_calloc(&v->objs->arena, s->n_external_ips_text,
-					       sizeof(*s->external_ips));
+		                               sizeof(*s->external_ips));
 		for (i = 0; s->external_ips != NULL && i < s->n_external_ips_text; i++) {
 			snprintf(path, sizeof(path), "spec.externalIPs[%zu]", i);
 			parse_ip(v, m, &s->external_ips_text[i], path, &s->external_ips[i], true);
@@ -598,7 +600,7 @@ check_service(struct vctx *v, struct cluster_service *s)
 			WARN(v, m, &s->load_balancer_ip_text, NULL, "spec.loadBalancerIP",
 			     "ignored unless type is LoadBalancer");
 		parse_ip(v, m, &s->load_balancer_ip_text, "spec.loadBalancerIP",
-			 &s->load_balancer_ip, true);
+		         &s->load_balancer_ip, true);
 	}
 	for (i = 0; i < s->n_ingress; i++) {
 		struct cluster_lb_ingress *in = &s->ingress[i];
@@ -615,7 +617,7 @@ check_service(struct vctx *v, struct cluster_service *s)
 
 static void
 check_container_ports(struct vctx *v, struct cluster_pod *p, struct cluster_container *c,
-		      const char *list, size_t ci)
+                      const char *list, size_t ci)
 {
 	const struct cluster_meta *m = &p->meta;
 	char path[96];
@@ -692,7 +694,7 @@ check_pod(struct vctx *v, struct cluster_pod *p)
 
 static void
 check_ep_ports(struct vctx *v, const struct cluster_meta *m, struct cluster_ep_port *ports,
-	       size_t n, const char *prefix)
+               size_t n, const char *prefix)
 {
 	char path[96];
 	size_t i, j;
@@ -711,9 +713,9 @@ check_ep_ports(struct vctx *v, const struct cluster_meta *m, struct cluster_ep_p
 			    ports[i].name);
 		for (j = 0; j < i; j++)
 			if (!strcmp(ports[j].name ? ports[j].name : "",
-				    ports[i].name ? ports[i].name : ""))
-				ERR(v, m, &ports[i].name, &ports[i], path, "Duplicate value: \"%s\"",
-				    ports[i].name ? ports[i].name : "");
+			            ports[i].name ? ports[i].name : ""))
+				ERR(v, m, &ports[i].name, &ports[i], path,
+				    "Duplicate value: \"%s\"", ports[i].name ? ports[i].name : "");
 	}
 }
 
@@ -735,7 +737,7 @@ check_endpoints(struct vctx *v, struct cluster_endpoints *e)
 		}
 		for (j = 0; j < ss->n_not_ready; j++) {
 			snprintf(path, sizeof(path), "subsets[%zu].notReadyAddresses[%zu].ip", i,
-				 j);
+			         j);
 			parse_ip(v, m, &ss->not_ready[j].ip, path, &a, true);
 		}
 		snprintf(path, sizeof(path), "subsets[%zu]", i);
@@ -779,8 +781,8 @@ check_slice(struct vctx *v, struct cluster_endpointslice *sl)
 			snprintf(path, sizeof(path), "endpoints[%zu].addresses[%zu]", i, j);
 			if (parse_ip(v, m, &ep->addresses[j], path, &a, true) && a.family != fam)
 				ERR(v, m, &ep->addresses[j], NULL, path,
-				    "Invalid value: \"%s\": must be an %s address", ep->addresses[j],
-				    sl->address_type);
+				    "Invalid value: \"%s\": must be an %s address",
+				    ep->addresses[j], sl->address_type);
 		}
 	}
 	check_ep_ports(v, m, sl->ports, sl->n_ports, "");
@@ -835,7 +837,7 @@ check_cluster_ips_unique(struct vctx *v)
 	for (i = 0; i < v->objs->n_services; i++)
 		for (k = 0; k < v->objs->services[i]->n_cluster_ips; k++)
 			o[n++] = (struct ip_owner){v->objs->services[i]->cluster_ips[k],
-						   v->objs->services[i], k};
+			                           v->objs->services[i], k};
 	qsort(o, n, sizeof(*o), ip_owner_cmp);
 	for (i = 1; i < n; i++) {
 		struct cluster_service *a = o[i - 1].svc, *b = o[i].svc;
@@ -844,8 +846,9 @@ check_cluster_ips_unique(struct vctx *v)
 
 		if (!netaddr_equal(&o[i - 1].ip, &o[i].ip))
 			continue;
-		field = o[i].i == 0 && b->cluster_ip_text ? (const void *)&b->cluster_ip_text
-							    : (const void *)&b->cluster_ips_text[o[i].i];
+		field = o[i].i == 0 && b->cluster_ip_text
+		                ? (const void *)&b->cluster_ip_text
+		                : (const void *)&b->cluster_ips_text[o[i].i];
 		ERR(v, &b->meta, field, NULL, o[i].i == 0 ? "spec.clusterIP" : "spec.clusterIPs[1]",
 		    "Invalid value: \"%s\": provided IP is already allocated to service %s/%s "
 		    "(%s:%u)",
@@ -865,7 +868,7 @@ check_node_ports_unique(struct vctx *v)
 		int proto;
 		struct cluster_service *svc;
 		size_t i;
-	} *o;
+	} * o;
 	size_t n = 0, i, k, cap = 0;
 
 	for (i = 0; i < v->objs->n_services; i++)
@@ -880,8 +883,8 @@ check_node_ports_unique(struct vctx *v)
 
 		for (k = 0; k < s->n_ports; k++)
 			if (s->ports[k].node_port != 0)
-				o[n++] = (struct np){s->ports[k].node_port, s->ports[k].proto, s,
-						     k};
+				o[n++] =
+				        (struct np){s->ports[k].node_port, s->ports[k].proto, s, k};
 	}
 	/* Services are already in namespace/name order, so an insertion-stable pass is enough:
 	 * sort by (proto, port) keeping that order. */
@@ -889,7 +892,7 @@ check_node_ports_unique(struct vctx *v)
 		struct np t = o[i];
 
 		for (k = i; k > 0 && (o[k - 1].proto > t.proto ||
-				      (o[k - 1].proto == t.proto && o[k - 1].port > t.port));
+		                      (o[k - 1].proto == t.proto && o[k - 1].port > t.port));
 		     k--)
 			o[k] = o[k - 1];
 		o[k] = t;
@@ -902,7 +905,8 @@ check_node_ports_unique(struct vctx *v)
 			continue;
 		snprintf(path, sizeof(path), "spec.ports[%zu].nodePort", o[i].i);
 		ERR(v, &o[i].svc->meta, &o[i].svc->ports[o[i].i].node_port, NULL, path,
-		    "Invalid value: %d: provided port is already allocated to service %s/%s (%s:%u)",
+		    "Invalid value: %d: provided port is already allocated to service %s/%s "
+		    "(%s:%u)",
 		    o[i].port, o[i - 1].svc->meta.ns, o[i - 1].svc->meta.name,
 		    o[i - 1].svc->meta.origin.file, o[i - 1].svc->meta.origin.line);
 	}

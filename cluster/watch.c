@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #define WATCH_MASK                                                                                 \
-	(IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE | IN_DELETE_SELF |    \
+	(IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE | IN_DELETE_SELF |   \
 	 IN_MODIFY)
 #define MAX_WATCH_DEPTH 16
 
@@ -111,8 +111,8 @@ on_inotify(evutil_socket_t fd, short what, void *arg)
 
 enum svc_status
 cluster_watch_create(struct event_base *base, const char *dir, const struct cluster_config *cfg,
-		     unsigned debounce_ms, cluster_watch_cb cb, void *arg,
-		     struct cluster_watch **out)
+                     unsigned debounce_ms, cluster_watch_cb cb, void *arg,
+                     struct cluster_watch **out)
 {
 	struct cluster_watch *w;
 	enum svc_status st = SVC_OK;
@@ -145,7 +145,8 @@ cluster_watch_create(struct event_base *base, const char *dir, const struct clus
 	add_watches(w->fd, dir, 0);
 	w->ev_inotify = event_new(base, w->fd, EV_READ | EV_PERSIST, on_inotify, w);
 	w->ev_debounce = evtimer_new(base, on_debounce, w);
-	if (w->ev_inotify == NULL || w->ev_debounce == NULL || event_add(w->ev_inotify, NULL) != 0) {
+	if (w->ev_inotify == NULL || w->ev_debounce == NULL ||
+	    event_add(w->ev_inotify, NULL) != 0) {
 		st = SVC_ENOMEM;
 		goto fail;
 	}

@@ -27,7 +27,7 @@ node_new(struct builder *b, enum ynode_type type, const yaml_mark_t *mark)
 
 	if (++b->nodes > YTREE_MAX_NODES) {
 		diag_add(b->d, DIAG_ERROR, b->file, mark->line + 1, mark->column + 1, NULL,
-			 "more than %u YAML nodes", YTREE_MAX_NODES);
+		         "more than %u YAML nodes", YTREE_MAX_NODES);
 		b->failed = true;
 		return NULL;
 	}
@@ -75,8 +75,8 @@ is_null_scalar(const yaml_event_t *ev)
 	if (ev->data.scalar.tag != NULL)
 		return false;
 	return len == 0 || (len == 1 && v[0] == '~') ||
-	       (len == 4 && (!memcmp(v, "null", 4) || !memcmp(v, "Null", 4) ||
-			     !memcmp(v, "NULL", 4)));
+	       (len == 4 &&
+	        (!memcmp(v, "null", 4) || !memcmp(v, "Null", 4) || !memcmp(v, "NULL", 4)));
 }
 
 /* Attach CHILD to the innermost open collection, or make it the document root. */
@@ -105,15 +105,15 @@ attach(struct builder *b, struct ynode *child, struct ydoc *doc)
 
 		if (child->type != YNODE_SCALAR && child->type != YNODE_NULL) {
 			diag_add(b->d, DIAG_ERROR, b->file, child->line, child->col, NULL,
-				 "mapping keys must be plain scalars");
+			         "mapping keys must be plain scalars");
 			b->failed = true;
 			return;
 		}
 		for (i = 0; i < parent->n; i++) {
 			if (!strcmp(parent->entries[i].key->text, child->text)) {
-				diag_add(b->d, DIAG_ERROR, b->file, child->line, child->col,
-					 NULL, "duplicate key \"%s\" (first at line %u)",
-					 child->text, parent->entries[i].key->line);
+				diag_add(b->d, DIAG_ERROR, b->file, child->line, child->col, NULL,
+				         "duplicate key \"%s\" (first at line %u)", child->text,
+				         parent->entries[i].key->line);
 				b->failed = true;
 			}
 		}
@@ -139,18 +139,18 @@ report_parser(struct builder *b, const yaml_parser_t *p)
 		diag_add(b->d, DIAG_ERROR, b->file, 0, 0, NULL, "out of memory reading YAML");
 	} else if (p->context != NULL) {
 		diag_add(b->d, DIAG_ERROR, b->file, (uint32_t)m->line + 1, (uint32_t)m->column + 1,
-			 NULL, "YAML syntax error: %s %s (line %zu)", p->problem ? p->problem : "",
-			 p->context, p->context_mark.line + 1);
+		         NULL, "YAML syntax error: %s %s (line %zu)", p->problem ? p->problem : "",
+		         p->context, p->context_mark.line + 1);
 	} else {
 		diag_add(b->d, DIAG_ERROR, b->file, (uint32_t)m->line + 1, (uint32_t)m->column + 1,
-			 NULL, "YAML syntax error: %s", p->problem ? p->problem : "unknown");
+		         NULL, "YAML syntax error: %s", p->problem ? p->problem : "unknown");
 	}
 	b->failed = true;
 }
 
 enum svc_status
 ytree_parse(struct arena *arena, const char *file, const char *buf, size_t len, struct diag *d,
-	    struct ydoc **docs, size_t *n_docs)
+            struct ydoc **docs, size_t *n_docs)
 {
 	yaml_parser_t parser;
 	yaml_event_t ev;
@@ -164,7 +164,7 @@ ytree_parse(struct arena *arena, const char *file, const char *buf, size_t len, 
 	*n_docs = 0;
 	if (len > YTREE_MAX_BYTES) {
 		diag_add(d, DIAG_ERROR, file, 0, 0, NULL, "file is larger than %u MiB",
-			 YTREE_MAX_BYTES >> 20);
+		         YTREE_MAX_BYTES >> 20);
 		return SVC_ELIMIT;
 	}
 	if (!yaml_parser_initialize(&parser))
@@ -201,20 +201,20 @@ ytree_parse(struct arena *arena, const char *file, const char *buf, size_t len, 
 			/* Aliases are what "billion laughs" expansions are made of, and kubectl
 			 * never writes them. */
 			diag_add(d, DIAG_ERROR, file, (uint32_t)ev.start_mark.line + 1,
-				 (uint32_t)ev.start_mark.column + 1, NULL,
-				 "YAML aliases (*%s) are not supported", ev.data.alias.anchor);
+			         (uint32_t)ev.start_mark.column + 1, NULL,
+			         "YAML aliases (*%s) are not supported", ev.data.alias.anchor);
 			b.failed = true;
 			break;
 		case YAML_SCALAR_EVENT:
 			node = node_new(&b, is_null_scalar(&ev) ? YNODE_NULL : YNODE_SCALAR,
-					&ev.start_mark);
+			                &ev.start_mark);
 			if (node == NULL)
 				break;
 			node->plain = ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
-				      ev.data.scalar.tag == NULL;
+			              ev.data.scalar.tag == NULL;
 			node->len = ev.data.scalar.length;
 			node->text = arena_strndup(arena, (const char *)ev.data.scalar.value,
-						   ev.data.scalar.length);
+			                           ev.data.scalar.length);
 			node->end = ev.end_mark.index;
 			if (node->text == NULL) {
 				b.failed = true;
@@ -227,14 +227,14 @@ ytree_parse(struct arena *arena, const char *file, const char *buf, size_t len, 
 		case YAML_MAPPING_START_EVENT:
 			if (b.depth >= YTREE_MAX_DEPTH) {
 				diag_add(d, DIAG_ERROR, file, (uint32_t)ev.start_mark.line + 1,
-					 (uint32_t)ev.start_mark.column + 1, NULL,
-					 "nesting deeper than %d levels", YTREE_MAX_DEPTH);
+				         (uint32_t)ev.start_mark.column + 1, NULL,
+				         "nesting deeper than %d levels", YTREE_MAX_DEPTH);
 				b.failed = true;
 				break;
 			}
-			node = node_new(&b,
-					ev.type == YAML_SEQUENCE_START_EVENT ? YNODE_SEQ : YNODE_MAP,
-					&ev.start_mark);
+			node = node_new(
+			        &b, ev.type == YAML_SEQUENCE_START_EVENT ? YNODE_SEQ : YNODE_MAP,
+			        &ev.start_mark);
 			if (node == NULL || doc == NULL)
 				break;
 			attach(&b, node, doc);

@@ -30,9 +30,9 @@ struct yentry {
 
 struct ynode {
 	enum ynode_type type;
-	bool plain;     /* an unquoted scalar: subject to YAML's implicit typing */
-	uint32_t line;  /* 1-based */
-	uint32_t col;   /* 1-based */
+	bool plain;        /* an unquoted scalar: subject to YAML's implicit typing */
+	uint32_t line;     /* 1-based */
+	uint32_t col;      /* 1-based */
 	size_t start, end; /* byte offsets in the source */
 	const char *text;  /* scalars: NUL-terminated value */
 	size_t len;
@@ -51,7 +51,7 @@ struct ydoc {
  * size limits are reported to D as FILE:line:col. *DOCS gets an arena array. Returns SVC_OK or
  * SVC_EINVAL (nothing usable; the documents before the error are still returned). */
 enum svc_status ytree_parse(struct arena *arena, const char *file, const char *buf, size_t len,
-			    struct diag *d, struct ydoc **docs, size_t *n_docs);
+                            struct diag *d, struct ydoc **docs, size_t *n_docs);
 
 /* Value of KEY in MAP, or NULL. */
 const struct ynode *ytree_get(const struct ynode *map, const char *key);

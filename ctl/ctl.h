@@ -16,12 +16,12 @@ enum ctl_output {
 
 struct ctl {
 	const char *zones;
-	const char *ns;   /* -n; "default" when not given */
-	bool all_ns;      /* -A */
+	const char *ns; /* -n; "default" when not given */
+	bool all_ns;    /* -A */
 	enum ctl_output output;
 	const char *file; /* -f */
 	struct cluster_config cfg;
-	char **args;      /* positional arguments after the verb */
+	char **args; /* positional arguments after the verb */
 	int n_args;
 };
 

@@ -13,8 +13,7 @@ struct sbuf {
 	size_t len, cap;
 };
 
-static void
-sb_add(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_add(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void
 sb_add(struct sbuf *b, const char *fmt, ...)
@@ -131,7 +130,8 @@ port_list(const struct cluster_service *s, struct sbuf *b)
 static int
 label_cmp(const void *a, const void *b)
 {
-	return strcmp(((const struct cluster_label *)a)->key, ((const struct cluster_label *)b)->key);
+	return strcmp(((const struct cluster_label *)a)->key,
+	              ((const struct cluster_label *)b)->key);
 }
 
 static void
@@ -180,11 +180,12 @@ finish(const struct ctl *ctl, struct ctl_table *t, struct cluster_yaml_item *ite
 
 			for (k = 0; k < n; k++)
 				if (!strcmp(((const struct cluster_meta *)items[k].obj)->name,
-					    ctl->args[i]))
+				            ctl->args[i]))
 					found = true;
 			if (!found) {
-				fprintf(stderr, "Error from server (NotFound): %s \"%s\" not found\n",
-					ctl_kind_plural(kind), ctl->args[i]);
+				fprintf(stderr,
+				        "Error from server (NotFound): %s \"%s\" not found\n",
+				        ctl_kind_plural(kind), ctl->args[i]);
 				rc = 1;
 			}
 		}
@@ -215,8 +216,8 @@ finish(const struct ctl *ctl, struct ctl_table *t, struct cluster_yaml_item *ite
 static int
 get_services(struct ctl *ctl, const struct cluster *c)
 {
-	static const char *const head[] = {"NAMESPACE",  "NAME",    "TYPE", "CLUSTER-IP",
-					   "EXTERNAL-IP", "PORT(S)", "AGE",  "SELECTOR"};
+	static const char *const head[] = {"NAMESPACE",   "NAME",    "TYPE", "CLUSTER-IP",
+	                                   "EXTERNAL-IP", "PORT(S)", "AGE",  "SELECTOR"};
 	bool wide = ctl->output == CTL_OUT_WIDE;
 	size_t cols = 6 + (ctl->all_ns ? 1 : 0) + (wide ? 1 : 0), i, n = 0;
 	struct cluster_yaml_item *items = calloc(c->n_services + 1, sizeof(*items));
@@ -248,7 +249,9 @@ get_services(struct ctl *ctl, const struct cluster *c)
 			row[k++] = s->meta.ns;
 		row[k++] = s->meta.name;
 		row[k++] = cluster_svc_type_str(s->type);
-		row[k++] = s->headless ? "None" : s->cluster_ip_text ? s->cluster_ip_text : "<none>";
+		row[k++] = s->headless          ? "None"
+		           : s->cluster_ip_text ? s->cluster_ip_text
+		                                : "<none>";
 		row[k++] = sb_str(&ext, "<none>");
 		row[k++] = sb_str(&ports, "<none>");
 		row[k++] = age;
@@ -337,7 +340,7 @@ static const char *
 pod_status(const struct cluster_pod *p)
 {
 	static const char *const phase[] = {"Running",   "Pending", "Running",
-					    "Succeeded", "Failed",  "Unknown"};
+	                                    "Succeeded", "Failed",  "Unknown"};
 
 	if (p->meta.deleted != NULL)
 		return "Terminating";
@@ -351,9 +354,9 @@ pod_status(const struct cluster_pod *p)
 static int
 get_pods(struct ctl *ctl, const struct cluster *c)
 {
-	static const char *const head[] = {"NAMESPACE", "NAME", "READY", "STATUS", "RESTARTS",
-					   "AGE",       "IP",   "NODE",  "NOMINATED NODE",
-					   "READINESS GATES"};
+	static const char *const head[] = {
+	        "NAMESPACE", "NAME", "READY", "STATUS",         "RESTARTS",
+	        "AGE",       "IP",   "NODE",  "NOMINATED NODE", "READINESS GATES"};
 	bool wide = ctl->output == CTL_OUT_WIDE;
 	size_t cols = 5 + (ctl->all_ns ? 1 : 0) + (wide ? 4 : 0), i, n = 0;
 	struct cluster_yaml_item *items = calloc(c->n_pods + 1, sizeof(*items));
@@ -375,7 +378,7 @@ get_pods(struct ctl *ctl, const struct cluster *c)
 		items[n++] = (struct cluster_yaml_item){CLUSTER_KIND_POD, p};
 		/* Without container statuses, readiness is the pod's Ready condition. */
 		snprintf(ready, sizeof(ready), "%zu/%zu", p->ready ? p->n_containers : 0,
-			 p->n_containers);
+		         p->n_containers);
 		ctl_age(ctl_created(&p->meta), age, sizeof(age));
 		if (ctl->all_ns)
 			row[k++] = p->meta.ns;
@@ -433,13 +436,13 @@ ctl_get(struct ctl *ctl)
 
 	if (ctl->n_args < 1) {
 		fprintf(stderr, "error: you must specify the type of resource to get: services, "
-				"endpoints, pods or namespaces\n");
+		                "endpoints, pods or namespaces\n");
 		return 1;
 	}
 	kind = ctl_kind_parse(ctl->args[0]);
 	if (kind < 0 || kind == CLUSTER_KIND_ENDPOINTSLICE) {
 		fprintf(stderr, "error: the server doesn't have a resource type \"%s\"\n",
-			ctl->args[0]);
+		        ctl->args[0]);
 		return 1;
 	}
 	c = ctl_load(ctl);
@@ -478,8 +481,8 @@ ctl_check(struct ctl *ctl)
 	diag_sort(&d);
 	diag_print(&d, stdout);
 	if (c != NULL && d.errors == 0) {
-		printf("%s: ok: %zu services, %zu pods, %zu endpoints, %zu namespaces",
-		       ctl->zones, c->n_services, c->n_pods, c->n_endpoints, c->n_ns_names);
+		printf("%s: ok: %zu services, %zu pods, %zu endpoints, %zu namespaces", ctl->zones,
+		       c->n_services, c->n_pods, c->n_endpoints, c->n_ns_names);
 		if (d.warnings)
 			printf(", %zu warnings", d.warnings);
 		printf("\n");

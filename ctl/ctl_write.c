@@ -23,7 +23,7 @@ read_all(const char *path, size_t *len)
 
 	if (f == NULL) {
 		fprintf(stderr, "error: the path \"%s\" cannot be read: %s\n", path,
-			strerror(errno));
+		        strerror(errno));
 		return NULL;
 	}
 	for (;;) {
@@ -35,7 +35,7 @@ read_all(const char *path, size_t *len)
 			cap = cap ? cap * 2 : 65536;
 			if (cap > MAX_INPUT + 4096) {
 				fprintf(stderr, "error: %s is larger than %u MiB\n", path,
-					MAX_INPUT >> 20);
+				        MAX_INPUT >> 20);
 				free(buf);
 				buf = NULL;
 				break;
@@ -74,7 +74,7 @@ write_atomic(const char *path, const char *data, size_t len)
 
 	if (slash)
 		snprintf(tmp, sizeof(tmp), "%.*s/.%s.tmp.%ld", (int)(slash - path), path, slash + 1,
-			 (long)getpid());
+		         (long)getpid());
 	else
 		snprintf(tmp, sizeof(tmp), ".%s.tmp.%ld", path, (long)getpid());
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -187,7 +187,7 @@ static const char *
 kind_lower(enum cluster_kind k)
 {
 	static const char *const names[] = {"service", "pod", "endpoints", "endpointslice",
-					    "namespace"};
+	                                    "namespace"};
 
 	return k < CLUSTER_KIND_COUNT ? names[k] : "object";
 }
@@ -196,7 +196,7 @@ kind_lower(enum cluster_kind k)
  * creation time. OLD is the built (allocated) object of the current snapshot. */
 static void
 inherit_service(struct cluster_objects *o, struct cluster_service *s,
-		const struct cluster_service *old)
+                const struct cluster_service *old)
 {
 	size_t i, k;
 
@@ -250,9 +250,9 @@ ensure_dir(const char *path)
 }
 
 struct plan {
-	struct objref in;          /* the object from the input */
-	struct cluster_meta *old;  /* the object it replaces, or NULL */
-	size_t old_file_objects;   /* objects in old's file */
+	struct objref in;         /* the object from the input */
+	struct cluster_meta *old; /* the object it replaces, or NULL */
+	size_t old_file_objects;  /* objects in old's file */
 };
 
 int
@@ -284,14 +284,14 @@ ctl_create(struct ctl *ctl, bool apply)
 	for (k = 0; k < CLUSTER_KIND_COUNT; k++)
 		kind_array(&o, (enum cluster_kind)k, &counts[k]);
 	cluster_objects_load_buffer(&o, strcmp(ctl->file, "-") ? ctl->file : "<stdin>", input, len,
-				    &d);
+	                            &d);
 	if (d.errors > 0) {
 		diag_sort(&d);
 		diag_print(&d, stderr);
 		goto done;
 	}
 	plan = calloc(o.n_services + o.n_pods + o.n_endpoints + o.n_slices + o.n_namespaces + 1,
-		      sizeof(*plan));
+	              sizeof(*plan));
 	if (plan == NULL)
 		goto done;
 	rc = 0;
@@ -312,30 +312,32 @@ ctl_create(struct ctl *ctl, bool apply)
 			}
 			if (!apply) {
 				fprintf(stderr,
-					"Error from server (AlreadyExists): %s \"%s\" already exists "
-					"(%s:%u)\n",
-					ctl_kind_plural((enum cluster_kind)k), arr[i]->name,
-					p->old->origin.file, p->old->origin.line);
+				        "Error from server (AlreadyExists): %s \"%s\" already "
+				        "exists "
+				        "(%s:%u)\n",
+				        ctl_kind_plural((enum cluster_kind)k), arr[i]->name,
+				        p->old->origin.file, p->old->origin.line);
 				rc = 1;
 				continue;
 			}
 			if (p->old->origin.in_list) {
 				fprintf(stderr,
-					"error: %s \"%s\" is an item of a List in %s:%u; edit it "
-					"there\n",
-					kind_lower((enum cluster_kind)k), arr[i]->name,
-					p->old->origin.file, p->old->origin.line);
+				        "error: %s \"%s\" is an item of a List in %s:%u; edit it "
+				        "there\n",
+				        kind_lower((enum cluster_kind)k), arr[i]->name,
+				        p->old->origin.file, p->old->origin.line);
 				rc = 1;
 				continue;
 			}
 			p->old->dropped = true;
 			p->old_file_objects = objects_in_file(&o, p->old->origin.file, counts);
 			if (k == CLUSTER_KIND_SERVICE) {
-				const struct cluster_service *built = cluster_service_by_name(
-					cur, arr[i]->ns, arr[i]->name);
+				const struct cluster_service *built =
+				        cluster_service_by_name(cur, arr[i]->ns, arr[i]->name);
 
 				if (built != NULL)
-					inherit_service(&o, (struct cluster_service *)arr[i], built);
+					inherit_service(&o, (struct cluster_service *)arr[i],
+					                built);
 			}
 		}
 	}
@@ -366,7 +368,7 @@ ctl_create(struct ctl *ctl, bool apply)
 			snprintf(path, sizeof(path), "%s", p->old->origin.file);
 			before = read_all(path, &blen);
 			what = before && blen == ylen && !memcmp(before, yaml, ylen) ? "unchanged"
-										   : "configured";
+			                                                             : "configured";
 			if (strcmp(what, "unchanged") != 0 && write_atomic(path, yaml, ylen) != 0)
 				rc = 1;
 		} else {
@@ -378,14 +380,15 @@ ctl_create(struct ctl *ctl, bool apply)
 					break;
 				}
 				snprintf(path, sizeof(path), "%s/%s/%s.%s.yaml", ctl->zones,
-					 p->in.meta->ns, p->in.meta->name, kind_lower(p->in.kind));
+				         p->in.meta->ns, p->in.meta->name, kind_lower(p->in.kind));
 			} else {
 				snprintf(path, sizeof(path), "%s/%s.%s.yaml", ctl->zones,
-					 p->in.meta->name, kind_lower(p->in.kind));
+				         p->in.meta->name, kind_lower(p->in.kind));
 			}
 			if (access(path, F_OK) == 0 &&
 			    !(p->old != NULL && !strcmp(p->old->origin.file, path))) {
-				fprintf(stderr, "error: %s already exists; not overwritten\n", path);
+				fprintf(stderr, "error: %s already exists; not overwritten\n",
+				        path);
 				rc = 1;
 			} else if (p->old != NULL) {
 				what = "configured";
@@ -393,7 +396,7 @@ ctl_create(struct ctl *ctl, bool apply)
 				 * the old one in place. */
 				if (write_atomic(path, yaml, ylen) != 0 ||
 				    splice_out(p->old->origin.file, p->old->origin.doc_start,
-					       p->old->origin.doc_end) != 0)
+				               p->old->origin.doc_end) != 0)
 					rc = 1;
 			} else if (write_atomic(path, yaml, ylen) != 0) {
 				rc = 1;
@@ -423,14 +426,15 @@ ctl_delete(struct ctl *ctl)
 	size_t counts[CLUSTER_KIND_COUNT], k, n, i;
 
 	if (ctl->n_args < 2) {
-		fprintf(stderr, "error: usage: svcctl delete (service|pod|endpoints|namespace) NAME... "
-				"[-n NAMESPACE]\n");
+		fprintf(stderr,
+		        "error: usage: svcctl delete (service|pod|endpoints|namespace) NAME... "
+		        "[-n NAMESPACE]\n");
 		return 1;
 	}
 	kind = ctl_kind_parse(ctl->args[0]);
 	if (kind < 0) {
 		fprintf(stderr, "error: the server doesn't have a resource type \"%s\"\n",
-			ctl->args[0]);
+		        ctl->args[0]);
 		return 1;
 	}
 	cluster_objects_init(&o);
@@ -448,26 +452,27 @@ ctl_delete(struct ctl *ctl)
 				found = arr[i];
 		if (found == NULL) {
 			fprintf(stderr, "Error from server (NotFound): %s \"%s\" not found\n",
-				ctl_kind_plural((enum cluster_kind)kind), ctl->args[a]);
+			        ctl_kind_plural((enum cluster_kind)kind), ctl->args[a]);
 			rc = 1;
 			continue;
 		}
 		if (found->origin.in_list) {
-			fprintf(stderr, "error: %s \"%s\" is an item of a List in %s:%u; edit it there\n",
-				kind_lower((enum cluster_kind)kind), found->name, found->origin.file,
-				found->origin.line);
+			fprintf(stderr,
+			        "error: %s \"%s\" is an item of a List in %s:%u; edit it there\n",
+			        kind_lower((enum cluster_kind)kind), found->name,
+			        found->origin.file, found->origin.line);
 			rc = 1;
 			continue;
 		}
 		if (objects_in_file(&o, found->origin.file, counts) == 1) {
 			if (unlink(found->origin.file) != 0) {
 				fprintf(stderr, "error: cannot remove %s: %s\n", found->origin.file,
-					strerror(errno));
+				        strerror(errno));
 				rc = 1;
 				continue;
 			}
 		} else if (splice_out(found->origin.file, found->origin.doc_start,
-				      found->origin.doc_end) != 0) {
+		                      found->origin.doc_end) != 0) {
 			rc = 1;
 			continue;
 		}

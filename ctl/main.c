@@ -7,22 +7,22 @@
 #include "ctl.h"
 
 static const char usage[] =
-	"usage: svcctl [--zones DIR] COMMAND [ARGS] [flags]\n"
-	"\n"
-	"commands:\n"
-	"  get services|endpoints|pods|namespaces [NAME...] [-n NS | -A] [-o wide|yaml|name]\n"
-	"  create -f FILE        validate against the cluster, allocate, write into DIR\n"
-	"  apply -f FILE         create, or update an existing object (keeps its allocations)\n"
-	"  delete KIND NAME... [-n NS]\n"
-	"  check                 validate DIR; print every problem as file:line:col: field: msg\n"
-	"\n"
-	"flags:\n"
-	"  --zones DIR           manifests (default $SVCDNS_ZONES, /etc/svcdns/zones, ./zones)\n"
-	"  -n, --namespace NS    namespace (default \"default\")\n"
-	"  -A, --all-namespaces  every namespace\n"
-	"  -o, --output FORMAT   wide, yaml or name\n"
-	"  -f, --filename FILE   manifest file, or - for standard input\n"
-	"  --service-cidr CIDRS  service CIDR(s), comma-separated (default 10.96.0.0/12)\n";
+        "usage: svcctl [--zones DIR] COMMAND [ARGS] [flags]\n"
+        "\n"
+        "commands:\n"
+        "  get services|endpoints|pods|namespaces [NAME...] [-n NS | -A] [-o wide|yaml|name]\n"
+        "  create -f FILE        validate against the cluster, allocate, write into DIR\n"
+        "  apply -f FILE         create, or update an existing object (keeps its allocations)\n"
+        "  delete KIND NAME... [-n NS]\n"
+        "  check                 validate DIR; print every problem as file:line:col: field: msg\n"
+        "\n"
+        "flags:\n"
+        "  --zones DIR           manifests (default $SVCDNS_ZONES, /etc/svcdns/zones, ./zones)\n"
+        "  -n, --namespace NS    namespace (default \"default\")\n"
+        "  -A, --all-namespaces  every namespace\n"
+        "  -o, --output FORMAT   wide, yaml or name\n"
+        "  -f, --filename FILE   manifest file, or - for standard input\n"
+        "  --service-cidr CIDRS  service CIDR(s), comma-separated (default 10.96.0.0/12)\n";
 
 int
 ctl_kind_parse(const char *w)
@@ -31,13 +31,19 @@ ctl_kind_parse(const char *w)
 		const char *word;
 		enum cluster_kind kind;
 	} words[] = {
-		{"services", CLUSTER_KIND_SERVICE},     {"service", CLUSTER_KIND_SERVICE},
-		{"svc", CLUSTER_KIND_SERVICE},          {"endpoints", CLUSTER_KIND_ENDPOINTS},
-		{"ep", CLUSTER_KIND_ENDPOINTS},         {"pods", CLUSTER_KIND_POD},
-		{"pod", CLUSTER_KIND_POD},              {"po", CLUSTER_KIND_POD},
-		{"namespaces", CLUSTER_KIND_NAMESPACE}, {"namespace", CLUSTER_KIND_NAMESPACE},
-		{"ns", CLUSTER_KIND_NAMESPACE},         {"endpointslices", CLUSTER_KIND_ENDPOINTSLICE},
-		{"endpointslice", CLUSTER_KIND_ENDPOINTSLICE},
+	        {"services", CLUSTER_KIND_SERVICE},
+	        {"service", CLUSTER_KIND_SERVICE},
+	        {"svc", CLUSTER_KIND_SERVICE},
+	        {"endpoints", CLUSTER_KIND_ENDPOINTS},
+	        {"ep", CLUSTER_KIND_ENDPOINTS},
+	        {"pods", CLUSTER_KIND_POD},
+	        {"pod", CLUSTER_KIND_POD},
+	        {"po", CLUSTER_KIND_POD},
+	        {"namespaces", CLUSTER_KIND_NAMESPACE},
+	        {"namespace", CLUSTER_KIND_NAMESPACE},
+	        {"ns", CLUSTER_KIND_NAMESPACE},
+	        {"endpointslices", CLUSTER_KIND_ENDPOINTSLICE},
+	        {"endpointslice", CLUSTER_KIND_ENDPOINTSLICE},
 	};
 	size_t i;
 
@@ -51,7 +57,7 @@ const char *
 ctl_kind_plural(enum cluster_kind k)
 {
 	static const char *const names[] = {"services", "pods", "endpoints", "endpointslices",
-					    "namespaces"};
+	                                    "namespaces"};
 
 	return k < CLUSTER_KIND_COUNT ? names[k] : "objects";
 }
@@ -68,7 +74,8 @@ ctl_load(const struct ctl *ctl)
 	/* Warnings too: a field we do not support is reported, never silently dropped. */
 	diag_print(&d, stderr);
 	if (c == NULL)
-		fprintf(stderr, "error: %s: %zu errors; nothing was changed\n", ctl->zones, d.errors);
+		fprintf(stderr, "error: %s: %zu errors; nothing was changed\n", ctl->zones,
+		        d.errors);
 	diag_deinit(&d);
 	return c;
 }
@@ -163,16 +170,17 @@ main(int argc, char **argv)
 	else if (!strcmp(out, "name"))
 		ctl.output = CTL_OUT_NAME;
 	else {
-		fprintf(stderr, "error: unable to match a printer suitable for the output format "
-				"\"%s\"; allowed formats are: name,wide,yaml\n",
-			out);
+		fprintf(stderr,
+		        "error: unable to match a printer suitable for the output format "
+		        "\"%s\"; allowed formats are: name,wide,yaml\n",
+		        out);
 		return 1;
 	}
 	if (cidrs != NULL && cluster_config_set_cidrs(&ctl.cfg, cidrs) != SVC_OK) {
 		fprintf(stderr,
-			"error: --service-cidr %s: expected one or two CIDRs (one per family) with "
-			"3 to 24 host bits\n",
-			cidrs);
+		        "error: --service-cidr %s: expected one or two CIDRs (one per family) with "
+		        "3 to 24 host bits\n",
+		        cidrs);
 		return 1;
 	}
 	if (verb == NULL) {

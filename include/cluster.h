@@ -12,10 +12,10 @@
 #include "netaddr.h"
 #include "svc_status.h"
 
-#define CLUSTER_NODE_PORT_MIN 30000
-#define CLUSTER_NODE_PORT_MAX 32767
+#define CLUSTER_NODE_PORT_MIN            30000
+#define CLUSTER_NODE_PORT_MAX            32767
 #define CLUSTER_AFFINITY_TIMEOUT_DEFAULT 10800
-#define CLUSTER_AFFINITY_TIMEOUT_MAX 86400
+#define CLUSTER_AFFINITY_TIMEOUT_MAX     86400
 
 enum cluster_kind {
 	CLUSTER_KIND_SERVICE,
@@ -75,8 +75,8 @@ enum cluster_tribool {
 /* Where an object came from, so svcctl can rewrite it in place. */
 struct cluster_origin {
 	const char *file;
-	uint32_t line;      /* line of the object's first key */
-	size_t doc_start;   /* byte range of the YAML document holding it */
+	uint32_t line;    /* line of the object's first key */
+	size_t doc_start; /* byte range of the YAML document holding it */
 	size_t doc_end;
 	uint32_t doc_index; /* 0-based document number within the file */
 	bool in_list;       /* an item of a kind: List document */
@@ -97,11 +97,11 @@ struct cluster_meta {
 	const char *ns; /* "default" when not given; NULL for cluster-scoped kinds */
 	struct cluster_labels labels;
 	struct cluster_labels annotations;
-	const char *created;     /* creationTimestamp text (RFC 3339), NULL when absent */
-	int64_t created_unix;    /* seconds since the epoch, 0 when unknown */
-	const char *deleted;     /* deletionTimestamp text, NULL when not being deleted */
+	const char *created;  /* creationTimestamp text (RFC 3339), NULL when absent */
+	int64_t created_unix; /* seconds since the epoch, 0 when unknown */
+	const char *deleted;  /* deletionTimestamp text, NULL when not being deleted */
 	struct cluster_origin origin;
-	bool dropped;            /* removed by the caller before build (svcctl apply/delete) */
+	bool dropped; /* removed by the caller before build (svcctl apply/delete) */
 };
 
 struct cluster_port {
@@ -123,8 +123,8 @@ struct cluster_lb_ingress {
 
 struct cluster_endpoint {
 	struct netaddr ip;
-	const char *hostname;  /* DNS hostname of the endpoint, or NULL */
-	const char *node_name; /* NULL when unknown */
+	const char *hostname;          /* DNS hostname of the endpoint, or NULL */
+	const char *node_name;         /* NULL when unknown */
 	const struct cluster_pod *pod; /* NULL for endpoints from Endpoints/EndpointSlice objects */
 	bool ready;
 	bool serving;
@@ -344,7 +344,8 @@ struct cluster {
 	size_t n_slices;
 	struct cluster_namespace **namespaces;
 	size_t n_namespaces;
-	const char **ns_names; /* every namespace that exists: declared or holding an object; sorted */
+	const char *
+	        *ns_names; /* every namespace that exists: declared or holding an object; sorted */
 	size_t n_ns_names;
 	struct cluster_index *index;
 	uint64_t generation; /* set by the caller (watcher); 0 for a one-off load */
@@ -360,63 +361,64 @@ void cluster_objects_deinit(struct cluster_objects *objs);
 /* Load every *.yaml and *.yml under DIR (recursively, in name order). Problems go to D; the
  * return is SVC_OK unless the directory itself cannot be read. */
 enum svc_status cluster_objects_load_dir(struct cluster_objects *objs, const char *dir,
-					 struct diag *d);
+                                         struct diag *d);
 /* Load manifests from memory; NAME is used in diagnostics and origins. */
 enum svc_status cluster_objects_load_buffer(struct cluster_objects *objs, const char *name,
-					    const char *buf, size_t len, struct diag *d);
+                                            const char *buf, size_t len, struct diag *d);
 /* Load one file. */
 enum svc_status cluster_objects_load_file(struct cluster_objects *objs, const char *path,
-					  struct diag *d);
+                                          struct diag *d);
 /* Source position of a decoded field (any field address inside a loaded object), or of the
  * object holding it. Returns false when unknown. */
 bool cluster_objects_pos(const struct cluster_objects *objs, const void *field, uint32_t *line,
-			 uint32_t *col);
+                         uint32_t *col);
 /* Source position of the mapping an object (or sub-object, such as a port) was decoded from. An
  * object and its first field share an address, so this is a lookup of its own. */
 bool cluster_objects_object_pos(const struct cluster_objects *objs, const void *obj, uint32_t *line,
-				uint32_t *col);
+                                uint32_t *col);
 /* Whether FIELD was given in the manifest (as opposed to left zero). */
 bool cluster_objects_has(const struct cluster_objects *objs, const void *field);
 
-/* Validate, allocate addresses and ports, compute endpoints and index. On any error in D the
- * result is SVC_EINVAL and *OUT is NULL. OBJS keeps its positions for the caller's reports; its
+/* Validate, allocate addresses and ports, compute endpoints and index. When this call reports an
+ * error to D the result is SVC_EINVAL and *OUT is NULL (errors already in D from loading do not
+ * count: cluster_load checks those). OBJS keeps its positions for the caller's reports; its
  * object data now belongs to the snapshot (OBJS must not be built twice). */
 enum svc_status cluster_build(struct cluster_objects *objs, const struct cluster_config *cfg,
-			      struct diag *d, struct cluster **out);
+                              struct diag *d, struct cluster **out);
 
 /* Convenience: load DIR and build. */
 enum svc_status cluster_load(const char *dir, const struct cluster_config *cfg, struct diag *d,
-			     struct cluster **out);
+                             struct cluster **out);
 
 struct cluster *cluster_ref(struct cluster *c);
 void cluster_unref(struct cluster *c);
 
 /* Lookups; all O(1) expected. Names compare exactly (Kubernetes names are lower case). */
 const struct cluster_service *cluster_service_by_name(const struct cluster *c, const char *ns,
-						      const char *name);
+                                                      const char *name);
 /* By ClusterIP (either family). */
 const struct cluster_service *cluster_service_by_ip(const struct cluster *c,
-						    const struct netaddr *ip);
+                                                    const struct netaddr *ip);
 /* By nodePort and protocol; *PORT_INDEX gets the index into the service's ports. */
 const struct cluster_service *cluster_service_by_node_port(const struct cluster *c,
-							   enum cluster_proto proto, int32_t node_port,
-							   size_t *port_index);
+                                                           enum cluster_proto proto,
+                                                           int32_t node_port, size_t *port_index);
 const struct cluster_pod *cluster_pod_by_ip(const struct cluster *c, const struct netaddr *ip);
 const struct cluster_pod *cluster_pod_by_name(const struct cluster *c, const char *ns,
-					      const char *name);
+                                              const char *name);
 bool cluster_namespace_exists(const struct cluster *c, const char *ns);
 /* Index of the service port named NAME with protocol PROTO, or -1. */
 int cluster_service_port_index(const struct cluster_service *svc, const char *name,
-			       enum cluster_proto proto);
+                               enum cluster_proto proto);
 
 /* Endpoints of SVC serving its port PORT_INDEX: *N gets how many; only ready ones when
  * READY_ONLY (else ready ones first, then not-ready). NULL with *N = 0 when there are none. */
 const struct cluster_endpoint *const *cluster_endpoints_of(const struct cluster_service *svc,
-							   size_t port_index, bool ready_only,
-							   size_t *n);
+                                                           size_t port_index, bool ready_only,
+                                                           size_t *n);
 /* How many of SVC's endpoints serve port PORT_INDEX (ready ones only, or any). */
 size_t cluster_endpoint_count(const struct cluster_service *svc, size_t port_index,
-			      bool ready_only);
+                              bool ready_only);
 
 const char *cluster_proto_str(enum cluster_proto p);
 const char *cluster_svc_type_str(enum cluster_svc_type t);

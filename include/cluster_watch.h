@@ -15,8 +15,8 @@ typedef void (*cluster_watch_cb)(struct cluster *fresh, const struct diag *d, vo
 /* Watch DIR (recursively) with inotify on BASE; changes are debounced by DEBOUNCE_MS before one
  * rebuild. Does not build at start: call cluster_watch_reload for the first snapshot. */
 enum svc_status cluster_watch_create(struct event_base *base, const char *dir,
-				     const struct cluster_config *cfg, unsigned debounce_ms,
-				     cluster_watch_cb cb, void *arg, struct cluster_watch **out);
+                                     const struct cluster_config *cfg, unsigned debounce_ms,
+                                     cluster_watch_cb cb, void *arg, struct cluster_watch **out);
 /* Rebuild now (SIGHUP, start-up). The callback runs before this returns. */
 void cluster_watch_reload(struct cluster_watch *w);
 /* Number of rebuilds so far, good or bad. */

@@ -15,6 +15,6 @@ struct cluster_yaml_item {
 /* Write N objects: one YAML document each, or one `kind: List` document when AS_LIST. *OUT is
  * a NUL-terminated malloc'd buffer the caller frees. */
 enum svc_status cluster_yaml_dump(const struct cluster_yaml_item *items, size_t n, bool as_list,
-				  char **out, size_t *len);
+                                  char **out, size_t *len);
 
 #endif

@@ -14,9 +14,9 @@ enum diag_level {
 
 struct diag_entry {
 	enum diag_level level;
-	char *file;  /* may be NULL for problems that have no source */
+	char *file;         /* may be NULL for problems that have no source */
 	uint32_t line, col; /* 1-based, 0 when unknown */
-	char *field; /* field path such as spec.ports[0].nodePort, may be NULL */
+	char *field;        /* field path such as spec.ports[0].nodePort, may be NULL */
 	char *message;
 };
 
@@ -36,7 +36,7 @@ void diag_clear(struct diag *d);
 /* Record a problem. FILE and FIELD may be NULL. Never fails: out of memory drops the text, not
  * the count, so an error can never be lost and let a broken model through. */
 void diag_add(struct diag *d, enum diag_level level, const char *file, uint32_t line, uint32_t col,
-	      const char *field, const char *fmt, ...) __attribute__((format(printf, 7, 8)));
+              const char *field, const char *fmt, ...) __attribute__((format(printf, 7, 8)));
 
 /* Sort by file, line and column, so reports read in source order. */
 void diag_sort(struct diag *d);

@@ -115,15 +115,9 @@ static void
 test_service_name_dns1035(void **state)
 {
 	static const char *const bad[] = {
-	        "1web",
-	        "Web",
-	        "web_1",
-	        "web-",
-	        "-web",
-	        "web.svc",
-	        "\"\"",
-	        "a23456789012345678901234567890123456789012345678901234567890123"
-	        "4"};
+	        "1web", "Web", "web_1", "web-", "-web", "web.svc", "\"\"",
+	        /* 64 characters: one too many */
+	        "a234567890123456789012345678901234567890123456789012345678901234"};
 	char yaml[512];
 	size_t i;
 
