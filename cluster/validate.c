@@ -860,15 +860,30 @@ check_cluster_ips_unique(struct vctx *v)
 
 /* nodePorts are unique per protocol across the cluster; one service may use a nodePort for the
  * same port number under two protocols. */
+struct np_owner {
+	int32_t port;
+	int proto;
+	size_t order; /* position in namespace/name order, so reports name the first owner */
+	struct cluster_service *svc;
+	size_t i;
+};
+
+static int
+np_owner_cmp(const void *pa, const void *pb)
+{
+	const struct np_owner *a = pa, *b = pb;
+
+	if (a->proto != b->proto)
+		return a->proto < b->proto ? -1 : 1;
+	if (a->port != b->port)
+		return a->port < b->port ? -1 : 1;
+	return a->order < b->order ? -1 : a->order > b->order;
+}
+
 static void
 check_node_ports_unique(struct vctx *v)
 {
-	struct np {
-		int32_t port;
-		int proto;
-		struct cluster_service *svc;
-		size_t i;
-	} * o;
+	struct np_owner *o;
 	size_t n = 0, i, k, cap = 0;
 
 	for (i = 0; i < v->objs->n_services; i++)
@@ -881,22 +896,15 @@ check_node_ports_unique(struct vctx *v)
 	for (i = 0; i < v->objs->n_services; i++) {
 		struct cluster_service *s = v->objs->services[i];
 
-		for (k = 0; k < s->n_ports; k++)
-			if (s->ports[k].node_port != 0)
-				o[n++] =
-				        (struct np){s->ports[k].node_port, s->ports[k].proto, s, k};
+		for (k = 0; k < s->n_ports; k++) {
+			if (s->ports[k].node_port == 0)
+				continue;
+			o[n] = (struct np_owner){s->ports[k].node_port, s->ports[k].proto, n, s, k};
+			n++;
+		}
 	}
-	/* Services are already in namespace/name order, so an insertion-stable pass is enough:
-	 * sort by (proto, port) keeping that order. */
-	for (i = 1; i < n; i++) {
-		struct np t = o[i];
-
-		for (k = i; k > 0 && (o[k - 1].proto > t.proto ||
-		                      (o[k - 1].proto == t.proto && o[k - 1].port > t.port));
-		     k--)
-			o[k] = o[k - 1];
-		o[k] = t;
-	}
+	if (n > 1)
+		qsort(o, n, sizeof(*o), np_owner_cmp);
 	for (i = 1; i < n; i++) {
 		char path[64];
 
