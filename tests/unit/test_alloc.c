@@ -5,20 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static struct cluster *
-build(const char *yaml, const struct cluster_config *cfg, struct diag *d)
-{
-	struct cluster *c;
-
-	diag_init(d);
-	c = tu_build(yaml, cfg, d);
-	if (c == NULL) {
-		tu_dump(d);
-		fail_msg("build failed");
-	}
-	return c;
-}
-
 static struct cluster_config
 cidr_cfg(const char *cidrs)
 {
@@ -71,7 +57,7 @@ test_ip_in_range(void **state)
 		snprintf(name, sizeof(name), "s%zu", i);
 		add_svc(yaml, 65536, name, "ClusterIP", NULL, NULL);
 	}
-	c = build(yaml, &cfg, &d);
+	c = tu_build_ok(yaml, &cfg, &d);
 	for (i = 0; i < c->n_services; i++) {
 		const struct cluster_service *s = c->services[i];
 		uint64_t off;
@@ -140,7 +126,7 @@ test_explicit_ip_never_taken(void **state)
 	}
 	add_svc(yaml, 65536, "z", "ClusterIP", NULL,
 	        "  clusterIP: 10.0.0.3\n  ports: [{port: 80}]\n");
-	c = build(yaml, &cfg, &d);
+	c = tu_build_ok(yaml, &cfg, &d);
 	for (i = 0; i < c->n_services; i++) {
 		const struct cluster_service *s = c->services[i];
 
@@ -179,7 +165,7 @@ test_ip_bands(void **state)
 		snprintf(name, sizeof(name), "s%zu", i);
 		add_svc(yaml, cap, name, "ClusterIP", NULL, NULL);
 	}
-	c = build(yaml, &cfg, &d);
+	c = tu_build_ok(yaml, &cfg, &d);
 	for (i = 0; i < c->n_services; i++) {
 		uint64_t off = netaddr_offset(&p, &c->services[i]->cluster_ips[0]);
 
@@ -197,7 +183,7 @@ test_ip_bands(void **state)
 		add_svc(yaml, cap, name, "ClusterIP", NULL, extra);
 	}
 	add_svc(yaml, cap, "new", "ClusterIP", NULL, NULL);
-	c = build(yaml, &cfg, &d);
+	c = tu_build_ok(yaml, &cfg, &d);
 	{
 		uint64_t off = netaddr_offset(&p, &svc(c, "new")->cluster_ips[0]);
 
@@ -225,7 +211,7 @@ test_ipv6_allocation(void **state)
 		snprintf(name, sizeof(name), "s%zu", i);
 		add_svc(yaml, 65536, name, "ClusterIP", NULL, NULL);
 	}
-	c = build(yaml, &cfg, &d);
+	c = tu_build_ok(yaml, &cfg, &d);
 	for (i = 0; i < c->n_services; i++) {
 		assert_int_equal(c->services[i]->cluster_ips[0].family, NETADDR_V6);
 		assert_true(netaddr_offset(&p, &c->services[i]->cluster_ips[0]) >= 1);
@@ -285,15 +271,15 @@ test_determinism(void **state)
 		snprintf(ts, sizeof(ts), "2024-01-01T00:00:%02zuZ", m % 3);
 		add_svc(mix, cap, name, m % 2 ? "NodePort" : "ClusterIP", m % 2 ? ts : NULL, NULL);
 	}
-	c = build(fwd, &cfg, &d);
+	c = tu_build_ok(fwd, &cfg, &d);
 	summary(c, s1, cap);
 	cluster_unref(c);
 	diag_deinit(&d);
-	c = build(rev, &cfg, &d);
+	c = tu_build_ok(rev, &cfg, &d);
 	summary(c, s2, cap);
 	cluster_unref(c);
 	diag_deinit(&d);
-	c = build(mix, &cfg, &d);
+	c = tu_build_ok(mix, &cfg, &d);
 	summary(c, s3, cap);
 	cluster_unref(c);
 	diag_deinit(&d);
@@ -362,7 +348,7 @@ test_stability_with_timestamps(void **state)
 		snprintf(name, sizeof(name), "old-%zu", i);
 		add_svc(base, cap, name, "NodePort", "2024-01-01T00:00:00Z", NULL);
 	}
-	c = build(base, &cfg, &d);
+	c = tu_build_ok(base, &cfg, &d);
 	summary(c, s1, cap);
 	cluster_unref(c);
 	diag_deinit(&d);
@@ -371,7 +357,7 @@ test_stability_with_timestamps(void **state)
 		strcpy(more, base);
 		snprintf(name, sizeof(name), "%c-new-%zu", k % 2 ? 'a' : 'z', k);
 		add_svc(more, cap, name, "NodePort", "2024-06-01T00:00:00Z", NULL);
-		c = build(more, &cfg, &d);
+		c = tu_build_ok(more, &cfg, &d);
 		summary(c, s2, cap);
 		/* Every old line is still there, unchanged. */
 		for (i = 0; i < 8; i++) {
@@ -408,12 +394,12 @@ test_stability_without_timestamps(void **state)
 	struct diag d;
 
 	(void)state;
-	c = build(base, NULL, &d);
+	c = tu_build_ok(base, NULL, &d);
 	summary(c, s1, sizeof(s1));
 	cluster_unref(c);
 	diag_deinit(&d);
 	snprintf(yaml, sizeof(yaml), "%s---\n%s", extra, base);
-	c = build(yaml, NULL, &d);
+	c = tu_build_ok(yaml, NULL, &d);
 	summary(c, s2, sizeof(s2));
 	cluster_unref(c);
 	diag_deinit(&d);
@@ -431,16 +417,17 @@ test_node_ports_for_external_types(void **state)
 	size_t idx = 99;
 
 	(void)state;
-	c = build("apiVersion: v1\nkind: Service\nmetadata: {name: np}\n"
-	          "spec:\n  type: NodePort\n  ports:\n  - {name: a, port: 80}\n  - {name: b, port: "
-	          "81}\n"
-	          "---\napiVersion: v1\nkind: Service\nmetadata: {name: lb}\n"
-	          "spec: {type: LoadBalancer, ports: [{port: 443}]}\n"
-	          "---\napiVersion: v1\nkind: Service\nmetadata: {name: cip}\n"
-	          "spec: {ports: [{port: 80}]}\n"
-	          "---\napiVersion: v1\nkind: Service\nmetadata: {name: hl}\n"
-	          "spec: {clusterIP: None, ports: [{port: 80}]}\n",
-	          NULL, &d);
+	c = tu_build_ok(
+	        "apiVersion: v1\nkind: Service\nmetadata: {name: np}\n"
+	        "spec:\n  type: NodePort\n  ports:\n  - {name: a, port: 80}\n  - {name: b, port: "
+	        "81}\n"
+	        "---\napiVersion: v1\nkind: Service\nmetadata: {name: lb}\n"
+	        "spec: {type: LoadBalancer, ports: [{port: 443}]}\n"
+	        "---\napiVersion: v1\nkind: Service\nmetadata: {name: cip}\n"
+	        "spec: {ports: [{port: 80}]}\n"
+	        "---\napiVersion: v1\nkind: Service\nmetadata: {name: hl}\n"
+	        "spec: {clusterIP: None, ports: [{port: 80}]}\n",
+	        NULL, &d);
 	s = svc(c, "np");
 	/* The dynamic band is above the 86-port static band (30000-30085). */
 	assert_true(s->ports[0].node_port >= 30086 && s->ports[0].node_port <= 32767);
@@ -473,16 +460,16 @@ test_node_port_shared_by_protocols(void **state)
 	size_t idx;
 
 	(void)state;
-	c = build("apiVersion: v1\nkind: Service\nmetadata: {name: dns}\n"
-	          "spec:\n  type: NodePort\n  ports:\n"
-	          "  - {name: dns, port: 53, protocol: UDP}\n"
-	          "  - {name: dns-tcp, port: 53, protocol: TCP}\n"
-	          "  - {name: other, port: 54, protocol: TCP}\n"
-	          "---\napiVersion: v1\nkind: Service\nmetadata: {name: fixed}\n"
-	          "spec:\n  type: NodePort\n  ports:\n"
-	          "  - {name: a, port: 53, protocol: UDP, nodePort: 31053}\n"
-	          "  - {name: b, port: 53, protocol: TCP}\n",
-	          NULL, &d);
+	c = tu_build_ok("apiVersion: v1\nkind: Service\nmetadata: {name: dns}\n"
+	                "spec:\n  type: NodePort\n  ports:\n"
+	                "  - {name: dns, port: 53, protocol: UDP}\n"
+	                "  - {name: dns-tcp, port: 53, protocol: TCP}\n"
+	                "  - {name: other, port: 54, protocol: TCP}\n"
+	                "---\napiVersion: v1\nkind: Service\nmetadata: {name: fixed}\n"
+	                "spec:\n  type: NodePort\n  ports:\n"
+	                "  - {name: a, port: 53, protocol: UDP, nodePort: 31053}\n"
+	                "  - {name: b, port: 53, protocol: TCP}\n",
+	                NULL, &d);
 	s = svc(c, "dns");
 	assert_int_equal(s->ports[0].node_port, s->ports[1].node_port);
 	assert_true(s->ports[2].node_port != s->ports[1].node_port);
@@ -522,7 +509,7 @@ test_node_port_bands_and_full(void **state)
 	for (i = 0; i < 17; i++)
 		off += (size_t)snprintf(yaml + off, sizeof(yaml) - off,
 		                        "  - {name: p%zu, port: %zu}\n", i, 1000 + i);
-	c = build(yaml, &cfg, &d);
+	c = tu_build_ok(yaml, &cfg, &d);
 	s = svc(c, "many");
 	/* The first 16 fill the dynamic band, only the 17th goes to the static band. */
 	for (i = 0; i < 16; i++)
@@ -545,12 +532,12 @@ test_node_port_bands_and_full(void **state)
 
 	/* Explicit nodePorts anywhere in the range are never handed out again. */
 	cfg.node_port_max = 30003; /* fewer than 16: no bands */
-	c = build("apiVersion: v1\nkind: Service\nmetadata: {name: a}\n"
-	          "spec:\n  type: NodePort\n  ports:\n"
-	          "  - {name: a, port: 1}\n  - {name: b, port: 2}\n  - {name: c, port: 3}\n"
-	          "---\napiVersion: v1\nkind: Service\nmetadata: {name: b}\n"
-	          "spec: {type: NodePort, ports: [{port: 1, nodePort: 30002}]}\n",
-	          &cfg, &d);
+	c = tu_build_ok("apiVersion: v1\nkind: Service\nmetadata: {name: a}\n"
+	                "spec:\n  type: NodePort\n  ports:\n"
+	                "  - {name: a, port: 1}\n  - {name: b, port: 2}\n  - {name: c, port: 3}\n"
+	                "---\napiVersion: v1\nkind: Service\nmetadata: {name: b}\n"
+	                "spec: {type: NodePort, ports: [{port: 1, nodePort: 30002}]}\n",
+	                &cfg, &d);
 	s = svc(c, "a");
 	for (i = 0; i < 3; i++) {
 		assert_true(s->ports[i].node_port >= 30000 && s->ports[i].node_port <= 30003);
@@ -570,7 +557,7 @@ test_dual_stack_allocation(void **state)
 	char buf[NETADDR_STRLEN];
 
 	(void)state;
-	c = build(
+	c = tu_build_ok(
 	        "apiVersion: v1\nkind: Service\nmetadata: {name: single}\n"
 	        "spec: {ports: [{port: 80}]}\n"
 	        "---\napiVersion: v1\nkind: Service\nmetadata: {name: req}\n"

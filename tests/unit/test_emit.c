@@ -10,15 +10,7 @@
 static struct cluster *
 build(const char *yaml, struct diag *d)
 {
-	struct cluster *c;
-
-	diag_init(d);
-	c = tu_build(yaml, NULL, d);
-	if (c == NULL) {
-		tu_dump(d);
-		fail_msg("build failed");
-	}
-	return c;
+	return tu_build_ok(yaml, NULL, d);
 }
 
 /* Dump every service, pod, Endpoints (generated views too unless USER_ONLY) and slice of C. */

@@ -7,20 +7,6 @@
 #define POD(name) "---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: " name "\n"
 #define READY     "  conditions: [{type: Ready, status: \"True\"}]\n"
 
-static struct cluster *
-build(const char *yaml, const struct cluster_config *cfg, struct diag *d)
-{
-	struct cluster *c;
-
-	diag_init(d);
-	c = tu_build(yaml, cfg, d);
-	if (c == NULL) {
-		tu_dump(d);
-		fail_msg("build failed");
-	}
-	return c;
-}
-
 static const struct cluster_service *
 svc(const struct cluster *c, const char *ns, const char *name)
 {
@@ -75,7 +61,7 @@ test_selector_matching(void **state)
 	const struct cluster_service *s;
 
 	(void)state;
-	c = build(
+	c = tu_build_ok(
 	        SVC("web") "spec:\n  selector: {app: web, tier: fe}\n  ports: [{port: 80}]\n" POD(
 	                "p1") "  labels: {app: web, tier: fe, extra: x}\nstatus:\n  podIP: "
 	                      "10.244.0.1\n" READY POD(
@@ -140,57 +126,57 @@ test_pod_phase_and_ip(void **state)
 	char buf[NETADDR_STRLEN];
 
 	(void)state;
-	c =
-	        build(SVC("web") "spec:\n  selector: {app: web}\n  ports: [{port: 80}]\n" POD(
-	                      "noip") "  labels: {app: web}\nstatus:\n  phase: Running\n" READY
-	                      POD("done") "  labels: {app: web}\nstatus:\n  phase: Succeeded\n  "
-	                                  "podIP: "
-	                                  "10.0.0.1\n" POD(
-	                                          "failed") "  labels: {app: web}\nstatus:\n  "
-	                                                    "phase: Failed\n  podIP: "
-	                                                    "10.0.0.2\n" POD(
-	                                                            "pending") "  "
-	                                                                       "labels:"
-	                                                                       " {app: "
-	                                                                       "web}"
-	                                                                       "\nstatu"
-	                                                                       "s:\n  "
-	                                                                       "phase: "
-	                                                                       "Pending"
-	                                                                       "\n  "
-	                                                                       "podIP: "
-	                                                                       "10.0.0."
-	                                                                       "3"
-	                                                                       "\n" POD("unknown") "  labels: {app: web}\nstatus:\n  phase: Unknown\n  podIP: 10.0.0.4\n" POD(
-	                                                                               "running") "  labels: {app: web}\nstatus:\n  phase: Running\n  podIP: 10.0.0.10\n" READY
-	                                                                               POD("nophas"
-	                                                                                   "e") "  "
-	                                                                                        "la"
-	                                                                                        "be"
-	                                                                                        "ls"
-	                                                                                        ": "
-	                                                                                        "{a"
-	                                                                                        "pp"
-	                                                                                        ": "
-	                                                                                        "we"
-	                                                                                        "b}"
-	                                                                                        "\n"
-	                                                                                        "st"
-	                                                                                        "at"
-	                                                                                        "us"
-	                                                                                        ":"
-	                                                                                        "\n"
-	                                                                                        "  "
-	                                                                                        "po"
-	                                                                                        "dI"
-	                                                                                        "P:"
-	                                                                                        " 1"
-	                                                                                        "0."
-	                                                                                        "0."
-	                                                                                        "0."
-	                                                                                        "5"
-	                                                                                        "\n" READY,
-	              NULL, &d);
+	c = tu_build_ok(SVC("web") "spec:\n  selector: {app: web}\n  ports: [{port: 80}]\n" POD(
+	                        "noip") "  labels: {app: web}\nstatus:\n  phase: Running\n" READY
+	                        POD("done") "  labels: {app: web}\nstatus:\n  phase: Succeeded\n  "
+	                                    "podIP: "
+	                                    "10.0.0.1\n" POD(
+	                                            "failed") "  labels: {app: web}\nstatus:\n  "
+	                                                      "phase: Failed\n  podIP: "
+	                                                      "10.0.0.2\n" POD(
+	                                                              "pending") "  "
+	                                                                         "labels:"
+	                                                                         " {app: "
+	                                                                         "web}"
+	                                                                         "\nstatu"
+	                                                                         "s:\n  "
+	                                                                         "phase: "
+	                                                                         "Pending"
+	                                                                         "\n  "
+	                                                                         "podIP: "
+	                                                                         "10.0.0."
+	                                                                         "3"
+	                                                                         "\n" POD("unknown") "  labels: {app: web}\nstatus:\n  phase: Unknown\n  podIP: 10.0.0.4\n" POD(
+	                                                                                 "running") "  labels: {app: web}\nstatus:\n  phase: Running\n  podIP: 10.0.0.10\n" READY
+	                                                                                 POD("nopha"
+	                                                                                     "s"
+	                                                                                     "e") "  "
+	                                                                                          "la"
+	                                                                                          "be"
+	                                                                                          "ls"
+	                                                                                          ": "
+	                                                                                          "{a"
+	                                                                                          "pp"
+	                                                                                          ": "
+	                                                                                          "we"
+	                                                                                          "b}"
+	                                                                                          "\n"
+	                                                                                          "st"
+	                                                                                          "at"
+	                                                                                          "us"
+	                                                                                          ":"
+	                                                                                          "\n"
+	                                                                                          "  "
+	                                                                                          "po"
+	                                                                                          "dI"
+	                                                                                          "P:"
+	                                                                                          " 1"
+	                                                                                          "0."
+	                                                                                          "0."
+	                                                                                          "0."
+	                                                                                          "5"
+	                                                                                          "\n" READY,
+	                NULL, &d);
 	s = svc(c, "default", "web");
 	assert_int_equal(s->n_endpoints, 4);
 	/* Sorted by address (numerically: .10 after .5). */
@@ -219,7 +205,7 @@ test_readiness(void **state)
 	char buf[NETADDR_STRLEN];
 
 	(void)state;
-	c = build(
+	c = tu_build_ok(
 	        SVC("web") "spec:\n  selector: {app: web}\n  ports: [{port: 80}]\n" POD(
 	                "a") "  labels: {app: web}\nstatus:\n  podIP: 10.0.0.1\n"
 	                     "  conditions: [{type: Ready, status: \"False\"}]\n" POD(
@@ -271,7 +257,7 @@ test_terminating(void **state)
 	const struct cluster_endpoint *e;
 
 	(void)state;
-	c = build(
+	c = tu_build_ok(
 	        SVC("web") "spec:\n  selector: {app: web}\n  ports: [{port: 80}]\n"
 	                   "---\n" SVC(
 	                           "peers") "spec:\n  selector: {app: web}\n  clusterIP: None\n"
@@ -344,29 +330,30 @@ test_named_target_port(void **state)
 	size_t i, with_http = 0;
 
 	(void)state;
-	c = build(SVC("web") "spec:\n  selector: {app: web}\n  ports:\n"
-	                     "  - {name: http, port: 80, targetPort: http}\n"
-	                     "  - {name: metrics, port: 9100, targetPort: 9100}\n"
-	                     "  - {name: dns, port: 53, protocol: UDP, targetPort: dns}\n" POD(
-	                             "a") "  labels: {app: web}\nspec:\n  containers:\n  - name: "
-	                                  "c\n    ports:\n"
-	                                  "    - {name: http, containerPort: 8080}\n"
-	                                  "    - {name: dns, containerPort: 5353, protocol: UDP}\n"
-	                                  "status:\n  podIP: 10.0.0.1\n" READY POD(
-	                                          "b") "  labels: {app: web}\nspec:\n  "
-	                                               "containers:\n  - name: x\n"
-	                                               "  - name: c\n    ports:\n    - {name: "
-	                                               "http, containerPort: 9090}\n"
-	                                               "    - {name: dns, containerPort: 53}\n"
-	                                               "status:\n  podIP: 10.0.0.2\n" READY POD(
-	                                                       "c") "  labels: {app: web}\nspec:\n "
-	                                                            " containers:\n  - name: c\n   "
-	                                                            " ports:\n"
-	                                                            "    - {name: web, "
-	                                                            "containerPort: 8080}\n"
-	                                                            "status:\n  podIP: "
-	                                                            "10.0.0.3\n" READY,
-	          NULL, &d);
+	c = tu_build_ok(
+	        SVC("web") "spec:\n  selector: {app: web}\n  ports:\n"
+	                   "  - {name: http, port: 80, targetPort: http}\n"
+	                   "  - {name: metrics, port: 9100, targetPort: 9100}\n"
+	                   "  - {name: dns, port: 53, protocol: UDP, targetPort: dns}\n" POD(
+	                           "a") "  labels: {app: web}\nspec:\n  containers:\n  - name: "
+	                                "c\n    ports:\n"
+	                                "    - {name: http, containerPort: 8080}\n"
+	                                "    - {name: dns, containerPort: 5353, protocol: UDP}\n"
+	                                "status:\n  podIP: 10.0.0.1\n" READY POD(
+	                                        "b") "  labels: {app: web}\nspec:\n  "
+	                                             "containers:\n  - name: x\n"
+	                                             "  - name: c\n    ports:\n    - {name: "
+	                                             "http, containerPort: 9090}\n"
+	                                             "    - {name: dns, containerPort: 53}\n"
+	                                             "status:\n  podIP: 10.0.0.2\n" READY POD(
+	                                                     "c") "  labels: {app: web}\nspec:\n "
+	                                                          " containers:\n  - name: c\n   "
+	                                                          " ports:\n"
+	                                                          "    - {name: web, "
+	                                                          "containerPort: 8080}\n"
+	                                                          "status:\n  podIP: "
+	                                                          "10.0.0.3\n" READY,
+	        NULL, &d);
 	s = svc(c, "default", "web");
 	assert_int_equal(s->n_endpoints, 3);
 	/* Different pods, different numbers for the same name. */
@@ -411,7 +398,7 @@ test_sidecar_init_containers(void **state)
 	const struct cluster_service *s;
 
 	(void)state;
-	c = build(
+	c = tu_build_ok(
 	        SVC("web") "spec:\n  selector: {app: web}\n  ports:\n"
 	                   "  - {name: metrics, port: 9100, targetPort: metrics}\n" POD(
 	                           "a") "  labels: {app: web}\nspec:\n  containers: [{name: app}]\n"
@@ -457,22 +444,23 @@ test_hostname_and_node(void **state)
 	const struct cluster_endpoints *v;
 
 	(void)state;
-	c = build(SVC("web") "spec:\n  selector: {app: web}\n  clusterIP: None\n  ports: [{port: "
-	                     "80}]\n" POD(
-	                             "web-0") "  labels: {app: web}\nspec:\n  hostname: web-0\n  "
-	                                      "subdomain: web\n"
-	                                      "  nodeName: node-a\nstatus:\n  podIP: "
-	                                      "10.0.0.1\n" READY POD(
-	                                              "web-1") "  labels: {app: web}\nspec:\n  "
-	                                                       "hostname: web-1\n  subdomain: db\n"
-	                                                       "  nodeName: node-b\nstatus:\n  "
-	                                                       "podIP: 10.0.0.2\n" READY POD(
-	                                                               "web-2") "  labels: {app: "
-	                                                                        "web}\nspec:\n  "
-	                                                                        "hostname: web-2\n"
-	                                                                        "status:\n  podIP: "
-	                                                                        "10.0.0.3\n" READY,
-	          NULL, &d);
+	c = tu_build_ok(
+	        SVC("web") "spec:\n  selector: {app: web}\n  clusterIP: None\n  ports: [{port: "
+	                   "80}]\n" POD(
+	                           "web-0") "  labels: {app: web}\nspec:\n  hostname: web-0\n  "
+	                                    "subdomain: web\n"
+	                                    "  nodeName: node-a\nstatus:\n  podIP: "
+	                                    "10.0.0.1\n" READY POD(
+	                                            "web-1") "  labels: {app: web}\nspec:\n  "
+	                                                     "hostname: web-1\n  subdomain: db\n"
+	                                                     "  nodeName: node-b\nstatus:\n  "
+	                                                     "podIP: 10.0.0.2\n" READY POD(
+	                                                             "web-2") "  labels: {app: "
+	                                                                      "web}\nspec:\n  "
+	                                                                      "hostname: web-2\n"
+	                                                                      "status:\n  podIP: "
+	                                                                      "10.0.0.3\n" READY,
+	        NULL, &d);
 	s = svc(c, "default", "web");
 	assert_string_equal(must_ep(s, "10.0.0.1")->hostname, "web-0");
 	assert_string_equal(must_ep(s, "10.0.0.1")->node_name, "node-a");
@@ -501,7 +489,7 @@ test_selectorless_endpoints(void **state)
 	const struct cluster_endpoint *e;
 
 	(void)state;
-	c = build(
+	c = tu_build_ok(
 	        SVC("ext") "spec:\n  ports:\n"
 	                   "  - {name: http, port: 80}\n"
 	                   "  - {name: dns, port: 53, protocol: UDP}\n"
@@ -556,7 +544,7 @@ test_selectorless_endpoints(void **state)
 	diag_deinit(&d);
 
 	/* publishNotReadyAddresses makes notReadyAddresses ready too. */
-	c = build(
+	c = tu_build_ok(
 	        SVC("ext") "spec:\n  publishNotReadyAddresses: true\n  ports: [{port: 80}]\n"
 	                   "---\napiVersion: v1\nkind: Endpoints\nmetadata: {name: ext}\nsubsets:\n"
 	                   "- notReadyAddresses: [{ip: 192.0.2.2}]\n  ports: [{port: 8080}]\n",
@@ -579,7 +567,7 @@ test_selectorless_slices(void **state)
 	const struct cluster_endpoint *e;
 
 	(void)state;
-	c = build(
+	c = tu_build_ok(
 	        SVC("sl") "spec:\n  ports: [{name: http, port: 80}]\n" SLICE(
 	                "sl-1",
 	                "sl") "addressType: IPv4\nendpoints:\n"
@@ -680,14 +668,14 @@ test_objects_of_selector_services_ignored(void **state)
 	const struct cluster_endpoints *v;
 
 	(void)state;
-	c = build(SVC("web") "spec:\n  selector: {app: web}\n  ports: [{port: 80}]\n" POD(
-	                  "a") "  labels: {app: web}\nstatus:\n  podIP: 10.0.0.1\n" READY
-	                       "---\napiVersion: v1\nkind: Endpoints\nmetadata: {name: "
-	                       "web}\nsubsets:\n"
-	                       "- addresses: [{ip: 10.9.9.9}]\n  ports: [{port: 1}]\n" SLICE(
-	                               "web-x", "web") "addressType: IPv4\nendpoints:\n- "
-	                                               "addresses: [10.9.9.8]\n",
-	          NULL, &d);
+	c = tu_build_ok(SVC("web") "spec:\n  selector: {app: web}\n  ports: [{port: 80}]\n" POD(
+	                        "a") "  labels: {app: web}\nstatus:\n  podIP: 10.0.0.1\n" READY
+	                             "---\napiVersion: v1\nkind: Endpoints\nmetadata: {name: "
+	                             "web}\nsubsets:\n"
+	                             "- addresses: [{ip: 10.9.9.9}]\n  ports: [{port: 1}]\n" SLICE(
+	                                     "web-x", "web") "addressType: IPv4\nendpoints:\n- "
+	                                                     "addresses: [10.9.9.8]\n",
+	                NULL, &d);
 	assert_int_equal(svc(c, "default", "web")->n_endpoints, 1);
 	assert_true(
 	        tu_has(&d, DIAG_WARNING, NULL,
@@ -749,7 +737,7 @@ test_dual_stack(void **state)
 	                                                                                            "  ipFamilyPolicy: PreferDualStack\n  ipFamilies: [IPv6]\n  ports: [{port: 80}]\n"
 	                                                                                            "%s",
 	        pod);
-	c = build(yaml, &cfg, &d);
+	c = tu_build_ok(yaml, &cfg, &d);
 	s = svc(c, "default", "v4");
 	assert_int_equal(s->n_endpoints, 1);
 	assert_int_equal(s->endpoints[0].ip.family, NETADDR_V4);
@@ -780,7 +768,7 @@ test_endpoints_view(void **state)
 	const struct cluster_endpoints *v;
 
 	(void)state;
-	c = build(
+	c = tu_build_ok(
 	        SVC("web") "  namespace: b\n  labels: {app: web}\nspec:\n  selector: {app: web}\n"
 	                   "  ports:\n  - {name: http, port: 80, targetPort: 8080, appProtocol: "
 	                   "http}\n" POD(
@@ -838,7 +826,7 @@ test_port_endpoints(void **state)
 	size_t n;
 
 	(void)state;
-	c = build(
+	c = tu_build_ok(
 	        SVC("web") "spec:\n  selector: {app: web}\n  ports:\n"
 	                   "  - {name: http, port: 80, targetPort: http}\n"
 	                   "  - {name: admin, port: 81, targetPort: 9000}\n" POD(
@@ -890,7 +878,7 @@ test_view_drops_terminating(void **state)
 	const struct cluster_endpoints *e;
 
 	(void)state;
-	c = build(
+	c = tu_build_ok(
 	        SVC("web") "spec:\n  selector: {app: web}\n  ports: [{port: 80}]\n" POD(
 	                "a") "  labels: {app: web}\nstatus:\n  podIP: 10.1.0.1\n" READY
 	                POD("b") "  labels: {app: web}\n  deletionTimestamp: 2024-01-01T00:00:00Z\n"

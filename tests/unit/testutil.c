@@ -26,6 +26,20 @@ tu_build(const char *yaml, const struct cluster_config *cfg, struct diag *d)
 	return c;
 }
 
+struct cluster *
+tu_build_ok(const char *yaml, const struct cluster_config *cfg, struct diag *d)
+{
+	struct cluster *c;
+
+	diag_init(d);
+	c = tu_build(yaml, cfg, d);
+	if (c == NULL) {
+		tu_dump(d);
+		fail_msg("build failed");
+	}
+	return c;
+}
+
 bool
 tu_has(const struct diag *d, enum diag_level level, const char *field, const char *needle)
 {

@@ -14,6 +14,9 @@
 /* Build a snapshot from one YAML text (default config unless CFG). Returns NULL when invalid;
  * D (initialised by the caller) holds the problems either way. */
 struct cluster *tu_build(const char *yaml, const struct cluster_config *cfg, struct diag *d);
+/* As tu_build, but D is initialised here and the test fails (printing D) when the manifests are
+ * rejected. */
+struct cluster *tu_build_ok(const char *yaml, const struct cluster_config *cfg, struct diag *d);
 /* True when D has an entry of LEVEL whose field equals FIELD (or FIELD is NULL) and whose
  * message contains NEEDLE (or NEEDLE is NULL). */
 bool tu_has(const struct diag *d, enum diag_level level, const char *field, const char *needle);
