@@ -70,7 +70,7 @@ netaddr_str(const struct netaddr *a, char *buf)
 	int af = a->family == NETADDR_V4 ? AF_INET : AF_INET6;
 
 	if (a->family == NETADDR_NONE || inet_ntop(af, a->bytes, buf, NETADDR_STRLEN) == NULL)
-		strcpy(buf, "<none>");
+		memcpy(buf, "<none>", sizeof("<none>"));
 	return buf;
 }
 

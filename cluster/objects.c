@@ -142,13 +142,18 @@ parse_time(const char *s)
 	if (*p == '.')
 		for (p++; *p >= '0' && *p <= '9'; p++)
 			;
-	if ((*p == '+' || *p == '-') && strlen(p) == 6) {
-		int oh = atoi(p + 1), om = atoi(p + 4);
-		int64_t off = oh * 3600 + om * 60;
+	if (*p == 'Z' && p[1] == '\0')
+		return t;
+	/* "+hh:mm" / "-hh:mm"; anything else is not RFC 3339. */
+	if ((*p == '+' || *p == '-') && strlen(p) == 6 && p[3] == ':' && p[1] >= '0' &&
+	    p[1] <= '9' && p[2] >= '0' && p[2] <= '9' && p[4] >= '0' && p[4] <= '9' &&
+	    p[5] >= '0' && p[5] <= '9') {
+		int64_t off = ((p[1] - '0') * 10 + (p[2] - '0')) * 3600 +
+		              ((p[4] - '0') * 10 + (p[5] - '0')) * 60;
 
-		t += *p == '+' ? -off : off;
+		return t + (*p == '+' ? -off : off);
 	}
-	return t;
+	return 0;
 }
 
 struct load_ctx {
