@@ -1,0 +1,335 @@
+/* dnsq.c -- parse a query, check it as NSD and Knot do, and answer it from the zone: a hash
+ * lookup and a copy of a ready-made answer, or a synthesised negative or pod answer. */
+#include "dnsq.h"
+
+#include <string.h>
+
+/* Zone lookup index for a query type; -1 for types the zone never holds (NODATA). */
+static int
+rtype_index(uint16_t qtype)
+{
+	switch (qtype) {
+	case DNSW_T_A:
+		return DNSZ_A;
+	case DNSW_T_AAAA:
+		return DNSZ_AAAA;
+	case DNSW_T_SRV:
+		return DNSZ_SRV;
+	case DNSW_T_PTR:
+		return DNSZ_PTR;
+	case DNSW_T_CNAME:
+		return DNSZ_CNAME;
+	case DNSW_T_TXT:
+		return DNSZ_TXT;
+	case DNSW_T_SOA:
+		return DNSZ_SOA;
+	case DNSW_T_NS:
+		return DNSZ_NS;
+	default:
+		return -1;
+	}
+}
+
+/* Header and, when QUESTION, the question copied from the client (its case kept). */
+static void
+begin(const struct dnsq_query *q, const uint8_t *in, struct dnsw_wr *w, uint16_t rcode, bool aa,
+      bool question)
+{
+	uint16_t flags = DNSW_F_QR | DNSW_F_RA | (q->flags & (DNSW_F_OPCODE_MASK | DNSW_F_RD)) |
+	                 (uint16_t)(rcode & DNSW_F_RCODE_MASK);
+
+	if (aa)
+		flags |= DNSW_F_AA;
+	if (question)
+		flags |= q->flags & DNSW_F_CD;
+	dnsw_wr_u16(w, q->id);
+	dnsw_wr_u16(w, flags);
+	dnsw_wr_u16(w, question ? 1 : 0);
+	dnsw_wr_u16(w, 0);
+	dnsw_wr_u16(w, 0);
+	dnsw_wr_u16(w, 0);
+	if (question)
+		dnsw_wr_bytes(w, in + DNSW_HEADER, q->query_len - DNSW_HEADER);
+}
+
+void
+dnsq_add_opt(const struct dnsq_query *q, struct dnsw_wr *w, uint8_t ext_rcode)
+{
+	uint8_t *out = w->buf;
+
+	if (!q->edns)
+		return;
+	dnsw_wr_u8(w, 0);
+	dnsw_wr_u16(w, DNSW_T_OPT);
+	dnsw_wr_u16(w, DNSQ_UDP_MAX);
+	dnsw_wr_u32(w, (uint32_t)ext_rcode << 24 | (q->edns_do ? DNSW_EDNS_DO : 0));
+	dnsw_wr_u16(w, 0);
+	if (!w->full)
+		dnsw_put16(out + 10, (uint16_t)(dnsw_get16(out + 10) + 1));
+}
+
+static void
+finish(const struct dnsq_query *q, struct dnsw_wr *w, uint16_t rcode, struct dnsq_result *res)
+{
+	dnsq_add_opt(q, w, (uint8_t)(rcode >> 4));
+	res->action = DNSQ_REPLY;
+	res->len = w->len;
+	res->rcode = rcode;
+}
+
+size_t
+dnsq_error(const struct dnsq_query *q, const uint8_t *qpkt, uint16_t rcode, uint8_t *out)
+{
+	struct dnsw_wr w;
+
+	dnsw_wr_init(&w, out, DNSQ_OUT_MAX);
+	begin(q, qpkt, &w, rcode, false, q->query_len > DNSW_HEADER);
+	dnsq_add_opt(q, &w, (uint8_t)(rcode >> 4));
+	return w.len;
+}
+
+/* Copy a ready answer, cut at a record boundary when the client's limit is smaller. Records
+ * beyond the answer and authority sections may be left out silently (RFC 2181 9); a cut in the
+ * answer sets TC. */
+static void
+put_answer(const struct dnsq_query *q, struct dnsw_wr *w, const struct dnsz_answer *a,
+           struct dnsq_result *res)
+{
+	size_t room = q->limit - w->len - (q->edns ? 11 : 0);
+	uint16_t total = (uint16_t)(a->an + a->ns + a->ar), keep = total, an = a->an, ns = a->ns;
+	size_t bytes = a->len;
+
+	if (a->len > room) {
+		keep = 0;
+		while (keep < total && a->rec_end[keep] <= room)
+			keep++;
+		if (keep < a->an + a->ns) {
+			res->truncated = true;
+			dnsw_put16(w->buf + 2, (uint16_t)(dnsw_get16(w->buf + 2) | DNSW_F_TC));
+			if (keep > a->an)
+				keep = a->an;
+		}
+		bytes = keep ? a->rec_end[keep - 1] : 0;
+		an = keep < a->an ? keep : a->an;
+		ns = keep - an < a->ns ? (uint16_t)(keep - an) : a->ns;
+	}
+	dnsw_wr_bytes(w, a->wire, bytes);
+	dnsw_put16(w->buf + 6, an);
+	dnsw_put16(w->buf + 8, ns);
+	dnsw_put16(w->buf + 10, (uint16_t)(keep - an - ns));
+}
+
+/* The zone's SOA in the authority section of a negative answer; its owner is the apex, which
+ * ends the query name, so it points into the question and keeps the client's case. */
+static void
+put_soa(const struct dnsz *z, const struct dnsq_query *q, struct dnsw_wr *w, size_t apex_len)
+{
+	size_t apex_off = DNSW_HEADER + q->qname_len - apex_len;
+	uint32_t neg = z->ttl < DNSZ_NEG_TTL_MAX ? z->ttl : DNSZ_NEG_TTL_MAX;
+	size_t rdlen_at;
+
+	dnsw_wr_ptr(w, apex_off);
+	dnsw_wr_u16(w, DNSW_T_SOA);
+	dnsw_wr_u16(w, DNSW_C_IN);
+	dnsw_wr_u32(w, neg);
+	rdlen_at = w->len;
+	dnsw_wr_u16(w, 0);
+	dnsw_wr_bytes(w, "\2ns\3dns", 7);
+	dnsw_wr_ptr(w, apex_off);
+	dnsw_wr_bytes(w, "\12hostmaster", 11);
+	dnsw_wr_ptr(w, apex_off);
+	dnsw_wr_u32(w, z->serial);
+	dnsw_wr_u32(w, 7200);
+	dnsw_wr_u32(w, 1800);
+	dnsw_wr_u32(w, 86400);
+	dnsw_wr_u32(w, z->ttl);
+	if (!w->full) {
+		dnsw_put16(w->buf + rdlen_at, (uint16_t)(w->len - rdlen_at - 2));
+		dnsw_put16(w->buf + 8, 1);
+	}
+}
+
+/* <dashed-ip>.<ns>.pod.<zone>: "pods insecure" answers any well-formed address. */
+static bool
+answer_pod(const struct dnsz *z, const struct dnsq_query *q, const uint8_t *in, struct dnsw_wr *w,
+           struct dnsq_result *res)
+{
+	const uint8_t *parent = q->qname + 1 + q->qname[0];
+	size_t plen = q->qname_len - 1 - q->qname[0];
+	const struct dnsz_node *ns;
+	struct netaddr ip;
+	uint16_t want;
+
+	if (q->qname[0] == 0)
+		return false;
+	ns = dnsz_find(z, parent, plen, dnsw_name_hash(parent, plen));
+	if (ns == NULL || !(ns->flags & DNSZ_NODE_POD_NS))
+		return false;
+	if (!dnsz_parse_dashed_ip(q->qname + 1, q->qname[0], &ip))
+		return false;
+	want = ip.family == NETADDR_V4 ? DNSW_T_A : DNSW_T_AAAA;
+	begin(q, in, w, DNSW_R_NOERROR, true, true);
+	if (q->qtype == want) {
+		dnsw_wr_ptr(w, DNSW_HEADER);
+		dnsw_wr_u16(w, want);
+		dnsw_wr_u16(w, DNSW_C_IN);
+		dnsw_wr_u32(w, z->ttl);
+		dnsw_wr_u16(w, want == DNSW_T_A ? 4 : 16);
+		dnsw_wr_bytes(w, ip.bytes, want == DNSW_T_A ? 4 : 16);
+		dnsw_put16(w->buf + 6, 1);
+	} else {
+		put_soa(z, q, w, z->apex_len);
+	}
+	finish(q, w, DNSW_R_NOERROR, res);
+	return true;
+}
+
+static void
+answer_zone(const struct dnsz *z, const struct dnsz_node *node, struct dnsq_query *q,
+            const uint8_t *in, struct dnsw_wr *w, struct dnsq_result *res)
+{
+	const struct dnsz_answer *a = NULL;
+	int idx = rtype_index(q->qtype);
+
+	if (node == NULL) {
+		if (answer_pod(z, q, in, w, res))
+			return;
+		begin(q, in, w, DNSW_R_NXDOMAIN, true, true);
+		put_soa(z, q, w, z->apex_len);
+		finish(q, w, DNSW_R_NXDOMAIN, res);
+		return;
+	}
+	if (idx >= 0)
+		a = node->rr[idx];
+	if (node->rr[DNSZ_CNAME] != NULL && q->qtype != DNSW_T_CNAME) {
+		if ((node->flags & DNSZ_NODE_CHASE) &&
+		    (q->qtype == DNSW_T_A || q->qtype == DNSW_T_AAAA)) {
+			/* The CNAME now; the target's records come from upstream. */
+			begin(q, in, w, DNSW_R_NOERROR, true, true);
+			put_answer(q, w, node->rr[DNSZ_CNAME], res);
+			q->chase = node->chase;
+			q->chase_len = node->chase_len;
+			res->action = DNSQ_CHASE;
+			res->len = w->len;
+			res->rcode = DNSW_R_NOERROR;
+			return;
+		}
+		if (a == NULL)
+			a = node->rr[DNSZ_CNAME];
+	}
+	begin(q, in, w, DNSW_R_NOERROR, true, true);
+	if (a != NULL)
+		put_answer(q, w, a, res);
+	else
+		put_soa(z, q, w, node->apex_len);
+	finish(q, w, DNSW_R_NOERROR, res);
+}
+
+/* The additional section of a query: at most one OPT, owner root, with well-formed options. */
+static bool
+parse_additional(struct dnsw_rd *rd, uint16_t arcount, struct dnsq_query *q, uint8_t *version)
+{
+	for (uint16_t i = 0; i < arcount; i++) {
+		struct dnsw_rr rr;
+		struct dnsw_rd opts;
+
+		if (dnsw_rd_rr(rd, &rr) != SVC_OK || rr.type != DNSW_T_OPT || q->edns)
+			return false;
+		if (rd->buf[rr.start] != 0 || rr.ttl_off != rr.start + 5)
+			return false; /* OPT owner must be the root, uncompressed */
+		q->edns = true;
+		q->edns_size = rr.rclass < DNSQ_UDP_PLAIN ? DNSQ_UDP_PLAIN : rr.rclass;
+		q->edns_do = (rr.ttl & DNSW_EDNS_DO) != 0;
+		*version = (uint8_t)(rr.ttl >> 16);
+		dnsw_rd_init(&opts, rd->buf + rr.rdata_off, rr.rdlen);
+		while (opts.off < opts.len) {
+			uint16_t code, olen;
+
+			if (!dnsw_rd_u16(&opts, &code) || !dnsw_rd_u16(&opts, &olen) ||
+			    !dnsw_rd_skip(&opts, olen))
+				return false;
+		}
+	}
+	return true;
+}
+
+void
+dnsq_answer(const struct dnsz *z, const uint8_t *in, size_t len, enum dnsq_transport tr,
+            uint8_t *out, struct dnsq_query *q, struct dnsq_result *res)
+{
+	struct dnsw_rd rd;
+	struct dnsw_wr w;
+	uint16_t qd, an, ns, ar;
+	uint8_t version = 0;
+	const struct dnsz_node *node;
+	int at;
+
+	memset(res, 0, sizeof(*res));
+	res->action = DNSQ_DROP;
+	memset(q, 0, offsetof(struct dnsq_query, qname));
+	q->qname_len = 0;
+	q->edns = false;
+	q->edns_do = false;
+	q->edns_size = 0;
+	q->chase = NULL;
+	q->chase_len = 0;
+	q->query_len = DNSW_HEADER;
+	q->limit = tr == DNSQ_TCP ? DNSQ_OUT_MAX : DNSQ_UDP_PLAIN;
+	dnsw_wr_init(&w, out, DNSQ_OUT_MAX);
+	dnsw_rd_init(&rd, in, len);
+	if (!dnsw_rd_u16(&rd, &q->id) || !dnsw_rd_u16(&rd, &q->flags) || !dnsw_rd_u16(&rd, &qd) ||
+	    !dnsw_rd_u16(&rd, &an) || !dnsw_rd_u16(&rd, &ns) || !dnsw_rd_u16(&rd, &ar))
+		return; /* no header to answer */
+	if (q->flags & DNSW_F_QR)
+		return; /* never answer an answer: that is how reflection loops start */
+	if ((q->flags & DNSW_F_OPCODE_MASK) != 0) {
+		begin(q, in, &w, DNSW_R_NOTIMP, false, false);
+		finish(q, &w, DNSW_R_NOTIMP, res);
+		return;
+	}
+	if (qd != 1 || an != 0 || ns != 0 ||
+	    dnsw_rd_name(&rd, false, q->qname, &q->qname_len) != SVC_OK ||
+	    !dnsw_rd_u16(&rd, &q->qtype) || !dnsw_rd_u16(&rd, &q->qclass))
+		goto formerr;
+	q->query_len = rd.off;
+	if (!parse_additional(&rd, ar, q, &version))
+		goto formerr;
+	if (tr == DNSQ_UDP && q->edns)
+		q->limit = q->edns_size < DNSQ_UDP_MAX ? q->edns_size : DNSQ_UDP_MAX;
+	q->hash = dnsw_name_hash(q->qname, q->qname_len);
+	if (version != 0) {
+		begin(q, in, &w, DNSW_R_BADVERS, false, true);
+		finish(q, &w, DNSW_R_BADVERS, res);
+		return;
+	}
+	if (q->qtype == DNSW_T_OPT || q->qtype == 0)
+		goto formerr;
+	if (q->qtype == DNSW_T_AXFR || q->qtype == DNSW_T_IXFR || q->qclass != DNSW_C_IN) {
+		begin(q, in, &w, DNSW_R_REFUSED, false, true);
+		finish(q, &w, DNSW_R_REFUSED, res);
+		return;
+	}
+
+	at = dnsw_name_suffix_at(q->qname, q->qname_len, z->apex, z->apex_len);
+	if (!z->loaded && at >= 0) {
+		/* No model yet: cluster names fail (as CoreDNS before its first sync), so clients
+		 * retry rather than cache a wrong NXDOMAIN; other names still go upstream. */
+		begin(q, in, &w, DNSW_R_SERVFAIL, false, true);
+		finish(q, &w, DNSW_R_SERVFAIL, res);
+		return;
+	}
+	node = dnsz_find(z, q->qname, q->qname_len, q->hash);
+	if (at < 0 && node == NULL) {
+		/* Other names, and reverse names that are not ours (kubeadm's fallthrough). */
+		res->action = DNSQ_FORWARD;
+		return;
+	}
+	answer_zone(z, node, q, in, &w, res);
+	return;
+
+formerr:
+	/* Echo the question only when it parsed. */
+	begin(q, in, &w, DNSW_R_FORMERR, false, q->query_len > DNSW_HEADER);
+	q->edns = false;
+	finish(q, &w, DNSW_R_FORMERR, res);
+}

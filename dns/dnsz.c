@@ -1,0 +1,964 @@
+/* dnsz.c -- build the cluster domain's answers from a cluster snapshot.
+ *
+ * Names and records follow the Kubernetes DNS specification 1.1.0 and, where it is silent,
+ * CoreDNS's kubernetes plugin with "pods insecure" and reverse zones (kubeadm's Corefile): <zone>
+ * SOA, NS (kube-dns.kube-system or ns.dns.<zone>) dns-version.<zone>          TXT "1.1.0"
+ *   <svc>.<ns>.svc.<zone>       A/AAAA (ClusterIPs, or ready endpoints when headless), SRV per port
+ *   _<port>._<proto>.<svc>...   SRV for each named port
+ *   <host>.<svc>.<ns>.svc...    A/AAAA of ready endpoints with that hostname (else dashed IP)
+ *   <svc>... (ExternalName)     CNAME
+ *   reverse names               PTR for ClusterIPs, else for every endpoint name with that IP
+ * Every answer is serialised here, once per snapshot, for a query whose name is the owner. */
+#include "dnsz.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define ZB_SCRATCH   DNSW_MSG_MAX
+#define ZB_MAX_RECS  4096
+#define ZB_OPT_SPACE 11 /* an OPT record without options, appended at query time */
+
+/* One (address, owner name) pair for PTR records; sorted and grouped at the end. */
+struct zb_ptr {
+	struct netaddr addr;
+	bool cluster_ip; /* ClusterIP PTRs win over endpoint PTRs */
+	const uint8_t *name;
+	uint8_t len;
+};
+
+struct zb {
+	struct dnsz *z;
+	const struct cluster *c;
+	const struct dnsz_options *opts;
+	uint8_t *scratch;
+	uint16_t *ends;
+	struct zb_ptr *ptrs;
+	size_t n_ptrs, cap_ptrs;
+	uint8_t svc_apex[DNSW_NAME_MAX]; /* svc.<zone> */
+	size_t svc_apex_len;
+	enum svc_status status;
+};
+
+/* An answer being written: records go into the scratch buffer at message offset BASE. */
+struct zb_blob {
+	struct zb *zb;
+	struct dnsw_wr w;
+	size_t base;
+	const uint8_t *owner;
+	size_t owner_len;
+	uint16_t n_rec;
+	uint16_t counts[3];
+	int section;
+	bool stopped; /* a record did not fit: later ones are left out too */
+	size_t rec_start;
+	size_t rdlen_at;
+};
+
+static const uint8_t in_addr_arpa[] = {7,   'i', 'n', '-', 'a', 'd', 'd',
+                                       'r', 4,   'a', 'r', 'p', 'a', 0};
+static const uint8_t ip6_arpa[] = {3, 'i', 'p', '6', 4, 'a', 'r', 'p', 'a', 0};
+
+struct dnsz *
+dnsz_ref(struct dnsz *z)
+{
+	atomic_fetch_add_explicit((_Atomic int *)&z->refs, 1, memory_order_relaxed);
+	return z;
+}
+
+void
+dnsz_unref(struct dnsz *z)
+{
+	if (z == NULL)
+		return;
+	if (atomic_fetch_sub_explicit((_Atomic int *)&z->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	arena_deinit(&z->arena);
+	free(z->table);
+	free(z);
+}
+
+const struct dnsz_node *
+dnsz_find(const struct dnsz *z, const uint8_t *name, size_t len, uint32_t hash)
+{
+	for (size_t i = hash & z->mask;; i = (i + 1) & z->mask) {
+		const struct dnsz_node *n = z->table[i];
+
+		if (n == NULL)
+			return NULL;
+		if (n->hash == hash && n->name_len == len && memcmp(n->name, name, len) == 0)
+			return n;
+	}
+}
+
+size_t
+dnsz_dashed_ip(const struct netaddr *a, char *buf)
+{
+	size_t n;
+
+	netaddr_str(a, buf);
+	n = strlen(buf);
+	for (size_t i = 0; i < n; i++) {
+		if (buf[i] == '.' || buf[i] == ':')
+			buf[i] = '-';
+	}
+	/* A label may not end in '-' ("fd00::" -> "fd00--0"). */
+	if (n > 0 && buf[n - 1] == '-') {
+		buf[n++] = '0';
+		buf[n] = '\0';
+	}
+	if (n > 0 && buf[0] == '-') {
+		memmove(buf + 1, buf, n + 1);
+		buf[0] = '0';
+		n++;
+	}
+	return n;
+}
+
+bool
+dnsz_parse_dashed_ip(const uint8_t *label, size_t len, struct netaddr *out)
+{
+	char text[DNSW_LABEL_MAX + 1];
+	unsigned dashes = 0;
+	bool double_dash = false;
+
+	if (len == 0 || len > DNSW_LABEL_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char ch = (char)label[i];
+
+		if (ch == '-') {
+			dashes++;
+			if (i > 0 && label[i - 1] == '-')
+				double_dash = true;
+		}
+		text[i] = ch;
+	}
+	text[len] = '\0';
+	if (dashes == 3 && !double_dash) {
+		for (size_t i = 0; i < len; i++) {
+			if (text[i] == '-')
+				text[i] = '.';
+		}
+		return netaddr_parse(out, text) == SVC_OK && out->family == NETADDR_V4;
+	}
+	for (size_t i = 0; i < len; i++) {
+		if (text[i] == '-')
+			text[i] = ':';
+	}
+	return netaddr_parse(out, text) == SVC_OK && out->family == NETADDR_V6;
+}
+
+/* ---- names ---- */
+
+/* OUT = LABEL . SUFFIX; false when it would exceed 255 octets or LABEL is not a label. */
+static bool
+name_prepend(uint8_t *out, size_t *out_len, const char *label, size_t llen, const uint8_t *suffix,
+             size_t slen)
+{
+	if (llen == 0 || llen > DNSW_LABEL_MAX || 1 + llen + slen > DNSW_NAME_MAX)
+		return false;
+	memmove(out + 1 + llen, suffix, slen);
+	out[0] = (uint8_t)llen;
+	memcpy(out + 1, label, llen);
+	dnsw_name_lower(out, 1 + llen);
+	*out_len = 1 + llen + slen;
+	return true;
+}
+
+static bool
+name_prepend_str(uint8_t *out, size_t *out_len, const char *label, const uint8_t *suffix,
+                 size_t slen)
+{
+	return name_prepend(out, out_len, label, strlen(label), suffix, slen);
+}
+
+/* ---- the node table ---- */
+
+static bool
+table_grow(struct dnsz *z)
+{
+	size_t size = z->table == NULL ? 1024 : (z->mask + 1) * 2;
+	struct dnsz_node **t = calloc(size, sizeof(*t));
+
+	if (t == NULL)
+		return false;
+	if (z->table != NULL) {
+		for (size_t i = 0; i <= z->mask; i++) {
+			struct dnsz_node *n = z->table[i];
+			size_t j;
+
+			if (n == NULL)
+				continue;
+			for (j = n->hash & (size - 1); t[j] != NULL; j = (j + 1) & (size - 1))
+				;
+			t[j] = n;
+		}
+	}
+	free(z->table);
+	z->table = t;
+	z->mask = size - 1;
+	return true;
+}
+
+/* The node for NAME, made when missing; NULL only when out of memory. */
+static struct dnsz_node *
+zb_node(struct zb *zb, const uint8_t *name, size_t len, size_t apex_len)
+{
+	struct dnsz *z = zb->z;
+	uint32_t hash = dnsw_name_hash(name, len);
+	struct dnsz_node *n;
+	uint8_t *copy;
+	size_t i;
+
+	if ((z->n_nodes + 1) * 2 > z->mask + 1 && !table_grow(z))
+		goto oom;
+	for (i = hash & z->mask; z->table[i] != NULL; i = (i + 1) & z->mask) {
+		n = z->table[i];
+		if (n->hash == hash && n->name_len == len && memcmp(n->name, name, len) == 0)
+			return n;
+	}
+	n = arena_alloc(&z->arena, sizeof(*n));
+	copy = arena_alloc(&z->arena, len);
+	if (n == NULL || copy == NULL)
+		goto oom;
+	memcpy(copy, name, len);
+	n->name = copy;
+	n->name_len = (uint8_t)len;
+	n->hash = hash;
+	n->apex_len = (uint8_t)apex_len;
+	z->table[i] = n;
+	z->n_nodes++;
+	return n;
+oom:
+	zb->status = SVC_ENOMEM;
+	return NULL;
+}
+
+/* ---- answers ---- */
+
+static void
+blob_begin(struct zb_blob *b, struct zb *zb, const uint8_t *owner, size_t owner_len)
+{
+	memset(b, 0, sizeof(*b));
+	b->zb = zb;
+	b->owner = owner;
+	b->owner_len = owner_len;
+	b->base = DNSW_HEADER + owner_len + 4;
+	/* Leave room for the header, the question and an OPT, so the answer always fits TCP. */
+	dnsw_wr_init(&b->w, zb->scratch, ZB_SCRATCH - b->base - ZB_OPT_SPACE);
+}
+
+/* Write NAME, compressed against the owner (which is the query name at offset 12). */
+static void
+blob_name(struct zb_blob *b, const uint8_t *name, size_t len)
+{
+	size_t pos = 0;
+
+	while (pos < len && name[pos] != 0) {
+		int at = dnsw_name_suffix_at(b->owner, b->owner_len, name + pos, len - pos);
+
+		if (at >= 0) {
+			dnsw_wr_bytes(&b->w, name, pos);
+			dnsw_wr_ptr(&b->w, DNSW_HEADER + (size_t)at);
+			return;
+		}
+		pos += 1 + (size_t)name[pos];
+	}
+	dnsw_wr_bytes(&b->w, name, len);
+}
+
+/* Start a record in SECTION (0 answer, 1 authority, 2 additional) whose owner is at message
+ * offset OWNER_OFF. Returns false once the answer is full. */
+static bool
+blob_rr(struct zb_blob *b, int section, size_t owner_off, uint16_t type, uint32_t ttl)
+{
+	if (b->stopped || b->n_rec >= ZB_MAX_RECS)
+		return false;
+	b->section = section;
+	b->rec_start = b->w.len;
+	dnsw_wr_ptr(&b->w, owner_off);
+	dnsw_wr_u16(&b->w, type);
+	dnsw_wr_u16(&b->w, DNSW_C_IN);
+	dnsw_wr_u32(&b->w, ttl);
+	b->rdlen_at = b->w.len;
+	dnsw_wr_u16(&b->w, 0);
+	return true;
+}
+
+static void
+blob_rr_end(struct zb_blob *b)
+{
+	if (b->w.full) {
+		/* Drop the partial record; the answer keeps every record before it. */
+		b->w.full = false;
+		b->w.len = b->rec_start;
+		b->stopped = true;
+		return;
+	}
+	dnsw_put16(b->w.buf + b->rdlen_at, (uint16_t)(b->w.len - b->rdlen_at - 2));
+	b->zb->ends[b->n_rec++] = (uint16_t)b->w.len;
+	b->counts[b->section]++;
+}
+
+static void
+blob_addr(struct zb_blob *b, int section, size_t owner_off, const struct netaddr *a, uint32_t ttl)
+{
+	bool v4 = a->family == NETADDR_V4;
+
+	if (!blob_rr(b, section, owner_off, v4 ? DNSW_T_A : DNSW_T_AAAA, ttl))
+		return;
+	dnsw_wr_bytes(&b->w, a->bytes, v4 ? 4 : 16);
+	blob_rr_end(b);
+}
+
+static const struct dnsz_answer *
+blob_end(struct zb_blob *b)
+{
+	struct arena *a = &b->zb->z->arena;
+	struct dnsz_answer *ans = arena_alloc(a, sizeof(*ans));
+	uint8_t *wire = arena_alloc(a, b->w.len ? b->w.len : 1);
+	uint16_t *ends = arena_calloc(a, b->n_rec ? b->n_rec : 1, sizeof(*ends));
+
+	if (ans == NULL || wire == NULL || ends == NULL) {
+		b->zb->status = SVC_ENOMEM;
+		return NULL;
+	}
+	memcpy(wire, b->w.buf, b->w.len);
+	memcpy(ends, b->zb->ends, b->n_rec * sizeof(*ends));
+	ans->wire = wire;
+	ans->len = (uint16_t)b->w.len;
+	ans->an = b->counts[0];
+	ans->ns = b->counts[1];
+	ans->ar = b->counts[2];
+	ans->rec_end = ends;
+	return ans;
+}
+
+/* ---- record sets ---- */
+
+static bool
+addr_in(const struct netaddr *list, size_t n, const struct netaddr *a)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (netaddr_equal(&list[i], a))
+			return true;
+	}
+	return false;
+}
+
+/* A or AAAA answers at NODE for the addresses of FAMILY in LIST, deduplicated. */
+static void
+set_addrs(struct zb *zb, struct dnsz_node *node, const struct netaddr *list, size_t n)
+{
+	for (int fam = 0; fam < 2; fam++) {
+		uint8_t family = fam == 0 ? NETADDR_V4 : NETADDR_V6;
+		struct zb_blob b;
+		size_t count = 0;
+
+		blob_begin(&b, zb, node->name, node->name_len);
+		for (size_t i = 0; i < n; i++) {
+			if (list[i].family != family || addr_in(list, i, &list[i]))
+				continue;
+			blob_addr(&b, 0, DNSW_HEADER, &list[i], zb->z->ttl);
+			count++;
+		}
+		if (count > 0)
+			node->rr[fam == 0 ? DNSZ_A : DNSZ_AAAA] = blob_end(&b);
+	}
+}
+
+/* One SRV backend: a port on a target name, with the target's addresses. */
+struct srv_entry {
+	uint16_t port;
+	const uint8_t *target;
+	size_t target_len;
+	const struct netaddr *addr;
+};
+
+static int
+srv_entry_cmp(const void *a, const void *b)
+{
+	const struct srv_entry *x = a, *y = b;
+	int c;
+
+	if (x->target_len != y->target_len)
+		return x->target_len < y->target_len ? -1 : 1;
+	c = memcmp(x->target, y->target, x->target_len);
+	if (c != 0)
+		return c;
+	if (x->port != y->port)
+		return x->port < y->port ? -1 : 1;
+	return netaddr_cmp(x->addr, y->addr);
+}
+
+/* SRV answer at NODE from N entries: priority 0, weight floor(100 / N) as CoreDNS (N counts
+ * entries before deduplication), one SRV per (target, port), one address per (target, address)
+ * in the additional section. */
+static void
+set_srv(struct zb *zb, struct dnsz_node *node, struct srv_entry *e, size_t n)
+{
+	struct zb_blob b;
+	size_t *target_off;
+	uint16_t weight;
+
+	if (n == 0)
+		return;
+	target_off = calloc(n, sizeof(*target_off));
+	if (target_off == NULL) {
+		zb->status = SVC_ENOMEM;
+		return;
+	}
+	qsort(e, n, sizeof(*e), srv_entry_cmp);
+	weight = (uint16_t)(100 / n > 0 ? 100 / n : 1);
+	blob_begin(&b, zb, node->name, node->name_len);
+	for (size_t i = 0; i < n; i++) {
+		bool same_target = i > 0 && e[i].target_len == e[i - 1].target_len &&
+		                   memcmp(e[i].target, e[i - 1].target, e[i].target_len) == 0;
+
+		target_off[i] = same_target ? target_off[i - 1] : 0;
+		if (same_target && e[i].port == e[i - 1].port)
+			continue;
+		if (!blob_rr(&b, 0, DNSW_HEADER, DNSW_T_SRV, zb->z->ttl))
+			break;
+		dnsw_wr_u16(&b.w, 0);
+		dnsw_wr_u16(&b.w, weight);
+		dnsw_wr_u16(&b.w, e[i].port);
+		if (target_off[i] != 0) {
+			dnsw_wr_ptr(&b.w, target_off[i]);
+		} else {
+			target_off[i] = b.base + b.w.len;
+			blob_name(&b, e[i].target, e[i].target_len);
+		}
+		blob_rr_end(&b);
+	}
+	for (size_t i = 0; i < n && target_off[i] != 0; i++) {
+		bool dup = false;
+
+		/* Entries are sorted by target: look back over this target's entries only. */
+		for (size_t j = i; j-- > 0 && target_off[j] == target_off[i];) {
+			if (netaddr_equal(e[j].addr, e[i].addr))
+				dup = true;
+		}
+		if (!dup && e[i].addr != NULL)
+			blob_addr(&b, 2, target_off[i], e[i].addr, zb->z->ttl);
+	}
+	node->rr[DNSZ_SRV] = blob_end(&b);
+	free(target_off);
+}
+
+static void
+add_ptr(struct zb *zb, const struct netaddr *a, bool cluster_ip, const struct dnsz_node *owner)
+{
+	if (zb->n_ptrs == zb->cap_ptrs) {
+		size_t cap = zb->cap_ptrs ? zb->cap_ptrs * 2 : 1024;
+		struct zb_ptr *p = realloc(zb->ptrs, cap * sizeof(*p));
+
+		if (p == NULL) {
+			zb->status = SVC_ENOMEM;
+			return;
+		}
+		zb->ptrs = p;
+		zb->cap_ptrs = cap;
+	}
+	zb->ptrs[zb->n_ptrs++] = (struct zb_ptr){*a, cluster_ip, owner->name, owner->name_len};
+}
+
+static int
+ptr_cmp(const void *a, const void *b)
+{
+	const struct zb_ptr *x = a, *y = b;
+	int c = netaddr_cmp(&x->addr, &y->addr);
+
+	if (c != 0)
+		return c;
+	if (x->cluster_ip != y->cluster_ip)
+		return x->cluster_ip ? -1 : 1;
+	if (x->len != y->len)
+		return x->len < y->len ? -1 : 1;
+	return memcmp(x->name, y->name, x->len);
+}
+
+/* The reverse name of A: "4.3.2.1.in-addr.arpa" or 32 nibbles under ip6.arpa. */
+static size_t
+reverse_name(const struct netaddr *a, uint8_t *out, size_t *apex_len)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t n = 0;
+
+	if (a->family == NETADDR_V4) {
+		for (int i = 3; i >= 0; i--) {
+			char buf[4];
+			int len = 0;
+			unsigned v = a->bytes[i];
+
+			if (v >= 100)
+				buf[len++] = (char)('0' + v / 100);
+			if (v >= 10)
+				buf[len++] = (char)('0' + v / 10 % 10);
+			buf[len++] = (char)('0' + v % 10);
+			out[n++] = (uint8_t)len;
+			memcpy(out + n, buf, (size_t)len);
+			n += (size_t)len;
+		}
+		memcpy(out + n, in_addr_arpa, sizeof(in_addr_arpa));
+		*apex_len = sizeof(in_addr_arpa);
+		return n + sizeof(in_addr_arpa);
+	}
+	for (int i = 15; i >= 0; i--) {
+		out[n++] = 1;
+		out[n++] = (uint8_t)hex[a->bytes[i] & 0xf];
+		out[n++] = 1;
+		out[n++] = (uint8_t)hex[a->bytes[i] >> 4];
+	}
+	memcpy(out + n, ip6_arpa, sizeof(ip6_arpa));
+	*apex_len = sizeof(ip6_arpa);
+	return n + sizeof(ip6_arpa);
+}
+
+static void
+build_ptrs(struct zb *zb)
+{
+	qsort(zb->ptrs, zb->n_ptrs, sizeof(*zb->ptrs), ptr_cmp);
+	for (size_t i = 0; i < zb->n_ptrs && zb->status == SVC_OK;) {
+		size_t j = i, apex_len;
+		uint8_t name[DNSW_NAME_MAX];
+		size_t len = reverse_name(&zb->ptrs[i].addr, name, &apex_len);
+		struct dnsz_node *node = zb_node(zb, name, len, apex_len);
+		struct zb_blob b;
+
+		if (node == NULL)
+			return;
+		node->flags |= DNSZ_NODE_REVERSE;
+		blob_begin(&b, zb, node->name, node->name_len);
+		for (; j < zb->n_ptrs && netaddr_equal(&zb->ptrs[j].addr, &zb->ptrs[i].addr); j++) {
+			const struct zb_ptr *p = &zb->ptrs[j];
+
+			/* A ClusterIP names its service only; duplicates collapse. */
+			if (j > i &&
+			    (zb->ptrs[i].cluster_ip ||
+			     (p->len == p[-1].len && memcmp(p->name, p[-1].name, p->len) == 0)))
+				continue;
+			if (!blob_rr(&b, 0, DNSW_HEADER, DNSW_T_PTR, zb->z->ttl))
+				break;
+			dnsw_wr_bytes(&b.w, p->name, p->len);
+			blob_rr_end(&b);
+		}
+		node->rr[DNSZ_PTR] = blob_end(&b);
+		i = j;
+	}
+}
+
+/* ---- services ---- */
+
+/* Endpoint name under the service: its hostname, else its dashed IP. */
+static bool
+endpoint_name(const struct cluster_endpoint *ep, const uint8_t *svc, size_t svc_len, uint8_t *out,
+              size_t *out_len)
+{
+	char dashed[64];
+
+	if (ep->hostname != NULL && ep->hostname[0] != '\0')
+		return name_prepend_str(out, out_len, ep->hostname, svc, svc_len);
+	dnsz_dashed_ip(&ep->ip, dashed);
+	return name_prepend_str(out, out_len, dashed, svc, svc_len);
+}
+
+static const char *
+proto_label(enum cluster_proto p)
+{
+	switch (p) {
+	case CLUSTER_UDP:
+		return "_udp";
+	case CLUSTER_SCTP:
+		return "_sctp";
+	case CLUSTER_TCP:
+	default:
+		return "_tcp";
+	}
+}
+
+/* Ready endpoints' names, A/AAAA at each, and PTRs for their addresses. The name of endpoint I
+ * goes to NAMES[I] (NULL when it has none). */
+static void
+build_endpoint_names(struct zb *zb, const struct cluster_service *s, const struct dnsz_node *svc,
+                     const struct dnsz_node **names)
+{
+	struct netaddr *addrs = calloc(s->n_endpoints ? s->n_endpoints : 1, sizeof(*addrs));
+
+	if (addrs == NULL) {
+		zb->status = SVC_ENOMEM;
+		return;
+	}
+	for (size_t i = 0; i < s->n_endpoints && zb->status == SVC_OK; i++) {
+		const struct cluster_endpoint *ep = &s->endpoints[i];
+		uint8_t name[DNSW_NAME_MAX];
+		size_t len, n = 0;
+		struct dnsz_node *node;
+
+		names[i] = NULL;
+		if (!ep->ready || !endpoint_name(ep, svc->name, svc->name_len, name, &len))
+			continue;
+		node = zb_node(zb, name, len, zb->z->apex_len);
+		if (node == NULL)
+			break;
+		names[i] = node;
+		if (node->rr[DNSZ_A] != NULL || node->rr[DNSZ_AAAA] != NULL)
+			continue; /* already built from the first endpoint with this name */
+		/* Several endpoints may share a hostname: the name has all their addresses. */
+		for (size_t j = i; j < s->n_endpoints; j++) {
+			const struct cluster_endpoint *o = &s->endpoints[j];
+			uint8_t oname[DNSW_NAME_MAX];
+			size_t olen;
+
+			if (o->ready && endpoint_name(o, svc->name, svc->name_len, oname, &olen) &&
+			    olen == len && memcmp(oname, name, len) == 0)
+				addrs[n++] = o->ip;
+		}
+		set_addrs(zb, node, addrs, n);
+		add_ptr(zb, &ep->ip, false, node);
+	}
+	free(addrs);
+}
+
+static void
+build_service(struct zb *zb, const struct cluster_service *s, const uint8_t *ns_name, size_t ns_len)
+{
+	uint8_t name[DNSW_NAME_MAX];
+	size_t len, n_srv = 0;
+	struct dnsz_node *node;
+	const struct dnsz_node **ep_names = NULL;
+	struct srv_entry *srv = NULL;
+	struct netaddr *ready = NULL;
+	size_t n_ready = 0;
+
+	if (s->type == CLUSTER_SVC_EXTERNALNAME)
+		return; /* after every other service: its CNAME may point at one */
+	if (!name_prepend_str(name, &len, s->meta.name, ns_name, ns_len))
+		return;
+	ready = calloc(s->n_endpoints + 1, sizeof(*ready));
+	ep_names = calloc(s->n_endpoints + 1, sizeof(*ep_names));
+	srv = calloc((s->n_endpoints + 2) * (s->n_ports + 1), sizeof(*srv));
+	if (ready == NULL || ep_names == NULL || srv == NULL) {
+		zb->status = SVC_ENOMEM;
+		goto done;
+	}
+	for (size_t i = 0; i < s->n_endpoints; i++) {
+		if (s->endpoints[i].ready)
+			ready[n_ready++] = s->endpoints[i].ip;
+	}
+	/* A headless service with no ready endpoints does not exist in DNS (spec 2.4.1). */
+	if (s->headless && n_ready == 0)
+		goto done;
+	node = zb_node(zb, name, len, zb->z->apex_len);
+	if (node == NULL)
+		goto done;
+	zb->z->n_services++;
+	build_endpoint_names(zb, s, node, ep_names);
+	if (zb->status != SVC_OK)
+		goto done;
+	if (s->headless) {
+		set_addrs(zb, node, ready, n_ready);
+	} else {
+		set_addrs(zb, node, s->cluster_ips, s->n_cluster_ips);
+		for (size_t i = 0; i < s->n_cluster_ips; i++)
+			add_ptr(zb, &s->cluster_ips[i], true, node);
+	}
+
+	/* SRV: on the bare name for every port, on _port._proto for each named one. */
+	for (size_t pass = 0; pass <= s->n_ports; pass++) {
+		const struct cluster_port *only = pass > 0 ? &s->ports[pass - 1] : NULL;
+		struct dnsz_node *at = node;
+
+		n_srv = 0;
+		if (only != NULL) {
+			uint8_t pname[DNSW_NAME_MAX], label[DNSW_LABEL_MAX + 1];
+			size_t plen, llen;
+			int w;
+
+			if (only->name == NULL)
+				continue;
+			w = snprintf((char *)label, sizeof(label), "_%s", only->name);
+			llen = w > 0 ? (size_t)w : 0;
+			if (!name_prepend_str(pname, &plen, proto_label(only->proto), name, len) ||
+			    !name_prepend(pname, &plen, (const char *)label, llen, pname, plen))
+				continue;
+			at = zb_node(zb, pname, plen, zb->z->apex_len);
+			if (at == NULL)
+				goto done;
+		}
+		for (size_t p = 0; p < s->n_ports; p++) {
+			if (only != NULL && only != &s->ports[p])
+				continue;
+			if (!s->headless) {
+				for (size_t i = 0; i < s->n_cluster_ips; i++)
+					srv[n_srv++] = (struct srv_entry){
+					        (uint16_t)s->ports[p].port, node->name,
+					        node->name_len, &s->cluster_ips[i]};
+				continue;
+			}
+			for (size_t i = 0; i < s->n_endpoints; i++) {
+				const struct cluster_endpoint *ep = &s->endpoints[i];
+
+				if (ep_names[i] == NULL || ep->ports[p] <= 0)
+					continue;
+				srv[n_srv++] = (struct srv_entry){(uint16_t)ep->ports[p],
+				                                  ep_names[i]->name,
+				                                  ep_names[i]->name_len, &ep->ip};
+			}
+		}
+		set_srv(zb, at, srv, n_srv);
+	}
+done:
+	free(ready);
+	free(ep_names);
+	free(srv);
+}
+
+/* The addresses a name inside the zone stands for, when it is a service: for an ExternalName
+ * that points back into the cluster. */
+static size_t
+service_addrs(struct zb *zb, const uint8_t *target, size_t tlen, struct netaddr *out, size_t cap)
+{
+	char text[DNSW_NAME_MAX * 4 + 1], *svc, *ns, *dot;
+	int at = dnsw_name_suffix_at(target, tlen, zb->svc_apex, zb->svc_apex_len);
+	const struct cluster_service *s;
+	size_t n = 0;
+
+	if (at <= 0 || dnsw_name_labels(target, (size_t)at + 1) != 2)
+		return 0;
+	dnsw_name_to_str(target, (size_t)at + 1, text, sizeof(text));
+	svc = text;
+	dot = strchr(svc, '.');
+	if (dot == NULL)
+		return 0;
+	*dot = '\0';
+	ns = dot + 1;
+	dot = strchr(ns, '.');
+	if (dot != NULL)
+		*dot = '\0';
+	s = cluster_service_by_name(zb->c, ns, svc);
+	if (s == NULL || s->type == CLUSTER_SVC_EXTERNALNAME)
+		return 0;
+	if (!s->headless) {
+		for (size_t i = 0; i < s->n_cluster_ips && n < cap; i++)
+			out[n++] = s->cluster_ips[i];
+		return n;
+	}
+	for (size_t i = 0; i < s->n_endpoints && n < cap; i++) {
+		if (s->endpoints[i].ready && !addr_in(out, n, &s->endpoints[i].ip))
+			out[n++] = s->endpoints[i].ip;
+	}
+	return n;
+}
+
+static void
+build_external(struct zb *zb, const struct cluster_service *s, const uint8_t *ns_name,
+               size_t ns_len)
+{
+	uint8_t name[DNSW_NAME_MAX], target[DNSW_NAME_MAX];
+	size_t len, tlen, n_addrs;
+	struct netaddr ip, addrs[64];
+	struct dnsz_node *node;
+	struct zb_blob b;
+	uint8_t *copy;
+
+	/* An ExternalName that is an IP address is not served (CoreDNS ignores it). */
+	if (s->external_name == NULL || netaddr_parse(&ip, s->external_name) == SVC_OK)
+		return;
+	if (dnsw_name_from_str(s->external_name, target, &tlen) != SVC_OK)
+		return;
+	if (!name_prepend_str(name, &len, s->meta.name, ns_name, ns_len))
+		return;
+	node = zb_node(zb, name, len, zb->z->apex_len);
+	if (node == NULL)
+		return;
+	zb->z->n_services++;
+	for (int t = 0; t < 3; t++) {
+		size_t cname_at;
+
+		blob_begin(&b, zb, node->name, node->name_len);
+		blob_rr(&b, 0, DNSW_HEADER, DNSW_T_CNAME, zb->z->ttl);
+		cname_at = b.base + b.w.len;
+		dnsw_wr_bytes(&b.w, target, tlen); /* uncompressed: later owners point here */
+		blob_rr_end(&b);
+		if (t > 0) {
+			uint8_t fam = t == 1 ? NETADDR_V4 : NETADDR_V6;
+
+			n_addrs = service_addrs(zb, target, tlen, addrs, 64);
+			for (size_t i = 0; i < n_addrs; i++) {
+				if (addrs[i].family == fam)
+					blob_addr(&b, 0, cname_at, &addrs[i], zb->z->ttl);
+			}
+		}
+		node->rr[t == 0 ? DNSZ_CNAME : t == 1 ? DNSZ_A : DNSZ_AAAA] = blob_end(&b);
+	}
+	if (dnsw_name_suffix_at(target, tlen, zb->z->apex, zb->z->apex_len) < 0) {
+		/* Outside the zone: A and AAAA are followed upstream at query time. */
+		copy = arena_alloc(&zb->z->arena, tlen);
+		if (copy == NULL) {
+			zb->status = SVC_ENOMEM;
+			return;
+		}
+		memcpy(copy, target, tlen);
+		node->chase = copy;
+		node->chase_len = (uint8_t)tlen;
+		node->flags |= DNSZ_NODE_CHASE;
+		node->rr[DNSZ_A] = NULL;
+		node->rr[DNSZ_AAAA] = NULL;
+	}
+}
+
+/* ---- apex ---- */
+
+static void
+build_apex(struct zb *zb)
+{
+	struct dnsz *z = zb->z;
+	struct dnsz_node *apex = zb_node(zb, z->apex, z->apex_len, z->apex_len);
+	const struct cluster_service *dns_svc =
+	        cluster_service_by_name(zb->c, "kube-system", "kube-dns");
+	uint8_t name[DNSW_NAME_MAX], ns_target[DNSW_NAME_MAX];
+	size_t len, ns_len;
+	struct dnsz_node *node;
+	struct zb_blob b;
+	const struct netaddr *glue;
+	size_t n_glue;
+
+	if (apex == NULL)
+		return;
+	blob_begin(&b, zb, apex->name, apex->name_len);
+	blob_rr(&b, 0, DNSW_HEADER, DNSW_T_SOA, z->ttl);
+	dnsw_wr_bytes(&b.w, "\2ns\3dns", 7);
+	dnsw_wr_ptr(&b.w, DNSW_HEADER);
+	dnsw_wr_bytes(&b.w, "\12hostmaster", 11);
+	dnsw_wr_ptr(&b.w, DNSW_HEADER);
+	dnsw_wr_u32(&b.w, z->serial);
+	dnsw_wr_u32(&b.w, 7200);
+	dnsw_wr_u32(&b.w, 1800);
+	dnsw_wr_u32(&b.w, 86400);
+	dnsw_wr_u32(&b.w, z->ttl);
+	blob_rr_end(&b);
+	apex->rr[DNSZ_SOA] = blob_end(&b);
+
+	/* NS: the Service in front of the cluster DNS, else ns.dns.<zone> with the listen address.
+	 */
+	if (dns_svc != NULL && !dns_svc->headless && dns_svc->n_cluster_ips > 0 &&
+	    name_prepend_str(name, &len, "kube-system", zb->svc_apex, zb->svc_apex_len) &&
+	    name_prepend_str(ns_target, &ns_len, "kube-dns", name, len)) {
+		glue = dns_svc->cluster_ips;
+		n_glue = dns_svc->n_cluster_ips;
+	} else {
+		if (!name_prepend_str(name, &len, "dns", z->apex, z->apex_len) ||
+		    !name_prepend_str(ns_target, &ns_len, "ns", name, len))
+			return;
+		glue = zb->opts->ns_addrs;
+		n_glue = zb->opts->n_ns_addrs;
+		node = zb_node(zb, ns_target, ns_len, z->apex_len);
+		if (zb_node(zb, name, len, z->apex_len) == NULL || node == NULL)
+			return;
+		set_addrs(zb, node, glue, n_glue);
+	}
+	blob_begin(&b, zb, apex->name, apex->name_len);
+	blob_rr(&b, 0, DNSW_HEADER, DNSW_T_NS, z->ttl);
+	size_t target_at = b.base + b.w.len;
+	blob_name(&b, ns_target, ns_len);
+	blob_rr_end(&b);
+	for (size_t i = 0; i < n_glue; i++)
+		blob_addr(&b, 2, target_at, &glue[i], z->ttl);
+	apex->rr[DNSZ_NS] = blob_end(&b);
+
+	if (!name_prepend_str(name, &len, "dns-version", z->apex, z->apex_len))
+		return;
+	node = zb_node(zb, name, len, z->apex_len);
+	if (node == NULL)
+		return;
+	blob_begin(&b, zb, node->name, node->name_len);
+	blob_rr(&b, 0, DNSW_HEADER, DNSW_T_TXT, DNSZ_VERSION_TTL);
+	dnsw_wr_bytes(&b.w, "\0051.1.0", 6);
+	blob_rr_end(&b);
+	node->rr[DNSZ_TXT] = blob_end(&b);
+}
+
+enum svc_status
+dnsz_build(const struct cluster *c, const struct dnsz_options *opts, struct dnsz **out)
+{
+	struct zb zb = {0};
+	struct dnsz *z = calloc(1, sizeof(*z));
+	uint8_t pod_apex[DNSW_NAME_MAX], name[DNSW_NAME_MAX];
+	size_t pod_apex_len, len;
+	enum svc_status st = SVC_ENOMEM;
+
+	*out = NULL;
+	zb.scratch = malloc(ZB_SCRATCH);
+	zb.ends = malloc(ZB_MAX_RECS * sizeof(*zb.ends));
+	if (z == NULL || zb.scratch == NULL || zb.ends == NULL)
+		goto fail;
+	z->refs = 1;
+	arena_init(&z->arena);
+	z->ttl = opts->ttl;
+	z->serial = (uint32_t)time(NULL);
+	z->generation = c != NULL ? c->generation : 0;
+	zb.z = z;
+	zb.c = c;
+	zb.opts = opts;
+	st = SVC_EINVAL;
+	if (dnsw_name_from_str(opts->domain, z->apex, &z->apex_len) != SVC_OK ||
+	    !name_prepend_str(zb.svc_apex, &zb.svc_apex_len, "svc", z->apex, z->apex_len) ||
+	    !name_prepend_str(pod_apex, &pod_apex_len, "pod", z->apex, z->apex_len))
+		goto fail;
+	st = SVC_ENOMEM;
+	if (!table_grow(z))
+		goto fail;
+	if (c == NULL) {
+		*out = z;
+		st = SVC_OK;
+		z = NULL;
+		goto fail;
+	}
+	z->loaded = true;
+	build_apex(&zb);
+	zb_node(&zb, zb.svc_apex, zb.svc_apex_len, z->apex_len);
+	zb_node(&zb, pod_apex, pod_apex_len, z->apex_len);
+	for (size_t i = 0; i < c->n_ns_names && zb.status == SVC_OK; i++) {
+		struct dnsz_node *pn;
+
+		if (name_prepend_str(name, &len, c->ns_names[i], zb.svc_apex, zb.svc_apex_len))
+			zb_node(&zb, name, len, z->apex_len);
+		if (name_prepend_str(name, &len, c->ns_names[i], pod_apex, pod_apex_len)) {
+			pn = zb_node(&zb, name, len, z->apex_len);
+			if (pn != NULL)
+				pn->flags |= DNSZ_NODE_POD_NS;
+		}
+	}
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t i = 0; i < c->n_services && zb.status == SVC_OK; i++) {
+			const struct cluster_service *s = c->services[i];
+
+			if (!name_prepend_str(name, &len, s->meta.ns, zb.svc_apex, zb.svc_apex_len))
+				continue;
+			if (pass == 0)
+				build_service(&zb, s, name, len);
+			else if (s->type == CLUSTER_SVC_EXTERNALNAME)
+				build_external(&zb, s, name, len);
+		}
+	}
+	if (zb.status == SVC_OK)
+		build_ptrs(&zb);
+	z->n_pods = c->n_pods;
+	st = zb.status;
+	if (st != SVC_OK)
+		goto fail;
+	*out = z;
+	z = NULL;
+fail:
+	if (z != NULL) {
+		z->refs = 1;
+		dnsz_unref(z);
+	}
+	free(zb.scratch);
+	free(zb.ends);
+	free(zb.ptrs);
+	return st;
+}

@@ -1,0 +1,40 @@
+/* dnsc.h -- the cache of forwarded answers: keyed by question (name, type, class, DO and CD
+ * bits), kept for the answer's TTL (RFC 2308 for denials), bounded, least recently used out first.
+ * Sharded locks: UDP workers read it while the main loop fills it. Cluster answers are never
+ * cached: they come from the model. */
+#ifndef DNSC_H
+#define DNSC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dnsq.h"
+#include "dnsr.h"
+#include "svc_status.h"
+
+struct dnsc;
+
+struct dnsc_stats {
+	uint64_t hits, misses, inserts, evictions, expired;
+	size_t entries;
+};
+
+/* Render a cached message; returns the answer length. */
+typedef size_t (*dnsc_render_fn)(const struct dnsr_msg *m, uint32_t age, void *arg);
+
+enum svc_status dnsc_create(size_t capacity, struct dnsc **out);
+void dnsc_destroy(struct dnsc *c);
+
+/* On a hit for Q, call RENDER on the entry (under its shard lock) and return what it returns;
+ * 0 on a miss. NOW is in seconds on a monotonic clock. */
+size_t dnsc_lookup(struct dnsc *c, const struct dnsq_query *q, uint64_t now, dnsc_render_fn render,
+                   void *arg);
+/* Keep M (which the cache now owns) for M->cache_ttl seconds; frees it when that is 0. */
+void dnsc_insert(struct dnsc *c, const struct dnsq_query *q, struct dnsr_msg *m, uint64_t now);
+void dnsc_stats(struct dnsc *c, struct dnsc_stats *out);
+
+/* The key bits of a query besides name, type and class. */
+uint32_t dnsc_key_flags(const struct dnsq_query *q);
+
+#endif

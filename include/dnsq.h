@@ -1,0 +1,67 @@
+/* dnsq.h -- answer one DNS query: query bytes in, answer bytes out. No I/O and no allocation:
+ * the server feeds it packets, the tests feed it byte arrays. */
+#ifndef DNSQ_H
+#define DNSQ_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dnsw.h"
+#include "dnsz.h"
+
+#define DNSQ_UDP_MAX   1232 /* DNS Flag Day 2020: the largest UDP answer we send */
+#define DNSQ_UDP_PLAIN 512  /* without EDNS */
+#define DNSQ_OUT_MAX   DNSW_MSG_MAX
+
+enum dnsq_action {
+	DNSQ_DROP,    /* no answer: not a query, or too broken to have a header */
+	DNSQ_REPLY,   /* OUT holds the answer */
+	DNSQ_FORWARD, /* not ours: send upstream (QUERY describes it) */
+	DNSQ_CHASE,   /* OUT holds the CNAME; its target is to be resolved upstream */
+};
+
+enum dnsq_transport {
+	DNSQ_UDP,
+	DNSQ_TCP,
+};
+
+/* A parsed query. QNAME is lower case; the client's own spelling stays in its packet at
+ * offset 12 for QNAME_LEN bytes. */
+struct dnsq_query {
+	uint16_t id;
+	uint16_t flags;
+	uint16_t qtype, qclass;
+	uint8_t qname[DNSW_NAME_MAX];
+	size_t qname_len;
+	uint32_t hash;
+	bool edns;
+	bool edns_do;
+	uint16_t edns_size; /* the client's UDP payload size, at least 512 */
+	size_t limit;       /* largest answer this client takes on its transport */
+	size_t query_len;   /* header + question, the part echoed in answers */
+	/* DNSQ_CHASE: the CNAME target and the answer built so far. */
+	const uint8_t *chase;
+	size_t chase_len;
+};
+
+struct dnsq_result {
+	enum dnsq_action action;
+	size_t len;     /* bytes in OUT */
+	uint16_t rcode; /* for metrics; extended codes included */
+	bool truncated;
+};
+
+/* Answer the LEN bytes of IN from zone Z (before the first model, a placeholder zone whose
+ * names get SERVFAIL). OUT holds at least DNSQ_OUT_MAX bytes. */
+void dnsq_answer(const struct dnsz *z, const uint8_t *in, size_t len, enum dnsq_transport tr,
+                 uint8_t *out, struct dnsq_query *q, struct dnsq_result *res);
+
+/* An error answer (SERVFAIL when upstreams fail, REFUSED when overloaded) for parsed query Q,
+ * whose packet (header and question) is QPKT. Returns its length. */
+size_t dnsq_error(const struct dnsq_query *q, const uint8_t *qpkt, uint16_t rcode, uint8_t *out);
+
+/* Append an OPT record (payload DNSQ_UDP_MAX, extended rcode EXT, DO echoed) when Q had EDNS. */
+void dnsq_add_opt(const struct dnsq_query *q, struct dnsw_wr *w, uint8_t ext_rcode);
+
+#endif

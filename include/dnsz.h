@@ -1,0 +1,100 @@
+/* dnsz.h -- the cluster domain as ready-made DNS answers. A zone is built once per cluster
+ * snapshot: every name the Kubernetes DNS schema defines gets its answers in wire form, so a query
+ * is answered by a hash lookup and a copy. Zones are immutable and reference-counted. */
+#ifndef DNSZ_H
+#define DNSZ_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "arena.h"
+#include "cluster.h"
+#include "dnsw.h"
+#include "netaddr.h"
+#include "svc_status.h"
+
+#define DNSZ_VERSION_TTL 28800 /* dns-version TXT, as CoreDNS */
+#define DNSZ_NEG_TTL_MAX 300   /* SOA TTL in negative answers: min(ttl, 300) */
+
+/* The record types a zone holds answers for; any other type at an existing name is NODATA. */
+enum dnsz_rtype {
+	DNSZ_A,
+	DNSZ_AAAA,
+	DNSZ_SRV,
+	DNSZ_PTR,
+	DNSZ_CNAME,
+	DNSZ_TXT,
+	DNSZ_SOA,
+	DNSZ_NS,
+	DNSZ_NTYPES,
+};
+
+/* The sections after the question of one response, for a query whose name is the node's name:
+ * compression pointers are final, since the question is always at offset 12 and the node's name
+ * fixes its length. */
+struct dnsz_answer {
+	const uint8_t *wire;
+	uint16_t len;
+	uint16_t an, ns, ar;
+	const uint16_t *rec_end; /* end offset of each record in WIRE, an + ns + ar entries */
+};
+
+enum dnsz_node_flags {
+	DNSZ_NODE_POD_NS = 1,  /* <ns>.pod.<zone>: one label below it is a dashed pod IP */
+	DNSZ_NODE_CHASE = 2,   /* ExternalName outside the zone: A/AAAA follow the CNAME upstream */
+	DNSZ_NODE_REVERSE = 4, /* under in-addr.arpa or ip6.arpa */
+};
+
+struct dnsz_node {
+	const uint8_t *name; /* lower-case wire form */
+	uint32_t hash;
+	uint8_t name_len;
+	uint8_t flags;
+	uint8_t apex_len; /* wire length of the apex (zone or reverse zone) that ends NAME */
+	uint8_t chase_len;
+	const uint8_t *chase; /* CNAME target for DNSZ_NODE_CHASE */
+	const struct dnsz_answer *rr[DNSZ_NTYPES];
+};
+
+struct dnsz_options {
+	const char *domain;         /* "cluster.local" */
+	uint32_t ttl;               /* TTL of cluster records */
+	struct netaddr ns_addrs[4]; /* glue for ns.dns.<zone> when no kube-dns service exists */
+	size_t n_ns_addrs;
+};
+
+struct dnsz {
+	int refs; /* atomic */
+	struct arena arena;
+	uint8_t apex[DNSW_NAME_MAX];
+	size_t apex_len;
+	uint32_t ttl;
+	uint32_t serial;
+	struct dnsz_node **table; /* open addressing, power-of-two size */
+	size_t mask;
+	size_t n_nodes;
+	size_t n_services;
+	size_t n_pods;
+	uint64_t generation;
+	bool loaded; /* false for the placeholder served before the first model: SERVFAIL */
+};
+
+/* Build the zone for snapshot C; with C NULL, the placeholder for "no model yet". The zone keeps
+ * no reference to C. */
+enum svc_status dnsz_build(const struct cluster *c, const struct dnsz_options *opts,
+                           struct dnsz **out);
+struct dnsz *dnsz_ref(struct dnsz *z);
+void dnsz_unref(struct dnsz *z);
+
+/* The node for NAME (lower-case wire form), or NULL. */
+const struct dnsz_node *dnsz_find(const struct dnsz *z, const uint8_t *name, size_t len,
+                                  uint32_t hash);
+
+/* CoreDNS's endpoint name for an address: "10-0-0-1", "fd00--1" (a trailing '-' gets a '0').
+ * BUF holds at least 64 bytes. Returns the length. */
+size_t dnsz_dashed_ip(const struct netaddr *a, char *buf);
+/* Parse a dashed pod IP label (LEN bytes): three dashes and no "--" is IPv4, else IPv6. */
+bool dnsz_parse_dashed_ip(const uint8_t *label, size_t len, struct netaddr *out);
+
+#endif
