@@ -1,17 +1,56 @@
 #!/usr/bin/env bash
-# Install what is missing, build, and run svcdns's tools on the example cluster in zones/.
+# Install what is missing, build, and run svcdns on the example cluster in zones/: it serves
+# cluster.local on 127.0.0.1:5353 (udp+tcp, metrics on 127.0.0.1:9153) and forwards other
+# names to this machine's resolvers. Shows a few queries, then keeps serving until Ctrl-C.
+#   SVCDNS_LISTEN=ADDR:PORT  where to listen (default 127.0.0.1:5353)
+#   SVCDNS_ZONES=DIR         the manifests (default zones)
+#   RUN_DEMO_ONLY=1          stop after the demo queries
 set -euo pipefail
 cd "$(dirname "$0")"
 scripts/deps.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$(nproc)" >/dev/null
 ZONES=${SVCDNS_ZONES:-zones}
+LISTEN=${SVCDNS_LISTEN:-127.0.0.1:5353}
+HTTP=${SVCDNS_HTTP:-127.0.0.1:9153}
+HOST=${LISTEN%:*}
+PORT=${LISTEN##*:}
 
-echo "\$ svcctl --zones $ZONES check"
-./build/svcctl --zones "$ZONES" check
-echo
 echo "\$ svcctl --zones $ZONES get services -A"
 ./build/svcctl --zones "$ZONES" get services -A
 echo
-echo "\$ svcctl --zones $ZONES get endpoints -A"
-./build/svcctl --zones "$ZONES" get endpoints -A
+
+./build/svcdns --zones "$ZONES" --listen "$LISTEN" --http "$HTTP" &
+pid=$!
+trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null' EXIT
+trap 'exit 0' INT TERM
+for _ in $(seq 100); do
+	curl -fs "http://$HTTP/ready" >/dev/null 2>&1 && break
+	kill -0 $pid 2>/dev/null || { echo "svcdns did not start" >&2; exit 1; }
+	sleep 0.05
+done
+
+show() {
+	echo "\$ dig @$HOST -p $PORT $* +noall +answer +authority"
+	dig @"$HOST" -p "$PORT" "$@" +noall +answer +authority +time=4 +tries=1 || true
+	echo
+}
+echo
+show backend.shop.svc.cluster.local A
+show _http._tcp.backend.shop.svc.cluster.local SRV
+show db.data.svc.cluster.local A
+show db-0.db.data.svc.cluster.local A
+show payments-api.shop.svc.cluster.local CNAME
+show -x 10.106.35.83
+show 10-244-1-10.shop.pod.cluster.local A
+show nosuch.shop.svc.cluster.local A
+show dns-version.cluster.local TXT
+
+if [ -n "${RUN_DEMO_ONLY:-}" ]; then
+	exit 0
+fi
+cat <<MSG
+svcdns is serving $ZONES on $LISTEN (pid $pid); metrics: curl http://$HTTP/metrics
+Edit a manifest under $ZONES/ and the answers change within a second. Ctrl-C stops it.
+MSG
+wait $pid
