@@ -18,6 +18,7 @@ struct tcp_conn {
 	struct bufferevent *bev; /* NULL once closed */
 	int refs;                /* the connection itself, plus one per query upstream */
 	size_t pending;
+	bool reading; /* inside conn_read: replies must not re-enter it */
 	struct tcp_conn *prev, *next;
 };
 
@@ -86,6 +87,11 @@ tcp_reply(struct tcp_conn *c, const uint8_t *buf, size_t len)
 	bufferevent_write(c->bev, framing, 2);
 	bufferevent_write(c->bev, buf, len);
 	conn_update_reading(c);
+	/* Reading paused at the pipelining limit: frames already buffered will not raise another
+	 * read event, so pick them up here. */
+	if (!c->reading && c->pending == TCP_MAX_PENDING - 1 &&
+	    evbuffer_get_length(bufferevent_get_input(c->bev)) >= 2)
+		conn_read(c->bev, c);
 }
 
 static void
@@ -113,6 +119,8 @@ conn_read(struct bufferevent *bev, void *arg)
 	struct server *s = ts->srv;
 	struct evbuffer *in = bufferevent_get_input(bev);
 
+	c->refs++; /* C stays valid even if a reply closes it below */
+	c->reading = true;
 	while (c->bev != NULL && c->pending < TCP_MAX_PENDING) {
 		uint8_t hdr[2];
 		size_t len;
@@ -126,7 +134,7 @@ conn_read(struct bufferevent *bev, void *arg)
 		len = dnsw_get16(hdr);
 		if (len < DNSW_HEADER) {
 			conn_close(c); /* a frame too short for a header: not DNS */
-			return;
+			break;
 		}
 		if (evbuffer_get_length(in) < len + 2)
 			break;
@@ -139,7 +147,7 @@ conn_read(struct bufferevent *bev, void *arg)
 			dnsz_unref(z);
 			metrics_add(&s->metrics, &s->metrics.dropped, 1);
 			conn_close(c); /* an answer sent as a query */
-			return;
+			break;
 		}
 		metrics_query(&s->metrics, 1, q.qtype);
 		if (res.action == DNSQ_FORWARD || res.action == DNSQ_CHASE) {
@@ -160,7 +168,9 @@ conn_read(struct bufferevent *bev, void *arg)
 		c->pending++;
 		tcp_reply(c, ts->out, res.len);
 	}
+	c->reading = false;
 	conn_update_reading(c);
+	tcp_conn_release(c);
 }
 
 static void
