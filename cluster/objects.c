@@ -395,7 +395,12 @@ load_tree(struct cluster_objects *objs, const char *dir, int depth, struct diag 
 		char path[4096];
 		struct stat sb;
 
-		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		int plen = snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+
+		if (plen < 0 || (size_t)plen >= sizeof(path)) {
+			diag_add(d, DIAG_ERROR, dir, 0, 0, NULL, "%s: path too long", names[i]);
+			continue;
+		}
 		if (stat(path, &sb) != 0)
 			continue;
 		if (S_ISDIR(sb.st_mode)) {

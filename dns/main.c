@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <event2/thread.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -120,6 +121,8 @@ on_model(struct cluster *fresh, const struct diag *d, void *arg)
 	z->n_pods = fresh->n_pods;
 	cluster_unref(fresh);
 	server_set_zone(s, z);
+	/* Loading needs several times the model's memory for a moment; give it back. */
+	malloc_trim(0);
 	atomic_fetch_add(&s->reloads_ok, 1);
 	atomic_store(&s->ready, true);
 	log_msg(LOG_INFO, "model %lu: %zu services, %zu pods, %zu names (%.1f ms)",

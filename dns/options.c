@@ -126,7 +126,7 @@ addr_port(const struct svcdns_addr *a)
 	return ntohs(((const struct sockaddr_in *)&a->sa)->sin_port);
 }
 
-static bool
+bool
 addr_is_any(const struct svcdns_addr *a)
 {
 	if (a->sa.ss_family == AF_INET6)

@@ -187,5 +187,7 @@ void http_stop(struct server *s);
 enum svc_status opts_parse(struct svcdns_opts *o, int argc, char **argv);
 bool addr_parse(const char *s, uint16_t default_port, struct svcdns_addr *out);
 const char *addr_str(const struct svcdns_addr *a, char *buf, size_t len);
+/* 0.0.0.0 or ::. */
+bool addr_is_any(const struct svcdns_addr *a);
 
 #endif

@@ -118,10 +118,10 @@ conn_read(struct bufferevent *bev, void *arg)
 	struct tcp_server *ts = c->ts;
 	struct server *s = ts->srv;
 	struct evbuffer *in = bufferevent_get_input(bev);
+	bool close = false;
 
-	c->refs++; /* C stays valid even if a reply closes it below */
 	c->reading = true;
-	while (c->bev != NULL && c->pending < TCP_MAX_PENDING) {
+	while (c->pending < TCP_MAX_PENDING) {
 		uint8_t hdr[2];
 		size_t len;
 		struct dnsq_query q;
@@ -133,7 +133,7 @@ conn_read(struct bufferevent *bev, void *arg)
 			break;
 		len = dnsw_get16(hdr);
 		if (len < DNSW_HEADER) {
-			conn_close(c); /* a frame too short for a header: not DNS */
+			close = true; /* a frame too short for a header: not DNS */
 			break;
 		}
 		if (evbuffer_get_length(in) < len + 2)
@@ -146,7 +146,7 @@ conn_read(struct bufferevent *bev, void *arg)
 		if (res.action == DNSQ_DROP) {
 			dnsz_unref(z);
 			metrics_add(&s->metrics, &s->metrics.dropped, 1);
-			conn_close(c); /* an answer sent as a query */
+			close = true; /* an answer sent as a query */
 			break;
 		}
 		metrics_query(&s->metrics, 1, q.qtype);
@@ -169,8 +169,10 @@ conn_read(struct bufferevent *bev, void *arg)
 		tcp_reply(c, ts->out, res.len);
 	}
 	c->reading = false;
-	conn_update_reading(c);
-	tcp_conn_release(c);
+	if (close)
+		conn_close(c);
+	else
+		conn_update_reading(c);
 }
 
 static void

@@ -44,12 +44,13 @@ open_socket(const struct svcdns_addr *a)
 	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
 	/* Room for a burst while the main loop swaps models. */
 	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
-	if (a->sa.ss_family == AF_INET6) {
+	if (a->sa.ss_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	/* Only a wildcard socket needs to learn where a query went, to answer from there. */
+	if (addr_is_any(a) && a->sa.ss_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof(one));
-	} else {
+	else if (addr_is_any(a))
 		setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one));
-	}
 	if (bind(fd, (const struct sockaddr *)&a->sa, a->len) != 0) {
 		int e = errno;
 
