@@ -70,7 +70,7 @@ fi
 KNOTD=$(command -v knotd || echo /usr/sbin/knotd)
 
 # ---- build ----
-# Release with -Werror off: gcc -O3 warns (-Wformat-truncation) in cluster/objects.c.
+# A Release build (-O3), as a packager would make.
 if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then
 	[ -x "$ROOT/scripts/deps.sh" ] && "$ROOT/scripts/deps.sh"
 	cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release \
