@@ -37,6 +37,28 @@ cache_ttl(const uint8_t *msg, const struct dnsw_rr *rrs, uint16_t an, uint16_t n
 	return 0; /* a denial without SOA: nothing says how long it holds */
 }
 
+/* Whether the name at OFF (checked by dnsw_rd_name: it ends) reads a byte of a TTL field, which
+ * dnsr_render rewrites when it ages TTLs: the client's copy of the name would change or break. */
+static bool
+name_reads_ttl(const uint8_t *msg, size_t off, const uint8_t *ttl_bits)
+{
+	for (;;) {
+		uint8_t c = msg[off];
+		size_t n = (c & 0xc0) == 0xc0 ? 2 : 1 + (size_t)c;
+
+		for (size_t i = off; i < off + n; i++) {
+			if (ttl_bits[i >> 3] & (1u << (i & 7)))
+				return true;
+		}
+		if ((c & 0xc0) == 0xc0)
+			off = (size_t)(c & 0x3f) << 8 | msg[off + 1];
+		else if (c == 0)
+			return false;
+		else
+			off += n;
+	}
+}
+
 enum svc_status
 dnsr_parse(const uint8_t *msg, size_t len, const struct dnsq_query *q,
            const struct dnsr_limits *lim, struct dnsr_msg **out)
@@ -51,8 +73,11 @@ dnsr_parse(const uint8_t *msg, size_t len, const struct dnsq_query *q,
 	bool have_opt = false;
 	enum svc_status st = SVC_EINVAL;
 	char *mem;
+	uint8_t *ttl_bits = NULL;
 
 	*out = NULL;
+	if (len > DNSW_MSG_MAX)
+		goto done; /* offsets are kept in 16 bits */
 	dnsw_rd_init(&rd, msg, len);
 	if (!dnsw_rd_u16(&rd, &id) || !dnsw_rd_u16(&rd, &flags) || !dnsw_rd_u16(&rd, &qd) ||
 	    !dnsw_rd_u16(&rd, &count[0]) || !dnsw_rd_u16(&rd, &count[1]) ||
@@ -84,6 +109,20 @@ dnsr_parse(const uint8_t *msg, size_t len, const struct dnsq_query *q,
 			opt_end = rrs[i].end;
 			ext_rcode = (uint8_t)(rrs[i].ttl >> 24);
 		}
+	}
+	/* Owner names must not run through a TTL field (render ages TTLs in place). */
+	ttl_bits = calloc(len / 8 + 1, 1);
+	if (ttl_bits == NULL) {
+		st = SVC_ENOMEM;
+		goto done;
+	}
+	for (size_t i = 0; i < total; i++) {
+		for (size_t b = rrs[i].ttl_off; b < rrs[i].ttl_off + 4; b++)
+			ttl_bits[b >> 3] = (uint8_t)(ttl_bits[b >> 3] | 1u << (b & 7));
+	}
+	for (size_t i = 0; i < total; i++) {
+		if (name_reads_ttl(msg, rrs[i].start, ttl_bits))
+			goto done;
 	}
 	wire_len = have_opt ? opt_start : rd.off;
 	if (have_opt) {
@@ -123,6 +162,7 @@ dnsr_parse(const uint8_t *msg, size_t len, const struct dnsq_query *q,
 	*out = m;
 	st = SVC_OK;
 done:
+	free(ttl_bits);
 	free(rrs);
 	return st;
 }
@@ -228,8 +268,12 @@ dnsr_render_chase(const struct dnsr_msg *m, const struct dnsq_query *q, const ui
 		rdlen_at = w.len;
 		dnsw_wr_u16(&w, 0);
 		if (rr.type == DNSW_T_CNAME) {
-			if (!copy_name(m, rr.rdata_off, &w))
+			if (!copy_name(m, rr.rdata_off, &w)) {
+				/* RDATA is not checked by dnsr_parse: drop the half record. */
+				w.full = false;
+				w.len = mark;
 				break;
+			}
 		} else {
 			dnsw_wr_bytes(&w, m->wire + rr.rdata_off, rr.rdlen);
 		}

@@ -70,8 +70,9 @@ dnsw_rd_name(struct dnsw_rd *rd, bool allow_ptr, uint8_t *out, size_t *out_len)
 			if (!allow_ptr || pos + 1 >= rd->len)
 				return SVC_EINVAL;
 			target = (size_t)(c & 0x3f) << 8 | rd->buf[pos + 1];
-			/* Strictly backwards of every label read so far: no loops, bounded work. */
-			if (target >= limit)
+			/* Strictly backwards of every label read so far: no loops, bounded work.
+			 * Never into the header, which a relayed message rewrites. */
+			if (target >= limit || target < DNSW_HEADER)
 				return SVC_EINVAL;
 			if (!jumped) {
 				after = pos + 2;

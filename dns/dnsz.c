@@ -520,6 +520,8 @@ reverse_name(const struct netaddr *a, uint8_t *out, size_t *apex_len)
 static void
 build_ptrs(struct zb *zb)
 {
+	if (zb->n_ptrs == 0)
+		return; /* qsort's base must not be NULL */
 	qsort(zb->ptrs, zb->n_ptrs, sizeof(*zb->ptrs), ptr_cmp);
 	for (size_t i = 0; i < zb->n_ptrs && zb->status == SVC_OK;) {
 		size_t j = i, apex_len;
@@ -604,6 +606,8 @@ build_endpoint_names(struct zb *zb, const struct cluster_service *s, const struc
 		if (node == NULL)
 			break;
 		names[i] = node;
+		/* Every ready address names its endpoint, also when a hostname is shared. */
+		add_ptr(zb, &ep->ip, false, node);
 		if (node->rr[DNSZ_A] != NULL || node->rr[DNSZ_AAAA] != NULL)
 			continue; /* already built from the first endpoint with this name */
 		/* Several endpoints may share a hostname: the name has all their addresses. */
@@ -617,7 +621,6 @@ build_endpoint_names(struct zb *zb, const struct cluster_service *s, const struc
 				addrs[n++] = o->ip;
 		}
 		set_addrs(zb, node, addrs, n);
-		add_ptr(zb, &ep->ip, false, node);
 	}
 	free(addrs);
 }
@@ -726,7 +729,8 @@ service_addrs(struct zb *zb, const uint8_t *target, size_t tlen, struct netaddr 
 	const struct cluster_service *s;
 	size_t n = 0;
 
-	if (at <= 0 || dnsw_name_labels(target, (size_t)at + 1) != 2)
+	/* Exactly <svc>.<ns> before svc.<zone>: the labels in the first AT octets. */
+	if (at <= 0 || dnsw_name_labels(target, (size_t)at) != 2)
 		return 0;
 	dnsw_name_to_str(target, (size_t)at + 1, text, sizeof(text));
 	svc = text;

@@ -75,7 +75,8 @@ bool dnsw_rd_u32(struct dnsw_rd *rd, uint32_t *v);
 bool dnsw_rd_skip(struct dnsw_rd *rd, size_t n);
 
 /* Read the name at the cursor and move past it. Compression pointers are followed only when
- * ALLOW_PTR, and only strictly backwards, so loops cannot happen. OUT (DNSW_NAME_MAX bytes, may
+ * ALLOW_PTR, only strictly backwards (so loops cannot happen) and never into the 12-byte header
+ * (which a relayed message rewrites). OUT (DNSW_NAME_MAX bytes, may
  * be NULL) gets the uncompressed name in lower case; *OUT_LEN its length. SVC_EINVAL for a
  * truncated name, a forward pointer, a label over 63 or a name over 255 octets. */
 enum svc_status dnsw_rd_name(struct dnsw_rd *rd, bool allow_ptr, uint8_t *out, size_t *out_len);

@@ -1,0 +1,1199 @@
+/* test_dnsq.c -- answering queries from a zone: the Kubernetes DNS schema as CoreDNS serves it
+ * (dns-anchors.md 1-3), and the packet checks of NSD and Knot (reliability-anchors.md 1.3). */
+#include "testutil.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "dnsq.h"
+#include "dnsz.h"
+#include "dnstu.h"
+
+#define ZONE "cluster.local"
+#define TTL  30
+#define ID   0x4242
+
+static struct cluster *cl;
+static struct dnsz *zone;
+static uint8_t out[DNSQ_OUT_MAX];
+static struct dnsq_query q;
+static struct dnsq_result res;
+
+static struct dnsz *
+build_zone(const char *yaml, const char *domain, uint32_t ttl, struct cluster **cp)
+{
+	struct cluster_config cfg;
+	struct dnsz_options opts;
+	struct diag d;
+	struct dnsz *z = NULL;
+
+	cluster_config_init(&cfg);
+	assert_int_equal(cluster_config_set_cidrs(&cfg, DT_CIDRS), SVC_OK);
+	*cp = tu_build_ok(yaml, &cfg, &d);
+	diag_deinit(&d);
+	memset(&opts, 0, sizeof(opts));
+	opts.domain = domain;
+	opts.ttl = ttl;
+	assert_int_equal(netaddr_parse(&opts.ns_addrs[0], "127.0.0.1"), SVC_OK);
+	opts.n_ns_addrs = 1;
+	assert_int_equal(dnsz_build(*cp, &opts, &z), SVC_OK);
+	assert_non_null(z);
+	return z;
+}
+
+static int
+setup(void **state)
+{
+	(void)state;
+	zone = build_zone(DT_FIXTURE, ZONE, TTL, &cl);
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	(void)state;
+	dnsz_unref(zone);
+	cluster_unref(cl);
+	return 0;
+}
+
+/* Run packet IN through zone Z. */
+static void
+run(const struct dnsz *z, const uint8_t *in, size_t len, enum dnsq_transport tr)
+{
+	memset(out, 0xee, 64);
+	dnsq_answer(z, in, len, tr, out, &q, &res);
+}
+
+/* Ask Z for NAME/QTYPE; the answer must be a well-formed reply echoing ID and question. */
+static struct dt_msg *
+ask_z(const struct dnsz *z, const char *name, uint16_t qtype, enum dnsq_transport tr, int edns,
+      uint32_t ettl)
+{
+	uint8_t in[1024];
+	size_t len = dt_query(in, ID, DNSW_F_RD, name, qtype, DNSW_C_IN, edns, ettl);
+	struct dt_msg *m;
+
+	run(z, in, len, tr);
+	if (res.action != DNSQ_REPLY)
+		fail_msg("%s/%u: action %d, want REPLY", name, qtype, res.action);
+	m = dt_parse(out, res.len);
+	if (m == NULL)
+		fail_msg("answer to %s/%u does not parse", name, qtype);
+	assert_int_equal(m->trailing, 0);
+	assert_int_equal(m->id, ID);
+	assert_true(m->flags & DNSW_F_QR);
+	assert_true(m->flags & DNSW_F_RD);
+	assert_int_equal(m->qd, 1);
+	assert_int_equal(m->qtype, qtype);
+	assert_int_equal(m->qclass, DNSW_C_IN);
+	/* The question comes back as the client spelled it. */
+	{
+		char want[300];
+
+		snprintf(want, sizeof(want), "%s.", name);
+		assert_string_equal(m->qname, want);
+	}
+	assert_int_equal(m->has_opt, edns >= 0);
+	return m;
+}
+
+static struct dt_msg *
+ask(const char *name, uint16_t qtype)
+{
+	return ask_z(zone, name, qtype, DNSQ_UDP, -1, 0);
+}
+
+/* The SOA a negative answer carries: one, in authority, owned by the zone as the query spelled
+ * it, TTL min(ttl, 300). */
+static void
+check_neg_soa(const struct dt_msg *m, const char *qname, const char *apex, uint32_t ttl)
+{
+	const struct dt_rr *soa;
+	char owner[300], data[400];
+	size_t nl = strlen(qname), al = strlen(apex);
+
+	assert_int_equal(m->ns, 1);
+	assert_int_equal(dt_count(m, DT_NS, DNSW_T_SOA), 1);
+	soa = dt_find(m, DT_NS, DNSW_T_SOA, NULL);
+	assert_true(nl >= al);
+	snprintf(owner, sizeof(owner), "%s.", qname + nl - al);
+	assert_string_equal(soa->owner, owner);
+	assert_int_equal(soa->ttl, ttl < 300 ? ttl : 300);
+	/* MNAME and RNAME, then serial (not checked), refresh, retry, expire, minimum. */
+	snprintf(data, sizeof(data), "ns.dns.%s. hostmaster.%s. ", apex, apex);
+	assert_true(strncasecmp(soa->data, data, strlen(data)) == 0);
+	snprintf(data, sizeof(data), " 7200 1800 86400 %u", ttl);
+	assert_string_equal(soa->data + strlen(soa->data) - strlen(data), data);
+}
+
+static void
+expect_nxdomain(const char *name, uint16_t qtype)
+{
+	struct dt_msg *m = ask(name, qtype);
+
+	if (dt_rcode(m) != DNSW_R_NXDOMAIN)
+		fail_msg("%s/%u: rcode %u, want NXDOMAIN", name, qtype, dt_rcode(m));
+	assert_true(m->flags & DNSW_F_AA);
+	assert_int_equal(m->an, 0);
+	assert_int_equal(m->ar, 0);
+	check_neg_soa(m, name, ZONE, TTL);
+	free(m);
+}
+
+static void
+expect_nodata(const char *name, uint16_t qtype)
+{
+	struct dt_msg *m = ask(name, qtype);
+
+	if (dt_rcode(m) != DNSW_R_NOERROR || m->an != 0)
+		fail_msg("%s/%u: rcode %u an %u, want NODATA", name, qtype, dt_rcode(m), m->an);
+	assert_true(m->flags & DNSW_F_AA);
+	assert_int_equal(m->ar, 0);
+	check_neg_soa(m, name, ZONE, TTL);
+	free(m);
+}
+
+/* A positive answer: NOERROR, AA, N answer records of QTYPE, all owned by NAME with TTL. */
+static struct dt_msg *
+expect_answer(const char *name, uint16_t qtype, size_t n)
+{
+	struct dt_msg *m = ask(name, qtype);
+	char owner[300];
+
+	if (dt_rcode(m) != DNSW_R_NOERROR || m->an != n)
+		fail_msg("%s/%u: rcode %u an %u, want NOERROR with %zu", name, qtype, dt_rcode(m),
+		         m->an, n);
+	assert_true(m->flags & DNSW_F_AA);
+	assert_false(m->flags & DNSW_F_TC);
+	assert_int_equal(m->ns, 0);
+	snprintf(owner, sizeof(owner), "%s.", name);
+	for (size_t i = 0; i < m->an; i++) {
+		assert_string_equal(m->rr[i].owner, owner);
+		assert_int_equal(m->rr[i].type, qtype);
+		assert_int_equal(m->rr[i].rclass, DNSW_C_IN);
+		assert_int_equal(m->rr[i].ttl, TTL);
+	}
+	return m;
+}
+
+static void
+expect_forward(const char *name, uint16_t qtype)
+{
+	uint8_t in[1024], want[DNSW_NAME_MAX];
+	size_t len = dt_query(in, ID, DNSW_F_RD, name, qtype, DNSW_C_IN, -1, 0), wlen;
+
+	run(zone, in, len, DNSQ_UDP);
+	if (res.action != DNSQ_FORWARD)
+		fail_msg("%s/%u: action %d, want FORWARD", name, qtype, res.action);
+	/* The parsed query describes it for the forwarder. */
+	assert_int_equal(q.id, ID);
+	assert_int_equal(q.qtype, qtype);
+	assert_int_equal(q.qclass, DNSW_C_IN);
+	assert_int_equal(q.query_len, len);
+	assert_int_equal(dnsw_name_from_str(name, want, &wlen), SVC_OK);
+	assert_int_equal(q.qname_len, wlen);
+	assert_memory_equal(q.qname, want, wlen);
+}
+
+/* ---- services ---- */
+
+static void
+test_clusterip_a(void **state)
+{
+	struct dt_msg *m;
+
+	(void)state;
+	/* Table case 1. */
+	m = expect_answer("svc1.testns.svc.cluster.local", DNSW_T_A, 1);
+	assert_string_equal(m->rr[0].data, "10.96.1.1");
+	assert_int_equal(m->ar, 0);
+	free(m);
+	/* Case 2: a ClusterIP is answered with zero endpoints. */
+	m = expect_answer("svcempty.testns.svc.cluster.local", DNSW_T_A, 1);
+	assert_string_equal(m->rr[0].data, "10.96.1.2");
+	free(m);
+	/* Case 8: the other family is NODATA. */
+	expect_nodata("svc1.testns.svc.cluster.local", DNSW_T_AAAA);
+}
+
+static void
+test_clusterip_v6_and_dual(void **state)
+{
+	struct dt_msg *m;
+
+	(void)state;
+	/* Case 6. */
+	m = expect_answer("svc6.testns.svc.cluster.local", DNSW_T_AAAA, 1);
+	assert_string_equal(m->rr[0].data, "fd00:96::6");
+	free(m);
+	expect_nodata("svc6.testns.svc.cluster.local", DNSW_T_A);
+	/* Cases 23-24. */
+	m = expect_answer("svc-dual-stack.testns.svc.cluster.local", DNSW_T_A, 1);
+	assert_string_equal(m->rr[0].data, "10.96.1.3");
+	free(m);
+	m = expect_answer("svc-dual-stack.testns.svc.cluster.local", DNSW_T_AAAA, 1);
+	assert_string_equal(m->rr[0].data, "fd00:96::3");
+	free(m);
+	/* Case 25: one SRV, weight 50 (two backend entries before dedup), both addresses. */
+	m = expect_answer("svc-dual-stack.testns.svc.cluster.local", DNSW_T_SRV, 1);
+	assert_string_equal(m->rr[0].data, "0 50 80 svc-dual-stack.testns.svc.cluster.local.");
+	assert_int_equal(m->ar, 2);
+	assert_non_null(dt_find(m, DT_AR, DNSW_T_A, "10.96.1.3"));
+	assert_non_null(dt_find(m, DT_AR, DNSW_T_AAAA, "fd00:96::3"));
+	for (size_t i = m->an; i < m->n; i++)
+		assert_string_equal(m->rr[i].owner, "svc-dual-stack.testns.svc.cluster.local.");
+	free(m);
+}
+
+static void
+test_clusterip_srv(void **state)
+{
+	struct dt_msg *m;
+
+	(void)state;
+	/* Cases 3-4: bare name and named port alike, the A of the target in additional. */
+	m = expect_answer("_http._tcp.svc1.testns.svc.cluster.local", DNSW_T_SRV, 1);
+	assert_string_equal(m->rr[0].data, "0 100 80 svc1.testns.svc.cluster.local.");
+	assert_int_equal(m->ar, 1);
+	assert_string_equal(m->rr[1].owner, "svc1.testns.svc.cluster.local.");
+	assert_int_equal(m->rr[1].type, DNSW_T_A);
+	assert_string_equal(m->rr[1].data, "10.96.1.1");
+	assert_int_equal(m->rr[1].ttl, TTL);
+	free(m);
+	m = expect_answer("svc1.testns.svc.cluster.local", DNSW_T_SRV, 1);
+	assert_string_equal(m->rr[0].data, "0 100 80 svc1.testns.svc.cluster.local.");
+	assert_non_null(dt_find(m, DT_AR, DNSW_T_A, "10.96.1.1"));
+	free(m);
+	/* Case 5. */
+	m = expect_answer("_http._tcp.svcempty.testns.svc.cluster.local", DNSW_T_SRV, 1);
+	assert_string_equal(m->rr[0].data, "0 100 80 svcempty.testns.svc.cluster.local.");
+	free(m);
+	/* Case 7: an IPv6 target's AAAA. */
+	m = expect_answer("_http._tcp.svc6.testns.svc.cluster.local", DNSW_T_SRV, 1);
+	assert_non_null(dt_find(m, DT_AR, DNSW_T_AAAA, "fd00:96::6"));
+	assert_int_equal(m->ar, 1);
+	free(m);
+	/* Case 57: two ports, weight 50 each, the target's A once. */
+	m = expect_answer("svc2.testns.svc.cluster.local", DNSW_T_SRV, 2);
+	assert_non_null(dt_find(m, DT_AN, DNSW_T_SRV, "0 50 80 svc2.testns.svc.cluster.local."));
+	assert_non_null(dt_find(m, DT_AN, DNSW_T_SRV, "0 50 443 svc2.testns.svc.cluster.local."));
+	assert_int_equal(m->ar, 1);
+	assert_non_null(dt_find(m, DT_AR, DNSW_T_A, "10.96.1.4"));
+	free(m);
+	m = expect_answer("_https._tcp.svc2.testns.svc.cluster.local", DNSW_T_SRV, 1);
+	assert_string_equal(m->rr[0].data, "0 100 443 svc2.testns.svc.cluster.local.");
+	free(m);
+	/* An unnamed port: SRV on the bare name only (spec 2.3.2). */
+	m = expect_answer("svc3.testns.svc.cluster.local", DNSW_T_SRV, 1);
+	assert_string_equal(m->rr[0].data, "0 100 8000 svc3.testns.svc.cluster.local.");
+	free(m);
+	/* Wrong protocol or unknown port name: no such name. */
+	expect_nxdomain("_http._udp.svc1.testns.svc.cluster.local", DNSW_T_SRV);
+	expect_nxdomain("_ftp._tcp.svc1.testns.svc.cluster.local", DNSW_T_SRV);
+	/* Case 12: other types at a service name are NODATA. */
+	expect_nodata("svc1.testns.svc.cluster.local", DNSW_T_TXT);
+	expect_nodata("svc1.testns.svc.cluster.local", DNSW_T_SOA);
+	expect_nodata("svc1.testns.svc.cluster.local", DNSW_T_PTR);
+	expect_nodata("svc1.testns.svc.cluster.local", DNSW_T_MX);
+	expect_nodata("svc1.testns.svc.cluster.local", DNSW_T_CNAME);
+	expect_nodata("_http._tcp.svc1.testns.svc.cluster.local", DNSW_T_A);
+}
+
+static void
+test_headless(void **state)
+{
+	struct dt_msg *m;
+
+	(void)state;
+	/* Case 15: ready endpoints only (172.0.0.9 is not ready). */
+	m = expect_answer("hdls1.testns.svc.cluster.local", DNSW_T_A, 4);
+	assert_non_null(dt_find(m, DT_AN, DNSW_T_A, "172.0.0.2"));
+	assert_non_null(dt_find(m, DT_AN, DNSW_T_A, "172.0.0.3"));
+	assert_non_null(dt_find(m, DT_AN, DNSW_T_A, "172.0.0.4"));
+	assert_non_null(dt_find(m, DT_AN, DNSW_T_A, "172.0.0.5"));
+	free(m);
+	/* Case 16. */
+	m = expect_answer("hdls1.testns.svc.cluster.local", DNSW_T_AAAA, 2);
+	assert_non_null(dt_find(m, DT_AN, DNSW_T_AAAA, "5678:abcd::1"));
+	assert_non_null(dt_find(m, DT_AN, DNSW_T_AAAA, "5678:abcd::2"));
+	free(m);
+	/* Case 17: endpoints without ports still give A. */
+	m = expect_answer("hdlsprtls.testns.svc.cluster.local", DNSW_T_A, 1);
+	assert_string_equal(m->rr[0].data, "172.0.0.20");
+	free(m);
+	/* ... but no SRV. */
+	expect_nodata("hdlsprtls.testns.svc.cluster.local", DNSW_T_SRV);
+	/* Case 59 / spec 2.4.1: headless with no ready endpoints does not exist. */
+	expect_nxdomain("unready.testns.svc.cluster.local", DNSW_T_A);
+	expect_nxdomain("unready.testns.svc.cluster.local", DNSW_T_SRV);
+	expect_nxdomain("_http._tcp.unready.testns.svc.cluster.local", DNSW_T_SRV);
+	/* publishNotReadyAddresses: the not-ready address is published. */
+	m = expect_answer("pubnr.testns.svc.cluster.local", DNSW_T_A, 1);
+	assert_string_equal(m->rr[0].data, "172.0.0.31");
+	free(m);
+}
+
+static void
+test_headless_srv(void **state)
+{
+	static const char *targets[] = {
+	        "172-0-0-2.hdls1.testns.svc.cluster.local.",
+	        "172-0-0-3.hdls1.testns.svc.cluster.local.",
+	        "dup-name.hdls1.testns.svc.cluster.local.",
+	        "5678-abcd--1.hdls1.testns.svc.cluster.local.",
+	        "5678-abcd--2.hdls1.testns.svc.cluster.local.",
+	};
+	const char *names[] = {"_http._tcp.hdls1.testns.svc.cluster.local",
+	                       "hdls1.testns.svc.cluster.local"};
+
+	(void)state;
+	for (size_t k = 0; k < 2; k++) {
+		/* Case 18: 6 backend entries -> weight 16; dup-name twice -> one SRV. */
+		struct dt_msg *m = expect_answer(names[k], DNSW_T_SRV, 5);
+
+		for (size_t i = 0; i < 5; i++) {
+			char want[300];
+
+			snprintf(want, sizeof(want), "0 16 80 %s", targets[i]);
+			if (dt_find(m, DT_AN, DNSW_T_SRV, want) == NULL)
+				fail_msg("%s: no SRV %s", names[k], want);
+		}
+		assert_int_equal(m->ar, 6);
+		assert_int_equal(dt_count(m, DT_AR, DNSW_T_A), 4);
+		assert_int_equal(dt_count(m, DT_AR, DNSW_T_AAAA), 2);
+		/* Each address under its own target's name. */
+		for (size_t i = m->an; i < m->n; i++) {
+			const struct dt_rr *r = &m->rr[i];
+			const char *want = NULL;
+
+			if (!strcmp(r->data, "172.0.0.2"))
+				want = targets[0];
+			else if (!strcmp(r->data, "172.0.0.3"))
+				want = targets[1];
+			else if (!strcmp(r->data, "172.0.0.4") || !strcmp(r->data, "172.0.0.5"))
+				want = targets[2];
+			else if (!strcmp(r->data, "5678:abcd::1"))
+				want = targets[3];
+			else if (!strcmp(r->data, "5678:abcd::2"))
+				want = targets[4];
+			if (want == NULL)
+				fail_msg("unexpected additional %s", r->data);
+			assert_string_equal(r->owner, want);
+			assert_int_equal(r->ttl, TTL);
+		}
+		free(m);
+	}
+}
+
+static void
+test_endpoint_names(void **state)
+{
+	struct dt_msg *m;
+
+	(void)state;
+	/* Cases 19-22: dashed IPs and hostnames, several addresses under one hostname. */
+	m = expect_answer("172-0-0-2.hdls1.testns.svc.cluster.local", DNSW_T_A, 1);
+	assert_string_equal(m->rr[0].data, "172.0.0.2");
+	free(m);
+	m = expect_answer("dup-name.hdls1.testns.svc.cluster.local", DNSW_T_A, 2);
+	assert_non_null(dt_find(m, DT_AN, DNSW_T_A, "172.0.0.4"));
+	assert_non_null(dt_find(m, DT_AN, DNSW_T_A, "172.0.0.5"));
+	free(m);
+	m = expect_answer("5678-abcd--2.hdls1.testns.svc.cluster.local", DNSW_T_AAAA, 1);
+	assert_string_equal(m->rr[0].data, "5678:abcd::2");
+	free(m);
+	expect_nodata("5678-abcd--2.hdls1.testns.svc.cluster.local", DNSW_T_A);
+	m = expect_answer("172-0-0-20.hdlsprtls.testns.svc.cluster.local", DNSW_T_A, 1);
+	assert_string_equal(m->rr[0].data, "172.0.0.20");
+	free(m);
+	/* A hostname replaces the dashed IP. */
+	expect_nxdomain("172-0-0-4.hdls1.testns.svc.cluster.local", DNSW_T_A);
+	/* Not ready: no name. Cases 13-14: unknown endpoints. */
+	expect_nxdomain("172-0-0-9.hdls1.testns.svc.cluster.local", DNSW_T_A);
+	expect_nxdomain("bogusendpoint.hdls1.testns.svc.cluster.local", DNSW_T_A);
+	expect_nxdomain("bogusendpoint.svc0.testns.svc.cluster.local", DNSW_T_A);
+	/* Case 63/65: endpoints of a ClusterIP service have names too. */
+	m = expect_answer("ep1a.svc1.testns.svc.cluster.local", DNSW_T_A, 1);
+	assert_string_equal(m->rr[0].data, "172.0.0.1");
+	free(m);
+	/* Pod hostname/subdomain behind a headless service; the unready pod has no name. */
+	m = expect_answer("web-0.web.testns.svc.cluster.local", DNSW_T_A, 1);
+	assert_string_equal(m->rr[0].data, "10.244.0.5");
+	free(m);
+	m = expect_answer("web.testns.svc.cluster.local", DNSW_T_A, 1);
+	assert_string_equal(m->rr[0].data, "10.244.0.5");
+	free(m);
+	expect_nxdomain("web-1.web.testns.svc.cluster.local", DNSW_T_A);
+	/* Deeper than an endpoint: no such name. */
+	expect_nxdomain("a.172-0-0-2.hdls1.testns.svc.cluster.local", DNSW_T_A);
+}
+
+static void
+test_external_name(void **state)
+{
+	uint8_t in[512], target[DNSW_NAME_MAX];
+	size_t len, tlen;
+	struct dt_msg *m;
+
+	(void)state;
+	/* Case 29. */
+	m = expect_answer("external.testns.svc.cluster.local", DNSW_T_CNAME, 1);
+	assert_string_equal(m->rr[0].data, "ext.interwebs.test.");
+	free(m);
+	/* Case 30: A and AAAA give the CNAME and hand the target to the resolver. */
+	for (int i = 0; i < 2; i++) {
+		uint16_t t = i == 0 ? DNSW_T_A : DNSW_T_AAAA;
+
+		len = dt_query(in, ID, DNSW_F_RD, "External.testns.svc.cluster.local", t, DNSW_C_IN,
+		               -1, 0);
+		run(zone, in, len, DNSQ_UDP);
+		assert_int_equal(res.action, DNSQ_CHASE);
+		assert_int_equal(dnsw_name_from_str("ext.interwebs.test", target, &tlen), SVC_OK);
+		assert_int_equal(q.chase_len, tlen);
+		assert_memory_equal(q.chase, target, tlen);
+		m = dt_parse(out, res.len);
+		assert_non_null(m);
+		assert_int_equal(m->an, 1);
+		assert_int_equal(m->ar, 0);
+		assert_true(m->flags & DNSW_F_AA);
+		assert_string_equal(m->rr[0].owner, "External.testns.svc.cluster.local.");
+		assert_int_equal(m->rr[0].type, DNSW_T_CNAME);
+		assert_string_equal(m->rr[0].data, "ext.interwebs.test.");
+		free(m);
+	}
+	/* Case 31: a target inside the zone is resolved here, CNAME first. */
+	m = ask("external-to-service.testns.svc.cluster.local", DNSW_T_A);
+	assert_int_equal(dt_rcode(m), DNSW_R_NOERROR);
+	assert_true(m->flags & DNSW_F_AA);
+	assert_int_equal(m->an, 2);
+	assert_int_equal(m->rr[0].type, DNSW_T_CNAME);
+	assert_string_equal(m->rr[0].owner, "external-to-service.testns.svc.cluster.local.");
+	assert_string_equal(m->rr[0].data, "svc1.testns.svc.cluster.local.");
+	assert_int_equal(m->rr[1].type, DNSW_T_A);
+	assert_string_equal(m->rr[1].owner, "svc1.testns.svc.cluster.local.");
+	assert_string_equal(m->rr[1].data, "10.96.1.1");
+	free(m);
+	/* svc1 has no IPv6 address: the CNAME alone. */
+	m = ask("external-to-service.testns.svc.cluster.local", DNSW_T_AAAA);
+	assert_int_equal(dt_rcode(m), DNSW_R_NOERROR);
+	assert_int_equal(m->an, 1);
+	assert_int_equal(m->rr[0].type, DNSW_T_CNAME);
+	free(m);
+	/* Cases 32-33 and "SRV for ExternalName is not implemented". */
+	expect_nxdomain("endpoint.external.testns.svc.cluster.local", DNSW_T_CNAME);
+	expect_nxdomain("subdomain.subdomain.external.testns.svc.cluster.local", DNSW_T_CNAME);
+	expect_nxdomain("_http._tcp.external.testns.svc.cluster.local", DNSW_T_SRV);
+}
+
+static void
+test_pods(void **state)
+{
+	struct dt_msg *m;
+
+	(void)state;
+	/* Case 44 (pods insecure): any well-formed address in an existing namespace. */
+	m = expect_answer("10-240-0-1.podns.pod.cluster.local", DNSW_T_A, 1);
+	assert_string_equal(m->rr[0].data, "10.240.0.1");
+	free(m);
+	m = expect_answer("172-0-0-2.testns.pod.cluster.local", DNSW_T_A, 1);
+	assert_string_equal(m->rr[0].data, "172.0.0.2");
+	free(m);
+	m = expect_answer("fd00--1.podns.pod.cluster.local", DNSW_T_AAAA, 1);
+	assert_string_equal(m->rr[0].data, "fd00::1");
+	free(m);
+	expect_nodata("10-240-0-1.podns.pod.cluster.local", DNSW_T_AAAA);
+	expect_nodata("fd00--1.podns.pod.cluster.local", DNSW_T_A);
+	/* Case 45: not an address, or the namespace is missing. */
+	expect_nxdomain("blah.podns.pod.cluster.local", DNSW_T_A);
+	expect_nxdomain("blah.podns.pod.cluster.local", DNSW_T_HINFO);
+	expect_nxdomain("1-2-3.podns.pod.cluster.local", DNSW_T_A);
+	expect_nxdomain("300-0-0-1.podns.pod.cluster.local", DNSW_T_A);
+	expect_nxdomain("10-240-0-1.pod-nons.pod.cluster.local", DNSW_T_A);
+	expect_nxdomain("x.10-240-0-1.podns.pod.cluster.local", DNSW_T_A);
+	/* Case 46. */
+	expect_nodata("podns.pod.cluster.local", DNSW_T_A);
+	expect_nxdomain("pod-nons.pod.cluster.local", DNSW_T_A);
+	/* Case-insensitive, and the owner keeps the query's spelling. */
+	m = expect_answer("FD00--1.PodNS.pod.cluster.local", DNSW_T_AAAA, 1);
+	assert_string_equal(m->rr[0].data, "fd00::1");
+	free(m);
+}
+
+static void
+check_ptr(const char *name, const char **want, size_t n)
+{
+	struct dt_msg *m = expect_answer(name, DNSW_T_PTR, n);
+
+	for (size_t i = 0; i < n; i++) {
+		if (dt_find(m, DT_AN, DNSW_T_PTR, want[i]) == NULL)
+			fail_msg("%s: no PTR %s", name, want[i]);
+	}
+	free(m);
+}
+
+static void
+test_ptr(void **state)
+{
+	const char *svc1[] = {"svc1.testns.svc.cluster.local."};
+	const char *ep1a[] = {"ep1a.svc1.testns.svc.cluster.local.",
+	                      "ep1a.svc2.testns.svc.cluster.local."};
+	const char *dashed[] = {"172-0-0-2.hdls1.testns.svc.cluster.local."};
+	const char *dup[] = {"dup-name.hdls1.testns.svc.cluster.local."};
+	const char *svc6[] = {"svc6.testns.svc.cluster.local."};
+	const char *ep6[] = {"5678-abcd--1.hdls1.testns.svc.cluster.local."};
+	const char *kdns[] = {"kube-dns.kube-system.svc.cluster.local."};
+	const char *web[] = {"web-0.web.testns.svc.cluster.local."};
+
+	(void)state;
+	/* Case 48/62; svc3's endpoint has the same address: the ClusterIP wins, alone. */
+	check_ptr("1.1.96.10.in-addr.arpa", svc1, 1);
+	check_ptr("10.0.96.10.in-addr.arpa", kdns, 1);
+	/* Case 50: one address in two services gives two PTRs. */
+	check_ptr("1.0.0.172.in-addr.arpa", ep1a, 2);
+	check_ptr("2.0.0.172.in-addr.arpa", dashed, 1);
+	/* Spec 2.4.3: each ready endpoint's address names it, also when a hostname is shared. */
+	check_ptr("4.0.0.172.in-addr.arpa", dup, 1);
+	check_ptr("5.0.0.172.in-addr.arpa", dup, 1);
+	check_ptr("5.0.244.10.in-addr.arpa", web, 1);
+	/* Case 51: 32 nibbles under ip6.arpa. */
+	check_ptr("6.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.6.9.0.0.0.0.d.f.ip6.arpa", svc6,
+	          1);
+	check_ptr("1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.d.c.b.a.8.7.6.5.ip6.arpa", ep6,
+	          1);
+	/* Case-insensitive. */
+	check_ptr("6.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.6.9.0.0.0.0.D.F.IP6.ARPA", svc6,
+	          1);
+	/* Unknown, not-ready and pod-only addresses are not ours: forwarded (fallthrough). */
+	expect_forward("200.0.17.172.in-addr.arpa", DNSW_T_PTR);
+	expect_forward("9.0.0.172.in-addr.arpa", DNSW_T_PTR);
+	expect_forward("6.0.244.10.in-addr.arpa", DNSW_T_PTR);
+	expect_forward("0.0.172.in-addr.arpa", DNSW_T_PTR);
+	expect_forward("in-addr.arpa", DNSW_T_SOA);
+	/* Another type at a known reverse name: NODATA with an SOA. */
+	{
+		struct dt_msg *m = ask("1.1.96.10.in-addr.arpa", DNSW_T_A);
+
+		assert_int_equal(dt_rcode(m), DNSW_R_NOERROR);
+		assert_int_equal(m->an, 0);
+		assert_int_equal(dt_count(m, DT_NS, DNSW_T_SOA), 1);
+		free(m);
+	}
+}
+
+static void
+test_apex(void **state)
+{
+	struct dt_msg *m;
+	char want[200];
+
+	(void)state;
+	/* Case 36. */
+	m = expect_answer("cluster.local", DNSW_T_SOA, 1);
+	snprintf(want, sizeof(want), " 7200 1800 86400 %u", TTL);
+	assert_true(strncmp(m->rr[0].data, "ns.dns.cluster.local. hostmaster.cluster.local. ",
+	                    48) == 0);
+	assert_string_equal(m->rr[0].data + strlen(m->rr[0].data) - strlen(want), want);
+	free(m);
+	/* Case 61: the kube-dns Service is the name server, its ClusterIP the glue. */
+	m = expect_answer("cluster.local", DNSW_T_NS, 1);
+	assert_string_equal(m->rr[0].data, "kube-dns.kube-system.svc.cluster.local.");
+	assert_int_equal(m->ar, 1);
+	assert_string_equal(m->rr[1].owner, "kube-dns.kube-system.svc.cluster.local.");
+	assert_int_equal(m->rr[1].type, DNSW_T_A);
+	assert_string_equal(m->rr[1].data, "10.96.0.10");
+	free(m);
+	/* Case 38. */
+	expect_nodata("cluster.local", DNSW_T_A);
+	expect_nodata("cluster.local", DNSW_T_AAAA);
+	expect_nodata("cluster.local", DNSW_T_SRV);
+	expect_nodata("cluster.local", DNSW_T_HINFO);
+	/* Case 11: the schema version, with its own TTL. */
+	m = ask("dns-version.cluster.local", DNSW_T_TXT);
+	assert_int_equal(dt_rcode(m), DNSW_R_NOERROR);
+	assert_int_equal(m->an, 1);
+	assert_string_equal(m->rr[0].data, "\"1.1.0\"");
+	assert_int_equal(m->rr[0].ttl, 28800);
+	free(m);
+	expect_nodata("dns-version.cluster.local", DNSW_T_A);
+}
+
+static void
+test_apex_without_kube_dns(void **state)
+{
+	struct cluster *c;
+	struct dnsz *z = build_zone("apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n",
+	                            "Cluster.Local.", 5, &c);
+	struct dt_msg *m;
+
+	(void)state;
+	/* Case 37: ns.dns.<zone> with the listen address as glue, and that name answers. */
+	m = ask_z(z, "cluster.local", DNSW_T_NS, DNSQ_UDP, -1, 0);
+	assert_int_equal(m->an, 1);
+	assert_string_equal(m->rr[0].data, "ns.dns.cluster.local.");
+	assert_int_equal(m->ar, 1);
+	assert_string_equal(m->rr[1].owner, "ns.dns.cluster.local.");
+	assert_string_equal(m->rr[1].data, "127.0.0.1");
+	free(m);
+	m = ask_z(z, "ns.dns.cluster.local", DNSW_T_A, DNSQ_UDP, -1, 0);
+	assert_int_equal(dt_rcode(m), DNSW_R_NOERROR);
+	assert_int_equal(m->an, 1);
+	assert_string_equal(m->rr[0].data, "127.0.0.1");
+	assert_int_equal(m->rr[0].ttl, 5);
+	free(m);
+	dnsz_unref(z);
+	cluster_unref(c);
+}
+
+static void
+test_negative(void **state)
+{
+	(void)state;
+	/* Cases 9-10, 34. */
+	expect_nxdomain("svc0.testns.svc.cluster.local", DNSW_T_A);
+	expect_nxdomain("svc0.testns.svc.cluster.local", DNSW_T_AAAA);
+	expect_nxdomain("svc0.svc-nons.svc.cluster.local", DNSW_T_TXT);
+	expect_nxdomain("svc1.nsnoexist.svc.cluster.local", DNSW_T_A);
+	/* Case 26-27: existing structure is NODATA. */
+	expect_nodata("svc.cluster.local", DNSW_T_A);
+	expect_nodata("svc.cluster.local", DNSW_T_NS);
+	expect_nodata("pod.cluster.local", DNSW_T_A);
+	expect_nodata("testns.svc.cluster.local", DNSW_T_A);
+	expect_nodata("testns.svc.cluster.local", DNSW_T_NS);
+	/* A namespace that exists only through its objects. */
+	expect_nodata("kube-system.svc.cluster.local", DNSW_T_A);
+	/* Case 28, 54. */
+	expect_nxdomain("foo.cluster.local", DNSW_T_NS);
+	expect_nxdomain("foo.svc.cluster.local", DNSW_T_NS);
+	expect_nxdomain("nons.svc.cluster.local", DNSW_T_A);
+	expect_nxdomain("100.0.0.10.cluster.local", DNSW_T_PTR);
+}
+
+static void
+test_negative_ttl_cap(void **state)
+{
+	struct cluster *c;
+	struct dnsz *z = build_zone(DT_FIXTURE, "cluster.local", 600, &c);
+	struct dt_msg *m;
+
+	(void)state;
+	m = ask_z(z, "svc0.testns.svc.cluster.local", DNSW_T_A, DNSQ_UDP, -1, 0);
+	assert_int_equal(dt_rcode(m), DNSW_R_NXDOMAIN);
+	check_neg_soa(m, "svc0.testns.svc.cluster.local", "cluster.local", 600);
+	assert_int_equal(m->rr[0].ttl, 300);
+	free(m);
+	m = ask_z(z, "svc1.testns.svc.cluster.local", DNSW_T_A, DNSQ_UDP, -1, 0);
+	assert_int_equal(m->rr[0].ttl, 600);
+	free(m);
+	dnsz_unref(z);
+	cluster_unref(c);
+}
+
+static void
+test_case(void **state)
+{
+	struct dt_msg *m;
+
+	(void)state;
+	/* Case 39. */
+	m = expect_answer("SvC1.TeStNs.SvC.cLuStEr.LoCaL", DNSW_T_A, 1);
+	assert_string_equal(m->rr[0].data, "10.96.1.1");
+	free(m);
+	/* Case 40: the owner as asked; the target equal up to case. */
+	m = expect_answer("_HtTp._TcP.sVc1.TeStNs.SvC.cLuStEr.LoCaL", DNSW_T_SRV, 1);
+	assert_true(strcasecmp(m->rr[0].data, "0 100 80 svc1.testns.svc.cluster.local.") == 0);
+	assert_true(strcasecmp(m->rr[1].owner, "svc1.testns.svc.cluster.local.") == 0);
+	free(m);
+	/* Case 41: the SOA owner echoes the query's spelling of the zone. */
+	expect_nxdomain("not-a-service.testns.svc.ClUsTeR.lOcAl", DNSW_T_A);
+	expect_nodata("TESTNS.svc.cluster.LOCAL", DNSW_T_A);
+	m = ask("CLUSTER.local", DNSW_T_SOA);
+	assert_int_equal(m->an, 1);
+	assert_string_equal(m->rr[0].owner, "CLUSTER.local.");
+	free(m);
+}
+
+static void
+test_outside_zone(void **state)
+{
+	(void)state;
+	expect_forward("example.com", DNSW_T_A);
+	expect_forward("www.Example.COM", DNSW_T_AAAA);
+	expect_forward("cluster.local.example.com", DNSW_T_A);
+	expect_forward("local", DNSW_T_SOA);
+	expect_forward("xcluster.local", DNSW_T_A);
+	expect_forward(".", DNSW_T_NS);
+	expect_forward("example.com", DNSW_T_MX);
+}
+
+static void
+test_placeholder(void **state)
+{
+	struct dnsz_options opts = {.domain = "cluster.local", .ttl = 30};
+	struct dnsz *z = NULL;
+	uint8_t in[512];
+	size_t len;
+	struct dt_msg *m;
+
+	(void)state;
+	assert_int_equal(dnsz_build(NULL, &opts, &z), SVC_OK);
+	assert_non_null(z);
+	assert_false(z->loaded);
+	/* Case 35: before the first model, cluster names fail rather than deny. */
+	len = dt_query(in, ID, DNSW_F_RD, "svc1.testns.svc.cluster.local", DNSW_T_A, DNSW_C_IN, -1,
+	               0);
+	run(z, in, len, DNSQ_UDP);
+	assert_int_equal(res.action, DNSQ_REPLY);
+	m = dt_parse(out, res.len);
+	assert_non_null(m);
+	assert_int_equal(dt_rcode(m), DNSW_R_SERVFAIL);
+	assert_int_equal(m->id, ID);
+	assert_int_equal(m->qd, 1);
+	assert_int_equal(m->an, 0);
+	free(m);
+	len = dt_query(in, ID, 0, "cluster.local", DNSW_T_SOA, DNSW_C_IN, -1, 0);
+	run(z, in, len, DNSQ_UDP);
+	assert_int_equal(res.action, DNSQ_REPLY);
+	assert_int_equal(res.rcode, DNSW_R_SERVFAIL);
+	/* Other names still go upstream. */
+	len = dt_query(in, ID, 0, "example.com", DNSW_T_A, DNSW_C_IN, -1, 0);
+	run(z, in, len, DNSQ_UDP);
+	assert_int_equal(res.action, DNSQ_FORWARD);
+	len = dt_query(in, ID, 0, "1.1.96.10.in-addr.arpa", DNSW_T_PTR, DNSW_C_IN, -1, 0);
+	run(z, in, len, DNSQ_UDP);
+	assert_int_equal(res.action, DNSQ_FORWARD);
+	dnsz_unref(z);
+}
+
+/* ---- protocol ---- */
+
+/* Run raw packet IN and check a reply with RCODE that echoes the ID; returns the parsed reply. */
+static struct dt_msg *
+expect_rcode(const uint8_t *in, size_t len, unsigned rcode)
+{
+	struct dt_msg *m;
+
+	run(zone, in, len, DNSQ_UDP);
+	assert_int_equal(res.action, DNSQ_REPLY);
+	m = dt_parse(out, res.len);
+	assert_non_null(m);
+	assert_int_equal(m->trailing, 0);
+	if (dt_rcode(m) != (rcode & 0xf))
+		fail_msg("rcode %u, want %u", dt_rcode(m), rcode & 0xf);
+	assert_int_equal(res.rcode, rcode);
+	assert_int_equal(m->id, (uint16_t)(in[0] << 8 | in[1]));
+	assert_true(m->flags & DNSW_F_QR);
+	assert_false(m->flags & DNSW_F_AA);
+	assert_int_equal(m->an, 0);
+	assert_int_equal(m->ns, 0);
+	return m;
+}
+
+static void
+test_formerr_counts(void **state)
+{
+	uint8_t in[512];
+	size_t len;
+	struct dt_msg *m;
+
+	(void)state;
+	len = dt_query(in, 0x1234, 0, "svc1.testns.svc.cluster.local", DNSW_T_A, DNSW_C_IN, -1, 0);
+	/* QDCOUNT 0 and 2: FORMERR without a question. */
+	in[5] = 0;
+	m = expect_rcode(in, len, DNSW_R_FORMERR);
+	assert_int_equal(m->qd, 0);
+	free(m);
+	in[5] = 2;
+	m = expect_rcode(in, len, DNSW_R_FORMERR);
+	assert_int_equal(m->qd, 0);
+	free(m);
+	in[5] = 1;
+	/* ANCOUNT or NSCOUNT set. */
+	in[7] = 1;
+	free(expect_rcode(in, len, DNSW_R_FORMERR));
+	in[7] = 0;
+	in[9] = 1;
+	free(expect_rcode(in, len, DNSW_R_FORMERR));
+	in[9] = 0;
+	/* ARCOUNT 1 with nothing there. */
+	in[11] = 1;
+	free(expect_rcode(in, len, DNSW_R_FORMERR));
+	in[11] = 0;
+	/* Truncated question: inside the name, and before the class. */
+	m = expect_rcode(in, 20, DNSW_R_FORMERR);
+	assert_int_equal(m->qd, 0);
+	free(m);
+	m = expect_rcode(in, len - 1, DNSW_R_FORMERR);
+	assert_int_equal(m->qd, 0);
+	free(m);
+	/* The same packet, whole, is fine. */
+	run(zone, in, len, DNSQ_UDP);
+	assert_int_equal(res.action, DNSQ_REPLY);
+	assert_int_equal(res.rcode, DNSW_R_NOERROR);
+}
+
+static void
+test_formerr_names(void **state)
+{
+	uint8_t in[600];
+	size_t o;
+
+	(void)state;
+	/* A compression pointer in the question (to the header: backwards, still refused). */
+	memset(in, 0, 12);
+	in[5] = 1;
+	o = 12;
+	in[o++] = 1;
+	in[o++] = 'a';
+	in[o++] = 0xc0;
+	in[o++] = 0;
+	in[o++] = 0;
+	in[o++] = 1;
+	in[o++] = 0;
+	in[o++] = 1;
+	free(expect_rcode(in, o, DNSW_R_FORMERR));
+	/* A 64-octet label. */
+	o = 12;
+	in[o++] = 64;
+	memset(in + o, 'a', 64);
+	o += 64;
+	in[o++] = 0;
+	in[o++] = 0;
+	in[o++] = 1;
+	in[o++] = 0;
+	in[o++] = 1;
+	free(expect_rcode(in, o, DNSW_R_FORMERR));
+	/* A 321-octet name: five 63-octet labels. */
+	o = 12;
+	for (int i = 0; i < 5; i++) {
+		in[o++] = 63;
+		memset(in + o, 'b', 63);
+		o += 63;
+	}
+	in[o++] = 0;
+	in[o++] = 0;
+	in[o++] = 1;
+	in[o++] = 0;
+	in[o++] = 1;
+	free(expect_rcode(in, o, DNSW_R_FORMERR));
+	/* QTYPE 0 and OPT are not questions. */
+	o = dt_query(in, 7, 0, "example.com", 0, DNSW_C_IN, -1, 0);
+	free(expect_rcode(in, o, DNSW_R_FORMERR));
+	o = dt_query(in, 7, 0, "example.com", DNSW_T_OPT, DNSW_C_IN, -1, 0);
+	free(expect_rcode(in, o, DNSW_R_FORMERR));
+}
+
+static void
+test_drop_notimp_refused(void **state)
+{
+	uint8_t in[512];
+	size_t len;
+	struct dt_msg *m;
+
+	(void)state;
+	len = dt_query(in, 0x5555, DNSW_F_RD, "svc1.testns.svc.cluster.local", DNSW_T_A, DNSW_C_IN,
+	               -1, 0);
+	/* Never answer an answer, or a packet without a header. */
+	in[2] |= 0x80;
+	run(zone, in, len, DNSQ_UDP);
+	assert_int_equal(res.action, DNSQ_DROP);
+	in[2] &= 0x7f;
+	for (size_t n = 0; n < 12; n++) {
+		run(zone, in, n, DNSQ_UDP);
+		assert_int_equal(res.action, DNSQ_DROP);
+	}
+	/* Opcode STATUS (2) and NOTIFY (4): NOTIMP, ID echoed. */
+	in[2] = (uint8_t)(in[2] | 2 << 3);
+	m = expect_rcode(in, len, DNSW_R_NOTIMP);
+	assert_int_equal(m->id, 0x5555);
+	free(m);
+	in[2] = (uint8_t)((in[2] & ~0x78) | 4 << 3);
+	free(expect_rcode(in, len, DNSW_R_NOTIMP));
+	in[2] &= (uint8_t)~0x78;
+	/* Zone transfers and class CH: REFUSED, with the question. */
+	len = dt_query(in, 1, 0, "cluster.local", DNSW_T_AXFR, DNSW_C_IN, -1, 0);
+	m = expect_rcode(in, len, DNSW_R_REFUSED);
+	assert_int_equal(m->qd, 1);
+	free(m);
+	len = dt_query(in, 1, 0, "cluster.local", DNSW_T_IXFR, DNSW_C_IN, -1, 0);
+	free(expect_rcode(in, len, DNSW_R_REFUSED));
+	len = dt_query(in, 1, 0, "version.bind", DNSW_T_TXT, DNSW_C_CH, -1, 0);
+	free(expect_rcode(in, len, DNSW_R_REFUSED));
+}
+
+static void
+test_edns(void **state)
+{
+	uint8_t in[512];
+	size_t len;
+	struct dt_msg *m;
+
+	(void)state;
+	/* Version 0 with DO: our OPT comes back with 1232 and DO echoed. */
+	m = ask_z(zone, "svc1.testns.svc.cluster.local", DNSW_T_A, DNSQ_UDP, 4096, DNSW_EDNS_DO);
+	assert_int_equal(dt_rcode(m), DNSW_R_NOERROR);
+	assert_int_equal(m->an, 1);
+	assert_int_equal(m->ar, 1);
+	assert_true(m->has_opt);
+	assert_int_equal(m->opt_size, DNSQ_UDP_MAX);
+	assert_int_equal(m->opt_ttl, DNSW_EDNS_DO);
+	free(m);
+	m = ask_z(zone, "svc1.testns.svc.cluster.local", DNSW_T_A, DNSQ_UDP, 1232, 0);
+	assert_int_equal(m->opt_ttl, 0);
+	free(m);
+	/* Negative answers carry OPT after the SOA. */
+	m = ask_z(zone, "svc0.testns.svc.cluster.local", DNSW_T_A, DNSQ_UDP, 1232, 0);
+	assert_int_equal(dt_rcode(m), DNSW_R_NXDOMAIN);
+	assert_int_equal(m->ns, 1);
+	assert_int_equal(m->ar, 1);
+	free(m);
+	/* Version 1: BADVERS, the upper bits of the rcode in our OPT (16 = 1 << 4 | 0). */
+	len = dt_query(in, 9, 0, "svc1.testns.svc.cluster.local", DNSW_T_A, DNSW_C_IN, 1232,
+	               1u << 16);
+	m = expect_rcode(in, len, DNSW_R_BADVERS);
+	assert_true(m->has_opt);
+	assert_int_equal(m->opt_ttl >> 24, 1);
+	assert_int_equal((m->opt_ttl >> 16) & 0xff, 0);
+	free(m);
+	/* An option that is well formed (a client cookie) is fine. */
+	len = dt_query(in, 9, 0, "svc1.testns.svc.cluster.local", DNSW_T_A, DNSW_C_IN, 1232, 0);
+	in[len - 1] = 12;
+	memcpy(in + len, "\0\12\0\10abcdefgh", 12);
+	run(zone, in, len + 12, DNSQ_UDP);
+	assert_int_equal(res.action, DNSQ_REPLY);
+	assert_int_equal(res.rcode, DNSW_R_NOERROR);
+	/* The option's length runs past the OPT RDATA. */
+	in[len + 3] = 9;
+	m = expect_rcode(in, len + 12, DNSW_R_FORMERR);
+	assert_int_equal(m->qd, 1);
+	free(m);
+	/* Half an option header. */
+	in[len - 1] = 2;
+	free(expect_rcode(in, len + 2, DNSW_R_FORMERR));
+}
+
+static void
+test_bad_opt(void **state)
+{
+	uint8_t in[512];
+	size_t len, opt;
+
+	(void)state;
+	len = dt_query(in, 3, 0, "svc1.testns.svc.cluster.local", DNSW_T_A, DNSW_C_IN, 1232, 0);
+	opt = len - 11;
+	/* Two OPT records. */
+	memcpy(in + len, in + opt, 11);
+	in[11] = 2;
+	free(expect_rcode(in, len + 11, DNSW_R_FORMERR));
+	in[11] = 1;
+	/* An OPT owned by a name other than the root. */
+	memmove(in + opt + 2, in + opt, 11);
+	in[opt] = 1;
+	in[opt + 1] = 'x';
+	free(expect_rcode(in, len + 2, DNSW_R_FORMERR));
+	/* An OPT owned by a pointer to the root (at the end of the question name). */
+	in[opt] = 0xc0;
+	in[opt + 1] = (uint8_t)(opt - 5);
+	memmove(in + opt + 2, in + opt + 3, 10);
+	free(expect_rcode(in, len + 1, DNSW_R_FORMERR));
+	/* An A record in the additional section instead of an OPT. */
+	len = dt_query(in, 3, 0, "svc1.testns.svc.cluster.local", DNSW_T_A, DNSW_C_IN, -1, 0);
+	in[11] = 1;
+	memcpy(in + len, "\0\0\1\0\1\0\0\0\0\0\4\1\2\3\4", 15);
+	free(expect_rcode(in, len + 15, DNSW_R_FORMERR));
+}
+
+static void
+test_flags_echo(void **state)
+{
+	uint8_t in[512];
+	size_t len;
+	struct dt_msg *m;
+
+	(void)state;
+	/* RD clear and CD set: RD as asked, CD echoed, RA set, QR set. */
+	len = dt_query(in, 77, DNSW_F_CD, "svc1.testns.svc.cluster.local", DNSW_T_A, DNSW_C_IN, -1,
+	               0);
+	run(zone, in, len, DNSQ_UDP);
+	m = dt_parse(out, res.len);
+	assert_non_null(m);
+	assert_false(m->flags & DNSW_F_RD);
+	assert_true(m->flags & DNSW_F_CD);
+	assert_true(m->flags & DNSW_F_RA);
+	assert_true(m->flags & DNSW_F_QR);
+	assert_int_equal(m->flags & DNSW_F_OPCODE_MASK, 0);
+	free(m);
+}
+
+/* ---- sizes ---- */
+
+/* A headless service BIG with N ready endpoints 10.244.1.x and one port, and MID with 10. */
+static char *
+big_yaml(size_t n)
+{
+	size_t cap = 4096 + n * 64, o = 0;
+	char *y = malloc(cap);
+
+	o += (size_t)snprintf(y + o, cap - o,
+	                      "apiVersion: v1\nkind: Service\nmetadata: {name: big, namespace: "
+	                      "testns}\nspec:\n  clusterIP: None\n  ports: [{name: http, port: "
+	                      "80}]\n---\napiVersion: v1\nkind: Endpoints\nmetadata: {name: big, "
+	                      "namespace: testns}\nsubsets:\n- ports: [{name: http, port: 80}]\n"
+	                      "  addresses:\n");
+	for (size_t i = 1; i <= n; i++)
+		o += (size_t)snprintf(y + o, cap - o, "  - {ip: 10.244.1.%zu}\n", i);
+	o += (size_t)snprintf(
+	        y + o, cap - o,
+	        "---\napiVersion: v1\nkind: Service\nmetadata: {name: mid, namespace: "
+	        "testns}\nspec:\n  clusterIP: None\n  ports: [{name: http, port: "
+	        "80}]\n---\napiVersion: v1\nkind: Endpoints\nmetadata: {name: mid, "
+	        "namespace: testns}\nsubsets:\n- ports: [{name: http, port: 80}]\n"
+	        "  addresses:\n");
+	for (size_t i = 1; i <= 10; i++)
+		o += (size_t)snprintf(y + o, cap - o, "  - {ip: 10.244.2.%zu}\n", i);
+	return y;
+}
+
+static void
+check_cut(const struct dt_msg *m, size_t limit, bool edns)
+{
+	assert_true(m->len <= limit);
+	assert_true(m->flags & DNSW_F_TC);
+	assert_true(res.truncated);
+	assert_int_equal(m->trailing, 0);
+	assert_int_equal(m->has_opt, edns);
+	/* Cut at a record boundary, with as many records as fit: one more would not. */
+	assert_true(m->len + 16 > limit);
+	for (size_t i = 0; i < m->an; i++)
+		assert_int_equal(m->rr[i].type, DNSW_T_A);
+}
+
+static void
+test_sizes(void **state)
+{
+	const char *name = "big.testns.svc.cluster.local";
+	char *yaml = big_yaml(100);
+	struct cluster *c;
+	struct dnsz *z = build_zone(yaml, ZONE, TTL, &c);
+	size_t head = 12 + 30 + 4; /* header and question */
+	struct dt_msg *m, *full;
+
+	(void)state;
+	free(yaml);
+	/* TCP: everything. */
+	full = ask_z(z, name, DNSW_T_A, DNSQ_TCP, -1, 0);
+	assert_int_equal(full->an, 100);
+	assert_false(full->flags & DNSW_F_TC);
+	assert_int_equal(full->len, head + 100 * 16);
+	free(full);
+	full = ask_z(z, name, DNSW_T_A, DNSQ_TCP, 512, 0);
+	assert_int_equal(full->an, 100);
+	assert_false(full->flags & DNSW_F_TC);
+	free(full);
+	/* UDP without EDNS: 512, TC. */
+	m = ask_z(z, name, DNSW_T_A, DNSQ_UDP, -1, 0);
+	check_cut(m, 512, false);
+	assert_int_equal(m->an, (512 - head) / 16);
+	free(m);
+	/* EDNS 4096 is capped at 1232. */
+	m = ask_z(z, name, DNSW_T_A, DNSQ_UDP, 4096, 0);
+	check_cut(m, DNSQ_UDP_MAX, true);
+	assert_int_equal(m->an, (DNSQ_UDP_MAX - head - 11) / 16);
+	free(m);
+	/* EDNS 800 is honoured. */
+	m = ask_z(z, name, DNSW_T_A, DNSQ_UDP, 800, 0);
+	check_cut(m, 800, true);
+	free(m);
+	/* EDNS below 512 counts as 512. */
+	m = ask_z(z, name, DNSW_T_A, DNSQ_UDP, 100, 0);
+	check_cut(m, 512, true);
+	assert_int_equal(m->an, (512 - head - 11) / 16);
+	free(m);
+	/* SRV: cut inside the answer section sets TC, and additional records go first. */
+	m = ask_z(z, name, DNSW_T_SRV, DNSQ_UDP, 1232, 0);
+	assert_true(m->flags & DNSW_F_TC);
+	assert_true(m->len <= DNSQ_UDP_MAX);
+	assert_int_equal(m->ar, 1); /* our OPT only */
+	assert_true(m->an > 0 && m->an < 100);
+	free(m);
+	m = ask_z(z, name, DNSW_T_SRV, DNSQ_TCP, -1, 0);
+	assert_int_equal(m->an, 100);
+	assert_int_equal(m->ar, 100);
+	free(m);
+	/* Only additional records over: left out without TC (RFC 2181 9). */
+	full = ask_z(z, "mid.testns.svc.cluster.local", DNSW_T_SRV, DNSQ_TCP, -1, 0);
+	assert_int_equal(full->an, 10);
+	assert_int_equal(full->ar, 10);
+	assert_true(full->len > 512); /* the premise */
+	m = ask_z(z, "mid.testns.svc.cluster.local", DNSW_T_SRV, DNSQ_UDP, -1, 0);
+	assert_int_equal(m->an, 10);
+	assert_true(m->ar < 10);
+	assert_false(m->flags & DNSW_F_TC);
+	assert_true(m->len <= 512);
+	free(m);
+	free(full);
+	/* Small answers are never cut. */
+	m = ask_z(z, "svc0.testns.svc.cluster.local", DNSW_T_A, DNSQ_UDP, -1, 0);
+	assert_false(m->flags & DNSW_F_TC);
+	free(m);
+	dnsz_unref(z);
+	cluster_unref(c);
+}
+
+static void
+test_dnsq_error(void **state)
+{
+	uint8_t in[512], buf[DNSQ_OUT_MAX];
+	size_t len, n;
+	struct dt_msg *m;
+
+	(void)state;
+	len = dt_query(in, 0x99, DNSW_F_RD, "Example.COM", DNSW_T_A, DNSW_C_IN, 1232, DNSW_EDNS_DO);
+	run(zone, in, len, DNSQ_UDP);
+	assert_int_equal(res.action, DNSQ_FORWARD);
+	n = dnsq_error(&q, in, DNSW_R_SERVFAIL, buf);
+	m = dt_parse(buf, n);
+	assert_non_null(m);
+	assert_int_equal(m->id, 0x99);
+	assert_int_equal(dt_rcode(m), DNSW_R_SERVFAIL);
+	assert_int_equal(m->qd, 1);
+	assert_string_equal(m->qname, "Example.COM.");
+	assert_true(m->has_opt);
+	assert_int_equal(m->opt_ttl, DNSW_EDNS_DO);
+	assert_true(m->flags & DNSW_F_RD);
+	free(m);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(test_clusterip_a),
+	        cmocka_unit_test(test_clusterip_v6_and_dual),
+	        cmocka_unit_test(test_clusterip_srv),
+	        cmocka_unit_test(test_headless),
+	        cmocka_unit_test(test_headless_srv),
+	        cmocka_unit_test(test_endpoint_names),
+	        cmocka_unit_test(test_external_name),
+	        cmocka_unit_test(test_pods),
+	        cmocka_unit_test(test_ptr),
+	        cmocka_unit_test(test_apex),
+	        cmocka_unit_test(test_apex_without_kube_dns),
+	        cmocka_unit_test(test_negative),
+	        cmocka_unit_test(test_negative_ttl_cap),
+	        cmocka_unit_test(test_case),
+	        cmocka_unit_test(test_outside_zone),
+	        cmocka_unit_test(test_placeholder),
+	        cmocka_unit_test(test_formerr_counts),
+	        cmocka_unit_test(test_formerr_names),
+	        cmocka_unit_test(test_drop_notimp_refused),
+	        cmocka_unit_test(test_edns),
+	        cmocka_unit_test(test_bad_opt),
+	        cmocka_unit_test(test_flags_echo),
+	        cmocka_unit_test(test_sizes),
+	        cmocka_unit_test(test_dnsq_error),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
