@@ -287,11 +287,18 @@ dnsq_answer(const struct dnsz *z, const uint8_t *in, size_t len, enum dnsq_trans
 		finish(q, &w, DNSW_R_NOTIMP, res);
 		return;
 	}
-	if (qd != 1 || an != 0 || ns != 0 ||
-	    dnsw_rd_name(&rd, false, q->qname, &q->qname_len) != SVC_OK ||
+	if (qd != 1 || an != 0 || dnsw_rd_name(&rd, false, q->qname, &q->qname_len) != SVC_OK ||
 	    !dnsw_rd_u16(&rd, &q->qtype) || !dnsw_rd_u16(&rd, &q->qclass))
 		goto formerr;
 	q->query_len = rd.off;
+	if (q->qtype == DNSW_T_AXFR || q->qtype == DNSW_T_IXFR) {
+		/* No zone transfers; an IXFR carries the client's SOA in authority (RFC 1995). */
+		begin(q, in, &w, DNSW_R_REFUSED, false, true);
+		finish(q, &w, DNSW_R_REFUSED, res);
+		return;
+	}
+	if (ns != 0)
+		goto formerr;
 	if (!parse_additional(&rd, ar, q, &version))
 		goto formerr;
 	if (tr == DNSQ_UDP && q->edns)
@@ -304,7 +311,7 @@ dnsq_answer(const struct dnsz *z, const uint8_t *in, size_t len, enum dnsq_trans
 	}
 	if (q->qtype == DNSW_T_OPT || q->qtype == 0)
 		goto formerr;
-	if (q->qtype == DNSW_T_AXFR || q->qtype == DNSW_T_IXFR || q->qclass != DNSW_C_IN) {
+	if (q->qclass != DNSW_C_IN) {
 		begin(q, in, &w, DNSW_R_REFUSED, false, true);
 		finish(q, &w, DNSW_R_REFUSED, res);
 		return;

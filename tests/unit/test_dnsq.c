@@ -918,6 +918,16 @@ test_drop_notimp_refused(void **state)
 	free(m);
 	len = dt_query(in, 1, 0, "cluster.local", DNSW_T_IXFR, DNSW_C_IN, -1, 0);
 	free(expect_rcode(in, len, DNSW_R_REFUSED));
+	/* A real IXFR carries the client's SOA in authority (RFC 1995): still REFUSED. */
+	{
+		static const uint8_t soa[] = {0xc0, 0x0c, 0, 6, 0, 1, 0, 0, 0, 5, 0, 22,
+		                              0,    0,    0, 0, 0, 1, 0, 0, 0, 0, 0, 0,
+		                              0,    0,    0, 0, 0, 0, 0, 0, 0, 0};
+
+		memcpy(in + len, soa, sizeof(soa));
+		in[9] = 1; /* NSCOUNT */
+		free(expect_rcode(in, len + sizeof(soa), DNSW_R_REFUSED));
+	}
 	len = dt_query(in, 1, 0, "version.bind", DNSW_T_TXT, DNSW_C_CH, -1, 0);
 	free(expect_rcode(in, len, DNSW_R_REFUSED));
 }
