@@ -513,4 +513,28 @@ dt_query(uint8_t *buf, uint16_t id, uint16_t flags, const char *name, uint16_t q
 	"  podIP: 10.244.0.6\n"                                                                    \
 	"  conditions: [{type: Ready, status: \"False\"}]\n"
 
+/* Build YAML (service CIDRs DT_CIDRS) and its zone for DOMAIN with TTL; *CP gets the cluster.
+ * Needs testutil.h (cmocka) and dnsz.h included first. */
+static inline struct dnsz *
+dt_build_zone(const char *yaml, const char *domain, uint32_t ttl, struct cluster **cp)
+{
+	struct cluster_config cfg;
+	struct dnsz_options opts;
+	struct diag d;
+	struct dnsz *z = NULL;
+
+	cluster_config_init(&cfg);
+	assert_int_equal(cluster_config_set_cidrs(&cfg, DT_CIDRS), SVC_OK);
+	*cp = tu_build_ok(yaml, &cfg, &d);
+	diag_deinit(&d);
+	memset(&opts, 0, sizeof(opts));
+	opts.domain = domain;
+	opts.ttl = ttl;
+	assert_int_equal(netaddr_parse(&opts.ns_addrs[0], "127.0.0.1"), SVC_OK);
+	opts.n_ns_addrs = 1;
+	assert_int_equal(dnsz_build(*cp, &opts, &z), SVC_OK);
+	assert_non_null(z);
+	return z;
+}
+
 #endif

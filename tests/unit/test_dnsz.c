@@ -14,16 +14,8 @@ static struct dnsz *zone;
 static int
 setup(void **state)
 {
-	struct cluster_config cfg;
-	struct dnsz_options opts = {.domain = "cluster.local", .ttl = 30};
-	struct diag d;
-
 	(void)state;
-	cluster_config_init(&cfg);
-	assert_int_equal(cluster_config_set_cidrs(&cfg, DT_CIDRS), SVC_OK);
-	cl = tu_build_ok(DT_FIXTURE, &cfg, &d);
-	diag_deinit(&d);
-	assert_int_equal(dnsz_build(cl, &opts, &zone), SVC_OK);
+	zone = dt_build_zone(DT_FIXTURE, "cluster.local", 30, &cl);
 	return 0;
 }
 
