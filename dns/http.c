@@ -1,7 +1,6 @@
-/* http.c -- /health, /ready and /metrics (Prometheus text format) on the main loop. */
+/* http.c -- svcdns's counters and their Prometheus text for /metrics. */
 #include <arpa/inet.h>
 #include <event2/buffer.h>
-#include <event2/http.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,10 +22,6 @@ static const char *const rcode_names[METRIC_RCODES] = {
         "YXDOMAIN", "YXRRSET", "NXRRSET",  "NOTAUTH",  "NOTZONE",  "DSOTYPENI",
         "RCODE12",  "RCODE13", "RCODE14",  "RCODE15",  "BADVERS",  "BADKEY",
         "BADTIME",  "BADMODE", "BADNAME",  "BADALG",   "BADTRUNC", "BADCOOKIE"};
-
-struct http_server {
-	struct evhttp *http;
-};
 
 /* One writer per counter: a plain load and store is enough, and costs no locked instruction. */
 void
@@ -119,9 +114,10 @@ collect(struct server *s, struct metrics *sum)
 	}
 }
 
-static void
-metrics_text(struct server *s, struct evbuffer *b)
+void
+metrics_text(void *server, struct evbuffer *b)
 {
+	struct server *s = server;
 	struct metrics m;
 	struct dnsc_stats cs = {0};
 	struct upstream_stats us;
@@ -195,87 +191,4 @@ metrics_text(struct server *s, struct evbuffer *b)
 	        (unsigned long)atomic_load(&s->reloads_failed), z->n_services, z->n_pods,
 	        z->n_nodes, z->arena.total, (unsigned long)z->generation);
 	dnsz_unref(z);
-}
-
-static void
-on_request(struct evhttp_request *req, void *arg)
-{
-	struct server *s = arg;
-	const char *uri = evhttp_request_get_uri(req);
-	struct evbuffer *b = evbuffer_new();
-	int code = 200;
-	const char *reason = "OK";
-
-	if (b == NULL) {
-		evhttp_send_error(req, 500, NULL);
-		return;
-	}
-	if (strcmp(uri, "/health") == 0) {
-		evbuffer_add_printf(b, "OK\n");
-	} else if (strcmp(uri, "/ready") == 0) {
-		if (atomic_load(&s->ready)) {
-			evbuffer_add_printf(b, "OK\n");
-		} else {
-			code = 503;
-			reason = "Service Unavailable";
-			evbuffer_add_printf(b, "no cluster model loaded yet\n");
-		}
-	} else if (strcmp(uri, "/metrics") == 0) {
-		evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-		                  "text/plain; version=0.0.4");
-		metrics_text(s, b);
-	} else {
-		code = 404;
-		reason = "Not Found";
-		evbuffer_add_printf(b, "not found\n");
-	}
-	evhttp_send_reply(req, code, reason, b);
-	evbuffer_free(b);
-}
-
-enum svc_status
-http_start(struct server *s)
-{
-	struct http_server *h;
-	struct svcdns_addr a;
-	char host[64];
-	uint16_t port;
-
-	if (s->opts.http == NULL)
-		return SVC_OK;
-	if (!addr_parse(s->opts.http, 0, &a))
-		return SVC_EINVAL;
-	h = calloc(1, sizeof(*h));
-	if (h == NULL)
-		return SVC_ENOMEM;
-	s->http = h;
-	h->http = evhttp_new(s->base);
-	if (h->http == NULL)
-		return SVC_ENOMEM;
-	if (a.sa.ss_family == AF_INET6) {
-		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&a.sa)->sin6_addr, host, sizeof(host));
-		port = ntohs(((struct sockaddr_in6 *)&a.sa)->sin6_port);
-	} else {
-		inet_ntop(AF_INET, &((struct sockaddr_in *)&a.sa)->sin_addr, host, sizeof(host));
-		port = ntohs(((struct sockaddr_in *)&a.sa)->sin_port);
-	}
-	evhttp_set_gencb(h->http, on_request, s);
-	evhttp_set_allowed_methods(h->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
-	if (evhttp_bind_socket(h->http, host, port) != 0) {
-		log_msg(LOG_ERROR, "http %s: cannot listen", s->opts.http);
-		return SVC_EIO;
-	}
-	log_msg(LOG_INFO, "http on %s", s->opts.http);
-	return SVC_OK;
-}
-
-void
-http_stop(struct server *s)
-{
-	if (s->http == NULL)
-		return;
-	if (s->http->http != NULL)
-		evhttp_free(s->http->http);
-	free(s->http);
-	s->http = NULL;
 }

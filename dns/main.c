@@ -85,17 +85,6 @@ on_queue(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
-print_diag(const struct diag *d)
-{
-	for (size_t i = 0; i < d->n; i++) {
-		char line[1024];
-
-		diag_format(&d->entries[i], line, sizeof(line));
-		log_msg(d->entries[i].level == DIAG_ERROR ? LOG_ERROR : LOG_WARN, "%s", line);
-	}
-}
-
-static void
 on_model(struct cluster *fresh, const struct diag *d, void *arg)
 {
 	struct server *s = arg;
@@ -103,7 +92,7 @@ on_model(struct cluster *fresh, const struct diag *d, void *arg)
 	enum svc_status st;
 	uint64_t t0 = now_ns();
 
-	print_diag(d);
+	log_diag(d);
 	if (fresh == NULL) {
 		atomic_fetch_add(&s->reloads_failed, 1);
 		log_msg(LOG_ERROR, "%s: manifests rejected; still serving the last good model",
@@ -128,6 +117,14 @@ on_model(struct cluster *fresh, const struct diag *d, void *arg)
 	log_msg(LOG_INFO, "model %lu: %zu services, %zu pods, %zu names (%.1f ms)",
 	        (unsigned long)z->generation, z->n_services, z->n_pods, z->n_nodes,
 	        (double)(now_ns() - t0) / 1e6);
+}
+
+static bool
+is_ready(void *arg)
+{
+	struct server *s = arg;
+
+	return atomic_load(&s->ready);
 }
 
 static void
@@ -185,7 +182,7 @@ static void
 ns_glue(struct server *s)
 {
 	for (size_t i = 0; i < s->opts.n_listen && s->zopts.n_ns_addrs < 4; i++) {
-		const struct svcdns_addr *a = &s->opts.listen[i];
+		const struct daemon_addr *a = &s->opts.listen[i];
 		struct netaddr *n = &s->zopts.ns_addrs[s->zopts.n_ns_addrs];
 
 		if (a->sa.ss_family == AF_INET) {
@@ -223,6 +220,7 @@ main(int argc, char **argv)
 	struct dnsz *empty = NULL;
 	int rc = 1;
 
+	log_init("svcdns");
 	if (opts_parse(&s->opts, argc, argv) != SVC_OK)
 		return 2;
 	if (s->opts.check)
@@ -261,7 +259,10 @@ main(int argc, char **argv)
 		log_msg(LOG_ERROR, "%s: cannot watch: %s", s->opts.zones, strerror(errno));
 		goto done;
 	}
-	if (upstream_start(s) != SVC_OK || tcp_start(s) != SVC_OK || http_start(s) != SVC_OK)
+	if (upstream_start(s) != SVC_OK || tcp_start(s) != SVC_OK)
+		goto done;
+	if (s->opts.http != NULL &&
+	    daemon_http_start(s->base, s->opts.http, is_ready, metrics_text, s, &s->http) != SVC_OK)
 		goto done;
 	/* The first model before the first query: a restart does not answer SERVFAIL for long. */
 	cluster_watch_reload(s->watch);
@@ -275,7 +276,7 @@ done:
 	udp_stop(s);
 	on_queue(-1, 0, s); /* requests the workers left behind */
 	upstream_stop(s);
-	http_stop(s);
+	daemon_http_stop(s->http);
 	tcp_stop(s);
 	if (s->watch != NULL)
 		cluster_watch_destroy(s->watch);

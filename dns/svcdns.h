@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "cluster.h"
+#include "daemon.h"
 #include "dnsc.h"
 #include "dnsq.h"
 #include "dnsr.h"
@@ -20,31 +21,15 @@
 #define SVCDNS_MAX_LISTEN   8
 #define SVCDNS_MAX_UPSTREAM 8
 
-enum log_level {
-	LOG_ERROR,
-	LOG_WARN,
-	LOG_INFO,
-	LOG_DEBUG,
-};
-
-void log_set_level(enum log_level l);
-bool log_parse_level(const char *s, enum log_level *out);
-void log_msg(enum log_level l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-struct svcdns_addr {
-	struct sockaddr_storage sa;
-	socklen_t len;
-};
-
 struct svcdns_opts {
 	const char *config;
 	const char *zones;
 	const char *domain;
 	const char *http;
-	struct svcdns_addr listen[SVCDNS_MAX_LISTEN];
+	struct daemon_addr listen[SVCDNS_MAX_LISTEN];
 	size_t n_listen;
 	bool listen_default; /* no --listen: [::]:53 may fail on hosts without IPv6 */
-	struct svcdns_addr upstream[SVCDNS_MAX_UPSTREAM];
+	struct daemon_addr upstream[SVCDNS_MAX_UPSTREAM];
 	size_t n_upstream;
 	struct cluster_config ccfg;
 	uint32_t ttl;
@@ -86,7 +71,7 @@ struct udp_dst {
 
 void udp_dst_from_msg(struct msghdr *h, struct udp_dst *dst);
 size_t udp_dst_to_ctl(const struct udp_dst *dst, uint8_t *buf, size_t cap);
-void udp_send(int fd, const struct svcdns_addr *peer, const struct udp_dst *dst, const uint8_t *buf,
+void udp_send(int fd, const struct daemon_addr *peer, const struct udp_dst *dst, const uint8_t *buf,
               size_t len);
 
 /* A query on its way upstream (or into the cache), from a UDP worker or a TCP connection. */
@@ -100,7 +85,7 @@ struct fwd_req {
 	size_t partial_len;
 	uint8_t chase[DNSW_NAME_MAX];
 	int udp_fd; /* UDP: the socket to answer from */
-	struct svcdns_addr peer;
+	struct daemon_addr peer;
 	struct udp_dst dst;
 	struct tcp_conn *tcp; /* TCP: the connection (holds a reference) */
 	struct metrics *metrics;
@@ -127,7 +112,7 @@ struct server {
 	struct cluster_watch *watch;
 	struct upstream *up;
 	struct tcp_server *tcp;
-	struct http_server *http;
+	struct daemon_http *http;
 	struct worker *workers;
 	size_t n_workers;
 	struct metrics metrics; /* main loop: TCP and forwarded answers */
@@ -139,9 +124,6 @@ struct server {
 	_Atomic bool ready;
 	struct dnsr_limits limits;
 };
-
-uint64_t now_ns(void);
-uint64_t now_s(void);
 
 /* The current zone, referenced; release with dnsz_unref. */
 struct dnsz *server_zone(struct server *s);
@@ -180,14 +162,10 @@ struct upstream_stats {
 void upstream_stats(struct server *s, struct upstream_stats *out);
 
 /* http.c */
-enum svc_status http_start(struct server *s);
-void http_stop(struct server *s);
+/* The metrics text, for daemon_http. */
+void metrics_text(void *server, struct evbuffer *out);
 
 /* options.c */
 enum svc_status opts_parse(struct svcdns_opts *o, int argc, char **argv);
-bool addr_parse(const char *s, uint16_t default_port, struct svcdns_addr *out);
-const char *addr_str(const struct svcdns_addr *a, char *buf, size_t len);
-/* 0.0.0.0 or ::. */
-bool addr_is_any(const struct svcdns_addr *a);
 
 #endif

@@ -231,7 +231,7 @@ tcp_start(struct server *s)
 	ts->srv = s;
 	s->tcp = ts;
 	for (size_t i = 0; i < s->opts.n_listen; i++) {
-		const struct svcdns_addr *a = &s->opts.listen[i];
+		const struct daemon_addr *a = &s->opts.listen[i];
 		char name[80];
 		struct evconnlistener *l = evconnlistener_new_bind(
 		        s->base, on_accept, ts,

@@ -33,7 +33,7 @@ struct udp_sock {
 };
 
 static int
-open_socket(const struct svcdns_addr *a)
+open_socket(const struct daemon_addr *a)
 {
 	int fd = socket(a->sa.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	int one = 1, rcvbuf = 4 << 20;
@@ -113,7 +113,7 @@ udp_dst_to_ctl(const struct udp_dst *dst, uint8_t *buf, size_t cap)
 }
 
 void
-udp_send(int fd, const struct svcdns_addr *peer, const struct udp_dst *dst, const uint8_t *buf,
+udp_send(int fd, const struct daemon_addr *peer, const struct udp_dst *dst, const uint8_t *buf,
          size_t len)
 {
 	uint8_t ctl[CTL_MAX];

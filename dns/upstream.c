@@ -40,24 +40,6 @@ struct upstream {
 	_Atomic uint64_t sent, answered, timeouts, failures, malformed, coalesced;
 };
 
-uint64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-uint64_t
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (uint64_t)ts.tv_sec;
-}
-
 static void
 bump(_Atomic uint64_t *c)
 {
@@ -454,7 +436,7 @@ upstream_start(struct server *s)
 		goto fail;
 	memset(nodes, 0, sizeof(nodes));
 	for (size_t i = 0; i < s->opts.n_upstream; i++) {
-		const struct svcdns_addr *a = &s->opts.upstream[i];
+		const struct daemon_addr *a = &s->opts.upstream[i];
 		char name[80];
 
 		nodes[i].next = i + 1 < s->opts.n_upstream ? &nodes[i + 1] : NULL;

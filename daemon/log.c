@@ -1,17 +1,30 @@
-/* log.c -- svcdns's log: one line per event on stderr, for the journal. */
+/* log.c -- a daemon's log: one line per event on stderr, for the journal. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "svcdns.h"
+#include "daemon.h"
 
 static enum log_level level = LOG_INFO;
+static const char *prog = "svc";
 static const char *const names[] = {"error", "warning", "info", "debug"};
+
+void
+log_init(const char *name)
+{
+	prog = name;
+}
 
 void
 log_set_level(enum log_level l)
 {
 	level = l;
+}
+
+bool
+log_enabled(enum log_level l)
+{
+	return l <= level;
 }
 
 bool
@@ -38,5 +51,16 @@ log_msg(enum log_level l, const char *fmt, ...)
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
 	/* One write per line, so lines from threads do not interleave. */
-	fprintf(stderr, "svcdns: %s: %s\n", names[l], line);
+	fprintf(stderr, "%s: %s: %s\n", prog, names[l], line);
+}
+
+void
+log_diag(const struct diag *d)
+{
+	for (size_t i = 0; i < d->n; i++) {
+		char line[1024];
+
+		diag_format(&d->entries[i], line, sizeof(line));
+		log_msg(d->entries[i].level == DIAG_ERROR ? LOG_ERROR : LOG_WARN, "%s", line);
+	}
 }

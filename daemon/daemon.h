@@ -1,0 +1,74 @@
+/* daemon.h -- what the daemons (svcdns, svcfwd) share: the log, socket addresses, the config
+ * file and flags, the HTTP status endpoint and clocks. Library code never logs; daemons do. */
+#ifndef DAEMON_H
+#define DAEMON_H
+
+#include <getopt.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "diag.h"
+#include "svc_status.h"
+
+struct event_base;
+struct evbuffer;
+
+enum log_level {
+	LOG_ERROR,
+	LOG_WARN,
+	LOG_INFO,
+	LOG_DEBUG,
+};
+
+/* PROG prefixes every line ("svcfwd: info: ..."). */
+void log_init(const char *prog);
+void log_set_level(enum log_level l);
+bool log_enabled(enum log_level l);
+bool log_parse_level(const char *s, enum log_level *out);
+void log_msg(enum log_level l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Every entry of D, errors as errors, the rest as warnings. */
+void log_diag(const struct diag *d);
+
+struct daemon_addr {
+	struct sockaddr_storage sa;
+	socklen_t len;
+};
+
+/* "ADDR", "ADDR:PORT", "[V6]:PORT" or a bare IPv6 address; DEFAULT_PORT when none is given. */
+bool addr_parse(const char *s, uint16_t default_port, struct daemon_addr *out);
+/* "1.2.3.4:53" or "[::1]:53" into BUF. */
+const char *addr_str(const struct daemon_addr *a, char *buf, size_t len);
+uint16_t addr_port(const struct daemon_addr *a);
+/* 0.0.0.0 or ::. */
+bool addr_is_any(const struct daemon_addr *a);
+
+/* Applies one option from a flag or a config key; false with a message in ERR when VAL is bad or
+ * KEY unknown. */
+typedef bool (*daemon_apply_fn)(void *ctx, const char *key, const char *val, char *err,
+                                size_t errlen);
+
+/* Settings from, in order: the YAML config file named by --config (a mapping whose keys are the
+ * long flag names, lists for repeatable flags), then the flags themselves, so flags win. --config,
+ * --check and --help are handled here; every other long option goes to APPLY by name. Errors are
+ * logged. *CHECK is set by --check. */
+enum svc_status daemon_args(int argc, char **argv, const struct option *longopts, const char *usage,
+                            daemon_apply_fn apply, void *ctx, bool *check);
+bool daemon_parse_uint(const char *s, unsigned long max, unsigned long *out);
+
+/* The status endpoint: /health, /ready (READY decides), /metrics (METRICS writes Prometheus
+ * text). */
+struct daemon_http;
+typedef bool (*daemon_ready_fn)(void *arg);
+typedef void (*daemon_metrics_fn)(void *arg, struct evbuffer *out);
+enum svc_status daemon_http_start(struct event_base *base, const char *addr, daemon_ready_fn ready,
+                                  daemon_metrics_fn metrics, void *arg, struct daemon_http **out);
+void daemon_http_stop(struct daemon_http *h);
+
+/* Monotonic clocks. */
+uint64_t now_ns(void);
+uint64_t now_ms(void);
+uint64_t now_s(void);
+
+#endif
