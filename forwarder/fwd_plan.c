@@ -1,0 +1,345 @@
+/* fwd_plan.c -- from a cluster snapshot to one node's listeners and endpoint pools, as
+ * kube-proxy reads Service semantics. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fwd_plan.h"
+
+/* Pools of one service port, by scope and family, as indices + 1 (0: not made yet). */
+struct port_pools {
+	size_t idx[2][2];
+};
+
+struct builder {
+	const struct cluster *c;
+	const char *node;
+	struct diag *d;
+	struct fwd_plan *p;
+	size_t cap_pools, cap_listeners;
+};
+
+const char *
+fwd_scope_str(enum fwd_scope s)
+{
+	return s == FWD_INTERNAL ? "internal" : "external";
+}
+
+const char *
+fwd_listener_kind_str(enum fwd_listener_kind k)
+{
+	static const char *const names[] = {"ClusterIP", "NodePort", "LoadBalancer", "ExternalIP"};
+
+	return names[k];
+}
+
+static bool
+is_local(const struct cluster_endpoint *e, const char *node)
+{
+	return e->node_name != NULL && node != NULL && strcmp(e->node_name, node) == 0;
+}
+
+/* Endpoints of port PI that may take traffic: ready ones; when none is ready, the serving and
+ * terminating ones (KEP-1669), so a rollout drains instead of failing. Local policies keep
+ * this node's only. Of those, the family FAMILY if it has any, else the other family. */
+static enum svc_status
+pick_targets(struct builder *b, const struct cluster_service *svc, size_t pi, bool local_only,
+             uint8_t family, struct fwd_plan_pool *pool)
+{
+	const struct cluster_port_endpoints *pe = &svc->port_endpoints[pi];
+	size_t n = 0;
+	bool terminating = false;
+
+	for (int pass = 0; pass < 2 && n == 0; pass++) {
+		for (int fam_pass = 0; fam_pass < 2 && n == 0; fam_pass++) {
+			for (size_t i = 0; i < pe->n; i++) {
+				const struct cluster_endpoint *e = pe->items[i];
+				bool want = pass == 0 ? e->ready : (e->serving && e->terminating);
+				bool fam_ok = fam_pass == 1 || e->ip.family == family;
+
+				if (!want || !fam_ok || e->ports[pi] <= 0 || e->ports[pi] > 65535)
+					continue;
+				if (local_only && !is_local(e, b->node))
+					continue;
+				n++;
+			}
+		}
+		if (n == 0)
+			terminating = true;
+	}
+	pool->n_targets = 0;
+	if (n == 0)
+		return SVC_OK;
+	pool->targets = arena_calloc(&b->p->arena, n, sizeof(*pool->targets));
+	if (pool->targets == NULL)
+		return SVC_ENOMEM;
+	/* Repeat the selection that counted N, now filling in. */
+	for (int pass = terminating ? 1 : 0; pass < 2 && pool->n_targets == 0; pass++) {
+		for (int fam_pass = 0; fam_pass < 2 && pool->n_targets == 0; fam_pass++) {
+			for (size_t i = 0; i < pe->n; i++) {
+				const struct cluster_endpoint *e = pe->items[i];
+				bool want = pass == 0 ? e->ready : (e->serving && e->terminating);
+				bool fam_ok = fam_pass == 1 || e->ip.family == family;
+				struct fwd_target *t;
+
+				if (!want || !fam_ok || e->ports[pi] <= 0 || e->ports[pi] > 65535)
+					continue;
+				if (local_only && !is_local(e, b->node))
+					continue;
+				t = &pool->targets[pool->n_targets++];
+				t->ip = e->ip;
+				t->port = (uint16_t)e->ports[pi];
+				t->local = is_local(e, b->node);
+				t->terminating = pass == 1;
+			}
+		}
+	}
+	return SVC_OK;
+}
+
+static enum svc_status
+get_pool(struct builder *b, const struct cluster_service *svc, size_t pi, enum fwd_scope scope,
+         uint8_t family, struct port_pools *pp, size_t *out)
+{
+	struct fwd_plan *p = b->p;
+	const struct cluster_port *port = &svc->ports[pi];
+	int fi = family == NETADDR_V6 ? 1 : 0;
+	enum cluster_policy policy =
+	        scope == FWD_INTERNAL ? svc->internal_policy : svc->external_policy;
+	struct fwd_plan_pool *pool;
+	enum svc_status st;
+
+	if (pp->idx[scope][fi] != 0) {
+		*out = pp->idx[scope][fi] - 1;
+		return SVC_OK;
+	}
+	if (p->n_pools == b->cap_pools) {
+		size_t cap = b->cap_pools ? b->cap_pools * 2 : 16;
+		struct fwd_plan_pool *np = realloc(p->pools, cap * sizeof(*np));
+
+		if (np == NULL)
+			return SVC_ENOMEM;
+		p->pools = np;
+		b->cap_pools = cap;
+	}
+	pool = &p->pools[p->n_pools];
+	memset(pool, 0, sizeof(*pool));
+	pool->ns = svc->meta.ns;
+	pool->name = svc->meta.name;
+	pool->port_name =
+	        port->name != NULL ? port->name : arena_printf(&p->arena, "%d", (int)port->port);
+	pool->proto = port->proto;
+	pool->scope = scope;
+	pool->family = family;
+	pool->key = arena_printf(&p->arena, "%s/%s:%s/%s/%s/%u", svc->meta.ns, svc->meta.name,
+	                         pool->port_name ? pool->port_name : "",
+	                         cluster_proto_str(port->proto), fwd_scope_str(scope), family);
+	if (pool->port_name == NULL || pool->key == NULL)
+		return SVC_ENOMEM;
+	if (svc->affinity == CLUSTER_AFFINITY_CLIENTIP)
+		pool->affinity_timeout_s = svc->affinity_timeout > 0
+		                                   ? (uint32_t)svc->affinity_timeout
+		                                   : CLUSTER_AFFINITY_TIMEOUT_DEFAULT;
+	st = pick_targets(b, svc, pi, policy == CLUSTER_POLICY_LOCAL, family, pool);
+	if (st != SVC_OK)
+		return st;
+	if (pool->n_targets == 0 && policy == CLUSTER_POLICY_LOCAL &&
+	    cluster_endpoint_count(svc, pi, true) > 0)
+		pool->no_local = true;
+	*out = p->n_pools++;
+	pp->idx[scope][fi] = *out + 1;
+	return SVC_OK;
+}
+
+static enum svc_status
+add_listener(struct builder *b, const struct cluster_service *svc, size_t pi,
+             enum fwd_listener_kind kind, const struct netaddr *addr, uint8_t wildcard_family,
+             uint16_t port, struct port_pools *pp)
+{
+	struct fwd_plan *p = b->p;
+	enum fwd_scope scope = kind == FWD_CLUSTER_IP ? FWD_INTERNAL : FWD_EXTERNAL;
+	uint8_t family = addr != NULL ? addr->family : wildcard_family;
+	struct fwd_plan_listener *l;
+	size_t pool;
+	enum svc_status st;
+
+	st = get_pool(b, svc, pi, scope, family, pp, &pool);
+	if (st != SVC_OK)
+		return st;
+	if (p->pools[pool].n_targets == 0) {
+		p->n_idle++;
+		return SVC_OK;
+	}
+	if (p->n_listeners == b->cap_listeners) {
+		size_t cap = b->cap_listeners ? b->cap_listeners * 2 : 16;
+		struct fwd_plan_listener *nl = realloc(p->listeners, cap * sizeof(*nl));
+
+		if (nl == NULL)
+			return SVC_ENOMEM;
+		p->listeners = nl;
+		b->cap_listeners = cap;
+	}
+	l = &p->listeners[p->n_listeners];
+	memset(l, 0, sizeof(*l));
+	l->proto = svc->ports[pi].proto;
+	l->kind = kind;
+	if (addr != NULL) {
+		l->addr = *addr;
+	} else {
+		l->addr.family = wildcard_family;
+		l->wildcard = true;
+	}
+	l->port = port;
+	l->pool = pool;
+	if (kind == FWD_LOAD_BALANCER) {
+		l->source_ranges = svc->lb_source_ranges;
+		l->n_source_ranges = svc->n_lb_source_ranges;
+	}
+	p->n_listeners++;
+	return SVC_OK;
+}
+
+static enum svc_status
+plan_service(struct builder *b, const struct cluster_service *svc)
+{
+	enum svc_status st = SVC_OK;
+
+	/* ExternalName is DNS only; headless services have no address to catch. */
+	if (svc->type == CLUSTER_SVC_EXTERNALNAME || svc->headless)
+		return SVC_OK;
+	for (size_t pi = 0; pi < svc->n_ports && st == SVC_OK; pi++) {
+		const struct cluster_port *port = &svc->ports[pi];
+		struct port_pools pp;
+		uint16_t pn = (uint16_t)port->port;
+
+		memset(&pp, 0, sizeof(pp));
+		/* SCTP would need a socket type the relay does not speak. */
+		if (port->proto == CLUSTER_SCTP)
+			continue;
+		for (size_t i = 0; i < svc->n_cluster_ips && st == SVC_OK; i++)
+			st = add_listener(b, svc, pi, FWD_CLUSTER_IP, &svc->cluster_ips[i], 0, pn,
+			                  &pp);
+		if (port->node_port > 0 &&
+		    (svc->type == CLUSTER_SVC_NODEPORT || svc->type == CLUSTER_SVC_LOADBALANCER)) {
+			uint16_t np = (uint16_t)port->node_port;
+
+			if (st == SVC_OK)
+				st = add_listener(b, svc, pi, FWD_NODE_PORT, NULL, NETADDR_V4, np,
+				                  &pp);
+			if (st == SVC_OK)
+				st = add_listener(b, svc, pi, FWD_NODE_PORT, NULL, NETADDR_V6, np,
+				                  &pp);
+		}
+		if (svc->type == CLUSTER_SVC_LOADBALANCER) {
+			for (size_t i = 0; i < svc->n_lb_ips && st == SVC_OK; i++)
+				st = add_listener(b, svc, pi, FWD_LOAD_BALANCER, &svc->lb_ips[i], 0,
+				                  pn, &pp);
+		}
+		for (size_t i = 0; i < svc->n_external_ips_text && st == SVC_OK; i++) {
+			if (svc->external_ips[i].family != NETADDR_NONE)
+				st = add_listener(b, svc, pi, FWD_EXTERNAL_IP,
+				                  &svc->external_ips[i], 0, pn, &pp);
+		}
+	}
+	return st;
+}
+
+static int
+listener_cmp(const struct fwd_plan_listener *a, const struct fwd_plan_listener *b)
+{
+	if (a->proto != b->proto)
+		return (int)a->proto - (int)b->proto;
+	if (a->port != b->port)
+		return (int)a->port - (int)b->port;
+	if (a->wildcard != b->wildcard)
+		return (int)a->wildcard - (int)b->wildcard;
+	return netaddr_cmp(&a->addr, &b->addr);
+}
+
+/* qsort is not stable: ties fall back to creation order, the index. */
+static const struct fwd_plan_listener *sort_base;
+
+static int
+index_order(const void *pa, const void *pb)
+{
+	size_t a = *(const size_t *)pa, b = *(const size_t *)pb;
+	int r = listener_cmp(&sort_base[a], &sort_base[b]);
+
+	if (r != 0)
+		return r;
+	return a < b ? -1 : a > b;
+}
+
+/* Drop listeners that claim an address and port already claimed, keeping the first. */
+static enum svc_status
+drop_conflicts(struct builder *b)
+{
+	struct fwd_plan *p = b->p;
+	size_t *idx = NULL, out = 0;
+	struct fwd_plan_listener *sorted = NULL;
+	enum svc_status st = SVC_ENOMEM;
+
+	if (p->n_listeners < 2)
+		return SVC_OK;
+	idx = malloc(p->n_listeners * sizeof(*idx));
+	sorted = malloc(p->n_listeners * sizeof(*sorted));
+	if (idx == NULL || sorted == NULL)
+		goto done;
+	for (size_t i = 0; i < p->n_listeners; i++)
+		idx[i] = i;
+	sort_base = p->listeners;
+	qsort(idx, p->n_listeners, sizeof(*idx), index_order);
+	for (size_t i = 0; i < p->n_listeners; i++) {
+		const struct fwd_plan_listener *l = &p->listeners[idx[i]];
+
+		if (out > 0 && listener_cmp(&sorted[out - 1], l) == 0) {
+			const struct fwd_plan_pool *lost = &p->pools[l->pool];
+			const struct fwd_plan_pool *kept = &p->pools[sorted[out - 1].pool];
+			char a[NETADDR_STRLEN];
+
+			diag_add(b->d, DIAG_WARNING, NULL, 0, 0, NULL,
+			         "service %s/%s port %s: %s %s:%u/%s is already taken by %s/%s "
+			         "port %s; ignored",
+			         lost->ns, lost->name, lost->port_name,
+			         fwd_listener_kind_str(l->kind),
+			         l->wildcard ? "*" : netaddr_str(&l->addr, a), l->port,
+			         cluster_proto_str(l->proto), kept->ns, kept->name,
+			         kept->port_name);
+			continue;
+		}
+		sorted[out++] = *l;
+	}
+	memcpy(p->listeners, sorted, out * sizeof(*sorted));
+	p->n_listeners = out;
+	st = SVC_OK;
+done:
+	free(sorted);
+	free(idx);
+	return st;
+}
+
+enum svc_status
+fwd_plan_build(const struct cluster *c, const char *node, struct diag *d, struct fwd_plan *out)
+{
+	struct builder b = {.c = c, .node = node, .d = d, .p = out};
+	enum svc_status st = SVC_OK;
+
+	memset(out, 0, sizeof(*out));
+	arena_init(&out->arena);
+	for (size_t i = 0; i < c->n_services && st == SVC_OK; i++)
+		st = plan_service(&b, c->services[i]);
+	if (st == SVC_OK)
+		st = drop_conflicts(&b);
+	if (st != SVC_OK)
+		fwd_plan_deinit(out);
+	return st;
+}
+
+void
+fwd_plan_deinit(struct fwd_plan *p)
+{
+	free(p->pools);
+	free(p->listeners);
+	arena_deinit(&p->arena);
+	memset(p, 0, sizeof(*p));
+}

@@ -1,0 +1,247 @@
+/* main.c -- svcfwd: the per-node forwarder for service ClusterIPs, node ports, load-balancer IPs
+ * and external IPs. One event loop owns everything: the manifest watcher, the listeners, the
+ * TCP relays, the UDP flows and the status endpoint. A new model becomes a plan, the plan
+ * updates the pools and sockets in place, and open connections carry on untouched. */
+#include <errno.h>
+#include <malloc.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "cluster_watch.h"
+#include "svcfwd.h"
+
+#define RELOAD_DEBOUNCE_MS 100
+
+static void
+plan_summary(const struct fwd_plan *p, size_t *endpoints)
+{
+	*endpoints = 0;
+	for (size_t i = 0; i < p->n_pools; i++)
+		*endpoints += p->pools[i].n_targets;
+}
+
+/* A new snapshot: plan, then update pools and sockets. On any failure the old state stays. */
+static void
+on_model(struct cluster *fresh, const struct diag *d, void *arg)
+{
+	struct fwd_server *s = arg;
+	struct fwd_plan plan;
+	struct fwd_pool **pools = NULL;
+	struct diag pd;
+	enum svc_status st;
+	uint64_t t0 = now_ns();
+	size_t eps;
+
+	log_diag(d);
+	diag_init(&pd);
+	if (fresh == NULL) {
+		s->stats.reloads_failed++;
+		log_msg(LOG_ERROR, "%s: manifests rejected; still serving the last good model",
+		        s->opts.zones);
+		goto done;
+	}
+	st = fwd_plan_build(fresh, s->opts.node, &pd, &plan);
+	log_diag(&pd);
+	if (st != SVC_OK) {
+		s->stats.reloads_failed++;
+		log_msg(LOG_ERROR, "planning: %s; still serving the last good model",
+		        svc_status_str(st));
+		goto done;
+	}
+	pools = calloc(plan.n_pools ? plan.n_pools : 1, sizeof(*pools));
+	st = pools == NULL ? SVC_ENOMEM : fwd_pools_apply(&s->pools, &plan, pools);
+	if (st == SVC_OK)
+		st = fwd_listen_apply(s, &plan, pools);
+	/* The listeners hold their own references now. */
+	for (size_t i = 0; pools != NULL && i < plan.n_pools; i++)
+		fwd_pool_put(&s->pools, pools[i]);
+	if (st != SVC_OK) {
+		s->stats.reloads_failed++;
+		log_msg(LOG_ERROR, "applying the model: %s", svc_status_str(st));
+	} else {
+		s->stats.reloads_ok++;
+		s->generation = fresh->generation;
+		s->ready = true;
+		plan_summary(&plan, &eps);
+		log_msg(LOG_INFO,
+		        "model %lu for node %s: %zu services, %zu service ports, %zu endpoints "
+		        "(%.1f ms)",
+		        (unsigned long)fresh->generation, s->opts.node, fresh->n_services,
+		        plan.n_pools, eps, (double)(now_ns() - t0) / 1e6);
+	}
+	fwd_plan_deinit(&plan);
+	/* Loading needs several times the model's memory for a moment; give it back. */
+	malloc_trim(0);
+done:
+	free(pools);
+	if (fresh != NULL)
+		cluster_unref(fresh);
+	diag_deinit(&pd);
+}
+
+static bool
+is_ready(void *arg)
+{
+	struct fwd_server *s = arg;
+
+	return s->ready;
+}
+
+static void
+on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct fwd_server *s = arg;
+	(void)what;
+
+	if (sig == SIGHUP) {
+		log_msg(LOG_INFO, "SIGHUP: reloading %s", s->opts.zones);
+		cluster_watch_reload(s->watch);
+		return;
+	}
+	log_msg(LOG_INFO, "%s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+	event_base_loopbreak(s->base);
+}
+
+/* Once a second: idle TCP connections, idle UDP flows, stale affinity. */
+static void
+on_sweep(evutil_socket_t fd, short what, void *arg)
+{
+	struct fwd_server *s = arg;
+	uint64_t now = now_ms();
+	(void)fd;
+	(void)what;
+
+	fwd_tcp_sweep(s, now);
+	fwd_udp_sweep(s, now);
+	for (size_t i = 0; i < s->pools.n_buckets; i++) {
+		for (struct fwd_pool *p = s->pools.buckets[i]; p != NULL; p = p->next) {
+			if (p->aff_n > 0)
+				fwd_pool_expire(p, now);
+		}
+	}
+}
+
+/* --check: load, plan, report, exit. */
+static int
+check(const struct fwd_opts *o)
+{
+	struct diag d;
+	struct cluster *c = NULL;
+	struct fwd_plan plan = {0};
+	enum svc_status st;
+	size_t eps;
+	int rc = 1;
+
+	diag_init(&d);
+	st = cluster_load(o->zones, &o->ccfg, &d, &c);
+	if (st == SVC_OK && c != NULL && fwd_plan_build(c, o->node, &d, &plan) != SVC_OK)
+		st = SVC_ENOMEM;
+	diag_sort(&d);
+	diag_print(&d, stderr);
+	if (st != SVC_OK || c == NULL) {
+		fprintf(stderr, "%s: %s\n", o->zones,
+		        st != SVC_OK ? svc_status_str(st) : "invalid");
+		goto done;
+	}
+	plan_summary(&plan, &eps);
+	printf("%s: ok: %zu services; node %s: %zu sockets, %zu service ports, %zu endpoints, "
+	       "%zu ports without endpoints\n",
+	       o->zones, c->n_services, o->node, plan.n_listeners, plan.n_pools, eps, plan.n_idle);
+	rc = 0;
+done:
+	fwd_plan_deinit(&plan);
+	if (c != NULL)
+		cluster_unref(c);
+	diag_deinit(&d);
+	return rc;
+}
+
+/* Sockets are the forwarder's working material: take all the kernel allows. */
+static void
+raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	static struct fwd_server srv;
+	struct fwd_server *s = &srv;
+	struct event *sig_ev[4] = {0};
+	const int sigs[4] = {SIGHUP, SIGTERM, SIGINT, 0};
+	struct event_config *cfg = NULL;
+	struct timeval second = {1, 0};
+	int rc = 1;
+
+	log_init("svcfwd");
+	raise_fd_limit();
+	if (fwd_opts_parse(&s->opts, argc, argv) != SVC_OK)
+		return 2;
+	if (s->opts.check)
+		return check(&s->opts);
+	signal(SIGPIPE, SIG_IGN);
+	fwd_pools_init(&s->pools);
+	cfg = event_config_new();
+	if (cfg == NULL)
+		goto done;
+	/* One thread; and batch epoll changes, as relays switch events on and off. */
+	event_config_set_flag(cfg, EVENT_BASE_FLAG_NOLOCK | EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+	s->base = event_base_new_with_config(cfg);
+	if (s->base == NULL)
+		goto done;
+	if (fwd_tcp_init(s) != SVC_OK || fwd_udp_init(s) != SVC_OK)
+		goto done;
+	for (int i = 0; sigs[i] != 0; i++) {
+		sig_ev[i] = evsignal_new(s->base, sigs[i], on_signal, s);
+		if (sig_ev[i] == NULL || event_add(sig_ev[i], NULL) != 0)
+			goto done;
+	}
+	s->sweep_ev = event_new(s->base, -1, EV_PERSIST, on_sweep, s);
+	if (s->sweep_ev == NULL || event_add(s->sweep_ev, &second) != 0)
+		goto done;
+	if (!s->opts.no_route && fwd_route_add(s->opts.ccfg.service_cidrs,
+	                                       s->opts.ccfg.n_service_cidrs, &s->route) != SVC_OK)
+		goto done;
+	if (cluster_watch_create(s->base, s->opts.zones, &s->opts.ccfg, RELOAD_DEBOUNCE_MS,
+	                         on_model, s, &s->watch) != SVC_OK) {
+		log_msg(LOG_ERROR, "%s: cannot watch: %s", s->opts.zones, strerror(errno));
+		goto done;
+	}
+	if (s->opts.http != NULL && daemon_http_start(s->base, s->opts.http, is_ready,
+	                                              fwd_metrics_text, s, &s->http) != SVC_OK)
+		goto done;
+	cluster_watch_reload(s->watch);
+	log_msg(LOG_INFO, "forwarding for node %s from %s (%zu connections at most)", s->opts.node,
+	        s->opts.zones, s->opts.max_conns);
+	event_base_dispatch(s->base);
+	rc = 0;
+done:
+	daemon_http_stop(s->http);
+	if (s->watch != NULL)
+		cluster_watch_destroy(s->watch);
+	fwd_tcp_deinit(s);
+	fwd_listen_close_all(s);
+	fwd_udp_deinit(s);
+	fwd_pools_deinit(&s->pools);
+	fwd_route_remove(s->route);
+	if (s->sweep_ev != NULL)
+		event_free(s->sweep_ev);
+	for (int i = 0; sigs[i] != 0; i++) {
+		if (sig_ev[i] != NULL)
+			event_free(sig_ev[i]);
+	}
+	if (s->base != NULL)
+		event_base_free(s->base);
+	if (cfg != NULL)
+		event_config_free(cfg);
+	return rc;
+}

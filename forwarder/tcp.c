@@ -1,0 +1,664 @@
+/* tcp.c -- the TCP relay: accept, connect to an endpoint (retrying others when one fails),
+ * then move bytes both ways. Reads go through one scratch buffer and are written on at once;
+ * only what the other side cannot take yet is kept, and the source is not read again until it
+ * is gone (backpressure). A flow whose reads fill the scratch buffer moves to splice(2) through
+ * a pipe, so bulk data does not pass through user space. EOF on one side becomes a shutdown of
+ * the other's write side, so half-closed connections keep working; a reset is passed on as a
+ * reset. */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "svcfwd.h"
+
+#define PIPE_SIZE     (256 * 1024)
+#define PAUSE_EMFILE  100 /* ms without accepting after running out of descriptors */
+#define SPLICE_FLAGS  (SPLICE_F_MOVE | SPLICE_F_NONBLOCK)
+#define MAX_FREE_CONN 1024
+
+static struct fwd_conn *free_conns; /* kept for reuse, linked through next */
+static size_t n_free_conns;
+
+static void on_client(evutil_socket_t fd, short what, void *arg);
+static void on_backend(evutil_socket_t fd, short what, void *arg);
+static void on_client_write(evutil_socket_t fd, short what, void *arg);
+static void on_backend_write(evutil_socket_t fd, short what, void *arg);
+
+static void
+ev_set(struct event *ev, bool *on, bool want, const struct timeval *tv)
+{
+	if (want == *on && tv == NULL)
+		return;
+	if (want)
+		event_add(ev, tv);
+	else
+		event_del(ev);
+	*on = want;
+}
+
+static void
+idle_unlink(struct fwd_server *s, struct fwd_conn *c)
+{
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		s->idle_head = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	else
+		s->idle_tail = c->prev;
+	c->prev = c->next = NULL;
+}
+
+static void
+idle_append(struct fwd_server *s, struct fwd_conn *c)
+{
+	c->prev = s->idle_tail;
+	c->next = NULL;
+	if (s->idle_tail != NULL)
+		s->idle_tail->next = c;
+	else
+		s->idle_head = c;
+	s->idle_tail = c;
+}
+
+/* Activity: to the young end of the idle list. */
+static void
+touch(struct fwd_conn *c)
+{
+	struct fwd_server *s = c->srv;
+
+	c->last_ms = now_ms();
+	if (s->idle_tail != c) {
+		idle_unlink(s, c);
+		idle_append(s, c);
+	}
+}
+
+static void
+half_release(struct fwd_server *s, struct fwd_half *h)
+{
+	free(h->buf);
+	h->buf = NULL;
+	if (h->pipe[0] >= 0) {
+		close(h->pipe[0]);
+		close(h->pipe[1]);
+		h->pipe[0] = h->pipe[1] = -1;
+		s->n_pipes--;
+	}
+}
+
+/* Close both sockets. RESET: abortively (RST), as when one side reset its end. */
+static void
+conn_close(struct fwd_conn *c, bool reset)
+{
+	struct fwd_server *s = c->srv;
+
+	if (c->c_rd_on)
+		event_del(&c->c_rd);
+	if (c->c_wr_on)
+		event_del(&c->c_wr);
+	if (c->b_rd_on)
+		event_del(&c->b_rd);
+	if (c->b_wr_on)
+		event_del(&c->b_wr);
+	if (reset) {
+		struct linger lg = {.l_onoff = 1, .l_linger = 0};
+
+		setsockopt(c->cfd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+		if (c->bfd >= 0)
+			setsockopt(c->bfd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	}
+	close(c->cfd);
+	if (c->bfd >= 0)
+		close(c->bfd);
+	half_release(s, &c->up);
+	half_release(s, &c->down);
+	idle_unlink(s, c);
+	if (c->b != NULL) {
+		if (!c->connecting)
+			c->b->active--;
+		fwd_backend_put(&s->pools.backends, c->b);
+	}
+	fwd_pool_put(&s->pools, c->pool);
+	s->n_conns--;
+	if (s->accept_paused && s->n_conns < s->opts.max_conns &&
+	    !evtimer_pending(s->resume_ev, NULL))
+		fwd_listen_pause(s, false);
+	if (n_free_conns < MAX_FREE_CONN) {
+		c->next = free_conns;
+		free_conns = c;
+		n_free_conns++;
+	} else {
+		free(c);
+	}
+}
+
+static struct fwd_conn *
+conn_alloc(void)
+{
+	struct fwd_conn *c = free_conns;
+
+	if (c != NULL) {
+		free_conns = c->next;
+		n_free_conns--;
+	} else {
+		c = malloc(sizeof(*c));
+		if (c == NULL)
+			return NULL;
+	}
+	memset(c, 0, sizeof(*c));
+	c->up.pipe[0] = c->up.pipe[1] = -1;
+	c->down.pipe[0] = c->down.pipe[1] = -1;
+	c->bfd = -1;
+	return c;
+}
+
+static void
+set_nodelay(int fd)
+{
+	int one = 1;
+
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+/* Start a connection to the next endpoint; false when none is left to try. */
+static bool
+connect_next(struct fwd_conn *c)
+{
+	struct fwd_server *s = c->srv;
+	uint64_t now = now_ms();
+	struct fwd_backend *b;
+	struct timeval tv;
+	uint64_t timeout = s->opts.connect_timeout_ms;
+
+	while (c->n_tried < FWD_MAX_TRIES) {
+		b = fwd_pool_pick(c->pool, &c->client, now, c->tried, c->n_tried);
+		if (b == NULL)
+			return false;
+		c->tried[c->n_tried++] = b;
+		if (c->n_tried > 1)
+			c->pool->retries++;
+		c->bfd = socket(b->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (c->bfd < 0)
+			return false;
+		set_nodelay(c->bfd);
+		if (connect(c->bfd, (struct sockaddr *)&b->sa, b->sa_len) == 0 ||
+		    errno == EINPROGRESS) {
+			c->b = b;
+			b->refs++;
+			c->connecting = true;
+			for (size_t i = 1; i < c->n_tried; i++)
+				timeout *= 2;
+			tv.tv_sec = (time_t)(timeout / 1000);
+			tv.tv_usec = (suseconds_t)(timeout % 1000) * 1000;
+			event_assign(&c->b_rd, s->base, c->bfd, EV_READ | EV_PERSIST, on_backend,
+			             c);
+			event_assign(&c->b_wr, s->base, c->bfd, EV_WRITE | EV_PERSIST,
+			             on_backend_write, c);
+			ev_set(&c->b_wr, &c->b_wr_on, true, &tv);
+			return true;
+		}
+		/* Refused at once (a local endpoint without a listener). */
+		fwd_backend_failed(b, now);
+		c->pool->connect_failures++;
+		close(c->bfd);
+		c->bfd = -1;
+	}
+	return false;
+}
+
+static void
+connect_failed(struct fwd_conn *c)
+{
+	struct fwd_server *s = c->srv;
+
+	fwd_backend_failed(c->b, now_ms());
+	c->pool->connect_failures++;
+	log_msg(LOG_DEBUG, "%s/%s: connect to %s failed", c->pool->ns, c->pool->name, c->b->label);
+	ev_set(&c->b_wr, &c->b_wr_on, false, NULL);
+	close(c->bfd);
+	c->bfd = -1;
+	fwd_backend_put(&s->pools.backends, c->b);
+	c->b = NULL;
+	c->connecting = false;
+	if (!connect_next(c)) {
+		c->pool->rejected++;
+		conn_close(c, true);
+	}
+}
+
+static void
+connected(struct fwd_conn *c)
+{
+	struct fwd_server *s = c->srv;
+
+	c->connecting = false;
+	fwd_backend_succeeded(c->b);
+	c->b->conns++;
+	c->b->active++;
+	c->pool->conns++;
+	/* The write event was the connect's; from now on writes are attempted directly. */
+	ev_set(&c->b_wr, &c->b_wr_on, false, NULL);
+	event_assign(&c->c_rd, s->base, c->cfd, EV_READ | EV_PERSIST, on_client, c);
+	event_assign(&c->c_wr, s->base, c->cfd, EV_WRITE | EV_PERSIST, on_client_write, c);
+	ev_set(&c->c_rd, &c->c_rd_on, true, NULL);
+	ev_set(&c->b_rd, &c->b_rd_on, true, NULL);
+	touch(c);
+}
+
+static bool
+pipe_open(struct fwd_server *s, struct fwd_half *h)
+{
+	if (!s->opts.splice || s->n_pipes >= s->opts.max_conns)
+		return false;
+	if (pipe2(h->pipe, O_NONBLOCK | O_CLOEXEC) != 0) {
+		h->pipe[0] = h->pipe[1] = -1;
+		return false;
+	}
+	/* A bigger pipe moves more per call; the default 64 KiB is fine when refused. */
+	fcntl(h->pipe[1], F_SETPIPE_SZ, PIPE_SIZE);
+	s->n_pipes++;
+	return true;
+}
+
+enum xfer {
+	XFER_MORE,  /* keep going */
+	XFER_BLOCK, /* the destination is full: wait until it can take more */
+	XFER_DONE,  /* the source ended and that was passed on */
+	XFER_RESET, /* an error: tear down */
+};
+
+/* Write what H holds to DST. */
+static enum xfer
+flush(struct fwd_half *h, int dst)
+{
+	while (h->len > 0) {
+		ssize_t w = send(dst, h->buf + h->off, h->len, MSG_NOSIGNAL);
+
+		if (w < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				return XFER_BLOCK;
+			return XFER_RESET;
+		}
+		h->off += (uint32_t)w;
+		h->len -= (uint32_t)w;
+	}
+	while (h->piped > 0) {
+		ssize_t w = splice(h->pipe[0], NULL, dst, NULL, h->piped, SPLICE_FLAGS);
+
+		if (w < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				return XFER_BLOCK;
+			return XFER_RESET;
+		}
+		h->piped -= (uint32_t)w;
+	}
+	if (h->eof && !h->shut) {
+		shutdown(dst, SHUT_WR);
+		h->shut = true;
+	}
+	return h->eof ? XFER_DONE : XFER_MORE;
+}
+
+/* Move what SRC has to DST through H. BYTES counts what was read. */
+static enum xfer
+pump(struct fwd_server *s, struct fwd_half *h, int src, int dst, uint64_t *bytes)
+{
+	ssize_t n;
+
+	if (h->bulk && h->pipe[0] < 0 && h->len == 0 && !pipe_open(s, h))
+		h->bulk = false;
+	if (h->pipe[0] >= 0) {
+		n = splice(src, NULL, h->pipe[1], NULL, PIPE_SIZE - h->piped, SPLICE_FLAGS);
+		if (n > 0) {
+			h->piped += (uint32_t)n;
+			*bytes += (uint64_t)n;
+			s->stats.splice_bytes += (uint64_t)n;
+		}
+	} else {
+		n = recv(src, s->scratch, FWD_READ_SIZE, 0);
+		if (n > 0) {
+			ssize_t w = send(dst, s->scratch, (size_t)n, MSG_NOSIGNAL);
+
+			*bytes += (uint64_t)n;
+			if (w < 0) {
+				if (errno != EAGAIN && errno != EINTR)
+					return XFER_RESET;
+				w = 0;
+			}
+			if (w < n) {
+				uint32_t left = (uint32_t)(n - w);
+
+				h->buf = malloc(left);
+				if (h->buf == NULL)
+					return XFER_RESET;
+				memcpy(h->buf, s->scratch + w, left);
+				h->off = 0;
+				h->len = left;
+			}
+			if (n == FWD_READ_SIZE)
+				h->bulk = true;
+			if (h->len > 0)
+				return XFER_BLOCK;
+			return XFER_MORE;
+		}
+	}
+	if (n == 0) {
+		h->eof = true;
+	} else if (n < 0) {
+		if (errno != EAGAIN && errno != EINTR)
+			return XFER_RESET;
+	}
+	return flush(h, dst);
+}
+
+/* After a flush: free an emptied buffer, and when both ways are done, close. */
+static bool
+settle(struct fwd_conn *c, struct fwd_half *h)
+{
+	if (h->len == 0 && h->buf != NULL) {
+		free(h->buf);
+		h->buf = NULL;
+		h->off = 0;
+	}
+	if (c->up.shut && c->down.shut) {
+		conn_close(c, false);
+		return false;
+	}
+	return true;
+}
+
+/* Data (or EOF) from one side: pass it on, and stop reading that side while the other is full
+ * or after EOF. */
+static void
+relay(struct fwd_conn *c, bool from_client)
+{
+	struct fwd_server *s = c->srv;
+	struct fwd_half *h = from_client ? &c->up : &c->down;
+	int src = from_client ? c->cfd : c->bfd, dst = from_client ? c->bfd : c->cfd;
+	uint64_t *bytes = from_client ? &c->b->bytes_to : &c->b->bytes_from;
+	uint64_t before = *bytes;
+	enum xfer x = pump(s, h, src, dst, bytes);
+
+	if (from_client)
+		c->pool->bytes_in += *bytes - before;
+	else
+		c->pool->bytes_out += *bytes - before;
+	touch(c);
+	switch (x) {
+	case XFER_MORE:
+		return;
+	case XFER_RESET:
+		conn_close(c, true);
+		return;
+	case XFER_BLOCK:
+		if (from_client) {
+			ev_set(&c->c_rd, &c->c_rd_on, false, NULL);
+			ev_set(&c->b_wr, &c->b_wr_on, true, NULL);
+		} else {
+			ev_set(&c->b_rd, &c->b_rd_on, false, NULL);
+			ev_set(&c->c_wr, &c->c_wr_on, true, NULL);
+		}
+		return;
+	case XFER_DONE:
+		if (from_client)
+			ev_set(&c->c_rd, &c->c_rd_on, false, NULL);
+		else
+			ev_set(&c->b_rd, &c->b_rd_on, false, NULL);
+		settle(c, h);
+		return;
+	}
+}
+
+/* The destination of H can take more: drain H, then read its source again. */
+static void
+drained(struct fwd_conn *c, bool to_backend)
+{
+	struct fwd_half *h = to_backend ? &c->up : &c->down;
+	enum xfer x = flush(h, to_backend ? c->bfd : c->cfd);
+
+	touch(c);
+	if (x == XFER_BLOCK)
+		return;
+	if (x == XFER_RESET) {
+		conn_close(c, true);
+		return;
+	}
+	if (to_backend)
+		ev_set(&c->b_wr, &c->b_wr_on, false, NULL);
+	else
+		ev_set(&c->c_wr, &c->c_wr_on, false, NULL);
+	if (!settle(c, h))
+		return;
+	if (x == XFER_MORE) {
+		if (to_backend)
+			ev_set(&c->c_rd, &c->c_rd_on, true, NULL);
+		else
+			ev_set(&c->b_rd, &c->b_rd_on, true, NULL);
+	}
+}
+
+static void
+on_client(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	relay(arg, true);
+}
+
+static void
+on_backend(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	relay(arg, false);
+}
+
+static void
+on_client_write(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	drained(arg, false);
+}
+
+static void
+on_backend_write(evutil_socket_t fd, short what, void *arg)
+{
+	struct fwd_conn *c = arg;
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	(void)fd;
+	if (!c->connecting) {
+		drained(c, true);
+		return;
+	}
+	if (what & EV_TIMEOUT) {
+		connect_failed(c);
+		return;
+	}
+	if (getsockopt(c->bfd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) {
+		connect_failed(c);
+		return;
+	}
+	connected(c);
+}
+
+static bool
+range_ok(const struct fwd_listener *l, const struct netaddr *client)
+{
+	if (l->n_ranges == 0)
+		return true;
+	for (size_t i = 0; i < l->n_ranges; i++) {
+		if (netaddr_in_prefix(client, &l->ranges[i]))
+			return true;
+	}
+	return false;
+}
+
+static void
+sockaddr_to_netaddr(const struct sockaddr_storage *ss, struct netaddr *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
+
+		if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
+			out->family = NETADDR_V4;
+			memcpy(out->bytes, s6->sin6_addr.s6_addr + 12, 4);
+		} else {
+			out->family = NETADDR_V6;
+			memcpy(out->bytes, &s6->sin6_addr, 16);
+		}
+	} else {
+		out->family = NETADDR_V4;
+		memcpy(out->bytes, &((const struct sockaddr_in *)ss)->sin_addr, 4);
+	}
+}
+
+static void
+reject(int fd)
+{
+	struct linger lg = {.l_onoff = 1, .l_linger = 0};
+
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	close(fd);
+}
+
+static void
+on_resume(evutil_socket_t fd, short what, void *arg)
+{
+	struct fwd_server *s = arg;
+	(void)fd;
+	(void)what;
+
+	if (s->n_conns < s->opts.max_conns)
+		fwd_listen_pause(s, false);
+}
+
+static void
+start(struct fwd_listener *l, int cfd, const struct sockaddr_storage *peer)
+{
+	struct fwd_server *s = l->srv;
+	struct fwd_conn *c;
+	struct netaddr client;
+
+	sockaddr_to_netaddr(peer, &client);
+	if (!range_ok(l, &client)) {
+		l->pool->rejected++;
+		reject(cfd);
+		return;
+	}
+	c = conn_alloc();
+	if (c == NULL) {
+		reject(cfd);
+		return;
+	}
+	c->srv = s;
+	c->cfd = cfd;
+	c->client = client;
+	c->pool = fwd_pool_ref(l->pool);
+	c->last_ms = now_ms();
+	idle_append(s, c);
+	s->n_conns++;
+	set_nodelay(cfd);
+	if (!connect_next(c)) {
+		c->pool->rejected++;
+		conn_close(c, true);
+	}
+}
+
+void
+fwd_tcp_accept(evutil_socket_t fd, short what, void *arg)
+{
+	struct fwd_listener *l = arg;
+	struct fwd_server *s = l->srv;
+	(void)what;
+
+	for (int i = 0; i < FWD_ACCEPT_MAX; i++) {
+		struct sockaddr_storage peer;
+		socklen_t len = sizeof(peer);
+		int cfd;
+
+		if (s->n_conns >= s->opts.max_conns) {
+			/* At the cap: leave the rest in the kernel's queue until some close. */
+			fwd_listen_pause(s, true);
+			s->stats.accept_pauses++;
+			return;
+		}
+		cfd = accept4(fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (cfd < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				return;
+			s->stats.accept_errors++;
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+			    errno == ENOMEM) {
+				/* Retrying now would spin: pause, and let connections close. */
+				struct timeval tv = {0, PAUSE_EMFILE * 1000};
+
+				log_msg(LOG_WARN, "accept: %s; pausing for %d ms", strerror(errno),
+				        PAUSE_EMFILE);
+				fwd_listen_pause(s, true);
+				s->stats.accept_pauses++;
+				evtimer_add(s->resume_ev, &tv);
+				return;
+			}
+			continue;
+		}
+		s->stats.accepted++;
+		start(l, cfd, &peer);
+	}
+}
+
+void
+fwd_tcp_sweep(struct fwd_server *s, uint64_t now)
+{
+	while (s->idle_head != NULL && now - s->idle_head->last_ms >= s->opts.tcp_idle_ms) {
+		struct fwd_conn *c = s->idle_head;
+
+		/* A connect in progress has its own timeout. */
+		if (c->connecting) {
+			idle_unlink(s, c);
+			c->last_ms = now;
+			idle_append(s, c);
+			if (s->idle_head == c)
+				break;
+			continue;
+		}
+		s->stats.conns_closed_idle++;
+		conn_close(c, false);
+	}
+}
+
+enum svc_status
+fwd_tcp_init(struct fwd_server *s)
+{
+	s->scratch = malloc(FWD_READ_SIZE);
+	s->resume_ev = evtimer_new(s->base, on_resume, s);
+	if (s->scratch == NULL || s->resume_ev == NULL)
+		return SVC_ENOMEM;
+	return SVC_OK;
+}
+
+void
+fwd_tcp_deinit(struct fwd_server *s)
+{
+	while (s->idle_head != NULL)
+		conn_close(s->idle_head, false);
+	while (free_conns != NULL) {
+		struct fwd_conn *c = free_conns;
+
+		free_conns = c->next;
+		free(c);
+	}
+	n_free_conns = 0;
+	if (s->resume_ev != NULL)
+		event_free(s->resume_ev);
+	free(s->scratch);
+}

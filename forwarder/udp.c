@@ -1,0 +1,448 @@
+/* udp.c -- UDP flows: each client address (per listener and, on a wildcard socket, per local
+ * address) gets its own socket connected to the endpoint chosen for it, so replies come back
+ * on that socket and leave through the listener, from the address the client sent to. Flows
+ * idle for the timeout expire; the table is bounded, the oldest flow making room. A flow whose
+ * endpoint left the pool, or stopped answering with ICMP errors, moves to another. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "svcfwd.h"
+
+#define CMSG_SPACE_PKTINFO CMSG_SPACE(sizeof(struct in6_pktinfo))
+
+static void on_reply(evutil_socket_t fd, short what, void *arg);
+
+static uint32_t
+flow_hash(const struct fwd_listener *l, const struct sockaddr_storage *sa, socklen_t len,
+          const struct netaddr *local)
+{
+	const uint8_t *p = (const uint8_t *)sa;
+	uint32_t h = (uint32_t)(uintptr_t)l * 2654435761u;
+
+	for (socklen_t i = 0; i < len; i++)
+		h = (h ^ p[i]) * 16777619u;
+	return h ^ netaddr_hash(local);
+}
+
+static bool
+flow_grow(struct fwd_server *s)
+{
+	size_t n = s->n_fbuckets ? s->n_fbuckets * 2 : 256;
+	struct fwd_flow **nb = calloc(n, sizeof(*nb));
+
+	if (nb == NULL)
+		return false;
+	for (size_t i = 0; i < s->n_fbuckets; i++) {
+		struct fwd_flow *f = s->fbuckets[i];
+
+		while (f != NULL) {
+			struct fwd_flow *next = f->hnext;
+			size_t h = flow_hash(f->l, &f->client, f->client_len, &f->local) & (n - 1);
+
+			f->hnext = nb[h];
+			nb[h] = f;
+			f = next;
+		}
+	}
+	free(s->fbuckets);
+	s->fbuckets = nb;
+	s->n_fbuckets = n;
+	return true;
+}
+
+static void
+lru_unlink(struct fwd_server *s, struct fwd_flow *f)
+{
+	if (f->prev != NULL)
+		f->prev->next = f->next;
+	else
+		s->flow_head = f->next;
+	if (f->next != NULL)
+		f->next->prev = f->prev;
+	else
+		s->flow_tail = f->prev;
+	f->prev = f->next = NULL;
+}
+
+static void
+lru_append(struct fwd_server *s, struct fwd_flow *f)
+{
+	f->prev = s->flow_tail;
+	f->next = NULL;
+	if (s->flow_tail != NULL)
+		s->flow_tail->next = f;
+	else
+		s->flow_head = f;
+	s->flow_tail = f;
+}
+
+static void
+flow_touch(struct fwd_server *s, struct fwd_flow *f)
+{
+	f->last_ms = now_ms();
+	if (s->flow_tail != f) {
+		lru_unlink(s, f);
+		lru_append(s, f);
+	}
+}
+
+static void
+flow_destroy(struct fwd_server *s, struct fwd_flow *f)
+{
+	struct fwd_flow **pp = &s->fbuckets[flow_hash(f->l, &f->client, f->client_len, &f->local) &
+	                                    (s->n_fbuckets - 1)];
+
+	while (*pp != f)
+		pp = &(*pp)->hnext;
+	*pp = f->hnext;
+	lru_unlink(s, f);
+	if (f->l_prev != NULL)
+		f->l_prev->l_next = f->l_next;
+	else
+		f->l->flows = f->l_next;
+	if (f->l_next != NULL)
+		f->l_next->l_prev = f->l_prev;
+	event_del(&f->ev);
+	close(f->fd);
+	if (f->b != NULL) {
+		f->b->active--;
+		fwd_backend_put(&s->pools.backends, f->b);
+	}
+	s->n_flows--;
+	free(f);
+}
+
+/* Point F at a backend of its pool: a new one when it has none, its own left the pool, or it
+ * failed. False when the pool has nowhere to send. */
+static bool
+flow_route(struct fwd_server *s, struct fwd_flow *f)
+{
+	struct fwd_pool *pool = f->l->pool;
+	struct fwd_backend *b, *tried[1];
+	size_t n_tried = 0;
+
+	if (f->b != NULL && f->gen == pool->gen && !f->b_failed)
+		return true;
+	if (f->b != NULL && !f->b_failed && fwd_pool_has(pool, f->b)) {
+		f->gen = pool->gen;
+		return true;
+	}
+	if (f->b != NULL && f->b_failed)
+		tried[n_tried++] = f->b;
+	b = fwd_pool_pick(pool, &f->client_ip, now_ms(), tried, n_tried);
+	if (b == NULL && n_tried > 0)
+		b = fwd_pool_pick(pool, &f->client_ip, now_ms(), NULL, 0);
+	if (b == NULL)
+		return false;
+	if (connect(f->fd, (struct sockaddr *)&b->sa, b->sa_len) != 0)
+		return false;
+	if (f->b != NULL) {
+		f->b->active--;
+		fwd_backend_put(&s->pools.backends, f->b);
+	}
+	f->b = b;
+	b->refs++;
+	b->active++;
+	b->conns++;
+	f->gen = pool->gen;
+	f->b_failed = false;
+	return true;
+}
+
+static struct fwd_flow *
+flow_find(struct fwd_server *s, struct fwd_listener *l, const struct sockaddr_storage *sa,
+          socklen_t len, const struct netaddr *local)
+{
+	if (s->n_fbuckets == 0)
+		return NULL;
+	for (struct fwd_flow *f = s->fbuckets[flow_hash(l, sa, len, local) & (s->n_fbuckets - 1)];
+	     f != NULL; f = f->hnext) {
+		if (f->l == l && f->client_len == len && memcmp(&f->client, sa, len) == 0 &&
+		    netaddr_equal(&f->local, local))
+			return f;
+	}
+	return NULL;
+}
+
+static void
+to_netaddr(const struct sockaddr_storage *ss, struct netaddr *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (ss->ss_family == AF_INET6) {
+		out->family = NETADDR_V6;
+		memcpy(out->bytes, &((const struct sockaddr_in6 *)ss)->sin6_addr, 16);
+	} else {
+		out->family = NETADDR_V4;
+		memcpy(out->bytes, &((const struct sockaddr_in *)ss)->sin_addr, 4);
+	}
+}
+
+static struct fwd_flow *
+flow_new(struct fwd_server *s, struct fwd_listener *l, const struct sockaddr_storage *sa,
+         socklen_t len, const struct netaddr *local, int ifindex)
+{
+	struct fwd_flow *f;
+	size_t h;
+
+	if (s->n_flows >= s->opts.max_flows && s->flow_head != NULL) {
+		s->stats.flows_evicted++;
+		flow_destroy(s, s->flow_head);
+	}
+	if (s->n_flows >= s->n_fbuckets && !flow_grow(s))
+		return NULL;
+	f = calloc(1, sizeof(*f));
+	if (f == NULL)
+		return NULL;
+	f->l = l;
+	memcpy(&f->client, sa, len);
+	f->client_len = len;
+	to_netaddr(sa, &f->client_ip);
+	f->local = *local;
+	f->ifindex = ifindex;
+	f->fd = -1;
+	if (l->pool->n_members > 0) {
+		int family = l->pool->members[0]->sa.ss_family;
+
+		/* Members may mix families only when the listener's has none: use the first's. */
+		f->fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	}
+	if (f->fd < 0) {
+		free(f);
+		return NULL;
+	}
+	if (!flow_route(s, f)) {
+		close(f->fd);
+		free(f);
+		return NULL;
+	}
+	event_assign(&f->ev, s->base, f->fd, EV_READ | EV_PERSIST, on_reply, f);
+	event_add(&f->ev, NULL);
+	h = flow_hash(l, sa, len, local) & (s->n_fbuckets - 1);
+	f->hnext = s->fbuckets[h];
+	s->fbuckets[h] = f;
+	f->l_next = l->flows;
+	if (l->flows != NULL)
+		l->flows->l_prev = f;
+	l->flows = f;
+	f->last_ms = now_ms();
+	lru_append(s, f);
+	s->n_flows++;
+	s->stats.flows_created++;
+	return f;
+}
+
+/* The local address a datagram was sent to, on a wildcard socket. */
+static void
+dst_of(struct msghdr *h, struct netaddr *local, int *ifindex)
+{
+	memset(local, 0, sizeof(*local));
+	*ifindex = 0;
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(h); cm != NULL; cm = CMSG_NXTHDR(h, cm)) {
+		if (cm->cmsg_level == IPPROTO_IP && cm->cmsg_type == IP_PKTINFO) {
+			struct in_pktinfo pi;
+
+			memcpy(&pi, CMSG_DATA(cm), sizeof(pi));
+			local->family = NETADDR_V4;
+			memcpy(local->bytes, &pi.ipi_addr, 4);
+			*ifindex = pi.ipi_ifindex;
+		} else if (cm->cmsg_level == IPPROTO_IPV6 && cm->cmsg_type == IPV6_PKTINFO) {
+			struct in6_pktinfo pi;
+
+			memcpy(&pi, CMSG_DATA(cm), sizeof(pi));
+			local->family = NETADDR_V6;
+			memcpy(local->bytes, &pi.ipi6_addr, 16);
+			*ifindex = (int)pi.ipi6_ifindex;
+		}
+	}
+}
+
+static void
+send_to_backend(struct fwd_server *s, struct fwd_flow *f, const uint8_t *buf, size_t len)
+{
+	struct fwd_pool *pool = f->l->pool;
+
+	for (int attempt = 0; attempt < 2; attempt++) {
+		if (!flow_route(s, f))
+			return;
+		if (send(f->fd, buf, len, 0) >= 0) {
+			f->b->bytes_to += len;
+			pool->bytes_in += len;
+			pool->packets_in++;
+			return;
+		}
+		if (errno != ECONNREFUSED && errno != EHOSTUNREACH && errno != ENETUNREACH)
+			return;
+		/* An ICMP error from an earlier datagram: the endpoint is not listening. */
+		fwd_backend_failed(f->b, now_ms());
+		pool->connect_failures++;
+		f->b_failed = true;
+	}
+}
+
+void
+fwd_udp_read(evutil_socket_t fd, short what, void *arg)
+{
+	struct fwd_listener *l = arg;
+	struct fwd_server *s = l->srv;
+	struct mmsghdr msgs[FWD_UDP_BATCH];
+	struct iovec iov[FWD_UDP_BATCH];
+	struct sockaddr_storage peers[FWD_UDP_BATCH];
+	uint8_t ctl[FWD_UDP_BATCH][CMSG_SPACE_PKTINFO];
+	int n;
+	(void)what;
+
+	memset(msgs, 0, sizeof(msgs));
+	for (int i = 0; i < FWD_UDP_BATCH; i++) {
+		iov[i].iov_base = s->udp_buf + (size_t)i * FWD_UDP_MAX_PKT;
+		iov[i].iov_len = FWD_UDP_MAX_PKT;
+		msgs[i].msg_hdr.msg_name = &peers[i];
+		msgs[i].msg_hdr.msg_namelen = sizeof(peers[i]);
+		msgs[i].msg_hdr.msg_iov = &iov[i];
+		msgs[i].msg_hdr.msg_iovlen = 1;
+		if (l->wildcard) {
+			msgs[i].msg_hdr.msg_control = ctl[i];
+			msgs[i].msg_hdr.msg_controllen = sizeof(ctl[i]);
+		}
+	}
+	n = recvmmsg(fd, msgs, FWD_UDP_BATCH, MSG_DONTWAIT, NULL);
+	for (int i = 0; i < n; i++) {
+		struct netaddr local = l->addr;
+		int ifindex = 0;
+		struct fwd_flow *f;
+		socklen_t plen = msgs[i].msg_hdr.msg_namelen;
+
+		if (l->wildcard)
+			dst_of(&msgs[i].msg_hdr, &local, &ifindex);
+		f = flow_find(s, l, &peers[i], plen, &local);
+		if (f == NULL) {
+			if (l->n_ranges > 0) {
+				struct netaddr c;
+				bool ok = false;
+
+				to_netaddr(&peers[i], &c);
+				for (size_t r = 0; r < l->n_ranges && !ok; r++)
+					ok = netaddr_in_prefix(&c, &l->ranges[r]);
+				if (!ok) {
+					l->pool->rejected++;
+					continue;
+				}
+			}
+			f = flow_new(s, l, &peers[i], plen, &local, ifindex);
+			if (f == NULL) {
+				l->pool->rejected++;
+				continue;
+			}
+		}
+		flow_touch(s, f);
+		send_to_backend(s, f, iov[i].iov_base, msgs[i].msg_len);
+	}
+}
+
+/* Send BUF to F's client from the listener, from the address the client used. */
+static void
+reply(struct fwd_flow *f, const uint8_t *buf, size_t len)
+{
+	struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
+	uint8_t ctl[CMSG_SPACE_PKTINFO];
+	struct msghdr h = {
+	        .msg_name = &f->client,
+	        .msg_namelen = f->client_len,
+	        .msg_iov = &iov,
+	        .msg_iovlen = 1,
+	};
+
+	if (f->l->wildcard && f->local.family != NETADDR_NONE) {
+		struct cmsghdr *cm;
+
+		memset(ctl, 0, sizeof(ctl));
+		h.msg_control = ctl;
+		cm = (struct cmsghdr *)ctl;
+		if (f->local.family == NETADDR_V4) {
+			struct in_pktinfo pi = {0};
+
+			memcpy(&pi.ipi_spec_dst, f->local.bytes, 4);
+			cm->cmsg_level = IPPROTO_IP;
+			cm->cmsg_type = IP_PKTINFO;
+			cm->cmsg_len = CMSG_LEN(sizeof(pi));
+			memcpy(CMSG_DATA(cm), &pi, sizeof(pi));
+			h.msg_controllen = CMSG_SPACE(sizeof(pi));
+		} else {
+			struct in6_pktinfo pi = {0};
+
+			memcpy(&pi.ipi6_addr, f->local.bytes, 16);
+			cm->cmsg_level = IPPROTO_IPV6;
+			cm->cmsg_type = IPV6_PKTINFO;
+			cm->cmsg_len = CMSG_LEN(sizeof(pi));
+			memcpy(CMSG_DATA(cm), &pi, sizeof(pi));
+			h.msg_controllen = CMSG_SPACE(sizeof(pi));
+		}
+	}
+	sendmsg(f->l->fd, &h, MSG_DONTWAIT);
+}
+
+static void
+on_reply(evutil_socket_t fd, short what, void *arg)
+{
+	struct fwd_flow *f = arg;
+	struct fwd_server *s = f->l->srv;
+	(void)what;
+
+	for (int i = 0; i < FWD_UDP_BATCH; i++) {
+		ssize_t n = recv(fd, s->udp_buf, FWD_UDP_MAX_PKT, MSG_DONTWAIT);
+
+		if (n < 0) {
+			if (errno == ECONNREFUSED || errno == EHOSTUNREACH) {
+				fwd_backend_failed(f->b, now_ms());
+				f->l->pool->connect_failures++;
+				f->b_failed = true;
+				continue;
+			}
+			break;
+		}
+		f->b->bytes_from += (uint64_t)n;
+		f->l->pool->bytes_out += (uint64_t)n;
+		f->l->pool->packets_out++;
+		fwd_backend_succeeded(f->b);
+		reply(f, s->udp_buf, (size_t)n);
+	}
+	flow_touch(s, f);
+}
+
+void
+fwd_udp_listener_gone(struct fwd_server *s, struct fwd_listener *l)
+{
+	while (l->flows != NULL)
+		flow_destroy(s, l->flows);
+}
+
+void
+fwd_udp_sweep(struct fwd_server *s, uint64_t now)
+{
+	while (s->flow_head != NULL && now - s->flow_head->last_ms >= s->opts.udp_timeout_ms) {
+		s->stats.flows_expired++;
+		flow_destroy(s, s->flow_head);
+	}
+}
+
+enum svc_status
+fwd_udp_init(struct fwd_server *s)
+{
+	s->udp_buf = malloc((size_t)FWD_UDP_BATCH * FWD_UDP_MAX_PKT);
+	return s->udp_buf != NULL ? SVC_OK : SVC_ENOMEM;
+}
+
+void
+fwd_udp_deinit(struct fwd_server *s)
+{
+	while (s->flow_head != NULL)
+		flow_destroy(s, s->flow_head);
+	free(s->fbuckets);
+	s->fbuckets = NULL;
+	s->n_fbuckets = 0;
+	free(s->udp_buf);
+}

@@ -1,0 +1,107 @@
+/* fwd_pool.h -- endpoints and how traffic is spread over them. A backend is one endpoint
+ * address (IP, port, protocol) with its health, shared by every pool that lists it; a pool is
+ * one service port's candidate backends as seen by one scope and family, with its round-robin
+ * cursor and client-IP affinity. Pure: time comes in as an argument, so tests drive it. */
+#ifndef FWD_POOL_H
+#define FWD_POOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "cluster.h"
+#include "fwd_plan.h"
+
+/* A failed endpoint is set aside for FWD_ASIDE_MIN_MS, doubling with each failure in a row up to
+ * FWD_ASIDE_MAX_MS; the first connection after that is its probe. */
+#define FWD_ASIDE_MIN_MS 1000
+#define FWD_ASIDE_MAX_MS 30000
+/* Client-IP affinity entries kept per pool at most; beyond, new clients get none. */
+#define FWD_AFFINITY_MAX 65536
+
+struct fwd_backend {
+	struct netaddr ip;
+	uint16_t port;
+	enum cluster_proto proto;
+	struct sockaddr_storage sa;
+	socklen_t sa_len;
+	char label[NETADDR_STRLEN + 8]; /* "10.0.0.1:80", "[fd00::1]:80" */
+	uint32_t refs;                  /* pools listing it, connections using it */
+	uint32_t active;                /* open connections or UDP flows */
+	uint32_t fail_streak;           /* connect failures in a row */
+	uint64_t aside_until_ms;        /* not chosen before this, unless nothing else is left */
+	uint64_t conns, connect_failures, bytes_to, bytes_from;
+	struct fwd_backend *next; /* hash chain */
+};
+
+struct fwd_backends {
+	struct fwd_backend **buckets;
+	size_t n_buckets, n;
+};
+
+struct fwd_affinity {
+	struct netaddr client; /* family NETADDR_NONE: empty slot */
+	struct fwd_backend *b;
+	uint64_t last_ms;
+};
+
+struct fwd_pool {
+	char *key;
+	char *ns, *name, *port_name;
+	enum cluster_proto proto;
+	enum fwd_scope scope;
+	uint8_t family;
+	uint32_t refs; /* listeners and connections */
+	bool live;     /* in the current plan */
+	bool no_local; /* empty because a Local policy found no endpoint on this node */
+	struct fwd_backend **members;
+	size_t n_members;
+	size_t rr;
+	uint32_t gen;         /* changes whenever members change */
+	uint64_t affinity_ms; /* 0: none */
+	struct fwd_affinity *aff;
+	size_t aff_cap, aff_n;
+	uint64_t conns, bytes_in, bytes_out, connect_failures, retries, rejected;
+	uint64_t packets_in, packets_out;
+	struct fwd_pool *next; /* hash chain */
+};
+
+struct fwd_pools {
+	struct fwd_pool **buckets;
+	size_t n_buckets, n;
+	struct fwd_backends backends;
+};
+
+void fwd_backends_init(struct fwd_backends *s);
+void fwd_backends_deinit(struct fwd_backends *s);
+/* The backend for IP:PORT/PROTO, made if new, with one more reference; NULL when out of memory. */
+struct fwd_backend *fwd_backend_get(struct fwd_backends *s, const struct netaddr *ip, uint16_t port,
+                                    enum cluster_proto proto);
+/* Drop a reference; the backend is freed with the last. */
+void fwd_backend_put(struct fwd_backends *s, struct fwd_backend *b);
+void fwd_backend_failed(struct fwd_backend *b, uint64_t now_ms);
+void fwd_backend_succeeded(struct fwd_backend *b);
+bool fwd_backend_aside(const struct fwd_backend *b, uint64_t now_ms);
+
+void fwd_pools_init(struct fwd_pools *ps);
+void fwd_pools_deinit(struct fwd_pools *ps);
+/* Bring the pools in line with PLAN: pools are found by key, so a service port keeps its
+ * cursor, affinity and counters across snapshots. OUT (PLAN->n_pools entries) gets the pool of
+ * each plan pool, referenced once; pools not in the plan lose their live mark. On failure no
+ * pool changed. */
+enum svc_status fwd_pools_apply(struct fwd_pools *ps, const struct fwd_plan *plan,
+                                struct fwd_pool **out);
+struct fwd_pool *fwd_pool_ref(struct fwd_pool *p);
+void fwd_pool_put(struct fwd_pools *ps, struct fwd_pool *p);
+bool fwd_pool_has(const struct fwd_pool *p, const struct fwd_backend *b);
+
+/* The backend for a new connection or flow from CLIENT: the client's affinity backend while it
+ * lasts, else the next in round robin, skipping the N_TRIED already tried and, while any other
+ * is left, those set aside. NULL when every member was tried. */
+struct fwd_backend *fwd_pool_pick(struct fwd_pool *p, const struct netaddr *client, uint64_t now_ms,
+                                  struct fwd_backend *const *tried, size_t n_tried);
+/* Forget affinity entries idle past their timeout. */
+void fwd_pool_expire(struct fwd_pool *p, uint64_t now_ms);
+
+#endif
