@@ -1,4 +1,4 @@
-/* alloc.c -- ClusterIP and nodePort allocation.
+/* alloc.c -- ClusterIP, nodePort, healthCheckNodePort and load-balancer IP allocation.
  *
  * Every node computes the same answer from the same manifests, with no shared state, so the
  * result may depend only on the set of objects. Each service starts at a home slot given by a
@@ -10,6 +10,10 @@
  *
  * As in Kubernetes (KEP-3070, KEP-3668) the ranges have a static lower band that allocation
  * uses only when the upper band is full, so users can pick fixed values there without clashing.
+ *
+ * Load-balancer IPs (--lb-pool) work the same way without bands, as MetalLB-style pools have
+ * none. They are never written back: the address follows from the set of objects, like every
+ * other allocation, and a full pool leaves a service pending instead of failing the build.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -211,10 +215,12 @@ alloc_node_ports(struct cluster_objects *objs, const struct cluster_config *cfg,
 {
 	uint64_t size = (uint64_t)(cfg->node_port_max - cfg->node_port_min + 1);
 	uint64_t band = size < 16 ? 0 : band_offset(size, 32, 128);
-	struct bitmap used[3];
+	/* One per protocol, and one for ports taken under any protocol: a healthCheckNodePort
+	 * (HTTP) must be free in all three and then blocks all three. */
+	struct bitmap used[4];
 	size_t i, k, j, p;
 
-	for (p = 0; p < 3; p++) {
+	for (p = 0; p < 4; p++) {
 		if (!bitmap_init(&used[p], size)) {
 			diag_add(d, DIAG_ERROR, NULL, 0, 0, NULL, "out of memory");
 			while (p-- > 0)
@@ -227,10 +233,20 @@ alloc_node_ports(struct cluster_objects *objs, const struct cluster_config *cfg,
 			const struct cluster_port *pt = &objs->services[i]->ports[k];
 
 			if (pt->node_port >= cfg->node_port_min &&
-			    pt->node_port <= cfg->node_port_max)
+			    pt->node_port <= cfg->node_port_max) {
 				bitmap_set(&used[pt->proto],
 				           (uint64_t)(pt->node_port - cfg->node_port_min));
+				bitmap_set(&used[3],
+				           (uint64_t)(pt->node_port - cfg->node_port_min));
+			}
 		}
+	for (i = 0; i < objs->n_services; i++) {
+		int32_t hc = objs->services[i]->health_check_node_port;
+
+		if (hc >= cfg->node_port_min && hc <= cfg->node_port_max)
+			for (p = 0; p < 4; p++)
+				bitmap_set(&used[p], (uint64_t)(hc - cfg->node_port_min));
+	}
 	for (i = 0; i < n; i++) {
 		struct cluster_service *s = order[i];
 
@@ -255,6 +271,7 @@ alloc_node_ports(struct cluster_objects *objs, const struct cluster_config *cfg,
 				if (!bitmap_test(&used[pt->proto], cand)) {
 					slot = cand;
 					bitmap_set(&used[pt->proto], slot);
+					bitmap_set(&used[3], slot);
 					break;
 				}
 			}
@@ -271,12 +288,176 @@ alloc_node_ports(struct cluster_objects *objs, const struct cluster_config *cfg,
 				             cfg->node_port_min, cfg->node_port_max);
 				continue;
 			}
+			bitmap_set(&used[3], slot);
 			pt->node_port = cfg->node_port_min + (int32_t)slot;
 			pt->node_port_allocated = true;
 		}
+		/* Its healthCheckNodePort right after its nodePorts, as the API server does. */
+		if (s->type == CLUSTER_SVC_LOADBALANCER &&
+		    s->external_policy == CLUSTER_POLICY_LOCAL && s->health_check_node_port == 0) {
+			uint64_t slot = take(&used[3], 0, size - 1, band,
+			                     hash_name(s->meta.ns, s->meta.name, 3000));
+
+			if (slot == UINT64_MAX) {
+				build_report(
+				        objs, d, DIAG_ERROR, &s->meta, &s->external_policy,
+				        &s->meta, "spec.healthCheckNodePort",
+				        "Internal error: failed to allocate a healthCheckNodePort: "
+				        "range %d-%d is full",
+				        cfg->node_port_min, cfg->node_port_max);
+				continue;
+			}
+			for (p = 0; p < 3; p++)
+				bitmap_set(&used[p], slot);
+			s->health_check_node_port = cfg->node_port_min + (int32_t)slot;
+			s->health_check_node_port_allocated = true;
+		}
 	}
-	for (p = 0; p < 3; p++)
+	for (p = 0; p < 4; p++)
 		free(used[p].bits);
+}
+
+/* The addresses a LoadBalancer service has without allocation: its status ingress IPs, else
+ * spec.loadBalancerIP. False when out of memory. */
+static bool
+explicit_lb_ips(struct cluster_objects *objs, struct cluster_service *s)
+{
+	size_t i, k, n = 0;
+
+	for (i = 0; i < s->n_ingress; i++)
+		n += s->ingress[i].ip_addr.family != NETADDR_NONE;
+	/* Room for one address per pool when nothing is explicit. */
+	s->lb_ips = arena_calloc(&objs->arena, n > 2 ? n : 2, sizeof(*s->lb_ips));
+	if (s->lb_ips == NULL)
+		return false;
+	s->n_lb_ips = 0;
+	for (i = 0; i < s->n_ingress; i++) {
+		const struct netaddr *a = &s->ingress[i].ip_addr;
+		bool dup = false;
+
+		for (k = 0; k < s->n_lb_ips; k++)
+			dup = dup || netaddr_equal(&s->lb_ips[k], a);
+		if (a->family != NETADDR_NONE && !dup)
+			s->lb_ips[s->n_lb_ips++] = *a;
+	}
+	if (s->n_lb_ips == 0 && s->load_balancer_ip.family != NETADDR_NONE)
+		s->lb_ips[s->n_lb_ips++] = s->load_balancer_ip;
+	return true;
+}
+
+static bool
+has_family(const struct cluster_service *s, uint8_t family)
+{
+	size_t i;
+
+	for (i = 0; i < s->n_cluster_ips; i++)
+		if (s->cluster_ips[i].family == family)
+			return true;
+	return false;
+}
+
+static void
+mark_in_pool(struct bitmap *used, const struct netaddr_prefix *pool, const struct netaddr *a)
+{
+	if (a->family != NETADDR_NONE && netaddr_in_prefix(a, pool))
+		bitmap_set(used, netaddr_offset(pool, a));
+}
+
+static void
+alloc_lb_ips(struct cluster_objects *objs, const struct cluster_config *cfg, struct diag *d,
+             struct cluster_service **order, size_t n)
+{
+	bool *pending = calloc(n + 1, sizeof(*pending));
+	size_t c, i, k;
+
+	if (pending == NULL) {
+		diag_add(d, DIAG_ERROR, NULL, 0, 0, NULL, "out of memory");
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		struct cluster_service *s = order[i];
+
+		if (s->type != CLUSTER_SVC_LOADBALANCER)
+			continue;
+		if (!explicit_lb_ips(objs, s)) {
+			diag_add(d, DIAG_ERROR, NULL, 0, 0, NULL, "out of memory");
+			goto done;
+		}
+		pending[i] = s->n_lb_ips == 0;
+	}
+	for (c = 0; c < cfg->n_lb_pools; c++) {
+		const struct netaddr_prefix *pool = &cfg->lb_pools[c];
+		unsigned host = netaddr_bits(&pool->addr) - pool->len;
+		uint64_t size = host > MAX_HOST_BITS ? (uint64_t)1 << MAX_HOST_BITS
+		                                     : netaddr_prefix_size(pool);
+		uint64_t first = 0, last = size - 1;
+		struct bitmap used;
+
+		/* IPv4 keeps its network and broadcast addresses out, IPv6 its subnet-router
+		 * anycast address; a /31, /32 or /128 has no such addresses to keep. */
+		if (pool->addr.family == NETADDR_V4 && host >= 2) {
+			first = 1;
+			last = host > MAX_HOST_BITS ? size - 1 : size - 2;
+		} else if (pool->addr.family == NETADDR_V6 && host >= 1) {
+			first = 1;
+		}
+		if (!bitmap_init(&used, size)) {
+			diag_add(d, DIAG_ERROR, NULL, 0, 0, NULL, "out of memory");
+			goto done;
+		}
+		/* Every address some service already answers on is taken. */
+		for (i = 0; i < objs->n_services; i++) {
+			const struct cluster_service *s = objs->services[i];
+
+			for (k = 0; k < s->n_ingress; k++)
+				mark_in_pool(&used, pool, &s->ingress[k].ip_addr);
+			if (s->type == CLUSTER_SVC_LOADBALANCER)
+				mark_in_pool(&used, pool, &s->load_balancer_ip);
+			for (k = 0; s->external_ips != NULL && k < s->n_external_ips_text; k++)
+				mark_in_pool(&used, pool, &s->external_ips[k]);
+			for (k = 0; k < s->n_cluster_ips; k++)
+				mark_in_pool(&used, pool, &s->cluster_ips[k]);
+		}
+		for (i = 0; i < n; i++) {
+			struct cluster_service *s = order[i];
+			uint64_t slot;
+			char buf[NETADDR_STRLEN + 4];
+
+			if (!pending[i] || !has_family(s, pool->addr.family))
+				continue;
+			slot = probe(
+			        &used, first, last + 1,
+			        hash_name(s->meta.ns, s->meta.name, 0x4c42u + pool->addr.family));
+			if (slot == UINT64_MAX) {
+				/* Pending, as a load-balancer controller leaves it. */
+				build_report(
+				        objs, d, DIAG_WARNING, &s->meta, &s->type, &s->meta,
+				        "status.loadBalancer.ingress",
+				        "failed to allocate a load-balancer IP: pool %s is full "
+				        "(%s); the service stays pending",
+				        netaddr_prefix_str(pool, buf), svc_status_str(SVC_EFULL));
+				continue;
+			}
+			bitmap_set(&used, slot);
+			netaddr_at(pool, slot, &s->lb_ips[s->n_lb_ips++]);
+			s->lb_ip_allocated = true;
+		}
+		free(used.bits);
+	}
+	/* The primary family first, as clusterIPs. */
+	for (i = 0; i < n; i++) {
+		struct cluster_service *s = order[i];
+
+		if (pending[i] && s->n_lb_ips == 2 && s->n_cluster_ips > 0 &&
+		    s->lb_ips[0].family != s->cluster_ips[0].family) {
+			struct netaddr t = s->lb_ips[0];
+
+			s->lb_ips[0] = s->lb_ips[1];
+			s->lb_ips[1] = t;
+		}
+	}
+done:
+	free(pending);
 }
 
 void
@@ -295,5 +476,6 @@ alloc_objects(struct cluster_objects *objs, const struct cluster_config *cfg, st
 	qsort(order, objs->n_services, sizeof(*order), age_cmp);
 	alloc_ips(objs, cfg, d, order, objs->n_services);
 	alloc_node_ports(objs, cfg, d, order, objs->n_services);
+	alloc_lb_ips(objs, cfg, d, order, objs->n_services);
 	free(order);
 }

@@ -9,8 +9,10 @@
 void validate_objects(struct cluster_objects *objs, const struct cluster_config *cfg,
                       struct diag *d);
 
-/* Give every service without a clusterIP one from the service CIDR, and every NodePort and
- * LoadBalancer port without a nodePort one from the node-port range. Deterministic: the result
+/* Give every service without a clusterIP one from the service CIDR, every NodePort and
+ * LoadBalancer port without a nodePort one from the node-port range, every LoadBalancer service
+ * with externalTrafficPolicy Local a healthCheckNodePort, and fill each LoadBalancer service's
+ * lb_ips (allocating from the configured pools when none is given). Deterministic: the result
  * depends only on the set of objects, never on load order. */
 void alloc_objects(struct cluster_objects *objs, const struct cluster_config *cfg, struct diag *d);
 

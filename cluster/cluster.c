@@ -327,10 +327,12 @@ cluster_config_init(struct cluster_config *cfg)
 	cfg->node_port_max = CLUSTER_NODE_PORT_MAX;
 }
 
-enum svc_status
-cluster_config_set_cidrs(struct cluster_config *cfg, const char *list)
+/* Parse LIST, one or two comma-separated CIDRs of different families, into P. Each must have
+ * MIN_HOST to MAX_HOST host bits (SVC_ERANGE otherwise). */
+static enum svc_status
+parse_cidr_list(const char *list, unsigned min_host, unsigned max_host, struct netaddr_prefix p[2],
+                size_t *n_out)
 {
-	struct netaddr_prefix p[2];
 	char buf[128];
 	const char *s = list;
 	size_t n = 0;
@@ -345,10 +347,8 @@ cluster_config_set_cidrs(struct cluster_config *cfg, const char *list)
 		buf[len] = '\0';
 		if (netaddr_prefix_parse(&p[n], buf) != SVC_OK)
 			return SVC_EINVAL;
-		/* Fewer than 8 addresses leave nothing to allocate; more than 24 host bits are
-		 * beyond what the allocator's bitmap covers (Kubernetes caps IPv6 at /108). */
-		if (netaddr_bits(&p[n].addr) - p[n].len < 3 ||
-		    netaddr_bits(&p[n].addr) - p[n].len > 24)
+		if (netaddr_bits(&p[n].addr) - p[n].len < min_host ||
+		    netaddr_bits(&p[n].addr) - p[n].len > max_host)
 			return SVC_ERANGE;
 		n++;
 		if (comma != NULL && comma[1] == '\0')
@@ -357,8 +357,45 @@ cluster_config_set_cidrs(struct cluster_config *cfg, const char *list)
 	}
 	if (n == 0 || (n == 2 && p[0].addr.family == p[1].addr.family))
 		return SVC_EINVAL;
+	*n_out = n;
+	return SVC_OK;
+}
+
+enum svc_status
+cluster_config_set_cidrs(struct cluster_config *cfg, const char *list)
+{
+	struct netaddr_prefix p[2];
+	size_t n = 0;
+	/* Fewer than 8 addresses leave nothing to allocate; more than 24 host bits are beyond
+	 * what the allocator's bitmap covers (Kubernetes caps IPv6 at /108). */
+	enum svc_status st = parse_cidr_list(list, 3, 24, p, &n);
+
+	if (st != SVC_OK)
+		return st;
 	memcpy(cfg->service_cidrs, p, n * sizeof(*p));
 	cfg->n_service_cidrs = n;
+	return SVC_OK;
+}
+
+enum svc_status
+cluster_config_set_lb_pools(struct cluster_config *cfg, const char *list)
+{
+	struct netaddr_prefix p[2];
+	size_t n = 0;
+	enum svc_status st;
+
+	if (*list == '\0') {
+		memset(cfg->lb_pools, 0, sizeof(cfg->lb_pools));
+		cfg->n_lb_pools = 0;
+		return SVC_OK;
+	}
+	/* Any size: a single address is a pool too; the allocator uses at most 2^24. */
+	st = parse_cidr_list(list, 0, 128, p, &n);
+	if (st != SVC_OK)
+		return st;
+	memset(cfg->lb_pools, 0, sizeof(cfg->lb_pools));
+	memcpy(cfg->lb_pools, p, n * sizeof(*p));
+	cfg->n_lb_pools = n;
 	return SVC_OK;
 }
 

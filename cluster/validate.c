@@ -293,6 +293,41 @@ family_of_text(const char *s)
 	return NETADDR_NONE;
 }
 
+/* A CIDR as the API server's sloppy parser reads loadBalancerSourceRanges: surrounding blanks
+ * allowed, host bits cleared rather than refused. */
+static bool
+parse_cidr_sloppy(const char *text, struct netaddr_prefix *out)
+{
+	char buf[NETADDR_STRLEN + 8];
+	const char *b = text, *e = text + strlen(text), *slash;
+	unsigned long len = 0;
+	size_t i;
+
+	while (*b == ' ' || *b == '\t')
+		b++;
+	while (e > b && (e[-1] == ' ' || e[-1] == '\t'))
+		e--;
+	slash = memchr(b, '/', (size_t)(e - b));
+	if (slash == NULL || (size_t)(slash - b) >= sizeof(buf) || slash + 1 == e ||
+	    e - (slash + 1) > 3)
+		return false;
+	memcpy(buf, b, (size_t)(slash - b));
+	buf[slash - b] = '\0';
+	if (netaddr_parse(&out->addr, buf) != SVC_OK)
+		return false;
+	for (i = 1; slash + i < e; i++) {
+		if (slash[i] < '0' || slash[i] > '9')
+			return false;
+		len = len * 10 + (unsigned long)(slash[i] - '0');
+	}
+	if (len > netaddr_bits(&out->addr))
+		return false;
+	out->len = (uint8_t)len;
+	for (i = len; i < netaddr_bits(&out->addr); i++)
+		out->addr.bytes[i / 8] &= (uint8_t) ~(0x80u >> (i % 8));
+	return true;
+}
+
 /* ---- Service ----------------------------------------------------------------------------- */
 
 static void
@@ -522,6 +557,53 @@ check_service_ports(struct vctx *v, struct cluster_service *s)
 	}
 }
 
+/* loadBalancerSourceRanges and healthCheckNodePort, after the traffic policies are defaulted. */
+static void
+check_service_lb(struct vctx *v, struct cluster_service *s)
+{
+	const struct cluster_meta *m = &s->meta;
+	char path[64];
+	size_t i;
+
+	if (s->n_lb_source_ranges_text > 0) {
+		if (s->type != CLUSTER_SVC_LOADBALANCER)
+			ERR(v, m, &s->lb_source_ranges_text, NULL, "spec.loadBalancerSourceRanges",
+			    "Forbidden: may only be used when `type` is 'LoadBalancer'");
+		s->lb_source_ranges = arena_calloc(&v->objs->arena, s->n_lb_source_ranges_text,
+		                                   sizeof(*s->lb_source_ranges));
+		if (s->lb_source_ranges == NULL)
+			ERR(v, m, NULL, s, "spec.loadBalancerSourceRanges", "out of memory");
+		for (i = 0; s->lb_source_ranges != NULL && i < s->n_lb_source_ranges_text; i++) {
+			const char *text = s->lb_source_ranges_text[i];
+
+			snprintf(path, sizeof(path), "spec.loadBalancerSourceRanges[%zu]", i);
+			if (parse_cidr_sloppy(text, &s->lb_source_ranges[s->n_lb_source_ranges]))
+				s->n_lb_source_ranges++;
+			else
+				ERR(v, m, &s->lb_source_ranges_text[i], NULL, path,
+				    "Invalid value: \"%s\": must be a valid CIDR value, (e.g. "
+				    "10.9.8.0/24 or 2001:db8::/64)",
+				    text);
+		}
+	}
+	/* 0 is "not set"; build allocates one where it is needed. */
+	if (s->health_check_node_port != 0) {
+		if (s->type != CLUSTER_SVC_LOADBALANCER ||
+		    s->external_policy != CLUSTER_POLICY_LOCAL)
+			ERR(v, m, &s->health_check_node_port, NULL, "spec.healthCheckNodePort",
+			    "Invalid value: %d: may only be set when `type` is 'LoadBalancer' and "
+			    "`externalTrafficPolicy` is 'Local'",
+			    s->health_check_node_port);
+		else if (s->health_check_node_port < v->cfg->node_port_min ||
+		         s->health_check_node_port > v->cfg->node_port_max)
+			ERR(v, m, &s->health_check_node_port, NULL, "spec.healthCheckNodePort",
+			    "Invalid value: %d: provided port is not in the valid range. The range "
+			    "of valid ports is %d-%d",
+			    s->health_check_node_port, v->cfg->node_port_min,
+			    v->cfg->node_port_max);
+	}
+}
+
 static void
 check_service(struct vctx *v, struct cluster_service *s)
 {
@@ -611,6 +693,7 @@ check_service(struct vctx *v, struct cluster_service *s)
 		else if (in->hostname == NULL)
 			ERR(v, m, NULL, in, path, "Required value: ip or hostname");
 	}
+	check_service_lb(v, s);
 }
 
 /* ---- Pod --------------------------------------------------------------------------------- */
@@ -921,6 +1004,110 @@ check_node_ports_unique(struct vctx *v)
 	free(o);
 }
 
+/* A healthCheckNodePort comes from the node-port range too. As in Kubernetes, where one
+ * allocator holds every node port whatever its protocol, it may equal no nodePort (the
+ * service's own included) and no other healthCheckNodePort. */
+struct hc_owner {
+	int32_t port;
+	size_t order;
+	bool health; /* a healthCheckNodePort, else spec.ports[i].nodePort */
+	struct cluster_service *svc;
+	size_t i;
+};
+
+static int
+hc_owner_cmp(const void *pa, const void *pb)
+{
+	const struct hc_owner *a = pa, *b = pb;
+
+	if (a->port != b->port)
+		return a->port < b->port ? -1 : 1;
+	return a->order < b->order ? -1 : a->order > b->order;
+}
+
+static void
+check_health_ports_unique(struct vctx *v)
+{
+	struct hc_owner *o;
+	size_t n = 0, i, k, start, cap = 0, n_health = 0;
+
+	for (i = 0; i < v->objs->n_services; i++) {
+		cap += v->objs->services[i]->n_ports + 1;
+		n_health += v->objs->services[i]->health_check_node_port != 0;
+	}
+	if (n_health == 0)
+		return;
+	o = calloc(cap + 1, sizeof(*o));
+	if (o == NULL) {
+		diag_add(v->d, DIAG_ERROR, NULL, 0, 0, NULL, "out of memory");
+		return;
+	}
+	for (i = 0; i < v->objs->n_services; i++) {
+		struct cluster_service *s = v->objs->services[i];
+
+		for (k = 0; k < s->n_ports; k++)
+			if (s->ports[k].node_port != 0) {
+				o[n] = (struct hc_owner){s->ports[k].node_port, n, false, s, k};
+				n++;
+			}
+		if (s->health_check_node_port != 0) {
+			o[n] = (struct hc_owner){s->health_check_node_port, n, true, s, 0};
+			n++;
+		}
+	}
+	qsort(o, n, sizeof(*o), hc_owner_cmp);
+	for (start = 0; start < n; start = i) {
+		for (i = start; i < n && o[i].port == o[start].port; i++)
+			;
+		for (k = start; k < i; k++) {
+			const struct hc_owner *h = &o[k], *other = NULL;
+			size_t j;
+
+			if (!h->health)
+				continue;
+			/* A nodePort anywhere, or a healthCheckNodePort listed before this one. */
+			for (j = start; j < i && other == NULL; j++)
+				if (j != k && (!o[j].health || j < k))
+					other = &o[j];
+			if (other == NULL)
+				continue;
+			if (other->svc == h->svc)
+				ERR(v, &h->svc->meta, &h->svc->health_check_node_port, NULL,
+				    "spec.healthCheckNodePort",
+				    "Invalid value: %d: provided port is already allocated to "
+				    "spec.ports[%zu].nodePort",
+				    h->port, other->i);
+			else
+				ERR(v, &h->svc->meta, &h->svc->health_check_node_port, NULL,
+				    "spec.healthCheckNodePort",
+				    "Invalid value: %d: provided port is already allocated to "
+				    "service %s/%s (%s:%u)",
+				    h->port, other->svc->meta.ns, other->svc->meta.name,
+				    other->svc->meta.origin.file, other->svc->meta.origin.line);
+		}
+	}
+	free(o);
+}
+
+/* A load-balancer pool overlapping a service CIDR would hand out clusterIPs. */
+static void
+check_lb_pools(struct vctx *v)
+{
+	size_t i, k;
+
+	for (i = 0; i < v->cfg->n_lb_pools; i++)
+		for (k = 0; k < v->cfg->n_service_cidrs; k++) {
+			const struct netaddr_prefix *p = &v->cfg->lb_pools[i];
+			const struct netaddr_prefix *c = &v->cfg->service_cidrs[k];
+			char a[NETADDR_STRLEN + 4], b[NETADDR_STRLEN + 4];
+
+			if (netaddr_in_prefix(&p->addr, c) || netaddr_in_prefix(&c->addr, p))
+				diag_add(v->d, DIAG_ERROR, NULL, 0, 0, NULL,
+				         "load-balancer pool %s overlaps the service CIDR %s",
+				         netaddr_prefix_str(p, a), netaddr_prefix_str(c, b));
+		}
+}
+
 void
 validate_objects(struct cluster_objects *objs, const struct cluster_config *cfg, struct diag *d)
 {
@@ -944,4 +1131,6 @@ validate_objects(struct cluster_objects *objs, const struct cluster_config *cfg,
 		check_namespace(&v, objs->namespaces[i]);
 	check_cluster_ips_unique(&v);
 	check_node_ports_unique(&v);
+	check_health_ports_unique(&v);
+	check_lb_pools(&v);
 }

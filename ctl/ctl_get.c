@@ -76,11 +76,26 @@ name_selected(const struct ctl *ctl, const char *name)
 	return false;
 }
 
-/* kubectl prints long load-balancer lists shortened unless -o wide. */
+/* Whether any status ingress entry of S has an IP: then those are its load-balancer IPs. */
+static bool
+lb_ips_from_ingress(const struct cluster_service *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->n_ingress; i++)
+		if (s->ingress[i].ip_addr.family != NETADDR_NONE)
+			return true;
+	return false;
+}
+
+/* kubectl prints long load-balancer lists shortened unless -o wide. Besides the status, a
+ * LoadBalancer service shows the address it has from spec.loadBalancerIP or --lb-pool, as a
+ * load-balancer controller would have written it there. */
 static void
 external_ip(const struct cluster_service *s, bool wide, struct sbuf *b)
 {
 	struct sbuf lb = {0};
+	char buf[NETADDR_STRLEN];
 	size_t i;
 
 	switch (s->type) {
@@ -98,6 +113,8 @@ external_ip(const struct cluster_service *s, bool wide, struct sbuf *b)
 	for (i = 0; i < s->n_ingress; i++)
 		sb_add(&lb, "%s%s", lb.len ? "," : "",
 		       s->ingress[i].ip ? s->ingress[i].ip : s->ingress[i].hostname);
+	for (i = 0; !lb_ips_from_ingress(s) && i < s->n_lb_ips; i++)
+		sb_add(&lb, "%s%s", lb.len ? "," : "", netaddr_str(&s->lb_ips[i], buf));
 	if (!wide && lb.len > 16) {
 		lb.s[13] = '\0';
 		lb.len = 13;
@@ -213,6 +230,39 @@ finish(const struct ctl *ctl, struct ctl_table *t, struct cluster_yaml_item *ite
 	return rc;
 }
 
+/* For -o yaml: S as a load-balancer controller would have left it, with the addresses it has
+ * from spec.loadBalancerIP or --lb-pool in status.loadBalancer.ingress. The copy and its
+ * arrays are one malloc'd block; NULL when S needs no copy or memory is short. */
+static struct cluster_service *
+service_with_status(const struct cluster_service *s)
+{
+	struct cluster_service *copy;
+	struct cluster_lb_ingress *in;
+	char *text;
+	size_t n, i;
+
+	if (s->type != CLUSTER_SVC_LOADBALANCER || s->n_lb_ips == 0 || lb_ips_from_ingress(s))
+		return NULL;
+	n = s->n_ingress + s->n_lb_ips;
+	copy = calloc(1, sizeof(*copy) + n * sizeof(*in) + s->n_lb_ips * NETADDR_STRLEN);
+	if (copy == NULL)
+		return NULL;
+	*copy = *s;
+	in = (struct cluster_lb_ingress *)(copy + 1);
+	text = (char *)(in + n);
+	if (s->n_ingress > 0)
+		memcpy(in, s->ingress, s->n_ingress * sizeof(*in));
+	for (i = 0; i < s->n_lb_ips; i++) {
+		struct cluster_lb_ingress *e = &in[s->n_ingress + i];
+
+		e->ip = netaddr_str(&s->lb_ips[i], text + i * NETADDR_STRLEN);
+		e->ip_addr = s->lb_ips[i];
+	}
+	copy->ingress = in;
+	copy->n_ingress = n;
+	return copy;
+}
+
 static int
 get_services(struct ctl *ctl, const struct cluster *c)
 {
@@ -221,12 +271,16 @@ get_services(struct ctl *ctl, const struct cluster *c)
 	bool wide = ctl->output == CTL_OUT_WIDE;
 	size_t cols = 6 + (ctl->all_ns ? 1 : 0) + (wide ? 1 : 0), i, n = 0;
 	struct cluster_yaml_item *items = calloc(c->n_services + 1, sizeof(*items));
+	struct cluster_service **copies = calloc(c->n_services + 1, sizeof(*copies));
 	struct ctl_table t;
 	struct sbuf ext = {0}, ports = {0}, sel = {0};
 	int rc;
 
-	if (items == NULL)
+	if (items == NULL || copies == NULL) {
+		free(items);
+		free(copies);
 		return 1;
+	}
 	ctl_table_init(&t, cols);
 	ctl_table_add(&t, ctl->all_ns ? head : head + 1);
 	for (i = 0; i < c->n_services; i++) {
@@ -237,7 +291,11 @@ get_services(struct ctl *ctl, const struct cluster *c)
 
 		if (!ns_selected(ctl, s->meta.ns) || !name_selected(ctl, s->meta.name))
 			continue;
-		items[n++] = (struct cluster_yaml_item){CLUSTER_KIND_SERVICE, s};
+		if (ctl->output == CTL_OUT_YAML)
+			copies[n] = service_with_status(s);
+		items[n] =
+		        (struct cluster_yaml_item){CLUSTER_KIND_SERVICE, copies[n] ? copies[n] : s};
+		n++;
 		sb_reset(&ext);
 		sb_reset(&ports);
 		sb_reset(&sel);
@@ -261,6 +319,9 @@ get_services(struct ctl *ctl, const struct cluster *c)
 	}
 	rc = finish(ctl, &t, items, n, CLUSTER_KIND_SERVICE);
 	ctl_table_deinit(&t);
+	for (i = 0; i < n; i++)
+		free(copies[i]);
+	free(copies);
 	free(items);
 	free(ext.s);
 	free(ports.s);

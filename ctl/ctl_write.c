@@ -192,8 +192,9 @@ kind_lower(enum cluster_kind k)
 	return k < CLUSTER_KIND_COUNT ? names[k] : "object";
 }
 
-/* Carry over what the API server keeps on update: allocated clusterIPs and nodePorts, and the
- * creation time. OLD is the built (allocated) object of the current snapshot. */
+/* Carry over what the API server keeps on update: allocated clusterIPs, nodePorts and
+ * healthCheckNodePort, and the creation time. OLD is the built (allocated) object of the
+ * current snapshot. */
 static void
 inherit_service(struct cluster_objects *o, struct cluster_service *s,
                 const struct cluster_service *old)
@@ -219,6 +220,9 @@ inherit_service(struct cluster_objects *o, struct cluster_service *s,
 			}
 		}
 	}
+	if (s->type == CLUSTER_SVC_LOADBALANCER && s->external_policy == CLUSTER_POLICY_LOCAL &&
+	    s->health_check_node_port == 0)
+		s->health_check_node_port = old->health_check_node_port;
 	if (s->meta.created == NULL && old->meta.created != NULL) {
 		s->meta.created = arena_strdup(&o->arena, old->meta.created);
 		s->meta.created_unix = old->meta.created_unix;

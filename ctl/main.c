@@ -22,7 +22,10 @@ static const char usage[] =
         "  -A, --all-namespaces  every namespace\n"
         "  -o, --output FORMAT   wide, yaml or name\n"
         "  -f, --filename FILE   manifest file, or - for standard input\n"
-        "  --service-cidr CIDRS  service CIDR(s), comma-separated (default 10.96.0.0/12)\n";
+        "  --service-cidr CIDRS  service CIDR(s), comma-separated (default 10.96.0.0/12)\n"
+        "  --lb-pool CIDRS       load-balancer address pool(s), one per family, comma-separated;\n"
+        "                        LoadBalancer services without an address get one from it\n"
+        "                        (default: none, they stay <pending>)\n";
 
 int
 ctl_kind_parse(const char *w)
@@ -125,7 +128,7 @@ int
 main(int argc, char **argv)
 {
 	struct ctl ctl = {0};
-	const char *verb = NULL, *out = NULL, *cidrs = NULL;
+	const char *verb = NULL, *out = NULL, *cidrs = NULL, *pools = NULL;
 	int i, rc;
 
 	cluster_config_init(&ctl.cfg);
@@ -150,6 +153,8 @@ main(int argc, char **argv)
 			ctl.file = flag_value(argc, argv, &i, "-f", "--filename");
 		} else if (is_flag(a, NULL, "--service-cidr")) {
 			cidrs = flag_value(argc, argv, &i, NULL, "--service-cidr");
+		} else if (is_flag(a, NULL, "--lb-pool")) {
+			pools = flag_value(argc, argv, &i, NULL, "--lb-pool");
 		} else if (a[0] == '-' && a[1] != '\0') {
 			fprintf(stderr, "error: unknown flag: %s\n%s", a, usage);
 			return 1;
@@ -181,6 +186,11 @@ main(int argc, char **argv)
 		        "error: --service-cidr %s: expected one or two CIDRs (one per family) with "
 		        "3 to 24 host bits\n",
 		        cidrs);
+		return 1;
+	}
+	if (pools != NULL && cluster_config_set_lb_pools(&ctl.cfg, pools) != SVC_OK) {
+		fprintf(stderr, "error: --lb-pool %s: expected one or two CIDRs (one per family)\n",
+		        pools);
 		return 1;
 	}
 	if (verb == NULL) {

@@ -16,7 +16,7 @@ struct builder {
 	const char *node;
 	struct diag *d;
 	struct fwd_plan *p;
-	size_t cap_pools, cap_listeners;
+	size_t cap_pools, cap_listeners, cap_health;
 };
 
 const char *
@@ -200,6 +200,33 @@ add_listener(struct builder *b, const struct cluster_service *svc, size_t pi,
 }
 
 static enum svc_status
+add_health(struct builder *b, const struct cluster_service *svc)
+{
+	struct fwd_plan *p = b->p;
+	struct fwd_plan_health *h;
+
+	if (p->n_health == b->cap_health) {
+		size_t cap = b->cap_health ? b->cap_health * 2 : 8;
+		struct fwd_plan_health *nh = realloc(p->health, cap * sizeof(*nh));
+
+		if (nh == NULL)
+			return SVC_ENOMEM;
+		p->health = nh;
+		b->cap_health = cap;
+	}
+	h = &p->health[p->n_health++];
+	h->port = (uint16_t)svc->health_check_node_port;
+	h->ns = svc->meta.ns;
+	h->name = svc->meta.name;
+	h->n_local = 0;
+	for (size_t i = 0; i < svc->n_endpoints; i++) {
+		if (svc->endpoints[i].ready && is_local(&svc->endpoints[i], b->node))
+			h->n_local++;
+	}
+	return SVC_OK;
+}
+
+static enum svc_status
 plan_service(struct builder *b, const struct cluster_service *svc)
 {
 	enum svc_status st = SVC_OK;
@@ -207,6 +234,9 @@ plan_service(struct builder *b, const struct cluster_service *svc)
 	/* ExternalName is DNS only; headless services have no address to catch. */
 	if (svc->type == CLUSTER_SVC_EXTERNALNAME || svc->headless)
 		return SVC_OK;
+	if (svc->type == CLUSTER_SVC_LOADBALANCER && svc->external_policy == CLUSTER_POLICY_LOCAL &&
+	    svc->health_check_node_port > 0)
+		st = add_health(b, svc);
 	for (size_t pi = 0; pi < svc->n_ports && st == SVC_OK; pi++) {
 		const struct cluster_port *port = &svc->ports[pi];
 		struct port_pools pp;
@@ -340,6 +370,7 @@ fwd_plan_deinit(struct fwd_plan *p)
 {
 	free(p->pools);
 	free(p->listeners);
+	free(p->health);
 	arena_deinit(&p->arena);
 	memset(p, 0, sizeof(*p));
 }

@@ -55,6 +55,8 @@ on_model(struct cluster *fresh, const struct diag *d, void *arg)
 	st = pools == NULL ? SVC_ENOMEM : fwd_pools_apply(&s->pools, &plan, pools);
 	if (st == SVC_OK)
 		st = fwd_listen_apply(s, &plan, pools);
+	if (st == SVC_OK)
+		fwd_health_apply(s, &plan);
 	/* The listeners hold their own references now. */
 	for (size_t i = 0; pools != NULL && i < plan.n_pools; i++)
 		fwd_pool_put(&s->pools, pools[i]);
@@ -230,6 +232,7 @@ done:
 		cluster_watch_destroy(s->watch);
 	fwd_tcp_deinit(s);
 	fwd_listen_close_all(s);
+	fwd_health_close_all(s);
 	fwd_udp_deinit(s);
 	fwd_pools_deinit(&s->pools);
 	fwd_route_remove(s->route);

@@ -124,6 +124,7 @@ struct fwd_server {
 	bool ready;
 	uint64_t generation;
 	struct fwd_route *route;
+	struct fwd_health *health;
 	/* TCP */
 	struct fwd_conn *idle_head, *idle_tail;
 	size_t n_conns;
@@ -162,6 +163,11 @@ void fwd_udp_read(evutil_socket_t fd, short what, void *arg);
 /* Close the flows that answer through L (before L goes). */
 void fwd_udp_listener_gone(struct fwd_server *s, struct fwd_listener *l);
 void fwd_udp_sweep(struct fwd_server *s, uint64_t now);
+
+/* health.c: healthCheckNodePort servers. */
+struct fwd_health;
+void fwd_health_apply(struct fwd_server *s, const struct fwd_plan *plan);
+void fwd_health_close_all(struct fwd_server *s);
 
 /* route.c: the service CIDRs as local routes on lo. */
 struct fwd_route;

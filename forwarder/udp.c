@@ -233,6 +233,7 @@ flow_new(struct fwd_server *s, struct fwd_listener *l, const struct sockaddr_sto
 	lru_append(s, f);
 	s->n_flows++;
 	s->stats.flows_created++;
+	l->pool->conns++;
 	return f;
 }
 

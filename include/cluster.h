@@ -172,6 +172,24 @@ struct cluster_service {
 	struct netaddr load_balancer_ip; /* family NETADDR_NONE when unset */
 	struct cluster_lb_ingress *ingress;
 	size_t n_ingress;
+	/* spec.loadBalancerSourceRanges: as written, and parsed (host bits cleared, as the API
+	 * server's sloppy CIDR parser reads them). Only type LoadBalancer may have them. */
+	const char **lb_source_ranges_text;
+	size_t n_lb_source_ranges_text;
+	struct netaddr_prefix *lb_source_ranges;
+	size_t n_lb_source_ranges;
+	/* spec.healthCheckNodePort: only for type LoadBalancer with externalTrafficPolicy Local,
+	 * where build allocates one from the node-port range when not given. 0: none. */
+	int32_t health_check_node_port;
+	bool health_check_node_port_allocated;
+
+	/* Derived at build, for type LoadBalancer only: the addresses the load balancer answers
+	 * on. The ingress IPs of the status when there are any (hostname-only entries have none),
+	 * else spec.loadBalancerIP, else one per family of the service's clusterIPs allocated from
+	 * the configured --lb-pool (lb_ip_allocated). None while pending. */
+	struct netaddr *lb_ips;
+	size_t n_lb_ips;
+	bool lb_ip_allocated;
 
 	/* Derived at build: endpoints sorted by address, ready ones included or not per flag. */
 	struct cluster_endpoint *endpoints;
@@ -303,6 +321,10 @@ struct cluster_config {
 	struct netaddr_prefix service_cidrs[2]; /* [0] is the primary family */
 	size_t n_service_cidrs;
 	int32_t node_port_min, node_port_max;
+	/* Load-balancer address pools, at most one per family; none by default (LoadBalancer
+	 * services without an address stay pending). */
+	struct netaddr_prefix lb_pools[2];
+	size_t n_lb_pools;
 };
 
 struct posmap;
@@ -355,6 +377,11 @@ struct cluster {
 void cluster_config_init(struct cluster_config *cfg);
 /* Parse a comma-separated list of one or two CIDRs (one per family) into CFG. */
 enum svc_status cluster_config_set_cidrs(struct cluster_config *cfg, const char *list);
+/* Parse a comma-separated list of one or two load-balancer pools (one per family) into CFG;
+ * an empty list clears them. SVC_EINVAL for bad text, CFG unchanged. IPv4 pools of 4 or more
+ * addresses skip their network and broadcast addresses, IPv6 pools of 2 or more their first
+ * address; only the first 2^24 addresses of a larger pool are used. */
+enum svc_status cluster_config_set_lb_pools(struct cluster_config *cfg, const char *list);
 
 void cluster_objects_init(struct cluster_objects *objs);
 void cluster_objects_deinit(struct cluster_objects *objs);

@@ -61,6 +61,14 @@ struct fwd_plan_listener {
 	size_t n_source_ranges;
 };
 
+/* A LoadBalancer service with externalTrafficPolicy Local: its healthCheckNodePort tells the
+ * load balancer whether this node has endpoints of it (HTTP 200) or not (503). */
+struct fwd_plan_health {
+	uint16_t port;
+	const char *ns, *name;
+	size_t n_local; /* ready endpoints on this node */
+};
+
 struct fwd_plan {
 	struct arena arena;
 	struct fwd_plan_pool *pools;
@@ -70,6 +78,8 @@ struct fwd_plan {
 	struct fwd_plan_listener *listeners;
 	size_t n_listeners;
 	size_t n_idle; /* listeners left out for want of targets */
+	struct fwd_plan_health *health;
+	size_t n_health;
 };
 
 /* Plan for node NODE (its name, as in pods' spec.nodeName) from snapshot C. Conflicts (two

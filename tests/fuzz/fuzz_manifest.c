@@ -1,6 +1,7 @@
 /* fuzz_manifest.c -- libFuzzer target: any bytes as one manifest file.
  *
- * The input is loaded and built with the default config, every diagnostic is formatted, and a
+ * The input is loaded and built with the default config plus a small load-balancer pool
+ * (192.0.2.0/29, so that it fills up), every diagnostic is formatted, and a
  * snapshot that builds is looked up, written back as YAML with cluster_yaml_dump and loaded
  * again. That round trip must build, with the same objects, and writing the rebuilt snapshot must
  * give the same YAML: anything else is a bug in the emitter or the loader, so it aborts. */
@@ -24,6 +25,8 @@ build(const char *name, const char *buf, size_t len, struct diag *d)
 	size_t errors = d->errors;
 
 	cluster_config_init(&cfg);
+	if (cluster_config_set_lb_pools(&cfg, "192.0.2.0/29") != SVC_OK)
+		abort();
 	cluster_objects_init(&objs);
 	/* As cluster_load: validation runs after syntax errors too, so one run reports all, but
 	 * the snapshot only counts when nothing at all was wrong. */
@@ -117,7 +120,33 @@ lookups(const struct cluster *c)
 		for (k = 0; k < s->n_cluster_ips; k++)
 			if (cluster_service_by_ip(c, &s->cluster_ips[k]) != s)
 				fail("cluster_service_by_ip misses a service", NULL, NULL);
+		/* Load-balancer addresses: LoadBalancer services only; allocated ones from the
+		 * pool, in the service's families, never twice. */
+		if (s->n_lb_ips > 0 && s->type != CLUSTER_SVC_LOADBALANCER)
+			fail("load-balancer IPs on a service of another type", NULL, NULL);
+		if (s->lb_ip_allocated && (s->n_lb_ips == 0 || s->n_lb_ips > 2))
+			fail("an allocated load-balancer IP count out of range", NULL, NULL);
+		for (k = 0; k < s->n_lb_ips; k++) {
+			size_t j, m;
+
+			if (s->lb_ip_allocated &&
+			    !netaddr_in_prefix(&s->lb_ips[k], &c->config.lb_pools[0]))
+				fail("an allocated load-balancer IP outside the pool", NULL, NULL);
+			for (j = 0; s->lb_ip_allocated && j < c->n_services; j++)
+				for (m = 0; m < c->services[j]->n_lb_ips; m++)
+					if ((j != i || m != k) &&
+					    netaddr_equal(&c->services[j]->lb_ips[m],
+					                  &s->lb_ips[k]))
+						fail("a load-balancer IP allocated twice", NULL,
+						     NULL);
+		}
+		if (s->health_check_node_port != 0 && (s->type != CLUSTER_SVC_LOADBALANCER ||
+		                                       s->external_policy != CLUSTER_POLICY_LOCAL))
+			fail("a healthCheckNodePort outside LoadBalancer + Local", NULL, NULL);
 		for (k = 0; k < s->n_ports; k++) {
+			if (s->health_check_node_port != 0 &&
+			    s->ports[k].node_port == s->health_check_node_port)
+				fail("a healthCheckNodePort equal to a nodePort", NULL, NULL);
 			(void)cluster_endpoint_count(s, k, true);
 			(void)cluster_endpoint_count(s, k, false);
 			(void)cluster_service_port_index(s, s->ports[k].name, s->ports[k].proto);

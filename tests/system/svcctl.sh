@@ -594,17 +594,17 @@ expect_true "create into a broken directory: nothing written" [ ! -e "$Z/shop/we
 # ---- warnings: reported with file:line, exit 0 -------------------------------------------------
 
 Z=$(fresh warn-field)
-sed -i 's/^spec:$/spec:\n  loadBalancerSourceRanges:\n  - 10.0.0.0\/8/' "$Z/shop/storefront-lb.yaml"
+sed -i 's/^spec:$/spec:\n  loadBalancerClass: example.com\/lb/' "$Z/shop/storefront-lb.yaml"
 age "$Z"
 run "$Z" check
 expect_rc "unsupported field: check" 0
 expect_has "unsupported field: check" "$OUT" \
-	"$Z/shop/storefront-lb.yaml:10:3: warning: spec.loadBalancerSourceRanges: "
+	"$Z/shop/storefront-lb.yaml:9:22: warning: spec.loadBalancerClass: "
 expect_has "unsupported field: check summary" "$OUT" "ok: 8 services, 8 pods, 7 endpoints, 4 namespaces, 1 warnings"
 run "$Z" get services -A
 expect_rc "unsupported field: get services -A" 0
 expect_has "unsupported field: get services -A warns" "$ERR" \
-	"$Z/shop/storefront-lb.yaml:10:3: warning: spec.loadBalancerSourceRanges: "
+	"$Z/shop/storefront-lb.yaml:9:22: warning: spec.loadBalancerClass: "
 expect_out "unsupported field: get services -A" "$SERVICES_A"
 
 Z=$(fresh warn-kind)
@@ -624,6 +624,131 @@ expect_has "unknown kind: check names the kind" "$OUT" "Deployment"
 run "$Z" get services -A
 expect_rc "unknown kind: get services -A" 0
 expect_has "unknown kind: get services -A warns" "$ERR" "$Z/shop/web-deploy.yaml:1:1: warning: "
+
+# ---- load balancers: --lb-pool, loadBalancerSourceRanges, healthCheckNodePort -----------------
+
+# An IPv4 address inside 192.0.2.0/28 but not its network or broadcast address.
+in_lb_pool() {
+	[[ "$1" =~ ^192\.0\.2\.([0-9]+)$ ]] && [ "${BASH_REMATCH[1]}" -ge 1 ] &&
+		[ "${BASH_REMATCH[1]}" -le 14 ]
+}
+
+Z=$(fresh lb)
+cat >"$Z/shop/edge.yaml" <<'EOF'
+apiVersion: v1
+kind: Service
+metadata:
+  name: edge
+  namespace: shop
+spec:
+  type: LoadBalancer
+  loadBalancerSourceRanges: [198.51.100.0/24]
+  selector:
+    app: frontend
+  ports:
+  - port: 80
+    targetPort: 8080
+EOF
+age "$Z"
+run "$Z" check
+expect_rc "lb: check" 0
+expect_out "lb: check" "$Z: ok: 9 services, 8 pods, 8 endpoints, 4 namespaces"
+
+# Without a pool the new service has no address yet; the one with a status keeps its own.
+run "$Z" get services -n shop
+expect_rc "lb: get services without --lb-pool" 0
+expect_eq "lb: edge pending without --lb-pool" "$(cell "$OUT" edge EXTERNAL-IP)" "<pending>"
+expect_eq "lb: storefront-lb keeps its status ingress" "$(cell "$OUT" storefront-lb EXTERNAL-IP)" \
+	"203.0.113.10"
+
+run "$Z" --lb-pool 192.0.2.0/28 get services -n shop
+expect_rc "lb: get services --lb-pool" 0
+LB_EDGE=$(cell "$OUT" edge EXTERNAL-IP)
+expect_true "lb: edge gets '$LB_EDGE' from 192.0.2.0/28" in_lb_pool "$LB_EDGE"
+expect_eq "lb: storefront-lb unchanged with --lb-pool" "$(cell "$OUT" storefront-lb EXTERNAL-IP)" \
+	"203.0.113.10"
+expect_text "lb: get services --lb-pool: nothing on stderr" "$ERR" ""
+# The same address every time, with the flag anywhere, as --lb-pool=, -o wide and -o yaml.
+run "$Z" get services -n shop --lb-pool=192.0.2.0/28 -o wide
+expect_eq "lb: -o wide shows the same address" "$(cell "$OUT" edge EXTERNAL-IP)" "$LB_EDGE"
+run "$Z" --lb-pool 192.0.2.0/28 get service edge -n shop -o yaml
+expect_rc "lb: get service edge -o yaml" 0
+expect_has "lb: -o yaml status" "$OUT" "  loadBalancer:"
+expect_has "lb: -o yaml ingress ip" "$OUT" "    - ip: $LB_EDGE"
+expect_has "lb: -o yaml source ranges" "$OUT" "  - 198.51.100.0/24"
+run "$Z" get service edge -n shop -o yaml
+expect_lacks "lb: -o yaml without --lb-pool has no status" "$OUT" "loadBalancer:"
+# spec.loadBalancerIP is the address when the status has none.
+sed -i 's/^  type: LoadBalancer$/  type: LoadBalancer\n  loadBalancerIP: 192.0.2.5/' "$Z/shop/edge.yaml"
+run "$Z" --lb-pool 192.0.2.0/28 get services -n shop
+expect_eq "lb: loadBalancerIP wins over the pool" "$(cell "$OUT" edge EXTERNAL-IP)" "192.0.2.5"
+run "$Z" get services -n shop
+expect_eq "lb: loadBalancerIP without --lb-pool" "$(cell "$OUT" edge EXTERNAL-IP)" "192.0.2.5"
+
+# Bad pools are refused before anything is read.
+run "$Z" --lb-pool 192.0.2.1/28 get services
+expect_rc "lb: bad --lb-pool" 1
+expect_has "lb: bad --lb-pool says why" "$ERR" \
+	"error: --lb-pool 192.0.2.1/28: expected one or two CIDRs"
+run "$Z" --lb-pool 10.96.0.0/24 get services
+expect_rc "lb: --lb-pool inside the service CIDR" 1
+expect_has "lb: overlap says why" "$ERR" \
+	"load-balancer pool 10.96.0.0/24 overlaps the service CIDR 10.96.0.0/12"
+
+# A full pool leaves the newest service pending, with a warning; the rest still works.
+sed -i '/loadBalancerIP/d' "$Z/shop/edge.yaml"
+sed 's/name: edge$/name: edge2/' "$Z/shop/edge.yaml" >"$Z/shop/edge2.yaml"
+age "$Z"
+run "$Z" --lb-pool 192.0.2.9/32 get services -n shop
+expect_rc "lb: full pool is not an error" 0
+expect_eq "lb: full pool: edge gets the one address" "$(cell "$OUT" edge EXTERNAL-IP)" "192.0.2.9"
+expect_eq "lb: full pool: edge2 pending" "$(cell "$OUT" edge2 EXTERNAL-IP)" "<pending>"
+expect_has "lb: full pool warns" "$ERR" \
+	"$Z/shop/edge2.yaml:7:9: warning: status.loadBalancer.ingress: failed to allocate a load-balancer IP: pool 192.0.2.9/32 is full (range exhausted)"
+
+# Bad source ranges are errors at their line and column.
+sed -i 's|^  loadBalancerSourceRanges: .*$|  loadBalancerSourceRanges:\n  - 10.0.0.0/8\n  - 10.0.0.0/40|' \
+	"$Z/shop/edge2.yaml"
+run "$Z" check
+expect_rc "lb: bad source range" 1
+expect_has "lb: bad source range: where and why" "$OUT" \
+	"$Z/shop/edge2.yaml:10:5: spec.loadBalancerSourceRanges[1]: Invalid value: \"10.0.0.0/40\": must be a valid CIDR value"
+
+# healthCheckNodePort: allocated for LoadBalancer + Local (storefront-lb), written by create and
+# kept by apply; refused elsewhere.
+Z=$(fresh hc)
+run "$Z" get service storefront-lb -n shop -o yaml
+HC=$(sed -n 's/^  healthCheckNodePort: //p' "$OUT")
+expect_true "hc: storefront-lb healthCheckNodePort '$HC' in 30000-32767" in_node_port_range "$HC"
+expect_true "hc: differs from its nodePort" [ "$HC" != "$(sed -n 's/^    nodePort: //p' "$OUT")" ]
+cat >"$WORK/hc.yaml" <<'EOF'
+apiVersion: v1
+kind: Service
+metadata:
+  name: hc-web
+  namespace: shop
+spec:
+  type: LoadBalancer
+  externalTrafficPolicy: Local
+  selector:
+    app: frontend
+  ports:
+  - port: 80
+EOF
+run "$Z" create -f "$WORK/hc.yaml"
+expect_rc "hc: create" 0
+HC_WEB=$(sed -n 's/^  healthCheckNodePort: //p' "$Z/shop/hc-web.service.yaml")
+expect_true "hc: create writes the allocated healthCheckNodePort '$HC_WEB'" \
+	in_node_port_range "$HC_WEB"
+run "$Z" apply -f "$WORK/hc.yaml"
+expect_rc "hc: apply" 0
+expect_eq "hc: apply keeps it" \
+	"$(sed -n 's/^  healthCheckNodePort: //p' "$Z/shop/hc-web.service.yaml")" "$HC_WEB"
+sed -i 's/^  externalTrafficPolicy: Local$/  healthCheckNodePort: 31999/' "$WORK/hc.yaml"
+run "$Z" apply -f "$WORK/hc.yaml"
+expect_rc "hc: apply with healthCheckNodePort but policy Cluster" 1
+expect_has "hc: refused with where and why" "$ERR" \
+	"spec.healthCheckNodePort: Invalid value: 31999: may only be set when \`type\` is 'LoadBalancer' and \`externalTrafficPolicy\` is 'Local'"
 
 # The repository's zones/ was only read: it still matches the first copy.
 expect_true "zones/ unchanged" diff -rq "$ZONES_SRC" "$WORK/get"

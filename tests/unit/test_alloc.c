@@ -240,6 +240,12 @@ summary(const struct cluster *c, char *out, size_t cap)
 		for (k = 0; k < s->n_ports; k++)
 			off += (size_t)snprintf(out + off, cap - off, " %d/%d", s->ports[k].port,
 			                        s->ports[k].node_port);
+		if (s->health_check_node_port != 0)
+			off += (size_t)snprintf(out + off, cap - off, " hc=%d",
+			                        s->health_check_node_port);
+		for (k = 0; k < s->n_lb_ips; k++)
+			off += (size_t)snprintf(out + off, cap - off, " lb=%s",
+			                        netaddr_str(&s->lb_ips[k], buf));
 		off += (size_t)snprintf(out + off, cap - off, "\n");
 	}
 }
@@ -605,6 +611,376 @@ test_dual_stack_allocation(void **state)
 	diag_deinit(&d);
 }
 
+/* ---- load-balancer IPs ------------------------------------------------------------------- */
+
+static struct cluster_config
+pool_cfg(const char *pools)
+{
+	struct cluster_config cfg;
+
+	cluster_config_init(&cfg);
+	assert_int_equal(cluster_config_set_lb_pools(&cfg, pools), SVC_OK);
+	return cfg;
+}
+
+static const char *
+lb_ip(const struct cluster_service *s, size_t i, char *buf)
+{
+	assert_true(i < s->n_lb_ips);
+	return netaddr_str(&s->lb_ips[i], buf);
+}
+
+static void
+test_lb_pool_allocation(void **state)
+{
+	struct cluster_config cfg = pool_cfg("192.0.2.0/29");
+	struct netaddr_prefix p = cfg.lb_pools[0];
+	char *yaml = calloc(1, 65536), buf[NETADDR_STRLEN], other[NETADDR_STRLEN];
+	const struct cluster_service *s, *t;
+	struct cluster *c;
+	struct diag d;
+
+	(void)state;
+	add_svc(yaml, 65536, "lb-a", "LoadBalancer", NULL, NULL);
+	add_svc(yaml, 65536, "lb-b", "LoadBalancer", NULL, NULL);
+	add_svc(yaml, 65536, "lb-ing", "LoadBalancer", NULL,
+	        "  ports: [{port: 80}]\nstatus:\n  loadBalancer:\n"
+	        "    ingress: [{hostname: lb.example}, {ip: 192.0.2.3}, {ip: 192.0.2.3}]\n");
+	add_svc(yaml, 65536, "lb-spec", "LoadBalancer", NULL,
+	        "  loadBalancerIP: 192.0.2.4\n  ports: [{port: 80}]\n");
+	add_svc(yaml, 65536, "lb-both", "LoadBalancer", NULL,
+	        "  loadBalancerIP: 192.0.2.5\n  ports: [{port: 80}]\nstatus:\n  loadBalancer:\n"
+	        "    ingress: [{ip: 203.0.113.5}]\n");
+	add_svc(yaml, 65536, "lb-host", "LoadBalancer", NULL,
+	        "  ports: [{port: 80}]\nstatus:\n  loadBalancer:\n"
+	        "    ingress: [{hostname: lb.example}]\n");
+	add_svc(yaml, 65536, "np", "NodePort", NULL, NULL);
+	c = tu_build_ok(yaml, &cfg, &d);
+	assert_int_equal(d.n, 0);
+	/* Ingress IPs first (once each), else loadBalancerIP: nothing allocated. */
+	s = svc(c, "lb-ing");
+	assert_int_equal(s->n_lb_ips, 1);
+	assert_string_equal(lb_ip(s, 0, buf), "192.0.2.3");
+	assert_false(s->lb_ip_allocated);
+	s = svc(c, "lb-spec");
+	assert_int_equal(s->n_lb_ips, 1);
+	assert_string_equal(lb_ip(s, 0, buf), "192.0.2.4");
+	assert_false(s->lb_ip_allocated);
+	s = svc(c, "lb-both");
+	assert_int_equal(s->n_lb_ips, 1);
+	assert_string_equal(lb_ip(s, 0, buf), "203.0.113.5");
+	assert_false(s->lb_ip_allocated);
+	/* The others get one from the pool: inside it, never .0 or .7, never one taken by an
+	 * ingress IP or loadBalancerIP (.3, .4, .5), never the same twice. */
+	s = svc(c, "lb-a");
+	t = svc(c, "lb-b");
+	assert_true(s->lb_ip_allocated);
+	assert_true(t->lb_ip_allocated);
+	assert_true(svc(c, "lb-host")->lb_ip_allocated);
+	assert_string_not_equal(lb_ip(s, 0, buf), lb_ip(t, 0, other));
+	assert_string_not_equal(lb_ip(s, 0, buf), lb_ip(svc(c, "lb-host"), 0, other));
+	assert_string_not_equal(lb_ip(t, 0, buf), lb_ip(svc(c, "lb-host"), 0, other));
+	{
+		const char *names[] = {"lb-a", "lb-b", "lb-host"};
+		size_t i;
+
+		for (i = 0; i < 3; i++) {
+			const struct cluster_service *x = svc(c, names[i]);
+			uint64_t off;
+
+			assert_int_equal(x->n_lb_ips, 1);
+			assert_true(netaddr_in_prefix(&x->lb_ips[0], &p));
+			off = netaddr_offset(&p, &x->lb_ips[0]);
+			assert_true(off == 1 || off == 2 || off == 6);
+		}
+	}
+	s = svc(c, "np");
+	assert_int_equal(s->n_lb_ips, 0);
+	assert_false(s->lb_ip_allocated);
+	cluster_unref(c);
+	diag_deinit(&d);
+	/* Without a pool the same services stay pending. */
+	c = tu_build_ok(yaml, NULL, &d);
+	assert_int_equal(svc(c, "lb-a")->n_lb_ips, 0);
+	assert_int_equal(svc(c, "lb-host")->n_lb_ips, 0);
+	assert_int_equal(svc(c, "lb-spec")->n_lb_ips, 1);
+	cluster_unref(c);
+	diag_deinit(&d);
+	free(yaml);
+}
+
+static void
+test_lb_pool_full(void **state)
+{
+	struct cluster_config cfg = pool_cfg("192.0.2.0/30");
+	char *yaml = calloc(1, 65536), buf[NETADDR_STRLEN];
+	struct cluster *c;
+	struct diag d;
+
+	(void)state;
+	/* Two usable addresses (.1, .2); one is another service's loadBalancerIP. */
+	add_svc(yaml, 65536, "a", "LoadBalancer", NULL, NULL);
+	add_svc(yaml, 65536, "b", "LoadBalancer", NULL, NULL);
+	add_svc(yaml, 65536, "fixed", "LoadBalancer", NULL,
+	        "  loadBalancerIP: 192.0.2.1\n  ports: [{port: 80}]\n");
+	c = tu_build_ok(yaml, &cfg, &d);
+	/* The newest (here: last by name) stays pending: a warning, not a failed build. */
+	assert_int_equal(d.errors, 0);
+	assert_int_equal(d.warnings, 1);
+	assert_true(tu_has(&d, DIAG_WARNING, "status.loadBalancer.ingress",
+	                   "failed to allocate a load-balancer IP: pool 192.0.2.0/30 is full "
+	                   "(range exhausted); the service stays pending"));
+	assert_string_equal(d.entries[0].file, "test.yaml");
+	assert_int_equal(d.entries[0].line, 15); /* b's spec.type */
+	assert_string_equal(lb_ip(svc(c, "a"), 0, buf), "192.0.2.2");
+	assert_int_equal(svc(c, "b")->n_lb_ips, 0);
+	assert_false(svc(c, "b")->lb_ip_allocated);
+	assert_string_equal(lb_ip(svc(c, "fixed"), 0, buf), "192.0.2.1");
+	cluster_unref(c);
+	diag_deinit(&d);
+	free(yaml);
+}
+
+static void
+test_lb_pool_edges(void **state)
+{
+	struct cluster_config cfg = pool_cfg("192.0.2.9/32");
+	const char *two = "apiVersion: v1\nkind: Service\nmetadata: {name: a}\n"
+	                  "spec: {type: LoadBalancer, ports: [{port: 80}]}\n"
+	                  "---\napiVersion: v1\nkind: Service\nmetadata: {name: b}\n"
+	                  "spec: {type: LoadBalancer, ports: [{port: 80}]}\n";
+	char buf[NETADDR_STRLEN], b2[NETADDR_STRLEN];
+	struct cluster *c;
+	struct diag d;
+
+	(void)state;
+	/* A single address is a pool of one. */
+	c = tu_build_ok(two, &cfg, &d);
+	assert_string_equal(lb_ip(svc(c, "a"), 0, buf), "192.0.2.9");
+	assert_int_equal(svc(c, "b")->n_lb_ips, 0);
+	assert_int_equal(d.warnings, 1);
+	cluster_unref(c);
+	diag_deinit(&d);
+	/* A /31 has no network or broadcast address (RFC 3021). */
+	cfg = pool_cfg("192.0.2.8/31");
+	c = tu_build_ok(two, &cfg, &d);
+	assert_int_equal(d.n, 0);
+	lb_ip(svc(c, "a"), 0, buf);
+	lb_ip(svc(c, "b"), 0, b2);
+	assert_true((!strcmp(buf, "192.0.2.8") && !strcmp(b2, "192.0.2.9")) ||
+	            (!strcmp(buf, "192.0.2.9") && !strcmp(b2, "192.0.2.8")));
+	cluster_unref(c);
+	diag_deinit(&d);
+	/* Addresses used as externalIPs are not handed out. */
+	cfg = pool_cfg("192.0.2.8/31");
+	c = tu_build_ok("apiVersion: v1\nkind: Service\nmetadata: {name: a}\n"
+	                "spec: {type: LoadBalancer, ports: [{port: 80}]}\n"
+	                "---\napiVersion: v1\nkind: Service\nmetadata: {name: x}\n"
+	                "spec: {externalIPs: [192.0.2.8], ports: [{port: 80}]}\n",
+	                &cfg, &d);
+	assert_string_equal(lb_ip(svc(c, "a"), 0, buf), "192.0.2.9");
+	cluster_unref(c);
+	diag_deinit(&d);
+	/* An IPv6 pool serves IPv6 services only; its first address is kept out. */
+	cfg = pool_cfg("2001:db8::/127");
+	c = tu_build_ok(two, &cfg, &d);
+	assert_int_equal(svc(c, "a")->n_lb_ips, 0);
+	cluster_unref(c);
+	diag_deinit(&d);
+	cfg = cidr_cfg("fd00:10:96::/112");
+	assert_int_equal(cluster_config_set_lb_pools(&cfg, "2001:db8::/127"), SVC_OK);
+	c = tu_build_ok(two, &cfg, &d);
+	assert_string_equal(lb_ip(svc(c, "a"), 0, buf), "2001:db8::1");
+	assert_int_equal(svc(c, "b")->n_lb_ips, 0);
+	cluster_unref(c);
+	diag_deinit(&d);
+}
+
+static void
+test_lb_pool_dual_stack(void **state)
+{
+	struct cluster_config cfg = cidr_cfg("10.96.0.0/12,fd00:10:96::/108");
+	char buf[NETADDR_STRLEN];
+	const struct cluster_service *s;
+	struct cluster *c;
+	struct diag d;
+
+	(void)state;
+	/* Pools in either order: the addresses follow the service's families. */
+	assert_int_equal(cluster_config_set_lb_pools(&cfg, "2001:db8::/120,192.0.2.0/24"), SVC_OK);
+	c = tu_build_ok("apiVersion: v1\nkind: Service\nmetadata: {name: dual}\n"
+	                "spec: {type: LoadBalancer, ipFamilyPolicy: RequireDualStack, "
+	                "ports: [{port: 80}]}\n"
+	                "---\napiVersion: v1\nkind: Service\nmetadata: {name: v6}\n"
+	                "spec: {type: LoadBalancer, ipFamilies: [IPv6], ports: [{port: 80}]}\n"
+	                "---\napiVersion: v1\nkind: Service\nmetadata: {name: v4}\n"
+	                "spec: {type: LoadBalancer, ports: [{port: 80}]}\n",
+	                &cfg, &d);
+	s = svc(c, "dual");
+	assert_int_equal(s->n_lb_ips, 2);
+	assert_int_equal(s->lb_ips[0].family, NETADDR_V4);
+	assert_true(netaddr_in_prefix(&s->lb_ips[0], &cfg.lb_pools[1]));
+	assert_int_equal(s->lb_ips[1].family, NETADDR_V6);
+	assert_true(netaddr_in_prefix(&s->lb_ips[1], &cfg.lb_pools[0]));
+	s = svc(c, "v6");
+	assert_int_equal(s->n_lb_ips, 1);
+	assert_int_equal(s->lb_ips[0].family, NETADDR_V6);
+	s = svc(c, "v4");
+	assert_int_equal(s->n_lb_ips, 1);
+	assert_true(netaddr_in_prefix(&s->lb_ips[0], &cfg.lb_pools[1]));
+	(void)buf;
+	cluster_unref(c);
+	diag_deinit(&d);
+}
+
+static void
+test_lb_pool_determinism(void **state)
+{
+	struct cluster_config cfg = pool_cfg("192.0.2.0/28");
+	size_t cap = 65536, i, k, n = 12;
+	char *fwd = calloc(1, cap), *rev = calloc(1, cap), *more = calloc(1, cap);
+	char *s1 = calloc(1, cap), *s2 = calloc(1, cap), *s3 = calloc(1, cap);
+	char name[16], ts[32];
+	struct cluster *c;
+	struct diag d;
+
+	(void)state;
+	/* 12 services for 14 addresses: probes collide. Half with timestamps. */
+	for (i = 0; i < n; i++) {
+		size_t j = n - 1 - i;
+
+		snprintf(name, sizeof(name), "lb-%zu", i);
+		snprintf(ts, sizeof(ts), "2024-01-01T00:00:%02zuZ", i % 4);
+		add_svc(fwd, cap, name, "LoadBalancer", i % 2 ? ts : NULL, NULL);
+		snprintf(name, sizeof(name), "lb-%zu", j);
+		snprintf(ts, sizeof(ts), "2024-01-01T00:00:%02zuZ", j % 4);
+		add_svc(rev, cap, name, "LoadBalancer", j % 2 ? ts : NULL, NULL);
+	}
+	c = tu_build_ok(fwd, &cfg, &d);
+	summary(c, s1, cap);
+	for (i = 0; i < c->n_services; i++)
+		assert_true(c->services[i]->lb_ip_allocated);
+	cluster_unref(c);
+	diag_deinit(&d);
+	c = tu_build_ok(rev, &cfg, &d);
+	summary(c, s2, cap);
+	cluster_unref(c);
+	diag_deinit(&d);
+	assert_string_equal(s1, s2);
+	/* Newer services never move an older one's address. */
+	for (k = 0; k < 2; k++) {
+		strcpy(more, fwd);
+		snprintf(name, sizeof(name), "%c-new", k ? 'a' : 'z');
+		add_svc(more, cap, name, "LoadBalancer", "2024-06-01T00:00:00Z", NULL);
+		c = tu_build_ok(more, &cfg, &d);
+		for (i = 0; i < n; i++) {
+			char want[128], buf[NETADDR_STRLEN];
+			const struct cluster_service *o;
+
+			snprintf(name, sizeof(name), "lb-%zu", i);
+			o = svc(c, name);
+			snprintf(want, sizeof(want), "default/%s %s 80/%d lb=%s\n", name,
+			         netaddr_str(&o->cluster_ips[0], ts), o->ports[0].node_port,
+			         lb_ip(o, 0, buf));
+			assert_non_null(strstr(s1, want));
+		}
+		summary(c, s3, cap);
+		cluster_unref(c);
+		diag_deinit(&d);
+	}
+	free(fwd);
+	free(rev);
+	free(more);
+	free(s1);
+	free(s2);
+	free(s3);
+}
+
+/* ---- healthCheckNodePort ------------------------------------------------------------------ */
+
+static void
+test_health_check_node_port_allocation(void **state)
+{
+	struct cluster_config cfg;
+	const struct cluster_service *s;
+	struct cluster *c;
+	struct diag d;
+	size_t i;
+
+	(void)state;
+	c = tu_build_ok("apiVersion: v1\nkind: Service\nmetadata: {name: local}\n"
+	                "spec: {type: LoadBalancer, externalTrafficPolicy: Local, "
+	                "ports: [{port: 80}]}\n"
+	                "---\napiVersion: v1\nkind: Service\nmetadata: {name: cluster}\n"
+	                "spec: {type: LoadBalancer, ports: [{port: 80}]}\n"
+	                "---\napiVersion: v1\nkind: Service\nmetadata: {name: np}\n"
+	                "spec: {type: NodePort, externalTrafficPolicy: Local, "
+	                "ports: [{port: 80}]}\n",
+	                NULL, &d);
+	s = svc(c, "local");
+	assert_true(s->health_check_node_port_allocated);
+	assert_true(s->health_check_node_port >= 30086 && s->health_check_node_port <= 32767);
+	assert_int_not_equal(s->health_check_node_port, s->ports[0].node_port);
+	assert_int_equal(svc(c, "cluster")->health_check_node_port, 0);
+	assert_false(svc(c, "cluster")->health_check_node_port_allocated);
+	assert_int_equal(svc(c, "np")->health_check_node_port, 0);
+	cluster_unref(c);
+	diag_deinit(&d);
+
+	/* 4 ports: a UDP nodePort elsewhere blocks one for the (HTTP) health check, which
+	 * takes the last one. */
+	cluster_config_init(&cfg);
+	cfg.node_port_min = 30000;
+	cfg.node_port_max = 30003;
+	c = tu_build_ok("apiVersion: v1\nkind: Service\nmetadata: {name: u}\n"
+	                "spec: {type: NodePort, ports: [{port: 53, protocol: UDP, "
+	                "nodePort: 30000}]}\n"
+	                "---\napiVersion: v1\nkind: Service\nmetadata: {name: lb}\n"
+	                "spec:\n  type: LoadBalancer\n  externalTrafficPolicy: Local\n  ports:\n"
+	                "  - {name: a, port: 80}\n  - {name: b, port: 81}\n",
+	                &cfg, &d);
+	s = svc(c, "lb");
+	assert_int_not_equal(s->health_check_node_port, 30000);
+	for (i = 0; i < 2; i++)
+		assert_int_not_equal(s->health_check_node_port, s->ports[i].node_port);
+	assert_true(s->health_check_node_port >= 30001 && s->health_check_node_port <= 30003);
+	cluster_unref(c);
+	diag_deinit(&d);
+
+	/* An explicit one is never handed out as a nodePort, whatever the protocol. */
+	c = tu_build_ok("apiVersion: v1\nkind: Service\nmetadata: {name: hc}\n"
+	                "spec: {type: LoadBalancer, externalTrafficPolicy: Local, "
+	                "healthCheckNodePort: 30001, ports: [{port: 80, nodePort: 30000}]}\n"
+	                "---\napiVersion: v1\nkind: Service\nmetadata: {name: np}\n"
+	                "spec:\n  type: NodePort\n  ports:\n"
+	                "  - {name: a, port: 80}\n  - {name: b, port: 81, protocol: UDP}\n",
+	                &cfg, &d);
+	s = svc(c, "np");
+	for (i = 0; i < 2; i++) {
+		assert_int_not_equal(s->ports[i].node_port, 30001);
+		assert_true(s->ports[i].node_port >= 30000 && s->ports[i].node_port <= 30003);
+	}
+	assert_int_not_equal(s->ports[0].node_port, 30000);
+	assert_int_equal(svc(c, "hc")->health_check_node_port, 30001);
+	assert_false(svc(c, "hc")->health_check_node_port_allocated);
+	cluster_unref(c);
+	diag_deinit(&d);
+
+	/* Nothing left for it: an error, as for nodePorts. */
+	diag_init(&d);
+	assert_null(tu_build("apiVersion: v1\nkind: Service\nmetadata: {name: lb}\n"
+	                     "spec:\n  type: LoadBalancer\n  externalTrafficPolicy: Local\n"
+	                     "  ports:\n  - {name: a, port: 80}\n  - {name: b, port: 81}\n"
+	                     "  - {name: c, port: 82}\n  - {name: d, port: 83}\n",
+	                     &cfg, &d));
+	assert_int_equal(d.errors, 1);
+	assert_true(tu_has(&d, DIAG_ERROR, "spec.healthCheckNodePort",
+	                   "Internal error: failed to allocate a healthCheckNodePort: range "
+	                   "30000-30003 is full"));
+	assert_int_equal(d.entries[0].line, 6);
+	diag_deinit(&d);
+}
+
 int
 main(void)
 {
@@ -622,6 +998,12 @@ main(void)
 	        cmocka_unit_test(test_node_port_shared_by_protocols),
 	        cmocka_unit_test(test_node_port_bands_and_full),
 	        cmocka_unit_test(test_dual_stack_allocation),
+	        cmocka_unit_test(test_lb_pool_allocation),
+	        cmocka_unit_test(test_lb_pool_full),
+	        cmocka_unit_test(test_lb_pool_edges),
+	        cmocka_unit_test(test_lb_pool_dual_stack),
+	        cmocka_unit_test(test_lb_pool_determinism),
+	        cmocka_unit_test(test_health_check_node_port_allocation),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -403,6 +403,26 @@ test_config(void **state)
 	assert_int_equal(cfg.n_service_cidrs, 1);
 	assert_string_equal(netaddr_prefix_str(&cfg.service_cidrs[0], buf), "10.0.0.0/29");
 	assert_string_equal(svc_status_str(SVC_EFULL), "range exhausted");
+
+	/* Load-balancer pools: none by default, one per family, any size. */
+	cluster_config_init(&cfg);
+	assert_int_equal(cfg.n_lb_pools, 0);
+	assert_int_equal(cluster_config_set_lb_pools(&cfg, "192.0.2.0/28,2001:db8::/64"), SVC_OK);
+	assert_int_equal(cfg.n_lb_pools, 2);
+	assert_string_equal(netaddr_prefix_str(&cfg.lb_pools[0], buf), "192.0.2.0/28");
+	assert_string_equal(netaddr_prefix_str(&cfg.lb_pools[1], buf), "2001:db8::/64");
+	assert_int_equal(cluster_config_set_lb_pools(&cfg, "192.0.2.7/32"), SVC_OK);
+	assert_int_equal(cfg.n_lb_pools, 1);
+	assert_int_equal(cluster_config_set_lb_pools(&cfg, "192.0.2.1/28"), SVC_EINVAL);
+	assert_int_equal(cluster_config_set_lb_pools(&cfg, "192.0.2.0/28,198.51.100.0/24"),
+	                 SVC_EINVAL);
+	assert_int_equal(cluster_config_set_lb_pools(&cfg, "192.0.2.0/28,"), SVC_EINVAL);
+	assert_int_equal(cluster_config_set_lb_pools(&cfg, "pool"), SVC_EINVAL);
+	assert_int_equal(cfg.n_lb_pools, 1);
+	assert_string_equal(netaddr_prefix_str(&cfg.lb_pools[0], buf), "192.0.2.7/32");
+	/* An empty list clears them. */
+	assert_int_equal(cluster_config_set_lb_pools(&cfg, ""), SVC_OK);
+	assert_int_equal(cfg.n_lb_pools, 0);
 	assert_string_equal(svc_status_str((enum svc_status)42), "unknown status");
 }
 

@@ -513,8 +513,8 @@ test_unsupported_field(void **state)
 	         "  generateName: a-\n"
 	         "spec:\n"
 	         "  type: LoadBalancer\n"
-	         "  loadBalancerSourceRanges: [10.0.0.0/8]\n"
-	         "  healthCheckNodePort: 31000\n"
+	         "  loadBalancerClass: example.com/lb\n"
+	         "  allocateLoadBalancerNodePorts: false\n"
 	         "  ports: [{port: 80}]\n"
 	         "---\n"
 	         "apiVersion: v1\n"
@@ -525,16 +525,48 @@ test_unsupported_field(void **state)
 	         "  containers: [{name: c}]\n");
 	assert_int_equal(l.d.errors, 0);
 	assert_int_equal(l.d.warnings, 4);
-	e = entry(&l.d, DIAG_WARNING, "spec.loadBalancerSourceRanges", NULL);
-	assert_string_equal(
-	        e->message,
-	        "field is not supported and is ignored: client addresses are not filtered");
+	e = entry(&l.d, DIAG_WARNING, "spec.loadBalancerClass", NULL);
+	assert_string_equal(e->message, "field is not supported and is ignored: every "
+	                                "LoadBalancer service is handled by svcfwd");
 	assert_int_equal(e->line, 8);
-	assert_int_equal(e->col, 29);
-	entry(&l.d, DIAG_WARNING, "spec.healthCheckNodePort", "not supported");
+	assert_int_equal(e->col, 22);
+	entry(&l.d, DIAG_WARNING, "spec.allocateLoadBalancerNodePorts", "not supported");
 	entry(&l.d, DIAG_WARNING, "metadata.generateName", "set metadata.name");
 	e = entry(&l.d, DIAG_WARNING, "spec.dnsPolicy", "resolv.conf");
 	assert_int_equal(e->line, 16);
+	unload(&l);
+}
+
+/* loadBalancerSourceRanges and healthCheckNodePort are read (validation checks them). */
+static void
+test_lb_fields(void **state)
+{
+	struct loaded l;
+	const struct cluster_service *s;
+
+	(void)state;
+	load(&l, "apiVersion: v1\n"
+	         "kind: Service\n"
+	         "metadata: {name: a}\n"
+	         "spec:\n"
+	         "  type: LoadBalancer\n"
+	         "  externalTrafficPolicy: Local\n"
+	         "  loadBalancerSourceRanges: [10.0.0.0/8, \" 2001:db8::/32 \"]\n"
+	         "  healthCheckNodePort: 31000\n"
+	         "  ports: [{port: 80}]\n");
+	assert_int_equal(l.d.n, 0);
+	s = l.objs.services[0];
+	assert_int_equal(s->n_lb_source_ranges_text, 2);
+	assert_string_equal(s->lb_source_ranges_text[0], "10.0.0.0/8");
+	assert_string_equal(s->lb_source_ranges_text[1], " 2001:db8::/32 ");
+	assert_int_equal(s->health_check_node_port, 31000);
+	assert_true(cluster_objects_has(&l.objs, &s->health_check_node_port));
+	unload(&l);
+	load(&l, "apiVersion: v1\nkind: Service\nmetadata: {name: a}\n"
+	         "spec:\n  loadBalancerSourceRanges: 10.0.0.0/8\n  healthCheckNodePort: x\n");
+	assert_int_equal(l.d.errors, 2);
+	entry(&l.d, DIAG_ERROR, "spec.loadBalancerSourceRanges", "expected a list of strings");
+	entry(&l.d, DIAG_ERROR, "spec.healthCheckNodePort", "expected an integer");
 	unload(&l);
 }
 
@@ -839,6 +871,7 @@ main(void)
 	        cmocka_unit_test(test_mapping_and_list_shapes),
 	        cmocka_unit_test(test_unknown_field),
 	        cmocka_unit_test(test_unsupported_field),
+	        cmocka_unit_test(test_lb_fields),
 	        cmocka_unit_test(test_required_fields),
 	        cmocka_unit_test(test_kind_list),
 	        cmocka_unit_test(test_kind_and_api_version),

@@ -965,6 +965,139 @@ test_load_balancer_ingress(void **state)
 	diag_deinit(&d);
 }
 
+static void
+test_lb_source_ranges(void **state)
+{
+	struct diag d;
+	struct cluster *c;
+	const struct cluster_service *s;
+	char buf[NETADDR_STRLEN + 4];
+
+	(void)state;
+	invalid(SVC("a") "spec:\n  type: LoadBalancer\n  loadBalancerSourceRanges:\n"
+	                 "  - 10.0.0.0/8\n"      /* 8 */
+	                 "  - 10.0.0.0\n"        /* 9 */
+	                 "  - 10.0.0.0/33\n"     /* 10 */
+	                 "  - banana/8\n"        /* 11 */
+	                 "  - \"2001:db8::/\"\n" /* 12 */
+	                 "  - 10.0.0.0/-1\n" PORT80,
+	        NULL, &d);
+	assert_int_equal(find(&d, DIAG_ERROR, "spec.loadBalancerSourceRanges[1]",
+	                      "Invalid value: \"10.0.0.0\": must be a valid CIDR value")
+	                         ->line,
+	                 9);
+	assert_int_equal(
+	        find(&d, DIAG_ERROR, "spec.loadBalancerSourceRanges[2]", "10.0.0.0/33")->line, 10);
+	assert_int_equal(find(&d, DIAG_ERROR, "spec.loadBalancerSourceRanges[3]", "banana/8")->line,
+	                 11);
+	assert_int_equal(
+	        find(&d, DIAG_ERROR, "spec.loadBalancerSourceRanges[4]", "2001:db8::/")->line, 12);
+	find(&d, DIAG_ERROR, "spec.loadBalancerSourceRanges[5]", "10.0.0.0/-1");
+	assert_string_equal(d.entries[0].file, "test.yaml");
+	assert_int_equal(d.errors, 5);
+	diag_deinit(&d);
+	/* Only LoadBalancer services filter clients. */
+	check_error(SVC("a") "spec:\n  type: NodePort\n  loadBalancerSourceRanges: "
+	                     "[10.0.0.0/8]\n" PORT80,
+	            NULL, "spec.loadBalancerSourceRanges",
+	            "Forbidden: may only be used when `type` is 'LoadBalancer'", 7);
+	/* Blanks around and host bits are accepted and cleared, as the API server does. */
+	c = valid(SVC("a") "spec:\n  type: LoadBalancer\n  loadBalancerSourceRanges:\n"
+	                   "  - 192.0.2.7/24\n  - \" 2001:db8::1/64 \"\n  - 0.0.0.0/0\n"
+	                   "  - 198.51.100.9/32\n" PORT80,
+	          NULL, &d);
+	s = c->services[0];
+	assert_int_equal(s->n_lb_source_ranges, 4);
+	assert_string_equal(netaddr_prefix_str(&s->lb_source_ranges[0], buf), "192.0.2.0/24");
+	assert_string_equal(netaddr_prefix_str(&s->lb_source_ranges[1], buf), "2001:db8::/64");
+	assert_string_equal(netaddr_prefix_str(&s->lb_source_ranges[2], buf), "0.0.0.0/0");
+	assert_string_equal(netaddr_prefix_str(&s->lb_source_ranges[3], buf), "198.51.100.9/32");
+	/* Written back as given. */
+	assert_string_equal(s->lb_source_ranges_text[0], "192.0.2.7/24");
+	assert_int_equal(d.n, 0);
+	cluster_unref(c);
+	diag_deinit(&d);
+}
+
+static void
+test_health_check_node_port(void **state)
+{
+	struct diag d;
+	struct cluster *c;
+
+	(void)state;
+	/* Only LoadBalancer with externalTrafficPolicy Local. */
+	check_error(SVC("a") "spec:\n  type: LoadBalancer\n  healthCheckNodePort: 31000\n" PORT80,
+	            NULL, "spec.healthCheckNodePort",
+	            "Invalid value: 31000: may only be set when `type` is 'LoadBalancer' and "
+	            "`externalTrafficPolicy` is 'Local'",
+	            7);
+	check_error(SVC("a") "spec:\n  type: NodePort\n  externalTrafficPolicy: Local\n"
+	                     "  healthCheckNodePort: 31000\n" PORT80,
+	            NULL, "spec.healthCheckNodePort", "may only be set when", 8);
+	check_error(SVC("a") "spec:\n  healthCheckNodePort: 31000\n" PORT80, NULL,
+	            "spec.healthCheckNodePort", "may only be set when", 6);
+	/* In the node-port range. */
+	check_error(SVC("a") "spec:\n  type: LoadBalancer\n  externalTrafficPolicy: Local\n"
+	                     "  healthCheckNodePort: 8080\n" PORT80,
+	            NULL, "spec.healthCheckNodePort",
+	            "Invalid value: 8080: provided port is not in the valid range. The range of "
+	            "valid ports is 30000-32767",
+	            8);
+	check_error(SVC("a") "spec:\n  type: LoadBalancer\n  externalTrafficPolicy: Local\n"
+	                     "  healthCheckNodePort: -1\n" PORT80,
+	            NULL, "spec.healthCheckNodePort", "not in the valid range", 8);
+	/* Free: no nodePort of any protocol, its own included, and no other one. */
+	check_error(SVC("a") "spec:\n  type: LoadBalancer\n  externalTrafficPolicy: Local\n"
+	                     "  healthCheckNodePort: 31000\n"
+	                     "  ports:\n  - port: 80\n    nodePort: 31000\n",
+	            NULL, "spec.healthCheckNodePort",
+	            "Invalid value: 31000: provided port is already allocated to "
+	            "spec.ports[0].nodePort",
+	            8);
+	check_error(SVC("a") "spec:\n  type: NodePort\n  ports:\n  - port: 53\n"
+	                     "    protocol: UDP\n    nodePort: 31000\n"
+	                     "---\n" SVC("b") "spec:\n  type: LoadBalancer\n"
+	                                      "  externalTrafficPolicy: Local\n  "
+	                                      "healthCheckNodePort: 31000\n" PORT80,
+	            NULL, "spec.healthCheckNodePort",
+	            "Invalid value: 31000: provided port is already allocated to service "
+	            "default/a (test.yaml:1)",
+	            19);
+	check_error(SVC("a") "spec:\n  type: LoadBalancer\n  externalTrafficPolicy: Local\n"
+	                     "  healthCheckNodePort: 31000\n" PORT80
+	                     "---\n" SVC("b") "spec:\n  type: LoadBalancer\n"
+	                                      "  externalTrafficPolicy: Local\n"
+	                                      "  healthCheckNodePort: 31000\n" PORT80,
+	            NULL, "spec.healthCheckNodePort", "already allocated to service default/a", 19);
+	c = valid(SVC("a") "spec:\n  type: LoadBalancer\n  externalTrafficPolicy: Local\n"
+	                   "  healthCheckNodePort: 31000\n" PORT80,
+	          NULL, &d);
+	assert_int_equal(c->services[0]->health_check_node_port, 31000);
+	assert_false(c->services[0]->health_check_node_port_allocated);
+	assert_int_equal(d.n, 0);
+	cluster_unref(c);
+	diag_deinit(&d);
+}
+
+/* A load-balancer pool that overlaps a service CIDR is a configuration error. */
+static void
+test_lb_pool_overlap(void **state)
+{
+	struct cluster_config cfg;
+	struct diag d;
+
+	(void)state;
+	cluster_config_init(&cfg);
+	assert_int_equal(cluster_config_set_lb_pools(&cfg, "10.100.0.0/24"), SVC_OK);
+	invalid(SVC("a") "spec:\n" PORT80, &cfg, &d);
+	find(&d, DIAG_ERROR, NULL,
+	     "load-balancer pool 10.100.0.0/24 overlaps the service CIDR 10.96.0.0/12");
+	diag_deinit(&d);
+	assert_int_equal(cluster_config_set_lb_pools(&cfg, "192.0.2.0/24,fd00::/120"), SVC_OK);
+	check_valid(SVC("a") "spec:\n" PORT80, &cfg);
+}
+
 /* ---- IP families ------------------------------------------------------------------------------
  */
 
@@ -1468,6 +1601,9 @@ main(void)
 	        cmocka_unit_test(test_external_ips),
 	        cmocka_unit_test(test_load_balancer_ip),
 	        cmocka_unit_test(test_load_balancer_ingress),
+	        cmocka_unit_test(test_lb_source_ranges),
+	        cmocka_unit_test(test_health_check_node_port),
+	        cmocka_unit_test(test_lb_pool_overlap),
 	        cmocka_unit_test(test_ip_families_too_many),
 	        cmocka_unit_test(test_ip_families_unsupported),
 	        cmocka_unit_test(test_ip_families_duplicate),
