@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# Install what is missing, build, and run svcdns on the example cluster in zones/: it serves
-# cluster.local on 127.0.0.1:5353 (udp+tcp, metrics on 127.0.0.1:9153) and forwards other
-# names to this machine's resolvers. Shows a few queries, then keeps serving until Ctrl-C.
+# Install what is missing, build, and run the example cluster in zones/:
+# - svcdns serves cluster.local on 127.0.0.1:5353 (udp+tcp, metrics on 127.0.0.1:9153) and
+#   forwards other names to this machine's resolvers; a few dig queries show it.
+# - as root, the cluster's two nodes are built in network namespaces (scripts/fwd_demo.sh):
+#   svcfwd on each, every pod a small server on its pod IP, svcdns as the kube-dns pod; curl
+#   shows a ClusterIP, a name resolved through kube-dns, NodePorts and a LoadBalancer IP.
+# Then keeps serving until Ctrl-C, and removes the namespaces.
 #   SVCDNS_LISTEN=ADDR:PORT  where to listen (default 127.0.0.1:5353)
 #   SVCDNS_ZONES=DIR         the manifests (default zones)
 #   RUN_DEMO_ONLY=1          stop after the demo queries
@@ -22,7 +26,13 @@ echo
 
 ./build/svcdns --zones "$ZONES" --listen "$LISTEN" --http "$HTTP" &
 pid=$!
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null' EXIT
+FWD_DEMO=0
+cleanup() {
+	kill $pid 2>/dev/null
+	wait $pid 2>/dev/null
+	if [ "$FWD_DEMO" = 1 ]; then fwd_demo_down; fi
+}
+trap cleanup EXIT
 trap 'exit 0' INT TERM
 for _ in $(seq 100); do
 	curl -fs "http://$HTTP/ready" >/dev/null 2>&1 && break
@@ -46,6 +56,22 @@ show 10-244-1-10.shop.pod.cluster.local A
 show nosuch.shop.svc.cluster.local A
 show dns-version.cluster.local TXT
 
+if [ "$(id -u)" -eq 0 ] && ip netns list >/dev/null 2>&1; then
+	# shellcheck source=scripts/fwd_demo.sh
+	. scripts/fwd_demo.sh
+	FWD_DEMO=1
+	echo "== svcfwd: the example cluster's two nodes in network namespaces =="
+	if fwd_demo_up "$(cd "$ZONES" && pwd)" "$PWD/build"; then
+		fwd_demo_show
+	else
+		echo "the svcfwd demo could not start" >&2
+		exit 1
+	fi
+	echo
+else
+	echo "(the svcfwd demo needs root for its network namespaces: skipped)"
+fi
+
 if [ -n "${RUN_DEMO_ONLY:-}" ]; then
 	exit 0
 fi
@@ -53,4 +79,12 @@ cat <<MSG
 svcdns is serving $ZONES on $LISTEN (pid $pid); metrics: curl http://$HTTP/metrics
 Edit a manifest under $ZONES/ and the answers change within a second. Ctrl-C stops it.
 MSG
+if [ "$FWD_DEMO" = 1 ]; then
+	cat <<MSG
+svcfwd runs in namespaces ${FWD_TAG}n1 (node-a) and ${FWD_TAG}n2 (node-b); try
+  ip netns exec ${FWD_TAG}p1 curl http://backend/
+  ip netns exec ${FWD_TAG}c curl http://10.251.0.1:30080/
+  ip netns exec ${FWD_TAG}n1 curl -s http://127.0.0.1:9154/metrics
+MSG
+fi
 wait $pid
