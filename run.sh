@@ -28,6 +28,7 @@ echo
 pid=$!
 FWD_DEMO=0
 cleanup() {
+	set +e
 	kill $pid 2>/dev/null
 	wait $pid 2>/dev/null
 	if [ "$FWD_DEMO" = 1 ]; then fwd_demo_down; fi
