@@ -166,10 +166,6 @@ add_listener(struct builder *b, const struct cluster_service *svc, size_t pi,
 	st = get_pool(b, svc, pi, scope, family, pp, &pool);
 	if (st != SVC_OK)
 		return st;
-	if (p->pools[pool].n_targets == 0) {
-		p->n_idle++;
-		return SVC_OK;
-	}
 	if (p->n_listeners == b->cap_listeners) {
 		size_t cap = b->cap_listeners ? b->cap_listeners * 2 : 16;
 		struct fwd_plan_listener *nl = realloc(p->listeners, cap * sizeof(*nl));
@@ -348,6 +344,21 @@ done:
 	return st;
 }
 
+/* Leave out the listeners whose pool has nowhere to send. */
+static void
+drop_idle(struct fwd_plan *p)
+{
+	size_t out = 0;
+
+	for (size_t i = 0; i < p->n_listeners; i++) {
+		if (p->pools[p->listeners[i].pool].n_targets == 0)
+			p->n_idle++;
+		else
+			p->listeners[out++] = p->listeners[i];
+	}
+	p->n_listeners = out;
+}
+
 enum svc_status
 fwd_plan_build(const struct cluster *c, const char *node, struct diag *d, struct fwd_plan *out)
 {
@@ -358,8 +369,11 @@ fwd_plan_build(const struct cluster *c, const char *node, struct diag *d, struct
 	arena_init(&out->arena);
 	for (size_t i = 0; i < c->n_services && st == SVC_OK; i++)
 		st = plan_service(&b, c->services[i]);
+	/* Conflicts first: a service keeps its address while it has no endpoints. */
 	if (st == SVC_OK)
 		st = drop_conflicts(&b);
+	if (st == SVC_OK)
+		drop_idle(out);
 	if (st != SVC_OK)
 		fwd_plan_deinit(out);
 	return st;

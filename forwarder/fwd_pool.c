@@ -297,6 +297,8 @@ resolve_members(struct fwd_pools *ps, const struct fwd_plan_pool *pp)
 	return m;
 }
 
+static void aff_purge(struct fwd_pool *p);
+
 enum svc_status
 fwd_pools_apply(struct fwd_pools *ps, const struct fwd_plan *plan, struct fwd_pool **out)
 {
@@ -343,6 +345,7 @@ fwd_pools_apply(struct fwd_pools *ps, const struct fwd_plan *plan, struct fwd_po
 		if (!same) {
 			p->gen++;
 			p->rr = 0;
+			aff_purge(p);
 		}
 		p->affinity_ms = (uint64_t)pp->affinity_timeout_s * 1000;
 		p->no_local = pp->no_local;
@@ -366,6 +369,7 @@ fwd_pools_apply(struct fwd_pools *ps, const struct fwd_plan *plan, struct fwd_po
 				fwd_backend_put(&ps->backends, p->members[j]);
 			p->n_members = 0;
 			p->gen++;
+			aff_purge(p);
 		}
 	}
 	st = SVC_OK;
@@ -556,6 +560,21 @@ fwd_pool_pick(struct fwd_pool *p, const struct netaddr *client, uint64_t now_ms,
 	if (p->affinity_ms > 0)
 		aff_record(p, client, b, now_ms);
 	return b;
+}
+
+/* Forget clients whose backend left the pool, before its memory can serve a new backend. */
+static void
+aff_purge(struct fwd_pool *p)
+{
+	size_t i = 0;
+
+	while (i < p->aff_cap) {
+		if (p->aff[i].client.family != NETADDR_NONE && !fwd_pool_has(p, p->aff[i].b)) {
+			aff_remove(p, i);
+			continue;
+		}
+		i++;
+	}
 }
 
 void
