@@ -6,6 +6,7 @@ PACKAGES=(
 	build-essential cmake pkg-config
 	libevent-dev libldns-dev libc-ares-dev libyaml-dev libcmocka-dev
 	bind9-dnsutils knot-dnsutils ldnsutils nsd curl python3 iproute2
+	iperf3
 )
 
 missing=()

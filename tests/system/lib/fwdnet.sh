@@ -1,0 +1,223 @@
+# Sourced by the svcfwd system tests (not a test itself: ctest runs tests/system/*.sh only).
+#
+# A two-node "cluster" in network namespaces, all named after FWD_TAG (default sf$$), so that
+# runs never collide:
+#
+#   C (outside client) 10.251.0.2, fd00:251::2
+#     |  veth: N1 has 10.251.0.1, fd00:251::1, and holds the LoadBalancer addresses
+#   N1 (node-a) ---- veth 10.250.0.1 / 10.250.0.2, fd00:250::1 / ::2 ---- N2 (node-b)
+#     |  veth: N1 has 10.244.1.1                                            |  N2 has 10.244.2.1
+#   P1 (node-a's pods) 10.244.1.100 + pod IPs 10.244.1.x/24              P2 (node-b's pods) 10.244.2.x
+#
+# Nodes forward and route the other node's pod CIDR via the other node; pods and the client have
+# default routes via their node (so the service CIDR goes to the node too); N2's default route is N1.
+#
+# Functions: fwdnet_up, fwdnet_down, in_n1/in_n2/in_p1/in_p2/in_c, pod_start, pod_kill,
+# pod_wait, yaml_pod, and the check counters t_ok/t_fail/t_check/t_summary.
+
+FWD_TAG=${FWD_TAG:-sf$$}
+N1=${FWD_TAG}n1
+N2=${FWD_TAG}n2
+P1=${FWD_TAG}p1
+P2=${FWD_TAG}p2
+C=${FWD_TAG}c
+FWD_NAMESPACES=("$N1" "$N2" "$P1" "$P2" "$C")
+FWD_PIDS=()
+declare -A POD_PID POD_NS POD_IP
+
+in_n1() { ip netns exec "$N1" "$@"; }
+in_n2() { ip netns exec "$N2" "$@"; }
+in_p1() { ip netns exec "$P1" "$@"; }
+in_p2() { ip netns exec "$P2" "$@"; }
+in_c() { ip netns exec "$C" "$@"; }
+now_ms() { date +%s%3N; }
+
+# ---- checks ------------------------------------------------------------------------------------
+
+T_N=0
+T_PASSED=0
+T_FAILED=0
+t_ok() {
+	T_N=$((T_N + 1))
+	T_PASSED=$((T_PASSED + 1))
+	echo "ok $T_N - $1"
+}
+t_fail() { # DESC [DETAIL...]
+	T_N=$((T_N + 1))
+	T_FAILED=$((T_FAILED + 1))
+	echo "not ok $T_N - $1"
+	shift
+	local d
+	for d in "$@"; do
+		sed 's/^/#   /' <<<"$d"
+	done
+}
+t_check() { # DESC COMMAND...
+	local desc=$1
+	shift
+	if "$@"; then t_ok "$desc"; else t_fail "$desc" "command: $*"; fi
+}
+t_summary() { echo "$T_PASSED passed, $T_FAILED failed"; }
+
+# ---- processes ---------------------------------------------------------------------------------
+
+fwd_stop_pid() {
+	local p=$1 i
+	kill -TERM "$p" 2>/dev/null || return 0
+	for ((i = 0; i < 60; i++)); do
+		kill -0 "$p" 2>/dev/null || break
+		sleep 0.05
+	done
+	kill -KILL "$p" 2>/dev/null
+	wait "$p" 2>/dev/null
+	return 0
+}
+
+# pod_start NAME NS IP [podserver options...]: a pod's servers, bound to IP in namespace NS.
+# Output goes to $WORK/pod-NAME.log. `ip netns exec` execs python, so $! is the server itself.
+pod_start() {
+	local name=$1 ns=$2 ip=$3
+	shift 3
+	ip netns exec "$ns" "$PY" "$FWD_LIB/podserver.py" --name "$name" --ip "$ip" "$@" \
+		>"$WORK/pod-$name.log" 2>&1 &
+	POD_PID[$name]=$!
+	POD_NS[$name]=$ns
+	POD_IP[$name]=$ip
+	FWD_PIDS+=("$!")
+}
+
+# pod_wait NAME...: until each has printed "ready" (5 s at most); 1 if one did not.
+pod_wait() {
+	local name end
+	end=$(($(now_ms) + 5000))
+	for name in "$@"; do
+		until grep -q "^ready pod=$name\$" "$WORK/pod-$name.log" 2>/dev/null; do
+			if ! kill -0 "${POD_PID[$name]}" 2>/dev/null || [ "$(now_ms)" -ge "$end" ]; then
+				echo "pod $name did not start:" >&2
+				sed 's/^/  | /' "$WORK/pod-$name.log" >&2
+				return 1
+			fi
+			sleep 0.02
+		done
+	done
+}
+
+pod_kill() { # NAME SIGNAL
+	kill "-${2:-KILL}" "${POD_PID[$1]}" 2>/dev/null
+	wait "${POD_PID[$1]}" 2>/dev/null
+	return 0
+}
+
+# ---- manifests ---------------------------------------------------------------------------------
+
+# yaml_pod NAME NAMESPACE NODE IP READY(True|False) LABELS(k=v,...) PORTS(name:port/PROTO,...)
+yaml_pod() {
+	local name=$1 ns=$2 node=$3 ip=$4 ready=$5 labels=$6 ports=$7 kv p pname rest
+	cat <<EOF
+apiVersion: v1
+kind: Pod
+metadata:
+  name: $name
+  namespace: $ns
+  labels:
+EOF
+	IFS=, read -ra kv <<<"$labels"
+	for p in "${kv[@]}"; do echo "    ${p%%=*}: ${p#*=}"; done
+	cat <<EOF
+spec:
+  nodeName: $node
+  containers:
+  - name: main
+    image: podserver:test
+    ports:
+EOF
+	IFS=, read -ra kv <<<"$ports"
+	for p in "${kv[@]}"; do
+		pname=${p%%:*}
+		rest=${p#*:}
+		echo "    - name: $pname"
+		echo "      containerPort: ${rest%/*}"
+		echo "      protocol: ${rest#*/}"
+	done
+	cat <<EOF
+status:
+  phase: Running
+  podIP: $ip
+  conditions:
+  - type: Ready
+    status: "$ready"
+EOF
+}
+
+# ---- the network -------------------------------------------------------------------------------
+
+fwdnet_down() {
+	local p ns
+	for p in "${FWD_PIDS[@]}"; do
+		fwd_stop_pid "$p"
+	done
+	for ns in "${FWD_NAMESPACES[@]}"; do # anything still running in our namespaces
+		for p in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$p" 2>/dev/null; done
+	done
+	for ns in "${FWD_NAMESPACES[@]}"; do
+		ip netns del "$ns" 2>/dev/null # and the veths inside it
+		rm -rf "/etc/netns/$ns"
+	done
+	return 0
+}
+
+# fwdnet_up P1-POD-IPS P2-POD-IPS: builds the topology above; the pod IPs (space separated) are
+# added to the pods' veth in P1 and P2.
+fwdnet_up() {
+	local ns ip t=$FWD_TAG
+	for ns in "${FWD_NAMESPACES[@]}"; do
+		ip netns add "$ns" || return 1
+		ip -n "$ns" link set lo up || return 1
+	done
+	# N1 <-> N2
+	ip -n "$N1" link add "${t}ab" type veth peer name "${t}ba" netns "$N2" &&
+		ip -n "$N1" addr add 10.250.0.1/24 dev "${t}ab" &&
+		ip -n "$N1" addr add fd00:250::1/64 dev "${t}ab" nodad &&
+		ip -n "$N2" addr add 10.250.0.2/24 dev "${t}ba" &&
+		ip -n "$N2" addr add fd00:250::2/64 dev "${t}ba" nodad &&
+		ip -n "$N1" link set "${t}ab" up && ip -n "$N2" link set "${t}ba" up || return 1
+	# N1 <-> P1, N2 <-> P2
+	ip -n "$N1" link add "${t}ap" type veth peer name "${t}pa" netns "$P1" &&
+		ip -n "$N1" addr add 10.244.1.1/24 dev "${t}ap" &&
+		ip -n "$P1" addr add 10.244.1.100/24 dev "${t}pa" &&
+		ip -n "$N1" link set "${t}ap" up && ip -n "$P1" link set "${t}pa" up &&
+		ip -n "$P1" route add default via 10.244.1.1 || return 1
+	ip -n "$N2" link add "${t}bp" type veth peer name "${t}pb" netns "$P2" &&
+		ip -n "$N2" addr add 10.244.2.1/24 dev "${t}bp" &&
+		ip -n "$P2" addr add 10.244.2.100/24 dev "${t}pb" &&
+		ip -n "$N2" link set "${t}bp" up && ip -n "$P2" link set "${t}pb" up &&
+		ip -n "$P2" route add default via 10.244.2.1 || return 1
+	for ip in $1; do ip -n "$P1" addr add "$ip/24" dev "${t}pa" || return 1; done
+	for ip in $2; do ip -n "$P2" addr add "$ip/24" dev "${t}pb" || return 1; done
+	# N1 <-> C
+	ip -n "$N1" link add "${t}ac" type veth peer name "${t}ca" netns "$C" &&
+		ip -n "$N1" addr add 10.251.0.1/24 dev "${t}ac" &&
+		ip -n "$N1" addr add fd00:251::1/64 dev "${t}ac" nodad &&
+		ip -n "$C" addr add 10.251.0.2/24 dev "${t}ca" &&
+		ip -n "$C" addr add fd00:251::2/64 dev "${t}ca" nodad &&
+		ip -n "$N1" link set "${t}ac" up && ip -n "$C" link set "${t}ca" up &&
+		ip -n "$C" route add default via 10.251.0.1 &&
+		ip -n "$C" -6 route add default via fd00:251::1 || return 1
+	# Routes between the nodes; N2 reaches C through N1.
+	ip -n "$N1" route add 10.244.2.0/24 via 10.250.0.2 &&
+		ip -n "$N2" route add 10.244.1.0/24 via 10.250.0.1 &&
+		ip -n "$N2" route add default via 10.250.0.1 &&
+		ip -n "$N2" -6 route add default via fd00:250::1 || return 1
+	for ns in "$N1" "$N2"; do
+		ip netns exec "$ns" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 || return 1
+	done
+	return 0
+}
+
+# fwdnet_lb ADDR...: N1 holds these LoadBalancer addresses (on its veth toward C);
+# fwdnet_lb_route CIDR: N1 takes the whole CIDR as local (for addresses allocated from a pool).
+fwdnet_lb() {
+	local a
+	for a in "$@"; do ip -n "$N1" addr add "$a/32" dev "${FWD_TAG}ac" || return 1; done
+}
+fwdnet_lb_route() { ip -n "$N1" route add local "$1" dev "${FWD_TAG}ac"; }
