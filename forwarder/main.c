@@ -185,6 +185,7 @@ main(int argc, char **argv)
 	int rc = 1;
 
 	log_init("svcfwd");
+	s->reserve_fd = -1;
 	raise_fd_limit();
 	if (fwd_opts_parse(&s->opts, argc, argv) != SVC_OK)
 		return 2;

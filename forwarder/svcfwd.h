@@ -130,6 +130,7 @@ struct fwd_server {
 	size_t n_conns;
 	size_t n_pipes;
 	bool accept_paused;
+	int reserve_fd; /* /dev/null, given up when descriptors run out */
 	struct event *resume_ev;
 	struct event *sweep_ev;
 	uint8_t *scratch;

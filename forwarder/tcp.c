@@ -126,7 +126,7 @@ conn_close(struct fwd_conn *c, bool reset)
 	}
 	fwd_pool_put(&s->pools, c->pool);
 	s->n_conns--;
-	if (s->accept_paused && s->n_conns < s->opts.max_conns &&
+	if (s->accept_paused && s->n_conns < s->opts.max_conns && s->reserve_fd >= 0 &&
 	    !evtimer_pending(s->resume_ev, NULL))
 		fwd_listen_pause(s, false);
 	if (n_free_conns < MAX_FREE_CONN) {
@@ -166,6 +166,20 @@ set_nodelay(int fd)
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
+/* Stop accepting for a while: retrying now would spin, and closing connections will give
+ * descriptors back. */
+static void
+out_of_fds(struct fwd_server *s, int err)
+{
+	struct timeval tv = {0, PAUSE_EMFILE * 1000};
+
+	log_msg(LOG_WARN, "out of file descriptors (%s); not accepting for %d ms", strerror(err),
+	        PAUSE_EMFILE);
+	fwd_listen_pause(s, true);
+	s->stats.accept_pauses++;
+	evtimer_add(s->resume_ev, &tv);
+}
+
 /* Start a connection to the next endpoint; false when none is left to try. */
 static bool
 connect_next(struct fwd_conn *c)
@@ -184,6 +198,15 @@ connect_next(struct fwd_conn *c)
 		if (c->n_tried > 1)
 			c->pool->retries++;
 		c->bfd = socket(b->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (c->bfd < 0 && (errno == EMFILE || errno == ENFILE) && s->reserve_fd >= 0) {
+			/* Out of descriptors with a client already accepted: spend the reserve on
+			 * it, and accept no more until descriptors come back. */
+			close(s->reserve_fd);
+			s->reserve_fd = -1;
+			out_of_fds(s, errno);
+			c->bfd = socket(b->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+			                0);
+		}
 		if (c->bfd < 0)
 			return false;
 		set_nodelay(c->bfd);
@@ -273,9 +296,10 @@ enum xfer {
 	XFER_RESET, /* an error: tear down */
 };
 
-/* Write what H holds to DST. */
+/* Write what H holds to DST. OTHER is the opposite direction: once it is shut too, the close
+ * that follows sends DST's FIN, so the shutdown call is saved. */
 static enum xfer
-flush(struct fwd_half *h, int dst)
+flush(struct fwd_half *h, int dst, const struct fwd_half *other)
 {
 	while (h->len > 0) {
 		ssize_t w = send(dst, h->buf + h->off, h->len, MSG_NOSIGNAL);
@@ -299,7 +323,8 @@ flush(struct fwd_half *h, int dst)
 		h->piped -= (uint32_t)w;
 	}
 	if (h->eof && !h->shut) {
-		shutdown(dst, SHUT_WR);
+		if (!other->shut)
+			shutdown(dst, SHUT_WR);
 		h->shut = true;
 	}
 	return h->eof ? XFER_DONE : XFER_MORE;
@@ -307,7 +332,8 @@ flush(struct fwd_half *h, int dst)
 
 /* Move what SRC has to DST through H. BYTES counts what was read. */
 static enum xfer
-pump(struct fwd_server *s, struct fwd_half *h, int src, int dst, uint64_t *bytes)
+pump(struct fwd_server *s, struct fwd_half *h, int src, int dst, const struct fwd_half *other,
+     uint64_t *bytes)
 {
 	ssize_t n;
 
@@ -354,7 +380,7 @@ pump(struct fwd_server *s, struct fwd_half *h, int src, int dst, uint64_t *bytes
 		if (errno != EAGAIN && errno != EINTR)
 			return XFER_RESET;
 	}
-	return flush(h, dst);
+	return flush(h, dst, other);
 }
 
 /* After a flush: free an emptied buffer, and when both ways are done, close. */
@@ -383,7 +409,7 @@ relay(struct fwd_conn *c, bool from_client)
 	int src = from_client ? c->cfd : c->bfd, dst = from_client ? c->bfd : c->cfd;
 	uint64_t *bytes = from_client ? &c->b->bytes_to : &c->b->bytes_from;
 	uint64_t before = *bytes;
-	enum xfer x = pump(s, h, src, dst, bytes);
+	enum xfer x = pump(s, h, src, dst, from_client ? &c->down : &c->up, bytes);
 
 	if (from_client)
 		c->pool->bytes_in += *bytes - before;
@@ -420,7 +446,7 @@ static void
 drained(struct fwd_conn *c, bool to_backend)
 {
 	struct fwd_half *h = to_backend ? &c->up : &c->down;
-	enum xfer x = flush(h, to_backend ? c->bfd : c->cfd);
+	enum xfer x = flush(h, to_backend ? c->bfd : c->cfd, to_backend ? &c->down : &c->up);
 
 	touch(c);
 	if (x == XFER_BLOCK)
@@ -535,9 +561,17 @@ static void
 on_resume(evutil_socket_t fd, short what, void *arg)
 {
 	struct fwd_server *s = arg;
+	struct timeval tv = {0, PAUSE_EMFILE * 1000};
 	(void)fd;
 	(void)what;
 
+	/* Resume only with the reserve back: then an accepted client can always be connected. */
+	if (s->reserve_fd < 0)
+		s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (s->reserve_fd < 0) {
+		evtimer_add(s->resume_ev, &tv);
+		return;
+	}
 	if (s->n_conns < s->opts.max_conns)
 		fwd_listen_pause(s, false);
 }
@@ -599,14 +633,7 @@ fwd_tcp_accept(evutil_socket_t fd, short what, void *arg)
 			s->stats.accept_errors++;
 			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
 			    errno == ENOMEM) {
-				/* Retrying now would spin: pause, and let connections close. */
-				struct timeval tv = {0, PAUSE_EMFILE * 1000};
-
-				log_msg(LOG_WARN, "accept: %s; pausing for %d ms", strerror(errno),
-				        PAUSE_EMFILE);
-				fwd_listen_pause(s, true);
-				s->stats.accept_pauses++;
-				evtimer_add(s->resume_ev, &tv);
+				out_of_fds(s, errno);
 				return;
 			}
 			continue;
@@ -639,6 +666,9 @@ fwd_tcp_sweep(struct fwd_server *s, uint64_t now)
 enum svc_status
 fwd_tcp_init(struct fwd_server *s)
 {
+	/* One descriptor kept in reserve for the backend socket of a client accepted just as the
+	 * descriptors ran out. */
+	s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	s->scratch = malloc(FWD_READ_SIZE);
 	s->resume_ev = evtimer_new(s->base, on_resume, s);
 	if (s->scratch == NULL || s->resume_ev == NULL)
@@ -660,5 +690,7 @@ fwd_tcp_deinit(struct fwd_server *s)
 	n_free_conns = 0;
 	if (s->resume_ev != NULL)
 		event_free(s->resume_ev);
+	if (s->reserve_fd >= 0)
+		close(s->reserve_fd);
 	free(s->scratch);
 }
