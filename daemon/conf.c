@@ -19,6 +19,46 @@ daemon_parse_uint(const char *s, unsigned long max, unsigned long *out)
 	return errno == 0 && *end == '\0' && end != s && s[0] != '-' && *out <= max;
 }
 
+const char *
+daemon_default_zones(const char *env_var, const char *etc_dir)
+{
+	const char *env = getenv(env_var);
+
+	if (env != NULL && env[0] != '\0')
+		return env;
+	if (access(etc_dir, R_OK) == 0)
+		return etc_dir;
+	return "zones";
+}
+
+/* Options every daemon has; false when KEY is not one. */
+static bool
+common(const char *key, const char *val, bool *ok)
+{
+	enum log_level lvl;
+
+	if (strcmp(key, "log-level") != 0)
+		return false;
+	*ok = log_parse_level(val, &lvl);
+	if (*ok)
+		log_set_level(lvl);
+	return true;
+}
+
+static bool
+apply_one(daemon_apply_fn apply, void *ctx, const char *key, const char *val, char *err,
+          size_t errlen)
+{
+	bool ok;
+
+	if (common(key, val, &ok)) {
+		if (!ok)
+			snprintf(err, errlen, "%s: invalid value \"%s\"", key, val);
+		return ok;
+	}
+	return apply(ctx, key, val, err, errlen);
+}
+
 /* Apply every key of the mapping in PATH; a list value applies its items in order. */
 static enum svc_status
 load_config(const char *path, struct arena *a, daemon_apply_fn apply, void *ctx)
@@ -72,7 +112,7 @@ load_config(const char *path, struct arena *a, daemon_apply_fn apply, void *ctx)
 				        item->line, item->col, e->key->text);
 				goto done;
 			}
-			if (!apply(ctx, e->key->text, item->text, err, sizeof(err))) {
+			if (!apply_one(apply, ctx, e->key->text, item->text, err, sizeof(err))) {
 				log_msg(LOG_ERROR, "%s:%u:%u: %s", path, item->line, item->col,
 				        err);
 				goto done;
@@ -134,7 +174,8 @@ daemon_args(int argc, char **argv, const struct option *longopts, const char *us
 			*check = true;
 			continue;
 		}
-		if (!apply(ctx, key, optarg != NULL ? optarg : "true", err, sizeof(err))) {
+		if (!apply_one(apply, ctx, key, optarg != NULL ? optarg : "true", err,
+		               sizeof(err))) {
 			log_msg(LOG_ERROR, "--%s", err);
 			return SVC_EINVAL;
 		}

@@ -51,11 +51,22 @@ typedef bool (*daemon_apply_fn)(void *ctx, const char *key, const char *val, cha
 
 /* Settings from, in order: the YAML config file named by --config (a mapping whose keys are the
  * long flag names, lists for repeatable flags), then the flags themselves, so flags win. --config,
- * --check and --help are handled here; every other long option goes to APPLY by name. Errors are
+ * --check, --help and --log-level are handled here; every other long option goes to APPLY by
+ * name. Errors are
  * logged. *CHECK is set by --check. */
 enum svc_status daemon_args(int argc, char **argv, const struct option *longopts, const char *usage,
                             daemon_apply_fn apply, void *ctx, bool *check);
 bool daemon_parse_uint(const char *s, unsigned long max, unsigned long *out);
+/* The manifest directory when no --zones is given: $ENV_VAR, then ETC_DIR if readable, then
+ * ./zones. */
+const char *daemon_default_zones(const char *env_var, const char *etc_dir);
+
+/* SIGHUP reloads *WATCH (it may be set after this call); SIGTERM and SIGINT end BASE's loop. */
+struct daemon_signals;
+struct cluster_watch;
+enum svc_status daemon_signals_start(struct event_base *base, struct cluster_watch *const *watch,
+                                     const char *zones, struct daemon_signals **out);
+void daemon_signals_stop(struct daemon_signals *s);
 
 /* The status endpoint: /health, /ready (READY decides), /metrics (METRICS writes Prometheus
  * text). */

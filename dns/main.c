@@ -127,21 +127,6 @@ is_ready(void *arg)
 	return atomic_load(&s->ready);
 }
 
-static void
-on_signal(evutil_socket_t sig, short what, void *arg)
-{
-	struct server *s = arg;
-	(void)what;
-
-	if (sig == SIGHUP) {
-		log_msg(LOG_INFO, "SIGHUP: reloading %s", s->opts.zones);
-		cluster_watch_reload(s->watch);
-		return;
-	}
-	log_msg(LOG_INFO, "%s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-	event_base_loopbreak(s->base);
-}
-
 /* --check: load, report, exit. */
 static int
 check(const struct svcdns_opts *o)
@@ -215,8 +200,7 @@ main(int argc, char **argv)
 {
 	static struct server srv;
 	struct server *s = &srv;
-	struct event *sig_ev[4] = {0};
-	const int sigs[4] = {SIGHUP, SIGTERM, SIGINT, 0};
+	struct daemon_signals *sig = NULL;
 	struct dnsz *empty = NULL;
 	int rc = 1;
 
@@ -249,11 +233,8 @@ main(int argc, char **argv)
 	s->q_ev = event_new(s->base, -1, EV_READ, on_queue, s);
 	if (s->q_ev == NULL)
 		goto done;
-	for (int i = 0; sigs[i] != 0; i++) {
-		sig_ev[i] = evsignal_new(s->base, sigs[i], on_signal, s);
-		if (sig_ev[i] == NULL || event_add(sig_ev[i], NULL) != 0)
-			goto done;
-	}
+	if (daemon_signals_start(s->base, &s->watch, s->opts.zones, &sig) != SVC_OK)
+		goto done;
 	if (cluster_watch_create(s->base, s->opts.zones, &s->opts.ccfg, RELOAD_DEBOUNCE_MS,
 	                         on_model, s, &s->watch) != SVC_OK) {
 		log_msg(LOG_ERROR, "%s: cannot watch: %s", s->opts.zones, strerror(errno));
@@ -280,10 +261,7 @@ done:
 	tcp_stop(s);
 	if (s->watch != NULL)
 		cluster_watch_destroy(s->watch);
-	for (int i = 0; sigs[i] != 0; i++) {
-		if (sig_ev[i] != NULL)
-			event_free(sig_ev[i]);
-	}
+	daemon_signals_stop(sig);
 	if (s->q_ev != NULL)
 		event_free(s->q_ev);
 	dnsc_destroy(s->cache);

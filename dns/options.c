@@ -124,7 +124,6 @@ apply(void *arg, const char *key, const char *val, char *err, size_t errlen)
 	struct svcdns_opts *o = ctx->o;
 	bool *listen_reset = &ctx->listen_reset, *upstream_reset = &ctx->upstream_reset;
 	unsigned long n;
-	enum log_level lvl;
 
 	if (key == NULL) {
 		*listen_reset = *upstream_reset = false;
@@ -185,10 +184,6 @@ apply(void *arg, const char *key, const char *val, char *err, size_t errlen)
 		if (!daemon_parse_uint(val, 10000000, &n))
 			goto bad;
 		o->cache_size = n;
-	} else if (strcmp(key, "log-level") == 0) {
-		if (!log_parse_level(val, &lvl))
-			goto bad;
-		log_set_level(lvl);
 	} else {
 		snprintf(err, errlen, "%s: unknown option", key);
 		return false;
@@ -197,18 +192,6 @@ apply(void *arg, const char *key, const char *val, char *err, size_t errlen)
 bad:
 	snprintf(err, errlen, "%s: invalid value \"%s\"", key, val);
 	return false;
-}
-
-static const char *
-default_zones(void)
-{
-	const char *env = getenv("SVCDNS_ZONES");
-
-	if (env != NULL && env[0] != '\0')
-		return env;
-	if (access("/etc/svcdns/zones", R_OK) == 0)
-		return "/etc/svcdns/zones";
-	return "zones";
 }
 
 enum svc_status
@@ -251,7 +234,7 @@ opts_parse(struct svcdns_opts *o, int argc, char **argv)
 	if (daemon_args(argc, argv, longopts, usage, apply, &ctx, &o->check) != SVC_OK)
 		return SVC_EINVAL;
 	if (o->zones == NULL)
-		o->zones = default_zones();
+		o->zones = daemon_default_zones("SVCDNS_ZONES", "/etc/svcdns/zones");
 	if (o->n_upstream == 0 && !o->check)
 		default_upstreams(o);
 	return SVC_OK;

@@ -39,6 +39,21 @@ is_local(const struct cluster_endpoint *e, const char *node)
 	return e->node_name != NULL && node != NULL && strcmp(e->node_name, node) == 0;
 }
 
+/* Whether endpoint E of port PI is a candidate in a selection round: ready ones in round 0,
+ * serving and terminating ones in round 1; of family FAMILY only unless ANY_FAMILY. */
+static bool
+eligible(const struct cluster_endpoint *e, size_t pi, int round, bool any_family, uint8_t family,
+         bool local_only, const char *node)
+{
+	bool want = round == 0 ? e->ready : (e->serving && e->terminating);
+
+	if (!want || (!any_family && e->ip.family != family))
+		return false;
+	if (e->ports[pi] <= 0 || e->ports[pi] > 65535)
+		return false;
+	return !local_only || is_local(e, node);
+}
+
 /* Endpoints of port PI that may take traffic: ready ones; when none is ready, the serving and
  * terminating ones (KEP-1669), so a rollout drains instead of failing. Local policies keep
  * this node's only. Of those, the family FAMILY if it has any, else the other family. */
@@ -48,51 +63,35 @@ pick_targets(struct builder *b, const struct cluster_service *svc, size_t pi, bo
 {
 	const struct cluster_port_endpoints *pe = &svc->port_endpoints[pi];
 	size_t n = 0;
-	bool terminating = false;
+	int round = 0, any = 0;
 
-	for (int pass = 0; pass < 2 && n == 0; pass++) {
-		for (int fam_pass = 0; fam_pass < 2 && n == 0; fam_pass++) {
-			for (size_t i = 0; i < pe->n; i++) {
-				const struct cluster_endpoint *e = pe->items[i];
-				bool want = pass == 0 ? e->ready : (e->serving && e->terminating);
-				bool fam_ok = fam_pass == 1 || e->ip.family == family;
-
-				if (!want || !fam_ok || e->ports[pi] <= 0 || e->ports[pi] > 65535)
-					continue;
-				if (local_only && !is_local(e, b->node))
-					continue;
-				n++;
-			}
+	/* The first selection that finds any endpoint wins. */
+	for (round = 0; round < 2; round++) {
+		for (any = 0; any < 2; any++) {
+			for (size_t i = 0; i < pe->n; i++)
+				n += eligible(pe->items[i], pi, round, any, family, local_only,
+				              b->node);
+			if (n > 0)
+				goto found;
 		}
-		if (n == 0)
-			terminating = true;
 	}
 	pool->n_targets = 0;
-	if (n == 0)
-		return SVC_OK;
+	return SVC_OK;
+found:
 	pool->targets = arena_calloc(&b->p->arena, n, sizeof(*pool->targets));
 	if (pool->targets == NULL)
 		return SVC_ENOMEM;
-	/* Repeat the selection that counted N, now filling in. */
-	for (int pass = terminating ? 1 : 0; pass < 2 && pool->n_targets == 0; pass++) {
-		for (int fam_pass = 0; fam_pass < 2 && pool->n_targets == 0; fam_pass++) {
-			for (size_t i = 0; i < pe->n; i++) {
-				const struct cluster_endpoint *e = pe->items[i];
-				bool want = pass == 0 ? e->ready : (e->serving && e->terminating);
-				bool fam_ok = fam_pass == 1 || e->ip.family == family;
-				struct fwd_target *t;
+	for (size_t i = 0; i < pe->n; i++) {
+		const struct cluster_endpoint *e = pe->items[i];
+		struct fwd_target *t;
 
-				if (!want || !fam_ok || e->ports[pi] <= 0 || e->ports[pi] > 65535)
-					continue;
-				if (local_only && !is_local(e, b->node))
-					continue;
-				t = &pool->targets[pool->n_targets++];
-				t->ip = e->ip;
-				t->port = (uint16_t)e->ports[pi];
-				t->local = is_local(e, b->node);
-				t->terminating = pass == 1;
-			}
-		}
+		if (!eligible(e, pi, round, any, family, local_only, b->node))
+			continue;
+		t = &pool->targets[pool->n_targets++];
+		t->ip = e->ip;
+		t->port = (uint16_t)e->ports[pi];
+		t->local = is_local(e, b->node);
+		t->terminating = round == 1;
 	}
 	return SVC_OK;
 }

@@ -92,21 +92,6 @@ is_ready(void *arg)
 	return s->ready;
 }
 
-static void
-on_signal(evutil_socket_t sig, short what, void *arg)
-{
-	struct fwd_server *s = arg;
-	(void)what;
-
-	if (sig == SIGHUP) {
-		log_msg(LOG_INFO, "SIGHUP: reloading %s", s->opts.zones);
-		cluster_watch_reload(s->watch);
-		return;
-	}
-	log_msg(LOG_INFO, "%s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-	event_base_loopbreak(s->base);
-}
-
 /* Once a second: idle TCP connections, idle UDP flows, stale affinity. */
 static void
 on_sweep(evutil_socket_t fd, short what, void *arg)
@@ -178,8 +163,7 @@ main(int argc, char **argv)
 {
 	static struct fwd_server srv;
 	struct fwd_server *s = &srv;
-	struct event *sig_ev[4] = {0};
-	const int sigs[4] = {SIGHUP, SIGTERM, SIGINT, 0};
+	struct daemon_signals *sig = NULL;
 	struct event_config *cfg = NULL;
 	struct timeval second = {1, 0};
 	int rc = 1;
@@ -203,11 +187,8 @@ main(int argc, char **argv)
 		goto done;
 	if (fwd_tcp_init(s) != SVC_OK || fwd_udp_init(s) != SVC_OK)
 		goto done;
-	for (int i = 0; sigs[i] != 0; i++) {
-		sig_ev[i] = evsignal_new(s->base, sigs[i], on_signal, s);
-		if (sig_ev[i] == NULL || event_add(sig_ev[i], NULL) != 0)
-			goto done;
-	}
+	if (daemon_signals_start(s->base, &s->watch, s->opts.zones, &sig) != SVC_OK)
+		goto done;
 	s->sweep_ev = event_new(s->base, -1, EV_PERSIST, on_sweep, s);
 	if (s->sweep_ev == NULL || event_add(s->sweep_ev, &second) != 0)
 		goto done;
@@ -239,10 +220,7 @@ done:
 	fwd_route_remove(s->route);
 	if (s->sweep_ev != NULL)
 		event_free(s->sweep_ev);
-	for (int i = 0; sigs[i] != 0; i++) {
-		if (sig_ev[i] != NULL)
-			event_free(sig_ev[i]);
-	}
+	daemon_signals_stop(sig);
 	if (s->base != NULL)
 		event_base_free(s->base);
 	if (cfg != NULL)

@@ -36,7 +36,6 @@ apply(void *arg, const char *key, const char *val, char *err, size_t errlen)
 {
 	struct fwd_opts *o = arg;
 	unsigned long n;
-	enum log_level lvl;
 
 	if (key == NULL)
 		return true;
@@ -86,10 +85,6 @@ apply(void *arg, const char *key, const char *val, char *err, size_t errlen)
 		if (strcmp(val, "true") != 0 && strcmp(val, "false") != 0)
 			goto bad;
 		o->splice = strcmp(val, "true") != 0;
-	} else if (strcmp(key, "log-level") == 0) {
-		if (!log_parse_level(val, &lvl))
-			goto bad;
-		log_set_level(lvl);
 	} else {
 		snprintf(err, errlen, "%s: unknown option", key);
 		return false;
@@ -98,18 +93,6 @@ apply(void *arg, const char *key, const char *val, char *err, size_t errlen)
 bad:
 	snprintf(err, errlen, "%s: invalid value \"%s\"", key, val);
 	return false;
-}
-
-static const char *
-default_zones(void)
-{
-	const char *env = getenv("SVCFWD_ZONES");
-
-	if (env != NULL && env[0] != '\0')
-		return env;
-	if (access("/etc/svcfwd/zones", R_OK) == 0)
-		return "/etc/svcfwd/zones";
-	return "zones";
 }
 
 enum svc_status
@@ -147,7 +130,7 @@ fwd_opts_parse(struct fwd_opts *o, int argc, char **argv)
 	if (daemon_args(argc, argv, longopts, usage, apply, o, &o->check) != SVC_OK)
 		return SVC_EINVAL;
 	if (o->zones == NULL)
-		o->zones = default_zones();
+		o->zones = daemon_default_zones("SVCFWD_ZONES", "/etc/svcfwd/zones");
 	if (o->node == NULL) {
 		if (gethostname(host, sizeof(host) - 1) != 0)
 			strcpy(host, "localhost");
