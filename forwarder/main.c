@@ -23,6 +23,16 @@ plan_summary(const struct fwd_plan *p, size_t *endpoints)
 		*endpoints += p->pools[i].n_targets;
 }
 
+static void
+release_held(struct fwd_server *s)
+{
+	for (size_t i = 0; i < s->n_held; i++)
+		fwd_pool_put(&s->pools, s->held[i]);
+	free(s->held);
+	s->held = NULL;
+	s->n_held = 0;
+}
+
 /* A new snapshot: plan, then update pools and sockets. On any failure the old state stays. */
 static void
 on_model(struct cluster *fresh, const struct diag *d, void *arg)
@@ -57,13 +67,18 @@ on_model(struct cluster *fresh, const struct diag *d, void *arg)
 		st = fwd_listen_apply(s, &plan, pools);
 	if (st == SVC_OK)
 		fwd_health_apply(s, &plan);
-	/* The listeners hold their own references now. */
-	for (size_t i = 0; pools != NULL && i < plan.n_pools; i++)
-		fwd_pool_put(&s->pools, pools[i]);
 	if (st != SVC_OK) {
+		for (size_t i = 0; pools != NULL && i < plan.n_pools; i++)
+			fwd_pool_put(&s->pools, pools[i]);
 		s->stats.reloads_failed++;
 		log_msg(LOG_ERROR, "applying the model: %s", svc_status_str(st));
 	} else {
+		/* Every pool of the plan stays, with or without a socket, until the next plan: its
+		 * counters and why it is empty show in the metrics. */
+		release_held(s);
+		s->held = pools;
+		s->n_held = plan.n_pools;
+		pools = NULL;
 		s->stats.reloads_ok++;
 		s->generation = fresh->generation;
 		s->ready = true;
@@ -215,6 +230,7 @@ done:
 	fwd_tcp_deinit(s);
 	fwd_listen_close_all(s);
 	fwd_health_close_all(s);
+	release_held(s);
 	fwd_udp_deinit(s);
 	fwd_pools_deinit(&s->pools);
 	fwd_route_remove(s->route);

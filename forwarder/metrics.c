@@ -102,6 +102,19 @@ fwd_metrics_text(void *server, struct evbuffer *b)
 			        p->ns, p->name, p->port_name, cluster_proto_str(p->proto),
 			        fwd_scope_str(p->scope), p->family, p->n_members);
 	}
+	evbuffer_add_printf(b, "# HELP svcfwd_service_no_local_endpoints 1 when a Local traffic "
+	                       "policy leaves the port without endpoints on this node (its socket "
+	                       "is closed).\n# TYPE svcfwd_service_no_local_endpoints gauge\n");
+	for (size_t i = 0; i < ps->n_buckets; i++) {
+		for (const struct fwd_pool *p = ps->buckets[i]; p != NULL; p = p->next)
+			evbuffer_add_printf(
+			        b,
+			        "svcfwd_service_no_local_endpoints{namespace=\"%s\","
+			        "service=\"%s\",port=\"%s\",protocol=\"%s\",scope=\"%s\","
+			        "family=\"ipv%u\"} %d\n",
+			        p->ns, p->name, p->port_name, cluster_proto_str(p->proto),
+			        fwd_scope_str(p->scope), p->family, p->no_local ? 1 : 0);
+	}
 	BACKEND(b, &ps->backends, "svcfwd_endpoint_connections_total",
 	        "Connections or UDP flows sent to the endpoint.", "counter", conns, false);
 	BACKEND(b, &ps->backends, "svcfwd_endpoint_active_connections",

@@ -97,7 +97,6 @@ struct fwd_flow {
 	socklen_t client_len;
 	struct netaddr client_ip;
 	struct netaddr local; /* a wildcard listener's address the client sent to */
-	int ifindex;
 	int fd;
 	struct event ev;
 	struct fwd_backend *b;
@@ -119,6 +118,8 @@ struct fwd_server {
 	struct cluster_watch *watch;
 	struct daemon_http *http;
 	struct fwd_pools pools;
+	struct fwd_pool **held; /* the current plan's pools, one reference each */
+	size_t n_held;
 	struct fwd_listener **lbuckets;
 	size_t n_lbuckets, n_listeners, n_idle;
 	bool ready;

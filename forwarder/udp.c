@@ -184,7 +184,7 @@ to_netaddr(const struct sockaddr_storage *ss, struct netaddr *out)
 
 static struct fwd_flow *
 flow_new(struct fwd_server *s, struct fwd_listener *l, const struct sockaddr_storage *sa,
-         socklen_t len, const struct netaddr *local, int ifindex)
+         socklen_t len, const struct netaddr *local)
 {
 	struct fwd_flow *f;
 	size_t h;
@@ -203,7 +203,6 @@ flow_new(struct fwd_server *s, struct fwd_listener *l, const struct sockaddr_sto
 	f->client_len = len;
 	to_netaddr(sa, &f->client_ip);
 	f->local = *local;
-	f->ifindex = ifindex;
 	f->fd = -1;
 	if (l->pool->n_members > 0) {
 		int family = l->pool->members[0]->sa.ss_family;
@@ -239,10 +238,9 @@ flow_new(struct fwd_server *s, struct fwd_listener *l, const struct sockaddr_sto
 
 /* The local address a datagram was sent to, on a wildcard socket. */
 static void
-dst_of(struct msghdr *h, struct netaddr *local, int *ifindex)
+dst_of(struct msghdr *h, struct netaddr *local)
 {
 	memset(local, 0, sizeof(*local));
-	*ifindex = 0;
 	for (struct cmsghdr *cm = CMSG_FIRSTHDR(h); cm != NULL; cm = CMSG_NXTHDR(h, cm)) {
 		if (cm->cmsg_level == IPPROTO_IP && cm->cmsg_type == IP_PKTINFO) {
 			struct in_pktinfo pi;
@@ -250,14 +248,12 @@ dst_of(struct msghdr *h, struct netaddr *local, int *ifindex)
 			memcpy(&pi, CMSG_DATA(cm), sizeof(pi));
 			local->family = NETADDR_V4;
 			memcpy(local->bytes, &pi.ipi_addr, 4);
-			*ifindex = pi.ipi_ifindex;
 		} else if (cm->cmsg_level == IPPROTO_IPV6 && cm->cmsg_type == IPV6_PKTINFO) {
 			struct in6_pktinfo pi;
 
 			memcpy(&pi, CMSG_DATA(cm), sizeof(pi));
 			local->family = NETADDR_V6;
 			memcpy(local->bytes, &pi.ipi6_addr, 16);
-			*ifindex = (int)pi.ipi6_ifindex;
 		}
 	}
 }
@@ -313,12 +309,11 @@ fwd_udp_read(evutil_socket_t fd, short what, void *arg)
 	n = recvmmsg(fd, msgs, FWD_UDP_BATCH, MSG_DONTWAIT, NULL);
 	for (int i = 0; i < n; i++) {
 		struct netaddr local = l->addr;
-		int ifindex = 0;
 		struct fwd_flow *f;
 		socklen_t plen = msgs[i].msg_hdr.msg_namelen;
 
 		if (l->wildcard)
-			dst_of(&msgs[i].msg_hdr, &local, &ifindex);
+			dst_of(&msgs[i].msg_hdr, &local);
 		f = flow_find(s, l, &peers[i], plen, &local);
 		if (f == NULL) {
 			if (l->n_ranges > 0) {
@@ -333,7 +328,7 @@ fwd_udp_read(evutil_socket_t fd, short what, void *arg)
 					continue;
 				}
 			}
-			f = flow_new(s, l, &peers[i], plen, &local, ifindex);
+			f = flow_new(s, l, &peers[i], plen, &local);
 			if (f == NULL) {
 				l->pool->rejected++;
 				continue;

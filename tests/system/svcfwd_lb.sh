@@ -117,6 +117,10 @@ t_check "healthCheckNodePort on a node with a local endpoint: 200, localEndpoint
 out=$(health 10.251.0.1 30901)
 t_check "healthCheckNodePort on a node without one: 503, localEndpoints 0 ($out)" \
 	grep -q '^503 .*"localEndpoints":0' <<<"$out"
+nl=$(in_n1 curl -fs http://127.0.0.1:9154/metrics | awk '$1 == "svcfwd_service_no_local_endpoints{namespace=\"default\",service=\"remote\",port=\"http\",protocol=\"TCP\",scope=\"external\",family=\"ipv4\"}" {print $2}')
+t_check "svcfwd_service_no_local_endpoints says why the remote service is closed here ($nl)" [ "$nl" = 1 ]
+nc=$(in_c curl -s -m 3 -o /dev/null -w '%{http_code}' "http://$LB_REMOTE/")
+t_check "and its LoadBalancer IP is refused on this node (code $nc)" [ "$nc" = 000 ]
 body=$(in_c curl -s -m 3 "http://$LB_LOCAL/")
 t_check "the Local LoadBalancer IP reaches the node's own pod ($body)" grep -q "pod=web-a" <<<"$body"
 
