@@ -11,34 +11,10 @@
 #
 # Needs root and `ip netns`; without them it prints SKIP and exits 0. Run by ctest with
 # SVC_BUILD_DIR and SVC_SOURCE_DIR.
-set -u -o pipefail
-
-SVC_SOURCE_DIR=${SVC_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
-SVC_BUILD_DIR=${SVC_BUILD_DIR:-$SVC_SOURCE_DIR/build}
-SVCFWD=$SVC_BUILD_DIR/svcfwd
-FWD_LIB=$SVC_SOURCE_DIR/tests/system/lib
-
-if [ "$(id -u)" -ne 0 ] || ! ip netns list >/dev/null 2>&1; then
-	echo "SKIP: svcfwd_limits.sh needs root and 'ip netns'"
-	exit 0
-fi
-if [ ! -x "$SVCFWD" ]; then
-	echo "svcfwd_limits.sh: $SVCFWD not found; build first" >&2
-	exit 1
-fi
-
-export LC_ALL=C
-PY=$(python3 -c 'import sys; print(sys.executable)')
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/svcfwd-limits.XXXXXX")
+FWD_TEST=svcfwd_limits.sh
 FWD_TAG=sl$$
-# shellcheck source=lib/fwdnet.sh
-. "$FWD_LIB/fwdnet.sh"
-cleanup() {
-	fwdnet_down
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+# shellcheck source=lib/fwdtest.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/fwdtest.sh"
 
 VIP=10.96.50.10 # web: http 80 -> 8080, echo 7000 -> 7000, udp 5300 -> 5300
 VIP_DEAD=10.96.50.11
