@@ -3,23 +3,23 @@
 #ifndef DAEMON_H
 #define DAEMON_H
 
-#include <getopt.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
 #include "diag.h"
+#include "opt.h"
 #include "svc_status.h"
 
 struct event_base;
 struct evbuffer;
 
 enum log_level {
-	LOG_ERROR,
-	LOG_WARN,
-	LOG_INFO,
-	LOG_DEBUG,
+	LL_ERROR,
+	LL_WARN,
+	LL_INFO,
+	LL_DEBUG,
 };
 
 /* PROG prefixes every line ("svcfwd: info: ..."). */
@@ -44,27 +44,40 @@ uint16_t addr_port(const struct daemon_addr *a);
 /* 0.0.0.0 or ::. */
 bool addr_is_any(const struct daemon_addr *a);
 
-/* Applies one option from a flag or a config key; false with a message in ERR when VAL is bad or
- * KEY unknown. */
-typedef bool (*daemon_apply_fn)(void *ctx, const char *key, const char *val, char *err,
-                                size_t errlen);
-
 /* Settings from, in order: the YAML config file named by --config (a mapping whose keys are the
- * long flag names, lists for repeatable flags), then the flags themselves, so flags win. --config,
- * --check, --help and --log-level are handled here; every other long option goes to APPLY by
- * name. Errors are
- * logged. *CHECK is set by --check. */
-enum svc_status daemon_args(int argc, char **argv, const struct option *longopts, const char *usage,
-                            daemon_apply_fn apply, void *ctx, bool *check);
-bool daemon_parse_uint(const char *s, unsigned long max, unsigned long *out);
+ * long option names of table T, lists for repeatable ones), then the flags, so flags win.
+ * Problems are logged; SVC_EINVAL then. */
+enum svc_status daemon_args(const struct opt_table *t, void *opts, int argc, char **argv);
+/* --log-level, for every daemon's table. */
+bool daemon_opt_log_level(void *opts, const char *val, bool first, char *err, size_t errlen);
+#define DAEMON_OPTS_COMMON(type)                                                                   \
+	{"config",                                                                                 \
+	 0,                                                                                        \
+	 OPT_STR,                                                                                  \
+	 OPT_FIELD(type, config),                                                                  \
+	 .metavar = "FILE",                                                                        \
+	 .help = "options from a YAML file whose keys are these long options; flags win",          \
+	 .flags = OPT_FLAG_ONLY},                                                                  \
+	        {"log-level",        0,                                                            \
+	         OPT_FUNC,           .parse = daemon_opt_log_level,                                \
+	         .metavar = "LEVEL", .help = "error, warning, info (default) or debug"},           \
+	        {"check",                                                                          \
+	         0,                                                                                \
+	         OPT_BOOL,                                                                         \
+	         OPT_FIELD(type, check),                                                           \
+	         .help = "load and validate the manifests, report, and exit (1 if invalid)",       \
+	         .flags = OPT_FLAG_ONLY},                                                          \
+	{                                                                                          \
+		"help", 'h', OPT_HELP, .help = "this text", .flags = OPT_FLAG_ONLY                 \
+	}
 /* The manifest directory when no --zones is given: $ENV_VAR, then ETC_DIR if readable, then
  * ./zones. */
 const char *daemon_default_zones(const char *env_var, const char *etc_dir);
 
 /* SIGHUP reloads *WATCH (it may be set after this call); SIGTERM and SIGINT end BASE's loop. */
 struct daemon_signals;
-struct cluster_watch;
-enum svc_status daemon_signals_start(struct event_base *base, struct cluster_watch *const *watch,
+struct watch;
+enum svc_status daemon_signals_start(struct event_base *base, struct watch *const *watch,
                                      const char *zones, struct daemon_signals **out);
 void daemon_signals_stop(struct daemon_signals *s);
 

@@ -80,10 +80,10 @@ daemon_http_start(struct event_base *base, const char *addr, daemon_ready_fn rea
 	evhttp_set_allowed_methods(h->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
 	st = SVC_EIO;
 	if (evhttp_bind_socket(h->http, host, addr_port(&a)) != 0) {
-		log_msg(LOG_ERROR, "http %s: cannot listen", addr);
+		log_msg(LL_ERROR, "http %s: cannot listen", addr);
 		goto done;
 	}
-	log_msg(LOG_INFO, "http on %s", addr);
+	log_msg(LL_INFO, "http on %s", addr);
 	*out = h;
 	h = NULL;
 	st = SVC_OK;

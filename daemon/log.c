@@ -5,7 +5,7 @@
 
 #include "daemon.h"
 
-static enum log_level level = LOG_INFO;
+static enum log_level level = LL_INFO;
 static const char *prog = "svc";
 static const char *const names[] = {"error", "warning", "info", "debug"};
 
@@ -31,7 +31,7 @@ bool
 log_parse_level(const char *s, enum log_level *out)
 {
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		if (strcmp(s, names[i]) == 0 || (i == LOG_WARN && strcmp(s, "warn") == 0)) {
+		if (strcmp(s, names[i]) == 0 || (i == LL_WARN && strcmp(s, "warn") == 0)) {
 			*out = (enum log_level)i;
 			return true;
 		}
@@ -61,6 +61,6 @@ log_diag(const struct diag *d)
 		char line[1024];
 
 		diag_format(&d->entries[i], line, sizeof(line));
-		log_msg(d->entries[i].level == DIAG_ERROR ? LOG_ERROR : LOG_WARN, "%s", line);
+		log_msg(d->entries[i].level == DIAG_ERROR ? LL_ERROR : LL_WARN, "%s", line);
 	}
 }

@@ -4,7 +4,7 @@
 #include <signal.h>
 #include <stdlib.h>
 
-#include "cluster_watch.h"
+#include "watch.h"
 #include "daemon.h"
 
 static const int sigs[] = {SIGHUP, SIGTERM, SIGINT};
@@ -12,7 +12,7 @@ static const int sigs[] = {SIGHUP, SIGTERM, SIGINT};
 
 struct daemon_signals {
 	struct event_base *base;
-	struct cluster_watch *const *watch;
+	struct watch *const *watch;
 	const char *zones;
 	struct event *ev[N_SIGS];
 };
@@ -24,17 +24,17 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	(void)what;
 
 	if (sig == SIGHUP) {
-		log_msg(LOG_INFO, "SIGHUP: reloading %s", s->zones);
+		log_msg(LL_INFO, "SIGHUP: reloading %s", s->zones);
 		if (*s->watch != NULL)
-			cluster_watch_reload(*s->watch);
+			watch_reload(*s->watch);
 		return;
 	}
-	log_msg(LOG_INFO, "%s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+	log_msg(LL_INFO, "%s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
 	event_base_loopbreak(s->base);
 }
 
 enum svc_status
-daemon_signals_start(struct event_base *base, struct cluster_watch *const *watch, const char *zones,
+daemon_signals_start(struct event_base *base, struct watch *const *watch, const char *zones,
                      struct daemon_signals **out)
 {
 	struct daemon_signals *s = calloc(1, sizeof(*s));

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cluster_watch.h"
+#include "watch.h"
 #include "svcdns.h"
 
 #define RELOAD_DEBOUNCE_MS 100
@@ -95,14 +95,14 @@ on_model(struct cluster *fresh, const struct diag *d, void *arg)
 	log_diag(d);
 	if (fresh == NULL) {
 		atomic_fetch_add(&s->reloads_failed, 1);
-		log_msg(LOG_ERROR, "%s: manifests rejected; still serving the last good model",
+		log_msg(LL_ERROR, "%s: manifests rejected; still serving the last good model",
 		        s->opts.zones);
 		return;
 	}
 	st = dnsz_build(fresh, &s->zopts, &z);
 	if (st != SVC_OK) {
 		atomic_fetch_add(&s->reloads_failed, 1);
-		log_msg(LOG_ERROR, "building the zone: %s; still serving the last good model",
+		log_msg(LL_ERROR, "building the zone: %s; still serving the last good model",
 		        svc_status_str(st));
 		cluster_unref(fresh);
 		return;
@@ -114,7 +114,7 @@ on_model(struct cluster *fresh, const struct diag *d, void *arg)
 	malloc_trim(0);
 	atomic_fetch_add(&s->reloads_ok, 1);
 	atomic_store(&s->ready, true);
-	log_msg(LOG_INFO, "model %lu: %zu services, %zu pods, %zu names (%.1f ms)",
+	log_msg(LL_INFO, "model %lu: %zu services, %zu pods, %zu names (%.1f ms)",
 	        (unsigned long)z->generation, z->n_services, z->n_pods, z->n_nodes,
 	        (double)(now_ns() - t0) / 1e6);
 }
@@ -211,7 +211,7 @@ main(int argc, char **argv)
 		return check(&s->opts);
 	signal(SIGPIPE, SIG_IGN);
 	if (evthread_use_pthreads() != 0) {
-		log_msg(LOG_ERROR, "libevent without thread support");
+		log_msg(LL_ERROR, "libevent without thread support");
 		return 1;
 	}
 	pthread_mutex_init(&s->zone_lock, NULL);
@@ -235,9 +235,9 @@ main(int argc, char **argv)
 		goto done;
 	if (daemon_signals_start(s->base, &s->watch, s->opts.zones, &sig) != SVC_OK)
 		goto done;
-	if (cluster_watch_create(s->base, s->opts.zones, &s->opts.ccfg, RELOAD_DEBOUNCE_MS,
+	if (watch_create(s->base, s->opts.zones, &s->opts.ccfg, RELOAD_DEBOUNCE_MS,
 	                         on_model, s, &s->watch) != SVC_OK) {
-		log_msg(LOG_ERROR, "%s: cannot watch: %s", s->opts.zones, strerror(errno));
+		log_msg(LL_ERROR, "%s: cannot watch: %s", s->opts.zones, strerror(errno));
 		goto done;
 	}
 	if (upstream_start(s) != SVC_OK || tcp_start(s) != SVC_OK)
@@ -246,10 +246,10 @@ main(int argc, char **argv)
 	    daemon_http_start(s->base, s->opts.http, is_ready, metrics_text, s, &s->http) != SVC_OK)
 		goto done;
 	/* The first model before the first query: a restart does not answer SERVFAIL for long. */
-	cluster_watch_reload(s->watch);
+	watch_reload(s->watch);
 	if (udp_start(s) != SVC_OK)
 		goto done;
-	log_msg(LOG_INFO, "serving %s from %s with %zu UDP threads", s->opts.domain, s->opts.zones,
+	log_msg(LL_INFO, "serving %s from %s with %zu UDP threads", s->opts.domain, s->opts.zones,
 	        s->n_workers);
 	event_base_dispatch(s->base);
 	rc = 0;
@@ -260,7 +260,7 @@ done:
 	daemon_http_stop(s->http);
 	tcp_stop(s);
 	if (s->watch != NULL)
-		cluster_watch_destroy(s->watch);
+		watch_destroy(s->watch);
 	daemon_signals_stop(sig);
 	if (s->q_ev != NULL)
 		event_free(s->q_ev);

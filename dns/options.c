@@ -13,23 +13,6 @@
 
 #define RESOLV_CONF "/etc/resolv.conf"
 
-static const char usage[] =
-        "usage: svcdns [--config FILE] [--zones DIR] [--listen ADDR:PORT]... [--domain DOMAIN]\n"
-        "              [--upstream ADDR[:PORT]]... [--service-cidr CIDR[,CIDR]] [--ttl SECONDS]\n"
-        "              [--threads N] [--http ADDR:PORT] [--cache-size N] [--log-level LEVEL]\n"
-        "              [--check]\n"
-        "Serves the Kubernetes DNS schema for the manifests in DIR and forwards other names.\n"
-        "  --zones DIR        manifests (default $SVCDNS_ZONES, /etc/svcdns/zones, ./zones)\n"
-        "  --listen ADDR:PORT UDP and TCP (default 0.0.0.0:53 and [::]:53)\n"
-        "  --domain DOMAIN    cluster domain (default cluster.local)\n"
-        "  --upstream ADDR    forward other names here (default: nameservers of " RESOLV_CONF ")\n"
-        "  --ttl SECONDS      TTL of cluster records (default 5, 0..3600)\n"
-        "  --threads N        UDP worker threads (default: one per CPU)\n"
-        "  --http ADDR:PORT   /health, /ready and /metrics\n"
-        "  --cache-size N     forwarded answers kept (default 10000, 0 disables)\n"
-        "  --log-level LEVEL  error, warning, info (default) or debug\n"
-        "  --check            load and validate the manifests, then exit\n";
-
 static bool
 addr_same_host(const struct daemon_addr *a, const struct sockaddr *b)
 {
@@ -75,8 +58,8 @@ default_upstreams(struct svcdns_opts *o)
 	char line[512];
 
 	if (f == NULL) {
-		log_msg(LOG_WARN, "%s: %s; no upstream: names outside the cluster fail",
-		        RESOLV_CONF, strerror(errno));
+		log_msg(LL_WARN, "%s: %s; no upstream: names outside the cluster fail", RESOLV_CONF,
+		        strerror(errno));
 		return;
 	}
 	if (getifaddrs(&ifs) != 0)
@@ -95,7 +78,7 @@ default_upstreams(struct svcdns_opts *o)
 			continue;
 		/* A bare IPv6 address with one colon is impossible, so "::1" parses as IPv6. */
 		if (is_self(o, &u, ifs)) {
-			log_msg(LOG_INFO, "%s: skipping nameserver %s: that is svcdns itself",
+			log_msg(LL_INFO, "%s: skipping nameserver %s: that is svcdns itself",
 			        RESOLV_CONF, addr);
 			continue;
 		}
@@ -105,122 +88,129 @@ default_upstreams(struct svcdns_opts *o)
 	if (ifs != NULL)
 		freeifaddrs(ifs);
 	if (o->n_upstream == 0)
-		log_msg(LOG_WARN, "%s: no usable nameserver; names outside the cluster fail",
+		log_msg(LL_WARN, "%s: no usable nameserver; names outside the cluster fail",
 		        RESOLV_CONF);
 }
 
-/* What daemon_args applies options to. A list option starts afresh at its first item from each
- * source (the config file, then the flags). */
-struct opts_ctx {
-	struct svcdns_opts *o;
-	bool listen_reset, upstream_reset;
-};
-
-/* One option, from a flag or a config key; KEY NULL starts a new source. */
 static bool
-apply(void *arg, const char *key, const char *val, char *err, size_t errlen)
+parse_addrs(struct daemon_addr *list, size_t *n, const char *val, bool first, char *err,
+            size_t errlen)
 {
-	struct opts_ctx *ctx = arg;
-	struct svcdns_opts *o = ctx->o;
-	bool *listen_reset = &ctx->listen_reset, *upstream_reset = &ctx->upstream_reset;
-	unsigned long n;
-
-	if (key == NULL) {
-		*listen_reset = *upstream_reset = false;
-		return true;
-	}
-	if (strcmp(key, "zones") == 0) {
-		o->zones = val;
-	} else if (strcmp(key, "domain") == 0) {
-		uint8_t wire[DNSW_NAME_MAX];
-		size_t len;
-
-		if (dnsw_name_from_str(val, wire, &len) != SVC_OK || len < 2)
-			goto bad;
-		o->domain = val;
-	} else if (strcmp(key, "http") == 0) {
-		struct daemon_addr a;
-
-		if (!addr_parse(val, 0, &a) || addr_port(&a) == 0)
-			goto bad;
-		o->http = val;
-	} else if (strcmp(key, "listen") == 0) {
-		if (!*listen_reset) {
-			o->n_listen = 0;
-			o->listen_default = false;
-			*listen_reset = true;
-		}
-		if (o->n_listen == SVCDNS_MAX_LISTEN) {
-			snprintf(err, errlen, "%s: at most %d addresses", key, SVCDNS_MAX_LISTEN);
-			return false;
-		}
-		if (!addr_parse(val, 53, &o->listen[o->n_listen]))
-			goto bad;
-		o->n_listen++;
-	} else if (strcmp(key, "upstream") == 0) {
-		if (!*upstream_reset) {
-			o->n_upstream = 0;
-			*upstream_reset = true;
-		}
-		if (o->n_upstream == SVCDNS_MAX_UPSTREAM) {
-			snprintf(err, errlen, "%s: at most %d addresses", key, SVCDNS_MAX_UPSTREAM);
-			return false;
-		}
-		if (!addr_parse(val, 53, &o->upstream[o->n_upstream]))
-			goto bad;
-		o->n_upstream++;
-	} else if (strcmp(key, "service-cidr") == 0) {
-		if (cluster_config_set_cidrs(&o->ccfg, val) != SVC_OK)
-			goto bad;
-	} else if (strcmp(key, "ttl") == 0) {
-		if (!daemon_parse_uint(val, 3600, &n))
-			goto bad;
-		o->ttl = (uint32_t)n;
-	} else if (strcmp(key, "threads") == 0) {
-		if (!daemon_parse_uint(val, 256, &n) || n == 0)
-			goto bad;
-		o->threads = (int)n;
-	} else if (strcmp(key, "cache-size") == 0) {
-		if (!daemon_parse_uint(val, 10000000, &n))
-			goto bad;
-		o->cache_size = n;
-	} else {
-		snprintf(err, errlen, "%s: unknown option", key);
+	if (first)
+		*n = 0;
+	if (*n == SVCDNS_MAX_LISTEN) {
+		snprintf(err, errlen, "at most %d addresses", SVCDNS_MAX_LISTEN);
 		return false;
 	}
+	if (!addr_parse(val, 53, &list[*n]))
+		return false;
+	(*n)++;
 	return true;
-bad:
-	snprintf(err, errlen, "%s: invalid value \"%s\"", key, val);
-	return false;
 }
+
+static bool
+parse_listen(void *opts, const char *val, bool first, char *err, size_t errlen)
+{
+	struct svcdns_opts *o = opts;
+
+	o->listen_default = false;
+	return parse_addrs(o->listen, &o->n_listen, val, first, err, errlen);
+}
+
+static bool
+parse_upstream(void *opts, const char *val, bool first, char *err, size_t errlen)
+{
+	struct svcdns_opts *o = opts;
+
+	return parse_addrs(o->upstream, &o->n_upstream, val, first, err, errlen);
+}
+
+static bool
+parse_domain(void *opts, const char *val, bool first, char *err, size_t errlen)
+{
+	struct svcdns_opts *o = opts;
+	uint8_t wire[DNSW_NAME_MAX];
+	size_t len;
+	(void)first;
+	(void)err;
+	(void)errlen;
+
+	if (dnsw_name_from_str(val, wire, &len) != SVC_OK || len < 2)
+		return false;
+	o->domain = val;
+	return true;
+}
+
+static bool
+parse_http(void *opts, const char *val, bool first, char *err, size_t errlen)
+{
+	struct svcdns_opts *o = opts;
+	struct daemon_addr a;
+	(void)first;
+	(void)err;
+	(void)errlen;
+
+	if (!addr_parse(val, 0, &a) || addr_port(&a) == 0)
+		return false;
+	o->http = val;
+	return true;
+}
+
+static bool
+parse_cidrs(void *opts, const char *val, bool first, char *err, size_t errlen)
+{
+	struct svcdns_opts *o = opts;
+	(void)first;
+	(void)err;
+	(void)errlen;
+
+	return cluster_config_set_cidrs(&o->ccfg, val) == SVC_OK;
+}
+
+#define F(field) OPT_FIELD(struct svcdns_opts, field)
+static const struct opt options[] = {
+        {"zones", 0, OPT_STR, F(zones), .min = 1, .metavar = "DIR",
+         .help = "manifests (default $SVCDNS_ZONES, /etc/svcdns/zones, ./zones)"},
+        {"listen", 0, OPT_FUNC, .parse = parse_listen, .metavar = "ADDR[:PORT]",
+         .help = "UDP and TCP, repeatable (default 0.0.0.0:53 and [::]:53)", .flags = OPT_LIST},
+        {"domain", 0, OPT_FUNC, .parse = parse_domain, .metavar = "DOMAIN",
+         .help = "cluster domain (default cluster.local)"},
+        {"upstream", 0, OPT_FUNC, .parse = parse_upstream, .metavar = "ADDR[:PORT]",
+         .help = "forward other names here, repeatable\n(default: the nameservers of "
+                 "/etc/resolv.conf but svcdns itself)",
+         .flags = OPT_LIST},
+        {"service-cidr", 0, OPT_FUNC, .parse = parse_cidrs, .metavar = "CIDR[,CIDR]",
+         .help = "ClusterIP range(s), one per family (default 10.96.0.0/12)"},
+        {"ttl", 0, OPT_UINT, F(ttl), .max = 3600, .metavar = "SECONDS",
+         .help = "TTL of cluster records (default 5)"},
+        {"threads", 0, OPT_UINT, F(threads), .min = 1, .max = 256, .metavar = "N",
+         .help = "UDP worker threads (default: one per CPU)"},
+        {"http", 0, OPT_FUNC, .parse = parse_http, .metavar = "ADDR:PORT",
+         .help = "/health, /ready and /metrics"},
+        {"cache-size", 0, OPT_UINT, F(cache_size), .max = 10000000, .metavar = "N",
+         .help = "forwarded answers kept (default 10000, 0 disables)"},
+        DAEMON_OPTS_COMMON(struct svcdns_opts),
+};
+#undef F
+
+static const struct opt_table table = {
+        .synopsis = "svcdns [OPTION]...",
+        .about = "Serves the Kubernetes DNS schema for the manifests in DIR and forwards other "
+                 "names.",
+        .opts = options,
+        .n = sizeof(options) / sizeof(options[0]),
+};
 
 enum svc_status
 opts_parse(struct svcdns_opts *o, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-	        {"config", required_argument, NULL, 'c'},
-	        {"zones", required_argument, NULL, 'z'},
-	        {"listen", required_argument, NULL, 'l'},
-	        {"domain", required_argument, NULL, 'd'},
-	        {"upstream", required_argument, NULL, 'u'},
-	        {"service-cidr", required_argument, NULL, 's'},
-	        {"ttl", required_argument, NULL, 't'},
-	        {"threads", required_argument, NULL, 'n'},
-	        {"http", required_argument, NULL, 'H'},
-	        {"cache-size", required_argument, NULL, 'C'},
-	        {"log-level", required_argument, NULL, 'L'},
-	        {"check", no_argument, NULL, 'k'},
-	        {"help", no_argument, NULL, 'h'},
-	        {NULL, 0, NULL, 0},
-	};
-	struct opts_ctx ctx = {.o = o};
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 
 	memset(o, 0, sizeof(*o));
 	cluster_config_init(&o->ccfg);
 	o->domain = "cluster.local";
 	o->ttl = 5;
-	o->threads = cpus > 0 ? (int)cpus : 1;
+	o->threads = cpus > 0 ? (unsigned)cpus : 1;
 	o->cache_size = 10000;
 	o->cache_max_ttl = 3600;
 	o->cache_max_neg_ttl = 1800;
@@ -231,7 +221,7 @@ opts_parse(struct svcdns_opts *o, int argc, char **argv)
 	addr_parse("[::]:53", 53, &o->listen[1]);
 	o->n_listen = 2;
 	o->listen_default = true;
-	if (daemon_args(argc, argv, longopts, usage, apply, &ctx, &o->check) != SVC_OK)
+	if (daemon_args(&table, o, argc, argv) != SVC_OK)
 		return SVC_EINVAL;
 	if (o->zones == NULL)
 		o->zones = daemon_default_zones("SVCDNS_ZONES", "/etc/svcdns/zones");

@@ -33,7 +33,7 @@ struct svcdns_opts {
 	size_t n_upstream;
 	struct cluster_config ccfg;
 	uint32_t ttl;
-	int threads;
+	unsigned threads;
 	size_t cache_size;
 	uint32_t cache_max_ttl, cache_max_neg_ttl;
 	unsigned upstream_timeout_ms; /* an unanswered query gets SERVFAIL after this */
@@ -109,7 +109,7 @@ struct server {
 	struct dnsz *zone; /* current model; swapped under zone_lock */
 	struct dnsz_options zopts;
 	struct dnsc *cache;
-	struct cluster_watch *watch;
+	struct watch *watch;
 	struct upstream *up;
 	struct tcp_server *tcp;
 	struct daemon_http *http;

@@ -242,13 +242,13 @@ tcp_start(struct server *s)
 		addr_str(a, name, sizeof(name));
 		if (l == NULL) {
 			if (s->opts.listen_default && a->sa.ss_family == AF_INET6) {
-				log_msg(LOG_WARN, "tcp %s: cannot listen (skipped)", name);
+				log_msg(LL_WARN, "tcp %s: cannot listen (skipped)", name);
 				continue;
 			}
-			log_msg(LOG_ERROR, "tcp %s: cannot listen", name);
+			log_msg(LL_ERROR, "tcp %s: cannot listen", name);
 			return SVC_EIO;
 		}
-		log_msg(LOG_INFO, "listening on %s (udp, tcp)", name);
+		log_msg(LL_INFO, "listening on %s (udp, tcp)", name);
 		ts->listeners[ts->n_listeners++] = l;
 	}
 	return SVC_OK;

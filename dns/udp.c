@@ -281,11 +281,11 @@ udp_start(struct server *s)
 				if (s->opts.listen_default &&
 				    s->opts.listen[j].sa.ss_family == AF_INET6) {
 					if (i == 0)
-						log_msg(LOG_WARN, "udp %s: %s (skipped)", name,
+						log_msg(LL_WARN, "udp %s: %s (skipped)", name,
 						        strerror(errno));
 					continue;
 				}
-				log_msg(LOG_ERROR, "udp %s: %s", name, strerror(errno));
+				log_msg(LL_ERROR, "udp %s: %s", name, strerror(errno));
 				return SVC_EIO;
 			}
 			us = calloc(1, sizeof(*us));
@@ -302,7 +302,7 @@ udp_start(struct server *s)
 		w->n_fds = s->opts.n_listen;
 	}
 	if (opened == 0) {
-		log_msg(LOG_ERROR, "no UDP socket could be opened");
+		log_msg(LL_ERROR, "no UDP socket could be opened");
 		return st;
 	}
 	for (size_t i = 0; i < s->n_workers; i++) {

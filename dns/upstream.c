@@ -202,7 +202,7 @@ sock_state(void *data, ares_socket_t fd, int readable, int writable)
 	if (slot == NULL)
 		slot = free_slot;
 	if (slot == NULL) {
-		log_msg(LOG_ERROR, "upstream: too many sockets");
+		log_msg(LL_ERROR, "upstream: too many sockets");
 		return;
 	}
 	slot->fd = fd;
@@ -296,7 +296,7 @@ on_answer(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 	if (abuf == NULL || alen <= 0) {
 		bump(status == ARES_ETIMEOUT ? &up->timeouts : &up->failures);
 		if (status != ARES_EDESTRUCTION)
-			log_msg(LOG_DEBUG, "upstream: %s", ares_strerror(status));
+			log_msg(LL_DEBUG, "upstream: %s", ares_strerror(status));
 		pend_fail(up, p, DNSW_R_SERVFAIL);
 		pend_free(p);
 		return;
@@ -452,14 +452,14 @@ upstream_start(struct server *s)
 			memcpy(&nodes[i].addr.addr4, &s4->sin_addr, 4);
 			nodes[i].udp_port = nodes[i].tcp_port = ntohs(s4->sin_port);
 		}
-		log_msg(LOG_INFO, "upstream %s", addr_str(a, name, sizeof(name)));
+		log_msg(LL_INFO, "upstream %s", addr_str(a, name, sizeof(name)));
 	}
 	rc = ares_set_servers_ports(up->channel, s->opts.n_upstream ? nodes : NULL);
 	if (rc != ARES_SUCCESS)
 		goto fail;
 	return SVC_OK;
 fail:
-	log_msg(LOG_ERROR, "c-ares: %s", ares_strerror(rc));
+	log_msg(LL_ERROR, "c-ares: %s", ares_strerror(rc));
 	return SVC_EIO;
 }
 

@@ -68,7 +68,7 @@ health_open(struct fwd_server *s, const struct fwd_plan_health *ph)
 	any |= evhttp_bind_socket(h->http, "0.0.0.0", ph->port) == 0;
 	any |= evhttp_bind_socket(h->http, "::", ph->port) == 0;
 	if (!any) {
-		log_msg(LOG_WARN, "health check port %u (%s/%s): cannot listen", ph->port, ph->ns,
+		log_msg(LL_WARN, "health check port %u (%s/%s): cannot listen", ph->port, ph->ns,
 		        ph->name);
 		goto fail;
 	}

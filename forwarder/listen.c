@@ -172,7 +172,7 @@ open_listener(struct fwd_server *s, const struct fwd_plan_listener *pl)
 	set_label(l);
 	l->fd = open_socket(l);
 	if (l->fd < 0) {
-		log_msg(LOG_WARN, "%s (%s): cannot listen: %s", l->label,
+		log_msg(LL_WARN, "%s (%s): cannot listen: %s", l->label,
 		        fwd_listener_kind_str(l->kind), strerror(errno));
 		free(l);
 		return NULL;
@@ -233,7 +233,7 @@ fwd_listen_apply(struct fwd_server *s, const struct fwd_plan *plan, struct fwd_p
 			s->lbuckets[h] = l;
 			s->n_listeners++;
 			opened++;
-			log_msg(LOG_DEBUG, "listening on %s (%s %s/%s:%s)", l->label,
+			log_msg(LL_DEBUG, "listening on %s (%s %s/%s:%s)", l->label,
 			        fwd_listener_kind_str(l->kind), pool->ns, pool->name,
 			        pool->port_name);
 		} else {
@@ -259,12 +259,12 @@ fwd_listen_apply(struct fwd_server *s, const struct fwd_plan *plan, struct fwd_p
 			*pp = l->next;
 			s->n_listeners--;
 			closed++;
-			log_msg(LOG_DEBUG, "closing %s", l->label);
+			log_msg(LL_DEBUG, "closing %s", l->label);
 			close_listener(s, l);
 		}
 	}
 	s->n_idle = plan->n_idle;
-	log_msg(LOG_INFO,
+	log_msg(LL_INFO,
 	        "%zu sockets (%zu opened, %zu closed, %zu failed); %zu ports without "
 	        "endpoints left closed",
 	        s->n_listeners, opened, closed, failed, plan->n_idle);

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
-#include "cluster_watch.h"
+#include "watch.h"
 #include "svcfwd.h"
 
 #define RELOAD_DEBOUNCE_MS 100
@@ -49,7 +49,7 @@ on_model(struct cluster *fresh, const struct diag *d, void *arg)
 	diag_init(&pd);
 	if (fresh == NULL) {
 		s->stats.reloads_failed++;
-		log_msg(LOG_ERROR, "%s: manifests rejected; still serving the last good model",
+		log_msg(LL_ERROR, "%s: manifests rejected; still serving the last good model",
 		        s->opts.zones);
 		goto done;
 	}
@@ -57,7 +57,7 @@ on_model(struct cluster *fresh, const struct diag *d, void *arg)
 	log_diag(&pd);
 	if (st != SVC_OK) {
 		s->stats.reloads_failed++;
-		log_msg(LOG_ERROR, "planning: %s; still serving the last good model",
+		log_msg(LL_ERROR, "planning: %s; still serving the last good model",
 		        svc_status_str(st));
 		goto done;
 	}
@@ -71,7 +71,7 @@ on_model(struct cluster *fresh, const struct diag *d, void *arg)
 		for (size_t i = 0; pools != NULL && i < plan.n_pools; i++)
 			fwd_pool_put(&s->pools, pools[i]);
 		s->stats.reloads_failed++;
-		log_msg(LOG_ERROR, "applying the model: %s", svc_status_str(st));
+		log_msg(LL_ERROR, "applying the model: %s", svc_status_str(st));
 	} else {
 		/* Every pool of the plan stays, with or without a socket, until the next plan: its
 		 * counters and why it is empty show in the metrics. */
@@ -83,7 +83,7 @@ on_model(struct cluster *fresh, const struct diag *d, void *arg)
 		s->generation = fresh->generation;
 		s->ready = true;
 		plan_summary(&plan, &eps);
-		log_msg(LOG_INFO,
+		log_msg(LL_INFO,
 		        "model %lu for node %s: %zu services, %zu service ports, %zu endpoints "
 		        "(%.1f ms)",
 		        (unsigned long)fresh->generation, s->opts.node, fresh->n_services,
@@ -210,23 +210,23 @@ main(int argc, char **argv)
 	if (!s->opts.no_route && fwd_route_add(s->opts.ccfg.service_cidrs,
 	                                       s->opts.ccfg.n_service_cidrs, &s->route) != SVC_OK)
 		goto done;
-	if (cluster_watch_create(s->base, s->opts.zones, &s->opts.ccfg, RELOAD_DEBOUNCE_MS,
+	if (watch_create(s->base, s->opts.zones, &s->opts.ccfg, RELOAD_DEBOUNCE_MS,
 	                         on_model, s, &s->watch) != SVC_OK) {
-		log_msg(LOG_ERROR, "%s: cannot watch: %s", s->opts.zones, strerror(errno));
+		log_msg(LL_ERROR, "%s: cannot watch: %s", s->opts.zones, strerror(errno));
 		goto done;
 	}
 	if (s->opts.http != NULL && daemon_http_start(s->base, s->opts.http, is_ready,
 	                                              fwd_metrics_text, s, &s->http) != SVC_OK)
 		goto done;
-	cluster_watch_reload(s->watch);
-	log_msg(LOG_INFO, "forwarding for node %s from %s (%zu connections at most)", s->opts.node,
+	watch_reload(s->watch);
+	log_msg(LL_INFO, "forwarding for node %s from %s (%zu connections at most)", s->opts.node,
 	        s->opts.zones, s->opts.max_conns);
 	event_base_dispatch(s->base);
 	rc = 0;
 done:
 	daemon_http_stop(s->http);
 	if (s->watch != NULL)
-		cluster_watch_destroy(s->watch);
+		watch_destroy(s->watch);
 	fwd_tcp_deinit(s);
 	fwd_listen_close_all(s);
 	fwd_health_close_all(s);

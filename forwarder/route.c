@@ -106,11 +106,11 @@ fwd_route_add(const struct netaddr_prefix *cidrs, size_t n, struct fwd_route **o
 		netaddr_prefix_str(&cidrs[i], text);
 		if (err == 0) {
 			r->added[r->n_added++] = cidrs[i];
-			log_msg(LOG_INFO, "route: local %s dev lo added", text);
+			log_msg(LL_INFO, "route: local %s dev lo added", text);
 		} else if (err == EEXIST) {
-			log_msg(LOG_INFO, "route: local %s dev lo already present", text);
+			log_msg(LL_INFO, "route: local %s dev lo already present", text);
 		} else {
-			log_msg(LOG_ERROR,
+			log_msg(LL_ERROR,
 			        "route: cannot add local %s dev lo: %s (needs CAP_NET_ADMIN; "
 			        "--no-route leaves routing to you)",
 			        text, strerror(err));
@@ -132,9 +132,9 @@ fwd_route_remove(struct fwd_route *r)
 
 		netaddr_prefix_str(&r->added[i], text);
 		if (err == 0)
-			log_msg(LOG_INFO, "route: local %s dev lo removed", text);
+			log_msg(LL_INFO, "route: local %s dev lo removed", text);
 		else
-			log_msg(LOG_WARN, "route: cannot remove local %s dev lo: %s", text,
+			log_msg(LL_WARN, "route: cannot remove local %s dev lo: %s", text,
 			        strerror(err));
 	}
 	free(r);

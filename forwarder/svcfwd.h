@@ -21,6 +21,7 @@
 #define FWD_UDP_MAX_PKT 65536
 
 struct fwd_opts {
+	const char *config;
 	const char *zones;
 	const char *node;
 	const char *http;
@@ -115,7 +116,7 @@ struct fwd_stats {
 struct fwd_server {
 	struct fwd_opts opts;
 	struct event_base *base;
-	struct cluster_watch *watch;
+	struct watch *watch;
 	struct daemon_http *http;
 	struct fwd_pools pools;
 	struct fwd_pool **held; /* the current plan's pools, one reference each */

@@ -173,7 +173,7 @@ out_of_fds(struct fwd_server *s, int err)
 {
 	struct timeval tv = {0, PAUSE_EMFILE * 1000};
 
-	log_msg(LOG_WARN, "out of file descriptors (%s); not accepting for %d ms", strerror(err),
+	log_msg(LL_WARN, "out of file descriptors (%s); not accepting for %d ms", strerror(err),
 	        PAUSE_EMFILE);
 	fwd_listen_pause(s, true);
 	s->stats.accept_pauses++;
@@ -242,7 +242,7 @@ connect_failed(struct fwd_conn *c)
 
 	fwd_backend_failed(c->b, now_ms());
 	c->pool->connect_failures++;
-	log_msg(LOG_DEBUG, "%s/%s: connect to %s failed", c->pool->ns, c->pool->name, c->b->label);
+	log_msg(LL_DEBUG, "%s/%s: connect to %s failed", c->pool->ns, c->pool->name, c->b->label);
 	ev_set(&c->b_wr, &c->b_wr_on, false, NULL);
 	close(c->bfd);
 	c->bfd = -1;

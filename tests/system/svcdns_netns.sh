@@ -7,7 +7,7 @@
 # backend, db-0.db.data, kubernetes.default, and Python's getaddrinfo; a name outside the cluster
 # goes to the upstream, an nsd in the same namespace.
 #
-# Needs root and `ip netns`; without them it prints SKIP and exits 0. Everything it creates (the
+# Needs root and `ip netns`; without them it prints SKIP and exits 77 (ctest: skipped). Everything it creates (the
 # namespace, its veth pair, /etc/netns/NS, the temporary directory, the processes) is removed on exit.
 # Run by ctest with SVC_BUILD_DIR (svcdns is $SVC_BUILD_DIR/svcdns) and SVC_SOURCE_DIR.
 set -u -o pipefail
@@ -19,11 +19,11 @@ SVCCTL=$SVC_BUILD_DIR/svcctl
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "SKIP: svcdns_netns.sh needs root (network namespaces, port 53)"
-	exit 0
+	exit 77
 fi
 if ! command -v ip >/dev/null || ! ip netns list >/dev/null 2>&1; then
 	echo "SKIP: svcdns_netns.sh needs 'ip netns' (iproute2)"
-	exit 0
+	exit 77
 fi
 for f in "$SVCDNS" "$SVCCTL"; do
 	if [ ! -x "$f" ]; then

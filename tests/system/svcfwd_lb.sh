@@ -4,7 +4,7 @@
 #   - healthCheckNodePort (externalTrafficPolicy Local): 200 with the local endpoint count on a
 #     node that has endpoints, 503 on one that has none, and it follows the manifests live.
 #
-# Needs root and `ip netns`; without them it prints SKIP and exits 0. Run by ctest with
+# Needs root and `ip netns`; without them it prints SKIP and exits 77 (ctest: skipped). Run by ctest with
 # SVC_BUILD_DIR and SVC_SOURCE_DIR.
 FWD_TEST=svcfwd_lb.sh
 FWD_TAG=sb$$

@@ -9,7 +9,7 @@
 #   - with too few file descriptors, svcfwd pauses accepting instead of spinning, stays up, and
 #     serves again when connections close.
 #
-# Needs root and `ip netns`; without them it prints SKIP and exits 0. Run by ctest with
+# Needs root and `ip netns`; without them it prints SKIP and exits 77 (ctest: skipped). Run by ctest with
 # SVC_BUILD_DIR and SVC_SOURCE_DIR.
 FWD_TEST=svcfwd_limits.sh
 FWD_TAG=sl$$

@@ -11,8 +11,8 @@
 #   connections, its established ones go on; a broken manifest keeps the last good model);
 #   /metrics; SIGTERM exits 0 and removes the route.
 #
-# Needs root and `ip netns`; without them it prints SKIP and exits 0. Without $SVC_BUILD_DIR/svcfwd
-# it checks the topology and the pod servers only, then prints SKIP and exits 0. Everything it
+# Needs root and `ip netns`; without them it prints SKIP and exits 77 (ctest: skipped). Without $SVC_BUILD_DIR/svcfwd
+# it checks the topology and the pod servers only, then prints SKIP and exits 77. Everything it
 # makes (namespaces, veths, /etc/netns/NS, the temporary directory, processes) is removed on exit.
 # Run by ctest with SVC_BUILD_DIR and SVC_SOURCE_DIR.
 set -u -o pipefail
@@ -26,11 +26,11 @@ FWD_LIB=$SVC_SOURCE_DIR/tests/system/lib
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "SKIP: svcfwd_netns.sh needs root (network namespaces)"
-	exit 0
+	exit 77
 fi
 if ! command -v ip >/dev/null || ! ip netns list >/dev/null 2>&1; then
 	echo "SKIP: svcfwd_netns.sh needs 'ip netns' (iproute2)"
-	exit 0
+	exit 77
 fi
 for f in "$SVCDNS" "$SVCCTL"; do
 	if [ ! -x "$f" ]; then
@@ -473,7 +473,7 @@ if [ ! -x "$SVCFWD" ]; then
 	t_summary
 	echo "SKIP: svcfwd not built ($SVCFWD)"
 	[ "$T_FAILED" -eq 0 ] || exit 1
-	exit 0
+	exit 77
 fi
 
 # ---- svcfwd on both nodes ----------------------------------------------------------------------

@@ -9,7 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cluster_watch.h"
+#include "watch.h"
 
 struct wctx {
 	struct event_base *base;
@@ -101,7 +101,7 @@ test_watch(void **state)
 	char *dir = tu_tmpdir();
 	char path[4096], path2[4096];
 	struct cluster_config cfg;
-	struct cluster_watch *w = NULL;
+	struct watch *w = NULL;
 	struct wctx x = {0};
 	double ms;
 
@@ -111,19 +111,19 @@ test_watch(void **state)
 	assert_non_null(x.base);
 	cluster_config_init(&cfg);
 	tu_write(dir, "a.yaml", service_yaml("a"));
-	assert_int_equal(cluster_watch_create(x.base, dir, &cfg, 50, on_change, &x, &w), SVC_OK);
+	assert_int_equal(watch_create(x.base, dir, &cfg, 50, on_change, &x, &w), SVC_OK);
 	assert_non_null(w);
 	/* Nothing is built until asked. */
 	assert_int_equal(x.calls, 0);
-	assert_int_equal(cluster_watch_generation(w), 0);
+	assert_int_equal(watch_generation(w), 0);
 
 	/* The first snapshot, synchronously. */
-	cluster_watch_reload(w);
+	watch_reload(w);
 	assert_int_equal(x.calls, 1);
 	assert_false(x.last_was_null);
 	assert_true(has_service(&x, "a"));
 	assert_int_equal(x.generation, 1);
-	assert_int_equal(cluster_watch_generation(w), 1);
+	assert_int_equal(watch_generation(w), 1);
 
 	/* A new file: a new snapshot with the new service, well within a second. */
 	tu_write(dir, "b.yaml", service_yaml("b"));
@@ -144,7 +144,7 @@ test_watch(void **state)
 	assert_int_equal(x.errors, 1);
 	assert_non_null(strstr(x.first_error, "/c.yaml:3:"));
 	assert_non_null(strstr(x.first_error, "metadata.name: Invalid value: \"Bad_Name\""));
-	assert_int_equal(cluster_watch_generation(w), 3);
+	assert_int_equal(watch_generation(w), 3);
 	assert_true(has_service(&x, "b"));
 
 	/* Fixed: valid again. */
@@ -189,7 +189,7 @@ test_watch(void **state)
 	assert_false(has_service(&x, "a"));
 	assert_true(has_service(&x, "b"));
 
-	cluster_watch_destroy(w);
+	watch_destroy(w);
 	cluster_unref(x.last);
 	event_base_free(x.base);
 	tu_rmrf(dir);
@@ -201,7 +201,7 @@ test_debounce(void **state)
 {
 	char *dir = tu_tmpdir();
 	struct cluster_config cfg;
-	struct cluster_watch *w = NULL;
+	struct watch *w = NULL;
 	struct wctx x = {0};
 	char name[32];
 	int i;
@@ -209,7 +209,7 @@ test_debounce(void **state)
 	(void)state;
 	x.base = event_base_new();
 	cluster_config_init(&cfg);
-	assert_int_equal(cluster_watch_create(x.base, dir, &cfg, 200, on_change, &x, &w), SVC_OK);
+	assert_int_equal(watch_create(x.base, dir, &cfg, 200, on_change, &x, &w), SVC_OK);
 	/* A burst of writes gives one rebuild. */
 	for (i = 0; i < 10; i++) {
 		snprintf(name, sizeof(name), "s%d.yaml", i);
@@ -223,7 +223,7 @@ test_debounce(void **state)
 	assert_true(x.last_was_null);
 	assert_true(x.errors > 0);
 	assert_non_null(strstr(x.first_error, "Duplicate value"));
-	cluster_watch_destroy(w);
+	watch_destroy(w);
 	cluster_unref(x.last);
 	event_base_free(x.base);
 	tu_rmrf(dir);
@@ -235,16 +235,16 @@ test_missing_dir(void **state)
 {
 	struct event_base *base = event_base_new();
 	struct cluster_config cfg;
-	struct cluster_watch *w = (struct cluster_watch *)1;
+	struct watch *w = (struct watch *)1;
 	struct wctx x = {0};
 
 	(void)state;
 	cluster_config_init(&cfg);
-	assert_int_equal(cluster_watch_create(base, "/nonexistent/svcdns-watch", &cfg, 50,
+	assert_int_equal(watch_create(base, "/nonexistent/svcdns-watch", &cfg, 50,
 	                                      on_change, &x, &w),
 	                 SVC_ENOENT);
 	assert_null(w);
-	cluster_watch_destroy(NULL);
+	watch_destroy(NULL);
 	event_base_free(base);
 }
 

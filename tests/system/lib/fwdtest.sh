@@ -10,7 +10,7 @@ FWD_LIB=$SVC_SOURCE_DIR/tests/system/lib
 
 if [ "$(id -u)" -ne 0 ] || ! ip netns list >/dev/null 2>&1; then
 	echo "SKIP: $FWD_TEST needs root and 'ip netns'"
-	exit 0
+	exit 77
 fi
 if [ ! -x "$SVCFWD" ]; then
 	echo "$FWD_TEST: $SVCFWD not found; build first" >&2

@@ -1,5 +1,5 @@
 /* watch.c -- rebuild the cluster model when manifest files change (inotify on libevent). */
-#include "cluster_watch.h"
+#include "watch.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -16,7 +16,7 @@
 	 IN_MODIFY)
 #define MAX_WATCH_DEPTH 16
 
-struct cluster_watch {
+struct watch {
 	struct event_base *base;
 	char *dir;
 	struct cluster_config cfg;
@@ -24,7 +24,7 @@ struct cluster_watch {
 	struct event *ev_inotify;
 	struct event *ev_debounce;
 	struct timeval debounce;
-	cluster_watch_cb cb;
+	watch_cb cb;
 	void *arg;
 	uint64_t generation;
 };
@@ -55,7 +55,7 @@ add_watches(int fd, const char *dir, int depth)
 }
 
 void
-cluster_watch_reload(struct cluster_watch *w)
+watch_reload(struct watch *w)
 {
 	struct diag d;
 	struct cluster *c = NULL;
@@ -77,13 +77,13 @@ on_debounce(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
-	cluster_watch_reload(arg);
+	watch_reload(arg);
 }
 
 static void
 on_inotify(evutil_socket_t fd, short what, void *arg)
 {
-	struct cluster_watch *w = arg;
+	struct watch *w = arg;
 	char buf[16384] __attribute__((aligned(__alignof__(struct inotify_event))));
 	bool changed = false;
 
@@ -110,11 +110,10 @@ on_inotify(evutil_socket_t fd, short what, void *arg)
 }
 
 enum svc_status
-cluster_watch_create(struct event_base *base, const char *dir, const struct cluster_config *cfg,
-                     unsigned debounce_ms, cluster_watch_cb cb, void *arg,
-                     struct cluster_watch **out)
+watch_create(struct event_base *base, const char *dir, const struct cluster_config *cfg,
+             unsigned debounce_ms, watch_cb cb, void *arg, struct watch **out)
 {
-	struct cluster_watch *w;
+	struct watch *w;
 	enum svc_status st = SVC_OK;
 
 	*out = NULL;
@@ -153,18 +152,18 @@ cluster_watch_create(struct event_base *base, const char *dir, const struct clus
 	*out = w;
 	return SVC_OK;
 fail:
-	cluster_watch_destroy(w);
+	watch_destroy(w);
 	return st;
 }
 
 uint64_t
-cluster_watch_generation(const struct cluster_watch *w)
+watch_generation(const struct watch *w)
 {
 	return w->generation;
 }
 
 void
-cluster_watch_destroy(struct cluster_watch *w)
+watch_destroy(struct watch *w)
 {
 	if (w == NULL)
 		return;
