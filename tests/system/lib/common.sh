@@ -13,6 +13,7 @@
 #                             the check counters; summary prints them and is the script's status
 #   now_ms, poll MS CMD...    milliseconds; run CMD every 50 ms until it succeeds or MS pass
 #   pick_port                 a port in 20000-29999 free on 127.0.0.1 for UDP and TCP right now
+#   timing_ok                 false in a sanitizer build (SVC_SANITIZED=1): skip time-bound checks
 # T_NAME is the test's file name, for messages.
 set -u -o pipefail
 
@@ -147,3 +148,6 @@ for _ in range(500):
     break
 PYEOF
 }
+
+# Checks of a time bound run in the normal build only: sanitizers change the timing.
+timing_ok() { [ "${SVC_SANITIZED:-0}" != 1 ]; }
