@@ -3,6 +3,7 @@
 #ifndef DAEMON_H
 #define DAEMON_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -89,6 +90,45 @@ typedef void (*daemon_metrics_fn)(void *arg, struct evbuffer *out);
 enum svc_status daemon_http_start(struct event_base *base, const char *addr, daemon_ready_fn ready,
                                   daemon_metrics_fn metrics, void *arg, struct daemon_http **out);
 void daemon_http_stop(struct daemon_http *h);
+
+/* --check: load ZONES with CFG, let VIEW build the daemon's own view of it (its zone, its
+ * plan) and describe it, print every problem and "ZONES: ok: <summary>". The exit status. */
+struct cluster;
+struct cluster_config;
+typedef enum svc_status (*daemon_apply_fn)(void *arg, const struct cluster *c, char *summary,
+                                           size_t len);
+int daemon_check(const char *zones, const struct cluster_config *cfg, daemon_apply_fn view,
+                 void *arg);
+
+/* Reloads, the same in both daemons: the watcher's callback logs the problems, applies a good
+ * snapshot with APPLY (whose summary is logged with the time taken) or keeps the last good one,
+ * and counts both outcomes for /metrics. APPLY may fail (its summary says why). */
+struct daemon_reload {
+	const char *zones;
+	daemon_apply_fn apply;
+	void *arg;
+	_Atomic uint64_t ok, failed;
+	_Atomic uint64_t last_ms; /* how long the last good reload took */
+	_Atomic bool ready;       /* a model has been applied */
+	uint64_t generation;      /* of the model applied last */
+};
+void daemon_reload_init(struct daemon_reload *r, const char *zones, daemon_apply_fn apply,
+                        void *arg);
+void daemon_reload_cb(struct cluster *fresh, const struct diag *d, void *arg); /* a watch_cb */
+bool daemon_reload_ready(struct daemon_reload *r);
+
+/* Prometheus text: a family's HELP and TYPE lines; one sample (LABELS "{k=\"v\"}" or NULL);
+ * and a table of unlabelled counters and gauges read from uint64_t fields of VALUES. */
+void prom_family(struct evbuffer *b, const char *name, const char *type, const char *help);
+void prom_u64(struct evbuffer *b, const char *name, const char *labels, uint64_t v);
+struct prom_scalar {
+	const char *name;
+	bool gauge;
+	const char *help;
+	size_t off; /* of a uint64_t */
+};
+void prom_scalars(struct evbuffer *b, const struct prom_scalar *table, size_t n,
+                  const void *values);
 
 /* Monotonic clocks. */
 uint64_t now_ns(void);

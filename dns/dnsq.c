@@ -88,6 +88,29 @@ dnsq_error(const struct dnsq_query *q, const uint8_t *qpkt, uint16_t rcode, uint
 	return w.len;
 }
 
+size_t
+dnsq_chase_stop(const struct dnsq_query *q, uint8_t *out, size_t len)
+{
+	struct dnsw_wr w;
+
+	dnsw_wr_init(&w, out, DNSQ_OUT_MAX);
+	w.len = len;
+	dnsq_add_opt(q, &w, 0);
+	return w.len;
+}
+
+size_t
+dnsq_slip(const struct dnsq_query *q, const uint8_t *qpkt, uint8_t *out)
+{
+	struct dnsw_wr w;
+
+	dnsw_wr_init(&w, out, DNSQ_OUT_MAX);
+	begin(q, qpkt, &w, DNSW_R_NOERROR, false, q->query_len > DNSW_HEADER);
+	dnsw_put16(out + 2, (uint16_t)(dnsw_get16(out + 2) | DNSW_F_TC));
+	dnsq_add_opt(q, &w, 0);
+	return w.len;
+}
+
 /* Copy a ready answer, cut at a record boundary when the client's limit is smaller. Records
  * beyond the answer and authority sections may be left out silently (RFC 2181 9); a cut in the
  * answer sets TC. */

@@ -297,20 +297,25 @@ dnsr_render_chase(const struct dnsr_msg *m, const struct dnsq_query *q, const ui
 }
 
 size_t
-dnsr_make_query(uint16_t id, const uint8_t *name, size_t len, uint16_t qtype, uint8_t *out,
-                size_t cap)
+dnsr_make_query(const struct dnsq_query *k, uint16_t id, uint8_t *out, size_t cap)
 {
 	struct dnsw_wr w;
 
 	dnsw_wr_init(&w, out, cap);
 	dnsw_wr_u16(&w, id);
-	dnsw_wr_u16(&w, DNSW_F_RD);
+	dnsw_wr_u16(&w, (uint16_t)(k->flags & (DNSW_F_RD | DNSW_F_CD)));
 	dnsw_wr_u16(&w, 1);
 	dnsw_wr_u16(&w, 0);
 	dnsw_wr_u16(&w, 0);
+	dnsw_wr_u16(&w, 1);
+	dnsw_wr_bytes(&w, k->qname, k->qname_len);
+	dnsw_wr_u16(&w, k->qtype);
+	dnsw_wr_u16(&w, k->qclass);
+	/* EDNS, so answers up to DNSQ_UDP_MAX come over UDP; DO as the client asked. */
+	dnsw_wr_u8(&w, 0);
+	dnsw_wr_u16(&w, DNSW_T_OPT);
+	dnsw_wr_u16(&w, DNSQ_UDP_MAX);
+	dnsw_wr_u32(&w, k->edns_do ? DNSW_EDNS_DO : 0);
 	dnsw_wr_u16(&w, 0);
-	dnsw_wr_bytes(&w, name, len);
-	dnsw_wr_u16(&w, qtype);
-	dnsw_wr_u16(&w, DNSW_C_IN);
 	return w.full ? 0 : w.len;
 }

@@ -75,8 +75,62 @@ dnsz_unref(struct dnsz *z)
 	if (atomic_fetch_sub_explicit((_Atomic int *)&z->refs, 1, memory_order_acq_rel) != 1)
 		return;
 	arena_deinit(&z->arena);
+	htab_deinit(&z->pods);
 	free(z->table);
 	free(z);
+}
+
+struct dnsz_pod {
+	struct htab_node hn;
+	struct netaddr ip;
+	const char *ns;
+};
+
+const char *
+dnsz_pod_ns(const struct dnsz *z, const struct netaddr *ip)
+{
+	uint32_t h = netaddr_hash(ip);
+
+	for (struct htab_node *n = htab_find(&z->pods, h); n != NULL; n = htab_next(n, h)) {
+		const struct dnsz_pod *p = htab_item(n, struct dnsz_pod, hn);
+
+		if (netaddr_equal(&p->ip, ip))
+			return p->ns;
+	}
+	return NULL;
+}
+
+static void
+build_pods(struct zb *zb)
+{
+	const struct cluster *c = zb->c;
+	struct dnsz *z = zb->z;
+
+	if (htab_reserve(&z->pods, c->n_pods) != SVC_OK) {
+		zb->status = SVC_ENOMEM;
+		return;
+	}
+	for (size_t i = 0; i < c->n_pods && zb->status == SVC_OK; i++) {
+		const struct cluster_pod *pod = c->pods[i];
+		const char *ns;
+
+		if (pod->host_network || pod->n_ips == 0)
+			continue;
+		ns = arena_strdup(&z->arena, pod->meta.ns);
+		for (size_t k = 0; k < pod->n_ips && ns != NULL; k++) {
+			struct dnsz_pod *p = arena_alloc(&z->arena, sizeof(*p));
+
+			if (p == NULL) {
+				ns = NULL;
+				break;
+			}
+			p->ip = pod->ips[k];
+			p->ns = ns;
+			htab_insert(&z->pods, &p->hn, netaddr_hash(&p->ip));
+		}
+		if (ns == NULL)
+			zb->status = SVC_ENOMEM;
+	}
 }
 
 const struct dnsz_node *
@@ -901,6 +955,7 @@ dnsz_build(const struct cluster *c, const struct dnsz_options *opts, struct dnsz
 		goto fail;
 	z->refs = 1;
 	arena_init(&z->arena);
+	htab_init(&z->pods);
 	z->ttl = opts->ttl;
 	z->serial = (uint32_t)time(NULL);
 	z->generation = c != NULL ? c->generation : 0;
@@ -950,6 +1005,8 @@ dnsz_build(const struct cluster *c, const struct dnsz_options *opts, struct dnsz
 	}
 	if (zb.status == SVC_OK)
 		build_ptrs(&zb);
+	if (zb.status == SVC_OK)
+		build_pods(&zb);
 	z->n_pods = c->n_pods;
 	st = zb.status;
 	if (st != SVC_OK)

@@ -61,6 +61,13 @@ void dnsq_answer(const struct dnsz *z, const uint8_t *in, size_t len, enum dnsq_
  * whose packet (header and question) is QPKT. Returns its length. */
 size_t dnsq_error(const struct dnsq_query *q, const uint8_t *qpkt, uint16_t rcode, uint8_t *out);
 
+/* Finish a DNSQ_CHASE answer (OUT, LEN bytes: the CNAME) without following the CNAME, for a
+ * client that is not resolved for: the OPT record is added. Returns the new length. */
+size_t dnsq_chase_stop(const struct dnsq_query *q, uint8_t *out, size_t len);
+/* The truncated answer (TC, no records) a rate-limited client gets instead of being dropped, so
+ * a real one retries over TCP. QPKT is the query. Returns its length. */
+size_t dnsq_slip(const struct dnsq_query *q, const uint8_t *qpkt, uint8_t *out);
+
 /* Append an OPT record (payload DNSQ_UDP_MAX, extended rcode EXT, DO echoed) when Q had EDNS. */
 void dnsq_add_opt(const struct dnsq_query *q, struct dnsw_wr *w, uint8_t ext_rcode);
 

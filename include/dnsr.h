@@ -49,8 +49,9 @@ size_t dnsr_render(const struct dnsr_msg *m, const struct dnsq_query *q, const u
 size_t dnsr_render_chase(const struct dnsr_msg *m, const struct dnsq_query *q,
                          const uint8_t *partial, size_t partial_len, uint32_t age, uint8_t *out);
 
-/* A query for NAME/QTYPE (recursion desired) with ID, for following a CNAME upstream. */
-size_t dnsr_make_query(uint16_t id, const uint8_t *name, size_t len, uint16_t qtype, uint8_t *out,
-                       size_t cap);
+/* The query svcdns sends upstream for question K: its name, type and class, ID, the RD and CD
+ * bits K has, and an OPT record (payload DNSQ_UDP_MAX, DO when K has it). Only K's parts are
+ * sent, never what else a client put in its query. Returns the length, 0 when CAP is short. */
+size_t dnsr_make_query(const struct dnsq_query *k, uint16_t id, uint8_t *out, size_t cap);
 
 #endif

@@ -10,6 +10,7 @@
 
 #include "arena.h"
 #include "cluster.h"
+#include "htab.h"
 #include "dnsw.h"
 #include "netaddr.h"
 #include "svc_status.h"
@@ -77,7 +78,8 @@ struct dnsz {
 	size_t n_services;
 	size_t n_pods;
 	uint64_t generation;
-	bool loaded; /* false for the placeholder served before the first model: SERVFAIL */
+	bool loaded;      /* false for the placeholder served before the first model: SERVFAIL */
+	struct htab pods; /* the snapshot's pods by address (struct dnsz_pod) */
 };
 
 /* Build the zone for snapshot C; with C NULL, the placeholder for "no model yet". The zone keeps
@@ -90,6 +92,9 @@ void dnsz_unref(struct dnsz *z);
 /* The node for NAME (lower-case wire form), or NULL. */
 const struct dnsz_node *dnsz_find(const struct dnsz *z, const uint8_t *name, size_t len,
                                   uint32_t hash);
+
+/* The namespace of the pod (not hostNetwork) of the snapshot that has address IP, or NULL. */
+const char *dnsz_pod_ns(const struct dnsz *z, const struct netaddr *ip);
 
 /* CoreDNS's endpoint name for an address: "10-0-0-1", "fd00--1" (a trailing '-' gets a '0').
  * BUF holds at least 64 bytes. Returns the length. */

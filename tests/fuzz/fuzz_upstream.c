@@ -40,12 +40,14 @@ static const struct dnsr_limits lim = {.max_ttl = 3600, .max_neg_ttl = 1800};
 static size_t
 query(uint8_t *buf, uint16_t id, const char *name, bool edns)
 {
-	uint8_t wire[DNSW_NAME_MAX];
-	size_t len, n;
+	struct dnsq_query k = {.qtype = DNSW_T_A, .qclass = DNSW_C_IN, .flags = DNSW_F_RD};
+	size_t n;
 
-	if (dnsw_name_from_str(name, wire, &len) != SVC_OK)
+	if (dnsw_name_from_str(name, k.qname, &k.qname_len) != SVC_OK)
 		abort();
-	n = dnsr_make_query(id, wire, len, DNSW_T_A, buf, 512);
+	/* Without the OPT dnsr_make_query adds: the client's own, if any, comes below. */
+	n = dnsr_make_query(&k, id, buf, 512) - 11;
+	buf[11] = 0;
 	/* The client's spelling differs from the upstream's. */
 	buf[13] = (uint8_t)(buf[13] & ~0x20);
 	if (edns) {
@@ -92,8 +94,13 @@ init(void)
 	ask(z, &tcp, DNSQ_TCP, DNSQ_FORWARD);
 	chase.len = query(chase.pkt, 0x1003, "ext.testns.svc.cluster.local", false);
 	ask(z, &chase, DNSQ_UDP, DNSQ_CHASE);
-	upq.len = dnsr_make_query(0x1004, chase.q.chase, chase.q.chase_len, DNSW_T_A, upq.pkt,
-	                          sizeof(upq.pkt));
+	{
+		struct dnsq_query k = {.qtype = DNSW_T_A, .qclass = DNSW_C_IN, .flags = DNSW_F_RD};
+
+		memcpy(k.qname, chase.q.chase, chase.q.chase_len);
+		k.qname_len = chase.q.chase_len;
+		upq.len = dnsr_make_query(&k, 0x1004, upq.pkt, sizeof(upq.pkt));
+	}
 	ask(z, &upq, DNSQ_UDP, DNSQ_FORWARD);
 	dnsz_unref(z);
 	cluster_unref(c);

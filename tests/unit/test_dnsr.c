@@ -523,8 +523,11 @@ chase_query(const struct client *c)
 	struct dnsz_options opts = {.domain = "cluster.local", .ttl = 30};
 	struct dnsz *empty;
 
-	up->len = dnsr_make_query(0x1111, c->q.chase, c->q.chase_len, c->q.qtype, up->pkt,
-	                          sizeof(up->pkt));
+	struct dnsq_query k = {.qtype = c->q.qtype, .qclass = DNSW_C_IN, .flags = DNSW_F_RD};
+
+	memcpy(k.qname, c->q.chase, c->q.chase_len);
+	k.qname_len = c->q.chase_len;
+	up->len = dnsr_make_query(&k, 0x1111, up->pkt, sizeof(up->pkt));
 	assert_true(up->len > 0);
 	assert_int_equal(dnsz_build(NULL, &opts, &empty), SVC_OK);
 	dnsq_answer(empty, up->pkt, up->len, DNSQ_UDP, up->out, &up->q, &up->res);
@@ -649,28 +652,44 @@ test_render_chase_bad_cname(void **state)
 	free(c);
 }
 
+/* The upstream query carries the question, RD and CD as asked, our own OPT (DO as asked), and
+ * nothing else of the client's. */
 static void
 test_make_query(void **state)
 {
-	uint8_t name[DNSW_NAME_MAX], buf[512];
-	size_t len, n;
+	struct dnsq_query k = {.qtype = DNSW_T_AAAA, .qclass = DNSW_C_IN};
+	uint8_t buf[512];
+	size_t n;
 	struct dt_msg *r;
 
 	(void)state;
-	assert_int_equal(dnsw_name_from_str("cdn.example.net", name, &len), SVC_OK);
-	n = dnsr_make_query(0xabcd, name, len, DNSW_T_AAAA, buf, sizeof(buf));
-	assert_int_equal(n, 12 + len + 4);
+	assert_int_equal(dnsw_name_from_str("cdn.example.net", k.qname, &k.qname_len), SVC_OK);
+	k.flags = DNSW_F_RD | DNSW_F_CD | DNSW_F_AD | 0x7800; /* AD and an opcode never go */
+	n = dnsr_make_query(&k, 0xabcd, buf, sizeof(buf));
+	assert_int_equal(n, 12 + k.qname_len + 4 + 11);
 	r = dt_parse(buf, n);
 	assert_non_null(r);
 	assert_int_equal(r->id, 0xabcd);
-	assert_int_equal(r->flags, DNSW_F_RD);
+	assert_int_equal(r->flags, DNSW_F_RD | DNSW_F_CD);
 	assert_int_equal(r->qd, 1);
-	assert_int_equal(r->an + r->ns + r->ar, 0);
+	assert_int_equal(r->an + r->ns, 0);
+	assert_int_equal(r->ar, 1);
+	assert_true(r->has_opt);
+	assert_int_equal(r->opt_size, DNSQ_UDP_MAX);
+	assert_int_equal(r->opt_ttl & DNSW_EDNS_DO, 0);
 	assert_string_equal(r->qname, "cdn.example.net.");
 	assert_int_equal(r->qtype, DNSW_T_AAAA);
 	assert_int_equal(r->qclass, DNSW_C_IN);
 	free(r);
-	assert_int_equal(dnsr_make_query(1, name, len, DNSW_T_A, buf, 20), 0);
+	k.flags = 0;
+	k.edns_do = true;
+	n = dnsr_make_query(&k, 7, buf, sizeof(buf));
+	r = dt_parse(buf, n);
+	assert_non_null(r);
+	assert_int_equal(r->flags, 0);
+	assert_int_equal(r->opt_ttl & DNSW_EDNS_DO, DNSW_EDNS_DO);
+	free(r);
+	assert_int_equal(dnsr_make_query(&k, 1, buf, 20), 0);
 }
 
 int

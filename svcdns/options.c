@@ -1,7 +1,6 @@
 /* options.c -- svcdns's settings: defaults, a YAML config file, then flags (flags win). */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <getopt.h>
 #include <ifaddrs.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -9,7 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "svcdns.h"
+#include "dnsw.h"
+#include "options.h"
 
 #define RESOLV_CONF "/etc/resolv.conf"
 
@@ -27,7 +27,7 @@ addr_same_host(const struct daemon_addr *a, const struct sockaddr *b)
 
 /* Is upstream U one of our own listening sockets? Forwarding there would loop. */
 static bool
-is_self(const struct svcdns_opts *o, const struct daemon_addr *u, struct ifaddrs *ifs)
+is_self(const struct dnsd_opts *o, const struct daemon_addr *u, struct ifaddrs *ifs)
 {
 	for (size_t i = 0; i < o->n_listen; i++) {
 		const struct daemon_addr *l = &o->listen[i];
@@ -51,7 +51,7 @@ is_self(const struct svcdns_opts *o, const struct daemon_addr *u, struct ifaddrs
 
 /* Upstreams from resolv.conf's nameserver lines, leaving out svcdns itself. */
 static void
-default_upstreams(struct svcdns_opts *o)
+default_upstreams(struct dnsd_opts *o)
 {
 	FILE *f = fopen(RESOLV_CONF, "r");
 	struct ifaddrs *ifs = NULL;
@@ -64,7 +64,7 @@ default_upstreams(struct svcdns_opts *o)
 	}
 	if (getifaddrs(&ifs) != 0)
 		ifs = NULL;
-	while (fgets(line, sizeof(line), f) != NULL && o->n_upstream < SVCDNS_MAX_UPSTREAM) {
+	while (fgets(line, sizeof(line), f) != NULL && o->n_upstream < DNSD_MAX_UPSTREAM) {
 		char word[64], addr[INET6_ADDRSTRLEN + 1];
 		struct daemon_addr u;
 		char *pct;
@@ -98,8 +98,8 @@ parse_addrs(struct daemon_addr *list, size_t *n, const char *val, bool first, ch
 {
 	if (first)
 		*n = 0;
-	if (*n == SVCDNS_MAX_LISTEN) {
-		snprintf(err, errlen, "at most %d addresses", SVCDNS_MAX_LISTEN);
+	if (*n == DNSD_MAX_LISTEN) {
+		snprintf(err, errlen, "at most %d addresses", DNSD_MAX_LISTEN);
 		return false;
 	}
 	if (!addr_parse(val, 53, &list[*n]))
@@ -111,7 +111,7 @@ parse_addrs(struct daemon_addr *list, size_t *n, const char *val, bool first, ch
 static bool
 parse_listen(void *opts, const char *val, bool first, char *err, size_t errlen)
 {
-	struct svcdns_opts *o = opts;
+	struct dnsd_opts *o = opts;
 
 	o->listen_default = false;
 	return parse_addrs(o->listen, &o->n_listen, val, first, err, errlen);
@@ -120,7 +120,7 @@ parse_listen(void *opts, const char *val, bool first, char *err, size_t errlen)
 static bool
 parse_upstream(void *opts, const char *val, bool first, char *err, size_t errlen)
 {
-	struct svcdns_opts *o = opts;
+	struct dnsd_opts *o = opts;
 
 	return parse_addrs(o->upstream, &o->n_upstream, val, first, err, errlen);
 }
@@ -128,7 +128,7 @@ parse_upstream(void *opts, const char *val, bool first, char *err, size_t errlen
 static bool
 parse_domain(void *opts, const char *val, bool first, char *err, size_t errlen)
 {
-	struct svcdns_opts *o = opts;
+	struct dnsd_opts *o = opts;
 	uint8_t wire[DNSW_NAME_MAX];
 	size_t len;
 	(void)first;
@@ -144,7 +144,7 @@ parse_domain(void *opts, const char *val, bool first, char *err, size_t errlen)
 static bool
 parse_http(void *opts, const char *val, bool first, char *err, size_t errlen)
 {
-	struct svcdns_opts *o = opts;
+	struct dnsd_opts *o = opts;
 	struct daemon_addr a;
 	(void)first;
 	(void)err;
@@ -159,7 +159,7 @@ parse_http(void *opts, const char *val, bool first, char *err, size_t errlen)
 static bool
 parse_cidrs(void *opts, const char *val, bool first, char *err, size_t errlen)
 {
-	struct svcdns_opts *o = opts;
+	struct dnsd_opts *o = opts;
 	(void)first;
 	(void)err;
 	(void)errlen;
@@ -167,7 +167,56 @@ parse_cidrs(void *opts, const char *val, bool first, char *err, size_t errlen)
 	return cluster_config_set_cidrs(&o->ccfg, val) == SVC_OK;
 }
 
-#define F(field) OPT_FIELD(struct svcdns_opts, field)
+/* The clients recursion is offered to by default: this host, private and link-local ranges
+ * (a node's address, from which svcfwd relays pods' queries, is one in a private cluster); the
+ * service CIDRs are added at start and the model's pods at query time. */
+static const char *const default_acl[] = {
+        "127.0.0.0/8",   "::1/128",        "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
+        "100.64.0.0/10", "169.254.0.0/16", "fc00::/7",   "fe80::/10",
+};
+
+static bool
+parse_acl(void *opts, const char *val, bool first, char *err, size_t errlen)
+{
+	struct dnsd_opts *o = opts;
+	char buf[128];
+	const char *p = val;
+
+	if (first) {
+		o->n_acl = 0;
+		o->acl_pods = false;
+	}
+	o->acl_set = true;
+	while (*p != '\0') {
+		size_t n = strcspn(p, ",");
+
+		if (n == 0 || n >= sizeof(buf))
+			return false;
+		memcpy(buf, p, n);
+		buf[n] = '\0';
+		p += n;
+		if (*p == ',')
+			p++;
+		if (strcmp(buf, "none") == 0)
+			continue;
+		if (strcmp(buf, "pods") == 0) {
+			o->acl_pods = true;
+			continue;
+		}
+		if (o->n_acl == DNSD_MAX_ACL) {
+			snprintf(err, errlen, "allow-recursion: at most %d ranges", DNSD_MAX_ACL);
+			return false;
+		}
+		if (netaddr_prefix_parse(&o->acl[o->n_acl], buf) != SVC_OK) {
+			snprintf(err, errlen, "allow-recursion: \"%s\" is not a CIDR", buf);
+			return false;
+		}
+		o->n_acl++;
+	}
+	return true;
+}
+
+#define F(field) OPT_FIELD(struct dnsd_opts, field)
 static const struct opt options[] = {
         {"zones", 0, OPT_STR, F(zones), .min = 1, .metavar = "DIR",
          .help = "manifests (default $SVCDNS_ZONES, /etc/svcdns/zones, ./zones)"},
@@ -189,7 +238,36 @@ static const struct opt options[] = {
          .help = "/health, /ready and /metrics"},
         {"cache-size", 0, OPT_UINT, F(cache_size), .max = 10000000, .metavar = "N",
          .help = "forwarded answers kept (default 10000, 0 disables)"},
-        DAEMON_OPTS_COMMON(struct svcdns_opts),
+        {"allow-recursion", 0, OPT_FUNC, .parse = parse_acl, .metavar = "CIDR[,CIDR]...",
+         .help = "clients whose other names are forwarded, repeatable; \"pods\" stands for\n"
+                 "the model's pods, \"none\" for nobody (default: loopback, 10/8, 172.16/12,\n"
+                 "192.168/16, 100.64/10, 169.254/16, fc00::/7, fe80::/10, the service CIDRs\n"
+                 "and pods); others get REFUSED for names outside the cluster",
+         .flags = OPT_LIST},
+        {"rrl", 0, OPT_UINT, F(rrl_rate), .max = 1000000, .metavar = "RATE",
+         .help = "response rate limit over UDP: answers per second per source /24 (IPv6 /56)\n"
+                 "and answer; clients allowed recursion are exempt (default 0: off)"},
+        {"rrl-slip", 0, OPT_UINT, F(rrl_slip), .max = 100, .metavar = "N",
+         .help = "of the answers over the rate, every Nth goes out truncated (TC) so real\n"
+                 "clients retry over TCP; 0 drops them all (default 2)"},
+        {"tcp-max-conns", 0, OPT_UINT, F(tcp_max_conns), .min = 1, .max = 1000000, .metavar = "N",
+         .help = "TCP connections at once (default 1024); when full, the oldest idle or\n"
+                 "slowest makes room for a new one"},
+        {"tcp-idle-timeout", 0, OPT_UINT, F(tcp_idle_ms), .min = 1, .max = 3600, .scale = 1000,
+         .metavar = "SECONDS", .help = "an idle TCP connection closes (default 10)"},
+        {"tcp-message-timeout", 0, OPT_UINT, F(tcp_msg_ms), .min = 100, .max = 60000,
+         .metavar = "MS",
+         .help = "a TCP message must arrive whole within this of its first byte (default 2000)"},
+        {"upstream-timeout", 0, OPT_UINT, F(upstream_timeout_ms), .min = 100, .max = 60000,
+         .metavar = "MS", .help = "an unanswered forwarded question gets SERVFAIL (default 3000)"},
+        {"upstream-max-inflight", 0, OPT_UINT, F(upstream_max_inflight), .min = 1, .max = 1000000,
+         .metavar = "N",
+         .help = "distinct questions upstream at once; more get REFUSED (default 2000)"},
+        {"upstream-sockets", 0, OPT_UINT, F(upstream_sockets), .min = 1, .max = 4096,
+         .metavar = "N",
+         .help = "questions that each get a socket, so a random source port, of their own;\n"
+                 "beyond, questions share sockets (default 256)"},
+        DAEMON_OPTS_COMMON(struct dnsd_opts),
 };
 #undef F
 
@@ -202,7 +280,7 @@ static const struct opt_table table = {
 };
 
 enum svc_status
-opts_parse(struct svcdns_opts *o, int argc, char **argv)
+dnsd_opts_parse(struct dnsd_opts *o, int argc, char **argv)
 {
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 
@@ -215,8 +293,16 @@ opts_parse(struct svcdns_opts *o, int argc, char **argv)
 	o->cache_max_ttl = 3600;
 	o->cache_max_neg_ttl = 1800;
 	o->upstream_timeout_ms = 3000;
+	o->upstream_max_inflight = 2000;
+	o->upstream_sockets = 256;
+	o->upstream_max_waiters = 100;
+	o->upstream_max_waiting = 20000;
+	o->queue_max = 4096;
 	o->tcp_idle_ms = 10000;
+	o->tcp_msg_ms = 2000;
 	o->tcp_max_conns = 1024;
+	o->rrl_slip = 2;
+	o->acl_pods = true;
 	addr_parse("0.0.0.0:53", 53, &o->listen[0]);
 	addr_parse("[::]:53", 53, &o->listen[1]);
 	o->n_listen = 2;
@@ -227,5 +313,11 @@ opts_parse(struct svcdns_opts *o, int argc, char **argv)
 		o->zones = daemon_default_zones("SVCDNS_ZONES", "/etc/svcdns/zones");
 	if (o->n_upstream == 0 && !o->check)
 		default_upstreams(o);
+	if (!o->acl_set) {
+		for (size_t i = 0; i < sizeof(default_acl) / sizeof(default_acl[0]); i++)
+			netaddr_prefix_parse(&o->acl[o->n_acl++], default_acl[i]);
+		for (size_t i = 0; i < o->ccfg.n_service_cidrs; i++)
+			o->acl[o->n_acl++] = o->ccfg.service_cidrs[i];
+	}
 	return SVC_OK;
 }

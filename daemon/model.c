@@ -1,0 +1,89 @@
+/* model.c -- what both daemons do with the cluster model the same way: --check (load, build the
+ * daemon's own view, report, exit status) and reloads (log the problems, count, apply the fresh
+ * snapshot or keep serving the last good one, say how long it took). */
+#include <malloc.h>
+#include <stdio.h>
+
+#include "cluster.h"
+
+#include "daemon.h"
+
+int
+daemon_check(const char *zones, const struct cluster_config *cfg, daemon_apply_fn view, void *arg)
+{
+	struct diag d;
+	struct cluster *c = NULL;
+	enum svc_status st;
+	char summary[512] = "";
+	int rc = 1;
+
+	diag_init(&d);
+	st = cluster_load(zones, cfg, &d, &c);
+	if (st == SVC_OK && c != NULL)
+		st = view(arg, c, summary, sizeof(summary));
+	diag_sort(&d);
+	diag_print(&d, stderr);
+	if (st != SVC_OK || c == NULL) {
+		fprintf(stderr, "%s: %s\n", zones, st != SVC_OK ? svc_status_str(st) : "invalid");
+		goto done;
+	}
+	printf("%s: ok: %s\n", zones, summary);
+	rc = 0;
+done:
+	cluster_unref(c);
+	diag_deinit(&d);
+	return rc;
+}
+
+void
+daemon_reload_init(struct daemon_reload *r, const char *zones, daemon_apply_fn apply, void *arg)
+{
+	r->zones = zones;
+	r->apply = apply;
+	r->arg = arg;
+	atomic_store(&r->ok, 0);
+	atomic_store(&r->failed, 0);
+	atomic_store(&r->ready, false);
+	atomic_store(&r->last_ms, 0);
+	r->generation = 0;
+}
+
+void
+daemon_reload_cb(struct cluster *fresh, const struct diag *d, void *arg)
+{
+	struct daemon_reload *r = arg;
+	char summary[512] = "";
+	uint64_t t0 = now_ns(), ms;
+	enum svc_status st;
+
+	log_diag(d);
+	if (fresh == NULL) {
+		atomic_fetch_add(&r->failed, 1);
+		log_msg(LL_ERROR, "%s: manifests rejected; still serving the last good model",
+		        r->zones);
+		return;
+	}
+	st = r->apply(r->arg, fresh, summary, sizeof(summary));
+	if (st != SVC_OK) {
+		atomic_fetch_add(&r->failed, 1);
+		log_msg(LL_ERROR, "%s: %s; still serving the last good model", r->zones,
+		        summary[0] ? summary : svc_status_str(st));
+	} else {
+		r->generation = fresh->generation;
+		ms = (now_ns() - t0) / 1000000;
+		atomic_store(&r->last_ms, ms);
+		atomic_fetch_add(&r->ok, 1);
+		atomic_store(&r->ready, true);
+		log_msg(LL_INFO, "model %lu: %s (%lu ms)", (unsigned long)fresh->generation,
+		        summary, (unsigned long)ms);
+	}
+	cluster_unref(fresh);
+	/* Loading needs several times the model's memory for a moment; give it back. */
+	malloc_trim(0);
+}
+
+bool
+daemon_reload_ready(struct daemon_reload *r)
+{
+	return atomic_load(&r->ready);
+}

@@ -1,0 +1,215 @@
+/* main.c -- svcdns: the cluster DNS server. The main loop owns the manifest watcher, TCP, the
+ * upstream queries and HTTP; UDP workers answer from the current zone, which a reload replaces
+ * atomically (readers keep the zone they started a batch with). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server.h"
+#include "tcp.h"
+#include "udp.h"
+#include "upstream.h"
+#include "watch.h"
+
+#define RELOAD_DEBOUNCE_MS 100
+#define RRL_SLOTS          65536
+
+/* Questions the UDP workers queued for upstream. */
+static void
+on_queue(evutil_socket_t fd, short what, void *arg)
+{
+	struct dnsd_server *s = arg;
+	struct dnsd_req *r = dnsd_server_dequeue(s);
+	(void)fd;
+	(void)what;
+
+	while (r != NULL) {
+		struct dnsd_req *next = r->next;
+
+		dnsd_upstream_submit(s->up, r);
+		r = next;
+	}
+}
+
+static enum svc_status
+build_zone(const struct dnsd_server *s, const struct cluster *c, struct dnsz **z, char *summary,
+           size_t len)
+{
+	enum svc_status st = dnsz_build(c, &s->zopts, z);
+
+	if (st != SVC_OK) {
+		snprintf(summary, len, "building the zone: %s", svc_status_str(st));
+		return st;
+	}
+	snprintf(summary, len, "%zu services, %zu pods, %zu DNS names under %s", (*z)->n_services,
+	         c->n_pods, (*z)->n_nodes, s->opts.domain);
+	return SVC_OK;
+}
+
+/* A new snapshot: its zone serves from now on. */
+static enum svc_status
+apply_model(void *arg, const struct cluster *c, char *summary, size_t len)
+{
+	struct dnsd_server *s = arg;
+	struct dnsz *z = NULL;
+	enum svc_status st = build_zone(s, c, &z, summary, len);
+
+	if (st == SVC_OK)
+		dnsd_server_set_zone(s, z);
+	return st;
+}
+
+/* --check: the zone is built, then thrown away. */
+static enum svc_status
+check_model(void *arg, const struct cluster *c, char *summary, size_t len)
+{
+	struct dnsz *z = NULL;
+	enum svc_status st = build_zone(arg, c, &z, summary, len);
+
+	dnsz_unref(z);
+	return st;
+}
+
+/* Glue for ns.<dns>.<zone>: the specific listen addresses. */
+static void
+ns_glue(struct dnsd_server *s)
+{
+	for (size_t i = 0; i < s->opts.n_listen && s->zopts.n_ns_addrs < 4; i++) {
+		const struct daemon_addr *a = &s->opts.listen[i];
+		struct netaddr *n = &s->zopts.ns_addrs[s->zopts.n_ns_addrs];
+
+		if (addr_is_any(a))
+			continue;
+		if (a->sa.ss_family == AF_INET) {
+			n->family = NETADDR_V4;
+			memcpy(n->bytes, &((const struct sockaddr_in *)&a->sa)->sin_addr, 4);
+		} else {
+			n->family = NETADDR_V6;
+			memcpy(n->bytes, &((const struct sockaddr_in6 *)&a->sa)->sin6_addr, 16);
+		}
+		s->zopts.n_ns_addrs++;
+	}
+	if (s->zopts.n_ns_addrs == 0) {
+		s->zopts.ns_addrs[0].family = NETADDR_V4;
+		s->zopts.ns_addrs[0].bytes[0] = 127;
+		s->zopts.ns_addrs[0].bytes[3] = 1;
+		s->zopts.n_ns_addrs = 1;
+	}
+}
+
+static bool
+is_ready(void *arg)
+{
+	struct dnsd_server *s = arg;
+
+	return daemon_reload_ready(&s->reload);
+}
+
+static enum svc_status
+start_upstream(struct dnsd_server *s)
+{
+	struct dnsd_upstream_config uc = {
+	        .servers = s->opts.upstream,
+	        .n_servers = s->opts.n_upstream,
+	        .timeout_ms = s->opts.upstream_timeout_ms,
+	        .max_inflight = s->opts.upstream_max_inflight,
+	        .sockets = s->opts.upstream_sockets,
+	        .max_waiters = s->opts.upstream_max_waiters,
+	        .max_waiting = s->opts.upstream_max_waiting,
+	        .limits = {.max_ttl = s->opts.cache_max_ttl,
+	                   .max_neg_ttl = s->opts.cache_max_neg_ttl},
+	};
+
+	for (size_t i = 0; i < s->opts.n_upstream; i++) {
+		char name[80];
+
+		log_msg(LL_INFO, "upstream %s", addr_str(&s->opts.upstream[i], name, sizeof(name)));
+	}
+	return dnsd_upstream_create(s->base, &uc, s->cache, &s->metrics, &s->up);
+}
+
+int
+main(int argc, char **argv)
+{
+	static struct dnsd_server srv;
+	struct dnsd_server *s = &srv;
+	struct daemon_signals *sig = NULL;
+	int rc = 1;
+
+	log_init("svcdns");
+	if (dnsd_opts_parse(&s->opts, argc, argv) != SVC_OK)
+		return 2;
+	ns_glue(s);
+	if (dnsd_server_init(s) != SVC_OK)
+		return 1;
+	if (s->opts.check) {
+		rc = daemon_check(s->opts.zones, &s->opts.ccfg, check_model, s);
+		dnsd_server_deinit(s);
+		return rc;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	if (evthread_use_pthreads() != 0) {
+		log_msg(LL_ERROR, "libevent without thread support");
+		return 1;
+	}
+	daemon_reload_init(&s->reload, s->opts.zones, apply_model, s);
+	s->base = event_base_new();
+	if (s->base == NULL)
+		goto done;
+	if (s->opts.cache_size > 0 && dnsc_create(s->opts.cache_size, &s->cache) != SVC_OK)
+		goto done;
+	if (s->opts.rrl_rate > 0 &&
+	    rrl_create(s->opts.rrl_rate, s->opts.rrl_slip, RRL_SLOTS, &s->rrl) != SVC_OK)
+		goto done;
+	s->q_ev = event_new(s->base, -1, EV_READ, on_queue, s);
+	if (s->q_ev == NULL)
+		goto done;
+	if (daemon_signals_start(s->base, &s->watch, s->opts.zones, &sig) != SVC_OK)
+		goto done;
+	if (watch_create(s->base, s->opts.zones, &s->opts.ccfg, RELOAD_DEBOUNCE_MS,
+	                 daemon_reload_cb, &s->reload, &s->watch) != SVC_OK) {
+		log_msg(LL_ERROR, "%s: cannot watch: %s", s->opts.zones, strerror(errno));
+		goto done;
+	}
+	if (start_upstream(s) != SVC_OK || dnsd_tcp_start(s, &s->tcp) != SVC_OK)
+		goto done;
+	if (s->opts.http != NULL && daemon_http_start(s->base, s->opts.http, is_ready,
+	                                              dnsd_metrics_text, s, &s->http) != SVC_OK)
+		goto done;
+	/* The first model before the first query: a restart does not answer SERVFAIL for long. */
+	watch_reload(s->watch);
+	if (dnsd_udp_start(s, &s->udp) != SVC_OK)
+		goto done;
+	log_msg(LL_INFO, "serving %s from %s with %u UDP threads", s->opts.domain, s->opts.zones,
+	        s->opts.threads);
+	event_base_dispatch(s->base);
+	rc = 0;
+done:
+	/* No new questions; those queued and those upstream get SERVFAIL on sockets still open. */
+	dnsd_udp_halt(s->udp);
+	if (s->up != NULL)
+		on_queue(-1, 0, s);
+	dnsd_upstream_destroy(s->up);
+	s->up = NULL;
+	dnsd_udp_stop(s->udp);
+	s->udp = NULL;
+	daemon_http_stop(s->http);
+	dnsd_tcp_stop(s->tcp);
+	s->tcp = NULL;
+	if (s->watch != NULL)
+		watch_destroy(s->watch);
+	daemon_signals_stop(sig);
+	if (s->q_ev != NULL)
+		event_free(s->q_ev);
+	dnsc_destroy(s->cache);
+	rrl_destroy(s->rrl);
+	dnsd_server_deinit(s);
+	if (s->base != NULL)
+		event_base_free(s->base);
+	return rc;
+}

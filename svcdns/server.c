@@ -1,0 +1,98 @@
+/* server.c -- the daemon's shared state: the zone swap, the worker-to-main queue, the ACL. */
+#include "server.h"
+
+#include <event2/event.h>
+#include <string.h>
+
+enum svc_status
+dnsd_server_init(struct dnsd_server *s)
+{
+	pthread_mutex_init(&s->zone_lock, NULL);
+	pthread_mutex_init(&s->q_lock, NULL);
+	s->q_head = NULL;
+	s->q_tail = &s->q_head;
+	s->q_len = 0;
+	s->zopts.domain = s->opts.domain;
+	s->zopts.ttl = s->opts.ttl;
+	/* Until the first model: cluster names SERVFAIL, other names are forwarded. */
+	return dnsz_build(NULL, &s->zopts, &s->zone);
+}
+
+void
+dnsd_server_deinit(struct dnsd_server *s)
+{
+	dnsz_unref(s->zone);
+	s->zone = NULL;
+	pthread_mutex_destroy(&s->zone_lock);
+	pthread_mutex_destroy(&s->q_lock);
+}
+
+struct dnsz *
+dnsd_server_zone(struct dnsd_server *s)
+{
+	struct dnsz *z;
+
+	pthread_mutex_lock(&s->zone_lock);
+	z = dnsz_ref(s->zone);
+	pthread_mutex_unlock(&s->zone_lock);
+	return z;
+}
+
+void
+dnsd_server_set_zone(struct dnsd_server *s, struct dnsz *z)
+{
+	struct dnsz *old;
+
+	pthread_mutex_lock(&s->zone_lock);
+	old = s->zone;
+	s->zone = z;
+	pthread_mutex_unlock(&s->zone_lock);
+	dnsz_unref(old);
+}
+
+bool
+dnsd_server_enqueue(struct dnsd_server *s, struct dnsd_req *r)
+{
+	bool was_empty;
+
+	r->next = NULL;
+	pthread_mutex_lock(&s->q_lock);
+	if (s->q_len >= s->opts.queue_max) {
+		pthread_mutex_unlock(&s->q_lock);
+		return false;
+	}
+	was_empty = s->q_head == NULL;
+	*s->q_tail = r;
+	s->q_tail = &r->next;
+	s->q_len++;
+	pthread_mutex_unlock(&s->q_lock);
+	/* One wake-up per batch: the main loop takes the whole queue. */
+	if (was_empty)
+		event_active(s->q_ev, EV_READ, 0);
+	return true;
+}
+
+struct dnsd_req *
+dnsd_server_dequeue(struct dnsd_server *s)
+{
+	struct dnsd_req *list;
+
+	pthread_mutex_lock(&s->q_lock);
+	list = s->q_head;
+	s->q_head = NULL;
+	s->q_tail = &s->q_head;
+	s->q_len = 0;
+	pthread_mutex_unlock(&s->q_lock);
+	return list;
+}
+
+bool
+dnsd_server_may_recurse(const struct dnsd_server *s, const struct dnsz *z,
+                        const struct netaddr *client)
+{
+	for (size_t i = 0; i < s->opts.n_acl; i++) {
+		if (netaddr_in_prefix(client, &s->opts.acl[i]))
+			return true;
+	}
+	return s->opts.acl_pods && dnsz_pod_ns(z, client) != NULL;
+}

@@ -1,0 +1,470 @@
+/* tcp.c -- DNS over TCP on the main loop. */
+#include "tcp.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lru.h"
+#include "query.h"
+#include "upstream.h"
+
+#define ACCEPT_PAUSE_MS 100 /* out of descriptors: accept again after this, or a close */
+
+struct tcp_conn {
+	struct dnsd_tcp *t;
+	struct bufferevent *bev; /* NULL once closed */
+	int refs;                /* the connection itself, plus one per query upstream */
+	size_t pending;          /* queries upstream */
+	bool eof;                /* the client sends no more: answer what came, then close */
+	bool processing;         /* inside conn_process: replies must not re-enter it */
+	struct netaddr client;
+	struct event *msg_timer; /* running while a message has begun and not ended */
+	struct event *resume;    /* process buffered messages again, from the loop */
+	struct lru_node ln;      /* every connection, the one that made progress last newest */
+};
+
+struct dnsd_tcp {
+	struct dnsd_server *srv;
+	struct evconnlistener *listeners[DNSD_MAX_LISTEN];
+	size_t n_listeners;
+	struct lru conns;
+	bool paused;
+	struct event *unpause;
+	uint64_t accepted, accept_pauses;
+	uint8_t in[DNSW_MSG_MAX];
+	uint8_t out[DNSQ_OUT_MAX];
+};
+
+/* What a request waiting on upstream holds: its connection. */
+struct tcp_req {
+	struct tcp_conn *c;
+};
+
+static void conn_process(struct tcp_conn *c);
+
+static void
+conn_release(struct tcp_conn *c)
+{
+	if (--c->refs > 0)
+		return;
+	event_free(c->msg_timer);
+	event_free(c->resume);
+	free(c);
+}
+
+static void
+accept_resume(struct dnsd_tcp *t)
+{
+	if (!t->paused)
+		return;
+	t->paused = false;
+	evtimer_del(t->unpause);
+	for (size_t i = 0; i < t->n_listeners; i++)
+		evconnlistener_enable(t->listeners[i]);
+}
+
+static void
+conn_close(struct tcp_conn *c)
+{
+	struct dnsd_tcp *t = c->t;
+
+	if (c->bev == NULL)
+		return;
+	bufferevent_free(c->bev);
+	c->bev = NULL;
+	evtimer_del(c->msg_timer);
+	event_del(c->resume);
+	lru_remove(&t->conns, &c->ln);
+	/* A descriptor came free. */
+	accept_resume(t);
+	conn_release(c);
+}
+
+static size_t
+out_len(const struct tcp_conn *c)
+{
+	return evbuffer_get_length(bufferevent_get_output(c->bev));
+}
+
+static bool
+may_process(const struct tcp_conn *c)
+{
+	return c->pending < DNSD_TCP_MAX_PENDING && out_len(c) < DNSD_TCP_OUT_HIGH;
+}
+
+/* Whether a whole message is waiting in the input. */
+static bool
+has_message(const struct tcp_conn *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	uint8_t hdr[2];
+
+	return evbuffer_copyout(in, hdr, 2) == 2 &&
+	       evbuffer_get_length(in) >= (size_t)dnsw_get16(hdr) + 2;
+}
+
+/* After any change: after the client's EOF, close once every whole message received is answered
+ * and sent (a part of one can never end); read while there is room; time a message that has
+ * begun, while reading. */
+static void
+conn_update(struct tcp_conn *c)
+{
+	size_t in;
+	bool reading;
+
+	if (c->bev == NULL)
+		return;
+	if (c->eof && c->pending == 0 && out_len(c) == 0 && !has_message(c)) {
+		conn_close(c);
+		return;
+	}
+	reading = !c->eof && may_process(c);
+	if (reading)
+		bufferevent_enable(c->bev, EV_READ);
+	else
+		bufferevent_disable(c->bev, EV_READ);
+	in = evbuffer_get_length(bufferevent_get_input(c->bev));
+	if (reading && in > 0) {
+		if (!evtimer_pending(c->msg_timer, NULL)) {
+			uint32_t ms = c->t->srv->opts.tcp_msg_ms;
+			struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+
+			evtimer_add(c->msg_timer, &tv);
+		}
+	} else {
+		evtimer_del(c->msg_timer);
+	}
+}
+
+static void
+conn_write_answer(struct tcp_conn *c, const uint8_t *buf, size_t len)
+{
+	uint8_t framing[2];
+
+	dnsw_put16(framing, (uint16_t)len);
+	bufferevent_write(c->bev, framing, 2);
+	bufferevent_write(c->bev, buf, len);
+	lru_touch(&c->t->conns, &c->ln);
+}
+
+static void
+req_reply(struct dnsd_req *r, const uint8_t *buf, size_t len)
+{
+	struct tcp_conn *c = ((struct tcp_req *)r->ctx)->c;
+
+	c->pending--;
+	if (c->bev == NULL)
+		return; /* the client left */
+	conn_write_answer(c, buf, len);
+	if (c->processing)
+		return; /* conn_process goes on and updates */
+	/* Messages buffered while the limits held: from the loop, not from inside upstream. */
+	if (may_process(c) && has_message(c))
+		event_active(c->resume, EV_READ, 0);
+	conn_update(c);
+}
+
+static void
+req_release(struct dnsd_req *r)
+{
+	conn_release(((struct tcp_req *)r->ctx)->c);
+}
+
+/* Answer every whole message in the input while the limits allow (pipelined queries, answered
+ * as they complete: cluster names at once, others when upstream answers). */
+static void
+conn_process(struct tcp_conn *c)
+{
+	struct dnsd_tcp *t = c->t;
+	struct dnsd_server *s = t->srv;
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	bool close = false;
+
+	c->processing = true;
+	c->refs++; /* upstream may answer, and a failed write close, while we work */
+	while (c->bev != NULL && may_process(c)) {
+		uint8_t hdr[2];
+		size_t len;
+		struct dnsd_query dq;
+		struct dnsz *z;
+		struct dnsd_req *r;
+		uint64_t t0 = now_ns();
+
+		if (evbuffer_copyout(in, hdr, 2) != 2)
+			break;
+		len = dnsw_get16(hdr);
+		if (len < DNSW_HEADER) {
+			close = true; /* a frame too short for a header: not DNS */
+			break;
+		}
+		if (evbuffer_get_length(in) < len + 2)
+			break;
+		evbuffer_drain(in, 2);
+		evbuffer_remove(in, t->in, len);
+		evtimer_del(c->msg_timer); /* a message ended: the next one gets its own time */
+		lru_touch(&t->conns, &c->ln);
+		z = dnsd_server_zone(s);
+		switch (dnsd_query_process(s, &s->metrics, z, DNSQ_TCP, &c->client, t->in, len,
+		                           t->out, &dq)) {
+		case DNSD_SILENT:
+			close = true; /* an answer sent as a query */
+			break;
+		case DNSD_SEND:
+			conn_write_answer(c, t->out, dq.len);
+			break;
+		case DNSD_UPSTREAM:
+			r = dnsd_req_new(&dq.q, &dq.res, t->in, t->out, sizeof(struct tcp_req));
+			if (r == NULL)
+				break;
+			((struct tcp_req *)r->ctx)->c = c;
+			r->reply = req_reply;
+			r->release = req_release;
+			r->start_ns = t0;
+			c->refs++;
+			c->pending++;
+			dnsd_upstream_submit(s->up, r);
+			break;
+		}
+		dnsz_unref(z);
+		if (close)
+			break;
+	}
+	c->processing = false;
+	if (close)
+		conn_close(c);
+	else
+		conn_update(c);
+	conn_release(c);
+}
+
+static void
+on_read(struct bufferevent *bev, void *arg)
+{
+	(void)bev;
+	conn_process(arg);
+}
+
+static void
+on_resume(evutil_socket_t fd, short what, void *arg)
+{
+	struct tcp_conn *c = arg;
+	(void)fd;
+	(void)what;
+
+	if (c->bev != NULL)
+		conn_process(c);
+}
+
+static void
+on_write(struct bufferevent *bev, void *arg)
+{
+	struct tcp_conn *c = arg;
+	(void)bev;
+
+	/* The output drained: messages held back by it can be answered now. */
+	if (has_message(c) && may_process(c))
+		conn_process(c);
+	else
+		conn_update(c);
+}
+
+static void
+on_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct tcp_conn *c = arg;
+	(void)bev;
+
+	if ((what & BEV_EVENT_EOF) && (what & BEV_EVENT_READING)) {
+		/* A half-close: everything received still gets its answer. */
+		c->eof = true;
+		conn_update(c);
+		return;
+	}
+	/* An error, or the idle timeout (no byte in or out for that long). */
+	conn_close(c);
+}
+
+static void
+on_msg_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct tcp_conn *c = arg;
+	(void)fd;
+	(void)what;
+
+	dnsd_metrics_add(&c->t->srv->metrics.drops[DNSD_DROP_TCP_SLOW], 1);
+	conn_close(c);
+}
+
+/* The connection to close for a newcomer when every slot is taken: the least recently active
+ * one that is owed nothing (idle, or sending a message too slowly). NULL when all are busy. */
+static struct tcp_conn *
+victim(struct dnsd_tcp *t)
+{
+	for (struct lru_node *n = t->conns.oldest; n != NULL; n = n->next) {
+		struct tcp_conn *c = lru_item(n, struct tcp_conn, ln);
+
+		if (c->pending == 0 && out_len(c) == 0)
+			return c;
+	}
+	return NULL;
+}
+
+static void
+on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int socklen, void *arg)
+{
+	struct dnsd_tcp *t = arg;
+	struct dnsd_server *s = t->srv;
+	struct timeval idle = {s->opts.tcp_idle_ms / 1000, (s->opts.tcp_idle_ms % 1000) * 1000};
+	struct tcp_conn *c;
+	(void)l;
+	(void)socklen;
+
+	if (t->conns.n >= s->opts.tcp_max_conns) {
+		struct tcp_conn *v = victim(t);
+
+		if (v == NULL) {
+			/* Everyone is owed answers: the newcomer is closed (the kernel backlog must
+			 * not grow, NSD's tcp-reject-overflow). */
+			dnsd_metrics_add(&s->metrics.drops[DNSD_DROP_TCP_FULL], 1);
+			evutil_closesocket(fd);
+			return;
+		}
+		dnsd_metrics_add(&s->metrics.drops[DNSD_DROP_TCP_EVICTED], 1);
+		conn_close(v);
+	}
+	c = calloc(1, sizeof(*c));
+	if (c == NULL) {
+		evutil_closesocket(fd);
+		return;
+	}
+	c->t = t;
+	c->refs = 1;
+	if (sa->sa_family == AF_INET6) {
+		c->client.family = NETADDR_V6;
+		memcpy(c->client.bytes, &((struct sockaddr_in6 *)sa)->sin6_addr, 16);
+	} else {
+		c->client.family = NETADDR_V4;
+		memcpy(c->client.bytes, &((struct sockaddr_in *)sa)->sin_addr, 4);
+	}
+	c->bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	c->msg_timer = evtimer_new(s->base, on_msg_timeout, c);
+	c->resume = event_new(s->base, -1, 0, on_resume, c);
+	if (c->bev == NULL || c->msg_timer == NULL || c->resume == NULL) {
+		if (c->bev != NULL)
+			bufferevent_free(c->bev);
+		else
+			evutil_closesocket(fd);
+		if (c->msg_timer != NULL)
+			event_free(c->msg_timer);
+		if (c->resume != NULL)
+			event_free(c->resume);
+		free(c);
+		return;
+	}
+	lru_push(&t->conns, &c->ln);
+	t->accepted++;
+	bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
+	bufferevent_set_timeouts(c->bev, &idle, &idle);
+	/* Never more input than one message beyond what is being answered. */
+	bufferevent_setwatermark(c->bev, EV_READ, 0, DNSW_MSG_MAX + 2);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+}
+
+static void
+on_unpause(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	accept_resume(arg);
+}
+
+/* accept(2) failed: out of descriptors (or memory) would fail again at once, and the loop would
+ * spin. Stop accepting until a connection closes or a moment passes. */
+static void
+on_accept_error(struct evconnlistener *l, void *arg)
+{
+	struct dnsd_tcp *t = arg;
+	struct timeval tv = {0, ACCEPT_PAUSE_MS * 1000};
+	int e = EVUTIL_SOCKET_ERROR();
+	(void)l;
+
+	if (e != EMFILE && e != ENFILE && e != ENOBUFS && e != ENOMEM)
+		return; /* the client went away before accept: nothing to hold */
+	if (!t->paused) {
+		t->paused = true;
+		t->accept_pauses++;
+		log_msg(LL_WARN, "tcp: cannot accept: %s; pausing", strerror(e));
+		for (size_t i = 0; i < t->n_listeners; i++)
+			evconnlistener_disable(t->listeners[i]);
+	}
+	evtimer_add(t->unpause, &tv);
+}
+
+enum svc_status
+dnsd_tcp_start(struct dnsd_server *s, struct dnsd_tcp **out)
+{
+	struct dnsd_tcp *t = calloc(1, sizeof(*t));
+
+	*out = NULL;
+	if (t == NULL)
+		return SVC_ENOMEM;
+	t->srv = s;
+	lru_init(&t->conns);
+	t->unpause = evtimer_new(s->base, on_unpause, t);
+	if (t->unpause == NULL) {
+		free(t);
+		return SVC_ENOMEM;
+	}
+	for (size_t i = 0; i < s->opts.n_listen; i++) {
+		const struct daemon_addr *a = &s->opts.listen[i];
+		char name[80];
+		struct evconnlistener *l = evconnlistener_new_bind(
+		        s->base, on_accept, t,
+		        LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC |
+		                (a->sa.ss_family == AF_INET6 ? LEV_OPT_BIND_IPV6ONLY : 0),
+		        256, (const struct sockaddr *)&a->sa, (int)a->len);
+
+		addr_str(a, name, sizeof(name));
+		if (l == NULL) {
+			if (s->opts.listen_default && a->sa.ss_family == AF_INET6) {
+				log_msg(LL_WARN, "tcp %s: cannot listen (skipped)", name);
+				continue;
+			}
+			log_msg(LL_ERROR, "tcp %s: cannot listen", name);
+			dnsd_tcp_stop(t);
+			return SVC_EIO;
+		}
+		evconnlistener_set_error_cb(l, on_accept_error);
+		log_msg(LL_INFO, "listening on %s (udp, tcp)", name);
+		t->listeners[t->n_listeners++] = l;
+	}
+	*out = t;
+	return SVC_OK;
+}
+
+void
+dnsd_tcp_stop(struct dnsd_tcp *t)
+{
+	if (t == NULL)
+		return;
+	for (size_t i = 0; i < t->n_listeners; i++)
+		evconnlistener_free(t->listeners[i]);
+	t->n_listeners = 0;
+	while (t->conns.oldest != NULL)
+		conn_close(lru_item(t->conns.oldest, struct tcp_conn, ln));
+	event_free(t->unpause);
+	free(t);
+}
+
+void
+dnsd_tcp_stats(const struct dnsd_tcp *t, struct dnsd_tcp_stats *out)
+{
+	out->conns = t != NULL ? t->conns.n : 0;
+	out->accepted = t != NULL ? t->accepted : 0;
+	out->accept_pauses = t != NULL ? t->accept_pauses : 0;
+}
