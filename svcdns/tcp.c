@@ -35,6 +35,7 @@ struct dnsd_tcp {
 	struct lru conns;
 	bool paused;
 	struct event *unpause;
+	uint64_t pause_logged_ms; /* one line per episode, not one per retry */
 	uint64_t accepted, accept_pauses;
 	uint8_t in[DNSW_MSG_MAX];
 	uint8_t out[DNSQ_OUT_MAX];
@@ -398,7 +399,12 @@ on_accept_error(struct evconnlistener *l, void *arg)
 	if (!t->paused) {
 		t->paused = true;
 		t->accept_pauses++;
-		log_msg(LL_WARN, "tcp: cannot accept: %s; pausing", strerror(e));
+		if (now_ms() - t->pause_logged_ms >= 10000 || t->pause_logged_ms == 0) {
+			t->pause_logged_ms = now_ms();
+			log_msg(LL_WARN,
+			        "tcp: cannot accept: %s; pausing for %d ms (%lu times so far)",
+			        strerror(e), ACCEPT_PAUSE_MS, (unsigned long)t->accept_pauses);
+		}
 		for (size_t i = 0; i < t->n_listeners; i++)
 			evconnlistener_disable(t->listeners[i]);
 	}

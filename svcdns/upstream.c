@@ -19,7 +19,7 @@
 #include "lru.h"
 #include "vec.h"
 
-#define CHAN_SOCKS (2 * 8 + 2) /* a UDP and a TCP socket per upstream, and spare */
+#define CHAN_SOCKS (2 * DNSD_UPSTREAM_MAX_SERVERS + 2) /* UDP and TCP per upstream, spare */
 
 struct up_sock {
 	ares_socket_t fd;
@@ -50,12 +50,14 @@ struct up_pend {
 struct dnsd_upstream {
 	struct event_base *base;
 	struct dnsd_upstream_config cfg;
+	struct daemon_addr servers[DNSD_UPSTREAM_MAX_SERVERS]; /* cfg.servers points here */
 	struct dnsc *cache;
 	struct dnsd_metrics *m;
 	struct up_chan **chans;
 	size_t n_chans, cap_chans;
 	struct lru idle;
 	struct up_chan *cur; /* the channel the current c-ares call is about */
+	bool closing;        /* channels are being freed: none goes back to IDLE */
 	struct htab pending;
 	size_t lingering, waiting;
 	uint8_t rnd[256]; /* random bytes for query IDs */
@@ -159,7 +161,7 @@ chan_new(struct dnsd_upstream *up)
 {
 	struct up_chan *c = calloc(1, sizeof(*c)), *prev;
 	struct ares_options o;
-	struct ares_addr_port_node nodes[8];
+	struct ares_addr_port_node nodes[DNSD_UPSTREAM_MAX_SERVERS];
 	int rc;
 
 	if (c == NULL)
@@ -184,7 +186,7 @@ chan_new(struct dnsd_upstream *up)
 		goto fail;
 	}
 	memset(nodes, 0, sizeof(nodes));
-	for (size_t i = 0; i < up->cfg.n_servers && i < 8; i++) {
+	for (size_t i = 0; i < up->cfg.n_servers; i++) {
 		const struct daemon_addr *a = &up->cfg.servers[i];
 
 		nodes[i].next = i + 1 < up->cfg.n_servers ? &nodes[i + 1] : NULL;
@@ -247,7 +249,7 @@ chan_get(struct dnsd_upstream *up)
 static void
 chan_put(struct up_chan *c)
 {
-	if (--c->queries == 0)
+	if (--c->queries == 0 && !c->up->closing)
 		lru_push(&c->up->idle, &c->idle);
 }
 
@@ -559,8 +561,10 @@ dnsd_upstream_create(struct event_base *base, const struct dnsd_upstream_config 
 	}
 	up->base = base;
 	up->cfg = *cfg;
-	if (up->cfg.n_servers > 8)
-		up->cfg.n_servers = 8;
+	if (up->cfg.n_servers > DNSD_UPSTREAM_MAX_SERVERS)
+		up->cfg.n_servers = DNSD_UPSTREAM_MAX_SERVERS;
+	memcpy(up->servers, cfg->servers, up->cfg.n_servers * sizeof(*up->servers));
+	up->cfg.servers = up->servers;
 	if (up->cfg.sockets == 0)
 		up->cfg.sockets = 1;
 	up->cache = cache;
@@ -580,6 +584,7 @@ dnsd_upstream_destroy(struct dnsd_upstream *up)
 	if (up == NULL)
 		return;
 	/* Destroying a channel calls back its queries: their clients get SERVFAIL. */
+	up->closing = true;
 	for (size_t i = 0; i < up->n_chans; i++)
 		chan_free(up->chans[i]);
 	for (n = htab_first(&it, &up->pending); n != NULL; n = htab_iter_next(&it)) {

@@ -17,17 +17,19 @@
 #include "metrics.h"
 #include "req.h"
 
+#define DNSD_UPSTREAM_MAX_SERVERS 8
+
 struct event_base;
 struct dnsd_upstream;
 
 struct dnsd_upstream_config {
-	const struct daemon_addr *servers;
-	size_t n_servers;
-	uint32_t timeout_ms; /* SERVFAIL after this */
-	size_t max_inflight; /* distinct questions out; more get REFUSED */
-	size_t sockets;      /* questions with a socket of their own; beyond, they share */
-	size_t max_waiters;  /* clients on one question; more get SERVFAIL */
-	size_t max_waiting;  /* clients waiting in all; more get SERVFAIL */
+	const struct daemon_addr *servers; /* copied */
+	size_t n_servers;                  /* at most DNSD_UPSTREAM_MAX_SERVERS */
+	uint32_t timeout_ms;               /* SERVFAIL after this */
+	size_t max_inflight;               /* distinct questions out; more get REFUSED */
+	size_t sockets;     /* questions with a socket of their own; beyond, they share */
+	size_t max_waiters; /* clients on one question; more get SERVFAIL */
+	size_t max_waiting; /* clients waiting in all; more get SERVFAIL */
 	struct dnsr_limits limits;
 };
 
