@@ -31,8 +31,8 @@ test_add_counts(void **state)
 	assert_null(d.entries[1].field);
 	assert_string_equal(d.entries[1].message, "loose 7");
 	assert_string_equal(d.entries[2].message, "x-y");
-	assert_true(tu_has(&d, DIAG_ERROR, "spec.ports[0].port", "Required"));
-	assert_false(tu_has(&d, DIAG_WARNING, "spec.ports[0].port", NULL));
+	tu_diag_expect(&d, DIAG_ERROR, "spec.ports[0].port", "Required");
+	assert_null(tu_diag_find(&d, DIAG_WARNING, "spec.ports[0].port", NULL));
 	diag_clear(&d);
 	assert_int_equal(d.n, 0);
 	assert_int_equal(d.errors, 0);
