@@ -5,35 +5,9 @@
 #
 # Run by ctest with SVC_BUILD_DIR (svcctl is $SVC_BUILD_DIR/svcctl) and SVC_SOURCE_DIR. Every
 # check runs on its own copy of zones/ in a temporary directory; the repository is never touched.
-set -euo pipefail
-
-SVC_SOURCE_DIR=${SVC_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
-SVC_BUILD_DIR=${SVC_BUILD_DIR:-$SVC_SOURCE_DIR/build}
-SVCCTL=$SVC_BUILD_DIR/svcctl
-ZONES_SRC=$SVC_SOURCE_DIR/zones
-
-if [ ! -x "$SVCCTL" ]; then
-	echo "svcctl.sh: $SVCCTL not found; build first" >&2
-	exit 1
-fi
-
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/svcctl-test.XXXXXX")
-trap 'rm -rf "$WORK"' EXIT
-# Messages and tables must not depend on the caller's locale.
-export LC_ALL=C
-unset SVCDNS_ZONES
-
-passed=0
-failed=0
-
-pass() {
-	passed=$((passed + 1))
-}
-
-fail() {
-	failed=$((failed + 1))
-	echo "FAIL: $*"
-}
+. "$(dirname "$0")/lib/common.sh"
+set -e # any step that fails without a check stops the test
+need_programs svcctl
 
 # A fresh copy of zones/ at $WORK/NAME. Every file's modification time is set to 10 days and an
 # hour ago, so objects without a creationTimestamp are exactly "10d" old in the AGE column.
@@ -74,9 +48,9 @@ show_err() {
 
 expect_rc() { # NAME WANT
 	if [ "$RC" -eq "$2" ]; then
-		pass
+		pass "$1: exit status $2"
 	else
-		fail "$1: exit status $RC, expected $2"
+		fail "$1: exit status $2" "got exit status $RC"
 		show_err
 	fi
 }
@@ -92,9 +66,9 @@ expect_text() {
 	local name=$1 want=$3 file=$ACTUAL
 	snap "$2"
 	if [ "$(cat "$file")" == "$want" ] && { [ ! -s "$file" ] || [ -z "$(tail -c1 "$file")" ]; }; then
-		pass
+		pass "$name: output as expected"
 	else
-		fail "$name: output differs (--- expected, +++ actual)"
+		fail "$name: output as expected" "it differs (--- expected, +++ actual):"
 		diff -u <(printf '%s\n' "$want") "$file" | sed 's/^/  /' || true
 		show_err
 	fi
@@ -106,9 +80,9 @@ expect_out() { expect_text "$1" "$OUT" "$2"; }
 expect_has() {
 	snap "$2"
 	if grep -qF -- "$3" "$ACTUAL"; then
-		pass
+		pass "$1: a line contains: $3"
 	else
-		fail "$1: expected a line containing: $3"
+		fail "$1: a line contains: $3"
 		echo "  --- actual:"
 		sed 's/^/  | /' "$ACTUAL"
 	fi
@@ -117,29 +91,11 @@ expect_has() {
 expect_lacks() {
 	snap "$2"
 	if ! grep -qF -- "$3" "$ACTUAL"; then
-		pass
+		pass "$1: no line contains: $3"
 	else
-		fail "$1: expected no line containing: $3"
+		fail "$1: no line contains: $3"
 		echo "  --- actual:"
 		sed 's/^/  | /' "$ACTUAL"
-	fi
-}
-
-expect_eq() { # NAME ACTUAL EXPECTED
-	if [ "$2" == "$3" ]; then
-		pass
-	else
-		fail "$1: got '$2', expected '$3'"
-	fi
-}
-
-expect_true() { # NAME COMMAND...
-	local name=$1
-	shift
-	if "$@"; then
-		pass
-	else
-		fail "$name: '$*' is false"
 	fi
 }
 
@@ -753,5 +709,4 @@ expect_has "hc: refused with where and why" "$ERR" \
 # The repository's zones/ was only read: it still matches the first copy.
 expect_true "zones/ unchanged" diff -rq "$ZONES_SRC" "$WORK/get"
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+summary

@@ -8,96 +8,10 @@
 # is a copy of zones/ plus a namespace "testns" written below, in a temporary directory; every
 # process this script starts listens on 127.0.0.1 ports picked at random in 20000-29999 and is
 # stopped on exit.
-set -u -o pipefail
-
-SVC_SOURCE_DIR=${SVC_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
-SVC_BUILD_DIR=${SVC_BUILD_DIR:-$SVC_SOURCE_DIR/build}
-SVCDNS=$SVC_BUILD_DIR/svcdns
-SVCCTL=$SVC_BUILD_DIR/svcctl
-ZONES_SRC=$SVC_SOURCE_DIR/zones
+. "$(dirname "$0")/lib/common.sh"
+need_programs svcdns svcctl
+need_tools dig kdig nsd curl python3
 CIDRS=10.96.0.0/12,fd00:10:96::/112
-
-for f in "$SVCDNS" "$SVCCTL"; do
-	if [ ! -x "$f" ]; then
-		echo "svcdns.sh: $f not found; build first" >&2
-		exit 1
-	fi
-done
-for tool in dig kdig nsd curl python3; do
-	if ! command -v "$tool" >/dev/null; then
-		echo "svcdns.sh: $tool is needed (apt-get install bind9-dnsutils knot-dnsutils nsd curl)" >&2
-		exit 1
-	fi
-done
-
-export LC_ALL=C
-unset SVCDNS_ZONES
-PY=$(python3 -c 'import sys; print(sys.executable)') # the interpreter itself, not a wrapper
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/svcdns-test.XXXXXX")
-STARTED=() # every process started here, stopped by cleanup
-
-stop_pid() { # PID: SIGTERM, then SIGKILL after 3 s
-	local p=$1 i
-	kill -TERM "$p" 2>/dev/null || return 0
-	for ((i = 0; i < 60; i++)); do
-		kill -0 "$p" 2>/dev/null || break
-		sleep 0.05
-	done
-	kill -KILL "$p" 2>/dev/null
-	wait "$p" 2>/dev/null
-	return 0
-}
-
-cleanup() {
-	local p
-	for p in "${STARTED[@]}"; do
-		stop_pid "$p"
-	done
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-passed=0
-failed=0
-pass() { passed=$((passed + 1)); }
-fail() {
-	failed=$((failed + 1))
-	echo "FAIL: $*"
-}
-
-now_ms() { date +%s%3N; }
-
-# poll MS CMD...: run CMD every 50 ms until it succeeds (0) or MS milliseconds have passed (1).
-poll() {
-	local ms=$1 end
-	shift
-	end=$(($(now_ms) + ms))
-	while :; do
-		"$@" && return 0
-		[ "$(now_ms)" -ge "$end" ] && return 1
-		sleep 0.05
-	done
-}
-
-# A port in 20000-29999 free for UDP and TCP on 127.0.0.1 right now (a race with other programs
-# remains; the start functions retry with another port).
-pick_port() {
-	"$PY" - <<'EOF'
-import random, socket
-for _ in range(500):
-    p = random.randint(20000, 29999)
-    try:
-        for t in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
-            s = socket.socket(socket.AF_INET, t)
-            s.bind(("127.0.0.1", p))
-            s.close()
-    except OSError:
-        continue
-    print(p)
-    break
-EOF
-}
 
 # ---- the upstream: nsd, authoritative for example.com and 99.10.in-addr.arpa --------------------
 
@@ -158,7 +72,7 @@ zone:
 EOF
 		nsd -d -c "$NSD_DIR/nsd.conf" >"$NSD_DIR/nsd.out" 2>&1 &
 		NSD_PID=$!
-		STARTED+=("$NSD_PID")
+		track_pid "$NSD_PID"
 		end=$(($(now_ms) + 5000))
 		while kill -0 "$NSD_PID" 2>/dev/null && [ "$(now_ms)" -lt "$end" ]; do
 			nsd_up && return 0
@@ -194,7 +108,7 @@ start_svcdns() {
 		fi
 		"$SVCDNS" "${args[@]}" >"$WORK/$name.out" 2>"$SD_ERR" &
 		SD_PID=$!
-		STARTED+=("$SD_PID")
+		track_pid "$SD_PID"
 		end=$(($(now_ms) + 10000))
 		while kill -0 "$SD_PID" 2>/dev/null && [ "$(now_ms)" -lt "$end" ]; do
 			if [ "$(dig @127.0.0.1 -p "$SD_PORT" +short +time=1 +tries=1 dns-version.cluster.local TXT 2>/dev/null)" == '"1.1.0"' ] &&
@@ -436,7 +350,7 @@ run_q() {
 
 # check_reply I TOOL PROTO: the loaded reply against queued question I.
 check_reply() {
-	local i=$1 tool=$2 proto=$3 want=${Q_WANT[$1]} rcode=${Q_RCODE[$1]} errs=()
+	local i=$1 tool=$2 proto=$3 want=${Q_WANT[$1]} rcode=${Q_RCODE[$1]} errs=() desc
 	[ "$R_STATUS" == "$rcode" ] || errs+=("rcode '$R_STATUS', expected '$rcode'")
 	[ "$R_PROTO" == "${proto^^}" ] || errs+=("answered over '$R_PROTO', expected ${proto^^}")
 	[ -z "$R_WARN" ] || errs+=("client says: $R_WARN")
@@ -467,31 +381,12 @@ ${Q_EXTRA[i]}")
 			errs+=("authority section not empty")
 		fi
 	fi
+	desc="${Q_LABEL[i]}: ${Q_NAME[i]} ${Q_TYPE[i]} ($tool over $proto)"
 	if [ ${#errs[@]} -eq 0 ]; then
-		pass
+		pass "$desc"
 	else
-		fail "${Q_LABEL[i]}: ${Q_NAME[i]} ${Q_TYPE[i]} ($tool over $proto):"
-		printf '    %s\n' "${errs[@]}"
+		fail "$desc" "${errs[@]}"
 		show_raw
-	fi
-}
-
-# expect_true LABEL CMD...: CMD succeeds.
-expect_true() {
-	local label=$1
-	shift
-	if "$@"; then
-		pass
-	else
-		fail "$label: '$*' is false"
-	fi
-}
-
-expect_eq() { # LABEL ACTUAL EXPECTED
-	if [ "$2" == "$3" ]; then
-		pass
-	else
-		fail "$1: got '$2', expected '$3'"
 	fi
 }
 
@@ -963,9 +858,9 @@ for c in "${CLIENTS[@]}"; do
 	got=${R_ORD#cluster.local. SOA }
 	if [ "$R_STATUS" == NOERROR ] && has_flag aa && [ "$R_AN" == 1 ] && [ "$R_TTLS" == 5 ] &&
 		[ "$got" != "$R_ORD" ] && [[ $got =~ $SOA_RE ]]; then
-		pass
+		pass "apex SOA ($tool over $proto): cluster.local. SOA ns.dns.cluster.local. hostmaster.cluster.local. SERIAL 7200 1800 86400 5"
 	else
-		fail "apex SOA ($tool over $proto): expected cluster.local. SOA ns.dns.cluster.local. hostmaster.cluster.local. SERIAL 7200 1800 86400 5"
+		fail "apex SOA ($tool over $proto): cluster.local. SOA ns.dns.cluster.local. hostmaster.cluster.local. SERIAL 7200 1800 86400 5"
 		show_raw
 	fi
 done
@@ -996,7 +891,7 @@ for c in "dig udp" "dig tcp"; do
 	if [ "$R_STATUS" == NOERROR ] && has_flag aa &&
 		[ "${got%% *}" == _HtTp._TcP.sVc1.TeStNs.SvC.cLuStEr.LoCaL. ] &&
 		[ "${got,,}" == "_http._tcp.svc1.testns.svc.cluster.local. srv 0 100 80 svc1.testns.svc.cluster.local." ]; then
-		pass
+		pass "mixed-case SRV ($tool over $proto): owner in the query's case, one SRV 0 100 80 svc1..."
 	else
 		fail "mixed-case SRV ($tool over $proto): owner in the query's case, one SRV 0 100 80 svc1..."
 		show_raw
@@ -1016,7 +911,7 @@ for c in "${CLIENTS[@]}"; do
 	read -r tool proto <<<"$c"
 	ask "$tool" "$proto" 3.5.244.10.in-addr.arpa PTR
 	if [ -n "$R_STATUS" ] && [[ $R_ANS != *hdls* ]]; then
-		pass
+		pass "PTR of a not-ready endpoint ($tool over $proto): must not name it"
 	else
 		fail "PTR of a not-ready endpoint ($tool over $proto): must not name it"
 		show_raw
@@ -1026,7 +921,7 @@ for c in "${CLIENTS[@]}"; do
 	read -r tool proto <<<"$c"
 	ask "$tool" "$proto" www.example.com A +norec
 	if [ "$R_STATUS" == NOERROR ] && ! has_flag rd && has_flag ra; then
-		pass
+		pass "forwarded with RD clear ($tool over $proto): RD echoed clear, RA set"
 	else
 		fail "forwarded with RD clear ($tool over $proto): RD echoed clear, RA set"
 		show_raw
@@ -1061,7 +956,7 @@ for tool in dig kdig; do
 	ask "$tool" udp mid.$T A +noedns
 	n=$R_AN size=$R_SIZE
 	if has_flag tc && [ "${size:-9999}" -le 512 ] && [ "$n" -ge 1 ] && [ "$n" -lt 60 ] && [ -z "$R_WARN" ]; then
-		pass
+		pass "60 endpoints over UDP without EDNS ($tool): TC=1, <= 512 bytes, cut at a record (got $n answers, $size bytes)"
 	else
 		fail "60 endpoints over UDP without EDNS ($tool): TC=1, <= 512 bytes, cut at a record (got $n answers, $size bytes)"
 		show_raw
@@ -1069,7 +964,7 @@ for tool in dig kdig; do
 	ask "$tool" udp mid.$T A +bufsize=1232
 	size=$R_SIZE
 	if ! has_flag tc && [ "$R_AN" -eq 60 ] && [ "${size:-9999}" -le 1232 ] && [ "$R_EDNSV" == 0 ]; then
-		pass
+		pass "60 endpoints over UDP with EDNS 1232 ($tool): complete, no TC, <= 1232 bytes (got $R_AN, $size bytes)"
 	else
 		fail "60 endpoints over UDP with EDNS 1232 ($tool): complete, no TC, <= 1232 bytes (got $R_AN, $size bytes)"
 		show_raw
@@ -1081,7 +976,7 @@ for tool in dig kdig; do
 		n=$R_AN
 		if has_flag tc && [ "${size:-9999}" -le "$limit" ] && [ "$n" -ge 1 ] && [ "$n" -lt 100 ] &&
 			[ -z "$R_WARN" ]; then
-			pass
+			pass "100 endpoints over UDP, EDNS $bufsize ($tool): TC=1, <= $limit bytes (got $n answers, $size bytes)"
 		else
 			fail "100 endpoints over UDP, EDNS $bufsize ($tool): TC=1, <= $limit bytes (got $n answers, $size bytes)"
 			show_raw
@@ -1089,14 +984,14 @@ for tool in dig kdig; do
 	done
 	ask "$tool" tcp big.$T A
 	if ! has_flag tc && [ "$R_AN" -eq 100 ] && [ "$R_STATUS" == NOERROR ]; then
-		pass
+		pass "100 endpoints over TCP ($tool): complete (got $R_AN answers)"
 	else
 		fail "100 endpoints over TCP ($tool): complete (got $R_AN answers)"
 		show_raw
 	fi
 	ask "$tool" tcp big.$T A +noedns
 	if ! has_flag tc && [ "$R_AN" -eq 100 ]; then
-		pass
+		pass "100 endpoints over TCP without EDNS ($tool): complete (got $R_AN answers)"
 	else
 		fail "100 endpoints over TCP without EDNS ($tool): complete (got $R_AN answers)"
 		show_raw
@@ -1109,7 +1004,7 @@ dig @127.0.0.1 -p "$PORT" +time=5 +tries=1 +notcp big.$T A >"$WORK/r.out" 2>&1
 awk -v out="$WORK/r" -f "$WORK/norm.awk" "$WORK/r.out"
 load "$WORK/r"
 if [ "$R_AN" -eq 100 ] && grep -q "Truncated, retrying in TCP" "$RAW"; then
-	pass
+	pass "dig without +ignore: truncated over UDP, complete over TCP"
 else
 	fail "dig without +ignore: truncated over UDP, complete over TCP"
 	show_raw
@@ -1119,14 +1014,14 @@ for c in "${CLIENTS[@]}"; do
 	read -r tool proto <<<"$c"
 	ask "$tool" "$proto" svc1.$T A +edns=0
 	if [ "$R_STATUS" == NOERROR ] && [ "$R_EDNSV" == 0 ] && [ "${R_UDP:-9999}" -le 1232 ]; then
-		pass
+		pass "EDNS query ($tool over $proto): OPT version 0 in the answer, payload <= 1232"
 	else
 		fail "EDNS query ($tool over $proto): OPT version 0 in the answer, payload <= 1232"
 		show_raw
 	fi
 	ask "$tool" "$proto" svc1.$T A +noedns
 	if [ "$R_STATUS" == NOERROR ] && [ -z "$R_EDNSV" ]; then
-		pass
+		pass "query without EDNS ($tool over $proto): no OPT in the answer"
 	else
 		fail "query without EDNS ($tool over $proto): no OPT in the answer"
 		show_raw
@@ -1137,7 +1032,7 @@ for c in "${CLIENTS[@]}"; do
 		ask kdig "$proto" svc1.$T A +edns=1
 	fi
 	if [ "$R_STATUS" == BADVERS ] && [ "$R_AN" -eq 0 ]; then
-		pass
+		pass "EDNS version 1 ($tool over $proto): BADVERS"
 	else
 		fail "EDNS version 1 ($tool over $proto): BADVERS"
 		show_raw
@@ -1147,19 +1042,19 @@ done
 # Zone transfers are refused.
 RAW=$WORK/xfr.raw
 kdig @127.0.0.1 -p "$PORT" +time=5 cluster.local AXFR >"$RAW" 2>&1
-if grep -q "REFUSED" "$RAW" && ! grep -q "IN.*SOA" "$RAW"; then pass; else
+if grep -q "REFUSED" "$RAW" && ! grep -q "IN.*SOA" "$RAW"; then pass "kdig AXFR cluster.local: REFUSED"; else
 	fail "kdig AXFR cluster.local: REFUSED"
 	show_raw
 fi
 dig @127.0.0.1 -p "$PORT" +time=5 +tries=1 cluster.local AXFR >"$RAW" 2>&1
-if grep -q "Transfer failed" "$RAW" && ! grep -q "IN.*SOA" "$RAW"; then pass; else
+if grep -q "Transfer failed" "$RAW" && ! grep -q "IN.*SOA" "$RAW"; then pass "dig AXFR cluster.local: transfer fails, no records"; else
 	fail "dig AXFR cluster.local: transfer fails, no records"
 	show_raw
 fi
 # An IXFR query carries the client's SOA in the authority section (RFC 1995 §3): still REFUSED,
 # not FORMERR.
 kdig @127.0.0.1 -p "$PORT" +time=5 cluster.local IXFR=1 >"$RAW" 2>&1
-if grep -q "REFUSED" "$RAW" && ! grep -q "IN.*SOA" "$RAW"; then pass; else
+if grep -q "REFUSED" "$RAW" && ! grep -q "IN.*SOA" "$RAW"; then pass "kdig IXFR=1 cluster.local: REFUSED"; else
 	fail "kdig IXFR=1 cluster.local: REFUSED"
 	show_raw
 fi
@@ -1178,15 +1073,15 @@ for m in 'svcdns_dns_requests_total{proto="udp",type="A"}' 'svcdns_dns_requests_
 	'svcdns_cache_misses_total' 'svcdns_upstream_requests_total' 'svcdns_model_services' 'svcdns_model_pods'; do
 	v=$(awk -v n="$m" '$1 == n { print $2; exit }' "$WORK/metrics")
 	if [[ $v =~ ^[0-9.e+]+$ ]] && awk -v v="$v" 'BEGIN { exit !(v > 0) }'; then
-		pass
+		pass "/metrics: $m is a count > 0 ($v)"
 	else
-		fail "/metrics: $m is '$v', expected a count > 0"
+		fail "/metrics: $m is a count > 0" "got '$v'"
 	fi
 done
 for m in 'svcdns_dns_request_duration_seconds_bucket{le="+Inf"}' 'svcdns_upstream_errors_total{reason="timeout"}' \
 	'svcdns_reloads_total{result="ok"}' 'svcdns_reloads_total{result="error"}'; do
 	v=$(awk -v n="$m" '$1 == n { print $2; exit }' "$WORK/metrics")
-	if [[ $v =~ ^[0-9.e+]+$ ]]; then pass; else fail "/metrics: no sample $m"; fi
+	if [[ $v =~ ^[0-9.e+]+$ ]]; then pass "/metrics: a sample $m"; else fail "/metrics: a sample $m"; fi
 done
 expect_true "/metrics: Prometheus TYPE lines" grep -q '^# TYPE svcdns_dns_requests_total counter' "$WORK/metrics"
 
@@ -1198,7 +1093,7 @@ import socket, sys, time
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.bind(("127.0.0.1", int(sys.argv[1])))
 time.sleep(600)' "$SILENT" &
-STARTED+=("$!")
+track_pid "$!"
 cat >"$WORK/cfg.yaml.in" <<EOF
 # svcdns settings: the same keys as the flags
 zones: $Z
@@ -1230,8 +1125,8 @@ d2=$!
 wait "$d1" "$d2"
 elapsed=$(($(now_ms) - t0))
 for f in sf-udp sf-tcp; do
-	if grep -q "status: SERVFAIL" "$WORK/$f"; then pass; else
-		fail "silent upstream ($f): SERVFAIL expected, not silence"
+	if grep -q "status: SERVFAIL" "$WORK/$f"; then pass "silent upstream ($f): SERVFAIL, not silence"; else
+		fail "silent upstream ($f): SERVFAIL, not silence"
 		sed 's/^/  | /' "$WORK/$f"
 	fi
 done
@@ -1320,7 +1215,7 @@ print(sent, lost, bad)
 EOF
 "$PY" "$WORK/hammer.py" "$MAIN_PORT" "$WORK/hammer.stop" backend.shop.$SVC >"$WORK/hammer.out" 2>&1 &
 HAMMER=$!
-STARTED+=("$HAMMER")
+track_pid "$HAMMER"
 
 # short NAME TYPE: dig +short's answer, lines sorted and joined by spaces.
 short() { dig @127.0.0.1 -p "$MAIN_PORT" +short +time=1 +tries=1 "$1" "$2" 2>/dev/null | sort | tr '\n' ' ' | sed 's/ $//'; }
@@ -1335,9 +1230,9 @@ expect_within() {
 	shift
 	t0=$(now_ms)
 	if poll 1000 "$@"; then
-		pass
+		pass "$label: within 1 s of the change"
 	else
-		fail "$label: not within 1 s of the change ($(($(now_ms) - t0)) ms): '$*'"
+		fail "$label: within 1 s of the change" "not after $(($(now_ms) - t0)) ms: '$*'"
 		echo "  now: $(short "$2" "$3") ($(status_of "$2" "$3"))"
 	fi
 }
@@ -1460,12 +1355,12 @@ gone() { ! kill -0 "$MAIN_PID" 2>/dev/null || [ "$(ps -o stat= -p "$MAIN_PID" 2>
 if poll 3000 gone; then
 	wait "$MAIN_PID"
 	rc=$?
+	untrack_pid "$MAIN_PID"
 	expect_eq "SIGTERM: exit status" "$rc" 0
 else
-	fail "SIGTERM: svcdns still running after 3 s"
+	fail "SIGTERM: exit status" "svcdns still running after 3 s"
 fi
 expect_true "SIGTERM: logged" grep -q "SIGTERM" "$MAIN_ERR"
 expect_true "no sanitizer report on stderr" bash -c "! grep -q 'ERROR: AddressSanitizer\|runtime error:\|LeakSanitizer' $WORK/*.err"
 
-echo "$passed checks passed, $failed failed"
-[ "$failed" -eq 0 ]
+summary

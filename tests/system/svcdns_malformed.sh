@@ -9,65 +9,11 @@
 # The packet rules are those of reliability-anchors.md §1.3 (NSD, Knot, BIND).
 #
 # Run by ctest with SVC_BUILD_DIR (svcdns is $SVC_BUILD_DIR/svcdns) and SVC_SOURCE_DIR.
-set -u -o pipefail
+. "$(dirname "$0")/lib/common.sh"
+need_programs svcdns
+need_tools dig python3
 
-SVC_SOURCE_DIR=${SVC_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
-SVC_BUILD_DIR=${SVC_BUILD_DIR:-$SVC_SOURCE_DIR/build}
-SVCDNS=$SVC_BUILD_DIR/svcdns
-
-if [ ! -x "$SVCDNS" ]; then
-	echo "svcdns_malformed.sh: $SVCDNS not found; build first" >&2
-	exit 1
-fi
-for tool in dig python3; do
-	if ! command -v "$tool" >/dev/null; then
-		echo "svcdns_malformed.sh: $tool is needed" >&2
-		exit 1
-	fi
-done
-
-export LC_ALL=C
-unset SVCDNS_ZONES
-PY=$(python3 -c 'import sys; print(sys.executable)')
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/svcdns-malformed.XXXXXX")
-SD_PID=''
-
-cleanup() {
-	local i
-	if [ -n "$SD_PID" ] && kill -0 "$SD_PID" 2>/dev/null; then
-		kill -TERM "$SD_PID" 2>/dev/null
-		for ((i = 0; i < 60; i++)); do
-			kill -0 "$SD_PID" 2>/dev/null || break
-			sleep 0.05
-		done
-		kill -KILL "$SD_PID" 2>/dev/null
-		wait "$SD_PID" 2>/dev/null
-	fi
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-now_ms() { date +%s%3N; }
-
-pick_port() {
-	"$PY" - <<'EOF'
-import random, socket
-for _ in range(500):
-    p = random.randint(20000, 29999)
-    try:
-        for t in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
-            s = socket.socket(socket.AF_INET, t)
-            s.bind(("127.0.0.1", p))
-            s.close()
-    except OSError:
-        continue
-    print(p)
-    break
-EOF
-}
-
-cp -R "$SVC_SOURCE_DIR/zones" "$WORK/zones"
+cp -R "$ZONES_SRC" "$WORK/zones"
 UPSTREAM=$(pick_port) # nothing listens there: forwarded names fail fast, nothing leaves the host
 
 started=0
@@ -76,6 +22,7 @@ for try in 1 2 3 4 5; do
 	"$SVCDNS" --zones "$WORK/zones" --listen "127.0.0.1:$PORT" --upstream "127.0.0.1:$UPSTREAM" \
 		--threads 2 >"$WORK/svcdns.out" 2>"$WORK/svcdns.err" &
 	SD_PID=$!
+	track_pid "$SD_PID"
 	end=$(($(now_ms) + 10000))
 	while kill -0 "$SD_PID" 2>/dev/null && [ "$(now_ms)" -lt "$end" ]; do
 		if [ "$(dig @127.0.0.1 -p "$PORT" +short +time=1 +tries=1 dns-version.cluster.local TXT 2>/dev/null)" == '"1.1.0"' ]; then
@@ -84,9 +31,7 @@ for try in 1 2 3 4 5; do
 		fi
 		sleep 0.05
 	done
-	kill "$SD_PID" 2>/dev/null
-	wait "$SD_PID" 2>/dev/null
-	SD_PID=''
+	stop_pid "$SD_PID"
 	grep -qi "in use" "$WORK/svcdns.err" || break
 done
 if [ "$started" != 1 ]; then
@@ -104,20 +49,18 @@ import time
 
 PORT = int(sys.argv[1])
 ADDR = ("127.0.0.1", PORT)
-passed = failed = 0
 
 NOERROR, FORMERR, SERVFAIL, NXDOMAIN, NOTIMP, REFUSED, BADVERS = 0, 1, 2, 3, 4, 5, 16
 RCODES = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED", 16: "BADVERS"}
 A, NS, SOA, AAAA, OPT, AXFR, IXFR, TXT = 1, 2, 6, 28, 41, 252, 251, 16
 
 
+# One line per check, read by the shell: "PASS name" or "FAIL name<TAB>detail"; "DONE" at the end.
 def check(name, ok, detail=""):
-    global passed, failed
     if ok:
-        passed += 1
+        print("PASS " + name)
     else:
-        failed += 1
-        print("FAIL: %s%s" % (name, (": " + detail) if detail else ""))
+        print("FAIL %s\t%s" % (name, " ".join(detail.split())))
 
 
 def header(qid, flags=0x0100, qd=1, an=0, ns=0, ar=0):
@@ -507,42 +450,43 @@ for transport in ("udp", "tcp"):
     check("after the random packets over %s: one SOA answer" % transport.upper(),
           p is not None and p["an"] == 1 and p["rrs"][0][0] == SOA, repr(p))
 
-print("%d %d" % (passed, failed))
+print("DONE")
 EOF
 
 if "$PY" "$WORK/malformed.py" "$PORT" >"$WORK/py.out" 2>&1; then rc=0; else rc=$?; fi
-grep -v '^[0-9]* [0-9]*$' "$WORK/py.out"
-read -r passed failed < <(grep '^[0-9]* [0-9]*$' "$WORK/py.out" | tail -1)
-passed=${passed:-0}
-if [ -z "${failed:-}" ] || [ "$rc" -ne 0 ]; then
-	echo "FAIL: the raw-packet client stopped (exit status $rc)"
-	failed=$((${failed:-0} + 1))
+finished=0
+while IFS= read -r line; do
+	case $line in
+	"PASS "*) pass "${line#PASS }" ;;
+	"FAIL "*)
+		IFS=$'\t' read -r name detail <<<"${line#FAIL }"
+		fail "$name" ${detail:+"$detail"}
+		;;
+	DONE) finished=1 ;;
+	*) printf '%s\n' "$line" ;; # whatever else the client said, a traceback say
+	esac
+done <"$WORK/py.out"
+# Only a failure counts here: a client that stops early has left its other checks out.
+if [ "$finished" != 1 ] || [ "$rc" -ne 0 ]; then
+	fail "the raw-packet client ran to its end" "exit status $rc"
 fi
 
 # Still running, still answering (dig over UDP and TCP), nothing reported by a sanitizer.
 if kill -0 "$SD_PID" 2>/dev/null; then
-	passed=$((passed + 1))
+	pass "svcdns is still running"
 else
-	echo "FAIL: svcdns is no longer running"
-	failed=$((failed + 1))
+	fail "svcdns is still running"
 	sed 's/^/  | /' "$WORK/svcdns.err"
 fi
 for proto in +notcp +tcp; do
 	got=$(dig @127.0.0.1 -p "$PORT" +time=2 +tries=1 $proto +short kubernetes.default.svc.cluster.local A 2>&1)
-	if [ "$got" == 10.96.0.1 ]; then
-		passed=$((passed + 1))
-	else
-		echo "FAIL: dig $proto kubernetes.default.svc.cluster.local after the malformed packets: '$got'"
-		failed=$((failed + 1))
-	fi
+	expect_eq "dig $proto kubernetes.default.svc.cluster.local after the malformed packets" "$got" 10.96.0.1
 done
 if ! grep -q 'ERROR: AddressSanitizer\|runtime error:\|LeakSanitizer' "$WORK/svcdns.err"; then
-	passed=$((passed + 1))
+	pass "no sanitizer report on svcdns's stderr"
 else
-	echo "FAIL: sanitizer report on svcdns's stderr"
+	fail "no sanitizer report on svcdns's stderr"
 	sed 's/^/  | /' "$WORK/svcdns.err"
-	failed=$((failed + 1))
 fi
 
-echo "$passed checks passed, $failed failed"
-[ "$failed" -eq 0 ]
+summary

@@ -10,78 +10,13 @@
 # Needs root and `ip netns`; without them it prints SKIP and exits 77 (ctest: skipped). Everything it creates (the
 # namespace, its veth pair, /etc/netns/NS, the temporary directory, the processes) is removed on exit.
 # Run by ctest with SVC_BUILD_DIR (svcdns is $SVC_BUILD_DIR/svcdns) and SVC_SOURCE_DIR.
-set -u -o pipefail
-
-SVC_SOURCE_DIR=${SVC_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
-SVC_BUILD_DIR=${SVC_BUILD_DIR:-$SVC_SOURCE_DIR/build}
-SVCDNS=$SVC_BUILD_DIR/svcdns
-SVCCTL=$SVC_BUILD_DIR/svcctl
-
-if [ "$(id -u)" -ne 0 ]; then
-	echo "SKIP: svcdns_netns.sh needs root (network namespaces, port 53)"
-	exit 77
-fi
-if ! command -v ip >/dev/null || ! ip netns list >/dev/null 2>&1; then
-	echo "SKIP: svcdns_netns.sh needs 'ip netns' (iproute2)"
-	exit 77
-fi
-for f in "$SVCDNS" "$SVCCTL"; do
-	if [ ! -x "$f" ]; then
-		echo "svcdns_netns.sh: $f not found; build first" >&2
-		exit 1
-	fi
-done
-for tool in nsd getent dig python3; do
-	if ! command -v "$tool" >/dev/null; then
-		echo "svcdns_netns.sh: $tool is needed" >&2
-		exit 1
-	fi
-done
-
-export LC_ALL=C
-unset SVCDNS_ZONES
-PY=$(python3 -c 'import sys; print(sys.executable)')
+. "$(dirname "$0")/lib/common.sh"
+need_netns
+need_programs svcdns svcctl
+need_tools nsd getent dig python3
 NS=svcdns-test-$$
 ADDR_DNS=10.253.0.1 # svcdns
 ADDR_UP=10.253.0.2  # nsd, its upstream
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/svcdns-netns.XXXXXX")
-ETC_NETNS_MADE=0
-[ -d /etc/netns ] || ETC_NETNS_MADE=1
-PIDS=()
-
-stop_pid() {
-	local p=$1 i
-	kill -TERM "$p" 2>/dev/null || return 0
-	for ((i = 0; i < 60; i++)); do
-		kill -0 "$p" 2>/dev/null || break
-		sleep 0.05
-	done
-	kill -KILL "$p" 2>/dev/null
-	wait "$p" 2>/dev/null
-	return 0
-}
-
-cleanup() {
-	local p
-	for p in "${PIDS[@]}"; do
-		stop_pid "$p"
-	done
-	ip netns del "$NS" 2>/dev/null # and the veth pair inside it
-	rm -rf "/etc/netns/$NS"
-	[ "$ETC_NETNS_MADE" == 0 ] || rmdir /etc/netns 2>/dev/null
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-passed=0
-failed=0
-pass() { passed=$((passed + 1)); }
-fail() {
-	failed=$((failed + 1))
-	echo "FAIL: $*"
-}
-now_ms() { date +%s%3N; }
 in_ns() { ip netns exec "$NS" "$@"; }
 
 # ---- the namespace ------------------------------------------------------------------------------
@@ -90,6 +25,7 @@ if ! ip netns add "$NS"; then
 	echo "svcdns_netns.sh: ip netns add $NS failed" >&2
 	exit 1
 fi
+at_exit "ip netns del '$NS' 2>/dev/null" # and the veth pair inside it
 ip -n "$NS" link set lo up &&
 	ip -n "$NS" link add "sd$$a" type veth peer name "sd$$b" &&
 	ip -n "$NS" addr add "$ADDR_DNS/24" dev "sd$$a" &&
@@ -99,8 +35,7 @@ ip -n "$NS" link set lo up &&
 	echo "svcdns_netns.sh: could not set up the veth pair in $NS" >&2
 	exit 1
 }
-mkdir -p "/etc/netns/$NS"
-cat >"/etc/netns/$NS/resolv.conf" <<EOF
+netns_resolv_conf "$NS" <<EOF || exit 1
 nameserver $ADDR_DNS
 search shop.svc.cluster.local svc.cluster.local cluster.local
 options ndots:5 timeout:2 attempts:1
@@ -141,11 +76,11 @@ zone:
 EOF
 # Started by `ip netns exec` itself (it execs the program): $! is the program, for cleanup.
 ip netns exec "$NS" nsd -d -c "$WORK/nsd/nsd.conf" >"$WORK/nsd/nsd.out" 2>&1 &
-PIDS+=("$!")
+track_pid "$!"
 
 # ---- svcdns on port 53 --------------------------------------------------------------------------
 
-cp -R "$SVC_SOURCE_DIR/zones" "$WORK/zones"
+cp -R "$ZONES_SRC" "$WORK/zones"
 IP_BACKEND=$("$SVCCTL" --zones "$WORK/zones" get svc backend -n shop | awk 'NR == 2 { print $3 }')
 if ! [[ $IP_BACKEND =~ ^10\.[0-9]+\.[0-9]+\.[0-9]+$ ]]; then
 	echo "svcdns_netns.sh: svcctl gave no ClusterIP for backend: '$IP_BACKEND'" >&2
@@ -154,7 +89,7 @@ fi
 ip netns exec "$NS" "$SVCDNS" --zones "$WORK/zones" --listen "$ADDR_DNS:53" --upstream "$ADDR_UP:53" --threads 2 \
 	>"$WORK/svcdns.out" 2>"$WORK/svcdns.err" &
 SD_PID=$!
-PIDS+=("$SD_PID")
+track_pid "$SD_PID"
 
 up() {
 	[ "$(in_ns dig @"$ADDR_DNS" +short +time=1 +tries=1 dns-version.cluster.local TXT 2>/dev/null)" == '"1.1.0"' ] &&
@@ -178,17 +113,11 @@ expect_resolves() { # LABEL EXPECTED-FIRST-FIELD COMMAND...
 	shift 2
 	out=$(in_ns "$@" 2>&1)
 	if [ "$(awk 'NR == 1 { print $1 }' <<<"$out")" == "$want" ]; then
-		pass
+		pass "$label: $want"
 	else
-		fail "$label: expected $want"
+		fail "$label: $want"
 		sed 's/^/  | /' <<<"$out"
 	fi
-}
-
-expect_true() {
-	local label=$1
-	shift
-	if "$@"; then pass; else fail "$label: '$*' is false"; fi
 }
 
 expect_true "resolv.conf inside the namespace is ours" \
@@ -215,20 +144,20 @@ except socket.gaierror as e:
     print("EAI_NONAME" if e.errno == socket.EAI_NONAME else "gaierror %s" % e)
 ' 2>&1)
 mapfile -t lines <<<"$out"
-if [ "${lines[0]:-}" == "$IP_BACKEND" ]; then pass; else
-	fail "python getaddrinfo('backend', 80): expected $IP_BACKEND"
+if [ "${lines[0]:-}" == "$IP_BACKEND" ]; then pass "python getaddrinfo('backend', 80): $IP_BACKEND"; else
+	fail "python getaddrinfo('backend', 80): $IP_BACKEND"
 	sed 's/^/  | /' <<<"$out"
 fi
-if [ "${lines[1]:-}" == "10.244.1.30 10.244.2.30" ]; then pass; else
-	fail "python getaddrinfo('db.data', 5432): expected the headless service's two pods"
+if [ "${lines[1]:-}" == "10.244.1.30 10.244.2.30" ]; then pass "python getaddrinfo('db.data', 5432): the headless service's two pods"; else
+	fail "python getaddrinfo('db.data', 5432): the headless service's two pods"
 	sed 's/^/  | /' <<<"$out"
 fi
-if [[ ${lines[2]:-} =~ ^10\.[0-9]+\.[0-9]+\.[0-9]+$ ]] && [ "${lines[2]}" != "$IP_BACKEND" ]; then pass; else
-	fail "python gethostbyname('frontend'): expected its ClusterIP"
+if [[ ${lines[2]:-} =~ ^10\.[0-9]+\.[0-9]+\.[0-9]+$ ]] && [ "${lines[2]}" != "$IP_BACKEND" ]; then pass "python gethostbyname('frontend'): its ClusterIP"; else
+	fail "python gethostbyname('frontend'): its ClusterIP"
 	sed 's/^/  | /' <<<"$out"
 fi
-if [ "${lines[3]:-}" == EAI_NONAME ]; then pass; else
-	fail "python getaddrinfo('nope-nothing'): expected EAI_NONAME (NXDOMAIN everywhere on the search path)"
+if [ "${lines[3]:-}" == EAI_NONAME ]; then pass "python getaddrinfo('nope-nothing'): EAI_NONAME (NXDOMAIN everywhere on the search path)"; else
+	fail "python getaddrinfo('nope-nothing'): EAI_NONAME (NXDOMAIN everywhere on the search path)"
 	sed 's/^/  | /' <<<"$out"
 fi
 
@@ -242,5 +171,4 @@ expect_true "dig +search +tcp _postgres._tcp.db.data SRV: '$out'" \
 expect_true "svcdns still running" kill -0 "$SD_PID"
 expect_true "no sanitizer report" bash -c "! grep -q 'ERROR: AddressSanitizer\|runtime error:\|LeakSanitizer' '$WORK/svcdns.err'"
 
-echo "$passed checks passed, $failed failed"
-[ "$failed" -eq 0 ]
+summary

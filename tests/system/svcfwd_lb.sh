@@ -6,10 +6,13 @@
 #
 # Needs root and `ip netns`; without them it prints SKIP and exits 77 (ctest: skipped). Run by ctest with
 # SVC_BUILD_DIR and SVC_SOURCE_DIR.
-FWD_TEST=svcfwd_lb.sh
+. "$(dirname "$0")/lib/common.sh"
+need_netns
+need_programs svcfwd
 FWD_TAG=sb$$
-# shellcheck source=lib/fwdtest.sh
-. "$(dirname "${BASH_SOURCE[0]}")/lib/fwdtest.sh"
+# shellcheck source=lib/fwdnet.sh
+. "$T_LIB/fwdnet.sh"
+at_exit fwdnet_down # the namespaces and everything in them
 
 LB_ALLOW=198.51.100.20 # sources 10.251.0.0/24 (the client's): served
 LB_DENY=198.51.100.21  # sources 192.0.2.0/24: the client is reset
@@ -63,24 +66,24 @@ pod_wait web-a web-b || exit 1
 ip netns exec "$N1" "$SVCFWD" --zones "$Z" --node node-a --http 127.0.0.1:9154 \
 	>"$WORK/svcfwd.log" 2>&1 &
 FWD_PID=$!
-FWD_PIDS+=("$FWD_PID")
+track_pid "$FWD_PID"
 for ((i = 0; i < 100; i++)); do
 	in_n1 curl -fs http://127.0.0.1:9154/ready >/dev/null 2>&1 && break
 	sleep 0.05
 done
 
 body=$(in_c curl -s -m 3 "http://$LB_ALLOW/")
-t_check "a client inside loadBalancerSourceRanges is served ($body)" grep -q "pod=web-a" <<<"$body"
+expect_true "a client inside loadBalancerSourceRanges is served ($body)" grep -q "pod=web-a" <<<"$body"
 err=$(in_c curl -sS -m 3 "http://$LB_DENY/" 2>&1)
 rc=$?
 # Reset right after the handshake: curl calls it a failed connect (7) or a reset read (56, 52).
-t_check "a client outside loadBalancerSourceRanges is reset (curl $rc: $err)" \
+expect_true "a client outside loadBalancerSourceRanges is reset (curl $rc: $err)" \
 	[ "$rc" = 7 -o "$rc" = 56 -o "$rc" = 52 ]
 rejected=$(in_n1 curl -fs http://127.0.0.1:9154/metrics |
 	awk '/^svcfwd_service_rejected_total\{namespace="default",service="deny"/ {s += $2} END {print s + 0}')
-t_check "the refusal is counted in svcfwd_service_rejected_total ($rejected)" [ "$rejected" -ge 1 ]
+expect_true "the refusal is counted in svcfwd_service_rejected_total ($rejected)" [ "$rejected" -ge 1 ]
 body=$(in_p1 curl -s -m 3 "http://10.96.60.21/")
-t_check "the ranges apply to the LoadBalancer IP only: the service's ClusterIP serves a pod ($body)" \
+expect_true "the ranges apply to the LoadBalancer IP only: the service's ClusterIP serves a pod ($body)" \
 	grep -q "pod=web-a" <<<"$body"
 
 health() { # NODE-ADDR PORT -> "CODE BODY"
@@ -88,17 +91,17 @@ health() { # NODE-ADDR PORT -> "CODE BODY"
 	echo " $(cat "$WORK/h.out")"
 }
 out=$(health 10.251.0.1 30900)
-t_check "healthCheckNodePort on a node with a local endpoint: 200, localEndpoints 1 ($out)" \
+expect_true "healthCheckNodePort on a node with a local endpoint: 200, localEndpoints 1 ($out)" \
 	grep -q '^200 .*"localEndpoints":1' <<<"$out"
 out=$(health 10.251.0.1 30901)
-t_check "healthCheckNodePort on a node without one: 503, localEndpoints 0 ($out)" \
+expect_true "healthCheckNodePort on a node without one: 503, localEndpoints 0 ($out)" \
 	grep -q '^503 .*"localEndpoints":0' <<<"$out"
 nl=$(in_n1 curl -fs http://127.0.0.1:9154/metrics | awk '$1 == "svcfwd_service_no_local_endpoints{namespace=\"default\",service=\"remote\",port=\"http\",protocol=\"TCP\",scope=\"external\",family=\"ipv4\"}" {print $2}')
-t_check "svcfwd_service_no_local_endpoints says why the remote service is closed here ($nl)" [ "$nl" = 1 ]
+expect_true "svcfwd_service_no_local_endpoints says why the remote service is closed here ($nl)" [ "$nl" = 1 ]
 nc=$(in_c curl -s -m 3 -o /dev/null -w '%{http_code}' "http://$LB_REMOTE/")
-t_check "and its LoadBalancer IP is refused on this node (code $nc)" [ "$nc" = 000 ]
+expect_true "and its LoadBalancer IP is refused on this node (code $nc)" [ "$nc" = 000 ]
 body=$(in_c curl -s -m 3 "http://$LB_LOCAL/")
-t_check "the Local LoadBalancer IP reaches the node's own pod ($body)" grep -q "pod=web-a" <<<"$body"
+expect_true "the Local LoadBalancer IP reaches the node's own pod ($body)" grep -q "pod=web-a" <<<"$body"
 
 # The remote service gains a pod on node-a: its health turns 200 within a second.
 yaml_pod web-b2 default node-a 10.244.1.11 True app=web-b http:8080/TCP >"$Z/web-b2.yaml"
@@ -111,14 +114,13 @@ for ((i = 0; i < 20; i++)); do
 	fi
 	sleep 0.05
 done
-t_check "a local pod added to the manifests turns the health check to 200 within 1 s ($out)" \
+expect_true "a local pod added to the manifests turns the health check to 200 within 1 s ($out)" \
 	[ "$ok" = 1 ]
 
-fwd_stop_pid "$FWD_PID"
+stop_pid "$FWD_PID"
 if grep -q "AddressSanitizer\|runtime error" "$WORK/svcfwd.log"; then
-	t_fail "no sanitizer reports" "$(grep -m5 "AddressSanitizer\|runtime error" "$WORK/svcfwd.log")"
+	fail "no sanitizer reports" "$(grep -m5 "AddressSanitizer\|runtime error" "$WORK/svcfwd.log")"
 else
-	t_ok "no sanitizer reports"
+	pass "no sanitizer reports"
 fi
-t_summary
-[ "$T_FAILED" = 0 ]
+summary

@@ -11,10 +11,13 @@
 #
 # Needs root and `ip netns`; without them it prints SKIP and exits 77 (ctest: skipped). Run by ctest with
 # SVC_BUILD_DIR and SVC_SOURCE_DIR.
-FWD_TEST=svcfwd_limits.sh
+. "$(dirname "$0")/lib/common.sh"
+need_netns
+need_programs svcfwd
 FWD_TAG=sl$$
-# shellcheck source=lib/fwdtest.sh
-. "$(dirname "${BASH_SOURCE[0]}")/lib/fwdtest.sh"
+# shellcheck source=lib/fwdnet.sh
+. "$T_LIB/fwdnet.sh"
+at_exit fwdnet_down # the namespaces and everything in them
 
 VIP=10.96.50.10 # web: http 80 -> 8080, echo 7000 -> 7000, udp 5300 -> 5300
 VIP_DEAD=10.96.50.11
@@ -65,7 +68,7 @@ start_fwd() { # [svcfwd options...]
 	ip netns exec "$N1" "$SVCFWD" --zones "$Z" --node node-a --http 127.0.0.1:9154 "$@" \
 		>>"$WORK/svcfwd.log" 2>&1 &
 	FWD_PID=$!
-	FWD_PIDS+=("$FWD_PID")
+	track_pid "$FWD_PID"
 	local i
 	for ((i = 0; i < 100; i++)); do
 		in_n1 curl -fs http://127.0.0.1:9154/ready >/dev/null 2>&1 && return 0
@@ -99,14 +102,14 @@ EOF
 case $out in
 eof\ *) secs=${out#eof }
 	if awk -v s="$secs" 'BEGIN {exit !(s >= 0.5 && s <= 3)}'; then
-		t_ok "an idle TCP connection is closed after --tcp-idle-timeout 1 ($secs s)"
+		pass "an idle TCP connection is closed after --tcp-idle-timeout 1 ($secs s)"
 	else
-		t_fail "an idle TCP connection is closed after --tcp-idle-timeout 1" "after $secs s"
+		fail "an idle TCP connection is closed after --tcp-idle-timeout 1" "after $secs s"
 	fi ;;
-*) t_fail "an idle TCP connection is closed after --tcp-idle-timeout 1" "got: $out" ;;
+*) fail "an idle TCP connection is closed after --tcp-idle-timeout 1" "got: $out" ;;
 esac
 conns=$(metric svcfwd_tcp_connections)
-t_check "the idle-closed connection is gone from svcfwd_tcp_connections ($conns)" [ "$conns" = 0 ]
+expect_true "the idle-closed connection is gone from svcfwd_tcp_connections ($conns)" [ "$conns" = 0 ]
 
 out=$(in_p1 "$PY" - "$VIP" <<'EOF'
 import socket, sys
@@ -116,13 +119,13 @@ s.sendto(b"ping", (sys.argv[1], 5300))
 print(s.recvfrom(200)[0].decode())
 EOF
 )
-t_check "a UDP datagram through the VIP is answered ($out)" grep -q "pod=web-a port=5300:ping" <<<"$out"
+expect_true "a UDP datagram through the VIP is answered ($out)" grep -q "pod=web-a port=5300:ping" <<<"$out"
 flows=$(metric svcfwd_udp_flows)
-t_check "one UDP flow is open ($flows)" [ "$flows" = 1 ]
+expect_true "one UDP flow is open ($flows)" [ "$flows" = 1 ]
 sleep 2.5
 flows=$(metric svcfwd_udp_flows)
 expired=$(metric svcfwd_udp_flows_expired_total)
-t_check "the idle UDP flow expired after --udp-timeout 1 (flows $flows, expired $expired)" \
+expect_true "the idle UDP flow expired after --udp-timeout 1 (flows $flows, expired $expired)" \
 	[ "$flows" = 0 -a "$expired" -ge 1 ]
 
 # ---- an endpoint that never answers ------------------------------------------------------------
@@ -136,18 +139,18 @@ for i in $(seq 20); do
 	fi
 	[ $(($(now_ms) - t0)) -le 1500 ] || slow=$((slow + 1))
 done
-t_check "20 requests with one of two endpoints black-holed: 0 failed ($fails), none over 1.5 s ($slow)" \
+expect_true "20 requests with one of two endpoints black-holed: 0 failed ($fails), none over 1.5 s ($slow)" \
 	[ "$fails" = 0 -a "$slow" = 0 ]
 aside=$(metric 'svcfwd_endpoint_set_aside{endpoint="10.244.1.99:8080",protocol="TCP"}')
 cf=$(metric 'svcfwd_endpoint_connect_failures_total{endpoint="10.244.1.99:8080",protocol="TCP"}')
-t_check "the black-holed endpoint is set aside (set_aside $aside) after timed-out connects ($cf)" \
+expect_true "the black-holed endpoint is set aside (set_aside $aside) after timed-out connects ($cf)" \
 	[ "$aside" = 1 -a "${cf:-0}" -ge 1 ]
-t_check "it was tried only a few times, not on every request ($cf of 20)" [ "${cf:-0}" -le 6 ]
+expect_true "it was tried only a few times, not on every request ($cf of 20)" [ "${cf:-0}" -le 6 ]
 
 # ---- backpressure ------------------------------------------------------------------------------
 
 # A connection that moves nothing is idle even while data waits: this part needs a longer timeout.
-fwd_stop_pid "$FWD_PID"
+stop_pid "$FWD_PID"
 start_fwd || exit 1
 rss0=$(rss_kb "$FWD_PID")
 in_p1 "$PY" - "$VIP" 268435456 >"$WORK/slow.out" 2>&1 <<'EOF' &
@@ -173,18 +176,18 @@ sleep 2
 rss1=$(rss_kb "$FWD_PID")
 wait "$slow_pid"
 received=$(awk '/^received/ {print $2}' "$WORK/slow.out")
-t_check "svcfwd's memory stays flat while a client does not read ($rss0 -> $rss1 KB)" \
+expect_true "svcfwd's memory stays flat while a client does not read ($rss0 -> $rss1 KB)" \
 	[ $((rss1 - rss0)) -lt 4096 ]
-t_check "the transfer completes once the client reads (received $received bytes of 256 MiB + headers)" \
+expect_true "the transfer completes once the client reads (received $received bytes of 256 MiB + headers)" \
 	[ "${received:-0}" -gt 268435456 ]
 
-fwd_stop_pid "$FWD_PID"
+stop_pid "$FWD_PID"
 
 # ---- out of file descriptors -------------------------------------------------------------------
 
 # 64 descriptors: a handful for svcfwd itself, then each connection takes two.
 start_fwd --max-conns 1000 || exit 1
-prlimit --pid "$FWD_PID" --nofile=64:64 || t_fail "prlimit"
+prlimit --pid "$FWD_PID" --nofile=64:64 || fail "prlimit"
 in_p1 "$PY" - "$VIP" >"$WORK/flood.out" 2>&1 <<'EOF' &
 import socket, sys, time
 socks = []
@@ -206,19 +209,18 @@ t0=$(cpu_ticks "$FWD_PID")
 sleep 2
 t1=$(cpu_ticks "$FWD_PID")
 pauses=$(metric svcfwd_tcp_accept_pauses_total)
-t_check "out of descriptors, svcfwd pauses accepting ($pauses pauses)" [ "${pauses:-0}" -ge 1 ]
-t_check "and does not spin meanwhile ($((t1 - t0)) ticks of CPU in 2 s)" [ $((t1 - t0)) -le 30 ]
-t_check "svcfwd is still running" kill -0 "$FWD_PID"
+expect_true "out of descriptors, svcfwd pauses accepting ($pauses pauses)" [ "${pauses:-0}" -ge 1 ]
+expect_true "and does not spin meanwhile ($((t1 - t0)) ticks of CPU in 2 s)" [ $((t1 - t0)) -le 30 ]
+expect_true "svcfwd is still running" kill -0 "$FWD_PID"
 wait "$flood"
 sleep 0.5
 body=$(in_p1 curl -s -m 5 "http://$VIP/")
-t_check "once the connections close, it serves again ($body)" grep -q "pod=web-a" <<<"$body"
-fwd_stop_pid "$FWD_PID"
+expect_true "once the connections close, it serves again ($body)" grep -q "pod=web-a" <<<"$body"
+stop_pid "$FWD_PID"
 
 if grep -q "AddressSanitizer\|runtime error" "$WORK/svcfwd.log"; then
-	t_fail "no sanitizer reports" "$(grep -m5 "AddressSanitizer\|runtime error" "$WORK/svcfwd.log")"
+	fail "no sanitizer reports" "$(grep -m5 "AddressSanitizer\|runtime error" "$WORK/svcfwd.log")"
 else
-	t_ok "no sanitizer reports"
+	pass "no sanitizer reports"
 fi
-t_summary
-[ "$T_FAILED" = 0 ]
+summary

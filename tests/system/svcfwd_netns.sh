@@ -15,53 +15,14 @@
 # it checks the topology and the pod servers only, then prints SKIP and exits 77. Everything it
 # makes (namespaces, veths, /etc/netns/NS, the temporary directory, processes) is removed on exit.
 # Run by ctest with SVC_BUILD_DIR and SVC_SOURCE_DIR.
-set -u -o pipefail
-
-SVC_SOURCE_DIR=${SVC_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
-SVC_BUILD_DIR=${SVC_BUILD_DIR:-$SVC_SOURCE_DIR/build}
-SVCFWD=$SVC_BUILD_DIR/svcfwd
-SVCDNS=$SVC_BUILD_DIR/svcdns
-SVCCTL=$SVC_BUILD_DIR/svcctl
-FWD_LIB=$SVC_SOURCE_DIR/tests/system/lib
-
-if [ "$(id -u)" -ne 0 ]; then
-	echo "SKIP: svcfwd_netns.sh needs root (network namespaces)"
-	exit 77
-fi
-if ! command -v ip >/dev/null || ! ip netns list >/dev/null 2>&1; then
-	echo "SKIP: svcfwd_netns.sh needs 'ip netns' (iproute2)"
-	exit 77
-fi
-for f in "$SVCDNS" "$SVCCTL"; do
-	if [ ! -x "$f" ]; then
-		echo "svcfwd_netns.sh: $f not found; build first" >&2
-		exit 1
-	fi
-done
-for tool in curl dig getent python3 iperf3 sha256sum; do
-	if ! command -v "$tool" >/dev/null; then
-		echo "svcfwd_netns.sh: $tool is needed" >&2
-		exit 1
-	fi
-done
-
-export LC_ALL=C
-unset SVCFWD_ZONES SVCDNS_ZONES
-PY=$(python3 -c 'import sys; print(sys.executable)')
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/svcfwd-netns.XXXXXX")
+. "$(dirname "$0")/lib/common.sh"
+need_netns
+need_programs svcdns svcctl
+need_tools curl dig getent python3 iperf3 sha256sum
 Z=$WORK/zones
-ETC_NETNS_MADE=0
-[ -d /etc/netns ] || ETC_NETNS_MADE=1
 # shellcheck source=lib/fwdnet.sh
-. "$FWD_LIB/fwdnet.sh"
-
-cleanup() {
-	fwdnet_down
-	[ "$ETC_NETNS_MADE" == 0 ] || rmdir /etc/netns 2>/dev/null
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+. "$T_LIB/fwdnet.sh"
+at_exit fwdnet_down # the namespaces and everything in them
 
 # ---- addresses ---------------------------------------------------------------------------------
 
@@ -87,8 +48,7 @@ if ! fwdnet_up "$P1_IPS" "$P2_IPS" || ! fwdnet_lb "$LB_STATUS" "$EXT_IP" || ! fw
 	echo "svcfwd_netns.sh: could not build the namespaces" >&2
 	exit 1
 fi
-mkdir -p "/etc/netns/$P1"
-cat >"/etc/netns/$P1/resolv.conf" <<EOF
+netns_resolv_conf "$P1" <<EOF || exit 1
 nameserver $VIP_DNS
 search shop.svc.cluster.local svc.cluster.local cluster.local
 options ndots:5 timeout:2 attempts:2
@@ -112,7 +72,7 @@ pod_start rl-1 "$P1" 10.244.1.50 --http 8080
 pod_start rl-2 "$P1" 10.244.1.51 --http 8080
 pod_start bulk-b "$P2" 10.244.2.60 --http 8080 --echo 7000 --speak 7001
 ip netns exec "$P2" iperf3 -s -B 10.244.2.61 -p 5201 >"$WORK/iperf3.log" 2>&1 &
-FWD_PIDS+=("$!")
+track_pid "$!"
 if ! pod_wait backend-a backend-nr other-x backend-b backend-c web-a web-b victim-1 victim-2 \
 	victim-3 victim-4 rl-1 rl-2 bulk-b; then
 	echo "svcfwd_netns.sh: the pod servers did not start" >&2
@@ -343,9 +303,9 @@ expect_http() {
 	got=$(pods_seen <<<"$out")
 	ok=$(n_ok <<<"$out")
 	if [ "$ok" -eq "$n" ] && [ "$got" == "$want" ]; then
-		t_ok "$desc"
+		pass "$desc"
 	else
-		t_fail "$desc" "expected $n answers from: $want" "got $ok answers from: $got" "$(tally <<<"$out")"
+		fail "$desc" "expected $n answers from: $want" "got $ok answers from: $got" "$(tally <<<"$out")"
 	fi
 }
 
@@ -354,12 +314,12 @@ expect_http() {
 GEN_PID=
 HASH_1G=
 if [ -x "$SVCFWD" ]; then # the expected hash of 1 GiB, computed while the rest goes on
-	("$PY" "$FWD_LIB/podserver.py" --gen 1073741824 | sha256sum | cut -d" " -f1 >"$WORK/hash-1g") </dev/null >/dev/null 2>&1 &
+	("$PY" "$T_LIB/podserver.py" --gen 1073741824 | sha256sum | cut -d" " -f1 >"$WORK/hash-1g") </dev/null >/dev/null 2>&1 &
 	GEN_PID=$!
 fi
 
 out=$("$SVCCTL" --zones "$Z" check 2>&1)
-t_check "svcctl check accepts the generated manifests" test $? -eq 0
+expect_true "svcctl check accepts the generated manifests" test $? -eq 0
 out=$("$SVCCTL" --zones "$Z" get endpoints -A 2>&1)
 want_eps=(
 	"backend 10.244.1.20:8080,10.244.1.20:9090,10.244.2.20:8081,10.244.2.20:9090,10.244.2.21:8080,10.244.2.21:9090"
@@ -371,33 +331,33 @@ for w in "${want_eps[@]}"; do
 	got=$(awk -v n="${w%% *}" '$2 == n { print $3 }' <<<"$out" | tr , '\n' | sort | tr '\n' , | sed 's/,$//')
 	[ "$got" == "${w#* }" ] || bad+="$w; "
 done
-if [ -z "$bad" ]; then t_ok "svcctl get endpoints: ready pods only, named ports resolved per pod"; else
-	t_fail "svcctl get endpoints: ready pods only, named ports resolved per pod" "missing: $bad" "$out"
+if [ -z "$bad" ]; then pass "svcctl get endpoints: ready pods only, named ports resolved per pod"; else
+	fail "svcctl get endpoints: ready pods only, named ports resolved per pod" "missing: $bad" "$out"
 fi
 
 out=$(in_n1 curl -s --max-time 3 http://10.244.1.20:8080/)
-t_check "node-a reaches its pod: '$out'" [ "$out" == "pod=backend-a port=8080 from=10.244.1.1" ]
+expect_true "node-a reaches its pod: '$out'" [ "$out" == "pod=backend-a port=8080 from=10.244.1.1" ]
 out=$(in_n1 curl -s --max-time 3 http://10.244.2.20:8081/)
-t_check "node-a reaches node-b's pod: '$out'" [ "$out" == "pod=backend-b port=8081 from=10.250.0.1" ]
+expect_true "node-a reaches node-b's pod: '$out'" [ "$out" == "pod=backend-b port=8081 from=10.250.0.1" ]
 out=$(in_p1 curl -s --max-time 3 http://10.244.2.21:9090/)
-t_check "a pod reaches a pod on the other node: '$out'" [ "$out" == "pod=backend-c port=9090 from=10.244.1.100" ]
+expect_true "a pod reaches a pod on the other node: '$out'" [ "$out" == "pod=backend-c port=9090 from=10.244.1.100" ]
 out=$(in_c curl -s --max-time 3 http://10.244.2.30:8080/)
-t_check "the outside client reaches node-b's pod through node-a: '$out'" [ "$out" == "pod=web-b port=8080 from=10.251.0.2" ]
+expect_true "the outside client reaches node-b's pod through node-a: '$out'" [ "$out" == "pod=web-b port=8080 from=10.251.0.2" ]
 bad=
 for name in "${!POD_IP[@]}"; do
 	out=$(in_n1 curl -s --max-time 3 "http://${POD_IP[$name]}:8080/")
 	[ "$out" == "pod=$name port=8080 from=${POD_IP[$name]%.*}.1" ] ||
 		[ "$out" == "pod=$name port=8080 from=10.250.0.1" ] || bad+="$name: '$out'; "
 done
-t_check "every pod's HTTP server answers from node-a $bad" [ -z "$bad" ]
+expect_true "every pod's HTTP server answers from node-a $bad" [ -z "$bad" ]
 out=$(in_p1 "$PY" -c '
 import socket
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(2)
 s.sendto(b"ping", ("10.244.2.20", 5300)); d, a = s.recvfrom(1000); print(a[0], d.decode())' 2>&1)
-t_check "UDP echo across the nodes: '$out'" [ "$out" == "10.244.2.20 pod=backend-b port=5300:ping" ]
+expect_true "UDP echo across the nodes: '$out'" [ "$out" == "10.244.2.20 pod=backend-b port=5300:ping" ]
 out=$(in_p1 curl -s --max-time 10 "http://10.244.2.60:8080/bytes?n=67108864" | sha256sum | cut -d' ' -f1)
-want=$("$PY" "$FWD_LIB/podserver.py" --gen 67108864 | sha256sum | cut -d' ' -f1)
-t_check "64 MiB straight from the pod hashes as generated locally" [ "$out" == "$want" ]
+want=$("$PY" "$T_LIB/podserver.py" --gen 67108864 | sha256sum | cut -d' ' -f1)
+expect_true "64 MiB straight from the pod hashes as generated locally" [ "$out" == "$want" ]
 
 # half-close both ways: HOST PORT (echo) and HOST PORT (speak); prints what it saw
 HALFCLOSE_PY='
@@ -437,60 +397,58 @@ halfclose_check() { # LABEL HOST [CLIENT-NS]
 	local label=$1 host=$2 ns=${3:-$P1} out sum want_speak
 	out=$(ip netns exec "$ns" "$PY" -c "$HALFCLOSE_PY" "$host" 7000 7001 2>&1)
 	if grep -qx "echo same pod=bulk-b port=7000 bytes=102400 done" <<<"$out"; then
-		t_ok "$label: the client half-closes, the server's trailer still arrives"
+		pass "$label: the client half-closes, the server's trailer still arrives"
 	else
-		t_fail "$label: the client half-closes, the server's trailer still arrives" "expected: echo same pod=bulk-b port=7000 bytes=102400 done" "got: $out"
+		fail "$label: the client half-closes, the server's trailer still arrives" "expected: echo same pod=bulk-b port=7000 bytes=102400 done" "got: $out"
 	fi
 	sum=$(sed -n 's/^speak .*| sent \([0-9a-f]*\)$/\1/p' <<<"$out")
 	want_speak="speak pod=bulk-b port=7001 received=50000 sha256=$sum"
 	sleep 0.1
 	if grep -q "^speak pod=bulk-b port=7001 hello | after: eof | sent " <<<"$out" &&
 		[ -n "$sum" ] && grep -qx "$want_speak" "$WORK/pod-bulk-b.log"; then
-		t_ok "$label: the server half-closes first, the client's later data still arrives"
+		pass "$label: the server half-closes first, the client's later data still arrives"
 	else
-		t_fail "$label: the server half-closes first, the client's later data still arrives" \
+		fail "$label: the server half-closes first, the client's later data still arrives" \
 			"client: $out" "server log: $(grep '^speak' "$WORK/pod-bulk-b.log" | tail -3)" "expected in server log: $want_speak"
 	fi
 }
 halfclose_check "straight to the pod" 10.244.2.60
 
 out=$(in_p1 timeout 20 iperf3 -c 10.244.2.61 -p 5201 -t 1 2>&1)
-t_check "iperf3 straight to the pod" grep -q 'receiver' <<<"$out"
+expect_true "iperf3 straight to the pod" grep -q 'receiver' <<<"$out"
 
 ip netns exec "$P1" "$SVCDNS" --zones "$Z" --listen 10.244.1.2:53 --upstream 127.0.0.1:9 --threads 1 \
 	>"$WORK/svcdns.out" 2>"$WORK/svcdns.err" &
 SD_PID=$!
-FWD_PIDS+=("$SD_PID")
+track_pid "$SD_PID"
 end=$(($(now_ms) + 10000))
 out=
 until [ "$out" == "$VIP_BACKEND" ] || [ "$(now_ms)" -ge "$end" ] || ! kill -0 "$SD_PID" 2>/dev/null; do
 	sleep 0.05
 	out=$(in_p1 dig @10.244.1.2 +short +time=1 +tries=1 backend.shop.svc.cluster.local A 2>/dev/null)
 done
-t_check "svcdns as the kube-dns pod answers backend.shop.svc.cluster.local: '$out'" [ "$out" == "$VIP_BACKEND" ]
+expect_true "svcdns as the kube-dns pod answers backend.shop.svc.cluster.local: '$out'" [ "$out" == "$VIP_BACKEND" ]
 
 if [ ! -x "$SVCFWD" ]; then
-	t_summary
-	echo "SKIP: svcfwd not built ($SVCFWD)"
-	[ "$T_FAILED" -eq 0 ] || exit 1
-	exit 77
+	summary || exit 1
+	skip "svcfwd not built ($SVCFWD)"
 fi
 
 # ---- svcfwd on both nodes ----------------------------------------------------------------------
 
 out=$("$SVCFWD" --zones "$Z" --check 2>&1)
-t_check "svcfwd --check accepts the manifests" test $? -eq 0
+expect_true "svcfwd --check accepts the manifests" test $? -eq 0
 
 FWD_ARGS=(--zones "$Z" --lb-pool "$LB_POOL" --http "$HTTP_ADDR" --log-level info)
 ip netns exec "$N1" "$SVCFWD" "${FWD_ARGS[@]}" --node node-a >"$WORK/svcfwd-a.out" 2>"$WORK/svcfwd-a.err" &
 FWD_A=$!
-FWD_PIDS+=("$FWD_A")
+track_pid "$FWD_A"
 # node-b copies through user space if svcfwd can (its bulk and half-close checks below are from P2).
 NO_SPLICE=()
 ! "$SVCFWD" --help 2>&1 | grep -q -- --no-splice || NO_SPLICE=(--no-splice)
 ip netns exec "$N2" "$SVCFWD" "${FWD_ARGS[@]}" "${NO_SPLICE[@]}" --node node-b >"$WORK/svcfwd-b.out" 2>"$WORK/svcfwd-b.err" &
 FWD_B=$!
-FWD_PIDS+=("$FWD_B")
+track_pid "$FWD_B"
 ready() { [ "$(ip netns exec "$1" curl -s --max-time 1 -o /dev/null -w '%{http_code}' "http://$HTTP_ADDR/ready")" == 200 ]; }
 end=$(($(now_ms) + 10000))
 until ready "$N1" && ready "$N2"; do
@@ -498,14 +456,14 @@ until ready "$N1" && ready "$N2"; do
 		echo "svcfwd_netns.sh: svcfwd did not become ready" >&2
 		sed 's/^/  node-a | /' "$WORK/svcfwd-a.err" >&2
 		sed 's/^/  node-b | /' "$WORK/svcfwd-b.err" >&2
-		t_fail "svcfwd becomes ready on both nodes"
-		t_summary
+		fail "svcfwd becomes ready on both nodes"
+		summary
 		exit 1
 	fi
 	sleep 0.05
 done
-t_ok "svcfwd becomes ready on both nodes"
-t_check "svcfwd added the local route for the service CIDR" grep -q '10.96.0.0/12' <(ip -n "$N1" route show table local)
+pass "svcfwd becomes ready on both nodes"
+expect_true "svcfwd added the local route for the service CIDR" grep -q '10.96.0.0/12' <(ip -n "$N1" route show table local)
 
 # 1. ClusterIP ------------------------------------------------------------------------------------
 
@@ -513,26 +471,26 @@ out=$(http_n "$P1" 60 "http://$VIP_BACKEND/" 2>&1)
 got=$(tally <<<"$out" | awk '{ printf "%s=%s ", $2, $1 }')
 if [ "$(n_ok <<<"$out")" -eq 60 ] && [ "$(tally <<<"$out" | awk '{ print $2 }' | tr '\n' ' ')" == "backend-a:8080 backend-b:8081 backend-c:8080 " ] &&
 	tally <<<"$out" | awk '{ if ($1 < 18 || $1 > 22) bad = 1 } END { exit bad }'; then
-	t_ok "ClusterIP: 60 requests round robin over the 3 ready pods on the named targetPort ($got)"
+	pass "ClusterIP: 60 requests round robin over the 3 ready pods on the named targetPort ($got)"
 else
-	t_fail "ClusterIP: 60 requests round robin over the 3 ready pods on the named targetPort" \
+	fail "ClusterIP: 60 requests round robin over the 3 ready pods on the named targetPort" \
 		"expected 60 answers, 20±2 each from backend-a:8080 backend-b:8081 backend-c:8080" \
 		"got $(n_ok <<<"$out") answers: $got"
 fi
 expect_http "ClusterIP: the second service port goes to its own targetPort" "$P1" 6 "http://$VIP_BACKEND:9090/" "backend-a backend-b backend-c"
 out=$(http_n "$P1" 6 "http://$VIP_BACKEND:9090/" 2>&1 | tally | awk '{ print $2 }' | tr '\n' ' ')
-t_check "ClusterIP: port 9090 answers on 9090 only: '$out'" [ "$out" == "backend-a:9090 backend-b:9090 backend-c:9090 " ]
+expect_true "ClusterIP: port 9090 answers on 9090 only: '$out'" [ "$out" == "backend-a:9090 backend-b:9090 backend-c:9090 " ]
 out=$(http_n "$P1" 20 "http://$VIP_STICKY/" 2>&1)
 if [ "$(n_ok <<<"$out")" -eq 20 ] && [ "$(tally <<<"$out" | wc -l)" -eq 1 ]; then
-	t_ok "sessionAffinity ClientIP: 20 requests from one client, one pod ($(pods_seen <<<"$out"))"
+	pass "sessionAffinity ClientIP: 20 requests from one client, one pod ($(pods_seen <<<"$out"))"
 else
-	t_fail "sessionAffinity ClientIP: 20 requests from one client, one pod" "got $(n_ok <<<"$out") answers: $(tally <<<"$out" | tr '\n' ' ')"
+	fail "sessionAffinity ClientIP: 20 requests from one client, one pod" "got $(n_ok <<<"$out") answers: $(tally <<<"$out" | tr '\n' ' ')"
 fi
 out=$(http_n "$P1" 20 "http://$VIP_STICKY/" --interface 10.244.1.22 2>&1)
 if [ "$(n_ok <<<"$out")" -eq 20 ] && [ "$(tally <<<"$out" | wc -l)" -eq 1 ]; then
-	t_ok "sessionAffinity ClientIP: another client address, one pod ($(pods_seen <<<"$out"))"
+	pass "sessionAffinity ClientIP: another client address, one pod ($(pods_seen <<<"$out"))"
 else
-	t_fail "sessionAffinity ClientIP: another client address, one pod" "got $(n_ok <<<"$out") answers: $(tally <<<"$out" | tr '\n' ' ')"
+	fail "sessionAffinity ClientIP: another client address, one pod" "got $(n_ok <<<"$out") answers: $(tally <<<"$out" | tr '\n' ' ')"
 fi
 
 out=$(in_p1 "$PY" -c '
@@ -553,9 +511,9 @@ from_vip=$(grep -c "^[a-z]* $VIP_UDP:5300 pod=backend-[abc] port=5300:[a-z]*-[0-
 one=$(awk '$1 == "one" { split($3, a, ":"); print a[1] }' <<<"$out" | sort -u | wc -l)
 new=$(awk '$1 == "new" { split($3, a, ":"); print a[1] }' <<<"$out" | sort -u | tr '\n' ' ')
 if [ "$from_vip" -eq 11 ] && [ "$one" -eq 1 ] && [ "$new" == "pod=backend-a pod=backend-b pod=backend-c " ]; then
-	t_ok "UDP ClusterIP: answers come from the VIP; one flow one pod; new flows round robin over the ready pods"
+	pass "UDP ClusterIP: answers come from the VIP; one flow one pod; new flows round robin over the ready pods"
 else
-	t_fail "UDP ClusterIP: answers come from the VIP; one flow one pod; new flows round robin over the ready pods" \
+	fail "UDP ClusterIP: answers come from the VIP; one flow one pod; new flows round robin over the ready pods" \
 		"expected 11 answers from $VIP_UDP:5300, 1 pod for one socket, 3 ready pods for 6 sockets" "got:" "$out"
 fi
 
@@ -573,7 +531,7 @@ for i in $(seq 1 14); do
 	out=$(in_c curl -s --max-time 1 "http://192.0.2.$i:8080/" 2>/dev/null)
 	[[ $out == pod=web-* ]] && found+="192.0.2.$i "
 done
-t_check "LoadBalancer IP from --lb-pool $LB_POOL: exactly one pool address answers ('$found')" \
+expect_true "LoadBalancer IP from --lb-pool $LB_POOL: exactly one pool address answers ('$found')" \
 	[ "$(wc -w <<<"$found")" -eq 1 ]
 
 # 3. Two nodes ------------------------------------------------------------------------------------
@@ -590,13 +548,13 @@ expect_http "externalIPs from outside ($EXT_IP:80, held by node-a)" "$C" 4 "http
 # 7. The whole path by name -----------------------------------------------------------------------
 
 out=$(in_p1 dig @"$VIP_DNS" +short +time=2 +tries=1 backend.shop.svc.cluster.local A 2>&1)
-t_check "DNS over UDP through the kube-dns ClusterIP: '$out'" [ "$out" == "$VIP_BACKEND" ]
+expect_true "DNS over UDP through the kube-dns ClusterIP: '$out'" [ "$out" == "$VIP_BACKEND" ]
 out=$(in_p1 dig @"$VIP_DNS" +tcp +short +time=2 +tries=1 backend.shop.svc.cluster.local A 2>&1)
-t_check "DNS over TCP through the kube-dns ClusterIP: '$out'" [ "$out" == "$VIP_BACKEND" ]
+expect_true "DNS over TCP through the kube-dns ClusterIP: '$out'" [ "$out" == "$VIP_BACKEND" ]
 out=$(in_p1 getent hosts backend 2>&1)
-t_check "getent hosts backend (resolv.conf: nameserver $VIP_DNS): '$out'" grep -q "^$VIP_BACKEND " <<<"$out"
+expect_true "getent hosts backend (resolv.conf: nameserver $VIP_DNS): '$out'" grep -q "^$VIP_BACKEND " <<<"$out"
 out=$(in_p1 curl -sS --max-time 5 http://backend/ 2>&1)
-t_check "curl http://backend/ by name reaches a backend pod: '$out'" grep -Eq '^pod=backend-[abc] port=808[01] ' <<<"$out"
+expect_true "curl http://backend/ by name reaches a backend pod: '$out'" grep -Eq '^pod=backend-[abc] port=808[01] ' <<<"$out"
 
 # 5. Bulk and half-close --------------------------------------------------------------------------
 
@@ -607,20 +565,20 @@ HASH_1G=$(cat "$WORK/hash-1g")
 t0=$(now_ms)
 out=$(in_p1 curl -sS --max-time 60 "http://$VIP_BULK/bytes?n=1073741824" | sha256sum | cut -d' ' -f1)
 ms=$(($(now_ms) - t0))
-t_check "1 GiB through the ClusterIP arrives byte-exact (${ms} ms)" test -n "$HASH_1G" -a "$out" == "$HASH_1G"
+expect_true "1 GiB through the ClusterIP arrives byte-exact (${ms} ms)" test -n "$HASH_1G" -a "$out" == "$HASH_1G"
 t0=$(now_ms)
 out=$(in_p2 curl -sS --max-time 60 "http://$VIP_BULK/bytes?n=1073741824" | sha256sum | cut -d' ' -f1)
 ms=$(($(now_ms) - t0))
-t_check "1 GiB through the ClusterIP on node-b ${NO_SPLICE[*]} arrives byte-exact (${ms} ms)" test -n "$HASH_1G" -a "$out" == "$HASH_1G"
+expect_true "1 GiB through the ClusterIP on node-b ${NO_SPLICE[*]} arrives byte-exact (${ms} ms)" test -n "$HASH_1G" -a "$out" == "$HASH_1G"
 
 # 6. iperf3 ---------------------------------------------------------------------------------------
 
 out=$(in_p1 timeout 30 iperf3 -c "$VIP_IPERF" -p 5201 -t 2 -f m 2>&1)
 rc=$?
 if [ $rc -eq 0 ] && grep -q 'receiver' <<<"$out"; then
-	t_ok "iperf3 -t 2 through the ClusterIP: $(grep receiver <<<"$out" | awk '{ print $7, $8 }')"
+	pass "iperf3 -t 2 through the ClusterIP: $(grep receiver <<<"$out" | awk '{ print $7, $8 }')"
 else
-	t_fail "iperf3 -t 2 through the ClusterIP (exit $rc)" "$out"
+	fail "iperf3 -t 2 through the ClusterIP (exit $rc)" "$out"
 fi
 
 # 4. Endpoints come and go ------------------------------------------------------------------------
@@ -665,9 +623,9 @@ before=$(sed '/^killed$/,$d' <<<"$out" | sort | uniq -c | awk '{ printf "%s=%s "
 after=$(sed '1,/^killed$/d' <<<"$out" | sort | uniq -c | awk '{ printf "%s=%s ", $2, $1 }')
 n=$(grep -c '^victim-[0-9]$' <<<"$out")
 if [ "$n" -eq 200 ] && grep -q 'victim-2=' <<<"$before" && ! grep -q 'victim-2=' <<<"$after"; then
-	t_ok "a pod killed (-9) midway through 200 sequential requests: none failed (before: ${before}after: $after)"
+	pass "a pod killed (-9) midway through 200 sequential requests: none failed (before: ${before}after: $after)"
 else
-	t_fail "a pod killed (-9) midway through 200 sequential requests: none failed, none to the dead pod after" \
+	fail "a pod killed (-9) midway through 200 sequential requests: none failed, none to the dead pod after" \
 		"command: ip netns exec $P1 <python: 200 x GET http://$VIP_VICTIM/ on new connections, kill -9 victim-2 after the 100th>" \
 		"expected: 200 answers; before the kill from victim-1,2,3, after from victim-1,3" \
 		"got $n answers; before: $before" "after: $after"
@@ -688,9 +646,9 @@ while [ $(($(now_ms) - t0)) -lt 3000 ]; do
 	sleep 0.05
 done
 if [ "${seen:-9999}" -le 1000 ]; then
-	t_ok "a pod appended to the manifests takes traffic within 1 s (${seen} ms)"
+	pass "a pod appended to the manifests takes traffic within 1 s (${seen} ms)"
 else
-	t_fail "a pod appended to the manifests takes traffic within 1 s (${seen:-never} ms)" \
+	fail "a pod appended to the manifests takes traffic within 1 s (${seen:-never} ms)" \
 		"after 3 s: $(http_n "$P1" 8 "http://$VIP_VICTIM/" 2>&1 | tally | tr '\n' ' ')" \
 		"$(in_n1 curl -s --max-time 2 "http://$HTTP_ADDR/metrics" | grep 'victim\|10.244.1.4[0-2]:8080\|10.244.2.40:8080' | grep -v '^#')"
 fi
@@ -699,9 +657,9 @@ out=$(in_p1 curl -v -sS --max-time 2 -o /dev/null -w 'time_total=%{time_total}\n
 rc=$?
 secs=$(sed -n 's/^time_total=//p' <<<"$out")
 if [ $rc -eq 7 ] && grep -q 'Connection refused' <<<"$out" && awk -v t="$secs" 'BEGIN { exit !(t < 0.2) }'; then
-	t_ok "a service without endpoints refuses at once (${secs} s)"
+	pass "a service without endpoints refuses at once (${secs} s)"
 else
-	t_fail "a service without endpoints refuses at once" "command: ip netns exec $P1 curl http://$VIP_EMPTY/" \
+	fail "a service without endpoints refuses at once" "command: ip netns exec $P1 curl http://$VIP_EMPTY/" \
 		"expected: exit 7 'Connection refused' in < 0.2 s" "got: exit $rc: $out"
 fi
 
@@ -718,9 +676,9 @@ except OSError as e:
     print("error %s" % e)
 ' "$VIP_EMPTY" 2>&1)
 if [[ $out == refused* ]] && awk -v t="${out#refused }" 'BEGIN { exit !(t < 0.2) }'; then
-	t_ok "a UDP service port without endpoints: ICMP port unreachable at once ($out s)"
+	pass "a UDP service port without endpoints: ICMP port unreachable at once ($out s)"
 else
-	t_fail "a UDP service port without endpoints: ICMP port unreachable at once" "expected: refused in < 0.2 s" "got: $out"
+	fail "a UDP service port without endpoints: ICMP port unreachable at once" "expected: refused in < 0.2 s" "got: $out"
 fi
 
 # 8. Reload ---------------------------------------------------------------------------------------
@@ -772,11 +730,11 @@ except OSError as e:
 ' "$VIP_RELOAD" "$Z/shop/reload.yaml" "$WORK/reload-rl1.yaml" "$WORK/reload.tmp" 2>&1)
 last=$(awk '$1 == "last_new_rl2_ms" { print $2 }' <<<"$out")
 if [ -n "$last" ] && [ "$last" -le 1000 ] && grep -qx 'after_1s rl-1' <<<"$out"; then
-	t_ok "a pod removed from the manifests gets no new connections within 1 s (last at ${last} ms)"
+	pass "a pod removed from the manifests gets no new connections within 1 s (last at ${last} ms)"
 else
-	t_fail "a pod removed from the manifests gets no new connections within 1 s" "$out"
+	fail "a pod removed from the manifests gets no new connections within 1 s" "$out"
 fi
-t_check "an established keep-alive connection to the removed pod keeps working" grep -qx 'kept rl-2' <<<"$out"
+expect_true "an established keep-alive connection to the removed pod keeps working" grep -qx 'kept rl-2' <<<"$out"
 
 printf 'apiVersion: v1\nkind: Pod\nmetadata: [name: broken\n' >"$Z/shop/reload.yaml"
 sleep 1.5
@@ -793,30 +751,31 @@ while [ $(($(now_ms) - t0)) -lt 3000 ]; do
 	fi
 	sleep 0.05
 done
-t_check "the manifest fixed: the pod is back within 1 s (${seen:-never} ms)" test "${seen:-9999}" -le 1000
+expect_true "the manifest fixed: the pod is back within 1 s (${seen:-never} ms)" test "${seen:-9999}" -le 1000
 
 kill -HUP "$FWD_B"
 sleep 0.3
-t_check "SIGHUP: svcfwd on node-b goes on" kill -0 "$FWD_B"
+expect_true "SIGHUP: svcfwd on node-b goes on" kill -0 "$FWD_B"
 expect_http "SIGHUP: node-b still forwards" "$P2" 3 "http://$VIP_BACKEND/" "backend-a backend-b backend-c"
 
 # 9. Metrics, and the end -------------------------------------------------------------------------
 
 out=$(in_n1 curl -s --max-time 2 "http://$HTTP_ADDR/metrics")
-t_check "/metrics has svcfwd_ lines ($(grep -c '^svcfwd_' <<<"$out"))" grep -q '^svcfwd_' <<<"$out"
+expect_true "/metrics has svcfwd_ lines ($(grep -c '^svcfwd_' <<<"$out"))" grep -q '^svcfwd_' <<<"$out"
 out=$(in_n1 curl -s --max-time 2 -o /dev/null -w '%{http_code}' "http://$HTTP_ADDR/health")
-t_check "/health is 200" [ "$out" == 200 ]
-t_check "svcfwd still running on node-a" kill -0 "$FWD_A"
-t_check "svcfwd still running on node-b" kill -0 "$FWD_B"
-t_check "no sanitizer report" bash -c "! grep -q 'ERROR: AddressSanitizer\|runtime error:\|LeakSanitizer' '$WORK/svcfwd-a.err' '$WORK/svcfwd-b.err'"
+expect_true "/health is 200" [ "$out" == 200 ]
+expect_true "svcfwd still running on node-a" kill -0 "$FWD_A"
+expect_true "svcfwd still running on node-b" kill -0 "$FWD_B"
+expect_true "no sanitizer report" bash -c "! grep -q 'ERROR: AddressSanitizer\|runtime error:\|LeakSanitizer' '$WORK/svcfwd-a.err' '$WORK/svcfwd-b.err'"
 
 kill -TERM "$FWD_A"
 end=$(($(now_ms) + 5000))
 while kill -0 "$FWD_A" 2>/dev/null && [ "$(now_ms)" -lt "$end" ]; do sleep 0.05; done
 wait "$FWD_A"
 rc=$?
-t_check "SIGTERM: svcfwd exits 0 (exit $rc)" [ $rc -eq 0 ]
-t_check "svcfwd removed the route it added" bash -c "! ip -n $N1 route show table local | grep -q 10.96.0.0/12"
+untrack_pid "$FWD_A"
+expect_true "SIGTERM: svcfwd exits 0 (exit $rc)" [ $rc -eq 0 ]
+expect_true "svcfwd removed the route it added" bash -c "! ip -n $N1 route show table local | grep -q 10.96.0.0/12"
 
 if [ "$T_FAILED" -ne 0 ]; then
 	echo "# svcfwd node-a stderr (last 30 lines):"
@@ -824,5 +783,4 @@ if [ "$T_FAILED" -ne 0 ]; then
 	echo "# svcfwd node-b stderr (last 15 lines):"
 	tail -15 "$WORK/svcfwd-b.err" | sed 's/^/#   /'
 fi
-t_summary
-[ "$T_FAILED" -eq 0 ]
+summary

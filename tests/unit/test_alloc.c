@@ -97,9 +97,8 @@ test_ip_range_full(void **state)
 	diag_init(&d);
 	assert_null(tu_build(yaml, &cfg, &d));
 	assert_int_equal(d.errors, 1);
-	assert_true(tu_has(
-	        &d, DIAG_ERROR, "spec.clusterIP",
-	        "Internal error: failed to allocate a serviceIP: range 10.0.0.0/29 is full"));
+	tu_diag_expect(&d, DIAG_ERROR, "spec.clusterIP",
+	               "Internal error: failed to allocate a serviceIP: range 10.0.0.0/29 is full");
 	/* The newest (here: last by name) misses out. */
 	assert_int_equal(d.entries[0].line, 50);
 	diag_deinit(&d);
@@ -143,7 +142,7 @@ test_explicit_ip_never_taken(void **state)
 	add_svc(yaml, 65536, "a5", "ClusterIP", NULL, NULL);
 	diag_init(&d);
 	assert_null(tu_build(yaml, &cfg, &d));
-	assert_true(tu_has(&d, DIAG_ERROR, "spec.clusterIP", "is full"));
+	tu_diag_expect(&d, DIAG_ERROR, "spec.clusterIP", "is full");
 	diag_deinit(&d);
 	free(yaml);
 }
@@ -530,9 +529,8 @@ test_node_port_bands_and_full(void **state)
 	diag_init(&d);
 	assert_null(tu_build(yaml, &cfg, &d));
 	assert_int_equal(d.errors, 1);
-	assert_true(
-	        tu_has(&d, DIAG_ERROR, "spec.ports[32].nodePort",
-	               "Internal error: failed to allocate a nodePort: range 30000-30031 is full"));
+	tu_diag_expect(&d, DIAG_ERROR, "spec.ports[32].nodePort",
+	               "Internal error: failed to allocate a nodePort: range 30000-30031 is full");
 	assert_int_equal(d.entries[0].line, 39);
 	diag_deinit(&d);
 
@@ -727,9 +725,9 @@ test_lb_pool_full(void **state)
 	/* The newest (here: last by name) stays pending: a warning, not a failed build. */
 	assert_int_equal(d.errors, 0);
 	assert_int_equal(d.warnings, 1);
-	assert_true(tu_has(&d, DIAG_WARNING, "status.loadBalancer.ingress",
-	                   "failed to allocate a load-balancer IP: pool 192.0.2.0/30 is full "
-	                   "(range exhausted); the service stays pending"));
+	tu_diag_expect(&d, DIAG_WARNING, "status.loadBalancer.ingress",
+	               "failed to allocate a load-balancer IP: pool 192.0.2.0/30 is full "
+	               "(range exhausted); the service stays pending");
 	assert_string_equal(d.entries[0].file, "test.yaml");
 	assert_int_equal(d.entries[0].line, 15); /* b's spec.type */
 	assert_string_equal(lb_ip(svc(c, "a"), 0, buf), "192.0.2.2");
@@ -974,9 +972,9 @@ test_health_check_node_port_allocation(void **state)
 	                     "  - {name: c, port: 82}\n  - {name: d, port: 83}\n",
 	                     &cfg, &d));
 	assert_int_equal(d.errors, 1);
-	assert_true(tu_has(&d, DIAG_ERROR, "spec.healthCheckNodePort",
-	                   "Internal error: failed to allocate a healthCheckNodePort: range "
-	                   "30000-30003 is full"));
+	tu_diag_expect(&d, DIAG_ERROR, "spec.healthCheckNodePort",
+	               "Internal error: failed to allocate a healthCheckNodePort: range "
+	               "30000-30003 is full");
 	assert_int_equal(d.entries[0].line, 6);
 	diag_deinit(&d);
 }

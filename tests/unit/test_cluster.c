@@ -341,8 +341,8 @@ test_load_dir(void **state)
 	assert_int_equal(cluster_load(dir, &cfg, &d, &c), SVC_EINVAL);
 	assert_null(c);
 	assert_int_equal(d.errors, 2);
-	assert_true(tu_has(&d, DIAG_ERROR, "metadata.name", "DNS-1035"));
-	assert_true(tu_has(&d, DIAG_ERROR, NULL, "YAML syntax error"));
+	tu_diag_expect(&d, DIAG_ERROR, "metadata.name", "DNS-1035");
+	tu_diag_expect(&d, DIAG_ERROR, NULL, "YAML syntax error");
 	diag_deinit(&d);
 	tu_rmrf(dir);
 	free(dir);
@@ -360,7 +360,7 @@ test_load_missing_dir(void **state)
 	diag_init(&d);
 	assert_int_equal(cluster_load("/nonexistent/svcdns-test", &cfg, &d, &c), SVC_EIO);
 	assert_null(c);
-	assert_true(tu_has(&d, DIAG_ERROR, NULL, "cannot read directory"));
+	tu_diag_expect(&d, DIAG_ERROR, NULL, "cannot read directory");
 	diag_deinit(&d);
 }
 

@@ -31,8 +31,8 @@ test_add_counts(void **state)
 	assert_null(d.entries[1].field);
 	assert_string_equal(d.entries[1].message, "loose 7");
 	assert_string_equal(d.entries[2].message, "x-y");
-	assert_true(tu_has(&d, DIAG_ERROR, "spec.ports[0].port", "Required"));
-	assert_false(tu_has(&d, DIAG_WARNING, "spec.ports[0].port", NULL));
+	tu_diag_expect(&d, DIAG_ERROR, "spec.ports[0].port", "Required");
+	assert_null(tu_diag_find(&d, DIAG_WARNING, "spec.ports[0].port", NULL));
 	diag_clear(&d);
 	assert_int_equal(d.n, 0);
 	assert_int_equal(d.errors, 0);
@@ -44,6 +44,35 @@ test_add_counts(void **state)
 	diag_deinit(&d);
 	assert_null(d.entries);
 	assert_int_equal(d.n, 0);
+}
+
+/* The tests' one lookup (testutil): level, exact field, message substring; an entry that lost
+ * its text (out of memory) matches no FIELD or NEEDLE and is still counted by level. */
+static void
+test_lookup(void **state)
+{
+	struct diag_entry e[4] = {
+	        {.level = DIAG_ERROR, .field = "spec.ports[0].port", .message = "Required value"},
+	        {.level = DIAG_WARNING, .field = "spec.ports[0].port", .message = "unknown field"},
+	        {.level = DIAG_ERROR, .field = NULL, .message = NULL},
+	        {.level = DIAG_ERROR, .field = "spec.ports[0]", .message = "Required value: x"},
+	};
+	struct diag d = {.entries = e, .n = 4, .cap = 4, .errors = 3, .warnings = 1};
+
+	(void)state;
+	assert_ptr_equal(tu_diag_find(&d, DIAG_ERROR, "spec.ports[0].port", "Required"), &e[0]);
+	assert_ptr_equal(tu_diag_find(&d, DIAG_WARNING, "spec.ports[0].port", NULL), &e[1]);
+	assert_ptr_equal(tu_diag_find(&d, DIAG_ERROR, "spec.ports[0]", NULL), &e[3]);
+	assert_ptr_equal(tu_diag_find(&d, DIAG_ERROR, NULL, "x"), &e[3]);
+	assert_ptr_equal(tu_diag_find(&d, DIAG_ERROR, NULL, NULL), &e[0]);
+	assert_null(tu_diag_find(&d, DIAG_ERROR, "spec.ports", NULL));
+	assert_null(tu_diag_find(&d, DIAG_WARNING, NULL, "Required"));
+	assert_null(tu_diag_find(&d, DIAG_ERROR, NULL, "nothing"));
+	assert_ptr_equal(tu_diag_expect(&d, DIAG_WARNING, NULL, "unknown"), &e[1]);
+	assert_int_equal(tu_diag_count(&d, DIAG_ERROR, NULL, NULL), 3);
+	assert_int_equal(tu_diag_count(&d, DIAG_ERROR, NULL, "Required value"), 2);
+	assert_int_equal(tu_diag_count(&d, DIAG_ERROR, "spec.ports[0].port", NULL), 1);
+	assert_int_equal(tu_diag_count(&d, DIAG_WARNING, "spec.ports[0]", NULL), 0);
 }
 
 static void
@@ -179,9 +208,10 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_add_counts),   cmocka_unit_test(test_sort),
-	        cmocka_unit_test(test_format),       cmocka_unit_test(test_print),
-	        cmocka_unit_test(test_long_message), cmocka_unit_test(test_truncated),
+	        cmocka_unit_test(test_add_counts), cmocka_unit_test(test_lookup),
+	        cmocka_unit_test(test_sort),       cmocka_unit_test(test_format),
+	        cmocka_unit_test(test_print),      cmocka_unit_test(test_long_message),
+	        cmocka_unit_test(test_truncated),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -26,26 +26,6 @@ unload(struct loaded *l)
 	diag_deinit(&l->d);
 }
 
-/* The entry of LEVEL at FIELD whose message contains NEEDLE; fails the test when absent. */
-static const struct diag_entry *
-entry(const struct diag *d, enum diag_level level, const char *field, const char *needle)
-{
-	size_t i;
-
-	for (i = 0; i < d->n; i++) {
-		const struct diag_entry *e = &d->entries[i];
-
-		if (e->level == level &&
-		    (field == NULL || (e->field && !strcmp(e->field, field))) &&
-		    (needle == NULL || strstr(e->message, needle)))
-			return e;
-	}
-	tu_dump(d);
-	fail_msg("no %s at %s containing \"%s\"", level == DIAG_ERROR ? "error" : "warning",
-	         field ? field : "-", needle ? needle : "-");
-	return NULL;
-}
-
 static void
 test_service_fields(void **state)
 {
@@ -365,44 +345,44 @@ test_strict_typing(void **state)
 	         "    protocol: tcp\n"               /* 21 */
 	         "  externalIPs: 10.0.0.1\n"         /* 22 */
 	         "  sessionAffinityConfig: 5\n");    /* 23 */
-	e = entry(&l.d, DIAG_ERROR, "metadata.labels[version]", "quote it");
+	e = tu_diag_expect(&l.d, DIAG_ERROR, "metadata.labels[version]", "quote it");
 	assert_string_equal(e->message, "expected a string, got the number 2 (quote it: \"2\")");
 	assert_int_equal(e->line, 6);
 	assert_int_equal(e->col, 14);
-	e = entry(&l.d, DIAG_ERROR, "spec.type", NULL);
+	e = tu_diag_expect(&l.d, DIAG_ERROR, "spec.type", NULL);
 	assert_string_equal(e->message,
 	                    "Unsupported value: \"Foo\": supported values: \"ClusterIP\", "
 	                    "\"NodePort\", \"LoadBalancer\", \"ExternalName\"");
-	e = entry(&l.d, DIAG_ERROR, "spec.clusterIP", NULL);
+	e = tu_diag_expect(&l.d, DIAG_ERROR, "spec.clusterIP", NULL);
 	assert_string_equal(e->message,
 	                    "expected a string, got the number 1.5 (quote it: \"1.5\")");
-	e = entry(&l.d, DIAG_ERROR, "spec.publishNotReadyAddresses", NULL);
+	e = tu_diag_expect(&l.d, DIAG_ERROR, "spec.publishNotReadyAddresses", NULL);
 	assert_string_equal(e->message, "expected true or false, got \"yes\"");
-	e = entry(&l.d, DIAG_ERROR, "spec.externalTrafficPolicy", NULL);
+	e = tu_diag_expect(&l.d, DIAG_ERROR, "spec.externalTrafficPolicy", NULL);
 	assert_string_equal(
 	        e->message,
 	        "Unsupported value: \"Bogus\": supported values: \"Cluster\", \"Local\"");
-	e = entry(&l.d, DIAG_ERROR, "spec.ports[0].name", NULL);
+	e = tu_diag_expect(&l.d, DIAG_ERROR, "spec.ports[0].name", NULL);
 	assert_string_equal(e->message, "expected a string, got the number 80 (quote it: \"80\")");
 	assert_int_equal(e->line, 13);
-	e = entry(&l.d, DIAG_ERROR, "spec.ports[0].port", NULL);
+	e = tu_diag_expect(&l.d, DIAG_ERROR, "spec.ports[0].port", NULL);
 	assert_string_equal(e->message, "expected an integer, got \"80\"");
-	e = entry(&l.d, DIAG_ERROR, "spec.ports[1].name", NULL);
+	e = tu_diag_expect(&l.d, DIAG_ERROR, "spec.ports[1].name", NULL);
 	assert_string_equal(e->message,
 	                    "expected a string, got the boolean yes (quote it: \"yes\")");
 	assert_int_equal(e->line, 16);
-	e = entry(&l.d, DIAG_ERROR, "spec.ports[1].port", NULL);
+	e = tu_diag_expect(&l.d, DIAG_ERROR, "spec.ports[1].port", NULL);
 	assert_string_equal(e->message, "integer 99999999999 is out of range");
-	e = entry(&l.d, DIAG_ERROR, "spec.ports[1].targetPort", NULL);
+	e = tu_diag_expect(&l.d, DIAG_ERROR, "spec.ports[1].targetPort", NULL);
 	assert_string_equal(e->message, "expected a port number or name, got a list");
-	e = entry(&l.d, DIAG_ERROR, "spec.ports[2].port", NULL);
+	e = tu_diag_expect(&l.d, DIAG_ERROR, "spec.ports[2].port", NULL);
 	assert_string_equal(e->message, "expected an integer, got \"80.5\"");
-	e = entry(&l.d, DIAG_ERROR, "spec.ports[2].protocol", NULL);
+	e = tu_diag_expect(&l.d, DIAG_ERROR, "spec.ports[2].protocol", NULL);
 	assert_string_equal(e->message, "Unsupported value: \"tcp\": supported values: \"TCP\", "
 	                                "\"UDP\", \"SCTP\"");
-	e = entry(&l.d, DIAG_ERROR, "spec.externalIPs", NULL);
+	e = tu_diag_expect(&l.d, DIAG_ERROR, "spec.externalIPs", NULL);
 	assert_string_equal(e->message, "expected a list of strings, got a scalar");
-	e = entry(&l.d, DIAG_ERROR, "spec.sessionAffinityConfig", NULL);
+	e = tu_diag_expect(&l.d, DIAG_ERROR, "spec.sessionAffinityConfig", NULL);
 	assert_string_equal(e->message, "expected a mapping (SessionAffinityConfig), got a scalar");
 	/* Every problem in one pass, and no others. */
 	assert_int_equal(l.d.errors, 14);
@@ -435,7 +415,7 @@ test_string_forms(void **state)
 	unload(&l);
 
 	load(&l, "apiVersion: v1\nkind: Service\nmetadata:\n  name: \"a\\0b\"\n");
-	assert_true(tu_has(&l.d, DIAG_ERROR, "metadata.name", "string contains a NUL character"));
+	tu_diag_expect(&l.d, DIAG_ERROR, "metadata.name", "string contains a NUL character");
 	unload(&l);
 }
 
@@ -447,18 +427,18 @@ test_mapping_and_list_shapes(void **state)
 	(void)state;
 	load(&l, "apiVersion: v1\nkind: Service\nmetadata:\n  name: a\n"
 	         "spec:\n  selector: [a]\n  ports: {port: 80}\nstatus: x\n");
-	assert_true(tu_has(&l.d, DIAG_ERROR, "spec.selector",
-	                   "expected a mapping of strings, got a list"));
-	assert_true(tu_has(&l.d, DIAG_ERROR, "spec.ports", "expected a list, got a mapping"));
-	assert_true(tu_has(&l.d, DIAG_ERROR, "status",
-	                   "expected a mapping (ServiceStatus), got a scalar"));
+	tu_diag_expect(&l.d, DIAG_ERROR, "spec.selector",
+	               "expected a mapping of strings, got a list");
+	tu_diag_expect(&l.d, DIAG_ERROR, "spec.ports", "expected a list, got a mapping");
+	tu_diag_expect(&l.d, DIAG_ERROR, "status",
+	               "expected a mapping (ServiceStatus), got a scalar");
 	assert_int_equal(l.d.errors, 3);
 	unload(&l);
 
 	load(&l, "apiVersion: v1\nkind: Service\nmetadata:\n  name: a\n"
 	         "spec:\n  ports:\n  - 80\n");
-	assert_true(tu_has(&l.d, DIAG_ERROR, "spec.ports[0]",
-	                   "expected a mapping (ServicePort), got a scalar"));
+	tu_diag_expect(&l.d, DIAG_ERROR, "spec.ports[0]",
+	               "expected a mapping (ServicePort), got a scalar");
 	unload(&l);
 }
 
@@ -482,16 +462,17 @@ test_unknown_field(void **state)
 	         "extra: {}\n");
 	assert_int_equal(l.d.errors, 0);
 	assert_int_equal(l.d.warnings, 4);
-	e = entry(&l.d, DIAG_WARNING, "spec.foo", NULL);
+	e = tu_diag_expect(&l.d, DIAG_WARNING, "spec.foo", NULL);
 	assert_string_equal(e->message, "unknown field in ServiceSpec; ignored");
 	assert_int_equal(e->line, 7);
 	assert_int_equal(e->col, 3);
-	e = entry(&l.d, DIAG_WARNING, "metadata.colour", "unknown field in metadata");
+	e = tu_diag_expect(&l.d, DIAG_WARNING, "metadata.colour", "unknown field in metadata");
 	assert_int_equal(e->line, 5);
-	e = entry(&l.d, DIAG_WARNING, "spec.ports[0].bogus", "unknown field in ServicePort");
+	e = tu_diag_expect(&l.d, DIAG_WARNING, "spec.ports[0].bogus",
+	                   "unknown field in ServicePort");
 	assert_int_equal(e->line, 10);
 	assert_int_equal(e->col, 5);
-	e = entry(&l.d, DIAG_WARNING, "extra", "unknown field in Service");
+	e = tu_diag_expect(&l.d, DIAG_WARNING, "extra", "unknown field in Service");
 	assert_int_equal(e->line, 11);
 	/* The object still loads. */
 	assert_int_equal(l.objs.n_services, 1);
@@ -525,14 +506,14 @@ test_unsupported_field(void **state)
 	         "  containers: [{name: c}]\n");
 	assert_int_equal(l.d.errors, 0);
 	assert_int_equal(l.d.warnings, 4);
-	e = entry(&l.d, DIAG_WARNING, "spec.loadBalancerClass", NULL);
+	e = tu_diag_expect(&l.d, DIAG_WARNING, "spec.loadBalancerClass", NULL);
 	assert_string_equal(e->message, "field is not supported and is ignored: every "
 	                                "LoadBalancer service is handled by svcfwd");
 	assert_int_equal(e->line, 8);
 	assert_int_equal(e->col, 22);
-	entry(&l.d, DIAG_WARNING, "spec.allocateLoadBalancerNodePorts", "not supported");
-	entry(&l.d, DIAG_WARNING, "metadata.generateName", "set metadata.name");
-	e = entry(&l.d, DIAG_WARNING, "spec.dnsPolicy", "resolv.conf");
+	tu_diag_expect(&l.d, DIAG_WARNING, "spec.allocateLoadBalancerNodePorts", "not supported");
+	tu_diag_expect(&l.d, DIAG_WARNING, "metadata.generateName", "set metadata.name");
+	e = tu_diag_expect(&l.d, DIAG_WARNING, "spec.dnsPolicy", "resolv.conf");
 	assert_int_equal(e->line, 16);
 	unload(&l);
 }
@@ -565,8 +546,9 @@ test_lb_fields(void **state)
 	load(&l, "apiVersion: v1\nkind: Service\nmetadata: {name: a}\n"
 	         "spec:\n  loadBalancerSourceRanges: 10.0.0.0/8\n  healthCheckNodePort: x\n");
 	assert_int_equal(l.d.errors, 2);
-	entry(&l.d, DIAG_ERROR, "spec.loadBalancerSourceRanges", "expected a list of strings");
-	entry(&l.d, DIAG_ERROR, "spec.healthCheckNodePort", "expected an integer");
+	tu_diag_expect(&l.d, DIAG_ERROR, "spec.loadBalancerSourceRanges",
+	               "expected a list of strings");
+	tu_diag_expect(&l.d, DIAG_ERROR, "spec.healthCheckNodePort", "expected an integer");
 	unload(&l);
 }
 
@@ -589,12 +571,12 @@ test_required_fields(void **state)
 	         "    targetPort: 443\n" /* 10 */
 	         "  - name: x\n"         /* 11 */
 	         "    port: ~\n");       /* 12 */
-	e = entry(&l.d, DIAG_ERROR, "spec.ports[1].port", NULL);
+	e = tu_diag_expect(&l.d, DIAG_ERROR, "spec.ports[1].port", NULL);
 	assert_string_equal(e->message, "Required value");
 	assert_int_equal(e->line, 9);
 	assert_int_equal(e->col, 5);
 	/* null counts as absent. */
-	e = entry(&l.d, DIAG_ERROR, "spec.ports[2].port", "Required value");
+	e = tu_diag_expect(&l.d, DIAG_ERROR, "spec.ports[2].port", "Required value");
 	assert_int_equal(e->line, 11);
 	assert_int_equal(l.d.errors, 2);
 	unload(&l);
@@ -610,13 +592,13 @@ test_required_fields(void **state)
 	         "---\n"
 	         "apiVersion: v1\nkind: Endpoints\nmetadata: {name: e}\n"
 	         "subsets: [{addresses: [{hostname: h}], ports: [{name: a}]}]\n");
-	e = entry(&l.d, DIAG_ERROR, "metadata.name", "Required value");
+	e = tu_diag_expect(&l.d, DIAG_ERROR, "metadata.name", "Required value");
 	assert_int_equal(e->line, 4);
-	entry(&l.d, DIAG_ERROR, "spec.containers[0].name", "Required value");
-	entry(&l.d, DIAG_ERROR, "addressType", "Required value");
-	entry(&l.d, DIAG_ERROR, "endpoints[0].addresses", "Required value");
-	entry(&l.d, DIAG_ERROR, "subsets[0].addresses[0].ip", "Required value");
-	entry(&l.d, DIAG_ERROR, "subsets[0].ports[0].port", "Required value");
+	tu_diag_expect(&l.d, DIAG_ERROR, "spec.containers[0].name", "Required value");
+	tu_diag_expect(&l.d, DIAG_ERROR, "addressType", "Required value");
+	tu_diag_expect(&l.d, DIAG_ERROR, "endpoints[0].addresses", "Required value");
+	tu_diag_expect(&l.d, DIAG_ERROR, "subsets[0].addresses[0].ip", "Required value");
+	tu_diag_expect(&l.d, DIAG_ERROR, "subsets[0].ports[0].port", "Required value");
 	assert_int_equal(l.d.errors, 6);
 	assert_int_equal(l.objs.n_services, 0);
 	unload(&l);
@@ -663,13 +645,13 @@ test_kind_list(void **state)
 	assert_string_equal(l.objs.services[1]->meta.name, "b");
 	assert_int_equal(l.objs.services[1]->meta.origin.doc_index, 1);
 	assert_int_equal(l.objs.n_pods, 1);
-	e = entry(&l.d, DIAG_WARNING, "items[1].spec.foo", "unknown field in PodSpec");
+	e = tu_diag_expect(&l.d, DIAG_WARNING, "items[1].spec.foo", "unknown field in PodSpec");
 	assert_int_equal(e->line, 11);
-	e = entry(&l.d, DIAG_ERROR, "items[2]", "a manifest must be a mapping");
+	e = tu_diag_expect(&l.d, DIAG_ERROR, "items[2]", "a manifest must be a mapping");
 	assert_int_equal(e->line, 12);
 	/* A List is not an item of a List. */
-	entry(&l.d, DIAG_WARNING, "items[3]", "kind List is not supported");
-	e = entry(&l.d, DIAG_ERROR, "items", "expected a list");
+	tu_diag_expect(&l.d, DIAG_WARNING, "items[3]", "kind List is not supported");
+	e = tu_diag_expect(&l.d, DIAG_ERROR, "items", "expected a list");
 	assert_int_equal(e->line, 26);
 	assert_int_equal(l.d.errors, 2);
 	assert_int_equal(l.d.warnings, 2);
@@ -695,18 +677,20 @@ test_kind_and_api_version(void **state)
 	         "---\n"
 	         "- a\n- b\n");
 	assert_int_equal(l.objs.n_services + l.objs.n_slices, 0);
-	e = entry(&l.d, DIAG_WARNING, NULL, "kind Deployment is not supported; object ignored");
+	e = tu_diag_expect(&l.d, DIAG_WARNING, NULL,
+	                   "kind Deployment is not supported; object ignored");
 	assert_int_equal(e->line, 1);
-	e = entry(&l.d, DIAG_WARNING, NULL,
-	          "apiVersion v2 of Service is not supported (use v1); object ignored");
+	e = tu_diag_expect(&l.d, DIAG_WARNING, NULL,
+	                   "apiVersion v2 of Service is not supported (use v1); object ignored");
 	assert_int_equal(e->line, 5);
-	entry(&l.d, DIAG_WARNING, NULL,
-	      "apiVersion v1 of EndpointSlice is not supported (use discovery.k8s.io/v1)");
-	e = entry(&l.d, DIAG_ERROR, NULL, "apiVersion: Required value (Service is v1)");
+	tu_diag_expect(&l.d, DIAG_WARNING, NULL,
+	               "apiVersion v1 of EndpointSlice is not supported (use discovery.k8s.io/v1)");
+	e = tu_diag_expect(&l.d, DIAG_ERROR, NULL, "apiVersion: Required value (Service is v1)");
 	assert_int_equal(e->line, 13);
-	e = entry(&l.d, DIAG_ERROR, NULL, "kind: Required value");
+	e = tu_diag_expect(&l.d, DIAG_ERROR, NULL, "kind: Required value");
 	assert_int_equal(e->line, 16);
-	e = entry(&l.d, DIAG_ERROR, NULL, "a manifest must be a mapping with apiVersion and kind");
+	e = tu_diag_expect(&l.d, DIAG_ERROR, NULL,
+	                   "a manifest must be a mapping with apiVersion and kind");
 	assert_int_equal(e->line, 19);
 	assert_int_equal(l.d.errors, 3);
 	assert_int_equal(l.d.warnings, 3);
@@ -724,8 +708,8 @@ test_namespace_scope(void **state)
 	         "apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: prod}\n");
 	assert_int_equal(l.objs.n_namespaces, 1);
 	assert_null(l.objs.namespaces[0]->meta.ns);
-	assert_true(tu_has(&l.d, DIAG_WARNING, "metadata.namespace",
-	                   "Namespace is not namespaced; namespace ignored"));
+	tu_diag_expect(&l.d, DIAG_WARNING, "metadata.namespace",
+	               "Namespace is not namespaced; namespace ignored");
 	assert_string_equal(l.objs.pods[0]->meta.ns, "prod");
 	unload(&l);
 }

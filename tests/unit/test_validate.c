@@ -8,37 +8,6 @@
 #define SVC(name) "apiVersion: v1\nkind: Service\nmetadata:\n  name: " name "\n"
 #define PORT80    "  ports:\n  - port: 80\n"
 
-static const struct diag_entry *
-find(const struct diag *d, enum diag_level level, const char *field, const char *needle)
-{
-	size_t i;
-
-	for (i = 0; i < d->n; i++) {
-		const struct diag_entry *e = &d->entries[i];
-
-		if (e->level == level &&
-		    (field == NULL || (e->field && !strcmp(e->field, field))) &&
-		    (needle == NULL || (e->message && strstr(e->message, needle))))
-			return e;
-	}
-	tu_dump(d);
-	fail_msg("no %s at %s containing \"%s\"", level == DIAG_ERROR ? "error" : "warning",
-	         field ? field : "-", needle ? needle : "-");
-	return NULL;
-}
-
-static size_t
-count_at(const struct diag *d, enum diag_level level, const char *field)
-{
-	size_t i, n = 0;
-
-	for (i = 0; i < d->n; i++)
-		if (d->entries[i].level == level &&
-		    (field == NULL || (d->entries[i].field && !strcmp(d->entries[i].field, field))))
-			n++;
-	return n;
-}
-
 /* Build YAML that must be rejected; D keeps the problems. */
 static void
 invalid(const char *yaml, const struct cluster_config *cfg, struct diag *d)
@@ -82,7 +51,7 @@ check_error(const char *yaml, const struct cluster_config *cfg, const char *fiel
 	const struct diag_entry *e;
 
 	invalid(yaml, cfg, &d);
-	e = find(&d, DIAG_ERROR, field, needle);
+	e = tu_diag_expect(&d, DIAG_ERROR, field, needle);
 	if (line != 0)
 		assert_int_equal(e->line, line);
 	assert_string_equal(e->file, "test.yaml");
@@ -184,13 +153,17 @@ test_label_keys(void **state)
 	                 "    My_Key.v2: ga\n"              /* 12 */
 	                 "spec:\n" PORT80,
 	        NULL, &d);
-	e = find(&d, DIAG_ERROR, "metadata.labels[-bad]", "a label key must be a qualified name");
+	e = tu_diag_expect(&d, DIAG_ERROR, "metadata.labels[-bad]",
+	                   "a label key must be a qualified name");
 	assert_int_equal(e->line, 6);
 	assert_int_equal(e->col, 5);
-	assert_int_equal(find(&d, DIAG_ERROR, "metadata.labels[Example.com/x]", "qualified")->line,
-	                 8);
-	assert_int_equal(find(&d, DIAG_ERROR, "metadata.labels[a/b/c]", "qualified")->line, 9);
-	assert_int_equal(find(&d, DIAG_ERROR, "metadata.labels[/x]", "qualified")->line, 10);
+	assert_int_equal(
+	        tu_diag_expect(&d, DIAG_ERROR, "metadata.labels[Example.com/x]", "qualified")->line,
+	        8);
+	assert_int_equal(
+	        tu_diag_expect(&d, DIAG_ERROR, "metadata.labels[a/b/c]", "qualified")->line, 9);
+	assert_int_equal(tu_diag_expect(&d, DIAG_ERROR, "metadata.labels[/x]", "qualified")->line,
+	                 10);
 	assert_int_equal(d.errors, 4);
 	diag_deinit(&d);
 }
@@ -213,13 +186,14 @@ test_label_values(void **state)
 	                 "  selector:\n"
 	                 "    app: \"no/slash\"\n" PORT80,
 	        NULL, &d);
-	find(&d, DIAG_ERROR, "metadata.labels[a]",
-	     "Invalid value: \"bad value\": a label value must be empty or at most 63");
-	find(&d, DIAG_ERROR, "metadata.labels[b]", "label value");
-	find(&d, DIAG_ERROR, "metadata.labels[c]", "label value");
-	find(&d, DIAG_ERROR, "metadata.labels[d]", "label value");
+	tu_diag_expect(&d, DIAG_ERROR, "metadata.labels[a]",
+	               "Invalid value: \"bad value\": a label value must be empty or at most 63");
+	tu_diag_expect(&d, DIAG_ERROR, "metadata.labels[b]", "label value");
+	tu_diag_expect(&d, DIAG_ERROR, "metadata.labels[c]", "label value");
+	tu_diag_expect(&d, DIAG_ERROR, "metadata.labels[d]", "label value");
 	/* Selectors follow the same rules. */
-	assert_int_equal(find(&d, DIAG_ERROR, "spec.selector[app]", "label value")->line, 14);
+	assert_int_equal(tu_diag_expect(&d, DIAG_ERROR, "spec.selector[app]", "label value")->line,
+	                 14);
 	assert_int_equal(d.errors, 5);
 	diag_deinit(&d);
 }
@@ -243,7 +217,8 @@ test_label_duplicate(void **state)
 	objs.services[0]->meta.labels.items[1].key = "app";
 	assert_int_equal(cluster_build(&objs, &cfg, &d, &c), SVC_EINVAL);
 	assert_null(c);
-	assert_int_equal(find(&d, DIAG_ERROR, "metadata.labels[app]", "Duplicate value")->line, 5);
+	assert_int_equal(
+	        tu_diag_expect(&d, DIAG_ERROR, "metadata.labels[app]", "Duplicate value")->line, 5);
 	assert_int_equal(d.errors, 1);
 	cluster_objects_deinit(&objs);
 	diag_deinit(&d);
@@ -273,13 +248,13 @@ test_duplicate_objects(void **state)
 	assert_int_equal(d.n, 0);
 	assert_int_equal(cluster_build(&objs, &cfg, &d, &c), SVC_EINVAL);
 	/* Reported at the second one, naming the first. */
-	e = find(&d, DIAG_ERROR, "metadata.name", "Duplicate value: service default/web");
+	e = tu_diag_expect(&d, DIAG_ERROR, "metadata.name", "Duplicate value: service default/web");
 	assert_string_equal(e->message,
 	                    "Duplicate value: service default/web is already defined at a.yaml:5");
 	assert_string_equal(e->file, "b.yaml");
 	assert_int_equal(e->line, 5);
 	assert_int_equal(e->col, 9);
-	e = find(&d, DIAG_ERROR, "metadata.name", "Duplicate value: namespace prod");
+	e = tu_diag_expect(&d, DIAG_ERROR, "metadata.name", "Duplicate value: namespace prod");
 	assert_string_equal(e->message,
 	                    "Duplicate value: namespace prod is already defined at a.yaml:1");
 	assert_string_equal(e->file, "b.yaml");
@@ -340,11 +315,13 @@ test_port_name_required(void **state)
 	                 "  - port: 80\n"   /* 7 */
 	                 "  - port: 443\n", /* 8 */
 	        NULL, &d);
-	e = find(&d, DIAG_ERROR, "spec.ports[0].name",
-	         "Required value: a name is required when a service has more than one port");
+	e = tu_diag_expect(
+	        &d, DIAG_ERROR, "spec.ports[0].name",
+	        "Required value: a name is required when a service has more than one port");
 	assert_int_equal(e->line, 7);
 	assert_int_equal(e->col, 5);
-	assert_int_equal(find(&d, DIAG_ERROR, "spec.ports[1].name", "Required value")->line, 8);
+	assert_int_equal(
+	        tu_diag_expect(&d, DIAG_ERROR, "spec.ports[1].name", "Required value")->line, 8);
 	assert_int_equal(d.errors, 2);
 	diag_deinit(&d);
 	/* One port may go unnamed. */
@@ -387,12 +364,12 @@ test_port_range(void **state)
 	                 "  - {name: d, port: 65535}\n"
 	                 "  - {name: e, port: 1}\n",
 	        NULL, &d);
-	assert_int_equal(find(&d, DIAG_ERROR, "spec.ports[0].port",
-	                      "Invalid value: 0: must be between 1 and 65535, inclusive")
+	assert_int_equal(tu_diag_expect(&d, DIAG_ERROR, "spec.ports[0].port",
+	                                "Invalid value: 0: must be between 1 and 65535, inclusive")
 	                         ->line,
 	                 7);
-	find(&d, DIAG_ERROR, "spec.ports[1].port", "Invalid value: 65536");
-	find(&d, DIAG_ERROR, "spec.ports[2].port", "Invalid value: -1");
+	tu_diag_expect(&d, DIAG_ERROR, "spec.ports[1].port", "Invalid value: 65536");
+	tu_diag_expect(&d, DIAG_ERROR, "spec.ports[2].port", "Invalid value: -1");
 	assert_int_equal(d.errors, 3);
 	diag_deinit(&d);
 }
@@ -553,7 +530,7 @@ test_node_port_duplicate_across_services(void **state)
 	                                                   "  - {port: 82, nodePort: 30080, "
 	                                                   "protocol: UDP}\n",
 	        NULL, &d);
-	e = find(&d, DIAG_ERROR, "spec.ports[0].nodePort", "already allocated");
+	e = tu_diag_expect(&d, DIAG_ERROR, "spec.ports[0].nodePort", "already allocated");
 	assert_string_equal(e->message, "Invalid value: 30080: provided port is already allocated "
 	                                "to service default/a (test.yaml:1)");
 	assert_int_equal(e->line, 17);
@@ -577,8 +554,8 @@ test_sctp_warning(void **state)
 
 	(void)state;
 	c = valid(SVC("a") "spec:\n  ports:\n  - port: 80\n    protocol: SCTP\n", NULL, &d);
-	assert_int_equal(find(&d, DIAG_WARNING, "spec.ports[0].protocol",
-	                      "SCTP is resolved by svcdns but not forwarded by svcfwd")
+	assert_int_equal(tu_diag_expect(&d, DIAG_WARNING, "spec.ports[0].protocol",
+	                                "SCTP is resolved by svcdns but not forwarded by svcfwd")
 	                         ->line,
 	                 8);
 	assert_int_equal(d.warnings, 1);
@@ -642,7 +619,7 @@ test_cluster_ip_duplicate(void **state)
 	invalid(SVC("a") "spec:\n  clusterIP: 10.96.0.10\n" PORT80 "---\n" SVC(
 	                "b") "  namespace: other\nspec:\n  clusterIPs: [10.96.0.10]\n" PORT80,
 	        NULL, &d);
-	e = find(&d, DIAG_ERROR, NULL, "already allocated");
+	e = tu_diag_expect(&d, DIAG_ERROR, NULL, "already allocated");
 	assert_string_equal(e->field, "spec.clusterIP");
 	assert_string_equal(e->message, "Invalid value: \"10.96.0.10\": provided IP is already "
 	                                "allocated to service default/a (test.yaml:1)");
@@ -784,13 +761,14 @@ test_external_name_warnings(void **state)
 	                   "  selector: {app: a}\n"
 	                   "---\n" SVC("b") "spec:\n  externalName: y.example\n" PORT80,
 	          NULL, &d);
-	assert_int_equal(
-	        find(&d, DIAG_WARNING, "spec.selector", "ignored for ExternalName services")->line,
-	        8);
-	assert_int_equal(
-	        find(&d, DIAG_WARNING, "spec.externalName", "ignored unless type is ExternalName")
-	                ->line,
-	        15);
+	assert_int_equal(tu_diag_expect(&d, DIAG_WARNING, "spec.selector",
+	                                "ignored for ExternalName services")
+	                         ->line,
+	                 8);
+	assert_int_equal(tu_diag_expect(&d, DIAG_WARNING, "spec.externalName",
+	                                "ignored unless type is ExternalName")
+	                         ->line,
+	                 15);
 	assert_int_equal(d.warnings, 2);
 	/* An ExternalName service gets no endpoints, even with a selector. */
 	assert_int_equal(c->services[0]->n_endpoints, 0);
@@ -894,11 +872,12 @@ test_external_ips(void **state)
 	invalid(SVC("a") "spec:\n  externalIPs:\n  - 300.1.1.1\n  - 127.0.0.1\n  - "
 	                 "192.0.2.1\n" PORT80,
 	        NULL, &d);
-	assert_int_equal(find(&d, DIAG_ERROR, "spec.externalIPs[0]",
-	                      "Invalid value: \"300.1.1.1\": must be a valid IP address")
+	assert_int_equal(tu_diag_expect(&d, DIAG_ERROR, "spec.externalIPs[0]",
+	                                "Invalid value: \"300.1.1.1\": must be a valid IP address")
 	                         ->line,
 	                 7);
-	assert_int_equal(find(&d, DIAG_ERROR, "spec.externalIPs[1]", "loopback")->line, 8);
+	assert_int_equal(tu_diag_expect(&d, DIAG_ERROR, "spec.externalIPs[1]", "loopback")->line,
+	                 8);
 	assert_int_equal(d.errors, 2);
 	diag_deinit(&d);
 	c = valid(SVC("a") "spec:\n  externalIPs: [192.0.2.1, \"2001:db8::1\"]\n" PORT80, NULL, &d);
@@ -916,10 +895,10 @@ test_load_balancer_ip(void **state)
 
 	(void)state;
 	c = valid(SVC("a") "spec:\n  loadBalancerIP: 192.0.2.7\n" PORT80, NULL, &d);
-	assert_int_equal(
-	        find(&d, DIAG_WARNING, "spec.loadBalancerIP", "ignored unless type is LoadBalancer")
-	                ->line,
-	        6);
+	assert_int_equal(tu_diag_expect(&d, DIAG_WARNING, "spec.loadBalancerIP",
+	                                "ignored unless type is LoadBalancer")
+	                         ->line,
+	                 6);
 	cluster_unref(c);
 	diag_deinit(&d);
 	check_error(SVC("a") "spec:\n  type: LoadBalancer\n  loadBalancerIP: 192.0.2\n" PORT80,
@@ -947,12 +926,12 @@ test_load_balancer_ingress(void **state)
 	                 "    - ipMode: VIP\n"     /* 13 */
 	                 "    - hostname: lb.example\n",
 	        NULL, &d);
-	assert_int_equal(find(&d, DIAG_ERROR, "status.loadBalancer.ingress[0].ip",
-	                      "must be a valid IP address")
+	assert_int_equal(tu_diag_expect(&d, DIAG_ERROR, "status.loadBalancer.ingress[0].ip",
+	                                "must be a valid IP address")
 	                         ->line,
 	                 12);
-	assert_int_equal(find(&d, DIAG_ERROR, "status.loadBalancer.ingress[1].ip",
-	                      "Required value: ip or hostname")
+	assert_int_equal(tu_diag_expect(&d, DIAG_ERROR, "status.loadBalancer.ingress[1].ip",
+	                                "Required value: ip or hostname")
 	                         ->line,
 	                 13);
 	assert_int_equal(d.errors, 2);
@@ -982,17 +961,23 @@ test_lb_source_ranges(void **state)
 	                 "  - \"2001:db8::/\"\n" /* 12 */
 	                 "  - 10.0.0.0/-1\n" PORT80,
 	        NULL, &d);
-	assert_int_equal(find(&d, DIAG_ERROR, "spec.loadBalancerSourceRanges[1]",
-	                      "Invalid value: \"10.0.0.0\": must be a valid CIDR value")
+	assert_int_equal(tu_diag_expect(&d, DIAG_ERROR, "spec.loadBalancerSourceRanges[1]",
+	                                "Invalid value: \"10.0.0.0\": must be a valid CIDR value")
 	                         ->line,
 	                 9);
 	assert_int_equal(
-	        find(&d, DIAG_ERROR, "spec.loadBalancerSourceRanges[2]", "10.0.0.0/33")->line, 10);
-	assert_int_equal(find(&d, DIAG_ERROR, "spec.loadBalancerSourceRanges[3]", "banana/8")->line,
-	                 11);
+	        tu_diag_expect(&d, DIAG_ERROR, "spec.loadBalancerSourceRanges[2]", "10.0.0.0/33")
+	                ->line,
+	        10);
 	assert_int_equal(
-	        find(&d, DIAG_ERROR, "spec.loadBalancerSourceRanges[4]", "2001:db8::/")->line, 12);
-	find(&d, DIAG_ERROR, "spec.loadBalancerSourceRanges[5]", "10.0.0.0/-1");
+	        tu_diag_expect(&d, DIAG_ERROR, "spec.loadBalancerSourceRanges[3]", "banana/8")
+	                ->line,
+	        11);
+	assert_int_equal(
+	        tu_diag_expect(&d, DIAG_ERROR, "spec.loadBalancerSourceRanges[4]", "2001:db8::/")
+	                ->line,
+	        12);
+	tu_diag_expect(&d, DIAG_ERROR, "spec.loadBalancerSourceRanges[5]", "10.0.0.0/-1");
 	assert_string_equal(d.entries[0].file, "test.yaml");
 	assert_int_equal(d.errors, 5);
 	diag_deinit(&d);
@@ -1091,8 +1076,8 @@ test_lb_pool_overlap(void **state)
 	cluster_config_init(&cfg);
 	assert_int_equal(cluster_config_set_lb_pools(&cfg, "10.100.0.0/24"), SVC_OK);
 	invalid(SVC("a") "spec:\n" PORT80, &cfg, &d);
-	find(&d, DIAG_ERROR, NULL,
-	     "load-balancer pool 10.100.0.0/24 overlaps the service CIDR 10.96.0.0/12");
+	tu_diag_expect(&d, DIAG_ERROR, NULL,
+	               "load-balancer pool 10.100.0.0/24 overlaps the service CIDR 10.96.0.0/12");
 	diag_deinit(&d);
 	assert_int_equal(cluster_config_set_lb_pools(&cfg, "192.0.2.0/24,fd00::/120"), SVC_OK);
 	check_valid(SVC("a") "spec:\n" PORT80, &cfg);
@@ -1250,19 +1235,19 @@ test_pod_container_ports(void **state)
 	                 "    - containerPort: 70000\n" /* 15 */
 	                 "      name: very-long-port-name\n",
 	        NULL, &d);
-	assert_int_equal(find(&d, DIAG_ERROR, "spec.containers[0].ports[0].containerPort",
-	                      "Invalid value: 0: must be between 1 and 65535, inclusive")
+	assert_int_equal(tu_diag_expect(&d, DIAG_ERROR, "spec.containers[0].ports[0].containerPort",
+	                                "Invalid value: 0: must be between 1 and 65535, inclusive")
 	                         ->line,
 	                 9);
-	assert_int_equal(find(&d, DIAG_ERROR, "spec.containers[0].ports[1].name",
-	                      "Invalid value: \"HTTP\": must be an IANA service name")
+	assert_int_equal(tu_diag_expect(&d, DIAG_ERROR, "spec.containers[0].ports[1].name",
+	                                "Invalid value: \"HTTP\": must be an IANA service name")
 	                         ->line,
 	                 11);
-	assert_int_equal(
-	        find(&d, DIAG_ERROR, "spec.initContainers[0].ports[0].containerPort", "70000")
-	                ->line,
-	        15);
-	find(&d, DIAG_ERROR, "spec.initContainers[0].ports[0].name", "IANA");
+	assert_int_equal(tu_diag_expect(&d, DIAG_ERROR,
+	                                "spec.initContainers[0].ports[0].containerPort", "70000")
+	                         ->line,
+	                 15);
+	tu_diag_expect(&d, DIAG_ERROR, "spec.initContainers[0].ports[0].name", "IANA");
 	assert_int_equal(d.errors, 4);
 	diag_deinit(&d);
 }
@@ -1357,12 +1342,14 @@ test_endpoints_addresses(void **state)
 	                 "  notReadyAddresses:\n"
 	                 "  - ip: 127.0.0.1\n", /* 10 */
 	        NULL, &d);
-	assert_int_equal(find(&d, DIAG_ERROR, "subsets[0].addresses[0].ip",
-	                      "Invalid value: \"10.0.0.256\": must be a valid IP address")
+	assert_int_equal(tu_diag_expect(&d, DIAG_ERROR, "subsets[0].addresses[0].ip",
+	                                "Invalid value: \"10.0.0.256\": must be a valid IP address")
 	                         ->line,
 	                 7);
 	assert_int_equal(
-	        find(&d, DIAG_ERROR, "subsets[0].notReadyAddresses[0].ip", "loopback")->line, 10);
+	        tu_diag_expect(&d, DIAG_ERROR, "subsets[0].notReadyAddresses[0].ip", "loopback")
+	                ->line,
+	        10);
 	assert_int_equal(d.errors, 2);
 	diag_deinit(&d);
 }
@@ -1380,16 +1367,18 @@ test_endpoints_ports(void **state)
 	                 "  - {name: HTTP, port: 80}\n" /* 9 */
 	                 "  - {name: a, port: 81}\n",   /* 10 */
 	        NULL, &d);
-	assert_int_equal(find(&d, DIAG_ERROR, "subsets[0].ports[0].port",
-	                      "Invalid value: 0: must be between 1 and 65535, inclusive")
+	assert_int_equal(tu_diag_expect(&d, DIAG_ERROR, "subsets[0].ports[0].port",
+	                                "Invalid value: 0: must be between 1 and 65535, inclusive")
 	                         ->line,
 	                 8);
-	assert_int_equal(find(&d, DIAG_ERROR, "subsets[0].ports[1].name",
-	                      "Invalid value: \"HTTP\": must be a lowercase RFC 1123 label")
-	                         ->line,
-	                 9);
 	assert_int_equal(
-	        find(&d, DIAG_ERROR, "subsets[0].ports[2].name", "Duplicate value: \"a\"")->line,
+	        tu_diag_expect(&d, DIAG_ERROR, "subsets[0].ports[1].name",
+	                       "Invalid value: \"HTTP\": must be a lowercase RFC 1123 label")
+	                ->line,
+	        9);
+	assert_int_equal(
+	        tu_diag_expect(&d, DIAG_ERROR, "subsets[0].ports[2].name", "Duplicate value: \"a\"")
+	                ->line,
 	        10);
 	assert_int_equal(d.errors, 3);
 	diag_deinit(&d);
@@ -1407,8 +1396,10 @@ test_slice_address_type(void **state)
 	            6);
 	c = valid(SLICE("s") "addressType: FQDN\nendpoints:\n- addresses: [db.example.com]\n", NULL,
 	          &d);
-	assert_int_equal(find(&d, DIAG_WARNING, "addressType", "FQDN endpoints are not used")->line,
-	                 6);
+	assert_int_equal(
+	        tu_diag_expect(&d, DIAG_WARNING, "addressType", "FQDN endpoints are not used")
+	                ->line,
+	        6);
 	cluster_unref(c);
 	diag_deinit(&d);
 }
@@ -1427,15 +1418,16 @@ test_slice_addresses(void **state)
 	                   "- addresses: [\"fd00::1\"]\n"         /* 9 */
 	                   "- addresses: [10.0.0.1, 10.0.0.x]\n", /* 10 */
 	        NULL, &d);
-	find(&d, DIAG_ERROR, "endpoints[0].addresses", "must have between 1 and 100 items");
-	assert_int_equal(find(&d, DIAG_ERROR, "endpoints[1].addresses[0]",
-	                      "Invalid value: \"fd00::1\": must be an IPv4 address")
+	tu_diag_expect(&d, DIAG_ERROR, "endpoints[0].addresses",
+	               "must have between 1 and 100 items");
+	assert_int_equal(tu_diag_expect(&d, DIAG_ERROR, "endpoints[1].addresses[0]",
+	                                "Invalid value: \"fd00::1\": must be an IPv4 address")
 	                         ->line,
 	                 9);
-	assert_int_equal(
-	        find(&d, DIAG_ERROR, "endpoints[2].addresses[1]", "must be a valid IP address")
-	                ->line,
-	        10);
+	assert_int_equal(tu_diag_expect(&d, DIAG_ERROR, "endpoints[2].addresses[1]",
+	                                "must be a valid IP address")
+	                         ->line,
+	                 10);
 	assert_int_equal(d.errors, 3);
 	diag_deinit(&d);
 
@@ -1457,8 +1449,8 @@ test_slice_service_label(void **state)
 	c = valid("apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: s\n"
 	          "addressType: IPv4\n",
 	          NULL, &d);
-	find(&d, DIAG_WARNING, "metadata.labels",
-	     "no kubernetes.io/service-name label: this slice belongs to no service");
+	tu_diag_expect(&d, DIAG_WARNING, "metadata.labels",
+	               "no kubernetes.io/service-name label: this slice belongs to no service");
 	assert_int_equal(d.warnings, 1);
 	cluster_unref(c);
 	diag_deinit(&d);
@@ -1475,8 +1467,10 @@ test_slice_ports(void **state)
 	                   "- {name: a, port: 70000}\n" /* 8 */
 	                   "- {name: a, port: 80}\n",   /* 9 */
 	        NULL, &d);
-	assert_int_equal(find(&d, DIAG_ERROR, "ports[0].port", "Invalid value: 70000")->line, 8);
-	assert_int_equal(find(&d, DIAG_ERROR, "ports[1].name", "Duplicate value: \"a\"")->line, 9);
+	assert_int_equal(
+	        tu_diag_expect(&d, DIAG_ERROR, "ports[0].port", "Invalid value: 70000")->line, 8);
+	assert_int_equal(
+	        tu_diag_expect(&d, DIAG_ERROR, "ports[1].name", "Duplicate value: \"a\"")->line, 9);
 	assert_int_equal(d.errors, 2);
 	diag_deinit(&d);
 }
@@ -1493,10 +1487,12 @@ test_namespace_object(void **state)
 	invalid("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: Prod\n"
 	        "  labels: {\"bad key!\": x}\n",
 	        NULL, &d);
-	assert_int_equal(find(&d, DIAG_ERROR, "metadata.name", "a lowercase RFC 1123 label")->line,
-	                 4);
-	assert_int_equal(find(&d, DIAG_ERROR, "metadata.labels[bad key!]", "qualified name")->line,
-	                 5);
+	assert_int_equal(
+	        tu_diag_expect(&d, DIAG_ERROR, "metadata.name", "a lowercase RFC 1123 label")->line,
+	        4);
+	assert_int_equal(
+	        tu_diag_expect(&d, DIAG_ERROR, "metadata.labels[bad key!]", "qualified name")->line,
+	        5);
 	assert_int_equal(d.errors, 2);
 	diag_deinit(&d);
 }
@@ -1537,24 +1533,35 @@ test_all_errors_reported(void **state)
 	        "status:\n"                /* 25 */
 	        "  podIP: 10.0.0.300\n",   /* 26 */
 	        NULL, &d);
-	assert_int_equal(find(&d, DIAG_ERROR, "metadata.name", "DNS-1035")->line, 4);
-	assert_int_equal(find(&d, DIAG_ERROR, "metadata.namespace", "RFC 1123 label")->line, 5);
-	assert_int_equal(find(&d, DIAG_ERROR, "spec.clusterIP", "not in the valid range")->line, 8);
-	assert_int_equal(find(&d, DIAG_ERROR, "spec.ports[0].name", "Required value")->line, 10);
+	assert_int_equal(tu_diag_expect(&d, DIAG_ERROR, "metadata.name", "DNS-1035")->line, 4);
 	assert_int_equal(
-	        find(&d, DIAG_ERROR, "spec.ports[0].nodePort", "not in the valid range")->line, 11);
-	assert_int_equal(find(&d, DIAG_ERROR, "spec.ports[1].name", "Required value")->line, 12);
+	        tu_diag_expect(&d, DIAG_ERROR, "metadata.namespace", "RFC 1123 label")->line, 5);
 	assert_int_equal(
-	        find(&d, DIAG_ERROR, "spec.ports[1]", "Duplicate value: port 80/TCP")->line, 12);
-	assert_int_equal(find(&d, DIAG_ERROR, "spec.ports[1].targetPort", "70000")->line, 13);
-	assert_int_equal(find(&d, DIAG_ERROR, "spec.hostname", "RFC 1123 label")->line, 20);
-	assert_int_equal(find(&d, DIAG_ERROR, "spec.containers[0].ports[0].containerPort",
-	                      "Invalid value: 0")
+	        tu_diag_expect(&d, DIAG_ERROR, "spec.clusterIP", "not in the valid range")->line,
+	        8);
+	assert_int_equal(
+	        tu_diag_expect(&d, DIAG_ERROR, "spec.ports[0].name", "Required value")->line, 10);
+	assert_int_equal(
+	        tu_diag_expect(&d, DIAG_ERROR, "spec.ports[0].nodePort", "not in the valid range")
+	                ->line,
+	        11);
+	assert_int_equal(
+	        tu_diag_expect(&d, DIAG_ERROR, "spec.ports[1].name", "Required value")->line, 12);
+	assert_int_equal(
+	        tu_diag_expect(&d, DIAG_ERROR, "spec.ports[1]", "Duplicate value: port 80/TCP")
+	                ->line,
+	        12);
+	assert_int_equal(tu_diag_expect(&d, DIAG_ERROR, "spec.ports[1].targetPort", "70000")->line,
+	                 13);
+	assert_int_equal(tu_diag_expect(&d, DIAG_ERROR, "spec.hostname", "RFC 1123 label")->line,
+	                 20);
+	assert_int_equal(tu_diag_expect(&d, DIAG_ERROR, "spec.containers[0].ports[0].containerPort",
+	                                "Invalid value: 0")
 	                         ->line,
 	                 24);
-	assert_int_equal(find(&d, DIAG_ERROR, "status.podIP", "10.0.0.300")->line, 26);
+	assert_int_equal(tu_diag_expect(&d, DIAG_ERROR, "status.podIP", "10.0.0.300")->line, 26);
 	assert_int_equal(d.errors, 11);
-	assert_int_equal(count_at(&d, DIAG_ERROR, "metadata.name"), 1);
+	assert_int_equal(tu_diag_count(&d, DIAG_ERROR, "metadata.name", NULL), 1);
 	diag_deinit(&d);
 }
 

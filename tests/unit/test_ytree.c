@@ -218,7 +218,7 @@ test_depth_limit(void **state)
 	text = nested(100, true);
 	parse(&p, text);
 	assert_int_equal(p.st, SVC_EINVAL);
-	assert_true(tu_has(&p.d, DIAG_ERROR, NULL, "nesting deeper than 64 levels"));
+	tu_diag_expect(&p.d, DIAG_ERROR, NULL, "nesting deeper than 64 levels");
 	assert_int_equal(p.d.entries[0].line, 1);
 	assert_int_equal(p.d.entries[0].col, 65);
 	done(&p);
@@ -371,7 +371,7 @@ test_size_limit(void **state)
 	        ytree_parse(&a, "big.yaml", "", (size_t)YTREE_MAX_BYTES + 1, &d, &docs, &n),
 	        SVC_ELIMIT);
 	assert_int_equal(n, 0);
-	assert_true(tu_has(&d, DIAG_ERROR, NULL, "larger than 64 MiB"));
+	tu_diag_expect(&d, DIAG_ERROR, NULL, "larger than 64 MiB");
 	diag_deinit(&d);
 	arena_deinit(&a);
 }

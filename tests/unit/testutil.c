@@ -40,23 +40,53 @@ tu_build_ok(const char *yaml, const struct cluster_config *cfg, struct diag *d)
 	return c;
 }
 
-bool
-tu_has(const struct diag *d, enum diag_level level, const char *field, const char *needle)
+static bool
+tu_diag_match(const struct diag_entry *e, enum diag_level level, const char *field,
+              const char *needle)
+{
+	/* Out of memory, diag_add keeps an entry without its text: it matches no FIELD or NEEDLE.
+	 */
+	return e->level == level &&
+	       (field == NULL || (e->field != NULL && strcmp(e->field, field) == 0)) &&
+	       (needle == NULL || (e->message != NULL && strstr(e->message, needle) != NULL));
+}
+
+const struct diag_entry *
+tu_diag_find(const struct diag *d, enum diag_level level, const char *field, const char *needle)
 {
 	size_t i;
 
-	for (i = 0; i < d->n; i++) {
-		const struct diag_entry *e = &d->entries[i];
+	for (i = 0; i < d->n; i++)
+		if (tu_diag_match(&d->entries[i], level, field, needle))
+			return &d->entries[i];
+	return NULL;
+}
 
-		if (e->level != level)
-			continue;
-		if (field != NULL && (e->field == NULL || strcmp(e->field, field) != 0))
-			continue;
-		if (needle != NULL && (e->message == NULL || strstr(e->message, needle) == NULL))
-			continue;
-		return true;
+size_t
+tu_diag_count(const struct diag *d, enum diag_level level, const char *field, const char *needle)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < d->n; i++)
+		if (tu_diag_match(&d->entries[i], level, field, needle))
+			n++;
+	return n;
+}
+
+const struct diag_entry *
+tu_diag_expect_at(const struct diag *d, enum diag_level level, const char *field,
+                  const char *needle, const char *file, int line)
+{
+	const struct diag_entry *e = tu_diag_find(d, level, field, needle);
+
+	if (e == NULL) {
+		tu_dump(d);
+		print_error("no %s at %s containing \"%s\"\n",
+		            level == DIAG_ERROR ? "error" : "warning", field ? field : "-",
+		            needle ? needle : "-");
+		_fail(file, line);
 	}
-	return false;
+	return e;
 }
 
 void

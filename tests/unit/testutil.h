@@ -17,9 +17,19 @@ struct cluster *tu_build(const char *yaml, const struct cluster_config *cfg, str
 /* As tu_build, but D is initialised here and the test fails (printing D) when the manifests are
  * rejected. */
 struct cluster *tu_build_ok(const char *yaml, const struct cluster_config *cfg, struct diag *d);
-/* True when D has an entry of LEVEL whose field equals FIELD (or FIELD is NULL) and whose
- * message contains NEEDLE (or NEEDLE is NULL). */
-bool tu_has(const struct diag *d, enum diag_level level, const char *field, const char *needle);
+/* The diagnostic lookup of every test. An entry matches when its level is LEVEL, its field
+ * equals FIELD (or FIELD is NULL) and its message contains NEEDLE (or NEEDLE is NULL).
+ * tu_diag_find: the first match, or NULL. tu_diag_count: how many match. */
+const struct diag_entry *tu_diag_find(const struct diag *d, enum diag_level level,
+                                      const char *field, const char *needle);
+size_t tu_diag_count(const struct diag *d, enum diag_level level, const char *field,
+                     const char *needle);
+/* The first match, which must exist: else D is printed and the test fails at the caller's line. */
+#define tu_diag_expect(d, level, field, needle)                                                    \
+	tu_diag_expect_at((d), (level), (field), (needle), __FILE__, __LINE__)
+const struct diag_entry *tu_diag_expect_at(const struct diag *d, enum diag_level level,
+                                           const char *field, const char *needle, const char *file,
+                                           int line);
 /* Print D to stderr: for failing tests. */
 void tu_dump(const struct diag *d);
 /* A fresh temporary directory; caller removes it with tu_rmrf. */

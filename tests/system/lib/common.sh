@@ -1,20 +1,28 @@
 # common.sh -- sourced first by every system test (tests/system/*.sh; this folder holds no tests).
 #
-# Gives: SVC_SOURCE_DIR, SVC_BUILD_DIR, the programs ($SVCDNS, $SVCFWD, $SVCCTL), ZONES_SRC, PY
-# (the python3 interpreter itself), WORK (a temporary directory), and
+# Gives: SVC_SOURCE_DIR, SVC_BUILD_DIR, the programs ($SVCDNS, $SVCFWD, $SVCCTL), ZONES_SRC, T_LIB
+# (this folder), PY (the python3 interpreter itself), WORK (a temporary directory), and
 #   skip MSG                  print "SKIP: <test>: MSG" and exit 77, which ctest reports as skipped
 #   need_root, need_netns     skip without root / without `ip netns`
 #   need_tools TOOL...        fail (exit 1) when a tool the test needs is missing
 #   need_programs PROG...     fail when $SVC_BUILD_DIR/PROG is not built
-#   track_pid PID             stop PID (SIGTERM, then SIGKILL after 3 s) on exit
-#   stop_pid PID              the same, now
-#   at_exit CMD...            run CMD on exit, before WORK is removed (last registered, first run)
-#   pass / fail MSG / expect_true MSG CMD... / expect_eq MSG ACTUAL WANT / summary
-#                             the check counters; summary prints them and is the script's status
-#   now_ms, poll MS CMD...    milliseconds; run CMD every 50 ms until it succeeds or MS pass
+#   at_exit CMD...            run CMD on exit, after the tracked processes are stopped and before
+#                             WORK is removed (last registered, first run)
+#   netns_resolv_conf NS      stdin becomes NS's resolv.conf under `ip netns exec` (gone on exit)
 #   pick_port                 a port in 20000-29999 free on 127.0.0.1 for UDP and TCP right now
 #   timing_ok                 false in a sanitizer build (SVC_SANITIZED=1): skip time-bound checks
-# T_NAME is the test's file name, for messages.
+# from lib/proc.sh:
+#   track_pid PID             stop PID (SIGTERM, then SIGKILL after 3 s) on exit
+#   stop_pid PID              the same, now (and no longer tracked); untrack_pid PID: forget it
+#   now_ms, poll MS CMD...    milliseconds; run CMD every 50 ms until it succeeds or MS pass
+# and the checks, one line each on stdout:
+#   pass DESC                 "ok N - DESC"
+#   fail DESC [DETAIL...]     "not ok N - DESC", then each DETAIL (may span lines) as "#   " lines;
+#                             whatever else the test prints about the failure follows
+#   expect_true DESC CMD...   pass when CMD succeeds, else fail with the command as the detail
+#   expect_eq DESC ACTUAL WANT
+#   summary                   "<test>: P checks passed, F failed"; its status is the test's status
+# T_NAME is the test's file name, for messages. A test ends with `summary`.
 set -u -o pipefail
 
 T_NAME=$(basename "$0")
@@ -64,25 +72,13 @@ need_programs() {
 PY=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null || echo python3)
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/${T_NAME%.sh}.XXXXXX")
 
-T_PIDS=()
+# shellcheck source=proc.sh
+. "$T_LIB/proc.sh"
 T_AT_EXIT=()
-track_pid() { T_PIDS+=("$1"); }
 at_exit() { T_AT_EXIT+=("$*"); }
 
-stop_pid() { # PID: SIGTERM, then SIGKILL after 3 s
-	local p=$1 i
-	kill -TERM "$p" 2>/dev/null || return 0
-	for ((i = 0; i < 60; i++)); do
-		kill -0 "$p" 2>/dev/null || break
-		sleep 0.05
-	done
-	kill -KILL "$p" 2>/dev/null
-	wait "$p" 2>/dev/null
-	return 0
-}
-
 t_cleanup() {
-	local i
+	local i p
 	set +e
 	for p in "${T_PIDS[@]}"; do
 		stop_pid "$p"
@@ -95,41 +91,50 @@ t_cleanup() {
 trap t_cleanup EXIT
 trap 'exit 130' INT TERM
 
-passed=0
-failed=0
-pass() { passed=$((passed + 1)); }
-fail() {
-	failed=$((failed + 1))
-	echo "FAIL: $*"
+netns_resolv_conf() { # NS, the file's text on stdin
+	# Made here, it goes again on exit unless another test still has its file in it.
+	! mkdir /etc/netns 2>/dev/null || at_exit "rmdir /etc/netns 2>/dev/null"
+	mkdir -p "/etc/netns/$1" || return 1
+	at_exit "rm -rf '/etc/netns/$1'"
+	cat >"/etc/netns/$1/resolv.conf"
 }
-expect_true() { # MSG COMMAND...
-	local msg=$1
+
+# ---- checks: one line each, numbered; the counts decide the test's status -----------------------
+
+T_N=0
+T_PASSED=0
+T_FAILED=0
+pass() { # DESC
+	T_N=$((T_N + 1))
+	T_PASSED=$((T_PASSED + 1))
+	echo "ok $T_N - $1"
+}
+fail() { # DESC [DETAIL...]
+	local d
+	T_N=$((T_N + 1))
+	T_FAILED=$((T_FAILED + 1))
+	echo "not ok $T_N - $1"
 	shift
-	if "$@"; then pass; else fail "$msg"; fi
+	for d in "$@"; do
+		sed 's/^/#   /' <<<"$d"
+	done
+	return 0
 }
-expect_eq() { # MSG ACTUAL WANT
+expect_true() { # DESC COMMAND...
+	local desc=$1
+	shift
+	if "$@"; then pass "$desc"; else fail "$desc" "command: $*"; fi
+}
+expect_eq() { # DESC ACTUAL WANT
 	if [ "$2" == "$3" ]; then
-		pass
+		pass "$1"
 	else
-		fail "$1: got '$2', want '$3'"
+		fail "$1" "got '$2', want '$3'"
 	fi
 }
 summary() {
-	echo "$T_NAME: $passed checks passed, $failed failed"
-	[ "$failed" -eq 0 ]
-}
-
-now_ms() { date +%s%3N; }
-
-poll() { # MS CMD...
-	local ms=$1 end
-	shift
-	end=$(($(now_ms) + ms))
-	while :; do
-		"$@" && return 0
-		[ "$(now_ms)" -ge "$end" ] && return 1
-		sleep 0.05
-	done
+	echo "$T_NAME: $T_PASSED checks passed, $T_FAILED failed"
+	[ "$T_FAILED" -eq 0 ]
 }
 
 pick_port() {

@@ -1,4 +1,6 @@
-# Sourced by the svcfwd system tests (not a test itself: ctest runs tests/system/*.sh only).
+# Sourced by the svcfwd system tests, after lib/common.sh, and by scripts/fwd_demo.sh (not a
+# test itself: ctest runs tests/system/*.sh only). Its user calls fwdnet_down at the end (a test:
+# `at_exit fwdnet_down`); the caller provides PY and WORK.
 #
 # A two-node "cluster" in network namespaces, all named after FWD_TAG (default sf$$), so that
 # runs never collide:
@@ -12,8 +14,8 @@
 # Nodes forward and route the other node's pod CIDR via the other node; pods and the client have
 # default routes via their node (so the service CIDR goes to the node too); N2's default route is N1.
 #
-# Functions: fwdnet_up, fwdnet_down, in_n1/in_n2/in_p1/in_p2/in_c, pod_start, pod_kill,
-# pod_wait, yaml_pod, and the check counters t_ok/t_fail/t_check/t_summary.
+# Functions: fwdnet_up, fwdnet_down, fwdnet_lb, fwdnet_lb_route, in_n1/in_n2/in_p1/in_p2/in_c,
+# pod_start, pod_kill, pod_wait, yaml_pod. FWD_PIDS: the processes fwdnet_down stops first.
 
 FWD_TAG=${FWD_TAG:-sf$$}
 N1=${FWD_TAG}n1
@@ -23,62 +25,25 @@ P2=${FWD_TAG}p2
 C=${FWD_TAG}c
 FWD_NAMESPACES=("$N1" "$N2" "$P1" "$P2" "$C")
 FWD_PIDS=()
+FWDNET_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 declare -A POD_PID POD_NS POD_IP
+# shellcheck source=proc.sh
+. "$FWDNET_DIR/proc.sh"
 
 in_n1() { ip netns exec "$N1" "$@"; }
 in_n2() { ip netns exec "$N2" "$@"; }
 in_p1() { ip netns exec "$P1" "$@"; }
 in_p2() { ip netns exec "$P2" "$@"; }
 in_c() { ip netns exec "$C" "$@"; }
-now_ms() { date +%s%3N; }
-
-# ---- checks ------------------------------------------------------------------------------------
-
-T_N=0
-T_PASSED=0
-T_FAILED=0
-t_ok() {
-	T_N=$((T_N + 1))
-	T_PASSED=$((T_PASSED + 1))
-	echo "ok $T_N - $1"
-}
-t_fail() { # DESC [DETAIL...]
-	T_N=$((T_N + 1))
-	T_FAILED=$((T_FAILED + 1))
-	echo "not ok $T_N - $1"
-	shift
-	local d
-	for d in "$@"; do
-		sed 's/^/#   /' <<<"$d"
-	done
-}
-t_check() { # DESC COMMAND...
-	local desc=$1
-	shift
-	if "$@"; then t_ok "$desc"; else t_fail "$desc" "command: $*"; fi
-}
-t_summary() { echo "$T_PASSED passed, $T_FAILED failed"; }
 
 # ---- processes ---------------------------------------------------------------------------------
-
-fwd_stop_pid() {
-	local p=$1 i
-	kill -TERM "$p" 2>/dev/null || return 0
-	for ((i = 0; i < 60; i++)); do
-		kill -0 "$p" 2>/dev/null || break
-		sleep 0.05
-	done
-	kill -KILL "$p" 2>/dev/null
-	wait "$p" 2>/dev/null
-	return 0
-}
 
 # pod_start NAME NS IP [podserver options...]: a pod's servers, bound to IP in namespace NS.
 # Output goes to $WORK/pod-NAME.log. `ip netns exec` execs python, so $! is the server itself.
 pod_start() {
 	local name=$1 ns=$2 ip=$3
 	shift 3
-	ip netns exec "$ns" "$PY" "$FWD_LIB/podserver.py" --name "$name" --ip "$ip" "$@" \
+	ip netns exec "$ns" "$PY" "$FWDNET_DIR/podserver.py" --name "$name" --ip "$ip" "$@" \
 		>"$WORK/pod-$name.log" 2>&1 &
 	POD_PID[$name]=$!
 	POD_NS[$name]=$ns
@@ -154,7 +119,7 @@ EOF
 fwdnet_down() {
 	local p ns
 	for p in "${FWD_PIDS[@]}"; do
-		fwd_stop_pid "$p"
+		stop_pid "$p"
 	done
 	for ns in "${FWD_NAMESPACES[@]}"; do # anything still running in our namespaces
 		for p in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$p" 2>/dev/null; done
