@@ -151,6 +151,16 @@ ctl_edit_lock(struct ctl_edit *e)
 	return 0;
 }
 
+int
+ctl_edit_read_lock(const char *zones)
+{
+	int fd = open(zones, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	while (fd >= 0 && flock(fd, LOCK_SH) != 0 && errno == EINTR)
+		;
+	return fd;
+}
+
 /* PATH (under the zones directory) relative to it, or NULL. */
 static const char *
 edit_rel(const struct ctl_edit *e, const char *path)
@@ -462,56 +472,49 @@ edit_starts_with(const char *s, size_t len, const char *prefix)
 	return len >= pl && !memcmp(s, prefix, pl);
 }
 
+static bool
+edit_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r';
+}
+
 /* Whether the document [S, S+LEN) opens with "---" or closes with "...": its replacement must do
  * the same, or it would run into its neighbours. */
 static bool
 edit_doc_marked_start(const char *s, size_t len)
 {
-	return edit_starts_with(s, len, "---") &&
-	       (len == 3 || s[3] == '\n' || s[3] == ' ' || s[3] == '\t' || s[3] == '\r');
+	return edit_starts_with(s, len, "---") && (len == 3 || s[3] == '\n' || edit_space(s[3]));
 }
 
 static bool
 edit_doc_marked_end(const char *s, size_t len)
 {
-	while (len > 0 && (s[len - 1] == '\n' || s[len - 1] == ' ' || s[len - 1] == '\t' ||
-	                   s[len - 1] == '\r'))
+	while (len > 0 && (s[len - 1] == '\n' || edit_space(s[len - 1])))
 		len--;
 	return len >= 3 && !memcmp(s + len - 3, "...", 3) && (len == 3 || s[len - 4] == '\n');
 }
 
-/* Whether TEXT holds no document: only blank lines, comments and document markers. */
+/* Whether S holds no document: only blank lines, comments and document markers ("---" and
+ * "..." at the start of a line, perhaps with a comment). */
 static bool
 edit_blank(const char *s, size_t len)
 {
-	size_t i = 0;
+	const char *end = s + len;
 
-	while (i < len) {
-		size_t j = i;
+	while (s < end) {
+		const char *eol = memchr(s, '\n', (size_t)(end - s));
+		const char *p = s;
 
-		while (j < len && (s[j] == ' ' || s[j] == '\t' || s[j] == '\r'))
-			j++;
-		if (j < len && s[j] != '\n' && s[j] != '#' &&
-		    !edit_starts_with(s + j, len - j, "---") &&
-		    !edit_starts_with(s + j, len - j, "..."))
+		if (eol == NULL)
+			eol = end;
+		if (eol - p >= 3 && (!memcmp(p, "---", 3) || !memcmp(p, "...", 3)) &&
+		    (eol - p == 3 || edit_space(p[3])))
+			p += 3;
+		while (p < eol && edit_space(*p))
+			p++;
+		if (p < eol && *p != '#')
 			return false;
-		if ((edit_starts_with(s + j, len - j, "---") ||
-		     edit_starts_with(s + j, len - j, "...")) &&
-		    j + 3 < len && s[j + 3] != '\n' && s[j + 3] != ' ' && s[j + 3] != '\t' &&
-		    s[j + 3] != '\r')
-			return false;
-		/* A marker may carry a comment but no content after it. */
-		if (edit_starts_with(s + j, len - j, "---") ||
-		    edit_starts_with(s + j, len - j, "...")) {
-			j += 3;
-			while (j < len && (s[j] == ' ' || s[j] == '\t' || s[j] == '\r'))
-				j++;
-			if (j < len && s[j] != '\n' && s[j] != '#')
-				return false;
-		}
-		while (j < len && s[j] != '\n')
-			j++;
-		i = j + 1;
+		s = eol < end ? eol + 1 : end;
 	}
 	return true;
 }
@@ -540,8 +543,9 @@ edit_piece(const struct ctl_edit_op *op, const char *s, size_t len, char **out, 
 	    !edit_doc_marked_start(op->text, op->len))
 		ok = edit_append(out, n, &cap, "---\n", 4);
 	ok = ok && edit_append(out, n, &cap, op->text, op->len);
+	/* The parser's range ends right after "...": the line break that follows is not ours. */
 	if (ok && edit_doc_marked_end(s, len) && !edit_doc_marked_end(op->text, op->len))
-		ok = edit_append(out, n, &cap, "...\n", 4);
+		ok = edit_append(out, n, &cap, "...\n", s[len - 1] == '\n' ? 4 : 3);
 	if (!ok) {
 		free(*out);
 		*out = NULL;

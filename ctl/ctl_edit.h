@@ -49,6 +49,10 @@ void ctl_edit_init(struct ctl_edit *e, const char *zones);
  * Call before the directory is read, so what is read is what the edits apply to. -1 on error
  * (printed). */
 int ctl_edit_lock(struct ctl_edit *e);
+/* For a run that only reads: a shared lock on ZONES, so it waits while another svcctl writes
+ * and never sees half of a run. The descriptor to close when done, or -1 (then the loader
+ * reports what is wrong with the directory). */
+int ctl_edit_read_lock(const char *zones);
 /* Queue an edit. TEXT (malloc'd) becomes the edit's own, also on failure. OLD must stay valid
  * until the commit. -1 when out of memory or a name cannot be a file name (printed). */
 int ctl_edit_replace(struct ctl_edit *e, enum cluster_kind kind, const struct cluster_meta *old,

@@ -3,8 +3,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "ctl.h"
+#include "ctl_edit.h"
 #include "opt.h"
 
 int
@@ -187,10 +189,12 @@ main(int argc, char **argv)
 	if (verb == NULL) {
 		opt_usage(&main_table, stderr);
 		rc = 1;
-	} else if (!strcmp(verb, "get")) {
-		rc = ctl_get(ctl);
-	} else if (!strcmp(verb, "check")) {
-		rc = ctl_check(ctl);
+	} else if (!strcmp(verb, "get") || !strcmp(verb, "check")) {
+		int lock = ctl_edit_read_lock(ctl->zones);
+
+		rc = verb[0] == 'g' ? ctl_get(ctl) : ctl_check(ctl);
+		if (lock >= 0)
+			close(lock);
 	} else if (!strcmp(verb, "create")) {
 		rc = ctl_create(ctl, false);
 	} else if (!strcmp(verb, "apply")) {

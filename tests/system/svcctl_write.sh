@@ -383,6 +383,17 @@ run "$Z" create -f "$WORK/locked.yaml"
 expect_rc "lock: create after the holder" 0
 expect_true "lock: create finished only after the lock was released" test -e "$WORK/released"
 wait "$LOCKER" 2>/dev/null || true
+# A reader waits too, and then sees the writer's whole run.
+rm -f "$WORK/held" "$WORK/released"
+flock "$Z" sh -c 'touch "$1/held"; sleep 1; touch "$1/released"' sh "$WORK" &
+LOCKER=$!
+track_pid "$LOCKER"
+expect_true "lock: holder started again" poll 5000 test -e "$WORK/held"
+run "$Z" get svc locked -n shop -o name
+expect_rc "lock: get after the holder" 0
+expect_out "lock: get after the holder" "service/locked"
+expect_true "lock: get finished only after the lock was released" test -e "$WORK/released"
+wait "$LOCKER" 2>/dev/null || true
 
 # ---- item 2: symbolic links --------------------------------------------------------------------
 
