@@ -624,7 +624,8 @@ edit_prepare_existing(struct ctl_edit *e, struct edit_file *f)
 		goto done;
 	if (edit_idents(&tmp, f->shown, buf, len, &before, &ids, &n_ids, &errs) != 0)
 		goto oom;
-	qsort(ids, n_ids, sizeof(*ids), edit_ident_cmp);
+	if (n_ids > 1) /* qsort and bsearch take no NULL array, even empty */
+		qsort(ids, n_ids, sizeof(*ids), edit_ident_cmp);
 	/* The offsets are those of the one load: the file must still hold each object in the
 	 * document it was loaded from. */
 	for (i = 0; i < f->n_ops; i++) {
@@ -635,7 +636,7 @@ edit_prepare_existing(struct ctl_edit *e, struct edit_file *f)
 
 		if (key.key == NULL)
 			goto oom;
-		hit = bsearch(&key, ids, n_ids, sizeof(*ids), edit_ident_cmp);
+		hit = n_ids ? bsearch(&key, ids, n_ids, sizeof(*ids), edit_ident_cmp) : NULL;
 		while (hit != NULL && hit > ids && !strcmp(hit[-1].key, key.key))
 			hit--;
 		for (; hit != NULL && hit < ids + n_ids && !strcmp(hit->key, key.key); hit++)
@@ -686,7 +687,8 @@ edit_prepare_existing(struct ctl_edit *e, struct edit_file *f)
 	/* The result must load as the same file less the removed objects, and no worse. */
 	if (edit_idents(&tmp, f->shown, f->out, f->out_len, &after, &ids2, &n_ids2, &errs2) != 0)
 		goto oom;
-	qsort(ids2, n_ids2, sizeof(*ids2), edit_ident_cmp);
+	if (n_ids2 > 1)
+		qsort(ids2, n_ids2, sizeof(*ids2), edit_ident_cmp);
 	if (errs2 > errs || !edit_expected(&tmp, e, f, ids, n_ids, ids2, n_ids2)) {
 		fprintf(stderr,
 		        "error: %s: the edited file would not load as the same objects; nothing "
