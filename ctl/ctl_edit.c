@@ -89,7 +89,7 @@ ctl_kind_lower(enum cluster_kind k)
 char *
 ctl_read_fd(int fd, const char *shown, size_t max, size_t *len)
 {
-	char *buf = NULL;
+	char *buf = NULL, *ret = NULL;
 	size_t n = 0, cap = 0;
 
 	for (;;) {
@@ -97,29 +97,30 @@ ctl_read_fd(int fd, const char *shown, size_t max, size_t *len)
 
 		if (vec_reserve(&buf, &cap, n, n + 4096, 1, NULL) != SVC_OK) {
 			fprintf(stderr, "error: %s: out of memory\n", shown);
-			goto fail;
+			goto done;
 		}
 		r = read(fd, buf + n, cap - n - 1);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
 			fprintf(stderr, "error: cannot read %s: %s\n", shown, strerror(errno));
-			goto fail;
+			goto done;
 		}
 		if (r == 0)
 			break;
 		n += (size_t)r;
 		if (n > max) {
 			fprintf(stderr, "error: %s is larger than %zu MiB\n", shown, max >> 20);
-			goto fail;
+			goto done;
 		}
 	}
 	buf[n] = '\0';
 	*len = n;
-	return buf;
-fail:
+	ret = buf;
+	buf = NULL;
+done:
 	free(buf);
-	return NULL;
+	return ret;
 }
 
 void
@@ -310,17 +311,16 @@ edit_open_error(int dfd, const char *name, const char *shown, int err)
 	if ((err == ELOOP || err == ENOTDIR) && fstatat(dfd, name, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
 	    S_ISLNK(sb.st_mode))
 		fprintf(stderr,
-		        "error: %s is a symbolic link; svcctl does not write through symbolic "
-		        "links "
-		        "(edit the file it points to by hand)\n",
+		        "error: %s is a symbolic link; svcctl does not write through symbolic\n"
+		        "  links (edit the file it points to by hand)\n",
 		        shown);
 	else
 		fprintf(stderr, "error: cannot open %s: %s\n", shown, strerror(err));
 }
 
 /* Open the directory holding F one component at a time from the zones directory, following no
- * symbolic link. MKDIR: make missing directories. 0 and the descriptor in *DFD; 1 when a
- * directory is missing (and MKDIR is false); -1 on error (printed). */
+ * symbolic link. MKDIR_OK: make missing directories. 0 and the descriptor in *DFD; 1 when a
+ * directory is missing (and MKDIR_OK is false); -1 on error (printed). */
 static int
 edit_open_dir(struct ctl_edit *e, const struct edit_file *f, bool mkdir_ok, int *dfd)
 {
@@ -553,41 +553,22 @@ edit_piece(const struct ctl_edit_op *op, const char *s, size_t len, char **out, 
 	return ok;
 }
 
-/* Compare the objects of the edited file with what the edits should leave: the objects before,
- * less the removed ones (a replacement keeps its identity). */
+/* Whether the objects of the edited file (AFTER) are what the edits should leave: those BEFORE
+ * but the GONE ones (a replacement keeps its identity). Both sorted by key. */
 static bool
-edit_expected(struct arena *arena, struct ctl_edit *e, const struct edit_file *f,
-              const struct edit_ident *before, size_t n_before, const struct edit_ident *after,
-              size_t n_after)
+edit_expected(const struct edit_ident *before, const bool *gone, size_t n_before,
+              const struct edit_ident *after, size_t n_after)
 {
-	bool *gone = arena_calloc(arena, n_before + 1, sizeof(*gone));
-	size_t i, j, kept = 0;
+	size_t i, j = 0;
 
-	if (gone == NULL)
-		return false;
-	for (i = 0; i < f->n_ops; i++) {
-		const struct ctl_edit_op *op = &e->ops[f->ops[i]];
-
-		if (op->type != CTL_EDIT_REMOVE)
-			continue;
-		for (j = 0; j < n_before; j++) {
-			if (!gone[j] &&
-			    before[j].meta->origin.doc_start == op->obj->origin.doc_start &&
-			    before[j].meta->origin.doc_end == op->obj->origin.doc_end) {
-				gone[j] = true;
-				break;
-			}
-		}
-	}
-	for (i = 0, j = 0; i < n_before; i++) {
+	for (i = 0; i < n_before; i++) {
 		if (gone[i])
 			continue;
 		if (j >= n_after || strcmp(before[i].key, after[j].key) != 0)
 			return false;
 		j++;
-		kept++;
 	}
-	return kept == n_after;
+	return j == n_after;
 }
 
 /* Check F and compute its new content; nothing is written. */
@@ -597,6 +578,7 @@ edit_prepare_existing(struct ctl_edit *e, struct edit_file *f)
 	struct arena tmp;
 	struct cluster_objects before, after;
 	struct edit_ident *ids = NULL, *ids2 = NULL;
+	bool *gone = NULL; /* by ids: the objects removed */
 	size_t n_ids = 0, n_ids2 = 0, errs = 0, errs2 = 0, len = 0, pos = 0, cap = 0, i;
 	char *buf = NULL;
 	int dfd = -1, fd = -1, rc = -1, r;
@@ -626,6 +608,9 @@ edit_prepare_existing(struct ctl_edit *e, struct edit_file *f)
 		goto oom;
 	if (n_ids > 1) /* qsort and bsearch take no NULL array, even empty */
 		qsort(ids, n_ids, sizeof(*ids), edit_ident_cmp);
+	gone = arena_calloc(&tmp, n_ids + 1, sizeof(*gone));
+	if (gone == NULL)
+		goto oom;
 	/* The offsets are those of the one load: the file must still hold each object in the
 	 * document it was loaded from. */
 	for (i = 0; i < f->n_ops; i++) {
@@ -639,10 +624,14 @@ edit_prepare_existing(struct ctl_edit *e, struct edit_file *f)
 		hit = n_ids ? bsearch(&key, ids, n_ids, sizeof(*ids), edit_ident_cmp) : NULL;
 		while (hit != NULL && hit > ids && !strcmp(hit[-1].key, key.key))
 			hit--;
-		for (; hit != NULL && hit < ids + n_ids && !strcmp(hit->key, key.key); hit++)
-			same |= hit->meta->origin.doc_start == op->obj->origin.doc_start &&
-			        hit->meta->origin.doc_end == op->obj->origin.doc_end &&
-			        op->obj->origin.doc_end <= len;
+		for (; !same && hit != NULL && hit < ids + n_ids && !strcmp(hit->key, key.key);
+		     hit++) {
+			same = hit->meta->origin.doc_start == op->obj->origin.doc_start &&
+			       hit->meta->origin.doc_end == op->obj->origin.doc_end &&
+			       op->obj->origin.doc_end <= len && !gone[hit - ids];
+			if (same && op->type == CTL_EDIT_REMOVE)
+				gone[hit - ids] = true;
+		}
 		if (!same) {
 			fprintf(stderr, "error: %s changed while svcctl was running\n", f->shown);
 			goto done;
@@ -689,7 +678,7 @@ edit_prepare_existing(struct ctl_edit *e, struct edit_file *f)
 		goto oom;
 	if (n_ids2 > 1)
 		qsort(ids2, n_ids2, sizeof(*ids2), edit_ident_cmp);
-	if (errs2 > errs || !edit_expected(&tmp, e, f, ids, n_ids, ids2, n_ids2)) {
+	if (errs2 > errs || !edit_expected(ids, gone, n_ids, ids2, n_ids2)) {
 		fprintf(stderr,
 		        "error: %s: the edited file would not load as the same objects; nothing "
 		        "was written (edit it by hand)\n",
