@@ -28,8 +28,8 @@ struct ctl {
 /* A table printed with kubectl's layout: left-aligned columns, three spaces apart. */
 struct ctl_table {
 	size_t cols;
-	char **cells; /* rows * cols, heap strings */
-	size_t rows, cap;
+	char **cells;     /* rows * cols, heap strings */
+	size_t rows, cap; /* cap: cells */
 };
 
 void ctl_table_init(struct ctl_table *t, size_t cols);

@@ -6,6 +6,7 @@
 
 #include "cluster_yaml.h"
 #include "ctl.h"
+#include "vec.h"
 
 /* A growing string for table cells. */
 struct sbuf {
@@ -26,16 +27,9 @@ sb_add(struct sbuf *b, const char *fmt, ...)
 	va_end(ap);
 	if (n < 0)
 		return;
-	if (b->len + (size_t)n + 1 > b->cap) {
-		size_t ncap = (b->len + (size_t)n + 1) * 2;
-		char *p = realloc(b->s, ncap);
-
-		if (p == NULL) {
-			perror("svcctl");
-			exit(1);
-		}
-		b->s = p;
-		b->cap = ncap;
+	if (vec_reserve(&b->s, &b->cap, b->len, b->len + (size_t)n + 1, 1, NULL) != SVC_OK) {
+		perror("svcctl");
+		exit(1);
 	}
 	va_start(ap, fmt);
 	vsnprintf(b->s + b->len, (size_t)n + 1, fmt, ap);

@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "ctl.h"
+#include "vec.h"
 
 void
 ctl_table_init(struct ctl_table *t, size_t cols)
@@ -18,16 +19,10 @@ ctl_table_add(struct ctl_table *t, const char *const *row)
 {
 	size_t i;
 
-	if (t->rows == t->cap) {
-		size_t ncap = t->cap ? t->cap * 2 : 16;
-		char **p = realloc(t->cells, ncap * t->cols * sizeof(*p));
-
-		if (p == NULL) {
-			perror("svcctl");
-			exit(1);
-		}
-		t->cells = p;
-		t->cap = ncap;
+	if (vec_reserve(&t->cells, &t->cap, t->rows * t->cols, (t->rows + 1) * t->cols,
+	                sizeof(*t->cells), NULL) != SVC_OK) {
+		perror("svcctl");
+		exit(1);
 	}
 	for (i = 0; i < t->cols; i++) {
 		t->cells[t->rows * t->cols + i] = strdup(row[i] ? row[i] : "");

@@ -11,185 +11,98 @@
 
 #include "cluster_yaml.h"
 #include "ctl.h"
+#include "ctl_edit.h"
+#include "htab.h"
 
 #define MAX_INPUT (64u << 20)
 
+/* The -f file, or standard input for "-". */
 static char *
-read_all(const char *path, size_t *len)
+read_input(const char *path, size_t *len)
 {
-	FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
-	char *buf = NULL;
-	size_t cap = 0, n = 0;
+	int fd = strcmp(path, "-") ? open(path, O_RDONLY | O_CLOEXEC) : STDIN_FILENO;
+	char *buf;
 
-	if (f == NULL) {
+	if (fd < 0) {
 		fprintf(stderr, "error: the path \"%s\" cannot be read: %s\n", path,
 		        strerror(errno));
 		return NULL;
 	}
-	for (;;) {
-		size_t r;
-
-		if (n + 4096 > cap) {
-			char *p;
-
-			cap = cap ? cap * 2 : 65536;
-			if (cap > MAX_INPUT + 4096) {
-				fprintf(stderr, "error: %s is larger than %u MiB\n", path,
-				        MAX_INPUT >> 20);
-				free(buf);
-				buf = NULL;
-				break;
-			}
-			p = realloc(buf, cap);
-			if (p == NULL) {
-				free(buf);
-				buf = NULL;
-				break;
-			}
-			buf = p;
-		}
-		r = fread(buf + n, 1, cap - n - 1, f);
-		n += r;
-		if (r == 0)
-			break;
-	}
-	if (f != stdin)
-		fclose(f);
-	if (buf != NULL) {
-		buf[n] = '\0';
-		*len = n;
-	}
+	buf = ctl_read_fd(fd, path, MAX_INPUT, len);
+	if (fd != STDIN_FILENO)
+		close(fd);
 	return buf;
 }
 
-/* Write DATA to PATH through a temporary file and rename(2), so a reader (svcdns, svcfwd, a
- * concurrent svcctl) sees the old file or the new one, never a part. */
-static int
-write_atomic(const char *path, const char *data, size_t len)
-{
-	char tmp[4200];
-	const char *slash = strrchr(path, '/');
-	int fd, rc = -1;
-	size_t off = 0;
-
-	if (slash)
-		snprintf(tmp, sizeof(tmp), "%.*s/.%s.tmp.%ld", (int)(slash - path), path, slash + 1,
-		         (long)getpid());
-	else
-		snprintf(tmp, sizeof(tmp), ".%s.tmp.%ld", path, (long)getpid());
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
-		goto done;
-	while (off < len) {
-		ssize_t w = write(fd, data + off, len - off);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			goto done;
-		off += (size_t)w;
-	}
-	if (fsync(fd) != 0)
-		goto done;
-	if (close(fd) != 0) {
-		fd = -1;
-		goto done;
-	}
-	fd = -1;
-	if (rename(tmp, path) != 0)
-		goto done;
-	rc = 0;
-done:
-	if (rc != 0) {
-		fprintf(stderr, "error: cannot write %s: %s\n", path, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		unlink(tmp);
-	}
-	return rc;
-}
-
-/* Remove bytes [START, END) of PATH: one document of a multi-document file. */
-static int
-splice_out(const char *path, size_t start, size_t end)
-{
-	size_t len;
-	char *buf = read_all(path, &len);
-	int rc;
-
-	if (buf == NULL)
-		return -1;
-	if (start > end || end > len) {
-		fprintf(stderr, "error: %s changed while svcctl was running\n", path);
-		free(buf);
-		return -1;
-	}
-	memmove(buf + start, buf + end, len - end);
-	rc = write_atomic(path, buf, len - (end - start));
-	free(buf);
-	return rc;
-}
-
-struct objref {
+/* The objects of the zones directory by kind, namespace and name. */
+struct objidx_entry {
+	struct htab_node node;
 	enum cluster_kind kind;
 	struct cluster_meta *meta;
 };
 
-static struct cluster_meta **
-kind_array(struct cluster_objects *o, enum cluster_kind k, size_t *n)
+struct objidx {
+	struct htab tab;
+	struct objidx_entry *entries;
+};
+
+static uint32_t
+objidx_hash(enum cluster_kind kind, const char *ns, const char *name)
 {
-	switch (k) {
-	case CLUSTER_KIND_SERVICE:
-		*n = o->n_services;
-		return (struct cluster_meta **)o->services;
-	case CLUSTER_KIND_POD:
-		*n = o->n_pods;
-		return (struct cluster_meta **)o->pods;
-	case CLUSTER_KIND_ENDPOINTS:
-		*n = o->n_endpoints;
-		return (struct cluster_meta **)o->endpoints;
-	case CLUSTER_KIND_ENDPOINTSLICE:
-		*n = o->n_slices;
-		return (struct cluster_meta **)o->slices;
-	case CLUSTER_KIND_NAMESPACE:
-		*n = o->n_namespaces;
-		return (struct cluster_meta **)o->namespaces;
-	case CLUSTER_KIND_COUNT:
-		break;
-	}
-	*n = 0;
-	return NULL;
+	return htab_hash_str(name, htab_hash_str(ns ? ns : "", (uint32_t)kind + 1));
 }
 
-static bool
-same_object(const struct cluster_meta *a, const struct cluster_meta *b)
+/* Index the first COUNTS[k] objects of each kind of O. -1 when out of memory. */
+static int
+objidx_build(struct objidx *x, struct cluster_objects *o, const size_t *counts)
 {
-	return !strcmp(a->name, b->name) && !strcmp(a->ns ? a->ns : "", b->ns ? b->ns : "");
-}
+	size_t total = 0, k, i, n, used = 0;
 
-/* Objects of the zones directory that live in FILE. */
-static size_t
-objects_in_file(struct cluster_objects *o, const char *file, size_t *counts)
-{
-	size_t k, i, n, total = 0;
-
+	htab_init(&x->tab);
+	for (k = 0; k < CLUSTER_KIND_COUNT; k++)
+		total += counts[k];
+	x->entries = calloc(total + 1, sizeof(*x->entries));
+	if (x->entries == NULL || htab_reserve(&x->tab, total) != SVC_OK)
+		return -1;
 	for (k = 0; k < CLUSTER_KIND_COUNT; k++) {
-		struct cluster_meta **arr = kind_array(o, (enum cluster_kind)k, &n);
+		struct cluster_meta **arr = ctl_objects_of(o, (enum cluster_kind)k, &n);
 
-		for (i = 0; i < counts[k] && i < n; i++)
-			if (!strcmp(arr[i]->origin.file, file))
-				total++;
+		for (i = 0; i < counts[k] && i < n; i++) {
+			struct objidx_entry *en = &x->entries[used++];
+
+			en->kind = (enum cluster_kind)k;
+			en->meta = arr[i];
+			htab_insert(&x->tab, &en->node,
+			            objidx_hash(en->kind, arr[i]->ns, arr[i]->name));
+		}
 	}
-	return total;
+	return 0;
 }
 
-static const char *
-kind_lower(enum cluster_kind k)
+/* The object of KIND named NAME in NS (NULL: not namespaced) not yet dropped, or NULL. */
+static struct cluster_meta *
+objidx_find(const struct objidx *x, enum cluster_kind kind, const char *ns, const char *name)
 {
-	static const char *const names[] = {"service", "pod", "endpoints", "endpointslice",
-	                                    "namespace"};
+	uint32_t h = objidx_hash(kind, ns, name);
+	struct htab_node *n;
+	struct cluster_meta *found = NULL;
 
-	return k < CLUSTER_KIND_COUNT ? names[k] : "object";
+	for (n = htab_find(&x->tab, h); n != NULL; n = htab_next(n, h)) {
+		struct objidx_entry *en = htab_item(n, struct objidx_entry, node);
+
+		if (en->kind == kind && !en->meta->dropped && !strcmp(en->meta->name, name) &&
+		    !strcmp(en->meta->ns ? en->meta->ns : "", ns ? ns : ""))
+			found = en->meta;
+	}
+	return found;
+}
+
+static void
+objidx_deinit(struct objidx *x)
+{
+	htab_deinit(&x->tab);
+	free(x->entries);
+	x->entries = NULL;
 }
 
 /* Carry over what the API server keeps on update: allocated clusterIPs, nodePorts and
@@ -244,19 +157,10 @@ stamp_now(struct cluster_objects *o, struct cluster_meta *m)
 	m->created_unix = (int64_t)now;
 }
 
-static int
-ensure_dir(const char *path)
-{
-	if (mkdir(path, 0755) == 0 || errno == EEXIST)
-		return 0;
-	fprintf(stderr, "error: cannot create %s: %s\n", path, strerror(errno));
-	return -1;
-}
-
 struct plan {
-	struct objref in;         /* the object from the input */
+	enum cluster_kind kind;
+	struct cluster_meta *in;  /* the object from the input */
 	struct cluster_meta *old; /* the object it replaces, or NULL */
-	size_t old_file_objects;  /* objects in old's file */
 };
 
 int
@@ -265,20 +169,27 @@ ctl_create(struct ctl *ctl, bool apply)
 	struct cluster_objects o;
 	struct cluster *cur = NULL, *c = NULL;
 	struct diag d;
+	struct objidx idx = {0};
+	struct ctl_edit e;
 	struct plan *plan = NULL;
-	size_t counts[CLUSTER_KIND_COUNT], n_plan = 0, k, i, j, len;
+	size_t counts[CLUSTER_KIND_COUNT], n_plan = 0, k, i, len;
 	char *input = NULL;
 	const char *verb = apply ? "apply" : "create";
 	int rc = 1;
 
 	cluster_objects_init(&o);
 	diag_init(&d);
+	ctl_edit_init(&e, ctl->zones);
 	if (ctl->file == NULL) {
 		fprintf(stderr, "error: must specify -f FILE (or -f - for standard input)\n");
 		goto done;
 	}
-	input = read_all(ctl->file, &len);
+	input = read_input(ctl->file, &len);
 	if (input == NULL)
+		goto done;
+	/* Locked before anything is read: a concurrent svcctl has finished, and what we check
+	 * against is what we write into. */
+	if (ctl_edit_lock(&e) != 0)
 		goto done;
 	/* The current cluster must be valid: it is what the new objects are checked against. */
 	cur = ctl_load(ctl);
@@ -286,7 +197,7 @@ ctl_create(struct ctl *ctl, bool apply)
 		goto done;
 	cluster_objects_load_dir(&o, ctl->zones, &d);
 	for (k = 0; k < CLUSTER_KIND_COUNT; k++)
-		kind_array(&o, (enum cluster_kind)k, &counts[k]);
+		ctl_objects_of(&o, (enum cluster_kind)k, &counts[k]);
 	cluster_objects_load_buffer(&o, strcmp(ctl->file, "-") ? ctl->file : "<stdin>", input, len,
 	                            &d);
 	if (d.errors > 0) {
@@ -296,20 +207,21 @@ ctl_create(struct ctl *ctl, bool apply)
 	}
 	plan = calloc(o.n_services + o.n_pods + o.n_endpoints + o.n_slices + o.n_namespaces + 1,
 	              sizeof(*plan));
-	if (plan == NULL)
+	if (plan == NULL || objidx_build(&idx, &o, counts) != 0) {
+		fprintf(stderr, "error: out of memory\n");
 		goto done;
+	}
 	rc = 0;
 	for (k = 0; k < CLUSTER_KIND_COUNT; k++) {
 		size_t n;
-		struct cluster_meta **arr = kind_array(&o, (enum cluster_kind)k, &n);
+		struct cluster_meta **arr = ctl_objects_of(&o, (enum cluster_kind)k, &n);
 
 		for (i = counts[k]; i < n; i++) {
 			struct plan *p = &plan[n_plan++];
 
-			p->in = (struct objref){(enum cluster_kind)k, arr[i]};
-			for (j = 0; j < counts[k]; j++)
-				if (!arr[j]->dropped && same_object(arr[j], arr[i]))
-					p->old = arr[j];
+			p->kind = (enum cluster_kind)k;
+			p->in = arr[i];
+			p->old = objidx_find(&idx, p->kind, arr[i]->ns, arr[i]->name);
 			if (p->old == NULL) {
 				stamp_now(&o, arr[i]);
 				continue;
@@ -317,10 +229,9 @@ ctl_create(struct ctl *ctl, bool apply)
 			if (!apply) {
 				fprintf(stderr,
 				        "Error from server (AlreadyExists): %s \"%s\" already "
-				        "exists "
-				        "(%s:%u)\n",
-				        ctl_kind_plural((enum cluster_kind)k), arr[i]->name,
-				        p->old->origin.file, p->old->origin.line);
+				        "exists (%s:%u)\n",
+				        ctl_kind_plural(p->kind), arr[i]->name, p->old->origin.file,
+				        p->old->origin.line);
 				rc = 1;
 				continue;
 			}
@@ -328,13 +239,12 @@ ctl_create(struct ctl *ctl, bool apply)
 				fprintf(stderr,
 				        "error: %s \"%s\" is an item of a List in %s:%u; edit it "
 				        "there\n",
-				        kind_lower((enum cluster_kind)k), arr[i]->name,
-				        p->old->origin.file, p->old->origin.line);
+				        ctl_kind_lower(p->kind), arr[i]->name, p->old->origin.file,
+				        p->old->origin.line);
 				rc = 1;
 				continue;
 			}
 			p->old->dropped = true;
-			p->old_file_objects = objects_in_file(&o, p->old->origin.file, counts);
 			if (k == CLUSTER_KIND_SERVICE) {
 				const struct cluster_service *built =
 				        cluster_service_by_name(cur, arr[i]->ns, arr[i]->name);
@@ -357,61 +267,34 @@ ctl_create(struct ctl *ctl, bool apply)
 		rc = 1;
 		goto done;
 	}
+	/* Every object becomes one edit: its document replaced in place, or a new file. */
 	for (i = 0; i < n_plan && rc == 0; i++) {
 		struct plan *p = &plan[i];
-		struct cluster_yaml_item item = {p->in.kind, p->in.meta};
-		char path[4096], *yaml = NULL, *before = NULL;
-		size_t ylen, blen = 0;
-		const char *what = "created";
+		struct cluster_yaml_item item = {p->kind, p->in};
+		char *yaml = NULL;
+		size_t ylen;
 
 		if (cluster_yaml_dump(&item, 1, false, &yaml, &ylen) != SVC_OK) {
+			fprintf(stderr, "error: %s \"%s\": out of memory\n",
+			        ctl_kind_lower(p->kind), p->in->name);
 			rc = 1;
-			break;
-		}
-		if (p->old != NULL && p->old_file_objects == 1) {
-			snprintf(path, sizeof(path), "%s", p->old->origin.file);
-			before = read_all(path, &blen);
-			what = before && blen == ylen && !memcmp(before, yaml, ylen) ? "unchanged"
-			                                                             : "configured";
-			if (strcmp(what, "unchanged") != 0 && write_atomic(path, yaml, ylen) != 0)
-				rc = 1;
+		} else if (p->old != NULL) {
+			rc = ctl_edit_replace(&e, p->kind, p->old, yaml, ylen) != 0;
 		} else {
-			if (p->in.meta->ns != NULL) {
-				snprintf(path, sizeof(path), "%s/%s", ctl->zones, p->in.meta->ns);
-				if (ensure_dir(path) != 0) {
-					rc = 1;
-					free(yaml);
-					break;
-				}
-				snprintf(path, sizeof(path), "%s/%s/%s.%s.yaml", ctl->zones,
-				         p->in.meta->ns, p->in.meta->name, kind_lower(p->in.kind));
-			} else {
-				snprintf(path, sizeof(path), "%s/%s.%s.yaml", ctl->zones,
-				         p->in.meta->name, kind_lower(p->in.kind));
-			}
-			if (access(path, F_OK) == 0 &&
-			    !(p->old != NULL && !strcmp(p->old->origin.file, path))) {
-				fprintf(stderr, "error: %s already exists; not overwritten\n",
-				        path);
-				rc = 1;
-			} else if (p->old != NULL) {
-				what = "configured";
-				/* The new version goes to its own file first, so a failure leaves
-				 * the old one in place. */
-				if (write_atomic(path, yaml, ylen) != 0 ||
-				    splice_out(p->old->origin.file, p->old->origin.doc_start,
-				               p->old->origin.doc_end) != 0)
-					rc = 1;
-			} else if (write_atomic(path, yaml, ylen) != 0) {
-				rc = 1;
-			}
+			rc = ctl_edit_create(&e, p->kind, p->in, yaml, ylen) != 0;
 		}
-		if (rc == 0)
-			printf("%s/%s %s\n", kind_lower(p->in.kind), p->in.meta->name, what);
-		free(yaml);
-		free(before);
+	}
+	if (rc == 0 && ctl_edit_commit(&e) != 0)
+		rc = 1;
+	for (i = 0; i < e.n_ops; i++) {
+		const struct ctl_edit_op *op = &e.ops[i];
+
+		if (op->result != NULL)
+			printf("%s/%s %s\n", ctl_kind_lower(op->kind), op->obj->name, op->result);
 	}
 done:
+	ctl_edit_close(&e);
+	objidx_deinit(&idx);
 	cluster_unref(c);
 	cluster_unref(cur);
 	free(plan);
@@ -426,8 +309,10 @@ ctl_delete(struct ctl *ctl)
 {
 	struct cluster_objects o;
 	struct diag d;
+	struct objidx idx = {0};
+	struct ctl_edit e;
 	int kind, a, rc = 0;
-	size_t counts[CLUSTER_KIND_COUNT], k, n, i;
+	size_t counts[CLUSTER_KIND_COUNT], k, i;
 
 	if (ctl->n_args < 2) {
 		fprintf(stderr,
@@ -443,17 +328,24 @@ ctl_delete(struct ctl *ctl)
 	}
 	cluster_objects_init(&o);
 	diag_init(&d);
+	ctl_edit_init(&e, ctl->zones);
+	if (ctl_edit_lock(&e) != 0) {
+		rc = 1;
+		goto done;
+	}
 	cluster_objects_load_dir(&o, ctl->zones, &d);
 	for (k = 0; k < CLUSTER_KIND_COUNT; k++)
-		kind_array(&o, (enum cluster_kind)k, &counts[k]);
+		ctl_objects_of(&o, (enum cluster_kind)k, &counts[k]);
+	if (objidx_build(&idx, &o, counts) != 0) {
+		fprintf(stderr, "error: out of memory\n");
+		rc = 1;
+		goto done;
+	}
 	for (a = 1; a < ctl->n_args; a++) {
-		struct cluster_meta **arr = kind_array(&o, (enum cluster_kind)kind, &n);
-		struct cluster_meta *found = NULL;
+		struct cluster_meta *found =
+		        objidx_find(&idx, (enum cluster_kind)kind,
+		                    kind == CLUSTER_KIND_NAMESPACE ? NULL : ctl->ns, ctl->args[a]);
 
-		for (i = 0; i < n; i++)
-			if (!strcmp(arr[i]->name, ctl->args[a]) &&
-			    (kind == CLUSTER_KIND_NAMESPACE || !strcmp(arr[i]->ns, ctl->ns)))
-				found = arr[i];
 		if (found == NULL) {
 			fprintf(stderr, "Error from server (NotFound): %s \"%s\" not found\n",
 			        ctl_kind_plural((enum cluster_kind)kind), ctl->args[a]);
@@ -463,32 +355,29 @@ ctl_delete(struct ctl *ctl)
 		if (found->origin.in_list) {
 			fprintf(stderr,
 			        "error: %s \"%s\" is an item of a List in %s:%u; edit it there\n",
-			        kind_lower((enum cluster_kind)kind), found->name,
+			        ctl_kind_lower((enum cluster_kind)kind), found->name,
 			        found->origin.file, found->origin.line);
 			rc = 1;
 			continue;
 		}
-		if (objects_in_file(&o, found->origin.file, counts) == 1) {
-			if (unlink(found->origin.file) != 0) {
-				fprintf(stderr, "error: cannot remove %s: %s\n", found->origin.file,
-				        strerror(errno));
-				rc = 1;
-				continue;
-			}
-		} else if (splice_out(found->origin.file, found->origin.doc_start,
-		                      found->origin.doc_end) != 0) {
+		/* Named twice: the second one is already gone. */
+		found->dropped = true;
+		if (ctl_edit_remove(&e, (enum cluster_kind)kind, found) != 0) {
 			rc = 1;
-			continue;
+			goto done;
 		}
-		printf("%s \"%s\" deleted\n", kind_lower((enum cluster_kind)kind), found->name);
-		/* Later deletions from the same file need fresh byte offsets. */
-		cluster_objects_deinit(&o);
-		cluster_objects_init(&o);
-		diag_clear(&d);
-		cluster_objects_load_dir(&o, ctl->zones, &d);
-		for (k = 0; k < CLUSTER_KIND_COUNT; k++)
-			kind_array(&o, (enum cluster_kind)k, &counts[k]);
 	}
+	/* The objects found are deleted even when another name was not, as kubectl does. */
+	if (e.n_ops > 0 && ctl_edit_commit(&e) != 0)
+		rc = 1;
+	for (i = 0; i < e.n_ops; i++) {
+		if (e.ops[i].result != NULL)
+			printf("%s \"%s\" deleted\n", ctl_kind_lower(e.ops[i].kind),
+			       e.ops[i].obj->name);
+	}
+done:
+	ctl_edit_close(&e);
+	objidx_deinit(&idx);
 	cluster_objects_deinit(&o);
 	diag_deinit(&d);
 	return rc;

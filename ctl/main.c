@@ -3,29 +3,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "ctl.h"
-
-static const char usage[] =
-        "usage: svcctl [--zones DIR] COMMAND [ARGS] [flags]\n"
-        "\n"
-        "commands:\n"
-        "  get services|endpoints|pods|namespaces [NAME...] [-n NS | -A] [-o wide|yaml|name]\n"
-        "  create -f FILE        validate against the cluster, allocate, write into DIR\n"
-        "  apply -f FILE         create, or update an existing object (keeps its allocations)\n"
-        "  delete KIND NAME... [-n NS]\n"
-        "  check                 validate DIR; print every problem as file:line:col: field: msg\n"
-        "\n"
-        "flags:\n"
-        "  --zones DIR           manifests (default $SVCDNS_ZONES, /etc/svcdns/zones, ./zones)\n"
-        "  -n, --namespace NS    namespace (default \"default\")\n"
-        "  -A, --all-namespaces  every namespace\n"
-        "  -o, --output FORMAT   wide, yaml or name\n"
-        "  -f, --filename FILE   manifest file, or - for standard input\n"
-        "  --service-cidr CIDRS  service CIDR(s), comma-separated (default 10.96.0.0/12)\n"
-        "  --lb-pool CIDRS       load-balancer address pool(s), one per family, comma-separated;\n"
-        "                        LoadBalancer services without an address get one from it\n"
-        "                        (default: none, they stay <pending>)\n";
+#include "ctl_edit.h"
+#include "opt.h"
 
 int
 ctl_kind_parse(const char *w)
@@ -96,118 +78,132 @@ default_zones(void)
 	return "zones";
 }
 
-/* FLAG's value: "--flag=V", "-fV", or the next argument. */
-static const char *
-flag_value(int argc, char **argv, int *i, const char *shortf, const char *longf)
-{
-	const char *a = argv[*i];
-	size_t ll = strlen(longf);
+/* What the flags fill in. */
+struct main_flags {
+	struct ctl ctl;
+	const char *output; /* -o, checked once every flag is read */
+};
 
-	if (!strncmp(a, longf, ll) && a[ll] == '=')
-		return a + ll + 1;
-	if (shortf != NULL && !strncmp(a, shortf, 2) && a[2] != '\0')
-		return a[2] == '=' ? a + 3 : a + 2;
-	if (*i + 1 >= argc) {
-		fprintf(stderr, "error: flag needs an argument: %s\n", a);
-		exit(1);
-	}
-	return argv[++*i];
+static bool
+main_cidrs(void *opts, const char *val, bool first, char *err, size_t errlen)
+{
+	struct main_flags *f = opts;
+	(void)first;
+
+	if (cluster_config_set_cidrs(&f->ctl.cfg, val) == SVC_OK)
+		return true;
+	snprintf(err, errlen,
+	         "service-cidr %s: expected one or two CIDRs (one per family) with 3 to 24 host "
+	         "bits",
+	         val);
+	return false;
 }
 
 static bool
-is_flag(const char *a, const char *shortf, const char *longf)
+main_pools(void *opts, const char *val, bool first, char *err, size_t errlen)
 {
-	size_t ll = strlen(longf);
+	struct main_flags *f = opts;
+	(void)first;
 
-	if (!strcmp(a, longf) || (!strncmp(a, longf, ll) && a[ll] == '='))
+	if (cluster_config_set_lb_pools(&f->ctl.cfg, val) == SVC_OK)
 		return true;
-	return shortf != NULL && !strncmp(a, shortf, 2);
+	snprintf(err, errlen, "lb-pool %s: expected one or two CIDRs (one per family)", val);
+	return false;
 }
+
+#define F(field) OPT_FIELD(struct main_flags, field)
+static const struct opt main_opts[] = {
+        {"zones", 0, OPT_STR, F(ctl.zones), .min = 1, .metavar = "DIR",
+         .help = "manifests (default $SVCDNS_ZONES, /etc/svcdns/zones, ./zones)"},
+        {"namespace", 'n', OPT_STR, F(ctl.ns), .min = 1, .metavar = "NS",
+         .help = "namespace (default \"default\")"},
+        {"all-namespaces", 'A', OPT_BOOL, F(ctl.all_ns), .help = "every namespace"},
+        {"output", 'o', OPT_STR, F(output), .min = 1, .metavar = "FORMAT",
+         .help = "wide, yaml or name"},
+        {"filename", 'f', OPT_STR, F(ctl.file), .min = 1, .metavar = "FILE",
+         .help = "manifest file, or - for standard input"},
+        {"service-cidr", 0, OPT_FUNC, .parse = main_cidrs, .metavar = "CIDRS",
+         .help = "service CIDR(s), comma-separated (default 10.96.0.0/12)"},
+        {"lb-pool", 0, OPT_FUNC, .parse = main_pools, .metavar = "CIDRS",
+         .help = "load-balancer address pool(s), one per family, comma-separated;\n"
+                 "LoadBalancer services without an address get one from it\n"
+                 "(default: none, they stay <pending>)"},
+        {"help", 'h', OPT_HELP, .help = "this text"},
+};
+#undef F
+
+static const struct opt_table main_table = {
+        .synopsis = "svcctl [--zones DIR] COMMAND [ARGS] [flags]",
+        .about = "\n"
+                 "commands:\n"
+                 "  get services|endpoints|pods|namespaces [NAME...] [-n NS | -A] [-o "
+                 "wide|yaml|name]\n"
+                 "  create -f FILE        validate against the cluster, allocate, write into "
+                 "DIR\n"
+                 "  apply -f FILE         create, or update an existing object (keeps its "
+                 "allocations)\n"
+                 "  delete KIND NAME... [-n NS]\n"
+                 "  check                 validate DIR; print every problem as "
+                 "file:line:col: field: msg\n"
+                 "\n"
+                 "Writes lock DIR, change only their own documents, and never follow a "
+                 "symbolic link.",
+        .opts = main_opts,
+        .n = sizeof(main_opts) / sizeof(main_opts[0]),
+};
 
 int
 main(int argc, char **argv)
 {
-	struct ctl ctl = {0};
-	const char *verb = NULL, *out = NULL, *cidrs = NULL, *pools = NULL;
-	int i, rc;
+	struct main_flags f = {0};
+	struct ctl *ctl = &f.ctl;
+	const char *verb;
+	int args, rc;
 
-	cluster_config_init(&ctl.cfg);
-	ctl.ns = "default";
-	/* Positional arguments are compacted to the front of argv: never ahead of the reader. */
-	ctl.args = argv;
-	for (i = 1; i < argc; i++) {
-		const char *a = argv[i];
-
-		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-			fputs(usage, stdout);
-			return 0;
-		} else if (!strcmp(a, "-A") || !strcmp(a, "--all-namespaces")) {
-			ctl.all_ns = true;
-		} else if (is_flag(a, NULL, "--zones")) {
-			ctl.zones = flag_value(argc, argv, &i, NULL, "--zones");
-		} else if (is_flag(a, "-n", "--namespace")) {
-			ctl.ns = flag_value(argc, argv, &i, "-n", "--namespace");
-		} else if (is_flag(a, "-o", "--output")) {
-			out = flag_value(argc, argv, &i, "-o", "--output");
-		} else if (is_flag(a, "-f", "--filename")) {
-			ctl.file = flag_value(argc, argv, &i, "-f", "--filename");
-		} else if (is_flag(a, NULL, "--service-cidr")) {
-			cidrs = flag_value(argc, argv, &i, NULL, "--service-cidr");
-		} else if (is_flag(a, NULL, "--lb-pool")) {
-			pools = flag_value(argc, argv, &i, NULL, "--lb-pool");
-		} else if (a[0] == '-' && a[1] != '\0') {
-			fprintf(stderr, "error: unknown flag: %s\n%s", a, usage);
-			return 1;
-		} else if (verb == NULL) {
-			verb = a;
-		} else {
-			ctl.args[ctl.n_args++] = argv[i];
-		}
-	}
-	if (ctl.zones == NULL)
-		ctl.zones = default_zones();
-	if (out == NULL || !strcmp(out, "table"))
-		ctl.output = CTL_OUT_TABLE;
-	else if (!strcmp(out, "wide"))
-		ctl.output = CTL_OUT_WIDE;
-	else if (!strcmp(out, "yaml"))
-		ctl.output = CTL_OUT_YAML;
-	else if (!strcmp(out, "name"))
-		ctl.output = CTL_OUT_NAME;
+	cluster_config_init(&ctl->cfg);
+	ctl->ns = "default";
+	/* kubectl style: flags may follow the arguments, whatever the environment says. */
+	unsetenv("POSIXLY_CORRECT");
+	if (opt_parse_argv(&main_table, &f, argc, argv, &args) != SVC_OK)
+		return 1;
+	verb = args < argc ? argv[args] : NULL;
+	ctl->args = argv + args + (verb != NULL);
+	ctl->n_args = argc - args - (verb != NULL);
+	if (ctl->zones == NULL)
+		ctl->zones = default_zones();
+	if (f.output == NULL || !strcmp(f.output, "table"))
+		ctl->output = CTL_OUT_TABLE;
+	else if (!strcmp(f.output, "wide"))
+		ctl->output = CTL_OUT_WIDE;
+	else if (!strcmp(f.output, "yaml"))
+		ctl->output = CTL_OUT_YAML;
+	else if (!strcmp(f.output, "name"))
+		ctl->output = CTL_OUT_NAME;
 	else {
 		fprintf(stderr,
 		        "error: unable to match a printer suitable for the output format "
 		        "\"%s\"; allowed formats are: name,wide,yaml\n",
-		        out);
-		return 1;
-	}
-	if (cidrs != NULL && cluster_config_set_cidrs(&ctl.cfg, cidrs) != SVC_OK) {
-		fprintf(stderr,
-		        "error: --service-cidr %s: expected one or two CIDRs (one per family) with "
-		        "3 to 24 host bits\n",
-		        cidrs);
-		return 1;
-	}
-	if (pools != NULL && cluster_config_set_lb_pools(&ctl.cfg, pools) != SVC_OK) {
-		fprintf(stderr, "error: --lb-pool %s: expected one or two CIDRs (one per family)\n",
-		        pools);
+		        f.output);
 		return 1;
 	}
 	if (verb == NULL) {
-		fputs(usage, stderr);
+		opt_usage(&main_table, stderr);
 		rc = 1;
-	} else if (!strcmp(verb, "get")) {
-		rc = ctl_get(&ctl);
-	} else if (!strcmp(verb, "check")) {
-		rc = ctl_check(&ctl);
+	} else if (!strcmp(verb, "get") || !strcmp(verb, "check")) {
+		int lock = ctl_edit_read_lock(ctl->zones);
+
+		rc = verb[0] == 'g' ? ctl_get(ctl) : ctl_check(ctl);
+		if (lock >= 0)
+			close(lock);
 	} else if (!strcmp(verb, "create")) {
-		rc = ctl_create(&ctl, false);
+		rc = ctl_create(ctl, false);
 	} else if (!strcmp(verb, "apply")) {
-		rc = ctl_create(&ctl, true);
+		rc = ctl_create(ctl, true);
 	} else if (!strcmp(verb, "delete")) {
-		rc = ctl_delete(&ctl);
+		rc = ctl_delete(ctl);
 	} else {
-		fprintf(stderr, "error: unknown command \"%s\"\n%s", verb, usage);
+		fprintf(stderr, "error: unknown command \"%s\"\n", verb);
+		opt_usage(&main_table, stderr);
 		rc = 1;
 	}
 	return rc;
