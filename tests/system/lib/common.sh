@@ -104,10 +104,10 @@ netns_resolv_conf() { # NS, the file's text on stdin
 T_N=0
 T_PASSED=0
 T_FAILED=0
-pass() { # DESC
+pass() { # [DESC]
 	T_N=$((T_N + 1))
 	T_PASSED=$((T_PASSED + 1))
-	echo "ok $T_N - $1"
+	echo "ok $T_N - ${1:-}"
 }
 fail() { # DESC [DETAIL...]
 	local d
