@@ -11,6 +11,7 @@
 #include "arena.h"
 #include "cluster.h"
 #include "dnsw.h"
+#include "htab.h"
 #include "netaddr.h"
 #include "svc_status.h"
 
@@ -38,6 +39,7 @@ struct dnsz_answer {
 	uint16_t len;
 	uint16_t an, ns, ar;
 	const uint16_t *rec_end; /* end offset of each record in WIRE, an + ns + ar entries */
+	bool cut; /* answer records were left out at build: no message holds them all (TC) */
 };
 
 enum dnsz_node_flags {
@@ -47,8 +49,8 @@ enum dnsz_node_flags {
 };
 
 struct dnsz_node {
+	struct htab_node hn; /* in dnsz.nodes, under dnsw_name_hash(name) */
 	const uint8_t *name; /* lower-case wire form */
-	uint32_t hash;
 	uint8_t name_len;
 	uint8_t flags;
 	uint8_t apex_len; /* wire length of the apex (zone or reverse zone) that ends NAME */
@@ -71,8 +73,7 @@ struct dnsz {
 	size_t apex_len;
 	uint32_t ttl;
 	uint32_t serial;
-	struct dnsz_node **table; /* open addressing, power-of-two size */
-	size_t mask;
+	struct htab nodes; /* struct dnsz_node by name */
 	size_t n_nodes;
 	size_t n_services;
 	size_t n_pods;

@@ -176,17 +176,17 @@ check_answer(const struct dnsz_node *n, const struct dnsz_answer *a)
 static void
 test_answers_well_formed(void **state)
 {
+	struct htab_iter it;
 	size_t nodes = 0;
 
 	(void)state;
-	for (size_t i = 0; i <= dt_zone->mask; i++) {
-		const struct dnsz_node *n = dt_zone->table[i];
+	for (struct htab_node *hn = htab_first(&it, &dt_zone->nodes); hn != NULL;
+	     hn = htab_iter_next(&it)) {
+		const struct dnsz_node *n = htab_item(hn, const struct dnsz_node, hn);
 
-		if (n == NULL)
-			continue;
 		nodes++;
-		assert_int_equal(n->hash, dnsw_name_hash(n->name, n->name_len));
-		assert_true(dnsz_find(dt_zone, n->name, n->name_len, n->hash) == n);
+		assert_int_equal(hn->hash, dnsw_name_hash(n->name, n->name_len));
+		assert_true(dnsz_find(dt_zone, n->name, n->name_len, hn->hash) == n);
 		for (int t = 0; t < DNSZ_NTYPES; t++) {
 			if (n->rr[t] != NULL)
 				check_answer(n, n->rr[t]);
