@@ -766,6 +766,10 @@ build_service(struct zb *zb, const struct cluster_service *s, const uint8_t *ns_
 			    !name_prepend_str(proto, &prlen, proto_label(only->proto), name, len) ||
 			    !name_prepend(pname, &plen, label, (size_t)w, proto, prlen))
 				continue;
+			/* With a name below it, _<proto>.<svc> exists, empty: NODATA, not the
+			 * NXDOMAIN RFC 8020 resolvers take for "nothing below". */
+			if (zb_node(zb, proto, prlen, zb->z->apex_len) == NULL)
+				goto done;
 			at = zb_node(zb, pname, plen, zb->z->apex_len);
 			if (at == NULL)
 				goto done;

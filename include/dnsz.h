@@ -48,6 +48,8 @@ enum dnsz_node_flags {
 	DNSZ_NODE_REVERSE = 4, /* under in-addr.arpa or ip6.arpa */
 };
 
+/* A name of the zone. One without answers is an empty non-terminal (a name below it exists):
+ * NODATA for every type, not NXDOMAIN (RFC 8020). */
 struct dnsz_node {
 	struct htab_node hn; /* in dnsz.nodes, under dnsw_name_hash(name) */
 	const uint8_t *name; /* lower-case wire form */
