@@ -79,6 +79,7 @@ dnsz_unref(struct dnsz *z)
 	if (atomic_fetch_sub_explicit((_Atomic int *)&z->refs, 1, memory_order_acq_rel) != 1)
 		return;
 	htab_deinit(&z->nodes);
+	htab_deinit(&z->pods);
 	arena_deinit(&z->arena);
 	free(z);
 }
@@ -92,6 +93,28 @@ dnsz_find(const struct dnsz *z, const uint8_t *name, size_t len, uint32_t hash)
 
 		if (n->name_len == len && memcmp(n->name, name, len) == 0)
 			return n;
+	}
+	return NULL;
+}
+
+/* A pod's address: an entry of dnsz.pods. */
+struct dnsz_pod {
+	struct htab_node hn;
+	struct netaddr ip;
+	const char *ns;
+};
+
+const char *
+dnsz_pod_ns(const struct dnsz *z, const struct netaddr *ip)
+{
+	uint32_t hash = netaddr_hash(ip);
+
+	for (const struct htab_node *hn = htab_find(&z->pods, hash); hn != NULL;
+	     hn = htab_next(hn, hash)) {
+		const struct dnsz_pod *p = htab_item(hn, const struct dnsz_pod, hn);
+
+		if (netaddr_equal(&p->ip, ip))
+			return p->ns;
 	}
 	return NULL;
 }
@@ -973,6 +996,45 @@ build_apex(struct zb *zb)
 	node->rr[DNSZ_TXT] = blob_end(&b);
 }
 
+/* ---- pods ---- */
+
+/* The pods table of dnsz_pod_ns. Namespace strings are copied once per run of pods in one
+ * namespace (the snapshot sorts pods by namespace). */
+static void
+build_pods(struct zb *zb)
+{
+	struct dnsz *z = zb->z;
+	const char *ns = NULL;
+
+	if (htab_reserve(&z->pods, zb->c->n_pods) != SVC_OK)
+		goto oom;
+	for (size_t i = 0; i < zb->c->n_pods; i++) {
+		const struct cluster_pod *p = zb->c->pods[i];
+
+		if (p->host_network || p->phase == CLUSTER_POD_SUCCEEDED ||
+		    p->phase == CLUSTER_POD_FAILED)
+			continue;
+		for (size_t k = 0; k < p->n_ips; k++) {
+			struct dnsz_pod *e;
+
+			if (dnsz_pod_ns(z, &p->ips[k]) != NULL)
+				continue; /* an earlier pod has it */
+			if (ns == NULL || strcmp(ns, p->meta.ns) != 0)
+				ns = arena_strdup(&z->arena, p->meta.ns);
+			e = arena_alloc(&z->arena, sizeof(*e));
+			if (ns == NULL || e == NULL)
+				goto oom;
+			e->ip = p->ips[k];
+			e->ns = ns;
+			if (htab_insert(&z->pods, &e->hn, netaddr_hash(&e->ip)) != SVC_OK)
+				goto oom;
+		}
+	}
+	return;
+oom:
+	zb->status = SVC_ENOMEM;
+}
+
 enum svc_status
 dnsz_build(const struct cluster *c, const struct dnsz_options *opts, struct dnsz **out)
 {
@@ -1035,6 +1097,8 @@ dnsz_build(const struct cluster *c, const struct dnsz_options *opts, struct dnsz
 	}
 	if (zb.status == SVC_OK)
 		build_ptrs(&zb);
+	if (zb.status == SVC_OK)
+		build_pods(&zb);
 	z->n_pods = c->n_pods;
 	st = zb.status;
 	if (st != SVC_OK)

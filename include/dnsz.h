@@ -76,6 +76,7 @@ struct dnsz {
 	uint32_t ttl;
 	uint32_t serial;
 	struct htab nodes; /* struct dnsz_node by name */
+	struct htab pods;  /* the snapshot's pods by address, for dnsz_pod_ns */
 	size_t n_nodes;
 	size_t n_services;
 	size_t n_pods;
@@ -93,6 +94,12 @@ void dnsz_unref(struct dnsz *z);
 /* The node for NAME (lower-case wire form), or NULL. */
 const struct dnsz_node *dnsz_find(const struct dnsz *z, const uint8_t *name, size_t len,
                                   uint32_t hash);
+
+/* The namespace of the pod that has address IP, or NULL when none has: pods on the host network
+ * (they share the node's address) and finished ones (Succeeded or Failed: their address is free
+ * for reuse) are not counted; of two pods claiming one address, the first in the snapshot's
+ * order (namespace, name) wins. The string lives as long as Z. */
+const char *dnsz_pod_ns(const struct dnsz *z, const struct netaddr *ip);
 
 /* CoreDNS's endpoint name for an address: "10-0-0-1", "fd00--1" (a trailing '-' gets a '0').
  * BUF holds at least 64 bytes. Returns the length. */
