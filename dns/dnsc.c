@@ -1,4 +1,5 @@
-/* dnsc.c -- sharded LRU cache of upstream answers. */
+/* dnsc.c -- sharded LRU cache of upstream answers: each shard one util/htab.h table and one
+ * util/lru.h order under one lock. */
 #include "dnsc.h"
 
 #include <pthread.h>
@@ -6,12 +7,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "htab.h"
+#include "lru.h"
+
 #define DNSC_SHARDS 64
 
 struct dnsc_entry {
-	struct dnsc_entry *next_hash;
-	struct dnsc_entry *lru_prev, *lru_next; /* most recent at the head */
-	uint32_t hash;
+	struct htab_node hn; /* in its shard's table, under key_hash */
+	struct lru_node lru; /* in its shard's order */
 	uint16_t qtype, qclass;
 	uint32_t kflags;
 	uint8_t qname_len;
@@ -22,10 +25,9 @@ struct dnsc_entry {
 
 struct dnsc_shard {
 	pthread_mutex_t lock;
-	struct dnsc_entry **buckets;
-	size_t n_buckets;
-	struct dnsc_entry *lru_head, *lru_tail;
-	size_t n, cap;
+	struct htab tab;
+	struct lru order;
+	size_t cap;
 };
 
 struct dnsc {
@@ -45,69 +47,51 @@ key_hash(const struct dnsq_query *q)
 	return q->hash ^ ((uint32_t)q->qtype * 0x9e3779b1u) ^ (dnsc_key_flags(q) << 29);
 }
 
+/* The shard takes the hash's low bits; the table's bucket comes from the top bits of its
+ * Fibonacci product, which depend on all the bits, so a shard's entries (equal low bits) still
+ * spread over all its buckets (issue 9, item 14: taking both from the low bits used 1/64). */
+static struct dnsc_shard *
+shard_of(struct dnsc *c, uint32_t hash)
+{
+	return &c->shards[hash % DNSC_SHARDS];
+}
+
 enum svc_status
 dnsc_create(size_t capacity, struct dnsc **out)
 {
 	struct dnsc *c = calloc(1, sizeof(*c));
 	size_t per = capacity / DNSC_SHARDS + 1;
+	enum svc_status st = SVC_ENOMEM;
 
 	*out = NULL;
 	if (c == NULL)
-		return SVC_ENOMEM;
+		goto done;
 	for (size_t i = 0; i < DNSC_SHARDS; i++) {
 		struct dnsc_shard *s = &c->shards[i];
 
 		pthread_mutex_init(&s->lock, NULL);
+		htab_init(&s->tab);
+		lru_init(&s->order);
 		s->cap = per;
-		s->n_buckets = 64;
-		while (s->n_buckets < per)
-			s->n_buckets *= 2;
-		s->buckets = calloc(s->n_buckets, sizeof(*s->buckets));
-		if (s->buckets == NULL) {
-			dnsc_destroy(c);
-			return SVC_ENOMEM;
-		}
+	}
+	/* Buckets for a full shard now: inserting never allocates buckets under the lock. */
+	for (size_t i = 0; i < DNSC_SHARDS; i++) {
+		if (htab_reserve(&c->shards[i].tab, per) != SVC_OK)
+			goto done;
 	}
 	*out = c;
-	return SVC_OK;
-}
-
-static void
-lru_unlink(struct dnsc_shard *s, struct dnsc_entry *e)
-{
-	if (e->lru_prev != NULL)
-		e->lru_prev->lru_next = e->lru_next;
-	else
-		s->lru_head = e->lru_next;
-	if (e->lru_next != NULL)
-		e->lru_next->lru_prev = e->lru_prev;
-	else
-		s->lru_tail = e->lru_prev;
-	e->lru_prev = e->lru_next = NULL;
-}
-
-static void
-lru_push(struct dnsc_shard *s, struct dnsc_entry *e)
-{
-	e->lru_prev = NULL;
-	e->lru_next = s->lru_head;
-	if (s->lru_head != NULL)
-		s->lru_head->lru_prev = e;
-	s->lru_head = e;
-	if (s->lru_tail == NULL)
-		s->lru_tail = e;
+	c = NULL;
+	st = SVC_OK;
+done:
+	dnsc_destroy(c);
+	return st;
 }
 
 static void
 entry_remove(struct dnsc_shard *s, struct dnsc_entry *e)
 {
-	struct dnsc_entry **pp = &s->buckets[e->hash & (s->n_buckets - 1)];
-
-	while (*pp != e)
-		pp = &(*pp)->next_hash;
-	*pp = e->next_hash;
-	lru_unlink(s, e);
-	s->n--;
+	htab_remove(&s->tab, &e->hn);
+	lru_remove(&s->order, &e->lru);
 	free(e->msg);
 	free(e);
 }
@@ -120,9 +104,9 @@ dnsc_destroy(struct dnsc *c)
 	for (size_t i = 0; i < DNSC_SHARDS; i++) {
 		struct dnsc_shard *s = &c->shards[i];
 
-		while (s->lru_head != NULL)
-			entry_remove(s, s->lru_head);
-		free(s->buckets);
+		while (s->order.oldest != NULL)
+			entry_remove(s, lru_item(s->order.oldest, struct dnsc_entry, lru));
+		htab_deinit(&s->tab);
 		pthread_mutex_destroy(&s->lock);
 	}
 	free(c);
@@ -133,10 +117,12 @@ find(struct dnsc_shard *s, const struct dnsq_query *q, uint32_t hash)
 {
 	uint32_t kflags = dnsc_key_flags(q);
 
-	for (struct dnsc_entry *e = s->buckets[hash & (s->n_buckets - 1)]; e; e = e->next_hash) {
-		if (e->hash == hash && e->qtype == q->qtype && e->qclass == q->qclass &&
-		    e->kflags == kflags && e->qname_len == q->qname_len &&
-		    memcmp(e->qname, q->qname, q->qname_len) == 0)
+	for (struct htab_node *hn = htab_find(&s->tab, hash); hn != NULL;
+	     hn = htab_next(hn, hash)) {
+		struct dnsc_entry *e = htab_item(hn, struct dnsc_entry, hn);
+
+		if (e->qtype == q->qtype && e->qclass == q->qclass && e->kflags == kflags &&
+		    e->qname_len == q->qname_len && memcmp(e->qname, q->qname, q->qname_len) == 0)
 			return e;
 	}
 	return NULL;
@@ -147,7 +133,7 @@ dnsc_lookup(struct dnsc *c, const struct dnsq_query *q, uint64_t now, dnsc_rende
             void *arg)
 {
 	uint32_t hash = key_hash(q);
-	struct dnsc_shard *s = &c->shards[hash % DNSC_SHARDS];
+	struct dnsc_shard *s = shard_of(c, hash);
 	struct dnsc_entry *e;
 	size_t len = 0;
 
@@ -159,8 +145,7 @@ dnsc_lookup(struct dnsc *c, const struct dnsq_query *q, uint64_t now, dnsc_rende
 		e = NULL;
 	}
 	if (e != NULL) {
-		lru_unlink(s, e);
-		lru_push(s, e);
+		lru_touch(&s->order, &e->lru);
 		len = render(e->msg, (uint32_t)(now - e->stored), arg);
 	}
 	pthread_mutex_unlock(&s->lock);
@@ -172,8 +157,8 @@ void
 dnsc_insert(struct dnsc *c, const struct dnsq_query *q, struct dnsr_msg *m, uint64_t now)
 {
 	uint32_t hash = key_hash(q);
-	struct dnsc_shard *s = &c->shards[hash % DNSC_SHARDS];
-	struct dnsc_entry *e;
+	struct dnsc_shard *s = shard_of(c, hash);
+	struct dnsc_entry *e, *old;
 
 	if (m->cache_ttl == 0) {
 		free(m);
@@ -184,7 +169,6 @@ dnsc_insert(struct dnsc *c, const struct dnsq_query *q, struct dnsr_msg *m, uint
 		free(m);
 		return;
 	}
-	e->hash = hash;
 	e->qtype = q->qtype;
 	e->qclass = q->qclass;
 	e->kflags = dnsc_key_flags(q);
@@ -194,22 +178,38 @@ dnsc_insert(struct dnsc *c, const struct dnsq_query *q, struct dnsr_msg *m, uint
 	e->expires = now + m->cache_ttl;
 	e->msg = m;
 	pthread_mutex_lock(&s->lock);
-	{
-		struct dnsc_entry *old = find(s, q, hash);
-
-		if (old != NULL)
-			entry_remove(s, old);
-		while (s->n >= s->cap && s->lru_tail != NULL) {
-			entry_remove(s, s->lru_tail);
-			atomic_fetch_add_explicit(&c->evictions, 1, memory_order_relaxed);
-		}
-		e->next_hash = s->buckets[hash & (s->n_buckets - 1)];
-		s->buckets[hash & (s->n_buckets - 1)] = e;
-		lru_push(s, e);
-		s->n++;
+	old = find(s, q, hash);
+	if (old != NULL)
+		entry_remove(s, old);
+	while (s->order.n >= s->cap && s->order.oldest != NULL) {
+		entry_remove(s, lru_item(s->order.oldest, struct dnsc_entry, lru));
+		atomic_fetch_add_explicit(&c->evictions, 1, memory_order_relaxed);
 	}
+	/* Cannot fail: the buckets were reserved at create. */
+	(void)htab_insert(&s->tab, &e->hn, hash);
+	lru_push(&s->order, &e->lru);
 	pthread_mutex_unlock(&s->lock);
 	atomic_fetch_add_explicit(&c->inserts, 1, memory_order_relaxed);
+}
+
+/* Bucket use of one shard's table, added to OUT; its buckets are read as htab.h lays them out
+ * (struct htab is public). */
+static void
+shard_spread(const struct dnsc_shard *s, struct dnsc_spread *out)
+{
+	out->entries += s->order.n;
+	if (s->tab.buckets == NULL)
+		return;
+	out->buckets += (size_t)1 << s->tab.bits;
+	for (size_t b = 0; b < (size_t)1 << s->tab.bits; b++) {
+		size_t len = 0;
+
+		for (const struct htab_node *n = s->tab.buckets[b]; n != NULL; n = n->next)
+			len++;
+		out->buckets_used += len > 0;
+		if (len > out->longest_chain)
+			out->longest_chain = len;
+	}
 }
 
 void
@@ -223,7 +223,18 @@ dnsc_stats(struct dnsc *c, struct dnsc_stats *out)
 	out->expired = atomic_load_explicit(&c->expired, memory_order_relaxed);
 	for (size_t i = 0; i < DNSC_SHARDS; i++) {
 		pthread_mutex_lock(&c->shards[i].lock);
-		out->entries += c->shards[i].n;
+		out->entries += c->shards[i].order.n;
+		pthread_mutex_unlock(&c->shards[i].lock);
+	}
+}
+
+void
+dnsc_spread(struct dnsc *c, struct dnsc_spread *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (size_t i = 0; i < DNSC_SHARDS; i++) {
+		pthread_mutex_lock(&c->shards[i].lock);
+		shard_spread(&c->shards[i], out);
 		pthread_mutex_unlock(&c->shards[i].lock);
 	}
 }

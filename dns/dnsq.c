@@ -111,9 +111,16 @@ dnsq_slip(const struct dnsq_query *q, const uint8_t *qpkt, uint8_t *out)
 	return w.len;
 }
 
+static void
+set_tc(struct dnsw_wr *w, struct dnsq_result *res)
+{
+	res->truncated = true;
+	dnsw_put16(w->buf + 2, (uint16_t)(dnsw_get16(w->buf + 2) | DNSW_F_TC));
+}
+
 /* Copy a ready answer, cut at a record boundary when the client's limit is smaller. Records
  * beyond the answer and authority sections may be left out silently (RFC 2181 9); a cut in the
- * answer sets TC. */
+ * answer sets TC, as does one made at build (an answer over 64 KiB, even for TCP). */
 static void
 put_answer(const struct dnsq_query *q, struct dnsw_wr *w, const struct dnsz_answer *a,
            struct dnsq_result *res)
@@ -122,13 +129,14 @@ put_answer(const struct dnsq_query *q, struct dnsw_wr *w, const struct dnsz_answ
 	uint16_t total = (uint16_t)(a->an + a->ns + a->ar), keep = total, an = a->an, ns = a->ns;
 	size_t bytes = a->len;
 
+	if (a->cut)
+		set_tc(w, res);
 	if (a->len > room) {
 		keep = 0;
 		while (keep < total && a->rec_end[keep] <= room)
 			keep++;
 		if (keep < a->an + a->ns) {
-			res->truncated = true;
-			dnsw_put16(w->buf + 2, (uint16_t)(dnsw_get16(w->buf + 2) | DNSW_F_TC));
+			set_tc(w, res);
 			if (keep > a->an)
 				keep = a->an;
 		}

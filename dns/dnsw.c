@@ -168,10 +168,16 @@ dnsw_wr_u32(struct dnsw_wr *w, uint32_t v)
 	dnsw_wr_bytes(w, b, 4);
 }
 
-void
+bool
 dnsw_wr_ptr(struct dnsw_wr *w, size_t off)
 {
-	dnsw_wr_u16(w, (uint16_t)(0xc000u | (off & 0x3fffu)));
+	if (off > DNSW_PTR_MAX) {
+		/* Masking would point somewhere else: a malformed name (issue 9, item 3). */
+		w->full = true;
+		return false;
+	}
+	dnsw_wr_u16(w, (uint16_t)(0xc000u | off));
+	return !w->full;
 }
 
 enum svc_status

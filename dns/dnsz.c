@@ -8,13 +8,19 @@
  *   <host>.<svc>.<ns>.svc...    A/AAAA of ready endpoints with that hostname (else dashed IP)
  *   <svc>... (ExternalName)     CNAME
  *   reverse names               PTR for ClusterIPs, else for every endpoint name with that IP
- * Every answer is serialised here, once per snapshot, for a query whose name is the owner. */
+ * Every name with a name below it exists (svc, pod, namespaces, _<proto>.<svc>, dns.<zone>), if
+ * only as an empty non-terminal. Every answer is serialised here, once per snapshot, for a query
+ * whose name is the owner; sorting, never pairwise comparison, finds what endpoints share, so a
+ * big headless service builds in n log n. */
 #include "dnsz.h"
 
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include "vec.h"
 
 #define ZB_SCRATCH   DNSW_MSG_MAX
 #define ZB_MAX_RECS  4096
@@ -52,6 +58,7 @@ struct zb_blob {
 	uint16_t counts[3];
 	int section;
 	bool stopped; /* a record did not fit: later ones are left out too */
+	bool cut;     /* an answer or authority record was left out: the answer says TC */
 	size_t rec_start;
 	size_t rdlen_at;
 };
@@ -74,12 +81,26 @@ dnsz_unref(struct dnsz *z)
 		return;
 	if (atomic_fetch_sub_explicit((_Atomic int *)&z->refs, 1, memory_order_acq_rel) != 1)
 		return;
-	arena_deinit(&z->arena);
+	htab_deinit(&z->nodes);
 	htab_deinit(&z->pods);
-	free(z->table);
+	arena_deinit(&z->arena);
 	free(z);
 }
 
+const struct dnsz_node *
+dnsz_find(const struct dnsz *z, const uint8_t *name, size_t len, uint32_t hash)
+{
+	for (const struct htab_node *hn = htab_find(&z->nodes, hash); hn != NULL;
+	     hn = htab_next(hn, hash)) {
+		const struct dnsz_node *n = htab_item(hn, const struct dnsz_node, hn);
+
+		if (n->name_len == len && memcmp(n->name, name, len) == 0)
+			return n;
+	}
+	return NULL;
+}
+
+/* A pod's address: an entry of dnsz.pods. */
 struct dnsz_pod {
 	struct htab_node hn;
 	struct netaddr ip;
@@ -89,61 +110,16 @@ struct dnsz_pod {
 const char *
 dnsz_pod_ns(const struct dnsz *z, const struct netaddr *ip)
 {
-	uint32_t h = netaddr_hash(ip);
+	uint32_t hash = netaddr_hash(ip);
 
-	for (struct htab_node *n = htab_find(&z->pods, h); n != NULL; n = htab_next(n, h)) {
-		const struct dnsz_pod *p = htab_item(n, struct dnsz_pod, hn);
+	for (const struct htab_node *hn = htab_find(&z->pods, hash); hn != NULL;
+	     hn = htab_next(hn, hash)) {
+		const struct dnsz_pod *p = htab_item(hn, const struct dnsz_pod, hn);
 
 		if (netaddr_equal(&p->ip, ip))
 			return p->ns;
 	}
 	return NULL;
-}
-
-static void
-build_pods(struct zb *zb)
-{
-	const struct cluster *c = zb->c;
-	struct dnsz *z = zb->z;
-
-	if (htab_reserve(&z->pods, c->n_pods) != SVC_OK) {
-		zb->status = SVC_ENOMEM;
-		return;
-	}
-	for (size_t i = 0; i < c->n_pods && zb->status == SVC_OK; i++) {
-		const struct cluster_pod *pod = c->pods[i];
-		const char *ns;
-
-		if (pod->host_network || pod->n_ips == 0)
-			continue;
-		ns = arena_strdup(&z->arena, pod->meta.ns);
-		for (size_t k = 0; k < pod->n_ips && ns != NULL; k++) {
-			struct dnsz_pod *p = arena_alloc(&z->arena, sizeof(*p));
-
-			if (p == NULL) {
-				ns = NULL;
-				break;
-			}
-			p->ip = pod->ips[k];
-			p->ns = ns;
-			htab_insert(&z->pods, &p->hn, netaddr_hash(&p->ip));
-		}
-		if (ns == NULL)
-			zb->status = SVC_ENOMEM;
-	}
-}
-
-const struct dnsz_node *
-dnsz_find(const struct dnsz *z, const uint8_t *name, size_t len, uint32_t hash)
-{
-	for (size_t i = hash & z->mask;; i = (i + 1) & z->mask) {
-		const struct dnsz_node *n = z->table[i];
-
-		if (n == NULL)
-			return NULL;
-		if (n->hash == hash && n->name_len == len && memcmp(n->name, name, len) == 0)
-			return n;
-	}
 }
 
 size_t
@@ -230,64 +206,29 @@ name_prepend_str(uint8_t *out, size_t *out_len, const char *label, const uint8_t
 
 /* ---- the node table ---- */
 
-static bool
-table_grow(struct dnsz *z)
-{
-	size_t size = z->table == NULL ? 1024 : (z->mask + 1) * 2;
-	struct dnsz_node **t = calloc(size, sizeof(*t));
-
-	if (t == NULL)
-		return false;
-	if (z->table != NULL) {
-		for (size_t i = 0; i <= z->mask; i++) {
-			struct dnsz_node *n = z->table[i];
-			size_t j;
-
-			if (n == NULL)
-				continue;
-			for (j = n->hash & (size - 1); t[j] != NULL; j = (j + 1) & (size - 1))
-				;
-			t[j] = n;
-		}
-	}
-	free(z->table);
-	z->table = t;
-	z->mask = size - 1;
-	return true;
-}
-
 /* The node for NAME, made when missing; NULL only when out of memory. */
 static struct dnsz_node *
 zb_node(struct zb *zb, const uint8_t *name, size_t len, size_t apex_len)
 {
 	struct dnsz *z = zb->z;
 	uint32_t hash = dnsw_name_hash(name, len);
-	struct dnsz_node *n;
+	struct dnsz_node *n = (struct dnsz_node *)dnsz_find(z, name, len, hash);
 	uint8_t *copy;
-	size_t i;
 
-	if ((z->n_nodes + 1) * 2 > z->mask + 1 && !table_grow(z))
-		goto oom;
-	for (i = hash & z->mask; z->table[i] != NULL; i = (i + 1) & z->mask) {
-		n = z->table[i];
-		if (n->hash == hash && n->name_len == len && memcmp(n->name, name, len) == 0)
-			return n;
-	}
+	if (n != NULL)
+		return n; /* the zone's own node: building may still add to it */
 	n = arena_alloc(&z->arena, sizeof(*n));
 	copy = arena_alloc(&z->arena, len);
-	if (n == NULL || copy == NULL)
-		goto oom;
+	if (n == NULL || copy == NULL || htab_insert(&z->nodes, &n->hn, hash) != SVC_OK) {
+		zb->status = SVC_ENOMEM;
+		return NULL;
+	}
 	memcpy(copy, name, len);
 	n->name = copy;
 	n->name_len = (uint8_t)len;
-	n->hash = hash;
 	n->apex_len = (uint8_t)apex_len;
-	z->table[i] = n;
 	z->n_nodes++;
 	return n;
-oom:
-	zb->status = SVC_ENOMEM;
-	return NULL;
 }
 
 /* ---- answers ---- */
@@ -304,7 +245,8 @@ blob_begin(struct zb_blob *b, struct zb *zb, const uint8_t *owner, size_t owner_
 	dnsw_wr_init(&b->w, zb->scratch, ZB_SCRATCH - b->base - ZB_OPT_SPACE);
 }
 
-/* Write NAME, compressed against the owner (which is the query name at offset 12). */
+/* Write NAME, compressed against the owner (which is the query name at offset 12, so always in
+ * reach of a pointer). */
 static void
 blob_name(struct zb_blob *b, const uint8_t *name, size_t len)
 {
@@ -323,16 +265,39 @@ blob_name(struct zb_blob *b, const uint8_t *name, size_t len)
 	dnsw_wr_bytes(&b->w, name, len);
 }
 
-/* Start a record in SECTION (0 answer, 1 authority, 2 additional) whose owner is at message
- * offset OWNER_OFF. Returns false once the answer is full. */
-static bool
-blob_rr(struct zb_blob *b, int section, size_t owner_off, uint16_t type, uint32_t ttl)
+/* The message offset the next byte written goes to. */
+static size_t
+blob_at(const struct zb_blob *b)
 {
-	if (b->stopped || b->n_rec >= ZB_MAX_RECS)
+	return b->base + b->w.len;
+}
+
+/* Write NAME, a copy of which is at message offset AT (0: none yet): a pointer to it when one
+ * reaches that far (DNSW_PTR_MAX), else the name itself, compressed against the owner. A big
+ * answer has names past 16 KiB; pointing at them would need more than 14 bits. */
+static void
+blob_ref(struct zb_blob *b, const uint8_t *name, size_t len, size_t at)
+{
+	if (at != 0 && at <= DNSW_PTR_MAX)
+		dnsw_wr_ptr(&b->w, at);
+	else
+		blob_name(b, name, len);
+}
+
+/* Start a record in SECTION (0 answer, 1 authority, 2 additional) owned by NAME, a copy of
+ * which is at message offset AT (DNSW_HEADER for the answer's own owner). Returns false once the
+ * answer is full. */
+static bool
+blob_rr(struct zb_blob *b, int section, const uint8_t *name, size_t len, size_t at, uint16_t type,
+        uint32_t ttl)
+{
+	if (b->stopped || b->n_rec >= ZB_MAX_RECS) {
+		b->cut |= section < 2;
 		return false;
+	}
 	b->section = section;
 	b->rec_start = b->w.len;
-	dnsw_wr_ptr(&b->w, owner_off);
+	blob_ref(b, name, len, at);
 	dnsw_wr_u16(&b->w, type);
 	dnsw_wr_u16(&b->w, DNSW_C_IN);
 	dnsw_wr_u32(&b->w, ttl);
@@ -349,6 +314,7 @@ blob_rr_end(struct zb_blob *b)
 		b->w.full = false;
 		b->w.len = b->rec_start;
 		b->stopped = true;
+		b->cut |= b->section < 2;
 		return;
 	}
 	dnsw_put16(b->w.buf + b->rdlen_at, (uint16_t)(b->w.len - b->rdlen_at - 2));
@@ -356,12 +322,14 @@ blob_rr_end(struct zb_blob *b)
 	b->counts[b->section]++;
 }
 
+/* An A or AAAA record owned by NAME (a copy at AT), as blob_rr. */
 static void
-blob_addr(struct zb_blob *b, int section, size_t owner_off, const struct netaddr *a, uint32_t ttl)
+blob_addr(struct zb_blob *b, int section, const uint8_t *name, size_t len, size_t at,
+          const struct netaddr *a, uint32_t ttl)
 {
 	bool v4 = a->family == NETADDR_V4;
 
-	if (!blob_rr(b, section, owner_off, v4 ? DNSW_T_A : DNSW_T_AAAA, ttl))
+	if (!blob_rr(b, section, name, len, at, v4 ? DNSW_T_A : DNSW_T_AAAA, ttl))
 		return;
 	dnsw_wr_bytes(&b->w, a->bytes, v4 ? 4 : 16);
 	blob_rr_end(b);
@@ -387,6 +355,7 @@ blob_end(struct zb_blob *b)
 	ans->ns = b->counts[1];
 	ans->ar = b->counts[2];
 	ans->rec_end = ends;
+	ans->cut = b->cut;
 	return ans;
 }
 
@@ -402,10 +371,56 @@ addr_in(const struct netaddr *list, size_t n, const struct netaddr *a)
 	return false;
 }
 
-/* A or AAAA answers at NODE for the addresses of FAMILY in LIST, deduplicated. */
+/* An address and its place in a list: sorting these finds repeats in n log n. */
+struct addr_pos {
+	struct netaddr a;
+	size_t pos;
+};
+
+static int
+addr_pos_cmp(const void *x, const void *y)
+{
+	const struct addr_pos *a = x, *b = y;
+	int c = netaddr_cmp(&a->a, &b->a);
+
+	if (c != 0)
+		return c;
+	return a->pos < b->pos ? -1 : a->pos > b->pos;
+}
+
+/* REPEAT[I] (N entries, zeroed by the caller) becomes true when LIST[I] equals an earlier entry.
+ * False when out of memory. */
+static bool
+mark_repeats(const struct netaddr *list, size_t n, bool *repeat)
+{
+	struct addr_pos *s;
+
+	if (n < 2)
+		return true;
+	s = malloc(n * sizeof(*s));
+	if (s == NULL)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		s[i] = (struct addr_pos){list[i], i};
+	qsort(s, n, sizeof(*s), addr_pos_cmp);
+	for (size_t i = 1; i < n; i++) {
+		if (netaddr_equal(&s[i].a, &s[i - 1].a))
+			repeat[s[i].pos] = true;
+	}
+	free(s);
+	return true;
+}
+
+/* A and AAAA answers at NODE for the addresses in LIST, in list order, each once. */
 static void
 set_addrs(struct zb *zb, struct dnsz_node *node, const struct netaddr *list, size_t n)
 {
+	bool *repeat = calloc(n ? n : 1, sizeof(*repeat));
+
+	if (repeat == NULL || !mark_repeats(list, n, repeat)) {
+		zb->status = SVC_ENOMEM;
+		goto done;
+	}
 	for (int fam = 0; fam < 2; fam++) {
 		uint8_t family = fam == 0 ? NETADDR_V4 : NETADDR_V6;
 		struct zb_blob b;
@@ -413,14 +428,17 @@ set_addrs(struct zb *zb, struct dnsz_node *node, const struct netaddr *list, siz
 
 		blob_begin(&b, zb, node->name, node->name_len);
 		for (size_t i = 0; i < n; i++) {
-			if (list[i].family != family || addr_in(list, i, &list[i]))
+			if (list[i].family != family || repeat[i])
 				continue;
-			blob_addr(&b, 0, DNSW_HEADER, &list[i], zb->z->ttl);
+			blob_addr(&b, 0, node->name, node->name_len, DNSW_HEADER, &list[i],
+			          zb->z->ttl);
 			count++;
 		}
 		if (count > 0)
 			node->rr[fam == 0 ? DNSZ_A : DNSZ_AAAA] = blob_end(&b);
 	}
+done:
+	free(repeat);
 }
 
 /* One SRV backend: a port on a target name, with the target's addresses. */
@@ -429,17 +447,24 @@ struct srv_entry {
 	const uint8_t *target;
 	size_t target_len;
 	const struct netaddr *addr;
+	size_t at; /* message offset of the target's first copy in the answer; 0 before */
 };
 
 static int
-srv_entry_cmp(const void *a, const void *b)
+name_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+	if (alen != blen)
+		return alen < blen ? -1 : 1;
+	return a == b ? 0 : memcmp(a, b, alen);
+}
+
+/* By target, then port, then address: equal (target, port) pairs are neighbours. */
+static int
+srv_by_port(const void *a, const void *b)
 {
 	const struct srv_entry *x = a, *y = b;
-	int c;
+	int c = name_cmp(x->target, x->target_len, y->target, y->target_len);
 
-	if (x->target_len != y->target_len)
-		return x->target_len < y->target_len ? -1 : 1;
-	c = memcmp(x->target, y->target, x->target_len);
 	if (c != 0)
 		return c;
 	if (x->port != y->port)
@@ -447,76 +472,83 @@ srv_entry_cmp(const void *a, const void *b)
 	return netaddr_cmp(x->addr, y->addr);
 }
 
+/* By target, then address: equal (target, address) pairs are neighbours. */
+static int
+srv_by_addr(const void *a, const void *b)
+{
+	const struct srv_entry *x = a, *y = b;
+	int c = name_cmp(x->target, x->target_len, y->target, y->target_len);
+
+	if (c != 0)
+		return c;
+	c = netaddr_cmp(x->addr, y->addr);
+	if (c != 0)
+		return c;
+	return x->port < y->port ? -1 : x->port > y->port;
+}
+
 /* SRV answer at NODE from N entries: priority 0, weight floor(100 / N) as CoreDNS (N counts
  * entries before deduplication), one SRV per (target, port), one address per (target, address)
- * in the additional section. */
+ * in the additional section. Both are deduplicated by sorting: n log n for a big headless
+ * service. */
 static void
 set_srv(struct zb *zb, struct dnsz_node *node, struct srv_entry *e, size_t n)
 {
 	struct zb_blob b;
-	size_t *target_off;
 	uint16_t weight;
+	size_t done = 0; /* e[0 .. done) have their SRV in the answer */
 
 	if (n == 0)
 		return;
-	target_off = calloc(n, sizeof(*target_off));
-	if (target_off == NULL) {
-		zb->status = SVC_ENOMEM;
-		return;
-	}
-	qsort(e, n, sizeof(*e), srv_entry_cmp);
+	qsort(e, n, sizeof(*e), srv_by_port);
 	weight = (uint16_t)(100 / n > 0 ? 100 / n : 1);
 	blob_begin(&b, zb, node->name, node->name_len);
-	for (size_t i = 0; i < n; i++) {
-		bool same_target = i > 0 && e[i].target_len == e[i - 1].target_len &&
-		                   memcmp(e[i].target, e[i - 1].target, e[i].target_len) == 0;
+	for (; done < n; done++) {
+		const struct srv_entry *prev = done > 0 ? &e[done - 1] : NULL;
+		bool same_target = prev != NULL && name_cmp(e[done].target, e[done].target_len,
+		                                            prev->target, prev->target_len) == 0;
 
-		target_off[i] = same_target ? target_off[i - 1] : 0;
-		if (same_target && e[i].port == e[i - 1].port)
+		e[done].at = same_target ? prev->at : 0;
+		if (same_target && e[done].port == prev->port)
 			continue;
-		if (!blob_rr(&b, 0, DNSW_HEADER, DNSW_T_SRV, zb->z->ttl))
+		if (!blob_rr(&b, 0, node->name, node->name_len, DNSW_HEADER, DNSW_T_SRV,
+		             zb->z->ttl))
 			break;
 		dnsw_wr_u16(&b.w, 0);
 		dnsw_wr_u16(&b.w, weight);
-		dnsw_wr_u16(&b.w, e[i].port);
-		if (target_off[i] != 0) {
-			dnsw_wr_ptr(&b.w, target_off[i]);
+		dnsw_wr_u16(&b.w, e[done].port);
+		if (e[done].at != 0) {
+			blob_ref(&b, e[done].target, e[done].target_len, e[done].at);
 		} else {
-			target_off[i] = b.base + b.w.len;
-			blob_name(&b, e[i].target, e[i].target_len);
+			e[done].at = blob_at(&b);
+			blob_name(&b, e[done].target, e[done].target_len);
 		}
 		blob_rr_end(&b);
+		if (b.stopped)
+			break; /* this record was dropped, and with it its AT */
 	}
-	for (size_t i = 0; i < n && target_off[i] != 0; i++) {
-		bool dup = false;
-
-		/* Entries are sorted by target: look back over this target's entries only. */
-		for (size_t j = i; j-- > 0 && target_off[j] == target_off[i];) {
-			if (netaddr_equal(e[j].addr, e[i].addr))
-				dup = true;
-		}
-		if (!dup && e[i].addr != NULL)
-			blob_addr(&b, 2, target_off[i], e[i].addr, zb->z->ttl);
+	qsort(e, done, sizeof(*e), srv_by_addr);
+	for (size_t i = 0; i < done && !b.stopped; i++) {
+		if (i > 0 &&
+		    name_cmp(e[i].target, e[i].target_len, e[i - 1].target, e[i - 1].target_len) ==
+		            0 &&
+		    netaddr_equal(e[i].addr, e[i - 1].addr))
+			continue;
+		blob_addr(&b, 2, e[i].target, e[i].target_len, e[i].at, e[i].addr, zb->z->ttl);
 	}
 	node->rr[DNSZ_SRV] = blob_end(&b);
-	free(target_off);
 }
 
 static void
 add_ptr(struct zb *zb, const struct netaddr *a, bool cluster_ip, const struct dnsz_node *owner)
 {
-	if (zb->n_ptrs == zb->cap_ptrs) {
-		size_t cap = zb->cap_ptrs ? zb->cap_ptrs * 2 : 1024;
-		struct zb_ptr *p = realloc(zb->ptrs, cap * sizeof(*p));
+	struct zb_ptr *p = vec_push(&zb->ptrs, &zb->n_ptrs, &zb->cap_ptrs, sizeof(*p), NULL);
 
-		if (p == NULL) {
-			zb->status = SVC_ENOMEM;
-			return;
-		}
-		zb->ptrs = p;
-		zb->cap_ptrs = cap;
+	if (p == NULL) {
+		zb->status = SVC_ENOMEM;
+		return;
 	}
-	zb->ptrs[zb->n_ptrs++] = (struct zb_ptr){*a, cluster_ip, owner->name, owner->name_len};
+	*p = (struct zb_ptr){*a, cluster_ip, owner->name, owner->name_len};
 }
 
 static int
@@ -596,7 +628,8 @@ build_ptrs(struct zb *zb)
 			    (zb->ptrs[i].cluster_ip ||
 			     (p->len == p[-1].len && memcmp(p->name, p[-1].name, p->len) == 0)))
 				continue;
-			if (!blob_rr(&b, 0, DNSW_HEADER, DNSW_T_PTR, zb->z->ttl))
+			if (!blob_rr(&b, 0, node->name, node->name_len, DNSW_HEADER, DNSW_T_PTR,
+			             zb->z->ttl))
 				break;
 			dnsw_wr_bytes(&b.w, p->name, p->len);
 			blob_rr_end(&b);
@@ -635,22 +668,41 @@ proto_label(enum cluster_proto p)
 	}
 }
 
+/* An endpoint with its name: sorting these groups the endpoints that share a name. */
+struct ep_name {
+	struct dnsz_node *node;
+	size_t i; /* index into the service's endpoints */
+};
+
+static int
+ep_name_cmp(const void *a, const void *b)
+{
+	const struct ep_name *x = a, *y = b;
+
+	if (x->node != y->node)
+		return (uintptr_t)x->node < (uintptr_t)y->node ? -1 : 1;
+	return x->i < y->i ? -1 : x->i > y->i;
+}
+
 /* Ready endpoints' names, A/AAAA at each, and PTRs for their addresses. The name of endpoint I
- * goes to NAMES[I] (NULL when it has none). */
+ * goes to NAMES[I] (NULL when it has none). Several endpoints may share a hostname: the name
+ * gets all their addresses, in endpoint order; grouping them by sorting keeps this n log n. */
 static void
 build_endpoint_names(struct zb *zb, const struct cluster_service *s, const struct dnsz_node *svc,
                      const struct dnsz_node **names)
 {
 	struct netaddr *addrs = calloc(s->n_endpoints ? s->n_endpoints : 1, sizeof(*addrs));
+	struct ep_name *eps = calloc(s->n_endpoints ? s->n_endpoints : 1, sizeof(*eps));
+	size_t n_eps = 0;
 
-	if (addrs == NULL) {
+	if (addrs == NULL || eps == NULL) {
 		zb->status = SVC_ENOMEM;
-		return;
+		goto done;
 	}
 	for (size_t i = 0; i < s->n_endpoints && zb->status == SVC_OK; i++) {
 		const struct cluster_endpoint *ep = &s->endpoints[i];
 		uint8_t name[DNSW_NAME_MAX];
-		size_t len, n = 0;
+		size_t len;
 		struct dnsz_node *node;
 
 		names[i] = NULL;
@@ -662,21 +714,19 @@ build_endpoint_names(struct zb *zb, const struct cluster_service *s, const struc
 		names[i] = node;
 		/* Every ready address names its endpoint, also when a hostname is shared. */
 		add_ptr(zb, &ep->ip, false, node);
-		if (node->rr[DNSZ_A] != NULL || node->rr[DNSZ_AAAA] != NULL)
-			continue; /* already built from the first endpoint with this name */
-		/* Several endpoints may share a hostname: the name has all their addresses. */
-		for (size_t j = i; j < s->n_endpoints; j++) {
-			const struct cluster_endpoint *o = &s->endpoints[j];
-			uint8_t oname[DNSW_NAME_MAX];
-			size_t olen;
-
-			if (o->ready && endpoint_name(o, svc->name, svc->name_len, oname, &olen) &&
-			    olen == len && memcmp(oname, name, len) == 0)
-				addrs[n++] = o->ip;
-		}
-		set_addrs(zb, node, addrs, n);
+		eps[n_eps++] = (struct ep_name){node, i};
 	}
+	qsort(eps, n_eps, sizeof(*eps), ep_name_cmp);
+	for (size_t g = 0, end; g < n_eps && zb->status == SVC_OK; g = end) {
+		size_t n = 0;
+
+		for (end = g; end < n_eps && eps[end].node == eps[g].node; end++)
+			addrs[n++] = s->endpoints[eps[end].i].ip;
+		set_addrs(zb, eps[g].node, addrs, n);
+	}
+done:
 	free(addrs);
+	free(eps);
 }
 
 static void
@@ -730,17 +780,22 @@ build_service(struct zb *zb, const struct cluster_service *s, const uint8_t *ns_
 
 		n_srv = 0;
 		if (only != NULL) {
-			uint8_t pname[DNSW_NAME_MAX], label[DNSW_LABEL_MAX + 1];
-			size_t plen, llen;
+			uint8_t proto[DNSW_NAME_MAX], pname[DNSW_NAME_MAX];
+			char label[DNSW_LABEL_MAX + 1];
+			size_t prlen, plen;
 			int w;
 
 			if (only->name == NULL)
 				continue;
-			w = snprintf((char *)label, sizeof(label), "_%s", only->name);
-			llen = w > 0 ? (size_t)w : 0;
-			if (!name_prepend_str(pname, &plen, proto_label(only->proto), name, len) ||
-			    !name_prepend(pname, &plen, (const char *)label, llen, pname, plen))
+			w = snprintf(label, sizeof(label), "_%s", only->name);
+			if (w <= 0 ||
+			    !name_prepend_str(proto, &prlen, proto_label(only->proto), name, len) ||
+			    !name_prepend(pname, &plen, label, (size_t)w, proto, prlen))
 				continue;
+			/* With a name below it, _<proto>.<svc> exists, empty: NODATA, not the
+			 * NXDOMAIN RFC 8020 resolvers take for "nothing below". */
+			if (zb_node(zb, proto, prlen, zb->z->apex_len) == NULL)
+				goto done;
 			at = zb_node(zb, pname, plen, zb->z->apex_len);
 			if (at == NULL)
 				goto done;
@@ -751,8 +806,10 @@ build_service(struct zb *zb, const struct cluster_service *s, const uint8_t *ns_
 			if (!s->headless) {
 				for (size_t i = 0; i < s->n_cluster_ips; i++)
 					srv[n_srv++] = (struct srv_entry){
-					        (uint16_t)s->ports[p].port, node->name,
-					        node->name_len, &s->cluster_ips[i]};
+					        .port = (uint16_t)s->ports[p].port,
+					        .target = node->name,
+					        .target_len = node->name_len,
+					        .addr = &s->cluster_ips[i]};
 				continue;
 			}
 			for (size_t i = 0; i < s->n_endpoints; i++) {
@@ -760,9 +817,11 @@ build_service(struct zb *zb, const struct cluster_service *s, const uint8_t *ns_
 
 				if (ep_names[i] == NULL || ep->ports[p] <= 0)
 					continue;
-				srv[n_srv++] = (struct srv_entry){(uint16_t)ep->ports[p],
-				                                  ep_names[i]->name,
-				                                  ep_names[i]->name_len, &ep->ip};
+				srv[n_srv++] =
+				        (struct srv_entry){.port = (uint16_t)ep->ports[p],
+				                           .target = ep_names[i]->name,
+				                           .target_len = ep_names[i]->name_len,
+				                           .addr = &ep->ip};
 			}
 		}
 		set_srv(zb, at, srv, n_srv);
@@ -837,8 +896,8 @@ build_external(struct zb *zb, const struct cluster_service *s, const uint8_t *ns
 		size_t cname_at;
 
 		blob_begin(&b, zb, node->name, node->name_len);
-		blob_rr(&b, 0, DNSW_HEADER, DNSW_T_CNAME, zb->z->ttl);
-		cname_at = b.base + b.w.len;
+		blob_rr(&b, 0, node->name, node->name_len, DNSW_HEADER, DNSW_T_CNAME, zb->z->ttl);
+		cname_at = blob_at(&b);
 		dnsw_wr_bytes(&b.w, target, tlen); /* uncompressed: later owners point here */
 		blob_rr_end(&b);
 		if (t > 0) {
@@ -847,7 +906,8 @@ build_external(struct zb *zb, const struct cluster_service *s, const uint8_t *ns
 			n_addrs = service_addrs(zb, target, tlen, addrs, 64);
 			for (size_t i = 0; i < n_addrs; i++) {
 				if (addrs[i].family == fam)
-					blob_addr(&b, 0, cname_at, &addrs[i], zb->z->ttl);
+					blob_addr(&b, 0, target, tlen, cname_at, &addrs[i],
+					          zb->z->ttl);
 			}
 		}
 		node->rr[t == 0 ? DNSZ_CNAME : t == 1 ? DNSZ_A : DNSZ_AAAA] = blob_end(&b);
@@ -882,12 +942,12 @@ build_apex(struct zb *zb)
 	struct dnsz_node *node;
 	struct zb_blob b;
 	const struct netaddr *glue;
-	size_t n_glue;
+	size_t n_glue, target_at;
 
 	if (apex == NULL)
 		return;
 	blob_begin(&b, zb, apex->name, apex->name_len);
-	blob_rr(&b, 0, DNSW_HEADER, DNSW_T_SOA, z->ttl);
+	blob_rr(&b, 0, apex->name, apex->name_len, DNSW_HEADER, DNSW_T_SOA, z->ttl);
 	dnsw_wr_bytes(&b.w, "\2ns\3dns", 7);
 	dnsw_wr_ptr(&b.w, DNSW_HEADER);
 	dnsw_wr_bytes(&b.w, "\12hostmaster", 11);
@@ -919,12 +979,12 @@ build_apex(struct zb *zb)
 		set_addrs(zb, node, glue, n_glue);
 	}
 	blob_begin(&b, zb, apex->name, apex->name_len);
-	blob_rr(&b, 0, DNSW_HEADER, DNSW_T_NS, z->ttl);
-	size_t target_at = b.base + b.w.len;
+	blob_rr(&b, 0, apex->name, apex->name_len, DNSW_HEADER, DNSW_T_NS, z->ttl);
+	target_at = blob_at(&b);
 	blob_name(&b, ns_target, ns_len);
 	blob_rr_end(&b);
 	for (size_t i = 0; i < n_glue; i++)
-		blob_addr(&b, 2, target_at, &glue[i], z->ttl);
+		blob_addr(&b, 2, ns_target, ns_len, target_at, &glue[i], z->ttl);
 	apex->rr[DNSZ_NS] = blob_end(&b);
 
 	if (!name_prepend_str(name, &len, "dns-version", z->apex, z->apex_len))
@@ -933,10 +993,49 @@ build_apex(struct zb *zb)
 	if (node == NULL)
 		return;
 	blob_begin(&b, zb, node->name, node->name_len);
-	blob_rr(&b, 0, DNSW_HEADER, DNSW_T_TXT, DNSZ_VERSION_TTL);
+	blob_rr(&b, 0, node->name, node->name_len, DNSW_HEADER, DNSW_T_TXT, DNSZ_VERSION_TTL);
 	dnsw_wr_bytes(&b.w, "\0051.1.0", 6);
 	blob_rr_end(&b);
 	node->rr[DNSZ_TXT] = blob_end(&b);
+}
+
+/* ---- pods ---- */
+
+/* The pods table of dnsz_pod_ns. Namespace strings are copied once per run of pods in one
+ * namespace (the snapshot sorts pods by namespace). */
+static void
+build_pods(struct zb *zb)
+{
+	struct dnsz *z = zb->z;
+	const char *ns = NULL;
+
+	if (htab_reserve(&z->pods, zb->c->n_pods) != SVC_OK)
+		goto oom;
+	for (size_t i = 0; i < zb->c->n_pods; i++) {
+		const struct cluster_pod *p = zb->c->pods[i];
+
+		if (p->host_network || p->phase == CLUSTER_POD_SUCCEEDED ||
+		    p->phase == CLUSTER_POD_FAILED)
+			continue;
+		for (size_t k = 0; k < p->n_ips; k++) {
+			struct dnsz_pod *e;
+
+			if (dnsz_pod_ns(z, &p->ips[k]) != NULL)
+				continue; /* an earlier pod has it */
+			if (ns == NULL || strcmp(ns, p->meta.ns) != 0)
+				ns = arena_strdup(&z->arena, p->meta.ns);
+			e = arena_alloc(&z->arena, sizeof(*e));
+			if (ns == NULL || e == NULL)
+				goto oom;
+			e->ip = p->ips[k];
+			e->ns = ns;
+			if (htab_insert(&z->pods, &e->hn, netaddr_hash(&e->ip)) != SVC_OK)
+				goto oom;
+		}
+	}
+	return;
+oom:
+	zb->status = SVC_ENOMEM;
 }
 
 enum svc_status
@@ -952,10 +1051,9 @@ dnsz_build(const struct cluster *c, const struct dnsz_options *opts, struct dnsz
 	zb.scratch = malloc(ZB_SCRATCH);
 	zb.ends = malloc(ZB_MAX_RECS * sizeof(*zb.ends));
 	if (z == NULL || zb.scratch == NULL || zb.ends == NULL)
-		goto fail;
+		goto done;
 	z->refs = 1;
 	arena_init(&z->arena);
-	htab_init(&z->pods);
 	z->ttl = opts->ttl;
 	z->serial = (uint32_t)time(NULL);
 	z->generation = c != NULL ? c->generation : 0;
@@ -966,15 +1064,12 @@ dnsz_build(const struct cluster *c, const struct dnsz_options *opts, struct dnsz
 	if (dnsw_name_from_str(opts->domain, z->apex, &z->apex_len) != SVC_OK ||
 	    !name_prepend_str(zb.svc_apex, &zb.svc_apex_len, "svc", z->apex, z->apex_len) ||
 	    !name_prepend_str(pod_apex, &pod_apex_len, "pod", z->apex, z->apex_len))
-		goto fail;
-	st = SVC_ENOMEM;
-	if (!table_grow(z))
-		goto fail;
+		goto done;
+	st = SVC_OK;
 	if (c == NULL) {
 		*out = z;
-		st = SVC_OK;
 		z = NULL;
-		goto fail;
+		goto done;
 	}
 	z->loaded = true;
 	build_apex(&zb);
@@ -1010,10 +1105,10 @@ dnsz_build(const struct cluster *c, const struct dnsz_options *opts, struct dnsz
 	z->n_pods = c->n_pods;
 	st = zb.status;
 	if (st != SVC_OK)
-		goto fail;
+		goto done;
 	*out = z;
 	z = NULL;
-fail:
+done:
 	if (z != NULL) {
 		z->refs = 1;
 		dnsz_unref(z);

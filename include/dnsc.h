@@ -34,6 +34,15 @@ size_t dnsc_lookup(struct dnsc *c, const struct dnsq_query *q, uint64_t now, dns
 void dnsc_insert(struct dnsc *c, const struct dnsq_query *q, struct dnsr_msg *m, uint64_t now);
 void dnsc_stats(struct dnsc *c, struct dnsc_stats *out);
 
+/* How the entries spread over the shards' hash buckets. Walks every bucket, shard by shard
+ * under its lock: for tests and debugging, not for every metrics scrape. */
+struct dnsc_spread {
+	size_t entries;
+	size_t buckets, buckets_used;
+	size_t longest_chain;
+};
+void dnsc_spread(struct dnsc *c, struct dnsc_spread *out);
+
 /* The key bits of a query besides name, type and class. */
 uint32_t dnsc_key_flags(const struct dnsq_query *q);
 

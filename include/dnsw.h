@@ -13,6 +13,7 @@
 #define DNSW_NAME_MAX  255 /* wire octets, root label included */
 #define DNSW_LABEL_MAX 63
 #define DNSW_MSG_MAX   65535
+#define DNSW_PTR_MAX   0x3fff /* a compression pointer has 14 bits: it reaches the first 16 KiB */
 
 enum dnsw_type {
 	DNSW_T_A = 1,
@@ -107,8 +108,11 @@ void dnsw_wr_u8(struct dnsw_wr *w, uint8_t v);
 void dnsw_wr_u16(struct dnsw_wr *w, uint16_t v);
 void dnsw_wr_u32(struct dnsw_wr *w, uint32_t v);
 void dnsw_wr_bytes(struct dnsw_wr *w, const void *p, size_t n);
-/* A compression pointer to message offset OFF (< 0x4000). */
-void dnsw_wr_ptr(struct dnsw_wr *w, size_t off);
+/* A compression pointer to message offset OFF. An offset past DNSW_PTR_MAX cannot be pointed at:
+ * then nothing is written, FULL is set as for a write past CAP (so a message is never malformed,
+ * at worst incomplete) and the result is false. A writer whose offsets may grow that far checks
+ * OFF first and writes the name instead. */
+bool dnsw_wr_ptr(struct dnsw_wr *w, size_t off);
 
 /* 16-bit big-endian load and store on trusted buffers (already bounds-checked). */
 static inline uint16_t

@@ -12,6 +12,7 @@
 #include "cluster.h"
 #include "htab.h"
 #include "dnsw.h"
+#include "htab.h"
 #include "netaddr.h"
 #include "svc_status.h"
 
@@ -39,6 +40,7 @@ struct dnsz_answer {
 	uint16_t len;
 	uint16_t an, ns, ar;
 	const uint16_t *rec_end; /* end offset of each record in WIRE, an + ns + ar entries */
+	bool cut; /* answer records were left out at build: no message holds them all (TC) */
 };
 
 enum dnsz_node_flags {
@@ -47,9 +49,11 @@ enum dnsz_node_flags {
 	DNSZ_NODE_REVERSE = 4, /* under in-addr.arpa or ip6.arpa */
 };
 
+/* A name of the zone. One without answers is an empty non-terminal (a name below it exists):
+ * NODATA for every type, not NXDOMAIN (RFC 8020). */
 struct dnsz_node {
+	struct htab_node hn; /* in dnsz.nodes, under dnsw_name_hash(name) */
 	const uint8_t *name; /* lower-case wire form */
-	uint32_t hash;
 	uint8_t name_len;
 	uint8_t flags;
 	uint8_t apex_len; /* wire length of the apex (zone or reverse zone) that ends NAME */
@@ -72,14 +76,13 @@ struct dnsz {
 	size_t apex_len;
 	uint32_t ttl;
 	uint32_t serial;
-	struct dnsz_node **table; /* open addressing, power-of-two size */
-	size_t mask;
+	struct htab nodes; /* struct dnsz_node by name */
+	struct htab pods;  /* the snapshot's pods by address, for dnsz_pod_ns */
 	size_t n_nodes;
 	size_t n_services;
 	size_t n_pods;
 	uint64_t generation;
-	bool loaded;      /* false for the placeholder served before the first model: SERVFAIL */
-	struct htab pods; /* the snapshot's pods by address (struct dnsz_pod) */
+	bool loaded; /* false for the placeholder served before the first model: SERVFAIL */
 };
 
 /* Build the zone for snapshot C; with C NULL, the placeholder for "no model yet". The zone keeps
@@ -93,7 +96,10 @@ void dnsz_unref(struct dnsz *z);
 const struct dnsz_node *dnsz_find(const struct dnsz *z, const uint8_t *name, size_t len,
                                   uint32_t hash);
 
-/* The namespace of the pod (not hostNetwork) of the snapshot that has address IP, or NULL. */
+/* The namespace of the pod that has address IP, or NULL when none has: pods on the host network
+ * (they share the node's address) and finished ones (Succeeded or Failed: their address is free
+ * for reuse) are not counted; of two pods claiming one address, the first in the snapshot's
+ * order (namespace, name) wins. The string lives as long as Z. */
 const char *dnsz_pod_ns(const struct dnsz *z, const struct netaddr *ip);
 
 /* CoreDNS's endpoint name for an address: "10-0-0-1", "fd00--1" (a trailing '-' gets a '0').

@@ -11,7 +11,9 @@
 #include <string.h>
 #include <strings.h>
 
-#define DT_MAXRR 512
+/* As many records as a 64 KiB message can hold (11 octets each at least), so any answer, a
+ * TCP one of a big headless service too, parses whole. */
+#define DT_MAXRR 6000
 
 enum dt_section {
 	DT_AN,
@@ -535,6 +537,34 @@ dt_build_zone(const char *yaml, const char *domain, uint32_t ttl, struct cluster
 	assert_int_equal(dnsz_build(*cp, &opts, &z), SVC_OK);
 	assert_non_null(z);
 	return z;
+}
+
+/* The shared fixture: DT_FIXTURE's zone for DT_ZONE with TTL DT_TTL, built once per test group:
+ *   cmocka_run_group_tests(tests, dt_setup, dt_teardown)
+ * and used as dt_zone (its cluster as dt_cluster). */
+#define DT_ZONE "cluster.local"
+#define DT_TTL  30
+
+static struct dnsz *dt_zone __attribute__((unused));
+static struct cluster *dt_cluster __attribute__((unused));
+
+static inline int
+dt_setup(void **state)
+{
+	(void)state;
+	dt_zone = dt_build_zone(DT_FIXTURE, DT_ZONE, DT_TTL, &dt_cluster);
+	return 0;
+}
+
+static inline int
+dt_teardown(void **state)
+{
+	(void)state;
+	dnsz_unref(dt_zone);
+	cluster_unref(dt_cluster);
+	dt_zone = NULL;
+	dt_cluster = NULL;
+	return 0;
 }
 
 #endif

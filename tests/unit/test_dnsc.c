@@ -249,13 +249,46 @@ test_lru(void **state)
 	dnsc_destroy(c);
 }
 
+/* At the default size (svcdns --cache-size 10000), full of distinct names, the entries spread
+ * over the buckets as a good hash spreads them: chains of one or two, rarely more. (Shard and
+ * bucket taken from the same low bits used 1/64 of the buckets: chains of about 40; issue 9,
+ * item 14.) */
+static void
+test_spread(void **state)
+{
+	struct dnsc *c;
+	struct dnsc_stats st;
+	struct dnsc_spread sp;
+	char name[64];
+
+	(void)state;
+	assert_int_equal(dnsc_create(10000, &c), SVC_OK);
+	for (int i = 0; i < 10000; i++) {
+		struct dnsq_query q;
+
+		snprintf(name, sizeof(name), "host%d.example.com", i);
+		q = mkq(name, i % 3 ? DNSW_T_A : DNSW_T_AAAA, false, false);
+		dnsc_insert(c, &q, msg(1, 600), 0);
+	}
+	dnsc_stats(c, &st);
+	dnsc_spread(c, &sp);
+	printf("# %zu entries in %zu of %zu buckets, longest chain %zu\n", sp.entries,
+	       sp.buckets_used, sp.buckets, sp.longest_chain);
+	assert_int_equal(sp.entries, st.entries);
+	assert_true(sp.entries > 9000);      /* shards fill unevenly: a few evictions */
+	assert_true(sp.longest_chain <= 10); /* uniform: 5 to 7 here; the bug gave about 40 */
+	/* A uniform hash fills 1 - e^-(n/m) of m buckets: about 3 in 4 entries start a chain. */
+	assert_true(sp.buckets_used * 3 >= sp.entries * 2);
+	dnsc_destroy(c);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_hit_miss), cmocka_unit_test(test_key),
 	        cmocka_unit_test(test_expiry),   cmocka_unit_test(test_bounded),
-	        cmocka_unit_test(test_lru),
+	        cmocka_unit_test(test_lru),      cmocka_unit_test(test_spread),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -9,32 +9,13 @@
 #include "dnsz.h"
 #include "dnstu.h"
 
-#define ZONE "cluster.local"
-#define TTL  30
+#define ZONE DT_ZONE
+#define TTL  DT_TTL
 #define ID   0x4242
 
-static struct cluster *cl;
-static struct dnsz *zone;
 static uint8_t out[DNSQ_OUT_MAX];
 static struct dnsq_query q;
 static struct dnsq_result res;
-
-static int
-setup(void **state)
-{
-	(void)state;
-	zone = dt_build_zone(DT_FIXTURE, ZONE, TTL, &cl);
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	(void)state;
-	dnsz_unref(zone);
-	cluster_unref(cl);
-	return 0;
-}
 
 /* Run packet IN through zone Z. */
 static void
@@ -80,7 +61,7 @@ ask_z(const struct dnsz *z, const char *name, uint16_t qtype, enum dnsq_transpor
 static struct dt_msg *
 ask(const char *name, uint16_t qtype)
 {
-	return ask_z(zone, name, qtype, DNSQ_UDP, -1, 0);
+	return ask_z(dt_zone, name, qtype, DNSQ_UDP, -1, 0);
 }
 
 /* The SOA a negative answer carries: one, in authority, owned by the zone as the query spelled
@@ -162,7 +143,7 @@ expect_forward(const char *name, uint16_t qtype)
 	uint8_t in[1024], want[DNSW_NAME_MAX];
 	size_t len = dt_query(in, ID, DNSW_F_RD, name, qtype, DNSW_C_IN, -1, 0), wlen;
 
-	run(zone, in, len, DNSQ_UDP);
+	run(dt_zone, in, len, DNSQ_UDP);
 	if (res.action != DNSQ_FORWARD)
 		fail_msg("%s/%u: action %d, want FORWARD", name, qtype, res.action);
 	/* The parsed query describes it for the forwarder. */
@@ -426,7 +407,7 @@ test_external_name(void **state)
 
 		len = dt_query(in, ID, DNSW_F_RD, "External.testns.svc.cluster.local", t, DNSW_C_IN,
 		               -1, 0);
-		run(zone, in, len, DNSQ_UDP);
+		run(dt_zone, in, len, DNSQ_UDP);
 		assert_int_equal(res.action, DNSQ_CHASE);
 		assert_int_equal(dnsw_name_from_str("ext.interwebs.test", target, &tlen), SVC_OK);
 		assert_int_equal(q.chase_len, tlen);
@@ -752,7 +733,7 @@ expect_rcode(const uint8_t *in, size_t len, unsigned rcode)
 {
 	struct dt_msg *m;
 
-	run(zone, in, len, DNSQ_UDP);
+	run(dt_zone, in, len, DNSQ_UDP);
 	assert_int_equal(res.action, DNSQ_REPLY);
 	m = dt_parse(out, res.len);
 	assert_non_null(m);
@@ -806,7 +787,7 @@ test_formerr_counts(void **state)
 	assert_int_equal(m->qd, 0);
 	free(m);
 	/* The same packet, whole, is fine. */
-	run(zone, in, len, DNSQ_UDP);
+	run(dt_zone, in, len, DNSQ_UDP);
 	assert_int_equal(res.action, DNSQ_REPLY);
 	assert_int_equal(res.rcode, DNSW_R_NOERROR);
 }
@@ -874,11 +855,11 @@ test_drop_notimp_refused(void **state)
 	               -1, 0);
 	/* Never answer an answer, or a packet without a header. */
 	in[2] |= 0x80;
-	run(zone, in, len, DNSQ_UDP);
+	run(dt_zone, in, len, DNSQ_UDP);
 	assert_int_equal(res.action, DNSQ_DROP);
 	in[2] &= 0x7f;
 	for (size_t n = 0; n < 12; n++) {
-		run(zone, in, n, DNSQ_UDP);
+		run(dt_zone, in, n, DNSQ_UDP);
 		assert_int_equal(res.action, DNSQ_DROP);
 	}
 	/* Opcode STATUS (2) and NOTIFY (4): NOTIMP, ID echoed. */
@@ -919,7 +900,7 @@ test_edns(void **state)
 
 	(void)state;
 	/* Version 0 with DO: our OPT comes back with 1232 and DO echoed. */
-	m = ask_z(zone, "svc1.testns.svc.cluster.local", DNSW_T_A, DNSQ_UDP, 4096, DNSW_EDNS_DO);
+	m = ask_z(dt_zone, "svc1.testns.svc.cluster.local", DNSW_T_A, DNSQ_UDP, 4096, DNSW_EDNS_DO);
 	assert_int_equal(dt_rcode(m), DNSW_R_NOERROR);
 	assert_int_equal(m->an, 1);
 	assert_int_equal(m->ar, 1);
@@ -927,11 +908,11 @@ test_edns(void **state)
 	assert_int_equal(m->opt_size, DNSQ_UDP_MAX);
 	assert_int_equal(m->opt_ttl, DNSW_EDNS_DO);
 	free(m);
-	m = ask_z(zone, "svc1.testns.svc.cluster.local", DNSW_T_A, DNSQ_UDP, 1232, 0);
+	m = ask_z(dt_zone, "svc1.testns.svc.cluster.local", DNSW_T_A, DNSQ_UDP, 1232, 0);
 	assert_int_equal(m->opt_ttl, 0);
 	free(m);
 	/* Negative answers carry OPT after the SOA. */
-	m = ask_z(zone, "svc0.testns.svc.cluster.local", DNSW_T_A, DNSQ_UDP, 1232, 0);
+	m = ask_z(dt_zone, "svc0.testns.svc.cluster.local", DNSW_T_A, DNSQ_UDP, 1232, 0);
 	assert_int_equal(dt_rcode(m), DNSW_R_NXDOMAIN);
 	assert_int_equal(m->ns, 1);
 	assert_int_equal(m->ar, 1);
@@ -948,7 +929,7 @@ test_edns(void **state)
 	len = dt_query(in, 9, 0, "svc1.testns.svc.cluster.local", DNSW_T_A, DNSW_C_IN, 1232, 0);
 	in[len - 1] = 12;
 	memcpy(in + len, "\0\12\0\10abcdefgh", 12);
-	run(zone, in, len + 12, DNSQ_UDP);
+	run(dt_zone, in, len + 12, DNSQ_UDP);
 	assert_int_equal(res.action, DNSQ_REPLY);
 	assert_int_equal(res.rcode, DNSW_R_NOERROR);
 	/* The option's length runs past the OPT RDATA. */
@@ -1003,7 +984,7 @@ test_flags_echo(void **state)
 	/* RD clear and CD set: RD as asked, CD echoed, RA set, QR set. */
 	len = dt_query(in, 77, DNSW_F_CD, "svc1.testns.svc.cluster.local", DNSW_T_A, DNSW_C_IN, -1,
 	               0);
-	run(zone, in, len, DNSQ_UDP);
+	run(dt_zone, in, len, DNSQ_UDP);
 	m = dt_parse(out, res.len);
 	assert_non_null(m);
 	assert_false(m->flags & DNSW_F_RD);
@@ -1138,7 +1119,7 @@ test_dnsq_error(void **state)
 
 	(void)state;
 	len = dt_query(in, 0x99, DNSW_F_RD, "Example.COM", DNSW_T_A, DNSW_C_IN, 1232, DNSW_EDNS_DO);
-	run(zone, in, len, DNSQ_UDP);
+	run(dt_zone, in, len, DNSQ_UDP);
 	assert_int_equal(res.action, DNSQ_FORWARD);
 	n = dnsq_error(&q, in, DNSW_R_SERVFAIL, buf);
 	m = dt_parse(buf, n);
@@ -1183,5 +1164,5 @@ main(void)
 	        cmocka_unit_test(test_dnsq_error),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, dt_setup, dt_teardown);
 }

@@ -10,26 +10,7 @@
 #include "dnsz.h"
 #include "dnstu.h"
 
-static struct cluster *cl;
-static struct dnsz *zone;
 static const struct dnsr_limits lim = {.max_ttl = 3600, .max_neg_ttl = 1800};
-
-static int
-setup(void **state)
-{
-	(void)state;
-	zone = dt_build_zone(DT_FIXTURE, "cluster.local", 30, &cl);
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	(void)state;
-	dnsz_unref(zone);
-	cluster_unref(cl);
-	return 0;
-}
 
 /* A client's query, parsed by dnsq as the server does: PKT keeps its bytes. */
 struct client {
@@ -47,7 +28,7 @@ client(const char *name, uint16_t qtype, uint16_t id, enum dnsq_transport tr, in
 	struct client *c = calloc(1, sizeof(*c));
 
 	c->len = dt_query(c->pkt, id, DNSW_F_RD, name, qtype, DNSW_C_IN, edns, 0);
-	dnsq_answer(zone, c->pkt, c->len, tr, c->out, &c->q, &c->res);
+	dnsq_answer(dt_zone, c->pkt, c->len, tr, c->out, &c->q, &c->res);
 	assert_int_equal(c->res.action, want);
 	return c;
 }
@@ -703,5 +684,5 @@ main(void)
 	        cmocka_unit_test(test_make_query),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, dt_setup, dt_teardown);
 }

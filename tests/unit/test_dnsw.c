@@ -277,6 +277,33 @@ test_writer(void **state)
 	assert_int_equal(w.len, 0);
 }
 
+/* A pointer has 14 bits of offset: one to 0x4000 or past it is refused, never masked into a
+ * pointer to somewhere else (issue 9, item 3). */
+static void
+test_writer_ptr_reach(void **state)
+{
+	uint8_t buf[8];
+	struct dnsw_wr w;
+
+	(void)state;
+	dnsw_wr_init(&w, buf, sizeof(buf));
+	assert_true(dnsw_wr_ptr(&w, DNSW_PTR_MAX));
+	assert_int_equal(w.len, 2);
+	assert_memory_equal(buf, "\xff\xff", 2);
+	assert_false(w.full);
+	assert_false(dnsw_wr_ptr(&w, DNSW_PTR_MAX + 1));
+	assert_true(w.full);
+	assert_int_equal(w.len, 2);
+	dnsw_wr_init(&w, buf, sizeof(buf));
+	assert_false(dnsw_wr_ptr(&w, 0x4000 + 12));
+	assert_false(dnsw_wr_ptr(&w, 12));
+	assert_int_equal(w.len, 0);
+	/* And a pointer that does not fit is no success either. */
+	dnsw_wr_init(&w, buf, 1);
+	assert_false(dnsw_wr_ptr(&w, 12));
+	assert_true(w.full);
+}
+
 static void
 test_name_from_str(void **state)
 {
@@ -382,6 +409,7 @@ main(void)
 	        cmocka_unit_test(test_rd_name_too_long_via_pointers),
 	        cmocka_unit_test(test_rd_rr),
 	        cmocka_unit_test(test_writer),
+	        cmocka_unit_test(test_writer_ptr_reach),
 	        cmocka_unit_test(test_name_from_str),
 	        cmocka_unit_test(test_name_to_str),
 	        cmocka_unit_test(test_suffix_and_labels),

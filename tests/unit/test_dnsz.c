@@ -8,26 +8,6 @@
 #include "dnsz.h"
 #include "dnstu.h"
 
-static struct cluster *cl;
-static struct dnsz *zone;
-
-static int
-setup(void **state)
-{
-	(void)state;
-	zone = dt_build_zone(DT_FIXTURE, "cluster.local", 30, &cl);
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	(void)state;
-	dnsz_unref(zone);
-	cluster_unref(cl);
-	return 0;
-}
-
 static const struct dnsz_node *
 find(const char *text)
 {
@@ -35,7 +15,7 @@ find(const char *text)
 	size_t len;
 
 	assert_int_equal(dnsw_name_from_str(text, name, &len), SVC_OK);
-	return dnsz_find(zone, name, len, dnsw_name_hash(name, len));
+	return dnsz_find(dt_zone, name, len, dnsw_name_hash(name, len));
 }
 
 static void
@@ -96,12 +76,12 @@ test_nodes(void **state)
 	const struct dnsz_node *n;
 
 	(void)state;
-	assert_true(zone->loaded);
-	assert_int_equal(zone->ttl, 30);
-	assert_int_equal(zone->apex_len, 15);
-	assert_memory_equal(zone->apex, "\7cluster\5local", 15);
+	assert_true(dt_zone->loaded);
+	assert_int_equal(dt_zone->ttl, 30);
+	assert_int_equal(dt_zone->apex_len, 15);
+	assert_memory_equal(dt_zone->apex, "\7cluster\5local", 15);
 	/* Services in DNS: all but the headless one without ready endpoints. */
-	assert_int_equal(zone->n_services, 14 - 1);
+	assert_int_equal(dt_zone->n_services, 14 - 1);
 	n = find("cluster.local");
 	assert_non_null(n);
 	assert_non_null(n->rr[DNSZ_SOA]);
@@ -196,23 +176,23 @@ check_answer(const struct dnsz_node *n, const struct dnsz_answer *a)
 static void
 test_answers_well_formed(void **state)
 {
+	struct htab_iter it;
 	size_t nodes = 0;
 
 	(void)state;
-	for (size_t i = 0; i <= zone->mask; i++) {
-		const struct dnsz_node *n = zone->table[i];
+	for (struct htab_node *hn = htab_first(&it, &dt_zone->nodes); hn != NULL;
+	     hn = htab_iter_next(&it)) {
+		const struct dnsz_node *n = htab_item(hn, const struct dnsz_node, hn);
 
-		if (n == NULL)
-			continue;
 		nodes++;
-		assert_int_equal(n->hash, dnsw_name_hash(n->name, n->name_len));
-		assert_true(dnsz_find(zone, n->name, n->name_len, n->hash) == n);
+		assert_int_equal(hn->hash, dnsw_name_hash(n->name, n->name_len));
+		assert_true(dnsz_find(dt_zone, n->name, n->name_len, hn->hash) == n);
 		for (int t = 0; t < DNSZ_NTYPES; t++) {
 			if (n->rr[t] != NULL)
 				check_answer(n, n->rr[t]);
 		}
 	}
-	assert_int_equal(nodes, zone->n_nodes);
+	assert_int_equal(nodes, dt_zone->n_nodes);
 }
 
 static void
@@ -222,7 +202,7 @@ test_build_errors_and_refs(void **state)
 	struct dnsz *z = (struct dnsz *)1;
 
 	(void)state;
-	assert_int_equal(dnsz_build(cl, &opts, &z), SVC_EINVAL);
+	assert_int_equal(dnsz_build(dt_cluster, &opts, &z), SVC_EINVAL);
 	assert_null(z);
 	opts.domain = "";
 	assert_int_equal(dnsz_build(NULL, &opts, &z), SVC_EINVAL);
@@ -252,7 +232,7 @@ test_other_domain(void **state)
 	const struct dnsz_node *n;
 
 	(void)state;
-	assert_int_equal(dnsz_build(cl, &opts, &z), SVC_OK);
+	assert_int_equal(dnsz_build(dt_cluster, &opts, &z), SVC_OK);
 	assert_int_equal(dnsw_name_from_str("svc1.testns.svc.k8s.example", name, &len), SVC_OK);
 	n = dnsz_find(z, name, len, dnsw_name_hash(name, len));
 	assert_non_null(n);
@@ -279,5 +259,5 @@ main(void)
 	        cmocka_unit_test(test_other_domain),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, dt_setup, dt_teardown);
 }
