@@ -11,6 +11,7 @@
 #include "cluster.h"
 #include "posmap.h"
 #include "schema.h"
+#include "vec.h"
 #include "ytree.h"
 
 #define MAX_DIR_DEPTH 16
@@ -69,18 +70,13 @@ cluster_objects_has(const struct cluster_objects *objs, const void *field)
 }
 
 static bool
-push(void ***arr, size_t *n, size_t *cap, void *item)
+push(void *arr, size_t *n, size_t *cap, void *item)
 {
-	if (*n == *cap) {
-		size_t ncap = *cap ? *cap * 2 : 64;
-		void **p = realloc(*arr, ncap * sizeof(*p));
+	void **slot = vec_push(arr, n, cap, sizeof(item), NULL);
 
-		if (p == NULL)
-			return false;
-		*arr = p;
-		*cap = ncap;
-	}
-	(*arr)[(*n)++] = item;
+	if (slot == NULL)
+		return false;
+	*slot = item;
 	return true;
 }
 
@@ -89,17 +85,15 @@ add_object(struct cluster_objects *objs, enum cluster_kind kind, void *obj)
 {
 	switch (kind) {
 	case CLUSTER_KIND_SERVICE:
-		return push((void ***)&objs->services, &objs->n_services, &objs->cap_services, obj);
+		return push(&objs->services, &objs->n_services, &objs->cap_services, obj);
 	case CLUSTER_KIND_POD:
-		return push((void ***)&objs->pods, &objs->n_pods, &objs->cap_pods, obj);
+		return push(&objs->pods, &objs->n_pods, &objs->cap_pods, obj);
 	case CLUSTER_KIND_ENDPOINTS:
-		return push((void ***)&objs->endpoints, &objs->n_endpoints, &objs->cap_endpoints,
-		            obj);
+		return push(&objs->endpoints, &objs->n_endpoints, &objs->cap_endpoints, obj);
 	case CLUSTER_KIND_ENDPOINTSLICE:
-		return push((void ***)&objs->slices, &objs->n_slices, &objs->cap_slices, obj);
+		return push(&objs->slices, &objs->n_slices, &objs->cap_slices, obj);
 	case CLUSTER_KIND_NAMESPACE:
-		return push((void ***)&objs->namespaces, &objs->n_namespaces, &objs->cap_namespaces,
-		            obj);
+		return push(&objs->namespaces, &objs->n_namespaces, &objs->cap_namespaces, obj);
 	case CLUSTER_KIND_COUNT:
 		break;
 	}
@@ -265,7 +259,7 @@ cluster_objects_load_buffer(struct cluster_objects *objs, const char *name, cons
 		objs->positions = calloc(1, sizeof(*objs->positions));
 		if (objs->positions == NULL)
 			return SVC_ENOMEM;
-		posmap_init(objs->positions);
+		posmap_init(objs->positions, &objs->scratch);
 	}
 	lc.file = arena_strdup(&objs->arena, name);
 	if (lc.file == NULL)
