@@ -311,13 +311,35 @@ test_loops_watched(void **state)
 	stop(&f);
 }
 
+/* Writes that never pause for a debounce period still get rebuilds (at most 10 periods late). */
+static void
+test_endless_burst(void **state)
+{
+	struct fixture f = {.dir = tu_tmpdir()};
+	char name[32];
+	int i, before;
+
+	(void)state;
+	tu_write(f.dir, "a.yaml", service_yaml("a0"));
+	start(&f, f.dir);
+	before = f.x.calls;
+	/* 1.5 s of a write every 20 ms, debounce 50 ms: without a bound, no rebuild at all. */
+	for (i = 1; i <= 75; i++) {
+		snprintf(name, sizeof(name), "a%d", i);
+		tu_write(f.dir, "a.yaml", service_yaml(name));
+		wait_calls(&f.x, 1000, 20);
+	}
+	assert_true(f.x.calls > before);
+	stop(&f);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_configmap_swap),    cmocka_unit_test(test_root_link_swap),
 	        cmocka_unit_test(test_root_dir_replaced), cmocka_unit_test(test_linked_file_edited),
-	        cmocka_unit_test(test_loops_watched),
+	        cmocka_unit_test(test_loops_watched),     cmocka_unit_test(test_endless_burst),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
