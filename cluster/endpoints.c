@@ -11,6 +11,7 @@
 
 #include "build.h"
 #include "htab.h"
+#include "vec.h"
 
 #define SERVICE_NAME_LABEL "kubernetes.io/service-name"
 /* Selectors and label sets both larger than this are matched through a hash table. */
@@ -25,17 +26,7 @@ struct eplist {
 static struct cluster_endpoint *
 eplist_add(struct eplist *l)
 {
-	if (l->n == l->cap) {
-		size_t ncap = l->cap ? l->cap * 2 : 8;
-		struct cluster_endpoint *p = realloc(l->items, ncap * sizeof(*p));
-
-		if (p == NULL)
-			return NULL;
-		l->items = p;
-		l->cap = ncap;
-	}
-	memset(&l->items[l->n], 0, sizeof(l->items[0]));
-	return &l->items[l->n++];
+	return vec_push(&l->items, &l->n, &l->cap, sizeof(*l->items), NULL);
 }
 
 static const char *
@@ -530,16 +521,11 @@ index_ports(struct arena *a, struct cluster_service *s)
 static bool
 view_push(struct cluster_endpoints ***arr, size_t *n, size_t *cap, struct cluster_endpoints *e)
 {
-	if (*n == *cap) {
-		size_t ncap = *cap ? *cap * 2 : 64;
-		struct cluster_endpoints **p = realloc(*arr, ncap * sizeof(*p));
+	struct cluster_endpoints **slot = vec_push(arr, n, cap, sizeof(**arr), NULL);
 
-		if (p == NULL)
-			return false;
-		*arr = p;
-		*cap = ncap;
-	}
-	(*arr)[(*n)++] = e;
+	if (slot == NULL)
+		return false;
+	*slot = e;
 	return true;
 }
 
