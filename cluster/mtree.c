@@ -114,7 +114,12 @@ mtree_read(int fd, const char *path, const struct stat *st, size_t max, struct d
 	*buf = NULL;
 	*len = 0;
 	if (st->st_size < 0 || (uint64_t)st->st_size > max) {
-		diag_add(d, DIAG_ERROR, path, 0, 0, NULL, "file is larger than %zu bytes", max);
+		if (max % (1u << 20) == 0)
+			diag_add(d, DIAG_ERROR, path, 0, 0, NULL, "file is larger than %zu MiB",
+			         max >> 20);
+		else
+			diag_add(d, DIAG_ERROR, path, 0, 0, NULL, "file is larger than %zu bytes",
+			         max);
 		return SVC_ELIMIT;
 	}
 	b = malloc(size + 1);
