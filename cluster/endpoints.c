@@ -10,8 +10,12 @@
 #include <string.h>
 
 #include "build.h"
+#include "htab.h"
+#include "vec.h"
 
 #define SERVICE_NAME_LABEL "kubernetes.io/service-name"
+/* Selectors and label sets both larger than this are matched through a hash table. */
+#define SELECTOR_HASH_MIN 8
 
 /* Growable endpoint list on the heap while building; copied into the arena when done. */
 struct eplist {
@@ -22,17 +26,7 @@ struct eplist {
 static struct cluster_endpoint *
 eplist_add(struct eplist *l)
 {
-	if (l->n == l->cap) {
-		size_t ncap = l->cap ? l->cap * 2 : 8;
-		struct cluster_endpoint *p = realloc(l->items, ncap * sizeof(*p));
-
-		if (p == NULL)
-			return NULL;
-		l->items = p;
-		l->cap = ncap;
-	}
-	memset(&l->items[l->n], 0, sizeof(l->items[0]));
-	return &l->items[l->n++];
+	return vec_push(&l->items, &l->n, &l->cap, sizeof(*l->items), NULL);
 }
 
 static const char *
@@ -46,8 +40,14 @@ label_get(const struct cluster_labels *l, const char *key)
 	return NULL;
 }
 
+/* A pod's label in selector_matches' table. */
+struct label_slot {
+	struct htab_node hn;
+	const struct cluster_label *label;
+};
+
 static bool
-selector_matches(const struct cluster_labels *sel, const struct cluster_labels *labels)
+selector_matches_small(const struct cluster_labels *sel, const struct cluster_labels *labels)
 {
 	size_t i;
 
@@ -58,6 +58,50 @@ selector_matches(const struct cluster_labels *sel, const struct cluster_labels *
 			return false;
 	}
 	return true;
+}
+
+/* Whether LABELS satisfy every key=value of SEL. Comparing each selector key with each label
+ * costs |SEL| x |LABELS|; when both are large the labels are hashed first, so a 40,000-key
+ * selector against as many labels costs O(n), not O(n^2). */
+static bool
+selector_matches(const struct cluster_labels *sel, const struct cluster_labels *labels)
+{
+	struct label_slot *slots;
+	struct htab tab;
+	bool ok = true;
+	size_t i;
+
+	if (sel->n <= SELECTOR_HASH_MIN || labels->n <= SELECTOR_HASH_MIN)
+		return selector_matches_small(sel, labels);
+	htab_init(&tab);
+	slots = malloc(labels->n * sizeof(*slots));
+	if (slots == NULL || htab_reserve(&tab, labels->n) != SVC_OK) {
+		/* Out of memory: the slow way still gives the right answer. */
+		ok = selector_matches_small(sel, labels);
+		goto done;
+	}
+	for (i = 0; i < labels->n; i++) {
+		slots[i].label = &labels->items[i];
+		htab_insert(&tab, &slots[i].hn, htab_hash_str(labels->items[i].key, 0));
+	}
+	for (i = 0; i < sel->n && ok; i++) {
+		const char *key = sel->items[i].key;
+		uint32_t h = htab_hash_str(key, 0);
+		const char *v = NULL;
+		struct htab_node *hn;
+
+		for (hn = htab_find(&tab, h); hn != NULL && v == NULL; hn = htab_next(hn, h)) {
+			const struct cluster_label *l = htab_item(hn, struct label_slot, hn)->label;
+
+			if (!strcmp(l->key, key))
+				v = l->value;
+		}
+		ok = v != NULL && !strcmp(v, sel->items[i].value);
+	}
+done:
+	htab_deinit(&tab);
+	free(slots);
+	return ok;
 }
 
 /* FindPort: the containerPort named NAME with protocol PROTO; sidecar init containers
@@ -477,16 +521,11 @@ index_ports(struct arena *a, struct cluster_service *s)
 static bool
 view_push(struct cluster_endpoints ***arr, size_t *n, size_t *cap, struct cluster_endpoints *e)
 {
-	if (*n == *cap) {
-		size_t ncap = *cap ? *cap * 2 : 64;
-		struct cluster_endpoints **p = realloc(*arr, ncap * sizeof(*p));
+	struct cluster_endpoints **slot = vec_push(arr, n, cap, sizeof(**arr), NULL);
 
-		if (p == NULL)
-			return false;
-		*arr = p;
-		*cap = ncap;
-	}
-	(*arr)[(*n)++] = e;
+	if (slot == NULL)
+		return false;
+	*slot = e;
 	return true;
 }
 

@@ -1,5 +1,4 @@
 /* objects.c -- load manifests from files into cluster objects, before validation. */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -9,12 +8,18 @@
 #include <unistd.h>
 
 #include "cluster.h"
+#include "mtree.h"
 #include "posmap.h"
 #include "schema.h"
+#include "vec.h"
 #include "ytree.h"
 
-#define MAX_DIR_DEPTH 16
-#define MAX_FILES     100000
+#define MAX_FILES 100000
+
+struct tree_load {
+	struct cluster_objects *objs;
+	struct diag *d;
+};
 
 void
 cluster_objects_init(struct cluster_objects *objs)
@@ -69,18 +74,13 @@ cluster_objects_has(const struct cluster_objects *objs, const void *field)
 }
 
 static bool
-push(void ***arr, size_t *n, size_t *cap, void *item)
+push(void *arr, size_t *n, size_t *cap, void *item)
 {
-	if (*n == *cap) {
-		size_t ncap = *cap ? *cap * 2 : 64;
-		void **p = realloc(*arr, ncap * sizeof(*p));
+	void **slot = vec_push(arr, n, cap, sizeof(item), NULL);
 
-		if (p == NULL)
-			return false;
-		*arr = p;
-		*cap = ncap;
-	}
-	(*arr)[(*n)++] = item;
+	if (slot == NULL)
+		return false;
+	*slot = item;
 	return true;
 }
 
@@ -89,17 +89,15 @@ add_object(struct cluster_objects *objs, enum cluster_kind kind, void *obj)
 {
 	switch (kind) {
 	case CLUSTER_KIND_SERVICE:
-		return push((void ***)&objs->services, &objs->n_services, &objs->cap_services, obj);
+		return push(&objs->services, &objs->n_services, &objs->cap_services, obj);
 	case CLUSTER_KIND_POD:
-		return push((void ***)&objs->pods, &objs->n_pods, &objs->cap_pods, obj);
+		return push(&objs->pods, &objs->n_pods, &objs->cap_pods, obj);
 	case CLUSTER_KIND_ENDPOINTS:
-		return push((void ***)&objs->endpoints, &objs->n_endpoints, &objs->cap_endpoints,
-		            obj);
+		return push(&objs->endpoints, &objs->n_endpoints, &objs->cap_endpoints, obj);
 	case CLUSTER_KIND_ENDPOINTSLICE:
-		return push((void ***)&objs->slices, &objs->n_slices, &objs->cap_slices, obj);
+		return push(&objs->slices, &objs->n_slices, &objs->cap_slices, obj);
 	case CLUSTER_KIND_NAMESPACE:
-		return push((void ***)&objs->namespaces, &objs->n_namespaces, &objs->cap_namespaces,
-		            obj);
+		return push(&objs->namespaces, &objs->n_namespaces, &objs->cap_namespaces, obj);
 	case CLUSTER_KIND_COUNT:
 		break;
 	}
@@ -265,7 +263,7 @@ cluster_objects_load_buffer(struct cluster_objects *objs, const char *name, cons
 		objs->positions = calloc(1, sizeof(*objs->positions));
 		if (objs->positions == NULL)
 			return SVC_ENOMEM;
-		posmap_init(objs->positions);
+		posmap_init(objs->positions, &objs->scratch);
 	}
 	lc.file = arena_strdup(&objs->arena, name);
 	if (lc.file == NULL)
@@ -285,148 +283,58 @@ cluster_objects_load_buffer(struct cluster_objects *objs, const char *name, cons
 	return st == SVC_ENOMEM ? st : SVC_OK;
 }
 
+static enum svc_status
+load_fd(struct cluster_objects *objs, const char *path, int fd, const struct stat *st,
+        struct diag *d)
+{
+	char *buf;
+	size_t len;
+	enum svc_status rst, st2;
+
+	rst = mtree_read(fd, path, st, YTREE_MAX_BYTES, d, &buf, &len);
+	if (rst != SVC_OK)
+		return rst;
+	st2 = cluster_objects_load_buffer(objs, path, buf, len, d);
+	free(buf);
+	return st2;
+}
+
 enum svc_status
 cluster_objects_load_file(struct cluster_objects *objs, const char *path, struct diag *d)
 {
-	struct stat sb;
-	char *buf = NULL;
-	size_t off = 0;
-	int fd;
-	enum svc_status st = SVC_OK;
+	struct stat st;
+	enum svc_status rst;
+	int fd = mtree_open(path, &st, d);
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		diag_add(d, DIAG_ERROR, path, 0, 0, NULL, "cannot open: %s", strerror(errno));
+	if (fd < 0)
 		return SVC_EIO;
-	}
-	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-		diag_add(d, DIAG_ERROR, path, 0, 0, NULL, "not a regular file");
-		st = SVC_EIO;
-		goto done;
-	}
-	if ((uint64_t)sb.st_size > YTREE_MAX_BYTES) {
-		diag_add(d, DIAG_ERROR, path, 0, 0, NULL, "file is larger than %u MiB",
-		         YTREE_MAX_BYTES >> 20);
-		st = SVC_ELIMIT;
-		goto done;
-	}
-	buf = malloc((size_t)sb.st_size + 1);
-	if (buf == NULL) {
-		st = SVC_ENOMEM;
-		goto done;
-	}
-	while (off < (size_t)sb.st_size) {
-		ssize_t r = read(fd, buf + off, (size_t)sb.st_size - off);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		off += (size_t)r;
-	}
-	st = cluster_objects_load_buffer(objs, path, buf, off, d);
-done:
-	free(buf);
+	rst = load_fd(objs, path, fd, &st, d);
 	close(fd);
-	return st;
+	return rst;
 }
 
-static bool
-is_manifest(const char *name)
-{
-	size_t len = strlen(name);
-
-	if (name[0] == '.')
-		return false; /* editors' swap files and our own temporary files */
-	return (len > 5 && !strcmp(name + len - 5, ".yaml")) ||
-	       (len > 4 && !strcmp(name + len - 4, ".yml"));
-}
-
-static int
-name_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
+/* One manifest file of the tree walk. */
 static enum svc_status
-load_tree(struct cluster_objects *objs, const char *dir, int depth, struct diag *d)
+on_tree_file(void *arg, const char *path, int fd, const struct stat *st)
 {
-	DIR *dp;
-	struct dirent *de;
-	char **names = NULL;
-	size_t n = 0, cap = 0, i;
-	enum svc_status st = SVC_OK;
+	struct tree_load *tl = arg;
+	enum svc_status rst;
 
-	if (depth > MAX_DIR_DEPTH) {
-		diag_add(d, DIAG_WARNING, dir, 0, 0, NULL, "directory nested too deep; skipped");
-		return SVC_OK;
+	if (tl->objs->n_files >= MAX_FILES) {
+		diag_add(tl->d, DIAG_ERROR, path, 0, 0, NULL, "more than %d manifest files",
+		         MAX_FILES);
+		return SVC_ELIMIT;
 	}
-	dp = opendir(dir);
-	if (dp == NULL) {
-		diag_add(d, DIAG_ERROR, dir, 0, 0, NULL, "cannot read directory: %s",
-		         strerror(errno));
-		return SVC_EIO;
-	}
-	while ((de = readdir(dp)) != NULL) {
-		if (de->d_name[0] == '.')
-			continue;
-		if (n == cap) {
-			size_t ncap = cap ? cap * 2 : 32;
-			char **p = realloc(names, ncap * sizeof(*p));
-
-			if (p == NULL) {
-				st = SVC_ENOMEM;
-				goto done;
-			}
-			names = p;
-			cap = ncap;
-		}
-		names[n] = strdup(de->d_name);
-		if (names[n] == NULL) {
-			st = SVC_ENOMEM;
-			goto done;
-		}
-		n++;
-	}
-	/* Name order makes loading, and so allocation order and reports, the same everywhere. */
-	if (n > 1)
-		qsort(names, n, sizeof(*names), name_cmp);
-	for (i = 0; i < n && st == SVC_OK; i++) {
-		char path[4096];
-		struct stat sb;
-
-		int plen = snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
-
-		if (plen < 0 || (size_t)plen >= sizeof(path)) {
-			diag_add(d, DIAG_ERROR, dir, 0, 0, NULL, "%s: path too long", names[i]);
-			continue;
-		}
-		if (stat(path, &sb) != 0)
-			continue;
-		if (S_ISDIR(sb.st_mode)) {
-			st = load_tree(objs, path, depth + 1, d);
-		} else if (S_ISREG(sb.st_mode) && is_manifest(names[i])) {
-			if (objs->n_files >= MAX_FILES) {
-				diag_add(d, DIAG_ERROR, path, 0, 0, NULL,
-				         "more than %d manifest files", MAX_FILES);
-				st = SVC_ELIMIT;
-				break;
-			}
-			st = cluster_objects_load_file(objs, path, d);
-			if (st == SVC_EIO || st == SVC_ELIMIT)
-				st = SVC_OK; /* reported; go on with the other files */
-		}
-	}
-done:
-	for (i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
-	closedir(dp);
-	return st;
+	rst = load_fd(tl->objs, path, fd, st, tl->d);
+	/* A file that cannot be read is reported; the other files still load. */
+	return rst == SVC_ENOMEM ? rst : SVC_OK;
 }
 
 enum svc_status
 cluster_objects_load_dir(struct cluster_objects *objs, const char *dir, struct diag *d)
 {
-	return load_tree(objs, dir, 0, d);
+	struct tree_load tl = {objs, d};
+	const struct mtree_ops ops = {.file = on_tree_file, .arg = &tl};
+
+	return mtree_walk(dir, &ops, d);
 }

@@ -1,95 +1,77 @@
 /* posmap.c -- source positions of decoded fields, keyed by the field's address. */
 #include "posmap.h"
 
-#include <stdlib.h>
-#include <string.h>
+#include "arena.h"
+
+struct posmap_entry {
+	struct htab_node hn;
+	const void *addr;
+	uint32_t tag;
+	uint32_t line, col;
+};
 
 void
-posmap_init(struct posmap *m)
+posmap_init(struct posmap *m, struct arena *arena)
 {
-	memset(m, 0, sizeof(*m));
+	htab_init(&m->tab);
+	m->arena = arena;
 }
 
 void
 posmap_deinit(struct posmap *m)
 {
-	free(m->slots);
-	posmap_init(m);
+	htab_deinit(&m->tab);
 }
 
-static size_t
-slot_of(const struct posmap *m, const void *addr, uint32_t tag)
+static uint32_t
+posmap_hash(const void *addr, enum posmap_tag tag)
 {
-	/* murmur3's finaliser: arena addresses differ in few low bits, so mix them all. */
-	uint64_t h = (uint64_t)(uintptr_t)addr ^ tag;
-
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdull;
-	h ^= h >> 33;
-	return (size_t)h & (m->cap - 1);
+	return htab_hash_u64((uint64_t)(uintptr_t)addr * 2 + (uint64_t)tag);
 }
 
-static enum svc_status
-grow(struct posmap *m)
+static struct posmap_entry *
+posmap_find(const struct posmap *m, const void *addr, enum posmap_tag tag, uint32_t h)
 {
-	struct posmap_slot *old = m->slots;
-	size_t ocap = m->cap, i;
+	struct htab_node *hn;
 
-	m->cap = ocap ? ocap * 2 : 1024;
-	m->slots = calloc(m->cap, sizeof(*m->slots));
-	if (m->slots == NULL) {
-		m->slots = old;
-		m->cap = ocap;
-		return SVC_ENOMEM;
+	for (hn = htab_find(&m->tab, h); hn != NULL; hn = htab_next(hn, h)) {
+		struct posmap_entry *e = htab_item(hn, struct posmap_entry, hn);
+
+		if (e->addr == addr && e->tag == tag)
+			return e;
 	}
-	m->n = 0;
-	for (i = 0; i < ocap; i++)
-		if (old[i].addr != NULL)
-			posmap_put(m, old[i].addr, old[i].tag, old[i].line, old[i].col);
-	free(old);
-	return SVC_OK;
+	return NULL;
 }
 
 enum svc_status
 posmap_put(struct posmap *m, const void *addr, enum posmap_tag tag, uint32_t line, uint32_t col)
 {
-	size_t i;
+	uint32_t h = posmap_hash(addr, tag);
+	struct posmap_entry *e = posmap_find(m, addr, tag, h);
 
-	if ((m->n + 1) * 2 > m->cap && grow(m) != SVC_OK)
-		return SVC_ENOMEM;
-	for (i = slot_of(m, addr, tag);; i = (i + 1) & (m->cap - 1)) {
-		struct posmap_slot *s = &m->slots[i];
-
-		if (s->addr == NULL) {
-			*s = (struct posmap_slot){addr, tag, line, col};
-			m->n++;
-			return SVC_OK;
-		}
-		if (s->addr == addr && s->tag == tag) {
-			s->line = line;
-			s->col = col;
-			return SVC_OK;
-		}
+	if (e == NULL) {
+		e = arena_alloc(m->arena, sizeof(*e));
+		if (e == NULL)
+			return SVC_ENOMEM;
+		e->addr = addr;
+		e->tag = tag;
+		if (htab_insert(&m->tab, &e->hn, h) != SVC_OK)
+			return SVC_ENOMEM;
 	}
+	e->line = line;
+	e->col = col;
+	return SVC_OK;
 }
 
 bool
 posmap_get(const struct posmap *m, const void *addr, enum posmap_tag tag, uint32_t *line,
            uint32_t *col)
 {
-	size_t i;
+	const struct posmap_entry *e = posmap_find(m, addr, tag, posmap_hash(addr, tag));
 
-	if (m->cap == 0)
+	if (e == NULL)
 		return false;
-	for (i = slot_of(m, addr, tag);; i = (i + 1) & (m->cap - 1)) {
-		const struct posmap_slot *s = &m->slots[i];
-
-		if (s->addr == NULL)
-			return false;
-		if (s->addr == addr && s->tag == tag) {
-			*line = s->line;
-			*col = s->col;
-			return true;
-		}
-	}
+	*line = e->line;
+	*col = e->col;
+	return true;
 }

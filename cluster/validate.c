@@ -6,7 +6,11 @@
 #include <string.h>
 
 #include "build.h"
+#include "htab.h"
 #include "schema.h"
+
+/* Label maps with more keys than this find repeated keys through a hash table. */
+#define LABELS_HASH_MIN 8
 
 struct vctx {
 	struct cluster_objects *objs;
@@ -150,13 +154,54 @@ is_qualified_name(const char *s)
 	return is_dns1123_subdomain(prefix) && is_label_value(slash + 1, false);
 }
 
+/* A label key in check_labels' table of the keys seen so far. */
+struct label_seen {
+	struct htab_node hn;
+	const char *key;
+};
+
+/* Whether the key of L's item I is the key of an earlier item. SEEN (an array of L->n, or NULL
+ * for a small L) holds the earlier keys in TAB, so a large map costs O(n), not O(n^2). */
+static bool
+label_is_repeat(const struct cluster_labels *l, size_t i, struct htab *tab, struct label_seen *seen)
+{
+	const char *key = l->items[i].key;
+	uint32_t h;
+	struct htab_node *hn;
+	size_t j;
+
+	if (seen == NULL) {
+		for (j = 0; j < i; j++)
+			if (!strcmp(l->items[j].key, key))
+				return true;
+		return false;
+	}
+	h = htab_hash_str(key, 0);
+	for (hn = htab_find(tab, h); hn != NULL; hn = htab_next(hn, h))
+		if (!strcmp(htab_item(hn, struct label_seen, hn)->key, key))
+			return true;
+	seen[i].key = key;
+	htab_insert(tab, &seen[i].hn, h); /* buckets reserved: cannot fail */
+	return false;
+}
+
 static void
 check_labels(struct vctx *v, const struct cluster_meta *meta, const struct cluster_labels *l,
              const char *what)
 {
 	char path[320];
-	size_t i, j;
+	struct htab tab;
+	struct label_seen *seen = NULL;
+	size_t i;
 
+	htab_init(&tab);
+	if (l->n > LABELS_HASH_MIN) {
+		seen = calloc(l->n, sizeof(*seen));
+		if (seen == NULL || htab_reserve(&tab, l->n) != SVC_OK) {
+			ERR(v, meta, l, NULL, what, "out of memory");
+			goto done;
+		}
+	}
 	for (i = 0; i < l->n; i++) {
 		const struct cluster_label *lb = &l->items[i];
 
@@ -173,10 +218,12 @@ check_labels(struct vctx *v, const struct cluster_meta *meta, const struct clust
 			    "alphanumerics, '-', '_' or '.', starting and ending with an "
 			    "alphanumeric",
 			    lb->value);
-		for (j = 0; j < i; j++)
-			if (!strcmp(l->items[j].key, lb->key))
-				ERR(v, meta, lb, NULL, path, "Duplicate value");
+		if (label_is_repeat(l, i, &tab, seen))
+			ERR(v, meta, lb, NULL, path, "Duplicate value");
 	}
+done:
+	htab_deinit(&tab);
+	free(seen);
 }
 
 static void

@@ -4,10 +4,24 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "htab.h"
+#include "vec.h"
+
+/* Maps with more keys than this find duplicates through a hash table of their keys; smaller
+ * ones (nearly all) just compare with each earlier key. */
+#define YTREE_HASH_MIN 8
+
+/* A key of a large map, in its frame's table (in the tree's arena). */
+struct ykey {
+	struct htab_node hn;
+	const struct ynode *key;
+};
+
 struct frame {
 	struct ynode *node;
 	struct ynode *pending_key; /* maps: key waiting for its value */
 	size_t cap;
+	struct htab keys; /* maps past YTREE_HASH_MIN keys: every key so far */
 };
 
 struct builder {
@@ -19,6 +33,14 @@ struct builder {
 	size_t nodes;
 	bool failed;
 };
+
+static void
+oom(struct builder *b)
+{
+	if (!b->failed)
+		diag_add(b->d, DIAG_ERROR, b->file, 0, 0, NULL, "out of memory reading YAML");
+	b->failed = true;
+}
 
 static struct ynode *
 node_new(struct builder *b, enum ynode_type type, const yaml_mark_t *mark)
@@ -33,7 +55,7 @@ node_new(struct builder *b, enum ynode_type type, const yaml_mark_t *mark)
 	}
 	n = arena_alloc(b->arena, sizeof(*n));
 	if (n == NULL) {
-		b->failed = true;
+		oom(b);
 		return NULL;
 	}
 	n->type = type;
@@ -43,25 +65,54 @@ node_new(struct builder *b, enum ynode_type type, const yaml_mark_t *mark)
 	return n;
 }
 
-/* Arrays grow by doubling into the arena; the old copy is left behind, which costs at most as
- * much again as the final array. */
 static bool
-grow(struct builder *b, void **arr, size_t n, size_t *cap, size_t elem)
+key_index(struct builder *b, struct frame *f, const struct ynode *key)
 {
-	void *p;
-	size_t ncap;
+	struct ykey *k = arena_alloc(b->arena, sizeof(*k));
 
-	if (n < *cap)
-		return true;
-	ncap = *cap ? *cap * 2 : 4;
-	p = arena_calloc(b->arena, ncap, elem);
-	if (p == NULL)
+	if (k == NULL || htab_insert(&f->keys, &k->hn, htab_hash_str(key->text, 0)) != SVC_OK) {
+		oom(b);
 		return false;
-	if (n)
-		memcpy(p, *arr, n * elem);
-	*arr = p;
-	*cap = ncap;
+	}
+	k->key = key;
 	return true;
+}
+
+/* The earlier key of F's map equal to KEY, or NULL; KEY then counts among the map's keys. Each
+ * call takes constant time once the map is large, so a map of n keys costs O(n), not O(n^2). */
+static const struct ynode *
+key_seen(struct builder *b, struct frame *f, const struct ynode *key)
+{
+	const struct ynode *map = f->node;
+	uint32_t h = htab_hash_str(key->text, 0);
+	struct htab_node *hn;
+	size_t i;
+
+	if (f->keys.n == 0) {
+		for (i = 0; i < map->n; i++)
+			if (!strcmp(map->entries[i].key->text, key->text))
+				return map->entries[i].key;
+		if (map->n < YTREE_HASH_MIN)
+			return NULL;
+		/* The map has grown large: index the keys it has, then hash from now on. */
+		if (htab_reserve(&f->keys, 2 * map->n) != SVC_OK) {
+			oom(b);
+			return NULL;
+		}
+		for (i = 0; i < map->n; i++)
+			if (!key_index(b, f, map->entries[i].key))
+				return NULL;
+		key_index(b, f, key);
+		return NULL;
+	}
+	for (hn = htab_find(&f->keys, h); hn != NULL; hn = htab_next(hn, h)) {
+		const struct ykey *k = htab_item(hn, struct ykey, hn);
+
+		if (!strcmp(k->key->text, key->text))
+			return k->key;
+	}
+	key_index(b, f, key);
+	return NULL;
 }
 
 static bool
@@ -85,6 +136,7 @@ attach(struct builder *b, struct ynode *child, struct ydoc *doc)
 {
 	struct frame *f;
 	struct ynode *parent;
+	struct yentry *e;
 
 	if (b->depth == 0) {
 		doc->root = child;
@@ -93,15 +145,18 @@ attach(struct builder *b, struct ynode *child, struct ydoc *doc)
 	f = &b->stack[b->depth - 1];
 	parent = f->node;
 	if (parent->type == YNODE_SEQ) {
-		if (!grow(b, (void **)&parent->items, parent->n, &f->cap, sizeof(*parent->items))) {
-			b->failed = true;
+		struct ynode **slot = vec_push(&parent->items, &parent->n, &f->cap,
+		                               sizeof(*parent->items), b->arena);
+
+		if (slot == NULL) {
+			oom(b);
 			return;
 		}
-		parent->items[parent->n++] = child;
+		*slot = child;
 		return;
 	}
 	if (f->pending_key == NULL) {
-		size_t i;
+		const struct ynode *first;
 
 		if (child->type != YNODE_SCALAR && child->type != YNODE_NULL) {
 			diag_add(b->d, DIAG_ERROR, b->file, child->line, child->col, NULL,
@@ -109,24 +164,23 @@ attach(struct builder *b, struct ynode *child, struct ydoc *doc)
 			b->failed = true;
 			return;
 		}
-		for (i = 0; i < parent->n; i++) {
-			if (!strcmp(parent->entries[i].key->text, child->text)) {
-				diag_add(b->d, DIAG_ERROR, b->file, child->line, child->col, NULL,
-				         "duplicate key \"%s\" (first at line %u)", child->text,
-				         parent->entries[i].key->line);
-				b->failed = true;
-			}
+		first = key_seen(b, f, child);
+		if (first != NULL) {
+			diag_add(b->d, DIAG_ERROR, b->file, child->line, child->col, NULL,
+			         "duplicate key \"%s\" (first at line %u)", child->text,
+			         first->line);
+			b->failed = true;
 		}
 		f->pending_key = child;
 		return;
 	}
-	if (!grow(b, (void **)&parent->entries, parent->n, &f->cap, sizeof(*parent->entries))) {
-		b->failed = true;
+	e = vec_push(&parent->entries, &parent->n, &f->cap, sizeof(*parent->entries), b->arena);
+	if (e == NULL) {
+		oom(b);
 		return;
 	}
-	parent->entries[parent->n].key = f->pending_key;
-	parent->entries[parent->n].value = child;
-	parent->n++;
+	e->key = f->pending_key;
+	e->value = child;
 	f->pending_key = NULL;
 }
 
@@ -182,15 +236,14 @@ ytree_parse(struct arena *arena, const char *file, const char *buf, size_t len, 
 			done = true;
 			break;
 		case YAML_DOCUMENT_START_EVENT:
-			if (!grow(&b, (void **)&out, n, &cap, sizeof(*out))) {
-				b.failed = true;
+			/* DOC points into OUT only until its end, before OUT can move. */
+			doc = vec_push(&out, &n, &cap, sizeof(*out), arena);
+			if (doc == NULL) {
+				oom(&b);
 				break;
 			}
-			doc = &out[n];
-			memset(doc, 0, sizeof(*doc));
 			doc->start = ev.start_mark.index;
-			doc->index = (uint32_t)n;
-			n++;
+			doc->index = (uint32_t)(n - 1);
 			break;
 		case YAML_DOCUMENT_END_EVENT:
 			if (doc != NULL)
@@ -217,7 +270,7 @@ ytree_parse(struct arena *arena, const char *file, const char *buf, size_t len, 
 			                           ev.data.scalar.length);
 			node->end = ev.end_mark.index;
 			if (node->text == NULL) {
-				b.failed = true;
+				oom(&b);
 				break;
 			}
 			if (doc != NULL)
@@ -241,6 +294,7 @@ ytree_parse(struct arena *arena, const char *file, const char *buf, size_t len, 
 			b.stack[b.depth].node = node;
 			b.stack[b.depth].pending_key = NULL;
 			b.stack[b.depth].cap = 0;
+			htab_init(&b.stack[b.depth].keys);
 			b.depth++;
 			break;
 		case YAML_SEQUENCE_END_EVENT:
@@ -248,6 +302,7 @@ ytree_parse(struct arena *arena, const char *file, const char *buf, size_t len, 
 			if (b.depth > 0) {
 				b.depth--;
 				b.stack[b.depth].node->end = ev.end_mark.index;
+				htab_deinit(&b.stack[b.depth].keys);
 			}
 			break;
 		default:
@@ -256,6 +311,8 @@ ytree_parse(struct arena *arena, const char *file, const char *buf, size_t len, 
 		yaml_event_delete(&ev);
 	}
 	yaml_parser_delete(&parser);
+	while (b.depth > 0)
+		htab_deinit(&b.stack[--b.depth].keys);
 	if (b.failed) {
 		/* A document cut short by an error is not returned half-built. */
 		if (doc != NULL && n > 0)

@@ -3,10 +3,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "arena.h"
 #include "daemon.h"
+#include "mtree.h"
 #include "ytree.h"
 
 const char *
@@ -36,7 +38,11 @@ daemon_opt_log_level(void *opts, const char *val, bool first, char *err, size_t 
 	return true;
 }
 
-/* Apply every key of the mapping in PATH; a list value applies its items in order. */
+/* A config file is a few lines; anything near this is a mistake. */
+#define CONF_MAX_BYTES (1u << 20)
+
+/* Apply every key of the mapping in PATH; a list value applies its items in order. PATH is
+ * read as manifests are (cluster/mtree.h): a regular file, opened without blocking. */
 static enum svc_status
 load_config(const struct opt_table *t, void *opts, const char *path, struct arena *a)
 {
@@ -45,21 +51,15 @@ load_config(const struct opt_table *t, void *opts, const char *path, struct aren
 	size_t n_docs = 0, len = 0;
 	char *buf = NULL;
 	enum svc_status st = SVC_EINVAL;
-	FILE *f = fopen(path, "r");
-	long size;
+	struct stat sb;
+	int fd;
 
 	diag_init(&d);
-	if (f == NULL) {
-		log_msg(LL_ERROR, "%s: %s", path, strerror(errno));
+	fd = mtree_open(path, &sb, &d);
+	if (fd < 0 || mtree_read(fd, path, &sb, CONF_MAX_BYTES, &d, &buf, &len) != SVC_OK) {
+		log_diag(&d);
 		goto done;
 	}
-	if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0)
-		goto done;
-	buf = arena_alloc(a, (size_t)size + 1);
-	if (buf == NULL)
-		goto done;
-	len = fread(buf, 1, (size_t)size, f);
-	buf[len] = '\0';
 	if (ytree_parse(a, path, buf, len, &d, &docs, &n_docs) != SVC_OK || n_docs > 1) {
 		diag_print(&d, stderr);
 		if (n_docs > 1)
@@ -108,8 +108,9 @@ load_config(const struct opt_table *t, void *opts, const char *path, struct aren
 	}
 	st = SVC_OK;
 done:
-	if (f != NULL)
-		fclose(f);
+	if (fd >= 0)
+		close(fd);
+	free(buf);
 	diag_deinit(&d);
 	return st;
 }

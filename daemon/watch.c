@@ -1,9 +1,18 @@
-/* watch.c -- rebuild the cluster model when manifest files change (inotify on libevent). */
+/* watch.c -- rebuild the cluster model when manifest files change (inotify on libevent).
+ *
+ * What is watched follows the loader's walk (cluster/mtree.h), redone before every rebuild:
+ * every directory the loader reads, the directory holding the target of every manifest name
+ * that is a link, and the directory holding the zones directory, for its own entry (a zones
+ * path that is a link swapped to a new target, or a directory replaced, triggers a rebuild and
+ * the watches move to the new tree). Watches on directories the walk no longer reaches are
+ * removed. Dot names are editors' and svcctl's temporary files and do not count, except those
+ * that are (or were) directories or links to directories: a ConfigMap volume updates by
+ * renaming a new "..data" link over the old one. */
 #include "watch.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <event2/event.h>
+#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,47 +20,144 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "daemon.h"
+#include "htab.h"
+#include "mtree.h"
+
 #define WATCH_MASK                                                                                 \
 	(IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE | IN_DELETE_SELF |   \
-	 IN_MODIFY)
-#define MAX_WATCH_DEPTH 16
+	 IN_MOVE_SELF | IN_MODIFY | IN_ONLYDIR)
+/* Events that keep coming delay a rebuild at most this many debounce periods. */
+#define WATCH_MAX_DELAY 10
+
+/* Why a directory is watched: any entry of it counts, or only the zones entry of its parent. */
+enum {
+	WATCH_TREE = 1,
+	WATCH_PARENT = 2,
+};
+
+/* One inotify watch, by its descriptor. */
+struct watch_dir {
+	struct htab_node hn;
+	int wd;
+	unsigned flags; /* WATCH_TREE, WATCH_PARENT */
+	uint64_t mark;  /* the sync that last reached it */
+	char *path;     /* the path it was last added by */
+};
 
 struct watch {
 	struct event_base *base;
 	char *dir;
+	char *parent; /* the directory holding DIR's entry */
+	char *entry;  /* DIR's last component */
 	struct cluster_config cfg;
 	int fd;
 	struct event *ev_inotify;
 	struct event *ev_debounce;
 	struct timeval debounce;
+	struct timeval pending_since; /* first change not yet rebuilt; tv_sec 0: none */
 	watch_cb cb;
 	void *arg;
 	uint64_t generation;
+	struct htab dirs; /* of struct watch_dir, by wd */
+	uint64_t mark;
+	bool warned; /* a watch could not be added (logged once) */
 };
 
-/* Watch DIR and every directory below it; adding a watch twice is harmless. */
-static void
-add_watches(int fd, const char *dir, int depth)
+static struct watch_dir *
+watch_find(const struct watch *w, int wd)
 {
-	DIR *dp;
-	struct dirent *de;
+	uint32_t h = htab_hash_u64((uint64_t)(unsigned)wd);
+	struct htab_node *hn;
 
-	if (depth > MAX_WATCH_DEPTH || inotify_add_watch(fd, dir, WATCH_MASK) < 0)
-		return;
-	dp = opendir(dir);
-	if (dp == NULL)
-		return;
-	while ((de = readdir(dp)) != NULL) {
-		char path[4096];
-		struct stat sb;
+	for (hn = htab_find(&w->dirs, h); hn != NULL; hn = htab_next(hn, h)) {
+		struct watch_dir *e = htab_item(hn, struct watch_dir, hn);
 
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
-			add_watches(fd, path, depth + 1);
+		if (e->wd == wd)
+			return e;
 	}
-	closedir(dp);
+	return NULL;
+}
+
+static void
+watch_forget(struct watch *w, struct watch_dir *e)
+{
+	htab_remove(&w->dirs, &e->hn);
+	free(e->path);
+	free(e);
+}
+
+/* Watch PATH for FLAGS in this sync. inotify gives a directory one descriptor however it is
+ * reached, so a directory met twice is one entry. */
+static void
+watch_add(struct watch *w, const char *path, unsigned flags)
+{
+	int wd = inotify_add_watch(w->fd, path, WATCH_MASK);
+	struct watch_dir *e;
+	char *p;
+
+	if (wd < 0) {
+		/* ENOSPC: fs.inotify.max_user_watches is used up. Changes there go unseen. */
+		if (errno != ENOENT && errno != ENOTDIR && !w->warned) {
+			log_msg(LL_WARN, "cannot watch %s: %s; changes there need SIGHUP", path,
+			        strerror(errno));
+			w->warned = true;
+		}
+		return;
+	}
+	e = watch_find(w, wd);
+	if (e == NULL) {
+		e = calloc(1, sizeof(*e));
+		if (e == NULL || htab_insert(&w->dirs, &e->hn, htab_hash_u64((unsigned)wd))) {
+			free(e);
+			inotify_rm_watch(w->fd, wd);
+			return;
+		}
+		e->wd = wd;
+	}
+	if (e->path == NULL || strcmp(e->path, path) != 0) {
+		p = strdup(path);
+		if (p != NULL) {
+			free(e->path);
+			e->path = p;
+		}
+	}
+	if (e->mark != w->mark)
+		e->flags = 0;
+	e->mark = w->mark;
+	e->flags |= flags;
+}
+
+static void
+on_walk_dir(void *arg, const char *path, bool listed)
+{
+	(void)listed;
+	watch_add(arg, path, WATCH_TREE);
+}
+
+/* Make the watches those of the tree as it is now. */
+static void
+watch_sync(struct watch *w)
+{
+	const struct mtree_ops ops = {.dir = on_walk_dir, .arg = w};
+	struct htab_iter it;
+	struct htab_node *hn;
+	struct diag d;
+
+	w->mark++;
+	watch_add(w, w->parent, WATCH_PARENT);
+	/* The loader reports the tree's problems; here they would only be said twice. */
+	diag_init(&d);
+	mtree_walk(w->dir, &ops, &d);
+	diag_deinit(&d);
+	for (hn = htab_first(&it, &w->dirs); hn != NULL; hn = htab_iter_next(&it)) {
+		struct watch_dir *e = htab_item(hn, struct watch_dir, hn);
+
+		if (e->mark != w->mark) {
+			inotify_rm_watch(w->fd, e->wd);
+			watch_forget(w, e);
+		}
+	}
 }
 
 void
@@ -61,8 +167,9 @@ watch_reload(struct watch *w)
 	struct cluster *c = NULL;
 
 	diag_init(&d);
-	/* New directories may have appeared since the last rebuild. */
-	add_watches(w->fd, w->dir, 0);
+	w->pending_since.tv_sec = 0;
+	/* Watch first: a change made while loading then still triggers a rebuild. */
+	watch_sync(w);
 	cluster_load(w->dir, &w->cfg, &d, &c);
 	diag_sort(&d);
 	w->generation++;
@@ -80,12 +187,33 @@ on_debounce(evutil_socket_t fd, short what, void *arg)
 	watch_reload(arg);
 }
 
+/* Whether event IE on E is a change of the manifests. */
+static bool
+watch_counts(const struct watch *w, const struct watch_dir *e, const struct inotify_event *ie)
+{
+	char path[4096];
+	struct stat st;
+
+	if (ie->len == 0 || ie->name[0] == '\0')
+		return true; /* the directory itself moved or went */
+	if ((e->flags & WATCH_PARENT) && strcmp(ie->name, w->entry) == 0)
+		return true;
+	if (!(e->flags & WATCH_TREE))
+		return false;
+	if (ie->name[0] != '.' || (ie->mask & IN_ISDIR) || e->path == NULL)
+		return true;
+	/* A dot name counts if it leads to a directory: "..data" renamed into place. */
+	return snprintf(path, sizeof(path), "%s/%s", e->path, ie->name) < (int)sizeof(path) &&
+	       stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
 static void
 on_inotify(evutil_socket_t fd, short what, void *arg)
 {
 	struct watch *w = arg;
 	char buf[16384] __attribute__((aligned(__alignof__(struct inotify_event))));
 	bool changed = false;
+	struct timeval now, max, waited;
 
 	(void)what;
 	for (;;) {
@@ -96,16 +224,32 @@ on_inotify(evutil_socket_t fd, short what, void *arg)
 			break;
 		for (p = buf; p < buf + n;) {
 			const struct inotify_event *ie = (const struct inotify_event *)p;
+			struct watch_dir *e = watch_find(w, ie->wd);
 
-			/* Our own temporary files (svcctl writes .name.tmp then renames) and
-			 * editors' dot files do not count until they are renamed into place. */
-			if (ie->len == 0 || ie->name[0] != '.' || (ie->mask & IN_ISDIR))
-				changed = true;
 			p += sizeof(*ie) + ie->len;
+			if (ie->mask & IN_Q_OVERFLOW) {
+				changed = true; /* events were lost: assume anything changed */
+			} else if (ie->mask & IN_IGNORED) {
+				if (e != NULL)
+					watch_forget(w, e); /* the kernel dropped it */
+			} else if (e != NULL && !changed) {
+				changed = watch_counts(w, e, ie);
+			}
 		}
 	}
-	/* Restarting the timer on every event gives one rebuild after a burst of writes. */
-	if (changed)
+	if (!changed)
+		return;
+	/* Restarting the timer on every event gives one rebuild after a burst of writes; a
+	 * burst that never ends still gets one every WATCH_MAX_DELAY periods. */
+	event_base_gettimeofday_cached(w->base, &now);
+	if (w->pending_since.tv_sec == 0)
+		w->pending_since = now;
+	max.tv_sec = w->debounce.tv_sec * WATCH_MAX_DELAY;
+	max.tv_usec = w->debounce.tv_usec * WATCH_MAX_DELAY;
+	max.tv_sec += max.tv_usec / 1000000;
+	max.tv_usec %= 1000000;
+	timersub(&now, &w->pending_since, &waited);
+	if (!timercmp(&waited, &max, >) || !evtimer_pending(w->ev_debounce, NULL))
 		evtimer_add(w->ev_debounce, &w->debounce);
 }
 
@@ -115,6 +259,8 @@ watch_create(struct event_base *base, const char *dir, const struct cluster_conf
 {
 	struct watch *w;
 	enum svc_status st = SVC_OK;
+	char *tmp = NULL;
+	int err;
 
 	*out = NULL;
 	w = calloc(1, sizeof(*w));
@@ -127,8 +273,17 @@ watch_create(struct event_base *base, const char *dir, const struct cluster_conf
 	w->arg = arg;
 	w->debounce.tv_sec = debounce_ms / 1000;
 	w->debounce.tv_usec = (debounce_ms % 1000) * 1000;
+	htab_init(&w->dirs);
+	/* dirname and basename write into their argument: each gets a copy of DIR. */
 	w->dir = strdup(dir);
-	if (w->dir == NULL) {
+	tmp = strdup(dir);
+	if (w->dir == NULL || tmp == NULL || (w->parent = strdup(dirname(tmp))) == NULL) {
+		st = SVC_ENOMEM;
+		goto fail;
+	}
+	free(tmp);
+	tmp = strdup(dir);
+	if (tmp == NULL || (w->entry = strdup(basename(tmp))) == NULL) {
 		st = SVC_ENOMEM;
 		goto fail;
 	}
@@ -137,11 +292,12 @@ watch_create(struct event_base *base, const char *dir, const struct cluster_conf
 		st = SVC_EIO;
 		goto fail;
 	}
+	/* The zones directory must be there at the start (watch_sync adopts this watch). */
 	if (inotify_add_watch(w->fd, dir, WATCH_MASK) < 0) {
-		st = errno == ENOENT ? SVC_ENOENT : SVC_EIO;
+		st = errno == ENOENT || errno == ENOTDIR ? SVC_ENOENT : SVC_EIO;
 		goto fail;
 	}
-	add_watches(w->fd, dir, 0);
+	watch_sync(w);
 	w->ev_inotify = event_new(base, w->fd, EV_READ | EV_PERSIST, on_inotify, w);
 	w->ev_debounce = evtimer_new(base, on_debounce, w);
 	if (w->ev_inotify == NULL || w->ev_debounce == NULL ||
@@ -149,10 +305,14 @@ watch_create(struct event_base *base, const char *dir, const struct cluster_conf
 		st = SVC_ENOMEM;
 		goto fail;
 	}
+	free(tmp);
 	*out = w;
 	return SVC_OK;
 fail:
+	err = errno;
+	free(tmp);
 	watch_destroy(w);
+	errno = err; /* for the caller's message */
 	return st;
 }
 
@@ -165,6 +325,9 @@ watch_generation(const struct watch *w)
 void
 watch_destroy(struct watch *w)
 {
+	struct htab_iter it;
+	struct htab_node *hn;
+
 	if (w == NULL)
 		return;
 	if (w->ev_inotify != NULL)
@@ -173,6 +336,11 @@ watch_destroy(struct watch *w)
 		event_free(w->ev_debounce);
 	if (w->fd >= 0)
 		close(w->fd);
+	for (hn = htab_first(&it, &w->dirs); hn != NULL; hn = htab_iter_next(&it))
+		watch_forget(w, htab_item(hn, struct watch_dir, hn));
+	htab_deinit(&w->dirs);
 	free(w->dir);
+	free(w->parent);
+	free(w->entry);
 	free(w);
 }

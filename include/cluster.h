@@ -385,14 +385,16 @@ enum svc_status cluster_config_set_lb_pools(struct cluster_config *cfg, const ch
 
 void cluster_objects_init(struct cluster_objects *objs);
 void cluster_objects_deinit(struct cluster_objects *objs);
-/* Load every *.yaml and *.yml under DIR (recursively, in name order). Problems go to D; the
- * return is SVC_OK unless the directory itself cannot be read. */
+/* Load every *.yaml and *.yml regular file under DIR (recursively, in name order; links
+ * followed, each directory and file read once: cluster/mtree.h). Problems go to D; the return is
+ * SVC_OK unless DIR itself cannot be read (SVC_EIO), there are too many files (SVC_ELIMIT) or
+ * memory runs out. */
 enum svc_status cluster_objects_load_dir(struct cluster_objects *objs, const char *dir,
                                          struct diag *d);
 /* Load manifests from memory; NAME is used in diagnostics and origins. */
 enum svc_status cluster_objects_load_buffer(struct cluster_objects *objs, const char *name,
                                             const char *buf, size_t len, struct diag *d);
-/* Load one file. */
+/* Load one file: a regular file, opened without blocking (a FIFO is an error, not a wait). */
 enum svc_status cluster_objects_load_file(struct cluster_objects *objs, const char *path,
                                           struct diag *d);
 /* Source position of a decoded field (any field address inside a loaded object), or of the
