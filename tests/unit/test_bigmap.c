@@ -132,7 +132,7 @@ test_big_map_duplicate(void **state)
 	arena_init(&a);
 	diag_init(&d);
 	assert_int_equal(ytree_parse(&a, "dup.yaml", t.s, t.len, &d, &docs, &n), SVC_EINVAL);
-	assert_true(tu_has(&d, DIAG_ERROR, NULL, "duplicate key \"a\""));
+	tu_diag_expect(&d, DIAG_ERROR, NULL, "duplicate key \"a\"");
 	diag_deinit(&d);
 	arena_deinit(&a);
 	free(t.s);
@@ -160,8 +160,7 @@ test_big_labels_duplicate_validated(void **state)
 	assert_int_equal(cluster_build(&objs, &cfg, &d, &c), SVC_EINVAL);
 	assert_null(c);
 	assert_int_equal(d.errors, 1);
-	assert_true(
-	        tu_has(&d, DIAG_ERROR, "metadata.labels[example.com/label-3]", "Duplicate value"));
+	tu_diag_expect(&d, DIAG_ERROR, "metadata.labels[example.com/label-3]", "Duplicate value");
 	cluster_objects_deinit(&objs);
 	diag_deinit(&d);
 	free(yaml);
