@@ -163,7 +163,10 @@ CLIENTS=$!
 sleep 2.5
 rss1=$(rss_kb "$MAIN_PID")
 grew=$(((rss1 - rss0) / 1024))
-expect_true "output cap: 8 non-reading clients grew svcdns by ${grew} MiB (< 20)" [ "$grew" -lt 20 ]
+# Under the sanitizers every allocation carries redzones and freed memory waits in quarantine.
+limit=20
+timing_ok || limit=64
+expect_true "output cap: 8 non-reading clients grew svcdns by ${grew} MiB (< $limit)" [ "$grew" -lt "$limit" ]
 expect_true "output cap: a real client is answered meanwhile" dig_tcp_ok
 wait "$CLIENTS" 2>/dev/null
 
