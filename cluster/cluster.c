@@ -5,19 +5,21 @@
 #include <string.h>
 
 #include "build.h"
+#include "htab.h"
 #include "schema.h"
 
-/* ---- index: open addressing over pointers, keyed by a hash and a compare ---------------- */
+/* ---- index: hash tables of entries pointing at a snapshot's objects -------------------- */
 
 struct slot {
-	uint32_t hash;
-	uint32_t aux; /* node-port index: the service port */
+	struct htab_node hn;
+	uint32_t aux; /* node-port index: the service port; IP index: which address */
 	const void *item;
 };
 
 struct table {
-	struct slot *slots;
-	size_t cap; /* power of two, at least twice the items */
+	struct htab h;
+	struct slot *slots; /* all of them, sized at build */
+	size_t n;
 };
 
 struct cluster_index {
@@ -61,22 +63,29 @@ hash_ip(const struct netaddr *a)
 static bool
 table_init(struct table *t, size_t n)
 {
-	t->cap = 16;
-	while (t->cap < n * 2 + 1)
-		t->cap *= 2;
-	t->slots = calloc(t->cap, sizeof(*t->slots));
-	return t->slots != NULL;
+	htab_init(&t->h);
+	t->n = 0;
+	t->slots = calloc(n ? n : 1, sizeof(*t->slots));
+	return t->slots != NULL && htab_reserve(&t->h, n) == SVC_OK;
 }
 
-/* Insert unless an equal key is present (first one wins: duplicates were reported). */
+/* Add ITEM under HASH. An equal key already present keeps winning (duplicates were reported):
+ * table_find returns the earliest entry. */
 static void
 table_put(struct table *t, uint32_t hash, uint32_t aux, const void *item)
 {
-	size_t i = hash & (t->cap - 1);
+	struct slot *s = &t->slots[t->n++];
 
-	while (t->slots[i].item != NULL)
-		i = (i + 1) & (t->cap - 1);
-	t->slots[i] = (struct slot){hash, aux, item};
+	s->aux = aux;
+	s->item = item;
+	htab_insert(&t->h, &s->hn, hash);
+}
+
+static void
+table_free(struct table *t)
+{
+	htab_deinit(&t->h);
+	free(t->slots);
 }
 
 static void
@@ -84,12 +93,12 @@ index_free(struct cluster_index *ix)
 {
 	if (ix == NULL)
 		return;
-	free(ix->svc_by_name.slots);
-	free(ix->svc_by_ip.slots);
-	free(ix->svc_by_node_port.slots);
-	free(ix->pod_by_ip.slots);
-	free(ix->pod_by_name.slots);
-	free(ix->ns_by_name.slots);
+	table_free(&ix->svc_by_name);
+	table_free(&ix->svc_by_ip);
+	table_free(&ix->svc_by_node_port);
+	table_free(&ix->pod_by_ip);
+	table_free(&ix->pod_by_name);
+	table_free(&ix->ns_by_name);
 	free(ix);
 }
 
@@ -137,17 +146,21 @@ index_build(struct cluster *c)
 	return SVC_OK;
 }
 
-/* The first slot with hash H whose item MATCH accepts for KEY, or NULL. */
+/* The earliest slot with hash H whose item MATCH accepts for KEY, or NULL. Chains list the
+ * latest first, so the last match in the chain is the one. */
 static const struct slot *
 table_find(const struct table *t, uint32_t h, bool (*match)(const struct slot *, const void *),
            const void *key)
 {
-	size_t i;
+	const struct slot *found = NULL;
 
-	for (i = h & (t->cap - 1); t->slots[i].item != NULL; i = (i + 1) & (t->cap - 1))
-		if (t->slots[i].hash == h && match(&t->slots[i], key))
-			return &t->slots[i];
-	return NULL;
+	for (const struct htab_node *n = htab_find(&t->h, h); n != NULL; n = htab_next(n, h)) {
+		const struct slot *s = htab_item(n, const struct slot, hn);
+
+		if (match(s, key))
+			found = s;
+	}
+	return found;
 }
 
 struct name_key {

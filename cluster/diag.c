@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vec.h"
+
 void
 diag_init(struct diag *d)
 {
@@ -57,19 +59,12 @@ diag_add(struct diag *d, enum diag_level level, const char *file, uint32_t line,
 		d->truncated = true;
 		return;
 	}
-	if (d->n == d->cap) {
-		size_t ncap = d->cap ? d->cap * 2 : 16;
-		struct diag_entry *p = realloc(d->entries, ncap * sizeof(*p));
-
-		if (p == NULL)
-			return;
-		d->entries = p;
-		d->cap = ncap;
-	}
+	e = vec_push(&d->entries, &d->n, &d->cap, sizeof(*d->entries), NULL);
+	if (e == NULL)
+		return; /* counted all the same */
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
-	e = &d->entries[d->n++];
 	e->level = level;
 	e->file = dup_or_null(file);
 	e->line = line;

@@ -5,6 +5,7 @@
 
 #include "cluster_yaml.h"
 #include "schema.h"
+#include "vec.h"
 
 struct out {
 	char *buf;
@@ -17,16 +18,9 @@ write_handler(void *data, unsigned char *buffer, size_t size)
 {
 	struct out *o = data;
 
-	if (o->len + size + 1 > o->cap) {
-		size_t ncap = (o->len + size + 1) * 2;
-		char *p = realloc(o->buf, ncap);
-
-		if (p == NULL) {
-			o->failed = true;
-			return 0;
-		}
-		o->buf = p;
-		o->cap = ncap;
+	if (vec_reserve(&o->buf, &o->cap, o->len, o->len + size + 1, 1, NULL) != SVC_OK) {
+		o->failed = true;
+		return 0;
 	}
 	memcpy(o->buf + o->len, buffer, size);
 	o->len += size;
