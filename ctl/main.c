@@ -7,7 +7,7 @@
 
 #include "ctl.h"
 #include "ctl_edit.h"
-#include "opt.h"
+#include "daemon.h"
 
 int
 ctl_kind_parse(const char *w)
@@ -84,33 +84,6 @@ struct main_flags {
 	const char *output; /* -o, checked once every flag is read */
 };
 
-static bool
-main_cidrs(void *opts, const char *val, bool first, char *err, size_t errlen)
-{
-	struct main_flags *f = opts;
-	(void)first;
-
-	if (cluster_config_set_cidrs(&f->ctl.cfg, val) == SVC_OK)
-		return true;
-	snprintf(err, errlen,
-	         "service-cidr %s: expected one or two CIDRs (one per family) with 3 to 24 host "
-	         "bits",
-	         val);
-	return false;
-}
-
-static bool
-main_pools(void *opts, const char *val, bool first, char *err, size_t errlen)
-{
-	struct main_flags *f = opts;
-	(void)first;
-
-	if (cluster_config_set_lb_pools(&f->ctl.cfg, val) == SVC_OK)
-		return true;
-	snprintf(err, errlen, "lb-pool %s: expected one or two CIDRs (one per family)", val);
-	return false;
-}
-
 #define F(field) OPT_FIELD(struct main_flags, field)
 static const struct opt main_opts[] = {
         {"zones", 0, OPT_STR, F(ctl.zones), .min = 1, .metavar = "DIR",
@@ -122,9 +95,9 @@ static const struct opt main_opts[] = {
          .help = "wide, yaml or name"},
         {"filename", 'f', OPT_STR, F(ctl.file), .min = 1, .metavar = "FILE",
          .help = "manifest file, or - for standard input"},
-        {"service-cidr", 0, OPT_FUNC, .parse = main_cidrs, .metavar = "CIDRS",
-         .help = "service CIDR(s), comma-separated (default 10.96.0.0/12)"},
-        {"lb-pool", 0, OPT_FUNC, .parse = main_pools, .metavar = "CIDRS",
+        {"service-cidr", 0, OPT_FUNC, F(ctl.cfg), .parse = opt_parse_service_cidrs,
+         .metavar = "CIDRS", .help = "service CIDR(s), comma-separated (default 10.96.0.0/12)"},
+        {"lb-pool", 0, OPT_FUNC, F(ctl.cfg), .parse = opt_parse_lb_pools, .metavar = "CIDRS",
          .help = "load-balancer address pool(s), one per family, comma-separated;\n"
                  "LoadBalancer services without an address get one from it\n"
                  "(default: none, they stay <pending>)"},

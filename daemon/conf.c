@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "arena.h"
+#include "cluster.h"
 #include "daemon.h"
 #include "mtree.h"
 #include "ytree.h"
@@ -24,9 +25,11 @@ daemon_default_zones(const char *env_var, const char *etc_dir)
 }
 
 bool
-daemon_opt_log_level(void *opts, const char *val, bool first, char *err, size_t errlen)
+daemon_opt_log_level(const struct opt *o, void *opts, const char *val, bool first, char *err,
+                     size_t errlen)
 {
 	enum log_level lvl;
+	(void)o;
 	(void)opts;
 	(void)first;
 	(void)err;
@@ -36,6 +39,45 @@ daemon_opt_log_level(void *opts, const char *val, bool first, char *err, size_t 
 		return false;
 	log_set_level(lvl);
 	return true;
+}
+
+bool
+opt_parse_http(const struct opt *o, void *opts, const char *val, bool first, char *err,
+               size_t errlen)
+{
+	struct daemon_addr a;
+	(void)first;
+
+	if (!addr_parse(val, 0, &a) || addr_port(&a) == 0) {
+		snprintf(err, errlen, "%s: \"%s\" is not ADDR:PORT", o->name, val);
+		return false;
+	}
+	*OPT_AT(o, opts, const char *) = val;
+	return true;
+}
+
+bool
+opt_parse_service_cidrs(const struct opt *o, void *opts, const char *val, bool first, char *err,
+                        size_t errlen)
+{
+	(void)first;
+	if (cluster_config_set_cidrs(OPT_AT(o, opts, struct cluster_config), val) == SVC_OK)
+		return true;
+	snprintf(err, errlen,
+	         "%s %s: expected one or two CIDRs (one per family) with 3 to 24 host bits",
+	         o->name, val);
+	return false;
+}
+
+bool
+opt_parse_lb_pools(const struct opt *o, void *opts, const char *val, bool first, char *err,
+                   size_t errlen)
+{
+	(void)first;
+	if (cluster_config_set_lb_pools(OPT_AT(o, opts, struct cluster_config), val) == SVC_OK)
+		return true;
+	snprintf(err, errlen, "%s %s: expected one or two CIDRs (one per family)", o->name, val);
+	return false;
 }
 
 /* A config file is a few lines; anything near this is a mistake. */

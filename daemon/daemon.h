@@ -50,7 +50,17 @@ bool addr_is_any(const struct daemon_addr *a);
  * Problems are logged; SVC_EINVAL then. */
 enum svc_status daemon_args(const struct opt_table *t, void *opts, int argc, char **argv);
 /* --log-level, for every daemon's table. */
-bool daemon_opt_log_level(void *opts, const char *val, bool first, char *err, size_t errlen);
+bool daemon_opt_log_level(const struct opt *o, void *opts, const char *val, bool first, char *err,
+                          size_t errlen);
+/* Option readers every program's table shares (OPT_FUNC entries naming their field):
+ * ADDR:PORT for a status endpoint (a const char *), service CIDRs and load-balancer pools (a
+ * struct cluster_config). */
+bool opt_parse_http(const struct opt *o, void *opts, const char *val, bool first, char *err,
+                    size_t errlen);
+bool opt_parse_service_cidrs(const struct opt *o, void *opts, const char *val, bool first,
+                             char *err, size_t errlen);
+bool opt_parse_lb_pools(const struct opt *o, void *opts, const char *val, bool first, char *err,
+                        size_t errlen);
 #define DAEMON_OPTS_COMMON(type)                                                                   \
 	{"config",                                                                                 \
 	 0,                                                                                        \

@@ -68,7 +68,7 @@ opt_set(const struct opt *o, void *opts, const char *val, bool first, char *err,
 		return true;
 	case OPT_FUNC:
 		err[0] = '\0';
-		if (val != NULL && o->parse(opts, val, first, err, errlen))
+		if (val != NULL && o->parse(o, opts, val, first, err, errlen))
 			return true;
 		if (err[0] != '\0')
 			return false;

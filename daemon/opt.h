@@ -32,15 +32,19 @@ struct opt {
 	enum opt_type type;
 	size_t off, size; /* the field, for OPT_BOOL, OPT_STR and OPT_UINT: OPT_FIELD() */
 	unsigned long min, max, scale;
-	/* OPT_FUNC: read VAL into OPTS. FIRST: the first value of a list option from this source,
-	 * so the list starts afresh. False with a reason in ERR when VAL is bad. */
-	bool (*parse)(void *opts, const char *val, bool first, char *err, size_t errlen);
+	/* OPT_FUNC: read VAL into OPTS (at O->off, when the entry names a field: OPT_AT). FIRST:
+	 * the first value of a list option from this source, so the list starts afresh. False with
+	 * a reason in ERR (else "invalid value" is said) when VAL is bad. */
+	bool (*parse)(const struct opt *o, void *opts, const char *val, bool first, char *err,
+	              size_t errlen);
 	const char *metavar; /* "ADDR:PORT"; NULL for flags without value */
 	const char *help;    /* what it does and its default; lines may continue with \n */
 	unsigned flags;
 };
 
 #define OPT_FIELD(type, field) offsetof(type, field), sizeof(((type *)0)->field)
+/* The field entry O names in OPTS, as a TYPE. */
+#define OPT_AT(o, opts, type) ((type *)(void *)((char *)(opts) + (o)->off))
 
 struct opt_table {
 	const char *synopsis; /* "svcdns [OPTION]..." */

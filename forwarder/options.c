@@ -7,54 +7,18 @@
 
 #include "svcfwd.h"
 
-static bool
-parse_http(void *opts, const char *val, bool first, char *err, size_t errlen)
-{
-	struct fwd_opts *o = opts;
-	struct daemon_addr a;
-	(void)first;
-	(void)err;
-	(void)errlen;
-
-	if (!addr_parse(val, 0, &a) || addr_port(&a) == 0)
-		return false;
-	o->http = val;
-	return true;
-}
-
-static bool
-parse_cidrs(void *opts, const char *val, bool first, char *err, size_t errlen)
-{
-	struct fwd_opts *o = opts;
-	(void)first;
-	(void)err;
-	(void)errlen;
-
-	return cluster_config_set_cidrs(&o->ccfg, val) == SVC_OK;
-}
-
-static bool
-parse_pools(void *opts, const char *val, bool first, char *err, size_t errlen)
-{
-	struct fwd_opts *o = opts;
-	(void)first;
-	(void)err;
-	(void)errlen;
-
-	return cluster_config_set_lb_pools(&o->ccfg, val) == SVC_OK;
-}
-
 #define F(field) OPT_FIELD(struct fwd_opts, field)
 static const struct opt options[] = {
         {"zones", 0, OPT_STR, F(zones), .min = 1, .metavar = "DIR",
          .help = "manifests (default $SVCFWD_ZONES, /etc/svcfwd/zones, ./zones)"},
         {"node", 0, OPT_STR, F(node), .min = 1, .metavar = "NAME",
          .help = "this node, as pods' spec.nodeName says (default: host name)"},
-        {"service-cidr", 0, OPT_FUNC, .parse = parse_cidrs, .metavar = "CIDR[,CIDR]",
+        {"service-cidr", 0, OPT_FUNC, F(ccfg), .parse = opt_parse_service_cidrs,
+         .metavar = "CIDR[,CIDR]",
          .help = "ClusterIP range(s), made local on lo (default 10.96.0.0/12)"},
-        {"lb-pool", 0, OPT_FUNC, .parse = parse_pools, .metavar = "CIDR[,CIDR]",
+        {"lb-pool", 0, OPT_FUNC, F(ccfg), .parse = opt_parse_lb_pools, .metavar = "CIDR[,CIDR]",
          .help = "load-balancer IPs for services without one"},
-        {"http", 0, OPT_FUNC, .parse = parse_http, .metavar = "ADDR:PORT",
+        {"http", 0, OPT_FUNC, F(http), .parse = opt_parse_http, .metavar = "ADDR:PORT",
          .help = "/health, /ready and /metrics"},
         {"udp-timeout", 0, OPT_UINT, F(udp_timeout_ms), .min = 1, .max = 86400, .scale = 1000,
          .metavar = "SECONDS", .help = "idle UDP flows expire (default 30)"},

@@ -109,8 +109,10 @@ parse_addrs(struct daemon_addr *list, size_t *n, const char *val, bool first, ch
 }
 
 static bool
-parse_listen(void *opts, const char *val, bool first, char *err, size_t errlen)
+parse_listen(const struct opt *opt, void *opts, const char *val, bool first, char *err,
+             size_t errlen)
 {
+	(void)opt;
 	struct dnsd_opts *o = opts;
 
 	o->listen_default = false;
@@ -118,16 +120,20 @@ parse_listen(void *opts, const char *val, bool first, char *err, size_t errlen)
 }
 
 static bool
-parse_upstream(void *opts, const char *val, bool first, char *err, size_t errlen)
+parse_upstream(const struct opt *opt, void *opts, const char *val, bool first, char *err,
+               size_t errlen)
 {
+	(void)opt;
 	struct dnsd_opts *o = opts;
 
 	return parse_addrs(o->upstream, &o->n_upstream, val, first, err, errlen);
 }
 
 static bool
-parse_domain(void *opts, const char *val, bool first, char *err, size_t errlen)
+parse_domain(const struct opt *opt, void *opts, const char *val, bool first, char *err,
+             size_t errlen)
 {
+	(void)opt;
 	struct dnsd_opts *o = opts;
 	uint8_t wire[DNSW_NAME_MAX];
 	size_t len;
@@ -141,32 +147,6 @@ parse_domain(void *opts, const char *val, bool first, char *err, size_t errlen)
 	return true;
 }
 
-static bool
-parse_http(void *opts, const char *val, bool first, char *err, size_t errlen)
-{
-	struct dnsd_opts *o = opts;
-	struct daemon_addr a;
-	(void)first;
-	(void)err;
-	(void)errlen;
-
-	if (!addr_parse(val, 0, &a) || addr_port(&a) == 0)
-		return false;
-	o->http = val;
-	return true;
-}
-
-static bool
-parse_cidrs(void *opts, const char *val, bool first, char *err, size_t errlen)
-{
-	struct dnsd_opts *o = opts;
-	(void)first;
-	(void)err;
-	(void)errlen;
-
-	return cluster_config_set_cidrs(&o->ccfg, val) == SVC_OK;
-}
-
 /* The clients recursion is offered to by default: this host, private and link-local ranges
  * (a node's address, from which svcfwd relays pods' queries, is one in a private cluster); the
  * service CIDRs are added at start and the model's pods at query time. */
@@ -176,8 +156,9 @@ static const char *const default_acl[] = {
 };
 
 static bool
-parse_acl(void *opts, const char *val, bool first, char *err, size_t errlen)
+parse_acl(const struct opt *opt, void *opts, const char *val, bool first, char *err, size_t errlen)
 {
+	(void)opt;
 	struct dnsd_opts *o = opts;
 	char buf[128];
 	const char *p = val;
@@ -228,13 +209,14 @@ static const struct opt options[] = {
          .help = "forward other names here, repeatable\n(default: the nameservers of "
                  "/etc/resolv.conf but svcdns itself)",
          .flags = OPT_LIST},
-        {"service-cidr", 0, OPT_FUNC, .parse = parse_cidrs, .metavar = "CIDR[,CIDR]",
+        {"service-cidr", 0, OPT_FUNC, F(ccfg), .parse = opt_parse_service_cidrs,
+         .metavar = "CIDR[,CIDR]",
          .help = "ClusterIP range(s), one per family (default 10.96.0.0/12)"},
         {"ttl", 0, OPT_UINT, F(ttl), .max = 3600, .metavar = "SECONDS",
          .help = "TTL of cluster records (default 5)"},
         {"threads", 0, OPT_UINT, F(threads), .min = 1, .max = 256, .metavar = "N",
          .help = "UDP worker threads (default: one per CPU)"},
-        {"http", 0, OPT_FUNC, .parse = parse_http, .metavar = "ADDR:PORT",
+        {"http", 0, OPT_FUNC, F(http), .parse = opt_parse_http, .metavar = "ADDR:PORT",
          .help = "/health, /ready and /metrics"},
         {"cache-size", 0, OPT_UINT, F(cache_size), .max = 10000000, .metavar = "N",
          .help = "forwarded answers kept (default 10000, 0 disables)"},
