@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "daemon.h"
+#include "netaddr.h"
 
 bool
 addr_parse(const char *s, uint16_t default_port, struct daemon_addr *out)
@@ -109,4 +110,17 @@ addr_is_any(const struct daemon_addr *a)
 	if (a->sa.ss_family == AF_INET6)
 		return IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)&a->sa)->sin6_addr);
 	return ((const struct sockaddr_in *)&a->sa)->sin_addr.s_addr == htonl(INADDR_ANY);
+}
+
+void
+addr_to_netaddr(const struct sockaddr *sa, struct netaddr *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (sa->sa_family == AF_INET6) {
+		out->family = NETADDR_V6;
+		memcpy(out->bytes, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, 16);
+	} else if (sa->sa_family == AF_INET) {
+		out->family = NETADDR_V4;
+		memcpy(out->bytes, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, 4);
+	}
 }

@@ -44,6 +44,9 @@ const char *addr_str(const struct daemon_addr *a, char *buf, size_t len);
 uint16_t addr_port(const struct daemon_addr *a);
 /* 0.0.0.0 or ::. */
 bool addr_is_any(const struct daemon_addr *a);
+/* The address of SA (IPv4 or IPv6; else family NETADDR_NONE). */
+struct netaddr;
+void addr_to_netaddr(const struct sockaddr *sa, struct netaddr *out);
 
 /* Settings from, in order: the YAML config file named by --config (a mapping whose keys are the
  * long option names of table T, lists for repeatable ones), then the flags, so flags win.

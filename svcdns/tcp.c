@@ -345,13 +345,7 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int
 	}
 	c->t = t;
 	c->refs = 1;
-	if (sa->sa_family == AF_INET6) {
-		c->client.family = NETADDR_V6;
-		memcpy(c->client.bytes, &((struct sockaddr_in6 *)sa)->sin6_addr, 16);
-	} else {
-		c->client.family = NETADDR_V4;
-		memcpy(c->client.bytes, &((struct sockaddr_in *)sa)->sin_addr, 4);
-	}
+	addr_to_netaddr(sa, &c->client);
 	c->bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	c->msg_timer = evtimer_new(s->base, on_msg_timeout, c);
 	c->resume = event_new(s->base, -1, 0, on_resume, c);

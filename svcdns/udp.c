@@ -148,19 +148,6 @@ dst_to_ctl(const struct udp_dst *dst, uint8_t *buf, size_t cap)
 	return 0;
 }
 
-static void
-to_netaddr(const struct sockaddr_storage *ss, struct netaddr *out)
-{
-	memset(out, 0, sizeof(*out));
-	if (ss->ss_family == AF_INET6) {
-		out->family = NETADDR_V6;
-		memcpy(out->bytes, &((const struct sockaddr_in6 *)ss)->sin6_addr, 16);
-	} else {
-		out->family = NETADDR_V4;
-		memcpy(out->bytes, &((const struct sockaddr_in *)ss)->sin_addr, 4);
-	}
-}
-
 /* A request's reply: from the main loop, on the worker's socket (sendmsg is thread-safe). */
 static void
 req_reply(struct dnsd_req *r, const uint8_t *buf, size_t len)
@@ -249,7 +236,7 @@ udp_read(evutil_socket_t fd, short what, void *arg)
 			struct netaddr client;
 			struct udp_dst dst;
 
-			to_netaddr(&b->peer[i], &client);
+			addr_to_netaddr((const struct sockaddr *)&b->peer[i], &client);
 			dst_from_msg(h, &dst);
 			/* An oversized datagram was cut: parse what arrived, which then fails. */
 			switch (dnsd_query_process(w->srv, &w->metrics, z, DNSQ_UDP, &client,
