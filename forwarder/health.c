@@ -10,7 +10,7 @@
 #include "svcfwd.h"
 
 struct fwd_health {
-	struct fwd_health *next;
+	struct htab_node node; /* in the server's health, by port */
 	uint16_t port;
 	char *ns, *name;
 	size_t n_local;
@@ -78,26 +78,40 @@ fail:
 	return NULL;
 }
 
+static struct fwd_health *
+health_find(struct fwd_server *s, uint16_t port)
+{
+	uint32_t h = htab_hash_u64(port);
+
+	for (struct htab_node *n = htab_find(&s->health, h); n != NULL; n = htab_next(n, h)) {
+		struct fwd_health *x = htab_item(n, struct fwd_health, node);
+
+		if (x->port == port)
+			return x;
+	}
+	return NULL;
+}
+
 void
 fwd_health_apply(struct fwd_server *s, const struct fwd_plan *plan)
 {
-	struct fwd_health **pp;
+	struct htab_iter it;
 
-	for (struct fwd_health *h = s->health; h != NULL; h = h->next)
-		h->live = false;
+	for (struct htab_node *n = htab_first(&it, &s->health); n != NULL; n = htab_iter_next(&it))
+		htab_item(n, struct fwd_health, node)->live = false;
 	for (size_t i = 0; i < plan->n_health; i++) {
 		const struct fwd_plan_health *ph = &plan->health[i];
-		struct fwd_health *h = s->health;
+		struct fwd_health *h = health_find(s, ph->port);
 		char *ns, *name;
 
-		while (h != NULL && h->port != ph->port)
-			h = h->next;
 		if (h == NULL) {
 			h = health_open(s, ph);
 			if (h == NULL)
 				continue;
-			h->next = s->health;
-			s->health = h;
+			if (htab_insert(&s->health, &h->node, htab_hash_u64(h->port)) != SVC_OK) {
+				health_free(h);
+				continue;
+			}
 		}
 		ns = strdup(ph->ns);
 		name = strdup(ph->name);
@@ -113,15 +127,13 @@ fwd_health_apply(struct fwd_server *s, const struct fwd_plan *plan)
 		h->n_local = ph->n_local;
 		h->live = true;
 	}
-	pp = &s->health;
-	while (*pp != NULL) {
-		struct fwd_health *h = *pp;
+	for (struct htab_node *n = htab_first(&it, &s->health); n != NULL;
+	     n = htab_iter_next(&it)) {
+		struct fwd_health *h = htab_item(n, struct fwd_health, node);
 
-		if (h->live) {
-			pp = &h->next;
+		if (h->live)
 			continue;
-		}
-		*pp = h->next;
+		htab_remove(&s->health, &h->node);
 		health_free(h);
 	}
 }
@@ -129,10 +141,9 @@ fwd_health_apply(struct fwd_server *s, const struct fwd_plan *plan)
 void
 fwd_health_close_all(struct fwd_server *s)
 {
-	while (s->health != NULL) {
-		struct fwd_health *h = s->health;
+	struct htab_iter it;
 
-		s->health = h->next;
-		health_free(h);
-	}
+	for (struct htab_node *n = htab_first(&it, &s->health); n != NULL; n = htab_iter_next(&it))
+		health_free(htab_item(n, struct fwd_health, node));
+	htab_deinit(&s->health);
 }
