@@ -125,6 +125,7 @@ fwd_pools_init(struct fwd_pools *ps)
 {
 	htab_init(&ps->table);
 	fwd_backends_init(&ps->backends);
+	ps->gen = 0;
 }
 
 static void aff_remove(struct fwd_pool *p, struct fwd_affinity *a);
@@ -171,7 +172,7 @@ pool_find(struct fwd_pools *ps, const char *key)
 }
 
 static struct fwd_pool *
-pool_new(const struct fwd_plan_pool *pp)
+pool_new(struct fwd_pools *ps, const struct fwd_plan_pool *pp)
 {
 	struct fwd_pool *p = calloc(1, sizeof(*p));
 
@@ -184,6 +185,7 @@ pool_new(const struct fwd_plan_pool *pp)
 	p->proto = pp->proto;
 	p->scope = pp->scope;
 	p->family = pp->family;
+	p->gen = ++ps->gen;
 	htab_init(&p->aff);
 	lru_init(&p->aff_lru);
 	if (p->key == NULL || p->ns == NULL || p->name == NULL || p->port_name == NULL) {
@@ -237,7 +239,7 @@ fwd_pools_apply(struct fwd_pools *ps, const struct fwd_plan *plan, struct fwd_po
 	for (; made < plan->n_pools; made++) {
 		out[made] = pool_find(ps, plan->pools[made].key);
 		if (out[made] == NULL) {
-			out[made] = pool_new(&plan->pools[made]);
+			out[made] = pool_new(ps, &plan->pools[made]);
 			if (out[made] == NULL)
 				goto done;
 			fresh++;
@@ -269,7 +271,7 @@ fwd_pools_apply(struct fwd_pools *ps, const struct fwd_plan *plan, struct fwd_po
 		p->n_members = pp->n_targets;
 		members[i] = NULL;
 		if (!same) {
-			p->gen++;
+			p->gen = ++ps->gen;
 			p->rr = 0;
 			aff_purge(p);
 		}
@@ -289,7 +291,7 @@ fwd_pools_apply(struct fwd_pools *ps, const struct fwd_plan *plan, struct fwd_po
 		for (size_t j = 0; j < p->n_members; j++)
 			fwd_backend_put(&ps->backends, p->members[j]);
 		p->n_members = 0;
-		p->gen++;
+		p->gen = ++ps->gen;
 		aff_purge(p);
 	}
 	st = SVC_OK;
@@ -334,6 +336,17 @@ fwd_pool_has(const struct fwd_pool *p, const struct fwd_backend *b)
 			return true;
 	}
 	return false;
+}
+
+bool
+fwd_pool_keeps(const struct fwd_pool *p, const struct fwd_backend *b, uint64_t *checked)
+{
+	if (*checked == p->gen)
+		return true;
+	if (!fwd_pool_has(p, b))
+		return false;
+	*checked = p->gen;
+	return true;
 }
 
 static struct fwd_affinity *

@@ -24,10 +24,11 @@ struct fwd_flow {
 	socklen_t client_len;
 	struct netaddr client_ip;
 	struct netaddr local; /* a wildcard listener's address the client sent to */
-	int fd;
+	int fd;               /* connected to B; -1 before the first */
+	sa_family_t family;   /* FD's */
 	struct event ev;
 	struct fwd_backend *b;
-	uint32_t gen; /* the pool generation B was last checked against */
+	uint64_t gen; /* the pool generation B was last found a member in */
 	bool b_failed;
 	uint64_t last_ms;
 };
@@ -63,8 +64,36 @@ flow_destroy(struct fwd_server *s, struct fwd_flow *f)
 	free(f);
 }
 
-/* Point F at a backend of its pool: a new one when it has none, its own left the pool, or it
- * failed. False when the pool has nowhere to send. */
+/* Connect F to B, on a new socket when B's family is not the socket's (the first time, or when
+ * the pool now holds the other family). */
+static bool
+flow_connect(struct fwd_server *s, struct fwd_flow *f, const struct fwd_backend *b)
+{
+	int fd;
+
+	if (f->fd >= 0 && f->family == b->sa.ss_family)
+		return connect(f->fd, (const struct sockaddr *)&b->sa, b->sa_len) == 0;
+	fd = socket(b->sa.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return false;
+	if (connect(fd, (const struct sockaddr *)&b->sa, b->sa_len) != 0) {
+		close(fd);
+		return false;
+	}
+	if (f->fd >= 0) {
+		event_del(&f->ev);
+		close(f->fd);
+	}
+	f->fd = fd;
+	f->family = b->sa.ss_family;
+	event_assign(&f->ev, s->base, fd, EV_READ | EV_PERSIST, on_reply, f);
+	event_add(&f->ev, NULL);
+	return true;
+}
+
+/* Point F at a backend of its listener's pool: a new one when it has none, its own is not in
+ * that pool (it left, or the listener moved to another pool), or it failed. False when the
+ * pool has nowhere to send. */
 static bool
 flow_route(struct fwd_server *s, struct fwd_flow *f)
 {
@@ -72,20 +101,14 @@ flow_route(struct fwd_server *s, struct fwd_flow *f)
 	struct fwd_backend *b, *tried[1];
 	size_t n_tried = 0;
 
-	if (f->b != NULL && f->gen == pool->gen && !f->b_failed)
+	if (f->b != NULL && !f->b_failed && fwd_pool_keeps(pool, f->b, &f->gen))
 		return true;
-	if (f->b != NULL && !f->b_failed && fwd_pool_has(pool, f->b)) {
-		f->gen = pool->gen;
-		return true;
-	}
 	if (f->b != NULL && f->b_failed)
 		tried[n_tried++] = f->b;
 	b = fwd_pool_pick(pool, &f->client_ip, now_ms(), tried, n_tried);
 	if (b == NULL && n_tried > 0)
 		b = fwd_pool_pick(pool, &f->client_ip, now_ms(), NULL, 0);
-	if (b == NULL)
-		return false;
-	if (connect(f->fd, (struct sockaddr *)&b->sa, b->sa_len) != 0)
+	if (b == NULL || !flow_connect(s, f, b))
 		return false;
 	if (f->b != NULL) {
 		f->b->active--;
@@ -135,25 +158,16 @@ flow_new(struct fwd_server *s, struct fwd_listener *l, const struct sockaddr_sto
 	fwd_sockaddr_ip(sa, &f->client_ip);
 	f->local = *local;
 	f->fd = -1;
-	if (l->pool->n_members > 0) {
-		int family = l->pool->members[0]->sa.ss_family;
-
-		/* Members may mix families only when the listener's has none: use the first's. */
-		f->fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	}
-	if (f->fd < 0) {
-		free(f);
-		return NULL;
-	}
 	if (htab_insert(&s->flows, &f->node, flow_hash(l, sa, len, local)) != SVC_OK ||
 	    !flow_route(s, f)) {
 		htab_remove(&s->flows, &f->node);
-		close(f->fd);
+		if (f->fd >= 0) {
+			event_del(&f->ev);
+			close(f->fd);
+		}
 		free(f);
 		return NULL;
 	}
-	event_assign(&f->ev, s->base, f->fd, EV_READ | EV_PERSIST, on_reply, f);
-	event_add(&f->ev, NULL);
 	lru_push(&l->flows, &f->l_node);
 	f->last_ms = now_ms();
 	lru_push(&s->flow_lru, &f->lru);

@@ -63,7 +63,10 @@ struct fwd_pool {
 	struct fwd_backend **members;
 	size_t n_members;
 	size_t rr;
-	uint32_t gen;         /* changes whenever members change */
+	/* New whenever the members change, and unique across all pools: a UDP flow that checked
+	 * its backend against one generation checked it against one pool's members at one time,
+	 * so a listener moving to another pool cannot look unchanged to it. */
+	uint64_t gen;
 	uint64_t affinity_ms; /* 0: none */
 	struct htab aff;      /* struct fwd_affinity by client; at most FWD_AFFINITY_MAX */
 	struct lru aff_lru;   /* the same, least recently used first */
@@ -74,6 +77,7 @@ struct fwd_pool {
 struct fwd_pools {
 	struct htab table; /* struct fwd_pool by key */
 	struct fwd_backends backends;
+	uint64_t gen; /* the last pool generation handed out */
 };
 
 void fwd_backends_init(struct fwd_backends *s);
@@ -98,6 +102,11 @@ enum svc_status fwd_pools_apply(struct fwd_pools *ps, const struct fwd_plan *pla
 struct fwd_pool *fwd_pool_ref(struct fwd_pool *p);
 void fwd_pool_put(struct fwd_pools *ps, struct fwd_pool *p);
 bool fwd_pool_has(const struct fwd_pool *p, const struct fwd_backend *b);
+/* Whether B, found a member at generation *CHECKED, may still take P's traffic: at once while
+ * P still has that generation, else when B is a member of P (*CHECKED then becomes P's). A UDP
+ * flow keeps its backend this way across plans, and moves when its backend leaves the pool or
+ * its listener moves to another pool. */
+bool fwd_pool_keeps(const struct fwd_pool *p, const struct fwd_backend *b, uint64_t *checked);
 /* The backend for a new connection or flow from CLIENT: the client's affinity backend while it
  * lasts, else the next in round robin, skipping the N_TRIED already tried and, while any other
  * is left, those set aside. NULL when every member was tried. */

@@ -552,7 +552,7 @@ test_apply_keeps_pool(void **state)
 {
 	struct fx *f = *state;
 	struct fwd_pool *p = one_pool(f, 0, "10.0.0.1:80 10.0.0.2:80"), *q;
-	uint32_t gen = p->gen;
+	uint64_t gen = p->gen;
 
 	assert_true(p->live);
 	assert_int_equal(p->refs, 1);
@@ -574,7 +574,8 @@ test_apply_keeps_pool(void **state)
 	/* Members change: same pool and counters, a new generation, the cursor from the start;
 	 * the affinity setting follows the plan. */
 	assert_ptr_equal(one_pool(f, 30, "10.0.0.1:80 10.0.0.2:80 10.0.0.3:80"), p);
-	assert_int_equal(p->gen, gen + 1);
+	assert_true(p->gen > gen);
+	gen = p->gen;
 	assert_int_equal(p->n_members, 3);
 	assert_int_equal(p->rr, 0);
 	assert_int_equal(p->conns, 7);
@@ -582,7 +583,8 @@ test_apply_keeps_pool(void **state)
 	/* A new order is a change too. */
 	tp_add(&f->t, KEY, 30, "10.0.0.3:80 10.0.0.2:80 10.0.0.1:80");
 	apply(f);
-	assert_int_equal(p->gen, gen + 2);
+	assert_true(p->gen > gen);
+	gen = p->gen;
 
 	/* Gone from the plan, while a connection still holds it: not live, no members. */
 	fwd_pool_ref(p);
@@ -593,7 +595,9 @@ test_apply_keeps_pool(void **state)
 	assert_true(q->live);
 	assert_false(p->live);
 	assert_int_equal(p->n_members, 0);
-	assert_int_equal(p->gen, gen + 3);
+	assert_true(p->gen > gen);
+	assert_true(p->gen != q->gen);
+	gen = p->gen;
 	assert_null(pick(p, 1, 0));
 	assert_int_equal(p->conns, 7);
 	assert_int_equal(f->ps.table.n, 2);
@@ -602,7 +606,7 @@ test_apply_keeps_pool(void **state)
 	/* A second plan without it changes nothing more. */
 	tp_add(&f->t, "shop/other:http/TCP/internal/4", 0, "10.0.0.5:80");
 	apply(f);
-	assert_int_equal(p->gen, gen + 3);
+	assert_int_equal(p->gen, gen);
 	assert_ptr_equal(f->out[0], q);
 	/* Back in the plan while still held: the same object again, live. */
 	tp_add(&f->t, KEY, 0, "10.0.0.1:80");
@@ -610,10 +614,72 @@ test_apply_keeps_pool(void **state)
 	assert_ptr_equal(f->out[0], p);
 	assert_true(p->live);
 	assert_int_equal(p->n_members, 1);
-	assert_int_equal(p->gen, gen + 4);
+	assert_true(p->gen > gen);
 	assert_int_equal(p->conns, 7);
 	fwd_pool_put(&f->ps, p);
 	assert_int_equal(p->refs, 1);
+}
+
+/* Pool generations are unique across pools. A service renamed on the same ClusterIP (alpha,
+ * app=a, becomes beta, app=b) moves the listener from pool alpha to a new pool beta; a UDP flow
+ * that found its backend in alpha must find out that beta is another member list, even though
+ * each pool went through the same changes (with a counter per pool both had generation 1). */
+static void
+test_generation_unique(void **state)
+{
+	struct fx *f = *state;
+	struct fwd_pool *alpha, *beta, *gamma;
+	struct fwd_backend *a;
+	uint64_t checked, seen[8];
+	size_t n_seen = 0;
+
+	tp_add(&f->t, "default/alpha:dns/UDP/internal/4", 0, "10.244.1.10:5300");
+	apply(f);
+	alpha = fwd_pool_ref(f->out[0]); /* as the listener holds it */
+	a = alpha->members[0];
+	a->refs++; /* as the flow holds its backend */
+	checked = alpha->gen;
+	seen[n_seen++] = alpha->gen;
+	assert_true(fwd_pool_keeps(alpha, a, &checked));
+	assert_int_equal(checked, alpha->gen);
+
+	/* The rename: alpha leaves the plan, beta comes. */
+	tp_add(&f->t, "default/beta:dns/UDP/internal/4", 0, "10.244.1.11:5300");
+	apply(f);
+	beta = f->out[0];
+	assert_ptr_not_equal(beta, alpha);
+	assert_true(beta->gen != checked);
+	assert_true(beta->gen != alpha->gen);
+	/* The listener now sends through beta: the flow's backend is not in it. */
+	assert_false(fwd_pool_keeps(beta, a, &checked));
+	assert_int_equal(checked, seen[0]);
+	seen[n_seen++] = alpha->gen;
+	seen[n_seen++] = beta->gen;
+
+	/* A pool that lists the flow's backend too keeps it, and remembers its generation. */
+	tp_add(&f->t, "default/gamma:dns/UDP/internal/4", 0, "10.244.1.10:5300 10.244.1.11:5300");
+	apply(f);
+	gamma = f->out[0];
+	assert_ptr_equal(member(gamma, "10.244.1.10:5300"), a);
+	assert_true(fwd_pool_keeps(gamma, a, &checked));
+	assert_int_equal(checked, gamma->gen);
+	seen[n_seen++] = gamma->gen;
+	/* Its backend leaves gamma: gamma's generation moves on and the flow must re-route. */
+	tp_add(&f->t, "default/gamma:dns/UDP/internal/4", 0, "10.244.1.11:5300");
+	apply(f);
+	assert_ptr_equal(f->out[0], gamma);
+	assert_true(gamma->gen != checked);
+	assert_false(fwd_pool_keeps(gamma, a, &checked));
+	seen[n_seen++] = gamma->gen;
+
+	/* No generation was handed out twice: alpha's two, beta's and gamma's two. */
+	assert_int_equal(n_seen, 5);
+	for (size_t i = 0; i < n_seen; i++) {
+		for (size_t j = i + 1; j < n_seen; j++)
+			assert_true(seen[i] != seen[j]);
+	}
+	fwd_backend_put(&f->ps.backends, a);
+	fwd_pool_put(&f->ps, alpha);
 }
 
 static void
@@ -783,6 +849,7 @@ main(void)
 	        T(test_expire),
 	        T(test_expire_many),
 	        T(test_apply_keeps_pool),
+	        T(test_generation_unique),
 	        T(test_apply_no_local),
 	        T(test_backend_refcount),
 	        T(test_pool_put_frees),
