@@ -110,20 +110,27 @@ set_label(struct fwd_listener *l)
 		         cluster_proto_str(l->proto));
 }
 
+/* L's source ranges become PL's. *CHANGED: whether they differ from what L had. False when out
+ * of memory (L keeps its ranges). */
 static bool
-set_ranges(struct fwd_listener *l, const struct fwd_plan_listener *pl)
+set_ranges(struct fwd_listener *l, const struct fwd_plan_listener *pl, bool *changed)
 {
+	size_t n = pl->n_source_ranges;
 	struct netaddr_prefix *r = NULL;
 
-	if (pl->n_source_ranges > 0) {
-		r = malloc(pl->n_source_ranges * sizeof(*r));
+	*changed = l->n_ranges != n ||
+	           (n > 0 && memcmp(l->ranges, pl->source_ranges, n * sizeof(*r)) != 0);
+	if (!*changed)
+		return true;
+	if (n > 0) {
+		r = malloc(n * sizeof(*r));
 		if (r == NULL)
 			return false;
-		memcpy(r, pl->source_ranges, pl->n_source_ranges * sizeof(*r));
+		memcpy(r, pl->source_ranges, n * sizeof(*r));
 	}
 	free(l->ranges);
 	l->ranges = r;
-	l->n_ranges = pl->n_source_ranges;
+	l->n_ranges = n;
 	return true;
 }
 
@@ -132,6 +139,7 @@ open_listener(struct fwd_server *s, const struct fwd_plan_listener *pl)
 {
 	struct fwd_listener *l = calloc(1, sizeof(*l));
 	event_callback_fn cb = pl->proto == CLUSTER_UDP ? fwd_udp_read : fwd_tcp_accept;
+	bool changed;
 
 	if (l == NULL)
 		return NULL;
@@ -150,7 +158,7 @@ open_listener(struct fwd_server *s, const struct fwd_plan_listener *pl)
 		free(l);
 		return NULL;
 	}
-	if (!set_ranges(l, pl)) {
+	if (!set_ranges(l, pl, &changed)) {
 		close(l->fd);
 		free(l);
 		return NULL;
@@ -189,6 +197,7 @@ fwd_listen_apply(struct fwd_server *s, const struct fwd_plan *plan, struct fwd_p
 		const struct fwd_plan_listener *pl = &plan->listeners[i];
 		struct fwd_listener *l = find(s, pl);
 		struct fwd_pool *pool = pools[pl->pool];
+		bool ranges_changed = false;
 
 		if (l == NULL) {
 			l = open_listener(s, pl);
@@ -206,8 +215,8 @@ fwd_listen_apply(struct fwd_server *s, const struct fwd_plan *plan, struct fwd_p
 			log_msg(LL_DEBUG, "listening on %s (%s %s/%s:%s)", l->label,
 			        fwd_listener_kind_str(l->kind), pool->ns, pool->name,
 			        pool->port_name);
-		} else {
-			set_ranges(l, pl);
+		} else if (!set_ranges(l, pl, &ranges_changed)) {
+			return SVC_ENOMEM;
 		}
 		l->kind = pl->kind;
 		if (l->pool != pool) {
@@ -215,6 +224,10 @@ fwd_listen_apply(struct fwd_server *s, const struct fwd_plan *plan, struct fwd_p
 			l->pool = fwd_pool_ref(pool);
 		}
 		l->live = true;
+		/* The ranges admitted the flows it has: those they no longer admit end now. (A
+		 * TCP connection, like a conntrack entry under kube-proxy, carries on.) */
+		if (ranges_changed && l->proto == CLUSTER_UDP)
+			fwd_udp_recheck(s, l);
 	}
 	for (struct htab_node *n = htab_first(&it, &s->listeners); n != NULL;
 	     n = htab_iter_next(&it)) {

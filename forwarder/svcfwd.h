@@ -123,6 +123,8 @@ void fwd_udp_deinit(struct fwd_server *s);
 void fwd_udp_read(evutil_socket_t fd, short what, void *arg);
 /* Close the flows that answer through L (before L goes). */
 void fwd_udp_listener_gone(struct fwd_server *s, struct fwd_listener *l);
+/* Close the flows of L whose client L's source ranges no longer admit. */
+void fwd_udp_recheck(struct fwd_server *s, struct fwd_listener *l);
 void fwd_udp_sweep(struct fwd_server *s, uint64_t now);
 
 /* health.c: healthCheckNodePort servers. */

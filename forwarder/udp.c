@@ -352,6 +352,27 @@ fwd_udp_listener_gone(struct fwd_server *s, struct fwd_listener *l)
 }
 
 void
+fwd_udp_recheck(struct fwd_server *s, struct fwd_listener *l)
+{
+	struct lru_node *n = l->flows.oldest;
+	size_t closed = 0;
+
+	while (n != NULL) {
+		struct fwd_flow *f = lru_item(n, struct fwd_flow, l_node);
+
+		n = n->next;
+		if (!fwd_listen_admits(l, &f->client_ip)) {
+			flow_destroy(s, f);
+			closed++;
+		}
+	}
+	if (closed > 0)
+		log_msg(LL_DEBUG,
+		        "%s: %zu flows closed: their clients are outside the new source ranges",
+		        l->label, closed);
+}
+
+void
 fwd_udp_sweep(struct fwd_server *s, uint64_t now)
 {
 	struct fwd_flow *f;
