@@ -1,12 +1,15 @@
 /* health.c -- healthCheckNodePort servers, as kube-proxy runs them: for a LoadBalancer service
  * with externalTrafficPolicy Local, GET on the port answers 200 while this node has ready
  * endpoints of the service and 503 while it has none, so the load balancer sends traffic only to
- * nodes that keep it local. */
+ * nodes that keep it local. The bounded server of daemon/httpd.c answers. */
+#include <arpa/inet.h>
+#include <errno.h>
 #include <event2/buffer.h>
-#include <event2/http.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "httpd.h"
 #include "svcfwd.h"
 
 struct fwd_health {
@@ -15,61 +18,55 @@ struct fwd_health {
 	char *ns, *name;
 	size_t n_local;
 	bool live;
-	struct evhttp *http;
+	struct httpd *http;
 };
 
+/* Any path, as kube-proxy's: the load balancer asks for "/" or "/healthz". */
 static void
-on_request(struct evhttp_request *req, void *arg)
+on_request(void *arg, const char *path, struct httpd_reply *r)
 {
 	struct fwd_health *h = arg;
-	struct evbuffer *b = evbuffer_new();
+	(void)path;
 
-	if (b == NULL) {
-		evhttp_send_error(req, 500, NULL);
-		return;
-	}
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-	                  "application/json");
-	evbuffer_add_printf(b,
+	r->content_type = "application/json";
+	r->code = h->n_local > 0 ? 200 : 503;
+	evbuffer_add_printf(r->body,
 	                    "{\"service\":{\"namespace\":\"%s\",\"name\":\"%s\"},"
 	                    "\"localEndpoints\":%zu,\"serviceProxyHealthy\":true}\n",
 	                    h->ns, h->name, h->n_local);
-	if (h->n_local > 0)
-		evhttp_send_reply(req, 200, "OK", b);
-	else
-		evhttp_send_reply(req, 503, "Service Unavailable", b);
-	evbuffer_free(b);
 }
 
 static void
 health_free(struct fwd_health *h)
 {
-	if (h->http != NULL)
-		evhttp_free(h->http);
+	httpd_free(h->http);
 	free(h->ns);
 	free(h->name);
 	free(h);
 }
 
+/* The port on every IPv4 and IPv6 address of the node. */
 static struct fwd_health *
 health_open(struct fwd_server *s, const struct fwd_plan_health *ph)
 {
 	struct fwd_health *h = calloc(1, sizeof(*h));
-	bool any = false;
+	struct sockaddr_in s4 = {.sin_family = AF_INET, .sin_port = htons(ph->port)};
+	struct sockaddr_in6 s6 = {.sin6_family = AF_INET6, .sin6_port = htons(ph->port)};
+	enum svc_status st4, st6;
+	int e4 = 0;
 
 	if (h == NULL)
 		return NULL;
 	h->port = ph->port;
-	h->http = evhttp_new(s->base);
+	h->http = httpd_new(s->base, on_request, h);
 	if (h->http == NULL)
 		goto fail;
-	evhttp_set_gencb(h->http, on_request, h);
-	evhttp_set_allowed_methods(h->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
-	any |= evhttp_bind_socket(h->http, "0.0.0.0", ph->port) == 0;
-	any |= evhttp_bind_socket(h->http, "::", ph->port) == 0;
-	if (!any) {
-		log_msg(LL_WARN, "health check port %u (%s/%s): cannot listen", ph->port, ph->ns,
-		        ph->name);
+	st4 = httpd_listen(h->http, (struct sockaddr *)&s4, sizeof(s4), true);
+	e4 = errno;
+	st6 = httpd_listen(h->http, (struct sockaddr *)&s6, sizeof(s6), true);
+	if (st4 != SVC_OK && st6 != SVC_OK) {
+		log_msg(LL_WARN, "health check port %u (%s/%s): cannot listen: %s", ph->port,
+		        ph->ns, ph->name, strerror(e4));
 		goto fail;
 	}
 	return h;
