@@ -16,12 +16,6 @@
 #include "htab.h"
 #include "lru.h"
 
-#define FWD_READ_SIZE   65536 /* one read; a full one marks a bulk flow for splice */
-#define FWD_MAX_TRIES   4     /* connect attempts per connection, each to another endpoint */
-#define FWD_ACCEPT_MAX  64    /* accepts per listener per wake-up */
-#define FWD_UDP_BATCH   32
-#define FWD_UDP_MAX_PKT 65536
-
 struct fwd_opts {
 	const char *config;
 	const char *zones;
@@ -83,18 +77,18 @@ struct fwd_server {
 	uint64_t generation;
 	struct fwd_route *route;
 	struct htab health; /* health-check servers by port (health.c) */
+	struct event *sweep_ev;
 	/* TCP (tcp.c) */
 	struct lru conns; /* every connection, least recently active first */
 	size_t n_pipes;
 	bool accept_paused;
 	int reserve_fd; /* /dev/null, given up when descriptors run out */
 	struct event *resume_ev;
-	struct event *sweep_ev;
-	uint8_t *scratch;
+	uint8_t *scratch; /* one read's worth */
 	/* UDP (udp.c) */
 	struct htab flows;   /* by listener, client and local address */
 	struct lru flow_lru; /* the same, least recently active first */
-	uint8_t *udp_buf;    /* FWD_UDP_BATCH packets */
+	uint8_t *udp_buf;    /* one batch of datagrams */
 	struct fwd_stats stats;
 };
 

@@ -15,10 +15,13 @@
 
 #include "svcfwd.h"
 
-#define PIPE_SIZE     (256 * 1024)
-#define PAUSE_EMFILE  100 /* ms without accepting after running out of descriptors */
-#define SPLICE_FLAGS  (SPLICE_F_MOVE | SPLICE_F_NONBLOCK)
-#define MAX_FREE_CONN 1024
+#define FWD_READ_SIZE  65536 /* one read; a full one marks a bulk flow for splice */
+#define FWD_MAX_TRIES  4     /* connect attempts per connection, each to another endpoint */
+#define FWD_ACCEPT_MAX 64    /* accepts per listener per wake-up */
+#define PIPE_SIZE      (256 * 1024)
+#define PAUSE_EMFILE   100 /* ms without accepting after running out of descriptors */
+#define SPLICE_FLAGS   (SPLICE_F_MOVE | SPLICE_F_NONBLOCK)
+#define MAX_FREE_CONN  1024
 
 /* One direction of a relay: what was read from one socket and not yet written to the other,
  * in BUF or in a pipe. */

@@ -13,6 +13,8 @@
 
 #include "svcfwd.h"
 
+#define FWD_UDP_BATCH      32 /* datagrams per read */
+#define FWD_UDP_MAX_PKT    65536
 #define CMSG_SPACE_PKTINFO CMSG_SPACE(sizeof(struct in6_pktinfo))
 
 struct fwd_flow {
