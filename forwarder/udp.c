@@ -2,7 +2,9 @@
  * address) gets its own socket connected to the endpoint chosen for it, so replies come back
  * on that socket and leave through the listener, from the address the client sent to. Flows
  * idle for the timeout expire; the table is bounded, the oldest flow making room. A flow whose
- * endpoint left the pool, or stopped answering with ICMP errors, moves to another. */
+ * endpoint is not in its listener's pool (it left, or a reload gave the listener another pool),
+ * or stopped answering with ICMP errors, moves to another endpoint; a flow whose client the
+ * listener's source ranges no longer admit is closed. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
