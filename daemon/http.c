@@ -56,7 +56,7 @@ daemon_http_start(struct event_base *base, const char *addr, daemon_ready_fn rea
 	h->ready = ready;
 	h->metrics = metrics;
 	h->arg = arg;
-	h->httpd = httpd_new(base, on_request, h);
+	h->httpd = httpd_new(base, NULL, on_request, h);
 	if (h->httpd == NULL)
 		goto done;
 	st = httpd_listen(h->httpd, (const struct sockaddr *)&a.sa, a.len, false);

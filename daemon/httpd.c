@@ -24,12 +24,14 @@
 
 struct httpd {
 	struct event_base *base;
+	struct httpd_limits lim;
 	httpd_handler_fn fn;
 	void *arg;
 	struct evconnlistener **listeners;
 	size_t n_listeners, cap_listeners;
 	struct event resume; /* accepting again after a pause */
 	struct lru conns;    /* oldest first */
+	size_t committed;    /* bytes of responses queued on connections still open */
 };
 
 struct httpd_conn {
@@ -37,7 +39,8 @@ struct httpd_conn {
 	struct httpd *h;
 	struct bufferevent *bev;
 	struct event deadline;
-	size_t scanned; /* bytes of the head seen to hold no blank line */
+	size_t scanned;   /* bytes of the head seen to hold no blank line */
+	size_t committed; /* its response's bytes, counted in the server's */
 	bool replied;
 };
 
@@ -225,6 +228,7 @@ static void
 conn_close(struct httpd_conn *c)
 {
 	lru_remove(&c->h->conns, &c->lru);
+	c->h->committed -= c->committed;
 	event_del(&c->deadline);
 	bufferevent_free(c->bev); /* and its socket */
 	free(c);
@@ -243,9 +247,20 @@ set_deadline(struct httpd_conn *c, uint64_t ms)
 static void
 respond(struct httpd_conn *c, int code, const char *content_type, struct evbuffer *body, bool head)
 {
+	static const char busy[] = "too many responses waiting to be read\n";
+	struct httpd *h = c->h;
 	struct evbuffer *out = bufferevent_get_output(c->bev);
 	size_t blen = body != NULL ? evbuffer_get_length(body) : 0;
+	size_t before = evbuffer_get_length(out);
+	bool refuse = false;
 
+	/* Responses that clients do not take must not pile up. */
+	if (!head && blen > 0 && h->committed + blen > h->lim.max_output) {
+		refuse = true;
+		code = 503;
+		content_type = "text/plain; charset=utf-8";
+		blen = sizeof(busy) - 1;
+	}
 	c->replied = true;
 	bufferevent_disable(c->bev, EV_READ);
 	evbuffer_add_printf(out,
@@ -253,11 +268,15 @@ respond(struct httpd_conn *c, int code, const char *content_type, struct evbuffe
 	                    "Connection: close\r\n\r\n",
 	                    code, reason(code), content_type, blen,
 	                    code == 405 ? "Allow: GET, HEAD\r\n" : "");
-	if (body != NULL && !head)
+	if (refuse)
+		evbuffer_add(out, busy, blen);
+	else if (body != NULL && !head)
 		evbuffer_add_buffer(out, body);
+	c->committed = evbuffer_get_length(out) - before;
+	h->committed += c->committed;
 	/* It has made its request: a scraper being answered is not the oldest idle socket. */
-	lru_touch(&c->h->conns, &c->lru);
-	set_deadline(c, HTTPD_WRITE_MS);
+	lru_touch(&h->conns, &c->lru);
+	set_deadline(c, h->lim.write_ms);
 	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
 	bufferevent_enable(c->bev, EV_WRITE);
 }
@@ -282,7 +301,7 @@ handle(struct httpd_conn *c, size_t end)
 	const char *p = (const char *)evbuffer_pullup(in, (ev_ssize_t)end);
 	struct httpd_request req;
 	struct httpd_reply r = {.code = 200, .content_type = "text/plain; charset=utf-8"};
-	char path[HTTPD_MAX_HEAD + 1];
+	char *path;
 	int st;
 
 	if (p == NULL) {
@@ -294,16 +313,18 @@ handle(struct httpd_conn *c, size_t end)
 		respond_error(c, st);
 		return;
 	}
-	memcpy(path, req.path, req.path_len);
-	path[req.path_len] = '\0';
+	path = strndup(req.path, req.path_len);
 	r.body = evbuffer_new();
-	if (r.body == NULL) {
+	if (path == NULL || r.body == NULL) {
 		respond_error(c, 500);
-		return;
+		goto done;
 	}
 	c->h->fn(c->h->arg, path, &r);
 	respond(c, r.code, r.content_type, r.body, req.head);
-	evbuffer_free(r.body);
+done:
+	if (r.body != NULL)
+		evbuffer_free(r.body);
+	free(path);
 }
 
 static void
@@ -336,7 +357,7 @@ on_read(struct bufferevent *bev, void *arg)
 		c->scanned = (size_t)nl.pos + 1;
 	}
 	/* The read watermark stops reading at the limit: no more will come. */
-	if (len >= HTTPD_MAX_HEAD)
+	if (len >= c->h->lim.max_head)
 		respond_error(c, 431);
 }
 
@@ -375,7 +396,7 @@ on_accept(struct evconnlistener *lis, evutil_socket_t fd, struct sockaddr *sa, i
 	(void)sa;
 	(void)len;
 
-	if (h->conns.n >= HTTPD_MAX_CONNS)
+	if (h->conns.n >= h->lim.max_conns)
 		conn_close(lru_item(h->conns.oldest, struct httpd_conn, lru));
 	c = calloc(1, sizeof(*c));
 	if (c == NULL) {
@@ -390,10 +411,10 @@ on_accept(struct evconnlistener *lis, evutil_socket_t fd, struct sockaddr *sa, i
 		return;
 	}
 	/* Reading stops at the head's limit: nothing beyond it is ever buffered. */
-	bufferevent_setwatermark(c->bev, EV_READ, 0, HTTPD_MAX_HEAD);
+	bufferevent_setwatermark(c->bev, EV_READ, 0, h->lim.max_head);
 	bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
 	evtimer_assign(&c->deadline, h->base, on_deadline, c);
-	set_deadline(c, HTTPD_HEAD_MS);
+	set_deadline(c, h->lim.head_ms);
 	lru_push(&h->conns, &c->lru);
 	bufferevent_enable(c->bev, EV_READ);
 }
@@ -428,13 +449,24 @@ on_resume(evutil_socket_t fd, short what, void *arg)
 }
 
 struct httpd *
-httpd_new(struct event_base *base, httpd_handler_fn fn, void *arg)
+httpd_new(struct event_base *base, const struct httpd_limits *limits, httpd_handler_fn fn,
+          void *arg)
 {
+	static const struct httpd_limits defaults = {
+	        .max_head = HTTPD_MAX_HEAD,
+	        .head_ms = HTTPD_HEAD_MS,
+	        .write_ms = HTTPD_WRITE_MS,
+	        .max_conns = HTTPD_MAX_CONNS,
+	        .max_output = HTTPD_MAX_OUTPUT,
+	};
 	struct httpd *h = calloc(1, sizeof(*h));
 
 	if (h == NULL)
 		return NULL;
 	h->base = base;
+	h->lim = limits != NULL ? *limits : defaults;
+	if (h->lim.max_conns == 0)
+		h->lim.max_conns = 1;
 	h->fn = fn;
 	h->arg = arg;
 	lru_init(&h->conns);

@@ -58,7 +58,7 @@ health_open(struct fwd_server *s, const struct fwd_plan_health *ph)
 	if (h == NULL)
 		return NULL;
 	h->port = ph->port;
-	h->http = httpd_new(s->base, on_request, h);
+	h->http = httpd_new(s->base, NULL, on_request, h);
 	if (h->http == NULL)
 		goto fail;
 	st4 = httpd_listen(h->http, (struct sockaddr *)&s4, sizeof(s4), true);
