@@ -545,6 +545,28 @@ test_expire_many(void **state)
 	check_table(p);
 }
 
+/* The table holds FWD_AFFINITY_MAX clients: one more is balanced but not remembered, and room
+ * comes back as entries expire. */
+static void
+test_affinity_cap(void **state)
+{
+	struct fx *f = *state;
+	struct fwd_pool *p = one_pool(f, 10, THREE);
+	struct netaddr extra = client(FWD_AFFINITY_MAX);
+
+	for (uint32_t i = 0; i < FWD_AFFINITY_MAX; i++)
+		assert_non_null(pick(p, i, 0));
+	assert_int_equal(p->aff.n, FWD_AFFINITY_MAX);
+	assert_non_null(pick_addr(p, &extra, 1000));
+	assert_int_equal(p->aff.n, FWD_AFFINITY_MAX);
+	assert_false(in_table(p, &extra));
+	check_table(p);
+	fwd_pool_expire(p, 10000);
+	assert_int_equal(p->aff.n, 0);
+	assert_non_null(pick_addr(p, &extra, 10000));
+	assert_true(in_table(p, &extra));
+}
+
 /* ---- applying plans ---------------------------------------------------------------------- */
 
 static void
@@ -848,6 +870,7 @@ main(void)
 	        T(test_affinity_stale_entry_not_reused),
 	        T(test_expire),
 	        T(test_expire_many),
+	        T(test_affinity_cap),
 	        T(test_apply_keeps_pool),
 	        T(test_generation_unique),
 	        T(test_apply_no_local),
