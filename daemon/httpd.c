@@ -301,22 +301,17 @@ handle(struct httpd_conn *c, size_t end)
 	const char *p = (const char *)evbuffer_pullup(in, (ev_ssize_t)end);
 	struct httpd_request req;
 	struct httpd_reply r = {.code = 200, .content_type = "text/plain; charset=utf-8"};
-	char *path;
-	int st;
+	char *path = NULL;
+	int st = p != NULL ? httpd_parse(p, end, &req) : 500;
 
-	if (p == NULL) {
-		respond_error(c, 500);
-		return;
+	if (st == 0) {
+		path = strndup(req.path, req.path_len);
+		r.body = evbuffer_new();
+		if (path == NULL || r.body == NULL)
+			st = 500;
 	}
-	st = httpd_parse(p, end, &req);
 	if (st != 0) {
 		respond_error(c, st);
-		return;
-	}
-	path = strndup(req.path, req.path_len);
-	r.body = evbuffer_new();
-	if (path == NULL || r.body == NULL) {
-		respond_error(c, 500);
 		goto done;
 	}
 	c->h->fn(c->h->arg, path, &r);
@@ -399,17 +394,14 @@ on_accept(struct evconnlistener *lis, evutil_socket_t fd, struct sockaddr *sa, i
 	if (h->conns.n >= h->lim.max_conns)
 		conn_close(lru_item(h->conns.oldest, struct httpd_conn, lru));
 	c = calloc(1, sizeof(*c));
-	if (c == NULL) {
-		close(fd);
-		return;
-	}
-	c->h = h;
-	c->bev = bufferevent_socket_new(h->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	if (c->bev == NULL) {
+	if (c != NULL)
+		c->bev = bufferevent_socket_new(h->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (c == NULL || c->bev == NULL) {
 		close(fd);
 		free(c);
 		return;
 	}
+	c->h = h;
 	/* Reading stops at the head's limit: nothing beyond it is ever buffered. */
 	bufferevent_setwatermark(c->bev, EV_READ, 0, h->lim.max_head);
 	bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
@@ -478,34 +470,35 @@ enum svc_status
 httpd_listen(struct httpd *h, const struct sockaddr *sa, socklen_t len, bool v6only)
 {
 	int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	enum svc_status st = SVC_EIO;
 	struct evconnlistener *lis;
 	int one = 1, e;
 
-	if (fd < 0)
-		return SVC_EIO;
-	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
 	    (sa->sa_family == AF_INET6 && v6only &&
 	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) != 0) ||
 	    bind(fd, sa, len) != 0 || listen(fd, HTTPD_BACKLOG) != 0)
-		goto fail;
+		goto done;
+	st = SVC_ENOMEM;
 	if (vec_reserve(&h->listeners, &h->cap_listeners, h->n_listeners, h->n_listeners + 1,
-	                sizeof(*h->listeners), NULL) != SVC_OK) {
-		close(fd);
-		return SVC_ENOMEM;
-	}
+	                sizeof(*h->listeners), NULL) != SVC_OK)
+		goto done;
 	/* Backlog 0: the socket is listening already. */
 	lis = evconnlistener_new(h->base, on_accept, h,
 	                         LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
 	if (lis == NULL)
-		goto fail;
+		goto done;
 	evconnlistener_set_error_cb(lis, on_accept_error);
 	h->listeners[h->n_listeners++] = lis;
-	return SVC_OK;
-fail:
-	e = errno;
-	close(fd);
-	errno = e;
-	return SVC_EIO;
+	fd = -1; /* the listener's now */
+	st = SVC_OK;
+done:
+	if (fd >= 0) {
+		e = errno;
+		close(fd);
+		errno = e;
+	}
+	return st;
 }
 
 void
