@@ -96,7 +96,8 @@ enum svc_status daemon_signals_start(struct event_base *base, struct watch *cons
 void daemon_signals_stop(struct daemon_signals *s);
 
 /* The status endpoint: /health, /ready (READY decides), /metrics (METRICS writes Prometheus
- * text). */
+ * text), on httpd.h's server, which bounds what a client can send (and takes ADDR "[::]:PORT"
+ * for IPv4 too, where the system allows). */
 struct daemon_http;
 typedef bool (*daemon_ready_fn)(void *arg);
 typedef void (*daemon_metrics_fn)(void *arg, struct evbuffer *out);

@@ -1,53 +1,41 @@
-/* http.c -- a daemon's status endpoint on its main loop: /health, /ready, /metrics. */
-#include <arpa/inet.h>
+/* http.c -- a daemon's status endpoint on its main loop: /health, /ready, /metrics, served by
+ * the bounded server of httpd.c. */
+#include <errno.h>
 #include <event2/buffer.h>
-#include <event2/http.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "daemon.h"
+#include "httpd.h"
 
 struct daemon_http {
-	struct evhttp *http;
+	struct httpd *httpd;
 	daemon_ready_fn ready;
 	daemon_metrics_fn metrics;
 	void *arg;
 };
 
 static void
-on_request(struct evhttp_request *req, void *arg)
+on_request(void *arg, const char *path, struct httpd_reply *r)
 {
 	struct daemon_http *h = arg;
-	const char *uri = evhttp_request_get_uri(req);
-	struct evbuffer *b = evbuffer_new();
-	int code = 200;
-	const char *reason = "OK";
 
-	if (b == NULL) {
-		evhttp_send_error(req, 500, NULL);
-		return;
-	}
-	if (strcmp(uri, "/health") == 0) {
-		evbuffer_add_printf(b, "OK\n");
-	} else if (strcmp(uri, "/ready") == 0) {
+	if (strcmp(path, "/health") == 0) {
+		evbuffer_add_printf(r->body, "OK\n");
+	} else if (strcmp(path, "/ready") == 0) {
 		if (h->ready(h->arg)) {
-			evbuffer_add_printf(b, "OK\n");
+			evbuffer_add_printf(r->body, "OK\n");
 		} else {
-			code = 503;
-			reason = "Service Unavailable";
-			evbuffer_add_printf(b, "no cluster model loaded yet\n");
+			r->code = 503;
+			evbuffer_add_printf(r->body, "no cluster model loaded yet\n");
 		}
-	} else if (strcmp(uri, "/metrics") == 0) {
-		evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-		                  "text/plain; version=0.0.4");
-		h->metrics(h->arg, b);
+	} else if (strcmp(path, "/metrics") == 0) {
+		r->content_type = "text/plain; version=0.0.4";
+		h->metrics(h->arg, r->body);
 	} else {
-		code = 404;
-		reason = "Not Found";
-		evbuffer_add_printf(b, "not found\n");
+		r->code = 404;
+		evbuffer_add_printf(r->body, "not found\n");
 	}
-	evhttp_send_reply(req, code, reason, b);
-	evbuffer_free(b);
 }
 
 enum svc_status
@@ -56,7 +44,6 @@ daemon_http_start(struct event_base *base, const char *addr, daemon_ready_fn rea
 {
 	struct daemon_http *h = NULL;
 	struct daemon_addr a;
-	char host[64];
 	enum svc_status st = SVC_EINVAL;
 
 	*out = NULL;
@@ -69,24 +56,18 @@ daemon_http_start(struct event_base *base, const char *addr, daemon_ready_fn rea
 	h->ready = ready;
 	h->metrics = metrics;
 	h->arg = arg;
-	h->http = evhttp_new(base);
-	if (h->http == NULL)
+	h->httpd = httpd_new(base, NULL, on_request, h);
+	if (h->httpd == NULL)
 		goto done;
-	if (a.sa.ss_family == AF_INET6)
-		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&a.sa)->sin6_addr, host, sizeof(host));
-	else
-		inet_ntop(AF_INET, &((struct sockaddr_in *)&a.sa)->sin_addr, host, sizeof(host));
-	evhttp_set_gencb(h->http, on_request, h);
-	evhttp_set_allowed_methods(h->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
-	st = SVC_EIO;
-	if (evhttp_bind_socket(h->http, host, addr_port(&a)) != 0) {
-		log_msg(LL_ERROR, "http %s: cannot listen", addr);
+	st = httpd_listen(h->httpd, (const struct sockaddr *)&a.sa, a.len, false);
+	if (st != SVC_OK) {
+		log_msg(LL_ERROR, "http %s: cannot listen: %s", addr,
+		        st == SVC_EIO ? strerror(errno) : svc_status_str(st));
 		goto done;
 	}
 	log_msg(LL_INFO, "http on %s", addr);
 	*out = h;
 	h = NULL;
-	st = SVC_OK;
 done:
 	daemon_http_stop(h);
 	return st;
@@ -97,7 +78,6 @@ daemon_http_stop(struct daemon_http *h)
 {
 	if (h == NULL)
 		return;
-	if (h->http != NULL)
-		evhttp_free(h->http);
+	httpd_free(h->httpd);
 	free(h);
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "fwd_plan.h"
+#include "vec.h"
 
 /* Pools of one service port, by scope and family, as indices + 1 (0: not made yet). */
 struct port_pools {
@@ -112,17 +113,9 @@ get_pool(struct builder *b, const struct cluster_service *svc, size_t pi, enum f
 		*out = pp->idx[scope][fi] - 1;
 		return SVC_OK;
 	}
-	if (p->n_pools == b->cap_pools) {
-		size_t cap = b->cap_pools ? b->cap_pools * 2 : 16;
-		struct fwd_plan_pool *np = realloc(p->pools, cap * sizeof(*np));
-
-		if (np == NULL)
-			return SVC_ENOMEM;
-		p->pools = np;
-		b->cap_pools = cap;
-	}
-	pool = &p->pools[p->n_pools];
-	memset(pool, 0, sizeof(*pool));
+	pool = vec_push(&p->pools, &p->n_pools, &b->cap_pools, sizeof(*pool), NULL);
+	if (pool == NULL)
+		return SVC_ENOMEM;
 	pool->ns = svc->meta.ns;
 	pool->name = svc->meta.name;
 	pool->port_name =
@@ -145,7 +138,7 @@ get_pool(struct builder *b, const struct cluster_service *svc, size_t pi, enum f
 	if (pool->n_targets == 0 && policy == CLUSTER_POLICY_LOCAL &&
 	    cluster_endpoint_count(svc, pi, true) > 0)
 		pool->no_local = true;
-	*out = p->n_pools++;
+	*out = p->n_pools - 1;
 	pp->idx[scope][fi] = *out + 1;
 	return SVC_OK;
 }
@@ -165,17 +158,9 @@ add_listener(struct builder *b, const struct cluster_service *svc, size_t pi,
 	st = get_pool(b, svc, pi, scope, family, pp, &pool);
 	if (st != SVC_OK)
 		return st;
-	if (p->n_listeners == b->cap_listeners) {
-		size_t cap = b->cap_listeners ? b->cap_listeners * 2 : 16;
-		struct fwd_plan_listener *nl = realloc(p->listeners, cap * sizeof(*nl));
-
-		if (nl == NULL)
-			return SVC_ENOMEM;
-		p->listeners = nl;
-		b->cap_listeners = cap;
-	}
-	l = &p->listeners[p->n_listeners];
-	memset(l, 0, sizeof(*l));
+	l = vec_push(&p->listeners, &p->n_listeners, &b->cap_listeners, sizeof(*l), NULL);
+	if (l == NULL)
+		return SVC_ENOMEM;
 	l->proto = svc->ports[pi].proto;
 	l->kind = kind;
 	if (addr != NULL) {
@@ -190,7 +175,6 @@ add_listener(struct builder *b, const struct cluster_service *svc, size_t pi,
 		l->source_ranges = svc->lb_source_ranges;
 		l->n_source_ranges = svc->n_lb_source_ranges;
 	}
-	p->n_listeners++;
 	return SVC_OK;
 }
 
@@ -200,20 +184,12 @@ add_health(struct builder *b, const struct cluster_service *svc)
 	struct fwd_plan *p = b->p;
 	struct fwd_plan_health *h;
 
-	if (p->n_health == b->cap_health) {
-		size_t cap = b->cap_health ? b->cap_health * 2 : 8;
-		struct fwd_plan_health *nh = realloc(p->health, cap * sizeof(*nh));
-
-		if (nh == NULL)
-			return SVC_ENOMEM;
-		p->health = nh;
-		b->cap_health = cap;
-	}
-	h = &p->health[p->n_health++];
+	h = vec_push(&p->health, &p->n_health, &b->cap_health, sizeof(*h), NULL);
+	if (h == NULL)
+		return SVC_ENOMEM;
 	h->port = (uint16_t)svc->health_check_node_port;
 	h->ns = svc->meta.ns;
 	h->name = svc->meta.name;
-	h->n_local = 0;
 	for (size_t i = 0; i < svc->n_endpoints; i++) {
 		if (svc->endpoints[i].ready && is_local(&svc->endpoints[i], b->node))
 			h->n_local++;

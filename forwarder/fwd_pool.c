@@ -8,16 +8,6 @@
 #include "fwd_pool.h"
 
 static uint32_t
-hash_str(const char *s)
-{
-	uint32_t h = 2166136261u;
-
-	while (*s != '\0')
-		h = (h ^ (uint8_t)*s++) * 16777619u;
-	return h;
-}
-
-static uint32_t
 backend_hash(const struct netaddr *ip, uint16_t port, enum cluster_proto proto)
 {
 	return netaddr_hash(ip) ^ ((uint32_t)port * 2654435761u) ^ (uint32_t)proto;
@@ -26,50 +16,17 @@ backend_hash(const struct netaddr *ip, uint16_t port, enum cluster_proto proto)
 void
 fwd_backends_init(struct fwd_backends *s)
 {
-	memset(s, 0, sizeof(*s));
+	htab_init(&s->table);
 }
 
 void
 fwd_backends_deinit(struct fwd_backends *s)
 {
-	for (size_t i = 0; i < s->n_buckets; i++) {
-		struct fwd_backend *b = s->buckets[i];
+	struct htab_iter it;
 
-		while (b != NULL) {
-			struct fwd_backend *next = b->next;
-
-			free(b);
-			b = next;
-		}
-	}
-	free(s->buckets);
-	memset(s, 0, sizeof(*s));
-}
-
-static bool
-grow_backends(struct fwd_backends *s)
-{
-	size_t n = s->n_buckets ? s->n_buckets * 2 : 64;
-	struct fwd_backend **nb = calloc(n, sizeof(*nb));
-
-	if (nb == NULL)
-		return false;
-	for (size_t i = 0; i < s->n_buckets; i++) {
-		struct fwd_backend *b = s->buckets[i];
-
-		while (b != NULL) {
-			struct fwd_backend *next = b->next;
-			size_t h = backend_hash(&b->ip, b->port, b->proto) & (n - 1);
-
-			b->next = nb[h];
-			nb[h] = b;
-			b = next;
-		}
-	}
-	free(s->buckets);
-	s->buckets = nb;
-	s->n_buckets = n;
-	return true;
+	for (struct htab_node *n = htab_first(&it, &s->table); n != NULL; n = htab_iter_next(&it))
+		free(htab_item(n, struct fwd_backend, node));
+	htab_deinit(&s->table);
 }
 
 static void
@@ -101,20 +58,16 @@ struct fwd_backend *
 fwd_backend_get(struct fwd_backends *s, const struct netaddr *ip, uint16_t port,
                 enum cluster_proto proto)
 {
+	uint32_t h = backend_hash(ip, port, proto);
 	struct fwd_backend *b;
-	size_t h;
 
-	if (s->n_buckets > 0) {
-		h = backend_hash(ip, port, proto) & (s->n_buckets - 1);
-		for (b = s->buckets[h]; b != NULL; b = b->next) {
-			if (b->port == port && b->proto == proto && netaddr_equal(&b->ip, ip)) {
-				b->refs++;
-				return b;
-			}
+	for (struct htab_node *n = htab_find(&s->table, h); n != NULL; n = htab_next(n, h)) {
+		b = htab_item(n, struct fwd_backend, node);
+		if (b->port == port && b->proto == proto && netaddr_equal(&b->ip, ip)) {
+			b->refs++;
+			return b;
 		}
 	}
-	if (s->n >= s->n_buckets && !grow_backends(s))
-		return NULL;
 	b = calloc(1, sizeof(*b));
 	if (b == NULL)
 		return NULL;
@@ -123,25 +76,19 @@ fwd_backend_get(struct fwd_backends *s, const struct netaddr *ip, uint16_t port,
 	b->proto = proto;
 	b->refs = 1;
 	backend_sockaddr(b);
-	h = backend_hash(ip, port, proto) & (s->n_buckets - 1);
-	b->next = s->buckets[h];
-	s->buckets[h] = b;
-	s->n++;
+	if (htab_insert(&s->table, &b->node, h) != SVC_OK) {
+		free(b);
+		return NULL;
+	}
 	return b;
 }
 
 void
 fwd_backend_put(struct fwd_backends *s, struct fwd_backend *b)
 {
-	struct fwd_backend **pp;
-
 	if (b == NULL || --b->refs > 0)
 		return;
-	pp = &s->buckets[backend_hash(&b->ip, b->port, b->proto) & (s->n_buckets - 1)];
-	while (*pp != b)
-		pp = &(*pp)->next;
-	*pp = b->next;
-	s->n--;
+	htab_remove(&s->table, &b->node);
 	free(b);
 }
 
@@ -176,17 +123,22 @@ fwd_backend_aside(const struct fwd_backend *b, uint64_t now_ms)
 void
 fwd_pools_init(struct fwd_pools *ps)
 {
-	memset(ps, 0, sizeof(*ps));
+	htab_init(&ps->table);
 	fwd_backends_init(&ps->backends);
+	ps->gen = 0;
 }
+
+static void aff_remove(struct fwd_pool *p, struct fwd_affinity *a);
 
 static void
 pool_free(struct fwd_pools *ps, struct fwd_pool *p)
 {
+	while (p->aff_lru.oldest != NULL)
+		aff_remove(p, lru_item(p->aff_lru.oldest, struct fwd_affinity, lru));
+	htab_deinit(&p->aff);
 	for (size_t i = 0; i < p->n_members; i++)
 		fwd_backend_put(&ps->backends, p->members[i]);
 	free(p->members);
-	free(p->aff);
 	free(p->key);
 	free(p->ns);
 	free(p->name);
@@ -197,62 +149,30 @@ pool_free(struct fwd_pools *ps, struct fwd_pool *p)
 void
 fwd_pools_deinit(struct fwd_pools *ps)
 {
-	for (size_t i = 0; i < ps->n_buckets; i++) {
-		struct fwd_pool *p = ps->buckets[i];
+	struct htab_iter it;
 
-		while (p != NULL) {
-			struct fwd_pool *next = p->next;
-
-			pool_free(ps, p);
-			p = next;
-		}
-	}
-	free(ps->buckets);
+	for (struct htab_node *n = htab_first(&it, &ps->table); n != NULL; n = htab_iter_next(&it))
+		pool_free(ps, htab_item(n, struct fwd_pool, node));
+	htab_deinit(&ps->table);
 	fwd_backends_deinit(&ps->backends);
-	memset(ps, 0, sizeof(*ps));
 }
 
 static struct fwd_pool *
 pool_find(struct fwd_pools *ps, const char *key)
 {
-	if (ps->n_buckets == 0)
-		return NULL;
-	for (struct fwd_pool *p = ps->buckets[hash_str(key) & (ps->n_buckets - 1)]; p != NULL;
-	     p = p->next) {
+	uint32_t h = htab_hash_str(key, 0);
+
+	for (struct htab_node *n = htab_find(&ps->table, h); n != NULL; n = htab_next(n, h)) {
+		struct fwd_pool *p = htab_item(n, struct fwd_pool, node);
+
 		if (strcmp(p->key, key) == 0)
 			return p;
 	}
 	return NULL;
 }
 
-static bool
-grow_pools(struct fwd_pools *ps)
-{
-	size_t n = ps->n_buckets ? ps->n_buckets * 2 : 64;
-	struct fwd_pool **nb = calloc(n, sizeof(*nb));
-
-	if (nb == NULL)
-		return false;
-	for (size_t i = 0; i < ps->n_buckets; i++) {
-		struct fwd_pool *p = ps->buckets[i];
-
-		while (p != NULL) {
-			struct fwd_pool *next = p->next;
-			size_t h = hash_str(p->key) & (n - 1);
-
-			p->next = nb[h];
-			nb[h] = p;
-			p = next;
-		}
-	}
-	free(ps->buckets);
-	ps->buckets = nb;
-	ps->n_buckets = n;
-	return true;
-}
-
 static struct fwd_pool *
-pool_new(const struct fwd_plan_pool *pp)
+pool_new(struct fwd_pools *ps, const struct fwd_plan_pool *pp)
 {
 	struct fwd_pool *p = calloc(1, sizeof(*p));
 
@@ -265,6 +185,9 @@ pool_new(const struct fwd_plan_pool *pp)
 	p->proto = pp->proto;
 	p->scope = pp->scope;
 	p->family = pp->family;
+	p->gen = ++ps->gen;
+	htab_init(&p->aff);
+	lru_init(&p->aff_lru);
 	if (p->key == NULL || p->ns == NULL || p->name == NULL || p->port_name == NULL) {
 		free(p->key);
 		free(p->ns);
@@ -304,20 +227,22 @@ fwd_pools_apply(struct fwd_pools *ps, const struct fwd_plan *plan, struct fwd_po
 {
 	struct fwd_backend ***members = NULL;
 	enum svc_status st = SVC_ENOMEM;
-	size_t made = 0;
+	struct htab_iter it;
+	size_t made = 0, fresh = 0;
 
-	/* Everything that can fail first, so a failure leaves the pools as they were. */
+	/* Everything that can fail first, so a failure leaves the pools as they were. A pool in
+	 * the table always holds a reference (the last one frees it), so a new pool is one with
+	 * none yet. */
 	members = calloc(plan->n_pools ? plan->n_pools : 1, sizeof(*members));
 	if (members == NULL)
 		goto done;
 	for (; made < plan->n_pools; made++) {
 		out[made] = pool_find(ps, plan->pools[made].key);
 		if (out[made] == NULL) {
-			if (ps->n + made >= ps->n_buckets && !grow_pools(ps))
-				goto done;
-			out[made] = pool_new(&plan->pools[made]);
+			out[made] = pool_new(ps, &plan->pools[made]);
 			if (out[made] == NULL)
 				goto done;
+			fresh++;
 		}
 		members[made] = resolve_members(ps, &plan->pools[made]);
 		if (members[made] == NULL) {
@@ -325,15 +250,18 @@ fwd_pools_apply(struct fwd_pools *ps, const struct fwd_plan *plan, struct fwd_po
 			goto done;
 		}
 	}
-	for (size_t i = 0; i < ps->n_buckets; i++) {
-		for (struct fwd_pool *p = ps->buckets[i]; p != NULL; p = p->next)
-			p->live = false;
-	}
+	/* With the buckets there, inserting cannot fail. */
+	if (htab_reserve(&ps->table, ps->table.n + fresh) != SVC_OK)
+		goto done;
+	for (struct htab_node *n = htab_first(&it, &ps->table); n != NULL; n = htab_iter_next(&it))
+		htab_item(n, struct fwd_pool, node)->live = false;
 	for (size_t i = 0; i < plan->n_pools; i++) {
 		const struct fwd_plan_pool *pp = &plan->pools[i];
 		struct fwd_pool *p = out[i];
 		bool same = p->n_members == pp->n_targets;
 
+		if (p->refs == 0)
+			(void)htab_insert(&ps->table, &p->node, htab_hash_str(p->key, 0));
 		for (size_t j = 0; same && j < pp->n_targets; j++)
 			same = p->members[j] == members[i][j];
 		for (size_t j = 0; j < p->n_members; j++)
@@ -343,34 +271,28 @@ fwd_pools_apply(struct fwd_pools *ps, const struct fwd_plan *plan, struct fwd_po
 		p->n_members = pp->n_targets;
 		members[i] = NULL;
 		if (!same) {
-			p->gen++;
+			p->gen = ++ps->gen;
 			p->rr = 0;
 			aff_purge(p);
 		}
 		p->affinity_ms = (uint64_t)pp->affinity_timeout_s * 1000;
 		p->no_local = pp->no_local;
-		if (pool_find(ps, p->key) != p) {
-			size_t h = hash_str(p->key) & (ps->n_buckets - 1);
-
-			p->next = ps->buckets[h];
-			ps->buckets[h] = p;
-			ps->n++;
-		}
 		p->live = true;
 		p->refs++;
 	}
 	/* A pool left out of the plan (its service is gone) sends nowhere new; connections that
 	 * hold it finish with the backends they have. */
-	for (size_t i = 0; i < ps->n_buckets; i++) {
-		for (struct fwd_pool *p = ps->buckets[i]; p != NULL; p = p->next) {
-			if (p->live || p->n_members == 0)
-				continue;
-			for (size_t j = 0; j < p->n_members; j++)
-				fwd_backend_put(&ps->backends, p->members[j]);
-			p->n_members = 0;
-			p->gen++;
-			aff_purge(p);
-		}
+	for (struct htab_node *n = htab_first(&it, &ps->table); n != NULL;
+	     n = htab_iter_next(&it)) {
+		struct fwd_pool *p = htab_item(n, struct fwd_pool, node);
+
+		if (p->live || p->n_members == 0)
+			continue;
+		for (size_t j = 0; j < p->n_members; j++)
+			fwd_backend_put(&ps->backends, p->members[j]);
+		p->n_members = 0;
+		p->gen = ++ps->gen;
+		aff_purge(p);
 	}
 	st = SVC_OK;
 done:
@@ -381,7 +303,7 @@ done:
 					fwd_backend_put(&ps->backends, members[i][j]);
 				free(members[i]);
 			}
-			if (out[i] != NULL && pool_find(ps, out[i]->key) != out[i])
+			if (out[i] != NULL && out[i]->refs == 0)
 				pool_free(ps, out[i]);
 			out[i] = NULL;
 		}
@@ -400,17 +322,9 @@ fwd_pool_ref(struct fwd_pool *p)
 void
 fwd_pool_put(struct fwd_pools *ps, struct fwd_pool *p)
 {
-	struct fwd_pool **pp;
-
 	if (p == NULL || --p->refs > 0)
 		return;
-	pp = &ps->buckets[hash_str(p->key) & (ps->n_buckets - 1)];
-	while (*pp != NULL && *pp != p)
-		pp = &(*pp)->next;
-	if (*pp == p) {
-		*pp = p->next;
-		ps->n--;
-	}
+	htab_remove(&ps->table, &p->node);
 	pool_free(ps, p);
 }
 
@@ -424,78 +338,62 @@ fwd_pool_has(const struct fwd_pool *p, const struct fwd_backend *b)
 	return false;
 }
 
-static size_t
-aff_slot(const struct fwd_pool *p, const struct netaddr *client)
+bool
+fwd_pool_keeps(const struct fwd_pool *p, const struct fwd_backend *b, uint64_t *checked)
 {
-	size_t mask = p->aff_cap - 1, i = netaddr_hash(client) & mask;
-
-	while (p->aff[i].client.family != NETADDR_NONE && !netaddr_equal(&p->aff[i].client, client))
-		i = (i + 1) & mask;
-	return i;
-}
-
-/* Remove slot I, shifting later entries of its probe run back (no tombstones). */
-static void
-aff_remove(struct fwd_pool *p, size_t i)
-{
-	size_t mask = p->aff_cap - 1, j = i;
-
-	for (;;) {
-		size_t home;
-
-		p->aff[i].client.family = NETADDR_NONE;
-		for (;;) {
-			j = (j + 1) & mask;
-			if (p->aff[j].client.family == NETADDR_NONE) {
-				p->aff_n--;
-				return;
-			}
-			home = netaddr_hash(&p->aff[j].client) & mask;
-			/* Stays when its home lies cyclically in (i, j]. */
-			if (i <= j ? (home <= i || home > j) : (home <= i && home > j))
-				break;
-		}
-		p->aff[i] = p->aff[j];
-		i = j;
-	}
-}
-
-static bool
-aff_grow(struct fwd_pool *p)
-{
-	size_t cap = p->aff_cap ? p->aff_cap * 2 : 64;
-	struct fwd_affinity *old = p->aff, *na;
-	size_t old_cap = p->aff_cap;
-
-	if (cap > FWD_AFFINITY_MAX * 2)
+	if (*checked == p->gen)
+		return true;
+	if (!fwd_pool_has(p, b))
 		return false;
-	na = calloc(cap, sizeof(*na));
-	if (na == NULL)
-		return false;
-	p->aff = na;
-	p->aff_cap = cap;
-	for (size_t i = 0; i < old_cap; i++) {
-		if (old[i].client.family != NETADDR_NONE)
-			p->aff[aff_slot(p, &old[i].client)] = old[i];
-	}
-	free(old);
+	*checked = p->gen;
 	return true;
+}
+
+static struct fwd_affinity *
+aff_find(const struct fwd_pool *p, const struct netaddr *client)
+{
+	uint32_t h = netaddr_hash(client);
+
+	for (struct htab_node *n = htab_find(&p->aff, h); n != NULL; n = htab_next(n, h)) {
+		struct fwd_affinity *a = htab_item(n, struct fwd_affinity, node);
+
+		if (netaddr_equal(&a->client, client))
+			return a;
+	}
+	return NULL;
+}
+
+static void
+aff_remove(struct fwd_pool *p, struct fwd_affinity *a)
+{
+	htab_remove(&p->aff, &a->node);
+	lru_remove(&p->aff_lru, &a->lru);
+	free(a);
 }
 
 static void
 aff_record(struct fwd_pool *p, const struct netaddr *client, struct fwd_backend *b, uint64_t now_ms)
 {
-	size_t i;
+	struct fwd_affinity *a = aff_find(p, client);
 
-	if (p->aff_n + 1 > p->aff_cap / 2 && !aff_grow(p))
-		return;
-	i = aff_slot(p, client);
-	if (p->aff[i].client.family == NETADDR_NONE) {
-		p->aff[i].client = *client;
-		p->aff_n++;
+	if (a == NULL) {
+		/* Full: a new client goes without rather than pushing out one that has it. */
+		if (p->aff.n >= FWD_AFFINITY_MAX)
+			return;
+		a = calloc(1, sizeof(*a));
+		if (a == NULL)
+			return;
+		a->client = *client;
+		if (htab_insert(&p->aff, &a->node, netaddr_hash(client)) != SVC_OK) {
+			free(a);
+			return;
+		}
+		lru_push(&p->aff_lru, &a->lru);
+	} else {
+		lru_touch(&p->aff_lru, &a->lru);
 	}
-	p->aff[i].b = b;
-	p->aff[i].last_ms = now_ms;
+	a->b = b;
+	a->last_ms = now_ms;
 }
 
 static bool
@@ -518,17 +416,17 @@ fwd_pool_pick(struct fwd_pool *p, const struct netaddr *client, uint64_t now_ms,
 	if (p->n_members == 0)
 		return NULL;
 	/* Affinity, unless this is a retry: then the remembered backend is the one that failed. */
-	if (p->affinity_ms > 0 && n_tried == 0 && p->aff_cap > 0) {
-		size_t i = aff_slot(p, client);
-		struct fwd_affinity *a = &p->aff[i];
+	if (p->affinity_ms > 0 && n_tried == 0) {
+		struct fwd_affinity *a = aff_find(p, client);
 
-		if (a->client.family != NETADDR_NONE) {
+		if (a != NULL) {
 			if (now_ms - a->last_ms < p->affinity_ms && fwd_pool_has(p, a->b) &&
 			    !fwd_backend_aside(a->b, now_ms)) {
 				a->last_ms = now_ms;
+				lru_touch(&p->aff_lru, &a->lru);
 				return a->b;
 			}
-			aff_remove(p, i);
+			aff_remove(p, a);
 		}
 	}
 	for (size_t k = 0; k < p->n_members; k++) {
@@ -566,30 +464,25 @@ fwd_pool_pick(struct fwd_pool *p, const struct netaddr *client, uint64_t now_ms,
 static void
 aff_purge(struct fwd_pool *p)
 {
-	size_t i = 0;
+	struct htab_iter it;
 
-	while (i < p->aff_cap) {
-		if (p->aff[i].client.family != NETADDR_NONE && !fwd_pool_has(p, p->aff[i].b)) {
-			aff_remove(p, i);
-			continue;
-		}
-		i++;
+	for (struct htab_node *n = htab_first(&it, &p->aff); n != NULL; n = htab_iter_next(&it)) {
+		struct fwd_affinity *a = htab_item(n, struct fwd_affinity, node);
+
+		if (!fwd_pool_has(p, a->b))
+			aff_remove(p, a);
 	}
 }
 
 void
 fwd_pool_expire(struct fwd_pool *p, uint64_t now_ms)
 {
-	size_t i = 0;
+	/* Entries whose backend left were purged when it left; the rest go oldest first. */
+	while (p->aff_lru.oldest != NULL) {
+		struct fwd_affinity *a = lru_item(p->aff_lru.oldest, struct fwd_affinity, lru);
 
-	while (i < p->aff_cap) {
-		struct fwd_affinity *a = &p->aff[i];
-
-		if (a->client.family != NETADDR_NONE &&
-		    (now_ms - a->last_ms >= p->affinity_ms || !fwd_pool_has(p, a->b))) {
-			aff_remove(p, i);
-			continue; /* a shifted entry may now sit at I */
-		}
-		i++;
+		if (now_ms - a->last_ms < p->affinity_ms)
+			break;
+		aff_remove(p, a);
 	}
 }

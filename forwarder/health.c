@@ -1,75 +1,72 @@
 /* health.c -- healthCheckNodePort servers, as kube-proxy runs them: for a LoadBalancer service
  * with externalTrafficPolicy Local, GET on the port answers 200 while this node has ready
  * endpoints of the service and 503 while it has none, so the load balancer sends traffic only to
- * nodes that keep it local. */
+ * nodes that keep it local. The bounded server of daemon/httpd.c answers. */
+#include <arpa/inet.h>
+#include <errno.h>
 #include <event2/buffer.h>
-#include <event2/http.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "httpd.h"
 #include "svcfwd.h"
 
 struct fwd_health {
-	struct fwd_health *next;
+	struct htab_node node; /* in the server's health, by port */
 	uint16_t port;
 	char *ns, *name;
 	size_t n_local;
 	bool live;
-	struct evhttp *http;
+	struct httpd *http;
 };
 
+/* Any path, as kube-proxy's: the load balancer asks for "/" or "/healthz". */
 static void
-on_request(struct evhttp_request *req, void *arg)
+on_request(void *arg, const char *path, struct httpd_reply *r)
 {
 	struct fwd_health *h = arg;
-	struct evbuffer *b = evbuffer_new();
+	(void)path;
 
-	if (b == NULL) {
-		evhttp_send_error(req, 500, NULL);
-		return;
-	}
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-	                  "application/json");
-	evbuffer_add_printf(b,
+	r->content_type = "application/json";
+	r->code = h->n_local > 0 ? 200 : 503;
+	evbuffer_add_printf(r->body,
 	                    "{\"service\":{\"namespace\":\"%s\",\"name\":\"%s\"},"
 	                    "\"localEndpoints\":%zu,\"serviceProxyHealthy\":true}\n",
 	                    h->ns, h->name, h->n_local);
-	if (h->n_local > 0)
-		evhttp_send_reply(req, 200, "OK", b);
-	else
-		evhttp_send_reply(req, 503, "Service Unavailable", b);
-	evbuffer_free(b);
 }
 
 static void
 health_free(struct fwd_health *h)
 {
-	if (h->http != NULL)
-		evhttp_free(h->http);
+	httpd_free(h->http);
 	free(h->ns);
 	free(h->name);
 	free(h);
 }
 
+/* The port on every IPv4 and IPv6 address of the node. */
 static struct fwd_health *
 health_open(struct fwd_server *s, const struct fwd_plan_health *ph)
 {
 	struct fwd_health *h = calloc(1, sizeof(*h));
-	bool any = false;
+	struct sockaddr_in s4 = {.sin_family = AF_INET, .sin_port = htons(ph->port)};
+	struct sockaddr_in6 s6 = {.sin6_family = AF_INET6, .sin6_port = htons(ph->port)};
+	enum svc_status st4, st6;
+	int e4 = 0;
 
 	if (h == NULL)
 		return NULL;
 	h->port = ph->port;
-	h->http = evhttp_new(s->base);
+	h->http = httpd_new(s->base, NULL, on_request, h);
 	if (h->http == NULL)
 		goto fail;
-	evhttp_set_gencb(h->http, on_request, h);
-	evhttp_set_allowed_methods(h->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
-	any |= evhttp_bind_socket(h->http, "0.0.0.0", ph->port) == 0;
-	any |= evhttp_bind_socket(h->http, "::", ph->port) == 0;
-	if (!any) {
-		log_msg(LL_WARN, "health check port %u (%s/%s): cannot listen", ph->port, ph->ns,
-		        ph->name);
+	st4 = httpd_listen(h->http, (struct sockaddr *)&s4, sizeof(s4), true);
+	e4 = errno;
+	st6 = httpd_listen(h->http, (struct sockaddr *)&s6, sizeof(s6), true);
+	if (st4 != SVC_OK && st6 != SVC_OK) {
+		log_msg(LL_WARN, "health check port %u (%s/%s): cannot listen: %s", ph->port,
+		        ph->ns, ph->name, strerror(e4));
 		goto fail;
 	}
 	return h;
@@ -78,26 +75,40 @@ fail:
 	return NULL;
 }
 
+static struct fwd_health *
+health_find(struct fwd_server *s, uint16_t port)
+{
+	uint32_t h = htab_hash_u64(port);
+
+	for (struct htab_node *n = htab_find(&s->health, h); n != NULL; n = htab_next(n, h)) {
+		struct fwd_health *x = htab_item(n, struct fwd_health, node);
+
+		if (x->port == port)
+			return x;
+	}
+	return NULL;
+}
+
 void
 fwd_health_apply(struct fwd_server *s, const struct fwd_plan *plan)
 {
-	struct fwd_health **pp;
+	struct htab_iter it;
 
-	for (struct fwd_health *h = s->health; h != NULL; h = h->next)
-		h->live = false;
+	for (struct htab_node *n = htab_first(&it, &s->health); n != NULL; n = htab_iter_next(&it))
+		htab_item(n, struct fwd_health, node)->live = false;
 	for (size_t i = 0; i < plan->n_health; i++) {
 		const struct fwd_plan_health *ph = &plan->health[i];
-		struct fwd_health *h = s->health;
+		struct fwd_health *h = health_find(s, ph->port);
 		char *ns, *name;
 
-		while (h != NULL && h->port != ph->port)
-			h = h->next;
 		if (h == NULL) {
 			h = health_open(s, ph);
 			if (h == NULL)
 				continue;
-			h->next = s->health;
-			s->health = h;
+			if (htab_insert(&s->health, &h->node, htab_hash_u64(h->port)) != SVC_OK) {
+				health_free(h);
+				continue;
+			}
 		}
 		ns = strdup(ph->ns);
 		name = strdup(ph->name);
@@ -113,15 +124,13 @@ fwd_health_apply(struct fwd_server *s, const struct fwd_plan *plan)
 		h->n_local = ph->n_local;
 		h->live = true;
 	}
-	pp = &s->health;
-	while (*pp != NULL) {
-		struct fwd_health *h = *pp;
+	for (struct htab_node *n = htab_first(&it, &s->health); n != NULL;
+	     n = htab_iter_next(&it)) {
+		struct fwd_health *h = htab_item(n, struct fwd_health, node);
 
-		if (h->live) {
-			pp = &h->next;
+		if (h->live)
 			continue;
-		}
-		*pp = h->next;
+		htab_remove(&s->health, &h->node);
 		health_free(h);
 	}
 }
@@ -129,10 +138,9 @@ fwd_health_apply(struct fwd_server *s, const struct fwd_plan *plan)
 void
 fwd_health_close_all(struct fwd_server *s)
 {
-	while (s->health != NULL) {
-		struct fwd_health *h = s->health;
+	struct htab_iter it;
 
-		s->health = h->next;
-		health_free(h);
-	}
+	for (struct htab_node *n = htab_first(&it, &s->health); n != NULL; n = htab_iter_next(&it))
+		health_free(htab_item(n, struct fwd_health, node));
+	htab_deinit(&s->health);
 }

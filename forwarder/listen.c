@@ -20,44 +20,16 @@ listener_hash(enum cluster_proto proto, const struct netaddr *a, bool wildcard, 
 static struct fwd_listener *
 find(struct fwd_server *s, const struct fwd_plan_listener *pl)
 {
-	if (s->n_lbuckets == 0)
-		return NULL;
-	for (struct fwd_listener *l =
-	             s->lbuckets[listener_hash(pl->proto, &pl->addr, pl->wildcard, pl->port) &
-	                         (s->n_lbuckets - 1)];
-	     l != NULL; l = l->next) {
+	uint32_t h = listener_hash(pl->proto, &pl->addr, pl->wildcard, pl->port);
+
+	for (struct htab_node *n = htab_find(&s->listeners, h); n != NULL; n = htab_next(n, h)) {
+		struct fwd_listener *l = htab_item(n, struct fwd_listener, node);
+
 		if (l->proto == pl->proto && l->port == pl->port && l->wildcard == pl->wildcard &&
 		    netaddr_equal(&l->addr, &pl->addr))
 			return l;
 	}
 	return NULL;
-}
-
-static bool
-grow(struct fwd_server *s)
-{
-	size_t n = s->n_lbuckets ? s->n_lbuckets * 2 : 64;
-	struct fwd_listener **nb = calloc(n, sizeof(*nb));
-
-	if (nb == NULL)
-		return false;
-	for (size_t i = 0; i < s->n_lbuckets; i++) {
-		struct fwd_listener *l = s->lbuckets[i];
-
-		while (l != NULL) {
-			struct fwd_listener *next = l->next;
-			size_t h =
-			        listener_hash(l->proto, &l->addr, l->wildcard, l->port) & (n - 1);
-
-			l->next = nb[h];
-			nb[h] = l;
-			l = next;
-		}
-	}
-	free(s->lbuckets);
-	s->lbuckets = nb;
-	s->n_lbuckets = n;
-	return true;
 }
 
 static socklen_t
@@ -138,20 +110,27 @@ set_label(struct fwd_listener *l)
 		         cluster_proto_str(l->proto));
 }
 
+/* L's source ranges become PL's. *CHANGED: whether they differ from what L had. False when out
+ * of memory (L keeps its ranges). */
 static bool
-set_ranges(struct fwd_listener *l, const struct fwd_plan_listener *pl)
+set_ranges(struct fwd_listener *l, const struct fwd_plan_listener *pl, bool *changed)
 {
+	size_t n = pl->n_source_ranges;
 	struct netaddr_prefix *r = NULL;
 
-	if (pl->n_source_ranges > 0) {
-		r = malloc(pl->n_source_ranges * sizeof(*r));
+	*changed = l->n_ranges != n ||
+	           (n > 0 && memcmp(l->ranges, pl->source_ranges, n * sizeof(*r)) != 0);
+	if (!*changed)
+		return true;
+	if (n > 0) {
+		r = malloc(n * sizeof(*r));
 		if (r == NULL)
 			return false;
-		memcpy(r, pl->source_ranges, pl->n_source_ranges * sizeof(*r));
+		memcpy(r, pl->source_ranges, n * sizeof(*r));
 	}
 	free(l->ranges);
 	l->ranges = r;
-	l->n_ranges = pl->n_source_ranges;
+	l->n_ranges = n;
 	return true;
 }
 
@@ -160,6 +139,7 @@ open_listener(struct fwd_server *s, const struct fwd_plan_listener *pl)
 {
 	struct fwd_listener *l = calloc(1, sizeof(*l));
 	event_callback_fn cb = pl->proto == CLUSTER_UDP ? fwd_udp_read : fwd_tcp_accept;
+	bool changed;
 
 	if (l == NULL)
 		return NULL;
@@ -169,6 +149,7 @@ open_listener(struct fwd_server *s, const struct fwd_plan_listener *pl)
 	l->addr = pl->addr;
 	l->wildcard = pl->wildcard;
 	l->port = pl->port;
+	lru_init(&l->flows);
 	set_label(l);
 	l->fd = open_socket(l);
 	if (l->fd < 0) {
@@ -177,7 +158,7 @@ open_listener(struct fwd_server *s, const struct fwd_plan_listener *pl)
 		free(l);
 		return NULL;
 	}
-	if (!set_ranges(l, pl)) {
+	if (!set_ranges(l, pl, &changed)) {
 		close(l->fd);
 		free(l);
 		return NULL;
@@ -207,37 +188,35 @@ enum svc_status
 fwd_listen_apply(struct fwd_server *s, const struct fwd_plan *plan, struct fwd_pool **pools)
 {
 	size_t opened = 0, closed = 0, failed = 0;
+	struct htab_iter it;
 
-	for (size_t i = 0; i < s->n_lbuckets; i++) {
-		for (struct fwd_listener *l = s->lbuckets[i]; l != NULL; l = l->next)
-			l->live = false;
-	}
+	for (struct htab_node *n = htab_first(&it, &s->listeners); n != NULL;
+	     n = htab_iter_next(&it))
+		htab_item(n, struct fwd_listener, node)->live = false;
 	for (size_t i = 0; i < plan->n_listeners; i++) {
 		const struct fwd_plan_listener *pl = &plan->listeners[i];
 		struct fwd_listener *l = find(s, pl);
 		struct fwd_pool *pool = pools[pl->pool];
+		bool ranges_changed = false;
 
 		if (l == NULL) {
-			size_t h;
-
-			if (s->n_listeners >= s->n_lbuckets && !grow(s))
-				return SVC_ENOMEM;
 			l = open_listener(s, pl);
 			if (l == NULL) {
 				failed++;
 				continue;
 			}
-			h = listener_hash(l->proto, &l->addr, l->wildcard, l->port) &
-			    (s->n_lbuckets - 1);
-			l->next = s->lbuckets[h];
-			s->lbuckets[h] = l;
-			s->n_listeners++;
+			if (htab_insert(&s->listeners, &l->node,
+			                listener_hash(l->proto, &l->addr, l->wildcard, l->port)) !=
+			    SVC_OK) {
+				close_listener(s, l);
+				return SVC_ENOMEM;
+			}
 			opened++;
 			log_msg(LL_DEBUG, "listening on %s (%s %s/%s:%s)", l->label,
 			        fwd_listener_kind_str(l->kind), pool->ns, pool->name,
 			        pool->port_name);
-		} else {
-			set_ranges(l, pl);
+		} else if (!set_ranges(l, pl, &ranges_changed)) {
+			return SVC_ENOMEM;
 		}
 		l->kind = pl->kind;
 		if (l->pool != pool) {
@@ -245,48 +224,39 @@ fwd_listen_apply(struct fwd_server *s, const struct fwd_plan *plan, struct fwd_p
 			l->pool = fwd_pool_ref(pool);
 		}
 		l->live = true;
+		/* The ranges admitted the flows it has: those they no longer admit end now. (A
+		 * TCP connection, like a conntrack entry under kube-proxy, carries on.) */
+		if (ranges_changed && l->proto == CLUSTER_UDP)
+			fwd_udp_recheck(s, l);
 	}
-	for (size_t i = 0; i < s->n_lbuckets; i++) {
-		struct fwd_listener **pp = &s->lbuckets[i];
+	for (struct htab_node *n = htab_first(&it, &s->listeners); n != NULL;
+	     n = htab_iter_next(&it)) {
+		struct fwd_listener *l = htab_item(n, struct fwd_listener, node);
 
-		while (*pp != NULL) {
-			struct fwd_listener *l = *pp;
-
-			if (l->live) {
-				pp = &l->next;
-				continue;
-			}
-			*pp = l->next;
-			s->n_listeners--;
-			closed++;
-			log_msg(LL_DEBUG, "closing %s", l->label);
-			close_listener(s, l);
-		}
+		if (l->live)
+			continue;
+		htab_remove(&s->listeners, &l->node);
+		closed++;
+		log_msg(LL_DEBUG, "closing %s", l->label);
+		close_listener(s, l);
 	}
 	s->n_idle = plan->n_idle;
 	log_msg(LL_INFO,
 	        "%zu sockets (%zu opened, %zu closed, %zu failed); %zu ports without "
 	        "endpoints left closed",
-	        s->n_listeners, opened, closed, failed, plan->n_idle);
+	        s->listeners.n, opened, closed, failed, plan->n_idle);
 	return SVC_OK;
 }
 
 void
 fwd_listen_close_all(struct fwd_server *s)
 {
-	for (size_t i = 0; i < s->n_lbuckets; i++) {
-		struct fwd_listener *l = s->lbuckets[i];
+	struct htab_iter it;
 
-		while (l != NULL) {
-			struct fwd_listener *next = l->next;
-
-			close_listener(s, l);
-			l = next;
-		}
-	}
-	free(s->lbuckets);
-	s->lbuckets = NULL;
-	s->n_lbuckets = s->n_listeners = 0;
+	for (struct htab_node *n = htab_first(&it, &s->listeners); n != NULL;
+	     n = htab_iter_next(&it))
+		close_listener(s, htab_item(n, struct fwd_listener, node));
+	htab_deinit(&s->listeners);
 }
 
 /* Stop or restart accepting TCP connections (out of descriptors, or at the connection cap):
@@ -294,27 +264,63 @@ fwd_listen_close_all(struct fwd_server *s)
 void
 fwd_listen_pause(struct fwd_server *s, bool pause)
 {
+	struct htab_iter it;
+
 	if (s->accept_paused == pause)
 		return;
 	s->accept_paused = pause;
-	for (size_t i = 0; i < s->n_lbuckets; i++) {
-		for (struct fwd_listener *l = s->lbuckets[i]; l != NULL; l = l->next) {
-			if (l->proto != CLUSTER_TCP)
-				continue;
-			if (pause && l->ev_on)
-				event_del(&l->ev);
-			else if (!pause && !l->ev_on)
-				event_add(&l->ev, NULL);
-			l->ev_on = !pause;
-		}
+	for (struct htab_node *n = htab_first(&it, &s->listeners); n != NULL;
+	     n = htab_iter_next(&it)) {
+		struct fwd_listener *l = htab_item(n, struct fwd_listener, node);
+
+		if (l->proto != CLUSTER_TCP)
+			continue;
+		if (pause && l->ev_on)
+			event_del(&l->ev);
+		else if (!pause && !l->ev_on)
+			event_add(&l->ev, NULL);
+		l->ev_on = !pause;
 	}
 }
 
 void
 fwd_listen_each(struct fwd_server *s, void (*fn)(struct fwd_listener *l, void *arg), void *arg)
 {
-	for (size_t i = 0; i < s->n_lbuckets; i++) {
-		for (struct fwd_listener *l = s->lbuckets[i]; l != NULL; l = l->next)
-			fn(l, arg);
+	struct htab_iter it;
+
+	for (struct htab_node *n = htab_first(&it, &s->listeners); n != NULL;
+	     n = htab_iter_next(&it))
+		fn(htab_item(n, struct fwd_listener, node), arg);
+}
+
+bool
+fwd_listen_admits(const struct fwd_listener *l, const struct netaddr *client)
+{
+	if (l->n_ranges == 0)
+		return true;
+	for (size_t i = 0; i < l->n_ranges; i++) {
+		if (netaddr_in_prefix(client, &l->ranges[i]))
+			return true;
+	}
+	return false;
+}
+
+void
+fwd_sockaddr_ip(const struct sockaddr_storage *ss, struct netaddr *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
+
+		if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
+			out->family = NETADDR_V4;
+			memcpy(out->bytes, s6->sin6_addr.s6_addr + 12, 4);
+		} else {
+			out->family = NETADDR_V6;
+			memcpy(out->bytes, &s6->sin6_addr, 16);
+		}
+	} else {
+		out->family = NETADDR_V4;
+		memcpy(out->bytes, &((const struct sockaddr_in *)ss)->sin_addr, 4);
 	}
 }

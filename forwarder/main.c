@@ -113,16 +113,18 @@ on_sweep(evutil_socket_t fd, short what, void *arg)
 {
 	struct fwd_server *s = arg;
 	uint64_t now = now_ms();
+	struct htab_iter it;
 	(void)fd;
 	(void)what;
 
 	fwd_tcp_sweep(s, now);
 	fwd_udp_sweep(s, now);
-	for (size_t i = 0; i < s->pools.n_buckets; i++) {
-		for (struct fwd_pool *p = s->pools.buckets[i]; p != NULL; p = p->next) {
-			if (p->aff_n > 0)
-				fwd_pool_expire(p, now);
-		}
+	for (struct htab_node *n = htab_first(&it, &s->pools.table); n != NULL;
+	     n = htab_iter_next(&it)) {
+		struct fwd_pool *p = htab_item(n, struct fwd_pool, node);
+
+		if (p->aff.n > 0)
+			fwd_pool_expire(p, now);
 	}
 }
 
@@ -210,8 +212,8 @@ main(int argc, char **argv)
 	if (!s->opts.no_route && fwd_route_add(s->opts.ccfg.service_cidrs,
 	                                       s->opts.ccfg.n_service_cidrs, &s->route) != SVC_OK)
 		goto done;
-	if (watch_create(s->base, s->opts.zones, &s->opts.ccfg, RELOAD_DEBOUNCE_MS,
-	                         on_model, s, &s->watch) != SVC_OK) {
+	if (watch_create(s->base, s->opts.zones, &s->opts.ccfg, RELOAD_DEBOUNCE_MS, on_model, s,
+	                 &s->watch) != SVC_OK) {
 		log_msg(LL_ERROR, "%s: cannot watch: %s", s->opts.zones, strerror(errno));
 		goto done;
 	}

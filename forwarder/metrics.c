@@ -23,17 +23,18 @@ count_listener(struct fwd_listener *l, void *arg)
 static void
 pool_metric(struct evbuffer *b, const struct fwd_pools *ps, const char *name, size_t offset)
 {
-	for (size_t i = 0; i < ps->n_buckets; i++) {
-		for (const struct fwd_pool *p = ps->buckets[i]; p != NULL; p = p->next) {
-			uint64_t v = *(const uint64_t *)((const char *)p + offset);
+	struct htab_iter it;
 
-			evbuffer_add_printf(b,
-			                    "%s{namespace=\"%s\",service=\"%s\",port=\"%s\","
-			                    "protocol=\"%s\",scope=\"%s\",family=\"ipv%u\"} %lu\n",
-			                    name, p->ns, p->name, p->port_name,
-			                    cluster_proto_str(p->proto), fwd_scope_str(p->scope),
-			                    p->family, (unsigned long)v);
-		}
+	for (struct htab_node *n = htab_first(&it, &ps->table); n != NULL;
+	     n = htab_iter_next(&it)) {
+		const struct fwd_pool *p = htab_item(n, struct fwd_pool, node);
+		uint64_t v = *(const uint64_t *)((const char *)p + offset);
+
+		evbuffer_add_printf(b,
+		                    "%s{namespace=\"%s\",service=\"%s\",port=\"%s\","
+		                    "protocol=\"%s\",scope=\"%s\",family=\"ipv%u\"} %lu\n",
+		                    name, p->ns, p->name, p->port_name, cluster_proto_str(p->proto),
+		                    fwd_scope_str(p->scope), p->family, (unsigned long)v);
 	}
 }
 
@@ -41,14 +42,16 @@ static void
 backend_metric(struct evbuffer *b, const struct fwd_backends *bs, const char *name, size_t offset,
                bool u32)
 {
-	for (size_t i = 0; i < bs->n_buckets; i++) {
-		for (const struct fwd_backend *e = bs->buckets[i]; e != NULL; e = e->next) {
-			const char *f = (const char *)e + offset;
-			unsigned long v = u32 ? *(const uint32_t *)f : *(const uint64_t *)f;
+	struct htab_iter it;
 
-			evbuffer_add_printf(b, "%s{endpoint=\"%s\",protocol=\"%s\"} %lu\n", name,
-			                    e->label, cluster_proto_str(e->proto), v);
-		}
+	for (struct htab_node *n = htab_first(&it, &bs->table); n != NULL;
+	     n = htab_iter_next(&it)) {
+		const struct fwd_backend *e = htab_item(n, struct fwd_backend, node);
+		const char *f = (const char *)e + offset;
+		unsigned long v = u32 ? *(const uint32_t *)f : *(const uint64_t *)f;
+
+		evbuffer_add_printf(b, "%s{endpoint=\"%s\",protocol=\"%s\"} %lu\n", name, e->label,
+		                    cluster_proto_str(e->proto), v);
 	}
 }
 
@@ -70,6 +73,7 @@ fwd_metrics_text(void *server, struct evbuffer *b)
 	const struct fwd_pools *ps = &s->pools;
 	struct counts lc = {0};
 	uint64_t now = now_ms();
+	struct htab_iter it;
 	size_t aside = 0;
 
 	fwd_listen_each(s, count_listener, &lc);
@@ -92,28 +96,30 @@ fwd_metrics_text(void *server, struct evbuffer *b)
 	     packets_out);
 	evbuffer_add_printf(b, "# HELP svcfwd_service_endpoints Endpoints taking new traffic.\n"
 	                       "# TYPE svcfwd_service_endpoints gauge\n");
-	for (size_t i = 0; i < ps->n_buckets; i++) {
-		for (const struct fwd_pool *p = ps->buckets[i]; p != NULL; p = p->next)
-			evbuffer_add_printf(
-			        b,
-			        "svcfwd_service_endpoints{namespace=\"%s\",service=\"%s\","
-			        "port=\"%s\",protocol=\"%s\",scope=\"%s\",family=\"ipv%u\"}"
-			        " %zu\n",
-			        p->ns, p->name, p->port_name, cluster_proto_str(p->proto),
-			        fwd_scope_str(p->scope), p->family, p->n_members);
+	for (struct htab_node *n = htab_first(&it, &ps->table); n != NULL;
+	     n = htab_iter_next(&it)) {
+		const struct fwd_pool *p = htab_item(n, struct fwd_pool, node);
+
+		evbuffer_add_printf(b,
+		                    "svcfwd_service_endpoints{namespace=\"%s\",service=\"%s\","
+		                    "port=\"%s\",protocol=\"%s\",scope=\"%s\",family=\"ipv%u\"}"
+		                    " %zu\n",
+		                    p->ns, p->name, p->port_name, cluster_proto_str(p->proto),
+		                    fwd_scope_str(p->scope), p->family, p->n_members);
 	}
 	evbuffer_add_printf(b, "# HELP svcfwd_service_no_local_endpoints 1 when a Local traffic "
 	                       "policy leaves the port without endpoints on this node (its socket "
 	                       "is closed).\n# TYPE svcfwd_service_no_local_endpoints gauge\n");
-	for (size_t i = 0; i < ps->n_buckets; i++) {
-		for (const struct fwd_pool *p = ps->buckets[i]; p != NULL; p = p->next)
-			evbuffer_add_printf(
-			        b,
-			        "svcfwd_service_no_local_endpoints{namespace=\"%s\","
-			        "service=\"%s\",port=\"%s\",protocol=\"%s\",scope=\"%s\","
-			        "family=\"ipv%u\"} %d\n",
-			        p->ns, p->name, p->port_name, cluster_proto_str(p->proto),
-			        fwd_scope_str(p->scope), p->family, p->no_local ? 1 : 0);
+	for (struct htab_node *n = htab_first(&it, &ps->table); n != NULL;
+	     n = htab_iter_next(&it)) {
+		const struct fwd_pool *p = htab_item(n, struct fwd_pool, node);
+
+		evbuffer_add_printf(b,
+		                    "svcfwd_service_no_local_endpoints{namespace=\"%s\","
+		                    "service=\"%s\",port=\"%s\",protocol=\"%s\",scope=\"%s\","
+		                    "family=\"ipv%u\"} %d\n",
+		                    p->ns, p->name, p->port_name, cluster_proto_str(p->proto),
+		                    fwd_scope_str(p->scope), p->family, p->no_local ? 1 : 0);
 	}
 	BACKEND(b, &ps->backends, "svcfwd_endpoint_connections_total",
 	        "Connections or UDP flows sent to the endpoint.", "counter", conns, false);
@@ -127,18 +133,16 @@ fwd_metrics_text(void *server, struct evbuffer *b)
 	        "Failed connects to the endpoint.", "counter", connect_failures, false);
 	evbuffer_add_printf(b, "# HELP svcfwd_endpoint_set_aside Whether the endpoint is set "
 	                       "aside after failures.\n# TYPE svcfwd_endpoint_set_aside gauge\n");
-	for (size_t i = 0; i < ps->backends.n_buckets; i++) {
-		for (const struct fwd_backend *e = ps->backends.buckets[i]; e != NULL;
-		     e = e->next) {
-			bool a = fwd_backend_aside(e, now);
+	for (struct htab_node *n = htab_first(&it, &ps->backends.table); n != NULL;
+	     n = htab_iter_next(&it)) {
+		const struct fwd_backend *e = htab_item(n, struct fwd_backend, node);
+		bool a = fwd_backend_aside(e, now);
 
-			aside += a;
-			evbuffer_add_printf(
-			        b,
-			        "svcfwd_endpoint_set_aside{endpoint=\"%s\",protocol=\"%s\"}"
-			        " %d\n",
-			        e->label, cluster_proto_str(e->proto), a ? 1 : 0);
-		}
+		aside += a;
+		evbuffer_add_printf(b,
+		                    "svcfwd_endpoint_set_aside{endpoint=\"%s\",protocol=\"%s\"}"
+		                    " %d\n",
+		                    e->label, cluster_proto_str(e->proto), a ? 1 : 0);
 	}
 	evbuffer_add_printf(
 	        b,
@@ -166,10 +170,10 @@ fwd_metrics_text(void *server, struct evbuffer *b)
 	        "# TYPE svcfwd_reloads_total counter\nsvcfwd_reloads_total{result=\"ok\"} %lu\n"
 	        "svcfwd_reloads_total{result=\"error\"} %lu\n"
 	        "# TYPE svcfwd_model_generation gauge\nsvcfwd_model_generation %lu\n",
-	        lc.tcp, lc.udp, s->n_idle, s->n_conns, (unsigned long)s->stats.accepted,
+	        lc.tcp, lc.udp, s->n_idle, s->conns.n, (unsigned long)s->stats.accepted,
 	        (unsigned long)s->stats.accept_errors, (unsigned long)s->stats.accept_pauses,
 	        (unsigned long)s->stats.conns_closed_idle, (unsigned long)s->stats.splice_bytes,
-	        s->n_pipes, s->n_flows, (unsigned long)s->stats.flows_created,
+	        s->n_pipes, s->flows.n, (unsigned long)s->stats.flows_created,
 	        (unsigned long)s->stats.flows_expired, (unsigned long)s->stats.flows_evicted, aside,
 	        (unsigned long)s->stats.reloads_ok, (unsigned long)s->stats.reloads_failed,
 	        (unsigned long)s->generation);

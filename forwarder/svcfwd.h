@@ -13,12 +13,8 @@
 #include "daemon.h"
 #include "fwd_plan.h"
 #include "fwd_pool.h"
-
-#define FWD_READ_SIZE   65536 /* one read; a full one marks a bulk flow for splice */
-#define FWD_MAX_TRIES   4     /* connect attempts per connection, each to another endpoint */
-#define FWD_ACCEPT_MAX  64    /* accepts per listener per wake-up */
-#define FWD_UDP_BATCH   32
-#define FWD_UDP_MAX_PKT 65536
+#include "htab.h"
+#include "lru.h"
 
 struct fwd_opts {
 	const char *config;
@@ -42,7 +38,7 @@ struct fwd_server;
 
 /* A bound socket for one address, port and protocol. */
 struct fwd_listener {
-	struct fwd_listener *next; /* hash chain */
+	struct htab_node node; /* in the server's listeners */
 	struct fwd_server *srv;
 	enum cluster_proto proto;
 	enum fwd_listener_kind kind;
@@ -56,54 +52,8 @@ struct fwd_listener {
 	struct fwd_pool *pool;
 	struct netaddr_prefix *ranges; /* load-balancer source ranges; none: any client */
 	size_t n_ranges;
-	struct fwd_flow *flows; /* UDP flows answered through this socket */
+	struct lru flows; /* the UDP flows answered through this socket (udp.c; order unused) */
 	char label[NETADDR_STRLEN + 16];
-};
-
-/* One direction of a TCP relay: what was read from one socket and not yet written to the
- * other, in BUF or in a pipe. */
-struct fwd_half {
-	uint8_t *buf;
-	uint32_t off, len;
-	int pipe[2]; /* -1 until splicing */
-	uint32_t piped;
-	bool bulk; /* a read filled the scratch buffer: splice from now on */
-	bool eof;  /* the source said it sends no more */
-	bool shut; /* and that was passed on */
-};
-
-struct fwd_conn {
-	struct fwd_server *srv;
-	int cfd, bfd;
-	struct event c_rd, c_wr, b_rd, b_wr;
-	bool c_rd_on, c_wr_on, b_rd_on, b_wr_on;
-	struct fwd_half up;   /* client to backend */
-	struct fwd_half down; /* backend to client */
-	struct fwd_pool *pool;
-	struct fwd_backend *b;
-	struct fwd_backend *tried[FWD_MAX_TRIES];
-	size_t n_tried;
-	struct netaddr client;
-	bool connecting;
-	uint64_t last_ms;
-	struct fwd_conn *prev, *next; /* idle order, oldest first */
-};
-
-struct fwd_flow {
-	struct fwd_flow *hnext;
-	struct fwd_flow *prev, *next;     /* idle order, oldest first */
-	struct fwd_flow *l_prev, *l_next; /* the listener's flows */
-	struct fwd_listener *l;
-	struct sockaddr_storage client;
-	socklen_t client_len;
-	struct netaddr client_ip;
-	struct netaddr local; /* a wildcard listener's address the client sent to */
-	int fd;
-	struct event ev;
-	struct fwd_backend *b;
-	uint32_t gen; /* the pool generation B was last checked against */
-	bool b_failed;
-	uint64_t last_ms;
 };
 
 struct fwd_stats {
@@ -121,26 +71,24 @@ struct fwd_server {
 	struct fwd_pools pools;
 	struct fwd_pool **held; /* the current plan's pools, one reference each */
 	size_t n_held;
-	struct fwd_listener **lbuckets;
-	size_t n_lbuckets, n_listeners, n_idle;
+	struct htab listeners; /* struct fwd_listener by protocol, address and port */
+	size_t n_idle;
 	bool ready;
 	uint64_t generation;
 	struct fwd_route *route;
-	struct fwd_health *health;
-	/* TCP */
-	struct fwd_conn *idle_head, *idle_tail;
-	size_t n_conns;
+	struct htab health; /* health-check servers by port (health.c) */
+	struct event *sweep_ev;
+	/* TCP (tcp.c) */
+	struct lru conns; /* every connection, least recently active first */
 	size_t n_pipes;
 	bool accept_paused;
 	int reserve_fd; /* /dev/null, given up when descriptors run out */
 	struct event *resume_ev;
-	struct event *sweep_ev;
-	uint8_t *scratch;
-	/* UDP */
-	struct fwd_flow **fbuckets;
-	size_t n_fbuckets, n_flows;
-	struct fwd_flow *flow_head, *flow_tail;
-	uint8_t *udp_buf; /* FWD_UDP_BATCH packets */
+	uint8_t *scratch; /* one read's worth */
+	/* UDP (udp.c) */
+	struct htab flows;   /* by listener, client and local address */
+	struct lru flow_lru; /* the same, least recently active first */
+	uint8_t *udp_buf;    /* one batch of datagrams */
 	struct fwd_stats stats;
 };
 
@@ -149,6 +97,10 @@ enum svc_status fwd_listen_apply(struct fwd_server *s, const struct fwd_plan *pl
                                  struct fwd_pool **pools);
 void fwd_listen_close_all(struct fwd_server *s);
 void fwd_listen_pause(struct fwd_server *s, bool pause);
+/* Whether L's source ranges admit CLIENT. */
+bool fwd_listen_admits(const struct fwd_listener *l, const struct netaddr *client);
+/* A socket address's IP (an IPv4-mapped IPv6 address as IPv4). */
+void fwd_sockaddr_ip(const struct sockaddr_storage *ss, struct netaddr *out);
 /* Every listener, for metrics. */
 void fwd_listen_each(struct fwd_server *s, void (*fn)(struct fwd_listener *l, void *arg),
                      void *arg);
@@ -165,10 +117,11 @@ void fwd_udp_deinit(struct fwd_server *s);
 void fwd_udp_read(evutil_socket_t fd, short what, void *arg);
 /* Close the flows that answer through L (before L goes). */
 void fwd_udp_listener_gone(struct fwd_server *s, struct fwd_listener *l);
+/* Close the flows of L whose client L's source ranges no longer admit. */
+void fwd_udp_recheck(struct fwd_server *s, struct fwd_listener *l);
 void fwd_udp_sweep(struct fwd_server *s, uint64_t now);
 
 /* health.c: healthCheckNodePort servers. */
-struct fwd_health;
 void fwd_health_apply(struct fwd_server *s, const struct fwd_plan *plan);
 void fwd_health_close_all(struct fwd_server *s);
 

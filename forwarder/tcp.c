@@ -15,12 +15,45 @@
 
 #include "svcfwd.h"
 
-#define PIPE_SIZE     (256 * 1024)
-#define PAUSE_EMFILE  100 /* ms without accepting after running out of descriptors */
-#define SPLICE_FLAGS  (SPLICE_F_MOVE | SPLICE_F_NONBLOCK)
-#define MAX_FREE_CONN 1024
+#define FWD_READ_SIZE  65536 /* one read; a full one marks a bulk flow for splice */
+#define FWD_MAX_TRIES  4     /* connect attempts per connection, each to another endpoint */
+#define FWD_ACCEPT_MAX 64    /* accepts per listener per wake-up */
+#define PIPE_SIZE      (256 * 1024)
+#define PAUSE_EMFILE   100 /* ms without accepting after running out of descriptors */
+#define SPLICE_FLAGS   (SPLICE_F_MOVE | SPLICE_F_NONBLOCK)
+#define MAX_FREE_CONN  1024
 
-static struct fwd_conn *free_conns; /* kept for reuse, linked through next */
+/* One direction of a relay: what was read from one socket and not yet written to the other,
+ * in BUF or in a pipe. */
+struct fwd_half {
+	uint8_t *buf;
+	uint32_t off, len;
+	int pipe[2]; /* -1 until splicing */
+	uint32_t piped;
+	bool bulk; /* a read filled the scratch buffer: splice from now on */
+	bool eof;  /* the source said it sends no more */
+	bool shut; /* and that was passed on */
+};
+
+struct fwd_conn {
+	struct lru_node lru; /* in the server's conns: idle order */
+	struct fwd_server *srv;
+	int cfd, bfd;
+	struct event c_rd, c_wr, b_rd, b_wr;
+	bool c_rd_on, c_wr_on, b_rd_on, b_wr_on;
+	struct fwd_half up;   /* client to backend */
+	struct fwd_half down; /* backend to client */
+	struct fwd_pool *pool;
+	struct fwd_backend *b;
+	struct fwd_backend *tried[FWD_MAX_TRIES];
+	size_t n_tried;
+	struct netaddr client;
+	bool connecting;
+	uint64_t last_ms;
+	struct fwd_conn *free_next; /* in free_conns */
+};
+
+static struct fwd_conn *free_conns; /* kept for reuse */
 static size_t n_free_conns;
 
 static void on_client(evutil_socket_t fd, short what, void *arg);
@@ -40,43 +73,12 @@ ev_set(struct event *ev, bool *on, bool want, const struct timeval *tv)
 	*on = want;
 }
 
-static void
-idle_unlink(struct fwd_server *s, struct fwd_conn *c)
-{
-	if (c->prev != NULL)
-		c->prev->next = c->next;
-	else
-		s->idle_head = c->next;
-	if (c->next != NULL)
-		c->next->prev = c->prev;
-	else
-		s->idle_tail = c->prev;
-	c->prev = c->next = NULL;
-}
-
-static void
-idle_append(struct fwd_server *s, struct fwd_conn *c)
-{
-	c->prev = s->idle_tail;
-	c->next = NULL;
-	if (s->idle_tail != NULL)
-		s->idle_tail->next = c;
-	else
-		s->idle_head = c;
-	s->idle_tail = c;
-}
-
-/* Activity: to the young end of the idle list. */
+/* Activity: to the young end of the idle order. */
 static void
 touch(struct fwd_conn *c)
 {
-	struct fwd_server *s = c->srv;
-
 	c->last_ms = now_ms();
-	if (s->idle_tail != c) {
-		idle_unlink(s, c);
-		idle_append(s, c);
-	}
+	lru_touch(&c->srv->conns, &c->lru);
 }
 
 static void
@@ -118,19 +120,18 @@ conn_close(struct fwd_conn *c, bool reset)
 		close(c->bfd);
 	half_release(s, &c->up);
 	half_release(s, &c->down);
-	idle_unlink(s, c);
+	lru_remove(&s->conns, &c->lru);
 	if (c->b != NULL) {
 		if (!c->connecting)
 			c->b->active--;
 		fwd_backend_put(&s->pools.backends, c->b);
 	}
 	fwd_pool_put(&s->pools, c->pool);
-	s->n_conns--;
-	if (s->accept_paused && s->n_conns < s->opts.max_conns && s->reserve_fd >= 0 &&
+	if (s->accept_paused && s->conns.n < s->opts.max_conns && s->reserve_fd >= 0 &&
 	    !evtimer_pending(s->resume_ev, NULL))
 		fwd_listen_pause(s, false);
 	if (n_free_conns < MAX_FREE_CONN) {
-		c->next = free_conns;
+		c->free_next = free_conns;
 		free_conns = c;
 		n_free_conns++;
 	} else {
@@ -144,7 +145,7 @@ conn_alloc(void)
 	struct fwd_conn *c = free_conns;
 
 	if (c != NULL) {
-		free_conns = c->next;
+		free_conns = c->free_next;
 		n_free_conns--;
 	} else {
 		c = malloc(sizeof(*c));
@@ -516,38 +517,6 @@ on_backend_write(evutil_socket_t fd, short what, void *arg)
 	connected(c);
 }
 
-static bool
-range_ok(const struct fwd_listener *l, const struct netaddr *client)
-{
-	if (l->n_ranges == 0)
-		return true;
-	for (size_t i = 0; i < l->n_ranges; i++) {
-		if (netaddr_in_prefix(client, &l->ranges[i]))
-			return true;
-	}
-	return false;
-}
-
-static void
-sockaddr_to_netaddr(const struct sockaddr_storage *ss, struct netaddr *out)
-{
-	memset(out, 0, sizeof(*out));
-	if (ss->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
-
-		if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
-			out->family = NETADDR_V4;
-			memcpy(out->bytes, s6->sin6_addr.s6_addr + 12, 4);
-		} else {
-			out->family = NETADDR_V6;
-			memcpy(out->bytes, &s6->sin6_addr, 16);
-		}
-	} else {
-		out->family = NETADDR_V4;
-		memcpy(out->bytes, &((const struct sockaddr_in *)ss)->sin_addr, 4);
-	}
-}
-
 static void
 reject(int fd)
 {
@@ -572,7 +541,7 @@ on_resume(evutil_socket_t fd, short what, void *arg)
 		evtimer_add(s->resume_ev, &tv);
 		return;
 	}
-	if (s->n_conns < s->opts.max_conns)
+	if (s->conns.n < s->opts.max_conns)
 		fwd_listen_pause(s, false);
 }
 
@@ -583,8 +552,8 @@ start(struct fwd_listener *l, int cfd, const struct sockaddr_storage *peer)
 	struct fwd_conn *c;
 	struct netaddr client;
 
-	sockaddr_to_netaddr(peer, &client);
-	if (!range_ok(l, &client)) {
+	fwd_sockaddr_ip(peer, &client);
+	if (!fwd_listen_admits(l, &client)) {
 		l->pool->rejected++;
 		reject(cfd);
 		return;
@@ -599,8 +568,7 @@ start(struct fwd_listener *l, int cfd, const struct sockaddr_storage *peer)
 	c->client = client;
 	c->pool = fwd_pool_ref(l->pool);
 	c->last_ms = now_ms();
-	idle_append(s, c);
-	s->n_conns++;
+	lru_push(&s->conns, &c->lru);
 	set_nodelay(cfd);
 	if (!connect_next(c)) {
 		c->pool->rejected++;
@@ -620,7 +588,7 @@ fwd_tcp_accept(evutil_socket_t fd, short what, void *arg)
 		socklen_t len = sizeof(peer);
 		int cfd;
 
-		if (s->n_conns >= s->opts.max_conns) {
+		if (s->conns.n >= s->opts.max_conns) {
 			/* At the cap: leave the rest in the kernel's queue until some close. */
 			fwd_listen_pause(s, true);
 			s->stats.accept_pauses++;
@@ -646,15 +614,15 @@ fwd_tcp_accept(evutil_socket_t fd, short what, void *arg)
 void
 fwd_tcp_sweep(struct fwd_server *s, uint64_t now)
 {
-	while (s->idle_head != NULL && now - s->idle_head->last_ms >= s->opts.tcp_idle_ms) {
-		struct fwd_conn *c = s->idle_head;
+	struct fwd_conn *c;
 
+	while ((c = lru_item(s->conns.oldest, struct fwd_conn, lru)) != NULL &&
+	       now - c->last_ms >= s->opts.tcp_idle_ms) {
 		/* A connect in progress has its own timeout. */
 		if (c->connecting) {
-			idle_unlink(s, c);
 			c->last_ms = now;
-			idle_append(s, c);
-			if (s->idle_head == c)
+			lru_touch(&s->conns, &c->lru);
+			if (s->conns.oldest == &c->lru)
 				break;
 			continue;
 		}
@@ -668,6 +636,7 @@ fwd_tcp_init(struct fwd_server *s)
 {
 	/* One descriptor kept in reserve for the backend socket of a client accepted just as the
 	 * descriptors ran out. */
+	lru_init(&s->conns);
 	s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	s->scratch = malloc(FWD_READ_SIZE);
 	s->resume_ev = evtimer_new(s->base, on_resume, s);
@@ -679,12 +648,12 @@ fwd_tcp_init(struct fwd_server *s)
 void
 fwd_tcp_deinit(struct fwd_server *s)
 {
-	while (s->idle_head != NULL)
-		conn_close(s->idle_head, false);
+	while (s->conns.oldest != NULL)
+		conn_close(lru_item(s->conns.oldest, struct fwd_conn, lru), false);
 	while (free_conns != NULL) {
 		struct fwd_conn *c = free_conns;
 
-		free_conns = c->next;
+		free_conns = c->free_next;
 		free(c);
 	}
 	n_free_conns = 0;

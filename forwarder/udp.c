@@ -2,7 +2,9 @@
  * address) gets its own socket connected to the endpoint chosen for it, so replies come back
  * on that socket and leave through the listener, from the address the client sent to. Flows
  * idle for the timeout expire; the table is bounded, the oldest flow making room. A flow whose
- * endpoint left the pool, or stopped answering with ICMP errors, moves to another. */
+ * endpoint is not in its listener's pool (it left, or a reload gave the listener another pool),
+ * or stopped answering with ICMP errors, moves to another endpoint; a flow whose client the
+ * listener's source ranges no longer admit is closed. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -13,7 +15,27 @@
 
 #include "svcfwd.h"
 
+#define FWD_UDP_BATCH      32 /* datagrams per read */
+#define FWD_UDP_MAX_PKT    65536
 #define CMSG_SPACE_PKTINFO CMSG_SPACE(sizeof(struct in6_pktinfo))
+
+struct fwd_flow {
+	struct htab_node node;  /* in the server's flows */
+	struct lru_node lru;    /* in the server's idle order */
+	struct lru_node l_node; /* in the listener's flows */
+	struct fwd_listener *l;
+	struct sockaddr_storage client;
+	socklen_t client_len;
+	struct netaddr client_ip;
+	struct netaddr local; /* a wildcard listener's address the client sent to */
+	int fd;               /* connected to B; -1 before the first */
+	sa_family_t family;   /* FD's */
+	struct event ev;
+	struct fwd_backend *b;
+	uint64_t gen; /* the pool generation B was last found a member in */
+	bool b_failed;
+	uint64_t last_ms;
+};
 
 static void on_reply(evutil_socket_t fd, short what, void *arg);
 
@@ -21,104 +43,61 @@ static uint32_t
 flow_hash(const struct fwd_listener *l, const struct sockaddr_storage *sa, socklen_t len,
           const struct netaddr *local)
 {
-	const uint8_t *p = (const uint8_t *)sa;
-	uint32_t h = (uint32_t)(uintptr_t)l * 2654435761u;
-
-	for (socklen_t i = 0; i < len; i++)
-		h = (h ^ p[i]) * 16777619u;
-	return h ^ netaddr_hash(local);
-}
-
-static bool
-flow_grow(struct fwd_server *s)
-{
-	size_t n = s->n_fbuckets ? s->n_fbuckets * 2 : 256;
-	struct fwd_flow **nb = calloc(n, sizeof(*nb));
-
-	if (nb == NULL)
-		return false;
-	for (size_t i = 0; i < s->n_fbuckets; i++) {
-		struct fwd_flow *f = s->fbuckets[i];
-
-		while (f != NULL) {
-			struct fwd_flow *next = f->hnext;
-			size_t h = flow_hash(f->l, &f->client, f->client_len, &f->local) & (n - 1);
-
-			f->hnext = nb[h];
-			nb[h] = f;
-			f = next;
-		}
-	}
-	free(s->fbuckets);
-	s->fbuckets = nb;
-	s->n_fbuckets = n;
-	return true;
-}
-
-static void
-lru_unlink(struct fwd_server *s, struct fwd_flow *f)
-{
-	if (f->prev != NULL)
-		f->prev->next = f->next;
-	else
-		s->flow_head = f->next;
-	if (f->next != NULL)
-		f->next->prev = f->prev;
-	else
-		s->flow_tail = f->prev;
-	f->prev = f->next = NULL;
-}
-
-static void
-lru_append(struct fwd_server *s, struct fwd_flow *f)
-{
-	f->prev = s->flow_tail;
-	f->next = NULL;
-	if (s->flow_tail != NULL)
-		s->flow_tail->next = f;
-	else
-		s->flow_head = f;
-	s->flow_tail = f;
+	return htab_hash_bytes(sa, len, (uint32_t)(uintptr_t)l) ^ netaddr_hash(local);
 }
 
 static void
 flow_touch(struct fwd_server *s, struct fwd_flow *f)
 {
 	f->last_ms = now_ms();
-	if (s->flow_tail != f) {
-		lru_unlink(s, f);
-		lru_append(s, f);
-	}
+	lru_touch(&s->flow_lru, &f->lru);
 }
 
 static void
 flow_destroy(struct fwd_server *s, struct fwd_flow *f)
 {
-	struct fwd_flow **pp = &s->fbuckets[flow_hash(f->l, &f->client, f->client_len, &f->local) &
-	                                    (s->n_fbuckets - 1)];
-
-	while (*pp != f)
-		pp = &(*pp)->hnext;
-	*pp = f->hnext;
-	lru_unlink(s, f);
-	if (f->l_prev != NULL)
-		f->l_prev->l_next = f->l_next;
-	else
-		f->l->flows = f->l_next;
-	if (f->l_next != NULL)
-		f->l_next->l_prev = f->l_prev;
+	htab_remove(&s->flows, &f->node);
+	lru_remove(&s->flow_lru, &f->lru);
+	lru_remove(&f->l->flows, &f->l_node);
 	event_del(&f->ev);
 	close(f->fd);
 	if (f->b != NULL) {
 		f->b->active--;
 		fwd_backend_put(&s->pools.backends, f->b);
 	}
-	s->n_flows--;
 	free(f);
 }
 
-/* Point F at a backend of its pool: a new one when it has none, its own left the pool, or it
- * failed. False when the pool has nowhere to send. */
+/* Connect F to B, on a new socket when B's family is not the socket's (the first time, or when
+ * the pool now holds the other family). */
+static bool
+flow_connect(struct fwd_server *s, struct fwd_flow *f, const struct fwd_backend *b)
+{
+	int fd;
+
+	if (f->fd >= 0 && f->family == b->sa.ss_family)
+		return connect(f->fd, (const struct sockaddr *)&b->sa, b->sa_len) == 0;
+	fd = socket(b->sa.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return false;
+	if (connect(fd, (const struct sockaddr *)&b->sa, b->sa_len) != 0) {
+		close(fd);
+		return false;
+	}
+	if (f->fd >= 0) {
+		event_del(&f->ev);
+		close(f->fd);
+	}
+	f->fd = fd;
+	f->family = b->sa.ss_family;
+	event_assign(&f->ev, s->base, fd, EV_READ | EV_PERSIST, on_reply, f);
+	event_add(&f->ev, NULL);
+	return true;
+}
+
+/* Point F at a backend of its listener's pool: a new one when it has none, its own is not in
+ * that pool (it left, or the listener moved to another pool), or it failed. False when the
+ * pool has nowhere to send. */
 static bool
 flow_route(struct fwd_server *s, struct fwd_flow *f)
 {
@@ -126,20 +105,14 @@ flow_route(struct fwd_server *s, struct fwd_flow *f)
 	struct fwd_backend *b, *tried[1];
 	size_t n_tried = 0;
 
-	if (f->b != NULL && f->gen == pool->gen && !f->b_failed)
+	if (f->b != NULL && !f->b_failed && fwd_pool_keeps(pool, f->b, &f->gen))
 		return true;
-	if (f->b != NULL && !f->b_failed && fwd_pool_has(pool, f->b)) {
-		f->gen = pool->gen;
-		return true;
-	}
 	if (f->b != NULL && f->b_failed)
 		tried[n_tried++] = f->b;
 	b = fwd_pool_pick(pool, &f->client_ip, now_ms(), tried, n_tried);
 	if (b == NULL && n_tried > 0)
 		b = fwd_pool_pick(pool, &f->client_ip, now_ms(), NULL, 0);
-	if (b == NULL)
-		return false;
-	if (connect(f->fd, (struct sockaddr *)&b->sa, b->sa_len) != 0)
+	if (b == NULL || !flow_connect(s, f, b))
 		return false;
 	if (f->b != NULL) {
 		f->b->active--;
@@ -158,10 +131,11 @@ static struct fwd_flow *
 flow_find(struct fwd_server *s, struct fwd_listener *l, const struct sockaddr_storage *sa,
           socklen_t len, const struct netaddr *local)
 {
-	if (s->n_fbuckets == 0)
-		return NULL;
-	for (struct fwd_flow *f = s->fbuckets[flow_hash(l, sa, len, local) & (s->n_fbuckets - 1)];
-	     f != NULL; f = f->hnext) {
+	uint32_t h = flow_hash(l, sa, len, local);
+
+	for (struct htab_node *n = htab_find(&s->flows, h); n != NULL; n = htab_next(n, h)) {
+		struct fwd_flow *f = htab_item(n, struct fwd_flow, node);
+
 		if (f->l == l && f->client_len == len && memcmp(&f->client, sa, len) == 0 &&
 		    netaddr_equal(&f->local, local))
 			return f;
@@ -169,68 +143,38 @@ flow_find(struct fwd_server *s, struct fwd_listener *l, const struct sockaddr_st
 	return NULL;
 }
 
-static void
-to_netaddr(const struct sockaddr_storage *ss, struct netaddr *out)
-{
-	memset(out, 0, sizeof(*out));
-	if (ss->ss_family == AF_INET6) {
-		out->family = NETADDR_V6;
-		memcpy(out->bytes, &((const struct sockaddr_in6 *)ss)->sin6_addr, 16);
-	} else {
-		out->family = NETADDR_V4;
-		memcpy(out->bytes, &((const struct sockaddr_in *)ss)->sin_addr, 4);
-	}
-}
-
 static struct fwd_flow *
 flow_new(struct fwd_server *s, struct fwd_listener *l, const struct sockaddr_storage *sa,
          socklen_t len, const struct netaddr *local)
 {
 	struct fwd_flow *f;
-	size_t h;
 
-	if (s->n_flows >= s->opts.max_flows && s->flow_head != NULL) {
+	if (s->flows.n >= s->opts.max_flows && s->flow_lru.oldest != NULL) {
 		s->stats.flows_evicted++;
-		flow_destroy(s, s->flow_head);
+		flow_destroy(s, lru_item(s->flow_lru.oldest, struct fwd_flow, lru));
 	}
-	if (s->n_flows >= s->n_fbuckets && !flow_grow(s))
-		return NULL;
 	f = calloc(1, sizeof(*f));
 	if (f == NULL)
 		return NULL;
 	f->l = l;
 	memcpy(&f->client, sa, len);
 	f->client_len = len;
-	to_netaddr(sa, &f->client_ip);
+	fwd_sockaddr_ip(sa, &f->client_ip);
 	f->local = *local;
 	f->fd = -1;
-	if (l->pool->n_members > 0) {
-		int family = l->pool->members[0]->sa.ss_family;
-
-		/* Members may mix families only when the listener's has none: use the first's. */
-		f->fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	}
-	if (f->fd < 0) {
+	if (htab_insert(&s->flows, &f->node, flow_hash(l, sa, len, local)) != SVC_OK ||
+	    !flow_route(s, f)) {
+		htab_remove(&s->flows, &f->node);
+		if (f->fd >= 0) {
+			event_del(&f->ev);
+			close(f->fd);
+		}
 		free(f);
 		return NULL;
 	}
-	if (!flow_route(s, f)) {
-		close(f->fd);
-		free(f);
-		return NULL;
-	}
-	event_assign(&f->ev, s->base, f->fd, EV_READ | EV_PERSIST, on_reply, f);
-	event_add(&f->ev, NULL);
-	h = flow_hash(l, sa, len, local) & (s->n_fbuckets - 1);
-	f->hnext = s->fbuckets[h];
-	s->fbuckets[h] = f;
-	f->l_next = l->flows;
-	if (l->flows != NULL)
-		l->flows->l_prev = f;
-	l->flows = f;
+	lru_push(&l->flows, &f->l_node);
 	f->last_ms = now_ms();
-	lru_append(s, f);
-	s->n_flows++;
+	lru_push(&s->flow_lru, &f->lru);
 	s->stats.flows_created++;
 	l->pool->conns++;
 	return f;
@@ -316,17 +260,12 @@ fwd_udp_read(evutil_socket_t fd, short what, void *arg)
 			dst_of(&msgs[i].msg_hdr, &local);
 		f = flow_find(s, l, &peers[i], plen, &local);
 		if (f == NULL) {
-			if (l->n_ranges > 0) {
-				struct netaddr c;
-				bool ok = false;
+			struct netaddr c;
 
-				to_netaddr(&peers[i], &c);
-				for (size_t r = 0; r < l->n_ranges && !ok; r++)
-					ok = netaddr_in_prefix(&c, &l->ranges[r]);
-				if (!ok) {
-					l->pool->rejected++;
-					continue;
-				}
+			fwd_sockaddr_ip(&peers[i], &c);
+			if (!fwd_listen_admits(l, &c)) {
+				l->pool->rejected++;
+				continue;
 			}
 			f = flow_new(s, l, &peers[i], plen, &local);
 			if (f == NULL) {
@@ -412,22 +351,48 @@ on_reply(evutil_socket_t fd, short what, void *arg)
 void
 fwd_udp_listener_gone(struct fwd_server *s, struct fwd_listener *l)
 {
-	while (l->flows != NULL)
-		flow_destroy(s, l->flows);
+	while (l->flows.oldest != NULL)
+		flow_destroy(s, lru_item(l->flows.oldest, struct fwd_flow, l_node));
+}
+
+void
+fwd_udp_recheck(struct fwd_server *s, struct fwd_listener *l)
+{
+	struct lru_node *n = l->flows.oldest;
+	size_t closed = 0;
+
+	while (n != NULL) {
+		struct fwd_flow *f = lru_item(n, struct fwd_flow, l_node);
+
+		n = n->next;
+		if (!fwd_listen_admits(l, &f->client_ip)) {
+			flow_destroy(s, f);
+			closed++;
+		}
+	}
+	if (closed > 0)
+		log_msg(LL_DEBUG,
+		        "%s: %zu flows closed: their clients are outside the new source ranges",
+		        l->label, closed);
 }
 
 void
 fwd_udp_sweep(struct fwd_server *s, uint64_t now)
 {
-	while (s->flow_head != NULL && now - s->flow_head->last_ms >= s->opts.udp_timeout_ms) {
+	struct fwd_flow *f;
+
+	while ((f = lru_item(s->flow_lru.oldest, struct fwd_flow, lru)) != NULL &&
+	       now - f->last_ms >= s->opts.udp_timeout_ms) {
 		s->stats.flows_expired++;
-		flow_destroy(s, s->flow_head);
+		flow_destroy(s, f);
 	}
 }
 
 enum svc_status
 fwd_udp_init(struct fwd_server *s)
 {
+	htab_init(&s->flows);
+	lru_init(&s->flow_lru);
 	s->udp_buf = malloc((size_t)FWD_UDP_BATCH * FWD_UDP_MAX_PKT);
 	return s->udp_buf != NULL ? SVC_OK : SVC_ENOMEM;
 }
@@ -435,10 +400,9 @@ fwd_udp_init(struct fwd_server *s)
 void
 fwd_udp_deinit(struct fwd_server *s)
 {
-	while (s->flow_head != NULL)
-		flow_destroy(s, s->flow_head);
-	free(s->fbuckets);
-	s->fbuckets = NULL;
-	s->n_fbuckets = 0;
+	while (s->flow_lru.oldest != NULL)
+		flow_destroy(s, lru_item(s->flow_lru.oldest, struct fwd_flow, lru));
+	htab_deinit(&s->flows);
 	free(s->udp_buf);
+	s->udp_buf = NULL;
 }

@@ -12,6 +12,8 @@
 
 #include "cluster.h"
 #include "fwd_plan.h"
+#include "htab.h"
+#include "lru.h"
 
 /* A failed endpoint is set aside for FWD_ASIDE_MIN_MS, doubling with each failure in a row up to
  * FWD_ASIDE_MAX_MS; the first connection after that is its probe. */
@@ -21,6 +23,7 @@
 #define FWD_AFFINITY_MAX 65536
 
 struct fwd_backend {
+	struct htab_node node; /* in fwd_backends, by address, port and protocol */
 	struct netaddr ip;
 	uint16_t port;
 	enum cluster_proto proto;
@@ -32,21 +35,23 @@ struct fwd_backend {
 	uint32_t fail_streak;           /* connect failures in a row */
 	uint64_t aside_until_ms;        /* not chosen before this, unless nothing else is left */
 	uint64_t conns, connect_failures, bytes_to, bytes_from;
-	struct fwd_backend *next; /* hash chain */
 };
 
 struct fwd_backends {
-	struct fwd_backend **buckets;
-	size_t n_buckets, n;
+	struct htab table; /* struct fwd_backend */
 };
 
+/* A client's endpoint under sessionAffinity: ClientIP. */
 struct fwd_affinity {
-	struct netaddr client; /* family NETADDR_NONE: empty slot */
+	struct htab_node node; /* in the pool's table, by client */
+	struct lru_node lru;   /* in the pool's order of last use */
+	struct netaddr client;
 	struct fwd_backend *b;
 	uint64_t last_ms;
 };
 
 struct fwd_pool {
+	struct htab_node node; /* in fwd_pools, by key */
 	char *key;
 	char *ns, *name, *port_name;
 	enum cluster_proto proto;
@@ -58,19 +63,21 @@ struct fwd_pool {
 	struct fwd_backend **members;
 	size_t n_members;
 	size_t rr;
-	uint32_t gen;         /* changes whenever members change */
+	/* New whenever the members change, and unique across all pools: a UDP flow that checked
+	 * its backend against one generation checked it against one pool's members at one time,
+	 * so a listener moving to another pool cannot look unchanged to it. */
+	uint64_t gen;
 	uint64_t affinity_ms; /* 0: none */
-	struct fwd_affinity *aff;
-	size_t aff_cap, aff_n;
+	struct htab aff;      /* struct fwd_affinity by client; at most FWD_AFFINITY_MAX */
+	struct lru aff_lru;   /* the same, least recently used first */
 	uint64_t conns, bytes_in, bytes_out, connect_failures, retries, rejected;
 	uint64_t packets_in, packets_out;
-	struct fwd_pool *next; /* hash chain */
 };
 
 struct fwd_pools {
-	struct fwd_pool **buckets;
-	size_t n_buckets, n;
+	struct htab table; /* struct fwd_pool by key */
 	struct fwd_backends backends;
+	uint64_t gen; /* the last pool generation handed out */
 };
 
 void fwd_backends_init(struct fwd_backends *s);
@@ -95,13 +102,18 @@ enum svc_status fwd_pools_apply(struct fwd_pools *ps, const struct fwd_plan *pla
 struct fwd_pool *fwd_pool_ref(struct fwd_pool *p);
 void fwd_pool_put(struct fwd_pools *ps, struct fwd_pool *p);
 bool fwd_pool_has(const struct fwd_pool *p, const struct fwd_backend *b);
-
+/* Whether B, found a member at generation *CHECKED, may still take P's traffic: at once while
+ * P still has that generation, else when B is a member of P (*CHECKED then becomes P's). A UDP
+ * flow keeps its backend this way across plans, and moves when its backend leaves the pool or
+ * its listener moves to another pool. */
+bool fwd_pool_keeps(const struct fwd_pool *p, const struct fwd_backend *b, uint64_t *checked);
 /* The backend for a new connection or flow from CLIENT: the client's affinity backend while it
  * lasts, else the next in round robin, skipping the N_TRIED already tried and, while any other
  * is left, those set aside. NULL when every member was tried. */
 struct fwd_backend *fwd_pool_pick(struct fwd_pool *p, const struct netaddr *client, uint64_t now_ms,
                                   struct fwd_backend *const *tried, size_t n_tried);
-/* Forget affinity entries idle past their timeout. */
+/* Forget affinity entries idle past their timeout. NOW_MS, here and in fwd_pool_pick, never
+ * goes back (a monotonic clock): entries expire oldest first. */
 void fwd_pool_expire(struct fwd_pool *p, uint64_t now_ms);
 
 #endif

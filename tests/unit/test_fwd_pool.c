@@ -205,7 +205,7 @@ test_round_robin(void **state)
 	for (uint32_t i = 0; i < 9; i++)
 		assert_ptr_equal(pick(p, i, 0), p->members[i % 3]);
 	/* No affinity configured: nothing remembered. */
-	assert_int_equal(p->aff_n, 0);
+	assert_int_equal(p->aff.n, 0);
 	assert_ptr_equal(pick(p, 1, 0), p->members[0]);
 	assert_ptr_equal(pick(p, 1, 0), p->members[1]);
 }
@@ -317,7 +317,7 @@ test_aside_backoff(void **state)
 	fwd_backend_failed(b, 2000000);
 	assert_int_equal(b->aside_until_ms, 2000000 + FWD_ASIDE_MIN_MS);
 	fwd_backend_put(&s, b);
-	assert_int_equal(s.n, 0);
+	assert_int_equal(s.table.n, 0);
 	fwd_backends_deinit(&s);
 }
 
@@ -339,7 +339,7 @@ test_affinity(void **state)
 	assert_ptr_equal(pick(p, 2, 9000), m1);
 	assert_ptr_equal(pick(p, 1, 18999), m0);
 	assert_ptr_equal(pick(p, 2, 18999), m1);
-	assert_int_equal(p->aff_n, 2);
+	assert_int_equal(p->aff.n, 2);
 	/* Idle for the whole timeout: a new pick, the next in round robin. */
 	assert_ptr_equal(pick(p, 1, 28999), m2);
 	assert_ptr_equal(pick(p, 1, 29000), m2);
@@ -399,40 +399,49 @@ test_affinity_stale_entry_not_reused(void **state)
 	assert_string_equal(label(pick(p, 1, 0)), "10.0.0.1:80");
 	/* 10.0.0.1 leaves (and, in no other pool, is freed). */
 	assert_ptr_equal(one_pool(f, 10, "10.0.0.2:80"), p);
-	assert_int_equal(f->ps.backends.n, 1);
+	assert_int_equal(f->ps.backends.table.n, 1);
 	/* A new endpoint joins; round robin starts over at 10.0.0.2. */
 	assert_ptr_equal(one_pool(f, 10, "10.0.0.2:80 10.0.0.9:80"), p);
 	b = pick(p, 1, 100);
 	assert_string_equal(label(b), "10.0.0.2:80");
 }
 
-/* Every entry of P's table can be found from its home slot: no hole in its probe run. */
+/* P's affinity table and its order agree: every entry in the order is found by its client,
+ * once, and the order runs from least to most recently used. */
 static void
 check_table(const struct fwd_pool *p)
 {
-	size_t n = 0, mask = p->aff_cap - 1;
+	size_t n = 0;
+	uint64_t last = 0;
 
-	for (size_t j = 0; j < p->aff_cap; j++) {
-		const struct fwd_affinity *e = &p->aff[j];
+	for (const struct lru_node *l = p->aff_lru.oldest; l != NULL; l = l->next) {
+		const struct fwd_affinity *e = lru_item(l, const struct fwd_affinity, lru);
+		uint32_t h = netaddr_hash(&e->client);
+		size_t found = 0;
 
-		if (e->client.family == NETADDR_NONE)
-			continue;
 		n++;
-		for (size_t i = netaddr_hash(&e->client) & mask; i != j; i = (i + 1) & mask) {
-			if (p->aff[i].client.family == NETADDR_NONE)
-				fail_msg("entry at %zu unreachable: hole at %zu", j, i);
-			if (netaddr_equal(&p->aff[i].client, &e->client))
-				fail_msg("client twice, at %zu and %zu", i, j);
+		assert_true(e->last_ms >= last);
+		last = e->last_ms;
+		for (struct htab_node *x = htab_find(&p->aff, h); x != NULL; x = htab_next(x, h)) {
+			if (netaddr_equal(&htab_item(x, struct fwd_affinity, node)->client,
+			                  &e->client)) {
+				assert_ptr_equal(htab_item(x, struct fwd_affinity, node), e);
+				found++;
+			}
 		}
+		assert_int_equal(found, 1);
 	}
-	assert_int_equal(n, p->aff_n);
+	assert_int_equal(n, p->aff.n);
+	assert_int_equal(n, p->aff_lru.n);
 }
 
 static bool
 in_table(const struct fwd_pool *p, const struct netaddr *c)
 {
-	for (size_t j = 0; j < p->aff_cap; j++) {
-		if (netaddr_equal(&p->aff[j].client, c))
+	uint32_t h = netaddr_hash(c);
+
+	for (struct htab_node *x = htab_find(&p->aff, h); x != NULL; x = htab_next(x, h)) {
+		if (netaddr_equal(&htab_item(x, struct fwd_affinity, node)->client, c))
 			return true;
 	}
 	return false;
@@ -447,23 +456,23 @@ test_expire(void **state)
 	pick(p, 1, 0);
 	pick(p, 2, 5000);
 	pick(p, 3, 5000);
-	assert_int_equal(p->aff_n, 3);
+	assert_int_equal(p->aff.n, 3);
 	fwd_pool_expire(p, 9999);
-	assert_int_equal(p->aff_n, 3);
+	assert_int_equal(p->aff.n, 3);
 	fwd_pool_expire(p, 10000);
-	assert_int_equal(p->aff_n, 2);
+	assert_int_equal(p->aff.n, 2);
 	check_table(p);
 	/* Entries whose backend left the pool go too. Client 2 has 10.0.0.2, client 3 .3. */
 	assert_ptr_equal(one_pool(f, 10, "10.0.0.1:80 10.0.0.3:80"), p);
 	fwd_pool_expire(p, 10001);
-	assert_int_equal(p->aff_n, 1);
+	assert_int_equal(p->aff.n, 1);
 	{
 		struct netaddr c3 = client(3);
 
 		assert_true(in_table(p, &c3));
 	}
 	fwd_pool_expire(p, 15000);
-	assert_int_equal(p->aff_n, 0);
+	assert_int_equal(p->aff.n, 0);
 	check_table(p);
 }
 
@@ -473,64 +482,52 @@ pick_addr(struct fwd_pool *p, const struct netaddr *c, uint64_t now)
 	return fwd_pool_pick(p, c, now, NULL, 0);
 }
 
-/* 1000 clients, every other one idle for longer: expiring half the table deletes from the
- * middle of probe runs, so the backward shift must keep the rest reachable. The clients are
- * chosen so that their home slots in the final table (2048 slots, as the table probes from
- * netaddr_hash) crowd into 700 slots either side of the wrap-around: long runs that wrap. */
+/* 1000 clients, every other one idle for longer: expiring half the table removes entries from
+ * all over it, and the rest must stay reachable, in use order. */
 static void
 test_expire_many(void **state)
 {
-	enum { N = 1000, CAP = 2048, WINDOW = 700 };
+	enum { N = 1000 };
 	struct fx *f = *state;
 	struct fwd_pool *p = one_pool(f, 10,
 	                              "10.0.0.1:80 10.0.0.2:80 10.0.0.3:80 10.0.0.4:80 10.0.0.5:80 "
 	                              "10.0.0.6:80 10.0.0.7:80");
 	static struct netaddr cl[N];
 	struct fwd_backend *got[N];
-	size_t displaced = 0;
 
-	for (uint32_t n = 0, k = 0; k < N; n++) {
-		cl[k] = client(n);
-		if (((netaddr_hash(&cl[k]) + WINDOW / 2) & (CAP - 1)) < WINDOW)
-			k++;
-	}
-	for (uint32_t i = 0; i < N; i++) {
-		got[i] = pick_addr(p, &cl[i], i % 2 ? 5000 : 0);
+	for (uint32_t i = 0; i < N; i++)
+		cl[i] = client(i);
+	/* Even clients first seen at 0, odd ones at 5000 (the clock never goes back). */
+	for (uint32_t i = 0; i < N; i += 2) {
+		got[i] = pick_addr(p, &cl[i], 0);
 		assert_non_null(got[i]);
 	}
-	assert_int_equal(p->aff_n, N);
-	assert_int_equal(p->aff_cap, CAP);
-	check_table(p);
-	/* The table is as crowded as intended: most entries away from home, a run that wraps. */
-	for (size_t j = 0; j < p->aff_cap; j++) {
-		const struct fwd_affinity *e = &p->aff[j];
-
-		displaced += e->client.family != NETADDR_NONE &&
-		             (netaddr_hash(&e->client) & (CAP - 1)) != j;
+	for (uint32_t i = 1; i < N; i += 2) {
+		got[i] = pick_addr(p, &cl[i], 5000);
+		assert_non_null(got[i]);
 	}
-	assert_true(displaced > N / 2);
-	assert_int_not_equal(p->aff[0].client.family, NETADDR_NONE);
-	assert_int_not_equal(p->aff[CAP - 1].client.family, NETADDR_NONE);
+	assert_int_equal(p->aff.n, N);
+	check_table(p);
 
-	/* Even clients were last seen at 0, odd ones at 5000: at 12000 only the odd stay. */
+	/* At 12000 only the odd stay. */
 	fwd_pool_expire(p, 12000);
 	check_table(p);
-	assert_int_equal(p->aff_n, N / 2);
+	assert_int_equal(p->aff.n, N / 2);
 	for (uint32_t i = 0; i < N; i++)
 		assert_int_equal(in_table(p, &cl[i]), i % 2 == 1);
 	/* Each remaining client finds its backend, without a new entry being made. */
 	for (uint32_t i = 1; i < N; i += 2)
 		assert_ptr_equal(pick_addr(p, &cl[i], 12000), got[i]);
-	assert_int_equal(p->aff_n, N / 2);
+	assert_int_equal(p->aff.n, N / 2);
 	/* Again with half of those: every fourth client is refreshed, the others expire. */
 	for (uint32_t i = 1; i < N; i += 4)
 		assert_ptr_equal(pick_addr(p, &cl[i], 21000), got[i]);
 	fwd_pool_expire(p, 22000);
 	check_table(p);
-	assert_int_equal(p->aff_n, N / 4);
+	assert_int_equal(p->aff.n, N / 4);
 	for (uint32_t i = 1; i < N; i += 4)
 		assert_ptr_equal(pick_addr(p, &cl[i], 22000), got[i]);
-	assert_int_equal(p->aff_n, N / 4);
+	assert_int_equal(p->aff.n, N / 4);
 	/* Removal through a pick (an expired entry met on lookup) keeps the table sound too:
 	 * clients 1 mod 8 (last seen at 22000) expire on lookup at 40000, while clients 5 mod 8
 	 * (seen at 31000) must still be found. */
@@ -539,13 +536,35 @@ test_expire_many(void **state)
 	for (uint32_t i = 1; i < N; i += 8)
 		assert_non_null(pick_addr(p, &cl[i], 40000));
 	check_table(p);
-	assert_int_equal(p->aff_n, N / 4);
+	assert_int_equal(p->aff.n, N / 4);
 	for (uint32_t i = 5; i < N; i += 8)
 		assert_ptr_equal(pick_addr(p, &cl[i], 40000), got[i]);
-	assert_int_equal(p->aff_n, N / 4);
+	assert_int_equal(p->aff.n, N / 4);
 	fwd_pool_expire(p, 60000);
-	assert_int_equal(p->aff_n, 0);
+	assert_int_equal(p->aff.n, 0);
 	check_table(p);
+}
+
+/* The table holds FWD_AFFINITY_MAX clients: one more is balanced but not remembered, and room
+ * comes back as entries expire. */
+static void
+test_affinity_cap(void **state)
+{
+	struct fx *f = *state;
+	struct fwd_pool *p = one_pool(f, 10, THREE);
+	struct netaddr extra = client(FWD_AFFINITY_MAX);
+
+	for (uint32_t i = 0; i < FWD_AFFINITY_MAX; i++)
+		assert_non_null(pick(p, i, 0));
+	assert_int_equal(p->aff.n, FWD_AFFINITY_MAX);
+	assert_non_null(pick_addr(p, &extra, 1000));
+	assert_int_equal(p->aff.n, FWD_AFFINITY_MAX);
+	assert_false(in_table(p, &extra));
+	check_table(p);
+	fwd_pool_expire(p, 10000);
+	assert_int_equal(p->aff.n, 0);
+	assert_non_null(pick_addr(p, &extra, 10000));
+	assert_true(in_table(p, &extra));
 }
 
 /* ---- applying plans ---------------------------------------------------------------------- */
@@ -555,11 +574,11 @@ test_apply_keeps_pool(void **state)
 {
 	struct fx *f = *state;
 	struct fwd_pool *p = one_pool(f, 0, "10.0.0.1:80 10.0.0.2:80"), *q;
-	uint32_t gen = p->gen;
+	uint64_t gen = p->gen;
 
 	assert_true(p->live);
 	assert_int_equal(p->refs, 1);
-	assert_int_equal(f->ps.n, 1);
+	assert_int_equal(f->ps.table.n, 1);
 	p->conns = 7;
 	p->bytes_in = 1234;
 	assert_ptr_equal(pick(p, 1, 0), p->members[0]);
@@ -572,12 +591,13 @@ test_apply_keeps_pool(void **state)
 	assert_int_equal(p->bytes_in, 1234);
 	assert_int_equal(p->rr, 1);
 	assert_int_equal(p->refs, 1);
-	assert_int_equal(f->ps.n, 1);
+	assert_int_equal(f->ps.table.n, 1);
 
 	/* Members change: same pool and counters, a new generation, the cursor from the start;
 	 * the affinity setting follows the plan. */
 	assert_ptr_equal(one_pool(f, 30, "10.0.0.1:80 10.0.0.2:80 10.0.0.3:80"), p);
-	assert_int_equal(p->gen, gen + 1);
+	assert_true(p->gen > gen);
+	gen = p->gen;
 	assert_int_equal(p->n_members, 3);
 	assert_int_equal(p->rr, 0);
 	assert_int_equal(p->conns, 7);
@@ -585,7 +605,8 @@ test_apply_keeps_pool(void **state)
 	/* A new order is a change too. */
 	tp_add(&f->t, KEY, 30, "10.0.0.3:80 10.0.0.2:80 10.0.0.1:80");
 	apply(f);
-	assert_int_equal(p->gen, gen + 2);
+	assert_true(p->gen > gen);
+	gen = p->gen;
 
 	/* Gone from the plan, while a connection still holds it: not live, no members. */
 	fwd_pool_ref(p);
@@ -596,16 +617,18 @@ test_apply_keeps_pool(void **state)
 	assert_true(q->live);
 	assert_false(p->live);
 	assert_int_equal(p->n_members, 0);
-	assert_int_equal(p->gen, gen + 3);
+	assert_true(p->gen > gen);
+	assert_true(p->gen != q->gen);
+	gen = p->gen;
 	assert_null(pick(p, 1, 0));
 	assert_int_equal(p->conns, 7);
-	assert_int_equal(f->ps.n, 2);
+	assert_int_equal(f->ps.table.n, 2);
 	/* Its backends are released (only q's remains). */
-	assert_int_equal(f->ps.backends.n, 1);
+	assert_int_equal(f->ps.backends.table.n, 1);
 	/* A second plan without it changes nothing more. */
 	tp_add(&f->t, "shop/other:http/TCP/internal/4", 0, "10.0.0.5:80");
 	apply(f);
-	assert_int_equal(p->gen, gen + 3);
+	assert_int_equal(p->gen, gen);
 	assert_ptr_equal(f->out[0], q);
 	/* Back in the plan while still held: the same object again, live. */
 	tp_add(&f->t, KEY, 0, "10.0.0.1:80");
@@ -613,10 +636,72 @@ test_apply_keeps_pool(void **state)
 	assert_ptr_equal(f->out[0], p);
 	assert_true(p->live);
 	assert_int_equal(p->n_members, 1);
-	assert_int_equal(p->gen, gen + 4);
+	assert_true(p->gen > gen);
 	assert_int_equal(p->conns, 7);
 	fwd_pool_put(&f->ps, p);
 	assert_int_equal(p->refs, 1);
+}
+
+/* Pool generations are unique across pools. A service renamed on the same ClusterIP (alpha,
+ * app=a, becomes beta, app=b) moves the listener from pool alpha to a new pool beta; a UDP flow
+ * that found its backend in alpha must find out that beta is another member list, even though
+ * each pool went through the same changes (with a counter per pool both had generation 1). */
+static void
+test_generation_unique(void **state)
+{
+	struct fx *f = *state;
+	struct fwd_pool *alpha, *beta, *gamma;
+	struct fwd_backend *a;
+	uint64_t checked, seen[8];
+	size_t n_seen = 0;
+
+	tp_add(&f->t, "default/alpha:dns/UDP/internal/4", 0, "10.244.1.10:5300");
+	apply(f);
+	alpha = fwd_pool_ref(f->out[0]); /* as the listener holds it */
+	a = alpha->members[0];
+	a->refs++; /* as the flow holds its backend */
+	checked = alpha->gen;
+	seen[n_seen++] = alpha->gen;
+	assert_true(fwd_pool_keeps(alpha, a, &checked));
+	assert_int_equal(checked, alpha->gen);
+
+	/* The rename: alpha leaves the plan, beta comes. */
+	tp_add(&f->t, "default/beta:dns/UDP/internal/4", 0, "10.244.1.11:5300");
+	apply(f);
+	beta = f->out[0];
+	assert_ptr_not_equal(beta, alpha);
+	assert_true(beta->gen != checked);
+	assert_true(beta->gen != alpha->gen);
+	/* The listener now sends through beta: the flow's backend is not in it. */
+	assert_false(fwd_pool_keeps(beta, a, &checked));
+	assert_int_equal(checked, seen[0]);
+	seen[n_seen++] = alpha->gen;
+	seen[n_seen++] = beta->gen;
+
+	/* A pool that lists the flow's backend too keeps it, and remembers its generation. */
+	tp_add(&f->t, "default/gamma:dns/UDP/internal/4", 0, "10.244.1.10:5300 10.244.1.11:5300");
+	apply(f);
+	gamma = f->out[0];
+	assert_ptr_equal(member(gamma, "10.244.1.10:5300"), a);
+	assert_true(fwd_pool_keeps(gamma, a, &checked));
+	assert_int_equal(checked, gamma->gen);
+	seen[n_seen++] = gamma->gen;
+	/* Its backend leaves gamma: gamma's generation moves on and the flow must re-route. */
+	tp_add(&f->t, "default/gamma:dns/UDP/internal/4", 0, "10.244.1.11:5300");
+	apply(f);
+	assert_ptr_equal(f->out[0], gamma);
+	assert_true(gamma->gen != checked);
+	assert_false(fwd_pool_keeps(gamma, a, &checked));
+	seen[n_seen++] = gamma->gen;
+
+	/* No generation was handed out twice: alpha's two, beta's and gamma's two. */
+	assert_int_equal(n_seen, 5);
+	for (size_t i = 0; i < n_seen; i++) {
+		for (size_t j = i + 1; j < n_seen; j++)
+			assert_true(seen[i] != seen[j]);
+	}
+	fwd_backend_put(&f->ps.backends, a);
+	fwd_pool_put(&f->ps, alpha);
 }
 
 static void
@@ -644,7 +729,7 @@ test_backend_refcount(void **state)
 	tp_add(&f->t, "x", 0, "10.0.0.1:80 10.0.0.2:80");
 	tp_add(&f->t, "y", 0, "10.0.0.2:80 10.0.0.3:80 [fd00::3]:80");
 	apply(f);
-	assert_int_equal(f->ps.backends.n, 4);
+	assert_int_equal(f->ps.backends.table.n, 4);
 	a = member(f->out[0], "10.0.0.1:80");
 	b = member(f->out[0], "10.0.0.2:80");
 	assert_ptr_equal(member(f->out[1], "10.0.0.2:80"), b);
@@ -665,29 +750,29 @@ test_backend_refcount(void **state)
 		assert_ptr_not_equal(o, a);
 		assert_ptr_equal(same, a);
 		assert_int_equal(a->refs, 2);
-		assert_int_equal(f->ps.backends.n, 6);
+		assert_int_equal(f->ps.backends.table.n, 6);
 		fwd_backend_put(&f->ps.backends, u);
 		fwd_backend_put(&f->ps.backends, o);
 		fwd_backend_put(&f->ps.backends, same);
-		assert_int_equal(f->ps.backends.n, 4);
+		assert_int_equal(f->ps.backends.table.n, 4);
 	}
 	/* A connection to c holds it (as the relay does). */
 	c->refs++;
 	/* x leaves: a goes, b (still in y) stays. */
 	tp_add(&f->t, "y", 0, "10.0.0.2:80 10.0.0.3:80 [fd00::3]:80");
 	apply(f);
-	assert_int_equal(f->ps.n, 1);
-	assert_int_equal(f->ps.backends.n, 3);
+	assert_int_equal(f->ps.table.n, 1);
+	assert_int_equal(f->ps.backends.table.n, 3);
 	assert_int_equal(b->refs, 1);
 	assert_string_equal(b->label, "10.0.0.2:80");
 	/* y leaves too: only the connection's backend is left. */
 	apply(f);
-	assert_int_equal(f->ps.n, 0);
-	assert_int_equal(f->ps.backends.n, 1);
+	assert_int_equal(f->ps.table.n, 0);
+	assert_int_equal(f->ps.backends.table.n, 1);
 	assert_int_equal(c->refs, 1);
 	assert_string_equal(c->label, "10.0.0.3:80");
 	fwd_backend_put(&f->ps.backends, c);
-	assert_int_equal(f->ps.backends.n, 0);
+	assert_int_equal(f->ps.backends.table.n, 0);
 }
 
 static void
@@ -703,19 +788,19 @@ test_pool_put_frees(void **state)
 	assert_int_equal(p->refs, 2);
 	fwd_pool_put(&f->ps, p);
 	assert_int_equal(p->refs, 1);
-	assert_int_equal(f->ps.n, 1);
+	assert_int_equal(f->ps.table.n, 1);
 	/* The last reference (the fixture's) goes: the pool, its affinity table and its
 	 * backends are freed (ASan reports any leak or later use). */
 	fwd_pool_put(&f->ps, p);
 	f->n_out = 0;
-	assert_int_equal(f->ps.n, 0);
-	assert_int_equal(f->ps.backends.n, 0);
+	assert_int_equal(f->ps.table.n, 0);
+	assert_int_equal(f->ps.backends.table.n, 0);
 	fwd_pool_put(&f->ps, NULL);
 	/* The key comes back as a new pool. */
 	p = one_pool(f, 0, "10.0.0.1:80");
 	assert_int_equal(p->conns, 0);
 	assert_int_equal(p->refs, 1);
-	assert_int_equal(f->ps.n, 1);
+	assert_int_equal(f->ps.table.n, 1);
 }
 
 /* Many pools and backends: the hash tables grow and every pool is found again by key. */
@@ -751,8 +836,8 @@ test_many_pools(void **state)
 	plan.pools = pools;
 	plan.n_pools = N;
 	assert_int_equal(fwd_pools_apply(&f->ps, &plan, out), SVC_OK);
-	assert_int_equal(f->ps.n, N);
-	assert_int_equal(f->ps.backends.n, N);
+	assert_int_equal(f->ps.table.n, N);
+	assert_int_equal(f->ps.backends.table.n, N);
 	assert_int_equal(fwd_pools_apply(&f->ps, &plan, again), SVC_OK);
 	for (size_t i = 0; i < N; i++) {
 		assert_ptr_equal(again[i], out[i]);
@@ -761,8 +846,8 @@ test_many_pools(void **state)
 		fwd_pool_put(&f->ps, out[i]);
 		fwd_pool_put(&f->ps, again[i]);
 	}
-	assert_int_equal(f->ps.n, 0);
-	assert_int_equal(f->ps.backends.n, 0);
+	assert_int_equal(f->ps.table.n, 0);
+	assert_int_equal(f->ps.backends.table.n, 0);
 	free(keys);
 	free(again);
 	free(out);
@@ -785,7 +870,9 @@ main(void)
 	        T(test_affinity_stale_entry_not_reused),
 	        T(test_expire),
 	        T(test_expire_many),
+	        T(test_affinity_cap),
 	        T(test_apply_keeps_pool),
+	        T(test_generation_unique),
 	        T(test_apply_no_local),
 	        T(test_backend_refcount),
 	        T(test_pool_put_frees),
