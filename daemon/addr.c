@@ -117,8 +117,16 @@ addr_to_netaddr(const struct sockaddr *sa, struct netaddr *out)
 {
 	memset(out, 0, sizeof(*out));
 	if (sa->sa_family == AF_INET6) {
-		out->family = NETADDR_V6;
-		memcpy(out->bytes, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, 16);
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)(const void *)sa;
+
+		/* An IPv4 client on a dual-stack socket is an IPv4 client. */
+		if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
+			out->family = NETADDR_V4;
+			memcpy(out->bytes, s6->sin6_addr.s6_addr + 12, 4);
+		} else {
+			out->family = NETADDR_V6;
+			memcpy(out->bytes, &s6->sin6_addr, 16);
+		}
 	} else if (sa->sa_family == AF_INET) {
 		out->family = NETADDR_V4;
 		memcpy(out->bytes, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, 4);

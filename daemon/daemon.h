@@ -44,7 +44,7 @@ const char *addr_str(const struct daemon_addr *a, char *buf, size_t len);
 uint16_t addr_port(const struct daemon_addr *a);
 /* 0.0.0.0 or ::. */
 bool addr_is_any(const struct daemon_addr *a);
-/* The address of SA (IPv4 or IPv6; else family NETADDR_NONE). */
+/* The address of SA (IPv4, IPv6, an IPv4-mapped IPv6 one as IPv4; else NETADDR_NONE). */
 struct netaddr;
 void addr_to_netaddr(const struct sockaddr *sa, struct netaddr *out);
 
@@ -106,11 +106,12 @@ enum svc_status daemon_http_start(struct event_base *base, const char *addr, dae
 void daemon_http_stop(struct daemon_http *h);
 
 /* --check: load ZONES with CFG, let VIEW build the daemon's own view of it (its zone, its
- * plan) and describe it, print every problem and "ZONES: ok: <summary>". The exit status. */
+ * plan; problems it finds go to D) and describe it, print every problem and "ZONES: ok:
+ * <summary>". The exit status. */
 struct cluster;
 struct cluster_config;
-typedef enum svc_status (*daemon_apply_fn)(void *arg, const struct cluster *c, char *summary,
-                                           size_t len);
+typedef enum svc_status (*daemon_apply_fn)(void *arg, const struct cluster *c, struct diag *d,
+                                           char *summary, size_t len);
 int daemon_check(const char *zones, const struct cluster_config *cfg, daemon_apply_fn view,
                  void *arg);
 

@@ -20,7 +20,7 @@ daemon_check(const char *zones, const struct cluster_config *cfg, daemon_apply_f
 	diag_init(&d);
 	st = cluster_load(zones, cfg, &d, &c);
 	if (st == SVC_OK && c != NULL)
-		st = view(arg, c, summary, sizeof(summary));
+		st = view(arg, c, &d, summary, sizeof(summary));
 	diag_sort(&d);
 	diag_print(&d, stderr);
 	if (st != SVC_OK || c == NULL) {
@@ -55,6 +55,7 @@ daemon_reload_cb(struct cluster *fresh, const struct diag *d, void *arg)
 	char summary[512] = "";
 	uint64_t t0 = now_ns(), ms;
 	enum svc_status st;
+	struct diag vd;
 
 	log_diag(d);
 	if (fresh == NULL) {
@@ -63,7 +64,10 @@ daemon_reload_cb(struct cluster *fresh, const struct diag *d, void *arg)
 		        r->zones);
 		return;
 	}
-	st = r->apply(r->arg, fresh, summary, sizeof(summary));
+	diag_init(&vd);
+	st = r->apply(r->arg, fresh, &vd, summary, sizeof(summary));
+	log_diag(&vd);
+	diag_deinit(&vd);
 	if (st != SVC_OK) {
 		atomic_fetch_add(&r->failed, 1);
 		log_msg(LL_ERROR, "%s: %s; still serving the last good model", r->zones,

@@ -304,23 +304,3 @@ fwd_listen_admits(const struct fwd_listener *l, const struct netaddr *client)
 	}
 	return false;
 }
-
-void
-fwd_sockaddr_ip(const struct sockaddr_storage *ss, struct netaddr *out)
-{
-	memset(out, 0, sizeof(*out));
-	if (ss->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
-
-		if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
-			out->family = NETADDR_V4;
-			memcpy(out->bytes, s6->sin6_addr.s6_addr + 12, 4);
-		} else {
-			out->family = NETADDR_V6;
-			memcpy(out->bytes, &s6->sin6_addr, 16);
-		}
-	} else {
-		out->family = NETADDR_V4;
-		memcpy(out->bytes, &((const struct sockaddr_in *)ss)->sin_addr, 4);
-	}
-}

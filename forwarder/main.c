@@ -3,7 +3,6 @@
  * TCP relays, the UDP flows and the status endpoint. A new model becomes a plan, the plan
  * updates the pools and sockets in place, and open connections carry on untouched. */
 #include <errno.h>
-#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,32 +33,19 @@ release_held(struct fwd_server *s)
 }
 
 /* A new snapshot: plan, then update pools and sockets. On any failure the old state stays. */
-static void
-on_model(struct cluster *fresh, const struct diag *d, void *arg)
+static enum svc_status
+apply_model(void *arg, const struct cluster *c, struct diag *d, char *summary, size_t len)
 {
 	struct fwd_server *s = arg;
 	struct fwd_plan plan;
 	struct fwd_pool **pools = NULL;
-	struct diag pd;
 	enum svc_status st;
-	uint64_t t0 = now_ns();
 	size_t eps;
 
-	log_diag(d);
-	diag_init(&pd);
-	if (fresh == NULL) {
-		s->stats.reloads_failed++;
-		log_msg(LL_ERROR, "%s: manifests rejected; still serving the last good model",
-		        s->opts.zones);
-		goto done;
-	}
-	st = fwd_plan_build(fresh, s->opts.node, &pd, &plan);
-	log_diag(&pd);
+	st = fwd_plan_build(c, s->opts.node, d, &plan);
 	if (st != SVC_OK) {
-		s->stats.reloads_failed++;
-		log_msg(LL_ERROR, "planning: %s; still serving the last good model",
-		        svc_status_str(st));
-		goto done;
+		snprintf(summary, len, "planning: %s", svc_status_str(st));
+		return st;
 	}
 	pools = calloc(plan.n_pools ? plan.n_pools : 1, sizeof(*pools));
 	st = pools == NULL ? SVC_ENOMEM : fwd_pools_apply(&s->pools, &plan, pools);
@@ -70,8 +56,7 @@ on_model(struct cluster *fresh, const struct diag *d, void *arg)
 	if (st != SVC_OK) {
 		for (size_t i = 0; pools != NULL && i < plan.n_pools; i++)
 			fwd_pool_put(&s->pools, pools[i]);
-		s->stats.reloads_failed++;
-		log_msg(LL_ERROR, "applying the model: %s", svc_status_str(st));
+		snprintf(summary, len, "applying the model: %s", svc_status_str(st));
 	} else {
 		/* Every pool of the plan stays, with or without a socket, until the next plan: its
 		 * counters and why it is empty show in the metrics. */
@@ -79,24 +64,33 @@ on_model(struct cluster *fresh, const struct diag *d, void *arg)
 		s->held = pools;
 		s->n_held = plan.n_pools;
 		pools = NULL;
-		s->stats.reloads_ok++;
-		s->generation = fresh->generation;
-		s->ready = true;
 		plan_summary(&plan, &eps);
-		log_msg(LL_INFO,
-		        "model %lu for node %s: %zu services, %zu service ports, %zu endpoints "
-		        "(%.1f ms)",
-		        (unsigned long)fresh->generation, s->opts.node, fresh->n_services,
-		        plan.n_pools, eps, (double)(now_ns() - t0) / 1e6);
+		snprintf(summary, len, "node %s: %zu services, %zu service ports, %zu endpoints",
+		         s->opts.node, c->n_services, plan.n_pools, eps);
 	}
-	fwd_plan_deinit(&plan);
-	/* Loading needs several times the model's memory for a moment; give it back. */
-	malloc_trim(0);
-done:
 	free(pools);
-	if (fresh != NULL)
-		cluster_unref(fresh);
-	diag_deinit(&pd);
+	fwd_plan_deinit(&plan);
+	return st;
+}
+
+/* --check: the plan this node would follow. */
+static enum svc_status
+check_model(void *arg, const struct cluster *c, struct diag *d, char *summary, size_t len)
+{
+	const struct fwd_opts *o = arg;
+	struct fwd_plan plan;
+	enum svc_status st = fwd_plan_build(c, o->node, d, &plan);
+	size_t eps;
+
+	if (st != SVC_OK)
+		return st;
+	plan_summary(&plan, &eps);
+	snprintf(summary, len,
+	         "%zu services; node %s: %zu sockets, %zu service ports, %zu endpoints, %zu ports "
+	         "without endpoints",
+	         c->n_services, o->node, plan.n_listeners, plan.n_pools, eps, plan.n_idle);
+	fwd_plan_deinit(&plan);
+	return SVC_OK;
 }
 
 static bool
@@ -104,7 +98,7 @@ is_ready(void *arg)
 {
 	struct fwd_server *s = arg;
 
-	return s->ready;
+	return daemon_reload_ready(&s->reload);
 }
 
 /* Once a second: idle TCP connections, idle UDP flows, stale affinity. */
@@ -126,41 +120,6 @@ on_sweep(evutil_socket_t fd, short what, void *arg)
 		if (p->aff.n > 0)
 			fwd_pool_expire(p, now);
 	}
-}
-
-/* --check: load, plan, report, exit. */
-static int
-check(const struct fwd_opts *o)
-{
-	struct diag d;
-	struct cluster *c = NULL;
-	struct fwd_plan plan = {0};
-	enum svc_status st;
-	size_t eps;
-	int rc = 1;
-
-	diag_init(&d);
-	st = cluster_load(o->zones, &o->ccfg, &d, &c);
-	if (st == SVC_OK && c != NULL && fwd_plan_build(c, o->node, &d, &plan) != SVC_OK)
-		st = SVC_ENOMEM;
-	diag_sort(&d);
-	diag_print(&d, stderr);
-	if (st != SVC_OK || c == NULL) {
-		fprintf(stderr, "%s: %s\n", o->zones,
-		        st != SVC_OK ? svc_status_str(st) : "invalid");
-		goto done;
-	}
-	plan_summary(&plan, &eps);
-	printf("%s: ok: %zu services; node %s: %zu sockets, %zu service ports, %zu endpoints, "
-	       "%zu ports without endpoints\n",
-	       o->zones, c->n_services, o->node, plan.n_listeners, plan.n_pools, eps, plan.n_idle);
-	rc = 0;
-done:
-	fwd_plan_deinit(&plan);
-	if (c != NULL)
-		cluster_unref(c);
-	diag_deinit(&d);
-	return rc;
 }
 
 /* Sockets are the forwarder's working material: take all the kernel allows. */
@@ -191,7 +150,8 @@ main(int argc, char **argv)
 	if (fwd_opts_parse(&s->opts, argc, argv) != SVC_OK)
 		return 2;
 	if (s->opts.check)
-		return check(&s->opts);
+		return daemon_check(s->opts.zones, &s->opts.ccfg, check_model, &s->opts);
+	daemon_reload_init(&s->reload, s->opts.zones, apply_model, s);
 	signal(SIGPIPE, SIG_IGN);
 	fwd_pools_init(&s->pools);
 	cfg = event_config_new();
@@ -212,8 +172,8 @@ main(int argc, char **argv)
 	if (!s->opts.no_route && fwd_route_add(s->opts.ccfg.service_cidrs,
 	                                       s->opts.ccfg.n_service_cidrs, &s->route) != SVC_OK)
 		goto done;
-	if (watch_create(s->base, s->opts.zones, &s->opts.ccfg, RELOAD_DEBOUNCE_MS, on_model, s,
-	                 &s->watch) != SVC_OK) {
+	if (watch_create(s->base, s->opts.zones, &s->opts.ccfg, RELOAD_DEBOUNCE_MS,
+	                 daemon_reload_cb, &s->reload, &s->watch) != SVC_OK) {
 		log_msg(LL_ERROR, "%s: cannot watch: %s", s->opts.zones, strerror(errno));
 		goto done;
 	}

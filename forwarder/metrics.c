@@ -1,6 +1,7 @@
 /* metrics.c -- svcfwd's counters as Prometheus text for /metrics: per service port, per
  * endpoint, and for the process. */
 #include <event2/buffer.h>
+#include <stddef.h>
 #include <stdio.h>
 
 #include "svcfwd.h"
@@ -57,20 +58,53 @@ backend_metric(struct evbuffer *b, const struct fwd_backends *bs, const char *na
 
 #define POOL(b, ps, name, help, type, field)                                                       \
 	do {                                                                                       \
-		evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);    \
+		prom_family(b, name, type, help);                                                  \
 		pool_metric(b, ps, name, offsetof(struct fwd_pool, field));                        \
 	} while (0)
 #define BACKEND(b, bs, name, help, type, field, u32)                                               \
 	do {                                                                                       \
-		evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);    \
+		prom_family(b, name, type, help);                                                  \
 		backend_metric(b, bs, name, offsetof(struct fwd_backend, field), u32);             \
 	} while (0)
+
+/* The process-wide numbers, read once. */
+struct snapshot {
+	uint64_t idle_ports, conns, accepted, accept_errors, accept_pauses, idle_closed, spliced,
+	        pipes, flows, flows_created, flows_expired, flows_evicted, aside, reload_ms,
+	        generation;
+};
+
+#define S(field) offsetof(struct snapshot, field)
+static const struct prom_scalar scalars[] = {
+        {"svcfwd_ports_without_endpoints", true,
+         "Service ports left without a socket: nowhere to send their traffic.", S(idle_ports)},
+        {"svcfwd_tcp_connections", true, "TCP connections relayed now.", S(conns)},
+        {"svcfwd_tcp_accepted_total", false, "TCP connections accepted.", S(accepted)},
+        {"svcfwd_tcp_accept_errors_total", false, "accept(2) failures.", S(accept_errors)},
+        {"svcfwd_tcp_accept_pauses_total", false,
+         "Times accepting paused: at --max-conns or out of descriptors.", S(accept_pauses)},
+        {"svcfwd_tcp_idle_closed_total", false, "TCP connections closed for idleness.",
+         S(idle_closed)},
+        {"svcfwd_tcp_spliced_bytes_total", false, "Bytes moved with splice(2).", S(spliced)},
+        {"svcfwd_tcp_pipes", true, "Pipes held for splicing.", S(pipes)},
+        {"svcfwd_udp_flows", true, "UDP flows now.", S(flows)},
+        {"svcfwd_udp_flows_created_total", false, "UDP flows started.", S(flows_created)},
+        {"svcfwd_udp_flows_expired_total", false, "UDP flows ended idle.", S(flows_expired)},
+        {"svcfwd_udp_flows_evicted_total", false, "UDP flows pushed out by newer ones.",
+         S(flows_evicted)},
+        {"svcfwd_endpoints_set_aside", true, "Endpoints set aside after failures.", S(aside)},
+        {"svcfwd_reload_duration_milliseconds", true, "How long the last good reload took.",
+         S(reload_ms)},
+        {"svcfwd_model_generation", true, "The model applied last.", S(generation)},
+};
+#undef S
 
 void
 fwd_metrics_text(void *server, struct evbuffer *b)
 {
 	struct fwd_server *s = server;
 	const struct fwd_pools *ps = &s->pools;
+	struct snapshot v;
 	struct counts lc = {0};
 	uint64_t now = now_ms();
 	struct htab_iter it;
@@ -94,8 +128,7 @@ fwd_metrics_text(void *server, struct evbuffer *b)
 	     "counter", packets_in);
 	POOL(b, ps, "svcfwd_service_sent_packets_total", "UDP datagrams to clients.", "counter",
 	     packets_out);
-	evbuffer_add_printf(b, "# HELP svcfwd_service_endpoints Endpoints taking new traffic.\n"
-	                       "# TYPE svcfwd_service_endpoints gauge\n");
+	prom_family(b, "svcfwd_service_endpoints", "gauge", "Endpoints taking new traffic.");
 	for (struct htab_node *n = htab_first(&it, &ps->table); n != NULL;
 	     n = htab_iter_next(&it)) {
 		const struct fwd_pool *p = htab_item(n, struct fwd_pool, node);
@@ -107,9 +140,9 @@ fwd_metrics_text(void *server, struct evbuffer *b)
 		                    p->ns, p->name, p->port_name, cluster_proto_str(p->proto),
 		                    fwd_scope_str(p->scope), p->family, p->n_members);
 	}
-	evbuffer_add_printf(b, "# HELP svcfwd_service_no_local_endpoints 1 when a Local traffic "
-	                       "policy leaves the port without endpoints on this node (its socket "
-	                       "is closed).\n# TYPE svcfwd_service_no_local_endpoints gauge\n");
+	prom_family(b, "svcfwd_service_no_local_endpoints", "gauge",
+	            "1 when a Local traffic policy leaves the port without endpoints on this node "
+	            "(its socket is closed).");
 	for (struct htab_node *n = htab_first(&it, &ps->table); n != NULL;
 	     n = htab_iter_next(&it)) {
 		const struct fwd_pool *p = htab_item(n, struct fwd_pool, node);
@@ -131,8 +164,8 @@ fwd_metrics_text(void *server, struct evbuffer *b)
 	        "Bytes from the endpoint.", "counter", bytes_from, false);
 	BACKEND(b, &ps->backends, "svcfwd_endpoint_connect_failures_total",
 	        "Failed connects to the endpoint.", "counter", connect_failures, false);
-	evbuffer_add_printf(b, "# HELP svcfwd_endpoint_set_aside Whether the endpoint is set "
-	                       "aside after failures.\n# TYPE svcfwd_endpoint_set_aside gauge\n");
+	prom_family(b, "svcfwd_endpoint_set_aside", "gauge",
+	            "Whether the endpoint is set aside after failures.");
 	for (struct htab_node *n = htab_first(&it, &ps->backends.table); n != NULL;
 	     n = htab_iter_next(&it)) {
 		const struct fwd_backend *e = htab_item(n, struct fwd_backend, node);
@@ -144,37 +177,28 @@ fwd_metrics_text(void *server, struct evbuffer *b)
 		                    " %d\n",
 		                    e->label, cluster_proto_str(e->proto), a ? 1 : 0);
 	}
-	evbuffer_add_printf(
-	        b,
-	        "# TYPE svcfwd_listeners gauge\nsvcfwd_listeners{protocol=\"TCP\"} %zu\n"
-	        "svcfwd_listeners{protocol=\"UDP\"} %zu\n"
-	        "# TYPE svcfwd_ports_without_endpoints gauge\nsvcfwd_ports_without_endpoints %zu\n"
-	        "# TYPE svcfwd_tcp_connections gauge\nsvcfwd_tcp_connections %zu\n"
-	        "# TYPE svcfwd_tcp_accepted_total counter\nsvcfwd_tcp_accepted_total %lu\n"
-	        "# TYPE svcfwd_tcp_accept_errors_total counter\nsvcfwd_tcp_accept_errors_total "
-	        "%lu\n"
-	        "# TYPE svcfwd_tcp_accept_pauses_total counter\nsvcfwd_tcp_accept_pauses_total "
-	        "%lu\n"
-	        "# TYPE svcfwd_tcp_idle_closed_total counter\nsvcfwd_tcp_idle_closed_total %lu\n"
-	        "# TYPE svcfwd_tcp_spliced_bytes_total counter\nsvcfwd_tcp_spliced_bytes_total "
-	        "%lu\n"
-	        "# TYPE svcfwd_tcp_pipes gauge\nsvcfwd_tcp_pipes %zu\n"
-	        "# TYPE svcfwd_udp_flows gauge\nsvcfwd_udp_flows %zu\n"
-	        "# TYPE svcfwd_udp_flows_created_total counter\nsvcfwd_udp_flows_created_total "
-	        "%lu\n"
-	        "# TYPE svcfwd_udp_flows_expired_total counter\nsvcfwd_udp_flows_expired_total "
-	        "%lu\n"
-	        "# TYPE svcfwd_udp_flows_evicted_total counter\nsvcfwd_udp_flows_evicted_total "
-	        "%lu\n"
-	        "# TYPE svcfwd_endpoints_set_aside gauge\nsvcfwd_endpoints_set_aside %zu\n"
-	        "# TYPE svcfwd_reloads_total counter\nsvcfwd_reloads_total{result=\"ok\"} %lu\n"
-	        "svcfwd_reloads_total{result=\"error\"} %lu\n"
-	        "# TYPE svcfwd_model_generation gauge\nsvcfwd_model_generation %lu\n",
-	        lc.tcp, lc.udp, s->n_idle, s->conns.n, (unsigned long)s->stats.accepted,
-	        (unsigned long)s->stats.accept_errors, (unsigned long)s->stats.accept_pauses,
-	        (unsigned long)s->stats.conns_closed_idle, (unsigned long)s->stats.splice_bytes,
-	        s->n_pipes, s->flows.n, (unsigned long)s->stats.flows_created,
-	        (unsigned long)s->stats.flows_expired, (unsigned long)s->stats.flows_evicted, aside,
-	        (unsigned long)s->stats.reloads_ok, (unsigned long)s->stats.reloads_failed,
-	        (unsigned long)s->generation);
+	prom_family(b, "svcfwd_listeners", "gauge", "Sockets listening, by protocol.");
+	prom_u64(b, "svcfwd_listeners", "{protocol=\"TCP\"}", lc.tcp);
+	prom_u64(b, "svcfwd_listeners", "{protocol=\"UDP\"}", lc.udp);
+	prom_family(b, "svcfwd_reloads_total", "counter", "Manifest reloads, by result.");
+	prom_u64(b, "svcfwd_reloads_total", "{result=\"ok\"}", atomic_load(&s->reload.ok));
+	prom_u64(b, "svcfwd_reloads_total", "{result=\"error\"}", atomic_load(&s->reload.failed));
+	v = (struct snapshot){
+	        .idle_ports = s->n_idle,
+	        .conns = s->conns.n,
+	        .accepted = s->stats.accepted,
+	        .accept_errors = s->stats.accept_errors,
+	        .accept_pauses = s->stats.accept_pauses,
+	        .idle_closed = s->stats.conns_closed_idle,
+	        .spliced = s->stats.splice_bytes,
+	        .pipes = s->n_pipes,
+	        .flows = s->flows.n,
+	        .flows_created = s->stats.flows_created,
+	        .flows_expired = s->stats.flows_expired,
+	        .flows_evicted = s->stats.flows_evicted,
+	        .aside = aside,
+	        .reload_ms = atomic_load(&s->reload.last_ms),
+	        .generation = s->reload.generation,
+	};
+	prom_scalars(b, scalars, sizeof(scalars) / sizeof(scalars[0]), &v);
 }

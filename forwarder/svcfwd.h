@@ -57,7 +57,6 @@ struct fwd_listener {
 };
 
 struct fwd_stats {
-	uint64_t reloads_ok, reloads_failed;
 	uint64_t accepted, accept_errors, accept_pauses, conns_closed_idle;
 	uint64_t flows_created, flows_expired, flows_evicted;
 	uint64_t splice_bytes;
@@ -73,8 +72,7 @@ struct fwd_server {
 	size_t n_held;
 	struct htab listeners; /* struct fwd_listener by protocol, address and port */
 	size_t n_idle;
-	bool ready;
-	uint64_t generation;
+	struct daemon_reload reload;
 	struct fwd_route *route;
 	struct htab health; /* health-check servers by port (health.c) */
 	struct event *sweep_ev;
@@ -99,8 +97,6 @@ void fwd_listen_close_all(struct fwd_server *s);
 void fwd_listen_pause(struct fwd_server *s, bool pause);
 /* Whether L's source ranges admit CLIENT. */
 bool fwd_listen_admits(const struct fwd_listener *l, const struct netaddr *client);
-/* A socket address's IP (an IPv4-mapped IPv6 address as IPv4). */
-void fwd_sockaddr_ip(const struct sockaddr_storage *ss, struct netaddr *out);
 /* Every listener, for metrics. */
 void fwd_listen_each(struct fwd_server *s, void (*fn)(struct fwd_listener *l, void *arg),
                      void *arg);

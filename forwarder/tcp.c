@@ -552,7 +552,7 @@ start(struct fwd_listener *l, int cfd, const struct sockaddr_storage *peer)
 	struct fwd_conn *c;
 	struct netaddr client;
 
-	fwd_sockaddr_ip(peer, &client);
+	addr_to_netaddr((const struct sockaddr *)peer, &client);
 	if (!fwd_listen_admits(l, &client)) {
 		l->pool->rejected++;
 		reject(cfd);

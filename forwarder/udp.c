@@ -159,7 +159,7 @@ flow_new(struct fwd_server *s, struct fwd_listener *l, const struct sockaddr_sto
 	f->l = l;
 	memcpy(&f->client, sa, len);
 	f->client_len = len;
-	fwd_sockaddr_ip(sa, &f->client_ip);
+	addr_to_netaddr((const struct sockaddr *)sa, &f->client_ip);
 	f->local = *local;
 	f->fd = -1;
 	if (htab_insert(&s->flows, &f->node, flow_hash(l, sa, len, local)) != SVC_OK ||
@@ -262,7 +262,7 @@ fwd_udp_read(evutil_socket_t fd, short what, void *arg)
 		if (f == NULL) {
 			struct netaddr c;
 
-			fwd_sockaddr_ip(&peers[i], &c);
+			addr_to_netaddr((const struct sockaddr *)&peers[i], &c);
 			if (!fwd_listen_admits(l, &c)) {
 				l->pool->rejected++;
 				continue;

@@ -53,11 +53,12 @@ build_zone(const struct dnsd_server *s, const struct cluster *c, struct dnsz **z
 
 /* A new snapshot: its zone serves from now on. */
 static enum svc_status
-apply_model(void *arg, const struct cluster *c, char *summary, size_t len)
+apply_model(void *arg, const struct cluster *c, struct diag *d, char *summary, size_t len)
 {
 	struct dnsd_server *s = arg;
 	struct dnsz *z = NULL;
 	enum svc_status st = build_zone(s, c, &z, summary, len);
+	(void)d;
 
 	if (st == SVC_OK)
 		dnsd_server_set_zone(s, z);
@@ -66,10 +67,11 @@ apply_model(void *arg, const struct cluster *c, char *summary, size_t len)
 
 /* --check: the zone is built, then thrown away. */
 static enum svc_status
-check_model(void *arg, const struct cluster *c, char *summary, size_t len)
+check_model(void *arg, const struct cluster *c, struct diag *d, char *summary, size_t len)
 {
 	struct dnsz *z = NULL;
 	enum svc_status st = build_zone(arg, c, &z, summary, len);
+	(void)d;
 
 	dnsz_unref(z);
 	return st;
