@@ -144,6 +144,8 @@ struct prom_scalar {
 };
 void prom_scalars(struct evbuffer *b, const struct prom_scalar *table, size_t n,
                   const void *values);
+/* NAME{result="ok"|"error"}: R's reloads. */
+void prom_reloads(struct evbuffer *b, const char *name, struct daemon_reload *r);
 
 /* Monotonic clocks. */
 uint64_t now_ns(void);

@@ -25,3 +25,11 @@ prom_scalars(struct evbuffer *b, const struct prom_scalar *table, size_t n, cons
 		prom_u64(b, p->name, NULL, *(const uint64_t *)((const char *)values + p->off));
 	}
 }
+
+void
+prom_reloads(struct evbuffer *b, const char *name, struct daemon_reload *r)
+{
+	prom_family(b, name, "counter", "Manifest reloads, by result.");
+	prom_u64(b, name, "{result=\"ok\"}", atomic_load(&r->ok));
+	prom_u64(b, name, "{result=\"error\"}", atomic_load(&r->failed));
+}

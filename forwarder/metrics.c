@@ -180,9 +180,7 @@ fwd_metrics_text(void *server, struct evbuffer *b)
 	prom_family(b, "svcfwd_listeners", "gauge", "Sockets listening, by protocol.");
 	prom_u64(b, "svcfwd_listeners", "{protocol=\"TCP\"}", lc.tcp);
 	prom_u64(b, "svcfwd_listeners", "{protocol=\"UDP\"}", lc.udp);
-	prom_family(b, "svcfwd_reloads_total", "counter", "Manifest reloads, by result.");
-	prom_u64(b, "svcfwd_reloads_total", "{result=\"ok\"}", atomic_load(&s->reload.ok));
-	prom_u64(b, "svcfwd_reloads_total", "{result=\"error\"}", atomic_load(&s->reload.failed));
+	prom_reloads(b, "svcfwd_reloads_total", &s->reload);
 	v = (struct snapshot){
 	        .idle_ports = s->n_idle,
 	        .conns = s->conns.n,

@@ -259,7 +259,5 @@ dnsd_metrics_text(void *arg, struct evbuffer *b)
 	prom_u64(b, "svcdns_upstream_errors_total", "{reason=\"timeout\"}", us.timeouts);
 	prom_u64(b, "svcdns_upstream_errors_total", "{reason=\"failure\"}", us.failures);
 	prom_u64(b, "svcdns_upstream_errors_total", "{reason=\"malformed\"}", us.malformed);
-	prom_family(b, "svcdns_reloads_total", "counter", "Manifest reloads, by result.");
-	prom_u64(b, "svcdns_reloads_total", "{result=\"ok\"}", atomic_load(&s->reload.ok));
-	prom_u64(b, "svcdns_reloads_total", "{result=\"error\"}", atomic_load(&s->reload.failed));
+	prom_reloads(b, "svcdns_reloads_total", &s->reload);
 }

@@ -10,52 +10,32 @@
 
 #include "ytree.h"
 
-struct text {
-	char *s;
-	size_t len, cap;
-};
-
-static void
-put(struct text *t, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (t->cap - t->len < 256) {
-		t->cap = t->cap ? t->cap * 2 : 1 << 16;
-		t->s = realloc(t->s, t->cap);
-		assert_non_null(t->s);
-	}
-	va_start(ap, fmt);
-	n = vsnprintf(t->s + t->len, t->cap - t->len, fmt, ap);
-	va_end(ap);
-	assert_true(n > 0 && (size_t)n < t->cap - t->len);
-	t->len += (size_t)n;
-}
-
 /* A service with N labels, N annotations and an N-key selector, and a pod with the selector's N
  * labels in reverse order, the first (k<N-1>) set to VALUE: "v" matches, anything else not. */
 static char *
 big_manifest(size_t n, const char *value)
 {
-	struct text t = {0};
-	size_t i;
+	char *buf = NULL;
+	size_t len = 0, i;
+	FILE *t = open_memstream(&buf, &len);
 
-	put(&t, "apiVersion: v1\nkind: Service\nmetadata:\n  name: big\n  labels:\n");
+	assert_non_null(t);
+	fprintf(t, "apiVersion: v1\nkind: Service\nmetadata:\n  name: big\n  labels:\n");
 	for (i = 0; i < n; i++)
-		put(&t, "    example.com/label-%zu: v\n", i);
-	put(&t, "  annotations:\n");
+		fprintf(t, "    example.com/label-%zu: v\n", i);
+	fprintf(t, "  annotations:\n");
 	for (i = 0; i < n; i++)
-		put(&t, "    note-%zu: any text at all %zu\n", i, i);
-	put(&t, "spec:\n  ports: [{port: 80}]\n  selector:\n");
+		fprintf(t, "    note-%zu: any text at all %zu\n", i, i);
+	fprintf(t, "spec:\n  ports: [{port: 80}]\n  selector:\n");
 	for (i = 0; i < n; i++)
-		put(&t, "    k%zu: v\n", i);
-	put(&t, "---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  labels:\n");
+		fprintf(t, "    k%zu: v\n", i);
+	fprintf(t, "---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  labels:\n");
 	for (i = 0; i < n; i++)
-		put(&t, "    k%zu: %s\n", n - 1 - i, i == 0 ? value : "v");
-	put(&t, "spec:\n  containers: [{name: c, image: x}]\nstatus:\n  phase: Running\n"
-	        "  podIP: 10.1.0.5\n  conditions: [{type: Ready, status: \"True\"}]\n");
-	return t.s;
+		fprintf(t, "    k%zu: %s\n", n - 1 - i, i == 0 ? value : "v");
+	fprintf(t, "spec:\n  containers: [{name: c, image: x}]\nstatus:\n  phase: Running\n"
+	           "  podIP: 10.1.0.5\n  conditions: [{type: Ready, status: \"True\"}]\n");
+	assert_int_equal(fclose(t), 0);
+	return buf;
 }
 
 static size_t
@@ -104,7 +84,9 @@ test_big_maps_load(void **state)
 static void
 test_big_map_duplicate(void **state)
 {
-	struct text t = {0};
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *t = open_memstream(&buf, &len);
 	struct arena a;
 	struct diag d;
 	struct ydoc *docs;
@@ -112,13 +94,15 @@ test_big_map_duplicate(void **state)
 	char msg[512];
 
 	(void)state;
-	put(&t, "top:\n");
+	assert_non_null(t);
+	fprintf(t, "top:\n");
 	for (i = 0; i < 5000; i++)
-		put(&t, "  k%zu: v\n", i);
-	put(&t, "  k1234: again\n"); /* line 5002; the first is on line 1236 */
+		fprintf(t, "  k%zu: v\n", i);
+	fprintf(t, "  k1234: again\n"); /* line 5002; the first is on line 1236 */
+	fflush(t);
 	arena_init(&a);
 	diag_init(&d);
-	assert_int_equal(ytree_parse(&a, "dup.yaml", t.s, t.len, &d, &docs, &n), SVC_EINVAL);
+	assert_int_equal(ytree_parse(&a, "dup.yaml", buf, len, &d, &docs, &n), SVC_EINVAL);
 	assert_int_equal(d.errors, 1);
 	diag_format(&d.entries[0], msg, sizeof(msg));
 	assert_non_null(strstr(msg, "dup.yaml:5002:3:"));
@@ -127,15 +111,18 @@ test_big_map_duplicate(void **state)
 	arena_deinit(&a);
 
 	/* The same at the edge where a map starts being hashed (its 9th key repeats its 1st). */
-	t.len = 0;
-	put(&t, "m: {a: 1, b: 2, c: 3, d: 4, e: 5, f: 6, g: 7, h: 8, a: 9}\n");
+	rewind(t);
+	fprintf(t, "m: {a: 1, b: 2, c: 3, d: 4, e: 5, f: 6, g: 7, h: 8, a: 9}\n");
+	fflush(t);
+	len = (size_t)ftell(t);
 	arena_init(&a);
 	diag_init(&d);
-	assert_int_equal(ytree_parse(&a, "dup.yaml", t.s, t.len, &d, &docs, &n), SVC_EINVAL);
+	assert_int_equal(ytree_parse(&a, "dup.yaml", buf, len, &d, &docs, &n), SVC_EINVAL);
 	tu_diag_expect(&d, DIAG_ERROR, NULL, "duplicate key \"a\"");
 	diag_deinit(&d);
 	arena_deinit(&a);
-	free(t.s);
+	fclose(t);
+	free(buf);
 }
 
 /* Labels given twice (as an edit after loading could) are still reported once each. */
@@ -166,16 +153,6 @@ test_big_labels_duplicate_validated(void **state)
 	free(yaml);
 }
 
-/* CPU time, not wall time: other processes on the machine then matter less. */
-static double
-cpu_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* Best of RUNS: the CPU time to load and build the big manifest of N keys per map. */
 static double
 load_time(size_t n, int runs)
@@ -187,11 +164,11 @@ load_time(size_t n, int runs)
 	for (r = 0; r < runs; r++) {
 		struct diag d;
 		struct cluster *c;
-		double t0 = cpu_s(), t;
+		double t0 = tu_cpu_s(), t;
 
 		diag_init(&d);
 		c = tu_build(yaml, NULL, &d);
-		t = cpu_s() - t0;
+		t = tu_cpu_s() - t0;
 		assert_non_null(c);
 		assert_int_equal(endpoints_of(c), 1);
 		cluster_unref(c);

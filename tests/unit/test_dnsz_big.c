@@ -287,26 +287,16 @@ test_big_shared_hostname(void **state)
 #ifndef SVC_SANITIZED
 /* Timing runs in the normal build only: sanitizers change it. */
 
-/* CPU time of this thread: time spent preempted by other work on the machine does not count. */
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* One build of the zone for C, in seconds. */
 static double
 build_time(const struct cluster *c)
 {
 	struct dnsz_options opts = {.domain = DT_ZONE, .ttl = DT_TTL};
 	struct dnsz *z;
-	double t = now_s();
+	double t = tu_cpu_s();
 
 	assert_int_equal(dnsz_build(c, &opts, &z), SVC_OK);
-	t = now_s() - t;
+	t = tu_cpu_s() - t;
 	dnsz_unref(z);
 	return t;
 }

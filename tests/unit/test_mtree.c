@@ -52,30 +52,6 @@ service_yaml(const char *ns, const char *name)
 	return buf;
 }
 
-static void
-at(char *buf, size_t len, const char *dir, const char *name)
-{
-	snprintf(buf, len, "%s/%s", dir, name);
-}
-
-static void
-mkdir_in(const char *dir, const char *name)
-{
-	char p[4096];
-
-	at(p, sizeof(p), dir, name);
-	assert_int_equal(mkdir(p, 0755), 0);
-}
-
-static void
-link_in(const char *dir, const char *name, const char *target)
-{
-	char p[4096];
-
-	at(p, sizeof(p), dir, name);
-	assert_int_equal(symlink(target, p), 0);
-}
-
 static double
 now_s(void)
 {
@@ -137,13 +113,13 @@ test_symlink_loops(void **state)
 	double t0;
 
 	(void)state;
-	mkdir_in(dir, "ns1");
+	tu_mkdir(dir, "ns1");
 	tu_write(dir, "top.yaml", service_yaml("default", "top"));
 	tu_write(dir, "ns1/a.yaml", service_yaml("ns1", "a"));
 	tu_write(dir, "ns1/b.yaml", service_yaml("ns1", "b"));
-	link_in(dir, "ns1/loop1", "..");
-	link_in(dir, "ns1/loop2", "..");
-	link_in(dir, "ns1/loop3", "..");
+	tu_symlink(dir, "ns1/loop1", "..");
+	tu_symlink(dir, "ns1/loop2", "..");
+	tu_symlink(dir, "ns1/loop3", "..");
 	t0 = now_s();
 	load(&l, dir);
 	assert_true(now_s() - t0 < 2.0);
@@ -170,11 +146,11 @@ test_file_twice(void **state)
 	struct loaded l;
 
 	(void)state;
-	mkdir_in(dir, "real");
+	tu_mkdir(dir, "real");
 	tu_write(dir, "real/a.yaml", service_yaml("default", "a"));
-	link_in(dir, "b.yaml", "real/a.yaml");
-	link_in(dir, "c.yaml", "real/a.yaml");
-	link_in(dir, "same", "real");
+	tu_symlink(dir, "b.yaml", "real/a.yaml");
+	tu_symlink(dir, "c.yaml", "real/a.yaml");
+	tu_symlink(dir, "same", "real");
 	load(&l, dir);
 	if (l.c == NULL)
 		tu_dump(&l.d);
@@ -197,12 +173,12 @@ test_configmap_layout(void **state)
 	struct loaded l;
 
 	(void)state;
-	mkdir_in(dir, "..2024_05_01_10_00_00.123");
+	tu_mkdir(dir, "..2024_05_01_10_00_00.123");
 	tu_write(dir, "..2024_05_01_10_00_00.123/a.yaml", service_yaml("default", "a"));
 	tu_write(dir, "..2024_05_01_10_00_00.123/b.yaml", service_yaml("default", "b"));
-	link_in(dir, "..data", "..2024_05_01_10_00_00.123");
-	link_in(dir, "a.yaml", "..data/a.yaml");
-	link_in(dir, "b.yaml", "..data/b.yaml");
+	tu_symlink(dir, "..data", "..2024_05_01_10_00_00.123");
+	tu_symlink(dir, "a.yaml", "..data/a.yaml");
+	tu_symlink(dir, "b.yaml", "..data/b.yaml");
 	load(&l, dir);
 	if (l.c == NULL)
 		tu_dump(&l.d);
@@ -225,16 +201,16 @@ test_root_link(void **state)
 	struct loaded l;
 
 	(void)state;
-	mkdir_in(dir, "v1");
+	tu_mkdir(dir, "v1");
 	tu_write(dir, "v1/a.yaml", service_yaml("default", "a"));
-	link_in(dir, "zones", "v1");
-	at(link, sizeof(link), dir, "zones");
+	tu_symlink(dir, "zones", "v1");
+	snprintf(link, sizeof(link), "%s/%s", dir, "zones");
 	load(&l, link);
 	assert_non_null(l.c);
 	assert_non_null(cluster_service_by_name(l.c, "default", "a"));
 	unload(&l);
 	/* Not a directory: an error naming it. */
-	at(real, sizeof(real), dir, "v1/a.yaml");
+	snprintf(real, sizeof(real), "%s/%s", dir, "v1/a.yaml");
 	load(&l, real);
 	assert_null(l.c);
 	assert_int_equal(l.st, SVC_EIO);
@@ -258,13 +234,13 @@ test_special_files(void **state)
 	(void)state;
 	tu_write(dir, "a.yaml", service_yaml("default", "a"));
 	tu_write(dir, "z.yaml", service_yaml("default", "z"));
-	at(p, sizeof(p), dir, "fifo.yaml");
+	snprintf(p, sizeof(p), "%s/%s", dir, "fifo.yaml");
 	assert_int_equal(mkfifo(p, 0644), 0);
-	at(sun.sun_path, sizeof(sun.sun_path), dir, "sock.yaml");
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/%s", dir, "sock.yaml");
 	s = socket(AF_UNIX, SOCK_STREAM, 0);
 	assert_true(s >= 0);
 	assert_int_equal(bind(s, (struct sockaddr *)&sun, sizeof(sun)), 0);
-	link_in(dir, "gone.yaml", "nothing-here.yaml");
+	tu_symlink(dir, "gone.yaml", "nothing-here.yaml");
 	load(&l, dir);
 	assert_null(l.c); /* the errors make the load invalid... */
 	assert_true(has_at(&l, DIAG_ERROR, "/fifo.yaml", "not a regular file"));
@@ -288,7 +264,7 @@ test_fifo_file(void **state)
 	char p[4096];
 
 	(void)state;
-	at(p, sizeof(p), dir, "x.yaml");
+	snprintf(p, sizeof(p), "%s/%s", dir, "x.yaml");
 	assert_int_equal(mkfifo(p, 0644), 0);
 	cluster_objects_init(&objs);
 	diag_init(&d);
@@ -352,14 +328,14 @@ test_unreadable(void **state)
 
 	(void)state;
 	assert_int_equal(chmod(dir, 0755), 0);
-	mkdir_in(dir, "a-closed");
+	tu_mkdir(dir, "a-closed");
 	tu_write(dir, "a-closed/hidden.yaml", service_yaml("default", "hidden"));
 	tu_write(dir, "b.yaml", service_yaml("default", "b"));
 	tu_write(dir, "secret.yaml", service_yaml("default", "secret"));
 	tu_write(dir, "z.yaml", service_yaml("default", "z"));
-	at(p, sizeof(p), dir, "secret.yaml");
+	snprintf(p, sizeof(p), "%s/%s", dir, "secret.yaml");
 	assert_int_equal(chmod(p, 0), 0);
-	at(p, sizeof(p), dir, "a-closed");
+	snprintf(p, sizeof(p), "%s/%s", dir, "a-closed");
 	assert_int_equal(chmod(p, 0), 0);
 	fflush(NULL);
 	pid = fork();

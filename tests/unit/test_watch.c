@@ -1,7 +1,11 @@
-/* test_watch.c -- rebuilding the model when manifest files change (inotify + libevent). */
+/* test_watch.c -- rebuilding the model when manifest files change (inotify + libevent), and
+ * following links as the loader does: a ConfigMap volume's "..data" swap, a zones directory that
+ * is a link swapped to a new target or a directory moved away and replaced, a manifest linked
+ * from outside the tree, link loops (issue 9, item 4). */
 #include "testutil.h"
 
 #include <event2/event.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -240,12 +244,231 @@ test_missing_dir(void **state)
 
 	(void)state;
 	cluster_config_init(&cfg);
-	assert_int_equal(watch_create(base, "/nonexistent/svcdns-watch", &cfg, 50,
-	                                      on_change, &x, &w),
-	                 SVC_ENOENT);
+	assert_int_equal(
+	        watch_create(base, "/nonexistent/svcdns-watch", &cfg, 50, on_change, &x, &w),
+	        SVC_ENOENT);
 	assert_null(w);
 	watch_destroy(NULL);
 	event_base_free(base);
+}
+
+/* Let the rebuilds that pending events cause happen (none, one or more). */
+static void
+settle(struct wctx *x)
+{
+	while (wait_calls(x, x->calls + 1, 400) >= 0)
+		;
+}
+
+struct fixture {
+	char *dir;
+	struct wctx x;
+	struct watch *w;
+};
+
+static void
+start(struct fixture *f, const char *zones)
+{
+	struct cluster_config cfg;
+
+	f->x.base = event_base_new();
+	assert_non_null(f->x.base);
+	cluster_config_init(&cfg);
+	assert_int_equal(watch_create(f->x.base, zones, &cfg, 50, on_change, &f->x, &f->w), SVC_OK);
+	watch_reload(f->w);
+	assert_int_equal(f->x.calls, 1);
+	assert_false(f->x.last_was_null);
+}
+
+static void
+stop(struct fixture *f)
+{
+	watch_destroy(f->w);
+	cluster_unref(f->x.last);
+	event_base_free(f->x.base);
+	tu_rmrf(f->dir);
+	free(f->dir);
+}
+
+/* kubelet's update of a ConfigMap volume: a new hidden directory, a "..data_tmp" link to it
+ * renamed over "..data", the old directory removed. The rename alone triggers a rebuild. */
+static void
+test_configmap_swap(void **state)
+{
+	struct fixture f = {.dir = tu_tmpdir()};
+
+	(void)state;
+	tu_mkdir(f.dir, "..2024_05_01_10_00_00.1");
+	tu_write(f.dir, "..2024_05_01_10_00_00.1/svc.yaml", service_yaml("one"));
+	tu_symlink(f.dir, "..data", "..2024_05_01_10_00_00.1");
+	tu_symlink(f.dir, "svc.yaml", "..data/svc.yaml");
+	start(&f, f.dir);
+	assert_true(has_service(&f.x, "one"));
+
+	tu_mkdir(f.dir, "..2024_05_01_10_05_00.2");
+	tu_write(f.dir, "..2024_05_01_10_05_00.2/svc.yaml", service_yaml("two"));
+	settle(&f.x); /* whatever the new directory caused, it still shows the old version */
+	assert_true(has_service(&f.x, "one"));
+
+	tu_symlink(f.dir, "..data_tmp", "..2024_05_01_10_05_00.2");
+	tu_rename(f.dir, "..data_tmp", "..data");
+	assert_true(wait_calls(&f.x, f.x.calls + 1, 1000) >= 0);
+	assert_false(f.x.last_was_null);
+	assert_true(has_service(&f.x, "two"));
+	assert_false(has_service(&f.x, "one"));
+
+	/* The old version goes; the new stays. */
+	{
+		char p[4096];
+
+		snprintf(p, sizeof(p), "%s/%s", f.dir, "..2024_05_01_10_00_00.1");
+		tu_rmrf(p);
+	}
+	settle(&f.x);
+	assert_true(has_service(&f.x, "two"));
+	stop(&f);
+}
+
+/* zones -> v1, swapped to v2 by renaming a new link over it: rebuilt from v2, and from then on
+ * changes in v2 count and changes in v1 do not. */
+static void
+test_root_link_swap(void **state)
+{
+	struct fixture f = {.dir = tu_tmpdir()};
+	char zones[4096];
+
+	(void)state;
+	tu_mkdir(f.dir, "v1");
+	tu_mkdir(f.dir, "v2");
+	tu_write(f.dir, "v1/a.yaml", service_yaml("one"));
+	tu_write(f.dir, "v2/a.yaml", service_yaml("two"));
+	tu_symlink(f.dir, "zones", "v1");
+	snprintf(zones, sizeof(zones), "%s/%s", f.dir, "zones");
+	start(&f, zones);
+	assert_true(has_service(&f.x, "one"));
+
+	tu_symlink(f.dir, ".zones.tmp", "v2"); /* as `ln -sfn v2 zones` through a rename */
+	tu_rename(f.dir, ".zones.tmp", "zones");
+	assert_true(wait_calls(&f.x, f.x.calls + 1, 1000) >= 0);
+	assert_true(has_service(&f.x, "two"));
+	assert_false(has_service(&f.x, "one"));
+	settle(&f.x);
+
+	tu_write(f.dir, "v2/b.yaml", service_yaml("three"));
+	assert_true(wait_calls(&f.x, f.x.calls + 1, 1000) >= 0);
+	assert_true(has_service(&f.x, "three"));
+	settle(&f.x);
+
+	tu_write(f.dir, "v1/b.yaml", service_yaml("old"));
+	assert_int_equal(wait_calls(&f.x, f.x.calls + 1, 400), -1);
+	stop(&f);
+}
+
+/* The zones directory moved away and another moved into its place (IN_MOVE_SELF). */
+static void
+test_root_dir_replaced(void **state)
+{
+	struct fixture f = {.dir = tu_tmpdir()};
+	char zones[4096];
+
+	(void)state;
+	tu_mkdir(f.dir, "zones");
+	tu_mkdir(f.dir, "next");
+	tu_write(f.dir, "zones/a.yaml", service_yaml("one"));
+	tu_write(f.dir, "next/a.yaml", service_yaml("two"));
+	snprintf(zones, sizeof(zones), "%s/%s", f.dir, "zones");
+	start(&f, zones);
+	assert_true(has_service(&f.x, "one"));
+
+	tu_rename(f.dir, "zones", "old");
+	tu_rename(f.dir, "next", "zones");
+	assert_true(wait_calls(&f.x, f.x.calls + 1, 1000) >= 0);
+	settle(&f.x);
+	assert_true(has_service(&f.x, "two"));
+
+	tu_write(f.dir, "zones/b.yaml", service_yaml("three"));
+	assert_true(wait_calls(&f.x, f.x.calls + 1, 1000) >= 0);
+	assert_true(has_service(&f.x, "three"));
+	stop(&f);
+}
+
+/* A manifest that is a link to a file outside the tree: editing that file counts. */
+static void
+test_linked_file_edited(void **state)
+{
+	struct fixture f = {.dir = tu_tmpdir()};
+	char zones[4096];
+
+	(void)state;
+	tu_mkdir(f.dir, "zones");
+	tu_mkdir(f.dir, "shared");
+	tu_write(f.dir, "shared/a.yaml", service_yaml("one"));
+	tu_symlink(f.dir, "zones/a.yaml", "../shared/a.yaml");
+	snprintf(zones, sizeof(zones), "%s/%s", f.dir, "zones");
+	start(&f, zones);
+	assert_true(has_service(&f.x, "one"));
+
+	tu_write(f.dir, "shared/a.yaml", service_yaml("two"));
+	assert_true(wait_calls(&f.x, f.x.calls + 1, 1000) >= 0);
+	assert_true(has_service(&f.x, "two"));
+	stop(&f);
+}
+
+static void
+on_alarm(int sig)
+{
+	static const char msg[] = "test_watch_links: watching hangs\n";
+
+	(void)sig;
+	(void)!write(2, msg, sizeof(msg) - 1);
+	_exit(1);
+}
+
+/* Link loops: watching and rebuilding end, and changes below them still count. */
+static void
+test_loops_watched(void **state)
+{
+	struct fixture f = {.dir = tu_tmpdir()};
+	time_t t0 = time(NULL);
+
+	(void)state;
+	tu_mkdir(f.dir, "ns1");
+	tu_write(f.dir, "ns1/a.yaml", service_yaml("one"));
+	tu_symlink(f.dir, "ns1/loop1", "..");
+	tu_symlink(f.dir, "ns1/loop2", "..");
+	tu_symlink(f.dir, "ns1/loop3", "..");
+	signal(SIGALRM, on_alarm);
+	alarm(20);
+	start(&f, f.dir);
+	alarm(0);
+	assert_true(time(NULL) - t0 < 5);
+	assert_true(has_service(&f.x, "one"));
+	tu_write(f.dir, "ns1/b.yaml", service_yaml("two"));
+	assert_true(wait_calls(&f.x, f.x.calls + 1, 1000) >= 0);
+	assert_true(has_service(&f.x, "two"));
+	stop(&f);
+}
+
+/* Writes that never pause for a debounce period still get rebuilds (at most 10 periods late). */
+static void
+test_endless_burst(void **state)
+{
+	struct fixture f = {.dir = tu_tmpdir()};
+	char name[32];
+	int i, before;
+
+	(void)state;
+	tu_write(f.dir, "a.yaml", service_yaml("a0"));
+	start(&f, f.dir);
+	before = f.x.calls;
+	/* 1.5 s of a write every 20 ms, debounce 50 ms: without a bound, no rebuild at all. */
+	for (i = 1; i <= 75; i++) {
+		snprintf(name, sizeof(name), "a%d", i);
+		tu_write(f.dir, "a.yaml", service_yaml(name));
+		wait_calls(&f.x, 1000, 20);
+	}
+	assert_true(f.x.calls > before);
+	stop(&f);
 }
 
 int
@@ -255,6 +478,12 @@ main(void)
 	        cmocka_unit_test(test_watch),
 	        cmocka_unit_test(test_debounce),
 	        cmocka_unit_test(test_missing_dir),
+	        cmocka_unit_test(test_configmap_swap),
+	        cmocka_unit_test(test_root_link_swap),
+	        cmocka_unit_test(test_root_dir_replaced),
+	        cmocka_unit_test(test_linked_file_edited),
+	        cmocka_unit_test(test_loops_watched),
+	        cmocka_unit_test(test_endless_burst),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

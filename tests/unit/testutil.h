@@ -36,5 +36,14 @@ void tu_dump(const struct diag *d);
 char *tu_tmpdir(void);
 void tu_rmrf(const char *path);
 void tu_write(const char *dir, const char *name, const char *text);
+/* DIR/NAME made as a directory, a symbolic link to TARGET, or renamed to DIR/TO; the test fails
+ * when that fails. */
+void tu_mkdir(const char *dir, const char *name);
+void tu_symlink(const char *dir, const char *name, const char *target);
+void tu_rename(const char *dir, const char *from, const char *to);
+
+/* CPU time of the calling thread, in seconds: for timing checks, where time spent preempted by
+ * other work on a busy machine must not count. */
+double tu_cpu_s(void);
 
 #endif
