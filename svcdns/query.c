@@ -40,7 +40,6 @@ dnsd_query_process(struct dnsd_server *s, struct dnsd_metrics *m, const struct d
                    enum dnsq_transport tr, const struct netaddr *client, const uint8_t *in,
                    size_t len, uint8_t *out, struct dnsd_query *dq)
 {
-	uint64_t t0 = now_ns();
 	int recurse = -1; /* not decided yet */
 
 	dnsq_answer(z, in, len, tr, out, &dq->q, &dq->res);
@@ -108,6 +107,5 @@ dnsd_query_process(struct dnsd_server *s, struct dnsd_metrics *m, const struct d
 		}
 	}
 	dq->len = dq->res.len;
-	dnsd_metrics_answer(m, dq->res.rcode, dq->res.truncated, now_ns() - t0);
 	return DNSD_SEND;
 }

@@ -24,8 +24,9 @@ struct dnsd_query {
 	size_t len; /* DNSD_SEND: bytes in OUT */
 };
 
-/* Process the LEN bytes of IN from CLIENT over TR, with zone Z; counts in M (the calling
- * thread's). OUT holds DNSQ_OUT_MAX bytes. */
+/* Process the LEN bytes of IN from CLIENT over TR, with zone Z; counts the query and what the
+ * rules turned away in M (the calling thread's). OUT holds DNSQ_OUT_MAX bytes. The caller
+ * counts a DNSD_SEND answer (dnsd_metrics_answer) when it has sent it, with the time taken. */
 enum dnsd_verdict dnsd_query_process(struct dnsd_server *s, struct dnsd_metrics *m,
                                      const struct dnsz *z, enum dnsq_transport tr,
                                      const struct netaddr *client, const uint8_t *in, size_t len,

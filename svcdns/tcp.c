@@ -217,6 +217,8 @@ conn_process(struct tcp_conn *c)
 			break;
 		case DNSD_SEND:
 			conn_write_answer(c, t->out, dq.len);
+			dnsd_metrics_answer(&s->metrics, dq.res.rcode, dq.res.truncated,
+			                    now_ns() - t0);
 			break;
 		case DNSD_UPSTREAM:
 			r = dnsd_req_new(&dq.q, &dq.res, t->in, t->out, sizeof(struct tcp_req));

@@ -212,7 +212,9 @@ udp_read(evutil_socket_t fd, short what, void *arg)
 	for (int round = 0; round < 8; round++) {
 		struct dnsz *z;
 		int n, nout = 0, sent = 0;
-		uint64_t t0;
+		uint16_t rcode[BATCH];
+		bool tc[BATCH];
+		uint64_t t0, t1;
 
 		for (int i = 0; i < BATCH; i++) {
 			b->iov_in[i] = (struct iovec){b->in[i], IN_MAX};
@@ -253,6 +255,8 @@ udp_read(evutil_socket_t fd, short what, void *arg)
 			if (dq.len > sizeof(b->out[0]))
 				continue; /* cannot happen: UDP answers respect the limit */
 			memcpy(b->out[nout], b->scratch, dq.len);
+			rcode[nout] = dq.res.rcode;
+			tc[nout] = dq.res.truncated;
 			b->iov_out[nout] = (struct iovec){b->out[nout], dq.len};
 			b->msg_out[nout].msg_hdr = (struct msghdr){
 			        .msg_name = &b->peer[i],
@@ -267,6 +271,10 @@ udp_read(evutil_socket_t fd, short what, void *arg)
 			nout++;
 		}
 		dnsz_unref(z);
+		/* One clock read per batch, not two per query. */
+		t1 = now_ns();
+		for (int i = 0; i < nout; i++)
+			dnsd_metrics_answer(&w->metrics, rcode[i], tc[i], t1 - t0);
 		while (sent < nout) {
 			int k = sendmmsg(fd, b->msg_out + sent, (unsigned)(nout - sent),
 			                 MSG_DONTWAIT);
