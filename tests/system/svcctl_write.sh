@@ -11,65 +11,7 @@
 need_programs svcctl
 need_tools flock stat cmp
 
-# A fresh copy of zones/ at $WORK/NAME.
-fresh() {
-	local dir=$WORK/$1
-	rm -rf "$dir"
-	cp -R "$ZONES_SRC" "$dir"
-	echo "$dir"
-}
-
-# run DIR ARGS...: svcctl --zones DIR ARGS; stdout in $OUT, stderr in $ERR, status in $RC.
-OUT=$WORK/stdout
-ERR=$WORK/stderr
-RC=0
-run() {
-	local dir=$1
-	shift
-	if "$SVCCTL" --zones "$dir" "$@" >"$OUT" 2>"$ERR"; then RC=0; else RC=$?; fi
-}
-
-show_err() {
-	echo "  --- stderr:"
-	sed 's/^/  | /' "$ERR"
-}
-
-expect_rc() { # MSG WANT
-	if [ "$RC" -eq "$2" ]; then
-		pass
-	else
-		fail "$1: exit status $RC, want $2"
-		show_err
-	fi
-}
-
-expect_out() { # MSG TEXT: stdout is exactly TEXT
-	local got
-	got=$(cat "$OUT")
-	if [ "$got" == "$2" ]; then
-		pass
-	else
-		fail "$1: stdout '$got', want '$2'"
-		show_err
-	fi
-}
-
-expect_has() { # MSG FILE TEXT: FILE has a line containing TEXT
-	if grep -qF -- "$3" "$2"; then
-		pass
-	else
-		fail "$1: no line containing '$3' in:"
-		sed 's/^/  | /' "$2"
-	fi
-}
-
-expect_lacks() { # MSG FILE TEXT
-	if ! grep -qF -- "$3" "$2"; then
-		pass
-	else
-		fail "$1: unexpected line containing '$3'"
-	fi
-}
+. "$T_LIB/svcctl.sh"
 
 # The zones directory loads without errors: every file written is valid YAML and a valid model.
 expect_valid() { # MSG DIR WANT-SUMMARY
