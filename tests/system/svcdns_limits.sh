@@ -318,6 +318,41 @@ rss1=$(rss_kb "$SD_PID")
 expect_true "bounds: memory flat ($(((rss1 - rss0) / 1024)) MiB)" [ $(((rss1 - rss0) / 1024)) -lt 16 ]
 stop_pid "$SD_PID"
 
+# (Few upstream sockets here: each c-ares channel is about 72 KB of its own.)
+start_svcdns --upstream-sockets 16
+# A forwarded query waiting upstream keeps only its header and question, never the rest of the
+# client's packet: 16 TCP connections each pipeline 64 forwarded queries padded to 60 KB (an
+# EDNS option) for names the upstream never answers. The earlier code kept every query whole:
+# 16 x 64 x 60 KB, about 60 MB.
+rss0=$(rss_kb "$SD_PID")
+pyc "$PORT" <<'EOF' &
+import socket, struct, sys, time, dnsmsg
+port = int(sys.argv[1])
+pad = 60000
+socks = []
+for c in range(16):
+    s = socket.create_connection(("127.0.0.1", port))
+    batch = b""
+    for i in range(64):
+        q = dnsmsg.query("never-pad-%d-%d.example.org" % (c, i), qid=i, edns=None)
+        opt = b"\0" + struct.pack(">HHIH", 41, 1232, 0, pad + 4) + struct.pack(">HH", 65001, pad) + b"\0" * pad
+        q = q[:10] + struct.pack(">H", 1) + q[12:] + opt
+        batch += dnsmsg.tcp_frame(q)
+    s.sendall(batch)
+    socks.append(s)
+time.sleep(1.5)
+EOF
+PADDED=$!
+sleep 1.2
+rss1=$(rss_kb "$SD_PID")
+limit=16
+timing_ok || limit=64
+expect_true "TCP copies: 1,024 padded queries upstream grew svcdns by $(((rss1 - rss0) / 1024)) MiB (< $limit)" \
+	[ $(((rss1 - rss0) / 1024)) -lt "$limit" ]
+expect_eq "TCP copies: all 1,024 wait upstream" "$(metric svcdns_upstream_waiting)" 1024
+wait "$PADDED" 2>/dev/null
+stop_pid "$SD_PID"
+
 # ---- 7. out of descriptors: accepting pauses, no spin -------------------------------------------
 start_svcdns prlimit --nofile=128 -- --tcp-max-conns 1024
 before_lines=$(wc -l <"$SD_ERR")
