@@ -158,7 +158,9 @@ wait_answer() { # PORT PID NAME: until the server answers an A query for a servi
 	name=$(awk '$2 == "A" && $1 ~ /^svc-[0-9]+\.ns-/ {print $1; exit}' "$QUERIES")
 	for _ in $(seq 1 300); do
 		kill -0 "$2" 2>/dev/null || die "$3 exited (see $WORK/$3.log)"
-		if [ -n "$(dig @127.0.0.1 -p "$1" +short +tries=1 +time=1 "$name" A 2>/dev/null)" ]; then
+		# dig prints its errors (";; communications error ...") on stdout too.
+		if dig @127.0.0.1 -p "$1" +short +tries=1 +time=1 "$name" A 2>/dev/null |
+			grep -qv '^;;'; then
 			return 0
 		fi
 		sleep 0.1
