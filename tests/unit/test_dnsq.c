@@ -1139,7 +1139,6 @@ test_dnsq_error(void **state)
  * name below it exists, so it answers NODATA for every type; NXDOMAIN, which RFC 8020 resolvers
  * take for "nothing below", is kept for names with nothing below. */
 
-
 /* The types asked at every name: those the zone holds, one it never does, and ANY. */
 static const uint16_t qtypes[] = {DNSW_T_A,   DNSW_T_AAAA, DNSW_T_SRV, DNSW_T_PTR, DNSW_T_CNAME,
                                   DNSW_T_TXT, DNSW_T_SOA,  DNSW_T_NS,  DNSW_T_MX,  DNSW_T_ANY};
