@@ -112,8 +112,8 @@ static bool
 parse_listen(const struct opt *opt, void *opts, const char *val, bool first, char *err,
              size_t errlen)
 {
-	(void)opt;
 	struct dnsd_opts *o = opts;
+	(void)opt;
 
 	o->listen_default = false;
 	return parse_addrs(o->listen, &o->n_listen, val, first, err, errlen);
@@ -123,8 +123,8 @@ static bool
 parse_upstream(const struct opt *opt, void *opts, const char *val, bool first, char *err,
                size_t errlen)
 {
-	(void)opt;
 	struct dnsd_opts *o = opts;
+	(void)opt;
 
 	return parse_addrs(o->upstream, &o->n_upstream, val, first, err, errlen);
 }
@@ -133,10 +133,10 @@ static bool
 parse_domain(const struct opt *opt, void *opts, const char *val, bool first, char *err,
              size_t errlen)
 {
-	(void)opt;
 	struct dnsd_opts *o = opts;
 	uint8_t wire[DNSW_NAME_MAX];
 	size_t len;
+	(void)opt;
 	(void)first;
 	(void)err;
 	(void)errlen;
@@ -158,10 +158,10 @@ static const char *const default_acl[] = {
 static bool
 parse_acl(const struct opt *opt, void *opts, const char *val, bool first, char *err, size_t errlen)
 {
-	(void)opt;
 	struct dnsd_opts *o = opts;
 	char buf[128];
 	const char *p = val;
+	(void)opt;
 
 	if (first) {
 		o->n_acl = 0;
