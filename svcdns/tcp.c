@@ -5,7 +5,9 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
-#include <event2/listener.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,6 +16,10 @@
 #include "upstream.h"
 
 #define ACCEPT_PAUSE_MS 100 /* out of descriptors: accept again after this, or a close */
+/* Accepts per wake-up of a listener: a connection just accepted gets its first read before a
+ * flood of newcomers can make it the oldest and close it for room. */
+#define ACCEPT_BATCH   16
+#define LISTEN_BACKLOG 256
 
 struct tcp_conn {
 	struct dnsd_tcp *t;
@@ -28,9 +34,15 @@ struct tcp_conn {
 	struct lru_node ln;      /* every connection, the one that made progress last newest */
 };
 
+struct tcp_listener {
+	struct dnsd_tcp *t;
+	int fd;
+	struct event *ev;
+};
+
 struct dnsd_tcp {
 	struct dnsd_server *srv;
-	struct evconnlistener *listeners[DNSD_MAX_LISTEN];
+	struct tcp_listener listeners[DNSD_MAX_LISTEN];
 	size_t n_listeners;
 	struct lru conns;
 	bool paused;
@@ -66,7 +78,7 @@ accept_resume(struct dnsd_tcp *t)
 	t->paused = false;
 	evtimer_del(t->unpause);
 	for (size_t i = 0; i < t->n_listeners; i++)
-		evconnlistener_enable(t->listeners[i]);
+		event_add(t->listeners[i].ev, NULL);
 }
 
 static void
@@ -317,15 +329,13 @@ victim(struct dnsd_tcp *t)
 	return NULL;
 }
 
+/* A connection accepted on FD from SA. */
 static void
-on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int socklen, void *arg)
+conn_new(struct dnsd_tcp *t, int fd, const struct sockaddr *sa)
 {
-	struct dnsd_tcp *t = arg;
 	struct dnsd_server *s = t->srv;
 	struct timeval idle = {s->opts.tcp_idle_ms / 1000, (s->opts.tcp_idle_ms % 1000) * 1000};
 	struct tcp_conn *c;
-	(void)l;
-	(void)socklen;
 
 	if (t->conns.n >= s->opts.tcp_max_conns) {
 		struct tcp_conn *v = victim(t);
@@ -380,18 +390,13 @@ on_unpause(evutil_socket_t fd, short what, void *arg)
 	accept_resume(arg);
 }
 
-/* accept(2) failed: out of descriptors (or memory) would fail again at once, and the loop would
- * spin. Stop accepting until a connection closes or a moment passes. */
+/* accept(2) failed with E: out of descriptors (or memory) would fail again at once, and the
+ * loop would spin. Stop accepting until a connection closes or a moment passes. */
 static void
-on_accept_error(struct evconnlistener *l, void *arg)
+accept_pause(struct dnsd_tcp *t, int e)
 {
-	struct dnsd_tcp *t = arg;
 	struct timeval tv = {0, ACCEPT_PAUSE_MS * 1000};
-	int e = EVUTIL_SOCKET_ERROR();
-	(void)l;
 
-	if (e != EMFILE && e != ENFILE && e != ENOBUFS && e != ENOMEM)
-		return; /* the client went away before accept: nothing to hold */
 	if (!t->paused) {
 		t->paused = true;
 		t->accept_pauses++;
@@ -402,9 +407,53 @@ on_accept_error(struct evconnlistener *l, void *arg)
 			        strerror(e), ACCEPT_PAUSE_MS, (unsigned long)t->accept_pauses);
 		}
 		for (size_t i = 0; i < t->n_listeners; i++)
-			evconnlistener_disable(t->listeners[i]);
+			event_del(t->listeners[i].ev);
 	}
 	evtimer_add(t->unpause, &tv);
+}
+
+static void
+on_listener(evutil_socket_t fd, short what, void *arg)
+{
+	struct tcp_listener *l = arg;
+	struct dnsd_tcp *t = l->t;
+	(void)what;
+
+	for (int i = 0; i < ACCEPT_BATCH && !t->paused; i++) {
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof(ss);
+		int c = accept4(fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (c >= 0) {
+			conn_new(t, c, (const struct sockaddr *)&ss);
+			continue;
+		}
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+			accept_pause(t, errno);
+		if (errno != EINTR && errno != ECONNABORTED && errno != EPROTO)
+			break; /* EAGAIN: nothing more; the rest: the client went away */
+	}
+}
+
+/* A listening socket for A; -1 with errno set when it cannot be made. */
+static int
+listen_socket(const struct daemon_addr *a)
+{
+	int fd = socket(a->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int one = 1, e;
+
+	if (fd < 0)
+		return -1;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == 0 &&
+	    (a->sa.ss_family != AF_INET6 ||
+	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) == 0) &&
+	    bind(fd, (const struct sockaddr *)&a->sa, a->len) == 0 &&
+	    listen(fd, LISTEN_BACKLOG) == 0)
+		return fd;
+	e = errno;
+	close(fd);
+	errno = e;
+	return -1;
 }
 
 enum svc_status
@@ -424,26 +473,29 @@ dnsd_tcp_start(struct dnsd_server *s, struct dnsd_tcp **out)
 	}
 	for (size_t i = 0; i < s->opts.n_listen; i++) {
 		const struct daemon_addr *a = &s->opts.listen[i];
+		struct tcp_listener *l = &t->listeners[t->n_listeners];
 		char name[80];
-		struct evconnlistener *l = evconnlistener_new_bind(
-		        s->base, on_accept, t,
-		        LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC |
-		                (a->sa.ss_family == AF_INET6 ? LEV_OPT_BIND_IPV6ONLY : 0),
-		        256, (const struct sockaddr *)&a->sa, (int)a->len);
+		int fd = listen_socket(a);
 
 		addr_str(a, name, sizeof(name));
-		if (l == NULL) {
+		if (fd < 0) {
 			if (s->opts.listen_default && a->sa.ss_family == AF_INET6) {
-				log_msg(LL_WARN, "tcp %s: cannot listen (skipped)", name);
+				log_msg(LL_WARN, "tcp %s: %s (skipped)", name, strerror(errno));
 				continue;
 			}
-			log_msg(LL_ERROR, "tcp %s: cannot listen", name);
+			log_msg(LL_ERROR, "tcp %s: %s", name, strerror(errno));
 			dnsd_tcp_stop(t);
 			return SVC_EIO;
 		}
-		evconnlistener_set_error_cb(l, on_accept_error);
+		l->t = t;
+		l->fd = fd;
+		l->ev = event_new(s->base, fd, EV_READ | EV_PERSIST, on_listener, l);
+		t->n_listeners++;
+		if (l->ev == NULL || event_add(l->ev, NULL) != 0) {
+			dnsd_tcp_stop(t);
+			return SVC_ENOMEM;
+		}
 		log_msg(LL_INFO, "listening on %s (udp, tcp)", name);
-		t->listeners[t->n_listeners++] = l;
 	}
 	*out = t;
 	return SVC_OK;
@@ -454,8 +506,11 @@ dnsd_tcp_stop(struct dnsd_tcp *t)
 {
 	if (t == NULL)
 		return;
-	for (size_t i = 0; i < t->n_listeners; i++)
-		evconnlistener_free(t->listeners[i]);
+	for (size_t i = 0; i < t->n_listeners; i++) {
+		if (t->listeners[i].ev != NULL)
+			event_free(t->listeners[i].ev);
+		close(t->listeners[i].fd);
+	}
 	t->n_listeners = 0;
 	while (t->conns.oldest != NULL)
 		conn_close(lru_item(t->conns.oldest, struct tcp_conn, ln));
