@@ -21,6 +21,17 @@ count_listener(struct fwd_listener *l, void *arg)
 		c->tcp++;
 }
 
+/* One sample of a per-service-port family: P's labels, value V. */
+static void
+pool_sample(struct evbuffer *b, const char *name, const struct fwd_pool *p, uint64_t v)
+{
+	evbuffer_add_printf(b,
+	                    "%s{namespace=\"%s\",service=\"%s\",port=\"%s\",protocol=\"%s\","
+	                    "scope=\"%s\",family=\"ipv%u\"} %lu\n",
+	                    name, p->ns, p->name, p->port_name, cluster_proto_str(p->proto),
+	                    fwd_scope_str(p->scope), p->family, (unsigned long)v);
+}
+
 static void
 pool_metric(struct evbuffer *b, const struct fwd_pools *ps, const char *name, size_t offset)
 {
@@ -29,13 +40,8 @@ pool_metric(struct evbuffer *b, const struct fwd_pools *ps, const char *name, si
 	for (struct htab_node *n = htab_first(&it, &ps->table); n != NULL;
 	     n = htab_iter_next(&it)) {
 		const struct fwd_pool *p = htab_item(n, struct fwd_pool, node);
-		uint64_t v = *(const uint64_t *)((const char *)p + offset);
 
-		evbuffer_add_printf(b,
-		                    "%s{namespace=\"%s\",service=\"%s\",port=\"%s\","
-		                    "protocol=\"%s\",scope=\"%s\",family=\"ipv%u\"} %lu\n",
-		                    name, p->ns, p->name, p->port_name, cluster_proto_str(p->proto),
-		                    fwd_scope_str(p->scope), p->family, (unsigned long)v);
+		pool_sample(b, name, p, *(const uint64_t *)((const char *)p + offset));
 	}
 }
 
@@ -133,12 +139,7 @@ fwd_metrics_text(void *server, struct evbuffer *b)
 	     n = htab_iter_next(&it)) {
 		const struct fwd_pool *p = htab_item(n, struct fwd_pool, node);
 
-		evbuffer_add_printf(b,
-		                    "svcfwd_service_endpoints{namespace=\"%s\",service=\"%s\","
-		                    "port=\"%s\",protocol=\"%s\",scope=\"%s\",family=\"ipv%u\"}"
-		                    " %zu\n",
-		                    p->ns, p->name, p->port_name, cluster_proto_str(p->proto),
-		                    fwd_scope_str(p->scope), p->family, p->n_members);
+		pool_sample(b, "svcfwd_service_endpoints", p, p->n_members);
 	}
 	prom_family(b, "svcfwd_service_no_local_endpoints", "gauge",
 	            "1 when a Local traffic policy leaves the port without endpoints on this node "
@@ -147,12 +148,7 @@ fwd_metrics_text(void *server, struct evbuffer *b)
 	     n = htab_iter_next(&it)) {
 		const struct fwd_pool *p = htab_item(n, struct fwd_pool, node);
 
-		evbuffer_add_printf(b,
-		                    "svcfwd_service_no_local_endpoints{namespace=\"%s\","
-		                    "service=\"%s\",port=\"%s\",protocol=\"%s\",scope=\"%s\","
-		                    "family=\"ipv%u\"} %d\n",
-		                    p->ns, p->name, p->port_name, cluster_proto_str(p->proto),
-		                    fwd_scope_str(p->scope), p->family, p->no_local ? 1 : 0);
+		pool_sample(b, "svcfwd_service_no_local_endpoints", p, p->no_local ? 1 : 0);
 	}
 	BACKEND(b, &ps->backends, "svcfwd_endpoint_connections_total",
 	        "Connections or UDP flows sent to the endpoint.", "counter", conns, false);
