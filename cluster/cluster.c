@@ -5,6 +5,8 @@
 #include <string.h>
 
 #include "build.h"
+#include "dirsrc.h"
+#include "store.h"
 #include "htab.h"
 #include "schema.h"
 
@@ -499,19 +501,21 @@ copy_array(struct arena *a, void *src, size_t n, size_t elem)
 	return p;
 }
 
+/* Allocate, index and compute endpoints for VIEW's objects (validated, sorted by namespace and
+ * name, without contested names). Its object data moves into the snapshot's arena; UNITS (the
+ * units whose objects VIEW points at, a reference each) go to the snapshot too. STRICT: any error
+ * reported fails the build. */
 enum svc_status
-cluster_build(struct cluster_objects *objs, const struct cluster_config *cfg, struct diag *d,
-              struct cluster **out)
+build_snapshot(struct cluster_objects *view, const struct cluster_config *cfg, struct diag *d,
+               bool strict, struct cluster_unit **units, size_t n_units, struct cluster **out)
 {
 	struct cluster *c = NULL;
 	size_t errors = d->errors, i;
 	enum svc_status st = SVC_OK;
 
 	*out = NULL;
-	validate_objects(objs, cfg, d);
-	if (d->errors == errors)
-		alloc_objects(objs, cfg, d);
-	if (d->errors != errors) {
+	alloc_objects(view, cfg, d);
+	if (strict && d->errors != errors) {
 		st = SVC_EINVAL;
 		goto done;
 	}
@@ -522,18 +526,21 @@ cluster_build(struct cluster_objects *objs, const struct cluster_config *cfg, st
 	}
 	c->refs = 1;
 	c->config = *cfg;
-	arena_move(&c->arena, &objs->arena);
-	/* Validation left every list sorted by namespace, then name. */
-	c->n_services = objs->n_services;
-	c->services = copy_array(&c->arena, objs->services, objs->n_services, sizeof(void *));
-	c->n_pods = objs->n_pods;
-	c->pods = copy_array(&c->arena, objs->pods, objs->n_pods, sizeof(void *));
-	c->n_endpoints = objs->n_endpoints;
-	c->endpoints = copy_array(&c->arena, objs->endpoints, objs->n_endpoints, sizeof(void *));
-	c->n_slices = objs->n_slices;
-	c->slices = copy_array(&c->arena, objs->slices, objs->n_slices, sizeof(void *));
-	c->n_namespaces = objs->n_namespaces;
-	c->namespaces = copy_array(&c->arena, objs->namespaces, objs->n_namespaces, sizeof(void *));
+	c->units = units;
+	c->n_units = n_units;
+	units = NULL;
+	n_units = 0;
+	arena_move(&c->arena, &view->arena);
+	c->n_services = view->n_services;
+	c->services = copy_array(&c->arena, view->services, view->n_services, sizeof(void *));
+	c->n_pods = view->n_pods;
+	c->pods = copy_array(&c->arena, view->pods, view->n_pods, sizeof(void *));
+	c->n_endpoints = view->n_endpoints;
+	c->endpoints = copy_array(&c->arena, view->endpoints, view->n_endpoints, sizeof(void *));
+	c->n_slices = view->n_slices;
+	c->slices = copy_array(&c->arena, view->slices, view->n_slices, sizeof(void *));
+	c->n_namespaces = view->n_namespaces;
+	c->namespaces = copy_array(&c->arena, view->namespaces, view->n_namespaces, sizeof(void *));
 	if (c->services == NULL || c->pods == NULL || c->endpoints == NULL || c->slices == NULL ||
 	    c->namespaces == NULL) {
 		st = SVC_ENOMEM;
@@ -548,9 +555,12 @@ cluster_build(struct cluster_objects *objs, const struct cluster_config *cfg, st
 	if (st == SVC_OK)
 		st = endpoints_compute(c, &c->arena, d);
 done:
-	/* The objects' pointer arrays now belong to nobody but OBJS; its data is in C. */
-	objs->n_services = objs->n_pods = objs->n_endpoints = objs->n_slices = objs->n_namespaces =
+	/* The pointer arrays now belong to nobody but VIEW; its data is in C. */
+	view->n_services = view->n_pods = view->n_endpoints = view->n_slices = view->n_namespaces =
 	        0;
+	for (i = 0; i < n_units; i++)
+		cluster_unit_unref(units[i]);
+	free(units);
 	if (st != SVC_OK && c != NULL) {
 		cluster_unref(c);
 		c = NULL;
@@ -560,31 +570,61 @@ done:
 }
 
 enum svc_status
+cluster_build(struct cluster_objects *objs, const struct cluster_config *cfg, struct diag *d,
+              struct cluster **out)
+{
+	size_t errors = d->errors;
+
+	*out = NULL;
+	validate_objects(objs, cfg, d);
+	validate_config(cfg, d);
+	if (d->errors != errors) {
+		objs->n_services = objs->n_pods = objs->n_endpoints = objs->n_slices =
+		        objs->n_namespaces = 0;
+		return SVC_EINVAL;
+	}
+	/* Validation left every list sorted by namespace, then name. */
+	return build_snapshot(objs, cfg, d, true, NULL, 0, out);
+}
+
+enum svc_status
 cluster_load(const char *dir, const struct cluster_config *cfg, struct diag *d,
              struct cluster **out)
 {
-	struct cluster_objects objs;
+	struct store *s = NULL;
+	struct dirsrc *ds = NULL;
 	size_t errors = d->errors;
 	enum svc_status st;
 
 	*out = NULL;
-	cluster_objects_init(&objs);
-	st = cluster_objects_load_dir(&objs, dir, d);
+	st = store_create(cfg, &s);
+	if (st == SVC_OK)
+		st = dirsrc_create(dir, &ds);
+	if (st == SVC_OK)
+		st = dirsrc_scan(ds, s, d, NULL);
+	if (st == SVC_OK)
+		st = store_snapshot(s, d, out);
 	if (st == SVC_OK && d->errors != errors)
 		st = SVC_EINVAL;
-	/* Semantic checks run even after syntax errors elsewhere, so one run reports all. */
-	if (st == SVC_OK || st == SVC_EINVAL) {
-		enum svc_status bst = cluster_build(&objs, cfg, d, out);
-
-		if (st == SVC_OK)
-			st = bst;
-		if (st != SVC_OK && *out != NULL) {
-			cluster_unref(*out);
-			*out = NULL;
-		}
-	}
-	cluster_objects_deinit(&objs);
+	dirsrc_destroy(ds);
+	store_destroy(s);
 	return st;
+}
+
+struct cluster_unit *
+cluster_unit_ref(struct cluster_unit *u)
+{
+	__atomic_add_fetch(&u->refs, 1, __ATOMIC_RELAXED);
+	return u;
+}
+
+void
+cluster_unit_unref(struct cluster_unit *u)
+{
+	if (u == NULL || __atomic_sub_fetch(&u->refs, 1, __ATOMIC_ACQ_REL) != 0)
+		return;
+	cluster_objects_deinit(&u->objs);
+	free(u);
 }
 
 struct cluster *
@@ -603,5 +643,8 @@ cluster_unref(struct cluster *c)
 		return;
 	index_free(c->index);
 	arena_deinit(&c->arena);
+	for (size_t i = 0; i < c->n_units; i++)
+		cluster_unit_unref(c->units[i]);
+	free(c->units);
 	free(c);
 }

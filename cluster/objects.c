@@ -46,6 +46,18 @@ cluster_objects_deinit(struct cluster_objects *objs)
 	memset(objs, 0, sizeof(*objs));
 }
 
+void
+cluster_objects_forget_positions(struct cluster_objects *objs)
+{
+	if (objs->positions != NULL) {
+		posmap_deinit(objs->positions);
+		free(objs->positions);
+		objs->positions = NULL;
+	}
+	arena_deinit(&objs->scratch);
+	arena_init(&objs->scratch);
+}
+
 bool
 cluster_objects_pos(const struct cluster_objects *objs, const void *field, uint32_t *line,
                     uint32_t *col)
@@ -283,9 +295,9 @@ cluster_objects_load_buffer(struct cluster_objects *objs, const char *name, cons
 	return st == SVC_ENOMEM ? st : SVC_OK;
 }
 
-static enum svc_status
-load_fd(struct cluster_objects *objs, const char *path, int fd, const struct stat *st,
-        struct diag *d)
+enum svc_status
+cluster_objects_load_fd(struct cluster_objects *objs, const char *path, int fd,
+                        const struct stat *st, struct diag *d)
 {
 	char *buf;
 	size_t len;
@@ -308,7 +320,7 @@ cluster_objects_load_file(struct cluster_objects *objs, const char *path, struct
 
 	if (fd < 0)
 		return SVC_EIO;
-	rst = load_fd(objs, path, fd, &st, d);
+	rst = cluster_objects_load_fd(objs, path, fd, &st, d);
 	close(fd);
 	return rst;
 }
@@ -325,7 +337,7 @@ on_tree_file(void *arg, const char *path, int fd, const struct stat *st)
 		         MAX_FILES);
 		return SVC_ELIMIT;
 	}
-	rst = load_fd(tl->objs, path, fd, st, tl->d);
+	rst = cluster_objects_load_fd(tl->objs, path, fd, st, tl->d);
 	/* A file that cannot be read is reported; the other files still load. */
 	return rst == SVC_ENOMEM ? rst : SVC_OK;
 }

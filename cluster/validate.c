@@ -18,6 +18,27 @@ struct vctx {
 	struct diag *d;
 };
 
+/* The position kept for a field of service S (store.c keeps them when the positions map goes):
+ * only allocation reports then, and only on services. */
+static bool
+kept_pos(const struct cluster_service *s, const void *p, uint32_t *line, uint32_t *col)
+{
+	const struct cluster_pos *at = NULL;
+
+	if (p == &s->type)
+		at = &s->type_pos;
+	else if (p == &s->external_policy)
+		at = &s->external_policy_pos;
+	else if (s->n_ports > 0 && (const char *)p >= (const char *)s->ports &&
+	         (const char *)p < (const char *)(s->ports + s->n_ports))
+		at = &s->ports[((const char *)p - (const char *)s->ports) / sizeof(*s->ports)].pos;
+	if (at == NULL || at->line == 0)
+		return false;
+	*line = at->line;
+	*col = at->col;
+	return true;
+}
+
 void
 build_report(const struct cluster_objects *objs, struct diag *d, enum diag_level level,
              const struct cluster_meta *meta, const void *field, const void *obj, const char *path,
@@ -27,9 +48,14 @@ build_report(const struct cluster_objects *objs, struct diag *d, enum diag_level
 	char msg[768];
 	va_list ap;
 
-	if (!(field != NULL && cluster_objects_pos(objs, field, &line, &col)) &&
-	    !(obj != NULL && cluster_objects_object_pos(objs, obj, &line, &col)))
+	if (objs->positions == NULL) {
+		if (!(field != NULL && kept_pos((const void *)meta, field, &line, &col)) &&
+		    !(obj != NULL && kept_pos((const void *)meta, obj, &line, &col)))
+			line = meta->origin.line;
+	} else if (!(field != NULL && cluster_objects_pos(objs, field, &line, &col)) &&
+	           !(obj != NULL && cluster_objects_object_pos(objs, obj, &line, &col))) {
 		line = meta->origin.line;
+	}
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
@@ -1137,9 +1163,10 @@ check_health_ports_unique(struct vctx *v)
 }
 
 /* A load-balancer pool overlapping a service CIDR would hand out clusterIPs. */
-static void
-check_lb_pools(struct vctx *v)
+void
+validate_config(const struct cluster_config *cfg, struct diag *d)
 {
+	struct vctx vv = {NULL, cfg, d}, *v = &vv;
 	size_t i, k;
 
 	for (i = 0; i < v->cfg->n_lb_pools; i++)
@@ -1179,5 +1206,4 @@ validate_objects(struct cluster_objects *objs, const struct cluster_config *cfg,
 	check_cluster_ips_unique(&v);
 	check_node_ports_unique(&v);
 	check_health_ports_unique(&v);
-	check_lb_pools(&v);
 }

@@ -41,8 +41,9 @@ void ctl_age(int64_t since, char *buf, size_t len);
 /* Creation time of an object: creationTimestamp, else its file's modification time. */
 int64_t ctl_created(const struct cluster_meta *m);
 
-/* Load and build the zones directory, printing problems to stderr. NULL when it is invalid. */
-struct cluster *ctl_load(const struct ctl *ctl);
+/* Load the zones directory as the daemons do, printing problems to stderr: what serves (NULL
+ * only when the directory cannot be read), *ERRORS the number of errors reported. */
+struct cluster *ctl_load(const struct ctl *ctl, size_t *errors);
 
 int ctl_get(struct ctl *ctl);
 int ctl_check(struct ctl *ctl);

@@ -487,6 +487,7 @@ int
 ctl_get(struct ctl *ctl)
 {
 	struct cluster *c;
+	size_t errors = 0;
 	int kind, rc = 1;
 
 	if (ctl->n_args < 1) {
@@ -500,7 +501,8 @@ ctl_get(struct ctl *ctl)
 		        ctl->args[0]);
 		return 1;
 	}
-	c = ctl_load(ctl);
+	/* What serves is shown even when some files are in error; the errors make it exit 1. */
+	c = ctl_load(ctl, &errors);
 	if (c == NULL)
 		return 1;
 	switch ((enum cluster_kind)kind) {
@@ -521,7 +523,7 @@ ctl_get(struct ctl *ctl)
 		break;
 	}
 	cluster_unref(c);
-	return rc;
+	return errors > 0 ? 1 : rc;
 }
 
 int

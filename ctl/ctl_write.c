@@ -172,7 +172,7 @@ ctl_create(struct ctl *ctl, bool apply)
 	struct objidx idx = {0};
 	struct ctl_edit e;
 	struct plan *plan = NULL;
-	size_t counts[CLUSTER_KIND_COUNT], n_plan = 0, k, i, len;
+	size_t counts[CLUSTER_KIND_COUNT], n_plan = 0, k, i, len, errors = 0;
 	char *input = NULL;
 	const char *verb = apply ? "apply" : "create";
 	int rc = 1;
@@ -192,9 +192,11 @@ ctl_create(struct ctl *ctl, bool apply)
 	if (ctl_edit_lock(&e) != 0)
 		goto done;
 	/* The current cluster must be valid: it is what the new objects are checked against. */
-	cur = ctl_load(ctl);
-	if (cur == NULL)
+	cur = ctl_load(ctl, &errors);
+	if (cur == NULL || errors > 0) {
+		fprintf(stderr, "error: %s: %zu errors; nothing was changed\n", ctl->zones, errors);
 		goto done;
+	}
 	cluster_objects_load_dir(&o, ctl->zones, &d);
 	for (k = 0; k < CLUSTER_KIND_COUNT; k++)
 		ctl_objects_of(&o, (enum cluster_kind)k, &counts[k]);

@@ -48,7 +48,7 @@ ctl_kind_plural(enum cluster_kind k)
 }
 
 struct cluster *
-ctl_load(const struct ctl *ctl)
+ctl_load(const struct ctl *ctl, size_t *errors)
 {
 	struct diag d;
 	struct cluster *c = NULL;
@@ -58,9 +58,7 @@ ctl_load(const struct ctl *ctl)
 	diag_sort(&d);
 	/* Warnings too: a field we do not support is reported, never silently dropped. */
 	diag_print(&d, stderr);
-	if (c == NULL)
-		fprintf(stderr, "error: %s: %zu errors; nothing was changed\n", ctl->zones,
-		        d.errors);
+	*errors = d.errors;
 	diag_deinit(&d);
 	return c;
 }

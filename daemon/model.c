@@ -60,9 +60,15 @@ daemon_reload_cb(struct cluster *fresh, const struct diag *d, void *arg)
 	log_diag(d);
 	if (fresh == NULL) {
 		atomic_fetch_add(&r->failed, 1);
-		log_msg(LL_ERROR, "%s: manifests rejected; still serving the last good model",
-		        r->zones);
+		log_msg(LL_ERROR, "%s: cannot be read; still serving the last model", r->zones);
 		return;
+	}
+	/* Files in error keep their last good objects (or, new, are left out): the rest of the
+	 * change serves, and the reload counts as one that found errors. */
+	if (d->errors > 0) {
+		atomic_fetch_add(&r->failed, 1);
+		log_msg(LL_ERROR, "%s: %zu errors; files in error keep their last good objects",
+		        r->zones, d->errors);
 	}
 	diag_init(&vd);
 	st = r->apply(r->arg, fresh, &vd, summary, sizeof(summary));
@@ -76,7 +82,8 @@ daemon_reload_cb(struct cluster *fresh, const struct diag *d, void *arg)
 		r->generation = fresh->generation;
 		ms = (now_ns() - t0) / 1000000;
 		atomic_store(&r->last_ms, ms);
-		atomic_fetch_add(&r->ok, 1);
+		if (d->errors == 0)
+			atomic_fetch_add(&r->ok, 1);
 		atomic_store(&r->ready, true);
 		log_msg(LL_INFO, "model %lu: %s (%lu ms)", (unsigned long)fresh->generation,
 		        summary, (unsigned long)ms);

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "dirsrc.h"
 #include "htab.h"
 #include "mtree.h"
 
@@ -62,6 +63,9 @@ struct watch {
 	struct htab dirs; /* of struct watch_dir, by wd */
 	uint64_t mark;
 	bool warned; /* a watch could not be added (logged once) */
+	/* Every object as last read, file by file: a rebuild reads only the changed files. */
+	struct store *store;
+	struct dirsrc *src;
 };
 
 static struct watch_dir *
@@ -170,7 +174,10 @@ watch_reload(struct watch *w)
 	w->pending_since.tv_sec = 0;
 	/* Watch first: a change made while loading then still triggers a rebuild. */
 	watch_sync(w);
-	cluster_load(w->dir, &w->cfg, &d, &c);
+	/* The one place a snapshot is made: read what changed into the store, then snapshot it.
+	 * A directory that cannot be read gives NULL: the caller keeps serving what it has. */
+	if (dirsrc_scan(w->src, w->store, &d, NULL) != SVC_EIO)
+		store_snapshot(w->store, &d, &c);
 	diag_sort(&d);
 	w->generation++;
 	if (c != NULL)
@@ -287,6 +294,11 @@ watch_create(struct event_base *base, const char *dir, const struct cluster_conf
 		st = SVC_ENOMEM;
 		goto fail;
 	}
+	st = store_create(cfg, &w->store);
+	if (st == SVC_OK)
+		st = dirsrc_create(dir, &w->src);
+	if (st != SVC_OK)
+		goto fail;
 	w->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (w->fd < 0) {
 		st = SVC_EIO;
@@ -316,6 +328,12 @@ fail:
 	return st;
 }
 
+size_t
+watch_failing(const struct watch *w)
+{
+	return store_failing(w->store);
+}
+
 uint64_t
 watch_generation(const struct watch *w)
 {
@@ -339,6 +357,8 @@ watch_destroy(struct watch *w)
 	for (hn = htab_first(&it, &w->dirs); hn != NULL; hn = htab_iter_next(&it))
 		watch_forget(w, htab_item(hn, struct watch_dir, hn));
 	htab_deinit(&w->dirs);
+	dirsrc_destroy(w->src);
+	store_destroy(w->store);
 	free(w->dir);
 	free(w->parent);
 	free(w->entry);

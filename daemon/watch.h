@@ -3,14 +3,17 @@
 #ifndef WATCH_H
 #define WATCH_H
 
+#include <stddef.h>
+
 #include "cluster.h"
 
 struct event_base;
 struct watch;
 
 /* Called on the event loop after each rebuild. FRESH is a new snapshot the callee now owns (one
- * reference), or NULL when the manifests are invalid: then D holds the errors and the caller's
- * last good snapshot stays in service. D also carries warnings for a good build. */
+ * reference), or NULL when the directory cannot be read: then the caller's last snapshot stays
+ * in service. D holds the problems of the files read again (a file that turned invalid keeps its
+ * last good objects in FRESH) and the conflicts between files. */
 typedef void (*watch_cb)(struct cluster *fresh, const struct diag *d, void *arg);
 
 /* Watch DIR (recursively) with inotify on BASE; changes are debounced by DEBOUNCE_MS before one
@@ -20,6 +23,8 @@ enum svc_status watch_create(struct event_base *base, const char *dir,
                              void *arg, struct watch **out);
 /* Rebuild now (SIGHUP, start-up). The callback runs before this returns. */
 void watch_reload(struct watch *w);
+/* Files whose last version is invalid (serving their last good objects, if any). */
+size_t watch_failing(const struct watch *w);
 /* Number of rebuilds so far, good or bad. */
 uint64_t watch_generation(const struct watch *w);
 void watch_destroy(struct watch *w);

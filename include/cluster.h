@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <sys/stat.h>
+
 #include "arena.h"
 #include "diag.h"
 #include "netaddr.h"
@@ -82,6 +84,12 @@ struct cluster_origin {
 	bool in_list;       /* an item of a kind: List document */
 };
 
+/* A source position (1-based; 0 when unknown), kept for the fields that objects of different
+ * files can contest, where the source positions of everything else are gone. */
+struct cluster_pos {
+	uint32_t line, col;
+};
+
 struct cluster_label {
 	const char *key;
 	const char *value;
@@ -101,6 +109,10 @@ struct cluster_meta {
 	int64_t created_unix; /* seconds since the epoch, 0 when unknown */
 	const char *deleted;  /* deletionTimestamp text, NULL when not being deleted */
 	struct cluster_origin origin;
+	/* In a store (store.h): the store generation since which this object has held its name
+	 * and claims unchanged. The older holder of a contested claim keeps it. 0 elsewhere. */
+	uint64_t since;
+	struct cluster_pos name_pos;
 	bool dropped; /* removed by the caller before build (svcctl apply/delete) */
 };
 
@@ -113,6 +125,7 @@ struct cluster_port {
 	int32_t node_port;       /* 0: none */
 	const char *app_protocol;
 	bool node_port_allocated; /* filled in by allocation, not by the manifest */
+	struct cluster_pos pos, node_port_pos;
 };
 
 struct cluster_lb_ingress {
@@ -182,6 +195,12 @@ struct cluster_service {
 	 * where build allocates one from the node-port range when not given. 0: none. */
 	int32_t health_check_node_port;
 	bool health_check_node_port_allocated;
+	/* Where the contestable claims were written (spec.clusterIP or clusterIPs[i], the
+	 * healthCheckNodePort), for reports of conflicts between files. */
+	struct cluster_pos cluster_ip_pos[2];
+	struct cluster_pos health_check_node_port_pos;
+	/* Where allocation's reports point (spec.type, spec.externalTrafficPolicy). */
+	struct cluster_pos type_pos, external_policy_pos;
 
 	/* Derived at build, for type LoadBalancer only: the addresses the load balancer answers
 	 * on. The ingress IPs of the status when there are any (hostname-only entries have none),
@@ -348,6 +367,16 @@ struct cluster_objects {
 	size_t n_files;
 };
 
+/* Validated objects of one source unit (a manifest file), shared by the store that loaded them
+ * and every snapshot built from them: never modified once shared. */
+struct cluster_unit {
+	int refs; /* atomic */
+	struct cluster_objects objs;
+};
+
+struct cluster_unit *cluster_unit_ref(struct cluster_unit *u);
+void cluster_unit_unref(struct cluster_unit *u);
+
 struct cluster_index; /* hash tables of a snapshot */
 
 /* An immutable, reference-counted snapshot. Readers hold a reference; a reload builds a new one
@@ -370,6 +399,10 @@ struct cluster {
 	        *ns_names; /* every namespace that exists: declared or holding an object; sorted */
 	size_t n_ns_names;
 	struct cluster_index *index;
+	/* The units whose objects it uses (a snapshot made by a store); services are copies in
+	 * ARENA, since allocation and endpoints are written into them. */
+	struct cluster_unit **units;
+	size_t n_units;
 	uint64_t generation; /* set by the caller (watcher); 0 for a one-off load */
 };
 
@@ -394,6 +427,11 @@ enum svc_status cluster_objects_load_dir(struct cluster_objects *objs, const cha
 /* Load manifests from memory; NAME is used in diagnostics and origins. */
 enum svc_status cluster_objects_load_buffer(struct cluster_objects *objs, const char *name,
                                             const char *buf, size_t len, struct diag *d);
+/* Load the regular file open on FD (ST its fstat), named PATH in diagnostics and origins. */
+enum svc_status cluster_objects_load_fd(struct cluster_objects *objs, const char *path, int fd,
+                                        const struct stat *st, struct diag *d);
+/* Drop source positions (after validation: only the checks read them). */
+void cluster_objects_forget_positions(struct cluster_objects *objs);
 /* Load one file: a regular file, opened without blocking (a FIFO is an error, not a wait). */
 enum svc_status cluster_objects_load_file(struct cluster_objects *objs, const char *path,
                                           struct diag *d);
@@ -415,7 +453,10 @@ bool cluster_objects_has(const struct cluster_objects *objs, const void *field);
 enum svc_status cluster_build(struct cluster_objects *objs, const struct cluster_config *cfg,
                               struct diag *d, struct cluster **out);
 
-/* Convenience: load DIR and build. */
+/* Load DIR as a daemon starts from it (store.h): each file is valid on its own or left out, a
+ * contested name or claim goes to the older object. *OUT is what serves (NULL only when DIR
+ * cannot be read or memory runs out); the result is SVC_EINVAL when anything was reported as
+ * an error, so a check fails while the rest still serves. */
 enum svc_status cluster_load(const char *dir, const struct cluster_config *cfg, struct diag *d,
                              struct cluster **out);
 

@@ -1319,14 +1319,22 @@ logged() { grep -qF "$Z/testns/broken.yaml:8:" "$MAIN_ERR"; }
 expect_within "broken manifest: file:line logged on stderr" logged
 expect_true "broken manifest: the field is named" grep -q "broken.yaml:8:.*spec.ports\[0\].port" "$MAIN_ERR"
 errs1=$(metric "$MAIN_HTTP" 'svcdns_reloads_total{result="error"}')
-expect_true "broken manifest: a failed reload counted ($errs0 -> $errs1)" [ "${errs1:-0}" -gt "${errs0:-0}" ]
-expect_eq "broken manifest: last good model still served" "$(short svc1.$T A)" 10.96.100.11
-expect_eq "broken manifest: last good model still served" "$(short hdls.$T A)" "10.244.5.2 10.244.5.4"
+expect_true "broken manifest: a reload with errors counted ($errs0 -> $errs1)" [ "${errs1:-0}" -gt "${errs0:-0}" ]
+# The file in error is left out; the valid edit made with it serves, and the rest stays.
+expect_within "broken manifest: the valid edit beside it is served" answers svc1.$T A 10.96.100.12
+expect_eq "broken manifest: the rest still served" "$(short hdls.$T A)" "10.244.5.2 10.244.5.4"
 expect_eq "broken manifest: the broken service is not there" "$(status_of broken.$T A)" NXDOMAIN
-# Fixed: the model moves on, with the edit made while it was broken.
+# Fixed: its service appears.
 sed -i 's/port: notaport/port: 9999/' "$Z/testns/broken.yaml"
 expect_within "manifest fixed: its service appears" rcode_is broken.$T A NOERROR
-expect_within "manifest fixed: the edit made meanwhile is served" answers svc1.$T A 10.96.100.12
+# Broken again: the file keeps its last good objects in service.
+sed -i 's/port: 9999/port: notaport/' "$Z/testns/broken.yaml"
+errs2=$(metric "$MAIN_HTTP" 'svcdns_reloads_total{result="error"}')
+counted() { [ "$(metric "$MAIN_HTTP" 'svcdns_reloads_total{result="error"}')" -gt "${errs2:-0}" ]; }
+expect_within "broken again: a reload with errors counted" counted
+expect_eq "broken again: its last good service still served" "$(status_of broken.$T A)" NOERROR
+expect_eq "broken again: the rest still served" "$(short svc1.$T A)" 10.96.100.12
+sed -i 's/port: notaport/port: 9999/' "$Z/testns/broken.yaml"
 
 # SIGHUP forces a reload. First let the reloads for the edits above settle, so that the counter
 # moves for the signal alone.

@@ -325,13 +325,16 @@ test_load_dir(void **state)
 	cluster_unref(c);
 	diag_deinit(&d);
 
-	/* An error in one file: the load fails and names the file. */
+	/* An error in one file: the load fails and names the file; the other files serve. */
 	tu_write(dir, "a/bad.yaml",
 	         "apiVersion: v1\nkind: Service\nmetadata: {name: Bad}\n"
 	         "spec: {ports: [{port: 80}]}\n");
 	diag_init(&d);
 	assert_int_equal(cluster_load(dir, &cfg, &d, &c), SVC_EINVAL);
-	assert_null(c);
+	assert_non_null(c);
+	assert_int_equal(c->n_services, 3);
+	assert_null(cluster_service_by_name(c, "default", "Bad"));
+	cluster_unref(c);
 	assert_int_equal(d.errors, 1);
 	assert_non_null(strstr(d.entries[0].file, "a/bad.yaml"));
 	diag_deinit(&d);
@@ -339,7 +342,9 @@ test_load_dir(void **state)
 	tu_write(dir, "a/b/broken.yaml", "key: [unclosed\n");
 	diag_init(&d);
 	assert_int_equal(cluster_load(dir, &cfg, &d, &c), SVC_EINVAL);
-	assert_null(c);
+	assert_non_null(c);
+	assert_int_equal(c->n_services, 3);
+	cluster_unref(c);
 	assert_int_equal(d.errors, 2);
 	tu_diag_expect(&d, DIAG_ERROR, "metadata.name", "DNS-1035");
 	tu_diag_expect(&d, DIAG_ERROR, NULL, "YAML syntax error");

@@ -242,7 +242,10 @@ test_special_files(void **state)
 	assert_int_equal(bind(s, (struct sockaddr *)&sun, sizeof(sun)), 0);
 	tu_symlink(dir, "gone.yaml", "nothing-here.yaml");
 	load(&l, dir);
-	assert_null(l.c); /* the errors make the load invalid... */
+	/* The errors fail the load (a check exits 1), and the rest still serves. */
+	assert_int_equal(l.st, SVC_EINVAL);
+	assert_non_null(l.c);
+	assert_int_equal(l.c->n_services, 2);
 	assert_true(has_at(&l, DIAG_ERROR, "/fifo.yaml", "not a regular file"));
 	assert_true(has_at(&l, DIAG_ERROR, "/sock.yaml", "not a regular file"));
 	assert_true(has_at(&l, DIAG_WARNING, "/gone.yaml", "symbolic link to nothing"));
@@ -297,8 +300,8 @@ unreadable_child(const char *dir)
 		bad |= 2;
 	if (l.d.errors != 2)
 		bad |= 4;
-	/* Loading went on past both: b.yaml (after a-closed) and the rest. */
-	if (l.c != NULL)
+	/* Loading went on past both: b.yaml (after a-closed) and the rest serve. */
+	if (l.c == NULL || l.c->n_services != 2 || l.st != SVC_EINVAL)
 		bad |= 8;
 	if (l.d.errors > 0) {
 		struct cluster_objects objs;

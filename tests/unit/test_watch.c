@@ -140,11 +140,13 @@ test_watch(void **state)
 	assert_int_equal(x.last->n_services, 2);
 	assert_int_equal(x.generation, 2);
 
-	/* An invalid file: NULL and the error, the last good snapshot stays with the caller. */
+	/* A new invalid file: the error, and it is left out while the rest serves. */
 	tu_write(dir, "c.yaml", service_yaml("Bad_Name"));
 	ms = wait_calls(&x, 3, 2000);
 	assert_true(ms >= 0 && ms < 1000);
-	assert_true(x.last_was_null);
+	assert_false(x.last_was_null);
+	assert_int_equal(x.last->n_services, 2);
+	assert_int_equal(watch_failing(w), 1);
 	assert_int_equal(x.errors, 1);
 	assert_non_null(strstr(x.first_error, "/c.yaml:3:"));
 	assert_non_null(strstr(x.first_error, "metadata.name: Invalid value: \"Bad_Name\""));
@@ -160,16 +162,33 @@ test_watch(void **state)
 	assert_true(has_service(&x, "c"));
 	assert_int_equal(x.last->n_services, 3);
 	assert_int_equal(x.last->generation, 4);
+	assert_int_equal(watch_failing(w), 0);
+
+	/* A file that turns invalid keeps its last good objects in service. */
+	tu_write(dir, "c.yaml", service_yaml("Bad_Again"));
+	ms = wait_calls(&x, 5, 2000);
+	assert_true(ms >= 0 && ms < 1000);
+	assert_false(x.last_was_null);
+	assert_int_equal(x.errors, 1);
+	assert_non_null(strstr(x.first_error, "/c.yaml:3:"));
+	assert_true(has_service(&x, "c"));
+	assert_int_equal(x.last->n_services, 3);
+	assert_int_equal(watch_failing(w), 1);
+	tu_write(dir, "c.yaml", service_yaml("c"));
+	ms = wait_calls(&x, 6, 2000);
+	assert_true(ms >= 0 && ms < 1000);
+	assert_int_equal(x.errors, 0);
+	assert_int_equal(watch_failing(w), 0);
 
 	/* Dot files (editors', svcctl's temporary files) do not count... */
 	tu_write(dir, ".c.yaml.tmp", service_yaml("tmp"));
-	assert_true(wait_calls(&x, 5, 300) < 0);
-	assert_int_equal(x.calls, 4);
+	assert_true(wait_calls(&x, 7, 300) < 0);
+	assert_int_equal(x.calls, 6);
 	/* ...until renamed into place. */
 	snprintf(path, sizeof(path), "%s/.c.yaml.tmp", dir);
 	snprintf(path2, sizeof(path2), "%s/t.yaml", dir);
 	assert_int_equal(rename(path, path2), 0);
-	ms = wait_calls(&x, 5, 2000);
+	ms = wait_calls(&x, 7, 2000);
 	assert_true(ms >= 0 && ms < 1000);
 	assert_true(has_service(&x, "tmp"));
 
@@ -177,7 +196,7 @@ test_watch(void **state)
 	snprintf(path, sizeof(path), "%s/sub", dir);
 	assert_int_equal(mkdir(path, 0755), 0);
 	tu_write(dir, "sub/d.yaml", service_yaml("d"));
-	assert_true(wait_calls(&x, 6, 2000) >= 0);
+	assert_true(wait_calls(&x, 8, 2000) >= 0);
 	assert_true(has_service(&x, "d"));
 	tu_write(dir, "sub/d.yaml", service_yaml("d2"));
 	ms = wait_calls(&x, x.calls + 1, 2000);
@@ -223,8 +242,9 @@ test_debounce(void **state)
 	assert_true(wait_calls(&x, 1, 2000) >= 0);
 	assert_int_equal(wait_calls(&x, 2, 500), -1);
 	assert_int_equal(x.calls, 1);
-	/* Two files define the same services: the error is reported. */
-	assert_true(x.last_was_null);
+	/* Two files define the same services: the error is reported, the first file keeps them. */
+	assert_false(x.last_was_null);
+	assert_int_equal(x.last->n_services, 2);
 	assert_true(x.errors > 0);
 	assert_non_null(strstr(x.first_error, "Duplicate value"));
 	watch_destroy(w);

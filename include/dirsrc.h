@@ -1,0 +1,22 @@
+/* dirsrc.h -- the directory source: a zones directory fed to a store file by file. A scan walks
+ * the tree (mtree.h) and reads again only the files whose identity (device, inode, size,
+ * modification and change times) differs from what it read last; files no longer reached are
+ * deleted from the store. */
+#ifndef DIRSRC_H
+#define DIRSRC_H
+
+#include "diag.h"
+#include "store.h"
+#include "svc_status.h"
+
+struct dirsrc;
+
+enum svc_status dirsrc_create(const char *dir, struct dirsrc **out);
+void dirsrc_destroy(struct dirsrc *ds);
+
+/* Bring S in line with the directory. Problems go to D (only those of files read again: a file
+ * that stays invalid is reported once). SVC_EIO when the directory cannot be read (S unchanged),
+ * SVC_ELIMIT for too many files, SVC_ENOMEM. *READ (may be NULL) gets how many files were read. */
+enum svc_status dirsrc_scan(struct dirsrc *ds, struct store *s, struct diag *d, size_t *read);
+
+#endif
