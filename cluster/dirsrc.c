@@ -9,6 +9,8 @@
 #include "mtree.h"
 
 #define DIRSRC_MAX_FILES 100000
+/* File times are coarser than they look (a kernel tick); two seconds covers any. */
+#define DIRSRC_RACY_S 2
 
 /* A file as last read. Its identity changes with any write (mtime, ctime) or replacement
  * (inode), except a write of the same size within one tick of the file system's clock after the
@@ -29,10 +31,8 @@ struct dirsrc {
 	char *dir;
 	struct htab files;
 	uint64_t mark;
+	int racy_s;
 };
-
-/* File times are coarser than they look (a kernel tick); two seconds covers any. */
-#define DIRSRC_RACY_S 2
 
 struct scan {
 	struct dirsrc *ds;
@@ -53,8 +53,15 @@ dirsrc_create(const char *dir, struct dirsrc **out)
 		return SVC_ENOMEM;
 	}
 	htab_init(&ds->files);
+	ds->racy_s = DIRSRC_RACY_S;
 	*out = ds;
 	return SVC_OK;
+}
+
+void
+dirsrc_racy_window(struct dirsrc *ds, int seconds)
+{
+	ds->racy_s = seconds;
 }
 
 static void
@@ -136,8 +143,8 @@ on_file(void *arg, const char *path, int fd, const struct stat *st)
 	f->size = st->st_size;
 	f->mtime = st->st_mtim;
 	f->ctime = st->st_ctim;
-	f->racy = st->st_mtim.tv_sec >= sc->started - DIRSRC_RACY_S ||
-	          st->st_ctim.tv_sec >= sc->started - DIRSRC_RACY_S;
+	f->racy = sc->ds->racy_s >= 0 && (st->st_mtim.tv_sec >= sc->started - sc->ds->racy_s ||
+	                                  st->st_ctim.tv_sec >= sc->started - sc->ds->racy_s);
 	sc->read++;
 	cluster_objects_init(&objs);
 	rst = cluster_objects_load_fd(&objs, path, fd, st, sc->d);

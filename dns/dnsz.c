@@ -1055,7 +1055,7 @@ dnsz_build(const struct cluster *c, const struct dnsz_options *opts, struct dnsz
 	z->refs = 1;
 	arena_init(&z->arena);
 	z->ttl = opts->ttl;
-	z->serial = (uint32_t)time(NULL);
+	z->serial = opts->serial ? opts->serial : (uint32_t)time(NULL);
 	z->generation = c != NULL ? c->generation : 0;
 	zb.z = z;
 	zb.c = c;

@@ -67,6 +67,7 @@ struct dnsz_options {
 	uint32_t ttl;               /* TTL of cluster records */
 	struct netaddr ns_addrs[4]; /* glue for ns.dns.<zone> when no kube-dns service exists */
 	size_t n_ns_addrs;
+	uint32_t serial; /* the SOA serial; 0: the time of the build */
 };
 
 struct dnsz {

@@ -1,0 +1,576 @@
+/* test_store.c -- the object store and the directory source: per-file validity, claims contested
+ * between files, and the property that following changes file by file gives what a full load of
+ * the same directory gives (DNS answers byte for byte, svcfwd's plan), over random sequences of
+ * adds, changes and deletes of services, pods, Endpoints and EndpointSlices. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+#include "dirsrc.h"
+#include "dnsz.h"
+#include "fwd_plan.h"
+#include "store.h"
+
+/* ---- the comparison ---------------------------------------------------------------------- */
+
+static bool
+same_answer(const struct dnsz_answer *a, const struct dnsz_answer *b)
+{
+	if (a == NULL || b == NULL)
+		return a == b;
+	return a->len == b->len && a->an == b->an && a->ns == b->ns && a->ar == b->ar &&
+	       a->cut == b->cut && memcmp(a->wire, b->wire, a->len) == 0;
+}
+
+/* Every name of A is in B with the same answers. The first difference is printed. */
+static bool
+zone_within(const struct dnsz *a, const struct dnsz *b, const char *what)
+{
+	struct htab_iter it;
+	struct htab_node *hn;
+
+	for (hn = htab_first(&it, &a->nodes); hn != NULL; hn = htab_iter_next(&it)) {
+		const struct dnsz_node *n = htab_item(hn, struct dnsz_node, hn);
+		const struct dnsz_node *m = dnsz_find(b, n->name, n->name_len, hn->hash);
+		int t;
+
+		if (m == NULL) {
+			fprintf(stderr, "%s: a name (%u bytes, first label %.*s) is missing\n",
+			        what, n->name_len, n->name[0], (const char *)n->name + 1);
+			return false;
+		}
+		for (t = 0; t < DNSZ_NTYPES; t++)
+			if (!same_answer(n->rr[t], m->rr[t]) || n->flags != m->flags) {
+				fprintf(stderr, "%s: name %.*s...: type %d differs\n", what,
+				        n->name[0], (const char *)n->name + 1, t);
+				return false;
+			}
+	}
+	return true;
+}
+
+static bool
+same_plan(const struct fwd_plan *a, const struct fwd_plan *b)
+{
+	size_t i, k;
+
+	if (a->n_pools != b->n_pools || a->n_listeners != b->n_listeners ||
+	    a->n_health != b->n_health || a->n_idle != b->n_idle)
+		return false;
+	for (i = 0; i < a->n_pools; i++) {
+		const struct fwd_plan_pool *p = &a->pools[i], *q = &b->pools[i];
+
+		if (strcmp(p->key, q->key) != 0 || p->n_targets != q->n_targets ||
+		    p->affinity_timeout_s != q->affinity_timeout_s || p->no_local != q->no_local)
+			return false;
+		for (k = 0; k < p->n_targets; k++)
+			if (!netaddr_equal(&p->targets[k].ip, &q->targets[k].ip) ||
+			    p->targets[k].port != q->targets[k].port ||
+			    p->targets[k].local != q->targets[k].local ||
+			    p->targets[k].terminating != q->targets[k].terminating)
+				return false;
+	}
+	for (i = 0; i < a->n_listeners; i++) {
+		const struct fwd_plan_listener *l = &a->listeners[i], *m = &b->listeners[i];
+
+		if (l->proto != m->proto || l->kind != m->kind || l->port != m->port ||
+		    l->pool != m->pool || l->wildcard != m->wildcard ||
+		    !netaddr_equal(&l->addr, &m->addr))
+			return false;
+	}
+	for (i = 0; i < a->n_health; i++)
+		if (a->health[i].port != b->health[i].port ||
+		    a->health[i].n_local != b->health[i].n_local)
+			return false;
+	return true;
+}
+
+/* ---- a random cluster, written as files ------------------------------------------------- */
+
+#define N_FILES 6
+#define N_SVC   24
+#define N_POD   60
+#define N_EPS   6
+
+struct gen {
+	uint64_t rng;
+	/* Which file holds each object (-1: none), and its current variant. */
+	int svc_file[N_SVC], svc_var[N_SVC];
+	int pod_file[N_POD], pod_var[N_POD];
+	int eps_file[N_EPS], eps_var[N_EPS], eps_slice[N_EPS];
+	char *text[N_FILES]; /* what each file holds now; NULL: absent */
+};
+
+static uint32_t
+rnd(struct gen *g, uint32_t n)
+{
+	/* xorshift64*: reproducible from the seed printed on failure. */
+	g->rng ^= g->rng >> 12;
+	g->rng ^= g->rng << 25;
+	g->rng ^= g->rng >> 27;
+	return (uint32_t)((g->rng * 2685821657736338717ull) >> 33) % n;
+}
+
+static const char *const NS[] = {"alpha", "beta", "gamma"};
+
+/* Service I: namespace by its number, selector app=a<sel> (pods choose among 6 apps), some
+ * headless, some pinned to a ClusterIP of their own (pins never collide with each other, but
+ * may land on an address allocation would give an unpinned one: that service moves), some
+ * without selector (their endpoints come from Endpoints or EndpointSlices), some NodePort. */
+static void
+write_service(struct gen *g, FILE *f, int i)
+{
+	int v = g->svc_var[i];
+
+	fprintf(f, "---\napiVersion: v1\nkind: Service\nmetadata:\n  name: s%d\n  namespace: %s\n",
+	        i, NS[i % 3]);
+	fprintf(f, "spec:\n");
+	if (v % 5 == 1)
+		fprintf(f, "  clusterIP: None\n");
+	else if (v % 5 == 2)
+		fprintf(f, "  clusterIP: 10.96.%d.%d\n", 200 + i / 200, 1 + i % 200);
+	if (v % 7 == 3 && v % 5 != 1) /* headless services have no node ports */
+		fprintf(f, "  type: NodePort\n");
+	if (i < N_EPS) /* selector-less: Endpoints or slices name it */
+		;
+	else
+		fprintf(f, "  selector:\n    app: a%d\n", (i + v) % 6);
+	if (v % 4 == 0)
+		fprintf(f, "  publishNotReadyAddresses: true\n");
+	fprintf(f, "  ports:\n  - name: http\n    port: %d\n    targetPort: %s\n", 80 + v % 3,
+	        v % 2 ? "web" : "8080");
+	if (v % 3 == 0)
+		fprintf(f, "  - name: dns\n    port: 53\n    protocol: UDP\n");
+}
+
+static void
+write_pod(struct gen *g, FILE *f, int i)
+{
+	int v = g->pod_var[i];
+
+	fprintf(f,
+	        "---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: p%d\n  namespace: %s\n"
+	        "  labels:\n    app: a%d\n",
+	        i, NS[(i + v) % 3], (i + v) % 6);
+	fprintf(f, "spec:\n  nodeName: node-%c\n", v % 2 ? 'a' : 'b');
+	if (v % 3 == 0)
+		fprintf(f, "  hostname: h%d\n  subdomain: s%d\n", i, (i + v) % N_SVC);
+	fprintf(f,
+	        "  containers:\n  - name: c\n    image: x\n    ports:\n    - name: web\n"
+	        "      containerPort: %d\n",
+	        8000 + v % 4);
+	/* Addresses repeat now and then across pods: the model must pick the same one either way.
+	 */
+	fprintf(f, "status:\n  phase: Running\n  podIP: 10.244.%d.%d\n", v % 2,
+	        1 + (i * 7 + v) % 90);
+	fprintf(f, "  conditions:\n  - type: Ready\n    status: \"%s\"\n",
+	        v % 4 == 1 ? "False" : "True");
+}
+
+static void
+write_eps(struct gen *g, FILE *f, int i)
+{
+	int v = g->eps_var[i];
+
+	if (g->eps_slice[i]) {
+		fprintf(f,
+		        "---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n"
+		        "  name: s%d-x\n  namespace: %s\n  labels:\n"
+		        "    kubernetes.io/service-name: s%d\naddressType: IPv4\nendpoints:\n",
+		        i, NS[i % 3], i);
+		fprintf(f, "- addresses: [\"10.245.%d.%d\"]\n  conditions: {ready: %s}\n", i,
+		        1 + v % 50, v % 3 ? "true" : "false");
+		fprintf(f, "- addresses: [\"10.245.%d.%d\"]\n", i, 100 + v % 20);
+		fprintf(f, "ports:\n- name: http\n  port: %d\n", 9000 + v % 5);
+		return;
+	}
+	fprintf(f,
+	        "---\napiVersion: v1\nkind: Endpoints\nmetadata:\n  name: s%d\n  namespace: %s\n"
+	        "subsets:\n- addresses:\n  - ip: 10.246.%d.%d\n",
+	        i, NS[i % 3], i, 1 + v % 50);
+	if (v % 2)
+		fprintf(f, "  notReadyAddresses:\n  - ip: 10.246.%d.%d\n", i, 100 + v % 20);
+	fprintf(f, "  ports:\n  - name: http\n    port: %d\n", 9100 + v % 5);
+}
+
+/* Write every file whose text changed: to a temporary name, then renamed over the old one, as
+ * svcctl and editors do. A file left with nothing is removed. */
+static void
+write_files(struct gen *g, const char *dir)
+{
+	for (int fi = 0; fi < N_FILES; fi++) {
+		char path[4096], tmp[4096], *text = NULL;
+		size_t len = 0;
+		FILE *f = open_memstream(&text, &len);
+		int i;
+
+		assert_non_null(f);
+		for (i = 0; i < N_SVC; i++)
+			if (g->svc_file[i] == fi)
+				write_service(g, f, i);
+		for (i = 0; i < N_POD; i++)
+			if (g->pod_file[i] == fi)
+				write_pod(g, f, i);
+		for (i = 0; i < N_EPS; i++)
+			if (g->eps_file[i] == fi)
+				write_eps(g, f, i);
+		fclose(f);
+		if (len == 0) {
+			free(text);
+			text = NULL;
+		}
+		if ((text == NULL && g->text[fi] == NULL) ||
+		    (text != NULL && g->text[fi] != NULL && strcmp(text, g->text[fi]) == 0)) {
+			free(text);
+			continue;
+		}
+		free(g->text[fi]);
+		g->text[fi] = text;
+		snprintf(path, sizeof(path), "%s/f%d.yaml", dir, fi);
+		if (text == NULL) {
+			unlink(path);
+			continue;
+		}
+		snprintf(tmp, sizeof(tmp), "%s/.f%d.tmp", dir, fi);
+		f = fopen(tmp, "w");
+		assert_non_null(f);
+		fputs(text, f);
+		fclose(f);
+		assert_int_equal(rename(tmp, path), 0);
+	}
+}
+
+/* One random step: a few objects added, changed, moved to another file or deleted. */
+static void
+mutate(struct gen *g)
+{
+	int n = 1 + (int)rnd(g, 4);
+
+	/* Now and then a file loses everything: it is deleted. */
+	if (rnd(g, 8) == 0) {
+		int fi = (int)rnd(g, N_FILES), i;
+
+		for (i = 0; i < N_SVC; i++)
+			g->svc_file[i] = g->svc_file[i] == fi ? -1 : g->svc_file[i];
+		for (i = 0; i < N_POD; i++)
+			g->pod_file[i] = g->pod_file[i] == fi ? -1 : g->pod_file[i];
+		for (i = 0; i < N_EPS; i++)
+			g->eps_file[i] = g->eps_file[i] == fi ? -1 : g->eps_file[i];
+	}
+	while (n-- > 0) {
+		uint32_t what = rnd(g, 10);
+		int *file, *var;
+
+		if (what < 3) {
+			int i = (int)rnd(g, N_SVC);
+
+			file = &g->svc_file[i];
+			var = &g->svc_var[i];
+		} else if (what < 8) {
+			int i = (int)rnd(g, N_POD);
+
+			file = &g->pod_file[i];
+			var = &g->pod_var[i];
+		} else {
+			int i = (int)rnd(g, N_EPS);
+
+			file = &g->eps_file[i];
+			var = &g->eps_var[i];
+			if (rnd(g, 4) == 0)
+				g->eps_slice[i] = !g->eps_slice[i];
+		}
+		switch (rnd(g, 4)) {
+		case 0: /* delete (or add, when absent) */
+			*file = *file < 0 ? (int)rnd(g, N_FILES) : -1;
+			break;
+		case 1: /* move to another file */
+			if (*file >= 0)
+				*file = (int)rnd(g, N_FILES);
+			break;
+		default: /* change */
+			if (*file < 0)
+				*file = (int)rnd(g, N_FILES);
+			*var = (int)rnd(g, 1000);
+			break;
+		}
+	}
+}
+
+static void
+gen_init(struct gen *g, uint64_t seed)
+{
+	memset(g, 0, sizeof(*g));
+	g->rng = seed * 0x9E3779B97F4A7C15ull + 1;
+	for (int i = 0; i < N_SVC; i++) {
+		g->svc_file[i] = rnd(g, 3) ? (int)rnd(g, N_FILES) : -1;
+		g->svc_var[i] = (int)rnd(g, 1000);
+	}
+	for (int i = 0; i < N_POD; i++) {
+		g->pod_file[i] = rnd(g, 3) ? (int)rnd(g, N_FILES) : -1;
+		g->pod_var[i] = (int)rnd(g, 1000);
+	}
+	for (int i = 0; i < N_EPS; i++) {
+		g->eps_file[i] = (int)rnd(g, N_FILES);
+		g->eps_var[i] = (int)rnd(g, 1000);
+		g->eps_slice[i] = (int)rnd(g, 2);
+	}
+}
+
+static const struct dnsz_options ZOPTS = {.domain = "cluster.local", .ttl = 5, .serial = 7};
+
+/* Follow SEQ steps file by file with one store, comparing with a full load after each. */
+static void
+run_sequence(uint64_t seed, int steps)
+{
+	char *dir = tu_tmpdir();
+	struct cluster_config cfg;
+	struct store *s;
+	struct dirsrc *ds;
+	struct gen g;
+	size_t partial = 0;
+
+	cluster_config_init(&cfg);
+	assert_int_equal(cluster_config_set_lb_pools(&cfg, "192.0.2.0/28"), SVC_OK);
+	assert_int_equal(store_create(&cfg, &s), SVC_OK);
+	assert_int_equal(dirsrc_create(dir, &ds), SVC_OK);
+	dirsrc_racy_window(ds, -1); /* every rename makes a new inode: identity alone decides */
+	gen_init(&g, seed);
+	for (int step = 0; step < steps; step++) {
+		struct cluster *inc = NULL, *full = NULL;
+		struct dnsz *zi = NULL, *zf = NULL;
+		struct fwd_plan pi, pf;
+		struct diag d1, d2;
+		size_t read = 0;
+		bool ok;
+
+		if (step > 0)
+			mutate(&g);
+		write_files(&g, dir);
+		diag_init(&d1);
+		diag_init(&d2);
+		assert_int_equal(dirsrc_scan(ds, s, &d1, &read), SVC_OK);
+		partial += read < N_FILES;
+		assert_int_equal(store_snapshot(s, &d1, &inc), SVC_OK);
+		cluster_load(dir, &cfg, &d2, &full);
+		assert_non_null(inc);
+		assert_non_null(full);
+		/* Generated manifests are valid; a full load reports nothing the store did not. */
+		if (d2.errors != 0) {
+			fprintf(stderr, "seed %llu step %d: the full load reports errors\n",
+			        (unsigned long long)seed, step);
+			tu_dump(&d2);
+			fail();
+		}
+		assert_int_equal(inc->n_services, full->n_services);
+		assert_int_equal(inc->n_pods, full->n_pods);
+		assert_int_equal(dnsz_build(inc, &ZOPTS, &zi), SVC_OK);
+		assert_int_equal(dnsz_build(full, &ZOPTS, &zf), SVC_OK);
+		ok = zi->n_nodes == zf->n_nodes && zone_within(zi, zf, "store") &&
+		     zone_within(zf, zi, "full");
+		assert_int_equal(fwd_plan_build(inc, "node-a", &d1, &pi), SVC_OK);
+		assert_int_equal(fwd_plan_build(full, "node-a", &d2, &pf), SVC_OK);
+		if (!ok || !same_plan(&pi, &pf)) {
+			fprintf(stderr, "seed %llu step %d: file-by-file and full load differ\n",
+			        (unsigned long long)seed, step);
+			fail();
+		}
+		fwd_plan_deinit(&pi);
+		fwd_plan_deinit(&pf);
+		dnsz_unref(zi);
+		dnsz_unref(zf);
+		cluster_unref(inc);
+		cluster_unref(full);
+		diag_deinit(&d1);
+		diag_deinit(&d2);
+	}
+	/* The point of the store: most steps read only some files. */
+	assert_true(partial > (size_t)steps / 2);
+	for (int fi = 0; fi < N_FILES; fi++)
+		free(g.text[fi]);
+	dirsrc_destroy(ds);
+	store_destroy(s);
+	tu_rmrf(dir);
+	free(dir);
+}
+
+static void
+test_incremental_equals_full(void **state)
+{
+	const char *env = getenv("SVC_PROPERTY_SEEDS");
+	int seeds = env ? atoi(env) : 12;
+
+	(void)state;
+#ifdef SVC_SANITIZED
+	if (env == NULL)
+		seeds = 3;
+#endif
+	for (int seed = 1; seed <= seeds; seed++)
+		run_sequence((uint64_t)seed, 40);
+}
+
+/* ---- per-file validity and claims ---------------------------------------------------------- */
+
+static const char *
+svc_yaml(const char *name, const char *ip, const char *extra)
+{
+	static char buf[1024];
+
+	snprintf(buf, sizeof(buf),
+	         "apiVersion: v1\nkind: Service\nmetadata:\n  name: %s\n  namespace: default\n%s"
+	         "spec:\n  clusterIP: %s\n  ports:\n  - port: 80\n",
+	         name, extra, ip);
+	return buf;
+}
+
+static struct cluster *
+scan(struct dirsrc *ds, struct store *s, struct diag *d)
+{
+	struct cluster *c = NULL;
+
+	diag_clear(d);
+	assert_int_equal(dirsrc_scan(ds, s, d, NULL), SVC_OK);
+	assert_int_equal(store_snapshot(s, d, &c), SVC_OK);
+	assert_non_null(c);
+	return c;
+}
+
+static void
+test_file_validity(void **state)
+{
+	char *dir = tu_tmpdir();
+	struct cluster_config cfg;
+	struct store *s;
+	struct dirsrc *ds;
+	struct cluster *c;
+	struct diag d;
+
+	(void)state;
+	cluster_config_init(&cfg);
+	diag_init(&d);
+	assert_int_equal(store_create(&cfg, &s), SVC_OK);
+	assert_int_equal(dirsrc_create(dir, &ds), SVC_OK);
+	dirsrc_racy_window(ds, -1);
+	tu_write(dir, "a.yaml", svc_yaml("a", "10.96.0.11", ""));
+	tu_write(dir, "b.yaml", svc_yaml("B_bad", "10.96.0.12", ""));
+	/* At start an invalid file is left out and reported; the rest serves. */
+	c = scan(ds, s, &d);
+	assert_int_equal(c->n_services, 1);
+	tu_diag_expect(&d, DIAG_ERROR, "metadata.name", "B_bad");
+	assert_int_equal(store_failing(s), 1);
+	cluster_unref(c);
+	/* Fixed, then broken again: the last good version keeps serving. */
+	tu_write(dir, ".t", svc_yaml("b", "10.96.0.12", ""));
+	tu_rename(dir, ".t", "b.yaml");
+	c = scan(ds, s, &d);
+	assert_int_equal(c->n_services, 2);
+	assert_int_equal(store_failing(s), 0);
+	cluster_unref(c);
+	tu_write(dir, ".t", "apiVersion: v1\nkind: Service\nmetadata: {name: b\n");
+	tu_rename(dir, ".t", "b.yaml");
+	c = scan(ds, s, &d);
+	assert_int_equal(c->n_services, 2);
+	assert_non_null(cluster_service_by_name(c, "default", "b"));
+	assert_int_equal(store_failing(s), 1);
+	assert_int_equal(d.errors, 1);
+	cluster_unref(c);
+	/* Unchanged since: not read again, not reported again, still failing. */
+	c = scan(ds, s, &d);
+	assert_int_equal(d.n, 0);
+	assert_int_equal(store_failing(s), 1);
+	cluster_unref(c);
+	/* Deleted: its objects go, and it no longer counts as failing. */
+	tu_rename(dir, "b.yaml", ".gone");
+	c = scan(ds, s, &d);
+	assert_int_equal(c->n_services, 1);
+	assert_int_equal(store_failing(s), 0);
+	cluster_unref(c);
+	dirsrc_destroy(ds);
+	store_destroy(s);
+	diag_deinit(&d);
+	tu_rmrf(dir);
+	free(dir);
+}
+
+static void
+test_claims(void **state)
+{
+	char *dir = tu_tmpdir();
+	struct cluster_config cfg;
+	struct store *s;
+	struct dirsrc *ds;
+	struct cluster *c;
+	struct diag d;
+	const struct diag_entry *e;
+
+	(void)state;
+	cluster_config_init(&cfg);
+	diag_init(&d);
+	assert_int_equal(store_create(&cfg, &s), SVC_OK);
+	assert_int_equal(dirsrc_create(dir, &ds), SVC_OK);
+	dirsrc_racy_window(ds, -1);
+	/* At start the older creationTimestamp keeps a contested ClusterIP, whatever the files'
+	 * order. */
+	tu_write(
+	        dir, "a.yaml",
+	        svc_yaml("young", "10.96.0.20", "  creationTimestamp: \"2024-05-01T00:00:00Z\"\n"));
+	tu_write(dir, "z.yaml",
+	         svc_yaml("old", "10.96.0.20", "  creationTimestamp: \"2023-01-01T00:00:00Z\"\n"));
+	c = scan(ds, s, &d);
+	assert_non_null(cluster_service_by_name(c, "default", "old"));
+	assert_null(cluster_service_by_name(c, "default", "young"));
+	e = tu_diag_expect(&d, DIAG_ERROR, "spec.clusterIP",
+	                   "already allocated to service default/old");
+	assert_non_null(strstr(e->file, "/a.yaml"));
+	assert_int_equal(e->line, 8);
+	assert_int_equal(e->col, 14);
+	cluster_unref(c);
+	/* Later, the one that serves keeps its claim: a newcomer older on paper does not take it.
+	 */
+	tu_write(
+	        dir, ".t",
+	        svc_yaml("young", "10.96.0.21", "  creationTimestamp: \"2024-05-01T00:00:00Z\"\n"));
+	tu_rename(dir, ".t", "a.yaml");
+	c = scan(ds, s, &d);
+	assert_non_null(cluster_service_by_name(c, "default", "young"));
+	cluster_unref(c);
+	tu_write(dir, ".t",
+	         svc_yaml("ancient", "10.96.0.21",
+	                  "  creationTimestamp: \"2020-01-01T00:00:00Z\"\n"));
+	tu_rename(dir, ".t", "m.yaml");
+	c = scan(ds, s, &d);
+	assert_non_null(cluster_service_by_name(c, "default", "young"));
+	assert_null(cluster_service_by_name(c, "default", "ancient"));
+	tu_diag_expect(&d, DIAG_ERROR, "spec.clusterIP",
+	               "already allocated to service default/young");
+	cluster_unref(c);
+	/* The same name in two files: the one that serves keeps it. */
+	tu_write(dir, ".t", svc_yaml("young", "10.96.0.30", ""));
+	tu_rename(dir, ".t", "b.yaml");
+	c = scan(ds, s, &d);
+	assert_int_equal(cluster_service_by_name(c, "default", "young")->cluster_ips[0].bytes[3],
+	                 21);
+	e = tu_diag_expect(&d, DIAG_ERROR, "metadata.name",
+	                   "Duplicate value: service default/young");
+	assert_non_null(strstr(e->file, "/b.yaml"));
+	cluster_unref(c);
+	dirsrc_destroy(ds);
+	store_destroy(s);
+	diag_deinit(&d);
+	tu_rmrf(dir);
+	free(dir);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(test_file_validity),
+	        cmocka_unit_test(test_claims),
+	        cmocka_unit_test(test_incremental_equals_full),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
