@@ -23,13 +23,40 @@ void alloc_objects(struct cluster_objects *objs, const struct cluster_config *cf
  * Endpoints view svcctl prints. Results are allocated in ARENA. */
 enum svc_status endpoints_compute(struct cluster *c, struct arena *arena, struct diag *d);
 
-/* Allocate, index and compute endpoints for VIEW (validated objects sorted by namespace and name,
- * no name twice): its arena moves into the snapshot, which takes UNITS (a reference each, and the
- * malloc'd array). With STRICT any error reported fails the build; else problems are reported
- * and the rest serves. */
-enum svc_status build_snapshot(struct cluster_objects *view, const struct cluster_config *cfg,
-                               struct diag *d, bool strict, struct cluster_unit **units,
-                               size_t n_units, struct cluster **out);
+/* What a namespace's shard is built from: allocated services (copied into the shard), and
+ * pods, loaded Endpoints and EndpointSlices of namespace NS; each list by name, no name twice. */
+struct shard_input {
+	const char *ns;
+	struct cluster_service *const *services;
+	size_t n_services;
+	struct cluster_pod *const *pods;
+	size_t n_pods;
+	struct cluster_endpoints *const *endpoints;
+	size_t n_endpoints;
+	struct cluster_endpointslice *const *slices;
+	size_t n_slices;
+};
+
+/* Build the shard for IN; it takes a reference to each of UNITS (those IN's objects live in). */
+enum svc_status shard_build(const struct cluster_config *cfg, const struct shard_input *in,
+                            struct cluster_unit *const *units, size_t n_units, struct diag *d,
+                            struct cluster_shard **out);
+struct cluster_shard *shard_ref(struct cluster_shard *sh);
+void shard_unref(struct cluster_shard *sh);
+
+/* A snapshot of SHARDS (in namespace order) and the Namespace objects NSOBJS (by name). It takes
+ * the references and the malloc'd arrays SHARDS and UNITS (the units every object lives in),
+ * also on failure. */
+enum svc_status build_assemble(const struct cluster_config *cfg, struct cluster_shard **shards,
+                               size_t n_shards, struct cluster_namespace *const *nsobjs,
+                               size_t n_nsobjs, struct cluster_unit **units, size_t n_units,
+                               struct cluster **out);
+
+/* Write allocated and defaulted values back into S's manifest fields (A: S's arena). */
+enum svc_status build_fill_service(struct arena *a, struct cluster_service *s);
+/* The hash tables of C (its arrays set), and their release. */
+enum svc_status build_index(struct cluster *c);
+void build_index_free(struct cluster *c);
 
 /* Report a problem at the source position of FIELD (or of OBJ when FIELD has none). */
 void build_report(const struct cluster_objects *objs, struct diag *d, enum diag_level level,

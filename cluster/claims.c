@@ -46,14 +46,22 @@ name_cmp(const void *pa, const void *pb)
 	return c ? c : older_cmp(a, b);
 }
 
-/* Sort ITEMS by namespace and name, keep the oldest of each name. */
-static void
-resolve_names(void **items, size_t *n, const char *kind, struct diag *d)
+void
+claims_resolve_names(void **items, size_t *n, const char *kind, struct diag *d)
 {
 	size_t i, k = 0;
+	bool sorted = true;
 
-	if (*n > 1)
-		qsort(items, *n, sizeof(*items), name_cmp);
+	/* Units hand their objects over in name order: often the whole list already is. */
+	for (i = 1; i < *n && sorted; i++) {
+		const struct cluster_meta *a = items[i - 1], *b = items[i];
+		int c = strcmp(ns_of(a), ns_of(b));
+
+		sorted = c < 0 || (c == 0 && strcmp(a->name, b->name) < 0);
+	}
+	if (sorted)
+		return;
+	qsort(items, *n, sizeof(*items), name_cmp);
 	for (i = 0; i < *n; i++) {
 		const struct cluster_meta *b = items[i], *a = k ? items[k - 1] : NULL;
 
@@ -103,29 +111,31 @@ port_hash(int32_t port)
 
 /* Two claims of one port number collide unless they are nodePorts of different protocols (a
  * healthCheckNodePort collides with every claim of its number). */
+/* The held claim of a service other than NOT that the claim given collides with, or NULL. */
 static const struct held *
-port_holder(const struct claims *cl, int32_t port, int proto)
+port_holder(const struct claims *cl, int32_t port, int proto, const struct cluster_service * not )
 {
 	uint32_t h = port_hash(port);
 
 	for (struct htab_node *n = htab_find(&cl->ports, h); n != NULL; n = htab_next(n, h)) {
 		const struct held *e = htab_item(n, struct held, hn);
 
-		if (e->port == port && (e->proto < 0 || proto < 0 || e->proto == proto))
+		if (e->port == port &&
+		    e->svc != not &&(e->proto < 0 || proto < 0 || e->proto == proto))
 			return e;
 	}
 	return NULL;
 }
 
 static const struct held *
-ip_holder(const struct claims *cl, const struct netaddr *ip)
+ip_holder(const struct claims *cl, const struct netaddr *ip, const struct cluster_service * not )
 {
 	uint32_t h = netaddr_hash(ip);
 
 	for (struct htab_node *n = htab_find(&cl->ips, h); n != NULL; n = htab_next(n, h)) {
 		const struct held *e = htab_item(n, struct held, hn);
 
-		if (netaddr_equal(&e->ip, ip))
+		if (netaddr_equal(&e->ip, ip) && e->svc != not )
 			return e;
 	}
 	return NULL;
@@ -168,7 +178,8 @@ report_port(struct diag *d, const struct cluster_service *b, int32_t port, int p
 	         a->svc->meta.origin.line, b->meta.ns, b->meta.name);
 }
 
-/* Whether S's explicit claims are free; the first one taken is reported. */
+/* Whether S's explicit claims are free of other services' held ones; the first one taken is
+ * reported to D (when D is not NULL). */
 static bool
 claims_free(const struct claims *cl, const struct cluster_service *s, struct diag *d)
 {
@@ -176,19 +187,24 @@ claims_free(const struct claims *cl, const struct cluster_service *s, struct dia
 	size_t k;
 
 	for (k = 0; k < s->n_cluster_ips; k++)
-		if ((h = ip_holder(cl, &s->cluster_ips[k])) != NULL) {
-			report_ip(d, s, k, h);
+		if ((h = ip_holder(cl, &s->cluster_ips[k], s)) != NULL) {
+			if (d != NULL)
+				report_ip(d, s, k, h);
 			return false;
 		}
 	for (k = 0; k < s->n_ports; k++)
 		if (s->ports[k].node_port != 0 &&
-		    (h = port_holder(cl, s->ports[k].node_port, (int)s->ports[k].proto)) != NULL) {
-			report_port(d, s, s->ports[k].node_port, (int)s->ports[k].proto, k, h);
+		    (h = port_holder(cl, s->ports[k].node_port, (int)s->ports[k].proto, s)) !=
+		            NULL) {
+			if (d != NULL)
+				report_port(d, s, s->ports[k].node_port, (int)s->ports[k].proto, k,
+				            h);
 			return false;
 		}
 	if (s->health_check_node_port != 0 &&
-	    (h = port_holder(cl, s->health_check_node_port, -1)) != NULL) {
-		report_port(d, s, s->health_check_node_port, -1, 0, h);
+	    (h = port_holder(cl, s->health_check_node_port, -1, s)) != NULL) {
+		if (d != NULL)
+			report_port(d, s, s->health_check_node_port, -1, 0, h);
 		return false;
 	}
 	return true;
@@ -222,38 +238,56 @@ hold(struct claims *cl, const struct cluster_service *s)
 	}
 }
 
+static void
+claims_reset(struct claims *cl)
+{
+	htab_deinit(&cl->ips);
+	htab_deinit(&cl->ports);
+	cl->n_held = 0;
+}
+
 /* Keep the services whose claims are free when the older ones have taken theirs. Taking them
- * in age order makes the outcome independent of the order of the input. */
-static enum svc_status
-resolve_services(struct cluster_objects *v, struct diag *d)
+ * in age order makes the outcome independent of the order of the input. Only services with a
+ * claim another one shares take part: the others keep all of theirs whatever the order. */
+enum svc_status
+claims_resolve_services(struct cluster_service **svcs, size_t *n_svcs, struct diag *d)
 {
 	struct cluster_service **byage = NULL;
 	struct claims cl = {0};
-	size_t n_claims = 0, i, k;
+	size_t n_claims = 0, n_contested = 0, i, k;
 	enum svc_status st = SVC_ENOMEM;
 
 	htab_init(&cl.ips);
 	htab_init(&cl.ports);
-	for (i = 0; i < v->n_services; i++)
-		n_claims += v->services[i]->n_cluster_ips + v->services[i]->n_ports + 1;
-	byage = malloc((v->n_services + 1) * sizeof(*byage));
+	for (i = 0; i < *n_svcs; i++)
+		n_claims += svcs[i]->n_cluster_ips + svcs[i]->n_ports + 1;
+	byage = malloc((*n_svcs + 1) * sizeof(*byage));
 	cl.held = malloc((n_claims + 1) * sizeof(*cl.held));
-	if (byage == NULL || cl.held == NULL || htab_reserve(&cl.ips, v->n_services) != SVC_OK ||
+	if (byage == NULL || cl.held == NULL || htab_reserve(&cl.ips, *n_svcs) != SVC_OK ||
 	    htab_reserve(&cl.ports, 64) != SVC_OK)
 		goto done;
-	memcpy(byage, v->services, v->n_services * sizeof(*byage));
-	qsort(byage, v->n_services, sizeof(*byage), service_age_cmp);
-	for (i = 0; i < v->n_services; i++) {
+	/* Every claim, to find the contested ones. */
+	for (i = 0; i < *n_svcs; i++)
+		hold(&cl, svcs[i]);
+	for (i = 0; i < *n_svcs; i++)
+		if (!claims_free(&cl, svcs[i], NULL))
+			byage[n_contested++] = svcs[i];
+	claims_reset(&cl);
+	if (htab_reserve(&cl.ips, n_contested) != SVC_OK || htab_reserve(&cl.ports, 64) != SVC_OK)
+		goto done;
+	qsort(byage, n_contested, sizeof(*byage), service_age_cmp);
+	for (i = 0; i < n_contested; i++) {
 		if (claims_free(&cl, byage[i], d))
 			hold(&cl, byage[i]);
 		else
 			byage[i]->meta.dropped = true;
 	}
 	/* Keep name order. */
-	for (i = k = 0; i < v->n_services; i++)
-		if (!v->services[i]->meta.dropped)
-			v->services[k++] = v->services[i];
-	v->n_services = k;
+	for (i = k = 0; n_contested > 0 && i < *n_svcs; i++)
+		if (!svcs[i]->meta.dropped)
+			svcs[k++] = svcs[i];
+	if (n_contested > 0)
+		*n_svcs = k;
 	st = SVC_OK;
 done:
 	htab_deinit(&cl.ips);
@@ -261,15 +295,4 @@ done:
 	free(cl.held);
 	free(byage);
 	return st;
-}
-
-enum svc_status
-claims_resolve(struct cluster_objects *v, struct diag *d)
-{
-	resolve_names((void **)v->services, &v->n_services, "service", d);
-	resolve_names((void **)v->pods, &v->n_pods, "pod", d);
-	resolve_names((void **)v->endpoints, &v->n_endpoints, "endpoints", d);
-	resolve_names((void **)v->slices, &v->n_slices, "endpointslice", d);
-	resolve_names((void **)v->namespaces, &v->n_namespaces, "namespace", d);
-	return resolve_services(v, d);
 }

@@ -4,10 +4,13 @@
 
 #include "cluster.h"
 
-/* Sort V's objects of each kind by namespace and name, keeping the oldest of each name, and leave
- * out the services whose explicit ClusterIP, nodePort or healthCheckNodePort an older service
- * holds. V's services are the caller's copies (their meta.dropped is written). Every object left
- * out is reported to D as an error. */
-enum svc_status claims_resolve(struct cluster_objects *v, struct diag *d);
+/* Sort ITEMS (N objects of one kind, each starting with its meta; KIND names it in reports) by
+ * namespace and name, keeping the oldest of each name. */
+void claims_resolve_names(void **items, size_t *n, const char *kind, struct diag *d);
+/* Leave out of SVCS (the caller's copies, in name order: their meta.dropped is written; order
+ * kept) the services whose explicit ClusterIP, nodePort or healthCheckNodePort an older service
+ * holds. Every object left out is reported to D as an error. */
+enum svc_status claims_resolve_services(struct cluster_service **svcs, size_t *n_svcs,
+                                        struct diag *d);
 
 #endif

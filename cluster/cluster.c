@@ -95,6 +95,8 @@ index_free(struct cluster_index *ix)
 {
 	if (ix == NULL)
 		return;
+	if (ix == NULL)
+		return;
 	table_free(&ix->svc_by_name);
 	table_free(&ix->svc_by_ip);
 	table_free(&ix->svc_by_node_port);
@@ -104,8 +106,15 @@ index_free(struct cluster_index *ix)
 	free(ix);
 }
 
-static enum svc_status
-index_build(struct cluster *c)
+void
+build_index_free(struct cluster *c)
+{
+	index_free(c->index);
+	c->index = NULL;
+}
+
+enum svc_status
+build_index(struct cluster *c)
 {
 	struct cluster_index *ix = calloc(1, sizeof(*ix));
 	size_t i, k, n_np = 0, n_ip = 0, n_pip = 0;
@@ -416,45 +425,38 @@ cluster_config_set_lb_pools(struct cluster_config *cfg, const char *list)
 
 /* ---- build ----------------------------------------------------------------------------- */
 
-static int
-str_cmp(const void *a, const void *b)
-{
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-/* Every namespace that exists: declared ones and those holding an object. */
+/* Every namespace that exists: declared ones (NAMESPACES, by name) and those holding an object
+ * (one shard each, in namespace order): a merge of two sorted lists. */
 static enum svc_status
 collect_namespaces(struct cluster *c)
 {
-	size_t cap = c->n_namespaces + c->n_services + c->n_pods + c->n_endpoints + c->n_slices + 1;
-	const char **all = arena_calloc(&c->arena, cap, sizeof(*all));
-	size_t n = 0, i, k = 0;
+	const char **all = arena_calloc(&c->arena, c->n_namespaces + c->n_shards + 1, sizeof(*all));
+	size_t i = 0, k = 0, n = 0;
 
 	if (all == NULL)
 		return SVC_ENOMEM;
-	for (i = 0; i < c->n_namespaces; i++)
-		all[n++] = c->namespaces[i]->meta.name;
-	for (i = 0; i < c->n_services; i++)
-		all[n++] = c->services[i]->meta.ns;
-	for (i = 0; i < c->n_pods; i++)
-		all[n++] = c->pods[i]->meta.ns;
-	for (i = 0; i < c->n_endpoints; i++)
-		all[n++] = c->endpoints[i]->meta.ns;
-	for (i = 0; i < c->n_slices; i++)
-		all[n++] = c->slices[i]->meta.ns;
-	qsort(all, n, sizeof(*all), str_cmp);
-	for (i = 0; i < n; i++)
-		if (k == 0 || strcmp(all[k - 1], all[i]) != 0)
-			all[k++] = all[i];
+	while (i < c->n_namespaces || k < c->n_shards) {
+		const char *a = i < c->n_namespaces ? c->namespaces[i]->meta.name : NULL;
+		const char *b = k < c->n_shards ? c->shards[k]->ns : NULL;
+		int cmp = a == NULL ? 1 : b == NULL ? -1 : strcmp(a, b);
+		const char *next = cmp <= 0 ? a : b;
+
+		if (cmp <= 0)
+			i++;
+		if (cmp >= 0)
+			k++;
+		if (n == 0 || strcmp(all[n - 1], next) != 0)
+			all[n++] = next;
+	}
 	c->ns_names = all;
-	c->n_ns_names = k;
+	c->n_ns_names = n;
 	return SVC_OK;
 }
 
 /* Write allocated and defaulted values back into the manifest fields, so printing and writing
  * an object shows what the cluster uses. */
-static enum svc_status
-fill_service_fields(struct arena *a, struct cluster_service *s)
+enum svc_status
+build_fill_service(struct arena *a, struct cluster_service *s)
 {
 	char buf[NETADDR_STRLEN];
 	size_t i;
@@ -501,71 +503,169 @@ copy_array(struct arena *a, void *src, size_t n, size_t elem)
 	return p;
 }
 
-/* Allocate, index and compute endpoints for VIEW's objects (validated, sorted by namespace and
- * name, without contested names). Its object data moves into the snapshot's arena; UNITS (the
- * units whose objects VIEW points at, a reference each) go to the snapshot too. STRICT: any error
- * reported fails the build. */
 enum svc_status
-build_snapshot(struct cluster_objects *view, const struct cluster_config *cfg, struct diag *d,
-               bool strict, struct cluster_unit **units, size_t n_units, struct cluster **out)
+build_assemble(const struct cluster_config *cfg, struct cluster_shard **shards, size_t n_shards,
+               struct cluster_namespace *const *nsobjs, size_t n_nsobjs,
+               struct cluster_unit **units, size_t n_units, struct cluster **out)
 {
-	struct cluster *c = NULL;
-	size_t errors = d->errors, i;
-	enum svc_status st = SVC_OK;
+	struct cluster *c = calloc(1, sizeof(*c));
+	size_t i, ns = 0, np = 0, ne = 0, nl = 0;
+	enum svc_status st = SVC_ENOMEM;
 
 	*out = NULL;
-	alloc_objects(view, cfg, d);
-	if (strict && d->errors != errors) {
-		st = SVC_EINVAL;
-		goto done;
-	}
-	c = calloc(1, sizeof(*c));
 	if (c == NULL) {
-		st = SVC_ENOMEM;
-		goto done;
+		for (i = 0; i < n_shards; i++)
+			shard_unref(shards[i]);
+		for (i = 0; i < n_units; i++)
+			cluster_unit_unref(units[i]);
+		free(shards);
+		free(units);
+		return SVC_ENOMEM;
 	}
 	c->refs = 1;
 	c->config = *cfg;
+	c->shards = shards;
+	c->n_shards = n_shards;
 	c->units = units;
 	c->n_units = n_units;
-	units = NULL;
-	n_units = 0;
-	arena_move(&c->arena, &view->arena);
-	c->n_services = view->n_services;
-	c->services = copy_array(&c->arena, view->services, view->n_services, sizeof(void *));
-	c->n_pods = view->n_pods;
-	c->pods = copy_array(&c->arena, view->pods, view->n_pods, sizeof(void *));
-	c->n_endpoints = view->n_endpoints;
-	c->endpoints = copy_array(&c->arena, view->endpoints, view->n_endpoints, sizeof(void *));
-	c->n_slices = view->n_slices;
-	c->slices = copy_array(&c->arena, view->slices, view->n_slices, sizeof(void *));
-	c->n_namespaces = view->n_namespaces;
-	c->namespaces = copy_array(&c->arena, view->namespaces, view->n_namespaces, sizeof(void *));
-	if (c->services == NULL || c->pods == NULL || c->endpoints == NULL || c->slices == NULL ||
-	    c->namespaces == NULL) {
-		st = SVC_ENOMEM;
-		goto done;
+	for (i = 0; i < n_shards; i++) {
+		ns += shards[i]->n_services;
+		np += shards[i]->n_pods;
+		ne += shards[i]->n_endpoints;
+		nl += shards[i]->n_slices;
 	}
-	for (i = 0; i < c->n_services && st == SVC_OK; i++)
-		st = fill_service_fields(&c->arena, c->services[i]);
+	c->services = arena_calloc(&c->arena, ns + 1, sizeof(void *));
+	c->pods = arena_calloc(&c->arena, np + 1, sizeof(void *));
+	c->endpoints = arena_calloc(&c->arena, ne + 1, sizeof(void *));
+	c->slices = arena_calloc(&c->arena, nl + 1, sizeof(void *));
+	c->namespaces = copy_array(&c->arena, (void *)nsobjs, n_nsobjs, sizeof(void *));
+	c->n_namespaces = n_nsobjs;
+	if (c->services == NULL || c->pods == NULL || c->endpoints == NULL || c->slices == NULL ||
+	    c->namespaces == NULL)
+		goto done;
+	/* Shards are in namespace order and each is in name order: so is the concatenation. */
+	for (i = 0; i < n_shards; i++) {
+		const struct cluster_shard *sh = shards[i];
+
+		memcpy(c->services + c->n_services, sh->services, sh->n_services * sizeof(void *));
+		c->n_services += sh->n_services;
+		memcpy(c->pods + c->n_pods, sh->pods, sh->n_pods * sizeof(void *));
+		c->n_pods += sh->n_pods;
+		memcpy(c->endpoints + c->n_endpoints, sh->endpoints,
+		       sh->n_endpoints * sizeof(void *));
+		c->n_endpoints += sh->n_endpoints;
+		memcpy(c->slices + c->n_slices, sh->slices, sh->n_slices * sizeof(void *));
+		c->n_slices += sh->n_slices;
+	}
+	st = collect_namespaces(c);
 	if (st == SVC_OK)
-		st = collect_namespaces(c);
-	if (st == SVC_OK)
-		st = index_build(c);
-	if (st == SVC_OK)
-		st = endpoints_compute(c, &c->arena, d);
+		st = build_index(c);
 done:
-	/* The pointer arrays now belong to nobody but VIEW; its data is in C. */
-	view->n_services = view->n_pods = view->n_endpoints = view->n_slices = view->n_namespaces =
-	        0;
-	for (i = 0; i < n_units; i++)
-		cluster_unit_unref(units[i]);
-	free(units);
-	if (st != SVC_OK && c != NULL) {
+	if (st != SVC_OK) {
 		cluster_unref(c);
 		c = NULL;
 	}
 	*out = c;
+	return st;
+}
+
+static int
+ns_cmp(const char *a, const char *b)
+{
+	return strcmp(a ? a : "", b ? b : "");
+}
+
+/* The end of the run of ITEMS[FROM..N) in namespace NS (lists are in namespace order). */
+static size_t
+ns_run(void *const *items, size_t from, size_t n, const char *ns)
+{
+	while (from < n && ns_cmp(((const struct cluster_meta *)items[from])->ns, ns) == 0)
+		from++;
+	return from;
+}
+
+/* The namespace that comes first among the heads of the four lists, or NULL when all are done. */
+static const char *
+next_ns(const struct cluster_objects *o, const size_t at[4])
+{
+	void *const *lists[4] = {(void *const *)o->services, (void *const *)o->pods,
+	                         (void *const *)o->endpoints, (void *const *)o->slices};
+	const size_t ns[4] = {o->n_services, o->n_pods, o->n_endpoints, o->n_slices};
+	const char *best = NULL;
+
+	for (int k = 0; k < 4; k++)
+		if (at[k] < ns[k]) {
+			const char *n = ((const struct cluster_meta *)lists[k][at[k]])->ns;
+
+			if (best == NULL || ns_cmp(n, best) < 0)
+				best = n;
+		}
+	return best;
+}
+
+/* A whole snapshot of VIEW (validated, in namespace and name order, no name twice): allocate,
+ * then one shard per namespace. VIEW's data moves into the snapshot's arena. Any error fails. */
+static enum svc_status
+build_full(struct cluster_objects *view, const struct cluster_config *cfg, struct diag *d,
+           struct cluster **out)
+{
+	struct cluster_shard **shards = NULL;
+	size_t n_shards = 0, at[4] = {0}, i, errors = d->errors;
+	struct arena data;
+	enum svc_status st = SVC_OK;
+	const char *ns;
+
+	*out = NULL;
+	arena_init(&data);
+	alloc_objects(view, cfg, d);
+	arena_move(&data, &view->arena);
+	if (d->errors != errors) {
+		st = SVC_EINVAL;
+		goto done;
+	}
+	shards = malloc((view->n_services + view->n_pods + view->n_endpoints + view->n_slices + 1) *
+	                sizeof(*shards));
+	if (shards == NULL) {
+		st = SVC_ENOMEM;
+		goto done;
+	}
+	while (st == SVC_OK && (ns = next_ns(view, at)) != NULL) {
+		struct shard_input in = {.ns = ns};
+		size_t end[4];
+
+		end[0] = ns_run((void *const *)view->services, at[0], view->n_services, ns);
+		end[1] = ns_run((void *const *)view->pods, at[1], view->n_pods, ns);
+		end[2] = ns_run((void *const *)view->endpoints, at[2], view->n_endpoints, ns);
+		end[3] = ns_run((void *const *)view->slices, at[3], view->n_slices, ns);
+		in.services = view->services + at[0];
+		in.n_services = end[0] - at[0];
+		in.pods = view->pods + at[1];
+		in.n_pods = end[1] - at[1];
+		in.endpoints = view->endpoints + at[2];
+		in.n_endpoints = end[2] - at[2];
+		in.slices = view->slices + at[3];
+		in.n_slices = end[3] - at[3];
+		memcpy(at, end, sizeof(at));
+		st = shard_build(cfg, &in, NULL, 0, d, &shards[n_shards]);
+		if (st == SVC_OK)
+			n_shards++;
+	}
+	if (st == SVC_OK) {
+		st = build_assemble(cfg, shards, n_shards, view->namespaces, view->n_namespaces,
+		                    NULL, 0, out);
+		shards = NULL;
+		n_shards = 0;
+		/* The objects the shards point at live as long as the snapshot. */
+		if (*out != NULL)
+			arena_move(&(*out)->arena, &data);
+	}
+done:
+	for (i = 0; i < n_shards; i++)
+		shard_unref(shards[i]);
+	free(shards);
+	arena_deinit(&data);
+	view->n_services = view->n_pods = view->n_endpoints = view->n_slices = view->n_namespaces =
+	        0;
 	return st;
 }
 
@@ -584,7 +684,7 @@ cluster_build(struct cluster_objects *objs, const struct cluster_config *cfg, st
 		return SVC_EINVAL;
 	}
 	/* Validation left every list sorted by namespace, then name. */
-	return build_snapshot(objs, cfg, d, true, NULL, 0, out);
+	return build_full(objs, cfg, d, out);
 }
 
 enum svc_status
@@ -642,6 +742,9 @@ cluster_unref(struct cluster *c)
 	if (__atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) != 0)
 		return;
 	index_free(c->index);
+	for (size_t i = 0; i < c->n_shards; i++)
+		shard_unref(c->shards[i]);
+	free(c->shards);
 	arena_deinit(&c->arena);
 	for (size_t i = 0; i < c->n_units; i++)
 		cluster_unit_unref(c->units[i]);

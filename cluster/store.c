@@ -15,6 +15,12 @@ struct store_unit {
 	bool failing;              /* the last version put was invalid */
 };
 
+/* A namespace where something changed since the last snapshot. */
+struct dirty_ns {
+	struct htab_node hn;
+	char name[];
+};
+
 struct store {
 	struct cluster_config cfg;
 	struct htab units;
@@ -22,6 +28,10 @@ struct store {
 	/* Bumped by each snapshot: objects put since the last one are newer than all it holds. */
 	uint64_t gen;
 	bool config_checked;
+	/* The last snapshot, whose shards the next one shares where nothing changed. */
+	struct cluster *last;
+	struct htab dirty; /* struct dirty_ns by name */
+	bool all_dirty;    /* no shard can be shared (no snapshot yet, or memory ran out) */
 };
 
 enum svc_status
@@ -34,8 +44,50 @@ store_create(const struct cluster_config *cfg, struct store **out)
 		return SVC_ENOMEM;
 	s->cfg = *cfg;
 	s->gen = 1;
+	s->all_dirty = true;
 	htab_init(&s->units);
+	htab_init(&s->dirty);
 	return SVC_OK;
+}
+
+static void
+dirty_clear(struct store *s)
+{
+	struct htab_iter it;
+	struct htab_node *n;
+
+	for (n = htab_first(&it, &s->dirty); n != NULL; n = htab_iter_next(&it)) {
+		htab_remove(&s->dirty, n);
+		free(htab_item(n, struct dirty_ns, hn));
+	}
+}
+
+static bool
+is_dirty(const struct store *s, const char *ns)
+{
+	uint32_t h = htab_hash_str(ns, 0);
+
+	for (struct htab_node *n = htab_find(&s->dirty, h); n != NULL; n = htab_next(n, h))
+		if (strcmp(htab_item(n, struct dirty_ns, hn)->name, ns) == 0)
+			return true;
+	return false;
+}
+
+static void
+mark_dirty(struct store *s, const char *ns)
+{
+	size_t len = strlen(ns);
+	struct dirty_ns *e;
+
+	if (s->all_dirty || is_dirty(s, ns))
+		return;
+	e = malloc(sizeof(*e) + len + 1);
+	if (e == NULL || htab_insert(&s->dirty, &e->hn, htab_hash_str(ns, 0)) != SVC_OK) {
+		free(e);
+		s->all_dirty = true; /* cannot say which: none is shared */
+		return;
+	}
+	memcpy(e->name, ns, len + 1);
 }
 
 static void
@@ -57,6 +109,9 @@ store_destroy(struct store *s)
 	for (n = htab_first(&it, &s->units); n != NULL; n = htab_iter_next(&it))
 		unit_free(htab_item(n, struct store_unit, hn));
 	htab_deinit(&s->units);
+	dirty_clear(s);
+	htab_deinit(&s->dirty);
+	cluster_unref(s->last);
 	free(s);
 }
 
@@ -196,6 +251,31 @@ done:
 	return st;
 }
 
+/* Every namespace O's namespaced objects are in: what changes when O comes or goes. */
+static void
+mark_dirty_objects(struct store *s, const struct cluster_objects *o)
+{
+	size_t n, i;
+
+	if (o == NULL)
+		return;
+	for (int kind = 0; kind < CLUSTER_KIND_COUNT; kind++) {
+		void *const *items = objects_of(o, (enum cluster_kind)kind, &n);
+		const char *prev = NULL;
+
+		if (kind == CLUSTER_KIND_NAMESPACE)
+			continue;
+		/* In namespace order: each namespace once per run. */
+		for (i = 0; i < n; i++) {
+			const char *ns = ((const struct cluster_meta *)items[i])->ns;
+
+			if (ns != NULL && (prev == NULL || strcmp(prev, ns) != 0))
+				mark_dirty(s, ns);
+			prev = ns;
+		}
+	}
+}
+
 /* Keep the positions of what other units may contest, before the positions map goes. */
 static void
 keep_claim_positions(struct cluster_objects *o)
@@ -286,6 +366,8 @@ store_put(struct store *s, const char *name, struct cluster_objects *objs, struc
 	st = stamp_since(s, u->good ? &u->good->objs : NULL, &cu->objs);
 	if (st != SVC_OK)
 		goto done;
+	mark_dirty_objects(s, u->good ? &u->good->objs : NULL);
+	mark_dirty_objects(s, &cu->objs);
 	cluster_unit_unref(u->good);
 	u->good = cu;
 	cu = NULL;
@@ -307,6 +389,7 @@ store_delete(struct store *s, const char *name)
 	if (u == NULL)
 		return;
 	htab_remove(&s->units, &u->hn);
+	mark_dirty_objects(s, u->good ? &u->good->objs : NULL);
 	s->n_units--;
 	if (u->failing)
 		s->n_failing--;
@@ -338,17 +421,7 @@ store_units(const struct store *s)
 
 /* ---- snapshots ------------------------------------------------------------------------- */
 
-/* Append the N pointers of SRC to *DST (room reserved by the caller). */
-static void
-append(void **dst, size_t *n, void *const *src, size_t count)
-{
-	if (count > 0)
-		memcpy(dst + *n, src, count * sizeof(*src));
-	*n += count;
-}
-
-/* A service the snapshot may write into (allocation, endpoints): a copy of the unit's, in the
- * snapshot's arena, sharing every field allocation does not write. */
+/* A service allocation may write into: a copy of the unit's, in arena A. */
 static struct cluster_service *
 service_copy(struct arena *a, const struct cluster_service *src)
 {
@@ -366,18 +439,257 @@ service_copy(struct arena *a, const struct cluster_service *src)
 	return s;
 }
 
+static int
+ns_cmp(const char *a, const char *b)
+{
+	return strcmp(a ? a : "", b ? b : "");
+}
+
+static int
+meta_name_cmp(const struct cluster_meta *a, const struct cluster_meta *b)
+{
+	int c = ns_cmp(a->ns, b->ns);
+
+	return c ? c : strcmp(a->name, b->name);
+}
+
+/* Whether allocation gave A and B (one service in two snapshots) the same addresses and ports. */
+static bool
+same_alloc(const struct cluster_service *a, const struct cluster_service *b)
+{
+	size_t i;
+
+	if (a->n_cluster_ips != b->n_cluster_ips || a->n_ports != b->n_ports ||
+	    a->health_check_node_port != b->health_check_node_port || a->n_lb_ips != b->n_lb_ips)
+		return false;
+	for (i = 0; i < a->n_cluster_ips; i++)
+		if (!netaddr_equal(&a->cluster_ips[i], &b->cluster_ips[i]))
+			return false;
+	for (i = 0; i < a->n_ports; i++)
+		if (a->ports[i].node_port != b->ports[i].node_port)
+			return false;
+	for (i = 0; i < a->n_lb_ips; i++)
+		if (!netaddr_equal(&a->lb_ips[i], &b->lb_ips[i]))
+			return false;
+	return true;
+}
+
+/* Mark the namespaces of services that came, went or were allocated differently since the last
+ * snapshot: a change in one namespace can move an unpinned service of another. Both lists are in
+ * namespace and name order. */
+static void
+diff_allocation(struct store *s, struct cluster_service *const *now, size_t n_now)
+{
+	const struct cluster *last = s->last;
+	size_t i = 0, k = 0;
+
+	while (i < n_now || k < last->n_services) {
+		int c = i == n_now ? 1
+		        : k == last->n_services
+		                ? -1
+		                : meta_name_cmp(&now[i]->meta, &last->services[k]->meta);
+
+		if (c < 0) {
+			mark_dirty(s, now[i++]->meta.ns);
+		} else if (c > 0) {
+			mark_dirty(s, last->services[k++]->meta.ns);
+		} else {
+			if (!same_alloc(now[i], last->services[k]))
+				mark_dirty(s, now[i]->meta.ns);
+			i++;
+			k++;
+		}
+	}
+}
+
+/* The first index of ITEMS[0..N) (namespace order) in namespace NS or after it. */
+static size_t
+ns_lower(void *const *items, size_t n, const char *ns)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (ns_cmp(((const struct cluster_meta *)items[mid])->ns, ns) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* The run of ITEMS in namespace NS: [*FROM, return). */
+static size_t
+ns_range(void *const *items, size_t n, const char *ns, size_t *from)
+{
+	size_t i = ns_lower(items, n, ns);
+
+	*from = i;
+	while (i < n && ns_cmp(((const struct cluster_meta *)items[i])->ns, ns) == 0)
+		i++;
+	return i;
+}
+
+static const struct cluster_shard *
+last_shard(const struct cluster *last, const char *ns)
+{
+	size_t lo = 0, hi = last ? last->n_shards : 0;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = ns_cmp(last->shards[mid]->ns, ns);
+
+		if (c == 0)
+			return last->shards[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* The first object of a unit (any kind, in namespace and name order), or NULL. */
+static const struct cluster_meta *
+unit_first(const struct cluster_unit *u)
+{
+	const struct cluster_meta *best = NULL;
+	size_t n;
+
+	for (int kind = 0; kind < CLUSTER_KIND_COUNT; kind++) {
+		void *const *items = objects_of(&u->objs, (enum cluster_kind)kind, &n);
+
+		if (kind != CLUSTER_KIND_NAMESPACE && n > 0 &&
+		    (best == NULL || meta_name_cmp(items[0], best) < 0))
+			best = items[0];
+	}
+	return best;
+}
+
+static int
+unit_cmp(const void *pa, const void *pb)
+{
+	const struct cluster_meta *a = unit_first(*(struct cluster_unit *const *)pa);
+	const struct cluster_meta *b = unit_first(*(struct cluster_unit *const *)pb);
+
+	if (a == NULL || b == NULL)
+		return (a == NULL) - (b == NULL);
+	return meta_name_cmp(a, b);
+}
+
+static int
+str_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+struct gather {
+	void **items[3]; /* pods, Endpoints, EndpointSlices of one namespace */
+	size_t n[3];
+	struct cluster_unit **units; /* those they live in */
+	size_t n_units;
+	/* Per unit of the snapshot: the first and last namespace it holds objects in (NULL: none),
+	 * so a namespace is looked for only in the units that may hold it. */
+	const char **lo, **hi;
+};
+
+/* The namespace range of unit U into *LO and *HI (both NULL when it holds no namespaced
+ * object). */
+static void
+unit_ns_range(const struct cluster_unit *u, const char **lo, const char **hi)
+{
+	size_t n;
+
+	*lo = *hi = NULL;
+	for (int kind = 0; kind < CLUSTER_KIND_COUNT; kind++) {
+		void *const *items = objects_of(&u->objs, (enum cluster_kind)kind, &n);
+
+		if (kind == CLUSTER_KIND_NAMESPACE || n == 0)
+			continue;
+		if (*lo == NULL || ns_cmp(((const struct cluster_meta *)items[0])->ns, *lo) < 0)
+			*lo = ((const struct cluster_meta *)items[0])->ns;
+		if (*hi == NULL || ns_cmp(((const struct cluster_meta *)items[n - 1])->ns, *hi) > 0)
+			*hi = ((const struct cluster_meta *)items[n - 1])->ns;
+	}
+}
+
+/* Build namespace NS's shard afresh: its services (SVCS, allocated), and its other objects from
+ * every unit. *OUT stays NULL when the namespace holds nothing. */
+static enum svc_status
+rebuild_shard(struct store *s, const char *ns, struct cluster_service *const *svcs, size_t n_svcs,
+              struct cluster_unit *const *units, size_t n_units, struct gather *g, struct diag *d,
+              struct cluster_shard **out)
+{
+	static const char *const kinds[3] = {"pod", "endpoints", "endpointslice"};
+	static const enum cluster_kind ks[3] = {CLUSTER_KIND_POD, CLUSTER_KIND_ENDPOINTS,
+	                                        CLUSTER_KIND_ENDPOINTSLICE};
+	struct shard_input in = {.ns = ns, .services = svcs, .n_services = n_svcs};
+	size_t u, k, n, from, to;
+
+	*out = NULL;
+	g->n[0] = g->n[1] = g->n[2] = 0;
+	g->n_units = 0;
+	for (u = 0; u < n_units; u++) {
+		bool used = false;
+
+		if (g->lo[u] == NULL || ns_cmp(ns, g->lo[u]) < 0 || ns_cmp(ns, g->hi[u]) > 0)
+			continue;
+		for (k = 0; k < 3; k++) {
+			void *const *items = objects_of(&units[u]->objs, ks[k], &n);
+
+			to = ns_range(items, n, ns, &from);
+			if (to > from) {
+				memcpy(g->items[k] + g->n[k], items + from,
+				       (to - from) * sizeof(void *));
+				g->n[k] += to - from;
+				used = true;
+			}
+		}
+		/* A unit with services here counts too: the shard points at their fields. */
+		if (!used) {
+			void *const *items = objects_of(&units[u]->objs, CLUSTER_KIND_SERVICE, &n);
+
+			used = ns_range(items, n, ns, &from) > from;
+		}
+		if (used)
+			g->units[g->n_units++] = units[u];
+	}
+	if (n_svcs == 0 && g->n[0] == 0 && g->n[1] == 0 && g->n[2] == 0)
+		return SVC_OK;
+	/* NS may be the store's record of a change: the shard names it from its objects. */
+	in.ns = n_svcs > 0 ? svcs[0]->meta.ns
+	        : g->n[0]  ? ((const struct cluster_meta *)g->items[0][0])->ns
+	        : g->n[1]  ? ((const struct cluster_meta *)g->items[1][0])->ns
+	                   : ((const struct cluster_meta *)g->items[2][0])->ns;
+	for (k = 0; k < 3; k++)
+		claims_resolve_names(g->items[k], &g->n[k], kinds[k], d);
+	in.pods = (struct cluster_pod *const *)g->items[0];
+	in.n_pods = g->n[0];
+	in.endpoints = (struct cluster_endpoints *const *)g->items[1];
+	in.n_endpoints = g->n[1];
+	in.slices = (struct cluster_endpointslice *const *)g->items[2];
+	in.n_slices = g->n[2];
+	return shard_build(&s->cfg, &in, g->units, g->n_units, d, out);
+}
+
 enum svc_status
 store_snapshot(struct store *s, struct diag *d, struct cluster **out)
 {
-	struct cluster_objects view;
+	struct cluster_objects v; /* the services, copied and allocated */
 	struct cluster_unit **units = NULL;
+	struct cluster_shard **shards = NULL;
+	struct cluster_namespace **nsobjs = NULL;
+	const char **names = NULL;
+	struct gather g = {0};
 	struct htab_iter it;
 	struct htab_node *hn;
-	size_t n_units = 0, tot[CLUSTER_KIND_COUNT] = {0}, n, i;
+	size_t n_units = 0, n_shards = 0, n_names = 0, n_nsobjs = 0, i, k, n;
+	size_t tot[CLUSTER_KIND_COUNT] = {0};
 	enum svc_status st = SVC_ENOMEM;
 
 	*out = NULL;
-	cluster_objects_init(&view);
+	cluster_objects_init(&v);
 	if (!s->config_checked) {
 		validate_config(&s->cfg, d);
 		s->config_checked = true;
@@ -391,47 +703,143 @@ store_snapshot(struct store *s, struct diag *d, struct cluster **out)
 		if (u->good == NULL)
 			continue;
 		units[n_units++] = cluster_unit_ref(u->good);
-		for (int k = 0; k < CLUSTER_KIND_COUNT; k++) {
-			objects_of(&u->good->objs, (enum cluster_kind)k, &n);
-			tot[k] += n;
+		for (int kind = 0; kind < CLUSTER_KIND_COUNT; kind++) {
+			objects_of(&u->good->objs, (enum cluster_kind)kind, &n);
+			tot[kind] += n;
 		}
 	}
-	view.services = malloc((tot[CLUSTER_KIND_SERVICE] + 1) * sizeof(void *));
-	view.pods = malloc((tot[CLUSTER_KIND_POD] + 1) * sizeof(void *));
-	view.endpoints = malloc((tot[CLUSTER_KIND_ENDPOINTS] + 1) * sizeof(void *));
-	view.slices = malloc((tot[CLUSTER_KIND_ENDPOINTSLICE] + 1) * sizeof(void *));
-	view.namespaces = malloc((tot[CLUSTER_KIND_NAMESPACE] + 1) * sizeof(void *));
-	if (view.services == NULL || view.pods == NULL || view.endpoints == NULL ||
-	    view.slices == NULL || view.namespaces == NULL)
+	/* Units in the order of their objects: where each holds its own namespaces (one file per
+	 * namespace, or per service) the lists gathered from them need no sorting. */
+	qsort(units, n_units, sizeof(*units), unit_cmp);
+	v.services = malloc((tot[CLUSTER_KIND_SERVICE] + 1) * sizeof(void *));
+	nsobjs = malloc((tot[CLUSTER_KIND_NAMESPACE] + 1) * sizeof(*nsobjs));
+	for (k = 0; k < 3; k++)
+		g.items[k] = malloc((tot[CLUSTER_KIND_POD + k] + 1) * sizeof(void *));
+	g.units = malloc((n_units + 1) * sizeof(*g.units));
+	g.lo = malloc((n_units + 1) * sizeof(*g.lo));
+	g.hi = malloc((n_units + 1) * sizeof(*g.hi));
+	if (v.services == NULL || nsobjs == NULL || g.items[0] == NULL || g.items[1] == NULL ||
+	    g.items[2] == NULL || g.units == NULL || g.lo == NULL || g.hi == NULL)
 		goto done;
+	for (i = 0; i < n_units; i++)
+		unit_ns_range(units[i], &g.lo[i], &g.hi[i]);
+	/* Services are a cluster-wide matter (claims, allocation): all of them, every time. */
 	for (i = 0; i < n_units; i++) {
 		const struct cluster_objects *o = &units[i]->objs;
 
-		for (size_t k = 0; k < o->n_services; k++) {
-			struct cluster_service *c = service_copy(&view.arena, o->services[k]);
+		for (k = 0; k < o->n_services; k++) {
+			struct cluster_service *c = service_copy(&v.arena, o->services[k]);
 
 			if (c == NULL)
 				goto done;
-			view.services[view.n_services++] = c;
+			v.services[v.n_services++] = c;
 		}
-		append((void **)view.pods, &view.n_pods, (void *const *)o->pods, o->n_pods);
-		append((void **)view.endpoints, &view.n_endpoints, (void *const *)o->endpoints,
-		       o->n_endpoints);
-		append((void **)view.slices, &view.n_slices, (void *const *)o->slices, o->n_slices);
-		append((void **)view.namespaces, &view.n_namespaces, (void *const *)o->namespaces,
-		       o->n_namespaces);
+		for (k = 0; k < o->n_namespaces; k++)
+			nsobjs[n_nsobjs++] = o->namespaces[k];
 	}
-	st = claims_resolve(&view, d);
+	claims_resolve_names((void **)v.services, &v.n_services, "service", d);
+	claims_resolve_names((void **)nsobjs, &n_nsobjs, "namespace", d);
+	st = claims_resolve_services(v.services, &v.n_services, d);
 	if (st != SVC_OK)
 		goto done;
-	st = build_snapshot(&view, &s->cfg, d, false, units, n_units, out);
+	alloc_objects(&v, &s->cfg, d);
+	if (s->last == NULL)
+		s->all_dirty = true;
+	if (!s->all_dirty)
+		diff_allocation(s, v.services, v.n_services);
+	/* Every namespace that may have a shard: the last snapshot's, the services', the changed.
+	 */
+	st = SVC_ENOMEM;
+	names = malloc((v.n_services + (s->last ? s->last->n_shards : 0) + s->dirty.n + 1) *
+	               sizeof(*names));
+	if (names == NULL)
+		goto done;
+	for (i = 0; i < v.n_services; i++)
+		if (n_names == 0 || strcmp(names[n_names - 1], v.services[i]->meta.ns) != 0)
+			names[n_names++] = v.services[i]->meta.ns;
+	for (i = 0; s->last != NULL && i < s->last->n_shards; i++)
+		names[n_names++] = s->last->shards[i]->ns;
+	for (hn = htab_first(&it, &s->dirty); hn != NULL; hn = htab_iter_next(&it))
+		names[n_names++] = htab_item(hn, struct dirty_ns, hn)->name;
+	if (s->all_dirty) {
+		/* No record of what changed: every namespace any unit holds. */
+		const char **more = realloc(names, (n_names + tot[CLUSTER_KIND_POD] +
+		                                    tot[CLUSTER_KIND_ENDPOINTS] +
+		                                    tot[CLUSTER_KIND_ENDPOINTSLICE] + 1) *
+		                                           sizeof(*names));
+
+		if (more == NULL)
+			goto done;
+		names = more;
+		for (i = 0; i < n_units; i++)
+			for (k = 0; k < 3; k++) {
+				void *const *items =
+				        objects_of(&units[i]->objs,
+				                   (enum cluster_kind)(CLUSTER_KIND_POD + k), &n);
+
+				for (size_t j = 0; j < n; j++)
+					if (j == 0 ||
+					    ns_cmp(((const struct cluster_meta *)items[j - 1])->ns,
+					           ((const struct cluster_meta *)items[j])->ns))
+						names[n_names++] =
+						        ((const struct cluster_meta *)items[j])->ns;
+			}
+	}
+	qsort(names, n_names, sizeof(*names), str_cmp);
+	shards = malloc((n_names + 1) * sizeof(*shards));
+	if (shards == NULL)
+		goto done;
+	st = SVC_OK;
+	for (i = 0; i < n_names && st == SVC_OK; i++) {
+		const struct cluster_shard *old;
+		size_t from, to;
+
+		if (i > 0 && strcmp(names[i - 1], names[i]) == 0)
+			continue;
+		old = s->all_dirty || is_dirty(s, names[i]) ? NULL : last_shard(s->last, names[i]);
+		if (old != NULL) {
+			shards[n_shards++] = shard_ref((struct cluster_shard *)old);
+			continue;
+		}
+		to = ns_range((void *const *)v.services, v.n_services, names[i], &from);
+		st = rebuild_shard(s, names[i], v.services + from, to - from, units, n_units, &g, d,
+		                   &shards[n_shards]);
+		if (st == SVC_OK && shards[n_shards] != NULL)
+			n_shards++;
+	}
+	if (st != SVC_OK)
+		goto done;
+	st = build_assemble(&s->cfg, shards, n_shards, nsobjs, n_nsobjs, units, n_units, out);
+	shards = NULL;
+	n_shards = 0;
 	units = NULL;
 	n_units = 0;
+	if (st != SVC_OK)
+		goto done;
+	cluster_unref(s->last);
+	s->last = cluster_ref(*out);
+	dirty_clear(s);
+	s->all_dirty = false;
 	s->gen++;
 done:
+	if (st != SVC_OK) {
+		/* What changed is no longer recorded exactly: the next snapshot rebuilds all. */
+		s->all_dirty = true;
+		dirty_clear(s);
+	}
+	for (i = 0; i < n_shards; i++)
+		shard_unref(shards[i]);
+	free(shards);
 	for (i = 0; i < n_units; i++)
 		cluster_unit_unref(units[i]);
 	free(units);
-	cluster_objects_deinit(&view);
+	free(names);
+	free(nsobjs);
+	for (k = 0; k < 3; k++)
+		free(g.items[k]);
+	free(g.units);
+	free(g.lo);
+	free(g.hi);
+	cluster_objects_deinit(&v);
 	return st;
 }

@@ -273,6 +273,12 @@ ctl_create(struct ctl *ctl, bool apply)
 	for (i = 0; i < n_plan && rc == 0; i++) {
 		struct plan *p = &plan[i];
 		struct cluster_yaml_item item = {p->kind, p->in};
+		const struct cluster_service *built_svc;
+
+		/* A service is written as the snapshot holds it: with what allocation gave it. */
+		if (p->kind == CLUSTER_KIND_SERVICE &&
+		    (built_svc = cluster_service_by_name(c, p->in->ns, p->in->name)) != NULL)
+			item.obj = built_svc;
 		char *yaml = NULL;
 		size_t ylen;
 

@@ -379,6 +379,25 @@ void cluster_unit_unref(struct cluster_unit *u);
 
 struct cluster_index; /* hash tables of a snapshot */
 
+/* The objects of one namespace in a snapshot and what is derived from them (service copies with
+ * their allocation and endpoints, the Endpoints view). Consecutive snapshots share the shards of
+ * namespaces where nothing changed. */
+struct cluster_shard {
+	int refs; /* atomic */
+	const char *ns;
+	struct arena arena;
+	struct cluster_service **services; /* by name */
+	size_t n_services;
+	struct cluster_pod **pods;
+	size_t n_pods;
+	struct cluster_endpoints **endpoints; /* the view: controller-made and loaded ones */
+	size_t n_endpoints;
+	struct cluster_endpointslice **slices;
+	size_t n_slices;
+	struct cluster_unit **units; /* whose objects it points at, a reference each */
+	size_t n_units;
+};
+
 /* An immutable, reference-counted snapshot. Readers hold a reference; a reload builds a new one
  * and swaps the pointer, so no reader ever sees a half-built model. */
 struct cluster {
@@ -399,10 +418,12 @@ struct cluster {
 	        *ns_names; /* every namespace that exists: declared or holding an object; sorted */
 	size_t n_ns_names;
 	struct cluster_index *index;
-	/* The units whose objects it uses (a snapshot made by a store); services are copies in
-	 * ARENA, since allocation and endpoints are written into them. */
+	/* The units whose objects it uses (a snapshot made by a store). */
 	struct cluster_unit **units;
 	size_t n_units;
+	/* By namespace; the arrays above are their concatenation. */
+	struct cluster_shard **shards;
+	size_t n_shards;
 	uint64_t generation; /* set by the caller (watcher); 0 for a one-off load */
 };
 
