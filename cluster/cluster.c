@@ -711,6 +711,30 @@ cluster_load(const char *dir, const struct cluster_config *cfg, struct diag *d,
 	return st;
 }
 
+void
+cluster_diff_shards(const struct cluster *old, const struct cluster *new,
+                    void (*fn)(void *arg, const char *ns), void *arg)
+{
+	size_t i = 0, k = 0, n_old = old ? old->n_shards : 0, n_new = new ? new->n_shards : 0;
+
+	while (i < n_old || k < n_new) {
+		int c = i == n_old   ? 1
+		        : k == n_new ? -1
+		                     : strcmp(old->shards[i]->ns, new->shards[k]->ns);
+
+		if (c < 0) {
+			fn(arg, old->shards[i++]->ns);
+		} else if (c > 0) {
+			fn(arg, new->shards[k++]->ns);
+		} else {
+			if (old->shards[i] != new->shards[k])
+				fn(arg, new->shards[k]->ns);
+			i++;
+			k++;
+		}
+	}
+}
+
 struct cluster_unit *
 cluster_unit_ref(struct cluster_unit *u)
 {

@@ -215,6 +215,24 @@ mtree_link_dir(struct mtree_walker *w, const char *path)
 	free(real);
 }
 
+/* Whether PATH (links followed) is still the file ST describes. */
+static bool
+mtree_still(const char *path, const struct stat *st)
+{
+	struct stat now;
+
+	return stat(path, &now) == 0 && now.st_dev == st->st_dev && now.st_ino == st->st_ino;
+}
+
+static void
+mtree_read_file(struct mtree_walker *w, const char *path, int fd, const struct stat *st)
+{
+	enum svc_status st2 = w->ops->file(w->ops->arg, path, fd, st);
+
+	if (st2 != SVC_OK)
+		w->stop = st2;
+}
+
 static void
 mtree_file(struct mtree_walker *w, const char *path, const char *name, const struct stat *st)
 {
@@ -235,14 +253,19 @@ mtree_file(struct mtree_walker *w, const char *path, const char *name, const str
 	if (fd < 0)
 		return;
 	seen = mtree_find(&w->files, &fst);
-	if (seen != NULL) {
+	/* The file read earlier may have been replaced since and its inode number given to this
+	 * one: the same file only if the earlier name still leads to it. */
+	if (seen != NULL && !mtree_still(seen->path, &fst)) {
+		seen->path = arena_strdup(&w->arena, path);
+		if (seen->path == NULL)
+			w->stop = SVC_ENOMEM;
+		else
+			mtree_read_file(w, path, fd, &fst);
+	} else if (seen != NULL) {
 		diag_add(w->d, DIAG_WARNING, path, 0, 0, NULL, "same file as %s; read once",
 		         seen->path);
 	} else if (mtree_add(w, &w->files, &fst, path) != NULL) {
-		enum svc_status st2 = w->ops->file(w->ops->arg, path, fd, &fst);
-
-		if (st2 != SVC_OK)
-			w->stop = st2;
+		mtree_read_file(w, path, fd, &fst);
 	}
 	close(fd);
 }

@@ -481,6 +481,12 @@ enum svc_status cluster_build(struct cluster_objects *objs, const struct cluster
 enum svc_status cluster_load(const char *dir, const struct cluster_config *cfg, struct diag *d,
                              struct cluster **out);
 
+/* The namespaces whose objects or derived state differ between snapshots OLD (NULL: none) and
+ * NEW: FN gets each namespace whose shard came, went or was rebuilt, in namespace order. A
+ * consumer that keeps its own state per namespace patches only those. */
+void cluster_diff_shards(const struct cluster *old, const struct cluster *new,
+                         void (*fn)(void *arg, const char *ns), void *arg);
+
 struct cluster *cluster_ref(struct cluster *c);
 void cluster_unref(struct cluster *c);
 
