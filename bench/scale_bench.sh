@@ -44,6 +44,9 @@
 # Other work on the machine shows in the numbers: the load average is printed.
 set -euo pipefail
 
+# The whole script is one block: bash reads it all before running, so editing the file while it
+# runs cannot change what runs.
+{
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SERVICES=10000 PODS=5 QUIET=20 REPS=10 BURST=60 BURST_RATE=100
 KEEP=${KEEP:-0}
@@ -136,11 +139,11 @@ LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 # ---- cluster ----
 CL=$WORK/cluster
 log "generating $SERVICES services x $PODS pods ..."
-t=$(date +%s.%N)
+t=$EPOCHREALTIME
 python3 "$ROOT/bench/gen_cluster.py" "$CL" --services "$SERVICES" --pods "$PODS" --probe
-GEN_S=$(echo "$(date +%s.%N) - $t" | bc)
 N_OBJ=$((SERVICES + SERVICES * PODS + 3 + 5))
-log "  $(ls "$CL" | wc -l) files, $(du -sm "$CL" | cut -f1) MB in ${GEN_S%???????}s"
+log "  $(find "$CL" -name '*.yaml' | wc -l) files, $(du -sm "$CL" | cut -f1) MB in" \
+	"$(python3 -c "import sys; print(f'{float(sys.argv[1]) - float(sys.argv[2]):.1f}')" "$EPOCHREALTIME" "$t") s"
 
 # ---- network ----
 ip netns add "$NS_NODE"; NSES+=("$NS_NODE")
@@ -207,6 +210,16 @@ print(" ".join(f"svc-{s}.ns-{s // 100}.svc.{sys.argv[2]}" for s in c))' "$SERVIC
 	FWD_OK=$(python3 -c 'import json,sys; print(1 if json.load(open(sys.argv[1]))["serving_s"] is not None else 0)' "$WORK/start-svcfwd.json")
 	EMFILE=$(grep -c 'Too many open files' "$WORK/svcfwd.log" || true)
 	echo "{\"emfile_log_lines\": $EMFILE}" >"$WORK/svcfwd-log.json"
+	if [ "$FWD_OK" != 1 ]; then
+		# Its memory at the timeout is in start-svcfwd.json. Stopped, so that its retries do not
+		# take svcdns's core for the rest of the run.
+		log "scale_bench: svcfwd did not serve; stopping it"
+		kill "$SVCFWD_PID" 2>/dev/null || true
+		for _ in $(seq 1 100); do kill -0 "$SVCFWD_PID" 2>/dev/null || break; sleep 0.1; done
+		kill -9 "$SVCFWD_PID" 2>/dev/null || true
+		wait "$SVCFWD_PID" 2>/dev/null || true
+		SVCFWD_PID=
+	fi
 else
 	SVCFWD_PID=
 	VIP=0.0.0.0 VIP_WATCH=0.0.0.0
@@ -286,3 +299,5 @@ echo "load average before: $LOAD0, after: $(cut -d' ' -f1-3 /proc/loadavg) (othe
 	"machine shows in the numbers)${ALIVE:+; $ALIVE}"
 probe report --work "$WORK" --objects "$N_OBJ" --quiet-s "$QUIET" --burst-s "$BURST" \
 	--burst-rate "$BURST_RATE" --req-timeout "$REQ_TIMEOUT"
+exit
+}

@@ -811,6 +811,11 @@ def cmd_report(a):
     rs = {d: (steady[d] or {}).get("rss_kb") for d in start}
     row("peak RSS (VmHWM), MB", mb(hw["svcdns"]), mb(hw["svcfwd"]))
     row("steady RSS (VmRSS), MB", mb(rs["svcdns"]), mb(rs["svcfwd"]))
+    for d in start:
+        if start[d] is not None and start[d]["serving_s"] is None and start[d].get("rss_kb"):
+            row(f"  {d} when it was given up (then stopped): VmRSS / VmHWM, MB",
+                *[f"{mb(start[d]['rss_kb'])} / {mb(start[d]['hwm_kb'])}" if x == d else ""
+                  for x in ("svcdns", "svcfwd")])
     row(f"steady RSS per object ({a.objects}), bytes",
         *[f"{rs[d] * 1024 / a.objects:.0f}" if rs[d] else "n/a" for d in ("svcdns", "svcfwd")],
         "<= 1024")
