@@ -659,9 +659,9 @@ def cmd_change(a):
             if rec["dns_ms"] is not None and (rec["fwd_ms"] is not None or a.no_fwd):
                 break
         out["changes"].append(rec)
-        print(f"  change {rep + 1}/{a.reps}: ready={ready}: DNS "
-              f"{rec['dns_ms'] if rec['dns_ms'] is not None else 'not seen'} ms, svcfwd "
-              f"{rec['fwd_ms'] if rec['fwd_ms'] is not None else 'not seen'} ms",
+        seen = lambda v: f"{v} ms" if v is not None else f"not seen in {a.timeout:.0f} s"
+        print(f"  change {rep + 1}/{a.reps}: ready={ready}: DNS {seen(rec['dns_ms'])}, svcfwd "
+              + ("not measured (it does not serve)" if a.no_fwd else seen(rec["fwd_ms"])),
               file=sys.stderr, flush=True)
         if rec["dns_ms"] is None or (rec["fwd_ms"] is None and not a.no_fwd):
             out["why"] = f"a change not seen within {a.timeout:.0f} s: stopped"
@@ -771,9 +771,11 @@ def load_rows(path):
     return rows, errors, n_late
 
 
-def latency_stats(rows, s, e, k, late=None):
+def latency_stats(rows, s, e, k, late=None, timeout_ms=None):
     sel = [r for r in rows if r[0] == k and s <= r[2] < e]
     lat = [r[3] / MS for r in sel if r[3] >= 0]
+    # For the percentile a timeout counts as a wait of the timeout (at least that).
+    with_to = lat + [timeout_ms] * sum(1 for r in sel if r[3] == -1) if timeout_ms else lat
     # The worst of the requests during whose flight the probe itself kept to its schedule (sent
     # everything within PROBE_ON_TIME of plan): the probe's own stalls cannot inflate it.
     clean = [r[3] / MS for r in sel
@@ -781,7 +783,7 @@ def latency_stats(rows, s, e, k, late=None):
     return {"n": len(sel), "timeouts": sum(1 for r in sel if r[3] == -1),
             "worst_clean": max(clean) if clean else None,
             "errors": sum(1 for r in sel if r[3] == -2),
-            "worst": max(lat) if lat else None, "p99": pct(lat, 99),
+            "worst": max(lat) if lat else None, "p99": pct(with_to, 99),
             "lag": max(((r[2] - r[1]) / MS for r in sel), default=None)}
 
 
@@ -835,8 +837,9 @@ def cmd_report(a):
     if start["svcfwd"] is not None:
         f = start["svcfwd"]
         row("  svcfwd: /ready 200; probe VIP; sampled VIPs listening, s", "",
-            f"{f['ready_s']}; {f['probe_s']}; {f['sample_listening']}/{f['sample']} at "
-            f"{f['sample_s']}")
+            "; ".join("never" if v is None else str(v) for v in (f["ready_s"], f["probe_s"]))
+            + f"; {f['sample_listening']}/{f['sample']}"
+            + (f" at {f['sample_s']}" if f["sample_s"] is not None else " (then never all)"))
         row("  svcfwd: 'Too many open files' log lines", "", flog.get("emfile_log_lines", "?"))
     hw = {d: (steady[d] or {}).get("hwm_kb") for d in start}
     rs = {d: (steady[d] or {}).get("rss_kb") for d in start}
@@ -922,14 +925,18 @@ def cmd_report(a):
             continue
         cells, counts = [], []
         for k in range(3):
-            x = latency_stats(lrows, *phases[ph], k, late)
+            x = latency_stats(lrows, *phases[ph], k, late, a.req_timeout * 1000)
             st[(ph, k)] = x
             if x["n"] == 0:
                 cells.append("n/a")
                 counts.append("n/a")
                 continue
             wo = f"{x['worst']:.1f}" if x["worst"] is not None else "-"
+            if x["timeouts"]:  # a request that timed out waited longer than any answered one
+                wo = f">= {a.req_timeout * 1000:.0f} (timeouts)"
             p9 = f"{x['p99']:.1f}" if x["p99"] is not None else "-"
+            if x["p99"] is not None and x["p99"] >= a.req_timeout * 1000:
+                p9 = f">= {x['p99']:.0f}"
             cells.append(f"{wo} / {p9}")
             counts.append(f"{x['n']} / {x['timeouts']} / {x['errors']} / {x['lag']:.0f}")
         label = {"quiet": "no changes", "onepod": "one-pod changes",
