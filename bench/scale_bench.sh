@@ -111,6 +111,7 @@ NSES=()
 cleanup() {
 	local rc=$? pid ns
 	trap - EXIT INT TERM
+	[ -n "$FG" ] && kill "$FG" 2>/dev/null
 	for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
 	for pid in "${PIDS[@]}"; do
 		for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
@@ -129,6 +130,18 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
+# Long steps run in the background and are waited for, so a signal is handled at once (bash
+# runs a trap only after a foreground command ends); cleanup stops what is left.
+FG=
+fg_run() {
+	local rc=0
+	"$@" &
+	FG=$!
+	wait "$FG" || rc=$?
+	FG=
+	return "$rc"
+}
+nap() { fg_run sleep "$1"; }
 mono() { python3 -c 'import time; print(time.monotonic_ns())'; }
 CLIENT_PIN="$NICE_CMD taskset -c $CLIENT_CPU"
 SERVER_PIN="taskset -c $SERVER_CPU"
@@ -177,7 +190,7 @@ ip netns exec "$NS_NODE" $NICE_CMD $SERVER_PIN "$SVCDNS" --zones "$CL" --listen 
 	--threads 1 --upstream 127.0.0.1:9 --log-level warning >"$WORK/svcdns.log" 2>&1 &
 SVCDNS_PID=$!
 PIDS+=($!)
-probe_in "$NS_NODE" wait-dns --server "$DNS_ADDR" --name "probe.bench-probe.svc.$ZONE" \
+fg_run probe_in "$NS_NODE" wait-dns --server "$DNS_ADDR" --name "probe.bench-probe.svc.$ZONE" \
 	--pid "$SVCDNS_PID" --t0 "$T0" --timeout "$START_TIMEOUT" >"$WORK/start-svcdns.json"
 log "  $(cat "$WORK/start-svcdns.json")"
 DNS_OK=$(python3 -c 'import json,sys; print(1 if json.load(open(sys.argv[1]))["serving_s"] is not None else 0)' "$WORK/start-svcdns.json")
@@ -204,7 +217,7 @@ print(" ".join(f"svc-{s}.ns-{s // 100}.svc.{sys.argv[2]}" for s in c))' "$SERVIC
 		--http "$HTTP_ADDR" --log-level warning >"$WORK/svcfwd.log" 2>&1 &
 	SVCFWD_PID=$!
 	PIDS+=($!)
-	probe_in "$NS_NODE" wait-fwd --http "$HTTP_ADDR" --vip "$VIP:80" --sample "$SAMPLE" \
+	fg_run probe_in "$NS_NODE" wait-fwd --http "$HTTP_ADDR" --vip "$VIP:80" --sample "$SAMPLE" \
 		--pid "$SVCFWD_PID" --t0 "$T0" --timeout "$START_TIMEOUT" >"$WORK/start-svcfwd.json"
 	log "  $(cat "$WORK/start-svcfwd.json")"
 	FWD_OK=$(python3 -c 'import json,sys; print(1 if json.load(open(sys.argv[1]))["serving_s"] is not None else 0)' "$WORK/start-svcfwd.json")
@@ -231,7 +244,7 @@ mem_json() { # NAME PID: {"rss_kb":..,"hwm_kb":..}
 		"/proc/$2/status" 2>/dev/null || echo "{\"daemon\": \"$1\", \"rss_kb\": null, \"hwm_kb\": null}"
 }
 log "settling ${SETTLE}s, then reading steady memory ..."
-sleep "$SETTLE"
+nap "$SETTLE"
 mem_json svcdns "$SVCDNS_PID" >"$WORK/steady-svcdns.json"
 [ -n "$SVCFWD_PID" ] && mem_json svcfwd "$SVCFWD_PID" >"$WORK/steady-svcfwd.json"
 
@@ -249,7 +262,7 @@ if [ "$DNS_OK" = 1 ]; then
 	for _ in $(seq 1 50); do grep -q ready "$WORK/load.log" 2>/dev/null && break; sleep 0.1; done
 	sleep 1 # warm-up, left out of every phase
 	log "quiet: ${QUIET}s of load without changes ..."
-	q0=$(mono); sleep "$QUIET"; q1=$(mono)
+	q0=$(mono); nap "$QUIET"; q1=$(mono)
 	echo "quiet $q0 $q1" >>"$PHASES"
 
 	CHANGE_ARGS=(--dns "$DNS_ADDR" --headless "probe-h.bench-probe.svc.$ZONE" --watch-vip "$VIP_WATCH:80"
@@ -257,7 +270,7 @@ if [ "$DNS_OK" = 1 ]; then
 		--timeout "$CHANGE_TIMEOUT")
 	[ "$FWD_OK" = 1 ] || CHANGE_ARGS+=(--no-fwd)
 	log "one-pod changes: $REPS ..."
-	probe_in "$NS_NODE" change "${CHANGE_ARGS[@]}" --reps "$REPS" --restore --out "$WORK/change.json" ||
+	fg_run probe_in "$NS_NODE" change "${CHANGE_ARGS[@]}" --reps "$REPS" --restore --out "$WORK/change.json" ||
 		log "scale_bench: the change probe failed"
 	python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("onepod", d["phase_start"], d["phase_end"])' \
 		"$WORK/change.json" >>"$PHASES" 2>/dev/null || true
@@ -270,13 +283,13 @@ if [ "$DNS_OK" = 1 ]; then
 		BURST_PID=$!
 		PIDS+=($!)
 		stop_at=$(python3 -c "import time; print(time.monotonic_ns() + int(($BURST - 0.5) * 1e9))")
-		probe_in "$NS_NODE" change "${CHANGE_ARGS[@]}" --reps 100000 --stop-at "$stop_at" --restore \
+		fg_run probe_in "$NS_NODE" change "${CHANGE_ARGS[@]}" --reps 100000 --stop-at "$stop_at" --restore \
 			--out "$WORK/change-burst.json" || log "scale_bench: the change probe failed"
 		wait "$BURST_PID" || log "scale_bench: the burst failed"
 		python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("burst", d["phase_start"], d["phase_end"])' \
 			"$WORK/burst.json" >>"$PHASES" 2>/dev/null || true
 		log "settling ${SETTLE}s after the burst ..."
-		sleep "$SETTLE"
+		nap "$SETTLE"
 		mem_json svcdns "$SVCDNS_PID" >"$WORK/after-svcdns.json"
 		[ -n "$SVCFWD_PID" ] && mem_json svcfwd "$SVCFWD_PID" >"$WORK/after-svcfwd.json"
 	fi
