@@ -1,6 +1,7 @@
 /* cluster.c -- building snapshots from loaded objects, and looking things up in them. */
 #include "cluster.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -107,38 +108,40 @@ index_free(struct cluster_index *ix)
 }
 
 void
-build_index_free(struct cluster *c)
+build_index_destroy(struct cluster_index *ix)
 {
-	index_free(c->index);
-	c->index = NULL;
+	index_free(ix);
 }
 
-enum svc_status
-build_index(struct cluster *c)
+/* The hash tables of C's arrays: by name only (a shard's), or all. */
+static enum svc_status
+index_make(const struct cluster *c, bool names_only, struct cluster_index **out)
 {
 	struct cluster_index *ix = calloc(1, sizeof(*ix));
 	size_t i, k, n_np = 0, n_ip = 0, n_pip = 0;
+	enum svc_status st = SVC_ENOMEM;
 
+	*out = NULL;
 	if (ix == NULL)
 		return SVC_ENOMEM;
-	c->index = ix;
-	for (i = 0; i < c->n_services; i++) {
+	for (i = 0; i < c->n_services && !names_only; i++) {
 		n_np += c->services[i]->n_ports;
 		n_ip += c->services[i]->n_cluster_ips;
 	}
-	for (i = 0; i < c->n_pods; i++)
+	for (i = 0; i < c->n_pods && !names_only; i++)
 		n_pip += c->pods[i]->n_ips;
 	if (!table_init(&ix->svc_by_name, c->n_services) || !table_init(&ix->svc_by_ip, n_ip) ||
 	    !table_init(&ix->svc_by_node_port, n_np) || !table_init(&ix->pod_by_ip, n_pip) ||
-	    !table_init(&ix->pod_by_name, c->n_pods) || !table_init(&ix->ns_by_name, c->n_ns_names))
-		return SVC_ENOMEM;
+	    !table_init(&ix->pod_by_name, c->n_pods) ||
+	    !table_init(&ix->ns_by_name, names_only ? 0 : c->n_ns_names))
+		goto done;
 	for (i = 0; i < c->n_services; i++) {
 		const struct cluster_service *s = c->services[i];
 
 		table_put(&ix->svc_by_name, hash_str2(s->meta.ns, s->meta.name), 0, s);
-		for (k = 0; k < s->n_cluster_ips; k++)
+		for (k = 0; k < s->n_cluster_ips && !names_only; k++)
 			table_put(&ix->svc_by_ip, hash_ip(&s->cluster_ips[k]), (uint32_t)k, s);
-		for (k = 0; k < s->n_ports; k++)
+		for (k = 0; k < s->n_ports && !names_only; k++)
 			if (s->ports[k].node_port != 0)
 				table_put(&ix->svc_by_node_port,
 				          hash_node_port(s->ports[k].proto, s->ports[k].node_port),
@@ -149,12 +152,64 @@ build_index(struct cluster *c)
 
 		table_put(&ix->pod_by_name, hash_str2(p->meta.ns, p->meta.name), 0, p);
 		/* hostNetwork pods share the node's address; they are not found by pod IP. */
-		for (k = 0; k < p->n_ips && !p->host_network; k++)
+		for (k = 0; k < p->n_ips && !p->host_network && !names_only; k++)
 			table_put(&ix->pod_by_ip, hash_ip(&p->ips[k]), (uint32_t)k, p);
 	}
-	for (i = 0; i < c->n_ns_names; i++)
+	for (i = 0; i < c->n_ns_names && !names_only; i++)
 		table_put(&ix->ns_by_name, hash_str2(c->ns_names[i], NULL), 0, c->ns_names[i]);
-	return SVC_OK;
+	*out = ix;
+	ix = NULL;
+	st = SVC_OK;
+done:
+	index_free(ix);
+	return st;
+}
+
+enum svc_status
+build_index(struct cluster *c)
+{
+	return index_make(c, true, &c->index);
+}
+
+/* A snapshot's tables by address, port and namespace are made on first use: the daemons look
+ * up by name alone (a shard's tables), so they never pay for them. */
+static pthread_mutex_t index_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static const struct cluster_index *
+index_of(const struct cluster *c)
+{
+	struct cluster_index *ix = __atomic_load_n(&c->index, __ATOMIC_ACQUIRE);
+
+	if (ix != NULL)
+		return ix;
+	pthread_mutex_lock(&index_lock);
+	ix = c->index;
+	if (ix == NULL && index_make(c, false, &ix) == SVC_OK)
+		__atomic_store_n(&((struct cluster *)c)->index, ix, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&index_lock);
+	return ix;
+}
+
+/* The tables holding namespace NS's names: its shard's, or (a snapshot without shards) C's. */
+static const struct cluster_index *
+name_index(const struct cluster *c, const char *ns)
+{
+	size_t lo = 0, hi = c->n_shards;
+
+	if (c->shards == NULL)
+		return index_of(c);
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int cmp = strcmp(c->shards[mid]->ns, ns);
+
+		if (cmp == 0)
+			return c->shards[mid]->index;
+		if (cmp < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
 }
 
 /* The earliest slot with hash H whose item MATCH accepts for KEY, or NULL. Chains list the
@@ -232,8 +287,10 @@ const struct cluster_service *
 cluster_service_by_name(const struct cluster *c, const char *ns, const char *name)
 {
 	struct name_key k = {ns, name};
+	const struct cluster_index *ix = name_index(c, ns);
 	const struct slot *s =
-	        table_find(&c->index->svc_by_name, hash_str2(ns, name), match_service_name, &k);
+	        ix ? table_find(&ix->svc_by_name, hash_str2(ns, name), match_service_name, &k)
+	           : NULL;
 
 	return s ? s->item : NULL;
 }
@@ -241,7 +298,9 @@ cluster_service_by_name(const struct cluster *c, const char *ns, const char *nam
 const struct cluster_service *
 cluster_service_by_ip(const struct cluster *c, const struct netaddr *ip)
 {
-	const struct slot *s = table_find(&c->index->svc_by_ip, hash_ip(ip), match_service_ip, ip);
+	const struct cluster_index *ix = index_of(c);
+	const struct slot *s =
+	        ix ? table_find(&ix->svc_by_ip, hash_ip(ip), match_service_ip, ip) : NULL;
 
 	return s ? s->item : NULL;
 }
@@ -251,8 +310,11 @@ cluster_service_by_node_port(const struct cluster *c, enum cluster_proto proto, 
                              size_t *port_index)
 {
 	struct node_port_key k = {proto, node_port};
-	const struct slot *s = table_find(&c->index->svc_by_node_port,
-	                                  hash_node_port(proto, node_port), match_node_port, &k);
+	const struct cluster_index *ix = index_of(c);
+	const struct slot *s =
+	        ix ? table_find(&ix->svc_by_node_port, hash_node_port(proto, node_port),
+	                        match_node_port, &k)
+	           : NULL;
 
 	if (s != NULL && port_index != NULL)
 		*port_index = s->aux;
@@ -262,7 +324,9 @@ cluster_service_by_node_port(const struct cluster *c, enum cluster_proto proto, 
 const struct cluster_pod *
 cluster_pod_by_ip(const struct cluster *c, const struct netaddr *ip)
 {
-	const struct slot *s = table_find(&c->index->pod_by_ip, hash_ip(ip), match_pod_ip, ip);
+	const struct cluster_index *ix = index_of(c);
+	const struct slot *s =
+	        ix ? table_find(&ix->pod_by_ip, hash_ip(ip), match_pod_ip, ip) : NULL;
 
 	return s ? s->item : NULL;
 }
@@ -271,8 +335,9 @@ const struct cluster_pod *
 cluster_pod_by_name(const struct cluster *c, const char *ns, const char *name)
 {
 	struct name_key k = {ns, name};
+	const struct cluster_index *ix = name_index(c, ns);
 	const struct slot *s =
-	        table_find(&c->index->pod_by_name, hash_str2(ns, name), match_pod_name, &k);
+	        ix ? table_find(&ix->pod_by_name, hash_str2(ns, name), match_pod_name, &k) : NULL;
 
 	return s ? s->item : NULL;
 }
@@ -280,7 +345,9 @@ cluster_pod_by_name(const struct cluster *c, const char *ns, const char *name)
 bool
 cluster_namespace_exists(const struct cluster *c, const char *ns)
 {
-	return table_find(&c->index->ns_by_name, hash_str2(ns, NULL), match_ns, ns) != NULL;
+	const struct cluster_index *ix = index_of(c);
+
+	return ix != NULL && table_find(&ix->ns_by_name, hash_str2(ns, NULL), match_ns, ns) != NULL;
 }
 
 int
@@ -558,8 +625,6 @@ build_assemble(const struct cluster_config *cfg, struct cluster_shard **shards, 
 		c->n_slices += sh->n_slices;
 	}
 	st = collect_namespaces(c);
-	if (st == SVC_OK)
-		st = build_index(c);
 done:
 	if (st != SVC_OK) {
 		cluster_unref(c);

@@ -22,6 +22,7 @@ shard_unref(struct cluster_shard *sh)
 	for (size_t i = 0; i < sh->n_units; i++)
 		cluster_unit_unref(sh->units[i]);
 	free(sh->units);
+	build_index_destroy(sh->index);
 	arena_deinit(&sh->arena);
 	free(sh);
 }
@@ -116,10 +117,13 @@ shard_build(const struct cluster_config *cfg, const struct shard_input *in,
 		goto done;
 	sh->endpoints = mini.endpoints;
 	sh->n_endpoints = mini.n_endpoints;
+	/* Its tables by name serve the snapshots' lookups in this namespace. */
+	sh->index = mini.index;
+	mini.index = NULL;
 	*out = sh;
 	sh = NULL;
 done:
-	build_index_free(&mini);
+	build_index_destroy(mini.index);
 	shard_unref(sh);
 	return st;
 }

@@ -396,6 +396,7 @@ struct cluster_shard {
 	size_t n_slices;
 	struct cluster_unit **units; /* whose objects it points at, a reference each */
 	size_t n_units;
+	struct cluster_index *index; /* its services and pods by name */
 };
 
 /* An immutable, reference-counted snapshot. Readers hold a reference; a reload builds a new one
@@ -417,7 +418,7 @@ struct cluster {
 	const char *
 	        *ns_names; /* every namespace that exists: declared or holding an object; sorted */
 	size_t n_ns_names;
-	struct cluster_index *index;
+	struct cluster_index *index; /* by address, port, namespace: made on first use */
 	/* The units whose objects it uses (a snapshot made by a store). */
 	struct cluster_unit **units;
 	size_t n_units;
