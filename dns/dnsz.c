@@ -217,12 +217,14 @@ zb_node(struct zb *zb, const uint8_t *name, size_t len, size_t apex_len)
 
 	if (n != NULL)
 		return n; /* the zone's own node: building may still add to it */
-	n = arena_alloc(&z->arena, sizeof(*n));
-	copy = arena_alloc(&z->arena, len);
-	if (n == NULL || copy == NULL || htab_insert(&z->nodes, &n->hn, hash) != SVC_OK) {
+	/* The name right behind its node: a lookup that finds the node finds the name in the
+	 * same or the next cache line. */
+	n = arena_alloc(&z->arena, sizeof(*n) + len);
+	if (n == NULL || htab_insert(&z->nodes, &n->hn, hash) != SVC_OK) {
 		zb->status = SVC_ENOMEM;
 		return NULL;
 	}
+	copy = (uint8_t *)(n + 1);
 	memcpy(copy, name, len);
 	n->name = copy;
 	n->name_len = (uint8_t)len;
@@ -339,14 +341,18 @@ static const struct dnsz_answer *
 blob_end(struct zb_blob *b)
 {
 	struct arena *a = &b->zb->z->arena;
-	struct dnsz_answer *ans = arena_alloc(a, sizeof(*ans));
-	uint8_t *wire = arena_alloc(a, b->w.len ? b->w.len : 1);
-	uint16_t *ends = arena_calloc(a, b->n_rec ? b->n_rec : 1, sizeof(*ends));
+	/* One allocation: the answer, its record ends, then its wire bytes. */
+	struct dnsz_answer *ans =
+	        arena_alloc(a, sizeof(*ans) + b->n_rec * sizeof(uint16_t) + b->w.len);
+	uint16_t *ends;
+	uint8_t *wire;
 
-	if (ans == NULL || wire == NULL || ends == NULL) {
+	if (ans == NULL) {
 		b->zb->status = SVC_ENOMEM;
 		return NULL;
 	}
+	ends = (uint16_t *)(ans + 1);
+	wire = (uint8_t *)(ends + b->n_rec);
 	memcpy(wire, b->w.buf, b->w.len);
 	memcpy(ends, b->zb->ends, b->n_rec * sizeof(*ends));
 	ans->wire = wire;
@@ -914,7 +920,7 @@ build_external(struct zb *zb, const struct cluster_service *s, const uint8_t *ns
 	}
 	if (dnsw_name_suffix_at(target, tlen, zb->z->apex, zb->z->apex_len) < 0) {
 		/* Outside the zone: A and AAAA are followed upstream at query time. */
-		copy = arena_alloc(&zb->z->arena, tlen);
+		copy = arena_alloc_bytes(&zb->z->arena, tlen);
 		if (copy == NULL) {
 			zb->status = SVC_ENOMEM;
 			return;
@@ -1038,6 +1044,21 @@ oom:
 	zb->status = SVC_ENOMEM;
 }
 
+/* About how many names the zone of C has: apex ones, two per namespace, and per service its
+ * own, _<proto>, one per named port, its endpoints and the reverse names of its addresses. */
+static size_t
+zb_estimate(const struct cluster *c)
+{
+	size_t n = 8 + 2 * c->n_ns_names;
+
+	for (size_t i = 0; i < c->n_services; i++) {
+		const struct cluster_service *s = c->services[i];
+
+		n += 2 + s->n_ports + s->n_cluster_ips + 2 * s->n_endpoints;
+	}
+	return n;
+}
+
 enum svc_status
 dnsz_build(const struct cluster *c, const struct dnsz_options *opts, struct dnsz **out)
 {
@@ -1072,6 +1093,12 @@ dnsz_build(const struct cluster *c, const struct dnsz_options *opts, struct dnsz
 		goto done;
 	}
 	z->loaded = true;
+	/* Buckets for every name up front: growing a table of a million names rehashes each
+	 * of them several times, a cache miss apiece. */
+	if (htab_reserve(&z->nodes, zb_estimate(c)) != SVC_OK) {
+		st = SVC_ENOMEM;
+		goto done;
+	}
 	build_apex(&zb);
 	zb_node(&zb, zb.svc_apex, zb.svc_apex_len, z->apex_len);
 	zb_node(&zb, pod_apex, pod_apex_len, z->apex_len);
