@@ -399,19 +399,90 @@ ep_cmp(const void *pa, const void *pb)
 	                   &((const struct cluster_endpoint *)pb)->ip);
 }
 
-static bool
-same_ports(const struct cluster_endpoint *a, const struct cluster_endpoint *b, size_t n)
+/* An endpoint of make_endpoints_view: sorting these groups equal port sets. */
+struct set_key {
+	const int32_t *ports;
+	size_t n_ports; /* the service's: qsort passes no context */
+	size_t i;       /* index into the service's endpoints */
+	size_t group;
+};
+
+static int
+set_key_ports_cmp(const struct set_key *a, const struct set_key *b)
 {
-	return n == 0 || memcmp(a->ports, b->ports, n * sizeof(int32_t)) == 0;
+	return a->n_ports ? memcmp(a->ports, b->ports, a->n_ports * sizeof(int32_t)) : 0;
 }
 
-/* The Endpoints object the controller would write for S: one subset per distinct port set. */
+static int
+set_key_cmp(const void *pa, const void *pb)
+{
+	const struct set_key *a = pa, *b = pb;
+	int c = set_key_ports_cmp(a, b);
+
+	return c ? c : (a->i < b->i ? -1 : a->i > b->i);
+}
+
+static int
+set_key_by_index(const void *pa, const void *pb)
+{
+	const struct set_key *a = pa, *b = pb;
+
+	return a->i < b->i ? -1 : a->i > b->i;
+}
+
+/* SET_OF[i] = the subset of endpoint I: subsets are the distinct port sets, numbered in order
+ * of their first endpoint; SIZE_MAX for endpoints left out. Sorting finds equal sets, so a
+ * service whose endpoints have many different port sets costs n log n, not n^2. Returns the
+ * number of subsets, or SIZE_MAX when out of memory. */
+static size_t
+endpoint_sets(const struct cluster_service *s, size_t *set_of)
+{
+	struct set_key *k = malloc(s->n_endpoints * sizeof(*k));
+	size_t n = 0, n_sets = 0, *rank = NULL;
+
+	if (k == NULL)
+		return SIZE_MAX;
+	for (size_t i = 0; i < s->n_endpoints; i++) {
+		set_of[i] = SIZE_MAX;
+		/* The Endpoints controller leaves terminating pods out unless the service
+		 * publishes not-ready addresses (then they are ready anyway). */
+		if (!(s->endpoints[i].terminating && !s->endpoints[i].ready))
+			k[n++] = (struct set_key){s->endpoints[i].ports, s->n_ports, i, 0};
+	}
+	qsort(k, n, sizeof(*k), set_key_cmp);
+	/* Group g's first entry is its lowest index: ranking groups by it numbers the subsets
+	 * in order of their first endpoint. */
+	rank = malloc((n ? n : 1) * sizeof(*rank));
+	if (rank == NULL) {
+		free(k);
+		return SIZE_MAX;
+	}
+	for (size_t j = 0, g = 0; j < n; j++) {
+		if (j > 0 && set_key_ports_cmp(&k[j], &k[j - 1]) != 0)
+			g++;
+		k[j].group = g;
+	}
+	qsort(k, n, sizeof(*k), set_key_by_index);
+	for (size_t j = 0; j < n; j++)
+		rank[j] = SIZE_MAX;
+	for (size_t j = 0; j < n; j++) {
+		if (rank[k[j].group] == SIZE_MAX)
+			rank[k[j].group] = n_sets++;
+		set_of[k[j].i] = rank[k[j].group];
+	}
+	free(k);
+	free(rank);
+	return n_sets;
+}
+
+/* The Endpoints object the controller would write for S: one subset per distinct port set.
+ * Arrays are allocated at their exact size: this view is kept for every selector service. */
 static struct cluster_endpoints *
 make_endpoints_view(struct arena *a, const struct cluster_service *s)
 {
 	struct cluster_endpoints *e = arena_alloc(a, sizeof(*e));
-	size_t i, j, k, n_sets = 0;
-	size_t *set_of;
+	size_t i, j, k, n_sets;
+	size_t *set_of = NULL, *n_ready = NULL, *n_not = NULL;
 
 	if (e == NULL)
 		return NULL;
@@ -424,56 +495,74 @@ make_endpoints_view(struct arena *a, const struct cluster_service *s)
 	e->generated = true;
 	if (s->n_endpoints == 0)
 		return e;
-	set_of = arena_calloc(a, s->n_endpoints, sizeof(*set_of));
-	e->subsets = arena_calloc(a, s->n_endpoints, sizeof(*e->subsets));
-	if (set_of == NULL || e->subsets == NULL)
-		return NULL;
-	for (i = 0; i < s->n_endpoints; i++) {
-		/* The Endpoints controller leaves terminating pods out unless the service
-		 * publishes not-ready addresses (then they are ready anyway). */
-		if (s->endpoints[i].terminating && !s->endpoints[i].ready) {
-			set_of[i] = SIZE_MAX;
-			continue;
-		}
-		for (j = 0; j < i; j++)
-			if (set_of[j] != SIZE_MAX &&
-			    same_ports(&s->endpoints[i], &s->endpoints[j], s->n_ports))
-				break;
-		set_of[i] = j < i ? set_of[j] : n_sets++;
+	set_of = malloc(s->n_endpoints * sizeof(*set_of));
+	n_sets = set_of != NULL ? endpoint_sets(s, set_of) : SIZE_MAX;
+	if (n_sets == SIZE_MAX) {
+		e = NULL;
+		goto done;
+	}
+	if (n_sets == 0)
+		goto done;
+	n_ready = calloc(n_sets, sizeof(*n_ready));
+	n_not = calloc(n_sets, sizeof(*n_not));
+	e->subsets = arena_calloc(a, n_sets, sizeof(*e->subsets));
+	if (n_ready == NULL || n_not == NULL || e->subsets == NULL) {
+		e = NULL;
+		goto done;
 	}
 	e->n_subsets = n_sets;
+	for (i = 0; i < s->n_endpoints; i++) {
+		if (set_of[i] != SIZE_MAX)
+			(s->endpoints[i].ready ? n_ready : n_not)[set_of[i]]++;
+	}
 	for (k = 0; k < n_sets; k++) {
 		struct cluster_ep_subset *ss = &e->subsets[k];
-		const struct cluster_endpoint *rep = NULL;
 
-		ss->addresses = arena_calloc(a, s->n_endpoints, sizeof(*ss->addresses));
-		ss->not_ready = arena_calloc(a, s->n_endpoints, sizeof(*ss->not_ready));
-		ss->ports = arena_calloc(a, s->n_ports + 1, sizeof(*ss->ports));
-		if (ss->addresses == NULL || ss->not_ready == NULL || ss->ports == NULL)
-			return NULL;
-		for (i = 0; i < s->n_endpoints; i++) {
-			const struct cluster_endpoint *ep = &s->endpoints[i];
-			struct cluster_ep_address *ad;
-			char buf[NETADDR_STRLEN];
+		ss->addresses = arena_calloc(a, n_ready[k], sizeof(*ss->addresses));
+		ss->not_ready = arena_calloc(a, n_not[k], sizeof(*ss->not_ready));
+		if (ss->addresses == NULL || ss->not_ready == NULL) {
+			e = NULL;
+			goto done;
+		}
+	}
+	/* Endpoints in order, each to its subset: a subset's addresses keep endpoint order. */
+	for (i = 0; i < s->n_endpoints; i++) {
+		const struct cluster_endpoint *ep = &s->endpoints[i];
+		struct cluster_ep_subset *ss;
+		struct cluster_ep_address *ad;
+		char buf[NETADDR_STRLEN];
 
-			if (set_of[i] != k)
-				continue;
-			rep = ep;
-			ad = ep->ready ? &ss->addresses[ss->n_addresses++]
-			               : &ss->not_ready[ss->n_not_ready++];
-			ad->ip = arena_strdup(a, netaddr_str(&ep->ip, buf));
-			ad->hostname = ep->hostname;
-			ad->node_name = ep->node_name;
-			if (ep->pod != NULL) {
-				ad->target = arena_alloc(a, sizeof(*ad->target));
-				if (ad->target != NULL) {
-					ad->target->kind = "Pod";
-					ad->target->name = ep->pod->meta.name;
-					ad->target->ns = ep->pod->meta.ns;
-				}
+		if (set_of[i] == SIZE_MAX)
+			continue;
+		ss = &e->subsets[set_of[i]];
+		ad = ep->ready ? &ss->addresses[ss->n_addresses++]
+		               : &ss->not_ready[ss->n_not_ready++];
+		ad->ip = arena_strdup(a, netaddr_str(&ep->ip, buf));
+		ad->hostname = ep->hostname;
+		ad->node_name = ep->node_name;
+		if (ep->pod != NULL) {
+			ad->target = arena_alloc(a, sizeof(*ad->target));
+			if (ad->target != NULL) {
+				ad->target->kind = "Pod";
+				ad->target->name = ep->pod->meta.name;
+				ad->target->ns = ep->pod->meta.ns;
 			}
 		}
-		for (j = 0; rep != NULL && j < s->n_ports; j++) {
+	}
+	/* Every endpoint of a subset has the same ports: any one of them gives the list. */
+	for (i = 0; i < s->n_endpoints; i++) {
+		const struct cluster_endpoint *rep = &s->endpoints[i];
+		struct cluster_ep_subset *ss;
+
+		if (set_of[i] == SIZE_MAX || e->subsets[set_of[i]].ports != NULL)
+			continue;
+		ss = &e->subsets[set_of[i]];
+		ss->ports = arena_calloc(a, s->n_ports + 1, sizeof(*ss->ports));
+		if (ss->ports == NULL) {
+			e = NULL;
+			goto done;
+		}
+		for (j = 0; j < s->n_ports; j++) {
 			if (rep->ports[j] == 0)
 				continue;
 			ss->ports[ss->n_ports].name = s->ports[j].name;
@@ -483,6 +572,10 @@ make_endpoints_view(struct arena *a, const struct cluster_service *s)
 			ss->n_ports++;
 		}
 	}
+done:
+	free(set_of);
+	free(n_ready);
+	free(n_not);
 	return e;
 }
 
