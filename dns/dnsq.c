@@ -231,13 +231,13 @@ answer_zone(const struct dnsz *z, const struct dnsz_node *node, struct dnsq_quer
 		return;
 	}
 	if (idx >= 0)
-		a = node->rr[idx];
-	if (node->rr[DNSZ_CNAME] != NULL && q->qtype != DNSW_T_CNAME) {
+		a = dnsz_rr(node, idx);
+	if (dnsz_rr(node, DNSZ_CNAME) != NULL && q->qtype != DNSW_T_CNAME) {
 		if ((node->flags & DNSZ_NODE_CHASE) &&
 		    (q->qtype == DNSW_T_A || q->qtype == DNSW_T_AAAA)) {
 			/* The CNAME now; the target's records come from upstream. */
 			begin(q, in, w, DNSW_R_NOERROR, true, true);
-			put_answer(q, w, node->rr[DNSZ_CNAME], res);
+			put_answer(q, w, dnsz_rr(node, DNSZ_CNAME), res);
 			q->chase = node->chase;
 			q->chase_len = node->chase_len;
 			res->action = DNSQ_CHASE;
@@ -246,7 +246,7 @@ answer_zone(const struct dnsz *z, const struct dnsz_node *node, struct dnsq_quer
 			return;
 		}
 		if (a == NULL)
-			a = node->rr[DNSZ_CNAME];
+			a = dnsz_rr(node, DNSZ_CNAME);
 	}
 	begin(q, in, w, DNSW_R_NOERROR, true, true);
 	if (a != NULL)

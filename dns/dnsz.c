@@ -337,7 +337,7 @@ blob_addr(struct zb_blob *b, int section, const uint8_t *name, size_t len, size_
 	blob_rr_end(b);
 }
 
-static const struct dnsz_answer *
+static struct dnsz_answer *
 blob_end(struct zb_blob *b)
 {
 	struct arena *a = &b->zb->z->arena;
@@ -363,6 +363,24 @@ blob_end(struct zb_blob *b)
 	ans->rec_end = ends;
 	ans->cut = b->cut;
 	return ans;
+}
+
+/* Make A the answer of NODE for TYPE, replacing any; A NULL removes it. */
+static void
+node_set(struct dnsz_node *node, enum dnsz_rtype type, struct dnsz_answer *a)
+{
+	const struct dnsz_answer **pp = &node->answers;
+
+	/* Answers are the zone's own, writable while it is built. */
+	while (*pp != NULL && (*pp)->type != type)
+		pp = &((struct dnsz_answer *)(uintptr_t)*pp)->next;
+	if (*pp != NULL)
+		*pp = (*pp)->next;
+	if (a != NULL) {
+		a->type = (uint8_t)type;
+		a->next = node->answers;
+		node->answers = a;
+	}
 }
 
 /* ---- record sets ---- */
@@ -441,7 +459,7 @@ set_addrs(struct zb *zb, struct dnsz_node *node, const struct netaddr *list, siz
 			count++;
 		}
 		if (count > 0)
-			node->rr[fam == 0 ? DNSZ_A : DNSZ_AAAA] = blob_end(&b);
+			node_set(node, fam == 0 ? DNSZ_A : DNSZ_AAAA, blob_end(&b));
 	}
 done:
 	free(repeat);
@@ -542,7 +560,7 @@ set_srv(struct zb *zb, struct dnsz_node *node, struct srv_entry *e, size_t n)
 			continue;
 		blob_addr(&b, 2, e[i].target, e[i].target_len, e[i].at, e[i].addr, zb->z->ttl);
 	}
-	node->rr[DNSZ_SRV] = blob_end(&b);
+	node_set(node, DNSZ_SRV, blob_end(&b));
 }
 
 static void
@@ -640,7 +658,7 @@ build_ptrs(struct zb *zb)
 			dnsw_wr_bytes(&b.w, p->name, p->len);
 			blob_rr_end(&b);
 		}
-		node->rr[DNSZ_PTR] = blob_end(&b);
+		node_set(node, DNSZ_PTR, blob_end(&b));
 		i = j;
 	}
 }
@@ -916,7 +934,7 @@ build_external(struct zb *zb, const struct cluster_service *s, const uint8_t *ns
 					          zb->z->ttl);
 			}
 		}
-		node->rr[t == 0 ? DNSZ_CNAME : t == 1 ? DNSZ_A : DNSZ_AAAA] = blob_end(&b);
+		node_set(node, t == 0 ? DNSZ_CNAME : t == 1 ? DNSZ_A : DNSZ_AAAA, blob_end(&b));
 	}
 	if (dnsw_name_suffix_at(target, tlen, zb->z->apex, zb->z->apex_len) < 0) {
 		/* Outside the zone: A and AAAA are followed upstream at query time. */
@@ -929,8 +947,8 @@ build_external(struct zb *zb, const struct cluster_service *s, const uint8_t *ns
 		node->chase = copy;
 		node->chase_len = (uint8_t)tlen;
 		node->flags |= DNSZ_NODE_CHASE;
-		node->rr[DNSZ_A] = NULL;
-		node->rr[DNSZ_AAAA] = NULL;
+		node_set(node, DNSZ_A, NULL);
+		node_set(node, DNSZ_AAAA, NULL);
 	}
 }
 
@@ -964,7 +982,7 @@ build_apex(struct zb *zb)
 	dnsw_wr_u32(&b.w, 86400);
 	dnsw_wr_u32(&b.w, z->ttl);
 	blob_rr_end(&b);
-	apex->rr[DNSZ_SOA] = blob_end(&b);
+	node_set(apex, DNSZ_SOA, blob_end(&b));
 
 	/* NS: the Service in front of the cluster DNS, else ns.dns.<zone> with the listen address.
 	 */
@@ -991,7 +1009,7 @@ build_apex(struct zb *zb)
 	blob_rr_end(&b);
 	for (size_t i = 0; i < n_glue; i++)
 		blob_addr(&b, 2, ns_target, ns_len, target_at, &glue[i], z->ttl);
-	apex->rr[DNSZ_NS] = blob_end(&b);
+	node_set(apex, DNSZ_NS, blob_end(&b));
 
 	if (!name_prepend_str(name, &len, "dns-version", z->apex, z->apex_len))
 		return;
@@ -1002,7 +1020,7 @@ build_apex(struct zb *zb)
 	blob_rr(&b, 0, node->name, node->name_len, DNSW_HEADER, DNSW_T_TXT, DNSZ_VERSION_TTL);
 	dnsw_wr_bytes(&b.w, "\0051.1.0", 6);
 	blob_rr_end(&b);
-	node->rr[DNSZ_TXT] = blob_end(&b);
+	node_set(node, DNSZ_TXT, blob_end(&b));
 }
 
 /* ---- pods ---- */

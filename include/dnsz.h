@@ -10,7 +10,6 @@
 
 #include "arena.h"
 #include "cluster.h"
-#include "htab.h"
 #include "dnsw.h"
 #include "htab.h"
 #include "netaddr.h"
@@ -39,8 +38,10 @@ struct dnsz_answer {
 	const uint8_t *wire;
 	uint16_t len;
 	uint16_t an, ns, ar;
+	bool cut;     /* answer records were left out at build: no message holds them all (TC) */
+	uint8_t type; /* enum dnsz_rtype */
 	const uint16_t *rec_end; /* end offset of each record in WIRE, an + ns + ar entries */
-	bool cut; /* answer records were left out at build: no message holds them all (TC) */
+	const struct dnsz_answer *next; /* the node's next answer, of another type */
 };
 
 enum dnsz_node_flags {
@@ -50,7 +51,9 @@ enum dnsz_node_flags {
 };
 
 /* A name of the zone. One without answers is an empty non-terminal (a name below it exists):
- * NODATA for every type, not NXDOMAIN (RFC 8020). */
+ * NODATA for every type, not NXDOMAIN (RFC 8020). A zone has a million names at 100,000
+ * services, nearly all with one or two answers: they are a short list (dnsz_rr), not an array
+ * of every type (64 bytes a name). */
 struct dnsz_node {
 	struct htab_node hn; /* in dnsz.nodes, under dnsw_name_hash(name) */
 	const uint8_t *name; /* lower-case wire form */
@@ -58,9 +61,20 @@ struct dnsz_node {
 	uint8_t flags;
 	uint8_t apex_len; /* wire length of the apex (zone or reverse zone) that ends NAME */
 	uint8_t chase_len;
-	const uint8_t *chase; /* CNAME target for DNSZ_NODE_CHASE */
-	const struct dnsz_answer *rr[DNSZ_NTYPES];
+	const uint8_t *chase;              /* CNAME target for DNSZ_NODE_CHASE */
+	const struct dnsz_answer *answers; /* at most one of each type */
 };
+
+/* NODE's answer for TYPE, or NULL. */
+static inline const struct dnsz_answer *
+dnsz_rr(const struct dnsz_node *node, enum dnsz_rtype type)
+{
+	const struct dnsz_answer *a = node->answers;
+
+	while (a != NULL && a->type != type)
+		a = a->next;
+	return a;
+}
 
 struct dnsz_options {
 	const char *domain;         /* "cluster.local" */
