@@ -133,18 +133,18 @@ put_answer(const struct dnsq_query *q, struct dnsw_wr *w, const struct dnsz_answ
 		set_tc(w, res);
 	if (a->len > room) {
 		keep = 0;
-		while (keep < total && a->rec_end[keep] <= room)
+		while (keep < total && dnsz_answer_ends(a)[keep] <= room)
 			keep++;
 		if (keep < a->an + a->ns) {
 			set_tc(w, res);
 			if (keep > a->an)
 				keep = a->an;
 		}
-		bytes = keep ? a->rec_end[keep - 1] : 0;
+		bytes = keep ? dnsz_answer_ends(a)[keep - 1] : 0;
 		an = keep < a->an ? keep : a->an;
 		ns = keep - an < a->ns ? (uint16_t)(keep - an) : a->ns;
 	}
-	dnsw_wr_bytes(w, a->wire, bytes);
+	dnsw_wr_bytes(w, dnsz_answer_wire(a), bytes);
 	dnsw_put16(w->buf + 6, an);
 	dnsw_put16(w->buf + 8, ns);
 	dnsw_put16(w->buf + 10, (uint16_t)(keep - an - ns));

@@ -219,7 +219,7 @@ zb_node(struct zb *zb, const uint8_t *name, size_t len, size_t apex_len)
 		return n; /* the zone's own node: building may still add to it */
 	/* The name right behind its node: a lookup that finds the node finds the name in the
 	 * same or the next cache line. */
-	n = arena_alloc(&z->arena, sizeof(*n) + len);
+	n = arena_alloc_aligned(&z->arena, sizeof(*n) + len, _Alignof(struct dnsz_node));
 	if (n == NULL || htab_insert(&z->nodes, &n->hn, hash) != SVC_OK) {
 		zb->status = SVC_ENOMEM;
 		return NULL;
@@ -343,7 +343,8 @@ blob_end(struct zb_blob *b)
 	struct arena *a = &b->zb->z->arena;
 	/* One allocation: the answer, its record ends, then its wire bytes. */
 	struct dnsz_answer *ans =
-	        arena_alloc(a, sizeof(*ans) + b->n_rec * sizeof(uint16_t) + b->w.len);
+	        arena_alloc_aligned(a, sizeof(*ans) + b->n_rec * sizeof(uint16_t) + b->w.len,
+	                            _Alignof(struct dnsz_answer));
 	uint16_t *ends;
 	uint8_t *wire;
 
@@ -353,14 +354,13 @@ blob_end(struct zb_blob *b)
 	}
 	ends = (uint16_t *)(ans + 1);
 	wire = (uint8_t *)(ends + b->n_rec);
+	/* dnsz_answer_wire finds the wire bytes behind an + ns + ar ends. */
 	memcpy(wire, b->w.buf, b->w.len);
 	memcpy(ends, b->zb->ends, b->n_rec * sizeof(*ends));
-	ans->wire = wire;
 	ans->len = (uint16_t)b->w.len;
 	ans->an = b->counts[0];
 	ans->ns = b->counts[1];
 	ans->ar = b->counts[2];
-	ans->rec_end = ends;
 	ans->cut = b->cut;
 	return ans;
 }

@@ -33,16 +33,28 @@ enum dnsz_rtype {
 
 /* The sections after the question of one response, for a query whose name is the node's name:
  * compression pointers are final, since the question is always at offset 12 and the node's name
- * fixes its length. */
+ * fixes its length. The record ends (uint16_t, an + ns + ar of them) and then the LEN wire bytes
+ * follow this header in memory: dnsz_answer_ends and dnsz_answer_wire find them. */
 struct dnsz_answer {
-	const uint8_t *wire;
+	const struct dnsz_answer *next; /* the node's next answer, of another type */
 	uint16_t len;
 	uint16_t an, ns, ar;
 	bool cut;     /* answer records were left out at build: no message holds them all (TC) */
 	uint8_t type; /* enum dnsz_rtype */
-	const uint16_t *rec_end; /* end offset of each record in WIRE, an + ns + ar entries */
-	const struct dnsz_answer *next; /* the node's next answer, of another type */
 };
+
+/* End offset of each record of A in its wire bytes. */
+static inline const uint16_t *
+dnsz_answer_ends(const struct dnsz_answer *a)
+{
+	return (const uint16_t *)(const void *)(a + 1);
+}
+
+static inline const uint8_t *
+dnsz_answer_wire(const struct dnsz_answer *a)
+{
+	return (const uint8_t *)(dnsz_answer_ends(a) + a->an + a->ns + a->ar);
+}
 
 enum dnsz_node_flags {
 	DNSZ_NODE_POD_NS = 1,  /* <ns>.pod.<zone>: one label below it is a dashed pod IP */

@@ -2,7 +2,6 @@
 #include "arena.h"
 
 #include <stdarg.h>
-#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,20 +56,21 @@ arena_move(struct arena *dst, struct arena *src)
 	arena_init(src);
 }
 
-/* SIZE zeroed bytes, 16-aligned when ALIGNED. Unaligned ones (strings, wire data) pack
- * tightly: most strings of a manifest are shorter than 16 bytes. */
+/* SIZE zeroed bytes at a multiple of ALIGN (a power of two, at most 16). Smaller alignments
+ * (strings, wire data, structs of pointers) pack tightly: most strings of a manifest are
+ * shorter than 16 bytes. */
 static void *
-arena_take(struct arena *a, size_t size, bool aligned)
+arena_take(struct arena *a, size_t size, size_t align)
 {
 	struct arena_block *b;
-	size_t need = aligned ? (size + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1) : size;
+	size_t need = (size + align - 1) & ~(align - 1);
 	size_t at = 0;
 	void *p;
 
 	if (need < size)
 		return NULL;
 	if (a->head != NULL)
-		at = aligned ? (a->used + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1) : a->used;
+		at = (a->used + align - 1) & ~(align - 1);
 	if (a->head == NULL || at > a->head->size || a->head->size - at < need) {
 		size_t bsize = need > ARENA_BLOCK / 4 ? need : ARENA_BLOCK;
 
@@ -111,13 +111,21 @@ arena_take(struct arena *a, size_t size, bool aligned)
 void *
 arena_alloc(struct arena *a, size_t size)
 {
-	return arena_take(a, size, true);
+	return arena_take(a, size, ARENA_ALIGN);
 }
 
 void *
 arena_alloc_bytes(struct arena *a, size_t size)
 {
-	return arena_take(a, size, false);
+	return arena_take(a, size, 1);
+}
+
+void *
+arena_alloc_aligned(struct arena *a, size_t size, size_t align)
+{
+	if (align == 0 || align > ARENA_ALIGN || (align & (align - 1)) != 0)
+		align = ARENA_ALIGN;
+	return arena_take(a, size, align);
 }
 
 void *

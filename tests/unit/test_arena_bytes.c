@@ -31,6 +31,26 @@ test_strings_pack(void **state)
 }
 
 static void
+test_aligned(void **state)
+{
+	struct arena a;
+	char *s, *p, *q;
+
+	(void)state;
+	arena_init(&a);
+	s = arena_strdup(&a, "ab");
+	/* 8-aligned: right after the string, rounded to 8, not 16; sizes round to 8. */
+	p = arena_alloc_aligned(&a, 20, 8);
+	assert_ptr_equal(p, s + 8);
+	q = arena_alloc_aligned(&a, 8, 8);
+	assert_ptr_equal(q, p + 24);
+	/* Anything but a power of two up to 16 means 16. */
+	assert_int_equal((uintptr_t)arena_alloc_aligned(&a, 1, 3) % 16, 0);
+	assert_int_equal((uintptr_t)arena_alloc_aligned(&a, 1, 32) % 16, 0);
+	arena_deinit(&a);
+}
+
+static void
 test_many_mixed(void **state)
 {
 	struct arena a;
@@ -70,6 +90,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_strings_pack),
+	        cmocka_unit_test(test_aligned),
 	        cmocka_unit_test(test_many_mixed),
 	};
 

@@ -151,8 +151,8 @@ check_answer(const struct dnsz_node *n, const struct dnsz_answer *a)
 
 	assert_true(total > 0);
 	for (size_t i = 0; i < total; i++) {
-		assert_true(a->rec_end[i] > prev);
-		prev = a->rec_end[i];
+		assert_true(dnsz_answer_ends(a)[i] > prev);
+		prev = dnsz_answer_ends(a)[i];
 	}
 	assert_int_equal(prev, a->len);
 	memset(msg, 0, 12);
@@ -168,7 +168,7 @@ check_answer(const struct dnsz_node *n, const struct dnsz_answer *a)
 	o += n->name_len;
 	memcpy(msg + o, "\0\1\0\1", 4);
 	o += 4;
-	memcpy(msg + o, a->wire, a->len);
+	memcpy(msg + o, dnsz_answer_wire(a), a->len);
 	m = dt_parse(msg, o + a->len);
 	assert_non_null(m);
 	assert_int_equal(m->trailing, 0);
@@ -246,8 +246,8 @@ test_other_domain(void **state)
 	n = dnsz_find(z, name, len, dnsw_name_hash(name, len));
 	assert_non_null(n);
 	assert_non_null(dnsz_rr(n, DNSZ_PTR));
-	assert_memory_equal(dnsz_rr(n, DNSZ_PTR)->wire + 12, "\4svc1\6testns\3svc\3k8s\7example",
-	                    29);
+	assert_memory_equal(dnsz_answer_wire(dnsz_rr(n, DNSZ_PTR)) + 12,
+	                    "\4svc1\6testns\3svc\3k8s\7example", 29);
 	dnsz_unref(z);
 }
 
