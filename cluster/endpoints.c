@@ -693,6 +693,28 @@ ptr_order_cmp(const void *pa, const void *pb)
 	return c;
 }
 
+static int
+hash_cmp(const void *pa, const void *pb)
+{
+	const struct label_row *a = pa, *b = pb;
+
+	return a->hash < b->hash ? -1 : a->hash > b->hash;
+}
+
+/* Sort IX in ptr_order_cmp's order: by hash alone (integers), then each run of one hash (one
+ * label value, nearly always) by the full comparison. */
+static void
+label_index_sort(struct label_index *ix)
+{
+	qsort(ix->rows, ix->n, sizeof(*ix->rows), hash_cmp);
+	for (size_t i = 0, end; i < ix->n; i = end) {
+		for (end = i + 1; end < ix->n && ix->rows[end].hash == ix->rows[i].hash; end++)
+			;
+		if (end - i > 1)
+			qsort(ix->rows + i, end - i, sizeof(*ix->rows), ptr_order_cmp);
+	}
+}
+
 enum svc_status
 endpoints_compute(struct cluster *c, struct arena *a, struct diag *d)
 {
@@ -709,8 +731,8 @@ endpoints_compute(struct cluster *c, struct arena *a, struct diag *d)
 	if (st != SVC_OK)
 		goto done;
 	/* Rows of one label value in name order, so endpoint order never depends on qsort. */
-	qsort(pods_ix.rows, pods_ix.n, sizeof(*pods_ix.rows), ptr_order_cmp);
-	qsort(slices_ix.rows, slices_ix.n, sizeof(*slices_ix.rows), ptr_order_cmp);
+	label_index_sort(&pods_ix);
+	label_index_sort(&slices_ix);
 	for (i = 0; i < c->n_services; i++) {
 		struct cluster_service *s = c->services[i];
 		const struct cluster_endpoints *user;
