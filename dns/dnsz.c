@@ -206,17 +206,14 @@ name_prepend_str(uint8_t *out, size_t *out_len, const char *label, const uint8_t
 
 /* ---- the node table ---- */
 
-/* The node for NAME, made when missing; NULL only when out of memory. */
+/* A new node for NAME (under HASH), which the zone must not have yet; NULL when out of memory. */
 static struct dnsz_node *
-zb_node(struct zb *zb, const uint8_t *name, size_t len, size_t apex_len)
+zb_node_add(struct zb *zb, const uint8_t *name, size_t len, size_t apex_len, uint32_t hash)
 {
 	struct dnsz *z = zb->z;
-	uint32_t hash = dnsw_name_hash(name, len);
-	struct dnsz_node *n = (struct dnsz_node *)dnsz_find(z, name, len, hash);
+	struct dnsz_node *n;
 	uint8_t *copy;
 
-	if (n != NULL)
-		return n; /* the zone's own node: building may still add to it */
 	/* The name right behind its node: a lookup that finds the node finds the name in the
 	 * same or the next cache line. */
 	n = arena_alloc_aligned(&z->arena, sizeof(*n) + len, _Alignof(struct dnsz_node));
@@ -231,6 +228,18 @@ zb_node(struct zb *zb, const uint8_t *name, size_t len, size_t apex_len)
 	n->apex_len = (uint8_t)apex_len;
 	z->n_nodes++;
 	return n;
+}
+
+/* The node for NAME, made when missing; NULL only when out of memory. */
+static struct dnsz_node *
+zb_node(struct zb *zb, const uint8_t *name, size_t len, size_t apex_len)
+{
+	uint32_t hash = dnsw_name_hash(name, len);
+	struct dnsz_node *n = (struct dnsz_node *)dnsz_find(zb->z, name, len, hash);
+
+	if (n != NULL)
+		return n; /* the zone's own node: building may still add to it */
+	return zb_node_add(zb, name, len, apex_len, hash);
 }
 
 /* ---- answers ---- */
@@ -637,9 +646,16 @@ build_ptrs(struct zb *zb)
 		size_t j = i, apex_len;
 		uint8_t name[DNSW_NAME_MAX];
 		size_t len = reverse_name(&zb->ptrs[i].addr, name, &apex_len);
-		struct dnsz_node *node = zb_node(zb, name, len, apex_len);
+		struct dnsz_node *node;
 		struct zb_blob b;
 
+		/* Each address is one group, so its reverse name is new unless it lies in the
+		 * cluster zone too (a zone under in-addr.arpa or ip6.arpa): a lookup less for
+		 * each of a million names, every one a cache miss. */
+		if (dnsw_name_suffix_at(name, len, zb->z->apex, zb->z->apex_len) < 0)
+			node = zb_node_add(zb, name, len, apex_len, dnsw_name_hash(name, len));
+		else
+			node = zb_node(zb, name, len, apex_len);
 		if (node == NULL)
 			return;
 		node->flags |= DNSZ_NODE_REVERSE;
