@@ -157,10 +157,13 @@ service_families(const struct cluster_service *s, const struct cluster_config *c
 			fam[cfg->service_cidrs[i].addr.family] = true;
 }
 
-/* (namespace, label key, label value, object) rows sorted for binary search: the candidates for
+/* (namespace, label key, label value, object) rows sorted for binary search (by a hash of the
+ * three first, so sorting 500,000 rows rarely compares strings): the candidates for
  * a selector are the rows of its first label, so matching costs O(log n) plus the matches, not a
  * scan of every pod for every service. Slices are indexed the same way by their service label. */
 struct label_row {
+	uint64_t hash; /* of ns, key and value: sorting and searching compare strings only on a tie
+	                */
 	const char *ns, *key, *value;
 	const void *obj;
 };
@@ -174,13 +177,33 @@ static int
 row_cmp(const void *pa, const void *pb)
 {
 	const struct label_row *a = pa, *b = pb;
-	int c = strcmp(a->ns, b->ns);
+	int c;
 
+	if (a->hash != b->hash)
+		return a->hash < b->hash ? -1 : 1;
+	c = strcmp(a->ns, b->ns);
 	if (c == 0)
 		c = strcmp(a->key, b->key);
 	if (c == 0)
 		c = strcmp(a->value, b->value);
 	return c;
+}
+
+static uint64_t
+row_hash(const char *ns, const char *key, const char *value)
+{
+	/* FNV-1a, 64 bit, over the three strings and their NULs. */
+	uint64_t h = 14695981039346656037ull;
+	const char *parts[3] = {ns, key, value};
+
+	for (int i = 0; i < 3; i++) {
+		const char *p = parts[i];
+
+		do
+			h = (h ^ (uint8_t)*p) * 1099511628211ull;
+		while (*p++ != '\0');
+	}
+	return h;
 }
 
 /* Index every label of N objects (each starting with its meta) whose key is KEY (any if NULL). */
@@ -201,7 +224,9 @@ label_index_build(struct label_index *ix, void *const *objs, size_t n, const cha
 		for (k = 0; k < m->labels.n; k++)
 			if (key == NULL || !strcmp(m->labels.items[k].key, key))
 				ix->rows[ix->n++] =
-				        (struct label_row){m->ns, m->labels.items[k].key,
+				        (struct label_row){row_hash(m->ns, m->labels.items[k].key,
+				                                    m->labels.items[k].value),
+				                           m->ns, m->labels.items[k].key,
 				                           m->labels.items[k].value, objs[i]};
 	}
 	return SVC_OK;
@@ -212,7 +237,7 @@ static size_t
 label_index_find(const struct label_index *ix, const char *ns, const char *key, const char *value,
                  size_t *first)
 {
-	struct label_row want = {ns, key, value, NULL};
+	struct label_row want = {row_hash(ns, key, value), ns, key, value, NULL};
 	size_t lo = 0, hi = ix->n, end;
 
 	while (lo < hi) {
@@ -399,19 +424,90 @@ ep_cmp(const void *pa, const void *pb)
 	                   &((const struct cluster_endpoint *)pb)->ip);
 }
 
-static bool
-same_ports(const struct cluster_endpoint *a, const struct cluster_endpoint *b, size_t n)
+/* An endpoint of make_endpoints_view: sorting these groups equal port sets. */
+struct set_key {
+	const int32_t *ports;
+	size_t n_ports; /* the service's: qsort passes no context */
+	size_t i;       /* index into the service's endpoints */
+	size_t group;
+};
+
+static int
+set_key_ports_cmp(const struct set_key *a, const struct set_key *b)
 {
-	return n == 0 || memcmp(a->ports, b->ports, n * sizeof(int32_t)) == 0;
+	return a->n_ports ? memcmp(a->ports, b->ports, a->n_ports * sizeof(int32_t)) : 0;
 }
 
-/* The Endpoints object the controller would write for S: one subset per distinct port set. */
+static int
+set_key_cmp(const void *pa, const void *pb)
+{
+	const struct set_key *a = pa, *b = pb;
+	int c = set_key_ports_cmp(a, b);
+
+	return c ? c : (a->i < b->i ? -1 : a->i > b->i);
+}
+
+static int
+set_key_by_index(const void *pa, const void *pb)
+{
+	const struct set_key *a = pa, *b = pb;
+
+	return a->i < b->i ? -1 : a->i > b->i;
+}
+
+/* SET_OF[i] = the subset of endpoint I: subsets are the distinct port sets, numbered in order
+ * of their first endpoint; SIZE_MAX for endpoints left out. Sorting finds equal sets, so a
+ * service whose endpoints have many different port sets costs n log n, not n^2. Returns the
+ * number of subsets, or SIZE_MAX when out of memory. */
+static size_t
+endpoint_sets(const struct cluster_service *s, size_t *set_of)
+{
+	struct set_key *k = malloc(s->n_endpoints * sizeof(*k));
+	size_t n = 0, n_sets = 0, *rank = NULL;
+
+	if (k == NULL)
+		return SIZE_MAX;
+	for (size_t i = 0; i < s->n_endpoints; i++) {
+		set_of[i] = SIZE_MAX;
+		/* The Endpoints controller leaves terminating pods out unless the service
+		 * publishes not-ready addresses (then they are ready anyway). */
+		if (!(s->endpoints[i].terminating && !s->endpoints[i].ready))
+			k[n++] = (struct set_key){s->endpoints[i].ports, s->n_ports, i, 0};
+	}
+	qsort(k, n, sizeof(*k), set_key_cmp);
+	/* Group g's first entry is its lowest index: ranking groups by it numbers the subsets
+	 * in order of their first endpoint. */
+	rank = malloc((n ? n : 1) * sizeof(*rank));
+	if (rank == NULL) {
+		free(k);
+		return SIZE_MAX;
+	}
+	for (size_t j = 0, g = 0; j < n; j++) {
+		if (j > 0 && set_key_ports_cmp(&k[j], &k[j - 1]) != 0)
+			g++;
+		k[j].group = g;
+	}
+	qsort(k, n, sizeof(*k), set_key_by_index);
+	for (size_t j = 0; j < n; j++)
+		rank[j] = SIZE_MAX;
+	for (size_t j = 0; j < n; j++) {
+		if (rank[k[j].group] == SIZE_MAX)
+			rank[k[j].group] = n_sets++;
+		set_of[k[j].i] = rank[k[j].group];
+	}
+	free(k);
+	free(rank);
+	return n_sets;
+}
+
+/* The Endpoints object the controller would write for S: one subset per distinct port set.
+ * Arrays are allocated at their exact size: this view is kept for every selector service. */
 static struct cluster_endpoints *
 make_endpoints_view(struct arena *a, const struct cluster_service *s)
 {
 	struct cluster_endpoints *e = arena_alloc(a, sizeof(*e));
-	size_t i, j, k, n_sets = 0;
-	size_t *set_of;
+	size_t i, j, k, n_sets;
+	size_t *set_of = NULL, *n_ready = NULL, *n_not = NULL;
 
 	if (e == NULL)
 		return NULL;
@@ -424,56 +520,74 @@ make_endpoints_view(struct arena *a, const struct cluster_service *s)
 	e->generated = true;
 	if (s->n_endpoints == 0)
 		return e;
-	set_of = arena_calloc(a, s->n_endpoints, sizeof(*set_of));
-	e->subsets = arena_calloc(a, s->n_endpoints, sizeof(*e->subsets));
-	if (set_of == NULL || e->subsets == NULL)
-		return NULL;
-	for (i = 0; i < s->n_endpoints; i++) {
-		/* The Endpoints controller leaves terminating pods out unless the service
-		 * publishes not-ready addresses (then they are ready anyway). */
-		if (s->endpoints[i].terminating && !s->endpoints[i].ready) {
-			set_of[i] = SIZE_MAX;
-			continue;
-		}
-		for (j = 0; j < i; j++)
-			if (set_of[j] != SIZE_MAX &&
-			    same_ports(&s->endpoints[i], &s->endpoints[j], s->n_ports))
-				break;
-		set_of[i] = j < i ? set_of[j] : n_sets++;
+	set_of = malloc(s->n_endpoints * sizeof(*set_of));
+	n_sets = set_of != NULL ? endpoint_sets(s, set_of) : SIZE_MAX;
+	if (n_sets == SIZE_MAX) {
+		e = NULL;
+		goto done;
+	}
+	if (n_sets == 0)
+		goto done;
+	n_ready = calloc(n_sets, sizeof(*n_ready));
+	n_not = calloc(n_sets, sizeof(*n_not));
+	e->subsets = arena_calloc(a, n_sets, sizeof(*e->subsets));
+	if (n_ready == NULL || n_not == NULL || e->subsets == NULL) {
+		e = NULL;
+		goto done;
 	}
 	e->n_subsets = n_sets;
+	for (i = 0; i < s->n_endpoints; i++) {
+		if (set_of[i] != SIZE_MAX)
+			(s->endpoints[i].ready ? n_ready : n_not)[set_of[i]]++;
+	}
 	for (k = 0; k < n_sets; k++) {
 		struct cluster_ep_subset *ss = &e->subsets[k];
-		const struct cluster_endpoint *rep = NULL;
 
-		ss->addresses = arena_calloc(a, s->n_endpoints, sizeof(*ss->addresses));
-		ss->not_ready = arena_calloc(a, s->n_endpoints, sizeof(*ss->not_ready));
-		ss->ports = arena_calloc(a, s->n_ports + 1, sizeof(*ss->ports));
-		if (ss->addresses == NULL || ss->not_ready == NULL || ss->ports == NULL)
-			return NULL;
-		for (i = 0; i < s->n_endpoints; i++) {
-			const struct cluster_endpoint *ep = &s->endpoints[i];
-			struct cluster_ep_address *ad;
-			char buf[NETADDR_STRLEN];
+		ss->addresses = arena_calloc(a, n_ready[k], sizeof(*ss->addresses));
+		ss->not_ready = arena_calloc(a, n_not[k], sizeof(*ss->not_ready));
+		if (ss->addresses == NULL || ss->not_ready == NULL) {
+			e = NULL;
+			goto done;
+		}
+	}
+	/* Endpoints in order, each to its subset: a subset's addresses keep endpoint order. */
+	for (i = 0; i < s->n_endpoints; i++) {
+		const struct cluster_endpoint *ep = &s->endpoints[i];
+		struct cluster_ep_subset *ss;
+		struct cluster_ep_address *ad;
+		char buf[NETADDR_STRLEN];
 
-			if (set_of[i] != k)
-				continue;
-			rep = ep;
-			ad = ep->ready ? &ss->addresses[ss->n_addresses++]
-			               : &ss->not_ready[ss->n_not_ready++];
-			ad->ip = arena_strdup(a, netaddr_str(&ep->ip, buf));
-			ad->hostname = ep->hostname;
-			ad->node_name = ep->node_name;
-			if (ep->pod != NULL) {
-				ad->target = arena_alloc(a, sizeof(*ad->target));
-				if (ad->target != NULL) {
-					ad->target->kind = "Pod";
-					ad->target->name = ep->pod->meta.name;
-					ad->target->ns = ep->pod->meta.ns;
-				}
+		if (set_of[i] == SIZE_MAX)
+			continue;
+		ss = &e->subsets[set_of[i]];
+		ad = ep->ready ? &ss->addresses[ss->n_addresses++]
+		               : &ss->not_ready[ss->n_not_ready++];
+		ad->ip = arena_strdup(a, netaddr_str(&ep->ip, buf));
+		ad->hostname = ep->hostname;
+		ad->node_name = ep->node_name;
+		if (ep->pod != NULL) {
+			ad->target = arena_alloc(a, sizeof(*ad->target));
+			if (ad->target != NULL) {
+				ad->target->kind = "Pod";
+				ad->target->name = ep->pod->meta.name;
+				ad->target->ns = ep->pod->meta.ns;
 			}
 		}
-		for (j = 0; rep != NULL && j < s->n_ports; j++) {
+	}
+	/* Every endpoint of a subset has the same ports: any one of them gives the list. */
+	for (i = 0; i < s->n_endpoints; i++) {
+		const struct cluster_endpoint *rep = &s->endpoints[i];
+		struct cluster_ep_subset *ss;
+
+		if (set_of[i] == SIZE_MAX || e->subsets[set_of[i]].ports != NULL)
+			continue;
+		ss = &e->subsets[set_of[i]];
+		ss->ports = arena_calloc(a, s->n_ports + 1, sizeof(*ss->ports));
+		if (ss->ports == NULL) {
+			e = NULL;
+			goto done;
+		}
+		for (j = 0; j < s->n_ports; j++) {
 			if (rep->ports[j] == 0)
 				continue;
 			ss->ports[ss->n_ports].name = s->ports[j].name;
@@ -483,6 +597,10 @@ make_endpoints_view(struct arena *a, const struct cluster_service *s)
 			ss->n_ports++;
 		}
 	}
+done:
+	free(set_of);
+	free(n_ready);
+	free(n_not);
 	return e;
 }
 
@@ -575,6 +693,28 @@ ptr_order_cmp(const void *pa, const void *pb)
 	return c;
 }
 
+static int
+hash_cmp(const void *pa, const void *pb)
+{
+	const struct label_row *a = pa, *b = pb;
+
+	return a->hash < b->hash ? -1 : a->hash > b->hash;
+}
+
+/* Sort IX in ptr_order_cmp's order: by hash alone (integers), then each run of one hash (one
+ * label value, nearly always) by the full comparison. */
+static void
+label_index_sort(struct label_index *ix)
+{
+	qsort(ix->rows, ix->n, sizeof(*ix->rows), hash_cmp);
+	for (size_t i = 0, end; i < ix->n; i = end) {
+		for (end = i + 1; end < ix->n && ix->rows[end].hash == ix->rows[i].hash; end++)
+			;
+		if (end - i > 1)
+			qsort(ix->rows + i, end - i, sizeof(*ix->rows), ptr_order_cmp);
+	}
+}
+
 enum svc_status
 endpoints_compute(struct cluster *c, struct arena *a, struct diag *d)
 {
@@ -591,8 +731,8 @@ endpoints_compute(struct cluster *c, struct arena *a, struct diag *d)
 	if (st != SVC_OK)
 		goto done;
 	/* Rows of one label value in name order, so endpoint order never depends on qsort. */
-	qsort(pods_ix.rows, pods_ix.n, sizeof(*pods_ix.rows), ptr_order_cmp);
-	qsort(slices_ix.rows, slices_ix.n, sizeof(*slices_ix.rows), ptr_order_cmp);
+	label_index_sort(&pods_ix);
+	label_index_sort(&slices_ix);
 	for (i = 0; i < c->n_services; i++) {
 		struct cluster_service *s = c->services[i];
 		const struct cluster_endpoints *user;

@@ -69,6 +69,22 @@ netaddr_str(const struct netaddr *a, char *buf)
 {
 	int af = a->family == NETADDR_V4 ? AF_INET : AF_INET6;
 
+	if (a->family == NETADDR_V4) {
+		/* inet_ntop's "%u.%u.%u.%u" without printf: a snapshot formats every endpoint. */
+		char *p = buf;
+
+		for (int i = 0; i < 4; i++) {
+			unsigned v = a->bytes[i];
+
+			if (v >= 100)
+				*p++ = (char)('0' + v / 100);
+			if (v >= 10)
+				*p++ = (char)('0' + v / 10 % 10);
+			*p++ = (char)('0' + v % 10);
+			*p++ = i < 3 ? '.' : '\0';
+		}
+		return buf;
+	}
 	if (a->family == NETADDR_NONE || inet_ntop(af, a->bytes, buf, NETADDR_STRLEN) == NULL)
 		memcpy(buf, "<none>", sizeof("<none>"));
 	return buf;

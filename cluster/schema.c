@@ -487,6 +487,26 @@ path_push(struct schema_decoder *dec, const char *fmt, ...)
 	return old;
 }
 
+/* Append ".KEY" (just KEY at the start), cut to fit as path_push cuts: the formatting-free
+ * path_push of every mapping key decoded. */
+static size_t
+path_key(struct schema_decoder *dec, const char *key)
+{
+	size_t old = dec->plen, room = sizeof(dec->path) - 1 - dec->plen;
+	size_t len = strlen(key);
+
+	if (dec->plen > 0 && room > 0) {
+		dec->path[dec->plen++] = '.';
+		room--;
+	}
+	if (len > room)
+		len = room;
+	memcpy(dec->path + dec->plen, key, len);
+	dec->plen += len;
+	dec->path[dec->plen] = '\0';
+	return old;
+}
+
 static void
 path_pop(struct schema_decoder *dec, size_t old)
 {
@@ -531,6 +551,9 @@ is_bool_text(const char *s)
 	        "True", "TRUE", "false", "False", "FALSE", "on", "On", "ON", "off", "Off", "OFF"};
 	size_t i;
 
+	/* Every word is 1 to 5 octets and starts with one of these: most strings stop here. */
+	if (s[0] == '\0' || strchr("yYnNtTfFoO", s[0]) == NULL || strlen(s) > 5)
+		return false;
 	for (i = 0; i < N(words); i++)
 		if (!strcmp(s, words[i]))
 			return true;
@@ -542,12 +565,12 @@ is_float_text(const char *s)
 {
 	char *end;
 
+	if (!((*s >= '0' && *s <= '9') || *s == '-' || *s == '+' || *s == '.'))
+		return false;
 	if (!strcmp(s, ".inf") || !strcmp(s, "-.inf") || !strcmp(s, ".nan") || !strcmp(s, ".Inf") ||
 	    !strcmp(s, ".NaN"))
 		return true;
 	if (strchr(s, '.') == NULL && strchr(s, 'e') == NULL && strchr(s, 'E') == NULL)
-		return false;
-	if (!((*s >= '0' && *s <= '9') || *s == '-' || *s == '+' || *s == '.'))
 		return false;
 	errno = 0;
 	(void)strtod(s, &end);
@@ -881,7 +904,7 @@ schema_decode(struct schema_decoder *dec, const struct schema_obj *so, const str
               void *out)
 {
 	size_t i, j;
-	uint32_t line, col;
+	const void *outer;
 
 	if (map->type != YNODE_MAP) {
 		dec_report(dec, DIAG_ERROR, map, "expected a mapping (%s), got %s", so->name,
@@ -890,20 +913,24 @@ schema_decode(struct schema_decoder *dec, const struct schema_obj *so, const str
 	}
 	/* spec and status decode into the struct holding them, at the same address: the
 	 * outermost mapping, where the object starts, keeps the object's position. */
-	if (dec->positions == NULL || !posmap_get(dec->positions, out, POSMAP_OBJECT, &line, &col))
+	if (out != dec->obj_at)
 		record(dec, out, POSMAP_OBJECT, map);
+	outer = dec->obj_at;
+	dec->obj_at = out;
 	for (i = 0; i < map->n; i++) {
 		const struct ynode *k = map->entries[i].key, *v = map->entries[i].value;
 		const struct schema_field *f = NULL;
 		size_t old;
 
 		for (j = 0; j < so->n_fields; j++) {
-			if (!strcmp(so->fields[j].key, k->text)) {
+			/* The first octet rules out nearly every row without a call. */
+			if (so->fields[j].key[0] == k->text[0] &&
+			    !strcmp(so->fields[j].key, k->text)) {
 				f = &so->fields[j];
 				break;
 			}
 		}
-		old = path_push(dec, "%s%s", dec->plen ? "." : "", k->text);
+		old = path_key(dec, k->text);
 		if (f == NULL) {
 			dec_report(dec, DIAG_WARNING, k, "unknown field in %s; ignored", so->name);
 		} else if (v->type == YNODE_NULL) {
@@ -921,10 +948,11 @@ schema_decode(struct schema_decoder *dec, const struct schema_obj *so, const str
 			continue;
 		v = ytree_get(map, f->key);
 		if (v == NULL || v->type == YNODE_NULL) {
-			size_t old = path_push(dec, "%s%s", dec->plen ? "." : "", f->key);
+			size_t old = path_key(dec, f->key);
 
 			dec_report(dec, DIAG_ERROR, map, "Required value");
 			path_pop(dec, old);
 		}
 	}
+	dec->obj_at = outer;
 }

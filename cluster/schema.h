@@ -74,6 +74,9 @@ struct schema_decoder {
 	char path[512]; /* field path of the node being decoded */
 	size_t plen;
 	bool failed; /* an error was reported */
+	/* The struct the innermost schema_decode fills: a mapping decoded into the same address
+	 * (spec, status, metadata at offset 0) leaves the object's position as it is. */
+	const void *obj_at;
 };
 
 /* Fill OUT (a zeroed struct of schema SO) from the mapping MAP. Errors and warnings go to the

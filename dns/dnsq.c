@@ -133,18 +133,18 @@ put_answer(const struct dnsq_query *q, struct dnsw_wr *w, const struct dnsz_answ
 		set_tc(w, res);
 	if (a->len > room) {
 		keep = 0;
-		while (keep < total && a->rec_end[keep] <= room)
+		while (keep < total && dnsz_answer_ends(a)[keep] <= room)
 			keep++;
 		if (keep < a->an + a->ns) {
 			set_tc(w, res);
 			if (keep > a->an)
 				keep = a->an;
 		}
-		bytes = keep ? a->rec_end[keep - 1] : 0;
+		bytes = keep ? dnsz_answer_ends(a)[keep - 1] : 0;
 		an = keep < a->an ? keep : a->an;
 		ns = keep - an < a->ns ? (uint16_t)(keep - an) : a->ns;
 	}
-	dnsw_wr_bytes(w, a->wire, bytes);
+	dnsw_wr_bytes(w, dnsz_answer_wire(a), bytes);
 	dnsw_put16(w->buf + 6, an);
 	dnsw_put16(w->buf + 8, ns);
 	dnsw_put16(w->buf + 10, (uint16_t)(keep - an - ns));
@@ -231,13 +231,13 @@ answer_zone(const struct dnsz *z, const struct dnsz_node *node, struct dnsq_quer
 		return;
 	}
 	if (idx >= 0)
-		a = node->rr[idx];
-	if (node->rr[DNSZ_CNAME] != NULL && q->qtype != DNSW_T_CNAME) {
+		a = dnsz_rr(node, idx);
+	if (dnsz_rr(node, DNSZ_CNAME) != NULL && q->qtype != DNSW_T_CNAME) {
 		if ((node->flags & DNSZ_NODE_CHASE) &&
 		    (q->qtype == DNSW_T_A || q->qtype == DNSW_T_AAAA)) {
 			/* The CNAME now; the target's records come from upstream. */
 			begin(q, in, w, DNSW_R_NOERROR, true, true);
-			put_answer(q, w, node->rr[DNSZ_CNAME], res);
+			put_answer(q, w, dnsz_rr(node, DNSZ_CNAME), res);
 			q->chase = node->chase;
 			q->chase_len = node->chase_len;
 			res->action = DNSQ_CHASE;
@@ -246,7 +246,7 @@ answer_zone(const struct dnsz *z, const struct dnsz_node *node, struct dnsq_quer
 			return;
 		}
 		if (a == NULL)
-			a = node->rr[DNSZ_CNAME];
+			a = dnsz_rr(node, DNSZ_CNAME);
 	}
 	begin(q, in, w, DNSW_R_NOERROR, true, true);
 	if (a != NULL)

@@ -206,29 +206,40 @@ name_prepend_str(uint8_t *out, size_t *out_len, const char *label, const uint8_t
 
 /* ---- the node table ---- */
 
-/* The node for NAME, made when missing; NULL only when out of memory. */
+/* A new node for NAME (under HASH), which the zone must not have yet; NULL when out of memory. */
 static struct dnsz_node *
-zb_node(struct zb *zb, const uint8_t *name, size_t len, size_t apex_len)
+zb_node_add(struct zb *zb, const uint8_t *name, size_t len, size_t apex_len, uint32_t hash)
 {
 	struct dnsz *z = zb->z;
-	uint32_t hash = dnsw_name_hash(name, len);
-	struct dnsz_node *n = (struct dnsz_node *)dnsz_find(z, name, len, hash);
+	struct dnsz_node *n;
 	uint8_t *copy;
 
-	if (n != NULL)
-		return n; /* the zone's own node: building may still add to it */
-	n = arena_alloc(&z->arena, sizeof(*n));
-	copy = arena_alloc(&z->arena, len);
-	if (n == NULL || copy == NULL || htab_insert(&z->nodes, &n->hn, hash) != SVC_OK) {
+	/* The name right behind its node: a lookup that finds the node finds the name in the
+	 * same or the next cache line. */
+	n = arena_alloc_aligned(&z->arena, sizeof(*n) + len, _Alignof(struct dnsz_node));
+	if (n == NULL || htab_insert(&z->nodes, &n->hn, hash) != SVC_OK) {
 		zb->status = SVC_ENOMEM;
 		return NULL;
 	}
+	copy = (uint8_t *)(n + 1);
 	memcpy(copy, name, len);
 	n->name = copy;
 	n->name_len = (uint8_t)len;
 	n->apex_len = (uint8_t)apex_len;
 	z->n_nodes++;
 	return n;
+}
+
+/* The node for NAME, made when missing; NULL only when out of memory. */
+static struct dnsz_node *
+zb_node(struct zb *zb, const uint8_t *name, size_t len, size_t apex_len)
+{
+	uint32_t hash = dnsw_name_hash(name, len);
+	struct dnsz_node *n = (struct dnsz_node *)dnsz_find(zb->z, name, len, hash);
+
+	if (n != NULL)
+		return n; /* the zone's own node: building may still add to it */
+	return zb_node_add(zb, name, len, apex_len, hash);
 }
 
 /* ---- answers ---- */
@@ -335,28 +346,50 @@ blob_addr(struct zb_blob *b, int section, const uint8_t *name, size_t len, size_
 	blob_rr_end(b);
 }
 
-static const struct dnsz_answer *
+static struct dnsz_answer *
 blob_end(struct zb_blob *b)
 {
 	struct arena *a = &b->zb->z->arena;
-	struct dnsz_answer *ans = arena_alloc(a, sizeof(*ans));
-	uint8_t *wire = arena_alloc(a, b->w.len ? b->w.len : 1);
-	uint16_t *ends = arena_calloc(a, b->n_rec ? b->n_rec : 1, sizeof(*ends));
+	/* One allocation: the answer, its record ends, then its wire bytes. */
+	struct dnsz_answer *ans =
+	        arena_alloc_aligned(a, sizeof(*ans) + b->n_rec * sizeof(uint16_t) + b->w.len,
+	                            _Alignof(struct dnsz_answer));
+	uint16_t *ends;
+	uint8_t *wire;
 
-	if (ans == NULL || wire == NULL || ends == NULL) {
+	if (ans == NULL) {
 		b->zb->status = SVC_ENOMEM;
 		return NULL;
 	}
+	ends = (uint16_t *)(ans + 1);
+	wire = (uint8_t *)(ends + b->n_rec);
+	/* dnsz_answer_wire finds the wire bytes behind an + ns + ar ends. */
 	memcpy(wire, b->w.buf, b->w.len);
 	memcpy(ends, b->zb->ends, b->n_rec * sizeof(*ends));
-	ans->wire = wire;
 	ans->len = (uint16_t)b->w.len;
 	ans->an = b->counts[0];
 	ans->ns = b->counts[1];
 	ans->ar = b->counts[2];
-	ans->rec_end = ends;
 	ans->cut = b->cut;
 	return ans;
+}
+
+/* Make A the answer of NODE for TYPE, replacing any; A NULL removes it. */
+static void
+node_set(struct dnsz_node *node, enum dnsz_rtype type, struct dnsz_answer *a)
+{
+	const struct dnsz_answer **pp = &node->answers;
+
+	/* Answers are the zone's own, writable while it is built. */
+	while (*pp != NULL && (*pp)->type != type)
+		pp = &((struct dnsz_answer *)(uintptr_t)*pp)->next;
+	if (*pp != NULL)
+		*pp = (*pp)->next;
+	if (a != NULL) {
+		a->type = (uint8_t)type;
+		a->next = node->answers;
+		node->answers = a;
+	}
 }
 
 /* ---- record sets ---- */
@@ -435,7 +468,7 @@ set_addrs(struct zb *zb, struct dnsz_node *node, const struct netaddr *list, siz
 			count++;
 		}
 		if (count > 0)
-			node->rr[fam == 0 ? DNSZ_A : DNSZ_AAAA] = blob_end(&b);
+			node_set(node, fam == 0 ? DNSZ_A : DNSZ_AAAA, blob_end(&b));
 	}
 done:
 	free(repeat);
@@ -536,7 +569,7 @@ set_srv(struct zb *zb, struct dnsz_node *node, struct srv_entry *e, size_t n)
 			continue;
 		blob_addr(&b, 2, e[i].target, e[i].target_len, e[i].at, e[i].addr, zb->z->ttl);
 	}
-	node->rr[DNSZ_SRV] = blob_end(&b);
+	node_set(node, DNSZ_SRV, blob_end(&b));
 }
 
 static void
@@ -613,9 +646,16 @@ build_ptrs(struct zb *zb)
 		size_t j = i, apex_len;
 		uint8_t name[DNSW_NAME_MAX];
 		size_t len = reverse_name(&zb->ptrs[i].addr, name, &apex_len);
-		struct dnsz_node *node = zb_node(zb, name, len, apex_len);
+		struct dnsz_node *node;
 		struct zb_blob b;
 
+		/* Each address is one group, so its reverse name is new unless it lies in the
+		 * cluster zone too (a zone under in-addr.arpa or ip6.arpa): a lookup less for
+		 * each of a million names, every one a cache miss. */
+		if (dnsw_name_suffix_at(name, len, zb->z->apex, zb->z->apex_len) < 0)
+			node = zb_node_add(zb, name, len, apex_len, dnsw_name_hash(name, len));
+		else
+			node = zb_node(zb, name, len, apex_len);
 		if (node == NULL)
 			return;
 		node->flags |= DNSZ_NODE_REVERSE;
@@ -634,7 +674,7 @@ build_ptrs(struct zb *zb)
 			dnsw_wr_bytes(&b.w, p->name, p->len);
 			blob_rr_end(&b);
 		}
-		node->rr[DNSZ_PTR] = blob_end(&b);
+		node_set(node, DNSZ_PTR, blob_end(&b));
 		i = j;
 	}
 }
@@ -910,11 +950,11 @@ build_external(struct zb *zb, const struct cluster_service *s, const uint8_t *ns
 					          zb->z->ttl);
 			}
 		}
-		node->rr[t == 0 ? DNSZ_CNAME : t == 1 ? DNSZ_A : DNSZ_AAAA] = blob_end(&b);
+		node_set(node, t == 0 ? DNSZ_CNAME : t == 1 ? DNSZ_A : DNSZ_AAAA, blob_end(&b));
 	}
 	if (dnsw_name_suffix_at(target, tlen, zb->z->apex, zb->z->apex_len) < 0) {
 		/* Outside the zone: A and AAAA are followed upstream at query time. */
-		copy = arena_alloc(&zb->z->arena, tlen);
+		copy = arena_alloc_bytes(&zb->z->arena, tlen);
 		if (copy == NULL) {
 			zb->status = SVC_ENOMEM;
 			return;
@@ -923,8 +963,8 @@ build_external(struct zb *zb, const struct cluster_service *s, const uint8_t *ns
 		node->chase = copy;
 		node->chase_len = (uint8_t)tlen;
 		node->flags |= DNSZ_NODE_CHASE;
-		node->rr[DNSZ_A] = NULL;
-		node->rr[DNSZ_AAAA] = NULL;
+		node_set(node, DNSZ_A, NULL);
+		node_set(node, DNSZ_AAAA, NULL);
 	}
 }
 
@@ -958,7 +998,7 @@ build_apex(struct zb *zb)
 	dnsw_wr_u32(&b.w, 86400);
 	dnsw_wr_u32(&b.w, z->ttl);
 	blob_rr_end(&b);
-	apex->rr[DNSZ_SOA] = blob_end(&b);
+	node_set(apex, DNSZ_SOA, blob_end(&b));
 
 	/* NS: the Service in front of the cluster DNS, else ns.dns.<zone> with the listen address.
 	 */
@@ -985,7 +1025,7 @@ build_apex(struct zb *zb)
 	blob_rr_end(&b);
 	for (size_t i = 0; i < n_glue; i++)
 		blob_addr(&b, 2, ns_target, ns_len, target_at, &glue[i], z->ttl);
-	apex->rr[DNSZ_NS] = blob_end(&b);
+	node_set(apex, DNSZ_NS, blob_end(&b));
 
 	if (!name_prepend_str(name, &len, "dns-version", z->apex, z->apex_len))
 		return;
@@ -996,7 +1036,7 @@ build_apex(struct zb *zb)
 	blob_rr(&b, 0, node->name, node->name_len, DNSW_HEADER, DNSW_T_TXT, DNSZ_VERSION_TTL);
 	dnsw_wr_bytes(&b.w, "\0051.1.0", 6);
 	blob_rr_end(&b);
-	node->rr[DNSZ_TXT] = blob_end(&b);
+	node_set(node, DNSZ_TXT, blob_end(&b));
 }
 
 /* ---- pods ---- */
@@ -1038,6 +1078,21 @@ oom:
 	zb->status = SVC_ENOMEM;
 }
 
+/* About how many names the zone of C has: apex ones, two per namespace, and per service its
+ * own, _<proto>, one per named port, its endpoints and the reverse names of its addresses. */
+static size_t
+zb_estimate(const struct cluster *c)
+{
+	size_t n = 8 + 2 * c->n_ns_names;
+
+	for (size_t i = 0; i < c->n_services; i++) {
+		const struct cluster_service *s = c->services[i];
+
+		n += 2 + s->n_ports + s->n_cluster_ips + 2 * s->n_endpoints;
+	}
+	return n;
+}
+
 enum svc_status
 dnsz_build(const struct cluster *c, const struct dnsz_options *opts, struct dnsz **out)
 {
@@ -1072,6 +1127,12 @@ dnsz_build(const struct cluster *c, const struct dnsz_options *opts, struct dnsz
 		goto done;
 	}
 	z->loaded = true;
+	/* Buckets for every name up front: growing a table of a million names rehashes each
+	 * of them several times, a cache miss apiece. */
+	if (htab_reserve(&z->nodes, zb_estimate(c)) != SVC_OK) {
+		st = SVC_ENOMEM;
+		goto done;
+	}
 	build_apex(&zb);
 	zb_node(&zb, zb.svc_apex, zb.svc_apex_len, z->apex_len);
 	zb_node(&zb, pod_apex, pod_apex_len, z->apex_len);

@@ -97,6 +97,53 @@ found:
 	return SVC_OK;
 }
 
+/* N in decimal, in ARENA. */
+static const char *
+number_str(struct arena *a, int32_t n)
+{
+	char buf[16];
+	int len = snprintf(buf, sizeof(buf), "%d", (int)n);
+
+	return len > 0 ? arena_strndup(a, buf, (size_t)len) : NULL;
+}
+
+/* "ns/name:port/PROTO/scope/family", as arena_printf("%s/%s:%s/%s/%s/%u") would write it, with
+ * no formatting: one key per pool, some 200,000 of them at 100,000 services. */
+static const char *
+pool_key(struct arena *a, const struct cluster_service *svc, const struct fwd_plan_pool *pool)
+{
+	const char *parts[5] = {svc->meta.ns, svc->meta.name,
+	                        pool->port_name ? pool->port_name : "",
+	                        cluster_proto_str(pool->proto), fwd_scope_str(pool->scope)};
+	static const char seps[5] = {'/', ':', '/', '/', '/'};
+	size_t lens[5], total = 0, at = 0;
+	char fam[4], *key;
+	size_t flen = 0;
+	unsigned f = pool->family;
+
+	/* The family as a number (0 to 255). */
+	if (f >= 100)
+		fam[flen++] = (char)('0' + f / 100);
+	if (f >= 10)
+		fam[flen++] = (char)('0' + f / 10 % 10);
+	fam[flen++] = (char)('0' + f % 10);
+	for (int i = 0; i < 5; i++) {
+		lens[i] = strlen(parts[i]);
+		total += lens[i] + 1;
+	}
+	key = arena_alloc_bytes(a, total + flen + 1);
+	if (key == NULL)
+		return NULL;
+	for (int i = 0; i < 5; i++) {
+		memcpy(key + at, parts[i], lens[i]);
+		at += lens[i];
+		key[at++] = seps[i];
+	}
+	memcpy(key + at, fam, flen);
+	key[at + flen] = '\0';
+	return key;
+}
+
 static enum svc_status
 get_pool(struct builder *b, const struct cluster_service *svc, size_t pi, enum fwd_scope scope,
          uint8_t family, struct port_pools *pp, size_t *out)
@@ -118,14 +165,11 @@ get_pool(struct builder *b, const struct cluster_service *svc, size_t pi, enum f
 		return SVC_ENOMEM;
 	pool->ns = svc->meta.ns;
 	pool->name = svc->meta.name;
-	pool->port_name =
-	        port->name != NULL ? port->name : arena_printf(&p->arena, "%d", (int)port->port);
+	pool->port_name = port->name != NULL ? port->name : number_str(&p->arena, port->port);
 	pool->proto = port->proto;
 	pool->scope = scope;
 	pool->family = family;
-	pool->key = arena_printf(&p->arena, "%s/%s:%s/%s/%s/%u", svc->meta.ns, svc->meta.name,
-	                         pool->port_name ? pool->port_name : "",
-	                         cluster_proto_str(port->proto), fwd_scope_str(scope), family);
+	pool->key = pool_key(&p->arena, svc, pool);
 	if (pool->port_name == NULL || pool->key == NULL)
 		return SVC_ENOMEM;
 	if (svc->affinity == CLUSTER_AFFINITY_CLIENTIP)
@@ -245,30 +289,45 @@ plan_service(struct builder *b, const struct cluster_service *svc)
 	return st;
 }
 
-static int
-listener_cmp(const struct fwd_plan_listener *a, const struct fwd_plan_listener *b)
+/* A listener's place in the conflict order: protocol, port, wildcard, address, then creation
+ * order (qsort is not stable). Copied out so the comparison reads no other memory, and qsort
+ * needs no global. */
+struct listener_key {
+	uint32_t head; /* proto << 24 | port << 8 | wildcard */
+	struct netaddr addr;
+	size_t idx;
+};
+
+static struct listener_key
+listener_key(const struct fwd_plan_listener *l, size_t idx)
 {
-	if (a->proto != b->proto)
-		return (int)a->proto - (int)b->proto;
-	if (a->port != b->port)
-		return (int)a->port - (int)b->port;
-	if (a->wildcard != b->wildcard)
-		return (int)a->wildcard - (int)b->wildcard;
+	struct listener_key k;
+
+	memset(&k, 0, sizeof(k));
+	k.head = (uint32_t)l->proto << 24 | (uint32_t)l->port << 8 | (uint32_t)l->wildcard;
+	k.addr = l->addr;
+	k.idx = idx;
+	return k;
+}
+
+/* As listener_cmp before: proto, port and wildcard numerically, then the address. */
+static int
+listener_key_cmp(const struct listener_key *a, const struct listener_key *b)
+{
+	if (a->head != b->head)
+		return a->head < b->head ? -1 : 1;
 	return netaddr_cmp(&a->addr, &b->addr);
 }
 
-/* qsort is not stable: ties fall back to creation order, the index. */
-static const struct fwd_plan_listener *sort_base;
-
 static int
-index_order(const void *pa, const void *pb)
+key_order(const void *pa, const void *pb)
 {
-	size_t a = *(const size_t *)pa, b = *(const size_t *)pb;
-	int r = listener_cmp(&sort_base[a], &sort_base[b]);
+	const struct listener_key *a = pa, *b = pb;
+	int r = listener_key_cmp(a, b);
 
 	if (r != 0)
 		return r;
-	return a < b ? -1 : a > b;
+	return a->idx < b->idx ? -1 : a->idx > b->idx;
 }
 
 /* Drop listeners that claim an address and port already claimed, keeping the first. */
@@ -276,24 +335,24 @@ static enum svc_status
 drop_conflicts(struct builder *b)
 {
 	struct fwd_plan *p = b->p;
-	size_t *idx = NULL, out = 0;
+	struct listener_key *keys = NULL;
 	struct fwd_plan_listener *sorted = NULL;
+	size_t out = 0, last = 0;
 	enum svc_status st = SVC_ENOMEM;
 
 	if (p->n_listeners < 2)
 		return SVC_OK;
-	idx = malloc(p->n_listeners * sizeof(*idx));
+	keys = malloc(p->n_listeners * sizeof(*keys));
 	sorted = malloc(p->n_listeners * sizeof(*sorted));
-	if (idx == NULL || sorted == NULL)
+	if (keys == NULL || sorted == NULL)
 		goto done;
 	for (size_t i = 0; i < p->n_listeners; i++)
-		idx[i] = i;
-	sort_base = p->listeners;
-	qsort(idx, p->n_listeners, sizeof(*idx), index_order);
+		keys[i] = listener_key(&p->listeners[i], i);
+	qsort(keys, p->n_listeners, sizeof(*keys), key_order);
 	for (size_t i = 0; i < p->n_listeners; i++) {
-		const struct fwd_plan_listener *l = &p->listeners[idx[i]];
+		const struct fwd_plan_listener *l = &p->listeners[keys[i].idx];
 
-		if (out > 0 && listener_cmp(&sorted[out - 1], l) == 0) {
+		if (out > 0 && listener_key_cmp(&keys[last], &keys[i]) == 0) {
 			const struct fwd_plan_pool *lost = &p->pools[l->pool];
 			const struct fwd_plan_pool *kept = &p->pools[sorted[out - 1].pool];
 			char a[NETADDR_STRLEN];
@@ -308,6 +367,7 @@ drop_conflicts(struct builder *b)
 			         kept->port_name);
 			continue;
 		}
+		last = i;
 		sorted[out++] = *l;
 	}
 	memcpy(p->listeners, sorted, out * sizeof(*sorted));
@@ -315,7 +375,7 @@ drop_conflicts(struct builder *b)
 	st = SVC_OK;
 done:
 	free(sorted);
-	free(idx);
+	free(keys);
 	return st;
 }
 

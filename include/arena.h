@@ -21,9 +21,14 @@ void arena_move(struct arena *dst, struct arena *src);
 
 /* Zeroed memory aligned for any type, or NULL when out of memory. */
 void *arena_alloc(struct arena *a, size_t size);
+/* Zeroed bytes with no alignment (strings, wire data), or NULL when out of memory. */
+void *arena_alloc_bytes(struct arena *a, size_t size);
+/* Zeroed memory at a multiple of ALIGN (a power of two up to 16; anything else means 16), for
+ * many small structs whose members need less than 16. */
+void *arena_alloc_aligned(struct arena *a, size_t size, size_t align);
 /* Zeroed array of N elements of SIZE bytes, NULL on overflow or out of memory. */
 void *arena_calloc(struct arena *a, size_t n, size_t size);
-/* Copy of the LEN bytes at S plus a NUL, or NULL. */
+/* Copy of the LEN bytes at S plus a NUL (unaligned), or NULL. */
 char *arena_strndup(struct arena *a, const char *s, size_t len);
 char *arena_strdup(struct arena *a, const char *s);
 /* printf into the arena, or NULL. */

@@ -10,7 +10,6 @@
 
 #include "arena.h"
 #include "cluster.h"
-#include "htab.h"
 #include "dnsw.h"
 #include "htab.h"
 #include "netaddr.h"
@@ -34,14 +33,28 @@ enum dnsz_rtype {
 
 /* The sections after the question of one response, for a query whose name is the node's name:
  * compression pointers are final, since the question is always at offset 12 and the node's name
- * fixes its length. */
+ * fixes its length. The record ends (uint16_t, an + ns + ar of them) and then the LEN wire bytes
+ * follow this header in memory: dnsz_answer_ends and dnsz_answer_wire find them. */
 struct dnsz_answer {
-	const uint8_t *wire;
+	const struct dnsz_answer *next; /* the node's next answer, of another type */
 	uint16_t len;
 	uint16_t an, ns, ar;
-	const uint16_t *rec_end; /* end offset of each record in WIRE, an + ns + ar entries */
-	bool cut; /* answer records were left out at build: no message holds them all (TC) */
+	bool cut;     /* answer records were left out at build: no message holds them all (TC) */
+	uint8_t type; /* enum dnsz_rtype */
 };
+
+/* End offset of each record of A in its wire bytes. */
+static inline const uint16_t *
+dnsz_answer_ends(const struct dnsz_answer *a)
+{
+	return (const uint16_t *)(const void *)(a + 1);
+}
+
+static inline const uint8_t *
+dnsz_answer_wire(const struct dnsz_answer *a)
+{
+	return (const uint8_t *)(dnsz_answer_ends(a) + a->an + a->ns + a->ar);
+}
 
 enum dnsz_node_flags {
 	DNSZ_NODE_POD_NS = 1,  /* <ns>.pod.<zone>: one label below it is a dashed pod IP */
@@ -50,7 +63,9 @@ enum dnsz_node_flags {
 };
 
 /* A name of the zone. One without answers is an empty non-terminal (a name below it exists):
- * NODATA for every type, not NXDOMAIN (RFC 8020). */
+ * NODATA for every type, not NXDOMAIN (RFC 8020). A zone has a million names at 100,000
+ * services, nearly all with one or two answers: they are a short list (dnsz_rr), not an array
+ * of every type (64 bytes a name). */
 struct dnsz_node {
 	struct htab_node hn; /* in dnsz.nodes, under dnsw_name_hash(name) */
 	const uint8_t *name; /* lower-case wire form */
@@ -58,9 +73,20 @@ struct dnsz_node {
 	uint8_t flags;
 	uint8_t apex_len; /* wire length of the apex (zone or reverse zone) that ends NAME */
 	uint8_t chase_len;
-	const uint8_t *chase; /* CNAME target for DNSZ_NODE_CHASE */
-	const struct dnsz_answer *rr[DNSZ_NTYPES];
+	const uint8_t *chase;              /* CNAME target for DNSZ_NODE_CHASE */
+	const struct dnsz_answer *answers; /* at most one of each type */
 };
+
+/* NODE's answer for TYPE, or NULL. */
+static inline const struct dnsz_answer *
+dnsz_rr(const struct dnsz_node *node, enum dnsz_rtype type)
+{
+	const struct dnsz_answer *a = node->answers;
+
+	while (a != NULL && a->type != type)
+		a = a->next;
+	return a;
+}
 
 struct dnsz_options {
 	const char *domain;         /* "cluster.local" */

@@ -56,16 +56,22 @@ arena_move(struct arena *dst, struct arena *src)
 	arena_init(src);
 }
 
-void *
-arena_alloc(struct arena *a, size_t size)
+/* SIZE zeroed bytes at a multiple of ALIGN (a power of two, at most 16). Smaller alignments
+ * (strings, wire data, structs of pointers) pack tightly: most strings of a manifest are
+ * shorter than 16 bytes. */
+static void *
+arena_take(struct arena *a, size_t size, size_t align)
 {
 	struct arena_block *b;
-	size_t need = (size + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+	size_t need = (size + align - 1) & ~(align - 1);
+	size_t at = 0;
 	void *p;
 
 	if (need < size)
 		return NULL;
-	if (a->head == NULL || a->head->size - a->used < need) {
+	if (a->head != NULL)
+		at = (a->used + align - 1) & ~(align - 1);
+	if (a->head == NULL || at > a->head->size || a->head->size - at < need) {
 		size_t bsize = need > ARENA_BLOCK / 4 ? need : ARENA_BLOCK;
 
 		if (need > ARENA_BLOCK / 4) {
@@ -93,13 +99,33 @@ arena_alloc(struct arena *a, size_t size)
 		b->size = bsize;
 		b->next = a->head;
 		a->head = b;
-		a->used = 0;
+		at = 0;
 	}
-	p = a->head->data + a->used;
-	a->used += need;
+	p = a->head->data + at;
+	a->used = at + need;
 	a->total += need;
 	memset(p, 0, size);
 	return p;
+}
+
+void *
+arena_alloc(struct arena *a, size_t size)
+{
+	return arena_take(a, size, ARENA_ALIGN);
+}
+
+void *
+arena_alloc_bytes(struct arena *a, size_t size)
+{
+	return arena_take(a, size, 1);
+}
+
+void *
+arena_alloc_aligned(struct arena *a, size_t size, size_t align)
+{
+	if (align == 0 || align > ARENA_ALIGN || (align & (align - 1)) != 0)
+		align = ARENA_ALIGN;
+	return arena_take(a, size, align);
 }
 
 void *
@@ -113,7 +139,7 @@ arena_calloc(struct arena *a, size_t n, size_t size)
 char *
 arena_strndup(struct arena *a, const char *s, size_t len)
 {
-	char *p = arena_alloc(a, len + 1);
+	char *p = len + 1 > len ? arena_alloc_bytes(a, len + 1) : NULL;
 
 	if (p == NULL)
 		return NULL;
@@ -140,7 +166,7 @@ arena_printf(struct arena *a, const char *fmt, ...)
 	va_end(ap);
 	if (n < 0)
 		return NULL;
-	p = arena_alloc(a, (size_t)n + 1);
+	p = arena_alloc_bytes(a, (size_t)n + 1);
 	if (p == NULL)
 		return NULL;
 	va_start(ap, fmt);

@@ -87,15 +87,15 @@ test_nodes(void **state)
 	assert_int_equal(dt_zone->n_services, 14 - 1);
 	n = find("cluster.local");
 	assert_non_null(n);
-	assert_non_null(n->rr[DNSZ_SOA]);
-	assert_non_null(n->rr[DNSZ_NS]);
-	assert_null(n->rr[DNSZ_A]);
+	assert_non_null(dnsz_rr(n, DNSZ_SOA));
+	assert_non_null(dnsz_rr(n, DNSZ_NS));
+	assert_null(dnsz_rr(n, DNSZ_A));
 	n = find("svc1.testns.svc.cluster.local");
 	assert_non_null(n);
-	assert_non_null(n->rr[DNSZ_A]);
-	assert_null(n->rr[DNSZ_AAAA]);
-	assert_non_null(n->rr[DNSZ_SRV]);
-	assert_null(n->rr[DNSZ_CNAME]);
+	assert_non_null(dnsz_rr(n, DNSZ_A));
+	assert_null(dnsz_rr(n, DNSZ_AAAA));
+	assert_non_null(dnsz_rr(n, DNSZ_SRV));
+	assert_null(dnsz_rr(n, DNSZ_CNAME));
 	assert_int_equal(n->flags, 0);
 	assert_int_equal(n->apex_len, 15);
 	/* Namespaces exist under svc and pod; only pod ones take pod names. */
@@ -115,22 +115,22 @@ test_nodes(void **state)
 	n = find("external.testns.svc.cluster.local");
 	assert_non_null(n);
 	assert_true(n->flags & DNSZ_NODE_CHASE);
-	assert_non_null(n->rr[DNSZ_CNAME]);
-	assert_null(n->rr[DNSZ_A]);
+	assert_non_null(dnsz_rr(n, DNSZ_CNAME));
+	assert_null(dnsz_rr(n, DNSZ_A));
 	assert_int_equal(n->chase_len, 20);
 	assert_memory_equal(n->chase, "\3ext\11interwebs\4test", 20);
 	n = find("external-to-service.testns.svc.cluster.local");
 	assert_non_null(n);
 	assert_false(n->flags & DNSZ_NODE_CHASE);
-	assert_non_null(n->rr[DNSZ_A]);
-	assert_int_equal(n->rr[DNSZ_A]->an, 2);
+	assert_non_null(dnsz_rr(n, DNSZ_A));
+	assert_int_equal(dnsz_rr(n, DNSZ_A)->an, 2);
 	/* Reverse names. */
 	n = find("1.1.96.10.in-addr.arpa");
 	assert_non_null(n);
 	assert_true(n->flags & DNSZ_NODE_REVERSE);
 	assert_int_equal(n->apex_len, 14);
-	assert_non_null(n->rr[DNSZ_PTR]);
-	assert_int_equal(n->rr[DNSZ_PTR]->an, 1);
+	assert_non_null(dnsz_rr(n, DNSZ_PTR));
+	assert_int_equal(dnsz_rr(n, DNSZ_PTR)->an, 1);
 	/* Named ports only. */
 	assert_non_null(find("_http._tcp.svc1.testns.svc.cluster.local"));
 	assert_null(find("_http._udp.svc1.testns.svc.cluster.local"));
@@ -151,8 +151,8 @@ check_answer(const struct dnsz_node *n, const struct dnsz_answer *a)
 
 	assert_true(total > 0);
 	for (size_t i = 0; i < total; i++) {
-		assert_true(a->rec_end[i] > prev);
-		prev = a->rec_end[i];
+		assert_true(dnsz_answer_ends(a)[i] > prev);
+		prev = dnsz_answer_ends(a)[i];
 	}
 	assert_int_equal(prev, a->len);
 	memset(msg, 0, 12);
@@ -168,7 +168,7 @@ check_answer(const struct dnsz_node *n, const struct dnsz_answer *a)
 	o += n->name_len;
 	memcpy(msg + o, "\0\1\0\1", 4);
 	o += 4;
-	memcpy(msg + o, a->wire, a->len);
+	memcpy(msg + o, dnsz_answer_wire(a), a->len);
 	m = dt_parse(msg, o + a->len);
 	assert_non_null(m);
 	assert_int_equal(m->trailing, 0);
@@ -191,8 +191,8 @@ test_answers_well_formed(void **state)
 		assert_int_equal(hn->hash, dnsw_name_hash(n->name, n->name_len));
 		assert_true(dnsz_find(dt_zone, n->name, n->name_len, hn->hash) == n);
 		for (int t = 0; t < DNSZ_NTYPES; t++) {
-			if (n->rr[t] != NULL)
-				check_answer(n, n->rr[t]);
+			if (dnsz_rr(n, t) != NULL)
+				check_answer(n, dnsz_rr(n, t));
 		}
 	}
 	assert_int_equal(nodes, dt_zone->n_nodes);
@@ -245,8 +245,9 @@ test_other_domain(void **state)
 	assert_int_equal(dnsw_name_from_str("1.1.96.10.in-addr.arpa", name, &len), SVC_OK);
 	n = dnsz_find(z, name, len, dnsw_name_hash(name, len));
 	assert_non_null(n);
-	assert_non_null(n->rr[DNSZ_PTR]);
-	assert_memory_equal(n->rr[DNSZ_PTR]->wire + 12, "\4svc1\6testns\3svc\3k8s\7example", 29);
+	assert_non_null(dnsz_rr(n, DNSZ_PTR));
+	assert_memory_equal(dnsz_answer_wire(dnsz_rr(n, DNSZ_PTR)) + 12,
+	                    "\4svc1\6testns\3svc\3k8s\7example", 29);
 	dnsz_unref(z);
 }
 
