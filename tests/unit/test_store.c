@@ -22,7 +22,9 @@ same_answer(const struct dnsz_answer *a, const struct dnsz_answer *b)
 	if (a == NULL || b == NULL)
 		return a == b;
 	return a->len == b->len && a->an == b->an && a->ns == b->ns && a->ar == b->ar &&
-	       a->cut == b->cut && memcmp(a->wire, b->wire, a->len) == 0;
+	       a->cut == b->cut && memcmp(dnsz_answer_wire(a), dnsz_answer_wire(b), a->len) == 0 &&
+	       memcmp(dnsz_answer_ends(a), dnsz_answer_ends(b),
+	              (size_t)(a->an + a->ns + a->ar) * sizeof(uint16_t)) == 0;
 }
 
 /* Every name of A is in B with the same answers. The first difference is printed. */
@@ -43,7 +45,8 @@ zone_within(const struct dnsz *a, const struct dnsz *b, const char *what)
 			return false;
 		}
 		for (t = 0; t < DNSZ_NTYPES; t++)
-			if (!same_answer(n->rr[t], m->rr[t]) || n->flags != m->flags) {
+			if (!same_answer(dnsz_rr(n, (enum dnsz_rtype)t), dnsz_rr(m, (enum dnsz_rtype)t)) ||
+			    n->flags != m->flags) {
 				fprintf(stderr, "%s: name %.*s...: type %d differs\n", what,
 				        n->name[0], (const char *)n->name + 1, t);
 				return false;
