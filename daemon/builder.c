@@ -2,7 +2,9 @@
  *
  * Wake-ups cross threads through eventfds, not libevent's own cross-thread calls, so a serving
  * loop may run without libevent's locks (svcfwd's does). The builder thread blocks every signal:
- * they are the serving loop's. */
+ * they are the serving loop's. It runs at a lower priority (nice +BUILDER_NICE), so that on a
+ * busy machine the serving threads get the processor first: a build may take longer, a query
+ * must not. */
 #include "builder.h"
 
 #include <errno.h>
@@ -12,9 +14,12 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "daemon.h"
+
+#define BUILDER_NICE 10
 
 struct builder_handoff {
 	struct builder *b;
@@ -104,7 +109,16 @@ static void *
 builder_main(void *arg)
 {
 	struct builder *b = arg;
+	id_t tid = (id_t)gettid();
+	int prio;
 
+	/* Linux: a thread's own nice value. Raising it needs no privilege; a failure only leaves
+	 * the thread at the daemon's priority. */
+	errno = 0;
+	prio = getpriority(PRIO_PROCESS, tid);
+	if (errno == 0 && prio < 19)
+		(void)setpriority(PRIO_PROCESS, tid,
+		                  prio + BUILDER_NICE > 19 ? 19 : prio + BUILDER_NICE);
 	if (!atomic_load(&b->stop))
 		watch_reload(b->watch); /* the first snapshot */
 	event_base_dispatch(b->base);

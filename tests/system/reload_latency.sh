@@ -8,7 +8,8 @@
 #     descriptors a process may have here), in a network namespace of its own: new TCP
 #     connections through a ClusterIP reach the backend within 200 ms while it rebuilds.
 # lib/latprobe.py makes the change and asks until the change shows (which proves the rebuild ran
-# while it asked). The bounds hold in the normal build only (timing_ok); under the sanitizers the
+# while it asked); of up to three changes one must meet the bounds (a busy machine may delay any
+# one request; a loop that waits for the rebuild delays them all). The bounds hold in the normal build only (timing_ok); under the sanitizers the
 # clusters are smaller and only the answers are checked. The svcfwd part needs root and `ip
 # netns`; without them only the svcdns part runs.
 . "$(dirname "$0")/lib/common.sh"
@@ -26,7 +27,7 @@ else
 	N_FWD=500
 fi
 IP_OLD=10.111.255.100 # pinned, so the test knows them; gen_cluster.py's services are allocated
-IP_NEW=10.111.255.200
+IP_NEW=10.111.255.20  # and a digit: the Nth change's service
 
 # probe_svc NAME IP: a service over svc-1's five pods (ns-0, on node-a), http 80 -> 8080.
 probe_svc() {
@@ -43,21 +44,41 @@ EOF
 }
 field() { tr ' ' '\n' <<<"$2" | sed -n "s/^$1=//p"; } # KEY LINE
 
-# check_probe WHAT OUT-LINE RC KEYS...: the change showed, every answer was right, and (normal
-# build) each KEY's worst time stayed under the bound while the rebuild lasted longer than it.
-check_probe() {
-	local what=$1 out=$2 rc=$3 k v vis
-	shift 3
-	vis=$(field visible_ms "$out")
-	expect_true "$what: the change showed ($out)" [ "$rc" -eq 0 ]
-	expect_eq "$what: every answer right while rebuilding" "$(field failures "$out")" 0
+# best_of WHAT PROBE KEYS...: PROBE N makes change N (adds service probe-new-N) and prints
+# latprobe.py's line. Every change must show with every answer right; and (normal build) the
+# worst time of each KEY must stay under the bound while the rebuild lasts longer than it. A busy
+# machine may delay any one request, so up to three changes are made until one meets the bounds;
+# a loop that waits for the rebuild delays every one of them.
+best_of() {
+	local what=$1 probe=$2 out rc i k v vis ok
+	shift 2
+	for i in 1 2 3; do
+		out=$("$probe" "$i")
+		rc=$?
+		echo "# $what, change $i: $out"
+		if [ "$rc" -ne 0 ] || [ "$(field failures "$out")" != 0 ]; then
+			fail "$what: change $i showed, every answer right while rebuilding" "$out"
+			return
+		fi
+		timing_ok || break
+		vis=$(field visible_ms "$out")
+		ok=1
+		[ "${vis:-0}" -gt "$LIMIT_MS" ] || ok=0
+		for k in "$@"; do
+			v=$(field "$k" "$out")
+			[ "${v:-99999}" -lt "$LIMIT_MS" ] || ok=0
+		done
+		[ "$ok" == 0 ] || break
+	done
+	pass "$what: the changes showed, every answer right while rebuilding"
 	timing_ok || return 0
-	# Otherwise the check below would prove nothing: a blocked loop could still meet it.
+	# Otherwise the checks below would prove nothing: a blocked loop could still meet them.
 	expect_true "$what: the rebuild took longer than the bound (the change showed after ${vis} ms)" \
 		[ "${vis:-0}" -gt "$LIMIT_MS" ]
 	for k in "$@"; do
 		v=$(field "$k" "$out")
-		expect_true "$what: $k ${v:-?} < $LIMIT_MS while rebuilding" [ "${v:-99999}" -lt "$LIMIT_MS" ]
+		expect_true "$what: $k ${v:-?} < $LIMIT_MS while rebuilding (change $i of 3)" \
+			[ "${v:-99999}" -lt "$LIMIT_MS" ]
 	done
 }
 
@@ -66,7 +87,6 @@ check_probe() {
 Z=$WORK/dns-zones
 "$PY" "$GEN" "$Z" --services "$N_DNS" --pods 5 || exit 1
 probe_svc probe-old $IP_OLD >"$Z/probe-old.yaml"
-probe_svc probe-new $IP_NEW >"$WORK/dns-probe-new.yaml"
 
 started=0
 for try in 1 2 3; do
@@ -90,12 +110,14 @@ if [ "$started" != 1 ]; then
 	sed 's/^/  | /' "$WORK/svcdns.err" >&2
 	exit 1
 fi
-out=$("$PY" "$PROBE" dns --server 127.0.0.1 --port "$PORT" \
-	--name probe-old.ns-0.svc.cluster.local --want $IP_OLD \
-	--new-name probe-new.ns-0.svc.cluster.local --new-want $IP_NEW \
-	--trigger-src "$WORK/dns-probe-new.yaml" --trigger-dst "$Z/probe-new.yaml")
-rc=$?
-check_probe "svcdns, $N_DNS services" "$out" "$rc" udp_max_ms tcp_max_ms
+dns_probe() { # N
+	probe_svc "probe-new-$1" "$IP_NEW$1" >"$WORK/dns-probe-new.yaml"
+	"$PY" "$PROBE" dns --server 127.0.0.1 --port "$PORT" \
+		--name probe-old.ns-0.svc.cluster.local --want $IP_OLD \
+		--new-name "probe-new-$1.ns-0.svc.cluster.local" --new-want "$IP_NEW$1" \
+		--trigger-src "$WORK/dns-probe-new.yaml" --trigger-dst "$Z/probe-new-$1.yaml"
+}
+best_of "svcdns, $N_DNS services" dns_probe udp_max_ms tcp_max_ms
 expect_true "svcdns: still running" kill -0 "$SD_PID"
 stop_pid "$SD_PID"
 
@@ -118,7 +140,6 @@ ip -n "$NS" route add local 10.128.0.0/9 dev lo || exit 1
 F=$WORK/fwd-zones
 "$PY" "$GEN" "$F" --services "$N_FWD" --pods 5 || exit 1
 probe_svc probe-old $IP_OLD >"$F/probe-old.yaml"
-probe_svc probe-new $IP_NEW >"$WORK/fwd-probe-new.yaml"
 
 in_ns "$PY" "$PROBE" serve --port 8080 >"$WORK/serve.out" 2>&1 &
 track_pid "$!"
@@ -135,10 +156,12 @@ if ! poll 120000 fwd_ready; then
 	sed 's/^/  | /' "$WORK/svcfwd.err" >&2
 	exit 1
 fi
-out=$(in_ns "$PY" "$PROBE" tcp --addr $IP_OLD --port 80 --new-addr $IP_NEW \
-	--trigger-src "$WORK/fwd-probe-new.yaml" --trigger-dst "$F/probe-new.yaml")
-rc=$?
-check_probe "svcfwd, $N_FWD services" "$out" "$rc" max_ms
+fwd_probe() { # N
+	probe_svc "probe-new-$1" "$IP_NEW$1" >"$WORK/fwd-probe-new.yaml"
+	in_ns "$PY" "$PROBE" tcp --addr $IP_OLD --port 80 --new-addr "$IP_NEW$1" \
+		--trigger-src "$WORK/fwd-probe-new.yaml" --trigger-dst "$F/probe-new-$1.yaml"
+}
+best_of "svcfwd, $N_FWD services" fwd_probe max_ms
 expect_true "svcfwd: still running" kill -0 "$FWD_PID"
 grep "model [0-9]*:" "$WORK/svcfwd.err" | sed 's/^/# /'
 stop_pid "$FWD_PID"
