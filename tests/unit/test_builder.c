@@ -204,7 +204,7 @@ test_changes_coalesce(void **state)
 
 	(void)state;
 	bctx_init(&x);
-	x.sleep_ms = 600;
+	x.sleep_ms = 1000; /* the writes below end long before it does */
 	tu_write(dir, "a.yaml", service_yaml("a"));
 	b = make(&x, dir, 50);
 	assert_int_equal(builder_start(b), SVC_OK);
