@@ -5,6 +5,7 @@
  * plan replaces one not applied yet), where it updates the pools and sockets in place, and open
  * connections carry on untouched. */
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,6 +78,8 @@ free_next(struct builder_item *item)
 	fwd_plan_deinit(&n->plan);
 	cluster_unref(n->c);
 	free(n);
+	/* Usually the model's last reference: give its memory back, as after a load. */
+	malloc_trim(0);
 }
 
 /* Main loop: update pools and sockets to the plan. On any failure the old state stays. */
