@@ -816,6 +816,7 @@ store_snapshot(struct store *s, struct diag *d, struct cluster **out)
 	n_units = 0;
 	if (st != SVC_OK)
 		goto done;
+	(*out)->units_in_error = s->n_failing;
 	cluster_unref(s->last);
 	s->last = cluster_ref(*out);
 	dirty_clear(s);

@@ -88,10 +88,11 @@ bool opt_parse_lb_pools(const struct opt *o, void *opts, const char *val, bool f
  * ./zones. */
 const char *daemon_default_zones(const char *env_var, const char *etc_dir);
 
-/* SIGHUP reloads *WATCH (it may be set after this call); SIGTERM and SIGINT end BASE's loop. */
+/* SIGHUP asks *BUILDER for a rebuild (it may be set after this call); SIGTERM and SIGINT end
+ * BASE's loop. */
 struct daemon_signals;
-struct watch;
-enum svc_status daemon_signals_start(struct event_base *base, struct watch *const *watch,
+struct builder;
+enum svc_status daemon_signals_start(struct event_base *base, struct builder *const *builder,
                                      const char *zones, struct daemon_signals **out);
 void daemon_signals_stop(struct daemon_signals *s);
 
@@ -115,21 +116,29 @@ typedef enum svc_status (*daemon_apply_fn)(void *arg, const struct cluster *c, s
 int daemon_check(const char *zones, const struct cluster_config *cfg, daemon_apply_fn view,
                  void *arg);
 
-/* Reloads, the same in both daemons: the watcher's callback logs the problems, applies a good
- * snapshot with APPLY (whose summary is logged with the time taken) or keeps the last good one,
- * and counts both outcomes for /metrics. APPLY may fail (its summary says why). */
+/* Reloads, the same in both daemons: the watcher's callback (on the builder thread) logs the
+ * problems, applies a good snapshot with APPLY (whose summary is logged with the time taken) or
+ * keeps the last good one, and counts both outcomes for /metrics. APPLY may fail (its summary
+ * says why). With DEFERRED, APPLY only prepares and hands the result to a serving loop, which
+ * reports the outcome with daemon_reload_applied. Every field may be read from any thread. */
 struct daemon_reload {
 	const char *zones;
 	daemon_apply_fn apply;
 	void *arg;
+	bool deferred;
 	_Atomic uint64_t ok, failed;
-	_Atomic uint64_t last_ms; /* how long the last good reload took */
-	_Atomic bool ready;       /* a model has been applied */
-	uint64_t generation;      /* of the model applied last */
+	_Atomic uint64_t last_ms;        /* how long the last good reload took */
+	_Atomic bool ready;              /* a model has been applied */
+	_Atomic uint64_t generation;     /* of the model applied last */
+	_Atomic uint64_t files_in_error; /* manifest files whose last version is invalid */
 };
 void daemon_reload_init(struct daemon_reload *r, const char *zones, daemon_apply_fn apply,
                         void *arg);
 void daemon_reload_cb(struct cluster *fresh, const struct diag *d, void *arg); /* a watch_cb */
+/* The outcome of model GENERATION, applied (or not, ST) in MS milliseconds: logged (SUMMARY),
+ * counted, and the daemon is ready after the first good one. */
+void daemon_reload_applied(struct daemon_reload *r, uint64_t generation, enum svc_status st,
+                           const char *summary, uint64_t ms);
 bool daemon_reload_ready(struct daemon_reload *r);
 
 /* Prometheus text: a family's HELP and TYPE lines; one sample (LABELS "{k=\"v\"}" or NULL);
@@ -144,8 +153,9 @@ struct prom_scalar {
 };
 void prom_scalars(struct evbuffer *b, const struct prom_scalar *table, size_t n,
                   const void *values);
-/* NAME{result="ok"|"error"}: R's reloads. */
-void prom_reloads(struct evbuffer *b, const char *name, struct daemon_reload *r);
+/* PREFIX_reloads_total{result="ok"|"error"} (a reload that found errors still applies the
+ * rest) and PREFIX_manifest_files_in_error: R's reloads. */
+void prom_reloads(struct evbuffer *b, const char *prefix, struct daemon_reload *r);
 
 /* Monotonic clocks. */
 uint64_t now_ns(void);

@@ -41,11 +41,30 @@ daemon_reload_init(struct daemon_reload *r, const char *zones, daemon_apply_fn a
 	r->zones = zones;
 	r->apply = apply;
 	r->arg = arg;
+	r->deferred = false;
 	atomic_store(&r->ok, 0);
 	atomic_store(&r->failed, 0);
 	atomic_store(&r->ready, false);
 	atomic_store(&r->last_ms, 0);
-	r->generation = 0;
+	atomic_store(&r->generation, 0);
+}
+
+void
+daemon_reload_applied(struct daemon_reload *r, uint64_t generation, enum svc_status st,
+                      const char *summary, uint64_t ms)
+{
+	if (st != SVC_OK) {
+		atomic_fetch_add(&r->failed, 1);
+		log_msg(LL_ERROR, "%s: %s; still serving the last good model", r->zones,
+		        summary[0] ? summary : svc_status_str(st));
+		return;
+	}
+	atomic_store(&r->generation, generation);
+	atomic_store(&r->last_ms, ms);
+	atomic_fetch_add(&r->ok, 1);
+	atomic_store(&r->ready, true);
+	log_msg(LL_INFO, "model %lu: %s (%lu ms)", (unsigned long)generation, summary,
+	        (unsigned long)ms);
 }
 
 void
@@ -53,7 +72,7 @@ daemon_reload_cb(struct cluster *fresh, const struct diag *d, void *arg)
 {
 	struct daemon_reload *r = arg;
 	char summary[512] = "";
-	uint64_t t0 = now_ns(), ms;
+	uint64_t t0 = now_ns();
 	enum svc_status st;
 	struct diag vd;
 
@@ -63,6 +82,7 @@ daemon_reload_cb(struct cluster *fresh, const struct diag *d, void *arg)
 		log_msg(LL_ERROR, "%s: cannot be read; still serving the last model", r->zones);
 		return;
 	}
+	atomic_store(&r->files_in_error, fresh->units_in_error);
 	/* Files in error keep their last good objects (or, new, are left out): the rest of the
 	 * change serves, and the reload counts as one that found errors. */
 	if (d->errors > 0) {
@@ -74,20 +94,9 @@ daemon_reload_cb(struct cluster *fresh, const struct diag *d, void *arg)
 	st = r->apply(r->arg, fresh, &vd, summary, sizeof(summary));
 	log_diag(&vd);
 	diag_deinit(&vd);
-	if (st != SVC_OK) {
-		atomic_fetch_add(&r->failed, 1);
-		log_msg(LL_ERROR, "%s: %s; still serving the last good model", r->zones,
-		        summary[0] ? summary : svc_status_str(st));
-	} else {
-		r->generation = fresh->generation;
-		ms = (now_ns() - t0) / 1000000;
-		atomic_store(&r->last_ms, ms);
-		if (d->errors == 0)
-			atomic_fetch_add(&r->ok, 1);
-		atomic_store(&r->ready, true);
-		log_msg(LL_INFO, "model %lu: %s (%lu ms)", (unsigned long)fresh->generation,
-		        summary, (unsigned long)ms);
-	}
+	/* Deferred: a failure to prepare is reported here, the rest where the model is applied. */
+	if (st != SVC_OK || !r->deferred)
+		daemon_reload_applied(r, fresh->generation, st, summary, (now_ns() - t0) / 1000000);
 	cluster_unref(fresh);
 	/* Loading needs several times the model's memory for a moment; give it back. */
 	malloc_trim(0);

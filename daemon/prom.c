@@ -1,4 +1,5 @@
 /* prom.c -- Prometheus text exposition: a family's HELP and TYPE, then its samples. */
+#include <stdio.h>
 #include <event2/buffer.h>
 
 #include "daemon.h"
@@ -27,9 +28,17 @@ prom_scalars(struct evbuffer *b, const struct prom_scalar *table, size_t n, cons
 }
 
 void
-prom_reloads(struct evbuffer *b, const char *name, struct daemon_reload *r)
+prom_reloads(struct evbuffer *b, const char *prefix, struct daemon_reload *r)
 {
+	char name[64];
+
+	snprintf(name, sizeof(name), "%s_reloads_total", prefix);
 	prom_family(b, name, "counter", "Manifest reloads, by result.");
 	prom_u64(b, name, "{result=\"ok\"}", atomic_load(&r->ok));
 	prom_u64(b, name, "{result=\"error\"}", atomic_load(&r->failed));
+	snprintf(name, sizeof(name), "%s_manifest_files_in_error", prefix);
+	prom_family(b, name, "gauge",
+	            "Manifest files whose last version is invalid (they serve their last good "
+	            "objects).");
+	prom_u64(b, name, NULL, atomic_load(&r->files_in_error));
 }

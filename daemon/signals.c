@@ -1,10 +1,10 @@
-/* signals.c -- a daemon's signals on its event loop: SIGHUP reloads the manifests, SIGTERM and
- * SIGINT stop the loop. */
+/* signals.c -- a daemon's signals on its event loop: SIGHUP asks the builder thread for a
+ * rebuild (the loop goes on serving), SIGTERM and SIGINT stop the loop. */
 #include <event2/event.h>
 #include <signal.h>
 #include <stdlib.h>
 
-#include "watch.h"
+#include "builder.h"
 #include "daemon.h"
 
 static const int sigs[] = {SIGHUP, SIGTERM, SIGINT};
@@ -12,7 +12,7 @@ static const int sigs[] = {SIGHUP, SIGTERM, SIGINT};
 
 struct daemon_signals {
 	struct event_base *base;
-	struct watch *const *watch;
+	struct builder *const *builder;
 	const char *zones;
 	struct event *ev[N_SIGS];
 };
@@ -25,8 +25,8 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 
 	if (sig == SIGHUP) {
 		log_msg(LL_INFO, "SIGHUP: reloading %s", s->zones);
-		if (*s->watch != NULL)
-			watch_reload(*s->watch);
+		if (*s->builder != NULL)
+			builder_reload(*s->builder);
 		return;
 	}
 	log_msg(LL_INFO, "%s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -34,7 +34,7 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 }
 
 enum svc_status
-daemon_signals_start(struct event_base *base, struct watch *const *watch, const char *zones,
+daemon_signals_start(struct event_base *base, struct builder *const *builder, const char *zones,
                      struct daemon_signals **out)
 {
 	struct daemon_signals *s = calloc(1, sizeof(*s));
@@ -44,7 +44,7 @@ daemon_signals_start(struct event_base *base, struct watch *const *watch, const 
 	if (s == NULL)
 		goto done;
 	s->base = base;
-	s->watch = watch;
+	s->builder = builder;
 	s->zones = zones;
 	for (size_t i = 0; i < N_SIGS; i++) {
 		s->ev[i] = evsignal_new(base, sigs[i], on_signal, s);

@@ -1,4 +1,5 @@
-/* watch.c -- rebuild the cluster model when manifest files change (inotify on libevent).
+/* watch.c -- rebuild the cluster model when manifest files change (inotify on libevent). In the
+ * daemons it runs on the builder thread (builder.h), which owns it: its loop, the walk, the load.
  *
  * What is watched follows the loader's walk (cluster/mtree.h), redone before every rebuild:
  * every directory the loader reads, the directory holding the target of every manifest name
@@ -164,6 +165,16 @@ watch_sync(struct watch *w)
 	}
 }
 
+/* The one place a snapshot is produced, on the thread that owns W (in the daemons the builder
+ * thread): the files that changed are read into W's store, which makes the snapshot. A directory
+ * that cannot be read gives NULL: the caller keeps serving what it has. */
+static void
+watch_load(struct watch *w, struct diag *d, struct cluster **out)
+{
+	if (dirsrc_scan(w->src, w->store, d, NULL) != SVC_EIO)
+		store_snapshot(w->store, d, out);
+}
+
 void
 watch_reload(struct watch *w)
 {
@@ -171,13 +182,13 @@ watch_reload(struct watch *w)
 	struct cluster *c = NULL;
 
 	diag_init(&d);
+	/* This build covers every change seen so far; those seen from now on (the events are read
+	 * after it) arm the timer again. */
 	w->pending_since.tv_sec = 0;
+	evtimer_del(w->ev_debounce);
 	/* Watch first: a change made while loading then still triggers a rebuild. */
 	watch_sync(w);
-	/* The one place a snapshot is made: read what changed into the store, then snapshot it.
-	 * A directory that cannot be read gives NULL: the caller keeps serving what it has. */
-	if (dirsrc_scan(w->src, w->store, &d, NULL) != SVC_EIO)
-		store_snapshot(w->store, &d, &c);
+	watch_load(w, &d, &c);
 	diag_sort(&d);
 	w->generation++;
 	if (c != NULL)
@@ -304,12 +315,15 @@ watch_create(struct event_base *base, const char *dir, const struct cluster_conf
 		st = SVC_EIO;
 		goto fail;
 	}
-	/* The zones directory must be there at the start (watch_sync adopts this watch). */
+	/* The zones directory must be there at the start. Only it and its parent are watched
+	 * until the first rebuild walks the tree (on the thread that owns W, not the caller's). */
 	if (inotify_add_watch(w->fd, dir, WATCH_MASK) < 0) {
 		st = errno == ENOENT || errno == ENOTDIR ? SVC_ENOENT : SVC_EIO;
 		goto fail;
 	}
-	watch_sync(w);
+	w->mark++;
+	watch_add(w, w->parent, WATCH_PARENT);
+	watch_add(w, w->dir, WATCH_TREE);
 	w->ev_inotify = event_new(base, w->fd, EV_READ | EV_PERSIST, on_inotify, w);
 	w->ev_debounce = evtimer_new(base, on_debounce, w);
 	if (w->ev_inotify == NULL || w->ev_debounce == NULL ||
@@ -326,12 +340,6 @@ fail:
 	watch_destroy(w);
 	errno = err; /* for the caller's message */
 	return st;
-}
-
-size_t
-watch_failing(const struct watch *w)
-{
-	return store_failing(w->store);
 }
 
 uint64_t

@@ -1,5 +1,5 @@
-/* watch.h -- rebuild the cluster model when manifest files change (inotify on the daemon's
- * event loop; the model library knows no event loop). */
+/* watch.h -- rebuild the cluster model when manifest files change (inotify on an event loop:
+ * in the daemons the builder thread's, builder.h; the model library knows no event loop). */
 #ifndef WATCH_H
 #define WATCH_H
 
@@ -10,21 +10,21 @@
 struct event_base;
 struct watch;
 
-/* Called on the event loop after each rebuild. FRESH is a new snapshot the callee now owns (one
+/* Called on BASE's loop after each rebuild. FRESH is a new snapshot the callee now owns (one
  * reference), or NULL when the directory cannot be read: then the caller's last snapshot stays
  * in service. D holds the problems of the files read again (a file that turned invalid keeps its
  * last good objects in FRESH) and the conflicts between files. */
 typedef void (*watch_cb)(struct cluster *fresh, const struct diag *d, void *arg);
 
 /* Watch DIR (recursively) with inotify on BASE; changes are debounced by DEBOUNCE_MS before one
- * rebuild. Does not build at start: call watch_reload for the first snapshot. */
+ * rebuild. Does not build or walk the tree at start: call watch_reload for the first snapshot
+ * (on the thread that runs BASE). */
 enum svc_status watch_create(struct event_base *base, const char *dir,
                              const struct cluster_config *cfg, unsigned debounce_ms, watch_cb cb,
                              void *arg, struct watch **out);
-/* Rebuild now (SIGHUP, start-up). The callback runs before this returns. */
+/* Rebuild now (SIGHUP, start-up), on the thread that runs BASE. The callback runs before this
+ * returns. */
 void watch_reload(struct watch *w);
-/* Files whose last version is invalid (serving their last good objects, if any). */
-size_t watch_failing(const struct watch *w);
 /* Number of rebuilds so far, good or bad. */
 uint64_t watch_generation(const struct watch *w);
 void watch_destroy(struct watch *w);

@@ -220,6 +220,22 @@ resolve_members(struct fwd_pools *ps, const struct fwd_plan_pool *pp)
 	return m;
 }
 
+/* Whether P's members are PP's targets, in order: then P is kept as it is, without resolving
+ * the targets again (most pools of a new plan, whose change is elsewhere). */
+static bool
+same_targets(const struct fwd_pool *p, const struct fwd_plan_pool *pp)
+{
+	if (p->n_members != pp->n_targets || p->members == NULL)
+		return false;
+	for (size_t i = 0; i < pp->n_targets; i++) {
+		const struct fwd_backend *b = p->members[i];
+
+		if (b->port != pp->targets[i].port || !netaddr_equal(&b->ip, &pp->targets[i].ip))
+			return false;
+	}
+	return true;
+}
+
 static void aff_purge(struct fwd_pool *p);
 
 enum svc_status
@@ -243,6 +259,8 @@ fwd_pools_apply(struct fwd_pools *ps, const struct fwd_plan *plan, struct fwd_po
 			if (out[made] == NULL)
 				goto done;
 			fresh++;
+		} else if (same_targets(out[made], &plan->pools[made])) {
+			continue; /* members[made] NULL: kept */
 		}
 		members[made] = resolve_members(ps, &plan->pools[made]);
 		if (members[made] == NULL) {
@@ -262,6 +280,8 @@ fwd_pools_apply(struct fwd_pools *ps, const struct fwd_plan *plan, struct fwd_po
 
 		if (p->refs == 0)
 			(void)htab_insert(&ps->table, &p->node, htab_hash_str(p->key, 0));
+		if (members[i] == NULL)
+			goto keep; /* the same targets */
 		for (size_t j = 0; same && j < pp->n_targets; j++)
 			same = p->members[j] == members[i][j];
 		for (size_t j = 0; j < p->n_members; j++)
@@ -275,6 +295,7 @@ fwd_pools_apply(struct fwd_pools *ps, const struct fwd_plan *plan, struct fwd_po
 			p->rr = 0;
 			aff_purge(p);
 		}
+	keep:
 		p->affinity_ms = (uint64_t)pp->affinity_timeout_s * 1000;
 		p->no_local = pp->no_local;
 		p->live = true;

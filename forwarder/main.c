@@ -1,15 +1,18 @@
 /* main.c -- svcfwd: the per-node forwarder for service ClusterIPs, node ports, load-balancer IPs
- * and external IPs. One event loop owns everything: the manifest watcher, the listeners, the
- * TCP relays, the UDP flows and the status endpoint. A new model becomes a plan, the plan
- * updates the pools and sockets in place, and open connections carry on untouched. */
+ * and external IPs. The main loop serves: the listeners, the TCP relays, the UDP flows and the
+ * status endpoint. The builder thread (builder.h) watches the manifests, loads them and turns a
+ * new model into a plan; the plan reaches the main loop through the builder's hand-off (a newer
+ * plan replaces one not applied yet), where it updates the pools and sockets in place, and open
+ * connections carry on untouched. */
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 
-#include "watch.h"
+#include "builder.h"
 #include "svcfwd.h"
 
 #define RELOAD_DEBOUNCE_MS 100
@@ -32,45 +35,98 @@ release_held(struct fwd_server *s)
 	s->n_held = 0;
 }
 
-/* A new snapshot: plan, then update pools and sockets. On any failure the old state stays. */
+/* A plan on its way from the builder thread to the main loop. The plan refers to the snapshot,
+ * which it keeps until the builder thread frees both. */
+struct fwd_next {
+	struct builder_item item; /* first: the hand-off's */
+	struct cluster *c;
+	struct fwd_plan plan;
+	uint64_t plan_ns; /* how long planning took */
+};
+
+/* Builder thread: a new snapshot becomes a plan for the main loop. */
 static enum svc_status
-apply_model(void *arg, const struct cluster *c, struct diag *d, char *summary, size_t len)
+plan_model(void *arg, const struct cluster *c, struct diag *d, char *summary, size_t len)
 {
 	struct fwd_server *s = arg;
-	struct fwd_plan plan;
+	struct fwd_next *n = calloc(1, sizeof(*n));
+	uint64_t t0 = now_ns();
+	enum svc_status st;
+
+	if (n == NULL) {
+		snprintf(summary, len, "planning: %s", svc_status_str(SVC_ENOMEM));
+		return SVC_ENOMEM;
+	}
+	st = fwd_plan_build(c, s->opts.node, d, &n->plan);
+	if (st != SVC_OK) {
+		snprintf(summary, len, "planning: %s", svc_status_str(st));
+		free(n);
+		return st;
+	}
+	n->c = cluster_ref((struct cluster *)c);
+	n->plan_ns = now_ns() - t0;
+	builder_handoff_post(s->handoff, &n->item);
+	return SVC_OK;
+}
+
+/* Builder thread: the main loop is done with N (or a newer plan replaced it). */
+static void
+free_next(struct builder_item *item)
+{
+	struct fwd_next *n = (struct fwd_next *)item;
+
+	fwd_plan_deinit(&n->plan);
+	cluster_unref(n->c);
+	free(n);
+	/* Usually the model's last reference: give its memory back, as after a load. */
+	malloc_trim(0);
+}
+
+/* Main loop: update pools and sockets to the plan. On any failure the old state stays. */
+static void
+apply_plan(struct builder_item *item, void *arg)
+{
+	struct fwd_server *s = arg;
+	struct fwd_next *n = (struct fwd_next *)item;
+	const struct fwd_plan *plan = &n->plan;
 	struct fwd_pool **pools = NULL;
+	uint64_t t0 = now_ns(), t1 = 0, main_ns;
+	char summary[512];
 	enum svc_status st;
 	size_t eps;
 
-	st = fwd_plan_build(c, s->opts.node, d, &plan);
-	if (st != SVC_OK) {
-		snprintf(summary, len, "planning: %s", svc_status_str(st));
-		return st;
-	}
-	pools = calloc(plan.n_pools ? plan.n_pools : 1, sizeof(*pools));
-	st = pools == NULL ? SVC_ENOMEM : fwd_pools_apply(&s->pools, &plan, pools);
+	pools = calloc(plan->n_pools ? plan->n_pools : 1, sizeof(*pools));
+	st = pools == NULL ? SVC_ENOMEM : fwd_pools_apply(&s->pools, plan, pools);
+	t1 = now_ns();
 	if (st == SVC_OK)
-		st = fwd_listen_apply(s, &plan, pools);
+		st = fwd_listen_apply(s, plan, pools);
 	if (st == SVC_OK)
-		fwd_health_apply(s, &plan);
+		fwd_health_apply(s, plan);
+	main_ns = now_ns() - t0;
 	if (st != SVC_OK) {
-		for (size_t i = 0; pools != NULL && i < plan.n_pools; i++)
+		for (size_t i = 0; pools != NULL && i < plan->n_pools; i++)
 			fwd_pool_put(&s->pools, pools[i]);
-		snprintf(summary, len, "applying the model: %s", svc_status_str(st));
+		snprintf(summary, sizeof(summary), "applying the model: %s", svc_status_str(st));
 	} else {
 		/* Every pool of the plan stays, with or without a socket, until the next plan: its
 		 * counters and why it is empty show in the metrics. */
 		release_held(s);
 		s->held = pools;
-		s->n_held = plan.n_pools;
+		s->n_held = plan->n_pools;
 		pools = NULL;
-		plan_summary(&plan, &eps);
-		snprintf(summary, len, "node %s: %zu services, %zu service ports, %zu endpoints",
-		         s->opts.node, c->n_services, plan.n_pools, eps);
+		plan_summary(plan, &eps);
+		snprintf(summary, sizeof(summary),
+		         "node %s: %zu services, %zu service ports, %zu endpoints; planned in %lu "
+		         "ms, applied in %lu.%03lu ms on the main loop (pools %lu.%03lu ms)",
+		         s->opts.node, n->c->n_services, plan->n_pools, eps,
+		         (unsigned long)(n->plan_ns / 1000000), (unsigned long)(main_ns / 1000000),
+		         (unsigned long)(main_ns / 1000 % 1000),
+		         (unsigned long)((t1 - t0) / 1000000),
+		         (unsigned long)((t1 - t0) / 1000 % 1000));
 	}
 	free(pools);
-	fwd_plan_deinit(&plan);
-	return st;
+	daemon_reload_applied(&s->reload, n->c->generation, st, summary,
+	                      (n->plan_ns + main_ns) / 1000000);
 }
 
 /* --check: the plan this node would follow. */
@@ -151,7 +207,8 @@ main(int argc, char **argv)
 		return 2;
 	if (s->opts.check)
 		return daemon_check(s->opts.zones, &s->opts.ccfg, check_model, &s->opts);
-	daemon_reload_init(&s->reload, s->opts.zones, apply_model, s);
+	daemon_reload_init(&s->reload, s->opts.zones, plan_model, s);
+	s->reload.deferred = true; /* applied on the main loop, by apply_plan */
 	signal(SIGPIPE, SIG_IGN);
 	fwd_pools_init(&s->pools);
 	cfg = event_config_new();
@@ -164,7 +221,7 @@ main(int argc, char **argv)
 		goto done;
 	if (fwd_tcp_init(s) != SVC_OK || fwd_udp_init(s) != SVC_OK)
 		goto done;
-	if (daemon_signals_start(s->base, &s->watch, s->opts.zones, &sig) != SVC_OK)
+	if (daemon_signals_start(s->base, &s->builder, s->opts.zones, &sig) != SVC_OK)
 		goto done;
 	s->sweep_ev = event_new(s->base, -1, EV_PERSIST, on_sweep, s);
 	if (s->sweep_ev == NULL || event_add(s->sweep_ev, &second) != 0)
@@ -172,23 +229,31 @@ main(int argc, char **argv)
 	if (!s->opts.no_route && fwd_route_add(s->opts.ccfg.service_cidrs,
 	                                       s->opts.ccfg.n_service_cidrs, &s->route) != SVC_OK)
 		goto done;
-	if (watch_create(s->base, s->opts.zones, &s->opts.ccfg, RELOAD_DEBOUNCE_MS,
-	                 daemon_reload_cb, &s->reload, &s->watch) != SVC_OK) {
+	if (builder_create(s->opts.zones, &s->opts.ccfg, RELOAD_DEBOUNCE_MS, daemon_reload_cb,
+	                   &s->reload, &s->builder) != SVC_OK) {
 		log_msg(LL_ERROR, "%s: cannot watch: %s", s->opts.zones, strerror(errno));
 		goto done;
 	}
+	if (builder_handoff_new(s->builder, s->base, apply_plan, free_next, s, &s->handoff) !=
+	    SVC_OK)
+		goto done;
 	if (s->opts.http != NULL && daemon_http_start(s->base, s->opts.http, is_ready,
 	                                              fwd_metrics_text, s, &s->http) != SVC_OK)
 		goto done;
-	watch_reload(s->watch);
+	/* The first plan too comes from the builder thread; /ready says 503 until it is applied. */
+	if (builder_start(s->builder) != SVC_OK) {
+		log_msg(LL_ERROR, "cannot start the builder thread: %s", strerror(errno));
+		goto done;
+	}
 	log_msg(LL_INFO, "forwarding for node %s from %s (%zu connections at most)", s->opts.node,
 	        s->opts.zones, s->opts.max_conns);
 	event_base_dispatch(s->base);
 	rc = 0;
 done:
+	/* First: a build under way is finished; plans not applied are freed. */
+	builder_destroy(s->builder);
+	s->builder = NULL;
 	daemon_http_stop(s->http);
-	if (s->watch != NULL)
-		watch_destroy(s->watch);
 	fwd_tcp_deinit(s);
 	fwd_listen_close_all(s);
 	fwd_health_close_all(s);

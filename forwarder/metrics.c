@@ -176,7 +176,7 @@ fwd_metrics_text(void *server, struct evbuffer *b)
 	prom_family(b, "svcfwd_listeners", "gauge", "Sockets listening, by protocol.");
 	prom_u64(b, "svcfwd_listeners", "{protocol=\"TCP\"}", lc.tcp);
 	prom_u64(b, "svcfwd_listeners", "{protocol=\"UDP\"}", lc.udp);
-	prom_reloads(b, "svcfwd_reloads_total", &s->reload);
+	prom_reloads(b, "svcfwd", &s->reload);
 	v = (struct snapshot){
 	        .idle_ports = s->n_idle,
 	        .conns = s->conns.n,

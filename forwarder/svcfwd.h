@@ -65,7 +65,8 @@ struct fwd_stats {
 struct fwd_server {
 	struct fwd_opts opts;
 	struct event_base *base;
-	struct watch *watch;
+	struct builder *builder;         /* builds plans off this loop (builder.h) */
+	struct builder_handoff *handoff; /* brings them here */
 	struct daemon_http *http;
 	struct fwd_pools pools;
 	struct fwd_pool **held; /* the current plan's pools, one reference each */

@@ -425,7 +425,8 @@ struct cluster {
 	/* By namespace; the arrays above are their concatenation. */
 	struct cluster_shard **shards;
 	size_t n_shards;
-	uint64_t generation; /* set by the caller (watcher); 0 for a one-off load */
+	uint64_t generation;   /* set by the caller (watcher); 0 for a one-off load */
+	size_t units_in_error; /* source units (files) whose last version is invalid */
 };
 
 /* Defaults: service CIDR 10.96.0.0/12, node ports 30000-32767. */

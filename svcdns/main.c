@@ -1,6 +1,7 @@
-/* main.c -- svcdns: the cluster DNS server. The main loop owns the manifest watcher, TCP, the
- * upstream queries and HTTP; UDP workers answer from the current zone, which a reload replaces
- * atomically (readers keep the zone they started a batch with). */
+/* main.c -- svcdns: the cluster DNS server. The main loop owns TCP, the upstream queries and
+ * HTTP; UDP workers answer from the current zone. The builder thread (builder.h) watches the
+ * manifests, loads them, builds each new zone and swaps it in (readers keep the zone they
+ * started a batch with), so no query waits for a build. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <event2/event.h>
@@ -14,7 +15,7 @@
 #include "tcp.h"
 #include "udp.h"
 #include "upstream.h"
-#include "watch.h"
+#include "builder.h"
 
 #define RELOAD_DEBOUNCE_MS 100
 #define RRL_SLOTS          65536
@@ -51,7 +52,7 @@ build_zone(const struct dnsd_server *s, const struct cluster *c, struct dnsz **z
 	return SVC_OK;
 }
 
-/* A new snapshot: its zone serves from now on. */
+/* A new snapshot (on the builder thread): its zone serves from now on. */
 static enum svc_status
 apply_model(void *arg, const struct cluster *c, struct diag *d, char *summary, size_t len)
 {
@@ -171,10 +172,10 @@ main(int argc, char **argv)
 	s->q_ev = event_new(s->base, -1, EV_READ, on_queue, s);
 	if (s->q_ev == NULL)
 		goto done;
-	if (daemon_signals_start(s->base, &s->watch, s->opts.zones, &sig) != SVC_OK)
+	if (daemon_signals_start(s->base, &s->builder, s->opts.zones, &sig) != SVC_OK)
 		goto done;
-	if (watch_create(s->base, s->opts.zones, &s->opts.ccfg, RELOAD_DEBOUNCE_MS,
-	                 daemon_reload_cb, &s->reload, &s->watch) != SVC_OK) {
+	if (builder_create(s->opts.zones, &s->opts.ccfg, RELOAD_DEBOUNCE_MS, daemon_reload_cb,
+	                   &s->reload, &s->builder) != SVC_OK) {
 		log_msg(LL_ERROR, "%s: cannot watch: %s", s->opts.zones, strerror(errno));
 		goto done;
 	}
@@ -183,15 +184,22 @@ main(int argc, char **argv)
 	if (s->opts.http != NULL && daemon_http_start(s->base, s->opts.http, is_ready,
 	                                              dnsd_metrics_text, s, &s->http) != SVC_OK)
 		goto done;
-	/* The first model before the first query: a restart does not answer SERVFAIL for long. */
-	watch_reload(s->watch);
 	if (dnsd_udp_start(s, &s->udp) != SVC_OK)
 		goto done;
+	/* The first model is built on the builder thread too; until it is in, cluster names get
+	 * SERVFAIL (the placeholder zone) and /ready says 503. */
+	if (builder_start(s->builder) != SVC_OK) {
+		log_msg(LL_ERROR, "cannot start the builder thread: %s", strerror(errno));
+		goto done;
+	}
 	log_msg(LL_INFO, "serving %s from %s with %u UDP threads", s->opts.domain, s->opts.zones,
 	        s->opts.threads);
 	event_base_dispatch(s->base);
 	rc = 0;
 done:
+	/* First, as it swaps zones and logs: a build under way is finished. */
+	builder_destroy(s->builder);
+	s->builder = NULL;
 	/* No new questions; those queued and those upstream get SERVFAIL on sockets still open. */
 	dnsd_udp_halt(s->udp);
 	if (s->up != NULL)
@@ -203,8 +211,6 @@ done:
 	daemon_http_stop(s->http);
 	dnsd_tcp_stop(s->tcp);
 	s->tcp = NULL;
-	if (s->watch != NULL)
-		watch_destroy(s->watch);
 	daemon_signals_stop(sig);
 	if (s->q_ev != NULL)
 		event_free(s->q_ev);

@@ -259,5 +259,5 @@ dnsd_metrics_text(void *arg, struct evbuffer *b)
 	prom_u64(b, "svcdns_upstream_errors_total", "{reason=\"timeout\"}", us.timeouts);
 	prom_u64(b, "svcdns_upstream_errors_total", "{reason=\"failure\"}", us.failures);
 	prom_u64(b, "svcdns_upstream_errors_total", "{reason=\"malformed\"}", us.malformed);
-	prom_reloads(b, "svcdns_reloads_total", &s->reload);
+	prom_reloads(b, "svcdns", &s->reload);
 }

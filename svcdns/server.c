@@ -2,7 +2,9 @@
 #include "server.h"
 
 #include <event2/event.h>
+#include <stdatomic.h>
 #include <string.h>
+#include <time.h>
 
 enum svc_status
 dnsd_server_init(struct dnsd_server *s)
@@ -41,12 +43,22 @@ dnsd_server_zone(struct dnsd_server *s)
 void
 dnsd_server_set_zone(struct dnsd_server *s, struct dnsz *z)
 {
+	const struct timespec pause = {0, 100000};
 	struct dnsz *old;
+	int waited;
 
 	pthread_mutex_lock(&s->zone_lock);
 	old = s->zone;
 	s->zone = z;
 	pthread_mutex_unlock(&s->zone_lock);
+	/* No reader can take OLD any more, and each holds it for one batch of queries: wait
+	 * (1 s at most, as a bound) until they let go, so freeing it, which takes time in
+	 * proportion to the model, happens on this thread. */
+	for (waited = 0; old != NULL && waited < 10000; waited++) {
+		if (atomic_load_explicit((_Atomic int *)&old->refs, memory_order_acquire) == 1)
+			break;
+		nanosleep(&pause, NULL);
+	}
 	dnsz_unref(old);
 }
 

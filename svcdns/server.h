@@ -20,7 +20,7 @@
 
 struct event;
 struct event_base;
-struct watch;
+struct builder;
 struct dnsd_upstream;
 struct dnsd_tcp;
 struct dnsd_udp;
@@ -34,7 +34,7 @@ struct dnsd_server {
 	struct dnsc *cache;
 	struct rrl *rrl; /* NULL: off */
 	struct daemon_reload reload;
-	struct watch *watch;
+	struct builder *builder; /* rebuilds the model off the serving loops */
 	struct dnsd_upstream *up;
 	struct dnsd_tcp *tcp;
 	struct dnsd_udp *udp;
@@ -51,7 +51,9 @@ enum svc_status dnsd_server_init(struct dnsd_server *s);
 void dnsd_server_deinit(struct dnsd_server *s);
 /* The current zone, referenced; release with dnsz_unref. Any thread. */
 struct dnsz *dnsd_server_zone(struct dnsd_server *s);
-/* Serve Z from now on (takes the reference). */
+/* Serve Z from now on (takes the reference). The zone it replaces is released once the readers
+ * that hold it are done (a batch of queries), so it is freed here: on the builder thread, not
+ * on a serving loop. */
 void dnsd_server_set_zone(struct dnsd_server *s, struct dnsz *z);
 /* Hand R to the main loop for upstream (any thread); false when the queue is full (R is still
  * the caller's). */

@@ -1333,8 +1333,11 @@ errs2=$(metric "$MAIN_HTTP" 'svcdns_reloads_total{result="error"}')
 counted() { [ "$(metric "$MAIN_HTTP" 'svcdns_reloads_total{result="error"}')" -gt "${errs2:-0}" ]; }
 expect_within "broken again: a reload with errors counted" counted
 expect_eq "broken again: its last good service still served" "$(status_of broken.$T A)" NOERROR
+expect_eq "broken again: one file in error" "$(metric "$MAIN_HTTP" svcdns_manifest_files_in_error)" 1
 expect_eq "broken again: the rest still served" "$(short svc1.$T A)" 10.96.100.12
 sed -i 's/port: notaport/port: 9999/' "$Z/testns/broken.yaml"
+no_errors() { [ "$(metric "$MAIN_HTTP" svcdns_manifest_files_in_error)" == 0 ]; }
+expect_within "fixed again: no file in error" no_errors
 
 # SIGHUP forces a reload. First let the reloads for the edits above settle, so that the counter
 # moves for the signal alone.

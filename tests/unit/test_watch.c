@@ -146,7 +146,7 @@ test_watch(void **state)
 	assert_true(ms >= 0 && ms < 1000);
 	assert_false(x.last_was_null);
 	assert_int_equal(x.last->n_services, 2);
-	assert_int_equal(watch_failing(w), 1);
+	assert_int_equal(x.last->units_in_error, 1);
 	assert_int_equal(x.errors, 1);
 	assert_non_null(strstr(x.first_error, "/c.yaml:3:"));
 	assert_non_null(strstr(x.first_error, "metadata.name: Invalid value: \"Bad_Name\""));
@@ -162,7 +162,7 @@ test_watch(void **state)
 	assert_true(has_service(&x, "c"));
 	assert_int_equal(x.last->n_services, 3);
 	assert_int_equal(x.last->generation, 4);
-	assert_int_equal(watch_failing(w), 0);
+	assert_int_equal(x.last->units_in_error, 0);
 
 	/* A file that turns invalid keeps its last good objects in service. */
 	tu_write(dir, "c.yaml", service_yaml("Bad_Again"));
@@ -173,12 +173,12 @@ test_watch(void **state)
 	assert_non_null(strstr(x.first_error, "/c.yaml:3:"));
 	assert_true(has_service(&x, "c"));
 	assert_int_equal(x.last->n_services, 3);
-	assert_int_equal(watch_failing(w), 1);
+	assert_int_equal(x.last->units_in_error, 1);
 	tu_write(dir, "c.yaml", service_yaml("c"));
 	ms = wait_calls(&x, 6, 2000);
 	assert_true(ms >= 0 && ms < 1000);
 	assert_int_equal(x.errors, 0);
-	assert_int_equal(watch_failing(w), 0);
+	assert_int_equal(x.last->units_in_error, 0);
 
 	/* Dot files (editors', svcctl's temporary files) do not count... */
 	tu_write(dir, ".c.yaml.tmp", service_yaml("tmp"));
