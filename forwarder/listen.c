@@ -346,9 +346,8 @@ fwd_listen_apply(struct fwd_server *s, const struct fwd_plan *plan, struct fwd_p
 	enum svc_status st = SVC_ENOMEM;
 	struct htab_iter it;
 
-	for (struct htab_node *n = htab_first(&it, &s->listeners); n != NULL;
-	     n = htab_iter_next(&it))
-		htab_item(n, struct fwd_listener, node)->live = false;
+	/* A generation, not a flag to clear: one pass less over 180,000 destinations. */
+	s->listen_gen++;
 	for (size_t i = 0; i < plan->n_listeners; i++) {
 		const struct fwd_plan_listener *pl = &plan->listeners[i];
 		struct fwd_listener *l = lookup(s, pl->proto, &pl->addr, pl->wildcard, pl->port);
@@ -367,7 +366,7 @@ fwd_listen_apply(struct fwd_server *s, const struct fwd_plan *plan, struct fwd_p
 			fwd_pool_put(&s->pools, l->pool);
 			l->pool = fwd_pool_ref(pool);
 		}
-		l->live = true;
+		l->gen = s->listen_gen;
 		/* The ranges admitted the flows it has: those they no longer admit end now. (A
 		 * TCP connection, like a conntrack entry under kube-proxy, carries on.) */
 		if (ranges_changed && l->proto == CLUSTER_UDP)
@@ -391,7 +390,7 @@ fwd_listen_apply(struct fwd_server *s, const struct fwd_plan *plan, struct fwd_p
 	     n = htab_iter_next(&it)) {
 		struct fwd_listener *l = htab_item(n, struct fwd_listener, node);
 
-		if (l->live)
+		if (l->gen == s->listen_gen)
 			continue;
 		if (s->sklookup && l->bound && !change(&c.del, &c.n_del, &c.cap_del, l))
 			goto done;

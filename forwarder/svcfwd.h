@@ -52,9 +52,9 @@ struct fwd_listener {
 	bool wildcard;
 	bool shared;
 	bool bound; /* its socket is open, or its key is in the map */
-	bool live;  /* in the current plan */
 	bool ev_on;
-	int fd; /* its own socket, or the shared one's; -1: none */
+	uint32_t gen; /* the last plan it was in (the server's listen_gen: the current one) */
+	int fd;       /* its own socket, or the shared one's; -1: none */
 	struct event *ev;
 	struct fwd_pool *pool;
 	struct netaddr_prefix *ranges; /* load-balancer source ranges; none: any client */
@@ -88,8 +88,9 @@ struct fwd_server {
 	bool sklookup;
 	struct fwd_sklookup skl;
 	struct fwd_listener *shared[FWD_SKL_SLOTS];
-	size_t fd_budget; /* without sk_lookup: sockets for destinations at most */
-	size_t n_sockets; /* sockets open for destinations */
+	size_t fd_budget;    /* without sk_lookup: sockets for destinations at most */
+	size_t n_sockets;    /* sockets open for destinations */
+	uint32_t listen_gen; /* plans applied */
 	struct daemon_reload reload;
 	struct fwd_route *route;
 	struct htab health; /* health-check servers by port (health.c) */
