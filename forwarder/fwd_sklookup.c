@@ -224,7 +224,8 @@ prog_load(struct fwd_sklookup *sk, int map_fd)
 
 		while (len > 0 && log[len - 1] == '\n')
 			log[--len] = '\0';
-		snprintf(sk->err, sizeof(sk->err), "BPF_PROG_LOAD: verifier: %s",
+		/* The verifier's last words say why. */
+		snprintf(sk->err, sizeof(sk->err), "BPF_PROG_LOAD: verifier: %.120s",
 		         len > 120 ? log + len - 120 : log);
 		errno = e;
 	}
