@@ -263,8 +263,8 @@ expect_true "no 'Too many open files' flood" \
 expect_true "svcfwd is still running" kill -0 "$FWD_PID"
 stop_pid "$FWD_PID"
 
-if grep -q "AddressSanitizer\|runtime error" "$WORK/svcfwd.log" "$WORK/fallback.log"; then
-	fail "no sanitizer reports" "$(grep -m5 "AddressSanitizer\|runtime error" "$WORK"/*.log)"
+if grep -q "AddressSanitizer\|LeakSanitizer\|runtime error" "$WORK/svcfwd.log" "$WORK/fallback.log"; then
+	fail "no sanitizer reports" "$(grep -m5 "AddressSanitizer\|LeakSanitizer\|runtime error" "$WORK"/*.log)"
 else
 	pass "no sanitizer reports"
 fi
