@@ -358,6 +358,7 @@ put_keys(int map_fd, const struct fwd_sklookup_key *keys, size_t n, size_t *done
 static int
 del_keys(int map_fd, const struct fwd_sklookup_key *keys, size_t n, size_t *gone)
 {
+	static bool no_batch;
 	union bpf_attr a;
 	size_t done = 0;
 
@@ -369,7 +370,10 @@ del_keys(int map_fd, const struct fwd_sklookup_key *keys, size_t n, size_t *gone
 		a.batch.map_fd = (uint32_t)map_fd;
 		a.batch.keys = (uint64_t)(uintptr_t)&keys[done];
 		a.batch.count = count;
-		if (sys_bpf(BPF_MAP_DELETE_BATCH, &a) == 0) {
+		if (no_batch) {
+			errno = EINVAL;
+			a.batch.count = 0;
+		} else if (sys_bpf(BPF_MAP_DELETE_BATCH, &a) == 0) {
 			done += count;
 			*gone += count;
 			continue;
@@ -383,7 +387,8 @@ del_keys(int map_fd, const struct fwd_sklookup_key *keys, size_t n, size_t *gone
 		}
 		if (errno != EINVAL && errno != ENOTSUP && errno != ENOTSUPP_K)
 			return -1;
-		/* No batches (before Linux 5.6): one call per key. */
+		/* No batches (before Linux 5.6): one call per key from now on. */
+		no_batch = true;
 		memset(&a, 0, sizeof(a));
 		a.map_fd = (uint32_t)map_fd;
 		a.key = (uint64_t)(uintptr_t)&keys[done];

@@ -42,7 +42,7 @@ struct fwd_sklookup {
 	int prog_fd;
 	int link_fd; /* the attachment to the namespace; -1 when not attached */
 	uint32_t max_entries;
-	size_t n;       /* entries in the map */
+	size_t n;       /* entries in the map (a key put in twice counts twice) */
 	unsigned grown; /* times the map was replaced by a bigger one */
 	char err[192];  /* the step that failed last, with its error */
 };
