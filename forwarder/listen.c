@@ -1,14 +1,32 @@
-/* listen.c -- the sockets svcfwd listens on, opened and closed as the plan changes. Sockets that
- * stay in the plan are kept, so a reload drops nothing: not the backlog, not a UDP flow. */
+/* listen.c -- where svcfwd's traffic comes in, whatever the number of services.
+ *
+ * Under sk_lookup (the default, when the kernel and the capabilities allow it): four sockets in
+ * all, TCP and UDP for IPv4 and IPv6, bound to loopback; the program hands them every destination
+ * of the plan (a service address and port, or a node port on any local address) and nothing
+ * else, so a port no service claims is still refused by the kernel at once, and a host service
+ * on a node address keeps its own traffic. A reload changes only the map entries that changed.
+ *
+ * Without it (--no-sklookup, no CAP_BPF or CAP_NET_ADMIN, a kernel before 5.9): one socket per
+ * destination, as before, but within a budget of half the descriptor limit; destinations beyond
+ * it are left unbound, counted (svcfwd_ports_unbound) and logged once per reload.
+ *
+ * Either way a destination that stays in the plan keeps its socket or map entry, so a reload
+ * drops nothing: not the backlog, not a UDP flow. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "svcfwd.h"
+#include "vec.h"
+
+#define BACKLOG         4096  /* per socket; the kernel caps it at net.core.somaxconn */
+#define SKL_FIRST_SIZE  65536 /* map entries to start with; it doubles when full */
+#define LOGGED_FAILURES 5     /* socket errors logged one by one per reload; then a count */
 
 static uint32_t
 listener_hash(enum cluster_proto proto, const struct netaddr *a, bool wildcard, uint16_t port)
@@ -18,18 +36,45 @@ listener_hash(enum cluster_proto proto, const struct netaddr *a, bool wildcard, 
 }
 
 static struct fwd_listener *
-find(struct fwd_server *s, const struct fwd_plan_listener *pl)
+lookup(struct fwd_server *s, enum cluster_proto proto, const struct netaddr *addr, bool wildcard,
+       uint16_t port)
 {
-	uint32_t h = listener_hash(pl->proto, &pl->addr, pl->wildcard, pl->port);
+	uint32_t h = listener_hash(proto, addr, wildcard, port);
 
 	for (struct htab_node *n = htab_find(&s->listeners, h); n != NULL; n = htab_next(n, h)) {
 		struct fwd_listener *l = htab_item(n, struct fwd_listener, node);
 
-		if (l->proto == pl->proto && l->port == pl->port && l->wildcard == pl->wildcard &&
-		    netaddr_equal(&l->addr, &pl->addr))
+		if (l->proto == proto && l->port == port && l->wildcard == wildcard &&
+		    netaddr_equal(&l->addr, addr))
 			return l;
 	}
 	return NULL;
+}
+
+struct fwd_listener *
+fwd_listen_find(struct fwd_server *s, enum cluster_proto proto, const struct netaddr *addr,
+                uint16_t port)
+{
+	struct netaddr any = {.family = addr->family};
+	struct fwd_listener *l = lookup(s, proto, addr, false, port);
+
+	/* As the program decides: the address first, then a node port. */
+	return l != NULL ? l : lookup(s, proto, &any, true, port);
+}
+
+const char *
+fwd_listen_label(const struct fwd_listener *l, char *buf)
+{
+	char a[NETADDR_STRLEN];
+	bool v6 = l->addr.family == NETADDR_V6;
+
+	if (l->wildcard)
+		snprintf(buf, FWD_LABEL_LEN, "%s:%u/%s", v6 ? "[::]" : "0.0.0.0", l->port,
+		         cluster_proto_str(l->proto));
+	else
+		snprintf(buf, FWD_LABEL_LEN, v6 ? "[%s]:%u/%s" : "%s:%u/%s",
+		         netaddr_str(&l->addr, a), l->port, cluster_proto_str(l->proto));
+	return buf;
 }
 
 static socklen_t
@@ -52,9 +97,19 @@ to_sockaddr(const struct netaddr *a, uint16_t port, struct sockaddr_storage *ss)
 	return sizeof(*s4);
 }
 
-/* A socket bound to the listener's address. FREEBIND: load-balancer and external IPs need not
- * be on this node (yet); traffic arrives once they are. REUSEPORT: a ClusterIP port may equal a
- * node port, whose wildcard socket would otherwise refuse the specific bind. */
+static int
+close_keep_errno(int fd)
+{
+	int e = errno;
+
+	close(fd);
+	errno = e;
+	return -1;
+}
+
+/* A socket bound to a destination (the fallback). FREEBIND: load-balancer and external IPs need
+ * not be on this node (yet); traffic arrives once they are. REUSEPORT: a ClusterIP port may equal
+ * a node port, whose wildcard socket would otherwise refuse the specific bind. */
 static int
 open_socket(const struct fwd_listener *l)
 {
@@ -70,44 +125,87 @@ open_socket(const struct fwd_listener *l)
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0 ||
 	    setsockopt(fd, SOL_IP, IP_FREEBIND, &one, sizeof(one)) != 0)
-		goto fail;
+		return close_keep_errno(fd);
 	if (v6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) != 0)
-		goto fail;
+		return close_keep_errno(fd);
 	if (l->proto == CLUSTER_UDP && l->wildcard) {
 		/* Replies must leave from the address the client sent to. */
 		if (v6 ? setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof(one))
 		       : setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one)))
-			goto fail;
+			return close_keep_errno(fd);
 	}
 	if (bind(fd, (struct sockaddr *)&ss, len) != 0)
-		goto fail;
-	if (l->proto == CLUSTER_TCP && listen(fd, 4096) != 0)
-		goto fail;
+		return close_keep_errno(fd);
+	if (l->proto == CLUSTER_TCP && listen(fd, BACKLOG) != 0)
+		return close_keep_errno(fd);
 	return fd;
-fail : {
-	int e = errno;
-
-	close(fd);
-	errno = e;
 }
-	return -1;
+
+/* A socket sk_lookup hands destinations of SLOT to. Bound to loopback on a port of the kernel's
+ * choosing (FREEBIND: even while lo is down); what arrives there directly matches no destination
+ * and is turned away. UDP asks for each datagram's original destination. */
+static int
+open_shared_socket(enum fwd_sklookup_slot slot)
+{
+	bool v6 = slot == FWD_SKL_TCP6 || slot == FWD_SKL_UDP6;
+	bool udp = slot == FWD_SKL_UDP4 || slot == FWD_SKL_UDP6;
+	struct netaddr lo = {.family = v6 ? NETADDR_V6 : NETADDR_V4};
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int fd = socket(v6 ? AF_INET6 : AF_INET,
+	                (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int one = 1;
+
+	if (fd < 0)
+		return -1;
+	if (v6)
+		lo.bytes[15] = 1;
+	else
+		memcpy(lo.bytes, (const uint8_t[]){127, 0, 0, 1}, 4);
+	len = to_sockaddr(&lo, 0, &ss);
+	if (setsockopt(fd, SOL_IP, IP_FREEBIND, &one, sizeof(one)) != 0)
+		return close_keep_errno(fd);
+	if (v6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) != 0)
+		return close_keep_errno(fd);
+	if (udp && (v6 ? setsockopt(fd, IPPROTO_IPV6, IPV6_RECVORIGDSTADDR, &one, sizeof(one))
+	               : setsockopt(fd, IPPROTO_IP, IP_RECVORIGDSTADDR, &one, sizeof(one))) != 0)
+		return close_keep_errno(fd);
+	if (bind(fd, (struct sockaddr *)&ss, len) != 0)
+		return close_keep_errno(fd);
+	if (!udp && listen(fd, BACKLOG) != 0)
+		return close_keep_errno(fd);
+	return fd;
+}
+
+/* Watch L's socket (unless it is TCP and accepting is paused). */
+static bool
+watch_socket(struct fwd_server *s, struct fwd_listener *l)
+{
+	event_callback_fn cb = l->proto == CLUSTER_UDP ? fwd_udp_read : fwd_tcp_accept;
+
+	l->ev = event_new(s->base, l->fd, EV_READ | EV_PERSIST, cb, l);
+	if (l->ev == NULL)
+		return false;
+	if (!(l->proto == CLUSTER_TCP && s->accept_paused)) {
+		event_add(l->ev, NULL);
+		l->ev_on = true;
+	}
+	return true;
 }
 
 static void
-set_label(struct fwd_listener *l)
+unwatch_socket(struct fwd_listener *l)
 {
-	char a[NETADDR_STRLEN];
-
-	if (l->wildcard)
-		snprintf(l->label, sizeof(l->label), "%s:%u/%s",
-		         l->addr.family == NETADDR_V6 ? "[::]" : "0.0.0.0", l->port,
-		         cluster_proto_str(l->proto));
-	else if (l->addr.family == NETADDR_V6)
-		snprintf(l->label, sizeof(l->label), "[%s]:%u/%s", netaddr_str(&l->addr, a),
-		         l->port, cluster_proto_str(l->proto));
-	else
-		snprintf(l->label, sizeof(l->label), "%s:%u/%s", netaddr_str(&l->addr, a), l->port,
-		         cluster_proto_str(l->proto));
+	if (l->ev != NULL) {
+		if (l->ev_on)
+			event_del(l->ev);
+		event_free(l->ev);
+		l->ev = NULL;
+	}
+	l->ev_on = false;
+	if (l->fd >= 0)
+		close(l->fd);
+	l->fd = -1;
 }
 
 /* L's source ranges become PL's. *CHANGED: whether they differ from what L had. False when out
@@ -134,11 +232,11 @@ set_ranges(struct fwd_listener *l, const struct fwd_plan_listener *pl, bool *cha
 	return true;
 }
 
+/* A destination of the plan, not bound yet. */
 static struct fwd_listener *
-open_listener(struct fwd_server *s, const struct fwd_plan_listener *pl)
+new_listener(struct fwd_server *s, const struct fwd_plan_listener *pl)
 {
 	struct fwd_listener *l = calloc(1, sizeof(*l));
-	event_callback_fn cb = pl->proto == CLUSTER_UDP ? fwd_udp_read : fwd_tcp_accept;
 	bool changed;
 
 	if (l == NULL)
@@ -149,24 +247,14 @@ open_listener(struct fwd_server *s, const struct fwd_plan_listener *pl)
 	l->addr = pl->addr;
 	l->wildcard = pl->wildcard;
 	l->port = pl->port;
+	l->fd = -1;
 	lru_init(&l->flows);
-	set_label(l);
-	l->fd = open_socket(l);
-	if (l->fd < 0) {
-		log_msg(LL_WARN, "%s (%s): cannot listen: %s", l->label,
-		        fwd_listener_kind_str(l->kind), strerror(errno));
+	if (!set_ranges(l, pl, &changed) ||
+	    htab_insert(&s->listeners, &l->node,
+	                listener_hash(l->proto, &l->addr, l->wildcard, l->port)) != SVC_OK) {
+		free(l->ranges);
 		free(l);
 		return NULL;
-	}
-	if (!set_ranges(l, pl, &changed)) {
-		close(l->fd);
-		free(l);
-		return NULL;
-	}
-	event_assign(&l->ev, s->base, l->fd, EV_READ | EV_PERSIST, cb, l);
-	if (!(pl->proto == CLUSTER_TCP && s->accept_paused)) {
-		event_add(&l->ev, NULL);
-		l->ev_on = true;
 	}
 	return l;
 }
@@ -176,75 +264,278 @@ close_listener(struct fwd_server *s, struct fwd_listener *l)
 {
 	if (l->proto == CLUSTER_UDP)
 		fwd_udp_listener_gone(s, l);
-	if (l->ev_on)
-		event_del(&l->ev);
-	close(l->fd);
+	if (l->fd >= 0)
+		s->n_sockets--;
+	unwatch_socket(l);
 	fwd_pool_put(&s->pools, l->pool);
 	free(l->ranges);
 	free(l);
 }
 
+/* Without sk_lookup: L's own socket, if the budget has room. */
+static bool
+bind_own(struct fwd_server *s, struct fwd_listener *l, size_t *failed, size_t *over_budget)
+{
+	char label[FWD_LABEL_LEN];
+
+	if (s->n_sockets >= s->fd_budget) {
+		(*over_budget)++;
+		return false;
+	}
+	l->fd = open_socket(l);
+	if (l->fd < 0) {
+		if ((*failed)++ < LOGGED_FAILURES)
+			log_msg(LL_WARN, "%s (%s): cannot listen: %s", fwd_listen_label(l, label),
+			        fwd_listener_kind_str(l->kind), strerror(errno));
+		return false;
+	}
+	if (!watch_socket(s, l)) {
+		unwatch_socket(l);
+		(*failed)++;
+		return false;
+	}
+	s->n_sockets++;
+	l->bound = true;
+	return true;
+}
+
+/* The map changes of one reload: keys out, keys in, and the destinations the keys in are for. */
+struct changes {
+	struct fwd_sklookup_key *del, *add;
+	struct fwd_listener **added;
+	size_t n_del, cap_del, n_add, cap_add, cap_added, n_added;
+};
+
+static bool
+change(struct fwd_sklookup_key **v, size_t *n, size_t *cap, const struct fwd_listener *l)
+{
+	struct fwd_sklookup_key *k = vec_push(v, n, cap, sizeof(*k), NULL);
+
+	if (k == NULL)
+		return false;
+	fwd_sklookup_key(k, l->proto, &l->addr, l->wildcard, l->port);
+	return true;
+}
+
+/* Apply the map changes; the destinations put in are bound from now on. Returns how many could
+ * not be put in. */
+static size_t
+commit(struct fwd_server *s, struct changes *c)
+{
+	if (c->n_del == 0 && c->n_add == 0)
+		return 0;
+	if (fwd_sklookup_update(&s->skl, c->del, c->n_del, c->add, c->n_add) != SVC_OK) {
+		/* Some went in: they are put in again, harmlessly, by the next reload. */
+		log_msg(LL_ERROR,
+		        "sk_lookup map: %s; %zu service ports not served until the next "
+		        "reload",
+		        s->skl.err, c->n_add);
+		return c->n_add;
+	}
+	for (size_t i = 0; i < c->n_added; i++)
+		c->added[i]->bound = true;
+	return 0;
+}
+
 enum svc_status
 fwd_listen_apply(struct fwd_server *s, const struct fwd_plan *plan, struct fwd_pool **pools)
 {
-	size_t opened = 0, closed = 0, failed = 0;
+	struct changes c = {0};
+	size_t opened = 0, closed = 0, failed = 0, over_budget = 0;
+	uint64_t t0 = now_ms();
+	enum svc_status st = SVC_ENOMEM;
 	struct htab_iter it;
 
-	for (struct htab_node *n = htab_first(&it, &s->listeners); n != NULL;
-	     n = htab_iter_next(&it))
-		htab_item(n, struct fwd_listener, node)->live = false;
+	/* A generation, not a flag to clear: one pass less over 180,000 destinations. */
+	s->listen_gen++;
 	for (size_t i = 0; i < plan->n_listeners; i++) {
 		const struct fwd_plan_listener *pl = &plan->listeners[i];
-		struct fwd_listener *l = find(s, pl);
+		struct fwd_listener *l = lookup(s, pl->proto, &pl->addr, pl->wildcard, pl->port);
 		struct fwd_pool *pool = pools[pl->pool];
 		bool ranges_changed = false;
 
 		if (l == NULL) {
-			l = open_listener(s, pl);
-			if (l == NULL) {
-				failed++;
-				continue;
-			}
-			if (htab_insert(&s->listeners, &l->node,
-			                listener_hash(l->proto, &l->addr, l->wildcard, l->port)) !=
-			    SVC_OK) {
-				close_listener(s, l);
-				return SVC_ENOMEM;
-			}
-			opened++;
-			log_msg(LL_DEBUG, "listening on %s (%s %s/%s:%s)", l->label,
-			        fwd_listener_kind_str(l->kind), pool->ns, pool->name,
-			        pool->port_name);
+			l = new_listener(s, pl);
+			if (l == NULL)
+				goto done;
 		} else if (!set_ranges(l, pl, &ranges_changed)) {
-			return SVC_ENOMEM;
+			goto done;
 		}
 		l->kind = pl->kind;
 		if (l->pool != pool) {
 			fwd_pool_put(&s->pools, l->pool);
 			l->pool = fwd_pool_ref(pool);
 		}
-		l->live = true;
+		l->gen = s->listen_gen;
 		/* The ranges admitted the flows it has: those they no longer admit end now. (A
 		 * TCP connection, like a conntrack entry under kube-proxy, carries on.) */
 		if (ranges_changed && l->proto == CLUSTER_UDP)
 			fwd_udp_recheck(s, l);
+		if (l->bound)
+			continue;
+		/* New, or left unbound last time: bind it now. */
+		if (s->sklookup) {
+			struct fwd_listener **slot =
+			        vec_push(&c.added, &c.n_added, &c.cap_added, sizeof(*slot), NULL);
+
+			if (slot == NULL || !change(&c.add, &c.n_add, &c.cap_add, l))
+				goto done;
+			*slot = l;
+			opened++;
+		} else if (bind_own(s, l, &failed, &over_budget)) {
+			opened++;
+		}
 	}
 	for (struct htab_node *n = htab_first(&it, &s->listeners); n != NULL;
 	     n = htab_iter_next(&it)) {
 		struct fwd_listener *l = htab_item(n, struct fwd_listener, node);
 
-		if (l->live)
+		if (l->gen == s->listen_gen)
 			continue;
+		if (s->sklookup && l->bound && !change(&c.del, &c.n_del, &c.cap_del, l))
+			goto done;
 		htab_remove(&s->listeners, &l->node);
-		closed++;
-		log_msg(LL_DEBUG, "closing %s", l->label);
+		closed += l->bound;
 		close_listener(s, l);
 	}
+	st = SVC_OK;
+done:
+	/* Even after running out of memory: what the table holds and the map must agree. */
+	if (s->sklookup)
+		failed += commit(s, &c);
 	s->n_idle = plan->n_idle;
-	log_msg(LL_INFO,
-	        "%zu sockets (%zu opened, %zu closed, %zu failed); %zu ports without "
-	        "endpoints left closed",
-	        s->listeners.n, opened, closed, failed, plan->n_idle);
+	s->n_unbound = failed + over_budget;
+	if (over_budget > 0)
+		log_msg(LL_WARN,
+		        "%zu service ports not bound: the budget of %zu sockets (half the "
+		        "descriptor limit) is used up; sk_lookup would need none",
+		        over_budget, s->fd_budget);
+	if (failed > LOGGED_FAILURES)
+		log_msg(LL_WARN, "%zu service ports could not be bound (the first %d are logged)",
+		        failed, LOGGED_FAILURES);
+	if (s->sklookup)
+		log_msg(LL_INFO,
+		        "sk_lookup: %zu service ports (%zu added, %zu removed, %zu failed) in %lu "
+		        "ms; "
+		        "%zu ports without endpoints left closed",
+		        s->skl.n, opened, closed, failed, (unsigned long)(now_ms() - t0),
+		        plan->n_idle);
+	else
+		log_msg(LL_INFO,
+		        "%zu sockets (%zu opened, %zu closed, %zu failed, %zu over budget); %zu "
+		        "ports "
+		        "without endpoints left closed",
+		        s->n_sockets, opened, closed, failed, over_budget, plan->n_idle);
+	free(c.add);
+	free(c.del);
+	free(c.added);
+	return st;
+}
+
+static const char *
+sklookup_hint(int err)
+{
+	if (err == EPERM || err == EACCES)
+		return " (needs CAP_BPF and CAP_NET_ADMIN)";
+	if (err == EINVAL || err == ENOSYS || err == EOPNOTSUPP)
+		return " (needs Linux 5.9 or later with BPF)";
+	return "";
+}
+
+static void
+close_shared(struct fwd_server *s)
+{
+	for (int i = 0; i < FWD_SKL_SLOTS; i++) {
+		if (s->shared[i] != NULL) {
+			unwatch_socket(s->shared[i]);
+			free(s->shared[i]);
+			s->shared[i] = NULL;
+		}
+	}
+	if (s->sklookup)
+		fwd_sklookup_close(
+		        &s->skl); /* never opened otherwise: its zeroed fds are not ours */
+	s->sklookup = false;
+}
+
+/* The four shared sockets, in the socket map. IPv6 may be missing (no IPv6 in this kernel): its
+ * destinations then find no socket and are refused, as they would be without svcfwd. */
+static enum svc_status
+open_shared(struct fwd_server *s)
+{
+	for (int i = 0; i < FWD_SKL_SLOTS; i++) {
+		enum fwd_sklookup_slot slot = (enum fwd_sklookup_slot)i;
+		bool v6 = slot == FWD_SKL_TCP6 || slot == FWD_SKL_UDP6;
+		struct fwd_listener *l = calloc(1, sizeof(*l));
+
+		if (l == NULL)
+			return SVC_ENOMEM;
+		l->srv = s;
+		l->shared = true;
+		l->bound = true;
+		l->proto = slot == FWD_SKL_UDP4 || slot == FWD_SKL_UDP6 ? CLUSTER_UDP : CLUSTER_TCP;
+		l->addr.family = v6 ? NETADDR_V6 : NETADDR_V4;
+		lru_init(&l->flows);
+		l->fd = open_shared_socket(slot);
+		if (l->fd < 0 && v6 && errno == EAFNOSUPPORT) {
+			log_msg(LL_INFO,
+			        "sk_lookup: no IPv6 here; IPv6 service ports are not served");
+			free(l);
+			continue;
+		}
+		s->shared[i] = l;
+		if (l->fd < 0) {
+			log_msg(LL_ERROR, "sk_lookup: cannot open the shared socket: %s",
+			        strerror(errno));
+			return SVC_EIO;
+		}
+		if (fwd_sklookup_set_socket(&s->skl, slot, l->fd) != SVC_OK) {
+			log_msg(LL_ERROR, "sk_lookup: %s", s->skl.err);
+			return SVC_EIO;
+		}
+		if (!watch_socket(s, l))
+			return SVC_ENOMEM;
+	}
+	return SVC_OK;
+}
+
+enum svc_status
+fwd_listen_init(struct fwd_server *s)
+{
+	struct rlimit rl;
+	enum svc_status st;
+
+	htab_init(&s->listeners);
+	/* Half the descriptors for listening sockets at most: the rest for connections. */
+	s->fd_budget = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? (size_t)rl.rlim_cur / 2 : 512;
+	if (s->opts.no_sklookup) {
+		log_msg(LL_INFO,
+		        "--no-sklookup: one socket per service address and port, %zu at most",
+		        s->fd_budget);
+		return SVC_OK;
+	}
+	if (fwd_sklookup_open(&s->skl, SKL_FIRST_SIZE, true) != SVC_OK) {
+		log_msg(LL_WARN,
+		        "sk_lookup unavailable: %s%s; one socket per service address and port "
+		        "instead, %zu at most (half the descriptor limit)",
+		        s->skl.err, sklookup_hint(errno), s->fd_budget);
+		fwd_sklookup_close(&s->skl);
+		return SVC_OK;
+	}
+	s->sklookup = true;
+	st = open_shared(s);
+	if (st != SVC_OK) {
+		close_shared(s);
+		if (st == SVC_ENOMEM)
+			return st;
+		log_msg(LL_WARN,
+		        "sk_lookup not used: one socket per service address and port "
+		        "instead, %zu at most",
+		        s->fd_budget);
+		return SVC_OK;
+	}
+	log_msg(LL_INFO, "sk_lookup attached to this network namespace: every service port goes "
+	                 "to one TCP and one UDP socket per family");
 	return SVC_OK;
 }
 
@@ -257,6 +548,19 @@ fwd_listen_close_all(struct fwd_server *s)
 	     n = htab_iter_next(&it))
 		close_listener(s, htab_item(n, struct fwd_listener, node));
 	htab_deinit(&s->listeners);
+	close_shared(s);
+}
+
+static void
+pause_one(struct fwd_listener *l, bool pause)
+{
+	if (l->proto != CLUSTER_TCP || l->ev == NULL)
+		return;
+	if (pause && l->ev_on)
+		event_del(l->ev);
+	else if (!pause && !l->ev_on)
+		event_add(l->ev, NULL);
+	l->ev_on = !pause;
 }
 
 /* Stop or restart accepting TCP connections (out of descriptors, or at the connection cap):
@@ -269,18 +573,15 @@ fwd_listen_pause(struct fwd_server *s, bool pause)
 	if (s->accept_paused == pause)
 		return;
 	s->accept_paused = pause;
-	for (struct htab_node *n = htab_first(&it, &s->listeners); n != NULL;
-	     n = htab_iter_next(&it)) {
-		struct fwd_listener *l = htab_item(n, struct fwd_listener, node);
-
-		if (l->proto != CLUSTER_TCP)
-			continue;
-		if (pause && l->ev_on)
-			event_del(&l->ev);
-		else if (!pause && !l->ev_on)
-			event_add(&l->ev, NULL);
-		l->ev_on = !pause;
+	for (int i = 0; i < FWD_SKL_SLOTS; i++) {
+		if (s->shared[i] != NULL)
+			pause_one(s->shared[i], pause);
 	}
+	if (s->sklookup)
+		return; /* the destinations have no sockets of their own */
+	for (struct htab_node *n = htab_first(&it, &s->listeners); n != NULL;
+	     n = htab_iter_next(&it))
+		pause_one(htab_item(n, struct fwd_listener, node), pause);
 }
 
 void
@@ -288,9 +589,19 @@ fwd_listen_each(struct fwd_server *s, void (*fn)(struct fwd_listener *l, void *a
 {
 	struct htab_iter it;
 
+	for (int i = 0; i < FWD_SKL_SLOTS; i++) {
+		if (s->shared[i] != NULL)
+			fn(s->shared[i], arg);
+	}
+	if (s->sklookup)
+		return;
 	for (struct htab_node *n = htab_first(&it, &s->listeners); n != NULL;
-	     n = htab_iter_next(&it))
-		fn(htab_item(n, struct fwd_listener, node), arg);
+	     n = htab_iter_next(&it)) {
+		struct fwd_listener *l = htab_item(n, struct fwd_listener, node);
+
+		if (l->fd >= 0)
+			fn(l, arg);
+	}
 }
 
 bool

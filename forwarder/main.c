@@ -219,7 +219,7 @@ main(int argc, char **argv)
 	s->base = event_base_new_with_config(cfg);
 	if (s->base == NULL)
 		goto done;
-	if (fwd_tcp_init(s) != SVC_OK || fwd_udp_init(s) != SVC_OK)
+	if (fwd_tcp_init(s) != SVC_OK || fwd_udp_init(s) != SVC_OK || fwd_listen_init(s) != SVC_OK)
 		goto done;
 	if (daemon_signals_start(s->base, &s->builder, s->opts.zones, &sig) != SVC_OK)
 		goto done;

@@ -75,7 +75,8 @@ backend_metric(struct evbuffer *b, const struct fwd_backends *bs, const char *na
 
 /* The process-wide numbers, read once. */
 struct snapshot {
-	uint64_t idle_ports, conns, accepted, accept_errors, accept_pauses, idle_closed, spliced,
+	uint64_t idle_ports, unbound, sklookup, skl_entries, skl_grown, unclaimed, replies,
+	        reply_errors, conns, accepted, accept_errors, accept_pauses, idle_closed, spliced,
 	        pipes, flows, flows_created, flows_expired, flows_evicted, aside, reload_ms,
 	        generation;
 };
@@ -84,6 +85,27 @@ struct snapshot {
 static const struct prom_scalar scalars[] = {
         {"svcfwd_ports_without_endpoints", true,
          "Service ports left without a socket: nowhere to send their traffic.", S(idle_ports)},
+        {"svcfwd_ports_unbound", true,
+         "Service ports with endpoints but no socket or sk_lookup entry: over the descriptor "
+         "budget, or failed.",
+         S(unbound)},
+        {"svcfwd_sklookup", true,
+         "1: an sk_lookup program hands every service port to a few shared sockets; 0: one "
+         "socket per port.",
+         S(sklookup)},
+        {"svcfwd_sklookup_entries", true, "Service ports in the sk_lookup map.", S(skl_entries)},
+        {"svcfwd_sklookup_map_grown_total", false,
+         "Times the sk_lookup map was replaced by a "
+         "bigger one.",
+         S(skl_grown)},
+        {"svcfwd_unclaimed_total", false,
+         "Connections and datagrams on a shared socket for no service port (turned away).",
+         S(unclaimed)},
+        {"svcfwd_udp_reply_sockets", true,
+         "Sockets bound to a service address and port that UDP replies leave from.", S(replies)},
+        {"svcfwd_udp_reply_socket_errors_total", false,
+         "UDP flows refused: no reply socket could be bound for their destination.",
+         S(reply_errors)},
         {"svcfwd_tcp_connections", true, "TCP connections relayed now.", S(conns)},
         {"svcfwd_tcp_accepted_total", false, "TCP connections accepted.", S(accepted)},
         {"svcfwd_tcp_accept_errors_total", false, "accept(2) failures.", S(accept_errors)},
@@ -179,6 +201,13 @@ fwd_metrics_text(void *server, struct evbuffer *b)
 	prom_reloads(b, "svcfwd", &s->reload);
 	v = (struct snapshot){
 	        .idle_ports = s->n_idle,
+	        .unbound = s->n_unbound,
+	        .sklookup = s->sklookup,
+	        .skl_entries = s->sklookup ? s->skl.n : 0,
+	        .skl_grown = s->skl.grown,
+	        .unclaimed = s->stats.unclaimed,
+	        .replies = s->replies.n,
+	        .reply_errors = s->stats.reply_socket_errors,
 	        .conns = s->conns.n,
 	        .accepted = s->stats.accepted,
 	        .accept_errors = s->stats.accept_errors,

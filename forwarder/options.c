@@ -34,6 +34,9 @@ static const struct opt options[] = {
          .help = "UDP flows at once (default 65536)"},
         {"no-route", 0, OPT_BOOL, F(no_route),
          .help = "do not add the local route for the service CIDR"},
+        {"no-sklookup", 0, OPT_BOOL, F(no_sklookup),
+         .help = "one socket per service address and port instead of an sk_lookup\nprogram "
+                 "(which needs CAP_BPF, CAP_NET_ADMIN, Linux 5.9+)"},
         {"no-splice", 0, OPT_BOOL, F(splice), .flags = OPT_NEGATE,
          .help = "copy through user space even for bulk transfers"},
         DAEMON_OPTS_COMMON(struct fwd_opts),

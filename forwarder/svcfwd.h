@@ -13,6 +13,7 @@
 #include "daemon.h"
 #include "fwd_plan.h"
 #include "fwd_pool.h"
+#include "fwd_sklookup.h"
 #include "htab.h"
 #include "lru.h"
 
@@ -28,6 +29,7 @@ struct fwd_opts {
 	size_t max_conns;
 	size_t max_flows;
 	bool no_route;
+	bool no_sklookup; /* one socket per service address and port, as without sk_lookup */
 	bool splice;
 	bool check;
 };
@@ -36,30 +38,38 @@ enum svc_status fwd_opts_parse(struct fwd_opts *o, int argc, char **argv);
 
 struct fwd_server;
 
-/* A bound socket for one address, port and protocol. */
+/* One destination of the plan (a service address or node port, with its protocol) and what
+ * serves it: under sk_lookup its key in the map, and one of the shared sockets takes its traffic;
+ * without, a socket of its own. Shared sockets are listeners too (SHARED), not in the table: the
+ * destination of what they receive is looked up per connection or datagram. */
 struct fwd_listener {
-	struct htab_node node; /* in the server's listeners */
+	struct htab_node node; /* in the server's listeners, by protocol, address and port */
 	struct fwd_server *srv;
 	enum cluster_proto proto;
 	enum fwd_listener_kind kind;
-	struct netaddr addr;
-	bool wildcard;
+	struct netaddr addr; /* for a wildcard: the family, all-zero bytes */
 	uint16_t port;
-	int fd;
-	struct event ev;
+	bool wildcard;
+	bool shared;
+	bool bound; /* its socket is open, or its key is in the map */
 	bool ev_on;
-	bool live; /* in the current plan */
+	uint32_t gen; /* the last plan it was in (the server's listen_gen: the current one) */
+	int fd;       /* its own socket, or the shared one's; -1: none */
+	struct event *ev;
 	struct fwd_pool *pool;
 	struct netaddr_prefix *ranges; /* load-balancer source ranges; none: any client */
 	size_t n_ranges;
-	struct lru flows; /* the UDP flows answered through this socket (udp.c; order unused) */
-	char label[NETADDR_STRLEN + 16];
+	struct lru flows; /* the UDP flows of this destination (udp.c; order unused) */
 };
+
+#define FWD_LABEL_LEN (NETADDR_STRLEN + 16)
 
 struct fwd_stats {
 	uint64_t accepted, accept_errors, accept_pauses, conns_closed_idle;
 	uint64_t flows_created, flows_expired, flows_evicted;
 	uint64_t splice_bytes;
+	uint64_t unclaimed; /* connections and datagrams for no destination of the plan */
+	uint64_t reply_socket_errors;
 };
 
 struct fwd_server {
@@ -73,6 +83,15 @@ struct fwd_server {
 	size_t n_held;
 	struct htab listeners; /* struct fwd_listener by protocol, address and port */
 	size_t n_idle;
+	size_t n_unbound; /* destinations of the plan without a socket or map entry */
+	/* listen.c: sk_lookup, or (when it cannot load) one socket per destination within a budget
+	 * of descriptors */
+	bool sklookup;
+	struct fwd_sklookup skl;
+	struct fwd_listener *shared[FWD_SKL_SLOTS];
+	size_t fd_budget;    /* without sk_lookup: sockets for destinations at most */
+	size_t n_sockets;    /* sockets open for destinations */
+	uint32_t listen_gen; /* plans applied */
 	struct daemon_reload reload;
 	struct fwd_route *route;
 	struct htab health; /* health-check servers by port (health.c) */
@@ -87,20 +106,28 @@ struct fwd_server {
 	/* UDP (udp.c) */
 	struct htab flows;   /* by listener, client and local address */
 	struct lru flow_lru; /* the same, least recently active first */
+	struct htab replies; /* sockets bound to a service address and port, for replies */
 	uint8_t *udp_buf;    /* one batch of datagrams */
 	struct fwd_stats stats;
 };
 
-/* listen.c: bring the sockets in line with a plan. */
+/* listen.c: sk_lookup (unless --no-sklookup) or the fallback, chosen once at start. */
+enum svc_status fwd_listen_init(struct fwd_server *s);
+/* Bring the destinations in line with a plan. */
 enum svc_status fwd_listen_apply(struct fwd_server *s, const struct fwd_plan *plan,
                                  struct fwd_pool **pools);
 void fwd_listen_close_all(struct fwd_server *s);
 void fwd_listen_pause(struct fwd_server *s, bool pause);
 /* Whether L's source ranges admit CLIENT. */
 bool fwd_listen_admits(const struct fwd_listener *l, const struct netaddr *client);
-/* Every listener, for metrics. */
+/* Every open listening socket, for metrics. */
 void fwd_listen_each(struct fwd_server *s, void (*fn)(struct fwd_listener *l, void *arg),
                      void *arg);
+/* The destination ADDR:PORT/PROTO of the plan: its address, else a node port. NULL: none. */
+struct fwd_listener *fwd_listen_find(struct fwd_server *s, enum cluster_proto proto,
+                                     const struct netaddr *addr, uint16_t port);
+/* "10.96.0.1:80/TCP" into BUF (FWD_LABEL_LEN bytes); returns BUF. */
+const char *fwd_listen_label(const struct fwd_listener *l, char *buf);
 
 /* tcp.c */
 enum svc_status fwd_tcp_init(struct fwd_server *s);

@@ -576,6 +576,27 @@ start(struct fwd_listener *l, int cfd, const struct sockaddr_storage *peer)
 	}
 }
 
+/* The destination a connection accepted on a shared socket was for: sk_lookup keeps the
+ * original destination as the connection's local address. NULL: none of the plan's (it just
+ * left, or a client connected to the shared socket's own loopback port). */
+static struct fwd_listener *
+claimed(struct fwd_server *s, int cfd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	struct netaddr a;
+	uint16_t port;
+
+	if (getsockname(cfd, (struct sockaddr *)&ss, &len) != 0)
+		return NULL;
+	addr_to_netaddr((const struct sockaddr *)&ss, &a);
+	if (ss.ss_family == AF_INET6)
+		port = ntohs(((const struct sockaddr_in6 *)&ss)->sin6_port);
+	else
+		port = ntohs(((const struct sockaddr_in *)&ss)->sin_port);
+	return fwd_listen_find(s, CLUSTER_TCP, &a, port);
+}
+
 void
 fwd_tcp_accept(evutil_socket_t fd, short what, void *arg)
 {
@@ -607,6 +628,17 @@ fwd_tcp_accept(evutil_socket_t fd, short what, void *arg)
 			continue;
 		}
 		s->stats.accepted++;
+		if (l->shared) {
+			struct fwd_listener *d = claimed(s, cfd);
+
+			if (d == NULL || !d->bound) {
+				s->stats.unclaimed++;
+				reject(cfd);
+				continue;
+			}
+			start(d, cfd, &peer);
+			continue;
+		}
 		start(l, cfd, &peer);
 	}
 }

@@ -1,6 +1,10 @@
-/* udp.c -- UDP flows: each client address (per listener and, on a wildcard socket, per local
+/* udp.c -- UDP flows: each client address (per destination and, for a node port, per local
  * address) gets its own socket connected to the endpoint chosen for it, so replies come back
- * on that socket and leave through the listener, from the address the client sent to. Flows
+ * on that socket and leave from the address and port the client sent to: through the
+ * destination's own socket, or under sk_lookup (one shared socket per family, which learns each
+ * datagram's original destination) through a reply socket bound to that address and port, opened
+ * while flows use it (its count is bounded by the flows'; sk_lookup, which runs before the
+ * kernel's own lookup, keeps sending what arrives there to the shared socket). Flows
  * idle for the timeout expire; the table is bounded, the oldest flow making room. A flow whose
  * endpoint is not in its listener's pool (it left, or a reload gave the listener another pool),
  * or stopped answering with ICMP errors, moves to another endpoint; a flow whose client the
@@ -18,6 +22,20 @@
 #define FWD_UDP_BATCH      32 /* datagrams per read */
 #define FWD_UDP_MAX_PKT    65536
 #define CMSG_SPACE_PKTINFO CMSG_SPACE(sizeof(struct in6_pktinfo))
+/* Room for one IPV6_PKTINFO or one IPV6_ORIGDSTADDR (the larger ones). */
+#define CMSG_SPACE_DST                                                                             \
+	(CMSG_SPACE(sizeof(struct sockaddr_in6)) > CMSG_SPACE_PKTINFO                              \
+	         ? CMSG_SPACE(sizeof(struct sockaddr_in6))                                         \
+	         : CMSG_SPACE_PKTINFO)
+
+/* A socket bound to a service address and port, which replies leave from. */
+struct fwd_reply {
+	struct htab_node node; /* in the server's replies */
+	struct netaddr addr;
+	uint16_t port;
+	int fd;
+	size_t refs; /* flows */
+};
 
 struct fwd_flow {
 	struct htab_node node;  /* in the server's flows */
@@ -27,7 +45,8 @@ struct fwd_flow {
 	struct sockaddr_storage client;
 	socklen_t client_len;
 	struct netaddr client_ip;
-	struct netaddr local; /* a wildcard listener's address the client sent to */
+	struct netaddr local; /* the address the client sent to */
+	struct fwd_reply *rs; /* under sk_lookup: where replies leave from */
 	int fd;               /* connected to B; -1 before the first */
 	sa_family_t family;   /* FD's */
 	struct event ev;
@@ -38,6 +57,89 @@ struct fwd_flow {
 };
 
 static void on_reply(evutil_socket_t fd, short what, void *arg);
+
+static uint32_t
+reply_hash(const struct netaddr *a, uint16_t port)
+{
+	return netaddr_hash(a) ^ ((uint32_t)port * 2654435761u);
+}
+
+/* The reply socket for ADDR:PORT, opened on first use. FREEBIND: a load-balancer address need
+ * not be local; REUSEADDR: a listener of the fallback may hold the address too. NULL (errno set)
+ * when it cannot be bound, as when a host service holds that address and port already. */
+static struct fwd_reply *
+reply_get(struct fwd_server *s, const struct netaddr *addr, uint16_t port)
+{
+	uint32_t h = reply_hash(addr, port);
+	struct sockaddr_storage ss;
+	socklen_t len;
+	struct fwd_reply *r;
+	int one = 1, small = 1024, fd;
+
+	for (struct htab_node *n = htab_find(&s->replies, h); n != NULL; n = htab_next(n, h)) {
+		r = htab_item(n, struct fwd_reply, node);
+		if (r->port == port && netaddr_equal(&r->addr, addr)) {
+			r->refs++;
+			return r;
+		}
+	}
+	memset(&ss, 0, sizeof(ss));
+	if (addr->family == NETADDR_V6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(port);
+		memcpy(&s6->sin6_addr, addr->bytes, 16);
+		len = sizeof(*s6);
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(port);
+		memcpy(&s4->sin_addr, addr->bytes, 4);
+		len = sizeof(*s4);
+	}
+	fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return NULL;
+	/* It receives nothing (sk_lookup takes the destination's datagrams): a small buffer. */
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+	    setsockopt(fd, SOL_IP, IP_FREEBIND, &one, sizeof(one)) != 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)) != 0 ||
+	    (ss.ss_family == AF_INET6 &&
+	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) != 0) ||
+	    bind(fd, (struct sockaddr *)&ss, len) != 0)
+		goto fail;
+	r = calloc(1, sizeof(*r));
+	if (r == NULL)
+		goto fail;
+	r->addr = *addr;
+	r->port = port;
+	r->fd = fd;
+	r->refs = 1;
+	if (htab_insert(&s->replies, &r->node, h) != SVC_OK) {
+		free(r);
+		goto fail;
+	}
+	return r;
+fail : {
+	int e = errno;
+
+	close(fd);
+	errno = e;
+}
+	return NULL;
+}
+
+static void
+reply_put(struct fwd_server *s, struct fwd_reply *r)
+{
+	if (r == NULL || --r->refs > 0)
+		return;
+	htab_remove(&s->replies, &r->node);
+	close(r->fd);
+	free(r);
+}
 
 static uint32_t
 flow_hash(const struct fwd_listener *l, const struct sockaddr_storage *sa, socklen_t len,
@@ -65,6 +167,7 @@ flow_destroy(struct fwd_server *s, struct fwd_flow *f)
 		f->b->active--;
 		fwd_backend_put(&s->pools.backends, f->b);
 	}
+	reply_put(s, f->rs);
 	free(f);
 }
 
@@ -162,6 +265,18 @@ flow_new(struct fwd_server *s, struct fwd_listener *l, const struct sockaddr_sto
 	addr_to_netaddr((const struct sockaddr *)sa, &f->client_ip);
 	f->local = *local;
 	f->fd = -1;
+	if (l->fd < 0) {
+		char label[FWD_LABEL_LEN];
+
+		f->rs = reply_get(s, local, l->port);
+		if (f->rs == NULL) {
+			s->stats.reply_socket_errors++;
+			log_msg(LL_DEBUG, "%s: cannot bind a reply socket: %s",
+			        fwd_listen_label(l, label), strerror(errno));
+			free(f);
+			return NULL;
+		}
+	}
 	if (htab_insert(&s->flows, &f->node, flow_hash(l, sa, len, local)) != SVC_OK ||
 	    !flow_route(s, f)) {
 		htab_remove(&s->flows, &f->node);
@@ -169,6 +284,7 @@ flow_new(struct fwd_server *s, struct fwd_listener *l, const struct sockaddr_sto
 			event_del(&f->ev);
 			close(f->fd);
 		}
+		reply_put(s, f->rs);
 		free(f);
 		return NULL;
 	}
@@ -202,6 +318,29 @@ dst_of(struct msghdr *h, struct netaddr *local)
 	}
 }
 
+/* The original destination of a datagram on a shared socket (IP_RECVORIGDSTADDR). */
+static bool
+orig_dst_of(struct msghdr *h, struct netaddr *dst, uint16_t *port)
+{
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(h); cm != NULL; cm = CMSG_NXTHDR(h, cm)) {
+		struct sockaddr_storage ss;
+		size_t n = cm->cmsg_len - CMSG_LEN(0);
+
+		if (!((cm->cmsg_level == SOL_IP && cm->cmsg_type == IP_ORIGDSTADDR) ||
+		      (cm->cmsg_level == SOL_IPV6 && cm->cmsg_type == IPV6_ORIGDSTADDR)))
+			continue;
+		memset(&ss, 0, sizeof(ss));
+		memcpy(&ss, CMSG_DATA(cm), n < sizeof(ss) ? n : sizeof(ss));
+		addr_to_netaddr((const struct sockaddr *)&ss, dst);
+		if (ss.ss_family == AF_INET6)
+			*port = ntohs(((const struct sockaddr_in6 *)&ss)->sin6_port);
+		else
+			*port = ntohs(((const struct sockaddr_in *)&ss)->sin_port);
+		return dst->family != NETADDR_NONE;
+	}
+	return false;
+}
+
 static void
 send_to_backend(struct fwd_server *s, struct fwd_flow *f, const uint8_t *buf, size_t len)
 {
@@ -228,12 +367,12 @@ send_to_backend(struct fwd_server *s, struct fwd_flow *f, const uint8_t *buf, si
 void
 fwd_udp_read(evutil_socket_t fd, short what, void *arg)
 {
-	struct fwd_listener *l = arg;
-	struct fwd_server *s = l->srv;
+	struct fwd_listener *sl = arg;
+	struct fwd_server *s = sl->srv;
 	struct mmsghdr msgs[FWD_UDP_BATCH];
 	struct iovec iov[FWD_UDP_BATCH];
 	struct sockaddr_storage peers[FWD_UDP_BATCH];
-	uint8_t ctl[FWD_UDP_BATCH][CMSG_SPACE_PKTINFO];
+	uint8_t ctl[FWD_UDP_BATCH][CMSG_SPACE_DST];
 	int n;
 	(void)what;
 
@@ -245,19 +384,32 @@ fwd_udp_read(evutil_socket_t fd, short what, void *arg)
 		msgs[i].msg_hdr.msg_namelen = sizeof(peers[i]);
 		msgs[i].msg_hdr.msg_iov = &iov[i];
 		msgs[i].msg_hdr.msg_iovlen = 1;
-		if (l->wildcard) {
+		if (sl->wildcard || sl->shared) {
 			msgs[i].msg_hdr.msg_control = ctl[i];
 			msgs[i].msg_hdr.msg_controllen = sizeof(ctl[i]);
 		}
 	}
 	n = recvmmsg(fd, msgs, FWD_UDP_BATCH, MSG_DONTWAIT, NULL);
 	for (int i = 0; i < n; i++) {
+		struct fwd_listener *l = sl;
 		struct netaddr local = l->addr;
 		struct fwd_flow *f;
 		socklen_t plen = msgs[i].msg_hdr.msg_namelen;
 
-		if (l->wildcard)
+		if (sl->shared) {
+			/* Which destination of the plan it was sent to. */
+			uint16_t port;
+
+			l = NULL;
+			if (orig_dst_of(&msgs[i].msg_hdr, &local, &port))
+				l = fwd_listen_find(s, CLUSTER_UDP, &local, port);
+			if (l == NULL || !l->bound) {
+				s->stats.unclaimed++;
+				continue;
+			}
+		} else if (l->wildcard) {
 			dst_of(&msgs[i].msg_hdr, &local);
+		}
 		f = flow_find(s, l, &peers[i], plen, &local);
 		if (f == NULL) {
 			struct netaddr c;
@@ -291,6 +443,11 @@ reply(struct fwd_flow *f, const uint8_t *buf, size_t len)
 	        .msg_iovlen = 1,
 	};
 
+	if (f->rs != NULL) {
+		sendto(f->rs->fd, buf, len, MSG_DONTWAIT, (const struct sockaddr *)&f->client,
+		       f->client_len);
+		return;
+	}
 	if (f->l->wildcard && f->local.family != NETADDR_NONE) {
 		struct cmsghdr *cm;
 
@@ -360,6 +517,7 @@ fwd_udp_recheck(struct fwd_server *s, struct fwd_listener *l)
 {
 	struct lru_node *n = l->flows.oldest;
 	size_t closed = 0;
+	char label[FWD_LABEL_LEN];
 
 	while (n != NULL) {
 		struct fwd_flow *f = lru_item(n, struct fwd_flow, l_node);
@@ -373,7 +531,7 @@ fwd_udp_recheck(struct fwd_server *s, struct fwd_listener *l)
 	if (closed > 0)
 		log_msg(LL_DEBUG,
 		        "%s: %zu flows closed: their clients are outside the new source ranges",
-		        l->label, closed);
+		        fwd_listen_label(l, label), closed);
 }
 
 void
@@ -392,6 +550,7 @@ enum svc_status
 fwd_udp_init(struct fwd_server *s)
 {
 	htab_init(&s->flows);
+	htab_init(&s->replies);
 	lru_init(&s->flow_lru);
 	s->udp_buf = malloc((size_t)FWD_UDP_BATCH * FWD_UDP_MAX_PKT);
 	return s->udp_buf != NULL ? SVC_OK : SVC_ENOMEM;
@@ -403,6 +562,7 @@ fwd_udp_deinit(struct fwd_server *s)
 	while (s->flow_lru.oldest != NULL)
 		flow_destroy(s, lru_item(s->flow_lru.oldest, struct fwd_flow, lru));
 	htab_deinit(&s->flows);
+	htab_deinit(&s->replies);
 	free(s->udp_buf);
 	s->udp_buf = NULL;
 }
