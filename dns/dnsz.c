@@ -28,22 +28,63 @@
 
 /* One (address, owner name) pair for PTR records; sorted and grouped at the end. */
 struct zb_ptr {
+	uint32_t bucket; /* of the reverse names (ZB_BUCKETS): the piece that holds its name */
 	struct netaddr addr;
 	bool cluster_ip; /* ClusterIP PTRs win over endpoint PTRs */
 	const uint8_t *name;
 	uint8_t len;
 };
 
+/* Reverse names are built in this many pieces, by address: a change rebuilds the pieces of the
+ * addresses it touches (a few dozen names each at a million names). */
+#define ZB_BUCKET_BITS 14
+#define ZB_BUCKETS     (1u << ZB_BUCKET_BITS)
+
+static uint32_t
+ptr_bucket(const struct netaddr *a)
+{
+	return (netaddr_hash(a) * 2654435769u) >> (32 - ZB_BUCKET_BITS);
+}
+
+/* A piece of a zone, built from one source and shared by every version of the zone until that
+ * source changes: the names of one namespace's services (from its shard), the apex with every
+ * namespace's name, or the reverse names of one bucket of addresses. */
+struct dnsz_part {
+	int refs;                 /* atomic */
+	struct arena arena;       /* its nodes and answers */
+	const void *source;       /* the shard it was built from (a namespace's piece) */
+	char *ns;                 /* a namespace's piece: the namespace */
+	struct pmap_entry *names; /* its nodes, under their names' hashes */
+	size_t n_names, cap_names;
+	struct pmap_entry *pods; /* its pods' addresses (struct dnsz_pod) */
+	size_t n_pods, cap_pods;
+	struct zb_ptr *ptrs; /* the PTR owners it gives, by reverse bucket, then address */
+	size_t n_ptrs, cap_ptrs;
+	char **targets; /* namespaces its ExternalNames' answers come from */
+	size_t n_targets, cap_targets;
+	size_t n_services;
+	uint64_t update; /* the builder's update that made it */
+};
+
+/* A name of the piece being built, for finding it again while building. */
+struct zb_local {
+	struct htab_node hn;
+	struct dnsz_node *node;
+};
+
 struct zb {
-	struct dnsz *z;
+	struct dnsz *z; /* the version being made: apex, TTL, serial */
 	const struct cluster *c;
 	const struct dnsz_options *opts;
+	struct dnsz_part *part; /* what is being built */
+	struct htab local;      /* the part's names (struct zb_local) */
+	struct arena local_mem;
 	uint8_t *scratch;
 	uint16_t *ends;
-	struct zb_ptr *ptrs;
-	size_t n_ptrs, cap_ptrs;
 	uint8_t svc_apex[DNSW_NAME_MAX]; /* svc.<zone> */
 	size_t svc_apex_len;
+	uint8_t pod_apex[DNSW_NAME_MAX]; /* pod.<zone> */
+	size_t pod_apex_len;
 	enum svc_status status;
 };
 
@@ -74,6 +115,43 @@ dnsz_ref(struct dnsz *z)
 	return z;
 }
 
+static struct dnsz_part *
+part_ref(struct dnsz_part *p)
+{
+	atomic_fetch_add_explicit((_Atomic int *)&p->refs, 1, memory_order_relaxed);
+	return p;
+}
+
+static void
+part_unref(struct dnsz_part *p)
+{
+	if (p == NULL ||
+	    atomic_fetch_sub_explicit((_Atomic int *)&p->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	for (size_t i = 0; i < p->n_targets; i++)
+		free(p->targets[i]);
+	free(p->targets);
+	free(p->names);
+	free(p->pods);
+	free(p->ptrs);
+	free(p->ns);
+	arena_deinit(&p->arena);
+	free(p);
+}
+
+static struct dnsz_part *
+part_new(void)
+{
+	struct dnsz_part *p = calloc(1, sizeof(*p));
+
+	if (p != NULL) {
+		p->refs = 1;
+		/* Most pieces are small: the reverse names of a few dozen addresses. */
+		arena_init_small(&p->arena);
+	}
+	return p;
+}
+
 void
 dnsz_unref(struct dnsz *z)
 {
@@ -81,18 +159,21 @@ dnsz_unref(struct dnsz *z)
 		return;
 	if (atomic_fetch_sub_explicit((_Atomic int *)&z->refs, 1, memory_order_acq_rel) != 1)
 		return;
-	htab_deinit(&z->nodes);
-	htab_deinit(&z->pods);
-	arena_deinit(&z->arena);
+	pmap_deinit(&z->names);
+	pmap_deinit(&z->pods);
+	for (size_t i = 0; i < z->n_parts; i++)
+		part_unref(z->parts[i]);
+	free(z->parts);
 	free(z);
 }
 
 const struct dnsz_node *
 dnsz_find(const struct dnsz *z, const uint8_t *name, size_t len, uint32_t hash)
 {
-	for (const struct htab_node *hn = htab_find(&z->nodes, hash); hn != NULL;
-	     hn = htab_next(hn, hash)) {
-		const struct dnsz_node *n = htab_item(hn, const struct dnsz_node, hn);
+	const struct pmap_entry *e, *end = pmap_find(&z->names, hash, &e);
+
+	for (; e != NULL && e < end; e++) {
+		const struct dnsz_node *n = e->item;
 
 		if (n->name_len == len && memcmp(n->name, name, len) == 0)
 			return n;
@@ -100,9 +181,29 @@ dnsz_find(const struct dnsz *z, const uint8_t *name, size_t len, uint32_t hash)
 	return NULL;
 }
 
+struct each_node {
+	void (*fn)(void *arg, const struct dnsz_node *n);
+	void *arg;
+};
+
+static void
+on_each_node(void *arg, const struct pmap_entry *e)
+{
+	struct each_node *en = arg;
+
+	en->fn(en->arg, e->item);
+}
+
+void
+dnsz_each_node(const struct dnsz *z, void (*fn)(void *arg, const struct dnsz_node *n), void *arg)
+{
+	struct each_node en = {fn, arg};
+
+	pmap_each(&z->names, on_each_node, &en);
+}
+
 /* A pod's address: an entry of dnsz.pods. */
 struct dnsz_pod {
-	struct htab_node hn;
 	struct netaddr ip;
 	const char *ns;
 };
@@ -110,16 +211,18 @@ struct dnsz_pod {
 const char *
 dnsz_pod_ns(const struct dnsz *z, const struct netaddr *ip)
 {
-	uint32_t hash = netaddr_hash(ip);
+	const struct pmap_entry *e, *end = pmap_find(&z->pods, netaddr_hash(ip), &e);
+	const char *ns = NULL;
 
-	for (const struct htab_node *hn = htab_find(&z->pods, hash); hn != NULL;
-	     hn = htab_next(hn, hash)) {
-		const struct dnsz_pod *p = htab_item(hn, const struct dnsz_pod, hn);
+	/* Each namespace's piece keeps the first of its pods with an address; between
+	 * namespaces the first in namespace order wins. */
+	for (; e != NULL && e < end; e++) {
+		const struct dnsz_pod *p = e->item;
 
-		if (netaddr_equal(&p->ip, ip))
-			return p->ns;
+		if (netaddr_equal(&p->ip, ip) && (ns == NULL || strcmp(p->ns, ns) < 0))
+			ns = p->ns;
 	}
-	return NULL;
+	return ns;
 }
 
 size_t
@@ -206,27 +309,42 @@ name_prepend_str(uint8_t *out, size_t *out_len, const char *label, const uint8_t
 
 /* ---- the node table ---- */
 
-/* A new node for NAME (under HASH), which the zone must not have yet; NULL when out of memory. */
+static bool
+entry_push(struct pmap_entry **arr, size_t *n, size_t *cap, uint32_t hash, const void *item)
+{
+	struct pmap_entry *e = vec_push(arr, n, cap, sizeof(**arr), NULL);
+
+	if (e == NULL)
+		return false;
+	*e = (struct pmap_entry){hash, item};
+	return true;
+}
+
+/* A new node for NAME (under HASH), which the piece must not have yet; NULL when out of memory.
+ */
 static struct dnsz_node *
 zb_node_add(struct zb *zb, const uint8_t *name, size_t len, size_t apex_len, uint32_t hash)
 {
-	struct dnsz *z = zb->z;
+	struct dnsz_part *part = zb->part;
 	struct dnsz_node *n;
+	struct zb_local *l;
 	uint8_t *copy;
 
 	/* The name right behind its node: a lookup that finds the node finds the name in the
 	 * same or the next cache line. */
-	n = arena_alloc_aligned(&z->arena, sizeof(*n) + len, _Alignof(struct dnsz_node));
-	if (n == NULL || htab_insert(&z->nodes, &n->hn, hash) != SVC_OK) {
+	n = arena_alloc_aligned(&part->arena, sizeof(*n) + len, _Alignof(struct dnsz_node));
+	l = arena_alloc(&zb->local_mem, sizeof(*l));
+	if (n == NULL || l == NULL || htab_insert(&zb->local, &l->hn, hash) != SVC_OK ||
+	    !entry_push(&part->names, &part->n_names, &part->cap_names, hash, n)) {
 		zb->status = SVC_ENOMEM;
 		return NULL;
 	}
+	l->node = n;
 	copy = (uint8_t *)(n + 1);
 	memcpy(copy, name, len);
 	n->name = copy;
 	n->name_len = (uint8_t)len;
 	n->apex_len = (uint8_t)apex_len;
-	z->n_nodes++;
 	return n;
 }
 
@@ -235,10 +353,14 @@ static struct dnsz_node *
 zb_node(struct zb *zb, const uint8_t *name, size_t len, size_t apex_len)
 {
 	uint32_t hash = dnsw_name_hash(name, len);
-	struct dnsz_node *n = (struct dnsz_node *)dnsz_find(zb->z, name, len, hash);
 
-	if (n != NULL)
-		return n; /* the zone's own node: building may still add to it */
+	for (struct htab_node *hn = htab_find(&zb->local, hash); hn != NULL;
+	     hn = htab_next(hn, hash)) {
+		struct dnsz_node *n = htab_item(hn, struct zb_local, hn)->node;
+
+		if (n->name_len == len && memcmp(n->name, name, len) == 0)
+			return n; /* the piece's own node: building may still add to it */
+	}
 	return zb_node_add(zb, name, len, apex_len, hash);
 }
 
@@ -349,7 +471,7 @@ blob_addr(struct zb_blob *b, int section, const uint8_t *name, size_t len, size_
 static struct dnsz_answer *
 blob_end(struct zb_blob *b)
 {
-	struct arena *a = &b->zb->z->arena;
+	struct arena *a = &b->zb->part->arena;
 	/* One allocation: the answer, its record ends, then its wire bytes. */
 	struct dnsz_answer *ans =
 	        arena_alloc_aligned(a, sizeof(*ans) + b->n_rec * sizeof(uint16_t) + b->w.len,
@@ -575,20 +697,22 @@ set_srv(struct zb *zb, struct dnsz_node *node, struct srv_entry *e, size_t n)
 static void
 add_ptr(struct zb *zb, const struct netaddr *a, bool cluster_ip, const struct dnsz_node *owner)
 {
-	struct zb_ptr *p = vec_push(&zb->ptrs, &zb->n_ptrs, &zb->cap_ptrs, sizeof(*p), NULL);
+	struct dnsz_part *part = zb->part;
+	struct zb_ptr *p = vec_push(&part->ptrs, &part->n_ptrs, &part->cap_ptrs, sizeof(*p), NULL);
 
 	if (p == NULL) {
 		zb->status = SVC_ENOMEM;
 		return;
 	}
-	*p = (struct zb_ptr){*a, cluster_ip, owner->name, owner->name_len};
+	*p = (struct zb_ptr){ptr_bucket(a), *a, cluster_ip, owner->name, owner->name_len};
 }
 
 static int
 ptr_cmp(const void *a, const void *b)
 {
 	const struct zb_ptr *x = a, *y = b;
-	int c = netaddr_cmp(&x->addr, &y->addr);
+	int c = x->bucket != y->bucket ? (x->bucket < y->bucket ? -1 : 1)
+	                               : netaddr_cmp(&x->addr, &y->addr);
 
 	if (c != 0)
 		return c;
@@ -636,16 +760,14 @@ reverse_name(const struct netaddr *a, uint8_t *out, size_t *apex_len)
 	return n + sizeof(ip6_arpa);
 }
 
+/* The reverse names of PTRS (N of them, sorted by ptr_cmp) into the piece being built. */
 static void
-build_ptrs(struct zb *zb)
+build_ptrs(struct zb *zb, const struct zb_ptr *ptrs, size_t n)
 {
-	if (zb->n_ptrs == 0)
-		return; /* qsort's base must not be NULL */
-	qsort(zb->ptrs, zb->n_ptrs, sizeof(*zb->ptrs), ptr_cmp);
-	for (size_t i = 0; i < zb->n_ptrs && zb->status == SVC_OK;) {
+	for (size_t i = 0; i < n && zb->status == SVC_OK;) {
 		size_t j = i, apex_len;
 		uint8_t name[DNSW_NAME_MAX];
-		size_t len = reverse_name(&zb->ptrs[i].addr, name, &apex_len);
+		size_t len = reverse_name(&ptrs[i].addr, name, &apex_len);
 		struct dnsz_node *node;
 		struct zb_blob b;
 
@@ -660,12 +782,12 @@ build_ptrs(struct zb *zb)
 			return;
 		node->flags |= DNSZ_NODE_REVERSE;
 		blob_begin(&b, zb, node->name, node->name_len);
-		for (; j < zb->n_ptrs && netaddr_equal(&zb->ptrs[j].addr, &zb->ptrs[i].addr); j++) {
-			const struct zb_ptr *p = &zb->ptrs[j];
+		for (; j < n && netaddr_equal(&ptrs[j].addr, &ptrs[i].addr); j++) {
+			const struct zb_ptr *p = &ptrs[j];
 
 			/* A ClusterIP names its service only; duplicates collapse. */
 			if (j > i &&
-			    (zb->ptrs[i].cluster_ip ||
+			    (ptrs[i].cluster_ip ||
 			     (p->len == p[-1].len && memcmp(p->name, p[-1].name, p->len) == 0)))
 				continue;
 			if (!blob_rr(&b, 0, node->name, node->name_len, DNSW_HEADER, DNSW_T_PTR,
@@ -801,7 +923,7 @@ build_service(struct zb *zb, const struct cluster_service *s, const uint8_t *ns_
 	node = zb_node(zb, name, len, zb->z->apex_len);
 	if (node == NULL)
 		goto done;
-	zb->z->n_services++;
+	zb->part->n_services++;
 	build_endpoint_names(zb, s, node, ep_names);
 	if (zb->status != SVC_OK)
 		goto done;
@@ -872,6 +994,26 @@ done:
 	free(srv);
 }
 
+static void
+part_depends(struct zb *zb, const char *ns)
+{
+	struct dnsz_part *p = zb->part;
+	char **slot, *copy;
+
+	for (size_t i = 0; i < p->n_targets; i++)
+		if (strcmp(p->targets[i], ns) == 0)
+			return;
+	copy = strdup(ns);
+	slot = copy ? vec_push(&p->targets, &p->n_targets, &p->cap_targets, sizeof(*slot), NULL)
+	            : NULL;
+	if (slot == NULL) {
+		free(copy);
+		zb->status = SVC_ENOMEM;
+		return;
+	}
+	*slot = copy;
+}
+
 /* The addresses a name inside the zone stands for, when it is a service: for an ExternalName
  * that points back into the cluster. */
 static size_t
@@ -895,6 +1037,8 @@ service_addrs(struct zb *zb, const uint8_t *target, size_t tlen, struct netaddr 
 	dot = strchr(ns, '.');
 	if (dot != NULL)
 		*dot = '\0';
+	/* The answer follows that namespace: when it changes, so must this piece. */
+	part_depends(zb, ns);
 	s = cluster_service_by_name(zb->c, ns, svc);
 	if (s == NULL || s->type == CLUSTER_SVC_EXTERNALNAME)
 		return 0;
@@ -931,7 +1075,7 @@ build_external(struct zb *zb, const struct cluster_service *s, const uint8_t *ns
 	node = zb_node(zb, name, len, zb->z->apex_len);
 	if (node == NULL)
 		return;
-	zb->z->n_services++;
+	zb->part->n_services++;
 	for (int t = 0; t < 3; t++) {
 		size_t cname_at;
 
@@ -954,7 +1098,7 @@ build_external(struct zb *zb, const struct cluster_service *s, const uint8_t *ns
 	}
 	if (dnsw_name_suffix_at(target, tlen, zb->z->apex, zb->z->apex_len) < 0) {
 		/* Outside the zone: A and AAAA are followed upstream at query time. */
-		copy = arena_alloc_bytes(&zb->z->arena, tlen);
+		copy = arena_alloc_bytes(&zb->part->arena, tlen);
 		if (copy == NULL) {
 			zb->status = SVC_ENOMEM;
 			return;
@@ -1039,87 +1183,524 @@ build_apex(struct zb *zb)
 	node_set(node, DNSZ_TXT, blob_end(&b));
 }
 
-/* ---- pods ---- */
+/* ---- pieces ---- */
 
-/* The pods table of dnsz_pod_ns. Namespace strings are copied once per run of pods in one
- * namespace (the snapshot sorts pods by namespace). */
 static void
-build_pods(struct zb *zb)
+zb_begin(struct zb *zb, struct dnsz_part *part)
 {
-	struct dnsz *z = zb->z;
-	const char *ns = NULL;
+	zb->part = part;
+	htab_init(&zb->local);
+	arena_init(&zb->local_mem);
+}
 
-	if (htab_reserve(&z->pods, zb->c->n_pods) != SVC_OK)
-		goto oom;
-	for (size_t i = 0; i < zb->c->n_pods; i++) {
-		const struct cluster_pod *p = zb->c->pods[i];
+/* ARR's capacity down to its N elements of SIZE: a piece lives long, its arrays are final. */
+static void
+shrink(void *arr, size_t n, size_t *cap, size_t size)
+{
+	void **p = arr, *smaller;
+
+	if (*p == NULL || n == *cap)
+		return;
+	smaller = realloc(*p, (n ? n : 1) * size);
+	if (smaller != NULL) {
+		*p = smaller;
+		*cap = n ? n : 1;
+	}
+}
+
+static void
+zb_end(struct zb *zb)
+{
+	struct dnsz_part *p = zb->part;
+
+	htab_deinit(&zb->local);
+	arena_deinit(&zb->local_mem);
+	shrink(&p->names, p->n_names, &p->cap_names, sizeof(*p->names));
+	shrink(&p->pods, p->n_pods, &p->cap_pods, sizeof(*p->pods));
+	shrink(&p->ptrs, p->n_ptrs, &p->cap_ptrs, sizeof(*p->ptrs));
+	zb->part = NULL;
+}
+
+/* The pods of namespace piece P by address: the first of its pods (in name order) with an
+ * address has it. */
+static void
+build_pods(struct zb *zb, const struct cluster_shard *sh)
+{
+	struct dnsz_part *part = zb->part;
+	struct htab seen;
+
+	htab_init(&seen);
+	for (size_t i = 0; i < sh->n_pods && zb->status == SVC_OK; i++) {
+		const struct cluster_pod *p = sh->pods[i];
 
 		if (p->host_network || p->phase == CLUSTER_POD_SUCCEEDED ||
 		    p->phase == CLUSTER_POD_FAILED)
 			continue;
-		for (size_t k = 0; k < p->n_ips; k++) {
+		for (size_t k = 0; k < p->n_ips && zb->status == SVC_OK; k++) {
+			uint32_t h = netaddr_hash(&p->ips[k]);
 			struct dnsz_pod *e;
+			struct zb_local *l;
+			bool dup = false;
 
-			if (dnsz_pod_ns(z, &p->ips[k]) != NULL)
-				continue; /* an earlier pod has it */
-			if (ns == NULL || strcmp(ns, p->meta.ns) != 0)
-				ns = arena_strdup(&z->arena, p->meta.ns);
-			e = arena_alloc(&z->arena, sizeof(*e));
-			if (ns == NULL || e == NULL)
-				goto oom;
+			for (struct htab_node *hn = htab_find(&seen, h); hn != NULL && !dup;
+			     hn = htab_next(hn, h))
+				dup = netaddr_equal(&((const struct dnsz_pod *)htab_item(
+				                              hn, struct zb_local, hn)
+				                              ->node)
+				                             ->ip,
+				                    &p->ips[k]);
+			if (dup)
+				continue;
+			e = arena_alloc(&part->arena, sizeof(*e));
+			l = arena_alloc(&zb->local_mem, sizeof(*l));
+			if (e == NULL || l == NULL || htab_insert(&seen, &l->hn, h) != SVC_OK ||
+			    !entry_push(&part->pods, &part->n_pods, &part->cap_pods, h, e)) {
+				zb->status = SVC_ENOMEM;
+				break;
+			}
 			e->ip = p->ips[k];
-			e->ns = ns;
-			if (htab_insert(&z->pods, &e->hn, netaddr_hash(&e->ip)) != SVC_OK)
-				goto oom;
+			e->ns = part->ns;
+			l->node = (struct dnsz_node *)(void *)e;
 		}
 	}
-	return;
-oom:
-	zb->status = SVC_ENOMEM;
+	htab_deinit(&seen);
 }
 
-/* About how many names the zone of C has: apex ones, two per namespace, and per service its
- * own, _<proto>, one per named port, its endpoints and the reverse names of its addresses. */
-static size_t
-zb_estimate(const struct cluster *c)
+/* The piece of namespace shard SH: its services' names, its pods, the PTR owners it gives. */
+static struct dnsz_part *
+build_ns_part(struct zb *zb, const struct cluster_shard *sh)
 {
-	size_t n = 8 + 2 * c->n_ns_names;
+	struct dnsz_part *part = part_new();
+	uint8_t name[DNSW_NAME_MAX];
+	size_t len;
 
-	for (size_t i = 0; i < c->n_services; i++) {
-		const struct cluster_service *s = c->services[i];
-
-		n += 2 + s->n_ports + s->n_cluster_ips + 2 * s->n_endpoints;
+	if (part == NULL || (part->ns = strdup(sh->ns)) == NULL) {
+		part_unref(part);
+		zb->status = SVC_ENOMEM;
+		return NULL;
 	}
-	return n;
+	part->source = sh;
+	zb_begin(zb, part);
+	if (name_prepend_str(name, &len, sh->ns, zb->svc_apex, zb->svc_apex_len)) {
+		for (int pass = 0; pass < 2; pass++)
+			for (size_t i = 0; i < sh->n_services && zb->status == SVC_OK; i++) {
+				const struct cluster_service *s = sh->services[i];
+
+				if (pass == 0)
+					build_service(zb, s, name, len);
+				else if (s->type == CLUSTER_SVC_EXTERNALNAME)
+					build_external(zb, s, name, len);
+			}
+	}
+	if (zb->status == SVC_OK)
+		build_pods(zb, sh);
+	zb_end(zb);
+	if (zb->status != SVC_OK) {
+		part_unref(part);
+		return NULL;
+	}
+	if (part->n_ptrs > 0)
+		qsort(part->ptrs, part->n_ptrs, sizeof(*part->ptrs), ptr_cmp);
+	return part;
+}
+
+/* The apex piece: SOA, NS, dns-version, svc and pod, and every namespace's two names. */
+static struct dnsz_part *
+build_apex_part(struct zb *zb)
+{
+	struct dnsz_part *part = part_new();
+	uint8_t name[DNSW_NAME_MAX];
+	size_t len;
+
+	if (part == NULL) {
+		zb->status = SVC_ENOMEM;
+		return NULL;
+	}
+	zb_begin(zb, part);
+	build_apex(zb);
+	zb_node(zb, zb->svc_apex, zb->svc_apex_len, zb->z->apex_len);
+	zb_node(zb, zb->pod_apex, zb->pod_apex_len, zb->z->apex_len);
+	for (size_t i = 0; i < zb->c->n_ns_names && zb->status == SVC_OK; i++) {
+		struct dnsz_node *pn;
+
+		if (name_prepend_str(name, &len, zb->c->ns_names[i], zb->svc_apex,
+		                     zb->svc_apex_len))
+			zb_node(zb, name, len, zb->z->apex_len);
+		if (name_prepend_str(name, &len, zb->c->ns_names[i], zb->pod_apex,
+		                     zb->pod_apex_len)) {
+			pn = zb_node(zb, name, len, zb->z->apex_len);
+			if (pn != NULL)
+				pn->flags |= DNSZ_NODE_POD_NS;
+		}
+	}
+	zb_end(zb);
+	if (zb->status != SVC_OK) {
+		part_unref(part);
+		return NULL;
+	}
+	return part;
+}
+
+/* ---- versions ---- */
+
+/* A namespace's current piece, by name. */
+struct ns_slot {
+	struct htab_node hn;
+	struct dnsz_part *part; /* one reference */
+};
+
+struct dnsz_builder {
+	struct dnsz_options opts;
+	struct cluster *last_c; /* the snapshot the last zone was made from */
+	struct dnsz *last;
+	struct htab ns; /* struct ns_slot by namespace */
+	struct dnsz_part *apex;
+	struct dnsz_part *buckets[ZB_BUCKETS];
+	/* The namespace pieces that give PTR owners to each bucket. */
+	struct dnsz_part **givers[ZB_BUCKETS];
+	uint16_t n_givers[ZB_BUCKETS], cap_givers[ZB_BUCKETS];
+	size_t n_services;
+	uint64_t update; /* counts updates */
+};
+
+enum svc_status
+dnsz_builder_create(const struct dnsz_options *opts, struct dnsz_builder **out)
+{
+	struct dnsz_builder *b = calloc(1, sizeof(*b));
+
+	*out = b;
+	if (b == NULL)
+		return SVC_ENOMEM;
+	b->opts = *opts;
+	htab_init(&b->ns);
+	return SVC_OK;
+}
+
+/* Forget everything: the next update builds every piece. */
+static void
+builder_reset(struct dnsz_builder *b)
+{
+	struct htab_iter it;
+	struct htab_node *hn;
+
+	for (hn = htab_first(&it, &b->ns); hn != NULL; hn = htab_iter_next(&it)) {
+		struct ns_slot *sl = htab_item(hn, struct ns_slot, hn);
+
+		htab_remove(&b->ns, hn);
+		part_unref(sl->part);
+		free(sl);
+	}
+	for (size_t i = 0; i < ZB_BUCKETS; i++) {
+		part_unref(b->buckets[i]);
+		b->buckets[i] = NULL;
+		free(b->givers[i]);
+		b->givers[i] = NULL;
+		b->n_givers[i] = b->cap_givers[i] = 0;
+	}
+	part_unref(b->apex);
+	b->apex = NULL;
+	cluster_unref(b->last_c);
+	b->last_c = NULL;
+	dnsz_unref(b->last);
+	b->last = NULL;
+	b->n_services = 0;
+}
+
+void
+dnsz_builder_destroy(struct dnsz_builder *b)
+{
+	if (b == NULL)
+		return;
+	builder_reset(b);
+	htab_deinit(&b->ns);
+	free(b);
+}
+
+static struct ns_slot *
+ns_find(const struct dnsz_builder *b, const char *ns)
+{
+	uint32_t h = htab_hash_str(ns, 0);
+
+	for (struct htab_node *hn = htab_find(&b->ns, h); hn != NULL; hn = htab_next(hn, h)) {
+		struct ns_slot *sl = htab_item(hn, struct ns_slot, hn);
+
+		if (strcmp(sl->part->ns, ns) == 0)
+			return sl;
+	}
+	return NULL;
+}
+
+/* What one update changes, gathered before the maps are made. */
+struct change {
+	struct dnsz_builder *b;
+	const struct cluster *c;
+	struct zb *zb;
+	const char **dirty; /* namespaces to build again */
+	size_t n_dirty, cap_dirty;
+	struct pmap_entry *rem_names, *add_names, *rem_pods, *add_pods;
+	size_t n_rem_names, cap_rem_names, n_add_names, cap_add_names;
+	size_t n_rem_pods, cap_rem_pods, n_add_pods, cap_add_pods;
+	bool *bucket_dirty;
+	enum svc_status st;
+};
+
+static void
+on_dirty(void *arg, const char *ns)
+{
+	struct change *ch = arg;
+	const char **slot = vec_push(&ch->dirty, &ch->n_dirty, &ch->cap_dirty, sizeof(*slot), NULL);
+
+	if (slot == NULL)
+		ch->st = SVC_ENOMEM;
+	else
+		*slot = ns;
+}
+
+static void
+entries_append(struct change *ch, struct pmap_entry **arr, size_t *n, size_t *cap,
+               const struct pmap_entry *src, size_t count)
+{
+	if (count == 0)
+		return;
+	if (vec_reserve(arr, cap, *n, *n + count, sizeof(**arr), NULL) != SVC_OK) {
+		ch->st = SVC_ENOMEM;
+		return;
+	}
+	memcpy(*arr + *n, src, count * sizeof(*src));
+	*n += count;
+}
+
+/* P's PTR owners leave (GIVE false) or join (true) their buckets' givers. */
+static void
+givers_update(struct change *ch, struct dnsz_part *p, bool give)
+{
+	struct dnsz_builder *b = ch->b;
+
+	for (size_t i = 0; i < p->n_ptrs; i++) {
+		uint32_t k = p->ptrs[i].bucket;
+
+		ch->bucket_dirty[k] = true;
+		if (i > 0 && p->ptrs[i - 1].bucket == k)
+			continue;
+		if (!give) {
+			for (size_t g = 0; g < b->n_givers[k]; g++)
+				if (b->givers[k][g] == p) {
+					b->givers[k][g] = b->givers[k][--b->n_givers[k]];
+					break;
+				}
+			continue;
+		}
+		if (b->n_givers[k] == b->cap_givers[k]) {
+			size_t cap = b->cap_givers[k] ? 2u * b->cap_givers[k] : 2u;
+			struct dnsz_part **g =
+			        cap > UINT16_MAX ? NULL : realloc(b->givers[k], cap * sizeof(*g));
+
+			if (g == NULL) {
+				ch->st = SVC_ENOMEM;
+				return;
+			}
+			b->givers[k] = g;
+			b->cap_givers[k] = (uint16_t)cap;
+		}
+		b->givers[k][b->n_givers[k]++] = p;
+	}
+}
+
+static const struct cluster_shard *
+shard_of(const struct cluster *c, const char *ns)
+{
+	size_t lo = 0, hi = c->n_shards;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int cmp = strcmp(c->shards[mid]->ns, ns);
+
+		if (cmp == 0)
+			return c->shards[mid];
+		if (cmp < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* Build namespace NS's piece again (or drop it when its shard is gone). */
+static void
+replace_ns(struct change *ch, const char *ns)
+{
+	struct dnsz_builder *b = ch->b;
+	struct ns_slot *sl = ns_find(b, ns);
+	const struct cluster_shard *sh = shard_of(ch->c, ns);
+	struct dnsz_part *part = NULL;
+
+	if (sl != NULL && sl->part->update == b->update)
+		return; /* listed twice: built in this update already */
+	if (sh != NULL) {
+		part = build_ns_part(ch->zb, sh);
+		if (part == NULL) {
+			ch->st = SVC_ENOMEM;
+			return;
+		}
+		part->update = b->update;
+		entries_append(ch, &ch->add_names, &ch->n_add_names, &ch->cap_add_names,
+		               part->names, part->n_names);
+		entries_append(ch, &ch->add_pods, &ch->n_add_pods, &ch->cap_add_pods, part->pods,
+		               part->n_pods);
+		givers_update(ch, part, true);
+		b->n_services += part->n_services;
+	}
+	if (sl != NULL) {
+		struct dnsz_part *old = sl->part;
+
+		entries_append(ch, &ch->rem_names, &ch->n_rem_names, &ch->cap_rem_names, old->names,
+		               old->n_names);
+		entries_append(ch, &ch->rem_pods, &ch->n_rem_pods, &ch->cap_rem_pods, old->pods,
+		               old->n_pods);
+		givers_update(ch, old, false);
+		b->n_services -= old->n_services;
+		if (part != NULL) {
+			sl->part = part;
+		} else {
+			htab_remove(&b->ns, &sl->hn);
+			free(sl);
+		}
+		part_unref(old);
+	} else if (part != NULL) {
+		sl = calloc(1, sizeof(*sl));
+		if (sl == NULL ||
+		    htab_insert(&b->ns, &sl->hn, htab_hash_str(part->ns, 0)) != SVC_OK) {
+			free(sl);
+			part_unref(part);
+			ch->st = SVC_ENOMEM;
+			return;
+		}
+		sl->part = part;
+	}
+}
+
+/* Bucket K's reverse names again, from every piece that gives it PTR owners. */
+static void
+rebuild_bucket(struct change *ch, uint32_t k)
+{
+	struct dnsz_builder *b = ch->b;
+	struct dnsz_part *old = b->buckets[k], *part = NULL;
+	struct zb_ptr *all = NULL;
+	size_t n = 0, cap = 0;
+
+	for (size_t g = 0; g < b->n_givers[k] && ch->st == SVC_OK; g++) {
+		const struct dnsz_part *p = b->givers[k][g];
+		size_t lo = 0, hi = p->n_ptrs;
+
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+
+			if (p->ptrs[mid].bucket < k)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		for (; lo < p->n_ptrs && p->ptrs[lo].bucket == k; lo++) {
+			struct zb_ptr *slot = vec_push(&all, &n, &cap, sizeof(*all), NULL);
+
+			if (slot == NULL) {
+				ch->st = SVC_ENOMEM;
+				break;
+			}
+			*slot = p->ptrs[lo];
+		}
+	}
+	if (ch->st == SVC_OK && n > 0) {
+		qsort(all, n, sizeof(*all), ptr_cmp);
+		part = part_new();
+		if (part == NULL) {
+			ch->st = SVC_ENOMEM;
+		} else {
+			zb_begin(ch->zb, part);
+			build_ptrs(ch->zb, all, n);
+			zb_end(ch->zb);
+			if (ch->zb->status != SVC_OK) {
+				ch->st = ch->zb->status;
+				part_unref(part);
+				part = NULL;
+			}
+		}
+	}
+	free(all);
+	if (ch->st != SVC_OK)
+		return;
+	if (old != NULL)
+		entries_append(ch, &ch->rem_names, &ch->n_rem_names, &ch->cap_rem_names, old->names,
+		               old->n_names);
+	if (part != NULL)
+		entries_append(ch, &ch->add_names, &ch->n_add_names, &ch->cap_add_names,
+		               part->names, part->n_names);
+	b->buckets[k] = part;
+	part_unref(old);
+}
+
+/* Whether piece P's ExternalNames answer from a namespace of the change. */
+static bool
+depends_on_dirty(const struct change *ch, const struct dnsz_part *p)
+{
+	for (size_t i = 0; i < p->n_targets; i++)
+		for (size_t k = 0; k < ch->n_dirty; k++)
+			if (strcmp(p->targets[i], ch->dirty[k]) == 0)
+				return true;
+	return false;
+}
+
+static bool
+zb_init(struct zb *zb, struct dnsz *z, const struct cluster *c, const struct dnsz_options *opts)
+{
+	memset(zb, 0, sizeof(*zb));
+	zb->z = z;
+	zb->c = c;
+	zb->opts = opts;
+	zb->scratch = malloc(ZB_SCRATCH);
+	zb->ends = malloc(ZB_MAX_RECS * sizeof(*zb->ends));
+	return zb->scratch != NULL && zb->ends != NULL &&
+	       name_prepend_str(zb->svc_apex, &zb->svc_apex_len, "svc", z->apex, z->apex_len) &&
+	       name_prepend_str(zb->pod_apex, &zb->pod_apex_len, "pod", z->apex, z->apex_len);
+}
+
+/* A zone under arpa could hold a reverse name and a cluster name alike: the pieces would not be
+ * disjoint. Such a zone is built whole each time. */
+static bool
+apex_under_arpa(const struct dnsz *z)
+{
+	return dnsw_name_suffix_at(z->apex, z->apex_len, in_addr_arpa + 8,
+	                           sizeof(in_addr_arpa) - 8) >= 0;
 }
 
 enum svc_status
-dnsz_build(const struct cluster *c, const struct dnsz_options *opts, struct dnsz **out)
+dnsz_update(struct dnsz_builder *b, const struct cluster *c, struct dnsz **out)
 {
-	struct zb zb = {0};
 	struct dnsz *z = calloc(1, sizeof(*z));
-	uint8_t pod_apex[DNSW_NAME_MAX], name[DNSW_NAME_MAX];
-	size_t pod_apex_len, len;
+	struct change ch = {.b = b, .c = c, .st = SVC_OK};
+	struct dnsz_part *apex = NULL;
+	struct zb zb;
+	struct htab_iter it;
+	struct htab_node *hn;
+	size_t i, k;
 	enum svc_status st = SVC_ENOMEM;
 
 	*out = NULL;
-	zb.scratch = malloc(ZB_SCRATCH);
-	zb.ends = malloc(ZB_MAX_RECS * sizeof(*zb.ends));
-	if (z == NULL || zb.scratch == NULL || zb.ends == NULL)
+	memset(&zb, 0, sizeof(zb));
+	if (z == NULL)
 		goto done;
 	z->refs = 1;
-	arena_init(&z->arena);
-	z->ttl = opts->ttl;
-	z->serial = opts->serial ? opts->serial : (uint32_t)time(NULL);
+	z->ttl = b->opts.ttl;
+	z->serial = b->opts.serial ? b->opts.serial : (uint32_t)time(NULL);
 	z->generation = c != NULL ? c->generation : 0;
-	zb.z = z;
-	zb.c = c;
-	zb.opts = opts;
 	st = SVC_EINVAL;
-	if (dnsw_name_from_str(opts->domain, z->apex, &z->apex_len) != SVC_OK ||
-	    !name_prepend_str(zb.svc_apex, &zb.svc_apex_len, "svc", z->apex, z->apex_len) ||
-	    !name_prepend_str(pod_apex, &pod_apex_len, "pod", z->apex, z->apex_len))
+	if (dnsw_name_from_str(b->opts.domain, z->apex, &z->apex_len) != SVC_OK)
 		goto done;
+	st = SVC_ENOMEM;
+	if (!zb_init(&zb, z, c, &b->opts)) {
+		st = zb.scratch != NULL && zb.ends != NULL ? SVC_EINVAL : SVC_ENOMEM;
+		goto done;
+	}
 	st = SVC_OK;
 	if (c == NULL) {
 		*out = z;
@@ -1127,55 +1708,103 @@ dnsz_build(const struct cluster *c, const struct dnsz_options *opts, struct dnsz
 		goto done;
 	}
 	z->loaded = true;
-	/* Buckets for every name up front: growing a table of a million names rehashes each
-	 * of them several times, a cache miss apiece. */
-	if (htab_reserve(&z->nodes, zb_estimate(c)) != SVC_OK) {
+	st = SVC_ENOMEM;
+	ch.zb = &zb;
+	ch.bucket_dirty = calloc(ZB_BUCKETS, sizeof(*ch.bucket_dirty));
+	if (ch.bucket_dirty == NULL)
+		goto done;
+	if (b->last == NULL || apex_under_arpa(z))
+		builder_reset(b);
+	b->update++;
+	/* The namespaces whose shard changed, and those whose ExternalNames answer from them. */
+	cluster_diff_shards(b->last_c, c, on_dirty, &ch);
+	for (hn = htab_first(&it, &b->ns); hn != NULL && ch.st == SVC_OK;
+	     hn = htab_iter_next(&it)) {
+		struct dnsz_part *p = htab_item(hn, struct ns_slot, hn)->part;
+
+		if (p->n_targets > 0 && depends_on_dirty(&ch, p) && shard_of(c, p->ns) != NULL)
+			on_dirty(&ch, shard_of(c, p->ns)->ns);
+	}
+	/* The names come from the snapshots' shards (the last one is held until the end). */
+	for (i = 0; i < ch.n_dirty && ch.st == SVC_OK; i++)
+		replace_ns(&ch, ch.dirty[i]);
+	for (k = 0; k < ZB_BUCKETS && ch.st == SVC_OK; k++)
+		if (ch.bucket_dirty[k])
+			rebuild_bucket(&ch, (uint32_t)k);
+	/* The apex piece every time: the serial, kube-dns's addresses, the namespaces. */
+	if (ch.st == SVC_OK) {
+		apex = build_apex_part(&zb);
+		if (apex == NULL)
+			ch.st = zb.status != SVC_OK ? zb.status : SVC_ENOMEM;
+	}
+	if (ch.st == SVC_OK) {
+		if (b->apex != NULL)
+			entries_append(&ch, &ch.rem_names, &ch.n_rem_names, &ch.cap_rem_names,
+			               b->apex->names, b->apex->n_names);
+		entries_append(&ch, &ch.add_names, &ch.n_add_names, &ch.cap_add_names, apex->names,
+		               apex->n_names);
+	}
+	st = ch.st;
+	if (st != SVC_OK)
+		goto done;
+	st = pmap_update(b->last ? &b->last->names : &z->names, ch.rem_names, ch.n_rem_names,
+	                 ch.add_names, ch.n_add_names, &z->names);
+	if (st == SVC_OK)
+		st = pmap_update(b->last ? &b->last->pods : &z->pods, ch.rem_pods, ch.n_rem_pods,
+		                 ch.add_pods, ch.n_add_pods, &z->pods);
+	if (st != SVC_OK)
+		goto done;
+	part_unref(b->apex);
+	b->apex = apex;
+	apex = NULL;
+	/* The version holds every piece its maps point into. */
+	z->parts = malloc((1 + b->ns.n + ZB_BUCKETS) * sizeof(*z->parts));
+	if (z->parts == NULL) {
 		st = SVC_ENOMEM;
 		goto done;
 	}
-	build_apex(&zb);
-	zb_node(&zb, zb.svc_apex, zb.svc_apex_len, z->apex_len);
-	zb_node(&zb, pod_apex, pod_apex_len, z->apex_len);
-	for (size_t i = 0; i < c->n_ns_names && zb.status == SVC_OK; i++) {
-		struct dnsz_node *pn;
-
-		if (name_prepend_str(name, &len, c->ns_names[i], zb.svc_apex, zb.svc_apex_len))
-			zb_node(&zb, name, len, z->apex_len);
-		if (name_prepend_str(name, &len, c->ns_names[i], pod_apex, pod_apex_len)) {
-			pn = zb_node(&zb, name, len, z->apex_len);
-			if (pn != NULL)
-				pn->flags |= DNSZ_NODE_POD_NS;
-		}
-	}
-	for (int pass = 0; pass < 2; pass++) {
-		for (size_t i = 0; i < c->n_services && zb.status == SVC_OK; i++) {
-			const struct cluster_service *s = c->services[i];
-
-			if (!name_prepend_str(name, &len, s->meta.ns, zb.svc_apex, zb.svc_apex_len))
-				continue;
-			if (pass == 0)
-				build_service(&zb, s, name, len);
-			else if (s->type == CLUSTER_SVC_EXTERNALNAME)
-				build_external(&zb, s, name, len);
-		}
-	}
-	if (zb.status == SVC_OK)
-		build_ptrs(&zb);
-	if (zb.status == SVC_OK)
-		build_pods(&zb);
+	z->parts[z->n_parts++] = part_ref(b->apex);
+	for (hn = htab_first(&it, &b->ns); hn != NULL; hn = htab_iter_next(&it))
+		z->parts[z->n_parts++] = part_ref(htab_item(hn, struct ns_slot, hn)->part);
+	for (k = 0; k < ZB_BUCKETS; k++)
+		if (b->buckets[k] != NULL)
+			z->parts[z->n_parts++] = part_ref(b->buckets[k]);
+	for (i = 0; i < z->n_parts; i++)
+		z->bytes += z->parts[i]->arena.total;
+	z->n_nodes = z->names.n;
+	z->n_services = b->n_services;
 	z->n_pods = c->n_pods;
-	st = zb.status;
-	if (st != SVC_OK)
-		goto done;
+	dnsz_unref(b->last);
+	b->last = dnsz_ref(z);
+	cluster_unref(b->last_c);
+	b->last_c = cluster_ref((struct cluster *)c);
 	*out = z;
 	z = NULL;
 done:
-	if (z != NULL) {
-		z->refs = 1;
-		dnsz_unref(z);
-	}
+	if (st != SVC_OK && c != NULL)
+		builder_reset(b); /* the pieces may no longer match the last zone */
+	part_unref(apex);
+	dnsz_unref(z);
 	free(zb.scratch);
 	free(zb.ends);
-	free(zb.ptrs);
+	free(ch.dirty);
+	free(ch.rem_names);
+	free(ch.add_names);
+	free(ch.rem_pods);
+	free(ch.add_pods);
+	free(ch.bucket_dirty);
+	return st;
+}
+
+enum svc_status
+dnsz_build(const struct cluster *c, const struct dnsz_options *opts, struct dnsz **out)
+{
+	struct dnsz_builder *b;
+	enum svc_status st = dnsz_builder_create(opts, &b);
+
+	*out = NULL;
+	if (st == SVC_OK)
+		st = dnsz_update(b, c, out);
+	dnsz_builder_destroy(b);
 	return st;
 }

@@ -11,9 +11,13 @@ struct arena {
 	struct arena_block *head; /* newest block first */
 	size_t used;              /* bytes used in head */
 	size_t total;             /* bytes handed out, for metrics */
+	size_t grow;              /* arena_init_small: the next block's size, doubling */
 };
 
 void arena_init(struct arena *a);
+/* An arena for little data (a piece of a zone): its blocks start at 512 bytes and double up to
+ * the usual size, where arena_init's are all 64 KiB. */
+void arena_init_small(struct arena *a);
 /* Free every block; A can be used again afterwards. */
 void arena_deinit(struct arena *a);
 /* Move every block of SRC into DST; SRC is left empty. */

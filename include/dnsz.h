@@ -13,6 +13,7 @@
 #include "dnsw.h"
 #include "htab.h"
 #include "netaddr.h"
+#include "pmap.h"
 #include "svc_status.h"
 
 #define DNSZ_VERSION_TTL 28800 /* dns-version TXT, as CoreDNS */
@@ -67,7 +68,6 @@ enum dnsz_node_flags {
  * services, nearly all with one or two answers: they are a short list (dnsz_rr), not an array
  * of every type (64 bytes a name). */
 struct dnsz_node {
-	struct htab_node hn; /* in dnsz.nodes, under dnsw_name_hash(name) */
 	const uint8_t *name; /* lower-case wire form */
 	uint8_t name_len;
 	uint8_t flags;
@@ -96,18 +96,25 @@ struct dnsz_options {
 	uint32_t serial; /* the SOA serial; 0: the time of the build */
 };
 
+struct dnsz_part; /* a piece of a zone, shared by consecutive versions (dnsz.c) */
+
+/* A version of the zone. Its names and its pods by address are persistent maps (pmap.h): a
+ * version made from the last one by dnsz_update shares every page and piece the change did not
+ * touch, and readers of the last one keep it as it was. */
 struct dnsz {
 	int refs; /* atomic */
-	struct arena arena;
 	uint8_t apex[DNSW_NAME_MAX];
 	size_t apex_len;
 	uint32_t ttl;
 	uint32_t serial;
-	struct htab nodes; /* struct dnsz_node by name */
-	struct htab pods;  /* the snapshot's pods by address, for dnsz_pod_ns */
+	struct pmap names;        /* struct dnsz_node by dnsw_name_hash(name) */
+	struct pmap pods;         /* the snapshot's pods by address, for dnsz_pod_ns */
+	struct dnsz_part **parts; /* a reference to each piece its maps point into */
+	size_t n_parts;
 	size_t n_nodes;
 	size_t n_services;
 	size_t n_pods;
+	size_t bytes; /* what its pieces hold (shared pieces counted in every version) */
 	uint64_t generation;
 	bool loaded; /* false for the placeholder served before the first model: SERVFAIL */
 };
@@ -118,6 +125,22 @@ enum svc_status dnsz_build(const struct cluster *c, const struct dnsz_options *o
                            struct dnsz **out);
 struct dnsz *dnsz_ref(struct dnsz *z);
 void dnsz_unref(struct dnsz *z);
+
+/* What makes each zone from the last: the pieces of the current version and what they hold.
+ * A builder is used from one thread (svcdns's builder thread). */
+struct dnsz_builder;
+
+enum svc_status dnsz_builder_create(const struct dnsz_options *opts, struct dnsz_builder **out);
+void dnsz_builder_destroy(struct dnsz_builder *b);
+/* The zone for snapshot C: the namespaces whose shard changed since the last snapshot
+ * (cluster_diff_shards) are built again, with the reverse names of their addresses and the
+ * apex; the rest is shared with the last zone. The same answers, byte for byte, as dnsz_build
+ * of C (the SOA serial aside). On failure the builder starts afresh next time. */
+enum svc_status dnsz_update(struct dnsz_builder *b, const struct cluster *c, struct dnsz **out);
+
+/* Every name of Z: FN gets each node, in no particular order. */
+void dnsz_each_node(const struct dnsz *z, void (*fn)(void *arg, const struct dnsz_node *n),
+                    void *arg);
 
 /* The node for NAME (lower-case wire form), or NULL. */
 const struct dnsz_node *dnsz_find(const struct dnsz *z, const uint8_t *name, size_t len,

@@ -37,11 +37,19 @@ on_queue(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* The zone of C: made from the last one when S has a zone builder (the daemon), else whole
+ * (--check). */
 static enum svc_status
-build_zone(const struct dnsd_server *s, const struct cluster *c, struct dnsz **z, char *summary,
-           size_t len)
+build_zone(struct dnsd_server *s, const struct cluster *c, bool incremental, struct dnsz **z,
+           char *summary, size_t len)
 {
-	enum svc_status st = dnsz_build(c, &s->zopts, z);
+	enum svc_status st;
+
+	if (incremental && s->zbuilder == NULL &&
+	    dnsz_builder_create(&s->zopts, &s->zbuilder) != SVC_OK)
+		s->zbuilder = NULL;
+	st = incremental && s->zbuilder != NULL ? dnsz_update(s->zbuilder, c, z)
+	                                        : dnsz_build(c, &s->zopts, z);
 
 	if (st != SVC_OK) {
 		snprintf(summary, len, "building the zone: %s", svc_status_str(st));
@@ -58,7 +66,7 @@ apply_model(void *arg, const struct cluster *c, struct diag *d, char *summary, s
 {
 	struct dnsd_server *s = arg;
 	struct dnsz *z = NULL;
-	enum svc_status st = build_zone(s, c, &z, summary, len);
+	enum svc_status st = build_zone(s, c, true, &z, summary, len);
 	(void)d;
 
 	if (st == SVC_OK)
@@ -71,7 +79,7 @@ static enum svc_status
 check_model(void *arg, const struct cluster *c, struct diag *d, char *summary, size_t len)
 {
 	struct dnsz *z = NULL;
-	enum svc_status st = build_zone(arg, c, &z, summary, len);
+	enum svc_status st = build_zone(arg, c, false, &z, summary, len);
 	(void)d;
 
 	dnsz_unref(z);

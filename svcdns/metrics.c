@@ -196,7 +196,7 @@ snapshot(struct dnsd_server *s, const struct dnsd_metrics *m, struct snapshot *v
 	        .services = z->n_services,
 	        .pods = z->n_pods,
 	        .names = z->n_nodes,
-	        .bytes = z->arena.total,
+	        .bytes = z->bytes,
 	        .generation = z->generation,
 	};
 	dnsz_unref(z);

@@ -25,6 +25,8 @@ dnsd_server_deinit(struct dnsd_server *s)
 {
 	dnsz_unref(s->zone);
 	s->zone = NULL;
+	dnsz_builder_destroy(s->zbuilder);
+	s->zbuilder = NULL;
 	pthread_mutex_destroy(&s->zone_lock);
 	pthread_mutex_destroy(&s->q_lock);
 }

@@ -31,6 +31,8 @@ struct dnsd_server {
 	pthread_mutex_t zone_lock;
 	struct dnsz *zone; /* current model; swapped under zone_lock */
 	struct dnsz_options zopts;
+	/* Makes each zone from the last (builder thread only); made with the first model. */
+	struct dnsz_builder *zbuilder;
 	struct dnsc *cache;
 	struct rrl *rrl; /* NULL: off */
 	struct daemon_reload reload;

@@ -23,6 +23,13 @@ arena_init(struct arena *a)
 }
 
 void
+arena_init_small(struct arena *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->grow = 512;
+}
+
+void
 arena_deinit(struct arena *a)
 {
 	struct arena_block *b = a->head, *next;
@@ -72,7 +79,8 @@ arena_take(struct arena *a, size_t size, size_t align)
 	if (a->head != NULL)
 		at = (a->used + align - 1) & ~(align - 1);
 	if (a->head == NULL || at > a->head->size || a->head->size - at < need) {
-		size_t bsize = need > ARENA_BLOCK / 4 ? need : ARENA_BLOCK;
+		size_t block = a->grow ? a->grow : ARENA_BLOCK;
+		size_t bsize = need > ARENA_BLOCK / 4 ? need : need > block ? need : block;
 
 		if (need > ARENA_BLOCK / 4) {
 			/* A big allocation gets its own block behind the head, so the head's
@@ -96,6 +104,8 @@ arena_take(struct arena *a, size_t size, size_t align)
 		b = malloc(sizeof(*b) + bsize);
 		if (b == NULL)
 			return NULL;
+		if (a->grow != 0 && a->grow < ARENA_BLOCK)
+			a->grow *= 2;
 		b->size = bsize;
 		b->next = a->head;
 		a->head = b;

@@ -53,7 +53,8 @@ entry_cmp(const void *a, const void *b)
 
 	if (x->hash != y->hash)
 		return x->hash < y->hash ? -1 : 1;
-	return (uintptr_t)x->item < (uintptr_t)y->item ? -1 : (uintptr_t)x->item > (uintptr_t)y->item;
+	return (uintptr_t)x->item < (uintptr_t)y->item ? -1
+	                                               : (uintptr_t)x->item > (uintptr_t)y->item;
 }
 
 /* An entry with its page number, for sorting a change by page, then as a page orders it. */
@@ -134,8 +135,8 @@ page_merge(const struct pmap_page *old, const struct pmap_entry *rem, size_t n_r
 
 /* OLD's entries into a new map of 2^BITS pages, with the change applied. */
 static enum svc_status
-rebuild(const struct pmap *old, const struct pmap_entry *rem, size_t n_rem,
-        struct pmap_entry *add, size_t n_add, unsigned bits, struct pmap *out)
+rebuild(const struct pmap *old, const struct pmap_entry *rem, size_t n_rem, struct pmap_entry *add,
+        size_t n_add, unsigned bits, struct pmap *out)
 {
 	struct pmap_entry *all;
 	size_t n = 0, i, k;

@@ -24,15 +24,37 @@ static const char *const NS[] = {"alpha", "beta", "gamma"};
 /* Service I: namespace by its number, selector app=a<sel> (pods choose among 6 apps), some
  * headless, some pinned to a ClusterIP of their own (pins never collide with each other, but
  * may land on an address allocation would give an unpinned one: that service moves), some
- * without selector (their endpoints come from Endpoints or EndpointSlices), some NodePort. */
+ * without selector (their endpoints come from Endpoints or EndpointSlices), some NodePort, some
+ * ExternalName. */
 static void
 write_service(struct gen *g, FILE *f, int i)
 {
 	int v = g->svc_var[i];
 
-	fprintf(f, "---\napiVersion: v1\nkind: Service\nmetadata:\n  name: s%d\n  namespace: %s\n",
-	        i, NS[i % 3]);
+	/* The last service is now and then the cluster DNS, whose addresses the apex's NS
+	 * record carries. */
+	if (i == N_SVC - 1 && v % 2)
+		fprintf(f, "---\napiVersion: v1\nkind: Service\nmetadata:\n  name: kube-dns\n"
+		           "  namespace: kube-system\n");
+	else
+		fprintf(f,
+		        "---\napiVersion: v1\nkind: Service\nmetadata:\n  name: s%d\n"
+		        "  namespace: %s\n",
+		        i, NS[i % 3]);
 	fprintf(f, "spec:\n");
+	/* ExternalNames: to a service of the cluster (of another namespace, maybe), whose
+	 * addresses its answers carry, or to a name outside. */
+	if (v % 6 == 5) {
+		int t = (i + v) % N_SVC;
+
+		if (v % 2)
+			fprintf(f,
+			        "  type: ExternalName\n  externalName: s%d.%s.svc.cluster.local\n",
+			        t, NS[t % 3]);
+		else
+			fprintf(f, "  type: ExternalName\n  externalName: db%d.example.org\n", t);
+		return;
+	}
 	if (v % 5 == 1)
 		fprintf(f, "  clusterIP: None\n");
 	else if (v % 5 == 2 || v % 5 == 3)

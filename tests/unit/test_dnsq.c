@@ -1229,36 +1229,44 @@ test_zone_structure(void **state)
 /* Every name in the cluster zone has its parent in the zone, up to the apex: no name hangs
  * below an NXDOMAIN. (Reverse names are not the zone's: the names above them are forwarded, as
  * kubeadm's fallthrough does.) */
+struct parents {
+	const struct dnsz *z;
+	size_t checked;
+};
+
+static void
+check_parents_of(void *arg, const struct dnsz_node *n)
+{
+	struct parents *pc = arg;
+	const struct dnsz *z = pc->z;
+	char text[1024];
+	size_t pos = 0;
+
+	if (n->flags & DNSZ_NODE_REVERSE)
+		return;
+	assert_true(n->name_len >= z->apex_len);
+	while (n->name_len - pos > z->apex_len) {
+		const uint8_t *parent;
+		size_t plen;
+
+		pos += 1 + (size_t)n->name[pos];
+		parent = n->name + pos;
+		plen = n->name_len - pos;
+		if (dnsz_find(z, parent, plen, dnsw_name_hash(parent, plen)) == NULL) {
+			dnsw_name_to_str(parent, plen, text, sizeof(text));
+			fail_msg("%s is not in the zone, a name below it is", text);
+		}
+	}
+	pc->checked++;
+}
+
 static size_t
 check_parents(const struct dnsz *z)
 {
-	struct htab_iter it;
-	size_t checked = 0;
+	struct parents pc = {z, 0};
 
-	for (struct htab_node *hn = htab_first(&it, &z->nodes); hn != NULL;
-	     hn = htab_iter_next(&it)) {
-		const struct dnsz_node *n = htab_item(hn, const struct dnsz_node, hn);
-		char text[1024];
-		size_t pos = 0;
-
-		if (n->flags & DNSZ_NODE_REVERSE)
-			continue;
-		assert_true(n->name_len >= z->apex_len);
-		while (n->name_len - pos > z->apex_len) {
-			const uint8_t *parent;
-			size_t plen;
-
-			pos += 1 + (size_t)n->name[pos];
-			parent = n->name + pos;
-			plen = n->name_len - pos;
-			if (dnsz_find(z, parent, plen, dnsw_name_hash(parent, plen)) == NULL) {
-				dnsw_name_to_str(parent, plen, text, sizeof(text));
-				fail_msg("%s is not in the zone, a name below it is", text);
-			}
-		}
-		checked++;
-	}
-	return checked;
+	dnsz_each_node(z, check_parents_of, &pc);
+	return pc.checked;
 }
 
 static void

@@ -177,24 +177,26 @@ check_answer(const struct dnsz_node *n, const struct dnsz_answer *a)
 }
 
 static void
+check_entry(void *arg, const struct pmap_entry *e)
+{
+	const struct dnsz_node *n = e->item;
+
+	(*(size_t *)arg)++;
+	assert_int_equal(e->hash, dnsw_name_hash(n->name, n->name_len));
+	assert_true(dnsz_find(dt_zone, n->name, n->name_len, e->hash) == n);
+	for (int t = 0; t < DNSZ_NTYPES; t++) {
+		if (dnsz_rr(n, t) != NULL)
+			check_answer(n, dnsz_rr(n, t));
+	}
+}
+
+static void
 test_answers_well_formed(void **state)
 {
-	struct htab_iter it;
 	size_t nodes = 0;
 
 	(void)state;
-	for (struct htab_node *hn = htab_first(&it, &dt_zone->nodes); hn != NULL;
-	     hn = htab_iter_next(&it)) {
-		const struct dnsz_node *n = htab_item(hn, const struct dnsz_node, hn);
-
-		nodes++;
-		assert_int_equal(hn->hash, dnsw_name_hash(n->name, n->name_len));
-		assert_true(dnsz_find(dt_zone, n->name, n->name_len, hn->hash) == n);
-		for (int t = 0; t < DNSZ_NTYPES; t++) {
-			if (dnsz_rr(n, t) != NULL)
-				check_answer(n, dnsz_rr(n, t));
-		}
-	}
+	pmap_each(&dt_zone->names, check_entry, &nodes);
 	assert_int_equal(nodes, dt_zone->n_nodes);
 }
 

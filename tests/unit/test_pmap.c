@@ -74,8 +74,9 @@ test_random(void **state)
 				n_in++;
 			}
 		}
-		assert_int_equal(pmap_update(&versions[v - 1], rem, n_rem, add, n_add, &versions[v]),
-		                 SVC_OK);
+		assert_int_equal(
+		        pmap_update(&versions[v - 1], rem, n_rem, add, n_add, &versions[v]),
+		        SVC_OK);
 		assert_int_equal(versions[v].n, n_in);
 		assert_int_equal(count_found(&versions[v], in + v * N_ITEMS), n_in);
 	}

@@ -29,33 +29,47 @@ same_answer(const struct dnsz_answer *a, const struct dnsz_answer *b)
 	              (size_t)(a->an + a->ns + a->ar) * sizeof(uint16_t)) == 0;
 }
 
+struct within {
+	const struct dnsz *b;
+	const char *what;
+	bool ok;
+};
+
+static void
+node_within(void *arg, const struct dnsz_node *n)
+{
+	struct within *w = arg;
+	const struct dnsz_node *m =
+	        dnsz_find(w->b, n->name, n->name_len, dnsw_name_hash(n->name, n->name_len));
+
+	if (!w->ok)
+		return;
+	if (m == NULL) {
+		fprintf(stderr, "%s: a name (%u bytes, first label %.*s) is missing\n", w->what,
+		        n->name_len, n->name[0], (const char *)n->name + 1);
+		w->ok = false;
+		return;
+	}
+	for (int t = 0; t < DNSZ_NTYPES; t++)
+		if (!same_answer(dnsz_rr(n, (enum dnsz_rtype)t), dnsz_rr(m, (enum dnsz_rtype)t)) ||
+		    n->flags != m->flags || n->apex_len != m->apex_len ||
+		    n->chase_len != m->chase_len ||
+		    (n->chase_len && memcmp(n->chase, m->chase, n->chase_len) != 0)) {
+			fprintf(stderr, "%s: name %.*s...: type %d differs\n", w->what, n->name[0],
+			        (const char *)n->name + 1, t);
+			w->ok = false;
+			return;
+		}
+}
+
 /* Every name of A is in B with the same answers. The first difference is printed. */
 static bool
 zone_within(const struct dnsz *a, const struct dnsz *b, const char *what)
 {
-	struct htab_iter it;
-	struct htab_node *hn;
+	struct within w = {b, what, true};
 
-	for (hn = htab_first(&it, &a->nodes); hn != NULL; hn = htab_iter_next(&it)) {
-		const struct dnsz_node *n = htab_item(hn, struct dnsz_node, hn);
-		const struct dnsz_node *m = dnsz_find(b, n->name, n->name_len, hn->hash);
-		int t;
-
-		if (m == NULL) {
-			fprintf(stderr, "%s: a name (%u bytes, first label %.*s) is missing\n",
-			        what, n->name_len, n->name[0], (const char *)n->name + 1);
-			return false;
-		}
-		for (t = 0; t < DNSZ_NTYPES; t++)
-			if (!same_answer(dnsz_rr(n, (enum dnsz_rtype)t),
-			                 dnsz_rr(m, (enum dnsz_rtype)t)) ||
-			    n->flags != m->flags) {
-				fprintf(stderr, "%s: name %.*s...: type %d differs\n", what,
-				        n->name[0], (const char *)n->name + 1, t);
-				return false;
-			}
-	}
-	return true;
+	dnsz_each_node(a, node_within, &w);
+	return w.ok;
 }
 
 static bool
@@ -104,6 +118,7 @@ run_sequence(uint64_t seed, int steps)
 	struct cluster_config cfg;
 	struct store *s;
 	struct dirsrc *ds;
+	struct dnsz_builder *zb;
 	struct gen g;
 	size_t partial = 0;
 
@@ -115,10 +130,12 @@ run_sequence(uint64_t seed, int steps)
 	assert_int_equal(store_create(&cfg, &s), SVC_OK);
 	assert_int_equal(dirsrc_create(dir, &ds), SVC_OK);
 	dirsrc_racy_window(ds, -1); /* every rename makes a new inode: identity alone decides */
+	/* The zone follows the snapshots too, piece by piece. */
+	assert_int_equal(dnsz_builder_create(&ZOPTS, &zb), SVC_OK);
 	gen_init(&g, seed);
 	for (int step = 0; step < steps; step++) {
 		struct cluster *inc = NULL, *full = NULL;
-		struct dnsz *zi = NULL, *zf = NULL;
+		struct dnsz *zi = NULL, *zf = NULL, *zu = NULL;
 		struct fwd_plan pi, pf;
 		struct diag d1, d2;
 		size_t read = 0;
@@ -146,8 +163,19 @@ run_sequence(uint64_t seed, int steps)
 		assert_int_equal(inc->n_pods, full->n_pods);
 		assert_int_equal(dnsz_build(inc, &ZOPTS, &zi), SVC_OK);
 		assert_int_equal(dnsz_build(full, &ZOPTS, &zf), SVC_OK);
+		assert_int_equal(dnsz_update(zb, inc, &zu), SVC_OK);
 		ok = zi->n_nodes == zf->n_nodes && zone_within(zi, zf, "store") &&
-		     zone_within(zf, zi, "full");
+		     zone_within(zf, zi, "full") && zu->n_nodes == zf->n_nodes &&
+		     zone_within(zu, zf, "zone updated") && zone_within(zf, zu, "zone built") &&
+		     zu->n_services == zf->n_services;
+		/* The pods by address too: every pod's address, and a few that are nobody's. */
+		for (size_t i = 0; ok && i < full->n_pods; i++)
+			for (size_t k = 0; k < full->pods[i]->n_ips; k++) {
+				const char *a = dnsz_pod_ns(zu, &full->pods[i]->ips[k]);
+				const char *b = dnsz_pod_ns(zf, &full->pods[i]->ips[k]);
+
+				ok = (a == NULL) == (b == NULL) && (a == NULL || strcmp(a, b) == 0);
+			}
 		assert_int_equal(fwd_plan_build(inc, "node-a", &d1, &pi), SVC_OK);
 		assert_int_equal(fwd_plan_build(full, "node-a", &d2, &pf), SVC_OK);
 		if (!ok || !same_plan(&pi, &pf)) {
@@ -159,6 +187,7 @@ run_sequence(uint64_t seed, int steps)
 		fwd_plan_deinit(&pf);
 		dnsz_unref(zi);
 		dnsz_unref(zf);
+		dnsz_unref(zu);
 		cluster_unref(inc);
 		cluster_unref(full);
 		diag_deinit(&d1);
@@ -167,6 +196,7 @@ run_sequence(uint64_t seed, int steps)
 	/* The point of the store: most steps read only some files. */
 	assert_true(partial > (size_t)steps / 2);
 	gen_deinit(&g);
+	dnsz_builder_destroy(zb);
 	dirsrc_destroy(ds);
 	store_destroy(s);
 	tu_rmrf(dir);
