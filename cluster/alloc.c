@@ -119,6 +119,66 @@ age_cmp(const void *pa, const void *pb)
 	return c ? c : strcmp(a->meta.name, b->meta.name);
 }
 
+/* Whether OBJS's services are in namespace and name order (as the loader's callers give them). */
+static bool
+by_name(const struct cluster_objects *objs)
+{
+	for (size_t i = 1; i < objs->n_services; i++) {
+		const struct cluster_meta *a = &objs->services[i - 1]->meta;
+		const struct cluster_meta *b = &objs->services[i]->meta;
+		int c = strcmp(a->ns, b->ns);
+
+		if (c > 0 || (c == 0 && strcmp(a->name, b->name) >= 0))
+			return false;
+	}
+	return true;
+}
+
+struct aged {
+	int64_t t;
+	size_t i;
+};
+
+static int
+aged_cmp(const void *pa, const void *pb)
+{
+	const struct aged *a = pa, *b = pb;
+
+	if (a->t != b->t)
+		return a->t < b->t ? -1 : 1;
+	return a->i < b->i ? -1 : a->i > b->i;
+}
+
+/* ORDER (N services in name order) into age_cmp's order by comparing numbers only: by
+ * creationTimestamp, ties kept in name order. False when out of memory. */
+static bool
+sort_by_age(struct cluster_service **order, size_t n)
+{
+	struct aged *a = malloc((n + 1) * sizeof(*a));
+	struct cluster_service **copy = malloc((n + 1) * sizeof(*copy));
+	bool same = true;
+
+	if (a == NULL || copy == NULL) {
+		free(a);
+		free(copy);
+		return false;
+	}
+	for (size_t i = 0; i < n; i++) {
+		a[i] = (struct aged){order[i]->meta.created_unix, i};
+		same = same && a[i].t == a[0].t;
+	}
+	/* Hand-written clusters often have no timestamps at all: nothing to sort. */
+	if (!same) {
+		memcpy(copy, order, n * sizeof(*copy));
+		qsort(a, n, sizeof(*a), aged_cmp);
+		for (size_t i = 0; i < n; i++)
+			order[i] = copy[a[i].i];
+	}
+	free(a);
+	free(copy);
+	return true;
+}
+
 static bool
 wants_family(const struct cluster_service *s, uint8_t family, bool primary)
 {
@@ -473,7 +533,10 @@ alloc_objects(struct cluster_objects *objs, const struct cluster_config *cfg, st
 		return;
 	}
 	memcpy(order, objs->services, objs->n_services * sizeof(*order));
-	qsort(order, objs->n_services, sizeof(*order), age_cmp);
+	if (!by_name(objs))
+		qsort(order, objs->n_services, sizeof(*order), age_cmp);
+	else if (!sort_by_age(order, objs->n_services))
+		qsort(order, objs->n_services, sizeof(*order), age_cmp);
 	alloc_ips(objs, cfg, d, order, objs->n_services);
 	alloc_node_ports(objs, cfg, d, order, objs->n_services);
 	alloc_lb_ips(objs, cfg, d, order, objs->n_services);
