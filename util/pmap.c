@@ -176,7 +176,8 @@ rebuild(const struct pmap *old, const struct pmap_entry *rem, size_t n_rem, stru
 			if (!gone)
 				all[n++] = *e;
 		}
-	memcpy(all + n, add, n_add * sizeof(*add));
+	if (n_add > 0)
+		memcpy(all + n, add, n_add * sizeof(*add));
 	n += n_add;
 	st = sort_by_page(all, n, bits);
 	for (i = 0; i < n && st == SVC_OK; i = k) {
@@ -216,7 +217,8 @@ pmap_update(const struct pmap *old, struct pmap_entry *remove, size_t n_remove,
 	struct pmap m;
 
 	pmap_init(out);
-	qsort(remove, n_remove, sizeof(*remove), entry_cmp);
+	if (n_remove > 1)
+		qsort(remove, n_remove, sizeof(*remove), entry_cmp);
 	if (old->pages == NULL || expect > (n_pages * PMAP_MAX_AVG) ||
 	    (n_pages > 1 && expect * 4 < n_pages * PMAP_AIM_AVG))
 		return rebuild(old, remove, n_remove, add, n_add, bits_for(expect), out);
