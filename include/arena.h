@@ -9,7 +9,8 @@ struct arena_block;
 /* A snapshot's strings and arrays live in one arena so a snapshot is freed in one call. */
 struct arena {
 	struct arena_block *head; /* newest block first */
-	size_t used;              /* bytes used in head */
+	size_t used;              /* bytes used from the start of head (aligned allocations) */
+	size_t top;               /* head's bytes from here to its end hold unaligned ones */
 	size_t total;             /* bytes handed out, for metrics */
 };
 
