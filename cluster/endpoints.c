@@ -772,7 +772,7 @@ endpoints_compute(struct cluster *c, struct arena *a, struct diag *d)
 		st = index_ports(a, s);
 		if (st != SVC_OK)
 			goto done;
-		if (s->has_selector) {
+		if (s->has_selector && !c->config.skip_endpoints_view) {
 			struct cluster_endpoints *e = make_endpoints_view(a, s);
 
 			if (e == NULL || !view_push(&view, &n_view, &cap_view, e)) {

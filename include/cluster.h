@@ -344,6 +344,10 @@ struct cluster_config {
 	 * services without an address stay pending). */
 	struct netaddr_prefix lb_pools[2];
 	size_t n_lb_pools;
+	/* Leave out the Endpoints objects the controller would write for services with a selector
+	 * (the view svcctl prints; loaded Endpoints objects stay): the daemons never read them,
+	 * and they cost about 130 bytes an endpoint. */
+	bool skip_endpoints_view;
 };
 
 struct posmap;
@@ -396,7 +400,6 @@ struct cluster_shard {
 	size_t n_slices;
 	struct cluster_unit **units; /* whose objects it points at, a reference each */
 	size_t n_units;
-	struct cluster_index *index; /* its services and pods by name */
 };
 
 /* An immutable, reference-counted snapshot. Readers hold a reference; a reload builds a new one
@@ -492,7 +495,8 @@ void cluster_diff_shards(const struct cluster *old, const struct cluster *new,
 struct cluster *cluster_ref(struct cluster *c);
 void cluster_unref(struct cluster *c);
 
-/* Lookups; all O(1) expected. Names compare exactly (Kubernetes names are lower case). */
+/* Lookups: by name a binary search, the others O(1) expected. Names compare exactly (Kubernetes
+ * names are lower case). */
 const struct cluster_service *cluster_service_by_name(const struct cluster *c, const char *ns,
                                                       const char *name);
 /* By ClusterIP (either family). */
