@@ -56,6 +56,8 @@ cluster_objects_forget_positions(struct cluster_objects *objs)
 	}
 	arena_deinit(&objs->scratch);
 	arena_init(&objs->scratch);
+	/* Validated: what follows takes little more from the arena (a store keeps it as is). */
+	arena_trim(&objs->arena);
 }
 
 bool

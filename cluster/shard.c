@@ -114,6 +114,7 @@ shard_build(const struct cluster_config *cfg, const struct shard_input *in,
 		goto done;
 	sh->endpoints = mini.endpoints;
 	sh->n_endpoints = mini.n_endpoints;
+	arena_trim(&sh->arena); /* complete: snapshots share it as it is */
 	*out = sh;
 	sh = NULL;
 done:

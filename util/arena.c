@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #define ARENA_BLOCK 65536
 #define ARENA_ALIGN 16
@@ -111,6 +113,27 @@ arena_take(struct arena *a, size_t size, size_t align)
 	a->total += need;
 	memset(p, 0, size);
 	return p;
+}
+
+void
+arena_trim(struct arena *a)
+{
+	static size_t page;
+	uintptr_t from, to;
+
+	if (a->head == NULL)
+		return;
+	if (page == 0) {
+		long ps = sysconf(_SC_PAGESIZE);
+
+		page = ps > 0 ? (size_t)ps : 4096;
+	}
+	/* Whole pages strictly inside the head's free middle only: the block's other bytes (and
+	 * the allocator's own headers around it) are untouched. */
+	from = ((uintptr_t)(a->head->data + a->used) + page - 1) & ~(uintptr_t)(page - 1);
+	to = (uintptr_t)(a->head->data + a->top) & ~(uintptr_t)(page - 1);
+	if (to > from)
+		madvise((void *)from, to - from, MADV_DONTNEED);
 }
 
 void *
