@@ -54,10 +54,6 @@ enum svc_status build_assemble(const struct cluster_config *cfg, struct cluster_
 
 /* Write allocated and defaulted values back into S's manifest fields (A: S's arena). */
 enum svc_status build_fill_service(struct arena *a, struct cluster_service *s);
-/* The tables by name of C's arrays into C->index (a shard's: other lookups come from a
- * snapshot's own tables, made on first use), and their release. */
-enum svc_status build_index(struct cluster *c);
-void build_index_destroy(struct cluster_index *ix);
 
 /* Report a problem at the source position of FIELD (or of OBJ when FIELD has none). */
 void build_report(const struct cluster_objects *objs, struct diag *d, enum diag_level level,

@@ -25,25 +25,21 @@ struct table {
 	size_t n;
 };
 
+/* Names need no table: the arrays are in namespace and name order (binary search). */
 struct cluster_index {
-	struct table svc_by_name;
 	struct table svc_by_ip;
 	struct table svc_by_node_port;
 	struct table pod_by_ip;
-	struct table pod_by_name;
 	struct table ns_by_name;
 };
 
 static uint32_t
-hash_str2(const char *a, const char *b)
+hash_str(const char *a)
 {
 	uint32_t h = 2166136261u;
 
 	for (; *a; a++)
 		h = (h ^ (uint8_t)*a) * 16777619u;
-	h = (h ^ '/') * 16777619u;
-	for (; b && *b; b++)
-		h = (h ^ (uint8_t)*b) * 16777619u;
 	return h ? h : 1;
 }
 
@@ -96,26 +92,16 @@ index_free(struct cluster_index *ix)
 {
 	if (ix == NULL)
 		return;
-	if (ix == NULL)
-		return;
-	table_free(&ix->svc_by_name);
 	table_free(&ix->svc_by_ip);
 	table_free(&ix->svc_by_node_port);
 	table_free(&ix->pod_by_ip);
-	table_free(&ix->pod_by_name);
 	table_free(&ix->ns_by_name);
 	free(ix);
 }
 
-void
-build_index_destroy(struct cluster_index *ix)
-{
-	index_free(ix);
-}
-
-/* The hash tables of C's arrays: by name only (a shard's), or all. */
+/* The hash tables of C's arrays. */
 static enum svc_status
-index_make(const struct cluster *c, bool names_only, struct cluster_index **out)
+index_make(const struct cluster *c, struct cluster_index **out)
 {
 	struct cluster_index *ix = calloc(1, sizeof(*ix));
 	size_t i, k, n_np = 0, n_ip = 0, n_pip = 0;
@@ -124,24 +110,21 @@ index_make(const struct cluster *c, bool names_only, struct cluster_index **out)
 	*out = NULL;
 	if (ix == NULL)
 		return SVC_ENOMEM;
-	for (i = 0; i < c->n_services && !names_only; i++) {
+	for (i = 0; i < c->n_services; i++) {
 		n_np += c->services[i]->n_ports;
 		n_ip += c->services[i]->n_cluster_ips;
 	}
-	for (i = 0; i < c->n_pods && !names_only; i++)
+	for (i = 0; i < c->n_pods; i++)
 		n_pip += c->pods[i]->n_ips;
-	if (!table_init(&ix->svc_by_name, c->n_services) || !table_init(&ix->svc_by_ip, n_ip) ||
-	    !table_init(&ix->svc_by_node_port, n_np) || !table_init(&ix->pod_by_ip, n_pip) ||
-	    !table_init(&ix->pod_by_name, c->n_pods) ||
-	    !table_init(&ix->ns_by_name, names_only ? 0 : c->n_ns_names))
+	if (!table_init(&ix->svc_by_ip, n_ip) || !table_init(&ix->svc_by_node_port, n_np) ||
+	    !table_init(&ix->pod_by_ip, n_pip) || !table_init(&ix->ns_by_name, c->n_ns_names))
 		goto done;
 	for (i = 0; i < c->n_services; i++) {
 		const struct cluster_service *s = c->services[i];
 
-		table_put(&ix->svc_by_name, hash_str2(s->meta.ns, s->meta.name), 0, s);
-		for (k = 0; k < s->n_cluster_ips && !names_only; k++)
+		for (k = 0; k < s->n_cluster_ips; k++)
 			table_put(&ix->svc_by_ip, hash_ip(&s->cluster_ips[k]), (uint32_t)k, s);
-		for (k = 0; k < s->n_ports && !names_only; k++)
+		for (k = 0; k < s->n_ports; k++)
 			if (s->ports[k].node_port != 0)
 				table_put(&ix->svc_by_node_port,
 				          hash_node_port(s->ports[k].proto, s->ports[k].node_port),
@@ -150,13 +133,12 @@ index_make(const struct cluster *c, bool names_only, struct cluster_index **out)
 	for (i = 0; i < c->n_pods; i++) {
 		const struct cluster_pod *p = c->pods[i];
 
-		table_put(&ix->pod_by_name, hash_str2(p->meta.ns, p->meta.name), 0, p);
 		/* hostNetwork pods share the node's address; they are not found by pod IP. */
-		for (k = 0; k < p->n_ips && !p->host_network && !names_only; k++)
+		for (k = 0; k < p->n_ips && !p->host_network; k++)
 			table_put(&ix->pod_by_ip, hash_ip(&p->ips[k]), (uint32_t)k, p);
 	}
-	for (i = 0; i < c->n_ns_names && !names_only; i++)
-		table_put(&ix->ns_by_name, hash_str2(c->ns_names[i], NULL), 0, c->ns_names[i]);
+	for (i = 0; i < c->n_ns_names; i++)
+		table_put(&ix->ns_by_name, hash_str(c->ns_names[i]), 0, c->ns_names[i]);
 	*out = ix;
 	ix = NULL;
 	st = SVC_OK;
@@ -165,14 +147,8 @@ done:
 	return st;
 }
 
-enum svc_status
-build_index(struct cluster *c)
-{
-	return index_make(c, true, &c->index);
-}
-
 /* A snapshot's tables by address, port and namespace are made on first use: the daemons look
- * up by name alone (a shard's tables), so they never pay for them. */
+ * up by name alone (a binary search), so they never pay for them. */
 static pthread_mutex_t index_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static const struct cluster_index *
@@ -184,26 +160,28 @@ index_of(const struct cluster *c)
 		return ix;
 	pthread_mutex_lock(&index_lock);
 	ix = c->index;
-	if (ix == NULL && index_make(c, false, &ix) == SVC_OK)
+	if (ix == NULL && index_make(c, &ix) == SVC_OK)
 		__atomic_store_n(&((struct cluster *)c)->index, ix, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&index_lock);
 	return ix;
 }
 
-/* The tables holding namespace NS's names: its shard's, or (a snapshot without shards) C's. */
-static const struct cluster_index *
-name_index(const struct cluster *c, const char *ns)
+/* The object named NS/NAME among ITEMS[0..N) (objects starting with their meta, in namespace
+ * and name order, no name twice), or NULL. */
+static const void *
+find_by_name(void *const *items, size_t n, const char *ns, const char *name)
 {
-	size_t lo = 0, hi = c->n_shards;
+	size_t lo = 0, hi = n;
 
-	if (c->shards == NULL)
-		return index_of(c);
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		int cmp = strcmp(c->shards[mid]->ns, ns);
+		const struct cluster_meta *m = items[mid];
+		int cmp = strcmp(m->ns, ns);
 
 		if (cmp == 0)
-			return c->shards[mid]->index;
+			cmp = strcmp(m->name, name);
+		if (cmp == 0)
+			return m;
 		if (cmp < 0)
 			lo = mid + 1;
 		else
@@ -227,19 +205,6 @@ table_find(const struct table *t, uint32_t h, bool (*match)(const struct slot *,
 			found = s;
 	}
 	return found;
-}
-
-struct name_key {
-	const char *ns, *name;
-};
-
-static bool
-match_service_name(const struct slot *s, const void *key)
-{
-	const struct cluster_service *svc = s->item;
-	const struct name_key *k = key;
-
-	return !strcmp(svc->meta.name, k->name) && !strcmp(svc->meta.ns, k->ns);
 }
 
 static bool
@@ -269,15 +234,6 @@ match_pod_ip(const struct slot *s, const void *key)
 }
 
 static bool
-match_pod_name(const struct slot *s, const void *key)
-{
-	const struct cluster_pod *p = s->item;
-	const struct name_key *k = key;
-
-	return !strcmp(p->meta.name, k->name) && !strcmp(p->meta.ns, k->ns);
-}
-
-static bool
 match_ns(const struct slot *s, const void *key)
 {
 	return !strcmp(s->item, key);
@@ -286,13 +242,7 @@ match_ns(const struct slot *s, const void *key)
 const struct cluster_service *
 cluster_service_by_name(const struct cluster *c, const char *ns, const char *name)
 {
-	struct name_key k = {ns, name};
-	const struct cluster_index *ix = name_index(c, ns);
-	const struct slot *s =
-	        ix ? table_find(&ix->svc_by_name, hash_str2(ns, name), match_service_name, &k)
-	           : NULL;
-
-	return s ? s->item : NULL;
+	return find_by_name((void *const *)c->services, c->n_services, ns, name);
 }
 
 const struct cluster_service *
@@ -334,12 +284,7 @@ cluster_pod_by_ip(const struct cluster *c, const struct netaddr *ip)
 const struct cluster_pod *
 cluster_pod_by_name(const struct cluster *c, const char *ns, const char *name)
 {
-	struct name_key k = {ns, name};
-	const struct cluster_index *ix = name_index(c, ns);
-	const struct slot *s =
-	        ix ? table_find(&ix->pod_by_name, hash_str2(ns, name), match_pod_name, &k) : NULL;
-
-	return s ? s->item : NULL;
+	return find_by_name((void *const *)c->pods, c->n_pods, ns, name);
 }
 
 bool
@@ -347,7 +292,7 @@ cluster_namespace_exists(const struct cluster *c, const char *ns)
 {
 	const struct cluster_index *ix = index_of(c);
 
-	return ix != NULL && table_find(&ix->ns_by_name, hash_str2(ns, NULL), match_ns, ns) != NULL;
+	return ix != NULL && table_find(&ix->ns_by_name, hash_str(ns), match_ns, ns) != NULL;
 }
 
 int

@@ -29,6 +29,16 @@ eplist_add(struct eplist *l)
 	return vec_push(&l->items, &l->n, &l->cap, sizeof(*l->items), NULL);
 }
 
+/* An endpoint's port numbers, one per service port: 4-aligned, not 16 (one array an endpoint).
+ */
+static int32_t *
+ports_alloc(struct arena *a, size_t n_ports)
+{
+	if (n_ports > SIZE_MAX / sizeof(int32_t))
+		return NULL;
+	return arena_alloc_aligned(a, (n_ports ? n_ports : 1) * sizeof(int32_t), _Alignof(int32_t));
+}
+
 static const char *
 label_get(const struct cluster_labels *l, const char *key)
 {
@@ -290,7 +300,7 @@ from_pods(struct cluster *c, struct arena *a, struct cluster_service *s, struct 
 			ep->terminating = terminating;
 			ep->serving = pod->ready;
 			ep->ready = s->publish_not_ready || (pod->ready && !terminating);
-			ep->ports = arena_calloc(a, s->n_ports ? s->n_ports : 1, sizeof(int32_t));
+			ep->ports = ports_alloc(a, s->n_ports);
 			if (ep->ports == NULL)
 				return SVC_ENOMEM;
 			for (p = 0; p < s->n_ports; p++) {
@@ -335,7 +345,7 @@ find_or_add(struct eplist *out, struct arena *a, const struct netaddr *ip, size_
 	if (ep == NULL)
 		return NULL;
 	ep->ip = *ip;
-	ep->ports = arena_calloc(a, n_ports ? n_ports : 1, sizeof(int32_t));
+	ep->ports = ports_alloc(a, n_ports);
 	return ep->ports ? ep : NULL;
 }
 
@@ -772,7 +782,7 @@ endpoints_compute(struct cluster *c, struct arena *a, struct diag *d)
 		st = index_ports(a, s);
 		if (st != SVC_OK)
 			goto done;
-		if (s->has_selector) {
+		if (s->has_selector && !c->config.skip_endpoints_view) {
 			struct cluster_endpoints *e = make_endpoints_view(a, s);
 
 			if (e == NULL || !view_push(&view, &n_view, &cap_view, e)) {

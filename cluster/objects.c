@@ -56,6 +56,8 @@ cluster_objects_forget_positions(struct cluster_objects *objs)
 	}
 	arena_deinit(&objs->scratch);
 	arena_init(&objs->scratch);
+	/* Validated: what follows takes little more from the arena (a store keeps it as is). */
+	arena_trim(&objs->arena);
 }
 
 bool
@@ -253,8 +255,8 @@ load_object(struct load_ctx *lc, const struct ynode *root, bool in_list, const c
 	meta->created_unix = parse_time(meta->created);
 	meta->origin.file = lc->file;
 	meta->origin.line = root->line;
-	meta->origin.doc_start = lc->doc->start;
-	meta->origin.doc_end = lc->doc->end;
+	meta->origin.doc_start = (uint32_t)lc->doc->start; /* files are under 4 GiB */
+	meta->origin.doc_end = (uint32_t)lc->doc->end;
 	meta->origin.doc_index = lc->doc->index;
 	meta->origin.in_list = in_list;
 	if (!add_object(lc->objs, sk->id, obj))

@@ -22,7 +22,6 @@ shard_unref(struct cluster_shard *sh)
 	for (size_t i = 0; i < sh->n_units; i++)
 		cluster_unit_unref(sh->units[i]);
 	free(sh->units);
-	build_index_destroy(sh->index);
 	arena_deinit(&sh->arena);
 	free(sh);
 }
@@ -110,20 +109,15 @@ shard_build(const struct cluster_config *cfg, const struct shard_input *in,
 	mini.n_endpoints = in->n_endpoints;
 	mini.slices = sh->slices;
 	mini.n_slices = sh->n_slices;
-	st = build_index(&mini);
-	if (st == SVC_OK)
-		st = endpoints_compute(&mini, &sh->arena, d);
+	st = endpoints_compute(&mini, &sh->arena, d);
 	if (st != SVC_OK)
 		goto done;
 	sh->endpoints = mini.endpoints;
 	sh->n_endpoints = mini.n_endpoints;
-	/* Its tables by name serve the snapshots' lookups in this namespace. */
-	sh->index = mini.index;
-	mini.index = NULL;
+	arena_trim(&sh->arena); /* complete: snapshots share it as it is */
 	*out = sh;
 	sh = NULL;
 done:
-	build_index_destroy(mini.index);
 	shard_unref(sh);
 	return st;
 }

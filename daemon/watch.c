@@ -277,6 +277,7 @@ watch_create(struct event_base *base, const char *dir, const struct cluster_conf
 {
 	struct watch *w;
 	enum svc_status st = SVC_OK;
+	struct cluster_config scfg;
 	char *tmp = NULL;
 	int err;
 
@@ -305,7 +306,10 @@ watch_create(struct event_base *base, const char *dir, const struct cluster_conf
 		st = SVC_ENOMEM;
 		goto fail;
 	}
-	st = store_create(cfg, &w->store);
+	/* The daemons never read the Endpoints view (svcctl's): their snapshots leave it out. */
+	scfg = *cfg;
+	scfg.skip_endpoints_view = true;
+	st = store_create(&scfg, &w->store);
 	if (st == SVC_OK)
 		st = dirsrc_create(dir, &w->src);
 	if (st != SVC_OK)

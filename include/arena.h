@@ -9,7 +9,8 @@ struct arena_block;
 /* A snapshot's strings and arrays live in one arena so a snapshot is freed in one call. */
 struct arena {
 	struct arena_block *head; /* newest block first */
-	size_t used;              /* bytes used in head */
+	size_t used;              /* bytes used from the start of head (aligned allocations) */
+	size_t top;               /* head's bytes from here to its end hold unaligned ones */
 	size_t total;             /* bytes handed out, for metrics */
 	size_t grow;              /* arena_init_small: the next block's size, doubling */
 };
@@ -23,6 +24,11 @@ void arena_deinit(struct arena *a);
 /* Move every block of SRC into DST; SRC is left empty. */
 void arena_move(struct arena *dst, struct arena *src);
 
+/* A's data is complete (it takes few or no more allocations): the free pages in the middle of
+ * its newest block go back to the system, so a frozen arena costs what it holds, not a block's
+ * unused tail (up to 64 KiB). Allocating from A afterwards still works (Linux gives those pages
+ * back zeroed on first touch). */
+void arena_trim(struct arena *a);
 /* Zeroed memory aligned for any type, or NULL when out of memory. */
 void *arena_alloc(struct arena *a, size_t size);
 /* Zeroed bytes with no alignment (strings, wire data), or NULL when out of memory. */

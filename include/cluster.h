@@ -77,9 +77,9 @@ enum cluster_tribool {
 /* Where an object came from, so svcctl can rewrite it in place. */
 struct cluster_origin {
 	const char *file;
-	uint32_t line;    /* line of the object's first key */
-	size_t doc_start; /* byte range of the YAML document holding it */
-	size_t doc_end;
+	uint32_t line; /* line of the object's first key */
+	/* Byte range of the YAML document holding it (a file has at most YTREE_MAX_BYTES). */
+	uint32_t doc_start, doc_end;
 	uint32_t doc_index; /* 0-based document number within the file */
 	bool in_list;       /* an item of a kind: List document */
 };
@@ -116,16 +116,17 @@ struct cluster_meta {
 	bool dropped; /* removed by the caller before build (svcctl apply/delete) */
 };
 
+/* Members ordered by size (here and in the other structs kept per object): no padding. */
 struct cluster_port {
-	const char *name; /* NULL when unnamed */
+	const char *name;        /* NULL when unnamed */
+	const char *target_name; /* named targetPort, resolved per pod, or NULL */
+	const char *app_protocol;
 	enum cluster_proto proto;
 	int32_t port;
-	int32_t target_port;     /* number; 0 when target_name is used */
-	const char *target_name; /* named targetPort, resolved per pod, or NULL */
-	int32_t node_port;       /* 0: none */
-	const char *app_protocol;
-	bool node_port_allocated; /* filled in by allocation, not by the manifest */
+	int32_t target_port; /* number; 0 when target_name is used */
+	int32_t node_port;   /* 0: none */
 	struct cluster_pos pos, node_port_pos;
+	bool node_port_allocated; /* filled in by allocation, not by the manifest */
 };
 
 struct cluster_lb_ingress {
@@ -136,12 +137,12 @@ struct cluster_lb_ingress {
 
 struct cluster_endpoint {
 	struct netaddr ip;
-	const char *hostname;          /* DNS hostname of the endpoint, or NULL */
-	const char *node_name;         /* NULL when unknown */
-	const struct cluster_pod *pod; /* NULL for endpoints from Endpoints/EndpointSlice objects */
 	bool ready;
 	bool serving;
 	bool terminating;
+	const char *hostname;          /* DNS hostname of the endpoint, or NULL */
+	const char *node_name;         /* NULL when unknown */
+	const struct cluster_pod *pod; /* NULL for endpoints from Endpoints/EndpointSlice objects */
 	/* One entry per service port: the endpoint's port number for it, 0 when it has none. */
 	int32_t *ports;
 };
@@ -155,34 +156,21 @@ struct cluster_port_endpoints {
 
 struct cluster_service {
 	struct cluster_meta meta;
-	enum cluster_svc_type type;
 	/* As written: "None" marks a headless service. */
 	const char *cluster_ip_text;
 	const char **cluster_ips_text;
 	size_t n_cluster_ips_text;
 	const char **ip_families_text;
 	size_t n_ip_families_text;
-	enum cluster_family_policy family_policy;
-	bool family_policy_set;
-	bool headless;
-	struct netaddr cluster_ips[2]; /* resolved or allocated; [0] is primary */
 	size_t n_cluster_ips;
-	bool cluster_ip_allocated;
 	struct cluster_port *ports;
 	size_t n_ports;
 	struct cluster_labels selector;
-	bool has_selector; /* a non-empty selector: endpoints come from pods */
-	enum cluster_affinity affinity;
-	int32_t affinity_timeout; /* seconds; defaulted to 10800 for ClientIP */
-	enum cluster_policy external_policy;
-	enum cluster_policy internal_policy;
-	bool publish_not_ready;
 	const char *external_name;
 	const char **external_ips_text;
 	size_t n_external_ips_text;
 	struct netaddr *external_ips;
 	const char *load_balancer_ip_text;
-	struct netaddr load_balancer_ip; /* family NETADDR_NONE when unset */
 	struct cluster_lb_ingress *ingress;
 	size_t n_ingress;
 	/* spec.loadBalancerSourceRanges: as written, and parsed (host bits cleared, as the API
@@ -191,16 +179,6 @@ struct cluster_service {
 	size_t n_lb_source_ranges_text;
 	struct netaddr_prefix *lb_source_ranges;
 	size_t n_lb_source_ranges;
-	/* spec.healthCheckNodePort: only for type LoadBalancer with externalTrafficPolicy Local,
-	 * where build allocates one from the node-port range when not given. 0: none. */
-	int32_t health_check_node_port;
-	bool health_check_node_port_allocated;
-	/* Where the contestable claims were written (spec.clusterIP or clusterIPs[i], the
-	 * healthCheckNodePort), for reports of conflicts between files. */
-	struct cluster_pos cluster_ip_pos[2];
-	struct cluster_pos health_check_node_port_pos;
-	/* Where allocation's reports point (spec.type, spec.externalTrafficPolicy). */
-	struct cluster_pos type_pos, external_policy_pos;
 
 	/* Derived at build, for type LoadBalancer only: the addresses the load balancer answers
 	 * on. The ingress IPs of the status when there are any (hostname-only entries have none),
@@ -208,12 +186,36 @@ struct cluster_service {
 	 * the configured --lb-pool (lb_ip_allocated). None while pending. */
 	struct netaddr *lb_ips;
 	size_t n_lb_ips;
-	bool lb_ip_allocated;
 
 	/* Derived at build: endpoints sorted by address, ready ones included or not per flag. */
 	struct cluster_endpoint *endpoints;
 	size_t n_endpoints;
 	struct cluster_port_endpoints *port_endpoints; /* one per service port */
+
+	enum cluster_svc_type type;
+	enum cluster_family_policy family_policy;
+	enum cluster_affinity affinity;
+	int32_t affinity_timeout; /* seconds; defaulted to 10800 for ClientIP */
+	enum cluster_policy external_policy;
+	enum cluster_policy internal_policy;
+	/* spec.healthCheckNodePort: only for type LoadBalancer with externalTrafficPolicy Local,
+	 * where build allocates one from the node-port range when not given. 0: none. */
+	int32_t health_check_node_port;
+	/* Where the contestable claims were written (spec.clusterIP or clusterIPs[i], the
+	 * healthCheckNodePort), for reports of conflicts between files. */
+	struct cluster_pos cluster_ip_pos[2];
+	struct cluster_pos health_check_node_port_pos;
+	/* Where allocation's reports point (spec.type, spec.externalTrafficPolicy). */
+	struct cluster_pos type_pos, external_policy_pos;
+	struct netaddr cluster_ips[2];   /* resolved or allocated; [0] is primary */
+	struct netaddr load_balancer_ip; /* family NETADDR_NONE when unset */
+	bool family_policy_set;
+	bool headless;
+	bool cluster_ip_allocated;
+	bool has_selector; /* a non-empty selector: endpoints come from pods */
+	bool publish_not_ready;
+	bool health_check_node_port_allocated;
+	bool lb_ip_allocated;
 	bool has_endpoints_object; /* an Endpoints object exists (controller-made or user-made) */
 };
 
@@ -247,21 +249,20 @@ struct cluster_pod {
 	const char *node_name;
 	const char *hostname;
 	const char *subdomain;
-	bool host_network;
 	struct cluster_container *containers;
 	size_t n_containers;
 	struct cluster_container *init_containers;
 	size_t n_init_containers;
-	enum cluster_pod_phase phase;
 	const char *pod_ip_text;
 	struct cluster_ip_entry *pod_ips_text;
 	size_t n_pod_ips_text;
 	const char *host_ip;
 	struct cluster_condition *conditions;
 	size_t n_conditions;
-	/* Derived. */
+	size_t n_ips; /* derived, as ips and ready */
 	struct netaddr ips[2];
-	size_t n_ips;
+	enum cluster_pod_phase phase;
+	bool host_network;
 	bool ready;
 };
 
@@ -344,6 +345,10 @@ struct cluster_config {
 	 * services without an address stay pending). */
 	struct netaddr_prefix lb_pools[2];
 	size_t n_lb_pools;
+	/* Leave out the Endpoints objects the controller would write for services with a selector
+	 * (the view svcctl prints; loaded Endpoints objects stay): the daemons never read them,
+	 * and they cost about 130 bytes an endpoint. */
+	bool skip_endpoints_view;
 };
 
 struct posmap;
@@ -396,7 +401,6 @@ struct cluster_shard {
 	size_t n_slices;
 	struct cluster_unit **units; /* whose objects it points at, a reference each */
 	size_t n_units;
-	struct cluster_index *index; /* its services and pods by name */
 };
 
 /* An immutable, reference-counted snapshot. Readers hold a reference; a reload builds a new one
@@ -492,7 +496,8 @@ void cluster_diff_shards(const struct cluster *old, const struct cluster *new,
 struct cluster *cluster_ref(struct cluster *c);
 void cluster_unref(struct cluster *c);
 
-/* Lookups; all O(1) expected. Names compare exactly (Kubernetes names are lower case). */
+/* Lookups: by name a binary search, the others O(1) expected. Names compare exactly (Kubernetes
+ * names are lower case). */
 const struct cluster_service *cluster_service_by_name(const struct cluster *c, const char *ns,
                                                       const char *name);
 /* By ClusterIP (either family). */

@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #define ARENA_BLOCK 65536
 #define ARENA_ALIGN 16
@@ -63,9 +65,10 @@ arena_move(struct arena *dst, struct arena *src)
 	arena_init(src);
 }
 
-/* SIZE zeroed bytes at a multiple of ALIGN (a power of two, at most 16). Smaller alignments
- * (strings, wire data, structs of pointers) pack tightly: most strings of a manifest are
- * shorter than 16 bytes. */
+/* SIZE zeroed bytes at a multiple of ALIGN (a power of two, at most 16). Aligned allocations
+ * fill a block from its start, unaligned ones (strings, wire data) from its end: a string
+ * between two structs would cost up to 15 bytes of padding, and a manifest's objects are
+ * mostly structs and short strings interleaved. */
 static void *
 arena_take(struct arena *a, size_t size, size_t align)
 {
@@ -76,23 +79,26 @@ arena_take(struct arena *a, size_t size, size_t align)
 
 	if (need < size)
 		return NULL;
-	if (a->head != NULL)
-		at = (a->used + align - 1) & ~(align - 1);
-	if (a->head == NULL || at > a->head->size || a->head->size - at < need) {
+	if (a->head != NULL) {
+		at = align == 1 ? a->top - need : (a->used + align - 1) & ~(align - 1);
+		if (at < a->used || at > a->top || a->top - at < need)
+			at = SIZE_MAX; /* no room in the head */
+	}
+	if (a->head == NULL || at == SIZE_MAX) {
 		size_t block = a->grow ? a->grow : ARENA_BLOCK;
 		size_t bsize = need > ARENA_BLOCK / 4 ? need : need > block ? need : block;
 
+		b = malloc(sizeof(*b) + bsize);
+		if (b == NULL)
+			return NULL;
+		b->size = bsize;
 		if (need > ARENA_BLOCK / 4) {
 			/* A big allocation gets its own block behind the head, so the head's
 			 * free space is not wasted. */
-			b = malloc(sizeof(*b) + bsize);
-			if (b == NULL)
-				return NULL;
-			b->size = bsize;
 			if (a->head == NULL) {
 				b->next = NULL;
 				a->head = b;
-				a->used = bsize;
+				a->used = a->top = bsize;
 			} else {
 				b->next = a->head->next;
 				a->head->next = b;
@@ -101,21 +107,43 @@ arena_take(struct arena *a, size_t size, size_t align)
 			memset(b->data, 0, need);
 			return b->data;
 		}
-		b = malloc(sizeof(*b) + bsize);
-		if (b == NULL)
-			return NULL;
 		if (a->grow != 0 && a->grow < ARENA_BLOCK)
 			a->grow *= 2;
-		b->size = bsize;
 		b->next = a->head;
 		a->head = b;
-		at = 0;
+		a->used = 0;
+		a->top = bsize;
+		at = align == 1 ? bsize - need : 0;
 	}
 	p = a->head->data + at;
-	a->used = at + need;
+	if (align == 1)
+		a->top = at;
+	else
+		a->used = at + need;
 	a->total += need;
 	memset(p, 0, size);
 	return p;
+}
+
+void
+arena_trim(struct arena *a)
+{
+	static size_t page;
+	uintptr_t from, to;
+
+	if (a->head == NULL)
+		return;
+	if (page == 0) {
+		long ps = sysconf(_SC_PAGESIZE);
+
+		page = ps > 0 ? (size_t)ps : 4096;
+	}
+	/* Whole pages strictly inside the head's free middle only: the block's other bytes (and
+	 * the allocator's own headers around it) are untouched. */
+	from = ((uintptr_t)(a->head->data + a->used) + page - 1) & ~(uintptr_t)(page - 1);
+	to = (uintptr_t)(a->head->data + a->top) & ~(uintptr_t)(page - 1);
+	if (to > from)
+		madvise((void *)from, to - from, MADV_DONTNEED);
 }
 
 void *

@@ -196,9 +196,10 @@ test_move(void **state)
 	assert_int_equal(src.total, 0);
 	assert_int_equal(src.used, 0);
 	assert_int_equal(dst.total, total);
-	/* DST keeps filling its own head block (strings pack: "dst-one" and its NUL). */
+	/* DST keeps filling its own head block (strings pack, from the block's end down:
+	 * "dst-two" and its NUL right below "dst-one"). */
 	a2 = arena_strdup(&dst, "dst-two");
-	assert_ptr_equal(a2, a1 + 8);
+	assert_ptr_equal(a2 + 8, a1);
 	assert_string_equal(b1, "src-one");
 	assert_int_equal(b2[299999], 'b');
 	/* Moving an empty arena changes nothing. */

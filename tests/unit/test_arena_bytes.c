@@ -15,10 +15,11 @@ test_strings_pack(void **state)
 
 	(void)state;
 	arena_init(&a);
-	/* Strings follow each other with no padding: "ns-1" and NUL take 5 bytes, not 16. */
+	/* Strings follow each other with no padding (from the block's end down): "app" and NUL
+	 * take 4 bytes, not 16. */
 	s = arena_strdup(&a, "ns-1");
 	t = arena_strdup(&a, "app");
-	assert_ptr_equal(t, s + 5);
+	assert_ptr_equal(t + 4, s);
 	assert_string_equal(s, "ns-1");
 	assert_string_equal(t, "app");
 	assert_int_equal(a.total, 9);
@@ -38,12 +39,12 @@ test_aligned(void **state)
 
 	(void)state;
 	arena_init(&a);
-	s = arena_strdup(&a, "ab");
-	/* 8-aligned: right after the string, rounded to 8, not 16; sizes round to 8. */
+	/* 8-aligned: sizes round to 8, not 16; a string between them costs no padding. */
 	p = arena_alloc_aligned(&a, 20, 8);
-	assert_ptr_equal(p, s + 8);
+	s = arena_strdup(&a, "ab");
 	q = arena_alloc_aligned(&a, 8, 8);
 	assert_ptr_equal(q, p + 24);
+	assert_string_equal(s, "ab");
 	/* Anything but a power of two up to 16 means 16. */
 	assert_int_equal((uintptr_t)arena_alloc_aligned(&a, 1, 3) % 16, 0);
 	assert_int_equal((uintptr_t)arena_alloc_aligned(&a, 1, 32) % 16, 0);
