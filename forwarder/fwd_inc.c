@@ -884,9 +884,13 @@ fwd_inc_plan(const struct fwd_inc *inc, struct fwd_plan *out)
 		const struct fwd_plan *p = &parts[i]->plan;
 
 		parts[i]->base = out->n_pools;
-		memcpy(out->pools + out->n_pools, p->pools, p->n_pools * sizeof(*p->pools));
+		/* (memcpy from NULL is undefined even for no bytes.) */
+		if (p->n_pools > 0)
+			memcpy(out->pools + out->n_pools, p->pools, p->n_pools * sizeof(*p->pools));
 		out->n_pools += p->n_pools;
-		memcpy(out->health + out->n_health, p->health, p->n_health * sizeof(*p->health));
+		if (p->n_health > 0)
+			memcpy(out->health + out->n_health, p->health,
+			       p->n_health * sizeof(*p->health));
 		out->n_health += p->n_health;
 	}
 	for (struct htab_node *hn = htab_first(&it, &inc->dests); hn != NULL;
