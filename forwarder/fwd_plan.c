@@ -18,6 +18,12 @@ struct builder {
 	struct diag *d;
 	struct fwd_plan *p;
 	size_t cap_pools, cap_listeners, cap_health;
+	/* Copy names and ranges into the plan (fwd_plan_services): for the service being planned,
+	 * its names and load-balancer source ranges, copied or not. */
+	bool copy;
+	const char *ns, *name;
+	const struct netaddr_prefix *ranges;
+	const char *ns_copy;
 };
 
 const char *
@@ -163,9 +169,12 @@ get_pool(struct builder *b, const struct cluster_service *svc, size_t pi, enum f
 	pool = vec_push(&p->pools, &p->n_pools, &b->cap_pools, sizeof(*pool), NULL);
 	if (pool == NULL)
 		return SVC_ENOMEM;
-	pool->ns = svc->meta.ns;
-	pool->name = svc->meta.name;
-	pool->port_name = port->name != NULL ? port->name : number_str(&p->arena, port->port);
+	pool->ns = b->ns;
+	pool->name = b->name;
+	if (port->name == NULL)
+		pool->port_name = number_str(&p->arena, port->port);
+	else
+		pool->port_name = b->copy ? arena_strdup(&p->arena, port->name) : port->name;
 	pool->proto = port->proto;
 	pool->scope = scope;
 	pool->family = family;
@@ -216,7 +225,7 @@ add_listener(struct builder *b, const struct cluster_service *svc, size_t pi,
 	l->port = port;
 	l->pool = pool;
 	if (kind == FWD_LOAD_BALANCER) {
-		l->source_ranges = svc->lb_source_ranges;
+		l->source_ranges = b->ranges;
 		l->n_source_ranges = svc->n_lb_source_ranges;
 	}
 	return SVC_OK;
@@ -232,8 +241,8 @@ add_health(struct builder *b, const struct cluster_service *svc)
 	if (h == NULL)
 		return SVC_ENOMEM;
 	h->port = (uint16_t)svc->health_check_node_port;
-	h->ns = svc->meta.ns;
-	h->name = svc->meta.name;
+	h->ns = b->ns;
+	h->name = b->name;
 	for (size_t i = 0; i < svc->n_endpoints; i++) {
 		if (svc->endpoints[i].ready && is_local(&svc->endpoints[i], b->node))
 			h->n_local++;
@@ -249,6 +258,24 @@ plan_service(struct builder *b, const struct cluster_service *svc)
 	/* ExternalName is DNS only; headless services have no address to catch. */
 	if (svc->type == CLUSTER_SVC_EXTERNALNAME || svc->headless)
 		return SVC_OK;
+	b->ns = svc->meta.ns;
+	b->name = svc->meta.name;
+	b->ranges = svc->lb_source_ranges;
+	if (b->copy) {
+		size_t rn = svc->n_lb_source_ranges * sizeof(*b->ranges);
+		struct netaddr_prefix *r = rn ? arena_alloc(&b->p->arena, rn) : NULL;
+
+		/* One namespace per plan: its name is copied once. */
+		if (b->ns_copy == NULL)
+			b->ns_copy = arena_strdup(&b->p->arena, svc->meta.ns);
+		b->ns = b->ns_copy;
+		b->name = arena_strdup(&b->p->arena, svc->meta.name);
+		if (b->ns == NULL || b->name == NULL || (rn && r == NULL))
+			return SVC_ENOMEM;
+		if (rn)
+			memcpy(r, svc->lb_source_ranges, rn);
+		b->ranges = r;
+	}
 	if (svc->type == CLUSTER_SVC_LOADBALANCER && svc->external_policy == CLUSTER_POLICY_LOCAL &&
 	    svc->health_check_node_port > 0)
 		st = add_health(b, svc);
@@ -409,6 +436,26 @@ fwd_plan_build(const struct cluster *c, const char *node, struct diag *d, struct
 		st = drop_conflicts(&b);
 	if (st == SVC_OK)
 		drop_idle(out);
+	if (st != SVC_OK)
+		fwd_plan_deinit(out);
+	return st;
+}
+
+enum svc_status
+fwd_plan_services(struct cluster_service *const *svcs, size_t n, const char *node,
+                  struct fwd_plan *out)
+{
+	struct builder b = {.node = node, .p = out, .copy = true};
+	enum svc_status st = SVC_OK;
+
+	memset(out, 0, sizeof(*out));
+	arena_init(&out->arena);
+	for (size_t i = 0; i < n && st == SVC_OK; i++) {
+		/* The copied namespace serves one namespace only. */
+		if (b.ns_copy != NULL && strcmp(b.ns_copy, svcs[i]->meta.ns) != 0)
+			b.ns_copy = NULL;
+		st = plan_service(&b, svcs[i]);
+	}
 	if (st != SVC_OK)
 		fwd_plan_deinit(out);
 	return st;

@@ -238,6 +238,147 @@ same_targets(const struct fwd_pool *p, const struct fwd_plan_pool *pp)
 
 static void aff_purge(struct fwd_pool *p);
 
+/* P's members from now on: M (N of them, referenced), in place of the old. */
+static void
+set_members(struct fwd_pools *ps, struct fwd_pool *p, struct fwd_backend **m, size_t n)
+{
+	bool same = p->n_members == n;
+
+	for (size_t j = 0; same && j < n; j++)
+		same = p->members[j] == m[j];
+	for (size_t j = 0; j < p->n_members; j++)
+		fwd_backend_put(&ps->backends, p->members[j]);
+	free(p->members);
+	p->members = m;
+	p->n_members = n;
+	if (!same) {
+		p->gen = ++ps->gen;
+		p->rr = 0;
+		aff_purge(p);
+	}
+}
+
+/* A pool left out of the plan (its service is gone) sends nowhere new; connections that hold it
+ * finish with the backends they have. */
+static void
+empty(struct fwd_pools *ps, struct fwd_pool *p)
+{
+	if (p->n_members == 0)
+		return;
+	for (size_t j = 0; j < p->n_members; j++)
+		fwd_backend_put(&ps->backends, p->members[j]);
+	p->n_members = 0;
+	p->gen = ++ps->gen;
+	aff_purge(p);
+}
+
+struct fwd_pool *
+fwd_pools_find(struct fwd_pools *ps, const char *key)
+{
+	return pool_find(ps, key);
+}
+
+/* P leaves the plan: emptied, and the plan's reference goes (P with it, unless a listener or a
+ * connection still holds it). */
+static void
+unplan(struct fwd_pools *ps, struct fwd_pool *p)
+{
+	empty(ps, p);
+	p->live = false;
+	fwd_pool_put(ps, p);
+}
+
+enum svc_status
+fwd_pools_update(struct fwd_pools *ps, const struct fwd_plan_pool *const *up, size_t n_up,
+                 const char *const *gone, size_t n_gone, bool full)
+{
+	struct fwd_backend ***members = NULL;
+	struct fwd_pool **pools = NULL, **drop = NULL;
+	enum svc_status st = SVC_ENOMEM;
+	size_t made = 0, fresh = 0, n_drop = 0;
+
+	/* As fwd_pools_apply: what can fail first. */
+	members = calloc(n_up ? n_up : 1, sizeof(*members));
+	pools = calloc(n_up ? n_up : 1, sizeof(*pools));
+	if (members == NULL || pools == NULL)
+		goto done;
+	for (; made < n_up; made++) {
+		pools[made] = pool_find(ps, up[made]->key);
+		if (pools[made] == NULL) {
+			pools[made] = pool_new(ps, up[made]);
+			if (pools[made] == NULL)
+				goto done;
+			fresh++;
+		} else if (same_targets(pools[made], up[made])) {
+			continue;
+		}
+		members[made] = resolve_members(ps, up[made]);
+		if (members[made] == NULL) {
+			made++;
+			goto done;
+		}
+	}
+	if (htab_reserve(&ps->table, ps->table.n + fresh) != SVC_OK)
+		goto done;
+	if (full) {
+		struct htab_iter it;
+
+		drop = calloc(ps->table.n ? ps->table.n : 1, sizeof(*drop));
+		if (drop == NULL)
+			goto done;
+		ps->mark++;
+		for (size_t i = 0; i < n_up; i++)
+			pools[i]->mark = ps->mark;
+		for (struct htab_node *n = htab_first(&it, &ps->table); n != NULL;
+		     n = htab_iter_next(&it)) {
+			struct fwd_pool *p = htab_item(n, struct fwd_pool, node);
+
+			if (p->live && p->mark != ps->mark)
+				drop[n_drop++] = p;
+		}
+	}
+	for (size_t i = 0; i < n_up; i++) {
+		struct fwd_pool *p = pools[i];
+
+		if (p->refs == 0)
+			(void)htab_insert(&ps->table, &p->node, htab_hash_str(p->key, 0));
+		if (members[i] != NULL)
+			set_members(ps, p, members[i], up[i]->n_targets);
+		members[i] = NULL;
+		p->affinity_ms = (uint64_t)up[i]->affinity_timeout_s * 1000;
+		p->no_local = up[i]->no_local;
+		if (!p->live) {
+			p->live = true;
+			p->refs++; /* the plan's */
+		}
+	}
+	for (size_t i = 0; i < n_gone; i++) {
+		struct fwd_pool *p = pool_find(ps, gone[i]);
+
+		if (p != NULL && p->live)
+			unplan(ps, p);
+	}
+	for (size_t i = 0; i < n_drop; i++)
+		unplan(ps, drop[i]);
+	st = SVC_OK;
+done:
+	if (st != SVC_OK) {
+		for (size_t i = 0; i < made; i++) {
+			if (members[i] != NULL) {
+				for (size_t j = 0; j < up[i]->n_targets; j++)
+					fwd_backend_put(&ps->backends, members[i][j]);
+				free(members[i]);
+			}
+			if (pools[i] != NULL && pools[i]->refs == 0)
+				pool_free(ps, pools[i]);
+		}
+	}
+	free(drop);
+	free(pools);
+	free(members);
+	return st;
+}
+
 enum svc_status
 fwd_pools_apply(struct fwd_pools *ps, const struct fwd_plan *plan, struct fwd_pool **out)
 {
@@ -276,44 +417,23 @@ fwd_pools_apply(struct fwd_pools *ps, const struct fwd_plan *plan, struct fwd_po
 	for (size_t i = 0; i < plan->n_pools; i++) {
 		const struct fwd_plan_pool *pp = &plan->pools[i];
 		struct fwd_pool *p = out[i];
-		bool same = p->n_members == pp->n_targets;
 
 		if (p->refs == 0)
 			(void)htab_insert(&ps->table, &p->node, htab_hash_str(p->key, 0));
-		if (members[i] == NULL)
-			goto keep; /* the same targets */
-		for (size_t j = 0; same && j < pp->n_targets; j++)
-			same = p->members[j] == members[i][j];
-		for (size_t j = 0; j < p->n_members; j++)
-			fwd_backend_put(&ps->backends, p->members[j]);
-		free(p->members);
-		p->members = members[i];
-		p->n_members = pp->n_targets;
+		if (members[i] != NULL) /* else the same targets */
+			set_members(ps, p, members[i], pp->n_targets);
 		members[i] = NULL;
-		if (!same) {
-			p->gen = ++ps->gen;
-			p->rr = 0;
-			aff_purge(p);
-		}
-	keep:
 		p->affinity_ms = (uint64_t)pp->affinity_timeout_s * 1000;
 		p->no_local = pp->no_local;
 		p->live = true;
 		p->refs++;
 	}
-	/* A pool left out of the plan (its service is gone) sends nowhere new; connections that
-	 * hold it finish with the backends they have. */
 	for (struct htab_node *n = htab_first(&it, &ps->table); n != NULL;
 	     n = htab_iter_next(&it)) {
 		struct fwd_pool *p = htab_item(n, struct fwd_pool, node);
 
-		if (p->live || p->n_members == 0)
-			continue;
-		for (size_t j = 0; j < p->n_members; j++)
-			fwd_backend_put(&ps->backends, p->members[j]);
-		p->n_members = 0;
-		p->gen = ++ps->gen;
-		aff_purge(p);
+		if (!p->live)
+			empty(ps, p);
 	}
 	st = SVC_OK;
 done:

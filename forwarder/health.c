@@ -89,41 +89,62 @@ health_find(struct fwd_server *s, uint16_t port)
 	return NULL;
 }
 
+/* Port PH->port serves PH from now on: opened if new. */
+static void
+health_set(struct fwd_server *s, const struct fwd_plan_health *ph)
+{
+	struct fwd_health *h = health_find(s, ph->port);
+	char *ns, *name;
+
+	if (h == NULL) {
+		h = health_open(s, ph);
+		if (h == NULL)
+			return;
+		if (htab_insert(&s->health, &h->node, htab_hash_u64(h->port)) != SVC_OK) {
+			health_free(h);
+			return;
+		}
+	}
+	ns = strdup(ph->ns);
+	name = strdup(ph->name);
+	if (ns == NULL || name == NULL) {
+		free(ns);
+		free(name);
+		return;
+	}
+	free(h->ns);
+	free(h->name);
+	h->ns = ns;
+	h->name = name;
+	h->n_local = ph->n_local;
+	h->live = true;
+}
+
 void
-fwd_health_apply(struct fwd_server *s, const struct fwd_plan *plan)
+fwd_health_update(struct fwd_server *s, const struct fwd_delta *d)
 {
 	struct htab_iter it;
 
-	for (struct htab_node *n = htab_first(&it, &s->health); n != NULL; n = htab_iter_next(&it))
-		htab_item(n, struct fwd_health, node)->live = false;
-	for (size_t i = 0; i < plan->n_health; i++) {
-		const struct fwd_plan_health *ph = &plan->health[i];
-		struct fwd_health *h = health_find(s, ph->port);
-		char *ns, *name;
+	if (d->full) {
+		for (struct htab_node *n = htab_first(&it, &s->health); n != NULL;
+		     n = htab_iter_next(&it))
+			htab_item(n, struct fwd_health, node)->live = false;
+	}
+	for (size_t i = 0; i < d->n_health; i++) {
+		struct fwd_health *h;
 
-		if (h == NULL) {
-			h = health_open(s, ph);
-			if (h == NULL)
-				continue;
-			if (htab_insert(&s->health, &h->node, htab_hash_u64(h->port)) != SVC_OK) {
-				health_free(h);
-				continue;
-			}
-		}
-		ns = strdup(ph->ns);
-		name = strdup(ph->name);
-		if (ns == NULL || name == NULL) {
-			free(ns);
-			free(name);
+		if (d->health[i].h != NULL) {
+			health_set(s, d->health[i].h);
 			continue;
 		}
-		free(h->ns);
-		free(h->name);
-		h->ns = ns;
-		h->name = name;
-		h->n_local = ph->n_local;
-		h->live = true;
+		h = health_find(s, d->health[i].port);
+		if (h != NULL) {
+			htab_remove(&s->health, &h->node);
+			health_free(h);
+		}
 	}
+	if (!d->full)
+		return;
 	for (struct htab_node *n = htab_first(&it, &s->health); n != NULL;
 	     n = htab_iter_next(&it)) {
 		struct fwd_health *h = htab_item(n, struct fwd_health, node);

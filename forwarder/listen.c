@@ -259,11 +259,14 @@ new_listener(struct fwd_server *s, const struct fwd_plan_listener *pl)
 	return l;
 }
 
+static void set_unbound(struct fwd_server *s, struct fwd_listener *l, bool unbound);
+
 static void
 close_listener(struct fwd_server *s, struct fwd_listener *l)
 {
 	if (l->proto == CLUSTER_UDP)
 		fwd_udp_listener_gone(s, l);
+	set_unbound(s, l, false);
 	if (l->fd >= 0)
 		s->n_sockets--;
 	unwatch_socket(l);
@@ -332,32 +335,70 @@ commit(struct fwd_server *s, struct changes *c)
 		        s->skl.err, c->n_add);
 		return c->n_add;
 	}
-	for (size_t i = 0; i < c->n_added; i++)
+	for (size_t i = 0; i < c->n_added; i++) {
 		c->added[i]->bound = true;
+		set_unbound(s, c->added[i], false);
+	}
 	return 0;
 }
 
+/* Not bound: in the list of those to bind (each update tries them again). */
+static void
+set_unbound(struct fwd_server *s, struct fwd_listener *l, bool unbound)
+{
+	if (unbound && !l->in_unbound)
+		lru_push(&s->unbound, &l->unbound_node);
+	else if (!unbound && l->in_unbound)
+		lru_remove(&s->unbound, &l->unbound_node);
+	l->in_unbound = unbound;
+}
+
+/* L leaves the plan: out of the map (its key into C) or its socket closed. */
+static bool
+drop_listener(struct fwd_server *s, struct fwd_listener *l, struct changes *c, size_t *closed)
+{
+	if (s->sklookup && l->bound && !change(&c->del, &c->n_del, &c->cap_del, l))
+		return false;
+	htab_remove(&s->listeners, &l->node);
+	*closed += l->bound;
+	close_listener(s, l);
+	return true;
+}
+
 enum svc_status
-fwd_listen_apply(struct fwd_server *s, const struct fwd_plan *plan, struct fwd_pool **pools)
+fwd_listen_update(struct fwd_server *s, const struct fwd_delta *d)
 {
 	struct changes c = {0};
 	size_t opened = 0, closed = 0, failed = 0, over_budget = 0;
 	uint64_t t0 = now_ms();
 	enum svc_status st = SVC_ENOMEM;
-	struct htab_iter it;
+	struct lru_node *next;
 
-	/* A generation, not a flag to clear: one pass less over 180,000 destinations. */
-	s->listen_gen++;
-	for (size_t i = 0; i < plan->n_listeners; i++) {
-		const struct fwd_plan_listener *pl = &plan->listeners[i];
-		struct fwd_listener *l = lookup(s, pl->proto, &pl->addr, pl->wildcard, pl->port);
-		struct fwd_pool *pool = pools[pl->pool];
+	/* A generation, not a flag to clear: only a full plan needs the pass over the rest. */
+	if (d->full)
+		s->listen_gen++;
+	for (size_t i = 0; i < d->n_dests; i++) {
+		const struct fwd_delta_dest *op = &d->dests[i];
+		const struct fwd_plan_listener *pl = op->l;
+		struct fwd_listener *l = lookup(s, op->proto, &op->addr, op->wildcard, op->port);
+		struct fwd_pool *pool;
 		bool ranges_changed = false;
 
+		if (pl == NULL) {
+			if (l != NULL && !drop_listener(s, l, &c, &closed))
+				goto done;
+			continue;
+		}
+		pool = fwd_pools_find(&s->pools, op->pool_key);
+		if (pool == NULL || !pool->live) {
+			st = SVC_EINVAL; /* the pools were updated first: cannot be */
+			goto done;
+		}
 		if (l == NULL) {
 			l = new_listener(s, pl);
 			if (l == NULL)
 				goto done;
+			set_unbound(s, l, true);
 		} else if (!set_ranges(l, pl, &ranges_changed)) {
 			goto done;
 		}
@@ -371,9 +412,23 @@ fwd_listen_apply(struct fwd_server *s, const struct fwd_plan *plan, struct fwd_p
 		 * TCP connection, like a conntrack entry under kube-proxy, carries on.) */
 		if (ranges_changed && l->proto == CLUSTER_UDP)
 			fwd_udp_recheck(s, l);
-		if (l->bound)
-			continue;
-		/* New, or left unbound last time: bind it now. */
+	}
+	if (d->full) {
+		struct htab_iter it;
+
+		for (struct htab_node *n = htab_first(&it, &s->listeners); n != NULL;
+		     n = htab_iter_next(&it)) {
+			struct fwd_listener *l = htab_item(n, struct fwd_listener, node);
+
+			if (l->gen != s->listen_gen && !drop_listener(s, l, &c, &closed))
+				goto done;
+		}
+	}
+	/* New ones, and those left unbound before: bind them now. */
+	for (struct lru_node *u = s->unbound.oldest; u != NULL; u = next) {
+		struct fwd_listener *l = lru_item(u, struct fwd_listener, unbound_node);
+
+		next = u->next;
 		if (s->sklookup) {
 			struct fwd_listener **slot =
 			        vec_push(&c.added, &c.n_added, &c.cap_added, sizeof(*slot), NULL);
@@ -382,29 +437,21 @@ fwd_listen_apply(struct fwd_server *s, const struct fwd_plan *plan, struct fwd_p
 				goto done;
 			*slot = l;
 			opened++;
+		} else if (s->n_sockets >= s->fd_budget) {
+			over_budget = s->unbound.n; /* the rest too: no need to walk them */
+			break;
 		} else if (bind_own(s, l, &failed, &over_budget)) {
+			set_unbound(s, l, false);
 			opened++;
 		}
-	}
-	for (struct htab_node *n = htab_first(&it, &s->listeners); n != NULL;
-	     n = htab_iter_next(&it)) {
-		struct fwd_listener *l = htab_item(n, struct fwd_listener, node);
-
-		if (l->gen == s->listen_gen)
-			continue;
-		if (s->sklookup && l->bound && !change(&c.del, &c.n_del, &c.cap_del, l))
-			goto done;
-		htab_remove(&s->listeners, &l->node);
-		closed += l->bound;
-		close_listener(s, l);
 	}
 	st = SVC_OK;
 done:
 	/* Even after running out of memory: what the table holds and the map must agree. */
 	if (s->sklookup)
 		failed += commit(s, &c);
-	s->n_idle = plan->n_idle;
-	s->n_unbound = failed + over_budget;
+	s->n_idle = d->n_idle;
+	s->n_unbound = s->unbound.n;
 	if (over_budget > 0)
 		log_msg(LL_WARN,
 		        "%zu service ports not bound: the budget of %zu sockets (half the "
@@ -416,16 +463,14 @@ done:
 	if (s->sklookup)
 		log_msg(LL_INFO,
 		        "sk_lookup: %zu service ports (%zu added, %zu removed, %zu failed) in %lu "
-		        "ms; "
-		        "%zu ports without endpoints left closed",
+		        "ms; %zu ports without endpoints left closed",
 		        s->skl.n, opened, closed, failed, (unsigned long)(now_ms() - t0),
-		        plan->n_idle);
+		        d->n_idle);
 	else
 		log_msg(LL_INFO,
 		        "%zu sockets (%zu opened, %zu closed, %zu failed, %zu over budget); %zu "
-		        "ports "
-		        "without endpoints left closed",
-		        s->n_sockets, opened, closed, failed, over_budget, plan->n_idle);
+		        "ports without endpoints left closed",
+		        s->n_sockets, opened, closed, failed, over_budget, d->n_idle);
 	free(c.add);
 	free(c.del);
 	free(c.added);
@@ -506,6 +551,7 @@ fwd_listen_init(struct fwd_server *s)
 	enum svc_status st;
 
 	htab_init(&s->listeners);
+	lru_init(&s->unbound);
 	/* Half the descriptors for listening sockets at most: the rest for connections. */
 	s->fd_budget = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? (size_t)rl.rlim_cur / 2 : 512;
 	if (s->opts.no_sklookup) {

@@ -25,107 +25,114 @@ plan_summary(const struct fwd_plan *p, size_t *endpoints)
 		*endpoints += p->pools[i].n_targets;
 }
 
-static void
-release_held(struct fwd_server *s)
-{
-	for (size_t i = 0; i < s->n_held; i++)
-		fwd_pool_put(&s->pools, s->held[i]);
-	free(s->held);
-	s->held = NULL;
-	s->n_held = 0;
-}
-
-/* A plan on its way from the builder thread to the main loop. The plan refers to the snapshot,
- * which it keeps until the builder thread frees both. */
+/* A delta of the plan on its way from the builder thread to the main loop. */
 struct fwd_next {
 	struct builder_item item; /* first: the hand-off's */
-	struct cluster *c;
-	struct fwd_plan plan;
+	struct fwd_delta *delta;
+	uint64_t generation;
+	size_t n_services;
 	uint64_t plan_ns; /* how long planning took */
 };
 
-/* Builder thread: a new snapshot becomes a plan for the main loop. */
+/* Builder thread: a new snapshot becomes a delta of the plan for the main loop: only the
+ * namespaces it changed are planned again. */
 static enum svc_status
 plan_model(void *arg, const struct cluster *c, struct diag *d, char *summary, size_t len)
 {
 	struct fwd_server *s = arg;
 	struct fwd_next *n = calloc(1, sizeof(*n));
+	struct fwd_delta *delta = NULL;
 	uint64_t t0 = now_ns();
-	enum svc_status st;
+	bool full = atomic_exchange(&s->want_full, false);
+	enum svc_status st = SVC_ENOMEM;
 
-	if (n == NULL) {
-		snprintf(summary, len, "planning: %s", svc_status_str(SVC_ENOMEM));
-		return SVC_ENOMEM;
+	if (n == NULL)
+		goto done;
+	st = fwd_inc_update(s->inc, (struct cluster *)c, full, d, &delta);
+	if (st != SVC_OK)
+		goto done;
+	/* The main loop has not taken the last one: this one replaces it, so it carries its
+	 * changes too. (Taken meanwhile, the last is applied and then this: the same state.) */
+	if (s->posted != NULL && !atomic_load(&s->posted->taken)) {
+		struct fwd_delta *both = fwd_delta_compose(s->posted, delta);
+
+		fwd_delta_unref(delta);
+		delta = both;
+		if (delta == NULL) {
+			st = SVC_ENOMEM;
+			goto done;
+		}
 	}
-	st = fwd_plan_build(c, s->opts.node, d, &n->plan);
-	if (st != SVC_OK) {
-		snprintf(summary, len, "planning: %s", svc_status_str(st));
-		free(n);
-		return st;
-	}
-	n->c = cluster_ref((struct cluster *)c);
+	fwd_delta_unref(s->posted);
+	s->posted = fwd_delta_ref(delta);
+	n->delta = delta;
+	delta = NULL;
+	n->generation = c->generation;
+	n->n_services = c->n_services;
 	n->plan_ns = now_ns() - t0;
 	builder_handoff_post(s->handoff, &n->item);
-	return SVC_OK;
+	n = NULL;
+done:
+	if (st != SVC_OK) {
+		/* What the main loop holds is no longer known from here: whole next time. */
+		atomic_store(&s->want_full, true);
+		snprintf(summary, len, "planning: %s", svc_status_str(st));
+	}
+	free(n);
+	return st;
 }
 
-/* Builder thread: the main loop is done with N (or a newer plan replaced it). */
+/* Builder thread: the main loop is done with N (or a newer delta replaced it). */
 static void
 free_next(struct builder_item *item)
 {
 	struct fwd_next *n = (struct fwd_next *)item;
 
-	fwd_plan_deinit(&n->plan);
-	cluster_unref(n->c);
+	fwd_delta_unref(n->delta);
 	free(n);
-	/* Usually the model's last reference: give its memory back, as after a load. */
+	/* Often the last reference to parts of the plan, and the update before let a model go:
+	 * give the memory back, as after a load. */
 	malloc_trim(0);
 }
 
-/* Main loop: update pools and sockets to the plan. On any failure the old state stays. */
+/* Main loop: update pools, destinations and health ports by the delta. On failure what was
+ * applied stays, and the builder thread is asked for the whole plan. */
 static void
 apply_plan(struct builder_item *item, void *arg)
 {
 	struct fwd_server *s = arg;
 	struct fwd_next *n = (struct fwd_next *)item;
-	const struct fwd_plan *plan = &n->plan;
-	struct fwd_pool **pools = NULL;
+	const struct fwd_delta *d = n->delta;
 	uint64_t t0 = now_ns(), t1 = 0, main_ns;
 	char summary[512];
 	enum svc_status st;
-	size_t eps;
 
-	pools = calloc(plan->n_pools ? plan->n_pools : 1, sizeof(*pools));
-	st = pools == NULL ? SVC_ENOMEM : fwd_pools_apply(&s->pools, plan, pools);
+	atomic_store(&n->delta->taken, true);
+	st = fwd_pools_update(&s->pools, d->pools, d->n_pools, d->gone, d->n_gone, d->full);
 	t1 = now_ns();
 	if (st == SVC_OK)
-		st = fwd_listen_apply(s, plan, pools);
+		st = fwd_listen_update(s, d);
 	if (st == SVC_OK)
-		fwd_health_apply(s, plan);
+		fwd_health_update(s, d);
 	main_ns = now_ns() - t0;
 	if (st != SVC_OK) {
-		for (size_t i = 0; pools != NULL && i < plan->n_pools; i++)
-			fwd_pool_put(&s->pools, pools[i]);
+		atomic_store(&s->want_full, true);
+		builder_reload(s->builder);
 		snprintf(summary, sizeof(summary), "applying the model: %s", svc_status_str(st));
 	} else {
-		/* Every pool of the plan stays, with or without a socket, until the next plan: its
-		 * counters and why it is empty show in the metrics. */
-		release_held(s);
-		s->held = pools;
-		s->n_held = plan->n_pools;
-		pools = NULL;
-		plan_summary(plan, &eps);
 		snprintf(summary, sizeof(summary),
-		         "node %s: %zu services, %zu service ports, %zu endpoints; planned in %lu "
-		         "ms, applied in %lu.%03lu ms on the main loop (pools %lu.%03lu ms)",
-		         s->opts.node, n->c->n_services, plan->n_pools, eps,
-		         (unsigned long)(n->plan_ns / 1000000), (unsigned long)(main_ns / 1000000),
-		         (unsigned long)(main_ns / 1000 % 1000),
+		         "node %s: %zu services, %zu service ports, %zu endpoints; planned in "
+		         "%lu.%03lu ms, applied in %lu.%03lu ms on the main loop (pools %lu.%03lu "
+		         "ms; %s: %zu pools, %zu gone, %zu destinations, %zu health ports)",
+		         s->opts.node, n->n_services, d->n_plan_pools, d->n_endpoints,
+		         (unsigned long)(n->plan_ns / 1000000),
+		         (unsigned long)(n->plan_ns / 1000 % 1000),
+		         (unsigned long)(main_ns / 1000000), (unsigned long)(main_ns / 1000 % 1000),
 		         (unsigned long)((t1 - t0) / 1000000),
-		         (unsigned long)((t1 - t0) / 1000 % 1000));
+		         (unsigned long)((t1 - t0) / 1000 % 1000), d->full ? "whole" : "changed",
+		         d->n_pools, d->n_gone, d->n_dests, d->n_health);
 	}
-	free(pools);
-	daemon_reload_applied(&s->reload, n->c->generation, st, summary,
+	daemon_reload_applied(&s->reload, n->generation, st, summary,
 	                      (n->plan_ns + main_ns) / 1000000);
 }
 
@@ -211,6 +218,9 @@ main(int argc, char **argv)
 	s->reload.deferred = true; /* applied on the main loop, by apply_plan */
 	signal(SIGPIPE, SIG_IGN);
 	fwd_pools_init(&s->pools);
+	atomic_init(&s->want_full, false);
+	if (fwd_inc_new(s->opts.node, &s->inc) != SVC_OK)
+		goto done;
 	cfg = event_config_new();
 	if (cfg == NULL)
 		goto done;
@@ -257,9 +267,10 @@ done:
 	fwd_tcp_deinit(s);
 	fwd_listen_close_all(s);
 	fwd_health_close_all(s);
-	release_held(s);
 	fwd_udp_deinit(s);
 	fwd_pools_deinit(&s->pools);
+	fwd_delta_unref(s->posted);
+	fwd_inc_free(s->inc);
 	fwd_route_remove(s->route);
 	if (s->sweep_ev != NULL)
 		event_free(s->sweep_ev);

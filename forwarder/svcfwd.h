@@ -11,6 +11,7 @@
 
 #include "cluster.h"
 #include "daemon.h"
+#include "fwd_inc.h"
 #include "fwd_plan.h"
 #include "fwd_pool.h"
 #include "fwd_sklookup.h"
@@ -59,7 +60,9 @@ struct fwd_listener {
 	struct fwd_pool *pool;
 	struct netaddr_prefix *ranges; /* load-balancer source ranges; none: any client */
 	size_t n_ranges;
-	struct lru flows; /* the UDP flows of this destination (udp.c; order unused) */
+	struct lru flows;             /* the UDP flows of this destination (udp.c; order unused) */
+	struct lru_node unbound_node; /* in the server's unbound, while not bound */
+	bool in_unbound;
 };
 
 #define FWD_LABEL_LEN (NETADDR_STRLEN + 16)
@@ -79,11 +82,15 @@ struct fwd_server {
 	struct builder_handoff *handoff; /* brings them here */
 	struct daemon_http *http;
 	struct fwd_pools pools;
-	struct fwd_pool **held; /* the current plan's pools, one reference each */
-	size_t n_held;
+	/* The builder thread's: the plan kept per namespace, and the last delta posted (composed
+	 * into the next while the main loop has not taken it). */
+	struct fwd_inc *inc;
+	struct fwd_delta *posted;
+	atomic_bool want_full; /* the main loop failed to apply a delta: the next is whole */
 	struct htab listeners; /* struct fwd_listener by protocol, address and port */
 	size_t n_idle;
-	size_t n_unbound; /* destinations of the plan without a socket or map entry */
+	size_t n_unbound;   /* destinations of the plan without a socket or map entry */
+	struct lru unbound; /* those, to be bound at the next update */
 	/* listen.c: sk_lookup, or (when it cannot load) one socket per destination within a budget
 	 * of descriptors */
 	bool sklookup;
@@ -113,9 +120,9 @@ struct fwd_server {
 
 /* listen.c: sk_lookup (unless --no-sklookup) or the fallback, chosen once at start. */
 enum svc_status fwd_listen_init(struct fwd_server *s);
-/* Bring the destinations in line with a plan. */
-enum svc_status fwd_listen_apply(struct fwd_server *s, const struct fwd_plan *plan,
-                                 struct fwd_pool **pools);
+/* Bring the destinations in line with a delta of the plan (the pools first: fwd_pools_update),
+ * at a cost that follows the delta (a full one: the plan). */
+enum svc_status fwd_listen_update(struct fwd_server *s, const struct fwd_delta *d);
 void fwd_listen_close_all(struct fwd_server *s);
 void fwd_listen_pause(struct fwd_server *s, bool pause);
 /* Whether L's source ranges admit CLIENT. */
@@ -146,7 +153,7 @@ void fwd_udp_recheck(struct fwd_server *s, struct fwd_listener *l);
 void fwd_udp_sweep(struct fwd_server *s, uint64_t now);
 
 /* health.c: healthCheckNodePort servers. */
-void fwd_health_apply(struct fwd_server *s, const struct fwd_plan *plan);
+void fwd_health_update(struct fwd_server *s, const struct fwd_delta *d);
 void fwd_health_close_all(struct fwd_server *s);
 
 /* route.c: the service CIDRs as local routes on lo. */

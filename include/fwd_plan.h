@@ -87,6 +87,11 @@ struct fwd_plan {
  * as warnings. The plan refers to C: keep C alive as long as the plan. */
 enum svc_status fwd_plan_build(const struct cluster *c, const char *node, struct diag *d,
                                struct fwd_plan *out);
+/* The plan of SVCS alone (one namespace's services, for fwd_inc.h): every pool, listener and
+ * health-check server in service order, conflicts and listeners without targets kept (n_idle
+ * 0). Names and source ranges are copied: the plan does not refer to the snapshot. */
+enum svc_status fwd_plan_services(struct cluster_service *const *svcs, size_t n, const char *node,
+                                  struct fwd_plan *out);
 void fwd_plan_deinit(struct fwd_plan *p);
 
 const char *fwd_scope_str(enum fwd_scope s);

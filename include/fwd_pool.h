@@ -57,8 +57,9 @@ struct fwd_pool {
 	enum cluster_proto proto;
 	enum fwd_scope scope;
 	uint8_t family;
-	uint32_t refs; /* listeners and connections */
+	uint32_t refs; /* listeners and connections (and the plan, under fwd_pools_update) */
 	bool live;     /* in the current plan */
+	uint32_t mark; /* fwd_pools_update: in the full plan being applied */
 	bool no_local; /* empty because a Local policy found no endpoint on this node */
 	struct fwd_backend **members;
 	size_t n_members;
@@ -77,7 +78,8 @@ struct fwd_pool {
 struct fwd_pools {
 	struct htab table; /* struct fwd_pool by key */
 	struct fwd_backends backends;
-	uint64_t gen; /* the last pool generation handed out */
+	uint64_t gen;  /* the last pool generation handed out */
+	uint32_t mark; /* fwd_pools_update's last full plan */
 };
 
 void fwd_backends_init(struct fwd_backends *s);
@@ -99,6 +101,15 @@ void fwd_pools_deinit(struct fwd_pools *ps);
  * pool changed. */
 enum svc_status fwd_pools_apply(struct fwd_pools *ps, const struct fwd_plan *plan,
                                 struct fwd_pool **out);
+/* The same for one delta of the plan (fwd_inc.h), at a cost that follows the delta: UP (pools
+ * new or changed) are found by key or made, and become live with a reference of the plan's
+ * own; the live pools named in GONE lose it and their members, as pools left out above. FULL: UP
+ * is the whole plan, and every other live pool goes too. On failure no pool changed. Not to be
+ * mixed with fwd_pools_apply on one set of pools. */
+enum svc_status fwd_pools_update(struct fwd_pools *ps, const struct fwd_plan_pool *const *up,
+                                 size_t n_up, const char *const *gone, size_t n_gone, bool full);
+/* The pool of KEY, live or still held; NULL: none. */
+struct fwd_pool *fwd_pools_find(struct fwd_pools *ps, const char *key);
 struct fwd_pool *fwd_pool_ref(struct fwd_pool *p);
 void fwd_pool_put(struct fwd_pools *ps, struct fwd_pool *p);
 bool fwd_pool_has(const struct fwd_pool *p, const struct fwd_backend *b);
