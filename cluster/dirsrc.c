@@ -9,8 +9,9 @@
 #include "mtree.h"
 
 #define DIRSRC_MAX_FILES 100000
-/* File times are coarser than they look (a kernel tick); two seconds covers any. */
-#define DIRSRC_RACY_S 2
+/* File times come from a coarse clock (a kernel tick, 1-10 ms) that may lag the wall clock by a
+ * tick: a file changed within this long before it is read may change again unseen. */
+#define DIRSRC_RACY_MS 100
 
 /* A file as last read. Its identity changes with any write (mtime, ctime) or replacement
  * (inode), except a write of the same size within one tick of the file system's clock after the
@@ -31,7 +32,7 @@ struct dirsrc {
 	char *dir;
 	struct htab files;
 	uint64_t mark;
-	int racy_s;
+	int racy_ms;
 };
 
 struct scan {
@@ -39,7 +40,6 @@ struct scan {
 	struct store *s;
 	struct diag *d;
 	size_t seen, read;
-	time_t started; /* wall clock, as file times are */
 };
 
 enum svc_status
@@ -53,15 +53,15 @@ dirsrc_create(const char *dir, struct dirsrc **out)
 		return SVC_ENOMEM;
 	}
 	htab_init(&ds->files);
-	ds->racy_s = DIRSRC_RACY_S;
+	ds->racy_ms = DIRSRC_RACY_MS;
 	*out = ds;
 	return SVC_OK;
 }
 
 void
-dirsrc_racy_window(struct dirsrc *ds, int seconds)
+dirsrc_racy_window(struct dirsrc *ds, int ms)
 {
-	ds->racy_s = seconds;
+	ds->racy_ms = ms;
 }
 
 static void
@@ -96,6 +96,18 @@ file_find(const struct dirsrc *ds, const char *path, uint32_t h)
 			return f;
 	}
 	return NULL;
+}
+
+/* Whether T (a file time) is less than MS milliseconds before now (or after it). */
+static bool
+recent(const struct timespec *t, int ms)
+{
+	struct timespec now;
+	int64_t age_ms;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	age_ms = (int64_t)(now.tv_sec - t->tv_sec) * 1000 + (now.tv_nsec - t->tv_nsec) / 1000000;
+	return age_ms < ms;
 }
 
 static bool
@@ -143,8 +155,8 @@ on_file(void *arg, const char *path, int fd, const struct stat *st)
 	f->size = st->st_size;
 	f->mtime = st->st_mtim;
 	f->ctime = st->st_ctim;
-	f->racy = sc->ds->racy_s >= 0 && (st->st_mtim.tv_sec >= sc->started - sc->ds->racy_s ||
-	                                  st->st_ctim.tv_sec >= sc->started - sc->ds->racy_s);
+	f->racy = sc->ds->racy_ms >= 0 &&
+	          (recent(&st->st_mtim, sc->ds->racy_ms) || recent(&st->st_ctim, sc->ds->racy_ms));
 	sc->read++;
 	cluster_objects_init(&objs);
 	rst = cluster_objects_load_fd(&objs, path, fd, st, sc->d);
@@ -177,7 +189,7 @@ drop_unseen(struct scan *sc)
 enum svc_status
 dirsrc_scan(struct dirsrc *ds, struct store *s, struct diag *d, size_t *read)
 {
-	struct scan sc = {ds, s, d, 0, 0, time(NULL)};
+	struct scan sc = {ds, s, d, 0, 0};
 	const struct mtree_ops ops = {.file = on_file, .arg = &sc};
 	enum svc_status st;
 

@@ -30,7 +30,7 @@
 	(IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE | IN_DELETE_SELF |   \
 	 IN_MOVE_SELF | IN_MODIFY | IN_ONLYDIR)
 /* Events that keep coming delay a rebuild at most this many debounce periods. */
-#define WATCH_MAX_DELAY 10
+#define WATCH_MAX_DELAY 3
 
 /* Why a directory is watched: any entry of it counts, or only the zones entry of its parent. */
 enum {

@@ -14,9 +14,9 @@ struct dirsrc;
 enum svc_status dirsrc_create(const char *dir, struct dirsrc **out);
 void dirsrc_destroy(struct dirsrc *ds);
 
-/* Files changed within SECONDS of being read are read again by the next scan (default 2; -1:
- * never, for tests whose every change makes a new inode). */
-void dirsrc_racy_window(struct dirsrc *ds, int seconds);
+/* Files changed less than MS milliseconds before they are read are read again by the next scan
+ * (default 100; -1: never, for tests whose every change makes a new inode). */
+void dirsrc_racy_window(struct dirsrc *ds, int ms);
 
 /* Bring S in line with the directory. Problems go to D (only those of files read again: a file
  * that stays invalid is reported once). SVC_EIO when the directory cannot be read (S unchanged),
