@@ -1479,7 +1479,6 @@ givers_update(struct change *ch, struct dnsz_part *p, bool give)
 	for (size_t i = 0; i < p->n_ptrs; i++) {
 		uint32_t k = p->ptrs[i].bucket;
 
-		ch->bucket_dirty[k] = true;
 		if (i > 0 && p->ptrs[i - 1].bucket == k)
 			continue;
 		if (!give) {
@@ -1525,6 +1524,42 @@ shard_of(const struct cluster *c, const char *ns)
 	return NULL;
 }
 
+static bool
+same_ptr(const struct zb_ptr *a, const struct zb_ptr *b)
+{
+	return a->cluster_ip == b->cluster_ip && a->len == b->len &&
+	       netaddr_equal(&a->addr, &b->addr) && memcmp(a->name, b->name, a->len) == 0;
+}
+
+/* Mark the buckets where OLD's PTR owners and NEW's differ (either may be NULL): a bucket's
+ * names are copies, so one whose owners are the same needs no building, even when the piece
+ * that gives them is new. Both lists are in ptr_cmp's order. */
+static void
+mark_ptr_changes(struct change *ch, const struct dnsz_part *old, const struct dnsz_part *new)
+{
+	size_t i = 0, k = 0, n_old = old ? old->n_ptrs : 0, n_new = new ? new->n_ptrs : 0;
+
+	while (i < n_old || k < n_new) {
+		uint32_t b = i == n_old   ? new->ptrs[k].bucket
+		             : k == n_new ? old->ptrs[i].bucket
+		                          : (old->ptrs[i].bucket < new->ptrs[k].bucket
+		                                     ? old->ptrs[i].bucket
+		                                     : new->ptrs[k].bucket);
+		size_t i0 = i, k0 = k;
+		bool differ;
+
+		while (i < n_old && old->ptrs[i].bucket == b)
+			i++;
+		while (k < n_new && new->ptrs[k].bucket == b)
+			k++;
+		differ = i - i0 != k - k0;
+		for (size_t j = 0; !differ && j < i - i0; j++)
+			differ = !same_ptr(&old->ptrs[i0 + j], &new->ptrs[k0 + j]);
+		if (differ)
+			ch->bucket_dirty[b] = true;
+	}
+}
+
 /* Build namespace NS's piece again (or drop it when its shard is gone). */
 static void
 replace_ns(struct change *ch, const char *ns)
@@ -1543,6 +1578,7 @@ replace_ns(struct change *ch, const char *ns)
 			return;
 		}
 		part->update = b->update;
+		mark_ptr_changes(ch, sl != NULL ? sl->part : NULL, part);
 		entries_append(ch, &ch->add_names, &ch->n_add_names, &ch->cap_add_names,
 		               part->names, part->n_names);
 		entries_append(ch, &ch->add_pods, &ch->n_add_pods, &ch->cap_add_pods, part->pods,
@@ -1553,6 +1589,8 @@ replace_ns(struct change *ch, const char *ns)
 	if (sl != NULL) {
 		struct dnsz_part *old = sl->part;
 
+		if (part == NULL)
+			mark_ptr_changes(ch, old, NULL);
 		entries_append(ch, &ch->rem_names, &ch->n_rem_names, &ch->cap_rem_names, old->names,
 		               old->n_names);
 		entries_append(ch, &ch->rem_pods, &ch->n_rem_pods, &ch->cap_rem_pods, old->pods,

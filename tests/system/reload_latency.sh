@@ -45,7 +45,8 @@ EOF
 }
 field() { tr ' ' '\n' <<<"$2" | sed -n "s/^$1=//p"; } # KEY LINE
 
-# best_of WHAT PROBE KEYS...: PROBE N makes change N (adds service probe-new-N) and prints
+# best_of WHAT PROBE KEYS...: PROBE N makes change N (adds service probe-new-N, touching every
+# manifest so that all are read again: a rebuild long enough to probe across) and prints
 # latprobe.py's line. Every change must show with every answer right; and (normal build) the
 # worst time of each KEY must stay under the bound while the rebuild lasts longer than it. A busy
 # machine may delay any one request, so up to three changes are made until one meets the bounds;
@@ -132,7 +133,8 @@ dns_probe() { # N
 	"$PY" "$PROBE" dns --server 127.0.0.1 --port "$PORT" \
 		--name probe-old.ns-0.svc.cluster.local --want $IP_OLD \
 		--new-name "probe-new-$1.ns-0.svc.cluster.local" --new-want "$IP_NEW$1" \
-		--trigger-src "$WORK/dns-probe-new.yaml" --trigger-dst "$Z/probe-new-$1.yaml"
+		--trigger-src "$WORK/dns-probe-new.yaml" --trigger-dst "$Z/probe-new-$1.yaml" \
+		--touch-dir "$Z"
 }
 best_of "svcdns, $N_DNS services" dns_probe udp_max_ms tcp_max_ms
 expect_true "svcdns: still running" kill -0 "$SD_PID"
@@ -176,7 +178,8 @@ fi
 fwd_probe() { # N
 	probe_svc "probe-new-$1" "$IP_NEW$1" >"$WORK/fwd-probe-new.yaml"
 	in_ns "$PY" "$PROBE" tcp --addr $IP_OLD --port 80 --new-addr "$IP_NEW$1" \
-		--trigger-src "$WORK/fwd-probe-new.yaml" --trigger-dst "$F/probe-new-$1.yaml"
+		--trigger-src "$WORK/fwd-probe-new.yaml" --trigger-dst "$F/probe-new-$1.yaml" \
+		--touch-dir "$F"
 }
 best_of "svcfwd, $N_FWD services" fwd_probe max_ms
 expect_true "svcfwd: still running" kill -0 "$FWD_PID"
