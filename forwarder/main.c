@@ -15,7 +15,7 @@
 #include "builder.h"
 #include "svcfwd.h"
 
-#define RELOAD_DEBOUNCE_MS 100
+#define RELOAD_DEBOUNCE_MS 50
 
 static void
 plan_summary(const struct fwd_plan *p, size_t *endpoints)

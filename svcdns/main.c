@@ -17,7 +17,7 @@
 #include "upstream.h"
 #include "builder.h"
 
-#define RELOAD_DEBOUNCE_MS 100
+#define RELOAD_DEBOUNCE_MS 50
 #define RRL_SLOTS          65536
 
 /* Questions the UDP workers queued for upstream. */
