@@ -1,14 +1,19 @@
 /* dirsrc.c -- the directory source: manifest files to store units, reading only what changed. */
 #include "dirsrc.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "htab.h"
 #include "mtree.h"
+#include "vec.h"
+#include "ytree.h"
 
 #define DIRSRC_MAX_FILES 100000
+/* Documents per chunk: a one-object change parses this many documents, not the whole file. */
+#define DIRSRC_CHUNK_DOCS 32
 /* File times come from a coarse clock (a kernel tick, 1-10 ms) that may lag the wall clock by a
  * tick: a file changed within this long before it is read may change again unseen. */
 #define DIRSRC_RACY_MS 100
@@ -26,6 +31,17 @@ struct dirsrc_file {
 	struct timespec mtime, ctime;
 	uint64_t mark; /* the scan that last reached it */
 	bool racy;     /* changed too close to its read to trust the identity */
+	/* Its documents in chunks, each a store unit: a change parses only the chunks whose
+	 * bytes changed (a pod's readiness in a file of hundreds of objects). */
+	struct chunk_sum *chunks;
+	size_t n_chunks;
+};
+
+/* A chunk's bytes, summed (two 64-bit hashes and the length), and where it starts: a chunk
+ * moved within its file is parsed again, for its objects' lines and offsets. */
+struct chunk_sum {
+	uint64_t a, b;
+	size_t len, from, line;
 };
 
 struct dirsrc {
@@ -33,6 +49,7 @@ struct dirsrc {
 	struct htab files;
 	uint64_t mark;
 	int racy_ms;
+	size_t chunk_docs;
 };
 
 struct scan {
@@ -54,6 +71,7 @@ dirsrc_create(const char *dir, struct dirsrc **out)
 	}
 	htab_init(&ds->files);
 	ds->racy_ms = DIRSRC_RACY_MS;
+	ds->chunk_docs = DIRSRC_CHUNK_DOCS;
 	*out = ds;
 	return SVC_OK;
 }
@@ -64,11 +82,29 @@ dirsrc_racy_window(struct dirsrc *ds, int ms)
 	ds->racy_ms = ms;
 }
 
+void
+dirsrc_chunk_docs(struct dirsrc *ds, size_t docs)
+{
+	ds->chunk_docs = docs > 0 ? docs : 1;
+}
+
 static void
 file_free(struct dirsrc_file *f)
 {
+	free(f->chunks);
 	free(f->path);
 	free(f);
+}
+
+/* The store unit of chunk K of PATH: the path itself for the first, so a file of one chunk is
+ * the unit it always was. */
+static void
+unit_name(const char *path, size_t k, char *buf, size_t len)
+{
+	if (k == 0)
+		snprintf(buf, len, "%s", path);
+	else
+		snprintf(buf, len, "%s#%zu", path, k);
 }
 
 void
@@ -116,15 +152,194 @@ same_time(const struct timespec *a, const struct timespec *b)
 	return a->tv_sec == b->tv_sec && a->tv_nsec == b->tv_nsec;
 }
 
+/* Whether the line at P (up to END) starts a document: "---" then a blank or the end. A valid
+ * stream has no such line inside a scalar (YAML's c-forbidden), so a document starts there for
+ * the parser too. */
+static bool
+marker_line(const char *p, const char *end)
+{
+	if (end - p < 3 || p[0] != '-' || p[1] != '-' || p[2] != '-')
+		return false;
+	return end - p == 3 || p[3] == ' ' || p[3] == '\t' || p[3] == '\n' || p[3] == '\r';
+}
+
+/* Whether BUF[0..END) holds only blank lines, comments and directives. */
+static bool
+only_comments(const char *buf, size_t end)
+{
+	bool line_start = true, in_comment = false;
+
+	for (size_t i = 0; i < end; i++) {
+		char c = buf[i];
+
+		if (c == '\n') {
+			line_start = true;
+			in_comment = false;
+		} else if (in_comment || c == ' ' || c == '\t' || c == '\r') {
+			continue;
+		} else if (c == '#' || (c == '%' && line_start)) {
+			in_comment = true;
+		} else {
+			return false;
+		}
+		if (c != '\n')
+			line_start = false;
+	}
+	return true;
+}
+
+static void
+chunk_sum(const char *p, size_t len, size_t from, size_t line, struct chunk_sum *out)
+{
+	uint64_t a = 14695981039346656037ull, b = 0x9E3779B97F4A7C15ull;
+
+	for (size_t i = 0; i < len; i++) {
+		a = (a ^ (uint8_t)p[i]) * 1099511628211ull;
+		b = (b + (uint8_t)p[i] + 1) * 0xff51afd7ed558ccdull;
+		b ^= b >> 29;
+	}
+	*out = (struct chunk_sum){a, b, len, from, line};
+}
+
+/* Parse chunk [FROM, TO) of BUF (the file PATH) as if in place: as many newlines before it as
+ * lines it starts after, so every line and column is the file's; byte offsets and document
+ * numbers are moved back after. */
+static enum svc_status
+load_chunk(struct scan *sc, const char *path, const char *buf, size_t from, size_t to, size_t lines,
+           uint32_t first_doc, struct cluster_objects *objs)
+{
+	size_t i;
+	char *tmp;
+	enum svc_status st;
+
+	tmp = malloc(lines + (to - from) + 1);
+	if (tmp == NULL)
+		return SVC_ENOMEM;
+	memset(tmp, '\n', lines);
+	memcpy(tmp + lines, buf + from, to - from);
+	tmp[lines + (to - from)] = '\0';
+	st = cluster_objects_load_buffer(objs, path, tmp, lines + (to - from), sc->d);
+	free(tmp);
+	for (int kind = 0; kind < CLUSTER_KIND_COUNT; kind++) {
+		void **items = kind == CLUSTER_KIND_SERVICE         ? (void **)objs->services
+		               : kind == CLUSTER_KIND_POD           ? (void **)objs->pods
+		               : kind == CLUSTER_KIND_ENDPOINTS     ? (void **)objs->endpoints
+		               : kind == CLUSTER_KIND_ENDPOINTSLICE ? (void **)objs->slices
+		                                                    : (void **)objs->namespaces;
+		size_t n = kind == CLUSTER_KIND_SERVICE         ? objs->n_services
+		           : kind == CLUSTER_KIND_POD           ? objs->n_pods
+		           : kind == CLUSTER_KIND_ENDPOINTS     ? objs->n_endpoints
+		           : kind == CLUSTER_KIND_ENDPOINTSLICE ? objs->n_slices
+		                                                : objs->n_namespaces;
+
+		for (i = 0; i < n; i++) {
+			struct cluster_origin *o = &((struct cluster_meta *)items[i])->origin;
+
+			o->doc_start += (uint32_t)(from - lines);
+			o->doc_end += (uint32_t)(from - lines);
+			o->doc_index += first_doc;
+		}
+	}
+	return st;
+}
+
+/* Read F (open on FD) and put the chunks whose bytes changed into the store. */
+static enum svc_status
+read_chunks(struct scan *sc, struct dirsrc_file *f, const char *path, int fd, const struct stat *st)
+{
+	size_t len = 0, n_docs = 0, cap_docs = 0, n_chunks, k, counted = 0, lines = 0;
+	size_t *docs = NULL; /* where each document starts */
+	struct chunk_sum *sums = NULL;
+	char *buf = NULL, unit[4200];
+	enum svc_status rst;
+
+	rst = mtree_read(fd, path, st, YTREE_MAX_BYTES, sc->d, &buf, &len);
+	if (rst != SVC_OK) {
+		struct cluster_objects none;
+
+		/* Unreadable now: every chunk keeps what it had. */
+		cluster_objects_init(&none);
+		if (rst == SVC_ENOMEM)
+			return rst;
+		rst = store_put(sc->s, path, &none, sc->d, true);
+		return rst == SVC_ENOMEM ? rst : SVC_OK;
+	}
+	for (size_t at = 0; at <= len; at++) {
+		if (at == 0 || buf[at - 1] == '\n') {
+			/* The first "---" after nothing but comments starts the first document,
+			 * as the parser counts them. */
+			if (at == 0 || (marker_line(buf + at, buf + len) &&
+			                !(n_docs == 1 && only_comments(buf, at)))) {
+				size_t *slot =
+				        vec_push(&docs, &n_docs, &cap_docs, sizeof(*docs), NULL);
+
+				if (slot == NULL) {
+					rst = SVC_ENOMEM;
+					goto done;
+				}
+				*slot = at;
+			}
+		}
+	}
+	n_chunks = (n_docs + sc->ds->chunk_docs - 1) / sc->ds->chunk_docs;
+	if (n_chunks == 0)
+		n_chunks = 1;
+	sums = calloc(n_chunks, sizeof(*sums));
+	if (sums == NULL) {
+		rst = SVC_ENOMEM;
+		goto done;
+	}
+	for (k = 0; k < n_chunks && rst == SVC_OK; k++) {
+		size_t d0 = k * sc->ds->chunk_docs, d1 = d0 + sc->ds->chunk_docs;
+		size_t from = d0 < n_docs ? docs[d0] : 0, to = d1 < n_docs ? docs[d1] : len;
+		struct cluster_objects objs;
+		size_t e0 = sc->d->errors;
+
+		for (; counted < from; counted++)
+			lines += buf[counted] == '\n';
+		chunk_sum(buf + from, to - from, from, lines, &sums[k]);
+		if (k < f->n_chunks && !memcmp(&sums[k], &f->chunks[k], sizeof(sums[k])))
+			continue; /* the same bytes as last time */
+		cluster_objects_init(&objs);
+		rst = load_chunk(sc, path, buf, from, to, lines, (uint32_t)d0, &objs);
+		if (rst == SVC_ENOMEM) {
+			cluster_objects_deinit(&objs);
+			break;
+		}
+		unit_name(path, k, unit, sizeof(unit));
+		rst = store_put(sc->s, unit, &objs, sc->d, rst != SVC_OK || sc->d->errors != e0);
+		rst = rst == SVC_ENOMEM ? rst : SVC_OK;
+	}
+	if (rst != SVC_OK)
+		goto done;
+	for (k = n_chunks; k < f->n_chunks; k++) {
+		unit_name(path, k, unit, sizeof(unit));
+		store_delete(sc->s, unit);
+	}
+	free(f->chunks);
+	f->chunks = sums;
+	f->n_chunks = n_chunks;
+	sums = NULL;
+done:
+	if (rst != SVC_OK) {
+		/* Not all of it is in the store: read it all next time. */
+		free(f->chunks);
+		f->chunks = NULL;
+		f->n_chunks = 0;
+		f->size = -1;
+	}
+	free(sums);
+	free(docs);
+	free(buf);
+	return rst;
+}
+
 static enum svc_status
 on_file(void *arg, const char *path, int fd, const struct stat *st)
 {
 	struct scan *sc = arg;
 	uint32_t h = htab_hash_str(path, 0);
 	struct dirsrc_file *f = file_find(sc->ds, path, h);
-	struct cluster_objects objs;
-	size_t errors = sc->d->errors;
-	enum svc_status rst;
 
 	if (++sc->seen > DIRSRC_MAX_FILES) {
 		diag_add(sc->d, DIAG_ERROR, path, 0, 0, NULL, "more than %d manifest files",
@@ -158,14 +373,7 @@ on_file(void *arg, const char *path, int fd, const struct stat *st)
 	f->racy = sc->ds->racy_ms >= 0 &&
 	          (recent(&st->st_mtim, sc->ds->racy_ms) || recent(&st->st_ctim, sc->ds->racy_ms));
 	sc->read++;
-	cluster_objects_init(&objs);
-	rst = cluster_objects_load_fd(&objs, path, fd, st, sc->d);
-	if (rst == SVC_ENOMEM) {
-		cluster_objects_deinit(&objs);
-		return rst;
-	}
-	rst = store_put(sc->s, path, &objs, sc->d, rst != SVC_OK || sc->d->errors != errors);
-	return rst == SVC_ENOMEM ? rst : SVC_OK;
+	return read_chunks(sc, f, path, fd, st);
 }
 
 /* Files the walk no longer reached: gone from the store too. */
@@ -180,7 +388,12 @@ drop_unseen(struct scan *sc)
 
 		if (f->mark == sc->ds->mark)
 			continue;
-		store_delete(sc->s, f->path);
+		for (size_t k = 0; k < f->n_chunks || k == 0; k++) {
+			char unit[4200];
+
+			unit_name(f->path, k, unit, sizeof(unit));
+			store_delete(sc->s, unit);
+		}
 		htab_remove(&sc->ds->files, &f->hn);
 		file_free(f);
 	}

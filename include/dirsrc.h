@@ -18,6 +18,10 @@ void dirsrc_destroy(struct dirsrc *ds);
  * (default 100; -1: never, for tests whose every change makes a new inode). */
 void dirsrc_racy_window(struct dirsrc *ds, int ms);
 
+/* Documents per store unit within a file (default 32): a change parses the chunks whose bytes
+ * changed. Tests set small values to make files of several chunks. */
+void dirsrc_chunk_docs(struct dirsrc *ds, size_t docs);
+
 /* Bring S in line with the directory. Problems go to D (only those of files read again: a file
  * that stays invalid is reported once). SVC_EIO when the directory cannot be read (S unchanged),
  * SVC_ELIMIT for too many files, SVC_ENOMEM. *READ (may be NULL) gets how many files were read. */

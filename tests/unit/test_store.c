@@ -131,6 +131,9 @@ run_sequence(uint64_t seed, int steps)
 	assert_int_equal(store_create(&cfg, &s), SVC_OK);
 	assert_int_equal(dirsrc_create(dir, &ds), SVC_OK);
 	dirsrc_racy_window(ds, -1); /* every rename makes a new inode: identity alone decides */
+	/* Files of several chunks (the full load reads whole files): only changed chunks are
+	 * parsed, and their units come and go as documents move. */
+	dirsrc_chunk_docs(ds, 2 + (size_t)(seed % 3));
 	/* The zone follows the snapshots too, piece by piece. */
 	assert_int_equal(dnsz_builder_create(&ZOPTS, &zb), SVC_OK);
 	gen_init(&g, seed);
@@ -416,6 +419,68 @@ test_racy_reread(void **state)
 	free(dir);
 }
 
+/* A file in chunks: a change parses only the chunks whose bytes changed, and a chunk that moved
+ * (a line added above it) is parsed again, so its objects' lines stay the file's. */
+static void
+test_chunks(void **state)
+{
+	char *dir = tu_tmpdir(), text[8192];
+	struct cluster_config cfg;
+	struct store *s;
+	struct dirsrc *ds;
+	struct cluster *c = NULL;
+	const struct cluster_service *svc;
+	struct diag d;
+	size_t read, len = 0;
+
+	(void)state;
+	cluster_config_init(&cfg);
+	diag_init(&d);
+	assert_int_equal(store_create(&cfg, &s), SVC_OK);
+	assert_int_equal(dirsrc_create(dir, &ds), SVC_OK);
+	dirsrc_racy_window(ds, -1);
+	dirsrc_chunk_docs(ds, 2);
+	/* Six services of 9 lines, each after a "---" line. */
+	for (int i = 0; i < 6; i++) {
+		char name[8];
+
+		snprintf(name, sizeof(name), i == 5 ? "last" : "s%d", i);
+		len += (size_t)snprintf(
+		        text + len, sizeof(text) - len,
+		        "---\napiVersion: v1\nkind: Service\nmetadata:\n  name: %s\n"
+		        "  namespace: default\nspec:\n  clusterIP: 10.96.0.%d\n"
+		        "  ports:\n  - port: 80\n",
+		        name, 20 + i);
+	}
+	tu_write(dir, "a.yaml", text);
+	assert_int_equal(dirsrc_scan(ds, s, &d, &read), SVC_OK);
+	assert_int_equal(store_units(s), 3);
+	/* The last service starts at line 2 + 5 * 10 of the file (after its "---"). */
+	assert_int_equal(store_snapshot(s, &d, &c), SVC_OK);
+	svc = cluster_service_by_name(c, "default", "last");
+	assert_non_null(svc);
+	assert_int_equal(svc->meta.origin.line, 2 + 5 * 10);
+	cluster_unref(c);
+	/* One line more at the top: every chunk moved and is parsed again. */
+	memmove(text + 9, text, len + 1);
+	memcpy(text, "# a note\n", 9);
+	tu_write(dir, ".t", text);
+	tu_rename(dir, ".t", "a.yaml");
+	assert_int_equal(dirsrc_scan(ds, s, &d, &read), SVC_OK);
+	assert_int_equal(store_snapshot(s, &d, &c), SVC_OK);
+	svc = cluster_service_by_name(c, "default", "last");
+	assert_non_null(svc);
+	assert_int_equal(svc->meta.origin.line, 3 + 5 * 10);
+	assert_int_equal(svc->meta.origin.doc_index, 5);
+	assert_int_equal(d.errors, 0);
+	cluster_unref(c);
+	dirsrc_destroy(ds);
+	store_destroy(s);
+	diag_deinit(&d);
+	tu_rmrf(dir);
+	free(dir);
+}
+
 int
 main(void)
 {
@@ -423,6 +488,7 @@ main(void)
 	        cmocka_unit_test(test_file_validity),
 	        cmocka_unit_test(test_claims),
 	        cmocka_unit_test(test_racy_reread),
+	        cmocka_unit_test(test_chunks),
 	        cmocka_unit_test(test_incremental_equals_full),
 	};
 

@@ -131,11 +131,17 @@ def run(args, sample, shows):
         base = max([base] + list(sample()[0].values()))
         time.sleep(0.02)
     if args.touch_dir:
-        # Every manifest changed at once: the daemons read them all again, a rebuild long
-        # enough to probe across (a one-file change is too quick to show a blocked loop).
+        # Every manifest changed at once, a line added at the top (so every object moves):
+        # the daemons parse them all again, a rebuild long enough to probe across (a
+        # one-file change is too quick to show a blocked loop).
         for name in os.listdir(args.touch_dir):
             if name.endswith(".yaml"):
-                os.utime(os.path.join(args.touch_dir, name))
+                path = os.path.join(args.touch_dir, name)
+                with open(path) as f:
+                    text = f.read()
+                with open(path + ".tmp", "w") as f:
+                    f.write("# changed\n" + text)
+                os.rename(path + ".tmp", path)
     os.rename(args.trigger_src, args.trigger_dst)
     t0 = time.monotonic()
     worst, n, failures, visible, end = {}, 0, 0, None, t0 + args.timeout
@@ -169,7 +175,7 @@ def main():
     ap.add_argument("--new-want")
     ap.add_argument("--trigger-src")
     ap.add_argument("--trigger-dst")
-    ap.add_argument("--touch-dir", help="touch every *.yaml in it with the change")
+    ap.add_argument("--touch-dir", help="add a line at the top of every *.yaml in it with the change")
     ap.add_argument("--timeout", type=float, default=60)
     ap.add_argument("--after", type=float, default=0.5)
     args = ap.parse_args()
