@@ -25,7 +25,7 @@ void
 cluster_objects_init(struct cluster_objects *objs)
 {
 	memset(objs, 0, sizeof(*objs));
-	arena_init(&objs->arena);
+	arena_init_small(&objs->arena); /* many are small: a chunk of a file */
 	arena_init(&objs->scratch);
 }
 
