@@ -38,7 +38,7 @@ struct dirsrc_file {
 };
 
 /* A chunk's bytes, summed (two 64-bit hashes and the length), and where it starts: a chunk
- * moved within its file is parsed again, for its objects' lines and offsets. */
+ * moved within its file keeps its objects, their positions moved along. */
 struct chunk_sum {
 	uint64_t a, b;
 	size_t len, from, line;
@@ -201,9 +201,8 @@ chunk_sum(const char *p, size_t len, size_t from, size_t line, struct chunk_sum 
 	*out = (struct chunk_sum){a, b, len, from, line};
 }
 
-/* Parse chunk [FROM, TO) of BUF (the file PATH) as if in place: as many newlines before it as
- * lines it starts after, so every line and column is the file's; byte offsets and document
- * numbers are moved back after. */
+/* Parse chunk [FROM, TO) of BUF (the file PATH), which starts after LINES lines: lines and
+ * columns are the file's, and byte offsets and document numbers are made the file's after. */
 static enum svc_status
 load_chunk(struct scan *sc, const char *path, const char *buf, size_t from, size_t to, size_t lines,
            uint32_t first_doc, struct cluster_objects *objs)
@@ -212,13 +211,13 @@ load_chunk(struct scan *sc, const char *path, const char *buf, size_t from, size
 	char *tmp;
 	enum svc_status st;
 
-	tmp = malloc(lines + (to - from) + 1);
+	/* libyaml wants a buffer to itself: the chunk, copied. */
+	tmp = malloc((to - from) + 1);
 	if (tmp == NULL)
 		return SVC_ENOMEM;
-	memset(tmp, '\n', lines);
-	memcpy(tmp + lines, buf + from, to - from);
-	tmp[lines + (to - from)] = '\0';
-	st = cluster_objects_load_buffer(objs, path, tmp, lines + (to - from), sc->d);
+	memcpy(tmp, buf + from, to - from);
+	tmp[to - from] = '\0';
+	st = cluster_objects_load_part(objs, path, tmp, to - from, (uint32_t)lines, sc->d);
 	free(tmp);
 	for (int kind = 0; kind < CLUSTER_KIND_COUNT; kind++) {
 		void **items = kind == CLUSTER_KIND_SERVICE         ? (void **)objs->services
@@ -235,8 +234,8 @@ load_chunk(struct scan *sc, const char *path, const char *buf, size_t from, size
 		for (i = 0; i < n; i++) {
 			struct cluster_origin *o = &((struct cluster_meta *)items[i])->origin;
 
-			o->doc_start += (uint32_t)(from - lines);
-			o->doc_end += (uint32_t)(from - lines);
+			o->doc_start += (uint32_t)from;
+			o->doc_end += (uint32_t)from;
 			o->doc_index += first_doc;
 		}
 	}
@@ -298,8 +297,19 @@ read_chunks(struct scan *sc, struct dirsrc_file *f, const char *path, int fd, co
 		for (; counted < from; counted++)
 			lines += buf[counted] == '\n';
 		chunk_sum(buf + from, to - from, from, lines, &sums[k]);
-		if (k < f->n_chunks && !memcmp(&sums[k], &f->chunks[k], sizeof(sums[k])))
-			continue; /* the same bytes as last time */
+		if (k < f->n_chunks && sums[k].a == f->chunks[k].a && sums[k].b == f->chunks[k].b &&
+		    sums[k].len == f->chunks[k].len) {
+			/* The same bytes as last time; perhaps further up or down the file (a
+			 * value above it grew or shrank): its objects' positions move along. */
+			if (sums[k].from != f->chunks[k].from ||
+			    sums[k].line != f->chunks[k].line) {
+				unit_name(path, k, unit, sizeof(unit));
+				store_move(sc->s, unit,
+				           (long)sums[k].line - (long)f->chunks[k].line,
+				           (long)sums[k].from - (long)f->chunks[k].from);
+			}
+			continue;
+		}
 		cluster_objects_init(&objs);
 		rst = load_chunk(sc, path, buf, from, to, lines, (uint32_t)d0, &objs);
 		if (rst == SVC_ENOMEM) {

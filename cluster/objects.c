@@ -267,6 +267,13 @@ enum svc_status
 cluster_objects_load_buffer(struct cluster_objects *objs, const char *name, const char *buf,
                             size_t len, struct diag *d)
 {
+	return cluster_objects_load_part(objs, name, buf, len, 0, d);
+}
+
+enum svc_status
+cluster_objects_load_part(struct cluster_objects *objs, const char *name, const char *buf,
+                          size_t len, uint32_t first_line, struct diag *d)
+{
 	struct load_ctx lc = {.objs = objs, .d = d};
 	struct arena tree;
 	struct ydoc *docs;
@@ -285,7 +292,7 @@ cluster_objects_load_buffer(struct cluster_objects *objs, const char *name, cons
 	objs->n_files++;
 	/* The YAML trees are only needed while decoding one file. */
 	arena_init(&tree);
-	st = ytree_parse(&tree, lc.file, buf, len, d, &docs, &n);
+	st = ytree_parse_at(&tree, lc.file, buf, len, first_line, d, &docs, &n);
 	for (i = 0; i < n; i++) {
 		/* An empty document ("---" then nothing or comments) is skipped, as by kubectl. */
 		if (docs[i].root == NULL || docs[i].root->type == YNODE_NULL)

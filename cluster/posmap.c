@@ -57,12 +57,64 @@ runs_end(const struct posmap *m)
 /* Sort the N entries at E by key, keeping the order of equal keys (LSD radix, 16 bits a pass;
  * a pass where every key has the same digit is skipped), then keep only the last of each key.
  * Returns the new count, or 0 when out of memory (E unchanged). */
+/* A run smaller than this is sorted by comparisons: the radix sort's four passes over 65,536
+ * counters cost more than a file's chunk of a few thousand positions. */
+#define POSMAP_SMALL_RUN 16384
+
+struct keyed_at {
+	uint64_t key;
+	size_t at;
+};
+
+static int
+keyed_cmp(const void *pa, const void *pb)
+{
+	const struct keyed_at *a = pa, *b = pb;
+
+	if (a->key != b->key)
+		return a->key < b->key ? -1 : 1;
+	return a->at < b->at ? -1 : a->at > b->at;
+}
+
+/* As sort_run, by comparisons: equal keys keep their order through the position tie-break. */
+static size_t
+sort_small(struct posmap_entry *e, size_t n)
+{
+	struct keyed_at *ix = malloc((n + 1) * sizeof(*ix));
+	struct posmap_entry *copy = malloc((n + 1) * sizeof(*copy));
+	size_t k = 0;
+
+	if (ix == NULL || copy == NULL) {
+		free(ix);
+		free(copy);
+		return 0;
+	}
+	for (size_t i = 0; i < n; i++)
+		ix[i] = (struct keyed_at){e[i].key, i};
+	memcpy(copy, e, n * sizeof(*e));
+	qsort(ix, n, sizeof(*ix), keyed_cmp);
+	for (size_t i = 0; i < n; i++) {
+		if (k > 0 && e[k - 1].key == ix[i].key)
+			k--;
+		e[k++] = copy[ix[i].at];
+	}
+	free(ix);
+	free(copy);
+	return k;
+}
+
 static size_t
 sort_run(struct posmap_entry *e, size_t n)
 {
-	struct posmap_entry *tmp = malloc(n * sizeof(*tmp)), *src = e, *dst = tmp, *sw;
-	size_t *count = malloc(RADIX_SIZE * sizeof(*count)), k = 0;
+	struct posmap_entry *tmp, *src = e, *dst, *sw;
+	size_t *count, k = 0;
 
+	if (n <= POSMAP_SMALL_RUN)
+		return sort_small(e, n);
+	tmp = malloc(n * sizeof(*tmp));
+	count = malloc(RADIX_SIZE * sizeof(*count));
+	src = e;
+	dst = tmp;
 	if (tmp == NULL || count == NULL) {
 		n = 0;
 		goto done;

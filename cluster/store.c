@@ -381,6 +381,48 @@ done:
 	return st;
 }
 
+static void
+move_pos(struct cluster_pos *p, long dline)
+{
+	if (p->line != 0)
+		p->line = (uint32_t)((long)p->line + dline);
+}
+
+void
+store_move(struct store *s, const char *name, long dline, long dbyte)
+{
+	struct store_unit *u = unit_find(s, name, htab_hash_str(name, 0));
+	size_t n, i, k;
+
+	if (u == NULL || u->good == NULL)
+		return;
+	for (int kind = 0; kind < CLUSTER_KIND_COUNT; kind++) {
+		void *const *items = objects_of(&u->good->objs, (enum cluster_kind)kind, &n);
+
+		for (i = 0; i < n; i++) {
+			struct cluster_meta *m = items[i];
+
+			m->origin.line = (uint32_t)((long)m->origin.line + dline);
+			m->origin.doc_start = (uint32_t)((long)m->origin.doc_start + dbyte);
+			m->origin.doc_end = (uint32_t)((long)m->origin.doc_end + dbyte);
+			move_pos(&m->name_pos, dline);
+		}
+	}
+	for (i = 0; i < u->good->objs.n_services; i++) {
+		struct cluster_service *sv = u->good->objs.services[i];
+
+		move_pos(&sv->cluster_ip_pos[0], dline);
+		move_pos(&sv->cluster_ip_pos[1], dline);
+		move_pos(&sv->health_check_node_port_pos, dline);
+		move_pos(&sv->type_pos, dline);
+		move_pos(&sv->external_policy_pos, dline);
+		for (k = 0; k < sv->n_ports; k++) {
+			move_pos(&sv->ports[k].pos, dline);
+			move_pos(&sv->ports[k].node_port_pos, dline);
+		}
+	}
+}
+
 void
 store_delete(struct store *s, const char *name)
 {

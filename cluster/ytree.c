@@ -32,6 +32,7 @@ struct builder {
 	int depth;
 	size_t nodes;
 	bool failed;
+	uint32_t line0; /* lines before the text given (a chunk of a file) */
 };
 
 static void
@@ -48,8 +49,8 @@ node_new(struct builder *b, enum ynode_type type, const yaml_mark_t *mark)
 	struct ynode *n;
 
 	if (++b->nodes > YTREE_MAX_NODES) {
-		diag_add(b->d, DIAG_ERROR, b->file, mark->line + 1, mark->column + 1, NULL,
-		         "more than %u YAML nodes", YTREE_MAX_NODES);
+		diag_add(b->d, DIAG_ERROR, b->file, b->line0 + mark->line + 1, mark->column + 1,
+		         NULL, "more than %u YAML nodes", YTREE_MAX_NODES);
 		b->failed = true;
 		return NULL;
 	}
@@ -59,7 +60,7 @@ node_new(struct builder *b, enum ynode_type type, const yaml_mark_t *mark)
 		return NULL;
 	}
 	n->type = type;
-	n->line = (uint32_t)mark->line + 1;
+	n->line = b->line0 + (uint32_t)mark->line + 1;
 	n->col = (uint32_t)mark->column + 1;
 	n->start = mark->index;
 	return n;
@@ -192,23 +193,32 @@ report_parser(struct builder *b, const yaml_parser_t *p)
 	if (p->error == YAML_MEMORY_ERROR) {
 		diag_add(b->d, DIAG_ERROR, b->file, 0, 0, NULL, "out of memory reading YAML");
 	} else if (p->context != NULL) {
-		diag_add(b->d, DIAG_ERROR, b->file, (uint32_t)m->line + 1, (uint32_t)m->column + 1,
-		         NULL, "YAML syntax error: %s %s (line %zu)", p->problem ? p->problem : "",
-		         p->context, p->context_mark.line + 1);
+		diag_add(b->d, DIAG_ERROR, b->file, b->line0 + (uint32_t)m->line + 1,
+		         (uint32_t)m->column + 1, NULL, "YAML syntax error: %s %s (line %zu)",
+		         p->problem ? p->problem : "", p->context,
+		         b->line0 + p->context_mark.line + 1);
 	} else {
-		diag_add(b->d, DIAG_ERROR, b->file, (uint32_t)m->line + 1, (uint32_t)m->column + 1,
-		         NULL, "YAML syntax error: %s", p->problem ? p->problem : "unknown");
+		diag_add(b->d, DIAG_ERROR, b->file, b->line0 + (uint32_t)m->line + 1,
+		         (uint32_t)m->column + 1, NULL, "YAML syntax error: %s",
+		         p->problem ? p->problem : "unknown");
 	}
 	b->failed = true;
 }
 
 enum svc_status
 ytree_parse(struct arena *arena, const char *file, const char *buf, size_t len, struct diag *d,
-            struct ydoc **docs, size_t *n_docs)
+            struct ydoc **docs_out, size_t *n_out)
+{
+	return ytree_parse_at(arena, file, buf, len, 0, d, docs_out, n_out);
+}
+
+enum svc_status
+ytree_parse_at(struct arena *arena, const char *file, const char *buf, size_t len,
+               uint32_t first_line, struct diag *d, struct ydoc **docs, size_t *n_docs)
 {
 	yaml_parser_t parser;
 	yaml_event_t ev;
-	struct builder b = {.arena = arena, .file = file, .d = d};
+	struct builder b = {.arena = arena, .file = file, .d = d, .line0 = first_line};
 	struct ydoc *out = NULL, *doc = NULL;
 	size_t n = 0, cap = 0;
 	bool done = false;
@@ -253,7 +263,7 @@ ytree_parse(struct arena *arena, const char *file, const char *buf, size_t len, 
 		case YAML_ALIAS_EVENT:
 			/* Aliases are what "billion laughs" expansions are made of, and kubectl
 			 * never writes them. */
-			diag_add(d, DIAG_ERROR, file, (uint32_t)ev.start_mark.line + 1,
+			diag_add(d, DIAG_ERROR, file, b.line0 + (uint32_t)ev.start_mark.line + 1,
 			         (uint32_t)ev.start_mark.column + 1, NULL,
 			         "YAML aliases (*%s) are not supported", ev.data.alias.anchor);
 			b.failed = true;
@@ -279,7 +289,8 @@ ytree_parse(struct arena *arena, const char *file, const char *buf, size_t len, 
 		case YAML_SEQUENCE_START_EVENT:
 		case YAML_MAPPING_START_EVENT:
 			if (b.depth >= YTREE_MAX_DEPTH) {
-				diag_add(d, DIAG_ERROR, file, (uint32_t)ev.start_mark.line + 1,
+				diag_add(d, DIAG_ERROR, file,
+				         b.line0 + (uint32_t)ev.start_mark.line + 1,
 				         (uint32_t)ev.start_mark.column + 1, NULL,
 				         "nesting deeper than %d levels", YTREE_MAX_DEPTH);
 				b.failed = true;

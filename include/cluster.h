@@ -454,6 +454,11 @@ enum svc_status cluster_objects_load_dir(struct cluster_objects *objs, const cha
 /* Load manifests from memory; NAME is used in diagnostics and origins. */
 enum svc_status cluster_objects_load_buffer(struct cluster_objects *objs, const char *name,
                                             const char *buf, size_t len, struct diag *d);
+/* As cluster_objects_load_buffer for a part of file NAME that starts at line FIRST_LINE + 1:
+ * lines are the file's, byte offsets the part's. */
+enum svc_status cluster_objects_load_part(struct cluster_objects *objs, const char *name,
+                                          const char *buf, size_t len, uint32_t first_line,
+                                          struct diag *d);
 /* Load the regular file open on FD (ST its fstat), named PATH in diagnostics and origins. */
 enum svc_status cluster_objects_load_fd(struct cluster_objects *objs, const char *path, int fd,
                                         const struct stat *st, struct diag *d);

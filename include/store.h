@@ -27,6 +27,10 @@ void store_destroy(struct store *s);
  * SVC_EINVAL: the unit is failing and keeps what it had. */
 enum svc_status store_put(struct store *s, const char *name, struct cluster_objects *objs,
                           struct diag *d, bool load_failed);
+/* Unit NAME's text moved within its file, unchanged: DLINE lines and DBYTE bytes further down
+ * (negative: up). Its objects' source positions follow. They are written in place: call this
+ * only from the thread that makes the snapshots (the serving threads never read positions). */
+void store_move(struct store *s, const char *name, long dline, long dbyte);
 /* Unit NAME is gone, with its objects. */
 void store_delete(struct store *s, const char *name);
 

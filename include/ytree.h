@@ -52,6 +52,11 @@ struct ydoc {
  * SVC_EINVAL (nothing usable; the documents before the error are still returned). */
 enum svc_status ytree_parse(struct arena *arena, const char *file, const char *buf, size_t len,
                             struct diag *d, struct ydoc **docs, size_t *n_docs);
+/* As ytree_parse, for text that starts at line FIRST_LINE + 1 of FILE (a chunk of it): lines in
+ * nodes and reports are the file's; byte offsets stay the text's. */
+enum svc_status ytree_parse_at(struct arena *arena, const char *file, const char *buf, size_t len,
+                               uint32_t first_line, struct diag *d, struct ydoc **docs,
+                               size_t *n_docs);
 
 /* Value of KEY in MAP, or NULL. */
 const struct ynode *ytree_get(const struct ynode *map, const char *key);
