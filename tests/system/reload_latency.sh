@@ -157,7 +157,9 @@ ip -n "$NS" link set lo up
 ip -n "$NS" route add local 10.128.0.0/9 dev lo || exit 1
 
 F=$WORK/fwd-zones
-"$PY" "$GEN" "$F" --services "$N_FWD" --pods 5 || exit 1
+# Many pods per service: a rebuild long enough to probe across, with few sockets (without
+# sk_lookup each service port is a socket of its own).
+"$PY" "$GEN" "$F" --services "$N_FWD" --pods 40 || exit 1
 probe_svc probe-old $IP_OLD >"$F/probe-old.yaml"
 
 in_ns "$PY" "$PROBE" serve --port 8080 >"$WORK/serve.out" 2>&1 &
