@@ -220,19 +220,11 @@ load_chunk(struct scan *sc, const char *path, const char *buf, size_t from, size
 	st = cluster_objects_load_part(objs, path, tmp, to - from, (uint32_t)lines, sc->d);
 	free(tmp);
 	for (int kind = 0; kind < CLUSTER_KIND_COUNT; kind++) {
-		void **items = kind == CLUSTER_KIND_SERVICE         ? (void **)objs->services
-		               : kind == CLUSTER_KIND_POD           ? (void **)objs->pods
-		               : kind == CLUSTER_KIND_ENDPOINTS     ? (void **)objs->endpoints
-		               : kind == CLUSTER_KIND_ENDPOINTSLICE ? (void **)objs->slices
-		                                                    : (void **)objs->namespaces;
-		size_t n = kind == CLUSTER_KIND_SERVICE         ? objs->n_services
-		           : kind == CLUSTER_KIND_POD           ? objs->n_pods
-		           : kind == CLUSTER_KIND_ENDPOINTS     ? objs->n_endpoints
-		           : kind == CLUSTER_KIND_ENDPOINTSLICE ? objs->n_slices
-		                                                : objs->n_namespaces;
+		size_t n;
+		struct cluster_meta **items = cluster_objects_of(objs, (enum cluster_kind)kind, &n);
 
 		for (i = 0; i < n; i++) {
-			struct cluster_origin *o = &((struct cluster_meta *)items[i])->origin;
+			struct cluster_origin *o = &items[i]->origin;
 
 			o->doc_start += (uint32_t)from;
 			o->doc_end += (uint32_t)from;

@@ -46,6 +46,32 @@ cluster_objects_deinit(struct cluster_objects *objs)
 	memset(objs, 0, sizeof(*objs));
 }
 
+struct cluster_meta **
+cluster_objects_of(const struct cluster_objects *o, enum cluster_kind k, size_t *n)
+{
+	switch (k) {
+	case CLUSTER_KIND_SERVICE:
+		*n = o->n_services;
+		return (struct cluster_meta **)o->services;
+	case CLUSTER_KIND_POD:
+		*n = o->n_pods;
+		return (struct cluster_meta **)o->pods;
+	case CLUSTER_KIND_ENDPOINTS:
+		*n = o->n_endpoints;
+		return (struct cluster_meta **)o->endpoints;
+	case CLUSTER_KIND_ENDPOINTSLICE:
+		*n = o->n_slices;
+		return (struct cluster_meta **)o->slices;
+	case CLUSTER_KIND_NAMESPACE:
+		*n = o->n_namespaces;
+		return (struct cluster_meta **)o->namespaces;
+	case CLUSTER_KIND_COUNT:
+		break;
+	}
+	*n = 0;
+	return NULL;
+}
+
 void
 cluster_objects_forget_positions(struct cluster_objects *objs)
 {

@@ -145,25 +145,7 @@ prev_hash(enum cluster_kind kind, const struct cluster_meta *m)
 static void *const *
 objects_of(const struct cluster_objects *o, enum cluster_kind k, size_t *n)
 {
-	switch (k) {
-	case CLUSTER_KIND_SERVICE:
-		*n = o->n_services;
-		return (void *const *)o->services;
-	case CLUSTER_KIND_POD:
-		*n = o->n_pods;
-		return (void *const *)o->pods;
-	case CLUSTER_KIND_ENDPOINTS:
-		*n = o->n_endpoints;
-		return (void *const *)o->endpoints;
-	case CLUSTER_KIND_ENDPOINTSLICE:
-		*n = o->n_slices;
-		return (void *const *)o->slices;
-	case CLUSTER_KIND_NAMESPACE:
-	case CLUSTER_KIND_COUNT:
-		break;
-	}
-	*n = o->n_namespaces;
-	return (void *const *)o->namespaces;
+	return (void *const *)cluster_objects_of(o, k, n);
 }
 
 static bool

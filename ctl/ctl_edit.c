@@ -51,32 +51,6 @@ struct edit_ident {
 	const struct cluster_meta *meta;
 };
 
-struct cluster_meta **
-ctl_objects_of(struct cluster_objects *o, enum cluster_kind k, size_t *n)
-{
-	switch (k) {
-	case CLUSTER_KIND_SERVICE:
-		*n = o->n_services;
-		return (struct cluster_meta **)o->services;
-	case CLUSTER_KIND_POD:
-		*n = o->n_pods;
-		return (struct cluster_meta **)o->pods;
-	case CLUSTER_KIND_ENDPOINTS:
-		*n = o->n_endpoints;
-		return (struct cluster_meta **)o->endpoints;
-	case CLUSTER_KIND_ENDPOINTSLICE:
-		*n = o->n_slices;
-		return (struct cluster_meta **)o->slices;
-	case CLUSTER_KIND_NAMESPACE:
-		*n = o->n_namespaces;
-		return (struct cluster_meta **)o->namespaces;
-	case CLUSTER_KIND_COUNT:
-		break;
-	}
-	*n = 0;
-	return NULL;
-}
-
 const char *
 ctl_kind_lower(enum cluster_kind k)
 {
@@ -418,7 +392,7 @@ edit_idents(struct arena *arena, const char *name, const char *buf, size_t len,
 	*errors = d.errors;
 	for (k = 0; k < CLUSTER_KIND_COUNT; k++) {
 		size_t cnt;
-		struct cluster_meta **arr = ctl_objects_of(o, (enum cluster_kind)k, &cnt);
+		struct cluster_meta **arr = cluster_objects_of(o, (enum cluster_kind)k, &cnt);
 
 		for (i = 0; i < cnt; i++) {
 			struct edit_ident *id = vec_push(ids, n, &cap, sizeof(*id), arena);

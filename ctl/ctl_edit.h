@@ -70,8 +70,6 @@ void ctl_edit_close(struct ctl_edit *e);
 /* All of FD, at most MAX bytes, NUL-terminated; SHOWN names it in errors (printed). NULL on
  * error. */
 char *ctl_read_fd(int fd, const char *shown, size_t max, size_t *len);
-/* The objects of kind K in O. */
-struct cluster_meta **ctl_objects_of(struct cluster_objects *o, enum cluster_kind k, size_t *n);
 /* "service", "endpoints", ...: messages and file names. */
 const char *ctl_kind_lower(enum cluster_kind k);
 

@@ -65,7 +65,7 @@ objidx_build(struct objidx *x, struct cluster_objects *o, const size_t *counts)
 	if (x->entries == NULL || htab_reserve(&x->tab, total) != SVC_OK)
 		return -1;
 	for (k = 0; k < CLUSTER_KIND_COUNT; k++) {
-		struct cluster_meta **arr = ctl_objects_of(o, (enum cluster_kind)k, &n);
+		struct cluster_meta **arr = cluster_objects_of(o, (enum cluster_kind)k, &n);
 
 		for (i = 0; i < counts[k] && i < n; i++) {
 			struct objidx_entry *en = &x->entries[used++];
@@ -199,7 +199,7 @@ ctl_create(struct ctl *ctl, bool apply)
 	}
 	cluster_objects_load_dir(&o, ctl->zones, &d);
 	for (k = 0; k < CLUSTER_KIND_COUNT; k++)
-		ctl_objects_of(&o, (enum cluster_kind)k, &counts[k]);
+		cluster_objects_of(&o, (enum cluster_kind)k, &counts[k]);
 	cluster_objects_load_buffer(&o, strcmp(ctl->file, "-") ? ctl->file : "<stdin>", input, len,
 	                            &d);
 	if (d.errors > 0) {
@@ -216,7 +216,7 @@ ctl_create(struct ctl *ctl, bool apply)
 	rc = 0;
 	for (k = 0; k < CLUSTER_KIND_COUNT; k++) {
 		size_t n;
-		struct cluster_meta **arr = ctl_objects_of(&o, (enum cluster_kind)k, &n);
+		struct cluster_meta **arr = cluster_objects_of(&o, (enum cluster_kind)k, &n);
 
 		for (i = counts[k]; i < n; i++) {
 			struct plan *p = &plan[n_plan++];
@@ -343,7 +343,7 @@ ctl_delete(struct ctl *ctl)
 	}
 	cluster_objects_load_dir(&o, ctl->zones, &d);
 	for (k = 0; k < CLUSTER_KIND_COUNT; k++)
-		ctl_objects_of(&o, (enum cluster_kind)k, &counts[k]);
+		cluster_objects_of(&o, (enum cluster_kind)k, &counts[k]);
 	if (objidx_build(&idx, &o, counts) != 0) {
 		fprintf(stderr, "error: out of memory\n");
 		rc = 1;

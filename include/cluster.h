@@ -462,6 +462,9 @@ enum svc_status cluster_objects_load_part(struct cluster_objects *objs, const ch
 /* Load the regular file open on FD (ST its fstat), named PATH in diagnostics and origins. */
 enum svc_status cluster_objects_load_fd(struct cluster_objects *objs, const char *path, int fd,
                                         const struct stat *st, struct diag *d);
+/* The objects of kind K (each starts with its meta): *N of them. */
+struct cluster_meta **cluster_objects_of(const struct cluster_objects *o, enum cluster_kind k,
+                                         size_t *n);
 /* Drop source positions (after validation: only the checks read them). */
 void cluster_objects_forget_positions(struct cluster_objects *objs);
 /* Load one file: a regular file, opened without blocking (a FIFO is an error, not a wait). */
