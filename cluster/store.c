@@ -591,15 +591,38 @@ unit_first(const struct cluster_unit *u)
 	return best;
 }
 
+/* A unit with its first object, found once for sorting. */
+struct unit_key {
+	const struct cluster_meta *first;
+	struct cluster_unit *u;
+};
+
 static int
 unit_cmp(const void *pa, const void *pb)
 {
-	const struct cluster_meta *a = unit_first(*(struct cluster_unit *const *)pa);
-	const struct cluster_meta *b = unit_first(*(struct cluster_unit *const *)pb);
+	const struct cluster_meta *a = ((const struct unit_key *)pa)->first;
+	const struct cluster_meta *b = ((const struct unit_key *)pb)->first;
 
 	if (a == NULL || b == NULL)
 		return (a == NULL) - (b == NULL);
 	return meta_name_cmp(a, b);
+}
+
+/* UNITS in the order of their first objects. False when out of memory (left as they were). */
+static bool
+sort_units(struct cluster_unit **units, size_t n)
+{
+	struct unit_key *keys = malloc((n + 1) * sizeof(*keys));
+
+	if (keys == NULL)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		keys[i] = (struct unit_key){unit_first(units[i]), units[i]};
+	qsort(keys, n, sizeof(*keys), unit_cmp);
+	for (size_t i = 0; i < n; i++)
+		units[i] = keys[i].u;
+	free(keys);
+	return true;
 }
 
 static int
@@ -734,7 +757,8 @@ store_snapshot(struct store *s, struct diag *d, struct cluster **out)
 	}
 	/* Units in the order of their objects: where each holds its own namespaces (one file per
 	 * namespace, or per service) the lists gathered from them need no sorting. */
-	qsort(units, n_units, sizeof(*units), unit_cmp);
+	if (!sort_units(units, n_units))
+		goto done;
 	v.services = malloc((tot[CLUSTER_KIND_SERVICE] + 1) * sizeof(void *));
 	nsobjs = malloc((tot[CLUSTER_KIND_NAMESPACE] + 1) * sizeof(*nsobjs));
 	for (k = 0; k < 3; k++)
