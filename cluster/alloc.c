@@ -542,3 +542,20 @@ alloc_objects(struct cluster_objects *objs, const struct cluster_config *cfg, st
 	alloc_lb_ips(objs, cfg, d, order, objs->n_services);
 	free(order);
 }
+
+void
+alloc_copy_results(struct cluster_service *dst, const struct cluster_service *src)
+{
+	memcpy(dst->cluster_ips, src->cluster_ips, sizeof(dst->cluster_ips));
+	dst->n_cluster_ips = src->n_cluster_ips;
+	dst->cluster_ip_allocated = src->cluster_ip_allocated;
+	for (size_t i = 0; i < dst->n_ports && i < src->n_ports; i++) {
+		dst->ports[i].node_port = src->ports[i].node_port;
+		dst->ports[i].node_port_allocated = src->ports[i].node_port_allocated;
+	}
+	dst->health_check_node_port = src->health_check_node_port;
+	dst->health_check_node_port_allocated = src->health_check_node_port_allocated;
+	dst->lb_ips = src->lb_ips;
+	dst->n_lb_ips = src->n_lb_ips;
+	dst->lb_ip_allocated = src->lb_ip_allocated;
+}

@@ -18,6 +18,9 @@ void validate_config(const struct cluster_config *cfg, struct diag *d);
  * lb_ips (allocating from the configured pools when none is given). Deterministic: the result
  * depends only on the set of objects, never on load order. */
 void alloc_objects(struct cluster_objects *objs, const struct cluster_config *cfg, struct diag *d);
+/* What allocation wrote into SRC (addresses, ports, load-balancer IPs), into DST, a copy of the
+ * same manifest whose ports array DST owns. DST shares SRC's load-balancer IPs. */
+void alloc_copy_results(struct cluster_service *dst, const struct cluster_service *src);
 
 /* Compute each service's endpoints from pods (selector) or from Endpoints/EndpointSlices, and the
  * Endpoints view svcctl prints. Results are allocated in ARENA. */

@@ -130,3 +130,24 @@ diag_print(const struct diag *d, FILE *out)
 	if (d->truncated)
 		fprintf(out, "(%zu more problems not shown)\n", d->errors + d->warnings - d->n);
 }
+
+void
+diag_append(struct diag *d, const struct diag *src)
+{
+	size_t errors = 0, warnings = 0;
+
+	for (size_t i = 0; i < src->n; i++) {
+		const struct diag_entry *e = &src->entries[i];
+
+		diag_add(d, e->level, e->file, e->line, e->col, e->field, "%s",
+		         e->message ? e->message : "");
+		if (e->level == DIAG_ERROR)
+			errors++;
+		else
+			warnings++;
+	}
+	/* Those SRC only counted. */
+	d->errors += src->errors - errors;
+	d->warnings += src->warnings - warnings;
+	d->truncated = d->truncated || src->truncated;
+}

@@ -956,3 +956,88 @@ schema_decode(struct schema_decoder *dec, const struct schema_obj *so, const str
 	}
 	dec->obj_at = outer;
 }
+
+/* ---- comparison -------------------------------------------------------------------------- */
+
+static bool
+str_equal(const char *a, const char *b)
+{
+	return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+static bool
+field_equal(const struct schema_field *f, const char *a, const char *b)
+{
+	const char *pa = a + f->offset, *pb = b + f->offset;
+	size_t i, n;
+
+	switch (f->type) {
+	case SCHEMA_STR:
+		return str_equal(*(const char *const *)pa, *(const char *const *)pb);
+	case SCHEMA_INT:
+		return *(const int32_t *)pa == *(const int32_t *)pb;
+	case SCHEMA_BOOL:
+		return *(const bool *)pa == *(const bool *)pb;
+	case SCHEMA_TRIBOOL:
+		return *(const enum cluster_tribool *)pa == *(const enum cluster_tribool *)pb;
+	case SCHEMA_ENUM:
+		return *(const int *)pa == *(const int *)pb &&
+		       (!(f->flags & SCHEMA_SEEN) ||
+		        *(const bool *)(a + f->offset2) == *(const bool *)(b + f->offset2));
+	case SCHEMA_INTORSTR:
+		return *(const int32_t *)pa == *(const int32_t *)pb &&
+		       str_equal(*(const char *const *)(a + f->offset2),
+		                 *(const char *const *)(b + f->offset2));
+	case SCHEMA_STRLIST:
+		n = *(const size_t *)(a + f->offset2);
+		if (n != *(const size_t *)(b + f->offset2))
+			return false;
+		for (i = 0; i < n; i++)
+			if (!str_equal((*(const char *const *const *)pa)[i],
+			               (*(const char *const *const *)pb)[i]))
+				return false;
+		return true;
+	case SCHEMA_LABELS: {
+		const struct cluster_labels *la = (const void *)pa, *lb = (const void *)pb;
+
+		if (la->n != lb->n)
+			return false;
+		for (i = 0; i < la->n; i++)
+			if (!str_equal(la->items[i].key, lb->items[i].key) ||
+			    !str_equal(la->items[i].value, lb->items[i].value))
+				return false;
+		return true;
+	}
+	case SCHEMA_OBJ:
+		return schema_equal(f->sub, pa, pb);
+	case SCHEMA_OBJPTR: {
+		const void *oa = *(const void *const *)pa, *ob = *(const void *const *)pb;
+
+		if (oa == NULL || ob == NULL)
+			return oa == ob;
+		return schema_equal(f->sub, oa, ob);
+	}
+	case SCHEMA_LIST:
+		n = *(const size_t *)(a + f->offset2);
+		if (n != *(const size_t *)(b + f->offset2))
+			return false;
+		for (i = 0; i < n; i++)
+			if (!schema_equal(f->sub, *(const char *const *)pa + i * f->sub->size,
+			                  *(const char *const *)pb + i * f->sub->size))
+				return false;
+		return true;
+	case SCHEMA_IGNORE:
+	case SCHEMA_UNSUPPORTED:
+		return true;
+	}
+	return false;
+}
+
+bool
+schema_equal(const struct schema_obj *so, const void *a, const void *b)
+{
+	for (size_t i = 0; i < so->n_fields; i++)
+		if (!field_equal(&so->fields[i], a, b))
+			return false;
+	return true;
+}

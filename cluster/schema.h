@@ -84,6 +84,10 @@ struct schema_decoder {
 void schema_decode(struct schema_decoder *dec, const struct schema_obj *so, const struct ynode *map,
                    void *out);
 
+/* Whether A and B, structs of schema SO, hold the same values in every field the schema reads
+ * (what a manifest says; not what is derived from it or where it was written). */
+bool schema_equal(const struct schema_obj *so, const void *a, const void *b);
+
 /* ENUM names shared with printing code. */
 extern const char *const schema_proto_names[];
 extern const char *const schema_svc_type_names[];

@@ -7,6 +7,7 @@
 #include "build.h"
 #include "claims.h"
 #include "htab.h"
+#include "schema.h"
 
 struct store_unit {
 	struct htab_node hn; /* in store.units by name */
@@ -32,6 +33,18 @@ struct store {
 	struct cluster *last;
 	struct htab dirty; /* struct dirty_ns by name */
 	bool all_dirty;    /* no shard can be shared (no snapshot yet, or memory ran out) */
+	/* A service came, went, changed or moved since the last snapshot: claims and allocation
+	 * run over every service again. Otherwise the last snapshot's results hold as they are
+	 * (they are a function of the services alone) and what that pass reported is reported
+	 * again. */
+	bool services_changed;
+	struct diag services_diag;
+	bool reuse_failed; /* a service of the last snapshot was not found in the units */
+	/* The units that hold objects, in the order of their first objects; sorted again only
+	 * when a unit came, went or begins with another object. */
+	struct store_unit **order;
+	size_t n_order;
+	bool order_stale;
 };
 
 enum svc_status
@@ -45,6 +58,9 @@ store_create(const struct cluster_config *cfg, struct store **out)
 	s->cfg = *cfg;
 	s->gen = 1;
 	s->all_dirty = true;
+	s->services_changed = true;
+	s->order_stale = true;
+	diag_init(&s->services_diag);
 	htab_init(&s->units);
 	htab_init(&s->dirty);
 	return SVC_OK;
@@ -111,6 +127,8 @@ store_destroy(struct store *s)
 	htab_deinit(&s->units);
 	dirty_clear(s);
 	htab_deinit(&s->dirty);
+	diag_deinit(&s->services_diag);
+	free(s->order);
 	cluster_unref(s->last);
 	free(s);
 }
@@ -302,7 +320,65 @@ keep_claim_positions(struct cluster_objects *o)
 	}
 }
 
+static bool
+same_pos(const struct cluster_pos *a, const struct cluster_pos *b)
+{
+	return a->line == b->line && a->col == b->col;
+}
+
+/* Whether A and B are one service to claims and allocation, and to their reports: the same
+ * manifest fields, held since the same generation, written in the same place. */
+static bool
+same_service(const struct cluster_service *a, const struct cluster_service *b)
+{
+	const struct cluster_meta *ma = &a->meta, *mb = &b->meta;
+
+	if (!schema_equal(schema_kinds[CLUSTER_KIND_SERVICE].doc, a, b) || ma->since != mb->since ||
+	    ma->origin.line != mb->origin.line || !same_pos(&ma->name_pos, &mb->name_pos) ||
+	    strcmp(ma->origin.file ? ma->origin.file : "",
+	           mb->origin.file ? mb->origin.file : "") ||
+	    !same_pos(&a->cluster_ip_pos[0], &b->cluster_ip_pos[0]) ||
+	    !same_pos(&a->cluster_ip_pos[1], &b->cluster_ip_pos[1]) ||
+	    !same_pos(&a->health_check_node_port_pos, &b->health_check_node_port_pos) ||
+	    !same_pos(&a->type_pos, &b->type_pos) ||
+	    !same_pos(&a->external_policy_pos, &b->external_policy_pos))
+		return false;
+	for (size_t k = 0; k < a->n_ports; k++)
+		if (!same_pos(&a->ports[k].pos, &b->ports[k].pos) ||
+		    !same_pos(&a->ports[k].node_port_pos, &b->ports[k].node_port_pos))
+			return false;
+	return true;
+}
+
+/* Note whether a unit going from OLD to NEW objects (either may be NULL) changes its services. */
+static void
+note_services(struct store *s, const struct cluster_objects *old, const struct cluster_objects *new)
+{
+	size_t n_old = old ? old->n_services : 0, n_new = new ? new->n_services : 0;
+
+	if (n_old != n_new) {
+		s->services_changed = true;
+		return;
+	}
+	for (size_t i = 0; i < n_old && !s->services_changed; i++)
+		if (!same_service(old->services[i], new->services[i]))
+			s->services_changed = true;
+}
+
 /* ---- units ----------------------------------------------------------------------------- */
+
+static const struct cluster_meta *unit_first(const struct cluster_unit *u);
+static int meta_name_cmp(const struct cluster_meta *a, const struct cluster_meta *b);
+
+/* Whether a unit going from OLD to NEW (either may be NULL) may move in the order of units. */
+static bool
+moves_in_order(const struct cluster_unit *old, const struct cluster_unit *new)
+{
+	const struct cluster_meta *a = old ? unit_first(old) : NULL;
+	const struct cluster_meta *b = new ? unit_first(new) : NULL;
+
+	return a == NULL || b == NULL || meta_name_cmp(a, b) != 0;
+}
 
 enum svc_status
 store_put(struct store *s, const char *name, struct cluster_objects *objs, struct diag *d,
@@ -350,6 +426,9 @@ store_put(struct store *s, const char *name, struct cluster_objects *objs, struc
 		goto done;
 	mark_dirty_objects(s, u->good ? &u->good->objs : NULL);
 	mark_dirty_objects(s, &cu->objs);
+	note_services(s, u->good ? &u->good->objs : NULL, &cu->objs);
+	if (moves_in_order(u->good, cu))
+		s->order_stale = true;
 	cluster_unit_unref(u->good);
 	u->good = cu;
 	cu = NULL;
@@ -378,6 +457,8 @@ store_move(struct store *s, const char *name, long dline, long dbyte)
 
 	if (u == NULL || u->good == NULL)
 		return;
+	if (dline != 0)
+		note_services(s, &u->good->objs, NULL); /* their reports' lines move */
 	for (int kind = 0; kind < CLUSTER_KIND_COUNT; kind++) {
 		void *const *items = objects_of(&u->good->objs, (enum cluster_kind)kind, &n);
 
@@ -414,6 +495,8 @@ store_delete(struct store *s, const char *name)
 		return;
 	htab_remove(&s->units, &u->hn);
 	mark_dirty_objects(s, u->good ? &u->good->objs : NULL);
+	note_services(s, u->good ? &u->good->objs : NULL, NULL);
+	s->order_stale = true;
 	s->n_units--;
 	if (u->failing)
 		s->n_failing--;
@@ -594,7 +677,7 @@ unit_first(const struct cluster_unit *u)
 /* A unit with its first object, found once for sorting. */
 struct unit_key {
 	const struct cluster_meta *first;
-	struct cluster_unit *u;
+	struct store_unit *u;
 };
 
 static int
@@ -608,20 +691,35 @@ unit_cmp(const void *pa, const void *pb)
 	return meta_name_cmp(a, b);
 }
 
-/* UNITS in the order of their first objects. False when out of memory (left as they were). */
+/* S's order of units made again. False when out of memory. */
 static bool
-sort_units(struct cluster_unit **units, size_t n)
+sort_units(struct store *s)
 {
-	struct unit_key *keys = malloc((n + 1) * sizeof(*keys));
+	struct unit_key *keys = malloc((s->n_units + 1) * sizeof(*keys));
+	struct store_unit **order = malloc((s->n_units + 1) * sizeof(*order));
+	struct htab_iter it;
+	struct htab_node *hn;
+	size_t n = 0;
 
-	if (keys == NULL)
+	if (keys == NULL || order == NULL) {
+		free(keys);
+		free(order);
 		return false;
-	for (size_t i = 0; i < n; i++)
-		keys[i] = (struct unit_key){unit_first(units[i]), units[i]};
+	}
+	for (hn = htab_first(&it, &s->units); hn != NULL; hn = htab_iter_next(&it)) {
+		struct store_unit *u = htab_item(hn, struct store_unit, hn);
+
+		if (u->good != NULL)
+			keys[n++] = (struct unit_key){unit_first(u->good), u};
+	}
 	qsort(keys, n, sizeof(*keys), unit_cmp);
 	for (size_t i = 0; i < n; i++)
-		units[i] = keys[i].u;
+		order[i] = keys[i].u;
 	free(keys);
+	free(s->order);
+	s->order = order;
+	s->n_order = n;
+	s->order_stale = false;
 	return true;
 }
 
@@ -639,6 +737,15 @@ struct gather {
 	/* Per unit of the snapshot: the first and last namespace it holds objects in (NULL: none),
 	 * so a namespace is looked for only in the units that may hold it. */
 	const char **lo, **hi;
+	/* The greatest HI of the units up to each: the units before the first whose MAXHI reaches
+	 * a namespace hold nothing of it. */
+	const char **maxhi;
+	/* Reusing the last allocation: the namespace's services of now, and where their copies
+	 * go. */
+	struct cluster_service **now;
+	size_t n_now;
+	struct cluster_service **made;
+	struct arena *arena;
 };
 
 /* The namespace range of unit U into *LO and *HI (both NULL when it holds no namespaced
@@ -661,12 +768,70 @@ unit_ns_range(const struct cluster_unit *u, const char **lo, const char **hi)
 	}
 }
 
-/* Build namespace NS's shard afresh: its services (SVCS, allocated), and its other objects from
- * every unit. *OUT stays NULL when the namespace holds nothing. */
+/* The first of the N units (in the order of their first objects) that may hold namespace NS. */
+static size_t
+units_from(const struct gather *g, size_t n, const char *ns)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (g->maxhi[mid] == NULL || ns_cmp(g->maxhi[mid], ns) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Services by name, then where they are written. */
+static int
+written_cmp(const void *pa, const void *pb)
+{
+	const struct cluster_meta *a = *(const struct cluster_meta *const *)pa;
+	const struct cluster_meta *b = *(const struct cluster_meta *const *)pb;
+	int c = strcmp(a->name, b->name);
+
+	if (c == 0)
+		c = strcmp(a->origin.file ? a->origin.file : "",
+		           b->origin.file ? b->origin.file : "");
+	if (c == 0)
+		c = a->origin.line < b->origin.line ? -1 : a->origin.line > b->origin.line;
+	return c;
+}
+
+/* The last snapshot's services of a namespace (LAST, claims resolved and allocated) made again
+ * from the same services of now, which the units of this snapshot hold (the last one's may be
+ * gone with their units), with the addresses and ports allocated then. SVC_EINVAL when one is
+ * not found: then the services did change. */
+static enum svc_status
+reused_input(struct gather *g, struct cluster_service *const *last, size_t n)
+{
+	qsort(g->now, g->n_now, sizeof(*g->now), written_cmp);
+	for (size_t i = 0; i < n; i++) {
+		struct cluster_service *const *hit =
+		        bsearch(&last[i], g->now, g->n_now, sizeof(*g->now), written_cmp);
+		struct cluster_service *c;
+
+		if (hit == NULL)
+			return SVC_EINVAL;
+		c = service_copy(g->arena, *hit);
+		if (c == NULL)
+			return SVC_ENOMEM;
+		alloc_copy_results(c, last[i]);
+		g->made[i] = c;
+	}
+	return SVC_OK;
+}
+
+/* Build namespace NS's shard afresh: its services (SVCS, allocated; from the last snapshot when
+ * REUSE), and its other objects from every unit. *OUT stays NULL when the namespace holds
+ * nothing. */
 static enum svc_status
 rebuild_shard(struct store *s, const char *ns, struct cluster_service *const *svcs, size_t n_svcs,
-              struct cluster_unit *const *units, size_t n_units, struct gather *g, struct diag *d,
-              struct cluster_shard **out)
+              bool reuse, struct cluster_unit *const *units, size_t n_units, struct gather *g,
+              struct diag *d, struct cluster_shard **out)
 {
 	static const char *const kinds[3] = {"pod", "endpoints", "endpointslice"};
 	static const enum cluster_kind ks[3] = {CLUSTER_KIND_POD, CLUSTER_KIND_ENDPOINTS,
@@ -677,10 +842,14 @@ rebuild_shard(struct store *s, const char *ns, struct cluster_service *const *sv
 	*out = NULL;
 	g->n[0] = g->n[1] = g->n[2] = 0;
 	g->n_units = 0;
-	for (u = 0; u < n_units; u++) {
+	g->n_now = 0;
+	for (u = units_from(g, n_units, ns); u < n_units; u++) {
 		bool used = false;
 
-		if (g->lo[u] == NULL || ns_cmp(ns, g->lo[u]) < 0 || ns_cmp(ns, g->hi[u]) > 0)
+		/* In the order of their first namespaces, those without any last. */
+		if (g->lo[u] == NULL || ns_cmp(ns, g->lo[u]) < 0)
+			break;
+		if (ns_cmp(ns, g->hi[u]) > 0)
 			continue;
 		for (k = 0; k < 3; k++) {
 			void *const *items = objects_of(&units[u]->objs, ks[k], &n);
@@ -694,16 +863,32 @@ rebuild_shard(struct store *s, const char *ns, struct cluster_service *const *sv
 			}
 		}
 		/* A unit with services here counts too: the shard points at their fields. */
-		if (!used) {
+		{
 			void *const *items = objects_of(&units[u]->objs, CLUSTER_KIND_SERVICE, &n);
 
-			used = ns_range(items, n, ns, &from) > from;
+			to = ns_range(items, n, ns, &from);
+			if (to > from && reuse) {
+				memcpy(g->now + g->n_now, items + from,
+				       (to - from) * sizeof(void *));
+				g->n_now += to - from;
+			}
+			used = used || to > from;
 		}
 		if (used)
 			g->units[g->n_units++] = units[u];
 	}
 	if (n_svcs == 0 && g->n[0] == 0 && g->n[1] == 0 && g->n[2] == 0)
 		return SVC_OK;
+	if (reuse && n_svcs > 0) {
+		enum svc_status st = reused_input(g, svcs, n_svcs);
+
+		if (st != SVC_OK) {
+			s->reuse_failed = st == SVC_EINVAL;
+			return st;
+		}
+		svcs = g->made;
+		in.services = svcs;
+	}
 	/* NS may be the store's record of a change: the shard names it from its objects. */
 	in.ns = n_svcs > 0 ? svcs[0]->meta.ns
 	        : g->n[0]  ? ((const struct cluster_meta *)g->items[0][0])->ns
@@ -720,8 +905,44 @@ rebuild_shard(struct store *s, const char *ns, struct cluster_service *const *sv
 	return shard_build(&s->cfg, &in, g->units, g->n_units, d, out);
 }
 
-enum svc_status
-store_snapshot(struct store *s, struct diag *d, struct cluster **out)
+/* Services are a cluster-wide matter: every one of UNITS' copied into V, claims resolved and
+ * addresses and ports allocated. What it reports goes to D and is kept for the snapshots that
+ * reuse its results. */
+static enum svc_status
+services_pass(struct store *s, struct cluster_unit *const *units, size_t n_units,
+              struct cluster_objects *v, struct diag *d)
+{
+	struct diag sd;
+	enum svc_status st = SVC_ENOMEM;
+
+	diag_init(&sd);
+	for (size_t i = 0; i < n_units; i++) {
+		const struct cluster_objects *o = &units[i]->objs;
+
+		for (size_t k = 0; k < o->n_services; k++) {
+			struct cluster_service *c = service_copy(&v->arena, o->services[k]);
+
+			if (c == NULL)
+				goto done;
+			v->services[v->n_services++] = c;
+		}
+	}
+	claims_resolve_names((void **)v->services, &v->n_services, "service", &sd);
+	st = claims_resolve_services(v->services, &v->n_services, &sd);
+	if (st != SVC_OK)
+		goto done;
+	alloc_objects(v, &s->cfg, &sd);
+	diag_append(d, &sd);
+	diag_deinit(&s->services_diag);
+	s->services_diag = sd;
+	diag_init(&sd);
+done:
+	diag_deinit(&sd);
+	return st;
+}
+
+static enum svc_status
+snapshot_try(struct store *s, struct diag *d, struct cluster **out)
 {
 	struct cluster_objects v; /* the services, copied and allocated */
 	struct cluster_unit **units = NULL;
@@ -734,6 +955,7 @@ store_snapshot(struct store *s, struct diag *d, struct cluster **out)
 	size_t n_units = 0, n_shards = 0, n_names = 0, n_nsobjs = 0, i, k, n;
 	size_t tot[CLUSTER_KIND_COUNT] = {0};
 	enum svc_status st = SVC_ENOMEM;
+	bool reuse;
 
 	*out = NULL;
 	cluster_objects_init(&v);
@@ -741,60 +963,68 @@ store_snapshot(struct store *s, struct diag *d, struct cluster **out)
 		validate_config(&s->cfg, d);
 		s->config_checked = true;
 	}
-	units = malloc((s->n_units + 1) * sizeof(*units));
+	/* Units in the order of their objects: where each holds its own namespaces (one file per
+	 * namespace, or per service) the lists gathered from them need no sorting. */
+	if ((s->order_stale || s->all_dirty) && !sort_units(s))
+		goto done;
+	units = malloc((s->n_order + 1) * sizeof(*units));
 	if (units == NULL)
 		goto done;
-	for (hn = htab_first(&it, &s->units); hn != NULL; hn = htab_iter_next(&it)) {
-		struct store_unit *u = htab_item(hn, struct store_unit, hn);
+	for (i = 0; i < s->n_order; i++) {
+		struct store_unit *u = s->order[i];
 
-		if (u->good == NULL)
-			continue;
 		units[n_units++] = cluster_unit_ref(u->good);
 		for (int kind = 0; kind < CLUSTER_KIND_COUNT; kind++) {
 			objects_of(&u->good->objs, (enum cluster_kind)kind, &n);
 			tot[kind] += n;
 		}
 	}
-	/* Units in the order of their objects: where each holds its own namespaces (one file per
-	 * namespace, or per service) the lists gathered from them need no sorting. */
-	if (!sort_units(units, n_units))
-		goto done;
-	v.services = malloc((tot[CLUSTER_KIND_SERVICE] + 1) * sizeof(void *));
+	v.services = malloc((tot[CLUSTER_KIND_SERVICE] + (s->last ? s->last->n_services : 0) + 1) *
+	                    sizeof(void *));
 	nsobjs = malloc((tot[CLUSTER_KIND_NAMESPACE] + 1) * sizeof(*nsobjs));
 	for (k = 0; k < 3; k++)
 		g.items[k] = malloc((tot[CLUSTER_KIND_POD + k] + 1) * sizeof(void *));
 	g.units = malloc((n_units + 1) * sizeof(*g.units));
+	g.now = malloc((tot[CLUSTER_KIND_SERVICE] + 1) * sizeof(*g.now));
+	g.made = malloc((tot[CLUSTER_KIND_SERVICE] + (s->last ? s->last->n_services : 0) + 1) *
+	                sizeof(*g.made));
+	g.arena = &v.arena;
 	g.lo = malloc((n_units + 1) * sizeof(*g.lo));
 	g.hi = malloc((n_units + 1) * sizeof(*g.hi));
+	g.maxhi = malloc((n_units + 1) * sizeof(*g.maxhi));
 	if (v.services == NULL || nsobjs == NULL || g.items[0] == NULL || g.items[1] == NULL ||
-	    g.items[2] == NULL || g.units == NULL || g.lo == NULL || g.hi == NULL)
+	    g.items[2] == NULL || g.units == NULL || g.lo == NULL || g.hi == NULL ||
+	    g.maxhi == NULL || g.now == NULL || g.made == NULL)
 		goto done;
-	for (i = 0; i < n_units; i++)
+	for (i = 0; i < n_units; i++) {
 		unit_ns_range(units[i], &g.lo[i], &g.hi[i]);
-	/* Services are a cluster-wide matter (claims, allocation): all of them, every time. */
+		g.maxhi[i] = i > 0 ? g.maxhi[i - 1] : NULL;
+		if (g.hi[i] != NULL && (g.maxhi[i] == NULL || ns_cmp(g.hi[i], g.maxhi[i]) > 0))
+			g.maxhi[i] = g.hi[i];
+	}
 	for (i = 0; i < n_units; i++) {
 		const struct cluster_objects *o = &units[i]->objs;
 
-		for (k = 0; k < o->n_services; k++) {
-			struct cluster_service *c = service_copy(&v.arena, o->services[k]);
-
-			if (c == NULL)
-				goto done;
-			v.services[v.n_services++] = c;
-		}
 		for (k = 0; k < o->n_namespaces; k++)
 			nsobjs[n_nsobjs++] = o->namespaces[k];
 	}
-	claims_resolve_names((void **)v.services, &v.n_services, "service", d);
 	claims_resolve_names((void **)nsobjs, &n_nsobjs, "namespace", d);
-	st = claims_resolve_services(v.services, &v.n_services, d);
-	if (st != SVC_OK)
-		goto done;
-	alloc_objects(&v, &s->cfg, d);
 	if (s->last == NULL)
 		s->all_dirty = true;
-	if (!s->all_dirty)
-		diff_allocation(s, v.services, v.n_services);
+	reuse = !s->all_dirty && !s->services_changed;
+	if (reuse) {
+		/* The last snapshot's services, claims resolved and allocated: the shards rebuilt
+		 * here take their manifests from the units of now (reused_input). */
+		memcpy(v.services, s->last->services, s->last->n_services * sizeof(void *));
+		v.n_services = s->last->n_services;
+		diag_append(d, &s->services_diag);
+	} else {
+		st = services_pass(s, units, n_units, &v, d);
+		if (st != SVC_OK)
+			goto done;
+		if (!s->all_dirty)
+			diff_allocation(s, v.services, v.n_services);
+	}
 	/* Every namespace that may have a shard: the last snapshot's, the services', the changed.
 	 */
 	st = SVC_ENOMEM;
@@ -850,8 +1080,8 @@ store_snapshot(struct store *s, struct diag *d, struct cluster **out)
 			continue;
 		}
 		to = ns_range((void *const *)v.services, v.n_services, names[i], &from);
-		st = rebuild_shard(s, names[i], v.services + from, to - from, units, n_units, &g, d,
-		                   &shards[n_shards]);
+		st = rebuild_shard(s, names[i], v.services + from, to - from, reuse, units, n_units,
+		                   &g, d, &shards[n_shards]);
 		if (st == SVC_OK && shards[n_shards] != NULL)
 			n_shards++;
 	}
@@ -869,11 +1099,13 @@ store_snapshot(struct store *s, struct diag *d, struct cluster **out)
 	s->last = cluster_ref(*out);
 	dirty_clear(s);
 	s->all_dirty = false;
+	s->services_changed = false;
 	s->gen++;
 done:
 	if (st != SVC_OK) {
 		/* What changed is no longer recorded exactly: the next snapshot rebuilds all. */
 		s->all_dirty = true;
+		s->services_changed = true;
 		dirty_clear(s);
 	}
 	for (i = 0; i < n_shards; i++)
@@ -887,8 +1119,31 @@ done:
 	for (k = 0; k < 3; k++)
 		free(g.items[k]);
 	free(g.units);
+	free(g.now);
+	free(g.made);
 	free(g.lo);
 	free(g.hi);
+	free(g.maxhi);
 	cluster_objects_deinit(&v);
+	return st;
+}
+
+enum svc_status
+store_snapshot(struct store *s, struct diag *d, struct cluster **out)
+{
+	struct diag tmp;
+	enum svc_status st;
+
+	diag_init(&tmp);
+	s->reuse_failed = false;
+	st = snapshot_try(s, &tmp, out);
+	if (s->reuse_failed) {
+		/* Cannot be, by how services_changed is kept; should it be, claims and allocation
+		 * run over every service. */
+		diag_clear(&tmp);
+		st = snapshot_try(s, &tmp, out);
+	}
+	diag_append(d, &tmp);
+	diag_deinit(&tmp);
 	return st;
 }

@@ -38,6 +38,9 @@ void diag_clear(struct diag *d);
 void diag_add(struct diag *d, enum diag_level level, const char *file, uint32_t line, uint32_t col,
               const char *field, const char *fmt, ...) __attribute__((format(printf, 7, 8)));
 
+/* Record every problem SRC holds (and counts) in D too. */
+void diag_append(struct diag *d, const struct diag *src);
+
 /* Sort by file, line and column, so reports read in source order. */
 void diag_sort(struct diag *d);
 
