@@ -842,6 +842,51 @@ test_kind_table(void **state)
 	assert_string_equal(cluster_svc_type_str(CLUSTER_SVC_LOADBALANCER), "LoadBalancer");
 }
 
+/* Two decodings of one text are equal; a change anywhere the schema reads (a nested list's
+ * field, a label, an int-or-string, a string list) is not; comments and key order are not read. */
+static void
+test_equal(void **state)
+{
+	static const char base[] =
+	        "apiVersion: v1\nkind: Service\nmetadata:\n  name: a\n  labels: {x: \"1\"}\n"
+	        "spec:\n  selector: {app: a}\n  externalIPs: [192.0.2.1]\n"
+	        "  ports:\n  - {name: http, port: 80, targetPort: web}\n";
+	static const char *const differ[] = {
+	        "apiVersion: v1\nkind: Service\nmetadata:\n  name: a\n  labels: {x: \"2\"}\n"
+	        "spec:\n  selector: {app: a}\n  externalIPs: [192.0.2.1]\n"
+	        "  ports:\n  - {name: http, port: 80, targetPort: web}\n",
+	        "apiVersion: v1\nkind: Service\nmetadata:\n  name: a\n  labels: {x: \"1\"}\n"
+	        "spec:\n  selector: {app: a}\n  externalIPs: [192.0.2.2]\n"
+	        "  ports:\n  - {name: http, port: 80, targetPort: web}\n",
+	        "apiVersion: v1\nkind: Service\nmetadata:\n  name: a\n  labels: {x: \"1\"}\n"
+	        "spec:\n  selector: {app: a}\n  externalIPs: [192.0.2.1]\n"
+	        "  ports:\n  - {name: http, port: 80, targetPort: 8080}\n",
+	        "apiVersion: v1\nkind: Service\nmetadata:\n  name: a\n  labels: {x: \"1\"}\n"
+	        "spec:\n  selector: {app: a}\n  externalIPs: [192.0.2.1]\n"
+	        "  ports:\n  - {name: http, port: 80, targetPort: web}\n  - {port: 81}\n",
+	};
+	const struct schema_obj *so = schema_kinds[CLUSTER_KIND_SERVICE].doc;
+	struct loaded a, b;
+
+	(void)state;
+	load(&a, base);
+	load(&b, "# the same service\napiVersion: v1\nkind: Service\nspec:\n"
+	         "  ports:\n  - {targetPort: web, port: 80, name: http}\n"
+	         "  externalIPs: [192.0.2.1]\n  selector: {app: a}\n"
+	         "metadata:\n  labels: {x: \"1\"}\n  name: a\n");
+	assert_int_equal(a.objs.n_services, 1);
+	assert_int_equal(b.objs.n_services, 1);
+	assert_true(schema_equal(so, a.objs.services[0], b.objs.services[0]));
+	unload(&b);
+	for (size_t i = 0; i < sizeof(differ) / sizeof(differ[0]); i++) {
+		load(&b, differ[i]);
+		assert_int_equal(b.objs.n_services, 1);
+		assert_false(schema_equal(so, a.objs.services[0], b.objs.services[0]));
+		unload(&b);
+	}
+	unload(&a);
+}
+
 int
 main(void)
 {
@@ -865,6 +910,7 @@ main(void)
 	        cmocka_unit_test(test_timestamps),
 	        cmocka_unit_test(test_plain_is_typed),
 	        cmocka_unit_test(test_kind_table),
+	        cmocka_unit_test(test_equal),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

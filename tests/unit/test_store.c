@@ -367,6 +367,31 @@ test_claims(void **state)
 	                   "Duplicate value: service default/young");
 	assert_non_null(strstr(e->file, "/b.yaml"));
 	cluster_unref(c);
+	/* A change that leaves every service as it was (claims and allocation are not worked out
+	 * again): the claims stand, and what they leave out is reported again, where it was. */
+	for (int i = 0; i < 2; i++) {
+		tu_write(dir, ".t",
+		         i == 0 ? "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n"
+		                  "status:\n  podIP: 10.1.0.1\n"
+		                : "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n"
+		                  "status:\n  podIP: 10.1.0.2\n");
+		tu_rename(dir, ".t", "p.yaml");
+		c = scan(ds, s, &d);
+		assert_int_equal(c->n_pods, 1);
+		assert_int_equal(
+		        cluster_service_by_name(c, "default", "young")->cluster_ips[0].bytes[3],
+		        21);
+		assert_null(cluster_service_by_name(c, "default", "ancient"));
+		assert_int_equal(d.errors, 2);
+		e = tu_diag_expect(&d, DIAG_ERROR, "metadata.name",
+		                   "Duplicate value: service default/young");
+		assert_non_null(strstr(e->file, "/b.yaml"));
+		e = tu_diag_expect(&d, DIAG_ERROR, "spec.clusterIP",
+		                   "already allocated to service default/young");
+		assert_non_null(strstr(e->file, "/m.yaml"));
+		assert_int_equal(e->line, 8);
+		cluster_unref(c);
+	}
 	dirsrc_destroy(ds);
 	store_destroy(s);
 	diag_deinit(&d);
