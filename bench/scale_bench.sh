@@ -238,6 +238,30 @@ else
 	VIP=0.0.0.0 VIP_WATCH=0.0.0.0
 fi
 
+# CPU ticks of PID's builder thread: the one with the highest nice value (it lowers its own
+# priority below the serving threads'), which runs only while a change is being built.
+builder_ticks() {
+	awk '{ sub(/^[^)]*\) /, ""); nice = $17; t = $12 + $13 }
+		NR == 1 || nice > best { best = nice; sum = 0 }
+		nice == best { sum += t } END { print sum + 0 }' /proc/"$1"/task/*/stat 2>/dev/null || echo 0
+}
+# Wait (up to 120 s) until no builder thread of the PIDs has run for a second: every change
+# written so far is built, and memory read then is not that of a build under way.
+wait_built() {
+	local last="" now i
+	for i in $(seq 1 240); do
+		now=""
+		for p in "$@"; do now="$now $(builder_ticks "$p")"; done
+		[ "$now" = "$last" ] && return 0
+		last=$now
+		nap 0.5
+		now=""
+		for p in "$@"; do now="$now $(builder_ticks "$p")"; done
+		[ "$now" = "$last" ] && { nap 0.5; return 0; }
+		last=$now
+	done
+	log "scale_bench: the daemons were still building after 120 s"
+}
 mem_json() { # NAME PID: {"rss_kb":..,"hwm_kb":..}
 	awk -v n="$1" '/^VmRSS:/ {r = $2} /^VmHWM:/ {h = $2}
 		END {printf "{\"daemon\": \"%s\", \"rss_kb\": %s, \"hwm_kb\": %s}\n", n, r ? r : "null", h ? h : "null"}' \
@@ -288,8 +312,9 @@ if [ "$DNS_OK" = 1 ]; then
 		wait "$BURST_PID" || log "scale_bench: the burst failed"
 		python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("burst", d["phase_start"], d["phase_end"])' \
 			"$WORK/burst.json" >>"$PHASES" 2>/dev/null || true
-		log "settling ${SETTLE}s after the burst ..."
+		log "settling ${SETTLE}s after the burst, and until every change is built ..."
 		nap "$SETTLE"
+		wait_built "$SVCDNS_PID" ${SVCFWD_PID:+"$SVCFWD_PID"}
 		mem_json svcdns "$SVCDNS_PID" >"$WORK/after-svcdns.json"
 		[ -n "$SVCFWD_PID" ] && mem_json svcfwd "$SVCFWD_PID" >"$WORK/after-svcfwd.json"
 	fi

@@ -54,9 +54,10 @@ dnsd_server_set_zone(struct dnsd_server *s, struct dnsz *z)
 	s->zone = z;
 	pthread_mutex_unlock(&s->zone_lock);
 	/* No reader can take OLD any more, and each holds it for one batch of queries: wait
-	 * (1 s at most, as a bound) until they let go, so freeing it, which takes time in
-	 * proportion to the model, happens on this thread. */
-	for (waited = 0; old != NULL && waited < 10000; waited++) {
+	 * until they let go, so freeing it, which takes time in proportion to the model, happens
+	 * on this thread (and the memory is given back after). A reader starved of the processor
+	 * (by a big change applied on the same one) may take a while: 10 s at most, as a bound. */
+	for (waited = 0; old != NULL && waited < 100000; waited++) {
 		if (atomic_load_explicit((_Atomic int *)&old->refs, memory_order_acquire) == 1)
 			break;
 		nanosleep(&pause, NULL);
