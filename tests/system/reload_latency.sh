@@ -162,13 +162,16 @@ F=$WORK/fwd-zones
 "$PY" "$GEN" "$F" --services "$N_FWD" --pods 40 || exit 1
 probe_svc probe-old $IP_OLD >"$F/probe-old.yaml"
 
-in_ns "$PY" "$PROBE" serve --port 8080 >"$WORK/serve.out" 2>&1 &
+# Not through in_ns: a function in the background is a subshell, and $! would be it, not the
+# program (ip netns exec execs it), which then outlives the test.
+ip netns exec "$NS" "$PY" "$PROBE" serve --port 8080 >"$WORK/serve.out" 2>&1 &
 track_pid "$!"
 poll 5000 grep -q ready "$WORK/serve.out" || {
 	echo "$T_NAME: the backend did not start" >&2
 	exit 1
 }
-in_ns "$SVCFWD" --zones "$F" --node node-a --http 127.0.0.1:9154 >"$WORK/svcfwd.out" 2>"$WORK/svcfwd.err" &
+ip netns exec "$NS" "$SVCFWD" --zones "$F" --node node-a --http 127.0.0.1:9154 \
+	>"$WORK/svcfwd.out" 2>"$WORK/svcfwd.err" &
 FWD_PID=$!
 track_pid "$FWD_PID"
 fwd_ready() { [ "$(in_ns curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:9154/ready)" == 200 ]; }
