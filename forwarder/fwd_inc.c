@@ -319,18 +319,19 @@ dest_get(struct fwd_inc *inc, const struct fwd_plan_listener *l, bool make)
 	return x;
 }
 
+/* X, whose flag is TOUCHED, on the list (LIST, N, CAP) of what to settle, once. */
 static enum svc_status
-dest_touch(struct fwd_inc *inc, struct dest *x)
+touch(void *x, bool *touched, void *list, size_t *n, size_t *cap)
 {
-	struct dest **slot;
+	void **slot;
 
-	if (x->touched)
+	if (*touched)
 		return SVC_OK;
-	slot = vec_push(&inc->tdests, &inc->n_tdests, &inc->cap_tdests, sizeof(*slot), NULL);
+	slot = vec_push(list, n, cap, sizeof(*slot), NULL);
 	if (slot == NULL)
 		return SVC_ENOMEM;
 	*slot = x;
-	x->touched = true;
+	*touched = true;
 	return SVC_OK;
 }
 
@@ -356,21 +357,6 @@ hport_get(struct fwd_inc *inc, uint16_t port, bool make)
 		return NULL;
 	}
 	return x;
-}
-
-static enum svc_status
-hport_touch(struct fwd_inc *inc, struct hport *x)
-{
-	struct hport **slot;
-
-	if (x->touched)
-		return SVC_OK;
-	slot = vec_push(&inc->thports, &inc->n_thports, &inc->cap_thports, sizeof(*slot), NULL);
-	if (slot == NULL)
-		return SVC_ENOMEM;
-	*slot = x;
-	x->touched = true;
-	return SVC_OK;
 }
 
 static bool
@@ -577,7 +563,7 @@ claims_of(struct fwd_inc *inc, struct fwd_inc_part *p, bool add)
 
 		if (x == NULL)
 			return add ? SVC_ENOMEM : SVC_EINVAL;
-		if (dest_touch(inc, x) != SVC_OK)
+		if (touch(x, &x->touched, &inc->tdests, &inc->n_tdests, &inc->cap_tdests) != SVC_OK)
 			return SVC_ENOMEM;
 		if (!add)
 			claim_drop(x->claims, &x->n_claims, p, i);
@@ -589,7 +575,8 @@ claims_of(struct fwd_inc *inc, struct fwd_inc_part *p, bool add)
 
 		if (x == NULL)
 			return add ? SVC_ENOMEM : SVC_EINVAL;
-		if (hport_touch(inc, x) != SVC_OK)
+		if (touch(x, &x->touched, &inc->thports, &inc->n_thports, &inc->cap_thports) !=
+		    SVC_OK)
 			return SVC_ENOMEM;
 		if (!add)
 			claim_drop(x->claims, &x->n_claims, p, i);

@@ -224,6 +224,44 @@ test_incremental_equals_full(void **state)
 
 /* ---- per-file validity and claims ---------------------------------------------------------- */
 
+/* A store fed by a directory source over a directory of its own. */
+struct fx {
+	char *dir;
+	struct store *s;
+	struct dirsrc *ds;
+	struct diag d;
+};
+
+static int
+fx_setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	struct cluster_config cfg;
+
+	assert_non_null(f);
+	cluster_config_init(&cfg);
+	diag_init(&f->d);
+	f->dir = tu_tmpdir();
+	assert_int_equal(store_create(&cfg, &f->s), SVC_OK);
+	assert_int_equal(dirsrc_create(f->dir, &f->ds), SVC_OK);
+	*state = f;
+	return 0;
+}
+
+static int
+fx_teardown(void **state)
+{
+	struct fx *f = *state;
+
+	dirsrc_destroy(f->ds);
+	store_destroy(f->s);
+	diag_deinit(&f->d);
+	tu_rmrf(f->dir);
+	free(f->dir);
+	free(f);
+	return 0;
+}
+
 static const char *
 svc_yaml(const char *name, const char *ip, const char *extra)
 {
@@ -251,76 +289,61 @@ scan(struct dirsrc *ds, struct store *s, struct diag *d)
 static void
 test_file_validity(void **state)
 {
-	char *dir = tu_tmpdir();
-	struct cluster_config cfg;
-	struct store *s;
-	struct dirsrc *ds;
+	struct fx *f = *state;
+	const char *dir = f->dir;
+	struct store *s = f->s;
+	struct dirsrc *ds = f->ds;
+	struct diag *d = &f->d;
 	struct cluster *c;
-	struct diag d;
 
-	(void)state;
-	cluster_config_init(&cfg);
-	diag_init(&d);
-	assert_int_equal(store_create(&cfg, &s), SVC_OK);
-	assert_int_equal(dirsrc_create(dir, &ds), SVC_OK);
 	dirsrc_racy_window(ds, -1);
 	tu_write(dir, "a.yaml", svc_yaml("a", "10.96.0.11", ""));
 	tu_write(dir, "b.yaml", svc_yaml("B_bad", "10.96.0.12", ""));
 	/* At start an invalid file is left out and reported; the rest serves. */
-	c = scan(ds, s, &d);
+	c = scan(ds, s, d);
 	assert_int_equal(c->n_services, 1);
-	tu_diag_expect(&d, DIAG_ERROR, "metadata.name", "B_bad");
+	tu_diag_expect(d, DIAG_ERROR, "metadata.name", "B_bad");
 	assert_int_equal(store_failing(s), 1);
 	cluster_unref(c);
 	/* Fixed, then broken again: the last good version keeps serving. */
 	tu_write(dir, ".t", svc_yaml("b", "10.96.0.12", ""));
 	tu_rename(dir, ".t", "b.yaml");
-	c = scan(ds, s, &d);
+	c = scan(ds, s, d);
 	assert_int_equal(c->n_services, 2);
 	assert_int_equal(store_failing(s), 0);
 	cluster_unref(c);
 	tu_write(dir, ".t", "apiVersion: v1\nkind: Service\nmetadata: {name: b\n");
 	tu_rename(dir, ".t", "b.yaml");
-	c = scan(ds, s, &d);
+	c = scan(ds, s, d);
 	assert_int_equal(c->n_services, 2);
 	assert_non_null(cluster_service_by_name(c, "default", "b"));
 	assert_int_equal(store_failing(s), 1);
-	assert_int_equal(d.errors, 1);
+	assert_int_equal(d->errors, 1);
 	cluster_unref(c);
 	/* Unchanged since: not read again, not reported again, still failing. */
-	c = scan(ds, s, &d);
-	assert_int_equal(d.n, 0);
+	c = scan(ds, s, d);
+	assert_int_equal(d->n, 0);
 	assert_int_equal(store_failing(s), 1);
 	cluster_unref(c);
 	/* Deleted: its objects go, and it no longer counts as failing. */
 	tu_rename(dir, "b.yaml", ".gone");
-	c = scan(ds, s, &d);
+	c = scan(ds, s, d);
 	assert_int_equal(c->n_services, 1);
 	assert_int_equal(store_failing(s), 0);
 	cluster_unref(c);
-	dirsrc_destroy(ds);
-	store_destroy(s);
-	diag_deinit(&d);
-	tu_rmrf(dir);
-	free(dir);
 }
 
 static void
 test_claims(void **state)
 {
-	char *dir = tu_tmpdir();
-	struct cluster_config cfg;
-	struct store *s;
-	struct dirsrc *ds;
+	struct fx *f = *state;
+	const char *dir = f->dir;
+	struct store *s = f->s;
+	struct dirsrc *ds = f->ds;
+	struct diag *d = &f->d;
 	struct cluster *c;
-	struct diag d;
 	const struct diag_entry *e;
 
-	(void)state;
-	cluster_config_init(&cfg);
-	diag_init(&d);
-	assert_int_equal(store_create(&cfg, &s), SVC_OK);
-	assert_int_equal(dirsrc_create(dir, &ds), SVC_OK);
 	dirsrc_racy_window(ds, -1);
 	/* At start the older creationTimestamp keeps a contested ClusterIP, whatever the files'
 	 * order. */
@@ -329,10 +352,10 @@ test_claims(void **state)
 	        svc_yaml("young", "10.96.0.20", "  creationTimestamp: \"2024-05-01T00:00:00Z\"\n"));
 	tu_write(dir, "z.yaml",
 	         svc_yaml("old", "10.96.0.20", "  creationTimestamp: \"2023-01-01T00:00:00Z\"\n"));
-	c = scan(ds, s, &d);
+	c = scan(ds, s, d);
 	assert_non_null(cluster_service_by_name(c, "default", "old"));
 	assert_null(cluster_service_by_name(c, "default", "young"));
-	e = tu_diag_expect(&d, DIAG_ERROR, "spec.clusterIP",
+	e = tu_diag_expect(d, DIAG_ERROR, "spec.clusterIP",
 	                   "already allocated to service default/old");
 	assert_non_null(strstr(e->file, "/a.yaml"));
 	assert_int_equal(e->line, 8);
@@ -344,26 +367,26 @@ test_claims(void **state)
 	        dir, ".t",
 	        svc_yaml("young", "10.96.0.21", "  creationTimestamp: \"2024-05-01T00:00:00Z\"\n"));
 	tu_rename(dir, ".t", "a.yaml");
-	c = scan(ds, s, &d);
+	c = scan(ds, s, d);
 	assert_non_null(cluster_service_by_name(c, "default", "young"));
 	cluster_unref(c);
 	tu_write(dir, ".t",
 	         svc_yaml("ancient", "10.96.0.21",
 	                  "  creationTimestamp: \"2020-01-01T00:00:00Z\"\n"));
 	tu_rename(dir, ".t", "m.yaml");
-	c = scan(ds, s, &d);
+	c = scan(ds, s, d);
 	assert_non_null(cluster_service_by_name(c, "default", "young"));
 	assert_null(cluster_service_by_name(c, "default", "ancient"));
-	tu_diag_expect(&d, DIAG_ERROR, "spec.clusterIP",
+	tu_diag_expect(d, DIAG_ERROR, "spec.clusterIP",
 	               "already allocated to service default/young");
 	cluster_unref(c);
 	/* The same name in two files: the one that serves keeps it. */
 	tu_write(dir, ".t", svc_yaml("young", "10.96.0.30", ""));
 	tu_rename(dir, ".t", "b.yaml");
-	c = scan(ds, s, &d);
+	c = scan(ds, s, d);
 	assert_int_equal(cluster_service_by_name(c, "default", "young")->cluster_ips[0].bytes[3],
 	                 21);
-	e = tu_diag_expect(&d, DIAG_ERROR, "metadata.name",
+	e = tu_diag_expect(d, DIAG_ERROR, "metadata.name",
 	                   "Duplicate value: service default/young");
 	assert_non_null(strstr(e->file, "/b.yaml"));
 	cluster_unref(c);
@@ -376,27 +399,22 @@ test_claims(void **state)
 		                : "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n"
 		                  "status:\n  podIP: 10.1.0.2\n");
 		tu_rename(dir, ".t", "p.yaml");
-		c = scan(ds, s, &d);
+		c = scan(ds, s, d);
 		assert_int_equal(c->n_pods, 1);
 		assert_int_equal(
 		        cluster_service_by_name(c, "default", "young")->cluster_ips[0].bytes[3],
 		        21);
 		assert_null(cluster_service_by_name(c, "default", "ancient"));
-		assert_int_equal(d.errors, 2);
-		e = tu_diag_expect(&d, DIAG_ERROR, "metadata.name",
+		assert_int_equal(d->errors, 2);
+		e = tu_diag_expect(d, DIAG_ERROR, "metadata.name",
 		                   "Duplicate value: service default/young");
 		assert_non_null(strstr(e->file, "/b.yaml"));
-		e = tu_diag_expect(&d, DIAG_ERROR, "spec.clusterIP",
+		e = tu_diag_expect(d, DIAG_ERROR, "spec.clusterIP",
 		                   "already allocated to service default/young");
 		assert_non_null(strstr(e->file, "/m.yaml"));
 		assert_int_equal(e->line, 8);
 		cluster_unref(c);
 	}
-	dirsrc_destroy(ds);
-	store_destroy(s);
-	diag_deinit(&d);
-	tu_rmrf(dir);
-	free(dir);
 }
 
 /* A file changed less than 100 ms before it was read is read again by the next scan, since a
@@ -406,42 +424,32 @@ test_claims(void **state)
 static void
 test_racy_reread(void **state)
 {
-	char *dir = tu_tmpdir();
-	struct cluster_config cfg;
-	struct store *s;
-	struct dirsrc *ds;
+	struct fx *f = *state;
+	const char *dir = f->dir;
+	struct store *s = f->s;
+	struct dirsrc *ds = f->ds;
+	struct diag *d = &f->d;
 	struct cluster *c = NULL;
 	struct timespec t0, t1;
-	struct diag d;
 	size_t read;
 
-	(void)state;
-	cluster_config_init(&cfg);
-	diag_init(&d);
-	assert_int_equal(store_create(&cfg, &s), SVC_OK);
-	assert_int_equal(dirsrc_create(dir, &ds), SVC_OK);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	tu_write(dir, "a.yaml", svc_yaml("a", "10.96.0.11", ""));
-	assert_int_equal(dirsrc_scan(ds, s, &d, &read), SVC_OK);
+	assert_int_equal(dirsrc_scan(ds, s, d, &read), SVC_OK);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	assert_int_equal(read, 1);
 	/* Only when the write and the read were close enough (a busy machine may delay them). */
 	if ((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000 < 60) {
-		assert_int_equal(dirsrc_scan(ds, s, &d, &read), SVC_OK);
+		assert_int_equal(dirsrc_scan(ds, s, d, &read), SVC_OK);
 		assert_int_equal(read, 1);
 	}
 	usleep(150 * 1000);
-	assert_int_equal(dirsrc_scan(ds, s, &d, &read), SVC_OK); /* read, no longer racy */
-	assert_int_equal(dirsrc_scan(ds, s, &d, &read), SVC_OK);
+	assert_int_equal(dirsrc_scan(ds, s, d, &read), SVC_OK); /* read, no longer racy */
+	assert_int_equal(dirsrc_scan(ds, s, d, &read), SVC_OK);
 	assert_int_equal(read, 0);
-	assert_int_equal(store_snapshot(s, &d, &c), SVC_OK);
+	assert_int_equal(store_snapshot(s, d, &c), SVC_OK);
 	assert_non_null(cluster_service_by_name(c, "default", "a"));
 	cluster_unref(c);
-	dirsrc_destroy(ds);
-	store_destroy(s);
-	diag_deinit(&d);
-	tu_rmrf(dir);
-	free(dir);
 }
 
 /* A file in chunks: a change parses only the chunks whose bytes changed, and the objects of a
@@ -449,20 +457,16 @@ test_racy_reread(void **state)
 static void
 test_chunks(void **state)
 {
-	char *dir = tu_tmpdir(), text[8192];
-	struct cluster_config cfg;
-	struct store *s;
-	struct dirsrc *ds;
+	struct fx *f = *state;
+	const char *dir = f->dir;
+	struct store *s = f->s;
+	struct dirsrc *ds = f->ds;
+	struct diag *d = &f->d;
+	char text[8192];
 	struct cluster *c = NULL;
 	const struct cluster_service *svc;
-	struct diag d;
 	size_t read, len = 0;
 
-	(void)state;
-	cluster_config_init(&cfg);
-	diag_init(&d);
-	assert_int_equal(store_create(&cfg, &s), SVC_OK);
-	assert_int_equal(dirsrc_create(dir, &ds), SVC_OK);
 	dirsrc_racy_window(ds, -1);
 	dirsrc_chunk_docs(ds, 2);
 	/* Six services of 9 lines, each after a "---" line. */
@@ -478,10 +482,10 @@ test_chunks(void **state)
 		        name, 20 + i);
 	}
 	tu_write(dir, "a.yaml", text);
-	assert_int_equal(dirsrc_scan(ds, s, &d, &read), SVC_OK);
+	assert_int_equal(dirsrc_scan(ds, s, d, &read), SVC_OK);
 	assert_int_equal(store_units(s), 3);
 	/* The last service starts at line 2 + 5 * 10 of the file (after its "---"). */
-	assert_int_equal(store_snapshot(s, &d, &c), SVC_OK);
+	assert_int_equal(store_snapshot(s, d, &c), SVC_OK);
 	svc = cluster_service_by_name(c, "default", "last");
 	assert_non_null(svc);
 	assert_int_equal(svc->meta.origin.line, 2 + 5 * 10);
@@ -491,30 +495,25 @@ test_chunks(void **state)
 	memcpy(text, "# a note\n", 9);
 	tu_write(dir, ".t", text);
 	tu_rename(dir, ".t", "a.yaml");
-	assert_int_equal(dirsrc_scan(ds, s, &d, &read), SVC_OK);
-	assert_int_equal(store_snapshot(s, &d, &c), SVC_OK);
+	assert_int_equal(dirsrc_scan(ds, s, d, &read), SVC_OK);
+	assert_int_equal(store_snapshot(s, d, &c), SVC_OK);
 	svc = cluster_service_by_name(c, "default", "last");
 	assert_non_null(svc);
 	assert_int_equal(read, 1);
 	assert_int_equal(svc->meta.origin.line, 3 + 5 * 10);
 	assert_int_equal(svc->meta.origin.doc_index, 5);
-	assert_int_equal(d.errors, 0);
+	assert_int_equal(d->errors, 0);
 	cluster_unref(c);
-	dirsrc_destroy(ds);
-	store_destroy(s);
-	diag_deinit(&d);
-	tu_rmrf(dir);
-	free(dir);
 }
 
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_file_validity),
-	        cmocka_unit_test(test_claims),
-	        cmocka_unit_test(test_racy_reread),
-	        cmocka_unit_test(test_chunks),
+	        cmocka_unit_test_setup_teardown(test_file_validity, fx_setup, fx_teardown),
+	        cmocka_unit_test_setup_teardown(test_claims, fx_setup, fx_teardown),
+	        cmocka_unit_test_setup_teardown(test_racy_reread, fx_setup, fx_teardown),
+	        cmocka_unit_test_setup_teardown(test_chunks, fx_setup, fx_teardown),
 	        cmocka_unit_test(test_incremental_equals_full),
 	};
 
