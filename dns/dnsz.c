@@ -160,6 +160,7 @@ dnsz_unref(struct dnsz *z)
 	if (atomic_fetch_sub_explicit((_Atomic int *)&z->refs, 1, memory_order_acq_rel) != 1)
 		return;
 	pmap_deinit(&z->names);
+	pmap_deinit(&z->spaces);
 	pmap_deinit(&z->pods);
 	for (size_t i = 0; i < z->n_parts; i++)
 		part_unref(z->parts[i]);
@@ -167,11 +168,83 @@ dnsz_unref(struct dnsz *z)
 	free(z);
 }
 
+/* The key of namespace NS's piece in dnsz.spaces: the hash of its label in wire form. 0 for a
+ * name that is no label (it has no names). */
+static uint32_t
+space_hash(const char *ns)
+{
+	uint8_t label[64];
+	size_t len = strlen(ns);
+
+	if (len == 0 || len > 63)
+		return 0;
+	label[0] = (uint8_t)len;
+	memcpy(label + 1, ns, len);
+	return dnsw_name_hash(label, len + 1);
+}
+
+/* Where the namespace label of NAME starts when NAME is a namespace piece's: under
+ * <ns>.svc.<zone> with a label more. 0 otherwise (a namespace label never starts a piece's
+ * name). */
+static size_t
+space_label_at(const struct dnsz *z, const uint8_t *name, size_t len)
+{
+	size_t prev = 0, pos = 0;
+
+	while (pos < len && name[pos] != 0) {
+		if (len - pos == z->apex_len + 4 && name[pos] == 3 &&
+		    memcmp(name + pos + 1, "svc", 3) == 0 &&
+		    memcmp(name + pos + 4, z->apex, z->apex_len) == 0)
+			return prev; /* 0 when the namespace label is the first */
+		prev = pos;
+		pos += 1 + (size_t)name[pos];
+	}
+	return 0;
+}
+
+/* Node NAME (under HASH) in the names of piece P, which are in hash order. */
+static const struct dnsz_node *
+part_find(const struct dnsz_part *p, const uint8_t *name, size_t len, uint32_t hash)
+{
+	size_t lo = 0, hi = p->n_names;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (p->names[mid].hash < hash)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (; lo < p->n_names && p->names[lo].hash == hash; lo++) {
+		const struct dnsz_node *n = p->names[lo].item;
+
+		if (n->name_len == len && memcmp(n->name, name, len) == 0)
+			return n;
+	}
+	return NULL;
+}
+
 const struct dnsz_node *
 dnsz_find(const struct dnsz *z, const uint8_t *name, size_t len, uint32_t hash)
 {
-	const struct pmap_entry *e, *end = pmap_find(&z->names, hash, &e);
+	const struct pmap_entry *e, *end;
+	size_t at = space_label_at(z, name, len);
 
+	if (at > 0) {
+		/* A namespace's name: in its piece alone. */
+		size_t llen = name[at];
+
+		end = pmap_find(&z->spaces, dnsw_name_hash(name + at, llen + 1), &e);
+		for (; e != NULL && e < end; e++) {
+			const struct dnsz_part *p = e->item;
+
+			if (strlen(p->ns) == llen && memcmp(p->ns, name + at + 1, llen) == 0)
+				return part_find(p, name, len, hash);
+		}
+		return NULL;
+	}
+	end = pmap_find(&z->names, hash, &e);
 	for (; e != NULL && e < end; e++) {
 		const struct dnsz_node *n = e->item;
 
@@ -194,12 +267,22 @@ on_each_node(void *arg, const struct pmap_entry *e)
 	en->fn(en->arg, e->item);
 }
 
+static void
+on_each_space(void *arg, const struct pmap_entry *e)
+{
+	const struct dnsz_part *p = e->item;
+
+	for (size_t i = 0; i < p->n_names; i++)
+		on_each_node(arg, &p->names[i]);
+}
+
 void
 dnsz_each_node(const struct dnsz *z, void (*fn)(void *arg, const struct dnsz_node *n), void *arg)
 {
 	struct each_node en = {fn, arg};
 
 	pmap_each(&z->names, on_each_node, &en);
+	pmap_each(&z->spaces, on_each_space, &en);
 }
 
 /* A pod's address: an entry of dnsz.pods. */
@@ -1266,6 +1349,14 @@ build_pods(struct zb *zb, const struct cluster_shard *sh)
 	htab_deinit(&seen);
 }
 
+static int
+hash_cmp(const void *pa, const void *pb)
+{
+	const struct pmap_entry *a = pa, *b = pb;
+
+	return a->hash < b->hash ? -1 : a->hash > b->hash;
+}
+
 /* The piece of namespace shard SH: its services' names, its pods, the PTR owners it gives. */
 static struct dnsz_part *
 build_ns_part(struct zb *zb, const struct cluster_shard *sh)
@@ -1301,6 +1392,9 @@ build_ns_part(struct zb *zb, const struct cluster_shard *sh)
 	}
 	if (part->n_ptrs > 0)
 		qsort(part->ptrs, part->n_ptrs, sizeof(*part->ptrs), ptr_cmp);
+	/* Looked up in the piece itself (dnsz_find): by hash. */
+	if (part->n_names > 0)
+		qsort(part->names, part->n_names, sizeof(*part->names), hash_cmp);
 	return part;
 }
 
@@ -1360,7 +1454,8 @@ struct dnsz_builder {
 	struct dnsz_part **givers[ZB_BUCKETS];
 	uint16_t n_givers[ZB_BUCKETS], cap_givers[ZB_BUCKETS];
 	size_t n_services;
-	uint64_t update; /* counts updates */
+	size_t n_ns_names; /* in the namespace pieces */
+	uint64_t update;   /* counts updates */
 };
 
 enum svc_status
@@ -1404,6 +1499,7 @@ builder_reset(struct dnsz_builder *b)
 	dnsz_unref(b->last);
 	b->last = NULL;
 	b->n_services = 0;
+	b->n_ns_names = 0;
 }
 
 void
@@ -1437,8 +1533,9 @@ struct change {
 	struct zb *zb;
 	const char **dirty; /* namespaces to build again */
 	size_t n_dirty, cap_dirty;
-	struct pmap_entry *rem_names, *add_names, *rem_pods, *add_pods;
+	struct pmap_entry *rem_names, *add_names, *rem_pods, *add_pods, *rem_spaces, *add_spaces;
 	size_t n_rem_names, cap_rem_names, n_add_names, cap_add_names;
+	size_t n_rem_spaces, cap_rem_spaces, n_add_spaces, cap_add_spaces;
 	size_t n_rem_pods, cap_rem_pods, n_add_pods, cap_add_pods;
 	bool *bucket_dirty;
 	enum svc_status st;
@@ -1560,6 +1657,15 @@ mark_ptr_changes(struct change *ch, const struct dnsz_part *old, const struct dn
 	}
 }
 
+/* Namespace piece P's entry in dnsz.spaces onto a list of the change. */
+static void
+space_entry(struct change *ch, struct pmap_entry **arr, size_t *n, size_t *cap, struct dnsz_part *p)
+{
+	struct pmap_entry e = {.hash = space_hash(p->ns), .item = p};
+
+	entries_append(ch, arr, n, cap, &e, 1);
+}
+
 /* Build namespace NS's piece again (or drop it when its shard is gone). */
 static void
 replace_ns(struct change *ch, const char *ns)
@@ -1579,24 +1685,24 @@ replace_ns(struct change *ch, const char *ns)
 		}
 		part->update = b->update;
 		mark_ptr_changes(ch, sl != NULL ? sl->part : NULL, part);
-		entries_append(ch, &ch->add_names, &ch->n_add_names, &ch->cap_add_names,
-		               part->names, part->n_names);
+		space_entry(ch, &ch->add_spaces, &ch->n_add_spaces, &ch->cap_add_spaces, part);
 		entries_append(ch, &ch->add_pods, &ch->n_add_pods, &ch->cap_add_pods, part->pods,
 		               part->n_pods);
 		givers_update(ch, part, true);
 		b->n_services += part->n_services;
+		b->n_ns_names += part->n_names;
 	}
 	if (sl != NULL) {
 		struct dnsz_part *old = sl->part;
 
 		if (part == NULL)
 			mark_ptr_changes(ch, old, NULL);
-		entries_append(ch, &ch->rem_names, &ch->n_rem_names, &ch->cap_rem_names, old->names,
-		               old->n_names);
+		space_entry(ch, &ch->rem_spaces, &ch->n_rem_spaces, &ch->cap_rem_spaces, old);
 		entries_append(ch, &ch->rem_pods, &ch->n_rem_pods, &ch->cap_rem_pods, old->pods,
 		               old->n_pods);
 		givers_update(ch, old, false);
 		b->n_services -= old->n_services;
+		b->n_ns_names -= old->n_names;
 		if (part != NULL) {
 			sl->part = part;
 		} else {
@@ -1788,6 +1894,9 @@ dnsz_update(struct dnsz_builder *b, const struct cluster *c, struct dnsz **out)
 	st = pmap_update(b->last ? &b->last->names : &z->names, ch.rem_names, ch.n_rem_names,
 	                 ch.add_names, ch.n_add_names, &z->names);
 	if (st == SVC_OK)
+		st = pmap_update(b->last ? &b->last->spaces : &z->spaces, ch.rem_spaces,
+		                 ch.n_rem_spaces, ch.add_spaces, ch.n_add_spaces, &z->spaces);
+	if (st == SVC_OK)
 		st = pmap_update(b->last ? &b->last->pods : &z->pods, ch.rem_pods, ch.n_rem_pods,
 		                 ch.add_pods, ch.n_add_pods, &z->pods);
 	if (st != SVC_OK)
@@ -1809,7 +1918,7 @@ dnsz_update(struct dnsz_builder *b, const struct cluster *c, struct dnsz **out)
 			z->parts[z->n_parts++] = part_ref(b->buckets[k]);
 	for (i = 0; i < z->n_parts; i++)
 		z->bytes += z->parts[i]->arena.total;
-	z->n_nodes = z->names.n;
+	z->n_nodes = z->names.n + b->n_ns_names;
 	z->n_services = b->n_services;
 	z->n_pods = c->n_pods;
 	dnsz_unref(b->last);
@@ -1830,6 +1939,8 @@ done:
 	free(ch.add_names);
 	free(ch.rem_pods);
 	free(ch.add_pods);
+	free(ch.rem_spaces);
+	free(ch.add_spaces);
 	free(ch.bucket_dirty);
 	return st;
 }

@@ -107,7 +107,11 @@ struct dnsz {
 	size_t apex_len;
 	uint32_t ttl;
 	uint32_t serial;
-	struct pmap names;        /* struct dnsz_node by dnsw_name_hash(name) */
+	struct pmap names; /* struct dnsz_node by dnsw_name_hash(name), but those below */
+	/* The namespaces' pieces, by the hash of their namespace's label in wire form: the names
+	 * under <ns>.svc.<zone> (with a label more) are found in the piece of <ns> alone, so a
+	 * change of a namespace replaces one entry here, not each of its names. */
+	struct pmap spaces;
 	struct pmap pods;         /* the snapshot's pods by address, for dnsz_pod_ns */
 	struct dnsz_part **parts; /* a reference to each piece its maps point into */
 	size_t n_parts;
