@@ -56,9 +56,8 @@ struct dnsz_part {
 	char *ns;                 /* a namespace's piece: the namespace */
 	struct pmap_entry *names; /* its nodes, under their names' hashes */
 	size_t n_names, cap_names;
-	struct pmap_entry *pods; /* its pods' addresses (struct dnsz_pod) */
-	size_t n_pods, cap_pods;
-	struct zb_ptr *ptrs; /* the PTR owners it gives, by reverse bucket, then address */
+	struct dnsz_podset *pods; /* its pods' addresses; NULL: none */
+	struct zb_ptr *ptrs;      /* the PTR owners it gives, by reverse bucket, then address */
 	size_t n_ptrs, cap_ptrs;
 	char **targets; /* namespaces its ExternalNames' answers come from */
 	size_t n_targets, cap_targets;
@@ -122,6 +121,55 @@ part_ref(struct dnsz_part *p)
 	return p;
 }
 
+/* A pod's address: an entry of dnsz.pods. */
+struct dnsz_pod {
+	struct netaddr ip;
+	const char *ns;
+};
+
+/* A namespace's pods by address, apart from its piece: a piece built again with the same
+ * addresses keeps the last one's set, and dnsz.pods stays as it was. */
+struct dnsz_podset {
+	int refs; /* atomic */
+	char *ns;
+	struct pmap_entry *entries; /* under netaddr_hash, each to one of ITEMS */
+	size_t n;
+	struct dnsz_pod items[];
+};
+
+static struct dnsz_podset *
+podset_ref(struct dnsz_podset *ps)
+{
+	if (ps != NULL)
+		atomic_fetch_add_explicit((_Atomic int *)&ps->refs, 1, memory_order_relaxed);
+	return ps;
+}
+
+static void
+podset_unref(struct dnsz_podset *ps)
+{
+	if (ps == NULL ||
+	    atomic_fetch_sub_explicit((_Atomic int *)&ps->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	free(ps->entries);
+	free(ps->ns);
+	free(ps);
+}
+
+/* Whether A and B hold the same addresses (in the same order, as a shard's pods give them). */
+static bool
+podset_same(const struct dnsz_podset *a, const struct dnsz_podset *b)
+{
+	size_t na = a ? a->n : 0, nb = b ? b->n : 0;
+
+	if (na != nb)
+		return false;
+	for (size_t i = 0; i < na; i++)
+		if (!netaddr_equal(&a->items[i].ip, &b->items[i].ip))
+			return false;
+	return true;
+}
+
 static void
 part_unref(struct dnsz_part *p)
 {
@@ -132,7 +180,7 @@ part_unref(struct dnsz_part *p)
 		free(p->targets[i]);
 	free(p->targets);
 	free(p->names);
-	free(p->pods);
+	podset_unref(p->pods);
 	free(p->ptrs);
 	free(p->ns);
 	arena_deinit(&p->arena);
@@ -284,12 +332,6 @@ dnsz_each_node(const struct dnsz *z, void (*fn)(void *arg, const struct dnsz_nod
 	pmap_each(&z->names, on_each_node, &en);
 	pmap_each(&z->spaces, on_each_space, &en);
 }
-
-/* A pod's address: an entry of dnsz.pods. */
-struct dnsz_pod {
-	struct netaddr ip;
-	const char *ns;
-};
 
 const char *
 dnsz_pod_ns(const struct dnsz *z, const struct netaddr *ip)
@@ -1299,10 +1341,15 @@ zb_end(struct zb *zb)
 	htab_deinit(&zb->local);
 	arena_deinit(&zb->local_mem);
 	shrink(&p->names, p->n_names, &p->cap_names, sizeof(*p->names));
-	shrink(&p->pods, p->n_pods, &p->cap_pods, sizeof(*p->pods));
 	shrink(&p->ptrs, p->n_ptrs, &p->cap_ptrs, sizeof(*p->ptrs));
 	zb->part = NULL;
 }
+
+/* An address seen while building a podset. */
+struct seen_ip {
+	struct htab_node hn;
+	struct netaddr ip;
+};
 
 /* The pods of namespace piece P by address: the first of its pods (in name order) with an
  * address has it. */
@@ -1310,6 +1357,9 @@ static void
 build_pods(struct zb *zb, const struct cluster_shard *sh)
 {
 	struct dnsz_part *part = zb->part;
+	struct netaddr *ips = NULL;
+	size_t n = 0, cap = 0;
+	struct dnsz_podset *ps = NULL;
 	struct htab seen;
 
 	htab_init(&seen);
@@ -1321,32 +1371,48 @@ build_pods(struct zb *zb, const struct cluster_shard *sh)
 			continue;
 		for (size_t k = 0; k < p->n_ips && zb->status == SVC_OK; k++) {
 			uint32_t h = netaddr_hash(&p->ips[k]);
-			struct dnsz_pod *e;
-			struct zb_local *l;
+			struct seen_ip *e;
+			struct netaddr *slot;
 			bool dup = false;
 
 			for (struct htab_node *hn = htab_find(&seen, h); hn != NULL && !dup;
 			     hn = htab_next(hn, h))
-				dup = netaddr_equal(&((const struct dnsz_pod *)htab_item(
-				                              hn, struct zb_local, hn)
-				                              ->node)
-				                             ->ip,
+				dup = netaddr_equal(&htab_item(hn, struct seen_ip, hn)->ip,
 				                    &p->ips[k]);
 			if (dup)
 				continue;
-			e = arena_alloc(&part->arena, sizeof(*e));
-			l = arena_alloc(&zb->local_mem, sizeof(*l));
-			if (e == NULL || l == NULL || htab_insert(&seen, &l->hn, h) != SVC_OK ||
-			    !entry_push(&part->pods, &part->n_pods, &part->cap_pods, h, e)) {
+			e = arena_alloc(&zb->local_mem, sizeof(*e));
+			slot = vec_push(&ips, &n, &cap, sizeof(*ips), NULL);
+			if (e == NULL || slot == NULL || htab_insert(&seen, &e->hn, h) != SVC_OK) {
 				zb->status = SVC_ENOMEM;
 				break;
 			}
-			e->ip = p->ips[k];
-			e->ns = part->ns;
-			l->node = (struct dnsz_node *)(void *)e;
+			e->ip = *slot = p->ips[k];
 		}
 	}
 	htab_deinit(&seen);
+	if (zb->status != SVC_OK || n == 0)
+		goto done;
+	ps = calloc(1, sizeof(*ps) + n * sizeof(ps->items[0]));
+	if (ps == NULL || (ps->ns = strdup(part->ns)) == NULL ||
+	    (ps->entries = malloc(n * sizeof(*ps->entries))) == NULL) {
+		zb->status = SVC_ENOMEM;
+		goto done;
+	}
+	ps->refs = 1;
+	for (size_t i = 0; i < n; i++) {
+		ps->items[i] = (struct dnsz_pod){ips[i], ps->ns};
+		ps->entries[i] = (struct pmap_entry){netaddr_hash(&ips[i]), &ps->items[i]};
+	}
+	ps->n = n;
+	part->pods = ps;
+	ps = NULL;
+done:
+	if (ps != NULL) {
+		free(ps->ns);
+		free(ps);
+	}
+	free(ips);
 }
 
 static int
@@ -1686,8 +1752,14 @@ replace_ns(struct change *ch, const char *ns)
 		part->update = b->update;
 		mark_ptr_changes(ch, sl != NULL ? sl->part : NULL, part);
 		space_entry(ch, &ch->add_spaces, &ch->n_add_spaces, &ch->cap_add_spaces, part);
-		entries_append(ch, &ch->add_pods, &ch->n_add_pods, &ch->cap_add_pods, part->pods,
-		               part->n_pods);
+		if (sl != NULL && podset_same(sl->part->pods, part->pods)) {
+			/* Pods flip ready far more often than they change address. */
+			podset_unref(part->pods);
+			part->pods = podset_ref(sl->part->pods);
+		} else if (part->pods != NULL) {
+			entries_append(ch, &ch->add_pods, &ch->n_add_pods, &ch->cap_add_pods,
+			               part->pods->entries, part->pods->n);
+		}
 		givers_update(ch, part, true);
 		b->n_services += part->n_services;
 		b->n_ns_names += part->n_names;
@@ -1698,8 +1770,9 @@ replace_ns(struct change *ch, const char *ns)
 		if (part == NULL)
 			mark_ptr_changes(ch, old, NULL);
 		space_entry(ch, &ch->rem_spaces, &ch->n_rem_spaces, &ch->cap_rem_spaces, old);
-		entries_append(ch, &ch->rem_pods, &ch->n_rem_pods, &ch->cap_rem_pods, old->pods,
-		               old->n_pods);
+		if (old->pods != NULL && (part == NULL || part->pods != old->pods))
+			entries_append(ch, &ch->rem_pods, &ch->n_rem_pods, &ch->cap_rem_pods,
+			               old->pods->entries, old->pods->n);
 		givers_update(ch, old, false);
 		b->n_services -= old->n_services;
 		b->n_ns_names -= old->n_names;
