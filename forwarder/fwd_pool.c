@@ -29,29 +29,35 @@ fwd_backends_deinit(struct fwd_backends *s)
 	htab_deinit(&s->table);
 }
 
-static void
-backend_sockaddr(struct fwd_backend *b)
+socklen_t
+fwd_backend_sockaddr(const struct fwd_backend *b, struct sockaddr_storage *sa)
 {
-	char a[NETADDR_STRLEN];
-
-	memset(&b->sa, 0, sizeof(b->sa));
+	memset(sa, 0, sizeof(*sa));
 	if (b->ip.family == NETADDR_V6) {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&b->sa;
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)sa;
 
 		s6->sin6_family = AF_INET6;
 		s6->sin6_port = htons(b->port);
 		memcpy(&s6->sin6_addr, b->ip.bytes, 16);
-		b->sa_len = sizeof(*s6);
-		snprintf(b->label, sizeof(b->label), "[%s]:%u", netaddr_str(&b->ip, a), b->port);
+		return sizeof(*s6);
 	} else {
-		struct sockaddr_in *s4 = (struct sockaddr_in *)&b->sa;
+		struct sockaddr_in *s4 = (struct sockaddr_in *)sa;
 
 		s4->sin_family = AF_INET;
 		s4->sin_port = htons(b->port);
 		memcpy(&s4->sin_addr, b->ip.bytes, 4);
-		b->sa_len = sizeof(*s4);
-		snprintf(b->label, sizeof(b->label), "%s:%u", netaddr_str(&b->ip, a), b->port);
+		return sizeof(*s4);
 	}
+}
+
+const char *
+fwd_backend_label(const struct fwd_backend *b, char *buf)
+{
+	char a[NETADDR_STRLEN];
+
+	snprintf(buf, FWD_BACKEND_LABEL_LEN, b->ip.family == NETADDR_V6 ? "[%s]:%u" : "%s:%u",
+	         netaddr_str(&b->ip, a), b->port);
+	return buf;
 }
 
 struct fwd_backend *
@@ -73,9 +79,8 @@ fwd_backend_get(struct fwd_backends *s, const struct netaddr *ip, uint16_t port,
 		return NULL;
 	b->ip = *ip;
 	b->port = port;
-	b->proto = proto;
+	b->proto = (uint8_t)proto;
 	b->refs = 1;
-	backend_sockaddr(b);
 	if (htab_insert(&s->table, &b->node, h) != SVC_OK) {
 		free(b);
 		return NULL;

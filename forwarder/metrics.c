@@ -56,9 +56,10 @@ backend_metric(struct evbuffer *b, const struct fwd_backends *bs, const char *na
 		const struct fwd_backend *e = htab_item(n, struct fwd_backend, node);
 		const char *f = (const char *)e + offset;
 		unsigned long v = u32 ? *(const uint32_t *)f : *(const uint64_t *)f;
+		char label[FWD_BACKEND_LABEL_LEN];
 
-		evbuffer_add_printf(b, "%s{endpoint=\"%s\",protocol=\"%s\"} %lu\n", name, e->label,
-		                    cluster_proto_str(e->proto), v);
+		evbuffer_add_printf(b, "%s{endpoint=\"%s\",protocol=\"%s\"} %lu\n", name,
+		                    fwd_backend_label(e, label), cluster_proto_str(e->proto), v);
 	}
 }
 
@@ -188,12 +189,14 @@ fwd_metrics_text(void *server, struct evbuffer *b)
 	     n = htab_iter_next(&it)) {
 		const struct fwd_backend *e = htab_item(n, struct fwd_backend, node);
 		bool a = fwd_backend_aside(e, now);
+		char label[FWD_BACKEND_LABEL_LEN];
 
 		aside += a;
 		evbuffer_add_printf(b,
 		                    "svcfwd_endpoint_set_aside{endpoint=\"%s\",protocol=\"%s\"}"
 		                    " %d\n",
-		                    e->label, cluster_proto_str(e->proto), a ? 1 : 0);
+		                    fwd_backend_label(e, label), cluster_proto_str(e->proto),
+		                    a ? 1 : 0);
 	}
 	prom_family(b, "svcfwd_listeners", "gauge", "Sockets listening, by protocol.");
 	prom_u64(b, "svcfwd_listeners", "{protocol=\"TCP\"}", lc.tcp);

@@ -188,6 +188,8 @@ connect_next(struct fwd_conn *c)
 	struct fwd_server *s = c->srv;
 	uint64_t now = now_ms();
 	struct fwd_backend *b;
+	struct sockaddr_storage sa;
+	socklen_t sa_len;
 	struct timeval tv;
 	uint64_t timeout = s->opts.connect_timeout_ms;
 
@@ -198,21 +200,21 @@ connect_next(struct fwd_conn *c)
 		c->tried[c->n_tried++] = b;
 		if (c->n_tried > 1)
 			c->pool->retries++;
-		c->bfd = socket(b->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		sa_len = fwd_backend_sockaddr(b, &sa);
+		c->bfd = socket(sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		if (c->bfd < 0 && (errno == EMFILE || errno == ENFILE) && s->reserve_fd >= 0) {
 			/* Out of descriptors with a client already accepted: spend the reserve on
 			 * it, and accept no more until descriptors come back. */
 			close(s->reserve_fd);
 			s->reserve_fd = -1;
 			out_of_fds(s, errno);
-			c->bfd = socket(b->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-			                0);
+			c->bfd =
+			        socket(sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		}
 		if (c->bfd < 0)
 			return false;
 		set_nodelay(c->bfd);
-		if (connect(c->bfd, (struct sockaddr *)&b->sa, b->sa_len) == 0 ||
-		    errno == EINPROGRESS) {
+		if (connect(c->bfd, (struct sockaddr *)&sa, sa_len) == 0 || errno == EINPROGRESS) {
 			c->b = b;
 			b->refs++;
 			c->connecting = true;
@@ -240,10 +242,12 @@ static void
 connect_failed(struct fwd_conn *c)
 {
 	struct fwd_server *s = c->srv;
+	char label[FWD_BACKEND_LABEL_LEN];
 
 	fwd_backend_failed(c->b, now_ms());
 	c->pool->connect_failures++;
-	log_msg(LL_DEBUG, "%s/%s: connect to %s failed", c->pool->ns, c->pool->name, c->b->label);
+	log_msg(LL_DEBUG, "%s/%s: connect to %s failed", c->pool->ns, c->pool->name,
+	        fwd_backend_label(c->b, label));
 	ev_set(&c->b_wr, &c->b_wr_on, false, NULL);
 	close(c->bfd);
 	c->bfd = -1;

@@ -176,14 +176,16 @@ flow_destroy(struct fwd_server *s, struct fwd_flow *f)
 static bool
 flow_connect(struct fwd_server *s, struct fwd_flow *f, const struct fwd_backend *b)
 {
+	struct sockaddr_storage sa;
+	socklen_t sa_len = fwd_backend_sockaddr(b, &sa);
 	int fd;
 
-	if (f->fd >= 0 && f->family == b->sa.ss_family)
-		return connect(f->fd, (const struct sockaddr *)&b->sa, b->sa_len) == 0;
-	fd = socket(b->sa.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (f->fd >= 0 && f->family == sa.ss_family)
+		return connect(f->fd, (const struct sockaddr *)&sa, sa_len) == 0;
+	fd = socket(sa.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return false;
-	if (connect(fd, (const struct sockaddr *)&b->sa, b->sa_len) != 0) {
+	if (connect(fd, (const struct sockaddr *)&sa, sa_len) != 0) {
 		close(fd);
 		return false;
 	}
@@ -192,7 +194,7 @@ flow_connect(struct fwd_server *s, struct fwd_flow *f, const struct fwd_backend 
 		close(f->fd);
 	}
 	f->fd = fd;
-	f->family = b->sa.ss_family;
+	f->family = sa.ss_family;
 	event_assign(&f->ev, s->base, fd, EV_READ | EV_PERSIST, on_reply, f);
 	event_add(&f->ev, NULL);
 	return true;

@@ -23,19 +23,19 @@
 #define FWD_AFFINITY_MAX 65536
 
 struct fwd_backend {
-	struct htab_node node; /* in fwd_backends, by address, port and protocol */
+	struct htab_node node;   /* in fwd_backends, by address, port and protocol */
+	uint64_t aside_until_ms; /* not chosen before this, unless nothing else is left */
+	uint64_t conns, connect_failures, bytes_to, bytes_from;
+	uint32_t refs;        /* pools listing it, connections using it */
+	uint32_t active;      /* open connections or UDP flows */
+	uint32_t fail_streak; /* connect failures in a row */
 	struct netaddr ip;
 	uint16_t port;
-	enum cluster_proto proto;
-	struct sockaddr_storage sa;
-	socklen_t sa_len;
-	char label[NETADDR_STRLEN + 8]; /* "10.0.0.1:80", "[fd00::1]:80" */
-	uint32_t refs;                  /* pools listing it, connections using it */
-	uint32_t active;                /* open connections or UDP flows */
-	uint32_t fail_streak;           /* connect failures in a row */
-	uint64_t aside_until_ms;        /* not chosen before this, unless nothing else is left */
-	uint64_t conns, connect_failures, bytes_to, bytes_from;
+	uint8_t proto; /* enum cluster_proto */
 };
+
+/* Room for fwd_backend_label. */
+#define FWD_BACKEND_LABEL_LEN (NETADDR_STRLEN + 8)
 
 struct fwd_backends {
 	struct htab table; /* struct fwd_backend */
@@ -89,6 +89,11 @@ struct fwd_backend *fwd_backend_get(struct fwd_backends *s, const struct netaddr
                                     enum cluster_proto proto);
 /* Drop a reference; the backend is freed with the last. */
 void fwd_backend_put(struct fwd_backends *s, struct fwd_backend *b);
+/* "10.0.0.1:80", "[fd00::1]:80" in BUF (FWD_BACKEND_LABEL_LEN bytes), which it returns. Made
+ * when asked: a backend is kept per endpoint address, a million of them at 100,000 services. */
+const char *fwd_backend_label(const struct fwd_backend *b, char *buf);
+/* B's address for socket() and connect(): into SA, the length returned. */
+socklen_t fwd_backend_sockaddr(const struct fwd_backend *b, struct sockaddr_storage *sa);
 void fwd_backend_failed(struct fwd_backend *b, uint64_t now_ms);
 void fwd_backend_succeeded(struct fwd_backend *b);
 bool fwd_backend_aside(const struct fwd_backend *b, uint64_t now_ms);

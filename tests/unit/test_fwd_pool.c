@@ -153,12 +153,22 @@ one_pool(struct fx *f, uint32_t aff_s, const char *targets)
 	return f->out[0];
 }
 
+/* B's label, in one of a few rotating buffers (a test compares two at once). */
+static const char *
+blabel(const struct fwd_backend *b)
+{
+	static char buf[4][FWD_BACKEND_LABEL_LEN];
+	static unsigned i;
+
+	return fwd_backend_label(b, buf[i++ % 4]);
+}
+
 /* The member of P labelled LABEL ("10.0.0.1:80"). */
 static struct fwd_backend *
 member(const struct fwd_pool *p, const char *label)
 {
 	for (size_t i = 0; i < p->n_members; i++) {
-		if (strcmp(p->members[i]->label, label) == 0)
+		if (strcmp(blabel(p->members[i]), label) == 0)
 			return p->members[i];
 	}
 	fail_msg("no member %s", label);
@@ -184,7 +194,7 @@ retry(struct fwd_pool *p, uint32_t c, uint64_t now, struct fwd_backend *const *t
 static const char *
 label(const struct fwd_backend *b)
 {
-	return b != NULL ? b->label : "(none)";
+	return b != NULL ? blabel(b) : "(none)";
 }
 
 #define THREE "10.0.0.1:80 10.0.0.2:80 10.0.0.3:80"
@@ -198,7 +208,7 @@ test_round_robin(void **state)
 	struct fwd_pool *p = one_pool(f, 0, THREE);
 
 	assert_int_equal(p->n_members, 3);
-	assert_string_equal(p->members[0]->label, "10.0.0.1:80");
+	assert_string_equal(blabel(p->members[0]), "10.0.0.1:80");
 	assert_int_equal(p->members[0]->port, 80);
 	assert_int_equal(p->members[0]->proto, CLUSTER_TCP);
 	/* Each in turn, whoever the client. */
@@ -292,7 +302,7 @@ test_aside_backoff(void **state)
 	b = fwd_backend_get(&s, &a, 8080, CLUSTER_TCP);
 	assert_non_null(b);
 	assert_int_equal(b->refs, 1);
-	assert_string_equal(b->label, "10.0.0.9:8080");
+	assert_string_equal(blabel(b), "10.0.0.9:8080");
 	assert_false(fwd_backend_aside(b, 0));
 	assert_int_equal(FWD_ASIDE_MIN_MS, 1000);
 	for (size_t i = 0; i < sizeof(waits) / sizeof(waits[0]); i++) {
@@ -380,7 +390,7 @@ test_affinity_removed_backend(void **state)
 	b = pick(p, 1, 20);
 	assert_non_null(b);
 	assert_ptr_not_equal(b, a);
-	assert_string_equal(b->label, "10.0.0.2:80");
+	assert_string_equal(blabel(b), "10.0.0.2:80");
 	/* And the client now sticks to the new one. */
 	assert_ptr_equal(pick(p, 1, 30), b);
 }
@@ -736,7 +746,15 @@ test_backend_refcount(void **state)
 	c = member(f->out[1], "10.0.0.3:80");
 	v6 = member(f->out[1], "[fd00::3]:80");
 	assert_int_equal(v6->ip.family, NETADDR_V6);
-	assert_int_equal(v6->sa_len, sizeof(struct sockaddr_in6));
+	{
+		struct sockaddr_storage sa;
+
+		assert_int_equal(fwd_backend_sockaddr(v6, &sa), sizeof(struct sockaddr_in6));
+		assert_int_equal(sa.ss_family, AF_INET6);
+		assert_int_equal(ntohs(((struct sockaddr_in6 *)&sa)->sin6_port), 80);
+		assert_int_equal(fwd_backend_sockaddr(a, &sa), sizeof(struct sockaddr_in));
+		assert_int_equal(ntohs(((struct sockaddr_in *)&sa)->sin_port), 80);
+	}
 	assert_int_equal(a->refs, 1);
 	assert_int_equal(b->refs, 2);
 	/* The same address with another port or protocol is another backend. */
@@ -764,13 +782,13 @@ test_backend_refcount(void **state)
 	assert_int_equal(f->ps.table.n, 1);
 	assert_int_equal(f->ps.backends.table.n, 3);
 	assert_int_equal(b->refs, 1);
-	assert_string_equal(b->label, "10.0.0.2:80");
+	assert_string_equal(blabel(b), "10.0.0.2:80");
 	/* y leaves too: only the connection's backend is left. */
 	apply(f);
 	assert_int_equal(f->ps.table.n, 0);
 	assert_int_equal(f->ps.backends.table.n, 1);
 	assert_int_equal(c->refs, 1);
-	assert_string_equal(c->label, "10.0.0.3:80");
+	assert_string_equal(blabel(c), "10.0.0.3:80");
 	fwd_backend_put(&f->ps.backends, c);
 	assert_int_equal(f->ps.backends.table.n, 0);
 }
