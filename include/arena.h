@@ -3,6 +3,9 @@
 #define ARENA_H
 
 #include <stddef.h>
+#include <stdint.h>
+
+#include "svc_status.h"
 
 struct arena_block;
 
@@ -16,6 +19,8 @@ struct arena {
 };
 
 void arena_init(struct arena *a);
+/* An arena whose blocks are BLOCK bytes (but for allocations of more than 16 KiB: their own). */
+void arena_init_sized(struct arena *a, size_t block);
 /* An arena for little data (a piece of a zone): its blocks start at 512 bytes and double up to
  * the usual size, where arena_init's are all 64 KiB. */
 void arena_init_small(struct arena *a);
@@ -29,6 +34,30 @@ void arena_move(struct arena *dst, struct arena *src);
  * unused tail (up to 64 KiB). Allocating from A afterwards still works (Linux gives those pages
  * back zeroed on first touch). */
 void arena_trim(struct arena *a);
+/* Where arena_compact moved each used span of the old blocks. */
+struct arena_span {
+	uintptr_t from, to, dst;
+};
+
+struct arena_moved {
+	struct arena_span *spans; /* by FROM */
+	size_t n;
+	struct arena_block *old; /* kept until arena_moved_done, so old pointers stay distinct */
+};
+
+/* A's data is complete: copy what it holds into one block of that size, so a long-lived arena
+ * of small pieces (a piece of a zone) costs what it holds, not its blocks' free room. The
+ * caller then moves every pointer into A with arena_moved_ptr, and calls arena_moved_done (or
+ * arena_moved_recycle). OUT->n 0: A was empty. On SVC_ENOMEM nothing moved. */
+enum svc_status arena_compact(struct arena *a, struct arena_moved *out);
+/* Where P is now: P itself when it was not in A's old blocks (a pointer already moved, or
+ * outside A), so calling it twice on one pointer is harmless. */
+void *arena_moved_ptr(const struct arena_moved *m, const void *p);
+void arena_moved_done(struct arena_moved *m);
+/* As arena_moved_done, but the largest old block becomes INTO's (when INTO is empty), to be
+ * filled again: build each piece in one reused working arena, then compact it, and the heap
+ * sees one allocation of the exact size per piece instead of a trail of freed blocks. */
+void arena_moved_recycle(struct arena_moved *m, struct arena *into);
 /* Zeroed memory aligned for any type, or NULL when out of memory. */
 void *arena_alloc(struct arena *a, size_t size);
 /* Zeroed bytes with no alignment (strings, wire data), or NULL when out of memory. */

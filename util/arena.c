@@ -15,6 +15,9 @@
 struct arena_block {
 	struct arena_block *next;
 	size_t size;
+	/* As arena.used and arena.top, once it is no longer the head (the head's are the arena's).
+	 */
+	size_t used, top;
 	_Alignas(16) unsigned char data[];
 };
 
@@ -22,6 +25,13 @@ void
 arena_init(struct arena *a)
 {
 	memset(a, 0, sizeof(*a));
+}
+
+void
+arena_init_sized(struct arena *a, size_t block)
+{
+	memset(a, 0, sizeof(*a));
+	a->grow = block;
 }
 
 void
@@ -51,6 +61,8 @@ arena_move(struct arena *dst, struct arena *src)
 
 	if (src->head == NULL)
 		return;
+	src->head->used = src->used;
+	src->head->top = src->top;
 	/* SRC's blocks go behind DST's head so DST keeps filling its current block. */
 	tail = src->head;
 	while (tail->next != NULL)
@@ -95,6 +107,7 @@ arena_take(struct arena *a, size_t size, size_t align)
 		if (need > ARENA_BLOCK / 4) {
 			/* A big allocation gets its own block behind the head, so the head's
 			 * free space is not wasted. */
+			b->used = b->top = bsize;
 			if (a->head == NULL) {
 				b->next = NULL;
 				a->head = b;
@@ -109,6 +122,10 @@ arena_take(struct arena *a, size_t size, size_t align)
 		}
 		if (a->grow != 0 && a->grow < ARENA_BLOCK)
 			a->grow *= 2;
+		if (a->head != NULL) {
+			a->head->used = a->used;
+			a->head->top = a->top;
+		}
 		b->next = a->head;
 		a->head = b;
 		a->used = 0;
@@ -144,6 +161,117 @@ arena_trim(struct arena *a)
 	to = (uintptr_t)(a->head->data + a->top) & ~(uintptr_t)(page - 1);
 	if (to > from)
 		madvise((void *)from, to - from, MADV_DONTNEED);
+}
+
+static int
+span_cmp(const void *x, const void *y)
+{
+	const struct arena_span *a = x, *b = y;
+
+	return a->from < b->from ? -1 : a->from > b->from;
+}
+
+enum svc_status
+arena_compact(struct arena *a, struct arena_moved *out)
+{
+	struct arena_block *b, *nb;
+	size_t aligned = 0, bytes = 0, n = 0, at, bat;
+
+	memset(out, 0, sizeof(*out));
+	if (a->head == NULL)
+		return SVC_OK;
+	a->head->used = a->used;
+	a->head->top = a->top;
+	for (b = a->head; b != NULL; b = b->next) {
+		aligned += (b->used + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+		bytes += b->size - b->top;
+		n += 2;
+	}
+	nb = malloc(sizeof(*nb) + aligned + bytes);
+	out->spans = malloc(n * sizeof(*out->spans));
+	if (nb == NULL || out->spans == NULL) {
+		free(nb);
+		free(out->spans);
+		out->spans = NULL;
+		return SVC_ENOMEM;
+	}
+	nb->next = NULL;
+	nb->size = nb->used = nb->top = aligned + bytes;
+	at = 0;
+	bat = aligned;
+	for (b = a->head; b != NULL; b = b->next) {
+		size_t tail = b->size - b->top;
+
+		memcpy(nb->data + at, b->data, b->used);
+		out->spans[out->n++] =
+		        (struct arena_span){(uintptr_t)b->data, (uintptr_t)(b->data + b->used),
+		                            (uintptr_t)(nb->data + at)};
+		at += (b->used + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+		memcpy(nb->data + bat, b->data + b->top, tail);
+		out->spans[out->n++] = (struct arena_span){(uintptr_t)(b->data + b->top),
+		                                           (uintptr_t)(b->data + b->size),
+		                                           (uintptr_t)(nb->data + bat)};
+		bat += tail;
+	}
+	qsort(out->spans, out->n, sizeof(*out->spans), span_cmp);
+	out->old = a->head;
+	a->head = nb;
+	a->used = a->top = nb->size;
+	return SVC_OK;
+}
+
+void *
+arena_moved_ptr(const struct arena_moved *m, const void *p)
+{
+	uintptr_t v = (uintptr_t)p;
+	size_t lo = 0, hi = m->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (v < m->spans[mid].from)
+			hi = mid;
+		else if (v >= m->spans[mid].to)
+			lo = mid + 1;
+		else
+			return (void *)(m->spans[mid].dst + (v - m->spans[mid].from));
+	}
+	return (void *)(uintptr_t)p;
+}
+
+void
+arena_moved_recycle(struct arena_moved *m, struct arena *into)
+{
+	struct arena_block **keep = NULL, **pp;
+
+	if (into->head == NULL)
+		for (pp = &m->old; *pp != NULL; pp = &(*pp)->next)
+			if (keep == NULL || (*pp)->size > (*keep)->size)
+				keep = pp;
+	if (keep != NULL) {
+		struct arena_block *b = *keep;
+
+		*keep = b->next;
+		b->next = NULL;
+		into->head = b;
+		into->used = 0;
+		into->top = b->size;
+	}
+	arena_moved_done(m);
+}
+
+void
+arena_moved_done(struct arena_moved *m)
+{
+	struct arena_block *b = m->old, *next;
+
+	while (b != NULL) {
+		next = b->next;
+		free(b);
+		b = next;
+	}
+	free(m->spans);
+	memset(m, 0, sizeof(*m));
 }
 
 void *
