@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <event2/event.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -20,6 +21,10 @@
 #include "daemon.h"
 
 #define BUILDER_NICE 10
+/* Memory freed outside a build (what the serving loop is done with, a zone its last reader let
+ * go late) goes back to the system within this: a build trims when it ends, but such frees come
+ * after. A trim with nothing to give back takes ~0.2 ms at 100,000 services. */
+#define BUILDER_TRIM_S 5
 
 struct builder_handoff {
 	struct builder *b;
@@ -38,6 +43,7 @@ struct builder {
 	struct watch *watch;
 	int efd; /* wakes the builder thread */
 	struct event *ev;
+	struct event *trim_ev;
 	pthread_t thread;
 	bool started;
 	atomic_bool reload, stop;
@@ -105,6 +111,15 @@ on_wake(evutil_socket_t fd, short what, void *arg)
 		watch_reload(b->watch);
 }
 
+static void
+on_trim(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	malloc_trim(0);
+}
+
 static void *
 builder_main(void *arg)
 {
@@ -153,6 +168,10 @@ builder_create(const char *dir, const struct cluster_config *cfg, unsigned debou
 	st = SVC_ENOMEM;
 	b->ev = event_new(b->base, b->efd, EV_READ | EV_PERSIST, on_wake, b);
 	if (b->ev == NULL || event_add(b->ev, NULL) != 0)
+		goto fail;
+	b->trim_ev = event_new(b->base, -1, EV_PERSIST, on_trim, b);
+	if (b->trim_ev == NULL ||
+	    event_add(b->trim_ev, &(struct timeval){.tv_sec = BUILDER_TRIM_S}) != 0)
 		goto fail;
 	*out = b;
 	return SVC_OK;
@@ -213,6 +232,8 @@ builder_destroy(struct builder *b)
 	watch_destroy(b->watch);
 	if (b->ev != NULL)
 		event_free(b->ev);
+	if (b->trim_ev != NULL)
+		event_free(b->trim_ev);
 	if (b->base != NULL)
 		event_base_free(b->base);
 	if (b->efd >= 0)
