@@ -144,10 +144,6 @@ pool_free(struct fwd_pools *ps, struct fwd_pool *p)
 	for (size_t i = 0; i < p->n_members; i++)
 		fwd_backend_put(&ps->backends, p->members[i]);
 	free(p->members);
-	free(p->key);
-	free(p->ns);
-	free(p->name);
-	free(p->port_name);
 	free(p);
 }
 
@@ -179,28 +175,25 @@ pool_find(struct fwd_pools *ps, const char *key)
 static struct fwd_pool *
 pool_new(struct fwd_pools *ps, const struct fwd_plan_pool *pp)
 {
-	struct fwd_pool *p = calloc(1, sizeof(*p));
+	/* The key and the names in one allocation behind it: 180,000 pools at 100k services. */
+	size_t lk = strlen(pp->key) + 1, ln = strlen(pp->ns) + 1, lm = strlen(pp->name) + 1,
+	       lp = strlen(pp->port_name) + 1;
+	struct fwd_pool *p = calloc(1, sizeof(*p) + lk + ln + lm + lp);
+	char *at;
 
 	if (p == NULL)
 		return NULL;
-	p->key = strdup(pp->key);
-	p->ns = strdup(pp->ns);
-	p->name = strdup(pp->name);
-	p->port_name = strdup(pp->port_name);
+	at = (char *)(p + 1);
+	p->key = memcpy(at, pp->key, lk);
+	p->ns = memcpy(at += lk, pp->ns, ln);
+	p->name = memcpy(at += ln, pp->name, lm);
+	p->port_name = memcpy(at + lm, pp->port_name, lp);
 	p->proto = pp->proto;
 	p->scope = pp->scope;
 	p->family = pp->family;
 	p->gen = ++ps->gen;
 	htab_init(&p->aff);
 	lru_init(&p->aff_lru);
-	if (p->key == NULL || p->ns == NULL || p->name == NULL || p->port_name == NULL) {
-		free(p->key);
-		free(p->ns);
-		free(p->name);
-		free(p->port_name);
-		free(p);
-		return NULL;
-	}
 	return p;
 }
 

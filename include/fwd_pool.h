@@ -52,8 +52,8 @@ struct fwd_affinity {
 
 struct fwd_pool {
 	struct htab_node node; /* in fwd_pools, by key */
-	char *key;
-	char *ns, *name, *port_name;
+	const char *key;       /* these four: behind the struct, in its allocation */
+	const char *ns, *name, *port_name;
 	enum cluster_proto proto;
 	enum fwd_scope scope;
 	uint8_t family;
