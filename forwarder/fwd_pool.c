@@ -1,4 +1,5 @@
-/* fwd_pool.c -- backends with their health, pools with round robin and client-IP affinity. */
+/* fwd_pool.c -- backends with their health, made on first use; pools with round robin and
+ * client-IP affinity. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -17,6 +18,8 @@ void
 fwd_backends_init(struct fwd_backends *s)
 {
 	htab_init(&s->table);
+	lru_init(&s->idle);
+	s->now_ms = 0;
 }
 
 void
@@ -27,6 +30,13 @@ fwd_backends_deinit(struct fwd_backends *s)
 	for (struct htab_node *n = htab_first(&it, &s->table); n != NULL; n = htab_iter_next(&it))
 		free(htab_item(n, struct fwd_backend, node));
 	htab_deinit(&s->table);
+}
+
+static void
+clock_to(struct fwd_backends *s, uint64_t now_ms)
+{
+	if (now_ms > s->now_ms)
+		s->now_ms = now_ms;
 }
 
 socklen_t
@@ -50,30 +60,59 @@ fwd_backend_sockaddr(const struct fwd_backend *b, struct sockaddr_storage *sa)
 	}
 }
 
-const char *
-fwd_backend_label(const struct fwd_backend *b, char *buf)
+static const char *
+addr_label(const struct netaddr *ip, uint16_t port, char *buf)
 {
 	char a[NETADDR_STRLEN];
 
-	snprintf(buf, FWD_BACKEND_LABEL_LEN, b->ip.family == NETADDR_V6 ? "[%s]:%u" : "%s:%u",
-	         netaddr_str(&b->ip, a), b->port);
+	snprintf(buf, FWD_BACKEND_LABEL_LEN, ip->family == NETADDR_V6 ? "[%s]:%u" : "%s:%u",
+	         netaddr_str(ip, a), port);
 	return buf;
+}
+
+const char *
+fwd_backend_label(const struct fwd_backend *b, char *buf)
+{
+	return addr_label(&b->ip, b->port, buf);
+}
+
+const char *
+fwd_member_label(const struct fwd_member *m, char *buf)
+{
+	return addr_label(&m->ip, m->port, buf);
+}
+
+struct fwd_backend *
+fwd_backend_find(const struct fwd_backends *s, const struct netaddr *ip, uint16_t port,
+                 enum cluster_proto proto)
+{
+	uint32_t h = backend_hash(ip, port, proto);
+
+	for (struct htab_node *n = htab_find(&s->table, h); n != NULL; n = htab_next(n, h)) {
+		struct fwd_backend *b = htab_item(n, struct fwd_backend, node);
+
+		if (b->port == port && b->proto == proto && netaddr_equal(&b->ip, ip))
+			return b;
+	}
+	return NULL;
+}
+
+static struct fwd_backend *
+backend_ref(struct fwd_backends *s, struct fwd_backend *b)
+{
+	if (b->refs++ == 0)
+		lru_remove(&s->idle, &b->idle);
+	return b;
 }
 
 struct fwd_backend *
 fwd_backend_get(struct fwd_backends *s, const struct netaddr *ip, uint16_t port,
                 enum cluster_proto proto)
 {
-	uint32_t h = backend_hash(ip, port, proto);
-	struct fwd_backend *b;
+	struct fwd_backend *b = fwd_backend_find(s, ip, port, proto);
 
-	for (struct htab_node *n = htab_find(&s->table, h); n != NULL; n = htab_next(n, h)) {
-		b = htab_item(n, struct fwd_backend, node);
-		if (b->port == port && b->proto == proto && netaddr_equal(&b->ip, ip)) {
-			b->refs++;
-			return b;
-		}
-	}
+	if (b != NULL)
+		return backend_ref(s, b);
 	b = calloc(1, sizeof(*b));
 	if (b == NULL)
 		return NULL;
@@ -81,7 +120,7 @@ fwd_backend_get(struct fwd_backends *s, const struct netaddr *ip, uint16_t port,
 	b->port = port;
 	b->proto = (uint8_t)proto;
 	b->refs = 1;
-	if (htab_insert(&s->table, &b->node, h) != SVC_OK) {
+	if (htab_insert(&s->table, &b->node, backend_hash(ip, port, proto)) != SVC_OK) {
 		free(b);
 		return NULL;
 	}
@@ -93,8 +132,24 @@ fwd_backend_put(struct fwd_backends *s, struct fwd_backend *b)
 {
 	if (b == NULL || --b->refs > 0)
 		return;
-	htab_remove(&s->table, &b->node);
-	free(b);
+	b->idle_since_ms = s->now_ms;
+	lru_push(&s->idle, &b->idle);
+}
+
+void
+fwd_backends_expire(struct fwd_backends *s, uint64_t now_ms)
+{
+	clock_to(s, now_ms);
+	/* Put in order of their clock, which never goes back: the oldest first. */
+	while (s->idle.oldest != NULL) {
+		struct fwd_backend *b = lru_item(s->idle.oldest, struct fwd_backend, idle);
+
+		if (s->now_ms - b->idle_since_ms < FWD_BACKEND_IDLE_MS)
+			break;
+		lru_remove(&s->idle, &b->idle);
+		htab_remove(&s->table, &b->node);
+		free(b);
+	}
 }
 
 void
@@ -133,16 +188,14 @@ fwd_pools_init(struct fwd_pools *ps)
 	ps->gen = 0;
 }
 
-static void aff_remove(struct fwd_pool *p, struct fwd_affinity *a);
+static void aff_remove(struct fwd_backends *s, struct fwd_pool *p, struct fwd_affinity *a);
 
 static void
 pool_free(struct fwd_pools *ps, struct fwd_pool *p)
 {
 	while (p->aff_lru.oldest != NULL)
-		aff_remove(p, lru_item(p->aff_lru.oldest, struct fwd_affinity, lru));
+		aff_remove(&ps->backends, p, lru_item(p->aff_lru.oldest, struct fwd_affinity, lru));
 	htab_deinit(&p->aff);
-	for (size_t i = 0; i < p->n_members; i++)
-		fwd_backend_put(&ps->backends, p->members[i]);
 	free(p->members);
 	free(p);
 }
@@ -156,6 +209,12 @@ fwd_pools_deinit(struct fwd_pools *ps)
 		pool_free(ps, htab_item(n, struct fwd_pool, node));
 	htab_deinit(&ps->table);
 	fwd_backends_deinit(&ps->backends);
+}
+
+static bool
+member_is(const struct fwd_member *m, const struct netaddr *ip, uint16_t port)
+{
+	return m->port == port && netaddr_equal(&m->ip, ip);
 }
 
 static struct fwd_pool *
@@ -197,28 +256,22 @@ pool_new(struct fwd_pools *ps, const struct fwd_plan_pool *pp)
 	return p;
 }
 
-/* New members for P from PP: the backends, referenced. NULL only when out of memory. */
-static struct fwd_backend **
-resolve_members(struct fwd_pools *ps, const struct fwd_plan_pool *pp)
+/* New members for P from PP's targets. NULL only when out of memory. */
+static struct fwd_member *
+resolve_members(const struct fwd_plan_pool *pp)
 {
-	struct fwd_backend **m = calloc(pp->n_targets ? pp->n_targets : 1, sizeof(*m));
+	struct fwd_member *m = calloc(pp->n_targets ? pp->n_targets : 1, sizeof(*m));
 
 	if (m == NULL)
 		return NULL;
 	for (size_t i = 0; i < pp->n_targets; i++) {
-		m[i] = fwd_backend_get(&ps->backends, &pp->targets[i].ip, pp->targets[i].port,
-		                       pp->proto);
-		if (m[i] == NULL) {
-			while (i-- > 0)
-				fwd_backend_put(&ps->backends, m[i]);
-			free(m);
-			return NULL;
-		}
+		m[i].ip = pp->targets[i].ip;
+		m[i].port = pp->targets[i].port;
 	}
 	return m;
 }
 
-/* Whether P's members are PP's targets, in order: then P is kept as it is, without resolving
+/* Whether P's members are PP's targets, in order: then P is kept as it is, without copying
  * the targets again (most pools of a new plan, whose change is elsewhere). */
 static bool
 same_targets(const struct fwd_pool *p, const struct fwd_plan_pool *pp)
@@ -226,33 +279,29 @@ same_targets(const struct fwd_pool *p, const struct fwd_plan_pool *pp)
 	if (p->n_members != pp->n_targets || p->members == NULL)
 		return false;
 	for (size_t i = 0; i < pp->n_targets; i++) {
-		const struct fwd_backend *b = p->members[i];
-
-		if (b->port != pp->targets[i].port || !netaddr_equal(&b->ip, &pp->targets[i].ip))
+		if (!member_is(&p->members[i], &pp->targets[i].ip, pp->targets[i].port))
 			return false;
 	}
 	return true;
 }
 
-static void aff_purge(struct fwd_pool *p);
+static void aff_purge(struct fwd_backends *s, struct fwd_pool *p);
 
-/* P's members from now on: M (N of them, referenced), in place of the old. */
+/* P's members from now on: M (N of them), in place of the old. */
 static void
-set_members(struct fwd_pools *ps, struct fwd_pool *p, struct fwd_backend **m, size_t n)
+set_members(struct fwd_pools *ps, struct fwd_pool *p, struct fwd_member *m, size_t n)
 {
 	bool same = p->n_members == n;
 
 	for (size_t j = 0; same && j < n; j++)
-		same = p->members[j] == m[j];
-	for (size_t j = 0; j < p->n_members; j++)
-		fwd_backend_put(&ps->backends, p->members[j]);
+		same = member_is(&p->members[j], &m[j].ip, m[j].port);
 	free(p->members);
 	p->members = m;
 	p->n_members = n;
 	if (!same) {
 		p->gen = ++ps->gen;
 		p->rr = 0;
-		aff_purge(p);
+		aff_purge(&ps->backends, p);
 	}
 }
 
@@ -263,11 +312,11 @@ empty(struct fwd_pools *ps, struct fwd_pool *p)
 {
 	if (p->n_members == 0)
 		return;
-	for (size_t j = 0; j < p->n_members; j++)
-		fwd_backend_put(&ps->backends, p->members[j]);
+	free(p->members);
+	p->members = NULL;
 	p->n_members = 0;
 	p->gen = ++ps->gen;
-	aff_purge(p);
+	aff_purge(&ps->backends, p);
 }
 
 struct fwd_pool *
@@ -290,7 +339,7 @@ enum svc_status
 fwd_pools_update(struct fwd_pools *ps, const struct fwd_plan_pool *const *up, size_t n_up,
                  const char *const *gone, size_t n_gone, bool full)
 {
-	struct fwd_backend ***members = NULL;
+	struct fwd_member **members = NULL;
 	struct fwd_pool **pools = NULL, **drop = NULL;
 	enum svc_status st = SVC_ENOMEM;
 	size_t made = 0, fresh = 0, n_drop = 0;
@@ -310,7 +359,7 @@ fwd_pools_update(struct fwd_pools *ps, const struct fwd_plan_pool *const *up, si
 		} else if (same_targets(pools[made], up[made])) {
 			continue;
 		}
-		members[made] = resolve_members(ps, up[made]);
+		members[made] = resolve_members(up[made]);
 		if (members[made] == NULL) {
 			made++;
 			goto done;
@@ -362,11 +411,7 @@ fwd_pools_update(struct fwd_pools *ps, const struct fwd_plan_pool *const *up, si
 done:
 	if (st != SVC_OK) {
 		for (size_t i = 0; i < made; i++) {
-			if (members[i] != NULL) {
-				for (size_t j = 0; j < up[i]->n_targets; j++)
-					fwd_backend_put(&ps->backends, members[i][j]);
-				free(members[i]);
-			}
+			free(members[i]);
 			if (pools[i] != NULL && pools[i]->refs == 0)
 				pool_free(ps, pools[i]);
 		}
@@ -380,7 +425,7 @@ done:
 enum svc_status
 fwd_pools_apply(struct fwd_pools *ps, const struct fwd_plan *plan, struct fwd_pool **out)
 {
-	struct fwd_backend ***members = NULL;
+	struct fwd_member **members = NULL;
 	enum svc_status st = SVC_ENOMEM;
 	struct htab_iter it;
 	size_t made = 0, fresh = 0;
@@ -401,7 +446,7 @@ fwd_pools_apply(struct fwd_pools *ps, const struct fwd_plan *plan, struct fwd_po
 		} else if (same_targets(out[made], &plan->pools[made])) {
 			continue; /* members[made] NULL: kept */
 		}
-		members[made] = resolve_members(ps, &plan->pools[made]);
+		members[made] = resolve_members(&plan->pools[made]);
 		if (members[made] == NULL) {
 			made++;
 			goto done;
@@ -437,11 +482,7 @@ fwd_pools_apply(struct fwd_pools *ps, const struct fwd_plan *plan, struct fwd_po
 done:
 	if (st != SVC_OK) {
 		for (size_t i = 0; i < made; i++) {
-			if (members[i] != NULL) {
-				for (size_t j = 0; j < plan->pools[i].n_targets; j++)
-					fwd_backend_put(&ps->backends, members[i][j]);
-				free(members[i]);
-			}
+			free(members[i]);
 			if (out[i] != NULL && out[i]->refs == 0)
 				pool_free(ps, out[i]);
 			out[i] = NULL;
@@ -470,8 +511,10 @@ fwd_pool_put(struct fwd_pools *ps, struct fwd_pool *p)
 bool
 fwd_pool_has(const struct fwd_pool *p, const struct fwd_backend *b)
 {
+	if (b->proto != p->proto)
+		return false;
 	for (size_t i = 0; i < p->n_members; i++) {
-		if (p->members[i] == b)
+		if (member_is(&p->members[i], &b->ip, b->port))
 			return true;
 	}
 	return false;
@@ -503,15 +546,18 @@ aff_find(const struct fwd_pool *p, const struct netaddr *client)
 }
 
 static void
-aff_remove(struct fwd_pool *p, struct fwd_affinity *a)
+aff_remove(struct fwd_backends *s, struct fwd_pool *p, struct fwd_affinity *a)
 {
 	htab_remove(&p->aff, &a->node);
 	lru_remove(&p->aff_lru, &a->lru);
+	fwd_backend_put(s, a->b);
 	free(a);
 }
 
+/* CLIENT sticks to B (referenced by the entry) from NOW_MS. */
 static void
-aff_record(struct fwd_pool *p, const struct netaddr *client, struct fwd_backend *b, uint64_t now_ms)
+aff_record(struct fwd_backends *s, struct fwd_pool *p, const struct netaddr *client,
+           struct fwd_backend *b, uint64_t now_ms)
 {
 	struct fwd_affinity *a = aff_find(p, client);
 
@@ -530,13 +576,14 @@ aff_record(struct fwd_pool *p, const struct netaddr *client, struct fwd_backend 
 		lru_push(&p->aff_lru, &a->lru);
 	} else {
 		lru_touch(&p->aff_lru, &a->lru);
+		fwd_backend_put(s, a->b);
 	}
-	a->b = b;
+	a->b = backend_ref(s, b);
 	a->last_ms = now_ms;
 }
 
 static bool
-tried(struct fwd_backend *b, struct fwd_backend *const *list, size_t n)
+tried(const struct fwd_backend *b, struct fwd_backend *const *list, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		if (list[i] == b)
@@ -546,12 +593,13 @@ tried(struct fwd_backend *b, struct fwd_backend *const *list, size_t n)
 }
 
 struct fwd_backend *
-fwd_pool_pick(struct fwd_pool *p, const struct netaddr *client, uint64_t now_ms,
-              struct fwd_backend *const *tried_list, size_t n_tried)
+fwd_pool_pick(struct fwd_backends *s, struct fwd_pool *p, const struct netaddr *client,
+              uint64_t now_ms, struct fwd_backend *const *tried_list, size_t n_tried)
 {
-	struct fwd_backend *b = NULL, *fallback = NULL;
-	size_t at = 0;
+	struct fwd_backend *b = NULL, *fb = NULL;
+	size_t at = SIZE_MAX, fallback = SIZE_MAX;
 
+	clock_to(s, now_ms);
 	if (p->n_members == 0)
 		return NULL;
 	/* Affinity, unless this is a retry: then the remembered backend is the one that failed. */
@@ -563,45 +611,52 @@ fwd_pool_pick(struct fwd_pool *p, const struct netaddr *client, uint64_t now_ms,
 			    !fwd_backend_aside(a->b, now_ms)) {
 				a->last_ms = now_ms;
 				lru_touch(&p->aff_lru, &a->lru);
-				return a->b;
+				return backend_ref(s, a->b);
 			}
-			aff_remove(p, a);
+			aff_remove(s, p, a);
 		}
 	}
+	/* A member with no backend yet was never tried nor set aside. */
 	for (size_t k = 0; k < p->n_members; k++) {
 		size_t i = (p->rr + k) % p->n_members;
-		struct fwd_backend *c = p->members[i];
+		const struct fwd_member *m = &p->members[i];
+		struct fwd_backend *c = fwd_backend_find(s, &m->ip, m->port, p->proto);
 
-		if (tried(c, tried_list, n_tried))
+		if (c != NULL && tried(c, tried_list, n_tried))
 			continue;
-		if (fwd_backend_aside(c, now_ms)) {
-			if (fallback == NULL)
-				fallback = c;
+		if (c != NULL && fwd_backend_aside(c, now_ms)) {
+			if (fallback == SIZE_MAX) {
+				fallback = i;
+				fb = c;
+			}
 			continue;
 		}
-		b = c;
 		at = i;
+		b = c;
 		break;
 	}
-	if (b == NULL) {
-		/* Everything left is set aside: better a doubtful backend than none. */
-		b = fallback;
-		if (b == NULL)
-			return NULL;
-		for (size_t i = 0; i < p->n_members; i++) {
-			if (p->members[i] == b)
-				at = i;
-		}
+	/* Everything left is set aside: better a doubtful backend than none. */
+	if (at == SIZE_MAX) {
+		at = fallback;
+		b = fb;
 	}
+	if (at == SIZE_MAX)
+		return NULL;
+	if (b != NULL)
+		backend_ref(s, b);
+	else
+		b = fwd_backend_get(s, &p->members[at].ip, p->members[at].port, p->proto);
+	if (b == NULL)
+		return NULL;
 	p->rr = at + 1;
 	if (p->affinity_ms > 0)
-		aff_record(p, client, b, now_ms);
+		aff_record(s, p, client, b, now_ms);
 	return b;
 }
 
-/* Forget clients whose backend left the pool, before its memory can serve a new backend. */
+/* Forget clients whose backend left the pool, before a later pick can send them to it. */
 static void
-aff_purge(struct fwd_pool *p)
+aff_purge(struct fwd_backends *s, struct fwd_pool *p)
 {
 	struct htab_iter it;
 
@@ -609,12 +664,12 @@ aff_purge(struct fwd_pool *p)
 		struct fwd_affinity *a = htab_item(n, struct fwd_affinity, node);
 
 		if (!fwd_pool_has(p, a->b))
-			aff_remove(p, a);
+			aff_remove(s, p, a);
 	}
 }
 
 void
-fwd_pool_expire(struct fwd_pool *p, uint64_t now_ms)
+fwd_pool_expire(struct fwd_backends *s, struct fwd_pool *p, uint64_t now_ms)
 {
 	/* Entries whose backend left were purged when it left; the rest go oldest first. */
 	while (p->aff_lru.oldest != NULL) {
@@ -622,6 +677,6 @@ fwd_pool_expire(struct fwd_pool *p, uint64_t now_ms)
 
 		if (now_ms - a->last_ms < p->affinity_ms)
 			break;
-		aff_remove(p, a);
+		aff_remove(s, p, a);
 	}
 }

@@ -176,12 +176,13 @@ on_sweep(evutil_socket_t fd, short what, void *arg)
 
 	fwd_tcp_sweep(s, now);
 	fwd_udp_sweep(s, now);
+	fwd_backends_expire(&s->pools.backends, now);
 	for (struct htab_node *n = htab_first(&it, &s->pools.table); n != NULL;
 	     n = htab_iter_next(&it)) {
 		struct fwd_pool *p = htab_item(n, struct fwd_pool, node);
 
 		if (p->aff.n > 0)
-			fwd_pool_expire(p, now);
+			fwd_pool_expire(&s->pools.backends, p, now);
 	}
 }
 

@@ -1,5 +1,6 @@
 /* metrics.c -- svcfwd's counters as Prometheus text for /metrics: per service port, per
- * endpoint, and for the process. */
+ * endpoint that carried traffic in the last FWD_BACKEND_IDLE_MS (the others have no state, and
+ * a cluster lists a million), and for the process. */
 #include <event2/buffer.h>
 #include <stddef.h>
 #include <stdio.h>

@@ -44,8 +44,8 @@ struct fwd_conn {
 	struct fwd_half up;   /* client to backend */
 	struct fwd_half down; /* backend to client */
 	struct fwd_pool *pool;
-	struct fwd_backend *b;
-	struct fwd_backend *tried[FWD_MAX_TRIES];
+	struct fwd_backend *b; /* the one connecting or connected: the last of tried */
+	struct fwd_backend *tried[FWD_MAX_TRIES]; /* each referenced */
 	size_t n_tried;
 	struct netaddr client;
 	bool connecting;
@@ -121,11 +121,10 @@ conn_close(struct fwd_conn *c, bool reset)
 	half_release(s, &c->up);
 	half_release(s, &c->down);
 	lru_remove(&s->conns, &c->lru);
-	if (c->b != NULL) {
-		if (!c->connecting)
-			c->b->active--;
-		fwd_backend_put(&s->pools.backends, c->b);
-	}
+	if (c->b != NULL && !c->connecting)
+		c->b->active--;
+	for (size_t i = 0; i < c->n_tried; i++)
+		fwd_backend_put(&s->pools.backends, c->tried[i]);
 	fwd_pool_put(&s->pools, c->pool);
 	if (s->accept_paused && s->conns.n < s->opts.max_conns && s->reserve_fd >= 0 &&
 	    !evtimer_pending(s->resume_ev, NULL))
@@ -194,7 +193,8 @@ connect_next(struct fwd_conn *c)
 	uint64_t timeout = s->opts.connect_timeout_ms;
 
 	while (c->n_tried < FWD_MAX_TRIES) {
-		b = fwd_pool_pick(c->pool, &c->client, now, c->tried, c->n_tried);
+		b = fwd_pool_pick(&s->pools.backends, c->pool, &c->client, now, c->tried,
+		                  c->n_tried);
 		if (b == NULL)
 			return false;
 		c->tried[c->n_tried++] = b;
@@ -216,7 +216,6 @@ connect_next(struct fwd_conn *c)
 		set_nodelay(c->bfd);
 		if (connect(c->bfd, (struct sockaddr *)&sa, sa_len) == 0 || errno == EINPROGRESS) {
 			c->b = b;
-			b->refs++;
 			c->connecting = true;
 			for (size_t i = 1; i < c->n_tried; i++)
 				timeout *= 2;
@@ -241,7 +240,6 @@ connect_next(struct fwd_conn *c)
 static void
 connect_failed(struct fwd_conn *c)
 {
-	struct fwd_server *s = c->srv;
 	char label[FWD_BACKEND_LABEL_LEN];
 
 	fwd_backend_failed(c->b, now_ms());
@@ -251,7 +249,6 @@ connect_failed(struct fwd_conn *c)
 	ev_set(&c->b_wr, &c->b_wr_on, false, NULL);
 	close(c->bfd);
 	c->bfd = -1;
-	fwd_backend_put(&s->pools.backends, c->b);
 	c->b = NULL;
 	c->connecting = false;
 	if (!connect_next(c)) {

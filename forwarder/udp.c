@@ -214,17 +214,20 @@ flow_route(struct fwd_server *s, struct fwd_flow *f)
 		return true;
 	if (f->b != NULL && f->b_failed)
 		tried[n_tried++] = f->b;
-	b = fwd_pool_pick(pool, &f->client_ip, now_ms(), tried, n_tried);
+	b = fwd_pool_pick(&s->pools.backends, pool, &f->client_ip, now_ms(), tried, n_tried);
 	if (b == NULL && n_tried > 0)
-		b = fwd_pool_pick(pool, &f->client_ip, now_ms(), NULL, 0);
-	if (b == NULL || !flow_connect(s, f, b))
+		b = fwd_pool_pick(&s->pools.backends, pool, &f->client_ip, now_ms(), NULL, 0);
+	if (b == NULL)
 		return false;
+	if (!flow_connect(s, f, b)) {
+		fwd_backend_put(&s->pools.backends, b);
+		return false;
+	}
 	if (f->b != NULL) {
 		f->b->active--;
 		fwd_backend_put(&s->pools.backends, f->b);
 	}
-	f->b = b;
-	b->refs++;
+	f->b = b; /* with the pick's reference */
 	b->active++;
 	b->conns++;
 	f->gen = pool->gen;

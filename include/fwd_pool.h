@@ -1,7 +1,10 @@
-/* fwd_pool.h -- endpoints and how traffic is spread over them. A backend is one endpoint
- * address (IP, port, protocol) with its health, shared by every pool that lists it; a pool is
- * one service port's candidate backends as seen by one scope and family, with its round-robin
- * cursor and client-IP affinity. Pure: time comes in as an argument, so tests drive it. */
+/* fwd_pool.h -- endpoints and how traffic is spread over them. A pool is one service port's
+ * candidate endpoints (IP and port) as seen by one scope and family, with its round-robin
+ * cursor and client-IP affinity. A backend is the state of one endpoint address (IP, port,
+ * protocol) that traffic went to: its health and counters, shared by every pool that lists it.
+ * It is made when a pick first chooses the endpoint and freed once unused for
+ * FWD_BACKEND_IDLE_MS, so memory follows the endpoints in use, not the million a large cluster
+ * lists. Pure: time comes in as an argument, so tests drive it. */
 #ifndef FWD_POOL_H
 #define FWD_POOL_H
 
@@ -21,12 +24,23 @@
 #define FWD_ASIDE_MAX_MS 30000
 /* Client-IP affinity entries kept per pool at most; beyond, new clients get none. */
 #define FWD_AFFINITY_MAX 65536
+/* A backend nothing holds is kept this long: its counters and failure streak outlive a
+ * connection, and it outlives any set-aside (FWD_ASIDE_MAX_MS). */
+#define FWD_BACKEND_IDLE_MS 60000
+
+/* One endpoint a pool lists: 20 bytes where a backend is 112. */
+struct fwd_member {
+	struct netaddr ip;
+	uint16_t port;
+};
 
 struct fwd_backend {
 	struct htab_node node;   /* in fwd_backends, by address, port and protocol */
+	struct lru_node idle;    /* in fwd_backends' idle list while refs is 0 */
+	uint64_t idle_since_ms;  /* when refs went to 0 */
 	uint64_t aside_until_ms; /* not chosen before this, unless nothing else is left */
 	uint64_t conns, connect_failures, bytes_to, bytes_from;
-	uint32_t refs;        /* pools listing it, connections using it */
+	uint32_t refs;        /* connections and flows using it, affinity entries naming it */
 	uint32_t active;      /* open connections or UDP flows */
 	uint32_t fail_streak; /* connect failures in a row */
 	struct netaddr ip;
@@ -39,6 +53,8 @@ struct fwd_backend {
 
 struct fwd_backends {
 	struct htab table; /* struct fwd_backend */
+	struct lru idle;   /* those with no reference, longest unused first */
+	uint64_t now_ms;   /* the latest time given to a pick or to fwd_backends_expire */
 };
 
 /* A client's endpoint under sessionAffinity: ClientIP. */
@@ -61,7 +77,7 @@ struct fwd_pool {
 	bool live;     /* in the current plan */
 	uint32_t mark; /* fwd_pools_update: in the full plan being applied */
 	bool no_local; /* empty because a Local policy found no endpoint on this node */
-	struct fwd_backend **members;
+	struct fwd_member *members;
 	size_t n_members;
 	size_t rr;
 	/* New whenever the members change, and unique across all pools: a UDP flow that checked
@@ -87,11 +103,17 @@ void fwd_backends_deinit(struct fwd_backends *s);
 /* The backend for IP:PORT/PROTO, made if new, with one more reference; NULL when out of memory. */
 struct fwd_backend *fwd_backend_get(struct fwd_backends *s, const struct netaddr *ip, uint16_t port,
                                     enum cluster_proto proto);
-/* Drop a reference; the backend is freed with the last. */
+/* The backend for IP:PORT/PROTO if it has one, without a reference. */
+struct fwd_backend *fwd_backend_find(const struct fwd_backends *s, const struct netaddr *ip,
+                                     uint16_t port, enum cluster_proto proto);
+/* Drop a reference; with the last the backend waits FWD_BACKEND_IDLE_MS, then goes. */
 void fwd_backend_put(struct fwd_backends *s, struct fwd_backend *b);
+/* Free the backends unused for FWD_BACKEND_IDLE_MS at NOW_MS (never going back). */
+void fwd_backends_expire(struct fwd_backends *s, uint64_t now_ms);
 /* "10.0.0.1:80", "[fd00::1]:80" in BUF (FWD_BACKEND_LABEL_LEN bytes), which it returns. Made
- * when asked: a backend is kept per endpoint address, a million of them at 100,000 services. */
+ * when asked, not kept. */
 const char *fwd_backend_label(const struct fwd_backend *b, char *buf);
+const char *fwd_member_label(const struct fwd_member *m, char *buf);
 /* B's address for socket() and connect(): into SA, the length returned. */
 socklen_t fwd_backend_sockaddr(const struct fwd_backend *b, struct sockaddr_storage *sa);
 void fwd_backend_failed(struct fwd_backend *b, uint64_t now_ms);
@@ -117,19 +139,22 @@ enum svc_status fwd_pools_update(struct fwd_pools *ps, const struct fwd_plan_poo
 struct fwd_pool *fwd_pools_find(struct fwd_pools *ps, const char *key);
 struct fwd_pool *fwd_pool_ref(struct fwd_pool *p);
 void fwd_pool_put(struct fwd_pools *ps, struct fwd_pool *p);
+/* Whether P lists B's endpoint. */
 bool fwd_pool_has(const struct fwd_pool *p, const struct fwd_backend *b);
 /* Whether B, found a member at generation *CHECKED, may still take P's traffic: at once while
  * P still has that generation, else when B is a member of P (*CHECKED then becomes P's). A UDP
  * flow keeps its backend this way across plans, and moves when its backend leaves the pool or
  * its listener moves to another pool. */
 bool fwd_pool_keeps(const struct fwd_pool *p, const struct fwd_backend *b, uint64_t *checked);
-/* The backend for a new connection or flow from CLIENT: the client's affinity backend while it
- * lasts, else the next in round robin, skipping the N_TRIED already tried and, while any other
- * is left, those set aside. NULL when every member was tried. */
-struct fwd_backend *fwd_pool_pick(struct fwd_pool *p, const struct netaddr *client, uint64_t now_ms,
+/* The backend for a new connection or flow from CLIENT, with a reference for the caller: the
+ * client's affinity backend while it lasts, else the next member in round robin, skipping the
+ * N_TRIED already tried (backends the caller holds) and, while any other is left, those set
+ * aside. NULL when every member was tried (or out of memory). */
+struct fwd_backend *fwd_pool_pick(struct fwd_backends *s, struct fwd_pool *p,
+                                  const struct netaddr *client, uint64_t now_ms,
                                   struct fwd_backend *const *tried, size_t n_tried);
 /* Forget affinity entries idle past their timeout. NOW_MS, here and in fwd_pool_pick, never
  * goes back (a monotonic clock): entries expire oldest first. */
-void fwd_pool_expire(struct fwd_pool *p, uint64_t now_ms);
+void fwd_pool_expire(struct fwd_backends *s, struct fwd_pool *p, uint64_t now_ms);
 
 #endif

@@ -325,8 +325,8 @@ applied_diff(struct applied *a, const struct fwd_plan *p)
 		    q->no_local != pp->no_local)
 			return "a pool";
 		for (size_t k = 0; k < pp->n_targets; k++)
-			if (!netaddr_equal(&q->members[k]->ip, &pp->targets[k].ip) ||
-			    q->members[k]->port != pp->targets[k].port)
+			if (!netaddr_equal(&q->members[k].ip, &pp->targets[k].ip) ||
+			    q->members[k].port != pp->targets[k].port)
 				return "a pool's members";
 	}
 	if (a->n_dests != p->n_listeners)

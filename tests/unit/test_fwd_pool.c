@@ -1,6 +1,7 @@
 /* test_fwd_pool.c -- backends and pools: round robin, tried lists, set-aside with backoff,
- * client-IP affinity (and its table's deletions), pools kept by key across plans, reference
- * counts. Time is an argument, so every clock here is a number. */
+ * client-IP affinity (and its table's deletions), pools kept by key across plans, backends made
+ * on first use and freed once idle, reference counts. Time is an argument, so every clock here
+ * is a number. */
 #include "testutil.h"
 
 #include <netinet/in.h>
@@ -100,6 +101,9 @@ tp_add(struct tplan *t, const char *key, uint32_t aff_s, const char *targets)
 	t->p.n_pools++;
 }
 
+/* The fixture's backends, for the helpers below. */
+static struct fwd_backends *bs;
+
 static int
 setup(void **state)
 {
@@ -107,6 +111,7 @@ setup(void **state)
 
 	assert_non_null(f);
 	fwd_pools_init(&f->ps);
+	bs = &f->ps.backends;
 	tp_reset(&f->t);
 	*state = f;
 	return 0;
@@ -163,16 +168,46 @@ blabel(const struct fwd_backend *b)
 	return fwd_backend_label(b, buf[i++ % 4]);
 }
 
-/* The member of P labelled LABEL ("10.0.0.1:80"). */
+static const char *
+mlabel(const struct fwd_member *m)
+{
+	static char buf[4][FWD_BACKEND_LABEL_LEN];
+	static unsigned i;
+
+	return fwd_member_label(m, buf[i++ % 4]);
+}
+
+/* The backend of P's member I, made if it has none, and left with the references it had. */
+static struct fwd_backend *
+mb(const struct fwd_pool *p, size_t i)
+{
+	struct fwd_backend *b;
+
+	assert_true(i < p->n_members);
+	b = fwd_backend_get(bs, &p->members[i].ip, p->members[i].port, p->proto);
+	assert_non_null(b);
+	fwd_backend_put(bs, b);
+	return b;
+}
+
+/* The backend of P's member labelled LABEL ("10.0.0.1:80"), as mb. */
 static struct fwd_backend *
 member(const struct fwd_pool *p, const char *label)
 {
 	for (size_t i = 0; i < p->n_members; i++) {
-		if (strcmp(blabel(p->members[i]), label) == 0)
-			return p->members[i];
+		if (strcmp(mlabel(&p->members[i]), label) == 0)
+			return mb(p, i);
 	}
 	fail_msg("no member %s", label);
 	return NULL;
+}
+
+/* A pick's backend, its reference given back at once (the backend stays, idle). */
+static struct fwd_backend *
+unref(struct fwd_backend *b)
+{
+	fwd_backend_put(bs, b);
+	return b;
 }
 
 static struct fwd_backend *
@@ -180,7 +215,7 @@ pick(struct fwd_pool *p, uint32_t c, uint64_t now)
 {
 	struct netaddr a = client(c);
 
-	return fwd_pool_pick(p, &a, now, NULL, 0);
+	return unref(fwd_pool_pick(bs, p, &a, now, NULL, 0));
 }
 
 static struct fwd_backend *
@@ -188,7 +223,7 @@ retry(struct fwd_pool *p, uint32_t c, uint64_t now, struct fwd_backend *const *t
 {
 	struct netaddr a = client(c);
 
-	return fwd_pool_pick(p, &a, now, tried, n);
+	return unref(fwd_pool_pick(bs, p, &a, now, tried, n));
 }
 
 static const char *
@@ -208,16 +243,23 @@ test_round_robin(void **state)
 	struct fwd_pool *p = one_pool(f, 0, THREE);
 
 	assert_int_equal(p->n_members, 3);
-	assert_string_equal(blabel(p->members[0]), "10.0.0.1:80");
-	assert_int_equal(p->members[0]->port, 80);
-	assert_int_equal(p->members[0]->proto, CLUSTER_TCP);
+	assert_string_equal(mlabel(&p->members[0]), "10.0.0.1:80");
+	assert_int_equal(p->members[0].port, 80);
+	assert_int_equal(p->proto, CLUSTER_TCP);
+	/* A plan makes no backend: the first pick of each member does. */
+	assert_int_equal(bs->table.n, 0);
 	/* Each in turn, whoever the client. */
-	for (uint32_t i = 0; i < 9; i++)
-		assert_ptr_equal(pick(p, i, 0), p->members[i % 3]);
+	for (uint32_t i = 0; i < 9; i++) {
+		struct fwd_backend *b = pick(p, i, 0);
+
+		assert_int_equal(bs->table.n, i < 3 ? i + 1 : 3);
+		assert_ptr_equal(b, mb(p, i % 3));
+		assert_int_equal(b->proto, CLUSTER_TCP);
+	}
 	/* No affinity configured: nothing remembered. */
 	assert_int_equal(p->aff.n, 0);
-	assert_ptr_equal(pick(p, 1, 0), p->members[0]);
-	assert_ptr_equal(pick(p, 1, 0), p->members[1]);
+	assert_ptr_equal(pick(p, 1, 0), mb(p, 0));
+	assert_ptr_equal(pick(p, 1, 0), mb(p, 1));
 }
 
 static void
@@ -235,7 +277,7 @@ test_tried_skipped(void **state)
 {
 	struct fx *f = *state;
 	struct fwd_pool *p = one_pool(f, 0, THREE);
-	struct fwd_backend *m0 = p->members[0], *m1 = p->members[1], *m2 = p->members[2];
+	struct fwd_backend *m0 = mb(p, 0), *m1 = mb(p, 1), *m2 = mb(p, 2);
 	struct fwd_backend *t01[] = {m0, m1}, *t12[] = {m1, m2}, *all[] = {m0, m1, m2};
 
 	assert_ptr_equal(retry(p, 1, 0, &m0, 1), m1);
@@ -251,7 +293,7 @@ test_set_aside(void **state)
 {
 	struct fx *f = *state;
 	struct fwd_pool *p = one_pool(f, 0, THREE);
-	struct fwd_backend *m0 = p->members[0], *m1 = p->members[1], *m2 = p->members[2];
+	struct fwd_backend *m0 = mb(p, 0), *m1 = mb(p, 1), *m2 = mb(p, 2);
 	struct fwd_backend *t02[] = {m0, m2};
 	size_t seen[3] = {0, 0, 0};
 
@@ -326,7 +368,13 @@ test_aside_backoff(void **state)
 	assert_int_equal(b->connect_failures, 107);
 	fwd_backend_failed(b, 2000000);
 	assert_int_equal(b->aside_until_ms, 2000000 + FWD_ASIDE_MIN_MS);
+	/* Unused, it outlives its set-aside, then goes. */
+	fwd_backends_expire(&s, 2000000);
 	fwd_backend_put(&s, b);
+	fwd_backends_expire(&s, 2000000 + FWD_BACKEND_IDLE_MS - 1);
+	assert_int_equal(s.table.n, 1);
+	assert_true(FWD_BACKEND_IDLE_MS > FWD_ASIDE_MAX_MS);
+	fwd_backends_expire(&s, 2000000 + FWD_BACKEND_IDLE_MS);
 	assert_int_equal(s.table.n, 0);
 	fwd_backends_deinit(&s);
 }
@@ -338,7 +386,7 @@ test_affinity(void **state)
 {
 	struct fx *f = *state;
 	struct fwd_pool *p = one_pool(f, 10, THREE);
-	struct fwd_backend *m0 = p->members[0], *m1 = p->members[1], *m2 = p->members[2], *b;
+	struct fwd_backend *m0 = mb(p, 0), *m1 = mb(p, 1), *m2 = mb(p, 2), *b;
 
 	assert_int_equal(p->affinity_ms, 10000);
 	/* Client 1 keeps its backend; each use refreshes the entry. */
@@ -407,9 +455,12 @@ test_affinity_stale_entry_not_reused(void **state)
 	struct fwd_backend *b;
 
 	assert_string_equal(label(pick(p, 1, 0)), "10.0.0.1:80");
-	/* 10.0.0.1 leaves (and, in no other pool, is freed). */
+	assert_int_equal(mb(p, 0)->refs, 1); /* the client's entry */
+	/* 10.0.0.1 leaves: the entry goes with its reference, and the idle backend is freed. */
 	assert_ptr_equal(one_pool(f, 10, "10.0.0.2:80"), p);
-	assert_int_equal(f->ps.backends.table.n, 1);
+	assert_int_equal(p->aff.n, 0);
+	fwd_backends_expire(bs, FWD_BACKEND_IDLE_MS);
+	assert_int_equal(bs->table.n, 0);
 	/* A new endpoint joins; round robin starts over at 10.0.0.2. */
 	assert_ptr_equal(one_pool(f, 10, "10.0.0.2:80 10.0.0.9:80"), p);
 	b = pick(p, 1, 100);
@@ -467,21 +518,21 @@ test_expire(void **state)
 	pick(p, 2, 5000);
 	pick(p, 3, 5000);
 	assert_int_equal(p->aff.n, 3);
-	fwd_pool_expire(p, 9999);
+	fwd_pool_expire(bs, p, 9999);
 	assert_int_equal(p->aff.n, 3);
-	fwd_pool_expire(p, 10000);
+	fwd_pool_expire(bs, p, 10000);
 	assert_int_equal(p->aff.n, 2);
 	check_table(p);
 	/* Entries whose backend left the pool go too. Client 2 has 10.0.0.2, client 3 .3. */
 	assert_ptr_equal(one_pool(f, 10, "10.0.0.1:80 10.0.0.3:80"), p);
-	fwd_pool_expire(p, 10001);
+	fwd_pool_expire(bs, p, 10001);
 	assert_int_equal(p->aff.n, 1);
 	{
 		struct netaddr c3 = client(3);
 
 		assert_true(in_table(p, &c3));
 	}
-	fwd_pool_expire(p, 15000);
+	fwd_pool_expire(bs, p, 15000);
 	assert_int_equal(p->aff.n, 0);
 	check_table(p);
 }
@@ -489,7 +540,7 @@ test_expire(void **state)
 static struct fwd_backend *
 pick_addr(struct fwd_pool *p, const struct netaddr *c, uint64_t now)
 {
-	return fwd_pool_pick(p, c, now, NULL, 0);
+	return unref(fwd_pool_pick(bs, p, c, now, NULL, 0));
 }
 
 /* 1000 clients, every other one idle for longer: expiring half the table removes entries from
@@ -520,7 +571,7 @@ test_expire_many(void **state)
 	check_table(p);
 
 	/* At 12000 only the odd stay. */
-	fwd_pool_expire(p, 12000);
+	fwd_pool_expire(bs, p, 12000);
 	check_table(p);
 	assert_int_equal(p->aff.n, N / 2);
 	for (uint32_t i = 0; i < N; i++)
@@ -532,7 +583,7 @@ test_expire_many(void **state)
 	/* Again with half of those: every fourth client is refreshed, the others expire. */
 	for (uint32_t i = 1; i < N; i += 4)
 		assert_ptr_equal(pick_addr(p, &cl[i], 21000), got[i]);
-	fwd_pool_expire(p, 22000);
+	fwd_pool_expire(bs, p, 22000);
 	check_table(p);
 	assert_int_equal(p->aff.n, N / 4);
 	for (uint32_t i = 1; i < N; i += 4)
@@ -550,7 +601,7 @@ test_expire_many(void **state)
 	for (uint32_t i = 5; i < N; i += 8)
 		assert_ptr_equal(pick_addr(p, &cl[i], 40000), got[i]);
 	assert_int_equal(p->aff.n, N / 4);
-	fwd_pool_expire(p, 60000);
+	fwd_pool_expire(bs, p, 60000);
 	assert_int_equal(p->aff.n, 0);
 	check_table(p);
 }
@@ -571,7 +622,7 @@ test_affinity_cap(void **state)
 	assert_int_equal(p->aff.n, FWD_AFFINITY_MAX);
 	assert_false(in_table(p, &extra));
 	check_table(p);
-	fwd_pool_expire(p, 10000);
+	fwd_pool_expire(bs, p, 10000);
 	assert_int_equal(p->aff.n, 0);
 	assert_non_null(pick_addr(p, &extra, 10000));
 	assert_true(in_table(p, &extra));
@@ -591,7 +642,7 @@ test_apply_keeps_pool(void **state)
 	assert_int_equal(f->ps.table.n, 1);
 	p->conns = 7;
 	p->bytes_in = 1234;
-	assert_ptr_equal(pick(p, 1, 0), p->members[0]);
+	assert_ptr_equal(pick(p, 1, 0), mb(p, 0));
 	assert_int_equal(p->rr, 1);
 
 	/* Same plan: same pool, same counters, same cursor, same generation. */
@@ -633,8 +684,10 @@ test_apply_keeps_pool(void **state)
 	assert_null(pick(p, 1, 0));
 	assert_int_equal(p->conns, 7);
 	assert_int_equal(f->ps.table.n, 2);
-	/* Its backends are released (only q's remains). */
-	assert_int_equal(f->ps.backends.table.n, 1);
+	/* Plans made no backend: the one picked above is all there is, unused. */
+	assert_int_equal(bs->table.n, 1);
+	assert_int_equal(member(q, "10.0.0.5:80")->refs, 0);
+	assert_int_equal(bs->table.n, 2);
 	/* A second plan without it changes nothing more. */
 	tp_add(&f->t, "shop/other:http/TCP/internal/4", 0, "10.0.0.5:80");
 	apply(f);
@@ -668,8 +721,8 @@ test_generation_unique(void **state)
 	tp_add(&f->t, "default/alpha:dns/UDP/internal/4", 0, "10.244.1.10:5300");
 	apply(f);
 	alpha = fwd_pool_ref(f->out[0]); /* as the listener holds it */
-	a = alpha->members[0];
-	a->refs++; /* as the flow holds its backend */
+	/* As the flow holds its backend. */
+	a = fwd_backend_get(bs, &alpha->members[0].ip, alpha->members[0].port, alpha->proto);
 	checked = alpha->gen;
 	seen[n_seen++] = alpha->gen;
 	assert_true(fwd_pool_keeps(alpha, a, &checked));
@@ -730,22 +783,36 @@ test_apply_no_local(void **state)
 	assert_false(p->no_local);
 }
 
+/* Backends are made by picks, shared by the pools that list the endpoint, held by their users,
+ * and freed FWD_BACKEND_IDLE_MS after the last goes, their counters and health kept till then. */
 static void
 test_backend_refcount(void **state)
 {
 	struct fx *f = *state;
-	struct fwd_backend *a, *b, *c, *v6;
+	struct netaddr c1 = client(1);
+	struct fwd_backend *a, *b, *b2, *c, *v6;
+	struct fwd_pool *x, *y;
 
 	tp_add(&f->t, "x", 0, "10.0.0.1:80 10.0.0.2:80");
 	tp_add(&f->t, "y", 0, "10.0.0.2:80 10.0.0.3:80 [fd00::3]:80");
 	apply(f);
-	assert_int_equal(f->ps.backends.table.n, 4);
-	a = member(f->out[0], "10.0.0.1:80");
-	b = member(f->out[0], "10.0.0.2:80");
-	assert_ptr_equal(member(f->out[1], "10.0.0.2:80"), b);
-	c = member(f->out[1], "10.0.0.3:80");
-	v6 = member(f->out[1], "[fd00::3]:80");
+	x = f->out[0];
+	y = f->out[1];
+	assert_int_equal(bs->table.n, 0);
+	/* Each pick hands out a reference; x and y share 10.0.0.2's backend. */
+	a = fwd_pool_pick(bs, x, &c1, 1000, NULL, 0);
+	b = fwd_pool_pick(bs, x, &c1, 1000, NULL, 0);
+	b2 = fwd_pool_pick(bs, y, &c1, 1000, NULL, 0);
+	assert_string_equal(blabel(a), "10.0.0.1:80");
+	assert_ptr_equal(b2, b);
+	assert_int_equal(a->refs, 1);
+	assert_int_equal(b->refs, 2);
+	assert_int_equal(bs->table.n, 2);
+	assert_true(fwd_pool_has(y, b));
+	assert_false(fwd_pool_has(y, a));
+	v6 = member(y, "[fd00::3]:80");
 	assert_int_equal(v6->ip.family, NETADDR_V6);
+	assert_int_equal(v6->refs, 0);
 	{
 		struct sockaddr_storage sa;
 
@@ -755,42 +822,59 @@ test_backend_refcount(void **state)
 		assert_int_equal(fwd_backend_sockaddr(a, &sa), sizeof(struct sockaddr_in));
 		assert_int_equal(ntohs(((struct sockaddr_in *)&sa)->sin_port), 80);
 	}
-	assert_int_equal(a->refs, 1);
-	assert_int_equal(b->refs, 2);
 	/* The same address with another port or protocol is another backend. */
 	{
-		struct netaddr x = ip("10.0.0.1");
-		struct fwd_backend *u = fwd_backend_get(&f->ps.backends, &x, 80, CLUSTER_UDP);
-		struct fwd_backend *o = fwd_backend_get(&f->ps.backends, &x, 81, CLUSTER_TCP);
-		struct fwd_backend *same = fwd_backend_get(&f->ps.backends, &x, 80, CLUSTER_TCP);
+		struct netaddr ip1 = ip("10.0.0.1");
+		struct fwd_backend *u = fwd_backend_get(bs, &ip1, 80, CLUSTER_UDP);
+		struct fwd_backend *o = fwd_backend_get(bs, &ip1, 81, CLUSTER_TCP);
+		struct fwd_backend *same = fwd_backend_get(bs, &ip1, 80, CLUSTER_TCP);
 
 		assert_ptr_not_equal(u, a);
 		assert_ptr_not_equal(o, a);
 		assert_ptr_equal(same, a);
 		assert_int_equal(a->refs, 2);
-		assert_int_equal(f->ps.backends.table.n, 6);
-		fwd_backend_put(&f->ps.backends, u);
-		fwd_backend_put(&f->ps.backends, o);
-		fwd_backend_put(&f->ps.backends, same);
-		assert_int_equal(f->ps.backends.table.n, 4);
+		assert_false(fwd_pool_has(x, u));
+		assert_false(fwd_pool_has(x, o));
+		fwd_backend_put(bs, u);
+		fwd_backend_put(bs, o);
+		fwd_backend_put(bs, same);
 	}
-	/* A connection to c holds it (as the relay does). */
-	c->refs++;
-	/* x leaves: a goes, b (still in y) stays. */
-	tp_add(&f->t, "y", 0, "10.0.0.2:80 10.0.0.3:80 [fd00::3]:80");
-	apply(f);
-	assert_int_equal(f->ps.table.n, 1);
-	assert_int_equal(f->ps.backends.table.n, 3);
-	assert_int_equal(b->refs, 1);
-	assert_string_equal(blabel(b), "10.0.0.2:80");
-	/* y leaves too: only the connection's backend is left. */
+	/* Unused from 2000, a backend keeps its counters and its set-aside until freed at
+	 * 2000 + FWD_BACKEND_IDLE_MS; found before that, it is the same one. The one made
+	 * for the v6 member and u and o, unused since 1000, go before. */
+	a->conns = 5;
+	fwd_backend_failed(a, 2000);
+	fwd_backends_expire(bs, 2000);
+	fwd_backend_put(bs, a);
+	assert_int_equal(a->refs, 0);
+	assert_ptr_equal(unref(fwd_pool_pick(bs, x, &c1, 2500, NULL, 0)), b); /* a set aside */
+	fwd_backends_expire(bs, 2000 + FWD_BACKEND_IDLE_MS - 1);
+	assert_ptr_equal(fwd_backend_find(bs, &a->ip, 80, CLUSTER_TCP), a);
+	assert_int_equal(a->conns, 5);
+	assert_int_equal(bs->table.n, 2);
+	c = fwd_pool_pick(bs, y, &c1, 2000 + FWD_BACKEND_IDLE_MS - 1, NULL, 0);
+	assert_string_equal(blabel(c), "10.0.0.3:80");
+	{
+		struct netaddr ip1 = ip("10.0.0.1");
+
+		fwd_backends_expire(bs, 2000 + FWD_BACKEND_IDLE_MS);
+		assert_null(fwd_backend_find(bs, &ip1, 80, CLUSTER_TCP));
+	}
+	assert_int_equal(bs->table.n, 2); /* b and c, held */
+	/* x and y leave the plan: the held backends stay while held. */
 	apply(f);
 	assert_int_equal(f->ps.table.n, 0);
-	assert_int_equal(f->ps.backends.table.n, 1);
-	assert_int_equal(c->refs, 1);
+	fwd_backends_expire(bs, 1000000);
+	assert_int_equal(bs->table.n, 2);
+	assert_int_equal(b->refs, 2);
 	assert_string_equal(blabel(c), "10.0.0.3:80");
-	fwd_backend_put(&f->ps.backends, c);
-	assert_int_equal(f->ps.backends.table.n, 0);
+	fwd_backend_put(bs, b);
+	fwd_backend_put(bs, b);
+	fwd_backend_put(bs, c);
+	fwd_backends_expire(bs, 1000000 + FWD_BACKEND_IDLE_MS - 1);
+	assert_int_equal(bs->table.n, 2);
+	fwd_backends_expire(bs, 1000000 + FWD_BACKEND_IDLE_MS);
+	assert_int_equal(bs->table.n, 0);
 }
 
 static void
@@ -807,12 +891,21 @@ test_pool_put_frees(void **state)
 	fwd_pool_put(&f->ps, p);
 	assert_int_equal(p->refs, 1);
 	assert_int_equal(f->ps.table.n, 1);
-	/* The last reference (the fixture's) goes: the pool, its affinity table and its
-	 * backends are freed (ASan reports any leak or later use). */
+	/* The last reference (the fixture's) goes: the pool and its affinity table are freed
+	 * (ASan reports any leak or later use), and the entry's backend is left unused. */
+	assert_int_equal(bs->table.n, 1);
+	assert_int_equal(mb(p, 0)->refs, 1);
 	fwd_pool_put(&f->ps, p);
 	f->n_out = 0;
 	assert_int_equal(f->ps.table.n, 0);
-	assert_int_equal(f->ps.backends.table.n, 0);
+	assert_int_equal(bs->table.n, 1);
+	{
+		struct netaddr a1 = ip("10.0.0.1");
+
+		assert_int_equal(fwd_backend_find(bs, &a1, 80, CLUSTER_TCP)->refs, 0);
+	}
+	fwd_backends_expire(bs, FWD_BACKEND_IDLE_MS);
+	assert_int_equal(bs->table.n, 0);
 	fwd_pool_put(&f->ps, NULL);
 	/* The key comes back as a new pool. */
 	p = one_pool(f, 0, "10.0.0.1:80");
@@ -855,7 +948,7 @@ test_many_pools(void **state)
 	plan.n_pools = N;
 	assert_int_equal(fwd_pools_apply(&f->ps, &plan, out), SVC_OK);
 	assert_int_equal(f->ps.table.n, N);
-	assert_int_equal(f->ps.backends.table.n, N);
+	assert_int_equal(bs->table.n, 0); /* made on first use only */
 	assert_int_equal(fwd_pools_apply(&f->ps, &plan, again), SVC_OK);
 	for (size_t i = 0; i < N; i++) {
 		assert_ptr_equal(again[i], out[i]);
@@ -865,7 +958,6 @@ test_many_pools(void **state)
 		fwd_pool_put(&f->ps, again[i]);
 	}
 	assert_int_equal(f->ps.table.n, 0);
-	assert_int_equal(f->ps.backends.table.n, 0);
 	free(keys);
 	free(again);
 	free(out);
