@@ -86,6 +86,58 @@ cluster_objects_forget_positions(struct cluster_objects *objs)
 	arena_trim(&objs->arena);
 }
 
+/* Move what the schema does not describe: set at load and by validation. */
+static void
+relocate_derived(enum cluster_kind k, struct cluster_meta *m, const struct arena_moved *mv)
+{
+	m->origin.file = arena_moved_ptr(mv, m->origin.file);
+	if (k == CLUSTER_KIND_SERVICE) {
+		struct cluster_service *s = (struct cluster_service *)m;
+
+		s->external_ips = arena_moved_ptr(mv, s->external_ips);
+		s->lb_source_ranges = arena_moved_ptr(mv, s->lb_source_ranges);
+		s->lb_ips = arena_moved_ptr(mv, s->lb_ips);
+		/* Derived at build, in a snapshot's copy: anything here is caught below. */
+		s->endpoints = arena_moved_ptr(mv, s->endpoints);
+		s->port_endpoints = arena_moved_ptr(mv, s->port_endpoints);
+	}
+}
+
+bool
+cluster_objects_compact(struct cluster_objects *objs)
+{
+	struct arena_moved mv;
+
+	if (arena_compact(&objs->arena, &mv) != SVC_OK)
+		return false;
+	if (mv.n == 0)
+		return true;
+	for (int k = 0; k < CLUSTER_KIND_COUNT; k++) {
+		size_t n;
+		struct cluster_meta **arr = cluster_objects_of(objs, (enum cluster_kind)k, &n);
+
+		for (size_t i = 0; i < n; i++) {
+			struct cluster_meta *m = arena_moved_ptr(&mv, arr[i]);
+
+			schema_relocate(schema_kinds[k].doc, m, &mv);
+			relocate_derived((enum cluster_kind)k, m, &mv);
+		}
+	}
+	if (!arena_moved_clean(&mv, &objs->arena)) {
+		arena_moved_undo(&mv, &objs->arena);
+		return false;
+	}
+	for (int k = 0; k < CLUSTER_KIND_COUNT; k++) {
+		size_t n;
+		struct cluster_meta **arr = cluster_objects_of(objs, (enum cluster_kind)k, &n);
+
+		for (size_t i = 0; i < n; i++)
+			arr[i] = arena_moved_ptr(&mv, arr[i]);
+	}
+	arena_moved_done(&mv);
+	return true;
+}
+
 bool
 cluster_objects_pos(const struct cluster_objects *objs, const void *field, uint32_t *line,
                     uint32_t *col)

@@ -47,6 +47,12 @@
 	{                                                                                          \
 		k, SCHEMA_OBJ, offsetof(t, m), 0, &sub, NULL, 0, NULL                              \
 	}
+/* metadata: without it an object has no name, and is refused as such, not dropped unseen. */
+#define F_META(t)                                                                                  \
+	{                                                                                          \
+		"metadata", SCHEMA_OBJ, offsetof(t, meta), 0, &meta_obj, NULL, SCHEMA_REQUIRED,    \
+		        NULL                                                                       \
+	}
 #define F_OBJPTR(k, t, m, sub)                                                                     \
 	{                                                                                          \
 		k, SCHEMA_OBJPTR, offsetof(t, m), 0, &sub, NULL, 0, NULL                           \
@@ -177,7 +183,7 @@ static const struct schema_obj service_status_obj =
 static const struct schema_field service_fields[] = {
         F_IGNORE("apiVersion"),
         F_IGNORE("kind"),
-        F_OBJ("metadata", struct cluster_service, meta, meta_obj),
+        F_META(struct cluster_service),
         {"spec", SCHEMA_OBJ, 0, 0, &service_spec_obj, NULL, 0, NULL},
         {"status", SCHEMA_OBJ, 0, 0, &service_status_obj, NULL, 0, NULL},
 };
@@ -308,7 +314,7 @@ static const struct schema_obj pod_status_obj =
 static const struct schema_field pod_fields[] = {
         F_IGNORE("apiVersion"),
         F_IGNORE("kind"),
-        F_OBJ("metadata", struct cluster_pod, meta, meta_obj),
+        F_META(struct cluster_pod),
         {"spec", SCHEMA_OBJ, 0, 0, &pod_spec_obj, NULL, 0, NULL},
         {"status", SCHEMA_OBJ, 0, 0, &pod_status_obj, NULL, 0, NULL},
 };
@@ -360,7 +366,7 @@ static const struct schema_obj subset_obj =
 static const struct schema_field endpoints_fields[] = {
         F_IGNORE("apiVersion"),
         F_IGNORE("kind"),
-        F_OBJ("metadata", struct cluster_endpoints, meta, meta_obj),
+        F_META(struct cluster_endpoints),
         F_LIST("subsets", struct cluster_endpoints, subsets, n_subsets, subset_obj),
 };
 static const struct schema_obj endpoints_obj =
@@ -397,7 +403,7 @@ static const struct schema_field slice_fields[] = {
         F_LIST("endpoints", struct cluster_endpointslice, endpoints, n_endpoints,
                slice_endpoint_obj),
         F_IGNORE("kind"),
-        F_OBJ("metadata", struct cluster_endpointslice, meta, meta_obj),
+        F_META(struct cluster_endpointslice),
         F_LIST("ports", struct cluster_endpointslice, ports, n_ports, ep_port_obj),
 };
 static const struct schema_obj slice_obj =
@@ -419,7 +425,7 @@ static const struct schema_obj ns_status_obj =
 static const struct schema_field ns_fields[] = {
         F_IGNORE("apiVersion"),
         F_IGNORE("kind"),
-        F_OBJ("metadata", struct cluster_namespace, meta, meta_obj),
+        F_META(struct cluster_namespace),
         {"spec", SCHEMA_OBJ, 0, 0, &ns_spec_obj, NULL, 0, NULL},
         {"status", SCHEMA_OBJ, 0, 0, &ns_status_obj, NULL, 0, NULL},
 };
@@ -1031,6 +1037,81 @@ field_equal(const struct schema_field *f, const char *a, const char *b)
 		return true;
 	}
 	return false;
+}
+
+static void *
+moved(const struct arena_moved *m, void *at)
+{
+	void **p = at;
+
+	*p = arena_moved_ptr(m, *p);
+	return *p;
+}
+
+static void
+field_relocate(const struct schema_field *f, char *obj, const struct arena_moved *m)
+{
+	char *p = obj + f->offset;
+	size_t n;
+
+	switch (f->type) {
+	case SCHEMA_STR:
+		moved(m, p);
+		break;
+	case SCHEMA_INTORSTR:
+		moved(m, obj + f->offset2);
+		break;
+	case SCHEMA_STRLIST: {
+		const char **arr = moved(m, p);
+
+		n = *(const size_t *)(obj + f->offset2);
+		for (size_t i = 0; arr != NULL && i < n; i++)
+			moved(m, &arr[i]);
+		break;
+	}
+	case SCHEMA_LABELS: {
+		struct cluster_labels *l = (void *)p;
+
+		moved(m, &l->items);
+		for (size_t i = 0; l->items != NULL && i < l->n; i++) {
+			moved(m, &l->items[i].key);
+			moved(m, &l->items[i].value);
+		}
+		break;
+	}
+	case SCHEMA_OBJ:
+		schema_relocate(f->sub, p, m);
+		break;
+	case SCHEMA_OBJPTR: {
+		void *sub = moved(m, p);
+
+		if (sub != NULL)
+			schema_relocate(f->sub, sub, m);
+		break;
+	}
+	case SCHEMA_LIST: {
+		char *arr = moved(m, p);
+
+		n = *(const size_t *)(obj + f->offset2);
+		for (size_t i = 0; arr != NULL && i < n; i++)
+			schema_relocate(f->sub, arr + i * f->sub->size, m);
+		break;
+	}
+	case SCHEMA_INT:
+	case SCHEMA_BOOL:
+	case SCHEMA_TRIBOOL:
+	case SCHEMA_ENUM:
+	case SCHEMA_IGNORE:
+	case SCHEMA_UNSUPPORTED:
+		break;
+	}
+}
+
+void
+schema_relocate(const struct schema_obj *so, void *obj, const struct arena_moved *m)
+{
+	for (size_t i = 0; i < so->n_fields; i++)
+		field_relocate(&so->fields[i], obj, m);
 }
 
 bool

@@ -88,6 +88,10 @@ void schema_decode(struct schema_decoder *dec, const struct schema_obj *so, cons
  * (what a manifest says; not what is derived from it or where it was written). */
 bool schema_equal(const struct schema_obj *so, const void *a, const void *b);
 
+/* Move every pointer the schema knows in OBJ (a struct of schema SO, already moved), and in
+ * what it points to, to where arena_compact moved its target (arena_moved_ptr). */
+void schema_relocate(const struct schema_obj *so, void *obj, const struct arena_moved *m);
+
 /* ENUM names shared with printing code. */
 extern const char *const schema_proto_names[];
 extern const char *const schema_svc_type_names[];

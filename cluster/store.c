@@ -421,6 +421,7 @@ store_put(struct store *s, const char *name, struct cluster_objects *objs, struc
 	/* Only the checks read source positions: a kept object costs its data alone. */
 	keep_claim_positions(&cu->objs);
 	cluster_objects_forget_positions(&cu->objs);
+	(void)cluster_objects_compact(&cu->objs); /* else kept as parsed */
 	st = stamp_since(s, u->good ? &u->good->objs : NULL, &cu->objs);
 	if (st != SVC_OK)
 		goto done;

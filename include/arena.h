@@ -2,6 +2,7 @@
 #ifndef ARENA_H
 #define ARENA_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -54,6 +55,12 @@ enum svc_status arena_compact(struct arena *a, struct arena_moved *out);
  * outside A), so calling it twice on one pointer is harmless. */
 void *arena_moved_ptr(const struct arena_moved *m, const void *p);
 void arena_moved_done(struct arena_moved *m);
+/* Whether no word of A's aligned data (where structs live, so every pointer they hold) points
+ * into M's old blocks: after the caller moved the pointers it knows of, any such word is one it
+ * missed (or a number that looks like an address). A is as arena_compact left it. */
+bool arena_moved_clean(const struct arena_moved *m, const struct arena *a);
+/* Undo arena_compact: A has its old blocks back, as they were, and M is done. */
+void arena_moved_undo(struct arena_moved *m, struct arena *a);
 /* As arena_moved_done, but the largest old block becomes INTO's (when INTO is empty), to be
  * filled again: build each piece in one reused working arena, then compact it, and the heap
  * sees one allocation of the exact size per piece instead of a trail of freed blocks. */

@@ -467,6 +467,12 @@ struct cluster_meta **cluster_objects_of(const struct cluster_objects *o, enum c
                                          size_t *n);
 /* Drop source positions (after validation: only the checks read them). */
 void cluster_objects_forget_positions(struct cluster_objects *objs);
+/* The objects are complete (validated, positions gone): copy their arena into one block of the
+ * size it holds and move every pointer into it, so objects kept for long (a store's) cost what
+ * they hold, not the free room of the blocks they were parsed into. Checked: when a word of the
+ * copy still points into the old blocks (a pointer this does not know of), the copy is dropped
+ * and the objects stay as they were (false). Pointers to the objects held elsewhere go stale. */
+bool cluster_objects_compact(struct cluster_objects *objs);
 /* Load one file: a regular file, opened without blocking (a FIFO is an error, not a wait). */
 enum svc_status cluster_objects_load_file(struct cluster_objects *objs, const char *path,
                                           struct diag *d);

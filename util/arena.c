@@ -133,12 +133,16 @@ arena_take(struct arena *a, size_t size, size_t align)
 		at = align == 1 ? bsize - need : 0;
 	}
 	p = a->head->data + at;
-	if (align == 1)
+	if (align == 1) {
 		a->top = at;
-	else
+		memset(p, 0, size);
+	} else {
+		/* The alignment gap and the rounding too: no stale heap bytes in the aligned data,
+		 * which arena_moved_clean reads word by word. */
+		memset(a->head->data + a->used, 0, at + need - a->used);
 		a->used = at + need;
+	}
 	a->total += need;
-	memset(p, 0, size);
 	return p;
 }
 
@@ -203,6 +207,8 @@ arena_compact(struct arena *a, struct arena_moved *out)
 		size_t tail = b->size - b->top;
 
 		memcpy(nb->data + at, b->data, b->used);
+		memset(nb->data + at + b->used, 0,
+		       ((b->used + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1)) - b->used);
 		out->spans[out->n++] =
 		        (struct arena_span){(uintptr_t)b->data, (uintptr_t)(b->data + b->used),
 		                            (uintptr_t)(nb->data + at)};
@@ -272,6 +278,40 @@ arena_moved_done(struct arena_moved *m)
 	}
 	free(m->spans);
 	memset(m, 0, sizeof(*m));
+}
+
+bool
+arena_moved_clean(const struct arena_moved *m, const struct arena *a)
+{
+	const struct arena_block *nb = a->head;
+	const struct arena_block *b;
+	size_t aligned = 0;
+
+	if (nb == NULL || m->old == NULL)
+		return true;
+	/* arena_compact put every block's aligned data first, the strings after. */
+	for (b = m->old; b != NULL; b = b->next)
+		aligned += (b->used + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+	for (size_t at = 0; at + sizeof(uintptr_t) <= aligned; at += sizeof(uintptr_t)) {
+		uintptr_t v;
+
+		memcpy(&v, nb->data + at, sizeof(v));
+		for (b = m->old; b != NULL; b = b->next)
+			if (v >= (uintptr_t)b->data && v <= (uintptr_t)(b->data + b->size))
+				return false;
+	}
+	return true;
+}
+
+void
+arena_moved_undo(struct arena_moved *m, struct arena *a)
+{
+	free(a->head);
+	a->head = m->old;
+	a->used = m->old ? m->old->used : 0;
+	a->top = m->old ? m->old->top : 0;
+	m->old = NULL;
+	arena_moved_done(m);
 }
 
 void *

@@ -163,6 +163,99 @@ test_recycle(void **state)
 	arena_deinit(&work);
 }
 
+/* A pointer the caller did not move is found, and undoing leaves the arena as it was. */
+static void
+test_clean_and_undo(void **state)
+{
+	struct arena a;
+	struct arena_moved m;
+	struct item *head, *orig;
+	struct item **hidden; /* a pointer kept where move_all does not look */
+
+	(void)state;
+	arena_init_small(&a);
+	orig = head = fill(&a, 300, "u");
+	hidden = arena_alloc(&a, sizeof(*hidden));
+	assert_non_null(hidden);
+	*hidden = head;
+	assert_int_equal(arena_compact(&a, &m), SVC_OK);
+	head = move_all(&m, head);
+	assert_false(arena_moved_clean(&m, &a));
+	arena_moved_undo(&m, &a);
+	/* The old blocks are back as they were: the original pointers still work. */
+	check(orig, 300, "u");
+	assert_ptr_equal(*hidden, orig);
+	arena_deinit(&a);
+
+	/* The same with the hidden pointer moved too: clean, and the data is whole. */
+	arena_init_small(&a);
+	head = fill(&a, 300, "v");
+	hidden = arena_alloc(&a, sizeof(*hidden));
+	*hidden = head;
+	assert_int_equal(arena_compact(&a, &m), SVC_OK);
+	head = move_all(&m, head);
+	hidden = arena_moved_ptr(&m, hidden);
+	*hidden = arena_moved_ptr(&m, *hidden);
+	assert_true(arena_moved_clean(&m, &a));
+	arena_moved_done(&m);
+	check(head, 300, "v");
+	assert_ptr_equal(*hidden, head);
+	arena_deinit(&a);
+}
+
+/* Undo gives back the very blocks, with room to go on allocating. */
+static void
+test_undo_keeps_data(void **state)
+{
+	struct arena a;
+	struct arena_moved m;
+	struct item *head;
+
+	(void)state;
+	arena_init_small(&a);
+	head = fill(&a, 200, "k");
+	assert_int_equal(arena_compact(&a, &m), SVC_OK);
+	arena_moved_undo(&m, &a);
+	check(head, 200, "k");
+	assert_non_null(fill(&a, 50, "more"));
+	check(head, 200, "k");
+	arena_deinit(&a);
+}
+
+/* Alignment gaps and rounding are zeroed: no bytes the heap left there (which could read as a
+ * pointer into old blocks) in the aligned data. */
+static void
+test_gaps_zeroed(void **state)
+{
+	enum { N = 64 };
+	struct arena a;
+	unsigned char *p[N];
+
+	(void)state;
+	/* Leave the heap's next blocks full of 0xAA. */
+	for (size_t size = 512; size <= 65536; size *= 2) {
+		void *junk = malloc(size + 64);
+
+		assert_non_null(junk);
+		memset(junk, 0xAA, size + 64);
+		free(junk);
+	}
+	arena_init_small(&a);
+	for (int i = 0; i < N; i++) {
+		p[i] = i % 3 == 0   ? arena_calloc(&a, 0, 40)
+		       : i % 3 == 1 ? arena_alloc(&a, 1 + (size_t)i)
+		                    : arena_alloc_aligned(&a, 4, 4);
+		assert_non_null(p[i]);
+	}
+	for (int i = 0; i + 1 < N; i++) {
+		/* Each gap up to the next allocation in the same block reads zero. */
+		if (p[i + 1] > p[i] && p[i + 1] - p[i] <= 64)
+			for (unsigned char *q = p[i]; q < p[i + 1]; q++)
+				assert_int_equal(*q, 0);
+	}
+	arena_deinit(&a);
+}
+
 int
 main(void)
 {
@@ -170,6 +263,9 @@ main(void)
 	        cmocka_unit_test(test_compact_moves_everything),
 	        cmocka_unit_test(test_compact_empty),
 	        cmocka_unit_test(test_recycle),
+	        cmocka_unit_test(test_clean_and_undo),
+	        cmocka_unit_test(test_undo_keeps_data),
+	        cmocka_unit_test(test_gaps_zeroed),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
