@@ -9,6 +9,12 @@
 void validate_objects(struct cluster_objects *objs, const struct cluster_config *cfg,
                       struct diag *d);
 
+/* After arena_compact of the arena holding object M of kind K (or the copies and derived data
+ * of a snapshot's shard): move every pointer in M and what it owns, the schema's fields and
+ * what loading, validation, allocation and the endpoints controller add. Pointers elsewhere
+ * are left as they are, and unwritten. */
+void objects_relocate(enum cluster_kind k, struct cluster_meta *m, const struct arena_moved *mv);
+
 /* Check the settings themselves (a load-balancer pool overlapping a service CIDR). */
 void validate_config(const struct cluster_config *cfg, struct diag *d);
 

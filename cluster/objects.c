@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "build.h"
 #include "cluster.h"
 #include "mtree.h"
 #include "posmap.h"
@@ -86,20 +87,48 @@ cluster_objects_forget_positions(struct cluster_objects *objs)
 	arena_trim(&objs->arena);
 }
 
-/* Move what the schema does not describe: set at load and by validation. */
-static void
-relocate_derived(enum cluster_kind k, struct cluster_meta *m, const struct arena_moved *mv)
+static void *
+move(const struct arena_moved *mv, const void *p)
 {
-	m->origin.file = arena_moved_ptr(mv, m->origin.file);
+	return arena_moved_ptr(mv, p);
+}
+
+/* A service's endpoints and their per-port lists, as the endpoints controller made them. */
+static void
+relocate_endpoints(struct cluster_service *s, const struct arena_moved *mv)
+{
+	s->endpoints = move(mv, s->endpoints);
+	for (size_t i = 0; s->endpoints != NULL && i < s->n_endpoints; i++) {
+		struct cluster_endpoint *e = &s->endpoints[i];
+
+		e->hostname = move(mv, e->hostname);
+		e->node_name = move(mv, e->node_name);
+		e->pod = move(mv, e->pod);
+		e->ports = move(mv, e->ports);
+	}
+	s->port_endpoints = move(mv, s->port_endpoints);
+	for (size_t p = 0; s->port_endpoints != NULL && p < s->n_ports; p++) {
+		struct cluster_port_endpoints *pe = &s->port_endpoints[p];
+
+		pe->items = move(mv, pe->items);
+		for (size_t i = 0; pe->items != NULL && i < pe->n; i++)
+			pe->items[i] = move(mv, pe->items[i]);
+	}
+}
+
+void
+objects_relocate(enum cluster_kind k, struct cluster_meta *m, const struct arena_moved *mv)
+{
+	schema_relocate(schema_kinds[k].doc, m, mv);
+	if (move(mv, m->origin.file) != m->origin.file)
+		m->origin.file = move(mv, m->origin.file);
 	if (k == CLUSTER_KIND_SERVICE) {
 		struct cluster_service *s = (struct cluster_service *)m;
 
-		s->external_ips = arena_moved_ptr(mv, s->external_ips);
-		s->lb_source_ranges = arena_moved_ptr(mv, s->lb_source_ranges);
-		s->lb_ips = arena_moved_ptr(mv, s->lb_ips);
-		/* Derived at build, in a snapshot's copy: anything here is caught below. */
-		s->endpoints = arena_moved_ptr(mv, s->endpoints);
-		s->port_endpoints = arena_moved_ptr(mv, s->port_endpoints);
+		s->external_ips = move(mv, s->external_ips);
+		s->lb_source_ranges = move(mv, s->lb_source_ranges);
+		s->lb_ips = move(mv, s->lb_ips);
+		relocate_endpoints(s, mv);
 	}
 }
 
@@ -116,12 +145,8 @@ cluster_objects_compact(struct cluster_objects *objs)
 		size_t n;
 		struct cluster_meta **arr = cluster_objects_of(objs, (enum cluster_kind)k, &n);
 
-		for (size_t i = 0; i < n; i++) {
-			struct cluster_meta *m = arena_moved_ptr(&mv, arr[i]);
-
-			schema_relocate(schema_kinds[k].doc, m, &mv);
-			relocate_derived((enum cluster_kind)k, m, &mv);
-		}
+		for (size_t i = 0; i < n; i++)
+			objects_relocate((enum cluster_kind)k, arena_moved_ptr(&mv, arr[i]), &mv);
 	}
 	if (!arena_moved_clean(&mv, &objs->arena)) {
 		arena_moved_undo(&mv, &objs->arena);

@@ -1039,13 +1039,17 @@ field_equal(const struct schema_field *f, const char *a, const char *b)
 	return false;
 }
 
+/* Written only when it moves: the walk also reads what other arenas own and other threads
+ * read (a snapshot's service copy points at its unit's fields). */
 static void *
 moved(const struct arena_moved *m, void *at)
 {
 	void **p = at;
+	void *to = arena_moved_ptr(m, *p);
 
-	*p = arena_moved_ptr(m, *p);
-	return *p;
+	if (to != *p)
+		*p = to;
+	return to;
 }
 
 static void

@@ -61,6 +61,47 @@ service_copy(struct arena *a, const struct cluster_service *src)
 	return s;
 }
 
+/* The shard is complete: its copies and derived data into one block of their size (a shard
+ * is kept as long as its namespace does not change), unless a pointer into the old blocks is
+ * found left over, when the shard stays as built. */
+static void
+shard_compact(struct cluster_shard *sh)
+{
+	struct cluster_service **services = sh->services;
+	struct cluster_pod **pods = sh->pods;
+	struct cluster_endpointslice **slices = sh->slices;
+	struct cluster_endpoints **endpoints = sh->endpoints;
+	struct arena_moved mv;
+
+	if (arena_compact(&sh->arena, &mv) != SVC_OK || mv.n == 0)
+		return;
+	sh->services = arena_moved_ptr(&mv, sh->services);
+	for (size_t i = 0; i < sh->n_services; i++) {
+		sh->services[i] = arena_moved_ptr(&mv, sh->services[i]);
+		objects_relocate(CLUSTER_KIND_SERVICE, &sh->services[i]->meta, &mv);
+	}
+	sh->pods = arena_moved_ptr(&mv, sh->pods);
+	sh->slices = arena_moved_ptr(&mv, sh->slices);
+	sh->endpoints = arena_moved_ptr(&mv, sh->endpoints);
+	for (size_t i = 0; i < sh->n_endpoints; i++) {
+		struct cluster_endpoints *e = arena_moved_ptr(&mv, sh->endpoints[i]);
+
+		/* The loaded ones are their units', read here and left alone. */
+		if (e != sh->endpoints[i])
+			sh->endpoints[i] = e;
+		objects_relocate(CLUSTER_KIND_ENDPOINTS, &e->meta, &mv);
+	}
+	if (arena_moved_clean(&mv, &sh->arena)) {
+		arena_moved_done(&mv);
+		return;
+	}
+	arena_moved_undo(&mv, &sh->arena);
+	sh->services = services;
+	sh->pods = pods;
+	sh->slices = slices;
+	sh->endpoints = endpoints;
+}
+
 enum svc_status
 shard_build(const struct cluster_config *cfg, const struct shard_input *in,
             struct cluster_unit *const *units, size_t n_units, struct diag *d,
@@ -114,7 +155,7 @@ shard_build(const struct cluster_config *cfg, const struct shard_input *in,
 		goto done;
 	sh->endpoints = mini.endpoints;
 	sh->n_endpoints = mini.n_endpoints;
-	arena_trim(&sh->arena); /* complete: snapshots share it as it is */
+	shard_compact(sh); /* complete: snapshots share it as it is */
 	*out = sh;
 	sh = NULL;
 done:
