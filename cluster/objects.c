@@ -28,6 +28,7 @@ cluster_objects_init(struct cluster_objects *objs)
 	memset(objs, 0, sizeof(*objs));
 	arena_init_small(&objs->arena); /* many are small: a chunk of a file */
 	arena_init(&objs->scratch);
+	htab_init(&objs->strings);
 }
 
 void
@@ -42,6 +43,7 @@ cluster_objects_deinit(struct cluster_objects *objs)
 	free(objs->endpoints);
 	free(objs->slices);
 	free(objs->namespaces);
+	htab_deinit(&objs->strings);
 	arena_deinit(&objs->arena);
 	arena_deinit(&objs->scratch);
 	memset(objs, 0, sizeof(*objs));
@@ -81,6 +83,8 @@ cluster_objects_forget_positions(struct cluster_objects *objs)
 		free(objs->positions);
 		objs->positions = NULL;
 	}
+	htab_deinit(&objs->strings);
+	htab_init(&objs->strings);
 	arena_deinit(&objs->scratch);
 	arena_init(&objs->scratch);
 	/* Validated: what follows takes little more from the arena (a store keeps it as is). */
@@ -337,6 +341,8 @@ load_object(struct load_ctx *lc, const struct ynode *root, bool in_list, const c
 		return;
 	}
 	dec.arena = &lc->objs->arena;
+	dec.strings = &lc->objs->strings;
+	dec.strings_mem = &lc->objs->scratch;
 	dec.positions = lc->objs->positions;
 	dec.d = lc->d;
 	dec.file = lc->file;

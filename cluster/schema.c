@@ -636,6 +636,41 @@ record(struct schema_decoder *dec, const void *addr, enum posmap_tag tag, const 
 		dec_report(dec, DIAG_ERROR, n, "out of memory");
 }
 
+/* An entry of the decoder's table of strings. */
+struct shared_str {
+	struct htab_node hn;
+	const char *s;
+	size_t len;
+};
+
+/* TEXT (LEN bytes) in the arena: the copy made for an equal string before, when the decoder
+ * shares them. Decoded strings are never written to, so sharing is safe. */
+static char *
+str_copy(struct schema_decoder *dec, const char *text, size_t len)
+{
+	uint32_t h;
+	struct shared_str *e;
+	char *s;
+
+	if (dec->strings == NULL)
+		return arena_strndup(dec->arena, text, len);
+	h = htab_hash_bytes(text, len, 0);
+	for (struct htab_node *n = htab_find(dec->strings, h); n != NULL; n = htab_next(n, h)) {
+		e = htab_item(n, struct shared_str, hn);
+		if (e->len == len && memcmp(e->s, text, len) == 0)
+			return (char *)e->s;
+	}
+	s = arena_strndup(dec->arena, text, len);
+	e = s != NULL ? arena_alloc(dec->strings_mem, sizeof(*e)) : NULL;
+	if (e != NULL) {
+		e->s = s;
+		e->len = len;
+		if (htab_insert(dec->strings, &e->hn, h) != SVC_OK)
+			return s; /* not shared, still a copy */
+	}
+	return s;
+}
+
 static const char *
 dec_string(struct schema_decoder *dec, const struct ynode *n)
 {
@@ -649,7 +684,7 @@ dec_string(struct schema_decoder *dec, const struct ynode *n)
 		           is_bool_text(n->text) ? "boolean" : "number", n->text, n->text);
 		return NULL;
 	}
-	s = arena_strndup(dec->arena, n->text, n->len);
+	s = str_copy(dec, n->text, n->len);
 	if (s == NULL)
 		dec_report(dec, DIAG_ERROR, n, "out of memory");
 	else if (strlen(s) != n->len)
@@ -780,7 +815,7 @@ dec_labels(struct schema_decoder *dec, const struct ynode *n, struct cluster_lab
 		struct cluster_label *l = &out->items[out->n];
 		size_t old = path_push(dec, "[%s]", n->entries[i].key->text);
 
-		l->key = arena_strdup(dec->arena, n->entries[i].key->text);
+		l->key = str_copy(dec, n->entries[i].key->text, strlen(n->entries[i].key->text));
 		l->value = v->type == YNODE_NULL ? "" : dec_string(dec, v);
 		if (l->key != NULL && l->value != NULL) {
 			record(dec, l, POSMAP_FIELD, n->entries[i].key);
@@ -863,7 +898,7 @@ decode_field(struct schema_decoder *dec, const struct schema_field *f, const str
 		if (v->plain && is_int_text(v->text)) {
 			dec_int(dec, v, (int32_t *)at);
 		} else {
-			char *s = arena_strndup(dec->arena, v->text, v->len);
+			char *s = str_copy(dec, v->text, v->len);
 
 			if (s == NULL)
 				dec_report(dec, DIAG_ERROR, v, "out of memory");

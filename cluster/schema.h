@@ -68,6 +68,10 @@ const struct schema_kind *schema_kind_find(const char *kind);
 
 struct schema_decoder {
 	struct arena *arena; /* decoded strings and arrays */
+	/* When set: decoded strings equal to one decoded before are that one (schema_string);
+	 * its entries are allocated from STRINGS_MEM. */
+	struct htab *strings;
+	struct arena *strings_mem;
 	struct posmap *positions;
 	struct diag *d;
 	const char *file;

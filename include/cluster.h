@@ -11,6 +11,7 @@
 
 #include "arena.h"
 #include "diag.h"
+#include "htab.h"
 #include "netaddr.h"
 #include "svc_status.h"
 
@@ -369,6 +370,9 @@ struct cluster_objects {
 	struct cluster_namespace **namespaces;
 	size_t n_namespaces, cap_namespaces;
 	struct posmap *positions;
+	/* While loading: the strings decoded so far, so an equal one is shared, not copied again
+	 * (a namespace, a label key, "Ready" on each pod). Entries live in scratch. */
+	struct htab strings;
 	size_t n_files;
 };
 

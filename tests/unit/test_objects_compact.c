@@ -1,4 +1,5 @@
-/* test_objects_compact.c -- a unit's objects copied into one block of their size: every
+/* test_objects_compact.c -- what a loaded unit costs. Equal strings are decoded once. Its objects
+ * are copied into one block of their size: every
  * manifest of the example cluster and of the fuzz corpus compacts (no pointer unknown to the
  * schema walk is left behind), and reads back field for field as loaded. Under the sanitizers
  * the old blocks are freed, so any pointer left into them is a reported use after free. */
@@ -142,11 +143,53 @@ test_corpus(void **state)
 	assert_true(n_refused < n_files / 4);
 }
 
+/* Equal strings decoded into one unit are one copy; their fields read as written. */
+static void
+test_strings_shared(void **state)
+{
+	static const char yaml[] =
+	        "apiVersion: v1\nkind: Pod\nmetadata: {name: a, namespace: shop, labels: {app: "
+	        "web}}\n"
+	        "status: {podIP: 10.0.0.1, conditions: [{type: Ready, status: \"True\"}]}\n"
+	        "---\napiVersion: v1\nkind: Pod\n"
+	        "metadata: {name: b, namespace: shop, labels: {app: web, tier: shop}}\n"
+	        "status: {podIP: 10.0.0.2, conditions: [{type: Ready, status: \"False\"}]}\n";
+	struct cluster_objects o;
+	struct diag d;
+	const struct cluster_pod *a, *b;
+
+	(void)state;
+	diag_init(&d);
+	cluster_objects_init(&o);
+	assert_int_equal(cluster_objects_load_buffer(&o, "mem.yaml", yaml, strlen(yaml), &d),
+	                 SVC_OK);
+	assert_int_equal(d.n, 0);
+	assert_int_equal(o.n_pods, 2);
+	a = strcmp(o.pods[0]->meta.name, "a") == 0 ? o.pods[0] : o.pods[1];
+	b = a == o.pods[0] ? o.pods[1] : o.pods[0];
+	assert_string_equal(a->meta.ns, "shop");
+	assert_ptr_equal(a->meta.ns, b->meta.ns);
+	assert_ptr_equal(a->meta.labels.items[0].key, b->meta.labels.items[0].key);
+	assert_ptr_equal(a->meta.labels.items[0].value, b->meta.labels.items[0].value);
+	assert_ptr_equal(b->meta.labels.items[1].value, b->meta.ns); /* "shop" twice */
+	assert_string_equal(b->meta.labels.items[1].key, "tier");
+	assert_ptr_equal(a->conditions[0].type, b->conditions[0].type);
+	assert_string_equal(a->conditions[0].status, "True");
+	assert_string_equal(b->conditions[0].status, "False");
+	assert_ptr_not_equal(a->meta.name, b->meta.name);
+	/* Sharing ends with loading: the table goes with the positions. */
+	cluster_objects_forget_positions(&o);
+	assert_int_equal(o.strings.n, 0);
+	cluster_objects_deinit(&o);
+	diag_deinit(&d);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_corpus),
+	        cmocka_unit_test(test_strings_shared),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
