@@ -193,9 +193,9 @@ static void aff_remove(struct fwd_backends *s, struct fwd_pool *p, struct fwd_af
 static void
 pool_free(struct fwd_pools *ps, struct fwd_pool *p)
 {
-	while (p->aff_lru.oldest != NULL)
-		aff_remove(&ps->backends, p, lru_item(p->aff_lru.oldest, struct fwd_affinity, lru));
-	htab_deinit(&p->aff);
+	while (p->aff != NULL)
+		aff_remove(&ps->backends, p,
+		           lru_item(p->aff->lru.oldest, struct fwd_affinity, lru));
 	free(p->members);
 	free(p);
 }
@@ -247,12 +247,10 @@ pool_new(struct fwd_pools *ps, const struct fwd_plan_pool *pp)
 	p->ns = memcpy(at += lk, pp->ns, ln);
 	p->name = memcpy(at += ln, pp->name, lm);
 	p->port_name = memcpy(at + lm, pp->port_name, lp);
-	p->proto = pp->proto;
-	p->scope = pp->scope;
+	p->proto = (uint8_t)pp->proto;
+	p->scope = (uint8_t)pp->scope;
 	p->family = pp->family;
 	p->gen = ++ps->gen;
-	htab_init(&p->aff);
-	lru_init(&p->aff_lru);
 	return p;
 }
 
@@ -297,7 +295,7 @@ set_members(struct fwd_pools *ps, struct fwd_pool *p, struct fwd_member *m, size
 		same = member_is(&p->members[j], &m[j].ip, m[j].port);
 	free(p->members);
 	p->members = m;
-	p->n_members = n;
+	p->n_members = (uint32_t)n;
 	if (!same) {
 		p->gen = ++ps->gen;
 		p->rr = 0;
@@ -536,7 +534,9 @@ aff_find(const struct fwd_pool *p, const struct netaddr *client)
 {
 	uint32_t h = netaddr_hash(client);
 
-	for (struct htab_node *n = htab_find(&p->aff, h); n != NULL; n = htab_next(n, h)) {
+	if (p->aff == NULL)
+		return NULL;
+	for (struct htab_node *n = htab_find(&p->aff->table, h); n != NULL; n = htab_next(n, h)) {
 		struct fwd_affinity *a = htab_item(n, struct fwd_affinity, node);
 
 		if (netaddr_equal(&a->client, client))
@@ -545,13 +545,31 @@ aff_find(const struct fwd_pool *p, const struct netaddr *client)
 	return NULL;
 }
 
+/* Take A out; the table goes with the last entry (but while aff_purge walks it). */
+static void
+aff_take(struct fwd_backends *s, struct fwd_pool *p, struct fwd_affinity *a)
+{
+	htab_remove(&p->aff->table, &a->node);
+	lru_remove(&p->aff->lru, &a->lru);
+	fwd_backend_put(s, a->b);
+	free(a);
+}
+
+static void
+aff_drop_empty(struct fwd_pool *p)
+{
+	if (p->aff != NULL && p->aff->table.n == 0) {
+		htab_deinit(&p->aff->table);
+		free(p->aff);
+		p->aff = NULL;
+	}
+}
+
 static void
 aff_remove(struct fwd_backends *s, struct fwd_pool *p, struct fwd_affinity *a)
 {
-	htab_remove(&p->aff, &a->node);
-	lru_remove(&p->aff_lru, &a->lru);
-	fwd_backend_put(s, a->b);
-	free(a);
+	aff_take(s, p, a);
+	aff_drop_empty(p);
 }
 
 /* CLIENT sticks to B (referenced by the entry) from NOW_MS. */
@@ -562,20 +580,27 @@ aff_record(struct fwd_backends *s, struct fwd_pool *p, const struct netaddr *cli
 	struct fwd_affinity *a = aff_find(p, client);
 
 	if (a == NULL) {
+		if (p->aff == NULL) {
+			p->aff = calloc(1, sizeof(*p->aff));
+			if (p->aff == NULL)
+				return;
+			htab_init(&p->aff->table);
+			lru_init(&p->aff->lru);
+		}
 		/* Full: a new client goes without rather than pushing out one that has it. */
-		if (p->aff.n >= FWD_AFFINITY_MAX)
+		if (p->aff->table.n >= FWD_AFFINITY_MAX)
 			return;
 		a = calloc(1, sizeof(*a));
-		if (a == NULL)
-			return;
-		a->client = *client;
-		if (htab_insert(&p->aff, &a->node, netaddr_hash(client)) != SVC_OK) {
+		if (a == NULL ||
+		    htab_insert(&p->aff->table, &a->node, netaddr_hash(client)) != SVC_OK) {
 			free(a);
+			aff_drop_empty(p);
 			return;
 		}
-		lru_push(&p->aff_lru, &a->lru);
+		a->client = *client;
+		lru_push(&p->aff->lru, &a->lru);
 	} else {
-		lru_touch(&p->aff_lru, &a->lru);
+		lru_touch(&p->aff->lru, &a->lru);
 		fwd_backend_put(s, a->b);
 	}
 	a->b = backend_ref(s, b);
@@ -610,7 +635,7 @@ fwd_pool_pick(struct fwd_backends *s, struct fwd_pool *p, const struct netaddr *
 			if (now_ms - a->last_ms < p->affinity_ms && fwd_pool_has(p, a->b) &&
 			    !fwd_backend_aside(a->b, now_ms)) {
 				a->last_ms = now_ms;
-				lru_touch(&p->aff_lru, &a->lru);
+				lru_touch(&p->aff->lru, &a->lru);
 				return backend_ref(s, a->b);
 			}
 			aff_remove(s, p, a);
@@ -618,7 +643,7 @@ fwd_pool_pick(struct fwd_backends *s, struct fwd_pool *p, const struct netaddr *
 	}
 	/* A member with no backend yet was never tried nor set aside. */
 	for (size_t k = 0; k < p->n_members; k++) {
-		size_t i = (p->rr + k) % p->n_members;
+		size_t i = ((size_t)p->rr + k) % p->n_members;
 		const struct fwd_member *m = &p->members[i];
 		struct fwd_backend *c = fwd_backend_find(s, &m->ip, m->port, p->proto);
 
@@ -648,7 +673,7 @@ fwd_pool_pick(struct fwd_backends *s, struct fwd_pool *p, const struct netaddr *
 		b = fwd_backend_get(s, &p->members[at].ip, p->members[at].port, p->proto);
 	if (b == NULL)
 		return NULL;
-	p->rr = at + 1;
+	p->rr = (uint32_t)(at + 1);
 	if (p->affinity_ms > 0)
 		aff_record(s, p, client, b, now_ms);
 	return b;
@@ -660,20 +685,24 @@ aff_purge(struct fwd_backends *s, struct fwd_pool *p)
 {
 	struct htab_iter it;
 
-	for (struct htab_node *n = htab_first(&it, &p->aff); n != NULL; n = htab_iter_next(&it)) {
+	if (p->aff == NULL)
+		return;
+	for (struct htab_node *n = htab_first(&it, &p->aff->table); n != NULL;
+	     n = htab_iter_next(&it)) {
 		struct fwd_affinity *a = htab_item(n, struct fwd_affinity, node);
 
 		if (!fwd_pool_has(p, a->b))
-			aff_remove(s, p, a);
+			aff_take(s, p, a);
 	}
+	aff_drop_empty(p);
 }
 
 void
 fwd_pool_expire(struct fwd_backends *s, struct fwd_pool *p, uint64_t now_ms)
 {
 	/* Entries whose backend left were purged when it left; the rest go oldest first. */
-	while (p->aff_lru.oldest != NULL) {
-		struct fwd_affinity *a = lru_item(p->aff_lru.oldest, struct fwd_affinity, lru);
+	while (p->aff != NULL) {
+		struct fwd_affinity *a = lru_item(p->aff->lru.oldest, struct fwd_affinity, lru);
 
 		if (now_ms - a->last_ms < p->affinity_ms)
 			break;

@@ -181,7 +181,7 @@ on_sweep(evutil_socket_t fd, short what, void *arg)
 	     n = htab_iter_next(&it)) {
 		struct fwd_pool *p = htab_item(n, struct fwd_pool, node);
 
-		if (p->aff.n > 0)
+		if (p->aff != NULL)
 			fwd_pool_expire(&s->pools.backends, p, now);
 	}
 }

@@ -66,29 +66,35 @@ struct fwd_affinity {
 	uint64_t last_ms;
 };
 
+/* A pool's remembered clients, while it has any. */
+struct fwd_affinities {
+	struct htab table; /* struct fwd_affinity by client; at most FWD_AFFINITY_MAX */
+	struct lru lru;    /* the same, least recently used first */
+};
+
+/* 180,000 of them at 100,000 services: members ordered by size, no padding. */
 struct fwd_pool {
 	struct htab_node node; /* in fwd_pools, by key */
 	const char *key;       /* these four: behind the struct, in its allocation */
 	const char *ns, *name, *port_name;
-	enum cluster_proto proto;
-	enum fwd_scope scope;
-	uint8_t family;
-	uint32_t refs; /* listeners and connections (and the plan, under fwd_pools_update) */
-	bool live;     /* in the current plan */
-	uint32_t mark; /* fwd_pools_update: in the full plan being applied */
-	bool no_local; /* empty because a Local policy found no endpoint on this node */
 	struct fwd_member *members;
-	size_t n_members;
-	size_t rr;
+	struct fwd_affinities *aff; /* NULL: no client remembered */
 	/* New whenever the members change, and unique across all pools: a UDP flow that checked
 	 * its backend against one generation checked it against one pool's members at one time,
 	 * so a listener moving to another pool cannot look unchanged to it. */
 	uint64_t gen;
 	uint64_t affinity_ms; /* 0: none */
-	struct htab aff;      /* struct fwd_affinity by client; at most FWD_AFFINITY_MAX */
-	struct lru aff_lru;   /* the same, least recently used first */
 	uint64_t conns, bytes_in, bytes_out, connect_failures, retries, rejected;
 	uint64_t packets_in, packets_out;
+	uint32_t refs; /* listeners and connections (and the plan, under fwd_pools_update) */
+	uint32_t mark; /* fwd_pools_update: in the full plan being applied */
+	uint32_t n_members;
+	uint32_t rr;
+	uint8_t proto; /* enum cluster_proto */
+	uint8_t scope; /* enum fwd_scope */
+	uint8_t family;
+	bool live;     /* in the current plan */
+	bool no_local; /* empty because a Local policy found no endpoint on this node */
 };
 
 struct fwd_pools {

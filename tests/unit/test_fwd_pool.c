@@ -177,6 +177,13 @@ mlabel(const struct fwd_member *m)
 	return fwd_member_label(m, buf[i++ % 4]);
 }
 
+/* How many clients P remembers. */
+static size_t
+aff_n(const struct fwd_pool *p)
+{
+	return p->aff != NULL ? p->aff->table.n : 0;
+}
+
 /* The backend of P's member I, made if it has none, and left with the references it had. */
 static struct fwd_backend *
 mb(const struct fwd_pool *p, size_t i)
@@ -257,7 +264,7 @@ test_round_robin(void **state)
 		assert_int_equal(b->proto, CLUSTER_TCP);
 	}
 	/* No affinity configured: nothing remembered. */
-	assert_int_equal(p->aff.n, 0);
+	assert_int_equal(aff_n(p), 0);
 	assert_ptr_equal(pick(p, 1, 0), mb(p, 0));
 	assert_ptr_equal(pick(p, 1, 0), mb(p, 1));
 }
@@ -397,7 +404,7 @@ test_affinity(void **state)
 	assert_ptr_equal(pick(p, 2, 9000), m1);
 	assert_ptr_equal(pick(p, 1, 18999), m0);
 	assert_ptr_equal(pick(p, 2, 18999), m1);
-	assert_int_equal(p->aff.n, 2);
+	assert_int_equal(aff_n(p), 2);
 	/* Idle for the whole timeout: a new pick, the next in round robin. */
 	assert_ptr_equal(pick(p, 1, 28999), m2);
 	assert_ptr_equal(pick(p, 1, 29000), m2);
@@ -458,7 +465,7 @@ test_affinity_stale_entry_not_reused(void **state)
 	assert_int_equal(mb(p, 0)->refs, 1); /* the client's entry */
 	/* 10.0.0.1 leaves: the entry goes with its reference, and the idle backend is freed. */
 	assert_ptr_equal(one_pool(f, 10, "10.0.0.2:80"), p);
-	assert_int_equal(p->aff.n, 0);
+	assert_int_equal(aff_n(p), 0);
 	fwd_backends_expire(bs, FWD_BACKEND_IDLE_MS);
 	assert_int_equal(bs->table.n, 0);
 	/* A new endpoint joins; round robin starts over at 10.0.0.2. */
@@ -468,14 +475,17 @@ test_affinity_stale_entry_not_reused(void **state)
 }
 
 /* P's affinity table and its order agree: every entry in the order is found by its client,
- * once, and the order runs from least to most recently used. */
+ * once, and the order runs from least to most recently used. No table when it is empty. */
 static void
 check_table(const struct fwd_pool *p)
 {
 	size_t n = 0;
 	uint64_t last = 0;
 
-	for (const struct lru_node *l = p->aff_lru.oldest; l != NULL; l = l->next) {
+	if (p->aff == NULL)
+		return;
+	assert_true(p->aff->table.n > 0);
+	for (const struct lru_node *l = p->aff->lru.oldest; l != NULL; l = l->next) {
 		const struct fwd_affinity *e = lru_item(l, const struct fwd_affinity, lru);
 		uint32_t h = netaddr_hash(&e->client);
 		size_t found = 0;
@@ -483,7 +493,8 @@ check_table(const struct fwd_pool *p)
 		n++;
 		assert_true(e->last_ms >= last);
 		last = e->last_ms;
-		for (struct htab_node *x = htab_find(&p->aff, h); x != NULL; x = htab_next(x, h)) {
+		for (struct htab_node *x = htab_find(&p->aff->table, h); x != NULL;
+		     x = htab_next(x, h)) {
 			if (netaddr_equal(&htab_item(x, struct fwd_affinity, node)->client,
 			                  &e->client)) {
 				assert_ptr_equal(htab_item(x, struct fwd_affinity, node), e);
@@ -492,8 +503,8 @@ check_table(const struct fwd_pool *p)
 		}
 		assert_int_equal(found, 1);
 	}
-	assert_int_equal(n, p->aff.n);
-	assert_int_equal(n, p->aff_lru.n);
+	assert_int_equal(n, aff_n(p));
+	assert_int_equal(n, p->aff->lru.n);
 }
 
 static bool
@@ -501,7 +512,9 @@ in_table(const struct fwd_pool *p, const struct netaddr *c)
 {
 	uint32_t h = netaddr_hash(c);
 
-	for (struct htab_node *x = htab_find(&p->aff, h); x != NULL; x = htab_next(x, h)) {
+	if (p->aff == NULL)
+		return false;
+	for (struct htab_node *x = htab_find(&p->aff->table, h); x != NULL; x = htab_next(x, h)) {
 		if (netaddr_equal(&htab_item(x, struct fwd_affinity, node)->client, c))
 			return true;
 	}
@@ -517,23 +530,24 @@ test_expire(void **state)
 	pick(p, 1, 0);
 	pick(p, 2, 5000);
 	pick(p, 3, 5000);
-	assert_int_equal(p->aff.n, 3);
+	assert_int_equal(aff_n(p), 3);
 	fwd_pool_expire(bs, p, 9999);
-	assert_int_equal(p->aff.n, 3);
+	assert_int_equal(aff_n(p), 3);
 	fwd_pool_expire(bs, p, 10000);
-	assert_int_equal(p->aff.n, 2);
+	assert_int_equal(aff_n(p), 2);
 	check_table(p);
 	/* Entries whose backend left the pool go too. Client 2 has 10.0.0.2, client 3 .3. */
 	assert_ptr_equal(one_pool(f, 10, "10.0.0.1:80 10.0.0.3:80"), p);
 	fwd_pool_expire(bs, p, 10001);
-	assert_int_equal(p->aff.n, 1);
+	assert_int_equal(aff_n(p), 1);
 	{
 		struct netaddr c3 = client(3);
 
 		assert_true(in_table(p, &c3));
 	}
 	fwd_pool_expire(bs, p, 15000);
-	assert_int_equal(p->aff.n, 0);
+	assert_int_equal(aff_n(p), 0);
+	assert_null(p->aff); /* the table goes with its last client */
 	check_table(p);
 }
 
@@ -567,28 +581,28 @@ test_expire_many(void **state)
 		got[i] = pick_addr(p, &cl[i], 5000);
 		assert_non_null(got[i]);
 	}
-	assert_int_equal(p->aff.n, N);
+	assert_int_equal(aff_n(p), N);
 	check_table(p);
 
 	/* At 12000 only the odd stay. */
 	fwd_pool_expire(bs, p, 12000);
 	check_table(p);
-	assert_int_equal(p->aff.n, N / 2);
+	assert_int_equal(aff_n(p), N / 2);
 	for (uint32_t i = 0; i < N; i++)
 		assert_int_equal(in_table(p, &cl[i]), i % 2 == 1);
 	/* Each remaining client finds its backend, without a new entry being made. */
 	for (uint32_t i = 1; i < N; i += 2)
 		assert_ptr_equal(pick_addr(p, &cl[i], 12000), got[i]);
-	assert_int_equal(p->aff.n, N / 2);
+	assert_int_equal(aff_n(p), N / 2);
 	/* Again with half of those: every fourth client is refreshed, the others expire. */
 	for (uint32_t i = 1; i < N; i += 4)
 		assert_ptr_equal(pick_addr(p, &cl[i], 21000), got[i]);
 	fwd_pool_expire(bs, p, 22000);
 	check_table(p);
-	assert_int_equal(p->aff.n, N / 4);
+	assert_int_equal(aff_n(p), N / 4);
 	for (uint32_t i = 1; i < N; i += 4)
 		assert_ptr_equal(pick_addr(p, &cl[i], 22000), got[i]);
-	assert_int_equal(p->aff.n, N / 4);
+	assert_int_equal(aff_n(p), N / 4);
 	/* Removal through a pick (an expired entry met on lookup) keeps the table sound too:
 	 * clients 1 mod 8 (last seen at 22000) expire on lookup at 40000, while clients 5 mod 8
 	 * (seen at 31000) must still be found. */
@@ -597,12 +611,12 @@ test_expire_many(void **state)
 	for (uint32_t i = 1; i < N; i += 8)
 		assert_non_null(pick_addr(p, &cl[i], 40000));
 	check_table(p);
-	assert_int_equal(p->aff.n, N / 4);
+	assert_int_equal(aff_n(p), N / 4);
 	for (uint32_t i = 5; i < N; i += 8)
 		assert_ptr_equal(pick_addr(p, &cl[i], 40000), got[i]);
-	assert_int_equal(p->aff.n, N / 4);
+	assert_int_equal(aff_n(p), N / 4);
 	fwd_pool_expire(bs, p, 60000);
-	assert_int_equal(p->aff.n, 0);
+	assert_int_equal(aff_n(p), 0);
 	check_table(p);
 }
 
@@ -617,13 +631,13 @@ test_affinity_cap(void **state)
 
 	for (uint32_t i = 0; i < FWD_AFFINITY_MAX; i++)
 		assert_non_null(pick(p, i, 0));
-	assert_int_equal(p->aff.n, FWD_AFFINITY_MAX);
+	assert_int_equal(aff_n(p), FWD_AFFINITY_MAX);
 	assert_non_null(pick_addr(p, &extra, 1000));
-	assert_int_equal(p->aff.n, FWD_AFFINITY_MAX);
+	assert_int_equal(aff_n(p), FWD_AFFINITY_MAX);
 	assert_false(in_table(p, &extra));
 	check_table(p);
 	fwd_pool_expire(bs, p, 10000);
-	assert_int_equal(p->aff.n, 0);
+	assert_int_equal(aff_n(p), 0);
 	assert_non_null(pick_addr(p, &extra, 10000));
 	assert_true(in_table(p, &extra));
 }

@@ -1,8 +1,8 @@
-/* test_objects_compact.c -- what a loaded unit costs. Equal strings are decoded once. Its objects
- * are copied into one block of their size: every
- * manifest of the example cluster and of the fuzz corpus compacts (no pointer unknown to the
- * schema walk is left behind), and reads back field for field as loaded. Under the sanitizers
- * the old blocks are freed, so any pointer left into them is a reported use after free. */
+/* test_objects_compact.c -- what a loaded unit costs. Equal strings are decoded once. Its
+ * objects are copied into one block of their size: every manifest of the example cluster and of
+ * the fuzz corpus compacts (no pointer unknown to the schema walk is left behind), and reads
+ * back field for field as loaded. Under the sanitizers the old blocks are freed, so any pointer
+ * left into them is a reported use after free. */
 #include "testutil.h"
 
 #include <dirent.h>
