@@ -238,8 +238,7 @@ answer_zone(const struct dnsz *z, const struct dnsz_node *node, struct dnsq_quer
 			/* The CNAME now; the target's records come from upstream. */
 			begin(q, in, w, DNSW_R_NOERROR, true, true);
 			put_answer(q, w, dnsz_rr(node, DNSZ_CNAME), res);
-			q->chase = node->chase;
-			q->chase_len = node->chase_len;
+			q->chase = dnsz_node_chase(node, &q->chase_len);
 			res->action = DNSQ_CHASE;
 			res->len = w->len;
 			res->rcode = DNSW_R_NOERROR;

@@ -268,7 +268,7 @@ part_find(const struct dnsz_part *p, const uint8_t *name, size_t len, uint32_t h
 	for (; lo < p->n_names && p->names[lo].hash == hash; lo++) {
 		const struct dnsz_node *n = p->names[lo].item;
 
-		if (n->name_len == len && memcmp(n->name, name, len) == 0)
+		if (n->name_len == len && memcmp(dnsz_node_name(n), name, len) == 0)
 			return n;
 	}
 	return NULL;
@@ -297,7 +297,7 @@ dnsz_find(const struct dnsz *z, const uint8_t *name, size_t len, uint32_t hash)
 	for (; e != NULL && e < end; e++) {
 		const struct dnsz_node *n = e->item;
 
-		if (n->name_len == len && memcmp(n->name, name, len) == 0)
+		if (n->name_len == len && memcmp(dnsz_node_name(n), name, len) == 0)
 			return n;
 	}
 	return NULL;
@@ -468,7 +468,6 @@ zb_node_add(struct zb *zb, const uint8_t *name, size_t len, size_t apex_len, uin
 	l->node = n;
 	copy = (uint8_t *)(n + 1);
 	memcpy(copy, name, len);
-	n->name = copy;
 	n->name_len = (uint8_t)len;
 	n->apex_len = (uint8_t)apex_len;
 	return n;
@@ -484,7 +483,7 @@ zb_node(struct zb *zb, const uint8_t *name, size_t len, size_t apex_len)
 	     hn = htab_next(hn, hash)) {
 		struct dnsz_node *n = htab_item(hn, struct zb_local, hn)->node;
 
-		if (n->name_len == len && memcmp(n->name, name, len) == 0)
+		if (n->name_len == len && memcmp(dnsz_node_name(n), name, len) == 0)
 			return n; /* the piece's own node: building may still add to it */
 	}
 	return zb_node_add(zb, name, len, apex_len, hash);
@@ -707,12 +706,12 @@ set_addrs(struct zb *zb, struct dnsz_node *node, const struct netaddr *list, siz
 		struct zb_blob b;
 		size_t count = 0;
 
-		blob_begin(&b, zb, node->name, node->name_len);
+		blob_begin(&b, zb, dnsz_node_name(node), node->name_len);
 		for (size_t i = 0; i < n; i++) {
 			if (list[i].family != family || repeat[i])
 				continue;
-			blob_addr(&b, 0, node->name, node->name_len, DNSW_HEADER, &list[i],
-			          zb->z->ttl);
+			blob_addr(&b, 0, dnsz_node_name(node), node->name_len, DNSW_HEADER,
+			          &list[i], zb->z->ttl);
 			count++;
 		}
 		if (count > 0)
@@ -783,7 +782,7 @@ set_srv(struct zb *zb, struct dnsz_node *node, struct srv_entry *e, size_t n)
 		return;
 	qsort(e, n, sizeof(*e), srv_by_port);
 	weight = (uint16_t)(100 / n > 0 ? 100 / n : 1);
-	blob_begin(&b, zb, node->name, node->name_len);
+	blob_begin(&b, zb, dnsz_node_name(node), node->name_len);
 	for (; done < n; done++) {
 		const struct srv_entry *prev = done > 0 ? &e[done - 1] : NULL;
 		bool same_target = prev != NULL && name_cmp(e[done].target, e[done].target_len,
@@ -792,7 +791,7 @@ set_srv(struct zb *zb, struct dnsz_node *node, struct srv_entry *e, size_t n)
 		e[done].at = same_target ? prev->at : 0;
 		if (same_target && e[done].port == prev->port)
 			continue;
-		if (!blob_rr(&b, 0, node->name, node->name_len, DNSW_HEADER, DNSW_T_SRV,
+		if (!blob_rr(&b, 0, dnsz_node_name(node), node->name_len, DNSW_HEADER, DNSW_T_SRV,
 		             zb->z->ttl))
 			break;
 		dnsw_wr_u16(&b.w, 0);
@@ -830,7 +829,7 @@ add_ptr(struct zb *zb, const struct netaddr *a, bool cluster_ip, const struct dn
 		zb->status = SVC_ENOMEM;
 		return;
 	}
-	*p = (struct zb_ptr){ptr_bucket(a), *a, cluster_ip, owner->name, owner->name_len};
+	*p = (struct zb_ptr){ptr_bucket(a), *a, cluster_ip, dnsz_node_name(owner), owner->name_len};
 }
 
 static int
@@ -907,7 +906,7 @@ build_ptrs(struct zb *zb, const struct zb_ptr *ptrs, size_t n)
 		if (node == NULL)
 			return;
 		node->flags |= DNSZ_NODE_REVERSE;
-		blob_begin(&b, zb, node->name, node->name_len);
+		blob_begin(&b, zb, dnsz_node_name(node), node->name_len);
 		for (; j < n && netaddr_equal(&ptrs[j].addr, &ptrs[i].addr); j++) {
 			const struct zb_ptr *p = &ptrs[j];
 
@@ -916,8 +915,8 @@ build_ptrs(struct zb *zb, const struct zb_ptr *ptrs, size_t n)
 			    (ptrs[i].cluster_ip ||
 			     (p->len == p[-1].len && memcmp(p->name, p[-1].name, p->len) == 0)))
 				continue;
-			if (!blob_rr(&b, 0, node->name, node->name_len, DNSW_HEADER, DNSW_T_PTR,
-			             zb->z->ttl))
+			if (!blob_rr(&b, 0, dnsz_node_name(node), node->name_len, DNSW_HEADER,
+			             DNSW_T_PTR, zb->z->ttl))
 				break;
 			dnsw_wr_bytes(&b.w, p->name, p->len);
 			blob_rr_end(&b);
@@ -994,7 +993,8 @@ build_endpoint_names(struct zb *zb, const struct cluster_service *s, const struc
 		struct dnsz_node *node;
 
 		names[i] = NULL;
-		if (!ep->ready || !endpoint_name(ep, svc->name, svc->name_len, name, &len))
+		if (!ep->ready ||
+		    !endpoint_name(ep, dnsz_node_name(svc), svc->name_len, name, &len))
 			continue;
 		node = zb_node(zb, name, len, zb->z->apex_len);
 		if (node == NULL)
@@ -1095,7 +1095,7 @@ build_service(struct zb *zb, const struct cluster_service *s, const uint8_t *ns_
 				for (size_t i = 0; i < s->n_cluster_ips; i++)
 					srv[n_srv++] = (struct srv_entry){
 					        .port = (uint16_t)s->ports[p].port,
-					        .target = node->name,
+					        .target = dnsz_node_name(node),
 					        .target_len = node->name_len,
 					        .addr = &s->cluster_ips[i]};
 				continue;
@@ -1107,7 +1107,7 @@ build_service(struct zb *zb, const struct cluster_service *s, const uint8_t *ns_
 					continue;
 				srv[n_srv++] =
 				        (struct srv_entry){.port = (uint16_t)ep->ports[p],
-				                           .target = ep_names[i]->name,
+				                           .target = dnsz_node_name(ep_names[i]),
 				                           .target_len = ep_names[i]->name_len,
 				                           .addr = &ep->ip};
 			}
@@ -1189,7 +1189,6 @@ build_external(struct zb *zb, const struct cluster_service *s, const uint8_t *ns
 	struct netaddr ip, addrs[64];
 	struct dnsz_node *node;
 	struct zb_blob b;
-	uint8_t *copy;
 
 	/* An ExternalName that is an IP address is not served (CoreDNS ignores it). */
 	if (s->external_name == NULL || netaddr_parse(&ip, s->external_name) == SVC_OK)
@@ -1205,8 +1204,9 @@ build_external(struct zb *zb, const struct cluster_service *s, const uint8_t *ns
 	for (int t = 0; t < 3; t++) {
 		size_t cname_at;
 
-		blob_begin(&b, zb, node->name, node->name_len);
-		blob_rr(&b, 0, node->name, node->name_len, DNSW_HEADER, DNSW_T_CNAME, zb->z->ttl);
+		blob_begin(&b, zb, dnsz_node_name(node), node->name_len);
+		blob_rr(&b, 0, dnsz_node_name(node), node->name_len, DNSW_HEADER, DNSW_T_CNAME,
+		        zb->z->ttl);
 		cname_at = blob_at(&b);
 		dnsw_wr_bytes(&b.w, target, tlen); /* uncompressed: later owners point here */
 		blob_rr_end(&b);
@@ -1224,14 +1224,7 @@ build_external(struct zb *zb, const struct cluster_service *s, const uint8_t *ns
 	}
 	if (dnsw_name_suffix_at(target, tlen, zb->z->apex, zb->z->apex_len) < 0) {
 		/* Outside the zone: A and AAAA are followed upstream at query time. */
-		copy = arena_alloc_bytes(&zb->part->arena, tlen);
-		if (copy == NULL) {
-			zb->status = SVC_ENOMEM;
-			return;
-		}
-		memcpy(copy, target, tlen);
-		node->chase = copy;
-		node->chase_len = (uint8_t)tlen;
+		/* The target is in the CNAME answer (dnsz_node_chase). */
 		node->flags |= DNSZ_NODE_CHASE;
 		node_set(node, DNSZ_A, NULL);
 		node_set(node, DNSZ_AAAA, NULL);
@@ -1256,8 +1249,8 @@ build_apex(struct zb *zb)
 
 	if (apex == NULL)
 		return;
-	blob_begin(&b, zb, apex->name, apex->name_len);
-	blob_rr(&b, 0, apex->name, apex->name_len, DNSW_HEADER, DNSW_T_SOA, z->ttl);
+	blob_begin(&b, zb, dnsz_node_name(apex), apex->name_len);
+	blob_rr(&b, 0, dnsz_node_name(apex), apex->name_len, DNSW_HEADER, DNSW_T_SOA, z->ttl);
 	dnsw_wr_bytes(&b.w, "\2ns\3dns", 7);
 	dnsw_wr_ptr(&b.w, DNSW_HEADER);
 	dnsw_wr_bytes(&b.w, "\12hostmaster", 11);
@@ -1288,8 +1281,8 @@ build_apex(struct zb *zb)
 			return;
 		set_addrs(zb, node, glue, n_glue);
 	}
-	blob_begin(&b, zb, apex->name, apex->name_len);
-	blob_rr(&b, 0, apex->name, apex->name_len, DNSW_HEADER, DNSW_T_NS, z->ttl);
+	blob_begin(&b, zb, dnsz_node_name(apex), apex->name_len);
+	blob_rr(&b, 0, dnsz_node_name(apex), apex->name_len, DNSW_HEADER, DNSW_T_NS, z->ttl);
 	target_at = blob_at(&b);
 	blob_name(&b, ns_target, ns_len);
 	blob_rr_end(&b);
@@ -1302,8 +1295,9 @@ build_apex(struct zb *zb)
 	node = zb_node(zb, name, len, z->apex_len);
 	if (node == NULL)
 		return;
-	blob_begin(&b, zb, node->name, node->name_len);
-	blob_rr(&b, 0, node->name, node->name_len, DNSW_HEADER, DNSW_T_TXT, DNSZ_VERSION_TTL);
+	blob_begin(&b, zb, dnsz_node_name(node), node->name_len);
+	blob_rr(&b, 0, dnsz_node_name(node), node->name_len, DNSW_HEADER, DNSW_T_TXT,
+	        DNSZ_VERSION_TTL);
 	dnsw_wr_bytes(&b.w, "\0051.1.0", 6);
 	blob_rr_end(&b);
 	node_set(node, DNSZ_TXT, blob_end(&b));
@@ -1355,8 +1349,6 @@ part_compact(struct zb *zb, struct dnsz_part *p)
 		struct dnsz_node *n = arena_moved_ptr(&m, p->names[i].item);
 
 		p->names[i].item = n;
-		n->name = arena_moved_ptr(&m, n->name);
-		n->chase = arena_moved_ptr(&m, n->chase);
 		n->answers = arena_moved_ptr(&m, n->answers);
 		for (const struct dnsz_answer *a = n->answers; a != NULL; a = a->next)
 			((struct dnsz_answer *)a)->next = arena_moved_ptr(&m, a->next);

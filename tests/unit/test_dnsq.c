@@ -1249,8 +1249,8 @@ check_parents_of(void *arg, const struct dnsz_node *n)
 		const uint8_t *parent;
 		size_t plen;
 
-		pos += 1 + (size_t)n->name[pos];
-		parent = n->name + pos;
+		pos += 1 + (size_t)dnsz_node_name(n)[pos];
+		parent = dnsz_node_name(n) + pos;
 		plen = n->name_len - pos;
 		if (dnsz_find(z, parent, plen, dnsw_name_hash(parent, plen)) == NULL) {
 			dnsw_name_to_str(parent, plen, text, sizeof(text));

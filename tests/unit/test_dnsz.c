@@ -117,11 +117,22 @@ test_nodes(void **state)
 	assert_true(n->flags & DNSZ_NODE_CHASE);
 	assert_non_null(dnsz_rr(n, DNSZ_CNAME));
 	assert_null(dnsz_rr(n, DNSZ_A));
-	assert_int_equal(n->chase_len, 20);
-	assert_memory_equal(n->chase, "\3ext\11interwebs\4test", 20);
+	{
+		size_t len;
+		const uint8_t *chase = dnsz_node_chase(n, &len);
+
+		assert_int_equal(len, 20);
+		assert_memory_equal(chase, "\3ext\11interwebs\4test", 20);
+	}
 	n = find("external-to-service.testns.svc.cluster.local");
 	assert_non_null(n);
 	assert_false(n->flags & DNSZ_NODE_CHASE);
+	{
+		size_t len = 99;
+
+		assert_null(dnsz_node_chase(n, &len)); /* a CNAME, not one to chase */
+		assert_int_equal(len, 0);
+	}
 	assert_non_null(dnsz_rr(n, DNSZ_A));
 	assert_int_equal(dnsz_rr(n, DNSZ_A)->an, 2);
 	/* Reverse names. */
@@ -164,7 +175,7 @@ check_answer(const struct dnsz_node *n, const struct dnsz_answer *a)
 	msg[9] = (uint8_t)a->ns;
 	msg[10] = (uint8_t)(a->ar >> 8);
 	msg[11] = (uint8_t)a->ar;
-	memcpy(msg + o, n->name, n->name_len);
+	memcpy(msg + o, dnsz_node_name(n), n->name_len);
 	o += n->name_len;
 	memcpy(msg + o, "\0\1\0\1", 4);
 	o += 4;
@@ -180,8 +191,8 @@ static void
 check_entry(void *arg, const struct dnsz_node *n)
 {
 	(*(size_t *)arg)++;
-	assert_true(dnsz_find(dt_zone, n->name, n->name_len,
-	                      dnsw_name_hash(n->name, n->name_len)) == n);
+	assert_true(dnsz_find(dt_zone, dnsz_node_name(n), n->name_len,
+	                      dnsw_name_hash(dnsz_node_name(n), n->name_len)) == n);
 	for (int t = 0; t < DNSZ_NTYPES; t++) {
 		if (dnsz_rr(n, t) != NULL)
 			check_answer(n, dnsz_rr(n, t));

@@ -40,24 +40,27 @@ static void
 node_within(void *arg, const struct dnsz_node *n)
 {
 	struct within *w = arg;
-	const struct dnsz_node *m =
-	        dnsz_find(w->b, n->name, n->name_len, dnsw_name_hash(n->name, n->name_len));
+	size_t cn, cm;
+	const uint8_t *chn, *chm;
+	const struct dnsz_node *m = dnsz_find(w->b, dnsz_node_name(n), n->name_len,
+	                                      dnsw_name_hash(dnsz_node_name(n), n->name_len));
 
 	if (!w->ok)
 		return;
 	if (m == NULL) {
 		fprintf(stderr, "%s: a name (%u bytes, first label %.*s) is missing\n", w->what,
-		        n->name_len, n->name[0], (const char *)n->name + 1);
+		        n->name_len, dnsz_node_name(n)[0], (const char *)dnsz_node_name(n) + 1);
 		w->ok = false;
 		return;
 	}
+	chn = dnsz_node_chase(n, &cn);
+	chm = dnsz_node_chase(m, &cm);
 	for (int t = 0; t < DNSZ_NTYPES; t++)
 		if (!same_answer(dnsz_rr(n, (enum dnsz_rtype)t), dnsz_rr(m, (enum dnsz_rtype)t)) ||
-		    n->flags != m->flags || n->apex_len != m->apex_len ||
-		    n->chase_len != m->chase_len ||
-		    (n->chase_len && memcmp(n->chase, m->chase, n->chase_len) != 0)) {
-			fprintf(stderr, "%s: name %.*s...: type %d differs\n", w->what, n->name[0],
-			        (const char *)n->name + 1, t);
+		    n->flags != m->flags || n->apex_len != m->apex_len || cn != cm ||
+		    (cn && memcmp(chn, chm, cn) != 0)) {
+			fprintf(stderr, "%s: name %.*s...: type %d differs\n", w->what,
+			        dnsz_node_name(n)[0], (const char *)dnsz_node_name(n) + 1, t);
 			w->ok = false;
 			return;
 		}
