@@ -22,18 +22,20 @@
 
 #include "vec.h"
 
-#define ZB_SCRATCH   DNSW_MSG_MAX
-#define ZB_MAX_RECS  4096
+#define ZB_SCRATCH  DNSW_MSG_MAX
+#define ZB_MAX_RECS DNSZ_MAX_RECS
+_Static_assert(DNSZ_MAX_RECS < (1 << 13) && DNSZ_NTYPES <= (1 << 3),
+               "struct dnsz_answer's bit fields hold the counts and the type");
 #define ZB_OPT_SPACE 11 /* an OPT record without options, appended at query time */
 
 /* One (address, owner name) pair for PTR records; sorted and grouped at the end. */
 struct zb_ptr {
+	const uint8_t *name;
 	uint32_t bucket; /* of the reverse names (ZB_BUCKETS): the piece that holds its name */
 	struct netaddr addr;
 	bool cluster_ip; /* ClusterIP PTRs win over endpoint PTRs */
-	const uint8_t *name;
 	uint8_t len;
-};
+}; /* 32 bytes: a piece keeps one for each address it names, 590,000 at 100k services */
 
 /* Reverse names are built in this many pieces, by address: a change rebuilds the pieces of the
  * addresses it touches (a few dozen names each at a million names). */
@@ -617,7 +619,7 @@ blob_end(struct zb_blob *b)
 	ans->an = b->counts[0];
 	ans->ns = b->counts[1];
 	ans->ar = b->counts[2];
-	ans->cut = b->cut;
+	ans->cut = b->cut ? 1 : 0;
 	return ans;
 }
 
@@ -829,7 +831,7 @@ add_ptr(struct zb *zb, const struct netaddr *a, bool cluster_ip, const struct dn
 		zb->status = SVC_ENOMEM;
 		return;
 	}
-	*p = (struct zb_ptr){ptr_bucket(a), *a, cluster_ip, dnsz_node_name(owner), owner->name_len};
+	*p = (struct zb_ptr){dnsz_node_name(owner), ptr_bucket(a), *a, cluster_ip, owner->name_len};
 }
 
 static int
