@@ -61,6 +61,13 @@ struct dnsz_part {
 	struct dnsz_podset *pods; /* its pods' addresses; NULL: none */
 	struct zb_ptr *ptrs;      /* the PTR owners it gives, by reverse bucket, then address */
 	size_t n_ptrs, cap_ptrs;
+	/* A bucket's piece: the PTR owners of its addresses, in the pieces that give them (GIVERS,
+	 * a reference each), in ptr_cmp's order. Its reverse names are made when asked
+	 * (dnsz_find): 590,000 at 100k services, they were a third of the zone. */
+	const struct zb_ptr **rev;
+	size_t n_rev;
+	struct dnsz_part **givers;
+	size_t n_givers;
 	char **targets; /* namespaces its ExternalNames' answers come from */
 	size_t n_targets, cap_targets;
 	size_t n_services;
@@ -185,6 +192,10 @@ part_unref(struct dnsz_part *p)
 	free(p->names);
 	podset_unref(p->pods);
 	free(p->ptrs);
+	free(p->rev);
+	for (size_t i = 0; i < p->n_givers; i++)
+		part_unref(p->givers[i]);
+	free(p->givers);
 	free(p->ns);
 	arena_deinit(&p->arena);
 	free(p);
@@ -213,6 +224,7 @@ dnsz_unref(struct dnsz *z)
 	pmap_deinit(&z->names);
 	pmap_deinit(&z->spaces);
 	pmap_deinit(&z->pods);
+	free(z->rev);
 	for (size_t i = 0; i < z->n_parts; i++)
 		part_unref(z->parts[i]);
 	free(z->parts);
@@ -276,6 +288,9 @@ part_find(const struct dnsz_part *p, const uint8_t *name, size_t len, uint32_t h
 	return NULL;
 }
 
+static const struct dnsz_node *find_reverse(const struct dnsz *z, const uint8_t *name,
+                                            size_t len);
+
 const struct dnsz_node *
 dnsz_find(const struct dnsz *z, const uint8_t *name, size_t len, uint32_t hash)
 {
@@ -302,7 +317,7 @@ dnsz_find(const struct dnsz *z, const uint8_t *name, size_t len, uint32_t hash)
 		if (n->name_len == len && memcmp(dnsz_node_name(n), name, len) == 0)
 			return n;
 	}
-	return NULL;
+	return find_reverse(z, name, len);
 }
 
 struct each_node {
@@ -595,21 +610,19 @@ blob_addr(struct zb_blob *b, int section, const uint8_t *name, size_t len, size_
 	blob_rr_end(b);
 }
 
-static struct dnsz_answer *
-blob_end(struct zb_blob *b)
+static size_t
+blob_size(const struct zb_blob *b)
 {
-	struct arena *a = &b->zb->part->arena;
-	/* One allocation: the answer, its record ends, then its wire bytes. */
-	struct dnsz_answer *ans =
-	        arena_alloc_aligned(a, sizeof(*ans) + b->n_rec * sizeof(uint16_t) + b->w.len,
-	                            _Alignof(struct dnsz_answer));
+	return sizeof(struct dnsz_answer) + b->n_rec * sizeof(uint16_t) + b->w.len;
+}
+
+/* The answer B wrote into ANS (blob_size bytes): the header, its record ends, its wire. */
+static struct dnsz_answer *
+blob_put(const struct zb_blob *b, struct dnsz_answer *ans)
+{
 	uint16_t *ends;
 	uint8_t *wire;
 
-	if (ans == NULL) {
-		b->zb->status = SVC_ENOMEM;
-		return NULL;
-	}
 	ends = (uint16_t *)(ans + 1);
 	wire = (uint8_t *)(ends + b->n_rec);
 	/* dnsz_answer_wire finds the wire bytes behind an + ns + ar ends. */
@@ -621,6 +634,20 @@ blob_end(struct zb_blob *b)
 	ans->ar = b->counts[2];
 	ans->cut = b->cut ? 1 : 0;
 	return ans;
+}
+
+static struct dnsz_answer *
+blob_end(struct zb_blob *b)
+{
+	/* One allocation: the answer, its record ends, then its wire bytes. */
+	struct dnsz_answer *ans = arena_alloc_aligned(&b->zb->part->arena, blob_size(b),
+	                                              _Alignof(struct dnsz_answer));
+
+	if (ans == NULL) {
+		b->zb->status = SVC_ENOMEM;
+		return NULL;
+	}
+	return blob_put(b, ans);
 }
 
 /* Make A the answer of NODE for TYPE, replacing any; A NULL removes it. */
@@ -887,45 +914,139 @@ reverse_name(const struct netaddr *a, uint8_t *out, size_t *apex_len)
 	return n + sizeof(ip6_arpa);
 }
 
-/* The reverse names of PTRS (N of them, sorted by ptr_cmp) into the piece being built. */
-static void
-build_ptrs(struct zb *zb, const struct zb_ptr *ptrs, size_t n)
+/* Where a reverse name is made when asked: the node, its name right behind it (as
+ * dnsz_node_name wants), and its PTR answer. One per thread, valid until its next lookup. */
+struct rev_buf {
+	struct dnsz_node node;
+	uint8_t name[DNSW_NAME_MAX];
+	uint8_t scratch[ZB_SCRATCH];
+	uint16_t ends[ZB_MAX_RECS];
+	_Alignas(struct dnsz_answer) uint8_t
+	        answer[sizeof(struct dnsz_answer) + ZB_MAX_RECS * sizeof(uint16_t) + ZB_SCRATCH];
+};
+
+static _Thread_local struct rev_buf rev_buf;
+
+/* Address A from reverse name NAME (LEN bytes): true only for the very name reverse_name
+ * gives, so every other spelling stays a name the zone does not have. */
+static bool
+reverse_addr(const uint8_t *name, size_t len, struct netaddr *a, size_t *apex_len)
 {
-	for (size_t i = 0; i < n && zb->status == SVC_OK;) {
-		size_t j = i, apex_len;
-		uint8_t name[DNSW_NAME_MAX];
-		size_t len = reverse_name(&ptrs[i].addr, name, &apex_len);
-		struct dnsz_node *node;
-		struct zb_blob b;
+	uint8_t again[DNSW_NAME_MAX];
+	size_t pos = 0;
 
-		/* Each address is one group, so its reverse name is new unless it lies in the
-		 * cluster zone too (a zone under in-addr.arpa or ip6.arpa): a lookup less for
-		 * each of a million names, every one a cache miss. */
-		if (dnsw_name_suffix_at(name, len, zb->z->apex, zb->z->apex_len) < 0)
-			node = zb_node_add(zb, name, len, apex_len, dnsw_name_hash(name, len));
-		else
-			node = zb_node(zb, name, len, apex_len);
-		if (node == NULL)
-			return;
-		node->flags |= DNSZ_NODE_REVERSE;
-		blob_begin(&b, zb, dnsz_node_name(node), node->name_len);
-		for (; j < n && netaddr_equal(&ptrs[j].addr, &ptrs[i].addr); j++) {
-			const struct zb_ptr *p = &ptrs[j];
+	memset(a, 0, sizeof(*a));
+	if (len > sizeof(in_addr_arpa) &&
+	    memcmp(name + len - sizeof(in_addr_arpa), in_addr_arpa, sizeof(in_addr_arpa)) == 0) {
+		a->family = NETADDR_V4;
+		for (int i = 3; i >= 0; i--) {
+			unsigned v = 0, l = name[pos];
 
-			/* A ClusterIP names its service only; duplicates collapse. */
-			if (j > i &&
-			    (ptrs[i].cluster_ip ||
-			     (p->len == p[-1].len && memcmp(p->name, p[-1].name, p->len) == 0)))
-				continue;
-			if (!blob_rr(&b, 0, dnsz_node_name(node), node->name_len, DNSW_HEADER,
-			             DNSW_T_PTR, zb->z->ttl))
-				break;
-			dnsw_wr_bytes(&b.w, p->name, p->len);
-			blob_rr_end(&b);
+			if (l < 1 || l > 3 || pos + 1 + l > len - sizeof(in_addr_arpa))
+				return false;
+			for (unsigned k = 0; k < l; k++) {
+				uint8_t c = name[pos + 1 + k];
+
+				if (c < '0' || c > '9')
+					return false;
+				v = v * 10 + (unsigned)(c - '0');
+			}
+			if (v > 255)
+				return false;
+			a->bytes[i] = (uint8_t)v;
+			pos += 1 + l;
 		}
-		node_set(node, DNSZ_PTR, blob_end(&b));
-		i = j;
+	} else if (len > sizeof(ip6_arpa) &&
+	           memcmp(name + len - sizeof(ip6_arpa), ip6_arpa, sizeof(ip6_arpa)) == 0) {
+		a->family = NETADDR_V6;
+		for (int t = 0; t < 32; t++) { /* the low nibble of the last byte first */
+			uint8_t c;
+			unsigned v;
+
+			if (pos + 2 > len - sizeof(ip6_arpa) || name[pos] != 1)
+				return false;
+			c = name[pos + 1];
+			if (c >= '0' && c <= '9')
+				v = (unsigned)(c - '0');
+			else if (c >= 'a' && c <= 'f')
+				v = (unsigned)(c - 'a' + 10);
+			else
+				return false;
+			a->bytes[15 - t / 2] |= (uint8_t)(t % 2 ? v << 4 : v);
+			pos += 2;
+		}
+	} else {
+		return false;
 	}
+	return reverse_name(a, again, apex_len) == len && memcmp(again, name, len) == 0;
+}
+
+/* The reverse name NAME (LEN bytes, under APEX_LEN bytes of its apex) with its PTR answer, in
+ * this thread's buffer, from the N owners of its address in ptr_cmp's order. A ClusterIP names
+ * its service only; duplicates collapse. */
+static const struct dnsz_node *
+reverse_node(const struct dnsz *z, const uint8_t *name, size_t len, size_t apex_len,
+             const struct zb_ptr *const *ptrs, size_t n)
+{
+	struct rev_buf *rb = &rev_buf;
+	struct dnsz_answer *ans;
+	struct zb zq;
+	struct zb_blob b;
+
+	memset(&zq, 0, sizeof(zq));
+	zq.scratch = rb->scratch;
+	zq.ends = rb->ends;
+	blob_begin(&b, &zq, name, len);
+	for (size_t j = 0; j < n; j++) {
+		const struct zb_ptr *p = ptrs[j];
+
+		if (j > 0 &&
+		    (ptrs[0]->cluster_ip || (p->len == ptrs[j - 1]->len &&
+		                             memcmp(p->name, ptrs[j - 1]->name, p->len) == 0)))
+			continue;
+		if (!blob_rr(&b, 0, name, len, DNSW_HEADER, DNSW_T_PTR, z->ttl))
+			break;
+		dnsw_wr_bytes(&b.w, p->name, p->len);
+		blob_rr_end(&b);
+	}
+	memset(&rb->node, 0, sizeof(rb->node));
+	ans = blob_put(&b, (struct dnsz_answer *)(void *)rb->answer);
+	ans->next = NULL;
+	ans->type = DNSZ_PTR;
+	rb->node.answers = ans;
+	rb->node.name_len = (uint8_t)len;
+	rb->node.flags = DNSZ_NODE_REVERSE;
+	rb->node.apex_len = (uint8_t)apex_len;
+	memcpy(rb->name, name, len);
+	return &rb->node;
+}
+
+/* NAME's node when it is the reverse name of an address with PTR owners, made here. */
+static const struct dnsz_node *
+find_reverse(const struct dnsz *z, const uint8_t *name, size_t len)
+{
+	struct netaddr a;
+	size_t apex_len, lo = 0, hi;
+	const struct dnsz_part *p;
+
+	if (z->rev == NULL || !reverse_addr(name, len, &a, &apex_len))
+		return NULL;
+	p = z->rev[ptr_bucket(&a)];
+	if (p == NULL)
+		return NULL;
+	/* One bucket: in address order. */
+	hi = p->n_rev;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (netaddr_cmp(&p->rev[mid]->addr, &a) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (hi = lo; hi < p->n_rev && netaddr_equal(&p->rev[hi]->addr, &a); hi++)
+		;
+	return lo < hi ? reverse_node(z, name, len, apex_len, p->rev + lo, hi - lo) : NULL;
 }
 
 /* ---- services ---- */
@@ -1716,40 +1837,16 @@ shard_of(const struct cluster *c, const char *ns)
 	return NULL;
 }
 
-static bool
-same_ptr(const struct zb_ptr *a, const struct zb_ptr *b)
-{
-	return a->cluster_ip == b->cluster_ip && a->len == b->len &&
-	       netaddr_equal(&a->addr, &b->addr) && memcmp(a->name, b->name, a->len) == 0;
-}
-
-/* Mark the buckets where OLD's PTR owners and NEW's differ (either may be NULL): a bucket's
- * names are copies, so one whose owners are the same needs no building, even when the piece
- * that gives them is new. Both lists are in ptr_cmp's order. */
+/* Mark the buckets OLD's PTR owners and NEW's are in (either may be NULL): a bucket's piece
+ * points at its givers' owners, so each bucket of a piece replaced is built again, to point at
+ * the new piece's (and to let the old one go), even where the owners are the same. */
 static void
 mark_ptr_changes(struct change *ch, const struct dnsz_part *old, const struct dnsz_part *new)
 {
-	size_t i = 0, k = 0, n_old = old ? old->n_ptrs : 0, n_new = new ? new->n_ptrs : 0;
-
-	while (i < n_old || k < n_new) {
-		uint32_t b = i == n_old   ? new->ptrs[k].bucket
-		             : k == n_new ? old->ptrs[i].bucket
-		                          : (old->ptrs[i].bucket < new->ptrs[k].bucket
-		                                     ? old->ptrs[i].bucket
-		                                     : new->ptrs[k].bucket);
-		size_t i0 = i, k0 = k;
-		bool differ;
-
-		while (i < n_old && old->ptrs[i].bucket == b)
-			i++;
-		while (k < n_new && new->ptrs[k].bucket == b)
-			k++;
-		differ = i - i0 != k - k0;
-		for (size_t j = 0; !differ && j < i - i0; j++)
-			differ = !same_ptr(&old->ptrs[i0 + j], &new->ptrs[k0 + j]);
-		if (differ)
-			ch->bucket_dirty[b] = true;
-	}
+	for (size_t i = 0; old != NULL && i < old->n_ptrs; i++)
+		ch->bucket_dirty[old->ptrs[i].bucket] = true;
+	for (size_t i = 0; new != NULL &&i < new->n_ptrs; i++)
+		ch->bucket_dirty[new->ptrs[i].bucket] = true;
 }
 
 /* Namespace piece P's entry in dnsz.spaces onto a list of the change. */
@@ -1825,13 +1922,19 @@ replace_ns(struct change *ch, const char *ns)
 	}
 }
 
-/* Bucket K's reverse names again, from every piece that gives it PTR owners. */
+static int
+ptr_ref_cmp(const void *a, const void *b)
+{
+	return ptr_cmp(*(const struct zb_ptr *const *)a, *(const struct zb_ptr *const *)b);
+}
+
+/* Bucket K's piece again: the PTR owners every piece that gives it has there. */
 static void
 rebuild_bucket(struct change *ch, uint32_t k)
 {
 	struct dnsz_builder *b = ch->b;
 	struct dnsz_part *old = b->buckets[k], *part = NULL;
-	struct zb_ptr *all = NULL;
+	const struct zb_ptr **all = NULL;
 	size_t n = 0, cap = 0;
 
 	for (size_t g = 0; g < b->n_givers[k] && ch->st == SVC_OK; g++) {
@@ -1847,40 +1950,35 @@ rebuild_bucket(struct change *ch, uint32_t k)
 				hi = mid;
 		}
 		for (; lo < p->n_ptrs && p->ptrs[lo].bucket == k; lo++) {
-			struct zb_ptr *slot = vec_push(&all, &n, &cap, sizeof(*all), NULL);
+			const struct zb_ptr **slot = vec_push(&all, &n, &cap, sizeof(*all), NULL);
 
 			if (slot == NULL) {
 				ch->st = SVC_ENOMEM;
 				break;
 			}
-			*slot = p->ptrs[lo];
+			*slot = &p->ptrs[lo];
 		}
 	}
 	if (ch->st == SVC_OK && n > 0) {
-		qsort(all, n, sizeof(*all), ptr_cmp);
+		qsort(all, n, sizeof(*all), ptr_ref_cmp);
 		part = part_new();
-		if (part == NULL) {
+		if (part != NULL)
+			part->givers = malloc(b->n_givers[k] * sizeof(*part->givers));
+		if (part == NULL || part->givers == NULL) {
 			ch->st = SVC_ENOMEM;
 		} else {
-			zb_begin(ch->zb, part);
-			build_ptrs(ch->zb, all, n);
-			zb_end(ch->zb);
-			if (ch->zb->status != SVC_OK) {
-				ch->st = ch->zb->status;
-				part_unref(part);
-				part = NULL;
-			}
+			for (size_t g = 0; g < b->n_givers[k]; g++)
+				part->givers[part->n_givers++] = part_ref(b->givers[k][g]);
+			part->rev = all;
+			part->n_rev = n;
+			all = NULL;
 		}
 	}
 	free(all);
-	if (ch->st != SVC_OK)
+	if (ch->st != SVC_OK) {
+		part_unref(part);
 		return;
-	if (old != NULL)
-		entries_append(ch, &ch->rem_names, &ch->n_rem_names, &ch->cap_rem_names, old->names,
-		               old->n_names);
-	if (part != NULL)
-		entries_append(ch, &ch->add_names, &ch->n_add_names, &ch->cap_add_names,
-		               part->names, part->n_names);
+	}
 	b->buckets[k] = part;
 	part_unref(old);
 }
@@ -2018,6 +2116,12 @@ dnsz_update(struct dnsz_builder *b, const struct cluster *c, struct dnsz **out)
 	for (k = 0; k < ZB_BUCKETS; k++)
 		if (b->buckets[k] != NULL)
 			z->parts[z->n_parts++] = part_ref(b->buckets[k]);
+	z->rev = malloc(ZB_BUCKETS * sizeof(*z->rev));
+	if (z->rev == NULL) {
+		st = SVC_ENOMEM;
+		goto done;
+	}
+	memcpy(z->rev, b->buckets, ZB_BUCKETS * sizeof(*z->rev));
 	for (i = 0; i < z->n_parts; i++)
 		z->bytes += z->parts[i]->arena.total;
 	z->n_nodes = z->names.n + b->n_ns_names;

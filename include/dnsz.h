@@ -146,6 +146,7 @@ struct dnsz {
 	struct pmap spaces;
 	struct pmap pods;         /* the snapshot's pods by address, for dnsz_pod_ns */
 	struct dnsz_part **parts; /* a reference to each piece its maps point into */
+	struct dnsz_part **rev;   /* the pieces of the reverse names, by bucket of address */
 	size_t n_parts;
 	size_t n_nodes;
 	size_t n_services;
@@ -178,7 +179,9 @@ enum svc_status dnsz_update(struct dnsz_builder *b, const struct cluster *c, str
 void dnsz_each_node(const struct dnsz *z, void (*fn)(void *arg, const struct dnsz_node *n),
                     void *arg);
 
-/* The node for NAME (lower-case wire form), or NULL. */
+/* The node for NAME (lower-case wire form), or NULL. A reverse name (under in-addr.arpa or
+ * ip6.arpa) whose address has PTR owners is made when asked, in a buffer of the calling
+ * thread's that its next call reuses: use it before. */
 const struct dnsz_node *dnsz_find(const struct dnsz *z, const uint8_t *name, size_t len,
                                   uint32_t hash);
 

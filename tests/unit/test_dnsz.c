@@ -11,6 +11,12 @@
 #include "dnstu.h"
 #include "dnsq.h"
 
+static void
+count_reverse(void *arg, const struct dnsz_node *n)
+{
+	*(size_t *)arg += (n->flags & DNSZ_NODE_REVERSE) != 0;
+}
+
 static const struct dnsz_node *
 find(const char *text)
 {
@@ -142,6 +148,26 @@ test_nodes(void **state)
 	assert_int_equal(n->apex_len, 14);
 	assert_non_null(dnsz_rr(n, DNSZ_PTR));
 	assert_int_equal(dnsz_rr(n, DNSZ_PTR)->an, 1);
+	assert_null(dnsz_rr(n, DNSZ_A));
+	/* They are made when asked, for the exact spelling reverse_name gives only. */
+	assert_null(find("01.1.96.10.in-addr.arpa"));
+	assert_null(find("1.96.10.in-addr.arpa"));
+	assert_null(find("256.1.96.10.in-addr.arpa"));
+	assert_null(find("1.1.1.96.10.in-addr.arpa"));
+	assert_null(find("x.1.96.10.in-addr.arpa"));
+	assert_null(find("1.1.96.10.in-addr.arpa.cluster.local"));
+	assert_null(find("0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.ip6.arpa"));
+	assert_null(
+	        find("00.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.ip6.arpa"));
+	assert_null(find("in-addr.arpa"));
+	assert_null(find("arpa"));
+	/* Not listed among the zone's names. */
+	{
+		size_t reverse = 0;
+
+		dnsz_each_node(dt_zone, count_reverse, &reverse);
+		assert_int_equal(reverse, 0);
+	}
 	/* Named ports only. */
 	assert_non_null(find("_http._tcp.svc1.testns.svc.cluster.local"));
 	assert_null(find("_http._udp.svc1.testns.svc.cluster.local"));

@@ -2,6 +2,7 @@
  * between files, and the property that following changes file by file gives what a full load of
  * the same directory gives (DNS answers byte for byte, svcfwd's plan), over random sequences of
  * adds, changes and deletes of services, pods, Endpoints and EndpointSlices. */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,6 +77,100 @@ zone_within(const struct dnsz *a, const struct dnsz *b, const char *what)
 	return w.ok;
 }
 
+/* The reverse name of IP (wire form) into NAME; its length. */
+static size_t
+reverse_of(const struct netaddr *ip, uint8_t *name)
+{
+	char text[128];
+	size_t len = 0, at = 0;
+
+	if (ip->family == NETADDR_V4) {
+		snprintf(text, sizeof(text), "%u.%u.%u.%u.in-addr.arpa", ip->bytes[3], ip->bytes[2],
+		         ip->bytes[1], ip->bytes[0]);
+	} else {
+		for (int i = 15; i >= 0; i--)
+			at += (size_t)snprintf(text + at, sizeof(text) - at, "%x.%x.",
+			                       ip->bytes[i] & 0xf, ip->bytes[i] >> 4);
+		snprintf(text + at, sizeof(text) - at, "ip6.arpa");
+	}
+	assert_int_equal(dnsw_name_from_str(text, name, &len), SVC_OK);
+	return len;
+}
+
+/* A copy of a reverse name's node and answer: dnsz_find makes those in a buffer of the
+ * thread's, which the next lookup reuses. */
+struct rev_copy {
+	bool found;
+	uint8_t flags, apex_len;
+	uint16_t len, an, ns, ar, cut;
+	uint16_t ends[4096];
+	uint8_t wire[65536];
+};
+
+static void
+rev_copy(const struct dnsz *z, const struct netaddr *ip, struct rev_copy *out)
+{
+	uint8_t name[DNSW_NAME_MAX];
+	size_t len = reverse_of(ip, name);
+	const struct dnsz_node *n = dnsz_find(z, name, len, dnsw_name_hash(name, len));
+	const struct dnsz_answer *a = n != NULL ? dnsz_rr(n, DNSZ_PTR) : NULL;
+
+	memset(out, 0, offsetof(struct rev_copy, ends));
+	out->found = a != NULL;
+	if (a == NULL)
+		return;
+	assert_true(n->flags & DNSZ_NODE_REVERSE);
+	assert_int_equal(n->name_len, len);
+	assert_memory_equal(dnsz_node_name(n), name, len);
+	out->flags = n->flags;
+	out->apex_len = n->apex_len;
+	out->len = a->len;
+	out->an = a->an;
+	out->ns = a->ns;
+	out->ar = a->ar;
+	out->cut = a->cut;
+	memcpy(out->ends, dnsz_answer_ends(a), (size_t)(a->an + a->ns + a->ar) * sizeof(uint16_t));
+	memcpy(out->wire, dnsz_answer_wire(a), a->len);
+}
+
+/* IP's reverse name reads the same in A and B (both without it, or the same PTR answer). */
+static bool
+same_reverse(const struct dnsz *a, const struct dnsz *b, const struct netaddr *ip)
+{
+	static struct rev_copy x, y;
+
+	rev_copy(a, ip, &x);
+	rev_copy(b, ip, &y);
+	if (x.found != y.found)
+		return false;
+	return !x.found ||
+	       (x.flags == y.flags && x.apex_len == y.apex_len && x.len == y.len && x.an == y.an &&
+	        x.ns == y.ns && x.ar == y.ar && x.cut == y.cut &&
+	        memcmp(x.ends, y.ends, (size_t)(x.an + x.ns + x.ar) * sizeof(uint16_t)) == 0 &&
+	        memcmp(x.wire, y.wire, x.len) == 0);
+}
+
+/* Every address of C's pods and services has the same reverse name in A and B; how many had
+ * one in A. */
+static bool
+reverse_same(const struct cluster *c, const struct dnsz *a, const struct dnsz *b, size_t *named)
+{
+	for (size_t i = 0; i < c->n_pods; i++)
+		for (size_t k = 0; k < c->pods[i]->n_ips; k++) {
+			static struct rev_copy r;
+
+			if (!same_reverse(a, b, &c->pods[i]->ips[k]))
+				return false;
+			rev_copy(a, &c->pods[i]->ips[k], &r);
+			*named += r.found;
+		}
+	for (size_t i = 0; i < c->n_services; i++)
+		for (size_t k = 0; k < c->services[i]->n_cluster_ips; k++)
+			if (!same_reverse(a, b, &c->services[i]->cluster_ips[k]))
+				return false;
+	return true;
+}
+
 static bool
 same_plan(const struct fwd_plan *a, const struct fwd_plan *b)
 {
@@ -124,7 +219,7 @@ run_sequence(uint64_t seed, int steps)
 	struct dirsrc *ds;
 	struct dnsz_builder *zb;
 	struct gen g;
-	size_t partial = 0;
+	size_t partial = 0, rev_named = 0;
 
 	cluster_config_init(&cfg);
 	/* A small service range: pins land on addresses allocation would give others, which then
@@ -182,6 +277,12 @@ run_sequence(uint64_t seed, int steps)
 		     zone_within(zf, zi, "full") && zu->n_nodes == zf->n_nodes &&
 		     zone_within(zu, zf, "zone updated") && zone_within(zf, zu, "zone built") &&
 		     zu->n_services == zf->n_services;
+		/* Reverse names are made when asked, not listed: every address, asked. */
+		ok = ok && reverse_same(full, zf, zi, &rev_named) &&
+		     reverse_same(full, zf, zu, &rev_named);
+		if (!ok)
+			fprintf(stderr, "seed %llu step %d: zones differ\n",
+			        (unsigned long long)seed, step);
 		/* The pods by address too: every pod's address, and a few that are nobody's. */
 		for (size_t i = 0; ok && i < full->n_pods; i++)
 			for (size_t k = 0; k < full->pods[i]->n_ips; k++) {
@@ -209,6 +310,8 @@ run_sequence(uint64_t seed, int steps)
 	}
 	/* The point of the store: most steps read only some files. */
 	assert_true(partial > (size_t)steps / 2);
+	/* The reverse names compared were there to compare. */
+	assert_true(rev_named > (size_t)steps);
 	gen_deinit(&g);
 	dnsz_builder_destroy(zb);
 	dirsrc_destroy(ds);
