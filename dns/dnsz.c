@@ -288,8 +288,7 @@ part_find(const struct dnsz_part *p, const uint8_t *name, size_t len, uint32_t h
 	return NULL;
 }
 
-static const struct dnsz_node *find_reverse(const struct dnsz *z, const uint8_t *name,
-                                            size_t len);
+static const struct dnsz_node *find_reverse(const struct dnsz *z, const uint8_t *name, size_t len);
 
 const struct dnsz_node *
 dnsz_find(const struct dnsz *z, const uint8_t *name, size_t len, uint32_t hash)
@@ -1743,6 +1742,20 @@ ns_find(const struct dnsz_builder *b, const char *ns)
 }
 
 /* What one update changes, gathered before the maps are made. */
+/* What a bucket's piece needs in an update. */
+enum bucket_change {
+	BUCKET_SAME,
+	BUCKET_REPOINT, /* givers were replaced, with the same owners there: new pointers only */
+	BUCKET_REBUILD, /* its owners changed */
+};
+
+/* In bucket K, the N owners OLD gave from OLD->ptrs[FROM] are NEW's from NEW->ptrs[TO]. */
+struct repoint {
+	uint32_t k;
+	const struct dnsz_part *old, *new;
+	size_t from, to, n;
+};
+
 struct change {
 	struct dnsz_builder *b;
 	const struct cluster *c;
@@ -1753,7 +1766,9 @@ struct change {
 	size_t n_rem_names, cap_rem_names, n_add_names, cap_add_names;
 	size_t n_rem_spaces, cap_rem_spaces, n_add_spaces, cap_add_spaces;
 	size_t n_rem_pods, cap_rem_pods, n_add_pods, cap_add_pods;
-	bool *bucket_dirty;
+	uint8_t *bucket_dirty; /* enum bucket_change */
+	struct repoint *repoints;
+	size_t n_repoints, cap_repoints;
 	enum svc_status st;
 };
 
@@ -1837,16 +1852,95 @@ shard_of(const struct cluster *c, const char *ns)
 	return NULL;
 }
 
-/* Mark the buckets OLD's PTR owners and NEW's are in (either may be NULL): a bucket's piece
- * points at its givers' owners, so each bucket of a piece replaced is built again, to point at
- * the new piece's (and to let the old one go), even where the owners are the same. */
+static bool
+same_ptr(const struct zb_ptr *a, const struct zb_ptr *b)
+{
+	return a->cluster_ip == b->cluster_ip && a->len == b->len &&
+	       netaddr_equal(&a->addr, &b->addr) && memcmp(a->name, b->name, a->len) == 0;
+}
+
+/* Mark the buckets OLD's PTR owners and NEW's are in (either may be NULL). A bucket's piece
+ * points at its givers' owners, so every bucket of a piece replaced needs a new piece, to point
+ * at the new piece's owners (and to let the old one go): built again where the owners differ,
+ * else a copy with the pointers moved (most buckets: a pod that turns ready changes one). Both
+ * lists are in ptr_cmp's order. */
 static void
 mark_ptr_changes(struct change *ch, const struct dnsz_part *old, const struct dnsz_part *new)
 {
-	for (size_t i = 0; old != NULL && i < old->n_ptrs; i++)
-		ch->bucket_dirty[old->ptrs[i].bucket] = true;
-	for (size_t i = 0; new != NULL &&i < new->n_ptrs; i++)
-		ch->bucket_dirty[new->ptrs[i].bucket] = true;
+	size_t i = 0, k = 0, n_old = old ? old->n_ptrs : 0, n_new = new ? new->n_ptrs : 0;
+
+	while (i < n_old || k < n_new) {
+		uint32_t b = i == n_old   ? new->ptrs[k].bucket
+		             : k == n_new ? old->ptrs[i].bucket
+		                          : (old->ptrs[i].bucket < new->ptrs[k].bucket
+		                                     ? old->ptrs[i].bucket
+		                                     : new->ptrs[k].bucket);
+		size_t i0 = i, k0 = k;
+		bool differ;
+		struct repoint *r;
+
+		while (i < n_old && old->ptrs[i].bucket == b)
+			i++;
+		while (k < n_new && new->ptrs[k].bucket == b)
+			k++;
+		differ = i - i0 != k - k0;
+		for (size_t j = 0; !differ && j < i - i0; j++)
+			differ = !same_ptr(&old->ptrs[i0 + j], &new->ptrs[k0 + j]);
+		if (differ) {
+			ch->bucket_dirty[b] = BUCKET_REBUILD;
+			continue;
+		}
+		if (ch->bucket_dirty[b] == BUCKET_SAME)
+			ch->bucket_dirty[b] = BUCKET_REPOINT;
+		r = vec_push(&ch->repoints, &ch->n_repoints, &ch->cap_repoints, sizeof(*r), NULL);
+		if (r == NULL) {
+			ch->st = SVC_ENOMEM;
+			return;
+		}
+		*r = (struct repoint){b, old, new, i0, k0, i - i0};
+	}
+}
+
+static int
+repoint_cmp(const void *a, const void *b)
+{
+	const struct repoint *x = a, *y = b;
+
+	return x->k < y->k ? -1 : x->k > y->k;
+}
+
+/* Bucket K's piece again with the same owners, some now in new pieces: R (N of them, all of
+ * bucket K) says which. False when it cannot be done so (then it is built again). */
+static bool
+repoint_bucket(struct change *ch, uint32_t k, const struct repoint *r, size_t n)
+{
+	struct dnsz_builder *b = ch->b;
+	struct dnsz_part *old = b->buckets[k], *part;
+
+	if (old == NULL)
+		return false;
+	part = part_new();
+	if (part == NULL || (part->rev = malloc(old->n_rev * sizeof(*part->rev))) == NULL ||
+	    (part->givers = malloc(b->n_givers[k] * sizeof(*part->givers))) == NULL) {
+		part_unref(part);
+		ch->st = SVC_ENOMEM;
+		return true;
+	}
+	memcpy(part->rev, old->rev, old->n_rev * sizeof(*part->rev));
+	part->n_rev = old->n_rev;
+	for (size_t j = 0; j < n; j++) {
+		const struct zb_ptr *lo = &r[j].old->ptrs[r[j].from], *hi = lo + r[j].n;
+
+		for (size_t e = 0; e < part->n_rev; e++)
+			if (part->rev[e] >= lo && part->rev[e] < hi)
+				part->rev[e] =
+				        &r[j].new->ptrs[r[j].to + (size_t)(part->rev[e] - lo)];
+	}
+	for (size_t g = 0; g < b->n_givers[k]; g++)
+		part->givers[part->n_givers++] = part_ref(b->givers[k][g]);
+	b->buckets[k] = part;
+	part_unref(old);
+	return true;
 }
 
 /* Namespace piece P's entry in dnsz.spaces onto a list of the change. */
@@ -2072,9 +2166,20 @@ dnsz_update(struct dnsz_builder *b, const struct cluster *c, struct dnsz **out)
 	/* The names come from the snapshots' shards (the last one is held until the end). */
 	for (i = 0; i < ch.n_dirty && ch.st == SVC_OK; i++)
 		replace_ns(&ch, ch.dirty[i]);
-	for (k = 0; k < ZB_BUCKETS && ch.st == SVC_OK; k++)
-		if (ch.bucket_dirty[k])
+	if (ch.n_repoints > 0)
+		qsort(ch.repoints, ch.n_repoints, sizeof(*ch.repoints), repoint_cmp);
+	for (k = 0, i = 0; k < ZB_BUCKETS && ch.st == SVC_OK; k++) {
+		size_t r0;
+
+		while (i < ch.n_repoints && ch.repoints[i].k < k)
+			i++;
+		for (r0 = i; i < ch.n_repoints && ch.repoints[i].k == k; i++)
+			;
+		if (ch.bucket_dirty[k] == BUCKET_REBUILD ||
+		    (ch.bucket_dirty[k] == BUCKET_REPOINT &&
+		     !repoint_bucket(&ch, (uint32_t)k, ch.repoints + r0, i - r0)))
 			rebuild_bucket(&ch, (uint32_t)k);
+	}
 	/* The apex piece every time: the serial, kube-dns's addresses, the namespaces. */
 	if (ch.st == SVC_OK) {
 		apex = build_apex_part(&zb);
@@ -2149,6 +2254,7 @@ done:
 	free(ch.rem_spaces);
 	free(ch.add_spaces);
 	free(ch.bucket_dirty);
+	free(ch.repoints);
 	return st;
 }
 
