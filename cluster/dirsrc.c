@@ -35,6 +35,8 @@ struct dirsrc_file {
 	 * bytes changed (a pod's readiness in a file of hundreds of objects). */
 	struct chunk_sum *chunks;
 	size_t n_chunks;
+	bool unreadable; /* its last read failed: its first unit is failing */
+	bool in_error;   /* a unit of it is failing: counted in the source's files_in_error */
 };
 
 /* A chunk's bytes, summed (two 64-bit hashes and the length), and where it starts: a chunk
@@ -42,6 +44,7 @@ struct dirsrc_file {
 struct chunk_sum {
 	uint64_t a, b;
 	size_t len, from, line;
+	bool failing; /* the store keeps this chunk's unit failing (its last good objects serve) */
 };
 
 struct dirsrc {
@@ -50,6 +53,7 @@ struct dirsrc {
 	uint64_t mark;
 	int racy_ms;
 	size_t chunk_docs;
+	size_t files_in_error; /* files with a failing unit */
 };
 
 struct scan {
@@ -86,6 +90,25 @@ void
 dirsrc_chunk_docs(struct dirsrc *ds, size_t docs)
 {
 	ds->chunk_docs = docs > 0 ? docs : 1;
+}
+
+/* Whether F now has a failing unit, counted once in DS. */
+static void
+file_recount(struct dirsrc *ds, struct dirsrc_file *f)
+{
+	bool now = f->unreadable;
+
+	for (size_t k = 0; k < f->n_chunks && !now; k++)
+		now = f->chunks[k].failing;
+	if (now != f->in_error)
+		ds->files_in_error += now ? 1 : (size_t)-1;
+	f->in_error = now;
+}
+
+size_t
+dirsrc_files_in_error(const struct dirsrc *ds)
+{
+	return ds->files_in_error;
 }
 
 static void
@@ -198,7 +221,7 @@ chunk_sum(const char *p, size_t len, size_t from, size_t line, struct chunk_sum 
 		b = (b + (uint8_t)p[i] + 1) * 0xff51afd7ed558ccdull;
 		b ^= b >> 29;
 	}
-	*out = (struct chunk_sum){a, b, len, from, line};
+	*out = (struct chunk_sum){a, b, len, from, line, false};
 }
 
 /* Parse chunk [FROM, TO) of BUF (the file PATH), which starts after LINES lines: lines and
@@ -248,11 +271,16 @@ read_chunks(struct scan *sc, struct dirsrc_file *f, const char *path, int fd, co
 	if (rst != SVC_OK) {
 		struct cluster_objects none;
 
-		/* Unreadable now: every chunk keeps what it had. */
+		/* Unreadable now: every chunk keeps what it had, the first unit failing, and
+		 * every chunk is put again once it can be read (clearing that). */
 		cluster_objects_init(&none);
 		if (rst == SVC_ENOMEM)
 			return rst;
 		rst = store_put(sc->s, path, &none, sc->d, true);
+		f->unreadable = true;
+		for (k = 0; k < f->n_chunks; k++)
+			f->chunks[k].a = f->chunks[k].b = 0; /* no bytes sum to this: read again */
+		file_recount(sc->ds, f);
 		return rst == SVC_ENOMEM ? rst : SVC_OK;
 	}
 	for (size_t at = 0; at <= len; at++) {
@@ -300,6 +328,7 @@ read_chunks(struct scan *sc, struct dirsrc_file *f, const char *path, int fd, co
 				           (long)sums[k].line - (long)f->chunks[k].line,
 				           (long)sums[k].from - (long)f->chunks[k].from);
 			}
+			sums[k].failing = f->chunks[k].failing;
 			continue;
 		}
 		cluster_objects_init(&objs);
@@ -310,6 +339,7 @@ read_chunks(struct scan *sc, struct dirsrc_file *f, const char *path, int fd, co
 		}
 		unit_name(path, k, unit, sizeof(unit));
 		rst = store_put(sc->s, unit, &objs, sc->d, rst != SVC_OK || sc->d->errors != e0);
+		sums[k].failing = rst == SVC_EINVAL;
 		rst = rst == SVC_ENOMEM ? rst : SVC_OK;
 	}
 	if (rst != SVC_OK)
@@ -321,6 +351,8 @@ read_chunks(struct scan *sc, struct dirsrc_file *f, const char *path, int fd, co
 	free(f->chunks);
 	f->chunks = sums;
 	f->n_chunks = n_chunks;
+	f->unreadable = false;
+	file_recount(sc->ds, f);
 	sums = NULL;
 done:
 	if (rst != SVC_OK) {
@@ -396,6 +428,8 @@ drop_unseen(struct scan *sc)
 			unit_name(f->path, k, unit, sizeof(unit));
 			store_delete(sc->s, unit);
 		}
+		if (f->in_error)
+			sc->ds->files_in_error--;
 		htab_remove(&sc->ds->files, &f->hn);
 		file_free(f);
 	}

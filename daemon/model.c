@@ -82,7 +82,7 @@ daemon_reload_cb(struct cluster *fresh, const struct diag *d, void *arg)
 		log_msg(LL_ERROR, "%s: cannot be read; still serving the last model", r->zones);
 		return;
 	}
-	atomic_store(&r->files_in_error, fresh->units_in_error);
+	atomic_store(&r->files_in_error, fresh->files_in_error);
 	/* Files in error keep their last good objects (or, new, are left out): the rest of the
 	 * change serves, and the reload counts as one that found errors. */
 	if (d->errors > 0) {

@@ -171,8 +171,9 @@ watch_sync(struct watch *w)
 static void
 watch_load(struct watch *w, struct diag *d, struct cluster **out)
 {
-	if (dirsrc_scan(w->src, w->store, d, NULL) != SVC_EIO)
-		store_snapshot(w->store, d, out);
+	if (dirsrc_scan(w->src, w->store, d, NULL) != SVC_EIO &&
+	    store_snapshot(w->store, d, out) == SVC_OK && *out != NULL)
+		(*out)->files_in_error = dirsrc_files_in_error(w->src); /* not shared yet */
 }
 
 void

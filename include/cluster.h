@@ -434,7 +434,8 @@ struct cluster {
 	struct cluster_shard **shards;
 	size_t n_shards;
 	uint64_t generation;   /* set by the caller (watcher); 0 for a one-off load */
-	size_t units_in_error; /* source units (files) whose last version is invalid */
+	size_t units_in_error; /* source units (a file's chunks) whose last version is invalid */
+	size_t files_in_error; /* files with such a unit: set by the directory source's watcher */
 };
 
 /* Defaults: service CIDR 10.96.0.0/12, node ports 30000-32767. */

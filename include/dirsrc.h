@@ -26,5 +26,8 @@ void dirsrc_chunk_docs(struct dirsrc *ds, size_t docs);
  * that stays invalid is reported once). SVC_EIO when the directory cannot be read (S unchanged),
  * SVC_ELIMIT for too many files, SVC_ENOMEM. *READ (may be NULL) gets how many files were read. */
 enum svc_status dirsrc_scan(struct dirsrc *ds, struct store *s, struct diag *d, size_t *read);
+/* Files of which a part is invalid (its last good objects serving), as of the last scan. A
+ * file counts once however many of its chunks are. */
+size_t dirsrc_files_in_error(const struct dirsrc *ds);
 
 #endif

@@ -1338,6 +1338,19 @@ expect_eq "broken again: the rest still served" "$(short svc1.$T A)" 10.96.100.1
 sed -i 's/port: notaport/port: 9999/' "$Z/testns/broken.yaml"
 no_errors() { [ "$(metric "$MAIN_HTTP" svcdns_manifest_files_in_error)" == 0 ]; }
 expect_within "fixed again: no file in error" no_errors
+# A file read in two chunks (32 documents each) with an error in each: one file in error.
+for i in $(seq 0 39); do
+	port=80
+	[ "$i" = 1 ] || [ "$i" = 35 ] && port=0
+	printf -- '---\napiVersion: v1\nkind: Service\nmetadata: {name: big%d, namespace: testns}\n' "$i"
+	printf -- 'spec: {ports: [{port: %d}]}\n' "$port"
+done >"$Z/testns/big-broken.yaml"
+one_file() { [ "$(metric "$MAIN_HTTP" svcdns_manifest_files_in_error)" == 1 ]; }
+expect_within "errors in two chunks of one file: one file in error" one_file
+expect_true "errors in two chunks: both reported" grep -q "big-broken.yaml:180:" "$MAIN_ERR"
+expect_true "errors in two chunks: the first reported" grep -q "big-broken.yaml:10:" "$MAIN_ERR"
+rm -f "$Z/testns/big-broken.yaml"
+expect_within "that file removed: no file in error" no_errors
 
 # SIGHUP forces a reload. First let the reloads for the edits above settle, so that the counter
 # moves for the signal alone.

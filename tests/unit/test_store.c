@@ -619,6 +619,67 @@ test_chunks(void **state)
 	cluster_unref(c);
 }
 
+/* Files in error are counted once, however many of their chunks are invalid. */
+static void
+test_files_in_error(void **state)
+{
+	struct fx *f = *state;
+	char text[8192], bad[8192];
+	size_t len = 0;
+
+	dirsrc_racy_window(f->ds, -1);
+	dirsrc_chunk_docs(f->ds, 1);
+	for (int i = 0; i < 3; i++)
+		len += (size_t)snprintf(
+		        text + len, sizeof(text) - len,
+		        "---\napiVersion: v1\nkind: Service\nmetadata: {name: s%d}\n"
+		        "spec: {clusterIP: 10.96.0.%d, ports: [{port: 80}]}\n",
+		        i, 20 + i);
+	tu_write(f->dir, "a.yaml", text);
+	tu_write(f->dir, "b.yaml", svc_yaml("b", "10.96.0.40", ""));
+	assert_int_equal(dirsrc_scan(f->ds, f->s, &f->d, NULL), SVC_OK);
+	assert_int_equal(store_units(f->s), 4);
+	assert_int_equal(dirsrc_files_in_error(f->ds), 0);
+	/* Two of a.yaml's three chunks go bad (a port 0, an address out of range): two units
+	 * failing, one file. */
+	len = 0;
+	for (int i = 0; i < 3; i++)
+		len += (size_t)snprintf(
+		        bad + len, sizeof(bad) - len,
+		        "---\napiVersion: v1\nkind: Service\nmetadata: {name: s%d}\n"
+		        "spec: {clusterIP: 10.96.0.%d, ports: [{port: %d}]}\n",
+		        i, i == 2 ? 300 : 20 + i, i == 0 ? 0 : 80);
+	tu_write(f->dir, ".t", bad);
+	tu_rename(f->dir, ".t", "a.yaml");
+	diag_clear(&f->d);
+	assert_int_equal(dirsrc_scan(f->ds, f->s, &f->d, NULL), SVC_OK);
+	assert_true(f->d.errors >= 2);
+	assert_int_equal(store_failing(f->s), 2);
+	assert_int_equal(dirsrc_files_in_error(f->ds), 1);
+	/* b.yaml too. */
+	tu_write(f->dir, ".t", svc_yaml("b", "10.96.0.400", ""));
+	tu_rename(f->dir, ".t", "b.yaml");
+	assert_int_equal(dirsrc_scan(f->ds, f->s, &f->d, NULL), SVC_OK);
+	assert_int_equal(store_failing(f->s), 3);
+	assert_int_equal(dirsrc_files_in_error(f->ds), 2);
+	/* A scan that reads nothing new keeps the count. */
+	assert_int_equal(dirsrc_scan(f->ds, f->s, &f->d, NULL), SVC_OK);
+	assert_int_equal(dirsrc_files_in_error(f->ds), 2);
+	/* a.yaml fixed; b.yaml removed. */
+	tu_write(f->dir, ".t", text);
+	tu_rename(f->dir, ".t", "a.yaml");
+	{
+		char path[4096];
+
+		snprintf(path, sizeof(path), "%s/b.yaml", f->dir);
+		assert_int_equal(unlink(path), 0);
+	}
+	diag_clear(&f->d);
+	assert_int_equal(dirsrc_scan(f->ds, f->s, &f->d, NULL), SVC_OK);
+	assert_int_equal(store_failing(f->s), 0);
+	assert_int_equal(dirsrc_files_in_error(f->ds), 0);
+}
+
 int
 main(void)
 {
@@ -627,6 +688,7 @@ main(void)
 	        cmocka_unit_test_setup_teardown(test_claims, fx_setup, fx_teardown),
 	        cmocka_unit_test_setup_teardown(test_racy_reread, fx_setup, fx_teardown),
 	        cmocka_unit_test_setup_teardown(test_chunks, fx_setup, fx_teardown),
+	        cmocka_unit_test_setup_teardown(test_files_in_error, fx_setup, fx_teardown),
 	        cmocka_unit_test(test_incremental_equals_full),
 	};
 
