@@ -184,18 +184,18 @@ void
 fwd_pools_init(struct fwd_pools *ps)
 {
 	htab_init(&ps->table);
+	lru_init(&ps->with_aff);
 	fwd_backends_init(&ps->backends);
 	ps->gen = 0;
 }
 
-static void aff_remove(struct fwd_backends *s, struct fwd_pool *p, struct fwd_affinity *a);
+static void aff_remove(struct fwd_pools *ps, struct fwd_pool *p, struct fwd_affinity *a);
 
 static void
 pool_free(struct fwd_pools *ps, struct fwd_pool *p)
 {
 	while (p->aff != NULL)
-		aff_remove(&ps->backends, p,
-		           lru_item(p->aff->lru.oldest, struct fwd_affinity, lru));
+		aff_remove(ps, p, lru_item(p->aff->lru.oldest, struct fwd_affinity, lru));
 	free(p->members);
 	free(p);
 }
@@ -283,7 +283,7 @@ same_targets(const struct fwd_pool *p, const struct fwd_plan_pool *pp)
 	return true;
 }
 
-static void aff_purge(struct fwd_backends *s, struct fwd_pool *p);
+static void aff_purge(struct fwd_pools *ps, struct fwd_pool *p);
 
 /* P's members from now on: M (N of them), in place of the old. */
 static void
@@ -299,7 +299,7 @@ set_members(struct fwd_pools *ps, struct fwd_pool *p, struct fwd_member *m, size
 	if (!same) {
 		p->gen = ++ps->gen;
 		p->rr = 0;
-		aff_purge(&ps->backends, p);
+		aff_purge(ps, p);
 	}
 }
 
@@ -314,7 +314,7 @@ empty(struct fwd_pools *ps, struct fwd_pool *p)
 	p->members = NULL;
 	p->n_members = 0;
 	p->gen = ++ps->gen;
-	aff_purge(&ps->backends, p);
+	aff_purge(ps, p);
 }
 
 struct fwd_pool *
@@ -547,18 +547,19 @@ aff_find(const struct fwd_pool *p, const struct netaddr *client)
 
 /* Take A out; the table goes with the last entry (but while aff_purge walks it). */
 static void
-aff_take(struct fwd_backends *s, struct fwd_pool *p, struct fwd_affinity *a)
+aff_take(struct fwd_pools *ps, struct fwd_pool *p, struct fwd_affinity *a)
 {
 	htab_remove(&p->aff->table, &a->node);
 	lru_remove(&p->aff->lru, &a->lru);
-	fwd_backend_put(s, a->b);
+	fwd_backend_put(&ps->backends, a->b);
 	free(a);
 }
 
 static void
-aff_drop_empty(struct fwd_pool *p)
+aff_drop_empty(struct fwd_pools *ps, struct fwd_pool *p)
 {
 	if (p->aff != NULL && p->aff->table.n == 0) {
+		lru_remove(&ps->with_aff, &p->aff->link);
 		htab_deinit(&p->aff->table);
 		free(p->aff);
 		p->aff = NULL;
@@ -566,15 +567,15 @@ aff_drop_empty(struct fwd_pool *p)
 }
 
 static void
-aff_remove(struct fwd_backends *s, struct fwd_pool *p, struct fwd_affinity *a)
+aff_remove(struct fwd_pools *ps, struct fwd_pool *p, struct fwd_affinity *a)
 {
-	aff_take(s, p, a);
-	aff_drop_empty(p);
+	aff_take(ps, p, a);
+	aff_drop_empty(ps, p);
 }
 
 /* CLIENT sticks to B (referenced by the entry) from NOW_MS. */
 static void
-aff_record(struct fwd_backends *s, struct fwd_pool *p, const struct netaddr *client,
+aff_record(struct fwd_pools *ps, struct fwd_pool *p, const struct netaddr *client,
            struct fwd_backend *b, uint64_t now_ms)
 {
 	struct fwd_affinity *a = aff_find(p, client);
@@ -586,6 +587,8 @@ aff_record(struct fwd_backends *s, struct fwd_pool *p, const struct netaddr *cli
 				return;
 			htab_init(&p->aff->table);
 			lru_init(&p->aff->lru);
+			p->aff->pool = p;
+			lru_push(&ps->with_aff, &p->aff->link);
 		}
 		/* Full: a new client goes without rather than pushing out one that has it. */
 		if (p->aff->table.n >= FWD_AFFINITY_MAX)
@@ -594,16 +597,16 @@ aff_record(struct fwd_backends *s, struct fwd_pool *p, const struct netaddr *cli
 		if (a == NULL ||
 		    htab_insert(&p->aff->table, &a->node, netaddr_hash(client)) != SVC_OK) {
 			free(a);
-			aff_drop_empty(p);
+			aff_drop_empty(ps, p);
 			return;
 		}
 		a->client = *client;
 		lru_push(&p->aff->lru, &a->lru);
 	} else {
 		lru_touch(&p->aff->lru, &a->lru);
-		fwd_backend_put(s, a->b);
+		fwd_backend_put(&ps->backends, a->b);
 	}
-	a->b = backend_ref(s, b);
+	a->b = backend_ref(&ps->backends, b);
 	a->last_ms = now_ms;
 }
 
@@ -618,9 +621,10 @@ tried(const struct fwd_backend *b, struct fwd_backend *const *list, size_t n)
 }
 
 struct fwd_backend *
-fwd_pool_pick(struct fwd_backends *s, struct fwd_pool *p, const struct netaddr *client,
+fwd_pool_pick(struct fwd_pools *ps, struct fwd_pool *p, const struct netaddr *client,
               uint64_t now_ms, struct fwd_backend *const *tried_list, size_t n_tried)
 {
+	struct fwd_backends *s = &ps->backends;
 	struct fwd_backend *b = NULL, *fb = NULL;
 	size_t at = SIZE_MAX, fallback = SIZE_MAX;
 
@@ -638,7 +642,7 @@ fwd_pool_pick(struct fwd_backends *s, struct fwd_pool *p, const struct netaddr *
 				lru_touch(&p->aff->lru, &a->lru);
 				return backend_ref(s, a->b);
 			}
-			aff_remove(s, p, a);
+			aff_remove(ps, p, a);
 		}
 	}
 	/* A member with no backend yet was never tried nor set aside. */
@@ -675,13 +679,13 @@ fwd_pool_pick(struct fwd_backends *s, struct fwd_pool *p, const struct netaddr *
 		return NULL;
 	p->rr = (uint32_t)(at + 1);
 	if (p->affinity_ms > 0)
-		aff_record(s, p, client, b, now_ms);
+		aff_record(ps, p, client, b, now_ms);
 	return b;
 }
 
 /* Forget clients whose backend left the pool, before a later pick can send them to it. */
 static void
-aff_purge(struct fwd_backends *s, struct fwd_pool *p)
+aff_purge(struct fwd_pools *ps, struct fwd_pool *p)
 {
 	struct htab_iter it;
 
@@ -692,13 +696,13 @@ aff_purge(struct fwd_backends *s, struct fwd_pool *p)
 		struct fwd_affinity *a = htab_item(n, struct fwd_affinity, node);
 
 		if (!fwd_pool_has(p, a->b))
-			aff_take(s, p, a);
+			aff_take(ps, p, a);
 	}
-	aff_drop_empty(p);
+	aff_drop_empty(ps, p);
 }
 
 void
-fwd_pool_expire(struct fwd_backends *s, struct fwd_pool *p, uint64_t now_ms)
+fwd_pool_expire(struct fwd_pools *ps, struct fwd_pool *p, uint64_t now_ms)
 {
 	/* Entries whose backend left were purged when it left; the rest go oldest first. */
 	while (p->aff != NULL) {
@@ -706,6 +710,20 @@ fwd_pool_expire(struct fwd_backends *s, struct fwd_pool *p, uint64_t now_ms)
 
 		if (now_ms - a->last_ms < p->affinity_ms)
 			break;
-		aff_remove(s, p, a);
+		aff_remove(ps, p, a);
 	}
+}
+
+void
+fwd_pools_expire(struct fwd_pools *ps, uint64_t now_ms)
+{
+	struct lru_node *n = ps->with_aff.oldest;
+
+	while (n != NULL) {
+		struct fwd_affinities *aff = lru_item(n, struct fwd_affinities, link);
+
+		n = n->next; /* AFF may go */
+		fwd_pool_expire(ps, aff->pool, now_ms);
+	}
+	fwd_backends_expire(&ps->backends, now_ms);
 }

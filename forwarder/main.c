@@ -170,20 +170,12 @@ on_sweep(evutil_socket_t fd, short what, void *arg)
 {
 	struct fwd_server *s = arg;
 	uint64_t now = now_ms();
-	struct htab_iter it;
 	(void)fd;
 	(void)what;
 
 	fwd_tcp_sweep(s, now);
 	fwd_udp_sweep(s, now);
-	fwd_backends_expire(&s->pools.backends, now);
-	for (struct htab_node *n = htab_first(&it, &s->pools.table); n != NULL;
-	     n = htab_iter_next(&it)) {
-		struct fwd_pool *p = htab_item(n, struct fwd_pool, node);
-
-		if (p->aff != NULL)
-			fwd_pool_expire(&s->pools.backends, p, now);
-	}
+	fwd_pools_expire(&s->pools, now);
 }
 
 /* Sockets are the forwarder's working material: take all the kernel allows. */

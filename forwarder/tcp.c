@@ -193,8 +193,7 @@ connect_next(struct fwd_conn *c)
 	uint64_t timeout = s->opts.connect_timeout_ms;
 
 	while (c->n_tried < FWD_MAX_TRIES) {
-		b = fwd_pool_pick(&s->pools.backends, c->pool, &c->client, now, c->tried,
-		                  c->n_tried);
+		b = fwd_pool_pick(&s->pools, c->pool, &c->client, now, c->tried, c->n_tried);
 		if (b == NULL)
 			return false;
 		c->tried[c->n_tried++] = b;

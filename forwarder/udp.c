@@ -214,9 +214,9 @@ flow_route(struct fwd_server *s, struct fwd_flow *f)
 		return true;
 	if (f->b != NULL && f->b_failed)
 		tried[n_tried++] = f->b;
-	b = fwd_pool_pick(&s->pools.backends, pool, &f->client_ip, now_ms(), tried, n_tried);
+	b = fwd_pool_pick(&s->pools, pool, &f->client_ip, now_ms(), tried, n_tried);
 	if (b == NULL && n_tried > 0)
-		b = fwd_pool_pick(&s->pools.backends, pool, &f->client_ip, now_ms(), NULL, 0);
+		b = fwd_pool_pick(&s->pools, pool, &f->client_ip, now_ms(), NULL, 0);
 	if (b == NULL)
 		return false;
 	if (!flow_connect(s, f, b)) {

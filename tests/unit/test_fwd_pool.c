@@ -101,7 +101,8 @@ tp_add(struct tplan *t, const char *key, uint32_t aff_s, const char *targets)
 	t->p.n_pools++;
 }
 
-/* The fixture's backends, for the helpers below. */
+/* The fixture's pools and backends, for the helpers below. */
+static struct fwd_pools *pss;
 static struct fwd_backends *bs;
 
 static int
@@ -111,6 +112,7 @@ setup(void **state)
 
 	assert_non_null(f);
 	fwd_pools_init(&f->ps);
+	pss = &f->ps;
 	bs = &f->ps.backends;
 	tp_reset(&f->t);
 	*state = f;
@@ -222,7 +224,7 @@ pick(struct fwd_pool *p, uint32_t c, uint64_t now)
 {
 	struct netaddr a = client(c);
 
-	return unref(fwd_pool_pick(bs, p, &a, now, NULL, 0));
+	return unref(fwd_pool_pick(pss, p, &a, now, NULL, 0));
 }
 
 static struct fwd_backend *
@@ -230,7 +232,7 @@ retry(struct fwd_pool *p, uint32_t c, uint64_t now, struct fwd_backend *const *t
 {
 	struct netaddr a = client(c);
 
-	return unref(fwd_pool_pick(bs, p, &a, now, tried, n));
+	return unref(fwd_pool_pick(pss, p, &a, now, tried, n));
 }
 
 static const char *
@@ -531,30 +533,34 @@ test_expire(void **state)
 	pick(p, 2, 5000);
 	pick(p, 3, 5000);
 	assert_int_equal(aff_n(p), 3);
-	fwd_pool_expire(bs, p, 9999);
+	fwd_pool_expire(pss, p, 9999);
 	assert_int_equal(aff_n(p), 3);
-	fwd_pool_expire(bs, p, 10000);
+	fwd_pool_expire(pss, p, 10000);
 	assert_int_equal(aff_n(p), 2);
 	check_table(p);
 	/* Entries whose backend left the pool go too. Client 2 has 10.0.0.2, client 3 .3. */
 	assert_ptr_equal(one_pool(f, 10, "10.0.0.1:80 10.0.0.3:80"), p);
-	fwd_pool_expire(bs, p, 10001);
+	fwd_pool_expire(pss, p, 10001);
 	assert_int_equal(aff_n(p), 1);
 	{
 		struct netaddr c3 = client(3);
 
 		assert_true(in_table(p, &c3));
 	}
-	fwd_pool_expire(bs, p, 15000);
+	/* The sweep walks the pools that remember clients, this one only, and drops it from
+	 * that list with its last client. */
+	assert_int_equal(pss->with_aff.n, 1);
+	fwd_pools_expire(pss, 15000);
 	assert_int_equal(aff_n(p), 0);
 	assert_null(p->aff); /* the table goes with its last client */
+	assert_int_equal(pss->with_aff.n, 0);
 	check_table(p);
 }
 
 static struct fwd_backend *
 pick_addr(struct fwd_pool *p, const struct netaddr *c, uint64_t now)
 {
-	return unref(fwd_pool_pick(bs, p, c, now, NULL, 0));
+	return unref(fwd_pool_pick(pss, p, c, now, NULL, 0));
 }
 
 /* 1000 clients, every other one idle for longer: expiring half the table removes entries from
@@ -585,7 +591,7 @@ test_expire_many(void **state)
 	check_table(p);
 
 	/* At 12000 only the odd stay. */
-	fwd_pool_expire(bs, p, 12000);
+	fwd_pool_expire(pss, p, 12000);
 	check_table(p);
 	assert_int_equal(aff_n(p), N / 2);
 	for (uint32_t i = 0; i < N; i++)
@@ -597,7 +603,7 @@ test_expire_many(void **state)
 	/* Again with half of those: every fourth client is refreshed, the others expire. */
 	for (uint32_t i = 1; i < N; i += 4)
 		assert_ptr_equal(pick_addr(p, &cl[i], 21000), got[i]);
-	fwd_pool_expire(bs, p, 22000);
+	fwd_pool_expire(pss, p, 22000);
 	check_table(p);
 	assert_int_equal(aff_n(p), N / 4);
 	for (uint32_t i = 1; i < N; i += 4)
@@ -615,7 +621,7 @@ test_expire_many(void **state)
 	for (uint32_t i = 5; i < N; i += 8)
 		assert_ptr_equal(pick_addr(p, &cl[i], 40000), got[i]);
 	assert_int_equal(aff_n(p), N / 4);
-	fwd_pool_expire(bs, p, 60000);
+	fwd_pool_expire(pss, p, 60000);
 	assert_int_equal(aff_n(p), 0);
 	check_table(p);
 }
@@ -636,7 +642,7 @@ test_affinity_cap(void **state)
 	assert_int_equal(aff_n(p), FWD_AFFINITY_MAX);
 	assert_false(in_table(p, &extra));
 	check_table(p);
-	fwd_pool_expire(bs, p, 10000);
+	fwd_pool_expire(pss, p, 10000);
 	assert_int_equal(aff_n(p), 0);
 	assert_non_null(pick_addr(p, &extra, 10000));
 	assert_true(in_table(p, &extra));
@@ -814,9 +820,9 @@ test_backend_refcount(void **state)
 	y = f->out[1];
 	assert_int_equal(bs->table.n, 0);
 	/* Each pick hands out a reference; x and y share 10.0.0.2's backend. */
-	a = fwd_pool_pick(bs, x, &c1, 1000, NULL, 0);
-	b = fwd_pool_pick(bs, x, &c1, 1000, NULL, 0);
-	b2 = fwd_pool_pick(bs, y, &c1, 1000, NULL, 0);
+	a = fwd_pool_pick(pss, x, &c1, 1000, NULL, 0);
+	b = fwd_pool_pick(pss, x, &c1, 1000, NULL, 0);
+	b2 = fwd_pool_pick(pss, y, &c1, 1000, NULL, 0);
 	assert_string_equal(blabel(a), "10.0.0.1:80");
 	assert_ptr_equal(b2, b);
 	assert_int_equal(a->refs, 1);
@@ -861,12 +867,12 @@ test_backend_refcount(void **state)
 	fwd_backends_expire(bs, 2000);
 	fwd_backend_put(bs, a);
 	assert_int_equal(a->refs, 0);
-	assert_ptr_equal(unref(fwd_pool_pick(bs, x, &c1, 2500, NULL, 0)), b); /* a set aside */
+	assert_ptr_equal(unref(fwd_pool_pick(pss, x, &c1, 2500, NULL, 0)), b); /* a set aside */
 	fwd_backends_expire(bs, 2000 + FWD_BACKEND_IDLE_MS - 1);
 	assert_ptr_equal(fwd_backend_find(bs, &a->ip, 80, CLUSTER_TCP), a);
 	assert_int_equal(a->conns, 5);
 	assert_int_equal(bs->table.n, 2);
-	c = fwd_pool_pick(bs, y, &c1, 2000 + FWD_BACKEND_IDLE_MS - 1, NULL, 0);
+	c = fwd_pool_pick(pss, y, &c1, 2000 + FWD_BACKEND_IDLE_MS - 1, NULL, 0);
 	assert_string_equal(blabel(c), "10.0.0.3:80");
 	{
 		struct netaddr ip1 = ip("10.0.0.1");
