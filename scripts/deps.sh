@@ -4,7 +4,8 @@ set -euo pipefail
 
 PACKAGES=(
 	build-essential cmake pkg-config
-	libevent-dev libldns-dev libc-ares-dev libyaml-dev libcmocka-dev
+	libevent-dev libldns-dev libc-ares-dev libyaml-dev libcmocka-dev libjansson-dev
+	etcd-server etcd-client
 	bind9-dnsutils knot-dnsutils ldnsutils nsd curl python3 iproute2
 	iperf3
 )

@@ -1,0 +1,61 @@
+/* etcdc.h -- an etcd v3 client over its JSON gateway (etcd 3.4: POST /v3/kv/range, /v3/kv/txn,
+ * /v3/kv/deleterange, /v3/lease/..., a JSON body each), on the caller's libevent loop. Keys and
+ * values are bytes (base64 on the wire); int64s come back as strings. A call that fails on one
+ * endpoint (no connection, an HTTP error from a member without quorum) is tried on the next;
+ * every call ends in exactly one callback. Responses are bounded (ETCDC_MAX_BODY) and time out
+ * (ETCDC_TIMEOUT_S). */
+#ifndef ETCDC_H
+#define ETCDC_H
+
+#include <event2/event.h>
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "svc_status.h"
+
+#define ETCDC_MAX_ENDPOINTS 16
+#define ETCDC_MAX_BODY      (64u << 20) /* a page of a list; lists are paginated */
+#define ETCDC_TIMEOUT_S     10
+
+struct etcdc;
+
+/* A client of the members at URLS ("http://127.0.0.1:2379,http://10.0.0.2:2379"). SVC_EINVAL
+ * for a URL that is not http://host:port (or too many of them). */
+enum svc_status etcdc_create(struct event_base *base, const char *urls, struct etcdc **out);
+/* Calls in flight end without their callbacks. */
+void etcdc_destroy(struct etcdc *c);
+
+/* ST SVC_OK: RESP is the response body, valid during the callback. Else RESP is NULL and WHY
+ * says what failed (SVC_EIO: no member answered; SVC_EINVAL: an answer that is not the JSON
+ * object asked for, or the gateway's error, whose message is WHY). */
+typedef void (*etcdc_cb)(void *arg, enum svc_status st, const json_t *resp, const char *why);
+
+/* POST BODY (taken, even on failure) to PATH ("/v3/kv/range"). SVC_ENOMEM: no callback. */
+enum svc_status etcdc_call(struct etcdc *c, const char *path, json_t *body, etcdc_cb cb, void *arg);
+
+/* ---- the gateway's encodings ---- */
+
+/* N bytes at P as the gateway wants them: a base64 string. NULL when out of memory. */
+json_t *etcdc_bytes(const void *p, size_t n);
+/* The bytes of base64 string V (NULL or absent: none), in a malloc'd buffer with a NUL after
+ * them. SVC_EINVAL when V is not base64. */
+enum svc_status etcdc_bytes_of(const json_t *v, uint8_t **out, size_t *len);
+/* An int64 field: a string of digits (as the gateway writes them) or a number; 0 when absent
+ * (a zero value is omitted). SVC_EINVAL for anything else. */
+enum svc_status etcdc_int(const json_t *obj, const char *key, int64_t *out);
+/* The range_end that makes a range of every key starting with PREFIX (N bytes) into OUT (N
+ * bytes); its length (0: to the end of the keyspace, "\0" on the wire). */
+size_t etcdc_prefix_end(const uint8_t *prefix, size_t n, uint8_t *out);
+
+/* One key-value of a response (kvs[], an event's kv). */
+struct etcdc_kv {
+	uint8_t *key, *value; /* malloc'd, NUL after them */
+	size_t key_len, value_len;
+	int64_t create_revision, mod_revision, version, lease;
+};
+
+enum svc_status etcdc_kv_decode(const json_t *kv, struct etcdc_kv *out);
+void etcdc_kv_free(struct etcdc_kv *kv);
+
+#endif
