@@ -259,6 +259,192 @@ etcdc_call(struct etcdc *c, const char *path, json_t *body, etcdc_cb cb, void *a
 	return SVC_OK;
 }
 
+/* ---- watch streams ---- */
+
+struct etcdc_watch {
+	struct etcdc *c;
+	struct evhttp_connection *conn;
+	struct evhttp_request *req;
+	struct evbuffer *line; /* what came of a message not yet whole */
+	etcdc_watch_cb cb;
+	void *arg;
+	bool busy;      /* in its callback */
+	bool cancelled; /* cancelled from within it */
+	bool ended;
+};
+
+static void
+watch_free_now(evutil_socket_t fd, short what, void *arg)
+{
+	struct etcdc_watch *w = arg;
+
+	(void)fd;
+	(void)what;
+	if (w->conn != NULL)
+		evhttp_connection_free(w->conn); /* its request too, without a callback */
+	evbuffer_free(w->line);
+	free(w);
+}
+
+/* Free W once the loop is out of its connection's callbacks. */
+static void
+watch_free_later(struct etcdc_watch *w)
+{
+	if (event_base_once(w->c->base, -1, EV_TIMEOUT, watch_free_now, w, NULL) != 0)
+		watch_free_now(-1, 0, w); /* cannot defer: only out of memory gets here */
+}
+
+/* The callback, for a message or the end; false when W is gone or over. */
+static bool
+deliver(struct etcdc_watch *w, enum svc_status st, const json_t *result, const char *why)
+{
+	w->busy = true;
+	w->cb(w->arg, st, result, why);
+	w->busy = false;
+	if (w->cancelled) {
+		watch_free_later(w);
+		return false;
+	}
+	return true;
+}
+
+/* The stream is over (from a chunk: its request cancelled first). */
+static void
+watch_end(struct etcdc_watch *w, enum svc_status st, const char *why)
+{
+	if (w->ended)
+		return;
+	w->ended = true;
+	if (!deliver(w, st, NULL, why))
+		return;
+	watch_free_later(w);
+}
+
+static void
+on_watch_chunk(struct evhttp_request *req, void *arg)
+{
+	struct etcdc_watch *w = arg;
+	char *text;
+	size_t len;
+
+	if (w->ended)
+		return;
+	evbuffer_add_buffer(w->line, evhttp_request_get_input_buffer(req));
+	while ((text = evbuffer_readln(w->line, &len, EVBUFFER_EOL_LF)) != NULL) {
+		json_error_t je;
+		json_t *msg = len > 0 ? json_loadb(text, len, 0, &je) : NULL;
+		const json_t *result = json_object_get(msg, "result");
+		bool more;
+
+		free(text);
+		if (len == 0)
+			continue;
+		if (result == NULL || !json_is_object(result)) {
+			const char *m = json_string_value(
+			        json_object_get(json_object_get(msg, "error"), "message"));
+			char why[256];
+
+			snprintf(why, sizeof(why), "watch: %s",
+			         m     ? m
+			         : msg ? "a message without a result"
+			               : "not JSON");
+			json_decref(msg);
+			evhttp_cancel_request(req);
+			w->req = NULL;
+			watch_end(w, SVC_EINVAL, why);
+			return;
+		}
+		more = deliver(w, SVC_OK, result, NULL);
+		json_decref(msg);
+		if (!more)
+			return;
+	}
+	if (evbuffer_get_length(w->line) > ETCDC_MAX_BODY) {
+		evhttp_cancel_request(req);
+		w->req = NULL;
+		watch_end(w, SVC_ELIMIT, "watch: a message over the size limit");
+	}
+}
+
+static void
+on_watch_done(struct evhttp_request *req, void *arg)
+{
+	struct etcdc_watch *w = arg;
+	int code = req != NULL ? evhttp_request_get_response_code(req) : 0;
+	char why[96];
+
+	w->req = NULL;
+	if (code == 0)
+		w->c->next = (w->c->next + 1) % w->c->n_ep; /* the next open tries another */
+	snprintf(why, sizeof(why),
+	         code == 0 ? "watch: no answer from etcd" : "watch: the stream ended (HTTP %d)",
+	         code);
+	watch_end(w, SVC_EIO, why);
+}
+
+enum svc_status
+etcdc_watch(struct etcdc *c, json_t *create, etcdc_watch_cb cb, void *arg, struct etcdc_watch **out)
+{
+	struct etcdc_watch *w = calloc(1, sizeof(*w));
+	json_t *body = json_pack("{s:o}", "create_request", create);
+	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	const struct endpoint *e = &c->ep[c->next];
+	struct evkeyvalq *h;
+	char host[300];
+
+	*out = NULL;
+	json_decref(body);
+	if (w == NULL || text == NULL || (w->line = evbuffer_new()) == NULL)
+		goto fail;
+	w->c = c;
+	w->cb = cb;
+	w->arg = arg;
+	w->conn = evhttp_connection_base_new(c->base, NULL, e->host, e->port);
+	w->req = w->conn ? evhttp_request_new(on_watch_done, w) : NULL;
+	if (w->req == NULL)
+		goto fail;
+	evhttp_connection_set_timeout(w->conn, ETCDC_WATCH_IDLE_S);
+	evhttp_request_set_chunked_cb(w->req, on_watch_chunk);
+	h = evhttp_request_get_output_headers(w->req);
+	snprintf(host, sizeof(host), "%s:%u", e->host, e->port);
+	evhttp_add_header(h, "Host", host);
+	evhttp_add_header(h, "Content-Type", "application/json");
+	evbuffer_add(evhttp_request_get_output_buffer(w->req), text, strlen(text));
+	free(text);
+	text = NULL;
+	if (evhttp_make_request(w->conn, w->req, EVHTTP_REQ_POST, "/v3/watch") != 0) {
+		w->req = NULL; /* freed by libevent */
+		goto fail;
+	}
+	*out = w;
+	return SVC_OK;
+fail:
+	free(text);
+	if (w != NULL) {
+		if (w->req != NULL)
+			evhttp_request_free(w->req);
+		if (w->conn != NULL)
+			evhttp_connection_free(w->conn);
+		if (w->line != NULL)
+			evbuffer_free(w->line);
+		free(w);
+	}
+	return SVC_ENOMEM;
+}
+
+void
+etcdc_watch_cancel(struct etcdc_watch *w)
+{
+	if (w == NULL)
+		return;
+	if (w->busy) {
+		w->cancelled = true;
+		return;
+	}
+	w->ended = true;
+	watch_free_later(w);
+}
+
 /* ---- encodings ---- */
 
 json_t *

@@ -34,6 +34,28 @@ typedef void (*etcdc_cb)(void *arg, enum svc_status st, const json_t *resp, cons
 /* POST BODY (taken, even on failure) to PATH ("/v3/kv/range"). SVC_ENOMEM: no callback. */
 enum svc_status etcdc_call(struct etcdc *c, const char *path, json_t *body, etcdc_cb cb, void *arg);
 
+/* ---- watch streams ---- */
+
+struct etcdc_watch;
+
+/* A message of a watch stream: ST SVC_OK with RESULT, a WatchResponse ({"header", "created",
+ * "events", "compact_revision", "canceled", ...}), valid during the callback. The end of the
+ * stream (the member closed it, went away, sent an error, or a message over ETCDC_MAX_BODY)
+ * comes once as ST != SVC_OK with WHY; it is the last, and the watch is freed after it: forget
+ * it then, and open another from the last revision seen. */
+typedef void (*etcdc_watch_cb)(void *arg, enum svc_status st, const json_t *result,
+                               const char *why);
+
+/* Open a watch: CREATE (taken) is the create_request ({"key", "range_end", "start_revision",
+ * "progress_notify", ...}). Each watch has a connection of its own; it waits for messages up
+ * to ETCDC_WATCH_IDLE_S (ask for progress_notify, which etcd sends every 10 minutes). */
+enum svc_status etcdc_watch(struct etcdc *c, json_t *create, etcdc_watch_cb cb, void *arg,
+                            struct etcdc_watch **out);
+/* Close W (before its end): no callback after this, even from within one. */
+void etcdc_watch_cancel(struct etcdc_watch *w);
+
+#define ETCDC_WATCH_IDLE_S 660
+
 /* ---- the gateway's encodings ---- */
 
 /* N bytes at P as the gateway wants them: a base64 string. NULL when out of memory. */

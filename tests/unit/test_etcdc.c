@@ -361,6 +361,153 @@ test_endpoints_and_errors(void **state)
 	}
 }
 
+/* ---- watch streams ---- */
+
+struct seen {
+	size_t messages, created, puts, deletes, ends;
+	int64_t compact_revision;
+	enum svc_status end_st;
+	struct etcdc_watch *w;
+	bool cancel_in_callback;
+	char last_key[64];
+};
+
+static void
+on_watch(void *arg, enum svc_status st, const json_t *result, const char *why)
+{
+	struct seen *v = arg;
+	const json_t *events = json_object_get(result, "events");
+
+	(void)why;
+	if (st != SVC_OK) {
+		v->ends++;
+		v->end_st = st;
+		v->w = NULL; /* freed after this */
+		return;
+	}
+	v->messages++;
+	v->created += json_is_true(json_object_get(result, "created"));
+	assert_int_equal(etcdc_int(result, "compact_revision", &v->compact_revision), SVC_OK);
+	for (size_t i = 0; i < json_array_size(events); i++) {
+		const json_t *ev = json_array_get(events, i);
+		const char *type = json_string_value(json_object_get(ev, "type"));
+		struct etcdc_kv kv;
+
+		assert_int_equal(etcdc_kv_decode(json_object_get(ev, "kv"), &kv), SVC_OK);
+		snprintf(v->last_key, sizeof(v->last_key), "%s", (char *)kv.key);
+		etcdc_kv_free(&kv);
+		if (type != NULL && strcmp(type, "DELETE") == 0)
+			v->deletes++;
+		else
+			v->puts++; /* PUT is the zero value: omitted */
+	}
+	if (v->cancel_in_callback && v->puts > 0) {
+		etcdc_watch_cancel(v->w);
+		v->w = NULL;
+	}
+}
+
+static json_t *
+watch_prefix(const char *prefix, int64_t from)
+{
+	json_t *b = key_range(prefix, true, 0);
+
+	if (from > 0)
+		json_object_set_new(b, "start_revision", json_integer(from));
+	return b;
+}
+
+/* Run the loop until *WHAT reaches WANT (10 s at most). */
+static void
+spin(const size_t *what, size_t want)
+{
+	time_t t0 = time(NULL);
+
+	while (*what < want && time(NULL) - t0 < 10) {
+		event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+		usleep(1000);
+	}
+}
+
+static void
+test_watch(void **state)
+{
+	struct etcdc *c;
+	struct seen v = {0};
+	struct result r;
+
+	(void)state;
+	assert_int_equal(etcdc_create(base, url, &c), SVC_OK);
+	assert_int_equal(etcdc_watch(c, watch_prefix("/w/", 0), on_watch, &v, &v.w), SVC_OK);
+	spin(&v.created, 1);
+	assert_int_equal(v.created, 1);
+	r = call(c, "/v3/kv/txn", put_if("/w/a", "1", 0));
+	json_decref(r.resp);
+	r = call(c, "/v3/kv/txn", put_if("/w/b", "2", 0));
+	json_decref(r.resp);
+	r = call(c, "/v3/kv/txn", put_if("/x/not-watched", "3", 0));
+	json_decref(r.resp);
+	r = call(c, "/v3/kv/deleterange", key_range("/w/a", false, 0));
+	json_decref(r.resp);
+	spin(&v.deletes, 1);
+	assert_int_equal(v.puts, 2);
+	assert_int_equal(v.deletes, 1);
+	assert_string_equal(v.last_key, "/w/a");
+	assert_int_equal(v.ends, 0);
+	etcdc_watch_cancel(v.w);
+	/* Nothing after a cancel. */
+	r = call(c, "/v3/kv/txn", put_if("/w/c", "4", 0));
+	json_decref(r.resp);
+	assert_int_equal(v.puts, 2);
+
+	/* Cancelled from within its callback. */
+	memset(&v, 0, sizeof(v));
+	v.cancel_in_callback = true;
+	assert_int_equal(etcdc_watch(c, watch_prefix("/w/", 0), on_watch, &v, &v.w), SVC_OK);
+	spin(&v.created, 1);
+	r = call(c, "/v3/kv/txn", put_if("/w/d", "5", 0));
+	json_decref(r.resp);
+	spin(&v.puts, 1);
+	assert_int_equal(v.puts, 1);
+	assert_null(v.w);
+	r = call(c, "/v3/kv/txn", put_if("/w/e", "6", 0));
+	json_decref(r.resp);
+	assert_int_equal(v.puts, 1);
+	assert_int_equal(v.ends, 0);
+
+	/* From a compacted revision: the member says from where it still has history. */
+	{
+		int64_t rev;
+
+		r = call(c, "/v3/kv/range", key_range("/w/", true, 0));
+		rev = header_revision(r.resp);
+		json_decref(r.resp);
+		r = call(c, "/v3/kv/compaction", json_pack("{s:I}", "revision", (json_int_t)rev));
+		assert_int_equal(r.st, SVC_OK);
+		json_decref(r.resp);
+		memset(&v, 0, sizeof(v));
+		assert_int_equal(etcdc_watch(c, watch_prefix("/w/", 2), on_watch, &v, &v.w),
+		                 SVC_OK);
+		spin(&v.messages, 2);
+		assert_true(v.compact_revision > 0);
+		if (v.w != NULL)
+			etcdc_watch_cancel(v.w);
+	}
+	etcdc_destroy(c);
+
+	/* No member: the stream ends, once, and the watch is gone. */
+	assert_int_equal(etcdc_create(base, dead_url, &c), SVC_OK);
+	memset(&v, 0, sizeof(v));
+	assert_int_equal(etcdc_watch(c, watch_prefix("/w/", 0), on_watch, &v, &v.w), SVC_OK);
+	spin(&v.ends, 1);
+	assert_int_equal(v.ends, 1);
+	assert_int_equal(v.end_st, SVC_EIO);
+	assert_null(v.w);
+	/* Let the deferred free run before the client goes. */
+	event_base_loop(base, EVLOOP_NONBLOCK);
+	etcdc_destroy(c);
+}
+
 int
 main(void)
 {
@@ -369,6 +516,7 @@ main(void)
 	        cmocka_unit_test(test_pages_and_delete),
 	        cmocka_unit_test(test_binary_keys),
 	        cmocka_unit_test(test_endpoints_and_errors),
+	        cmocka_unit_test(test_watch),
 	};
 
 	if (system("command -v etcd >/dev/null 2>&1") != 0) {
