@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "b64.h"
+#include "lru.h"
 
 struct endpoint {
 	char host[256];
@@ -20,7 +21,7 @@ struct endpoint {
 
 struct call {
 	struct etcdc *c;
-	struct call *prev, *next; /* in flight */
+	struct lru_node node; /* in the client's calls in flight (the order unused) */
 	char *path;
 	char *body; /* the request, kept to try the next endpoint */
 	size_t len;
@@ -34,7 +35,7 @@ struct etcdc {
 	struct endpoint ep[ETCDC_MAX_ENDPOINTS];
 	size_t n_ep;
 	size_t next; /* the endpoint the next call starts on: the last that answered */
-	struct call *calls;
+	struct lru calls;
 };
 
 /* "http://host:port" into E. */
@@ -79,6 +80,7 @@ etcdc_create(struct event_base *base, const char *urls, struct etcdc **out)
 	if (c == NULL)
 		return SVC_ENOMEM;
 	c->base = base;
+	lru_init(&c->calls);
 	while (*p != '\0') {
 		size_t len = strcspn(p, ",");
 
@@ -102,14 +104,7 @@ etcdc_create(struct event_base *base, const char *urls, struct etcdc **out)
 static void
 call_free(struct call *k)
 {
-	struct etcdc *c = k->c;
-
-	if (k->prev != NULL)
-		k->prev->next = k->next;
-	else
-		c->calls = k->next;
-	if (k->next != NULL)
-		k->next->prev = k->prev;
+	lru_remove(&k->c->calls, &k->node);
 	free(k->path);
 	free(k->body);
 	free(k);
@@ -124,8 +119,8 @@ etcdc_destroy(struct etcdc *c)
 	for (size_t i = 0; i < c->n_ep; i++)
 		if (c->ep[i].conn != NULL)
 			evhttp_connection_free(c->ep[i].conn);
-	while (c->calls != NULL)
-		call_free(c->calls);
+	while (c->calls.oldest != NULL)
+		call_free(lru_item(c->calls.oldest, struct call, node));
 	free(c);
 }
 
@@ -251,10 +246,7 @@ etcdc_call(struct etcdc *c, const char *path, json_t *body, etcdc_cb cb, void *a
 	k->len = strlen(text);
 	k->cb = cb;
 	k->arg = arg;
-	k->next = c->calls;
-	if (c->calls != NULL)
-		c->calls->prev = k;
-	c->calls = k;
+	lru_push(&c->calls, &k->node);
 	send_call(k);
 	return SVC_OK;
 }
