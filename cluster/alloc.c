@@ -445,7 +445,8 @@ alloc_lb_ips(struct cluster_objects *objs, const struct cluster_config *cfg, str
 		}
 		pending[i] = s->n_lb_ips == 0;
 	}
-	for (c = 0; c < cfg->n_lb_pools; c++) {
+	/* In etcd the addresses are svcctl's to hand out (and claim). */
+	for (c = 0; !cfg->require_allocated && c < cfg->n_lb_pools; c++) {
 		const struct netaddr_prefix *pool = &cfg->lb_pools[c];
 		unsigned host = netaddr_bits(&pool->addr) - pool->len;
 		uint64_t size = host > MAX_HOST_BITS ? (uint64_t)1 << MAX_HOST_BITS

@@ -96,7 +96,7 @@ static const struct schema_field meta_fields[] = {
          NULL},
         F_STR("namespace", struct cluster_meta, ns),
         F_IGNORE("ownerReferences"),
-        F_IGNORE("resourceVersion"),
+        F_STR("resourceVersion", struct cluster_meta, resource_version),
         F_IGNORE("selfLink"),
         F_IGNORE("uid"),
 };

@@ -14,6 +14,7 @@ struct store_unit {
 	char *name;
 	struct cluster_unit *good; /* the last valid version; NULL: none */
 	bool failing;              /* the last version put was invalid */
+	uint64_t tag;              /* the source's own (store_set_tag) */
 };
 
 /* A namespace where something changed since the last snapshot. */
@@ -513,6 +514,23 @@ store_each_unit(const struct store *s, void (*fn)(void *arg, const char *name), 
 	/* FN may delete the unit it is given: the iterator allows removing the current node. */
 	for (n = htab_first(&it, &s->units); n != NULL; n = htab_iter_next(&it))
 		fn(arg, htab_item(n, struct store_unit, hn)->name);
+}
+
+uint64_t
+store_tag(const struct store *s, const char *name)
+{
+	const struct store_unit *u = unit_find(s, name, htab_hash_str(name, 0));
+
+	return u != NULL ? u->tag : 0;
+}
+
+void
+store_set_tag(struct store *s, const char *name, uint64_t tag)
+{
+	struct store_unit *u = unit_find(s, name, htab_hash_str(name, 0));
+
+	if (u != NULL)
+		u->tag = tag;
 }
 
 size_t

@@ -677,6 +677,31 @@ check_service_lb(struct vctx *v, struct cluster_service *s)
 	}
 }
 
+/* In etcd a service holds its allocations (cluster_config.require_allocated).
+ * A LoadBalancer service without an address stays pending, as when the pool is full. */
+static void
+check_service_allocated(struct vctx *v, struct cluster_service *s)
+{
+	const struct cluster_meta *m = &s->meta;
+	static const char why[] = "Required value: allocated and claimed by svcctl when it writes "
+	                          "to etcd; the service is left out until then";
+	char path[64];
+	size_t i;
+	bool node_ports = s->type == CLUSTER_SVC_NODEPORT || s->type == CLUSTER_SVC_LOADBALANCER;
+
+	if (s->type != CLUSTER_SVC_EXTERNALNAME && s->cluster_ip_text == NULL &&
+	    s->n_cluster_ips_text == 0)
+		ERR(v, m, NULL, m, "spec.clusterIP", why);
+	for (i = 0; node_ports && i < s->n_ports; i++) {
+		snprintf(path, sizeof(path), "spec.ports[%zu].nodePort", i);
+		if (s->ports[i].node_port == 0)
+			ERR(v, m, NULL, &s->ports[i], path, why);
+	}
+	if (s->type == CLUSTER_SVC_LOADBALANCER && s->external_policy == CLUSTER_POLICY_LOCAL &&
+	    s->health_check_node_port == 0)
+		ERR(v, m, NULL, m, "spec.healthCheckNodePort", why);
+}
+
 static void
 check_service(struct vctx *v, struct cluster_service *s)
 {
@@ -767,6 +792,8 @@ check_service(struct vctx *v, struct cluster_service *s)
 			ERR(v, m, NULL, in, path, "Required value: ip or hostname");
 	}
 	check_service_lb(v, s);
+	if (v->cfg->require_allocated)
+		check_service_allocated(v, s);
 }
 
 /* ---- Pod --------------------------------------------------------------------------------- */

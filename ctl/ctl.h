@@ -6,6 +6,7 @@
 #include <stdio.h>
 
 #include "cluster.h"
+#include "daemon.h"
 
 enum ctl_output {
 	CTL_OUT_TABLE,
@@ -14,6 +15,8 @@ enum ctl_output {
 	CTL_OUT_NAME,
 };
 
+struct ctl_etcd;
+
 struct ctl {
 	const char *zones;
 	const char *ns; /* -n; "default" when not given */
@@ -21,7 +24,11 @@ struct ctl {
 	enum ctl_output output;
 	const char *file; /* -f */
 	struct cluster_config cfg;
-	char **args; /* positional arguments after the verb */
+	struct daemon_etcd etcd; /* urls NULL: the directory */
+	const char *domain;      /* the cluster domain, for etcd's settings */
+	struct ctl_etcd *e;      /* connected, with --etcd */
+	int scope_kind;          /* get: the kind asked for (-1: all), so etcd reads only it */
+	char **args;             /* positional arguments after the verb */
 	int n_args;
 };
 
@@ -44,6 +51,8 @@ int64_t ctl_created(const struct cluster_meta *m);
 /* Load the zones directory as the daemons do, printing problems to stderr: what serves (NULL
  * only when the directory cannot be read), *ERRORS the number of errors reported. */
 struct cluster *ctl_load(const struct ctl *ctl, size_t *errors);
+/* What messages call the source: the zones directory, or "etcd PREFIX". */
+const char *ctl_source(const struct ctl *ctl);
 
 int ctl_get(struct ctl *ctl);
 int ctl_check(struct ctl *ctl);

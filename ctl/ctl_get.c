@@ -502,6 +502,7 @@ ctl_get(struct ctl *ctl)
 		return 1;
 	}
 	/* What serves is shown even when some files are in error; the errors make it exit 1. */
+	ctl->scope_kind = kind;
 	c = ctl_load(ctl, &errors);
 	if (c == NULL)
 		return 1;
@@ -534,18 +535,23 @@ ctl_check(struct ctl *ctl)
 	int rc;
 
 	diag_init(&d);
-	cluster_load(ctl->zones, &ctl->cfg, &d, &c);
-	diag_sort(&d);
-	diag_print(&d, stdout);
+	if (ctl->e != NULL) {
+		/* Problems are printed as they are read (to stderr, as get does). */
+		c = ctl_load(ctl, &d.errors);
+	} else {
+		cluster_load(ctl->zones, &ctl->cfg, &d, &c);
+		diag_sort(&d);
+		diag_print(&d, stdout);
+	}
 	if (c != NULL && d.errors == 0) {
-		printf("%s: ok: %zu services, %zu pods, %zu endpoints, %zu namespaces", ctl->zones,
-		       c->n_services, c->n_pods, c->n_endpoints, c->n_ns_names);
+		printf("%s: ok: %zu services, %zu pods, %zu endpoints, %zu namespaces",
+		       ctl_source(ctl), c->n_services, c->n_pods, c->n_endpoints, c->n_ns_names);
 		if (d.warnings)
 			printf(", %zu warnings", d.warnings);
 		printf("\n");
 		rc = 0;
 	} else {
-		printf("%s: %zu errors, %zu warnings\n", ctl->zones, d.errors, d.warnings);
+		printf("%s: %zu errors, %zu warnings\n", ctl_source(ctl), d.errors, d.warnings);
 		rc = 1;
 	}
 	cluster_unref(c);

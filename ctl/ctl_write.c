@@ -12,7 +12,9 @@
 #include "cluster_yaml.h"
 #include "ctl.h"
 #include "ctl_edit.h"
+#include "ctl_etcd.h"
 #include "htab.h"
+#include "netaddr.h"
 
 #define MAX_INPUT (64u << 20)
 
@@ -163,6 +165,417 @@ struct plan {
 	struct cluster_meta *old; /* the object it replaces, or NULL */
 };
 
+static bool
+is_dir(const char *path)
+{
+	struct stat sb;
+
+	return strcmp(path, "-") != 0 && stat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
+/* The -f input: a directory (recursively, as the daemons read one) or the bytes read. */
+static void
+load_input(const struct ctl *ctl, struct cluster_objects *o, const char *input, size_t len,
+           struct diag *d)
+{
+	if (input == NULL)
+		cluster_objects_load_dir(o, ctl->file, d);
+	else
+		cluster_objects_load_buffer(o, strcmp(ctl->file, "-") ? ctl->file : "<stdin>",
+		                            input, len, d);
+}
+
+/* ---- etcd ---- */
+
+/* Attempts of a create or apply whose claims another writer took first, each on a fresh read. */
+#define ETCD_ATTEMPTS 8
+
+static int64_t
+rev_of(const struct cluster_meta *m)
+{
+	return m != NULL && m->resource_version != NULL ? strtoll(m->resource_version, NULL, 10)
+	                                                : 0;
+}
+
+/* The claims of NEW not among OLD's (TAKE), and OLD's not among NEW's (LET GO). */
+static void
+claims_diff(const char *prefix, const struct cluster_service *new,
+            const struct cluster_service *old, struct ctl_etcd_write *w)
+{
+	char(*a)[ETCDOBJ_KEY_MAX] = malloc(2 * ETCDOBJ_MAX_CLAIMS * ETCDOBJ_KEY_MAX);
+	char(*b)[ETCDOBJ_KEY_MAX] = a != NULL ? a + ETCDOBJ_MAX_CLAIMS : NULL;
+	size_t na = 0, nb = 0, i, k;
+
+	w->claims = w->release = NULL;
+	w->n_claims = w->n_release = 0;
+	if (a == NULL)
+		return;
+	if (new != NULL)
+		etcdobj_claims(prefix, new, a, &na);
+	if (old != NULL)
+		etcdobj_claims(prefix, old, b, &nb);
+	w->claims = calloc(na + 1, ETCDOBJ_KEY_MAX);
+	w->release = calloc(nb + 1, ETCDOBJ_KEY_MAX);
+	for (i = 0; w->claims != NULL && i < na; i++) {
+		for (k = 0; k < nb && strcmp(a[i], b[k]) != 0; k++)
+			;
+		if (k == nb)
+			memcpy(w->claims[w->n_claims++], a[i], ETCDOBJ_KEY_MAX);
+	}
+	for (i = 0; w->release != NULL && i < nb; i++) {
+		for (k = 0; k < na && strcmp(b[i], a[k]) != 0; k++)
+			;
+		if (k == na)
+			memcpy(w->release[w->n_release++], b[i], ETCDOBJ_KEY_MAX);
+	}
+	free(a);
+}
+
+static void
+writes_free(struct ctl_etcd_write *w, size_t n)
+{
+	for (size_t i = 0; w != NULL && i < n; i++) {
+		free(w[i].value);
+		free(w[i].claims);
+		free(w[i].release);
+	}
+	free(w);
+}
+
+/* What is written for object IN: as built (a service with what allocation gave it, its
+ * load-balancer addresses in its status, as etcd's readers take them), without what the store
+ * owns. NULL when out of memory. */
+static char *
+etcd_value(const struct cluster *c, enum cluster_kind kind, const struct cluster_meta *in,
+           size_t *len)
+{
+	struct cluster_yaml_item item = {kind, in};
+	struct cluster_service svc;
+	struct cluster_lb_ingress ing[2];
+	char ips[2][NETADDR_STRLEN];
+	const struct cluster_service *built;
+	char *yaml = NULL;
+	const char *rv = in->resource_version;
+
+	if (kind == CLUSTER_KIND_SERVICE &&
+	    (built = cluster_service_by_name(c, in->ns, in->name)) != NULL) {
+		svc = *built;
+		if (svc.lb_ip_allocated && svc.n_lb_ips > 0) {
+			for (size_t i = 0; i < svc.n_lb_ips && i < 2; i++) {
+				ing[i] = (struct cluster_lb_ingress){
+				        .ip = netaddr_str(&svc.lb_ips[i], ips[i]),
+				        .ip_addr = svc.lb_ips[i]};
+			}
+			svc.ingress = ing;
+			svc.n_ingress = svc.n_lb_ips < 2 ? svc.n_lb_ips : 2;
+		}
+		svc.meta.resource_version = NULL;
+		item.obj = &svc;
+		if (cluster_yaml_dump(&item, 1, false, &yaml, len) != SVC_OK)
+			yaml = NULL;
+		return yaml;
+	}
+	((struct cluster_meta *)in)->resource_version = NULL;
+	if (cluster_yaml_dump(&item, 1, false, &yaml, len) != SVC_OK)
+		yaml = NULL;
+	((struct cluster_meta *)in)->resource_version = rv;
+	return yaml;
+}
+
+static void
+print_conflict(enum cluster_kind kind, const char *name)
+{
+	fprintf(stderr,
+	        "Error from server (Conflict): Operation cannot be fulfilled on %s \"%s\": the "
+	        "object has been modified; please apply your changes to the latest version and "
+	        "try again\n",
+	        ctl_kind_plural(kind), name);
+}
+
+/* Objects of the input already written (or refused) by an earlier attempt: their kind, namespace
+ * and name. */
+static bool
+settled(char **keys, size_t n, const char *key)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(keys[i], key))
+			return true;
+	return false;
+}
+
+/* One attempt: read etcd, plan the input against it, write. *RETRY: some claims were taken
+ * by another writer first (those objects are tried again). */
+static int
+create_etcd_once(struct ctl *ctl, bool apply, const char *input, size_t len, char ***done,
+                 size_t *n_done, bool *retry)
+{
+	const char *prefix = ctl_etcd_prefix(ctl->e);
+	struct cluster_objects o;
+	struct cluster *cur = NULL, *c = NULL;
+	struct diag d;
+	struct objidx idx = {0};
+	struct plan *plan = NULL;
+	struct ctl_etcd_write *w = NULL;
+	size_t counts[CLUSTER_KIND_COUNT], n_plan = 0, k, i, errors = 0;
+	char key[ETCDOBJ_KEY_MAX];
+	int rc = 1;
+
+	*retry = false;
+	cluster_objects_init(&o);
+	diag_init(&d);
+	if (ctl_etcd_load(ctl->e, ctl, -1, NULL, &o, &cur, &errors) != 0 || cur == NULL)
+		goto done;
+	for (k = 0; k < CLUSTER_KIND_COUNT; k++)
+		cluster_objects_of(&o, (enum cluster_kind)k, &counts[k]);
+	load_input(ctl, &o, input, len, &d);
+	if (d.errors > 0) {
+		diag_sort(&d);
+		diag_print(&d, stderr);
+		goto done;
+	}
+	plan = calloc(o.n_services + o.n_pods + o.n_endpoints + o.n_slices + o.n_namespaces + 1,
+	              sizeof(*plan));
+	if (plan == NULL || objidx_build(&idx, &o, counts) != 0) {
+		fprintf(stderr, "error: out of memory\n");
+		goto done;
+	}
+	rc = 0;
+	for (k = 0; k < CLUSTER_KIND_COUNT; k++) {
+		size_t n;
+		struct cluster_meta **arr = cluster_objects_of(&o, (enum cluster_kind)k, &n);
+
+		for (i = counts[k]; i < n; i++) {
+			struct cluster_meta *in = arr[i], *old;
+
+			etcdobj_key(prefix, (enum cluster_kind)k, in->ns, in->name, key);
+			if (settled(*done, *n_done, key)) {
+				in->dropped = true;
+				continue;
+			}
+			old = objidx_find(&idx, (enum cluster_kind)k, in->ns, in->name);
+			if (old != NULL && !apply) {
+				fprintf(stderr,
+				        "Error from server (AlreadyExists): %s \"%s\" already "
+				        "exists\n",
+				        ctl_kind_plural((enum cluster_kind)k), in->name);
+				in->dropped = true;
+				rc = 1;
+				continue;
+			}
+			if (old != NULL && in->resource_version != NULL &&
+			    strcmp(in->resource_version, old->resource_version) != 0) {
+				print_conflict((enum cluster_kind)k, in->name);
+				in->dropped = true;
+				rc = 1;
+				continue;
+			}
+			plan[n_plan++] = (struct plan){(enum cluster_kind)k, in, old};
+			if (old == NULL) {
+				stamp_now(&o, in);
+				continue;
+			}
+			old->dropped = true;
+			if (k == CLUSTER_KIND_SERVICE) {
+				const struct cluster_service *built =
+				        cluster_service_by_name(cur, in->ns, in->name);
+
+				if (built != NULL)
+					inherit_service(&o, (struct cluster_service *)in, built);
+			}
+		}
+	}
+	if (n_plan == 0) {
+		if (rc == 0 && *n_done == 0) {
+			fprintf(stderr, "error: no objects passed to %s\n",
+			        apply ? "apply" : "create");
+			rc = 1;
+		}
+		goto done;
+	}
+	if (cluster_build(&o, &ctl->cfg, &d, &c) != SVC_OK || d.errors > 0) {
+		diag_sort(&d);
+		diag_print(&d, stderr);
+		rc = 1;
+		goto done;
+	}
+	w = calloc(n_plan, sizeof(*w));
+	if (w == NULL)
+		goto oom;
+	for (i = 0; i < n_plan; i++) {
+		struct plan *p = &plan[i];
+		const struct cluster_service *nsvc = NULL, *osvc = NULL;
+
+		w[i] = (struct ctl_etcd_write){.kind = p->kind,
+		                               .ns = p->in->ns,
+		                               .name = p->in->name,
+		                               .expect_rev = rev_of(p->old)};
+		w[i].value = etcd_value(c, p->kind, p->in, &w[i].len);
+		if (w[i].value == NULL)
+			goto oom;
+		if (p->kind == CLUSTER_KIND_SERVICE) {
+			nsvc = cluster_service_by_name(c, p->in->ns, p->in->name);
+			if (p->old != NULL)
+				osvc = cluster_service_by_name(cur, p->in->ns, p->in->name);
+			claims_diff(prefix, nsvc, osvc, &w[i]);
+			if (w[i].claims == NULL || w[i].release == NULL)
+				goto oom;
+		}
+	}
+	if (ctl_etcd_commit(ctl->e, w, n_plan) != 0)
+		rc = 1;
+	for (i = 0; i < n_plan; i++) {
+		const char *what = plan[i].old != NULL ? "configured" : "created";
+
+		etcdobj_key(prefix, w[i].kind, w[i].ns, w[i].name, key);
+		switch (w[i].result) {
+		case CTL_ETCD_DONE:
+			printf("%s/%s %s\n", ctl_kind_lower(w[i].kind), w[i].name, what);
+			break;
+		case CTL_ETCD_CHANGED:
+			/* Written by another since we read it. */
+			if (!apply && plan[i].old == NULL)
+				fprintf(stderr,
+				        "Error from server (AlreadyExists): %s \"%s\" already "
+				        "exists\n",
+				        ctl_kind_plural(w[i].kind), w[i].name);
+			else if (plan[i].in->resource_version != NULL)
+				print_conflict(w[i].kind, w[i].name);
+			else {
+				*retry = true; /* read it again and apply on what it is now */
+				continue;
+			}
+			rc = 1;
+			break;
+		case CTL_ETCD_CLAIMED:
+			*retry = true;
+			continue;
+		case CTL_ETCD_FAILED:
+			rc = 1;
+			continue;
+		}
+		char **grown = realloc(*done, (*n_done + 1) * sizeof(**done));
+
+		if (grown == NULL || (grown[*n_done] = strdup(key)) == NULL) {
+			if (grown != NULL)
+				*done = grown;
+			goto oom;
+		}
+		*done = grown;
+		(*n_done)++;
+	}
+	goto done;
+oom:
+	fprintf(stderr, "error: out of memory\n");
+	rc = 1;
+done:
+	writes_free(w, n_plan);
+	objidx_deinit(&idx);
+	cluster_unref(c);
+	cluster_unref(cur);
+	free(plan);
+	cluster_objects_deinit(&o);
+	diag_deinit(&d);
+	return rc;
+}
+
+static int
+create_etcd(struct ctl *ctl, bool apply)
+{
+	char *input = NULL, **done = NULL;
+	size_t len = 0, n_done = 0, i;
+	bool retry = true;
+	int rc = 1, attempt;
+
+	if (!is_dir(ctl->file) && (input = read_input(ctl->file, &len)) == NULL)
+		return 1;
+	for (attempt = 0; retry && attempt < ETCD_ATTEMPTS; attempt++) {
+		int r = create_etcd_once(ctl, apply, input, len, &done, &n_done, &retry);
+
+		rc = attempt == 0 ? r : (rc | r);
+		if (r != 0 && !retry)
+			break;
+	}
+	if (retry) {
+		fprintf(stderr,
+		        "error: other writers kept taking the same addresses; %zu objects "
+		        "were written, run it again for the rest\n",
+		        n_done);
+		rc = 1;
+	}
+	for (i = 0; i < n_done; i++)
+		free(done[i]);
+	free(done);
+	free(input);
+	return rc;
+}
+
+static int
+delete_etcd(struct ctl *ctl, enum cluster_kind kind)
+{
+	struct cluster_objects o;
+	struct cluster *cur = NULL;
+	struct objidx idx = {0};
+	struct ctl_etcd_write *w = NULL;
+	size_t counts[CLUSTER_KIND_COUNT], k, n = 0, errors;
+	int a, rc = 0;
+
+	cluster_objects_init(&o);
+	if (ctl_etcd_load(ctl->e, ctl, -1, NULL, &o, &cur, &errors) != 0 || cur == NULL) {
+		rc = 1;
+		goto done;
+	}
+	for (k = 0; k < CLUSTER_KIND_COUNT; k++)
+		cluster_objects_of(&o, (enum cluster_kind)k, &counts[k]);
+	w = calloc((size_t)ctl->n_args, sizeof(*w));
+	if (w == NULL || objidx_build(&idx, &o, counts) != 0) {
+		fprintf(stderr, "error: out of memory\n");
+		rc = 1;
+		goto done;
+	}
+	for (a = 1; a < ctl->n_args; a++) {
+		struct cluster_meta *found = objidx_find(
+		        &idx, kind, kind == CLUSTER_KIND_NAMESPACE ? NULL : ctl->ns, ctl->args[a]);
+
+		if (found == NULL) {
+			fprintf(stderr, "Error from server (NotFound): %s \"%s\" not found\n",
+			        ctl_kind_plural(kind), ctl->args[a]);
+			rc = 1;
+			continue;
+		}
+		found->dropped = true; /* named twice: the second one is already gone */
+		w[n] = (struct ctl_etcd_write){.kind = kind,
+		                               .ns = found->ns,
+		                               .name = found->name,
+		                               .expect_rev = rev_of(found)};
+		if (kind == CLUSTER_KIND_SERVICE) {
+			claims_diff(ctl_etcd_prefix(ctl->e), NULL,
+			            cluster_service_by_name(cur, found->ns, found->name), &w[n]);
+			if (w[n].claims == NULL || w[n].release == NULL) {
+				n++;
+				rc = 1;
+				goto done;
+			}
+		}
+		n++;
+	}
+	if (n > 0 && ctl_etcd_commit(ctl->e, w, n) != 0)
+		rc = 1;
+	for (k = 0; k < n; k++) {
+		if (w[k].result == CTL_ETCD_DONE) {
+			printf("%s \"%s\" deleted\n", ctl_kind_lower(kind), w[k].name);
+		} else if (w[k].result == CTL_ETCD_CHANGED) {
+			print_conflict(kind, w[k].name);
+			rc = 1;
+		}
+	}
+done:
+	writes_free(w, n);
+	objidx_deinit(&idx);
+	cluster_unref(cur);
+	cluster_objects_deinit(&o);
+	return rc;
+}
+
 int
 ctl_create(struct ctl *ctl, bool apply)
 {
@@ -184,8 +597,11 @@ ctl_create(struct ctl *ctl, bool apply)
 		fprintf(stderr, "error: must specify -f FILE (or -f - for standard input)\n");
 		goto done;
 	}
-	input = read_input(ctl->file, &len);
-	if (input == NULL)
+	if (ctl->e != NULL) {
+		rc = create_etcd(ctl, apply);
+		goto done;
+	}
+	if (!is_dir(ctl->file) && (input = read_input(ctl->file, &len)) == NULL)
 		goto done;
 	/* Locked before anything is read: a concurrent svcctl has finished, and what we check
 	 * against is what we write into. */
@@ -200,8 +616,7 @@ ctl_create(struct ctl *ctl, bool apply)
 	cluster_objects_load_dir(&o, ctl->zones, &d);
 	for (k = 0; k < CLUSTER_KIND_COUNT; k++)
 		cluster_objects_of(&o, (enum cluster_kind)k, &counts[k]);
-	cluster_objects_load_buffer(&o, strcmp(ctl->file, "-") ? ctl->file : "<stdin>", input, len,
-	                            &d);
+	load_input(ctl, &o, input, len, &d);
 	if (d.errors > 0) {
 		diag_sort(&d);
 		diag_print(&d, stderr);
@@ -337,6 +752,10 @@ ctl_delete(struct ctl *ctl)
 	cluster_objects_init(&o);
 	diag_init(&d);
 	ctl_edit_init(&e, ctl->zones);
+	if (ctl->e != NULL) {
+		rc = delete_etcd(ctl, (enum cluster_kind)kind);
+		goto done;
+	}
 	if (ctl_edit_lock(&e) != 0) {
 		rc = 1;
 		goto done;

@@ -7,6 +7,7 @@
 
 #include "ctl.h"
 #include "ctl_edit.h"
+#include "ctl_etcd.h"
 #include "daemon.h"
 
 int
@@ -47,12 +48,41 @@ ctl_kind_plural(enum cluster_kind k)
 	return k < CLUSTER_KIND_COUNT ? names[k] : "objects";
 }
 
+const char *
+ctl_source(const struct ctl *ctl)
+{
+	static char buf[ETCDOBJ_KEY_MAX + 8];
+
+	if (ctl->e == NULL)
+		return ctl->zones;
+	snprintf(buf, sizeof(buf), "etcd %s", ctl_etcd_prefix(ctl->e));
+	return buf;
+}
+
 struct cluster *
 ctl_load(const struct ctl *ctl, size_t *errors)
 {
 	struct diag d;
 	struct cluster *c = NULL;
 
+	if (ctl->e != NULL) {
+		/* Only what is asked for: one kind, one namespace (services need nothing else;
+		 * endpoints, their pods and slices; namespaces, everything). */
+		int kind = ctl->scope_kind == CLUSTER_KIND_NAMESPACE ||
+		                           ctl->scope_kind == CLUSTER_KIND_ENDPOINTS
+		                   ? -1
+		                   : ctl->scope_kind;
+		const char *ns = ctl->all_ns || ctl->scope_kind == CLUSTER_KIND_NAMESPACE ||
+		                                 ctl->scope_kind < 0
+		                         ? NULL
+		                         : ctl->ns;
+
+		if (ctl_etcd_load(ctl->e, ctl, kind, ns, NULL, &c, errors) != 0) {
+			cluster_unref(c);
+			return NULL;
+		}
+		return c;
+	}
 	diag_init(&d);
 	cluster_load(ctl->zones, &ctl->cfg, &d, &c);
 	diag_sort(&d);
@@ -99,18 +129,21 @@ static const struct opt main_opts[] = {
          .help = "load-balancer address pool(s), one per family, comma-separated;\n"
                  "LoadBalancer services without an address get one from it\n"
                  "(default: none, they stay <pending>)"},
+        {"domain", 0, OPT_STR, F(ctl.domain), .min = 1, .metavar = "DOMAIN",
+         .help = "cluster domain, for etcd's settings (default cluster.local)"},
+        DAEMON_OPTS_ETCD(struct main_flags, ctl.etcd),
         {"help", 'h', OPT_HELP, .help = "this text"},
 };
 #undef F
 
 static const struct opt_table main_table = {
-        .synopsis = "svcctl [--zones DIR] COMMAND [ARGS] [flags]",
+        .synopsis = "svcctl [--zones DIR | --etcd URL[,URL...]] COMMAND [ARGS] [flags]",
         .about = "\n"
                  "commands:\n"
                  "  get services|endpoints|pods|namespaces [NAME...] [-n NS | -A] [-o "
                  "wide|yaml|name]\n"
-                 "  create -f FILE        validate against the cluster, allocate, write into "
-                 "DIR\n"
+                 "  create -f FILE|DIR    validate against the cluster, allocate, write into "
+                 "DIR or etcd\n"
                  "  apply -f FILE         create, or update an existing object (keeps its "
                  "allocations)\n"
                  "  delete KIND NAME... [-n NS]\n"
@@ -118,7 +151,10 @@ static const struct opt_table main_table = {
                  "file:line:col: field: msg\n"
                  "\n"
                  "Writes lock DIR, change only their own documents, and never follow a "
-                 "symbolic link.",
+                 "symbolic link.\n"
+                 "With --etcd (or $SVCDNS_ETCD) the cluster is etcd's: writes are "
+                 "transactions that\n"
+                 "compare each object's revision and claim its addresses and ports.",
         .opts = main_opts,
         .n = sizeof(main_opts) / sizeof(main_opts[0]),
 };
@@ -142,6 +178,10 @@ main(int argc, char **argv)
 	ctl->n_args = argc - args - (verb != NULL);
 	if (ctl->zones == NULL)
 		ctl->zones = default_zones();
+	if (ctl->domain == NULL)
+		ctl->domain = "cluster.local";
+	daemon_etcd_defaults(&ctl->etcd);
+	ctl->scope_kind = -1;
 	if (f.output == NULL || !strcmp(f.output, "table"))
 		ctl->output = CTL_OUT_TABLE;
 	else if (!strcmp(f.output, "wide"))
@@ -157,9 +197,20 @@ main(int argc, char **argv)
 		        f.output);
 		return 1;
 	}
+	if (verb != NULL && ctl->etcd.urls != NULL) {
+		bool writes = strcmp(verb, "get") != 0 && strcmp(verb, "check") != 0;
+
+		if (ctl_etcd_open(ctl, &ctl->e) != 0 ||
+		    ctl_etcd_config(ctl->e, ctl, writes && strcmp(verb, "delete") != 0) != 0) {
+			ctl_etcd_close(ctl->e);
+			return 1;
+		}
+	}
 	if (verb == NULL) {
 		opt_usage(&main_table, stderr);
 		rc = 1;
+	} else if (ctl->e != NULL && (!strcmp(verb, "get") || !strcmp(verb, "check"))) {
+		rc = verb[0] == 'g' ? ctl_get(ctl) : ctl_check(ctl);
 	} else if (!strcmp(verb, "get") || !strcmp(verb, "check")) {
 		int lock = ctl_edit_read_lock(ctl->zones);
 
@@ -177,5 +228,6 @@ main(int argc, char **argv)
 		opt_usage(&main_table, stderr);
 		rc = 1;
 	}
+	ctl_etcd_close(ctl->e);
 	return rc;
 }

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "etcdwatch.h"
 
 #define BUILDER_NICE 10
 /* Memory freed outside a build (what the serving loop is done with, a zone its last reader let
@@ -40,7 +41,9 @@ struct builder_handoff {
 
 struct builder {
 	struct event_base *base; /* the builder thread's */
+	/* The source, one of two: the directory or etcd. */
 	struct watch *watch;
+	struct etcdwatch *etcd;
 	int efd; /* wakes the builder thread */
 	struct event *ev;
 	struct event *trim_ev;
@@ -94,6 +97,16 @@ free_spent(struct builder *b)
 	free_list(b->h, list);
 }
 
+/* The first build, and a request for one (SIGHUP). */
+static void
+source_reload(struct builder *b)
+{
+	if (b->etcd != NULL)
+		etcdwatch_reload(b->etcd);
+	else
+		watch_reload(b->watch);
+}
+
 static void
 on_wake(evutil_socket_t fd, short what, void *arg)
 {
@@ -108,7 +121,7 @@ on_wake(evutil_socket_t fd, short what, void *arg)
 	free_spent(b);
 	/* However many requests came in since the last build, one build. */
 	if (atomic_exchange(&b->reload, false))
-		watch_reload(b->watch);
+		source_reload(b);
 }
 
 static void
@@ -135,14 +148,15 @@ builder_main(void *arg)
 		(void)setpriority(PRIO_PROCESS, tid,
 		                  prio + BUILDER_NICE > 19 ? 19 : prio + BUILDER_NICE);
 	if (!atomic_load(&b->stop))
-		watch_reload(b->watch); /* the first snapshot */
+		source_reload(b); /* the first snapshot */
 	event_base_dispatch(b->base);
 	return NULL;
 }
 
-enum svc_status
-builder_create(const char *dir, const struct cluster_config *cfg, unsigned debounce_ms, watch_cb cb,
-               void *arg, struct builder **out)
+/* DIR's watcher, or with ETCD etcd's. */
+static enum svc_status
+builder_new(const char *dir, const struct etcdwatch_opts *etcd, const struct cluster_config *cfg,
+            unsigned debounce_ms, watch_cb cb, void *arg, struct builder **out)
 {
 	struct builder *b = calloc(1, sizeof(*b));
 	enum svc_status st = SVC_ENOMEM;
@@ -158,7 +172,10 @@ builder_create(const char *dir, const struct cluster_config *cfg, unsigned debou
 	b->base = event_base_new();
 	if (b->base == NULL)
 		goto fail;
-	st = watch_create(b->base, dir, cfg, debounce_ms, cb, arg, &b->watch);
+	if (etcd != NULL)
+		st = etcdwatch_create(b->base, etcd, cb, arg, &b->etcd);
+	else
+		st = watch_create(b->base, dir, cfg, debounce_ms, cb, arg, &b->watch);
 	if (st != SVC_OK)
 		goto fail;
 	st = SVC_EIO;
@@ -180,6 +197,19 @@ fail:
 	builder_destroy(b);
 	errno = err; /* for the caller's message */
 	return st;
+}
+
+enum svc_status
+builder_create(const char *dir, const struct cluster_config *cfg, unsigned debounce_ms, watch_cb cb,
+               void *arg, struct builder **out)
+{
+	return builder_new(dir, NULL, cfg, debounce_ms, cb, arg, out);
+}
+
+enum svc_status
+builder_create_etcd(const struct etcdwatch_opts *o, watch_cb cb, void *arg, struct builder **out)
+{
+	return builder_new(NULL, o, NULL, o->debounce_ms, cb, arg, out);
 }
 
 enum svc_status
@@ -230,6 +260,7 @@ builder_destroy(struct builder *b)
 		free(h);
 	}
 	watch_destroy(b->watch);
+	etcdwatch_destroy(b->etcd);
 	if (b->ev != NULL)
 		event_free(b->ev);
 	if (b->trim_ev != NULL)

@@ -21,6 +21,10 @@ struct builder;
  * watched. */
 enum svc_status builder_create(const char *dir, const struct cluster_config *cfg,
                                unsigned debounce_ms, watch_cb cb, void *arg, struct builder **out);
+/* The builder of the cluster in etcd (etcdwatch.h). */
+struct etcdwatch_opts;
+enum svc_status builder_create_etcd(const struct etcdwatch_opts *o, watch_cb cb, void *arg,
+                                    struct builder **out);
 /* Start the thread; the first build begins at once. */
 enum svc_status builder_start(struct builder *b);
 /* Ask for a rebuild (SIGHUP). Any thread; returns at once. */

@@ -24,6 +24,17 @@ daemon_default_zones(const char *env_var, const char *etc_dir)
 	return "zones";
 }
 
+void
+daemon_etcd_defaults(struct daemon_etcd *e)
+{
+	const char *env = getenv("SVCDNS_ETCD");
+
+	if (e->urls == NULL && env != NULL && env[0] != '\0')
+		e->urls = env;
+	if (e->prefix == NULL)
+		e->prefix = "/svcdns";
+}
+
 bool
 daemon_opt_log_level(const struct opt *o, void *opts, const char *val, bool first, char *err,
                      size_t errlen)

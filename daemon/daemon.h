@@ -84,6 +84,69 @@ bool opt_parse_lb_pools(const struct opt *o, void *opts, const char *val, bool f
 	{                                                                                          \
 		"help", 'h', OPT_HELP, .help = "this text", .flags = OPT_FLAG_ONLY                 \
 	}
+/* etcd as the cluster store (etcdwatch.h): --etcd URL[,URL...] (else $SVCDNS_ETCD; none: the
+ * directory), --etcd-prefix, and the TLS files. */
+struct daemon_etcd {
+	const char *urls;
+	const char *prefix;
+	const char *cacert, *cert, *key;
+};
+#define DAEMON_OPTS_ETCD(type, field)                                                              \
+	{"etcd",                                                                                   \
+	 0,                                                                                        \
+	 OPT_STR,                                                                                  \
+	 OPT_FIELD(type, field.urls),                                                              \
+	 .min = 1,                                                                                 \
+	 .metavar = "URL[,URL...]",                                                                \
+	 .help = "read the cluster from etcd (default $SVCDNS_ETCD; none: the directory)"},        \
+	        {"etcd-prefix",                                                                    \
+	         0,                                                                                \
+	         OPT_STR,                                                                          \
+	         OPT_FIELD(type, field.prefix),                                                    \
+	         .min = 1,                                                                         \
+	         .metavar = "PREFIX",                                                              \
+	         .help = "the cluster's keys in etcd (default /svcdns)"},                          \
+	        {"etcd-cacert",                                                                    \
+	         0,                                                                                \
+	         OPT_STR,                                                                          \
+	         OPT_FIELD(type, field.cacert),                                                    \
+	         .min = 1,                                                                         \
+	         .metavar = "FILE",                                                                \
+	         .help = "CA certificate that verifies the etcd members"},                         \
+	        {"etcd-cert",                                                                      \
+	         0,                                                                                \
+	         OPT_STR,                                                                          \
+	         OPT_FIELD(type, field.cert),                                                      \
+	         .min = 1,                                                                         \
+	         .metavar = "FILE",                                                                \
+	         .help = "client certificate for etcd"},                                           \
+	{                                                                                          \
+		"etcd-key", 0, OPT_STR, OPT_FIELD(type, field.key),                                \
+		        .min = 1, .metavar = "FILE", .help = "the client certificate's key"        \
+	}
+/* $SVCDNS_ETCD where no --etcd was given; the default prefix. */
+void daemon_etcd_defaults(struct daemon_etcd *e);
+
+/* What a daemon reading etcd says about it (/metrics), written by the builder thread. */
+enum daemon_store_state {
+	DAEMON_STORE_CONNECTING, /* no state yet */
+	DAEMON_STORE_LISTING,
+	DAEMON_STORE_WATCHING, /* up to date, following changes */
+	DAEMON_STORE_DOWN,     /* no member answers: serving the last state */
+	DAEMON_STORE_CONFIG,   /* its settings disagree with the daemon's: serving the last state */
+	DAEMON_STORE_STATES,
+};
+struct daemon_store {
+	_Atomic int state;
+	_Atomic uint64_t last_update_ms; /* now_ms() of the last list or change received; 0: none */
+	_Atomic int64_t revision;        /* the last revision seen */
+	_Atomic uint64_t relists, reconnects;
+	_Atomic uint64_t invalid; /* keys whose last value is invalid */
+};
+/* PREFIX_store_state{state=...}, _store_up, _store_last_update_age_seconds, _store_revision,
+ * _store_relists_total, _store_reconnects_total, _store_invalid_objects. */
+void prom_store(struct evbuffer *b, const char *prefix, struct daemon_store *s);
+
 /* The manifest directory when no --zones is given: $ENV_VAR, then ETC_DIR if readable, then
  * ./zones. */
 const char *daemon_default_zones(const char *env_var, const char *etc_dir);
@@ -122,7 +185,8 @@ int daemon_check(const char *zones, const struct cluster_config *cfg, daemon_app
  * says why). With DEFERRED, APPLY only prepares and hands the result to a serving loop, which
  * reports the outcome with daemon_reload_applied. Every field may be read from any thread. */
 struct daemon_reload {
-	const char *zones;
+	const char *zones; /* the source, for messages */
+	char source[256];  /* what ZONES points to for etcd */
 	daemon_apply_fn apply;
 	void *arg;
 	bool deferred;
@@ -140,6 +204,14 @@ void daemon_reload_cb(struct cluster *fresh, const struct diag *d, void *arg); /
 void daemon_reload_applied(struct daemon_reload *r, uint64_t generation, enum svc_status st,
                            const char *summary, uint64_t ms);
 bool daemon_reload_ready(struct daemon_reload *r);
+/* The builder (builder.h) of the daemon's source: ETCD when it names members, else the
+ * directory ZONES. Snapshots go to daemon_reload_cb with R; STATUS follows etcd. DOMAIN: the
+ * cluster domain etcd's settings must have (NULL: any). Failures are logged. */
+struct daemon_store;
+enum svc_status daemon_builder_create(const struct daemon_etcd *etcd, const char *zones,
+                                      const struct cluster_config *cfg, const char *domain,
+                                      unsigned debounce_ms, struct daemon_reload *r,
+                                      struct daemon_store *status, struct builder **out);
 
 /* Prometheus text: a family's HELP and TYPE lines; one sample (LABELS "{k=\"v\"}" or NULL);
  * and a table of unlabelled counters and gauges read from uint64_t fields of VALUES. */

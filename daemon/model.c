@@ -1,12 +1,16 @@
 /* model.c -- what both daemons do with the cluster model the same way: --check (load, build the
  * daemon's own view, report, exit status) and reloads (log the problems, count, apply the fresh
  * snapshot or keep serving the last good one, say how long it took). */
+#include <errno.h>
 #include <malloc.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "cluster.h"
 
+#include "builder.h"
 #include "daemon.h"
+#include "etcdwatch.h"
 
 int
 daemon_check(const char *zones, const struct cluster_config *cfg, daemon_apply_fn view, void *arg)
@@ -87,8 +91,8 @@ daemon_reload_cb(struct cluster *fresh, const struct diag *d, void *arg)
 	 * change serves, and the reload counts as one that found errors. */
 	if (d->errors > 0) {
 		atomic_fetch_add(&r->failed, 1);
-		log_msg(LL_ERROR, "%s: %zu errors; files in error keep their last good objects",
-		        r->zones, d->errors);
+		log_msg(LL_ERROR, "%s: %zu errors; %s in error keep their last good objects",
+		        r->zones, d->errors, r->zones == r->source ? "keys" : "files");
 	}
 	diag_init(&vd);
 	st = r->apply(r->arg, fresh, &vd, summary, sizeof(summary));
@@ -106,4 +110,28 @@ bool
 daemon_reload_ready(struct daemon_reload *r)
 {
 	return atomic_load(&r->ready);
+}
+
+enum svc_status
+daemon_builder_create(const struct daemon_etcd *etcd, const char *zones,
+                      const struct cluster_config *cfg, const char *domain, unsigned debounce_ms,
+                      struct daemon_reload *r, struct daemon_store *status, struct builder **out)
+{
+	struct etcdwatch_opts eo = {.etcd = etcd, .debounce_ms = debounce_ms, .status = status};
+	enum svc_status st;
+
+	if (etcd->urls == NULL) {
+		st = builder_create(zones, cfg, debounce_ms, daemon_reload_cb, r, out);
+		if (st != SVC_OK)
+			log_msg(LL_ERROR, "%s: cannot watch: %s", zones, strerror(errno));
+		return st;
+	}
+	/* In etcd svcctl allocates; a daemon never reads the Endpoints view. */
+	eo.flags.cfg = *cfg;
+	eo.flags.cfg.require_allocated = true;
+	eo.flags.cfg.skip_endpoints_view = true;
+	snprintf(eo.flags.domain, sizeof(eo.flags.domain), "%s", domain ? domain : "");
+	snprintf(r->source, sizeof(r->source), "etcd %s%s", etcd->urls, etcd->prefix);
+	r->zones = r->source;
+	return builder_create_etcd(&eo, daemon_reload_cb, r, out);
 }

@@ -42,3 +42,65 @@ prom_reloads(struct evbuffer *b, const char *prefix, struct daemon_reload *r)
 	            "objects).");
 	prom_u64(b, name, NULL, atomic_load(&r->files_in_error));
 }
+
+void
+prom_store(struct evbuffer *b, const char *prefix, struct daemon_store *s)
+{
+	static const char *const states[DAEMON_STORE_STATES] = {"connecting", "listing", "watching",
+	                                                        "down", "config-mismatch"};
+	const struct {
+		const char *name, *type, *help;
+	} fam[] = {
+	        {"store_state", "gauge",
+	         "The etcd source's state: 1 for the one it is in (down and config-mismatch serve "
+	         "the last state)."},
+	        {"store_up", "gauge", "1 while following etcd's changes."},
+	        {"store_last_update_age_seconds", "gauge",
+	         "Seconds since the last list or change came from etcd (-1: none yet)."},
+	        {"store_revision", "gauge", "The last etcd revision seen."},
+	        {"store_relists_total", "counter",
+	         "Lists after the first (a compacted revision, SIGHUP, changed settings)."},
+	        {"store_reconnects_total", "counter", "Watch streams opened again after a break."},
+	        {"store_invalid_objects", "gauge",
+	         "Keys whose last value is invalid (reported; their last good version serves)."},
+	};
+	char name[96], labels[48];
+	int state = atomic_load(&s->state);
+	uint64_t last = atomic_load(&s->last_update_ms);
+	size_t i;
+
+	for (i = 0; i < sizeof(fam) / sizeof(fam[0]); i++) {
+		snprintf(name, sizeof(name), "%s_%s", prefix, fam[i].name);
+		prom_family(b, name, fam[i].type, fam[i].help);
+		switch (i) {
+		case 0:
+			for (int k = 0; k < DAEMON_STORE_STATES; k++) {
+				snprintf(labels, sizeof(labels), "{state=\"%s\"}", states[k]);
+				prom_u64(b, name, labels, k == state);
+			}
+			break;
+		case 1:
+			prom_u64(b, name, NULL, state == DAEMON_STORE_WATCHING);
+			break;
+		case 2:
+			if (last == 0)
+				evbuffer_add_printf(b, "%s -1\n", name);
+			else
+				evbuffer_add_printf(b, "%s %.3f\n", name,
+				                    (double)(now_ms() - last) / 1000.0);
+			break;
+		case 3:
+			prom_u64(b, name, NULL, (uint64_t)atomic_load(&s->revision));
+			break;
+		case 4:
+			prom_u64(b, name, NULL, atomic_load(&s->relists));
+			break;
+		case 5:
+			prom_u64(b, name, NULL, atomic_load(&s->reconnects));
+			break;
+		default:
+			prom_u64(b, name, NULL, atomic_load(&s->invalid));
+			break;
+		}
+	}
+}

@@ -232,11 +232,9 @@ main(int argc, char **argv)
 	if (!s->opts.no_route && fwd_route_add(s->opts.ccfg.service_cidrs,
 	                                       s->opts.ccfg.n_service_cidrs, &s->route) != SVC_OK)
 		goto done;
-	if (builder_create(s->opts.zones, &s->opts.ccfg, RELOAD_DEBOUNCE_MS, daemon_reload_cb,
-	                   &s->reload, &s->builder) != SVC_OK) {
-		log_msg(LL_ERROR, "%s: cannot watch: %s", s->opts.zones, strerror(errno));
+	if (daemon_builder_create(&s->opts.etcd, s->opts.zones, &s->opts.ccfg, NULL,
+	                          RELOAD_DEBOUNCE_MS, &s->reload, &s->store, &s->builder) != SVC_OK)
 		goto done;
-	}
 	if (builder_handoff_new(s->builder, s->base, apply_plan, free_next, s, &s->handoff) !=
 	    SVC_OK)
 		goto done;
@@ -249,7 +247,7 @@ main(int argc, char **argv)
 		goto done;
 	}
 	log_msg(LL_INFO, "forwarding for node %s from %s (%zu connections at most)", s->opts.node,
-	        s->opts.zones, s->opts.max_conns);
+	        s->reload.zones, s->opts.max_conns);
 	event_base_dispatch(s->base);
 	rc = 0;
 done:

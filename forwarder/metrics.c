@@ -203,6 +203,8 @@ fwd_metrics_text(void *server, struct evbuffer *b)
 	prom_u64(b, "svcfwd_listeners", "{protocol=\"TCP\"}", lc.tcp);
 	prom_u64(b, "svcfwd_listeners", "{protocol=\"UDP\"}", lc.udp);
 	prom_reloads(b, "svcfwd", &s->reload);
+	if (s->opts.etcd.urls != NULL)
+		prom_store(b, "svcfwd", &s->store);
 	v = (struct snapshot){
 	        .idle_ports = s->n_idle,
 	        .unbound = s->n_unbound,

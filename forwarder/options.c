@@ -39,6 +39,7 @@ static const struct opt options[] = {
                  "(which needs CAP_BPF, CAP_NET_ADMIN, Linux 5.9+)"},
         {"no-splice", 0, OPT_BOOL, F(splice), .flags = OPT_NEGATE,
          .help = "copy through user space even for bulk transfers"},
+        DAEMON_OPTS_ETCD(struct fwd_opts, etcd),
         DAEMON_OPTS_COMMON(struct fwd_opts),
 };
 #undef F
@@ -68,6 +69,7 @@ fwd_opts_parse(struct fwd_opts *o, int argc, char **argv)
 		return SVC_EINVAL;
 	if (o->zones == NULL)
 		o->zones = daemon_default_zones("SVCFWD_ZONES", "/etc/svcfwd/zones");
+	daemon_etcd_defaults(&o->etcd);
 	if (o->node == NULL) {
 		if (gethostname(host, sizeof(host) - 1) != 0)
 			strcpy(host, "localhost");

@@ -21,6 +21,7 @@
 struct fwd_opts {
 	const char *config;
 	const char *zones;
+	struct daemon_etcd etcd;
 	const char *node;
 	const char *http;
 	struct cluster_config ccfg;
@@ -100,6 +101,7 @@ struct fwd_server {
 	size_t n_sockets;    /* sockets open for destinations */
 	uint32_t listen_gen; /* plans applied */
 	struct daemon_reload reload;
+	struct daemon_store store; /* with --etcd */
 	struct fwd_route *route;
 	struct htab health; /* health-check servers by port (health.c) */
 	struct event *sweep_ev;

@@ -109,6 +109,9 @@ struct cluster_meta {
 	const char *created;  /* creationTimestamp text (RFC 3339), NULL when absent */
 	int64_t created_unix; /* seconds since the epoch, 0 when unknown */
 	const char *deleted;  /* deletionTimestamp text, NULL when not being deleted */
+	/* metadata.resourceVersion: in etcd the key's mod_revision, set when read (the store owns
+	 * it; svcctl compares it on apply). NULL when not known. */
+	const char *resource_version;
 	struct cluster_origin origin;
 	/* In a store (store.h): the store generation since which this object has held its name
 	 * and claims unchanged. The older holder of a contested claim keeps it. 0 elsewhere. */
@@ -350,6 +353,10 @@ struct cluster_config {
 	 * (the view svcctl prints; loaded Endpoints objects stay): the daemons never read them,
 	 * and they cost about 130 bytes an endpoint. */
 	bool skip_endpoints_view;
+	/* Services must carry what allocation gives them (clusterIP, nodePorts where their type
+	 * needs them, healthCheckNodePort, a pool's load-balancer IP): in etcd svcctl allocates
+	 * and claims them, and a node that allocated on its own could disagree with the rest. */
+	bool require_allocated;
 };
 
 struct posmap;

@@ -37,6 +37,12 @@ void store_delete(struct store *s, const char *name);
 /* Every unit, for a source that deletes the ones it no longer has: FN gets each name. */
 void store_each_unit(const struct store *s, void (*fn)(void *arg, const char *name), void *arg);
 
+/* A number a source keeps with unit NAME (etcd: the key's mod_revision, to skip what it already
+ * holds when it lists again); 0 for a unit the store does not hold. Setting it on a unit the
+ * store does not hold does nothing. */
+uint64_t store_tag(const struct store *s, const char *name);
+void store_set_tag(struct store *s, const char *name, uint64_t tag);
+
 /* A snapshot of what the store holds now: conflicts between units are reported to D as errors
  * and leave the newcomer out; the rest serves. NULL *OUT only when memory runs out. */
 enum svc_status store_snapshot(struct store *s, struct diag *d, struct cluster **out);

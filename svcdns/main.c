@@ -182,11 +182,9 @@ main(int argc, char **argv)
 		goto done;
 	if (daemon_signals_start(s->base, &s->builder, s->opts.zones, &sig) != SVC_OK)
 		goto done;
-	if (builder_create(s->opts.zones, &s->opts.ccfg, RELOAD_DEBOUNCE_MS, daemon_reload_cb,
-	                   &s->reload, &s->builder) != SVC_OK) {
-		log_msg(LL_ERROR, "%s: cannot watch: %s", s->opts.zones, strerror(errno));
+	if (daemon_builder_create(&s->opts.etcd, s->opts.zones, &s->opts.ccfg, s->opts.domain,
+	                          RELOAD_DEBOUNCE_MS, &s->reload, &s->store, &s->builder) != SVC_OK)
 		goto done;
-	}
 	if (start_upstream(s) != SVC_OK || dnsd_tcp_start(s, &s->tcp) != SVC_OK)
 		goto done;
 	if (s->opts.http != NULL && daemon_http_start(s->base, s->opts.http, is_ready,
@@ -200,7 +198,7 @@ main(int argc, char **argv)
 		log_msg(LL_ERROR, "cannot start the builder thread: %s", strerror(errno));
 		goto done;
 	}
-	log_msg(LL_INFO, "serving %s from %s with %u UDP threads", s->opts.domain, s->opts.zones,
+	log_msg(LL_INFO, "serving %s from %s with %u UDP threads", s->opts.domain, s->reload.zones,
 	        s->opts.threads);
 	event_base_dispatch(s->base);
 	rc = 0;

@@ -260,4 +260,6 @@ dnsd_metrics_text(void *arg, struct evbuffer *b)
 	prom_u64(b, "svcdns_upstream_errors_total", "{reason=\"failure\"}", us.failures);
 	prom_u64(b, "svcdns_upstream_errors_total", "{reason=\"malformed\"}", us.malformed);
 	prom_reloads(b, "svcdns", &s->reload);
+	if (s->opts.etcd.urls != NULL)
+		prom_store(b, "svcdns", &s->store);
 }

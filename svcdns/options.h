@@ -17,6 +17,7 @@
 struct dnsd_opts {
 	const char *config;
 	const char *zones;
+	struct daemon_etcd etcd;
 	const char *domain;
 	const char *http;
 	struct daemon_addr listen[DNSD_MAX_LISTEN];

@@ -36,7 +36,8 @@ struct dnsd_server {
 	struct dnsc *cache;
 	struct rrl *rrl; /* NULL: off */
 	struct daemon_reload reload;
-	struct builder *builder; /* rebuilds the model off the serving loops */
+	struct daemon_store store; /* with --etcd */
+	struct builder *builder;   /* rebuilds the model off the serving loops */
 	struct dnsd_upstream *up;
 	struct dnsd_tcp *tcp;
 	struct dnsd_udp *udp;
