@@ -428,7 +428,10 @@ on_config(void *arg, enum svc_status st, const json_t *resp, const char *why)
 			return;
 		}
 		etcdc_kv_free(&d);
-		if (etcdobj_config_differs(&w->o.flags, &stored, err, sizeof(err)) ||
+		/* A daemon without a cluster domain of its own (svcfwd) takes any. */
+		if (eff.domain[0] == '\0')
+			snprintf(eff.domain, sizeof(eff.domain), "%s", stored.domain);
+		if (etcdobj_config_differs(&eff, &stored, err, sizeof(err)) ||
 		    (w->o.flags.domain[0] != '\0' && strcmp(w->o.flags.domain, stored.domain))) {
 			if (w->o.flags.domain[0] != '\0' &&
 			    strcmp(w->o.flags.domain, stored.domain))
