@@ -75,7 +75,7 @@ etcdobj_key_parse(const char *prefix, const char *key, size_t len, enum cluster_
 	const char *p = key + pl + 1, *end = key + len;
 	char res[ETCDOBJ_KEY_MAX];
 
-	if (len <= pl + 1 || memcmp(key, prefix, pl) != 0 || key[pl] != '/')
+	if (len < pl + 1 || memcmp(key, prefix, pl) != 0 || key[pl] != '/')
 		return ETCDOBJ_OUTSIDE;
 	if ((size_t)(end - p) == 6 && !memcmp(p, "config", 6))
 		return ETCDOBJ_CONFIG;

@@ -36,6 +36,29 @@ struct fwd_next {
 
 /* Builder thread: a new snapshot becomes a delta of the plan for the main loop: only the
  * namespaces it changed are planned again. */
+/* The service CIDR comes from etcd's settings where no flag gave one: the local route follows
+ * it (on the builder thread: a few netlink calls, never on the serving loop). */
+static void
+follow_route(struct fwd_server *s, const struct cluster *c)
+{
+	char buf[NETADDR_STRLEN + 4];
+
+	if (s->opts.no_route || (c->config.n_service_cidrs == s->n_route_cidrs &&
+	                         !memcmp(c->config.service_cidrs, s->route_cidrs,
+	                                 s->n_route_cidrs * sizeof(s->route_cidrs[0]))))
+		return;
+	fwd_route_remove(s->route);
+	s->route = NULL;
+	memcpy(s->route_cidrs, c->config.service_cidrs, sizeof(s->route_cidrs));
+	s->n_route_cidrs = c->config.n_service_cidrs;
+	if (fwd_route_add(s->route_cidrs, s->n_route_cidrs, &s->route) != SVC_OK)
+		log_msg(LL_ERROR, "cannot add the local route for the service CIDR %s",
+		        netaddr_prefix_str(&s->route_cidrs[0], buf));
+	else
+		log_msg(LL_INFO, "the service CIDR is now %s (the cluster's settings)",
+		        netaddr_prefix_str(&s->route_cidrs[0], buf));
+}
+
 static enum svc_status
 plan_model(void *arg, const struct cluster *c, struct diag *d, char *summary, size_t len)
 {
@@ -48,6 +71,7 @@ plan_model(void *arg, const struct cluster *c, struct diag *d, char *summary, si
 
 	if (n == NULL)
 		goto done;
+	follow_route(s, c);
 	st = fwd_inc_update(s->inc, (struct cluster *)c, full, d, &delta);
 	if (st != SVC_OK)
 		goto done;
@@ -232,6 +256,8 @@ main(int argc, char **argv)
 	if (!s->opts.no_route && fwd_route_add(s->opts.ccfg.service_cidrs,
 	                                       s->opts.ccfg.n_service_cidrs, &s->route) != SVC_OK)
 		goto done;
+	memcpy(s->route_cidrs, s->opts.ccfg.service_cidrs, sizeof(s->route_cidrs));
+	s->n_route_cidrs = s->opts.ccfg.n_service_cidrs;
 	if (daemon_builder_create(&s->opts.etcd, s->opts.zones, &s->opts.ccfg, NULL,
 	                          RELOAD_DEBOUNCE_MS, &s->reload, &s->store, &s->builder) != SVC_OK)
 		goto done;

@@ -103,6 +103,8 @@ struct fwd_server {
 	struct daemon_reload reload;
 	struct daemon_store store; /* with --etcd */
 	struct fwd_route *route;
+	struct netaddr_prefix route_cidrs[2]; /* what ROUTE covers */
+	size_t n_route_cidrs;
 	struct htab health; /* health-check servers by port (health.c) */
 	struct event *sweep_ev;
 	/* TCP (tcp.c) */

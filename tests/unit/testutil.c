@@ -1,10 +1,15 @@
 /* testutil.c -- helpers shared by the unit tests. */
 #include "testutil.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -165,4 +170,67 @@ tu_rename(const char *dir, const char *from, const char *to)
 	snprintf(a, sizeof(a), "%s/%s", dir, from);
 	snprintf(b, sizeof(b), "%s/%s", dir, to);
 	assert_int_equal(rename(a, b), 0);
+}
+
+int
+tu_free_port(void)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+	close(fd);
+	return ntohs(a.sin_port);
+}
+
+bool
+tu_etcd_start(struct tu_etcd *e)
+{
+	char purl[64], cmd[160];
+	int i;
+
+	if (system("command -v etcd >/dev/null 2>&1") != 0)
+		return false;
+	e->dir = tu_tmpdir();
+	snprintf(e->url, sizeof(e->url), "http://127.0.0.1:%d", tu_free_port());
+	snprintf(purl, sizeof(purl), "http://127.0.0.1:%d", tu_free_port());
+	e->pid = fork();
+	assert_true(e->pid >= 0);
+	if (e->pid == 0) {
+		char log[4200], cluster[128];
+
+		snprintf(log, sizeof(log), "%s/log", e->dir);
+		snprintf(cluster, sizeof(cluster), "t=%s", purl);
+		if (freopen(log, "w", stdout) == NULL || freopen(log, "a", stderr) == NULL)
+			_exit(127);
+		execlp("etcd", "etcd", "--name", "t", "--data-dir", e->dir, "--listen-client-urls",
+		       e->url, "--advertise-client-urls", e->url, "--listen-peer-urls", purl,
+		       "--initial-advertise-peer-urls", purl, "--initial-cluster", cluster,
+		       (char *)NULL);
+		_exit(127);
+	}
+	/* Ready once etcdctl gets an answer. */
+	snprintf(cmd, sizeof(cmd), "ETCDCTL_API=3 etcdctl --endpoints=%s get x >/dev/null 2>&1",
+	         e->url);
+	for (i = 0; i < 150 && system(cmd) != 0; i++)
+		usleep(100 * 1000);
+	assert_true(i < 150);
+	return true;
+}
+
+void
+tu_etcd_stop(struct tu_etcd *e)
+{
+	if (e->pid > 0) {
+		kill(e->pid, SIGTERM);
+		waitpid(e->pid, NULL, 0);
+		e->pid = -1;
+	}
+	if (e->dir != NULL)
+		tu_rmrf(e->dir);
+	free(e->dir);
+	e->dir = NULL;
 }

@@ -46,4 +46,17 @@ void tu_rename(const char *dir, const char *from, const char *to);
  * other work on a busy machine must not count. */
 double tu_cpu_s(void);
 
+/* An etcd member of its own on free loopback ports, its data in a temporary directory: its
+ * client URL in URL (64 bytes). False when etcd is not installed (the test then exits 77);
+ * the test fails when it does not start. tu_etcd_stop ends it and removes its data. */
+struct tu_etcd {
+	int pid;
+	char *dir;
+	char url[64];
+};
+bool tu_etcd_start(struct tu_etcd *e);
+void tu_etcd_stop(struct tu_etcd *e);
+/* A free loopback TCP port now. */
+int tu_free_port(void);
+
 #endif
