@@ -35,9 +35,7 @@ int
 ctl_etcd_open(const struct ctl *ctl, struct ctl_etcd **out)
 {
 	struct ctl_etcd *e = calloc(1, sizeof(*e));
-	struct {
-		const char *a, *b, *c;
-	} tls = {ctl->etcd.cacert, ctl->etcd.cert, ctl->etcd.key};
+	struct etcdc_tls tls = {ctl->etcd.cacert, ctl->etcd.cert, ctl->etcd.key};
 	char err[512] = "";
 
 	*out = NULL;
@@ -49,9 +47,7 @@ ctl_etcd_open(const struct ctl *ctl, struct ctl_etcd **out)
 	snprintf(e->prefix, sizeof(e->prefix), "%s", ctl->etcd.prefix);
 	while (strlen(e->prefix) > 1 && e->prefix[strlen(e->prefix) - 1] == '/')
 		e->prefix[strlen(e->prefix) - 1] = '\0';
-	(void)tls;
-	snprintf(err, sizeof(err), "expected http://HOST:PORT[,...]");
-	if (etcdc_create(e->base, ctl->etcd.urls, &e->c) != SVC_OK) {
+	if (etcdc_create_tls(e->base, ctl->etcd.urls, &tls, err, sizeof(err), &e->c) != SVC_OK) {
 		fprintf(stderr, "error: --etcd %s: %s\n", ctl->etcd.urls, err);
 		ctl_etcd_close(e);
 		return -1;

@@ -1,4 +1,5 @@
 /* main.c -- svcctl: kubectl-style commands over the manifests in a zones directory. */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -198,6 +199,8 @@ main(int argc, char **argv)
 		return 1;
 	}
 	if (verb != NULL && ctl->etcd.urls != NULL) {
+		signal(SIGPIPE,
+		       SIG_IGN); /* a member closing a connection is an error, not an end */
 		bool writes = strcmp(verb, "get") != 0 && strcmp(verb, "check") != 0;
 
 		if (ctl_etcd_open(ctl, &ctl->e) != 0 ||

@@ -599,6 +599,7 @@ etcdwatch_create(struct event_base *base, const struct etcdwatch_opts *o, watch_
                  struct etcdwatch **out)
 {
 	struct etcdwatch *w = calloc(1, sizeof(*w));
+	struct etcdc_tls tls;
 	char err[512];
 	enum svc_status st;
 
@@ -618,8 +619,8 @@ etcdwatch_create(struct event_base *base, const struct etcdwatch_opts *o, watch_
 	/* "/svcdns/" and "/svcdns" are one prefix. */
 	while (strlen(w->prefix) > 1 && w->prefix[strlen(w->prefix) - 1] == '/')
 		w->prefix[strlen(w->prefix) - 1] = '\0';
-	st = etcdc_create(base, o->etcd->urls, &w->c);
-	snprintf(err, sizeof(err), "expected http://HOST:PORT[,...]");
+	tls = (struct etcdc_tls){o->etcd->cacert, o->etcd->cert, o->etcd->key};
+	st = etcdc_create_tls(base, o->etcd->urls, &tls, err, sizeof(err), &w->c);
 	if (st != SVC_OK) {
 		log_msg(LL_ERROR, "--etcd %s: %s", o->etcd->urls, err);
 		goto fail;

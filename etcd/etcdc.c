@@ -1,10 +1,17 @@
 /* etcdc.c -- etcd v3 over its JSON gateway (etcdc.h). */
 #include "etcdc.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/http.h>
 #include <limits.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,32 +20,76 @@
 #include "b64.h"
 #include "lru.h"
 
+/* Room for "TLS with HOST:PORT: ...". */
+#define TLS_WHY_LEN 400
+
+struct call;
+struct conn;
+
 struct endpoint {
 	char host[256];
 	uint16_t port;
-	struct evhttp_connection *conn;
+	bool tls;
+	struct conn *conn;   /* open, or opening; NULL: the next call opens one */
+	struct call *active; /* the call on CONN: one at a time, as evhttp does on a connection */
+	struct lru queue;    /* calls waiting for it, oldest first */
+};
+
+/* One TCP connection to a member, on a bufferevent of its own (with an SSL of its own for
+ * https). evhttp reconnects a connection that closed on the same bufferevent, so the same SSL:
+ * a conn is never reconnected. Once its TCP connection is over (failed, closed by the member)
+ * it is retired, and the next call opens another. */
+struct conn {
+	struct etcdc *c;
+	struct endpoint *ep; /* NULL: a watch's */
+	struct evhttp_connection *evcon;
+	struct bufferevent *bev; /* evcon's, freed with it (and its SSL) */
+	long verify_err;         /* the first check of the member's certificate that failed */
+	bool handshaken;         /* TLS: the handshake completed */
+	bool answered;           /* a response came on it */
+	bool closed;
+	struct lru_node node; /* in the client's retired conns */
 };
 
 struct call {
 	struct etcdc *c;
-	struct lru_node node; /* in the client's calls in flight (the order unused) */
+	struct lru_node node;    /* in the client's calls in flight (the order unused) */
+	struct lru_node wait;    /* in QUEUED's queue */
+	struct endpoint *queued; /* the endpoint it waits for, or NULL */
+	struct endpoint *at;     /* the endpoint it is on, or NULL */
 	char *path;
 	char *body; /* the request, kept to try the next endpoint */
 	size_t len;
 	size_t tries;
+	char tls_why[TLS_WHY_LEN]; /* the last TLS failure on the way, for the end's WHY */
 	etcdc_cb cb;
 	void *arg;
 };
 
 struct etcdc {
 	struct event_base *base;
+	SSL_CTX *ssl; /* NULL: neither https members nor TLS files */
 	struct endpoint ep[ETCDC_MAX_ENDPOINTS];
 	size_t n_ep;
 	size_t next; /* the endpoint the next call starts on: the last that answered */
 	struct lru calls;
+	struct lru retired; /* conns to free once out of evhttp's callbacks */
+	struct event *tick; /* frees RETIRED, starts calls waiting for an endpoint now free */
 };
 
-/* "http://host:port" into E. */
+static void __attribute__((format(printf, 3, 4)))
+say(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* "http://host:port" or "https://host:port" into E. */
 static bool
 parse_url(const char *url, size_t len, struct endpoint *e)
 {
@@ -47,9 +98,13 @@ parse_url(const char *url, size_t len, struct endpoint *e)
 	long v;
 	char *stop;
 
-	if (len < 8 || strncmp(p, "http://", 7) != 0)
+	e->tls = len > 8 && strncmp(p, "https://", 8) == 0;
+	if (e->tls)
+		p += 8;
+	else if (len > 7 && strncmp(p, "http://", 7) == 0)
+		p += 7;
+	else
 		return false;
-	p += 7;
 	if (end > p && end[-1] == '/')
 		end--;
 	colon = end;
@@ -70,41 +125,339 @@ parse_url(const char *url, size_t len, struct endpoint *e)
 	return true;
 }
 
-enum svc_status
-etcdc_create(struct event_base *base, const char *urls, struct etcdc **out)
+/* ---- TLS ---- */
+
+/* Keeps the first failed check for the conn's WHY: the handshake's own error only says that
+ * verification failed, and evhttp clears the SSL (SSL_clear) before the request hears of it. */
+static int
+on_verify(int ok, X509_STORE_CTX *store)
+{
+	SSL *ssl = X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx());
+	struct conn *k = ssl != NULL ? SSL_get_app_data(ssl) : NULL;
+
+	if (!ok && k != NULL && k->verify_err == X509_V_OK)
+		k->verify_err = X509_STORE_CTX_get_error(store);
+	return ok;
+}
+
+static void
+on_tls_info(const SSL *ssl, int where, int ret)
+{
+	struct conn *k = SSL_get_app_data(ssl);
+
+	(void)ret;
+	if ((where & SSL_CB_HANDSHAKE_DONE) && k != NULL)
+		k->handshaken = true;
+}
+
+/* An encrypted key would have OpenSSL prompt on the terminal: refuse instead. */
+static int
+no_passphrase(char *buf, int size, int rwflag, void *arg)
+{
+	(void)buf;
+	(void)size;
+	(void)rwflag;
+	(void)arg;
+	return -1;
+}
+
+/* The reason of OpenSSL's oldest error (the cause; later ones say what it broke). */
+static const char *
+ssl_reason(void)
+{
+	const char *r = ERR_reason_error_string(ERR_peek_error());
+
+	return r != NULL ? r : "unknown error";
+}
+
+/* The client's SSL_CTX: TLS 1.2 or later, members verified against CACERT (NULL: the system's
+ * store), the client's certificate and key when given. */
+static enum svc_status
+tls_ctx(const struct etcdc_tls *tls, SSL_CTX **out, char *err, size_t errlen)
+{
+	const char *cacert = tls ? tls->cacert : NULL, *cert = tls ? tls->cert : NULL,
+	           *key = tls ? tls->key : NULL;
+	SSL_CTX *ctx = NULL;
+	enum svc_status st = SVC_EINVAL;
+
+	*out = NULL;
+	if ((cert == NULL) != (key == NULL)) {
+		say(err, errlen, "a client certificate needs its key, and a key its certificate");
+		goto done;
+	}
+	st = SVC_ENOMEM;
+	ctx = SSL_CTX_new(TLS_client_method());
+	if (ctx == NULL || SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1) {
+		say(err, errlen, "out of memory");
+		goto done;
+	}
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, on_verify);
+	SSL_CTX_set_info_callback(ctx, on_tls_info);
+	SSL_CTX_set_default_passwd_cb(ctx, no_passphrase);
+	st = SVC_EIO;
+	if (cacert != NULL ? SSL_CTX_load_verify_locations(ctx, cacert, NULL) != 1
+	                   : SSL_CTX_set_default_verify_paths(ctx) != 1) {
+		say(err, errlen, "cannot load the CA certificates %s: %s",
+		    cacert ? cacert : "(the system's)", ssl_reason());
+		goto done;
+	}
+	if (cert != NULL && SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
+		say(err, errlen, "cannot load the client certificate %s: %s", cert, ssl_reason());
+		goto done;
+	}
+	if (key != NULL && SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
+		say(err, errlen, "cannot load the client key %s: %s", key, ssl_reason());
+		goto done;
+	}
+	if (key != NULL && SSL_CTX_check_private_key(ctx) != 1) {
+		say(err, errlen, "the client key %s does not match the certificate %s: %s", key,
+		    cert, ssl_reason());
+		goto done;
+	}
+	*out = ctx;
+	ctx = NULL;
+	st = SVC_OK;
+done:
+	SSL_CTX_free(ctx);
+	ERR_clear_error(); /* nothing of ours left for the next OpenSSL user to misread */
+	return st;
+}
+
+/* A fresh SSL for a connection to E: the member's certificate must name E's host (an address
+ * as an IP SAN), and a name goes in SNI (RFC 6066 has no SNI for addresses). */
+static SSL *
+tls_new(SSL_CTX *ctx, const struct endpoint *e, struct conn *k)
+{
+	SSL *ssl = SSL_new(ctx);
+	X509_VERIFY_PARAM *vp = ssl != NULL ? SSL_get0_param(ssl) : NULL;
+	unsigned char ip[16];
+	bool ok;
+
+	if (ssl == NULL)
+		return NULL;
+	SSL_set_app_data(ssl, k);
+	if (inet_pton(AF_INET, e->host, ip) == 1 || inet_pton(AF_INET6, e->host, ip) == 1) {
+		ok = X509_VERIFY_PARAM_set1_ip_asc(vp, e->host) == 1;
+	} else {
+		X509_VERIFY_PARAM_set_hostflags(vp, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+		ok = X509_VERIFY_PARAM_set1_host(vp, e->host, 0) == 1 &&
+		     SSL_set_tlsext_host_name(ssl, e->host) == 1;
+	}
+	if (!ok) {
+		SSL_free(ssl);
+		ERR_clear_error();
+		return NULL;
+	}
+	return ssl;
+}
+
+/* Why TLS failed on K, a conn to E that failed, into WHY: false when TLS saw nothing wrong
+ * (the TCP connection failed or was closed). */
+static bool
+tls_failure(struct conn *k, const struct endpoint *e, char *why, size_t size)
+{
+	unsigned long err, cause = 0;
+
+	if (!e->tls)
+		return false;
+	/* Newest first: the last taken is the earliest, the cause (the bufferevent also keeps
+	 * SSL_get_error's code, which is no library's error). */
+	while ((err = bufferevent_get_openssl_error(k->bev)) != 0)
+		if (ERR_GET_LIB(err) != 0)
+			cause = err;
+	if (k->verify_err != X509_V_OK)
+		snprintf(why, size, "TLS with %s:%u: the member's certificate: %s", e->host,
+		         e->port, X509_verify_cert_error_string(k->verify_err));
+	else if (cause != 0)
+		snprintf(why, size, "TLS with %s:%u: %s", e->host, e->port,
+		         ERR_reason_error_string(cause) ? ERR_reason_error_string(cause)
+		                                        : "an error");
+	else if (k->handshaken && !k->answered)
+		/* With TLS 1.3 the member checks the client's certificate after the client is done
+		 * with the handshake; its alert may be lost when it resets the connection. */
+		snprintf(why, size, "TLS with %s:%u: the member dropped the connection after %s",
+		         e->host, e->port,
+		         SSL_CTX_get0_certificate(k->c->ssl) == NULL
+		                 ? "the handshake (it may want a client certificate)"
+		                 : "the handshake");
+	else
+		return false;
+	return true;
+}
+
+/* ---- connections ---- */
+
+static void on_close(struct evhttp_connection *evcon, void *arg);
+
+/* A connection to E (not yet connected: the first request connects it), timing out after
+ * TIMEOUT_S; EP (NULL for a watch's) hears when it closes. */
+static struct conn *
+conn_new(struct etcdc *c, struct endpoint *e, struct endpoint *ep, int timeout_s)
+{
+	struct conn *k = calloc(1, sizeof(*k));
+	/* Deferred callbacks: a connection that fails at once (refused, no such host) reports it
+	 * from the loop, never from within evhttp_make_request. */
+	int opts = BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS;
+	SSL *ssl;
+
+	if (k == NULL)
+		return NULL;
+	k->c = c;
+	k->ep = ep;
+	k->verify_err = X509_V_OK;
+	if (!e->tls) {
+		k->bev = bufferevent_socket_new(c->base, -1, opts);
+	} else if ((ssl = tls_new(c->ssl, e, k)) != NULL) {
+		/* CLOSE_ON_FREE: the SSL goes with the bufferevent, on failure here too. */
+		k->bev = bufferevent_openssl_socket_new(c->base, -1, ssl,
+		                                        BUFFEREVENT_SSL_CONNECTING, opts);
+		/* The gateway sizes every body (Content-Length or chunks), so a close without
+		 * close_notify cannot cut one short: let it be the end of file it is. */
+		if (k->bev != NULL)
+			bufferevent_openssl_set_allow_dirty_shutdown(k->bev, 1);
+	}
+	k->evcon = k->bev ? evhttp_connection_base_bufferevent_new(c->base, NULL, k->bev, e->host,
+	                                                           e->port)
+	                  : NULL;
+	if (k->evcon == NULL) {
+		if (k->bev != NULL)
+			bufferevent_free(k->bev);
+		free(k);
+		return NULL;
+	}
+	evhttp_connection_set_timeout(k->evcon, timeout_s);
+	if (ep != NULL) {
+		/* Not on a watch's: evhttp counts the size over all of a stream's chunks. */
+		evhttp_connection_set_max_body_size(k->evcon, ETCDC_MAX_BODY);
+		evhttp_connection_set_max_headers_size(k->evcon, 64 * 1024);
+		evhttp_connection_set_closecb(k->evcon, on_close, k);
+	}
+	return k;
+}
+
+/* Free K now: a request on it goes without its callback. */
+static void
+conn_free(struct conn *k)
+{
+	SSL *ssl = bufferevent_openssl_get_ssl(k->bev);
+
+	/* The SSL may outlive K a moment: the bufferevent is freed from the loop. */
+	if (ssl != NULL)
+		SSL_set_app_data(ssl, NULL);
+	evhttp_connection_set_closecb(k->evcon, NULL, NULL);
+	evhttp_connection_free(k->evcon);
+	free(k);
+}
+
+/* E's connection is over: freed from the loop (we may be in its callbacks). */
+static void
+conn_retire(struct endpoint *e)
+{
+	struct conn *k = e->conn;
+
+	e->conn = NULL;
+	lru_push(&k->c->retired, &k->node);
+	event_active(k->c->tick, EV_TIMEOUT, 0);
+}
+
+static void
+on_close(struct evhttp_connection *evcon, void *arg)
+{
+	struct conn *k = arg;
+
+	(void)evcon;
+	k->closed = true;
+	/* Idle: retire it now. With a request on it, the request fails (or ends, when the member
+	 * said it closes) and its end retires it. */
+	if (k->ep->conn == k && k->ep->active == NULL)
+		conn_retire(k->ep);
+}
+
+/* ---- the client ---- */
+
+static void on_tick(evutil_socket_t fd, short what, void *arg);
+
+static enum svc_status
+create(struct event_base *base, const char *urls, bool https, const struct etcdc_tls *tls,
+       char *err, size_t errlen, struct etcdc **out)
 {
 	struct etcdc *c = calloc(1, sizeof(*c));
 	const char *p = urls;
+	bool any_tls = false;
+	enum svc_status st = SVC_ENOMEM;
 
 	*out = NULL;
-	if (c == NULL)
-		return SVC_ENOMEM;
+	say(err, errlen, "%s", "");
+	if (c == NULL || (c->tick = event_new(base, -1, 0, on_tick, c)) == NULL) {
+		say(err, errlen, "out of memory");
+		goto done;
+	}
 	c->base = base;
 	lru_init(&c->calls);
+	lru_init(&c->retired);
+	st = SVC_EINVAL;
 	while (*p != '\0') {
 		size_t len = strcspn(p, ",");
+		struct endpoint *e;
 
-		if (c->n_ep == ETCDC_MAX_ENDPOINTS || !parse_url(p, len, &c->ep[c->n_ep])) {
-			free(c);
-			return SVC_EINVAL;
+		if (c->n_ep == ETCDC_MAX_ENDPOINTS) {
+			say(err, errlen, "more than %d etcd URLs", ETCDC_MAX_ENDPOINTS);
+			goto done;
 		}
+		e = &c->ep[c->n_ep];
+		if (!parse_url(p, len, e) || (e->tls && !https)) {
+			say(err, errlen, "not an http%s://host:port URL: %.*s", https ? "(s)" : "",
+			    (int)(len < 200 ? len : 200), p);
+			goto done;
+		}
+		any_tls |= e->tls;
+		lru_init(&e->queue);
 		c->n_ep++;
 		p += len;
 		if (*p == ',')
 			p++;
 	}
 	if (c->n_ep == 0) {
-		free(c);
-		return SVC_EINVAL;
+		say(err, errlen, "no etcd URL");
+		goto done;
+	}
+	/* Files given are loaded even for http members only: a mistake shows now, not later. */
+	if (any_tls || tls != NULL) {
+		st = tls_ctx(tls, &c->ssl, err, errlen);
+		if (st != SVC_OK)
+			goto done;
 	}
 	*out = c;
-	return SVC_OK;
+	c = NULL;
+	st = SVC_OK;
+done:
+	if (c != NULL) {
+		if (c->tick != NULL)
+			event_free(c->tick);
+		free(c);
+	}
+	return st;
+}
+
+enum svc_status
+etcdc_create(struct event_base *base, const char *urls, struct etcdc **out)
+{
+	return create(base, urls, false, NULL, NULL, 0, out);
+}
+
+enum svc_status
+etcdc_create_tls(struct event_base *base, const char *urls, const struct etcdc_tls *tls, char *err,
+                 size_t errlen, struct etcdc **out)
+{
+	return create(base, urls, true, tls, err, errlen, out);
 }
 
 static void
 call_free(struct call *k)
 {
 	lru_remove(&k->c->calls, &k->node);
+	if (k->queued != NULL)
+		lru_remove(&k->queued->queue, &k->wait);
 	free(k->path);
 	free(k->body);
 	free(k);
@@ -115,34 +468,27 @@ etcdc_destroy(struct etcdc *c)
 {
 	if (c == NULL)
 		return;
-	/* Freeing a connection frees its requests without their callbacks. */
+	/* Freeing a connection frees its request without its callback. */
 	for (size_t i = 0; i < c->n_ep; i++)
 		if (c->ep[i].conn != NULL)
-			evhttp_connection_free(c->ep[i].conn);
+			conn_free(c->ep[i].conn);
+	while (c->retired.oldest != NULL) {
+		struct conn *k = lru_item(c->retired.oldest, struct conn, node);
+
+		lru_remove(&c->retired, &k->node);
+		conn_free(k);
+	}
 	while (c->calls.oldest != NULL)
 		call_free(lru_item(c->calls.oldest, struct call, node));
+	event_free(c->tick);
+	SSL_CTX_free(c->ssl); /* the SSLs of connections still being freed hold their own count */
 	free(c);
-}
-
-static struct evhttp_connection *
-conn_of(struct etcdc *c, size_t i)
-{
-	struct endpoint *e = &c->ep[i];
-
-	if (e->conn == NULL) {
-		e->conn = evhttp_connection_base_new(c->base, NULL, e->host, e->port);
-		if (e->conn != NULL) {
-			evhttp_connection_set_timeout(e->conn, ETCDC_TIMEOUT_S);
-			evhttp_connection_set_max_body_size(e->conn, ETCDC_MAX_BODY);
-			evhttp_connection_set_max_headers_size(e->conn, 64 * 1024);
-		}
-	}
-	return e->conn;
 }
 
 static void send_call(struct call *k);
 
-/* The call ends: its callback, then it goes. */
+/* The call ends: its callback, then it goes. The callback may destroy the client: callers do
+ * nothing after this. */
 static void
 finish(struct call *k, enum svc_status st, const json_t *resp, const char *why)
 {
@@ -158,11 +504,22 @@ on_response(struct evhttp_request *req, void *arg)
 {
 	struct call *k = arg;
 	struct etcdc *c = k->c;
+	struct endpoint *e = k->at;
 	int code = req != NULL ? evhttp_request_get_response_code(req) : 0;
 	json_t *resp = NULL, *err;
 	json_error_t je;
-	char why[256];
+	char why[TLS_WHY_LEN + 64];
 
+	k->at = NULL;
+	e->active = NULL;
+	if (code != 0)
+		e->conn->answered = true;
+	if (code == 0)
+		tls_failure(e->conn, e, k->tls_why, sizeof(k->tls_why));
+	if (code == 0 || e->conn->closed)
+		conn_retire(e);
+	else if (e->queue.oldest != NULL)
+		event_active(c->tick, EV_TIMEOUT, 0);
 	if (code == 0 || code == 503 || code == 502) {
 		/* No answer, or a member without a leader: the next member. */
 		k->tries++;
@@ -171,8 +528,10 @@ on_response(struct evhttp_request *req, void *arg)
 			send_call(k);
 			return;
 		}
-		finish(k, SVC_EIO, NULL,
-		       code == 0 ? "no etcd member answered" : "no etcd member has a leader");
+		snprintf(why, sizeof(why), "%s%s%s",
+		         code == 0 ? "no etcd member answered" : "no etcd member has a leader",
+		         k->tls_why[0] ? "; " : "", k->tls_why);
+		finish(k, SVC_EIO, NULL, why);
 		return;
 	}
 	{
@@ -204,27 +563,89 @@ on_response(struct evhttp_request *req, void *arg)
 	json_decref(resp);
 }
 
+/* K on E, which is free. */
 static void
-send_call(struct call *k)
+start(struct endpoint *e, struct call *k)
 {
 	struct etcdc *c = k->c;
-	size_t i = c->next;
-	struct evhttp_connection *conn = conn_of(c, i);
-	struct evhttp_request *req = conn ? evhttp_request_new(on_response, k) : NULL;
+	struct evhttp_request *req;
 	struct evkeyvalq *h;
 	char host[300];
 
+	if (e->conn == NULL)
+		e->conn = conn_new(c, e, e, ETCDC_TIMEOUT_S);
+	req = e->conn ? evhttp_request_new(on_response, k) : NULL;
 	if (req == NULL) {
+		event_active(c->tick, EV_TIMEOUT, 0); /* for the calls waiting for E */
 		finish(k, SVC_ENOMEM, NULL, "out of memory");
 		return;
 	}
 	h = evhttp_request_get_output_headers(req);
-	snprintf(host, sizeof(host), "%s:%u", c->ep[i].host, c->ep[i].port);
+	snprintf(host, sizeof(host), "%s:%u", e->host, e->port);
 	evhttp_add_header(h, "Host", host);
 	evhttp_add_header(h, "Content-Type", "application/json");
 	evbuffer_add(evhttp_request_get_output_buffer(req), k->body, k->len);
-	if (evhttp_make_request(conn, req, EVHTTP_REQ_POST, k->path) != 0)
-		finish(k, SVC_EIO, NULL, "cannot send to etcd"); /* REQ is freed by libevent */
+	e->active = k;
+	k->at = e;
+	/* 0 even when it cannot connect: that comes to on_response, from the loop. */
+	if (evhttp_make_request(e->conn->evcon, req, EVHTTP_REQ_POST, k->path) != 0) {
+		/* Out of memory: REQ is freed by libevent (or, failing to connect, lost). */
+		e->active = NULL;
+		k->at = NULL;
+		conn_retire(e);
+		finish(k, SVC_EIO, NULL, "cannot send to etcd");
+	}
+}
+
+/* To the endpoint the next call starts on: now when it is free, else after the calls on it
+ * and waiting for it (an endpoint free with calls waiting has a tick coming to start them). */
+static void
+send_call(struct call *k)
+{
+	struct endpoint *e = &k->c->ep[k->c->next];
+
+	if (e->active == NULL && e->queue.oldest == NULL) {
+		start(e, k);
+		return;
+	}
+	k->queued = e;
+	lru_push(&e->queue, &k->wait);
+}
+
+/* Out of evhttp's callbacks: free the retired conns, and start a waiting call on an endpoint
+ * now free (one per tick, since starting it may end it: the next tick does the rest). */
+static void
+on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct etcdc *c = arg;
+	struct endpoint *e = NULL;
+
+	(void)fd;
+	(void)what;
+	while (c->retired.oldest != NULL) {
+		struct conn *k = lru_item(c->retired.oldest, struct conn, node);
+
+		lru_remove(&c->retired, &k->node);
+		conn_free(k);
+	}
+	for (size_t i = 0; i < c->n_ep; i++) {
+		struct endpoint *x = &c->ep[i];
+
+		if (x->active != NULL || x->queue.oldest == NULL)
+			continue;
+		if (e != NULL) {
+			event_active(c->tick, EV_TIMEOUT, 0);
+			break;
+		}
+		e = x;
+	}
+	if (e != NULL) {
+		struct call *k = lru_item(e->queue.oldest, struct call, wait);
+
+		lru_remove(&e->queue, &k->wait);
+		k->queued = NULL;
+		start(e, k);
+	}
 }
 
 enum svc_status
@@ -255,7 +676,8 @@ etcdc_call(struct etcdc *c, const char *path, json_t *body, etcdc_cb cb, void *a
 
 struct etcdc_watch {
 	struct etcdc *c;
-	struct evhttp_connection *conn;
+	const struct endpoint *e;
+	struct conn *conn;
 	struct evhttp_request *req;
 	struct evbuffer *line; /* what came of a message not yet whole */
 	etcdc_watch_cb cb;
@@ -273,7 +695,7 @@ watch_free_now(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	if (w->conn != NULL)
-		evhttp_connection_free(w->conn); /* its request too, without a callback */
+		conn_free(w->conn); /* its request too, without a callback */
 	evbuffer_free(w->line);
 	free(w);
 }
@@ -363,14 +785,17 @@ on_watch_done(struct evhttp_request *req, void *arg)
 {
 	struct etcdc_watch *w = arg;
 	int code = req != NULL ? evhttp_request_get_response_code(req) : 0;
-	char why[96];
+	char why[TLS_WHY_LEN + 16], tls[TLS_WHY_LEN];
 
 	w->req = NULL;
 	if (code == 0)
 		w->c->next = (w->c->next + 1) % w->c->n_ep; /* the next open tries another */
-	snprintf(why, sizeof(why),
-	         code == 0 ? "watch: no answer from etcd" : "watch: the stream ended (HTTP %d)",
-	         code);
+	if (code == 0 && tls_failure(w->conn, w->e, tls, sizeof(tls)))
+		snprintf(why, sizeof(why), "watch: %s", tls);
+	else if (code == 0)
+		snprintf(why, sizeof(why), "watch: no answer from etcd");
+	else
+		snprintf(why, sizeof(why), "watch: the stream ended (HTTP %d)", code);
 	watch_end(w, SVC_EIO, why);
 }
 
@@ -380,7 +805,7 @@ etcdc_watch(struct etcdc *c, json_t *create, etcdc_watch_cb cb, void *arg, struc
 	struct etcdc_watch *w = calloc(1, sizeof(*w));
 	json_t *body = json_pack("{s:o}", "create_request", create);
 	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-	const struct endpoint *e = &c->ep[c->next];
+	struct endpoint *e = &c->ep[c->next];
 	struct evkeyvalq *h;
 	char host[300];
 
@@ -389,13 +814,13 @@ etcdc_watch(struct etcdc *c, json_t *create, etcdc_watch_cb cb, void *arg, struc
 	if (w == NULL || text == NULL || (w->line = evbuffer_new()) == NULL)
 		goto fail;
 	w->c = c;
+	w->e = e;
 	w->cb = cb;
 	w->arg = arg;
-	w->conn = evhttp_connection_base_new(c->base, NULL, e->host, e->port);
+	w->conn = conn_new(c, e, NULL, ETCDC_WATCH_IDLE_S);
 	w->req = w->conn ? evhttp_request_new(on_watch_done, w) : NULL;
 	if (w->req == NULL)
 		goto fail;
-	evhttp_connection_set_timeout(w->conn, ETCDC_WATCH_IDLE_S);
 	evhttp_request_set_chunked_cb(w->req, on_watch_chunk);
 	h = evhttp_request_get_output_headers(w->req);
 	snprintf(host, sizeof(host), "%s:%u", e->host, e->port);
@@ -404,7 +829,7 @@ etcdc_watch(struct etcdc *c, json_t *create, etcdc_watch_cb cb, void *arg, struc
 	evbuffer_add(evhttp_request_get_output_buffer(w->req), text, strlen(text));
 	free(text);
 	text = NULL;
-	if (evhttp_make_request(w->conn, w->req, EVHTTP_REQ_POST, "/v3/watch") != 0) {
+	if (evhttp_make_request(w->conn->evcon, w->req, EVHTTP_REQ_POST, "/v3/watch") != 0) {
 		w->req = NULL; /* freed by libevent */
 		goto fail;
 	}
@@ -416,7 +841,7 @@ fail:
 		if (w->req != NULL)
 			evhttp_request_free(w->req);
 		if (w->conn != NULL)
-			evhttp_connection_free(w->conn);
+			conn_free(w->conn);
 		if (w->line != NULL)
 			evbuffer_free(w->line);
 		free(w);

@@ -1,9 +1,13 @@
 /* etcdc.h -- an etcd v3 client over its JSON gateway (etcd 3.4: POST /v3/kv/range, /v3/kv/txn,
- * /v3/kv/deleterange, /v3/lease/..., a JSON body each), on the caller's libevent loop. Keys and
- * values are bytes (base64 on the wire); int64s come back as strings. A call that fails on one
- * endpoint (no connection, an HTTP error from a member without quorum) is tried on the next;
- * every call ends in exactly one callback. Responses are bounded (ETCDC_MAX_BODY) and time out
- * (ETCDC_TIMEOUT_S). */
+ * /v3/kv/deleterange, /v3/lease/..., a JSON body each), on the caller's libevent loop, over http
+ * or https (TLS 1.2 or later, the member's certificate verified against its host, optionally a
+ * client certificate). Keys and values are bytes (base64 on the wire); int64s come back as
+ * strings. A call that fails on one endpoint (no connection, a failed TLS handshake, an HTTP
+ * error from a member without quorum) is tried on the next; every call ends in exactly one
+ * callback. Calls to a member go one at a time over one kept-alive connection (a closed one is
+ * replaced by a new one, with a new TLS handshake). Responses are bounded (ETCDC_MAX_BODY) and
+ * time out (ETCDC_TIMEOUT_S). Writing to a connection the member closed raises SIGPIPE: the
+ * process must ignore it. */
 #ifndef ETCDC_H
 #define ETCDC_H
 
@@ -21,14 +25,30 @@
 struct etcdc;
 
 /* A client of the members at URLS ("http://127.0.0.1:2379,http://10.0.0.2:2379"). SVC_EINVAL
- * for a URL that is not http://host:port (or too many of them). */
+ * for a URL that is not http://host:port (https: etcdc_create_tls), or too many of them. */
 enum svc_status etcdc_create(struct event_base *base, const char *urls, struct etcdc **out);
-/* Calls in flight end without their callbacks. */
+
+/* Files for TLS (NULL: not given). CACERT verifies the members; CERT and KEY are the client's
+ * certificate (client-certificate authentication, as Kubernetes runs etcd). */
+struct etcdc_tls {
+	const char *cacert, *cert, *key;
+};
+/* As etcdc_create, with TLS for https:// URLs. ERR (ERRLEN bytes; "" on success) gets a
+ * one-line reason on failure, naming the file for a certificate or key that cannot be loaded
+ * (SVC_EIO) or the URL that is not http(s)://host:port (SVC_EINVAL). An https URL with TLS == NULL
+ * uses the system's CA store; CERT without KEY (or the reverse) is SVC_EINVAL. Files given are
+ * loaded (and checked) even when every URL is http. A member's certificate must name the URL's
+ * host: a DNS name (also sent as SNI) or, for an address, an IP address SAN. */
+enum svc_status etcdc_create_tls(struct event_base *base, const char *urls,
+                                 const struct etcdc_tls *tls, char *err, size_t errlen,
+                                 struct etcdc **out);
+/* Calls in flight end without their callbacks. Cancel the watches first. */
 void etcdc_destroy(struct etcdc *c);
 
 /* ST SVC_OK: RESP is the response body, valid during the callback. Else RESP is NULL and WHY
- * says what failed (SVC_EIO: no member answered; SVC_EINVAL: an answer that is not the JSON
- * object asked for, or the gateway's error, whose message is WHY). */
+ * says what failed (SVC_EIO: no member answered, with the last TLS failure on the way if any,
+ * "TLS with host:port: ..."; SVC_EINVAL: an answer that is not the JSON object asked for, or
+ * the gateway's error, whose message is WHY). The callback may destroy the client. */
 typedef void (*etcdc_cb)(void *arg, enum svc_status st, const json_t *resp, const char *why);
 
 /* POST BODY (taken, even on failure) to PATH ("/v3/kv/range"). SVC_ENOMEM: no callback. */

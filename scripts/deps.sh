@@ -5,6 +5,7 @@ set -euo pipefail
 PACKAGES=(
 	build-essential cmake pkg-config
 	libevent-dev libldns-dev libc-ares-dev libyaml-dev libcmocka-dev libjansson-dev
+	libssl-dev openssl
 	etcd-server etcd-client
 	bind9-dnsutils knot-dnsutils ldnsutils nsd curl python3 iproute2
 	iperf3

@@ -3,6 +3,7 @@
  * settings, listing again; and the property that what the watch made equals what a fresh list
  * makes, after random puts and deletes. */
 #include <event2/event.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -276,6 +277,7 @@ main(void)
 	        cmocka_unit_test(test_watch_equals_list),
 	};
 
+	signal(SIGPIPE, SIG_IGN);
 	log_init("test_etcdwatch");
 	log_set_level(LL_ERROR);
 	if (!tu_etcd_start(&etcd)) {
