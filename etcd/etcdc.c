@@ -165,8 +165,12 @@ no_passphrase(char *buf, int size, int rwflag, void *arg)
 static const char *
 ssl_reason(void)
 {
-	const char *r = ERR_reason_error_string(ERR_peek_error());
+	unsigned long e = ERR_peek_error();
+	const char *r = ERR_reason_error_string(e);
 
+	/* A file that cannot be opened is a system error, its reason the errno. */
+	if (r == NULL && ERR_GET_LIB(e) == ERR_LIB_SYS)
+		return strerror(ERR_GET_REASON(e));
 	return r != NULL ? r : "unknown error";
 }
 
