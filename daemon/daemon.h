@@ -171,12 +171,16 @@ void daemon_http_stop(struct daemon_http *h);
 
 /* --check: load ZONES with CFG, let VIEW build the daemon's own view of it (its zone, its
  * plan; problems it finds go to D) and describe it, print every problem and "ZONES: ok:
- * <summary>". The exit status. */
+ * <summary>". With ETCD naming members, what is checked is a list of etcd as the daemon makes
+ * it (DOMAIN: the cluster domain its settings must have; NULL: any), given up after 30 s. The
+ * exit status. */
 struct cluster;
 struct cluster_config;
 typedef enum svc_status (*daemon_apply_fn)(void *arg, const struct cluster *c, struct diag *d,
                                            char *summary, size_t len);
-int daemon_check(const char *zones, const struct cluster_config *cfg, daemon_apply_fn view,
+struct daemon_etcd;
+int daemon_check(const char *zones, const struct daemon_etcd *etcd,
+                 const struct cluster_config *cfg, const char *domain, daemon_apply_fn view,
                  void *arg);
 
 /* Reloads, the same in both daemons: the watcher's callback (on the builder thread) logs the

@@ -2,6 +2,7 @@
  * daemon's own view, report, exit status) and reloads (log the problems, count, apply the fresh
  * snapshot or keep serving the last good one, say how long it took). */
 #include <errno.h>
+#include <event2/event.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <string.h>
@@ -12,17 +13,94 @@
 #include "daemon.h"
 #include "etcdwatch.h"
 
+#define CHECK_ETCD_TIMEOUT_S 30
+
+static void
+on_check_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	event_base_loopbreak(arg);
+}
+
+/* --check with --etcd: the first snapshot of a list, as the daemon would make it. */
+struct check_etcd {
+	struct event_base *base;
+	struct cluster *c;
+	struct diag *d;
+};
+
+static void
+on_check_snapshot(struct cluster *fresh, const struct diag *d, void *arg)
+{
+	struct check_etcd *k = arg;
+
+	k->c = fresh;
+	for (size_t i = 0; i < d->n; i++)
+		diag_add(k->d, d->entries[i].level, d->entries[i].file, d->entries[i].line,
+		         d->entries[i].col, d->entries[i].field, "%s", d->entries[i].message);
+	event_base_loopbreak(k->base);
+}
+
+static enum svc_status
+check_load_etcd(const struct daemon_etcd *etcd, const struct cluster_config *cfg,
+                const char *domain, struct diag *d, struct cluster **out)
+{
+	struct check_etcd k = {.d = d};
+	struct etcdwatch_opts eo = {.etcd = etcd, .debounce_ms = 0};
+	struct etcdwatch *w = NULL;
+	struct event *deadline = NULL;
+	enum svc_status st = SVC_ENOMEM;
+
+	eo.flags.cfg = *cfg;
+	eo.flags.cfg.require_allocated = true;
+	eo.flags.cfg.skip_endpoints_view = true;
+	snprintf(eo.flags.domain, sizeof(eo.flags.domain), "%s", domain ? domain : "");
+	k.base = event_base_new();
+	if (k.base == NULL)
+		goto done;
+	st = etcdwatch_create(k.base, &eo, on_check_snapshot, &k, &w);
+	if (st != SVC_OK)
+		goto done;
+	/* What cannot be read within this is reported as it is (the log says why). */
+	deadline = evtimer_new(k.base, on_check_deadline, k.base);
+	if (deadline == NULL ||
+	    evtimer_add(deadline, &(struct timeval){.tv_sec = CHECK_ETCD_TIMEOUT_S}) != 0) {
+		st = SVC_ENOMEM;
+		goto done;
+	}
+	etcdwatch_reload(w);
+	event_base_dispatch(k.base);
+	/* As cluster_load: an invalid key makes the check fail, though the rest would serve. */
+	st = k.c == NULL ? SVC_EIO : d->errors > 0 ? SVC_EINVAL : SVC_OK;
+	*out = k.c;
+done:
+	if (deadline != NULL)
+		event_free(deadline);
+	etcdwatch_destroy(w);
+	if (k.base != NULL)
+		event_base_free(k.base);
+	return st;
+}
+
 int
-daemon_check(const char *zones, const struct cluster_config *cfg, daemon_apply_fn view, void *arg)
+daemon_check(const char *zones, const struct daemon_etcd *etcd, const struct cluster_config *cfg,
+             const char *domain, daemon_apply_fn view, void *arg)
 {
 	struct diag d;
 	struct cluster *c = NULL;
 	enum svc_status st;
-	char summary[512] = "";
+	char summary[512] = "", name[300];
 	int rc = 1;
 
 	diag_init(&d);
-	st = cluster_load(zones, cfg, &d, &c);
+	if (etcd->urls != NULL) {
+		snprintf(name, sizeof(name), "etcd %.200s%.80s", etcd->urls, etcd->prefix);
+		zones = name;
+		st = check_load_etcd(etcd, cfg, domain, &d, &c);
+	} else {
+		st = cluster_load(zones, cfg, &d, &c);
+	}
 	if (st == SVC_OK && c != NULL)
 		st = view(arg, c, &d, summary, sizeof(summary));
 	diag_sort(&d);

@@ -230,7 +230,8 @@ main(int argc, char **argv)
 	if (fwd_opts_parse(&s->opts, argc, argv) != SVC_OK)
 		return 2;
 	if (s->opts.check)
-		return daemon_check(s->opts.zones, &s->opts.ccfg, check_model, &s->opts);
+		return daemon_check(s->opts.zones, &s->opts.etcd, &s->opts.ccfg, NULL, check_model,
+		                    &s->opts);
 	daemon_reload_init(&s->reload, s->opts.zones, plan_model, s);
 	s->reload.deferred = true; /* applied on the main loop, by apply_plan */
 	signal(SIGPIPE, SIG_IGN);

@@ -159,7 +159,8 @@ main(int argc, char **argv)
 	if (dnsd_server_init(s) != SVC_OK)
 		return 1;
 	if (s->opts.check) {
-		rc = daemon_check(s->opts.zones, &s->opts.ccfg, check_model, s);
+		rc = daemon_check(s->opts.zones, &s->opts.etcd, &s->opts.ccfg, s->opts.domain,
+		                  check_model, s);
 		dnsd_server_deinit(s);
 		return rc;
 	}

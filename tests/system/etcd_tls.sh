@@ -100,6 +100,17 @@ printf 'apiVersion: v1\nkind: Service\nmetadata: {name: tls-new, namespace: shop
 new() { [ "$(answer tls-new.shop.svc.cluster.local)" == 10.96.201.1 ]; }
 expect_true "... and follows its changes" poll 5000 new
 
+out=$("$SVCDNS" --config "$WORK/svcdns.yaml" --check 2>&1)
+expect_true "svcdns --check lists etcd and says ok: $out" grep -q "^etcd https://127.0.0.1:$CPORT/svcdns: ok: 9 services" <<<"$out"
+ectl put /svcdns/pods/shop/bad 'apiVersion: v1
+kind: Pod
+metadata: {name: bad, namespace: shop}
+spec: {containers: [{name: c, ports: [{containerPort: 0}]}]}' >/dev/null
+out=$("$SVCDNS" --config "$WORK/svcdns.yaml" --check 2>&1)
+rc=$?
+expect_true "... and fails ($rc) naming an invalid key: $out" [ $rc -eq 1 ] && grep -q '/svcdns/pods/shop/bad:' <<<"$out"
+ectl del /svcdns/pods/shop/bad >/dev/null
+
 # ---- svcdns without its client certificate, from $SVCDNS_ETCD --------------------------------------
 
 D2=$(pick_port)
