@@ -144,6 +144,16 @@ inherit_service(struct cluster_objects *o, struct cluster_service *s,
 	}
 }
 
+/* An update keeps the object's creation time, as the API server does. */
+static void
+keep_created(struct cluster_objects *o, struct cluster_meta *in, const struct cluster_meta *old)
+{
+	if (in->created == NULL && old->created != NULL) {
+		in->created = arena_strdup(&o->arena, old->created);
+		in->created_unix = old->created_unix;
+	}
+}
+
 static void
 stamp_now(struct cluster_objects *o, struct cluster_meta *m)
 {
@@ -316,7 +326,7 @@ create_etcd_once(struct ctl *ctl, bool apply, const char *input, size_t len, cha
 	struct objidx idx = {0};
 	struct plan *plan = NULL;
 	struct ctl_etcd_write *w = NULL;
-	size_t counts[CLUSTER_KIND_COUNT], n_plan = 0, k, i, errors = 0;
+	size_t counts[CLUSTER_KIND_COUNT], n_plan = 0, n_write = 0, k, i, errors = 0;
 	char key[ETCDOBJ_KEY_MAX];
 	int rc = 1;
 
@@ -375,6 +385,7 @@ create_etcd_once(struct ctl *ctl, bool apply, const char *input, size_t len, cha
 				continue;
 			}
 			old->dropped = true;
+			keep_created(&o, in, old);
 			if (k == CLUSTER_KIND_SERVICE) {
 				const struct cluster_service *built =
 				        cluster_service_by_name(cur, in->ns, in->name);
@@ -403,27 +414,41 @@ create_etcd_once(struct ctl *ctl, bool apply, const char *input, size_t len, cha
 		goto oom;
 	for (i = 0; i < n_plan; i++) {
 		struct plan *p = &plan[i];
+		struct ctl_etcd_write *x = &w[n_write];
 		const struct cluster_service *nsvc = NULL, *osvc = NULL;
+		char *was = NULL;
+		size_t was_len = 0;
 
-		w[i] = (struct ctl_etcd_write){.kind = p->kind,
-		                               .ns = p->in->ns,
-		                               .name = p->in->name,
-		                               .expect_rev = rev_of(p->old)};
-		w[i].value = etcd_value(c, p->kind, p->in, &w[i].len);
-		if (w[i].value == NULL)
+		*x = (struct ctl_etcd_write){.kind = p->kind,
+		                             .ns = p->in->ns,
+		                             .name = p->in->name,
+		                             .expect_rev = rev_of(p->old)};
+		x->value = etcd_value(c, p->kind, p->in, &x->len);
+		if (x->value == NULL)
 			goto oom;
+		/* What etcd holds already, as it would be written: nothing to do. */
+		if (p->old != NULL && (was = etcd_value(cur, p->kind, p->old, &was_len)) != NULL &&
+		    was_len == x->len && memcmp(was, x->value, was_len) == 0) {
+			printf("%s/%s unchanged\n", ctl_kind_lower(p->kind), p->in->name);
+			free(was);
+			free(x->value);
+			x->value = NULL;
+			continue;
+		}
+		free(was);
+		plan[n_write++] = *p; /* the writes and their plans, in step */
 		if (p->kind == CLUSTER_KIND_SERVICE) {
-			nsvc = cluster_service_by_name(c, p->in->ns, p->in->name);
-			if (p->old != NULL)
-				osvc = cluster_service_by_name(cur, p->in->ns, p->in->name);
-			claims_diff(prefix, nsvc, osvc, &w[i]);
-			if (w[i].claims == NULL || w[i].release == NULL)
+			nsvc = cluster_service_by_name(c, x->ns, x->name);
+			if (plan[n_write - 1].old != NULL)
+				osvc = cluster_service_by_name(cur, x->ns, x->name);
+			claims_diff(prefix, nsvc, osvc, x);
+			if (x->claims == NULL || x->release == NULL)
 				goto oom;
 		}
 	}
-	if (ctl_etcd_commit(ctl->e, w, n_plan) != 0)
+	if (n_write > 0 && ctl_etcd_commit(ctl->e, w, n_write) != 0)
 		rc = 1;
-	for (i = 0; i < n_plan; i++) {
+	for (i = 0; i < n_write; i++) {
 		const char *what = plan[i].old != NULL ? "configured" : "created";
 
 		etcdobj_key(prefix, w[i].kind, w[i].ns, w[i].name, key);
@@ -468,7 +493,7 @@ oom:
 	fprintf(stderr, "error: out of memory\n");
 	rc = 1;
 done:
-	writes_free(w, n_plan);
+	writes_free(w, n_write);
 	objidx_deinit(&idx);
 	cluster_unref(c);
 	cluster_unref(cur);
@@ -662,6 +687,7 @@ ctl_create(struct ctl *ctl, bool apply)
 				continue;
 			}
 			p->old->dropped = true;
+			keep_created(&o, arr[i], p->old);
 			if (k == CLUSTER_KIND_SERVICE) {
 				const struct cluster_service *built =
 				        cluster_service_by_name(cur, arr[i]->ns, arr[i]->name);

@@ -63,6 +63,8 @@ ctl_b() { in_n2 "$SVCCTL" --etcd "$EP" "$@"; }
 out=$(ctl_a apply -f "$ZONES_SRC" 2>&1)
 expect_true "svcctl apply -f zones/ writes every object: $(wc -l <<<"$out") lines" \
 	grep -q 'service/backend created' <<<"$out"
+out=$(ctl_b apply -f "$ZONES_SRC" 2>&1)
+expect_eq "applied again from node-b: every object unchanged" "$(grep -vc ' unchanged$' <<<"$out")" 0
 cols() { awk '{ $NF = ""; print }'; } # AGE differs
 want=$("$SVCCTL" --zones "$ZONES_SRC" get svc -A | cols)
 got=$(ctl_b get svc -A | cols)
