@@ -231,7 +231,7 @@ def cmd_timed(a):
     walls, out = [], b""
     for _ in range(a.reps):
         t = mono()
-        p = subprocess.run(a.cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        p = subprocess.run(a.argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         walls.append((mono() - t) / 1e9)
         out = p.stdout
         if p.returncode != 0:
@@ -581,7 +581,7 @@ def main():
     p.add_argument("--timeout", type=float, default=120)
     p = sub.add_parser("timed")
     p.add_argument("--reps", type=int, default=5)
-    p.add_argument("cmd", nargs=argparse.REMAINDER)
+    p.add_argument("argv", nargs=argparse.REMAINDER)
     p = sub.add_parser("latency")
     p.add_argument("--servers", required=True)
     p.add_argument("--svcctl", required=True, help="the apply command, reading -f -")
@@ -601,10 +601,6 @@ def main():
     p = sub.add_parser("store-metrics")
     p.add_argument("--http", required=True)
     a = ap.parse_args()
-    if a.cmd == "timed" and a.cmd and a.cmd[0:1] == ["--"]:
-        pass
-    if getattr(a, "cmd", None) == "timed":
-        pass
     {"ports": cmd_ports, "wait-http": cmd_wait_http, "timed": cmd_timed, "latency": cmd_latency,
      "scale-report": cmd_scale_report, "store-metrics": cmd_store_metrics}[a.cmd](a)
 
@@ -613,10 +609,11 @@ if __name__ == "__main__":
     main()
 EOF
 export ETCD_BENCH_ROOT=$ROOT
-probe() { "${IN[@]}" $CLIENT_PIN python3 "$PROBE" "$@"; }
+pyrun() { "${IN[@]}" $CLIENT_PIN python3 "$@"; }
+probe() { pyrun "$PROBE" "$@"; }
 
 # ---- etcd ----
-EP= EP_HOSTS=
+EP="" EP_HOSTS=""
 ETCD_PIDS=()
 etcd_start() { # N: members m1..mN on 127.0.0.1 (in $NS when set), data under $DATA
 	local n=$1 i cluster="" ports
@@ -696,7 +693,7 @@ if [ "$MODE" = latency ]; then
 		"for it to every svcdns every $GAP_MS ms; ${PAUSE} s between; times from just before the command's exec"
 	probe latency --servers "$SERVERS" --svcctl "$SVCCTL --etcd $EP apply -f -" \
 		--put "etcdctl --endpoints $EP_HOSTS put" \
-		--watch "$SERVER_PIN etcdctl --endpoints $EP_HOSTS watch --prefix $FLOOR" \
+		--watch "taskset -c $SERVER_CPU etcdctl --endpoints $EP_HOSTS watch --prefix $FLOOR" \
 		--floor-prefix "$FLOOR" --rounds "$ROUNDS" --timeout "$CHANGE_TIMEOUT" --gap-ms "$GAP_MS" \
 		--pause "$PAUSE" --out "$WORK/latency.json"
 	# Every instance at the same revision, none listed again or reconnected.
@@ -755,8 +752,8 @@ log "  $(cat "$WORK/import.json")"
 log "svcctl get svc -n $GET_NS, 5 times each from etcd and from the directory ..."
 probe timed --reps 5 "$SVCCTL" --etcd "$EP" get svc -n "$GET_NS" >"$WORK/get-etcd.json"
 probe timed --reps 5 "$SVCCTL" --zones "$CL" get svc -n "$GET_NS" >"$WORK/get-dir.json"
-log "  etcd $(cat "$WORK/get-etcd.json" | cut -c1-120)"
-log "  dir  $(cat "$WORK/get-dir.json" | cut -c1-120)"
+log "  etcd $(cut -c1-120 "$WORK/get-etcd.json")"
+log "  dir  $(cut -c1-120 "$WORK/get-dir.json")"
 
 read -r DNS_PORT HTTP_PORT < <(probe ports 2)
 run_daemon() { # NAME SOURCE ARGS...: start, wait until serving, settle, read memory, stop
@@ -768,7 +765,7 @@ run_daemon() { # NAME SOURCE ARGS...: start, wait until serving, settle, read me
 	pid=$!
 	PIDS+=($!)
 	if [ "$name" = svcdns ]; then
-		fg_run probe python3 "$ROOT/bench/scale_probe.py" wait-dns --server "127.0.0.1:$DNS_PORT" \
+		fg_run pyrun "$ROOT/bench/scale_probe.py" wait-dns --server "127.0.0.1:$DNS_PORT" \
 			--name "$PROBE_NAME" --pid "$pid" --t0 "$t0" --timeout "$START_TIMEOUT" \
 			>"$WORK/start-$name-$src.json"
 	else

@@ -47,6 +47,9 @@ struct etcdwatch {
 	bool sweep;     /* the list under way follows an earlier one: mark and sweep */
 	int64_t list_rev;
 	int list_kind;
+	/* Keys asked for per page: halved after a page that failed (its answer may have been over
+	 * ETCDC_MAX_BODY: a few large values), doubled back after each that came. */
+	uint32_t page;
 	uint8_t *list_next; /* the next page's first key; NULL: the kind's start */
 	size_t list_next_len;
 	int64_t rev; /* the last revision applied */
@@ -306,7 +309,7 @@ list_page(struct etcdwatch *w)
 		return;
 	}
 	call(w, "/v3/kv/range",
-	     range_body(prefix, w->list_next, w->list_next_len, w->list_rev, w->o.page), on_list);
+	     range_body(prefix, w->list_next, w->list_next_len, w->list_rev, w->page), on_list);
 }
 
 static void on_watch(void *arg, enum svc_status st, const json_t *result, const char *why);
@@ -355,6 +358,7 @@ on_list(void *arg, enum svc_status st, const json_t *resp, const char *why)
 
 	w->busy = false;
 	if (st != SVC_OK) {
+		w->page = w->page > 1 ? w->page / 2 : 1;
 		/* From the settings again (a compacted revision: at a newer one). */
 		w->want_list = w->listed;
 		retry_later(w, why ? why : "listing failed");
@@ -375,6 +379,7 @@ on_list(void *arg, enum svc_status st, const json_t *resp, const char *why)
 		last = d;
 	}
 	more = json_is_true(json_object_get(resp, "more"));
+	w->page = w->page * 2 > w->o.page ? w->o.page : w->page * 2;
 	free(w->list_next);
 	w->list_next = NULL;
 	if (more && last.key != NULL) {
@@ -610,6 +615,7 @@ etcdwatch_create(struct event_base *base, const struct etcdwatch_opts *o, watch_
 	w->o = *o;
 	if (w->o.page == 0)
 		w->o.page = PAGE_DEFAULT;
+	w->page = w->o.page;
 	w->status = o->status != NULL ? o->status : &w->own_status;
 	w->cb = cb;
 	w->arg = arg;
