@@ -20,7 +20,8 @@
 #   peak RSS by /usr/bin/time -v), then one daemon at a time, from etcd and from the directory:
 #   svcdns from exec until it answers the last generated ClusterIP service over UDP, svcfwd
 #   (--node node-a) until /ready is 200, VmHWM and VmRSS SETTLE s later, RSS per object
-#   (services + pods); and `svcctl get svc -n <a namespace in the middle>` (median of 5). Printed
+#   (services + pods), the CPU time the daemon and etcd spent until it served (svcctl's and etcd's
+#   for the import); and `svcctl get svc -n <a namespace in the middle>` (median of 5). Printed
 #   beside issue 11's targets: svcdns start < 15 s, svcfwd start < 30 s, <= 1024 B per object,
 #   get svc -n NS < 1 s. Everything of --scale runs in a network namespace of its own (svcfwd
 #   adds a local route for the service CIDR and catches its addresses).
@@ -100,23 +101,19 @@ BUILD_TYPE=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$(dirname "$SVCDNS")/CMake
 ETCD_VERSION=$(etcd --version 2>/dev/null | sed -n 's/^etcd Version: //p')
 
 # ---- work dir, names, cleanup ----
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/etcd_bench.XXXXXX")
-chmod 755 "$WORK"
-if [ -d "$DATA_DIR" ] && [ -w "$DATA_DIR" ]; then
-	DATA=$(mktemp -d "$DATA_DIR/etcd_bench.XXXXXX")
-else
-	DATA=$WORK/etcd-data
-	mkdir -p "$DATA"
-fi
-DATA_FS=$(stat -f -c %T "$DATA")
 TAG=eb$$
-NS=
+WORK="" DATA="" NS="" FG=""
 IN=()
 PIDS=()
 cleanup() {
 	local rc=$? pid
 	trap - EXIT INT TERM
-	[ -n "$FG" ] && kill "$FG" 2>/dev/null
+	if [ -n "$FG" ]; then
+		# fg_run's job is a subshell when it runs a function: its children first.
+		# shellcheck disable=SC2013 # the file is PIDs separated by spaces
+		for pid in $(cat /proc/"$FG"/task/*/children 2>/dev/null); do kill "$pid" 2>/dev/null || true; done
+		kill "$FG" 2>/dev/null || true
+	fi
 	for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
 	for pid in "${PIDS[@]}"; do
 		for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
@@ -129,15 +126,24 @@ cleanup() {
 		ip netns del "$NS" 2>/dev/null || true
 	fi
 	if [ "$KEEP" = 1 ]; then
-		log "kept $WORK and $DATA"
+		log "kept $WORK${DATA:+ and $DATA}"
 	else
-		rm -rf "$WORK" "$DATA"
+		[ -z "$DATA" ] || rm -rf "$DATA"
+		[ -z "$WORK" ] || rm -rf "$WORK"
 	fi
 	exit "$rc"
 }
-FG=
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/etcd_bench.XXXXXX")
+chmod 755 "$WORK"
+if [ -d "$DATA_DIR" ] && [ -w "$DATA_DIR" ]; then
+	DATA=$(mktemp -d "$DATA_DIR/etcd_bench.XXXXXX")
+else
+	DATA=$WORK/etcd-data
+	mkdir -p "$DATA"
+fi
+DATA_FS=$(stat -f -c %T "$DATA")
 
 # Long steps run in the background and are waited for, so a signal is handled at once (bash
 # runs a trap only after a foreground command ends); cleanup stops what is left.
@@ -497,6 +503,14 @@ def cmd_scale_report(a):
         return (f"{hwm / 1024:.0f} / {st['rss_kb'] / 1024:.0f} MB",
                 f"{st['rss_kb'] * 1024 / n_obj:.0f} B")
 
+    def cpu(name):
+        c = load(W, f"cpu-{name}.json")
+        if c is None:
+            return "-"
+        if name.endswith("-dir"):
+            return f"{c['daemon_cpu_s']:.1f} s / -"
+        return f"{c['daemon_cpu_s']:.1f} / {c['etcd_cpu_s']:.1f} s"
+
     def ok(val, limit):
         return "" if val is None else (" ✓" if val <= limit else " ✗")
 
@@ -527,24 +541,35 @@ def cmd_scale_report(a):
     if imp:
         print(f"| import: svcctl apply -f DIR (wall; peak RSS) | {imp.get('wall_s', 0):.1f} s; "
               f"{(imp.get('maxrss_kb') or 0) / 1024:.0f} MB | - | |")
+        print(f"| import: CPU of svcctl / etcd | {imp.get('svcctl_cpu_s')} / {imp.get('etcd_cpu_s')} s "
+              f"| - | |")
         print(f"| etcd after the import: keys; db size; member RSS | {imp.get('keys')}; "
               f"{(imp.get('db_bytes') or 0) / 2**20:.0f} MB; {(imp.get('etcd_rss_kb') or 0) / 1024:.0f} MB | - | |")
     for d in ("svcdns", "svcfwd"):
         lim = 15 if d == "svcdns" else 30
-        what = "answers the last service (UDP)" if d == "svcdns" else "/ready 200"
-        print(f"| {d} start to serving ({what}) | {start(d + '-etcd')}{start_ok(d + '-etcd', lim)} "
+        what = "answers the last service over UDP" if d == "svcdns" else "/ready is 200"
+        print(f"| {d} start to serving: {what} | {start(d + '-etcd')}{start_ok(d + '-etcd', lim)} "
               f"| {start(d + '-dir')}{start_ok(d + '-dir', lim)} | < {lim} s |")
+        print(f"| {d} CPU until serving: the daemon / etcd meanwhile | {cpu(d + '-etcd')} "
+              f"| {cpu(d + '-dir')} | |")
         me, md = mem(d + "-etcd"), mem(d + "-dir")
         print(f"| {d} VmHWM / VmRSS ({a.settle:g} s after serving) | {me[0]} | {md[0]} | |")
         print(f"| {d} RSS per object ({n_obj:,} services + pods) | {me[1]}{per_obj_ok(d + '-etcd')} "
               f"| {md[1]}{per_obj_ok(d + '-dir')} | <= 1024 B |")
     print(f"| svcctl get svc -n {a.ns} (median of 5) | {get('etcd')}{get_ok('etcd')} "
           f"| {get('dir')}{get_ok('dir')} | < 1 s |")
+    print()
     for name in ("svcdns-etcd", "svcfwd-etcd"):
         m = load(W, f"store-{name}.json")
         if m:
-            print(f"\n{name.split('-')[0]} store metrics when steady: " +
-                  ", ".join(f"{k} {v}" for k, v in m.items()))
+            d = name.split("-")[0]
+            if "/metrics" in m:
+                print(f"{d}_store_*: /metrics answered {m['/metrics']} (at this size it is over its cap)")
+                continue
+            state = [k.split('"')[1] for k, v in m.items() if "_store_state{" in k and v == "1"]
+            print(f"{d}_store_* when steady: state {','.join(state) or '?'}, " + ", ".join(
+                f"{k} {m.get(f'{d}_store_{k}', '?')}"
+                for k in ("revision", "relists_total", "reconnects_total", "invalid_objects")))
 
 
 def cmd_store_metrics(a):
@@ -561,7 +586,11 @@ def cmd_store_metrics(a):
     except OSError:
         print("{}")
         return
-    out = {}
+    try:
+        status = int(d.split(None, 2)[1])
+    except (IndexError, ValueError):
+        status = None
+    out = {} if status == 200 else {"/metrics": f"HTTP {status}"}
     for line in d.decode(errors="replace").splitlines():
         if "_store_" in line and not line.startswith("#"):
             k, _, v = line.rpartition(" ")
@@ -601,6 +630,8 @@ def main():
     p = sub.add_parser("store-metrics")
     p.add_argument("--http", required=True)
     a = ap.parse_args()
+    # Gone with the script that started it, even if that is killed outright.
+    die_with_parent()
     {"ports": cmd_ports, "wait-http": cmd_wait_http, "timed": cmd_timed, "latency": cmd_latency,
      "scale-report": cmd_scale_report, "store-metrics": cmd_store_metrics}[a.cmd](a)
 
@@ -654,8 +685,15 @@ mem_json() { # PID: {"rss_kb":..,"hwm_kb":..}
 		END {printf "{\"rss_kb\": %s, \"hwm_kb\": %s}\n", r ? r : "null", h ? h : "null"}' \
 		"/proc/$1/status" 2>/dev/null || echo '{"rss_kb": null, "hwm_kb": null}'
 }
+cpu_s() { # PID...: their CPU time (user + system), in seconds
+	local t=0 p
+	for p in "$@"; do
+		t=$((t + $(awk '{ sub(/^[^)]*\) /, ""); print $12 + $13 }' "/proc/$p/stat" 2>/dev/null || echo 0)))
+	done
+	python3 -c "import os, sys; print(round(int(sys.argv[1]) / os.sysconf('SC_CLK_TCK'), 2))" "$t"
+}
 secs() { python3 -c "import sys; print(f'{float(sys.argv[1]) - float(sys.argv[2]):.1f}')" "$EPOCHREALTIME" "$1"; }
-COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')
+COMMIT=$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '?')
 
 # =================================== --latency ====================================================
 if [ "$MODE" = latency ]; then
@@ -691,7 +729,7 @@ if [ "$MODE" = latency ]; then
 	echo "each round: etcdctl put $FLOOR<key> against $INSTANCES etcdctl watch --prefix $FLOOR, then" \
 		"svcctl apply -f - of Service default/lat-<i> (clusterIP 10.96.200.<i>) against a UDP A question" \
 		"for it to every svcdns every $GAP_MS ms; ${PAUSE} s between; times from just before the command's exec"
-	probe latency --servers "$SERVERS" --svcctl "$SVCCTL --etcd $EP apply -f -" \
+	fg_run probe latency --servers "$SERVERS" --svcctl "$SVCCTL --etcd $EP apply -f -" \
 		--put "etcdctl --endpoints $EP_HOSTS put" \
 		--watch "taskset -c $SERVER_CPU etcdctl --endpoints $EP_HOSTS watch --prefix $FLOOR" \
 		--floor-prefix "$FLOOR" --rounds "$ROUNDS" --timeout "$CHANGE_TIMEOUT" --gap-ms "$GAP_MS" \
@@ -702,13 +740,13 @@ if [ "$MODE" = latency ]; then
 		STORE+=$(probe store-metrics --http "127.0.0.1:${ports[2 * i + 1]}" | python3 -c '
 import json, sys
 m = json.load(sys.stdin)
-g = lambda k: m.get(k, "?")
-print(g("svcdns_store_revision"), g("svcdns_store_relists_total"), g("svcdns_store_reconnects_total"),
-      g("svcdns_store_invalid_objects"))')$'\n'
+g = lambda k: m.get("svcdns_store_" + k, "?")
+print("revision %s, relists %s, reconnects %s, invalid objects %s" % tuple(
+      g(k) for k in ("revision", "relists_total", "reconnects_total", "invalid_objects")))')$'\n'
 	done
 	echo
-	echo "svcdns_store_* of the $INSTANCES instances after the rounds (revision relists reconnects invalid):" \
-		"$(sort <<<"$STORE" | uniq -c | sed 's/^ *//' | paste -sd';' | sed 's/;/; /g') (count, values)"
+	echo "svcdns_store_* after the rounds: $(grep -v '^$' <<<"$STORE" | sort | uniq -c |
+		sed 's/^ *\([0-9]*\) /\1 instances: /' | paste -sd';' | sed 's/;/; /g')"
 	ALIVE=""
 	for p in "${SD_PIDS[@]}"; do kill -0 "$p" 2>/dev/null || ALIVE="$ALIVE svcdns $p exited;"; done
 	echo "load average before: $LOAD0, after: $(cut -d' ' -f1-3 /proc/loadavg)${ALIVE:+; $ALIVE}"
@@ -736,17 +774,21 @@ log "etcd: $MEMBERS member(s) on 127.0.0.1 in netns $NS, data in $DATA ($DATA_FS
 etcd_start "$MEMBERS"
 log "importing: svcctl apply -f $CL ..."
 t=$EPOCHREALTIME
+E0=$(cpu_s "${ETCD_PIDS[@]}")
 rc=0
 fg_run "${IN[@]}" $CLIENT_PIN timeout "$IMPORT_TIMEOUT" /usr/bin/time -v -o "$WORK/import.time" \
 	"$SVCCTL" --etcd "$EP" apply -f "$CL" >"$WORK/import.out" 2>&1 || rc=$?
 IMPORT_S=$(secs "$t")
 [ "$rc" = 0 ] || die "import failed (rc $rc) after $IMPORT_S s: $(tail -3 "$WORK/import.out")"
 MAXRSS=$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$WORK/import.time")
+CTL_CPU=$(awk -F': ' '/User time|System time/ { t += $2 } END { print t }' "$WORK/import.time")
+E1=$(cpu_s "${ETCD_PIDS[@]}")
 KEYS=$(ectl get "$PREFIX/" --prefix --keys-only --limit 1 -w json | python3 -c 'import json,sys; print(json.load(sys.stdin).get("count", 0))')
 DB=$(ectl endpoint status -w json | python3 -c 'import json,sys; print(max(e["Status"]["dbSize"] for e in json.load(sys.stdin)))')
 ETCD_RSS=$(awk '/^VmRSS:/ {print $2}' "/proc/${ETCD_PIDS[0]}/status")
 echo "{\"wall_s\": $IMPORT_S, \"maxrss_kb\": ${MAXRSS:-null}, \"keys\": $KEYS, \"db_bytes\": $DB," \
-	"\"etcd_rss_kb\": $ETCD_RSS, \"created\": $(grep -c ' created' "$WORK/import.out" || true)}" >"$WORK/import.json"
+	"\"etcd_rss_kb\": $ETCD_RSS, \"created\": $(grep -c ' created' "$WORK/import.out" || true)," \
+	"\"svcctl_cpu_s\": ${CTL_CPU:-null}, \"etcd_cpu_s\": $(python3 -c "print(round($E1 - $E0, 2))")}" >"$WORK/import.json"
 log "  $(cat "$WORK/import.json")"
 
 log "svcctl get svc -n $GET_NS, 5 times each from etcd and from the directory ..."
@@ -757,9 +799,10 @@ log "  dir  $(cut -c1-120 "$WORK/get-dir.json")"
 
 read -r DNS_PORT HTTP_PORT < <(probe ports 2)
 run_daemon() { # NAME SOURCE ARGS...: start, wait until serving, settle, read memory, stop
-	local name=$1 src=$2 pid t0
+	local name=$1 src=$2 pid t0 e0
 	shift 2
 	log "$name from $src: starting (CPU $SERVER_CPU) ..."
+	e0=$(cpu_s "${ETCD_PIDS[@]}")
 	t0=$EPOCHREALTIME
 	"${IN[@]}" $SERVER_PIN "$@" --log-level warning >"$WORK/$name-$src.log" 2>&1 &
 	pid=$!
@@ -772,7 +815,10 @@ run_daemon() { # NAME SOURCE ARGS...: start, wait until serving, settle, read me
 		fg_run probe wait-http --http "127.0.0.1:$HTTP_PORT" --pid "$pid" --t0 "$t0" \
 			--timeout "$START_TIMEOUT" >"$WORK/start-$name-$src.json"
 	fi
-	log "  $(cat "$WORK/start-$name-$src.json")"
+	# CPU spent until serving (read once it serves): the daemon's, and etcd's meanwhile.
+	echo "{\"daemon_cpu_s\": $(cpu_s "$pid"), \"etcd_cpu_s\": $(python3 -c "print(round($(cpu_s "${ETCD_PIDS[@]}") - $e0, 2))")}" \
+		>"$WORK/cpu-$name-$src.json"
+	log "  $(cat "$WORK/start-$name-$src.json") $(cat "$WORK/cpu-$name-$src.json")"
 	nap "$SETTLE"
 	mem_json "$pid" >"$WORK/steady-$name-$src.json"
 	[ "$src" = etcd ] && probe store-metrics --http "127.0.0.1:$HTTP_PORT" >"$WORK/store-$name-$src.json"
