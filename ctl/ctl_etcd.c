@@ -10,7 +10,7 @@
 #include "etcdc.h"
 #include "store.h"
 
-#define PAGE 1000
+#define PAGE 10000
 /* etcd's --max-txn-ops is 128 by default. */
 #define TXN_MAX_OPS 120
 

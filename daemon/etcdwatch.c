@@ -354,7 +354,7 @@ on_list(void *arg, enum svc_status st, const json_t *resp, const char *why)
 	const json_t *kvs, *kv;
 	struct etcdc_kv last = {0};
 	size_t i;
-	bool more;
+	bool done = false;
 
 	w->busy = false;
 	if (st != SVC_OK) {
@@ -365,24 +365,11 @@ on_list(void *arg, enum svc_status st, const json_t *resp, const char *why)
 		return;
 	}
 	kvs = json_object_get(resp, "kvs");
-	json_array_foreach(kvs, i, kv)
-	{
-		struct etcdc_kv d;
-
-		if (etcdc_kv_decode(kv, &d) != SVC_OK) {
-			retry_later(w, "a list response that is not etcd's");
-			etcdc_kv_free(&last);
-			return;
-		}
-		apply_put(w, &d, true);
-		etcdc_kv_free(&last);
-		last = d;
-	}
-	more = json_is_true(json_object_get(resp, "more"));
 	w->page = w->page * 2 > w->o.page ? w->o.page : w->page * 2;
 	free(w->list_next);
 	w->list_next = NULL;
-	if (more && last.key != NULL) {
+	if (json_is_true(json_object_get(resp, "more")) &&
+	    etcdc_kv_decode(json_array_get(kvs, json_array_size(kvs) - 1), &last) == SVC_OK) {
 		/* The next page starts just after the last key: that key and a zero byte. */
 		w->list_next = malloc(last.key_len + 1);
 		if (w->list_next == NULL) {
@@ -393,13 +380,28 @@ on_list(void *arg, enum svc_status st, const json_t *resp, const char *why)
 		memcpy(w->list_next, last.key, last.key_len);
 		w->list_next[last.key_len] = 0;
 		w->list_next_len = last.key_len + 1;
-	} else if (++w->list_kind == CLUSTER_KIND_COUNT) {
 		etcdc_kv_free(&last);
-		list_done(w);
-		return;
+	} else if (++w->list_kind == CLUSTER_KIND_COUNT) {
+		done = true;
 	}
-	etcdc_kv_free(&last);
-	list_page(w);
+	/* Asked for now, so etcd reads the next page while this one is parsed. */
+	if (!done)
+		list_page(w);
+	json_array_foreach(kvs, i, kv)
+	{
+		struct etcdc_kv d;
+
+		if (etcdc_kv_decode(kv, &d) != SVC_OK) {
+			diag_add(&w->diag, DIAG_ERROR, NULL, 0, 0, NULL,
+			         "etcd listed a key that is not etcd's JSON");
+			w->want_list = true;
+			continue;
+		}
+		apply_put(w, &d, true);
+		etcdc_kv_free(&d);
+	}
+	if (done)
+		list_done(w);
 }
 
 /* The settings at the start of a list: the store is made (again) when they change. */
