@@ -15,7 +15,8 @@
 #include "etcdc.h"
 #include "store.h"
 
-#define PAGE_DEFAULT   1000
+/* etcd 3.4 counts every key left in the range for each page: large pages are cheaper. */
+#define PAGE_DEFAULT   10000
 #define BACKOFF_MIN_MS 200
 #define BACKOFF_MAX_MS 5000
 /* In a unit's tag beside the mod_revision: met by the list under way. */
@@ -52,6 +53,11 @@ struct etcdwatch {
 	uint32_t page;
 	uint8_t *list_next; /* the next page's first key; NULL: the kind's start */
 	size_t list_next_len;
+	/* A page received, parsed from the loop once the next page's request is on its way (a
+	 * request made in a response's callback is written only after it returns). */
+	json_t *held;
+	bool held_last; /* the list's last page */
+	struct event *held_ev;
 	int64_t rev; /* the last revision applied */
 	struct etcdc_watch *wt;
 	struct event *retry_ev, *debounce_ev;
@@ -347,13 +353,50 @@ list_done(struct etcdwatch *w)
 	watch_start(w);
 }
 
+/* The page held: its keys into the store; after the last page, the snapshot. */
+static void
+parse_held(struct etcdwatch *w)
+{
+	json_t *page = w->held;
+	const json_t *kv;
+	size_t i;
+	bool last = w->held_last;
+
+	w->held = NULL;
+	json_array_foreach(json_object_get(page, "kvs"), i, kv)
+	{
+		struct etcdc_kv d;
+
+		if (etcdc_kv_decode(kv, &d) != SVC_OK) {
+			diag_add(&w->diag, DIAG_ERROR, NULL, 0, 0, NULL,
+			         "etcd listed a key that is not etcd's JSON");
+			continue;
+		}
+		apply_put(w, &d, true);
+		etcdc_kv_free(&d);
+	}
+	json_decref(page);
+	if (last)
+		list_done(w);
+}
+
+static void
+on_held(evutil_socket_t fd, short what, void *arg)
+{
+	struct etcdwatch *w = arg;
+	(void)fd;
+	(void)what;
+
+	if (w->held != NULL)
+		parse_held(w);
+}
+
 static void
 on_list(void *arg, enum svc_status st, const json_t *resp, const char *why)
 {
 	struct etcdwatch *w = arg;
-	const json_t *kvs, *kv;
+	const json_t *kvs;
 	struct etcdc_kv last = {0};
-	size_t i;
 	bool done = false;
 
 	w->busy = false;
@@ -387,21 +430,11 @@ on_list(void *arg, enum svc_status st, const json_t *resp, const char *why)
 	/* Asked for now, so etcd reads the next page while this one is parsed. */
 	if (!done)
 		list_page(w);
-	json_array_foreach(kvs, i, kv)
-	{
-		struct etcdc_kv d;
-
-		if (etcdc_kv_decode(kv, &d) != SVC_OK) {
-			diag_add(&w->diag, DIAG_ERROR, NULL, 0, 0, NULL,
-			         "etcd listed a key that is not etcd's JSON");
-			w->want_list = true;
-			continue;
-		}
-		apply_put(w, &d, true);
-		etcdc_kv_free(&d);
-	}
-	if (done)
-		list_done(w);
+	if (w->held != NULL)
+		parse_held(w);
+	w->held = json_incref((json_t *)resp);
+	w->held_last = done;
+	event_active(w->held_ev, EV_TIMEOUT, 0);
 }
 
 /* The settings at the start of a list: the store is made (again) when they change. */
@@ -635,7 +668,8 @@ etcdwatch_create(struct event_base *base, const struct etcdwatch_opts *o, watch_
 	}
 	w->retry_ev = evtimer_new(base, on_retry, w);
 	w->debounce_ev = evtimer_new(base, on_debounce, w);
-	if (w->retry_ev == NULL || w->debounce_ev == NULL) {
+	w->held_ev = event_new(base, -1, 0, on_held, w);
+	if (w->retry_ev == NULL || w->debounce_ev == NULL || w->held_ev == NULL) {
 		st = SVC_ENOMEM;
 		goto fail;
 	}
@@ -667,6 +701,9 @@ etcdwatch_destroy(struct etcdwatch *w)
 		event_free(w->retry_ev);
 	if (w->debounce_ev != NULL)
 		event_free(w->debounce_ev);
+	if (w->held_ev != NULL)
+		event_free(w->held_ev);
+	json_decref(w->held);
 	store_destroy(w->store);
 	free(w->list_next);
 	diag_deinit(&w->diag);
