@@ -54,7 +54,7 @@ struct etcdwatch {
 	uint8_t *list_next; /* the next page's first key; NULL: the kind's start */
 	size_t list_next_len;
 	/* A page received, parsed from the loop once the next page's request is on its way (a
-	 * request made in a response's callback is written only after it returns). */
+	 * request made in a response's callback is written only when the loop polls again). */
 	json_t *held;
 	bool held_last; /* the list's last page */
 	struct event *held_ev;
@@ -434,7 +434,9 @@ on_list(void *arg, enum svc_status st, const json_t *resp, const char *why)
 		parse_held(w);
 	w->held = json_incref((json_t *)resp);
 	w->held_last = done;
-	event_active(w->held_ev, EV_TIMEOUT, 0);
+	/* Not at once: the request goes out when the loop next polls the socket, and a timer
+	 * runs after that poll (an event made active now would run before it). */
+	arm(w->held_ev, 1);
 }
 
 /* The settings at the start of a list: the store is made (again) when they change. */
@@ -668,7 +670,7 @@ etcdwatch_create(struct event_base *base, const struct etcdwatch_opts *o, watch_
 	}
 	w->retry_ev = evtimer_new(base, on_retry, w);
 	w->debounce_ev = evtimer_new(base, on_debounce, w);
-	w->held_ev = event_new(base, -1, 0, on_held, w);
+	w->held_ev = evtimer_new(base, on_held, w);
 	if (w->retry_ev == NULL || w->debounce_ev == NULL || w->held_ev == NULL) {
 		st = SVC_ENOMEM;
 		goto fail;
