@@ -76,6 +76,7 @@ struct etcdc {
 	size_t next; /* the endpoint the next call starts on: the last that answered */
 	struct lru calls;
 	struct lru retired; /* conns to free once out of evhttp's callbacks */
+	struct lru dying;   /* watches cancelled or ended, to free from the loop */
 	struct event *tick; /* frees RETIRED, starts calls waiting for an endpoint now free */
 };
 
@@ -412,6 +413,7 @@ create(struct event_base *base, const char *urls, bool https, const struct etcdc
 	}
 	c->base = base;
 	lru_init(&c->calls);
+	lru_init(&c->dying);
 	lru_init(&c->retired);
 	st = SVC_EINVAL;
 	while (*p != '\0') {
@@ -482,6 +484,8 @@ call_free(struct call *k)
 	free(k);
 }
 
+static void free_dying(struct etcdc *c);
+
 void
 etcdc_destroy(struct etcdc *c)
 {
@@ -499,6 +503,7 @@ etcdc_destroy(struct etcdc *c)
 	}
 	while (c->calls.oldest != NULL)
 		call_free(lru_item(c->calls.oldest, struct call, node));
+	free_dying(c);
 	event_free(c->tick);
 	SSL_CTX_free(c->ssl); /* the SSLs of connections still being freed hold their own count */
 	free(c);
@@ -706,6 +711,10 @@ struct etcdc_watch {
 	bool busy;      /* in its callback */
 	bool cancelled; /* cancelled from within it */
 	bool ended;
+	/* Freed from the loop (out of its connection's callbacks), or by etcdc_destroy if the
+	 * loop never runs again: in the client's dying list meanwhile. */
+	struct event *free_ev;
+	struct lru_node node;
 };
 
 static void
@@ -715,18 +724,37 @@ watch_free_now(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	if (w->free_ev != NULL) {
+		lru_remove(&w->c->dying, &w->node);
+		event_free(w->free_ev);
+	}
 	if (w->conn != NULL)
 		conn_free(w->conn); /* its request too, without a callback */
 	evbuffer_free(w->line);
 	free(w);
 }
 
+/* Watches cancelled or ended whose free the loop has not run yet (C is being destroyed). */
+static void
+free_dying(struct etcdc *c)
+{
+	while (c->dying.oldest != NULL)
+		watch_free_now(-1, 0, lru_item(c->dying.oldest, struct etcdc_watch, node));
+}
+
 /* Free W once the loop is out of its connection's callbacks. */
 static void
 watch_free_later(struct etcdc_watch *w)
 {
-	if (event_base_once(w->c->base, -1, EV_TIMEOUT, watch_free_now, w, NULL) != 0)
+	if (w->free_ev != NULL)
+		return; /* on its way already */
+	w->free_ev = evtimer_new(w->c->base, watch_free_now, w);
+	if (w->free_ev == NULL) {
 		watch_free_now(-1, 0, w); /* cannot defer: only out of memory gets here */
+		return;
+	}
+	lru_push(&w->c->dying, &w->node);
+	event_active(w->free_ev, EV_TIMEOUT, 0);
 }
 
 /* The callback, for a message or the end; false when W is gone or over. */
