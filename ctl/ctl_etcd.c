@@ -102,24 +102,11 @@ call(struct ctl_etcd *e, const char *path, json_t *body)
 	return r;
 }
 
+/* The body of a range of the one key KEY. */
 static json_t *
-range_body(const char *prefix, const uint8_t *from, size_t from_len, int64_t rev, bool exact)
+key_body(const char *key)
 {
-	uint8_t end[ETCDOBJ_KEY_MAX];
-	size_t n = strlen(prefix), elen = etcdc_prefix_end((const uint8_t *)prefix, n, end);
-	json_t *b = json_object();
-
-	if (b == NULL)
-		return NULL;
-	json_object_set_new(b, "key", from ? etcdc_bytes(from, from_len) : etcdc_bytes(prefix, n));
-	if (!exact) {
-		json_object_set_new(b, "range_end",
-		                    elen ? etcdc_bytes(end, elen) : etcdc_bytes("\0", 1));
-		json_object_set_new(b, "limit", json_integer(PAGE));
-	}
-	if (rev > 0)
-		json_object_set_new(b, "revision", json_integer(rev));
-	return b;
+	return json_pack("{s:o}", "key", etcdc_bytes(key, strlen(key)));
 }
 
 static int64_t
@@ -143,7 +130,7 @@ ctl_etcd_config(struct ctl_etcd *e, struct ctl *ctl, bool write)
 	snprintf(key, sizeof(key), "%s/config", e->prefix);
 	snprintf(flags.domain, sizeof(flags.domain), "%s", ctl->domain);
 	for (tries = 0; tries < 3; tries++) {
-		json_t *r = call(e, "/v3/kv/range", range_body(key, NULL, 0, 0, true));
+		json_t *r = call(e, "/v3/kv/range", key_body(key));
 		const json_t *kv;
 		struct etcdc_kv d = {0};
 		char *value;
@@ -251,7 +238,7 @@ load_range(struct loader *l, const char *prefix)
 
 	for (;;) {
 		json_t *r = call(l->e, "/v3/kv/range",
-		                 range_body(prefix, from, from_len, l->rev, false));
+		                 etcdc_range_body(prefix, from, from_len, l->rev, PAGE));
 		const json_t *kv;
 		struct etcdc_kv last = {0};
 		size_t i;

@@ -195,6 +195,30 @@ load_input(const struct ctl *ctl, struct cluster_objects *o, const char *input, 
 		                            input, len, d);
 }
 
+/* After what O holds (COUNTS of each kind): the input, an index of the objects before it, and
+ * room for a plan of every object. -1 when the input is invalid or memory runs out (printed). */
+static int
+prepare(const struct ctl *ctl, struct cluster_objects *o, const char *input, size_t len,
+        struct diag *d, size_t *counts, struct objidx *idx, struct plan **plan)
+{
+	for (size_t k = 0; k < CLUSTER_KIND_COUNT; k++)
+		cluster_objects_of(o, (enum cluster_kind)k, &counts[k]);
+	load_input(ctl, o, input, len, d);
+	if (d->errors > 0) {
+		diag_sort(d);
+		diag_print(d, stderr);
+		return -1;
+	}
+	*plan = calloc(o->n_services + o->n_pods + o->n_endpoints + o->n_slices + o->n_namespaces +
+	                       1,
+	               sizeof(**plan));
+	if (*plan == NULL || objidx_build(idx, o, counts) != 0) {
+		fprintf(stderr, "error: out of memory\n");
+		return -1;
+	}
+	return 0;
+}
+
 /* ---- etcd ---- */
 
 /* Attempts of a create or apply whose claims another writer took first, each on a fresh read. */
@@ -335,20 +359,8 @@ create_etcd_once(struct ctl *ctl, bool apply, const char *input, size_t len, cha
 	diag_init(&d);
 	if (ctl_etcd_load(ctl->e, ctl, -1, NULL, &o, &cur, &errors) != 0 || cur == NULL)
 		goto done;
-	for (k = 0; k < CLUSTER_KIND_COUNT; k++)
-		cluster_objects_of(&o, (enum cluster_kind)k, &counts[k]);
-	load_input(ctl, &o, input, len, &d);
-	if (d.errors > 0) {
-		diag_sort(&d);
-		diag_print(&d, stderr);
+	if (prepare(ctl, &o, input, len, &d, counts, &idx, &plan) != 0)
 		goto done;
-	}
-	plan = calloc(o.n_services + o.n_pods + o.n_endpoints + o.n_slices + o.n_namespaces + 1,
-	              sizeof(*plan));
-	if (plan == NULL || objidx_build(&idx, &o, counts) != 0) {
-		fprintf(stderr, "error: out of memory\n");
-		goto done;
-	}
 	rc = 0;
 	for (k = 0; k < CLUSTER_KIND_COUNT; k++) {
 		size_t n;
@@ -639,20 +651,8 @@ ctl_create(struct ctl *ctl, bool apply)
 		goto done;
 	}
 	cluster_objects_load_dir(&o, ctl->zones, &d);
-	for (k = 0; k < CLUSTER_KIND_COUNT; k++)
-		cluster_objects_of(&o, (enum cluster_kind)k, &counts[k]);
-	load_input(ctl, &o, input, len, &d);
-	if (d.errors > 0) {
-		diag_sort(&d);
-		diag_print(&d, stderr);
+	if (prepare(ctl, &o, input, len, &d, counts, &idx, &plan) != 0)
 		goto done;
-	}
-	plan = calloc(o.n_services + o.n_pods + o.n_endpoints + o.n_slices + o.n_namespaces + 1,
-	              sizeof(*plan));
-	if (plan == NULL || objidx_build(&idx, &o, counts) != 0) {
-		fprintf(stderr, "error: out of memory\n");
-		goto done;
-	}
 	rc = 0;
 	for (k = 0; k < CLUSTER_KIND_COUNT; k++) {
 		size_t n;

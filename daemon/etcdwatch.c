@@ -272,25 +272,6 @@ header_revision(const json_t *resp)
 	return rev;
 }
 
-/* A range of the keys starting with PREFIX from FROM (NULL: PREFIX), at revision REV (0: now). */
-static json_t *
-range_body(const char *prefix, const uint8_t *from, size_t from_len, int64_t rev, uint32_t limit)
-{
-	uint8_t end[ETCDOBJ_KEY_MAX];
-	size_t n = strlen(prefix), elen = etcdc_prefix_end((const uint8_t *)prefix, n, end);
-	json_t *b = json_object();
-
-	if (b == NULL)
-		return NULL;
-	json_object_set_new(b, "key", from ? etcdc_bytes(from, from_len) : etcdc_bytes(prefix, n));
-	json_object_set_new(b, "range_end", elen ? etcdc_bytes(end, elen) : etcdc_bytes("\0", 1));
-	if (limit > 0)
-		json_object_set_new(b, "limit", json_integer(limit));
-	if (rev > 0)
-		json_object_set_new(b, "revision", json_integer(rev));
-	return b;
-}
-
 static void on_list(void *arg, enum svc_status st, const json_t *resp, const char *why);
 
 static void
@@ -315,7 +296,8 @@ list_page(struct etcdwatch *w)
 		return;
 	}
 	call(w, "/v3/kv/range",
-	     range_body(prefix, w->list_next, w->list_next_len, w->list_rev, w->page), on_list);
+	     etcdc_range_body(prefix, w->list_next, w->list_next_len, w->list_rev, w->page),
+	     on_list);
 }
 
 static void on_watch(void *arg, enum svc_status st, const json_t *result, const char *why);
@@ -328,7 +310,7 @@ watch_start(struct etcdwatch *w)
 
 	w->phase = P_WATCH;
 	snprintf(prefix, sizeof(prefix), "%s/", w->prefix);
-	b = range_body(prefix, NULL, 0, 0, 0);
+	b = etcdc_range_body(prefix, NULL, 0, 0, 0);
 	if (b != NULL) {
 		json_object_set_new(b, "start_revision", json_integer(w->rev + 1));
 		json_object_set_new(b, "progress_notify", json_true());
@@ -521,14 +503,11 @@ static void
 config_read(struct etcdwatch *w)
 {
 	char key[ETCDOBJ_KEY_MAX + 8];
-	json_t *b;
 
 	w->phase = P_CONFIG;
 	snprintf(key, sizeof(key), "%s/config", w->prefix);
-	b = json_object();
-	if (b != NULL)
-		json_object_set_new(b, "key", etcdc_bytes(key, strlen(key)));
-	call(w, "/v3/kv/range", b, on_config);
+	call(w, "/v3/kv/range", json_pack("{s:o}", "key", etcdc_bytes(key, strlen(key))),
+	     on_config);
 }
 
 /* Where to go from here: list (first, again) or watch from the last revision. */

@@ -1024,3 +1024,24 @@ etcdc_kv_free(struct etcdc_kv *kv)
 	free(kv->value);
 	memset(kv, 0, sizeof(*kv));
 }
+
+json_t *
+etcdc_range_body(const char *prefix, const uint8_t *from, size_t from_len, int64_t rev,
+                 uint32_t limit)
+{
+	uint8_t end[1024];
+	size_t n = strlen(prefix), elen;
+	json_t *b;
+
+	if (n > sizeof(end) || (b = json_object()) == NULL)
+		return NULL;
+	elen = etcdc_prefix_end((const uint8_t *)prefix, n, end);
+	json_object_set_new(b, "key", from ? etcdc_bytes(from, from_len) : etcdc_bytes(prefix, n));
+	/* No end above the prefix (all 0xff): to the end of the keyspace, "\0" on the wire. */
+	json_object_set_new(b, "range_end", elen ? etcdc_bytes(end, elen) : etcdc_bytes("\0", 1));
+	if (limit > 0)
+		json_object_set_new(b, "limit", json_integer(limit));
+	if (rev > 0)
+		json_object_set_new(b, "revision", json_integer(rev));
+	return b;
+}

@@ -90,6 +90,12 @@ enum svc_status etcdc_int(const json_t *obj, const char *key, int64_t *out);
  * bytes); its length (0: to the end of the keyspace, "\0" on the wire). */
 size_t etcdc_prefix_end(const uint8_t *prefix, size_t n, uint8_t *out);
 
+/* The body of a range over every key starting with PREFIX (NUL-terminated, at most 1024
+ * bytes), from key FROM (FROM_LEN bytes; NULL: the first), at revision REV (0: the newest), at
+ * most LIMIT keys (0: no limit). NULL when out of memory. */
+json_t *etcdc_range_body(const char *prefix, const uint8_t *from, size_t from_len, int64_t rev,
+                         uint32_t limit);
+
 /* One key-value of a response (kvs[], an event's kv). */
 struct etcdc_kv {
 	uint8_t *key, *value; /* malloc'd, NUL after them */

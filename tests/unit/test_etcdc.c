@@ -28,21 +28,6 @@ static char *etcd_dir;
 static char url[64], dead_url[64];
 static struct event_base *base;
 
-/* A loopback port nothing listens on now. */
-static int
-free_port(void)
-{
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-	assert_true(fd >= 0);
-	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-	close(fd);
-	return ntohs(a.sin_port);
-}
-
 /* ---- one call, run to its end ---- */
 
 struct result {
@@ -219,14 +204,14 @@ static int
 start_etcd(void **state)
 {
 	char data[4200], tmpl[] = "/tmp/svc-etcd-XXXXXX";
-	int cport = free_port();
+	int cport = tu_free_port();
 
 	(void)state;
 	etcd_dir = strdup(mkdtemp(tmpl));
 	snprintf(data, sizeof(data), "%s/data", etcd_dir);
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d", cport);
-	snprintf(dead_url, sizeof(dead_url), "http://127.0.0.1:%d", free_port());
-	etcd_pid = spawn_etcd(data, url, free_port(), NULL);
+	snprintf(dead_url, sizeof(dead_url), "http://127.0.0.1:%d", tu_free_port());
+	etcd_pid = spawn_etcd(data, url, tu_free_port(), NULL);
 	base = event_base_new();
 	assert_non_null(base);
 	if (member_ready(url, NULL))
@@ -632,7 +617,7 @@ static int
 start_tls(void **state)
 {
 	char cmd[4400];
-	int cport = free_port(), aport = free_port();
+	int cport = tu_free_port(), aport = tu_free_port();
 
 	(void)state;
 	base = event_base_new();
@@ -656,10 +641,10 @@ start_tls(void **state)
 	snprintf(tls_url, sizeof(tls_url), "https://127.0.0.1:%d", cport);
 	snprintf(alt_url, sizeof(alt_url), "https://127.0.0.2:%d", aport);
 	snprintf(name_url, sizeof(name_url), "https://localhost:%d", cport);
-	snprintf(tls_dead_url, sizeof(tls_dead_url), "http://127.0.0.1:%d", free_port());
+	snprintf(tls_dead_url, sizeof(tls_dead_url), "http://127.0.0.1:%d", tu_free_port());
 	/* Also on 127.0.0.2, an address its certificate does not name. */
 	snprintf(tls_listen, sizeof(tls_listen), "%s,%s", tls_url, alt_url);
-	tls_pport = free_port();
+	tls_pport = tu_free_port();
 	return start_tls_member() ? 0 : -1;
 }
 
