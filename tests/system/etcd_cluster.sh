@@ -200,7 +200,9 @@ kill -STOP "$SD_B"
 for m in 1 2 3; do member_kill $m; done # its stream breaks while it cannot see it
 for m in 1 2 3; do member_start $m existing; done
 poll 20000 ectl endpoint health >/dev/null 2>&1
+expect_eq "probe3's ClusterIP is claimed" "$(ectl get /svcdns/claims/clusterips/10.96.200.3 --print-value-only)" "services/shop/probe3"
 ctl_a delete svc probe3 -n shop >/dev/null
+expect_eq "deleting it released the claim" "$(ectl get /svcdns/claims/clusterips/10.96.200.3 --print-value-only)" ""
 svc_yaml probe5 10.96.200.5 | ctl_a apply -f - >/dev/null
 rev=$(ectl get /svcdns/config -w json | python3 -c 'import json, sys; print(json.load(sys.stdin)["header"]["revision"])')
 ectl compact "$rev" >/dev/null
