@@ -955,6 +955,95 @@ test_tls_create_errors(void **state)
 	assert_int_equal(etcdc_create(base, tls_url, &c), SVC_EINVAL);
 }
 
+/* ---- bounds: a member that sends more than a response may hold ---- */
+
+/* A server on a free loopback port (into *PORT) that answers one request with HEAD, then keeps
+ * sending 1 MiB pieces of BODY_BYTE (as chunks when CHUNKED) until the client goes or LIMIT
+ * bytes were sent. Its pid. */
+static pid_t
+flood_server(int *port, const char *head, bool chunked, size_t limit)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t alen = sizeof(a);
+	int ls = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+	pid_t pid;
+
+	assert_true(ls >= 0);
+	setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	assert_int_equal(bind(ls, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(ls, 4), 0);
+	assert_int_equal(getsockname(ls, (struct sockaddr *)&a, &alen), 0);
+	*port = ntohs(a.sin_port);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		static char piece[1 << 20];
+		char req[8192], size[32];
+		int fd = accept(ls, NULL, NULL);
+		size_t sent = 0;
+
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		memset(piece, 'x', sizeof(piece));
+		if (fd < 0 || read(fd, req, sizeof(req)) <= 0 || write(fd, head, strlen(head)) < 0)
+			_exit(1);
+		snprintf(size, sizeof(size), "%x\r\n", (unsigned)sizeof(piece));
+		while (sent < limit) {
+			if ((chunked && write(fd, size, strlen(size)) < 0) ||
+			    write(fd, piece, sizeof(piece)) < 0 ||
+			    (chunked && write(fd, "\r\n", 2) < 0))
+				_exit(0); /* the client went */
+			sent += sizeof(piece);
+		}
+		_exit(0);
+	}
+	close(ls);
+	return pid;
+}
+
+/* What the client takes from a member is bounded by ETCDC_MAX_BODY: a longer response, or a
+ * watch message that never ends, fails the call or ends the watch; memory does not follow. */
+static void
+test_bounds(void **state)
+{
+	char u[64], head[256];
+	struct etcdc *c;
+	struct result r;
+	struct seen v = {0};
+	int port, status;
+	pid_t pid;
+	(void)state;
+
+	/* A unary answer announcing more than the bound. */
+	snprintf(head, sizeof(head),
+	         "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %u\r\n\r\n",
+	         ETCDC_MAX_BODY + 1);
+	pid = flood_server(&port, head, false, ETCDC_MAX_BODY + (2u << 20));
+	snprintf(u, sizeof(u), "http://127.0.0.1:%d", port);
+	assert_int_equal(etcdc_create(base, u, &c), SVC_OK);
+	r = call(c, "/v3/kv/range", key_range("x", false, 0));
+	assert_int_equal(r.st, SVC_EIO);
+	etcdc_destroy(c);
+	waitpid(pid, &status, 0);
+
+	/* A watch stream whose one message (no newline) grows past the bound. */
+	pid = flood_server(&port,
+	                   "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+	                   "Transfer-Encoding: chunked\r\n\r\n",
+	                   true, ETCDC_MAX_BODY + (8u << 20));
+	snprintf(u, sizeof(u), "http://127.0.0.1:%d", port);
+	assert_int_equal(etcdc_create(base, u, &c), SVC_OK);
+	assert_int_equal(etcdc_watch(c, watch_prefix("/b/", 0), on_watch, &v, &v.w), SVC_OK);
+	/* Blocking turns: 64 MiB arrive in about a second (spin()'s pauses would take minutes). */
+	for (time_t t0 = time(NULL); v.ends < 1 && time(NULL) - t0 < 30;)
+		event_base_loop(base, EVLOOP_ONCE);
+	assert_int_equal(v.ends, 1);
+	assert_int_not_equal(v.end_st, SVC_OK);
+	assert_int_equal(v.messages, 0);
+	assert_non_null(strstr(v.end_why, "size limit"));
+	etcdc_destroy(c);
+	waitpid(pid, &status, 0);
+}
+
 int
 main(void)
 {
@@ -964,6 +1053,7 @@ main(void)
 	        cmocka_unit_test(test_binary_keys),
 	        cmocka_unit_test(test_endpoints_and_errors),
 	        cmocka_unit_test(test_watch),
+	        cmocka_unit_test(test_bounds),
 	};
 	const struct CMUnitTest tls_tests[] = {
 	        cmocka_unit_test(test_tls_calls),          cmocka_unit_test(test_tls_client_goes),

@@ -114,6 +114,23 @@ test_decode(void **state)
 	                        "shop}\nspec:\n  ports: [{port: 80}]\n  bogus: 1\n",
 	                        &d),
 	                 SVC_OK); /* an unknown field is a warning, reported */
+	/* A value over ETCDOBJ_VALUE_MAX is reported, never parsed. */
+	{
+		size_t n = ETCDOBJ_VALUE_MAX + 1;
+		char *big = malloc(n + 1);
+		struct cluster_objects o;
+
+		assert_non_null(big);
+		memset(big, '#', n); /* a comment: parsed, it would be an empty document */
+		big[n] = '\0';
+		cluster_objects_init(&o);
+		assert_int_equal(
+		        etcdobj_decode("/svcdns", "/svcdns/pods/a/b", (uint8_t *)big, n, 0, &o, &d),
+		        SVC_EINVAL);
+		tu_diag_expect(&d, DIAG_ERROR, NULL, "at most");
+		cluster_objects_deinit(&o);
+		free(big);
+	}
 	const struct diag_entry *e =
 	        tu_diag_expect(&d, DIAG_WARNING, "spec.bogus", "unknown field");
 	assert_string_equal(e->file, "/svcdns/services/shop/web");
