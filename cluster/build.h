@@ -8,6 +8,10 @@
  * defaulted fields (addresses, families, policies, target ports). */
 void validate_objects(struct cluster_objects *objs, const struct cluster_config *cfg,
                       struct diag *d);
+/* As validate_objects, for the objects of each kind K from FROM[K] on (added to objects
+ * validated before): they are checked alone and against each other, not against the rest. */
+void validate_objects_from(struct cluster_objects *objs, const struct cluster_config *cfg,
+                           struct diag *d, const size_t from[CLUSTER_KIND_COUNT]);
 
 /* After arena_compact of the arena holding object M of kind K (or the copies and derived data
  * of a snapshot's shard): move every pointer in M and what it owns, the schema's fields and

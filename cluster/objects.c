@@ -225,6 +225,53 @@ add_object(struct cluster_objects *objs, enum cluster_kind kind, void *obj)
 	return false;
 }
 
+enum svc_status
+cluster_objects_copy(struct cluster_objects *objs, enum cluster_kind k,
+                     const struct cluster_meta *src)
+{
+	const struct schema_obj *doc = schema_kinds[k].doc;
+	struct schema_decoder dec = {
+	        .arena = &objs->arena, .strings = &objs->strings, .strings_mem = &objs->scratch};
+	struct cluster_meta *m = arena_alloc(&objs->arena, doc->size);
+
+	if (m == NULL)
+		return SVC_ENOMEM;
+	memcpy(m, src, doc->size);
+	schema_copy(&dec, doc, m, src);
+	/* What the schema does not know: the origin, and what validation parsed. */
+	if (!dec.failed && m->origin.file != NULL &&
+	    (m->origin.file = arena_strdup(&objs->arena, src->origin.file)) == NULL)
+		dec.failed = true;
+	if (!dec.failed && k == CLUSTER_KIND_SERVICE) {
+		struct cluster_service *s = (struct cluster_service *)m;
+		const struct cluster_service *o = (const struct cluster_service *)src;
+
+		if (o->external_ips != NULL &&
+		    (s->external_ips = arena_calloc(&objs->arena, o->n_external_ips_text,
+		                                    sizeof(*s->external_ips))) == NULL)
+			dec.failed = true;
+		else if (o->external_ips != NULL)
+			memcpy(s->external_ips, o->external_ips,
+			       o->n_external_ips_text * sizeof(*s->external_ips));
+		if (o->lb_source_ranges != NULL &&
+		    (s->lb_source_ranges = arena_calloc(&objs->arena, o->n_lb_source_ranges_text,
+		                                        sizeof(*s->lb_source_ranges))) == NULL)
+			dec.failed = true;
+		else if (o->lb_source_ranges != NULL)
+			memcpy(s->lb_source_ranges, o->lb_source_ranges,
+			       o->n_lb_source_ranges * sizeof(*s->lb_source_ranges));
+		/* Made by each build on its own copy of the service. */
+		s->lb_ips = NULL;
+		s->n_lb_ips = 0;
+		s->endpoints = NULL;
+		s->n_endpoints = 0;
+		s->port_endpoints = NULL;
+	}
+	if (dec.failed || !add_object(objs, k, m))
+		return SVC_ENOMEM;
+	return SVC_OK;
+}
+
 static const char *
 scalar_of(const struct ynode *map, const char *key)
 {

@@ -1161,3 +1161,110 @@ schema_equal(const struct schema_obj *so, const void *a, const void *b)
 			return false;
 	return true;
 }
+
+/* ---- deep copy ---------------------------------------------------------------------------- */
+
+static const char *
+copy_str(struct schema_decoder *dec, const char *s)
+{
+	char *c;
+
+	if (s == NULL)
+		return NULL;
+	c = str_copy(dec, s, strlen(s));
+	if (c == NULL)
+		dec->failed = true;
+	return c != NULL ? c : s;
+}
+
+/* N elements of SIZE bytes at SRC, copied into the arena (NULL stays NULL). */
+static void *
+copy_array(struct schema_decoder *dec, const void *src, size_t n, size_t size)
+{
+	void *c;
+
+	if (src == NULL || n == 0)
+		return (void *)src;
+	c = arena_calloc(dec->arena, n, size);
+	if (c == NULL) {
+		dec->failed = true;
+		return (void *)src;
+	}
+	memcpy(c, src, n * size);
+	return c;
+}
+
+static void
+field_copy(struct schema_decoder *dec, const struct schema_field *f, char *dst, const char *src)
+{
+	char *p = dst + f->offset;
+	const char *q = src + f->offset;
+	size_t n, i;
+
+	switch (f->type) {
+	case SCHEMA_STR:
+		*(const char **)p = copy_str(dec, *(const char *const *)q);
+		break;
+	case SCHEMA_INTORSTR:
+		*(const char **)(dst + f->offset2) =
+		        copy_str(dec, *(const char *const *)(src + f->offset2));
+		break;
+	case SCHEMA_STRLIST: {
+		const char **arr;
+
+		n = *(const size_t *)(src + f->offset2);
+		arr = copy_array(dec, *(const char *const *const *)q, n, sizeof(*arr));
+		*(const char ***)p = arr;
+		for (i = 0; arr != NULL && !dec->failed && i < n; i++)
+			arr[i] = copy_str(dec, arr[i]);
+		break;
+	}
+	case SCHEMA_LABELS: {
+		struct cluster_labels *l = (void *)p;
+
+		l->items = copy_array(dec, l->items, l->n, sizeof(*l->items));
+		for (i = 0; l->items != NULL && !dec->failed && i < l->n; i++) {
+			l->items[i].key = copy_str(dec, l->items[i].key);
+			l->items[i].value = copy_str(dec, l->items[i].value);
+		}
+		break;
+	}
+	case SCHEMA_OBJ:
+		schema_copy(dec, f->sub, p, q);
+		break;
+	case SCHEMA_OBJPTR: {
+		const void *sub = *(const void *const *)q;
+		void *c = copy_array(dec, sub, 1, f->sub->size);
+
+		*(void **)p = c;
+		if (sub != NULL && !dec->failed)
+			schema_copy(dec, f->sub, c, sub);
+		break;
+	}
+	case SCHEMA_LIST: {
+		const char *arr = *(const char *const *)q;
+		char *c;
+
+		n = *(const size_t *)(src + f->offset2);
+		c = copy_array(dec, arr, n, f->sub->size);
+		*(char **)p = c;
+		for (i = 0; arr != NULL && !dec->failed && i < n; i++)
+			schema_copy(dec, f->sub, c + i * f->sub->size, arr + i * f->sub->size);
+		break;
+	}
+	case SCHEMA_INT:
+	case SCHEMA_BOOL:
+	case SCHEMA_TRIBOOL:
+	case SCHEMA_ENUM:
+	case SCHEMA_IGNORE:
+	case SCHEMA_UNSUPPORTED:
+		break;
+	}
+}
+
+void
+schema_copy(struct schema_decoder *dec, const struct schema_obj *so, void *dst, const void *src)
+{
+	for (size_t i = 0; i < so->n_fields && !dec->failed; i++)
+		field_copy(dec, &so->fields[i], dst, src);
+}

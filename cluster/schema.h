@@ -91,6 +91,11 @@ void schema_decode(struct schema_decoder *dec, const struct schema_obj *so, cons
 /* Whether A and B, structs of schema SO, hold the same values in every field the schema reads
  * (what a manifest says; not what is derived from it or where it was written). */
 bool schema_equal(const struct schema_obj *so, const void *a, const void *b);
+/* Make DST (a struct of schema SO holding a bytewise copy of SRC) a deep copy: every string and
+ * array it points at is copied again into DEC's arena (strings shared through DEC's table when
+ * it has one). DEC->failed: memory ran out (DST then points at some of SRC's data). */
+void schema_copy(struct schema_decoder *dec, const struct schema_obj *so, void *dst,
+                 const void *src);
 
 /* Move every pointer the schema knows in OBJ (a struct of schema SO, already moved), and in
  * what it points to, to where arena_compact moved its target (arena_moved_ptr). */

@@ -14,7 +14,6 @@ struct store_unit {
 	char *name;
 	struct cluster_unit *good; /* the last valid version; NULL: none */
 	bool failing;              /* the last version put was invalid */
-	uint64_t tag;              /* the source's own (store_set_tag) */
 };
 
 /* A namespace where something changed since the last snapshot. */
@@ -231,6 +230,8 @@ stamp_since(const struct store *s, const struct cluster_objects *old, struct clu
 			uint32_t h = prev_hash((enum cluster_kind)kind, m);
 			const struct prev *p = NULL;
 
+			if (m->since != 0)
+				continue; /* a copy of a stamped object (cluster_objects_copy) */
 			m->since = s->gen;
 			for (struct htab_node *hn = htab_find(&tab, h); hn != NULL && p == NULL;
 			     hn = htab_next(hn, h)) {
@@ -277,22 +278,24 @@ mark_dirty_objects(struct store *s, const struct cluster_objects *o)
 	}
 }
 
+static const size_t all_objects[CLUSTER_KIND_COUNT];
+
 /* Keep the positions of what other units may contest, before the positions map goes. */
 static void
-keep_claim_positions(struct cluster_objects *o)
+keep_claim_positions(struct cluster_objects *o, const size_t from[CLUSTER_KIND_COUNT])
 {
 	size_t n, i, k;
 
 	for (int kind = 0; kind < CLUSTER_KIND_COUNT; kind++) {
 		void *const *items = objects_of(o, (enum cluster_kind)kind, &n);
 
-		for (i = 0; i < n; i++) {
+		for (i = from[kind]; i < n; i++) {
 			struct cluster_meta *m = items[i];
 
 			cluster_objects_pos(o, &m->name, &m->name_pos.line, &m->name_pos.col);
 		}
 	}
-	for (i = 0; i < o->n_services; i++) {
+	for (i = from[CLUSTER_KIND_SERVICE]; i < o->n_services; i++) {
 		struct cluster_service *s = o->services[i];
 
 		for (k = 0; k < s->n_cluster_ips && k < 2; k++) {
@@ -382,8 +385,59 @@ moves_in_order(const struct cluster_unit *old, const struct cluster_unit *new)
 }
 
 enum svc_status
+store_check(const struct store *s, struct cluster_objects *objs,
+            const size_t from[CLUSTER_KIND_COUNT], struct diag *d)
+{
+	size_t errors = d->errors;
+
+	validate_objects_from(objs, &s->cfg, d, from);
+	if (d->errors != errors)
+		return SVC_EINVAL;
+	keep_claim_positions(objs, from);
+	return SVC_OK;
+}
+
+void
+store_inherit(enum cluster_kind k, struct cluster_meta *m, const struct cluster_meta *old)
+{
+	if (k != CLUSTER_KIND_SERVICE ||
+	    same_claims((const struct cluster_service *)old, (const struct cluster_service *)m))
+		m->since = old->since;
+}
+
+void
+store_stamp_new(const struct store *s, struct cluster_meta *m)
+{
+	m->since = s->gen;
+}
+
+const struct cluster_objects *
+store_objects(const struct store *s, const char *name)
+{
+	const struct store_unit *u = unit_find(s, name, htab_hash_str(name, 0));
+
+	return u != NULL && u->good != NULL ? &u->good->objs : NULL;
+}
+
+static enum svc_status put(struct store *s, const char *name, struct cluster_objects *objs,
+                           struct diag *d, bool load_failed, bool checked);
+
+enum svc_status
 store_put(struct store *s, const char *name, struct cluster_objects *objs, struct diag *d,
           bool load_failed)
+{
+	return put(s, name, objs, d, load_failed, false);
+}
+
+enum svc_status
+store_put_checked(struct store *s, const char *name, struct cluster_objects *objs, struct diag *d)
+{
+	return put(s, name, objs, d, false, true);
+}
+
+static enum svc_status
+put(struct store *s, const char *name, struct cluster_objects *objs, struct diag *d,
+    bool load_failed, bool checked)
 {
 	uint32_t h = htab_hash_str(name, 0);
 	struct store_unit *u = unit_find(s, name, h);
@@ -403,7 +457,8 @@ store_put(struct store *s, const char *name, struct cluster_objects *objs, struc
 		}
 		s->n_units++;
 	}
-	validate_objects(objs, &s->cfg, d);
+	if (!checked)
+		validate_objects(objs, &s->cfg, d);
 	if (load_failed || d->errors != errors) {
 		st = SVC_EINVAL;
 		if (!u->failing)
@@ -420,7 +475,7 @@ store_put(struct store *s, const char *name, struct cluster_objects *objs, struc
 	cu->objs = *objs;
 	cluster_objects_init(objs);
 	/* Only the checks read source positions: a kept object costs its data alone. */
-	keep_claim_positions(&cu->objs);
+	keep_claim_positions(&cu->objs, all_objects);
 	cluster_objects_forget_positions(&cu->objs);
 	(void)cluster_objects_compact(&cu->objs); /* else kept as parsed */
 	st = stamp_since(s, u->good ? &u->good->objs : NULL, &cu->objs);
@@ -503,34 +558,6 @@ store_delete(struct store *s, const char *name)
 	if (u->failing)
 		s->n_failing--;
 	unit_free(u);
-}
-
-void
-store_each_unit(const struct store *s, void (*fn)(void *arg, const char *name), void *arg)
-{
-	struct htab_iter it;
-	struct htab_node *n;
-
-	/* FN may delete the unit it is given: the iterator allows removing the current node. */
-	for (n = htab_first(&it, &s->units); n != NULL; n = htab_iter_next(&it))
-		fn(arg, htab_item(n, struct store_unit, hn)->name);
-}
-
-uint64_t
-store_tag(const struct store *s, const char *name)
-{
-	const struct store_unit *u = unit_find(s, name, htab_hash_str(name, 0));
-
-	return u != NULL ? u->tag : 0;
-}
-
-void
-store_set_tag(struct store *s, const char *name, uint64_t tag)
-{
-	struct store_unit *u = unit_find(s, name, htab_hash_str(name, 0));
-
-	if (u != NULL)
-		u->tag = tag;
 }
 
 size_t

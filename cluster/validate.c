@@ -16,6 +16,10 @@ struct vctx {
 	struct cluster_objects *objs;
 	const struct cluster_config *cfg;
 	struct diag *d;
+	/* The services checked against each other: the unit's, or those of validate_objects_from.
+	 */
+	struct cluster_service **svcs;
+	size_t n_svcs;
 };
 
 /* The position kept for a field of service S (store.c keeps them when the positions map goes):
@@ -1012,15 +1016,14 @@ check_cluster_ips_unique(struct vctx *v)
 	struct ip_owner *o;
 	size_t n = 0, i, k;
 
-	o = calloc(v->objs->n_services * 2 + 1, sizeof(*o));
+	o = calloc(v->n_svcs * 2 + 1, sizeof(*o));
 	if (o == NULL) {
 		diag_add(v->d, DIAG_ERROR, NULL, 0, 0, NULL, "out of memory");
 		return;
 	}
-	for (i = 0; i < v->objs->n_services; i++)
-		for (k = 0; k < v->objs->services[i]->n_cluster_ips; k++)
-			o[n++] = (struct ip_owner){v->objs->services[i]->cluster_ips[k],
-			                           v->objs->services[i], k};
+	for (i = 0; i < v->n_svcs; i++)
+		for (k = 0; k < v->svcs[i]->n_cluster_ips; k++)
+			o[n++] = (struct ip_owner){v->svcs[i]->cluster_ips[k], v->svcs[i], k};
 	qsort(o, n, sizeof(*o), ip_owner_cmp);
 	for (i = 1; i < n; i++) {
 		struct cluster_service *a = o[i - 1].svc, *b = o[i].svc;
@@ -1069,15 +1072,15 @@ check_node_ports_unique(struct vctx *v)
 	struct np_owner *o;
 	size_t n = 0, i, k, cap = 0;
 
-	for (i = 0; i < v->objs->n_services; i++)
-		cap += v->objs->services[i]->n_ports;
+	for (i = 0; i < v->n_svcs; i++)
+		cap += v->svcs[i]->n_ports;
 	o = calloc(cap + 1, sizeof(*o));
 	if (o == NULL) {
 		diag_add(v->d, DIAG_ERROR, NULL, 0, 0, NULL, "out of memory");
 		return;
 	}
-	for (i = 0; i < v->objs->n_services; i++) {
-		struct cluster_service *s = v->objs->services[i];
+	for (i = 0; i < v->n_svcs; i++) {
+		struct cluster_service *s = v->svcs[i];
 
 		for (k = 0; k < s->n_ports; k++) {
 			if (s->ports[k].node_port == 0)
@@ -1131,9 +1134,9 @@ check_health_ports_unique(struct vctx *v)
 	struct hc_owner *o;
 	size_t n = 0, i, k, start, cap = 0, n_health = 0;
 
-	for (i = 0; i < v->objs->n_services; i++) {
-		cap += v->objs->services[i]->n_ports + 1;
-		n_health += v->objs->services[i]->health_check_node_port != 0;
+	for (i = 0; i < v->n_svcs; i++) {
+		cap += v->svcs[i]->n_ports + 1;
+		n_health += v->svcs[i]->health_check_node_port != 0;
 	}
 	if (n_health == 0)
 		return;
@@ -1142,8 +1145,8 @@ check_health_ports_unique(struct vctx *v)
 		diag_add(v->d, DIAG_ERROR, NULL, 0, 0, NULL, "out of memory");
 		return;
 	}
-	for (i = 0; i < v->objs->n_services; i++) {
-		struct cluster_service *s = v->objs->services[i];
+	for (i = 0; i < v->n_svcs; i++) {
+		struct cluster_service *s = v->svcs[i];
 
 		for (k = 0; k < s->n_ports; k++)
 			if (s->ports[k].node_port != 0) {
@@ -1193,7 +1196,7 @@ check_health_ports_unique(struct vctx *v)
 void
 validate_config(const struct cluster_config *cfg, struct diag *d)
 {
-	struct vctx vv = {NULL, cfg, d}, *v = &vv;
+	struct vctx vv = {NULL, cfg, d, NULL, 0}, *v = &vv;
 	size_t i, k;
 
 	for (i = 0; i < v->cfg->n_lb_pools; i++)
@@ -1209,28 +1212,75 @@ validate_config(const struct cluster_config *cfg, struct diag *d)
 		}
 }
 
-void
-validate_objects(struct cluster_objects *objs, const struct cluster_config *cfg, struct diag *d)
+/* The objects of kind K from FROM on: sorted by name, duplicates among them reported. */
+static void
+check_unique_from(struct vctx *v, enum cluster_kind k, size_t from, const char *kind)
 {
-	struct vctx v = {objs, cfg, d};
+	size_t n, tail;
+	struct cluster_meta **items = cluster_objects_of(v->objs, k, &n);
+
+	if (from >= n)
+		return;
+	tail = n - from;
+	check_unique(v, (void **)(items + from), &tail, kind);
+	/* Dropped objects left the tail: the array's count follows. */
+	switch (k) {
+	case CLUSTER_KIND_SERVICE:
+		v->objs->n_services = from + tail;
+		break;
+	case CLUSTER_KIND_POD:
+		v->objs->n_pods = from + tail;
+		break;
+	case CLUSTER_KIND_ENDPOINTS:
+		v->objs->n_endpoints = from + tail;
+		break;
+	case CLUSTER_KIND_ENDPOINTSLICE:
+		v->objs->n_slices = from + tail;
+		break;
+	case CLUSTER_KIND_NAMESPACE:
+		v->objs->n_namespaces = from + tail;
+		break;
+	case CLUSTER_KIND_COUNT:
+		break;
+	}
+}
+
+void
+validate_objects_from(struct cluster_objects *objs, const struct cluster_config *cfg,
+                      struct diag *d, const size_t from[CLUSTER_KIND_COUNT])
+{
+	struct vctx v = {objs, cfg, d, NULL, 0};
 	size_t i;
 
-	check_unique(&v, (void **)objs->services, &objs->n_services, "service");
-	check_unique(&v, (void **)objs->pods, &objs->n_pods, "pod");
-	check_unique(&v, (void **)objs->endpoints, &objs->n_endpoints, "endpoints");
-	check_unique(&v, (void **)objs->slices, &objs->n_slices, "endpointslice");
-	check_unique(&v, (void **)objs->namespaces, &objs->n_namespaces, "namespace");
-	for (i = 0; i < objs->n_services; i++)
+	check_unique_from(&v, CLUSTER_KIND_SERVICE, from[CLUSTER_KIND_SERVICE], "service");
+	check_unique_from(&v, CLUSTER_KIND_POD, from[CLUSTER_KIND_POD], "pod");
+	check_unique_from(&v, CLUSTER_KIND_ENDPOINTS, from[CLUSTER_KIND_ENDPOINTS], "endpoints");
+	check_unique_from(&v, CLUSTER_KIND_ENDPOINTSLICE, from[CLUSTER_KIND_ENDPOINTSLICE],
+	                  "endpointslice");
+	check_unique_from(&v, CLUSTER_KIND_NAMESPACE, from[CLUSTER_KIND_NAMESPACE], "namespace");
+	for (i = from[CLUSTER_KIND_SERVICE]; i < objs->n_services; i++)
 		check_service(&v, objs->services[i]);
-	for (i = 0; i < objs->n_pods; i++)
+	for (i = from[CLUSTER_KIND_POD]; i < objs->n_pods; i++)
 		check_pod(&v, objs->pods[i]);
-	for (i = 0; i < objs->n_endpoints; i++)
+	for (i = from[CLUSTER_KIND_ENDPOINTS]; i < objs->n_endpoints; i++)
 		check_endpoints(&v, objs->endpoints[i]);
-	for (i = 0; i < objs->n_slices; i++)
+	for (i = from[CLUSTER_KIND_ENDPOINTSLICE]; i < objs->n_slices; i++)
 		check_slice(&v, objs->slices[i]);
-	for (i = 0; i < objs->n_namespaces; i++)
+	for (i = from[CLUSTER_KIND_NAMESPACE]; i < objs->n_namespaces; i++)
 		check_namespace(&v, objs->namespaces[i]);
+	if (from[CLUSTER_KIND_SERVICE] < objs->n_services) {
+		v.svcs = objs->services + from[CLUSTER_KIND_SERVICE];
+		v.n_svcs = objs->n_services - from[CLUSTER_KIND_SERVICE];
+	}
 	check_cluster_ips_unique(&v);
 	check_node_ports_unique(&v);
 	check_health_ports_unique(&v);
+}
+
+void
+validate_objects(struct cluster_objects *objs, const struct cluster_config *cfg, struct diag *d)
+{
+	static const size_t all[CLUSTER_KIND_COUNT];
+
+	validate_objects_from(objs, cfg, d, all);
 }

@@ -3,8 +3,8 @@
  * One step at a time: read <prefix>/config, list each resource (pages of PAGE keys, all at the
  * revision the config was read at), snapshot, then one watch stream over the whole prefix from
  * the next revision. Only one call is in flight, so a step never meets the answer of an older
- * one. Keys are store units (store.h), their mod_revision the unit's tag: listing again parses
- * only what changed and deletes the units it did not meet. */
+ * one. Keys are grouped into store units (etcdgroups.h), which keep each key's mod_revision:
+ * listing again parses only what changed and deletes the keys it did not meet. */
 #include "etcdwatch.h"
 
 #include <event2/event.h>
@@ -13,14 +13,13 @@
 #include <string.h>
 
 #include "etcdc.h"
+#include "etcdgroups.h"
 #include "store.h"
 
 /* etcd 3.4 counts every key left in the range for each page: large pages are cheaper. */
 #define PAGE_DEFAULT   10000
 #define BACKOFF_MIN_MS 200
 #define BACKOFF_MAX_MS 5000
-/* In a unit's tag beside the mod_revision: met by the list under way. */
-#define TAG_SEEN (1ull << 63)
 
 enum phase {
 	P_IDLE,
@@ -40,6 +39,7 @@ struct etcdwatch {
 	watch_cb cb;
 	void *arg;
 	struct store *store;
+	struct etcdgroups *groups; /* over STORE */
 	struct etcdobj_config cur; /* what STORE was made with */
 	enum phase phase;
 	bool busy;      /* a unary call is in flight */
@@ -150,17 +150,14 @@ changed(struct etcdwatch *w)
 
 /* ---- objects ---- */
 
-/* KV put (or listed): a unit of the store. LISTING: a skip when the store holds this very
- * revision, and the mark of the sweep. */
+/* KV put (or listed). LISTING: a skip when the groups hold this very revision, and the mark of
+ * the sweep. */
 static void
 apply_put(struct etcdwatch *w, const struct etcdc_kv *kv, bool listing)
 {
 	char ns[ETCDOBJ_KEY_MAX], name[ETCDOBJ_KEY_MAX];
 	enum cluster_kind kind;
 	const char *key = (const char *)kv->key;
-	uint64_t mark = listing && w->sweep ? TAG_SEEN : 0;
-	struct cluster_objects objs;
-	enum svc_status st;
 
 	if (strlen(key) != kv->key_len ||
 	    etcdobj_key_parse(w->prefix, key, kv->key_len, &kind, ns, name) != ETCDOBJ_OBJECT) {
@@ -173,22 +170,13 @@ apply_put(struct etcdwatch *w, const struct etcdc_kv *kv, bool listing)
 		         w->prefix);
 		return;
 	}
-	if (listing && (store_tag(w->store, key) & ~TAG_SEEN) == (uint64_t)kv->mod_revision) {
-		store_set_tag(w->store, key, (uint64_t)kv->mod_revision | mark);
+	if (listing && etcdgroups_rev(w->groups, key, w->sweep) == (uint64_t)kv->mod_revision)
 		return;
-	}
-	cluster_objects_init(&objs);
-	st = etcdobj_decode(w->prefix, key, kv->value, kv->value_len, 0, &objs, &w->diag);
-	if (st == SVC_ENOMEM) {
-		cluster_objects_deinit(&objs);
+	if (etcdgroups_put(w->groups, key, kv->value, kv->value_len, (uint64_t)kv->mod_revision,
+	                   listing && w->sweep, &w->diag) == SVC_ENOMEM) {
 		diag_add(&w->diag, DIAG_ERROR, key, 0, 0, NULL, "out of memory");
 		w->want_list = true; /* it is not in the store: read it all again */
-		return;
 	}
-	if (store_put(w->store, key, &objs, &w->diag, st != SVC_OK) != SVC_ENOMEM)
-		store_set_tag(w->store, key, (uint64_t)kv->mod_revision | mark);
-	else
-		w->want_list = true;
 }
 
 static void
@@ -199,60 +187,19 @@ apply_delete(struct etcdwatch *w, const struct etcdc_kv *kv)
 	const char *key = (const char *)kv->key;
 
 	if (strlen(key) == kv->key_len &&
-	    etcdobj_key_parse(w->prefix, key, kv->key_len, &kind, ns, name) == ETCDOBJ_OBJECT)
-		store_delete(w->store, key);
-}
-
-/* ---- the sweep after a list ---- */
-
-struct sweep {
-	struct etcdwatch *w;
-	char **gone;
-	size_t n, cap;
-	bool failed;
-};
-
-static void
-sweep_one(void *arg, const char *name)
-{
-	struct sweep *sw = arg;
-	uint64_t tag = store_tag(sw->w->store, name);
-
-	if (tag & TAG_SEEN) {
-		store_set_tag(sw->w->store, name, tag & ~TAG_SEEN);
-		return;
-	}
-	if (sw->n == sw->cap) {
-		size_t cap = sw->cap ? sw->cap * 2 : 64;
-		char **g = realloc(sw->gone, cap * sizeof(*g));
-
-		if (g == NULL) {
-			sw->failed = true;
-			return;
-		}
-		sw->gone = g;
-		sw->cap = cap;
-	}
-	if ((sw->gone[sw->n] = strdup(name)) != NULL)
-		sw->n++;
-	else
-		sw->failed = true;
-}
-
-/* The units the list did not meet are keys deleted while nobody watched. */
-static void
-sweep(struct etcdwatch *w)
-{
-	struct sweep sw = {.w = w};
-
-	store_each_unit(w->store, sweep_one, &sw);
-	for (size_t i = 0; i < sw.n; i++) {
-		store_delete(w->store, sw.gone[i]);
-		free(sw.gone[i]);
-	}
-	free(sw.gone);
-	if (sw.failed)
+	    etcdobj_key_parse(w->prefix, key, kv->key_len, &kind, ns, name) == ETCDOBJ_OBJECT &&
+	    etcdgroups_delete(w->groups, key) != SVC_OK)
 		w->want_list = true;
+}
+
+/* The changes so far into the store. */
+static void
+flush(struct etcdwatch *w)
+{
+	if (etcdgroups_flush(w->groups, &w->diag) != SVC_OK) {
+		diag_add(&w->diag, DIAG_ERROR, NULL, 0, 0, NULL, "out of memory");
+		w->want_list = true;
+	}
 }
 
 /* ---- the steps ---- */
@@ -324,9 +271,12 @@ watch_start(struct etcdwatch *w)
 static void
 list_done(struct etcdwatch *w)
 {
-	if (w->sweep)
-		sweep(w);
 	w->want_list = false;
+	flush(w);
+	/* The keys the list did not meet were deleted while nobody watched. */
+	if (w->sweep && etcdgroups_sweep(w->groups) != SVC_OK)
+		w->want_list = true;
+	flush(w);
 	w->rev = w->list_rev;
 	atomic_store(&w->status->revision, w->rev);
 	atomic_store(&w->status->last_update_ms, now_ms());
@@ -358,6 +308,7 @@ parse_held(struct etcdwatch *w)
 		etcdc_kv_free(&d);
 	}
 	json_decref(page);
+	flush(w);
 	if (last)
 		list_done(w);
 }
@@ -479,12 +430,18 @@ on_config(void *arg, enum svc_status st, const json_t *resp, const char *why)
 		/* Other ranges: every allocation and check is made again, from a new store. */
 		log_msg(LL_INFO, "etcd %s: the cluster settings changed; reading everything again",
 		        w->prefix);
+		etcdgroups_destroy(w->groups);
 		store_destroy(w->store);
+		w->groups = NULL;
 		w->store = NULL;
 	}
 	if (w->store == NULL) {
 		w->cur = eff;
-		if (store_create(&eff.cfg, &w->store) != SVC_OK) {
+		if (store_create(&eff.cfg, &w->store) != SVC_OK ||
+		    etcdgroups_create(w->store, w->prefix, w->o.group, &w->groups) != SVC_OK) {
+			etcdgroups_destroy(w->groups);
+			store_destroy(w->store);
+			w->groups = NULL;
 			w->store = NULL;
 			retry_later(w, "out of memory");
 			return;
@@ -492,6 +449,7 @@ on_config(void *arg, enum svc_status st, const json_t *resp, const char *why)
 		w->sweep = false;
 	} else {
 		w->sweep = true;
+		etcdgroups_unmark(w->groups);
 	}
 	w->list_kind = 0;
 	free(w->list_next);
@@ -604,6 +562,7 @@ on_watch(void *arg, enum svc_status st, const json_t *result, const char *why)
 	    !json_is_true(json_object_get(result, "created")))
 		w->rev = rev;
 	atomic_store(&w->status->revision, w->rev);
+	flush(w);
 	if (any)
 		changed(w);
 	if (config || w->want_list) {
@@ -685,6 +644,7 @@ etcdwatch_destroy(struct etcdwatch *w)
 	if (w->held_ev != NULL)
 		event_free(w->held_ev);
 	json_decref(w->held);
+	etcdgroups_destroy(w->groups);
 	store_destroy(w->store);
 	free(w->list_next);
 	diag_deinit(&w->diag);

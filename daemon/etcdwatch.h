@@ -22,6 +22,7 @@ struct etcdwatch_opts {
 	struct etcdobj_config flags;
 	unsigned debounce_ms;
 	uint32_t page;               /* keys per list response (0: the default) */
+	uint32_t group;              /* keys per store unit (0: ETCDGROUPS_KEYS_DEFAULT) */
 	struct daemon_store *status; /* updated as it goes; may be NULL */
 };
 

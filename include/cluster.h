@@ -485,6 +485,11 @@ void cluster_objects_forget_positions(struct cluster_objects *objs);
  * copy still points into the old blocks (a pointer this does not know of), the copy is dropped
  * and the objects stay as they were (false). Pointers to the objects held elsewhere go stale. */
 bool cluster_objects_compact(struct cluster_objects *objs);
+/* Add to OBJS a deep copy of SRC (an object of kind K, validated, held by other objects): its
+ * strings shared with OBJS's equal ones, what validation derived kept, what a build derives
+ * left out. The copy keeps SRC's store stamp (since). */
+enum svc_status cluster_objects_copy(struct cluster_objects *objs, enum cluster_kind k,
+                                     const struct cluster_meta *src);
 /* Load one file: a regular file, opened without blocking (a FIFO is an error, not a wait). */
 enum svc_status cluster_objects_load_file(struct cluster_objects *objs, const char *path,
                                           struct diag *d);
