@@ -547,7 +547,7 @@ op_cmp(const void *pa, const void *pb)
 static enum svc_status
 merge(struct etcdgroups *g, struct group *gr, struct entry **out, size_t *n)
 {
-	size_t n_old, i = 0, j = 0, k = 0, n_new;
+	size_t n_old, i = 0, j = 0, k = 0, n_new = 0;
 	struct cluster_meta *const *old = unit_objects(g, gr, &n_old);
 	struct cluster_meta **in =
 	        gr->in_used ? cluster_objects_of(&gr->in, gr->b->kind, &n_new) : NULL;
@@ -555,7 +555,8 @@ merge(struct etcdgroups *g, struct group *gr, struct entry **out, size_t *n)
 
 	if (n_old != gr->n)
 		n_old = 0; /* never: the revisions follow the unit */
-	qsort(gr->ops, gr->n_ops, sizeof(*gr->ops), op_cmp);
+	if (gr->n_ops > 1)
+		qsort(gr->ops, gr->n_ops, sizeof(*gr->ops), op_cmp);
 	e = calloc(n_old + gr->n_ops + 1, sizeof(*e));
 	if (e == NULL)
 		return SVC_ENOMEM;
@@ -708,6 +709,7 @@ flush_group(struct etcdgroups *g, struct group *gr, struct diag *d)
 		st = revs == NULL || first == NULL ? SVC_ENOMEM
 		                                   : store_put_checked(g->s, gr->unit, &gr->in, d);
 		if (st == SVC_OK) {
+			free(gr->first);
 			gr->revs = revs;
 			gr->n = gr->cap = n;
 			gr->first = first;
