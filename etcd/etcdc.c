@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "b64.h"
+#include "etcdjson.h"
 #include "lru.h"
 
 /* Room for "TLS with HOST:PORT: ...". */
@@ -563,7 +564,7 @@ on_response(struct evhttp_request *req, void *arg)
 		size_t len = evbuffer_get_length(in);
 		const char *text = (const char *)evbuffer_pullup(in, -1);
 
-		resp = text != NULL || len == 0 ? json_loadb(text ? text : "", len, 0, &je) : NULL;
+		resp = text != NULL || len == 0 ? etcdjson_load(text ? text : "", len, &je) : NULL;
 	}
 	if (resp == NULL || !json_is_object(resp)) {
 		snprintf(why, sizeof(why), "etcd answered HTTP %d with no JSON object", code);
@@ -795,7 +796,7 @@ on_watch_chunk(struct evhttp_request *req, void *arg)
 	evbuffer_add_buffer(w->line, evhttp_request_get_input_buffer(req));
 	while ((text = evbuffer_readln(w->line, &len, EVBUFFER_EOL_LF)) != NULL) {
 		json_error_t je;
-		json_t *msg = len > 0 ? json_loadb(text, len, 0, &je) : NULL;
+		json_t *msg = len > 0 ? etcdjson_load(text, len, &je) : NULL;
 		const json_t *result = json_object_get(msg, "result");
 		bool more;
 

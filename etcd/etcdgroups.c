@@ -36,6 +36,7 @@ struct group {
 	bool in_used;
 	struct op *ops;
 	size_t n_ops, cap_ops;
+	const char *max_op; /* the greatest name among OPS */
 	struct group *next_dirty;
 	bool dirty;
 };
@@ -86,6 +87,7 @@ ops_clear(struct group *gr)
 	for (size_t i = 0; i < gr->n_ops; i++)
 		free(gr->ops[i].name);
 	gr->n_ops = 0;
+	gr->max_op = NULL;
 	if (gr->in_used)
 		cluster_objects_deinit(&gr->in);
 	gr->in_used = false;
@@ -268,11 +270,9 @@ tail_full(const struct etcdgroups *g, const struct group *gr, const char *name)
 	size_t n;
 	struct cluster_meta *const *objs;
 
-	if (gr != gr->b->groups[gr->b->n - 1] || gr->n + gr->n_ops < g->keys)
+	if (gr != gr->b->groups[gr->b->n - 1] || gr->n + gr->n_ops < g->keys ||
+	    (gr->max_op != NULL && strcmp(gr->max_op, name) >= 0))
 		return false;
-	for (size_t i = gr->n_ops; i-- > 0;)
-		if (strcmp(gr->ops[i].name, name) >= 0)
-			return false;
 	objs = unit_objects(g, gr, &n);
 	return n == 0 || strcmp(objs[n - 1]->name, name) < 0;
 }
@@ -328,6 +328,8 @@ op_add(struct etcdgroups *g, struct group *gr, const char *name, uint64_t rev, s
 		gr->n_ops--;
 		return SVC_ENOMEM;
 	}
+	if (gr->max_op == NULL || strcmp(op->name, gr->max_op) > 0)
+		gr->max_op = op->name;
 	dirty(g, gr);
 	return SVC_OK;
 }
