@@ -225,6 +225,19 @@ add_object(struct cluster_objects *objs, enum cluster_kind kind, void *obj)
 	return false;
 }
 
+/* An etcd key ends in its object's name ("<prefix>/pods/<ns>/<name>"): the name decoded from
+ * the value is the key's last segment, not another copy (a file's never matches). */
+static void
+share_last_segment(struct cluster_objects *objs, const char *file)
+{
+	struct schema_decoder dec = {
+	        .arena = &objs->arena, .strings = &objs->strings, .strings_mem = &objs->scratch};
+	const char *tail = strrchr(file, '/');
+
+	if (tail != NULL && tail[1] != '\0')
+		schema_share(&dec, tail + 1, strlen(tail + 1));
+}
+
 enum svc_status
 cluster_objects_copy(struct cluster_objects *objs, enum cluster_kind k,
                      const struct cluster_meta *src)
@@ -237,11 +250,14 @@ cluster_objects_copy(struct cluster_objects *objs, enum cluster_kind k,
 	if (m == NULL)
 		return SVC_ENOMEM;
 	memcpy(m, src, doc->size);
-	schema_copy(&dec, doc, m, src);
-	/* What the schema does not know: the origin, and what validation parsed. */
-	if (!dec.failed && m->origin.file != NULL &&
+	/* What the schema does not know: the origin (first, so the name shares it), and what
+	 * validation parsed. */
+	if (m->origin.file != NULL &&
 	    (m->origin.file = arena_strdup(&objs->arena, src->origin.file)) == NULL)
-		dec.failed = true;
+		return SVC_ENOMEM;
+	if (m->origin.file != NULL)
+		share_last_segment(objs, m->origin.file);
+	schema_copy(&dec, doc, m, src);
 	if (!dec.failed && k == CLUSTER_KIND_SERVICE) {
 		struct cluster_service *s = (struct cluster_service *)m;
 		const struct cluster_service *o = (const struct cluster_service *)src;
@@ -408,7 +424,11 @@ load_object(struct load_ctx *lc, const struct ynode *root, bool in_list, const c
 		         "%s is not namespaced; namespace ignored", kind);
 		meta->ns = NULL;
 	}
-	meta->created_unix = parse_time(meta->created);
+	{
+		int64_t t = parse_time(meta->created);
+
+		meta->created_unix = t > 0 && t <= (int64_t)UINT32_MAX ? (uint32_t)t : 0;
+	}
 	meta->origin.file = lc->file;
 	meta->origin.line = root->line;
 	meta->origin.doc_start = (uint32_t)lc->doc->start; /* files are under 4 GiB */
@@ -446,6 +466,7 @@ cluster_objects_load_part(struct cluster_objects *objs, const char *name, const 
 	if (lc.file == NULL)
 		return SVC_ENOMEM;
 	objs->n_files++;
+	share_last_segment(objs, lc.file);
 	/* The YAML trees are only needed while decoding one file. */
 	arena_init(&tree);
 	st = ytree_parse_at(&tree, lc.file, buf, len, first_line, d, &docs, &n);

@@ -643,6 +643,18 @@ struct shared_str {
 	size_t len;
 };
 
+void
+schema_share(struct schema_decoder *dec, const char *s, size_t len)
+{
+	struct shared_str *e = arena_alloc(dec->strings_mem, sizeof(*e));
+
+	if (e == NULL)
+		return; /* not shared: decoded strings are copied */
+	e->s = s;
+	e->len = len;
+	(void)htab_insert(dec->strings, &e->hn, htab_hash_bytes(s, len, 0));
+}
+
 /* TEXT (LEN bytes) in the arena: the copy made for an equal string before, when the decoder
  * shares them. Decoded strings are never written to, so sharing is safe. */
 static char *

@@ -83,6 +83,10 @@ struct schema_decoder {
 	const void *obj_at;
 };
 
+/* Decoded strings equal to the LEN bytes at S (in DEC's arena; the end of a NUL-terminated
+ * string there) are S itself. */
+void schema_share(struct schema_decoder *dec, const char *s, size_t len);
+
 /* Fill OUT (a zeroed struct of schema SO) from the mapping MAP. Errors and warnings go to the
  * decoder's diag with the field path; decoding goes on past them so all are reported. */
 void schema_decode(struct schema_decoder *dec, const struct schema_obj *so, const struct ynode *map,

@@ -279,7 +279,7 @@ check_meta(struct vctx *v, const struct cluster_meta *meta, bool name_1035)
 	if (meta->created != NULL && meta->created_unix == 0)
 		ERR(v, meta, &meta->created, NULL, "metadata.creationTimestamp",
 		    "Invalid value: \"%s\": expected an RFC 3339 time such as "
-		    "2024-01-02T15:04:05Z",
+		    "2024-01-02T15:04:05Z, after 1970 and before 2106",
 		    meta->created);
 	check_labels(v, meta, &meta->labels, "metadata.labels");
 }

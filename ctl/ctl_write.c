@@ -166,7 +166,7 @@ stamp_now(struct cluster_objects *o, struct cluster_meta *m)
 	gmtime_r(&now, &tm);
 	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	m->created = arena_strdup(&o->arena, buf);
-	m->created_unix = (int64_t)now;
+	m->created_unix = (uint32_t)now;
 }
 
 struct plan {
