@@ -17,7 +17,7 @@
 #include "store.h"
 
 /* etcd 3.4 counts every key left in the range for each page: large pages are cheaper. */
-#define PAGE_DEFAULT   10000
+#define PAGE_DEFAULT   20000
 #define BACKOFF_MIN_MS 200
 #define BACKOFF_MAX_MS 5000
 

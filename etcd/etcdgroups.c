@@ -86,7 +86,10 @@ ops_clear(struct group *gr)
 {
 	for (size_t i = 0; i < gr->n_ops; i++)
 		free(gr->ops[i].name);
-	gr->n_ops = 0;
+	/* Not kept for the next change: a list leaves every group's array full. */
+	free(gr->ops);
+	gr->ops = NULL;
+	gr->n_ops = gr->cap_ops = 0;
 	gr->max_op = NULL;
 	if (gr->in_used)
 		cluster_objects_deinit(&gr->in);
@@ -97,7 +100,6 @@ static void
 group_free(struct group *gr)
 {
 	ops_clear(gr);
-	free(gr->ops);
 	free(gr->revs);
 	free(gr->first);
 	free(gr);
