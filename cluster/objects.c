@@ -296,16 +296,33 @@ scalar_of(const struct ynode *map, const char *key)
 	return v != NULL && v->type == YNODE_SCALAR ? v->text : NULL;
 }
 
+/* The N decimal digits at S, or -1 when one is not a digit (a NUL included). */
+static int
+digits(const char *s, int n)
+{
+	int v = 0;
+
+	for (int i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	return v;
+}
+
 /* RFC 3339 "2024-05-01T10:00:00Z" (fractions and offsets allowed) to Unix seconds; 0 if not. */
 static int64_t
 parse_time(const char *s)
 {
-	int y, mo, d, h, mi, sec, n = 0;
+	int y, mo, d, h, mi, sec;
 	int64_t days, t;
 	const char *p;
 
-	if (s == NULL ||
-	    sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6)
+	/* "YYYY-MM-DDTHH:MM:SS", every digit there (each read stops at the first that is not). */
+	if (s == NULL || (y = digits(s, 4)) < 0 || s[4] != '-' || (mo = digits(s + 5, 2)) < 0 ||
+	    s[7] != '-' || (d = digits(s + 8, 2)) < 0 || s[10] != 'T' ||
+	    (h = digits(s + 11, 2)) < 0 || s[13] != ':' || (mi = digits(s + 14, 2)) < 0 ||
+	    s[16] != ':' || (sec = digits(s + 17, 2)) < 0)
 		return 0;
 	if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
 		return 0;
@@ -320,7 +337,7 @@ parse_time(const char *s)
 		days = era * 146097 + (int64_t)doe - 719468;
 	}
 	t = days * 86400 + h * 3600 + mi * 60 + sec;
-	p = s + n;
+	p = s + 19;
 	if (*p == '.')
 		for (p++; *p >= '0' && *p <= '9'; p++)
 			;

@@ -1272,9 +1272,11 @@ validate_objects_from(struct cluster_objects *objs, const struct cluster_config 
 		v.svcs = objs->services + from[CLUSTER_KIND_SERVICE];
 		v.n_svcs = objs->n_services - from[CLUSTER_KIND_SERVICE];
 	}
-	check_cluster_ips_unique(&v);
-	check_node_ports_unique(&v);
-	check_health_ports_unique(&v);
+	if (v.n_svcs > 0) { /* (a pod alone has none to check) */
+		check_cluster_ips_unique(&v);
+		check_node_ports_unique(&v);
+		check_health_ports_unique(&v);
+	}
 }
 
 void

@@ -16,8 +16,10 @@
 #include "etcdgroups.h"
 #include "store.h"
 
-/* etcd 3.4 counts every key left in the range for each page: large pages are cheaper. */
+/* etcd 3.4 counts every key left in the range for each page: large pages are cheaper. But
+ * nothing is parsed until the first comes: a list starts with small pages, doubled after each. */
 #define PAGE_DEFAULT   20000
+#define PAGE_FIRST     500
 #define BACKOFF_MIN_MS 200
 #define BACKOFF_MAX_MS 5000
 
@@ -454,6 +456,7 @@ on_config(void *arg, enum svc_status st, const json_t *resp, const char *why)
 	w->list_kind = 0;
 	free(w->list_next);
 	w->list_next = NULL;
+	w->page = w->o.page < PAGE_FIRST ? w->o.page : PAGE_FIRST;
 	list_page(w);
 }
 
