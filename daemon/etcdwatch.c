@@ -1,11 +1,10 @@
 /* etcdwatch.c -- the cluster from etcd (etcdwatch.h), on the builder thread's loop.
  *
- * One step at a time: read <prefix>/config; list the resources, all at the revision the config
- * was read at, in two lists side by side (pods, and the rest), each on a connection of its own;
- * snapshot; then one watch stream over the whole prefix from the next revision. Answers to a
- * list that failed are dropped by its generation. Keys are grouped into store units
- * (etcdgroups.h), which keep each key's mod_revision: listing again parses only what changed
- * and deletes the keys it did not meet. */
+ * One step at a time: read <prefix>/config, list each resource (pages of PAGE keys, all at the
+ * revision the config was read at), snapshot, then one watch stream over the whole prefix from
+ * the next revision. Only one call is in flight, so a step never meets the answer of an older
+ * one. Keys are grouped into store units (etcdgroups.h), which keep each key's mod_revision:
+ * listing again parses only what changed and deletes the keys it did not meet. */
 #include "etcdwatch.h"
 
 #include <event2/event.h>
@@ -32,35 +31,9 @@ enum phase {
 	P_WAIT, /* for the retry timer */
 };
 
-/* One of the lists that run side by side, each on a connection of its own: pods (most of the
- * keys) and the rest. While one page is parsed, etcd prepares the next of the other list. */
-struct lister {
-	struct etcdwatch *w;
-	struct etcdc *c;
-	const enum cluster_kind *kinds;
-	size_t n_kinds, at; /* listing kinds[at] */
-	/* Keys asked for per page: doubled after each page up to CAP. A page that failed (its
-	 * answer may have been over ETCDC_MAX_BODY: a few large values) halves CAP; a list that
-	 * completes doubles it back up to the configured size. */
-	uint32_t page, cap;
-	uint8_t *next; /* the next page's first key; NULL: the kind's start */
-	size_t next_len;
-	/* A page received, parsed from the loop once the next page's request is on its way (a
-	 * request made in a response's callback is written only when the loop polls again). */
-	json_t *held;
-	bool held_last; /* its list's last page */
-	bool done;      /* the last page is parsed */
-	unsigned inflight;
-	uint64_t gen; /* the list its calls belong to */
-};
-
-#define LISTERS 2
-
 struct etcdwatch {
 	struct event_base *base;
-	struct etcdc *c; /* the settings and the watch; the first lister's */
-	struct lister lists[LISTERS];
-	uint64_t list_gen; /* bumped by each list begun: answers to an older one are dropped */
+	struct etcdc *c;
 	char prefix[ETCDOBJ_KEY_MAX];
 	struct etcdwatch_opts o;
 	struct daemon_store own_status; /* when the caller gives none */
@@ -76,6 +49,16 @@ struct etcdwatch {
 	bool listed;    /* a first snapshot was made */
 	bool sweep;     /* the list under way follows an earlier one: mark and sweep */
 	int64_t list_rev;
+	int list_kind;
+	/* Keys asked for per page: halved after a page that failed (its answer may have been over
+	 * ETCDC_MAX_BODY: a few large values), doubled back after each that came. */
+	uint32_t page;
+	uint8_t *list_next; /* the next page's first key; NULL: the kind's start */
+	size_t list_next_len;
+	/* A page received, parsed from the loop once the next page's request is on its way (a
+	 * request made in a response's callback is written only when the loop polls again). */
+	json_t *held;
+	bool held_last; /* the list's last page */
 	struct event *held_ev;
 	int64_t rev; /* the last revision applied */
 	struct etcdc_watch *wt;
@@ -250,59 +233,20 @@ call(struct etcdwatch *w, const char *path, json_t *body, etcdc_cb cb)
 	w->busy = true;
 }
 
-/* The list under way failed: every answer still to come for it is dropped, and the settings
- * are read again (a compacted revision: a newer one) after the back-off. */
 static void
-list_fail(struct etcdwatch *w, const char *why)
+list_page(struct etcdwatch *w)
 {
-	w->list_gen++;
-	for (int i = 0; i < LISTERS; i++) {
-		json_decref(w->lists[i].held);
-		w->lists[i].held = NULL;
-	}
-	w->want_list = w->listed;
-	retry_later(w, why);
-}
-
-static void
-list_page(struct lister *l)
-{
-	struct etcdwatch *w = l->w;
 	char prefix[ETCDOBJ_KEY_MAX];
-	json_t *body;
 
-	if (!etcdobj_range(w->prefix, (int)l->kinds[l->at], NULL, prefix)) {
-		list_fail(w, "the prefix is too long");
-		return;
-	}
-	body = etcdc_range_body(prefix, l->next, l->next_len, w->list_rev, l->page);
-	if (body == NULL || etcdc_call(l->c, "/v3/kv/range", body, on_list, l) != SVC_OK) {
-		list_fail(w, "out of memory");
-		return;
-	}
-	l->inflight++;
-	l->gen = w->list_gen;
-}
-
-/* Both lists begin, at the revision the settings were read at. */
-static void
-list_start(struct etcdwatch *w)
-{
 	w->phase = P_LIST;
 	set_state(w, w->listed ? atomic_load(&w->status->state) : DAEMON_STORE_LISTING);
-	w->list_gen++;
-	for (int i = 0; i < LISTERS && w->phase == P_LIST; i++) {
-		struct lister *l = &w->lists[i];
-
-		l->at = 0;
-		free(l->next);
-		l->next = NULL;
-		json_decref(l->held);
-		l->held = NULL;
-		l->done = false;
-		l->page = l->cap < PAGE_FIRST ? l->cap : PAGE_FIRST;
-		list_page(l);
+	if (!etcdobj_range(w->prefix, w->list_kind, NULL, prefix)) {
+		retry_later(w, "the prefix is too long");
+		return;
 	}
+	call(w, "/v3/kv/range",
+	     etcdc_range_body(prefix, w->list_next, w->list_next_len, w->list_rev, w->page),
+	     on_list);
 }
 
 static void on_watch(void *arg, enum svc_status st, const json_t *result, const char *why);
@@ -343,17 +287,16 @@ list_done(struct etcdwatch *w)
 	watch_start(w);
 }
 
-/* L's page held: its keys into the store; after the last pages of both lists, the snapshot. */
+/* The page held: its keys into the store; after the last page, the snapshot. */
 static void
-parse_held(struct lister *l)
+parse_held(struct etcdwatch *w)
 {
-	struct etcdwatch *w = l->w;
-	json_t *page = l->held;
+	json_t *page = w->held;
 	const json_t *kv;
 	size_t i;
-	bool done = true;
+	bool last = w->held_last;
 
-	l->held = NULL;
+	w->held = NULL;
 	json_array_foreach(json_object_get(page, "kvs"), i, kv)
 	{
 		struct etcdc_kv d;
@@ -368,14 +311,7 @@ parse_held(struct lister *l)
 	}
 	json_decref(page);
 	flush(w);
-	if (!l->held_last)
-		return;
-	l->done = true;
-	if (l->cap < w->o.page)
-		l->cap = l->cap * 2 > w->o.page ? w->o.page : l->cap * 2;
-	for (int k = 0; k < LISTERS; k++)
-		done &= w->lists[k].done;
-	if (done)
+	if (last)
 		list_done(w);
 }
 
@@ -386,59 +322,53 @@ on_held(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 
-	for (int i = 0; i < LISTERS && w->phase == P_LIST; i++)
-		if (w->lists[i].held != NULL)
-			parse_held(&w->lists[i]);
+	if (w->held != NULL)
+		parse_held(w);
 }
 
 static void
 on_list(void *arg, enum svc_status st, const json_t *resp, const char *why)
 {
-	struct lister *l = arg;
-	struct etcdwatch *w = l->w;
+	struct etcdwatch *w = arg;
 	const json_t *kvs;
 	struct etcdc_kv last = {0};
 	bool done = false;
 
-	l->inflight--;
-	if (l->gen != w->list_gen || w->phase != P_LIST)
-		return; /* for a list that failed */
+	w->busy = false;
 	if (st != SVC_OK) {
-		l->cap = l->page > 1 ? l->page / 2 : 1;
-		list_fail(w, why ? why : "listing failed");
+		w->page = w->page > 1 ? w->page / 2 : 1;
+		/* From the settings again (a compacted revision: at a newer one). */
+		w->want_list = w->listed;
+		retry_later(w, why ? why : "listing failed");
 		return;
 	}
 	kvs = json_object_get(resp, "kvs");
-	l->page = l->page * 2 > l->cap ? l->cap : l->page * 2;
-	free(l->next);
-	l->next = NULL;
+	w->page = w->page * 2 > w->o.page ? w->o.page : w->page * 2;
+	free(w->list_next);
+	w->list_next = NULL;
 	if (json_is_true(json_object_get(resp, "more")) &&
 	    etcdc_kv_decode(json_array_get(kvs, json_array_size(kvs) - 1), &last) == SVC_OK) {
 		/* The next page starts just after the last key: that key and a zero byte. */
-		l->next = malloc(last.key_len + 1);
-		if (l->next == NULL) {
+		w->list_next = malloc(last.key_len + 1);
+		if (w->list_next == NULL) {
 			etcdc_kv_free(&last);
-			list_fail(w, "out of memory");
+			retry_later(w, "out of memory");
 			return;
 		}
-		memcpy(l->next, last.key, last.key_len);
-		l->next[last.key_len] = 0;
-		l->next_len = last.key_len + 1;
+		memcpy(w->list_next, last.key, last.key_len);
+		w->list_next[last.key_len] = 0;
+		w->list_next_len = last.key_len + 1;
 		etcdc_kv_free(&last);
-	} else if (++l->at == l->n_kinds) {
+	} else if (++w->list_kind == CLUSTER_KIND_COUNT) {
 		done = true;
 	}
 	/* Asked for now, so etcd reads the next page while this one is parsed. */
 	if (!done)
-		list_page(l);
-	if (w->phase != P_LIST)
-		return; /* that failed */
-	if (l->held != NULL)
-		parse_held(l);
-	if (w->phase != P_LIST)
-		return; /* the list is done (the other's last page came first) */
-	l->held = json_incref((json_t *)resp);
-	l->held_last = done;
+		list_page(w);
+	if (w->held != NULL)
+		parse_held(w);
+	w->held = json_incref((json_t *)resp);
+	w->held_last = done;
 	/* Not at once: the request goes out when the loop next polls the socket, and a timer
 	 * runs after that poll (an event made active now would run before it). */
 	arm(w->held_ev, 1);
@@ -523,7 +453,11 @@ on_config(void *arg, enum svc_status st, const json_t *resp, const char *why)
 		w->sweep = true;
 		etcdgroups_unmark(w->groups);
 	}
-	list_start(w);
+	w->list_kind = 0;
+	free(w->list_next);
+	w->list_next = NULL;
+	w->page = w->o.page < PAGE_FIRST ? w->o.page : PAGE_FIRST;
+	list_page(w);
 }
 
 static void
@@ -659,6 +593,7 @@ etcdwatch_create(struct event_base *base, const struct etcdwatch_opts *o, watch_
 	w->o = *o;
 	if (w->o.page == 0)
 		w->o.page = PAGE_DEFAULT;
+	w->page = w->o.page;
 	w->status = o->status != NULL ? o->status : &w->own_status;
 	w->cb = cb;
 	w->arg = arg;
@@ -669,25 +604,11 @@ etcdwatch_create(struct event_base *base, const struct etcdwatch_opts *o, watch_
 	while (strlen(w->prefix) > 1 && w->prefix[strlen(w->prefix) - 1] == '/')
 		w->prefix[strlen(w->prefix) - 1] = '\0';
 	tls = (struct etcdc_tls){o->etcd->cacert, o->etcd->cert, o->etcd->key};
-	for (int i = 0; i < LISTERS; i++) {
-		static const enum cluster_kind pods[] = {CLUSTER_KIND_POD},
-		                               rest[] = {CLUSTER_KIND_SERVICE,
-		                                         CLUSTER_KIND_ENDPOINTS,
-		                                         CLUSTER_KIND_ENDPOINTSLICE,
-		                                         CLUSTER_KIND_NAMESPACE};
-		struct lister *l = &w->lists[i];
-
-		l->w = w;
-		l->kinds = i == 0 ? rest : pods;
-		l->n_kinds = i == 0 ? sizeof(rest) / sizeof(rest[0]) : 1;
-		l->cap = w->o.page;
-		st = etcdc_create_tls(base, o->etcd->urls, &tls, err, sizeof(err), &l->c);
-		if (st != SVC_OK) {
-			log_msg(LL_ERROR, "--etcd %s: %s", o->etcd->urls, err);
-			goto fail;
-		}
+	st = etcdc_create_tls(base, o->etcd->urls, &tls, err, sizeof(err), &w->c);
+	if (st != SVC_OK) {
+		log_msg(LL_ERROR, "--etcd %s: %s", o->etcd->urls, err);
+		goto fail;
 	}
-	w->c = w->lists[0].c;
 	w->retry_ev = evtimer_new(base, on_retry, w);
 	w->debounce_ev = evtimer_new(base, on_debounce, w);
 	w->held_ev = evtimer_new(base, on_held, w);
@@ -718,19 +639,17 @@ etcdwatch_destroy(struct etcdwatch *w)
 		return;
 	if (w->wt != NULL)
 		etcdc_watch_cancel(w->wt);
-	for (int i = 0; i < LISTERS; i++) {
-		etcdc_destroy(w->lists[i].c); /* its calls end without their callbacks */
-		json_decref(w->lists[i].held);
-		free(w->lists[i].next);
-	}
+	etcdc_destroy(w->c); /* its calls end without their callbacks */
 	if (w->retry_ev != NULL)
 		event_free(w->retry_ev);
 	if (w->debounce_ev != NULL)
 		event_free(w->debounce_ev);
 	if (w->held_ev != NULL)
 		event_free(w->held_ev);
+	json_decref(w->held);
 	etcdgroups_destroy(w->groups);
 	store_destroy(w->store);
+	free(w->list_next);
 	diag_deinit(&w->diag);
 	free(w);
 }
