@@ -50,9 +50,10 @@ struct etcdwatch {
 	bool sweep;     /* the list under way follows an earlier one: mark and sweep */
 	int64_t list_rev;
 	int list_kind;
-	/* Keys asked for per page: halved after a page that failed (its answer may have been over
-	 * ETCDC_MAX_BODY: a few large values), doubled back after each that came. */
-	uint32_t page;
+	/* Keys asked for per page: doubled after each page up to CAP. A page that failed (its
+	 * answer may have been over ETCDC_MAX_BODY: a few large values) halves CAP for the lists
+	 * after it; each list that completes doubles it back, up to the configured size. */
+	uint32_t page, cap;
 	uint8_t *list_next; /* the next page's first key; NULL: the kind's start */
 	size_t list_next_len;
 	/* A page received, parsed from the loop once the next page's request is on its way (a
@@ -273,6 +274,8 @@ watch_start(struct etcdwatch *w)
 static void
 list_done(struct etcdwatch *w)
 {
+	if (w->cap < w->o.page)
+		w->cap = w->cap * 2 > w->o.page ? w->o.page : w->cap * 2;
 	w->want_list = false;
 	flush(w);
 	/* The keys the list did not meet were deleted while nobody watched. */
@@ -336,14 +339,14 @@ on_list(void *arg, enum svc_status st, const json_t *resp, const char *why)
 
 	w->busy = false;
 	if (st != SVC_OK) {
-		w->page = w->page > 1 ? w->page / 2 : 1;
+		w->cap = w->page > 1 ? w->page / 2 : 1;
 		/* From the settings again (a compacted revision: at a newer one). */
 		w->want_list = w->listed;
 		retry_later(w, why ? why : "listing failed");
 		return;
 	}
 	kvs = json_object_get(resp, "kvs");
-	w->page = w->page * 2 > w->o.page ? w->o.page : w->page * 2;
+	w->page = w->page * 2 > w->cap ? w->cap : w->page * 2;
 	free(w->list_next);
 	w->list_next = NULL;
 	if (json_is_true(json_object_get(resp, "more")) &&
@@ -456,7 +459,7 @@ on_config(void *arg, enum svc_status st, const json_t *resp, const char *why)
 	w->list_kind = 0;
 	free(w->list_next);
 	w->list_next = NULL;
-	w->page = w->o.page < PAGE_FIRST ? w->o.page : PAGE_FIRST;
+	w->page = w->cap < PAGE_FIRST ? w->cap : PAGE_FIRST;
 	list_page(w);
 }
 
@@ -593,7 +596,7 @@ etcdwatch_create(struct event_base *base, const struct etcdwatch_opts *o, watch_
 	w->o = *o;
 	if (w->o.page == 0)
 		w->o.page = PAGE_DEFAULT;
-	w->page = w->o.page;
+	w->cap = w->o.page;
 	w->status = o->status != NULL ? o->status : &w->own_status;
 	w->cb = cb;
 	w->arg = arg;

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "etcdwatch.h"
 #include "testutil.h"
@@ -259,6 +260,54 @@ test_watch_equals_list(void **state)
 	cluster_unref(b.c);
 }
 
+/* Values so large that a page of them is over ETCDC_MAX_BODY: the page fails, the next list
+ * asks for fewer keys per page, and every key comes. */
+static void
+test_large_values(void **state)
+{
+	struct daemon_etcd de;
+	struct daemon_store st = {0};
+	struct seen a = {0};
+	struct etcdwatch *w;
+	char path[] = "/tmp/test_etcdwatch.XXXXXX", cmd[512], name[16];
+	int fd = mkstemp(path), n = 40, found = 0;
+	size_t big = 1400000;
+	(void)state;
+
+	assert_true(fd >= 0);
+	for (int i = 0; i < n; i++) {
+		FILE *f = fopen(path, "w");
+
+		assert_non_null(f);
+		fprintf(f,
+		        "apiVersion: v1\nkind: Service\nmetadata:\n  name: b%d\n  annotations:\n"
+		        "    big: ",
+		        i);
+		for (size_t k = 0; k < big; k++)
+			fputc('x', f);
+		fprintf(f, "\nspec: {clusterIP: 10.96.4.%d, ports: [{port: 80}]}\n", i + 1);
+		fclose(f);
+		snprintf(cmd, sizeof(cmd),
+		         "ETCDCTL_API=3 etcdctl --endpoints=%s put /t3/services/default/b%d <%s "
+		         ">/dev/null",
+		         etcd.url, i, path);
+		assert_int_equal(system(cmd), 0);
+	}
+	close(fd);
+	unlink(path);
+	w = start("/t3", &de, &st, &a, 1000);
+	for (int tries = 0; tries < 12 && a.snapshots == 0; tries++)
+		(void)wait_snapshots(&a, 0);
+	assert_true(a.snapshots > 0);
+	for (int i = 0; i < n; i++) {
+		snprintf(name, sizeof(name), "b%d", i);
+		found += ip_of(a.c, name) != NULL;
+	}
+	assert_int_equal(found, n);
+	etcdwatch_destroy(w);
+	cluster_unref(a.c);
+}
+
 static int
 setup(void **state)
 {
@@ -282,6 +331,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_list_watch),
 	        cmocka_unit_test(test_watch_equals_list),
+	        cmocka_unit_test(test_large_values),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
