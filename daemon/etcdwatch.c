@@ -14,6 +14,7 @@
 
 #include "etcdc.h"
 #include "etcdgroups.h"
+#include "etcdrange.h"
 #include "store.h"
 
 /* etcd 3.4 counts every key left in the range for each page: large pages are cheaper. But
@@ -58,7 +59,8 @@ struct etcdwatch {
 	size_t list_next_len;
 	/* A page received, parsed from the loop once the next page's request is on its way (a
 	 * request made in a response's callback is written only when the loop polls again). */
-	json_t *held;
+	struct etcdrange held;
+	bool holding;
 	bool held_last; /* the list's last page */
 	struct event *held_ev;
 	int64_t rev; /* the last revision applied */
@@ -153,30 +155,30 @@ changed(struct etcdwatch *w)
 
 /* ---- objects ---- */
 
-/* KV put (or listed). LISTING: a skip when the groups hold this very revision, and the mark of
- * the sweep. */
+/* Key KEY (KEY_LEN bytes, a NUL after them) put (or listed) with VALUE at revision REV.
+ * LISTING: a skip when the groups hold this very revision, and the mark of the sweep. */
 static void
-apply_put(struct etcdwatch *w, const struct etcdc_kv *kv, bool listing)
+apply_put(struct etcdwatch *w, const uint8_t *key_bytes, size_t key_len, const uint8_t *value,
+          size_t value_len, int64_t rev, bool listing)
 {
 	char ns[ETCDOBJ_KEY_MAX], name[ETCDOBJ_KEY_MAX];
 	enum cluster_kind kind;
-	const char *key = (const char *)kv->key;
+	const char *key = (const char *)key_bytes;
 
-	if (strlen(key) != kv->key_len ||
-	    etcdobj_key_parse(w->prefix, key, kv->key_len, &kind, ns, name) != ETCDOBJ_OBJECT) {
-		if (kv->key_len > 0 && strlen(key) == kv->key_len &&
-		    etcdobj_key_parse(w->prefix, key, kv->key_len, &kind, ns, name) !=
-		            ETCDOBJ_UNKNOWN)
+	if (strlen(key) != key_len ||
+	    etcdobj_key_parse(w->prefix, key, key_len, &kind, ns, name) != ETCDOBJ_OBJECT) {
+		if (key_len > 0 && strlen(key) == key_len &&
+		    etcdobj_key_parse(w->prefix, key, key_len, &kind, ns, name) != ETCDOBJ_UNKNOWN)
 			return; /* the settings and the claims are read elsewhere */
-		diag_add(&w->diag, DIAG_WARNING, strlen(key) == kv->key_len ? key : "(a key)", 0, 0,
+		diag_add(&w->diag, DIAG_WARNING, strlen(key) == key_len ? key : "(a key)", 0, 0,
 		         NULL, "not a key of an object (%s/<resource>/<namespace>/<name>): ignored",
 		         w->prefix);
 		return;
 	}
-	if (listing && etcdgroups_rev(w->groups, key, w->sweep) == (uint64_t)kv->mod_revision)
+	if (listing && etcdgroups_rev(w->groups, key, w->sweep) == (uint64_t)rev)
 		return;
-	if (etcdgroups_put(w->groups, key, kv->value, kv->value_len, (uint64_t)kv->mod_revision,
-	                   listing && w->sweep, &w->diag) == SVC_ENOMEM) {
+	if (etcdgroups_put(w->groups, key, value, value_len, (uint64_t)rev, listing && w->sweep,
+	                   &w->diag) == SVC_ENOMEM) {
 		diag_add(&w->diag, DIAG_ERROR, key, 0, 0, NULL, "out of memory");
 		w->want_list = true; /* it is not in the store: read it all again */
 	}
@@ -222,7 +224,7 @@ header_revision(const json_t *resp)
 	return rev;
 }
 
-static void on_list(void *arg, enum svc_status st, const json_t *resp, const char *why);
+static void on_list(void *arg, enum svc_status st, char *body, size_t len, const char *why);
 
 static void
 call(struct etcdwatch *w, const char *path, json_t *body, etcdc_cb cb)
@@ -245,9 +247,14 @@ list_page(struct etcdwatch *w)
 		retry_later(w, "the prefix is too long");
 		return;
 	}
-	call(w, "/v3/kv/range",
-	     etcdc_range_body(prefix, w->list_next, w->list_next_len, w->list_rev, w->page),
-	     on_list);
+	if (etcdc_call_raw(
+	            w->c, "/v3/kv/range",
+	            etcdc_range_body(prefix, w->list_next, w->list_next_len, w->list_rev, w->page),
+	            on_list, w) != SVC_OK) {
+		retry_later(w, "out of memory");
+		return;
+	}
+	w->busy = true;
 }
 
 static void on_watch(void *arg, enum svc_status st, const json_t *result, const char *why);
@@ -294,25 +301,23 @@ list_done(struct etcdwatch *w)
 static void
 parse_held(struct etcdwatch *w)
 {
-	json_t *page = w->held;
-	const json_t *kv;
-	size_t i;
+	struct etcdrange page = w->held;
 	bool last = w->held_last;
 
-	w->held = NULL;
-	json_array_foreach(json_object_get(page, "kvs"), i, kv)
-	{
-		struct etcdc_kv d;
+	w->holding = false;
+	memset(&w->held, 0, sizeof(w->held));
+	for (size_t i = 0; i < page.n_kvs; i++) {
+		const struct etcdrange_kv *kv = &page.kvs[i];
 
-		if (etcdc_kv_decode(kv, &d) != SVC_OK) {
+		if (kv->bad) {
 			diag_add(&w->diag, DIAG_ERROR, NULL, 0, 0, NULL,
 			         "etcd listed a key that is not etcd's JSON");
 			continue;
 		}
-		apply_put(w, &d, true);
-		etcdc_kv_free(&d);
+		apply_put(w, kv->key, kv->key_len, kv->value, kv->value_len, kv->mod_revision,
+		          true);
 	}
-	json_decref(page);
+	etcdrange_free(&page);
 	flush(w);
 	if (last)
 		list_done(w);
@@ -325,19 +330,25 @@ on_held(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 
-	if (w->held != NULL)
+	if (w->holding)
 		parse_held(w);
 }
 
 static void
-on_list(void *arg, enum svc_status st, const json_t *resp, const char *why)
+on_list(void *arg, enum svc_status st, char *body, size_t len, const char *why)
 {
 	struct etcdwatch *w = arg;
-	const json_t *kvs;
-	struct etcdc_kv last = {0};
+	struct etcdrange page;
+	const struct etcdrange_kv *last;
+	char err[512];
 	bool done = false;
 
 	w->busy = false;
+	if (st == SVC_OK) {
+		st = etcdrange_read(body, len, &page, err, sizeof(err));
+		why = err;
+		free(body);
+	}
 	if (st != SVC_OK) {
 		w->cap = w->page > 1 ? w->page / 2 : 1;
 		/* From the settings again (a compacted revision: at a newer one). */
@@ -345,32 +356,31 @@ on_list(void *arg, enum svc_status st, const json_t *resp, const char *why)
 		retry_later(w, why ? why : "listing failed");
 		return;
 	}
-	kvs = json_object_get(resp, "kvs");
+	last = page.n_kvs > 0 ? &page.kvs[page.n_kvs - 1] : NULL;
 	w->page = w->page * 2 > w->cap ? w->cap : w->page * 2;
 	free(w->list_next);
 	w->list_next = NULL;
-	if (json_is_true(json_object_get(resp, "more")) &&
-	    etcdc_kv_decode(json_array_get(kvs, json_array_size(kvs) - 1), &last) == SVC_OK) {
+	if (page.more && last != NULL && !last->bad) {
 		/* The next page starts just after the last key: that key and a zero byte. */
-		w->list_next = malloc(last.key_len + 1);
+		w->list_next = malloc(last->key_len + 1);
 		if (w->list_next == NULL) {
-			etcdc_kv_free(&last);
+			etcdrange_free(&page);
 			retry_later(w, "out of memory");
 			return;
 		}
-		memcpy(w->list_next, last.key, last.key_len);
-		w->list_next[last.key_len] = 0;
-		w->list_next_len = last.key_len + 1;
-		etcdc_kv_free(&last);
+		memcpy(w->list_next, last->key, last->key_len);
+		w->list_next[last->key_len] = 0;
+		w->list_next_len = last->key_len + 1;
 	} else if (++w->list_kind == CLUSTER_KIND_COUNT) {
 		done = true;
 	}
 	/* Asked for now, so etcd reads the next page while this one is parsed. */
 	if (!done)
 		list_page(w);
-	if (w->held != NULL)
+	if (w->holding)
 		parse_held(w);
-	w->held = json_incref((json_t *)resp);
+	w->held = page;
+	w->holding = true;
 	w->held_last = done;
 	/* Not at once: the request goes out when the loop next polls the socket, and a timer
 	 * runs after that poll (an event made active now would run before it). */
@@ -555,7 +565,8 @@ on_watch(void *arg, enum svc_status st, const json_t *result, const char *why)
 		else if (type != NULL && !strcmp(type, "DELETE"))
 			apply_delete(w, &kv);
 		else
-			apply_put(w, &kv, false);
+			apply_put(w, kv.key, kv.key_len, kv.value, kv.value_len, kv.mod_revision,
+			          false);
 		if (kv.mod_revision > w->rev)
 			w->rev = kv.mod_revision;
 		etcdc_kv_free(&kv);
@@ -649,7 +660,7 @@ etcdwatch_destroy(struct etcdwatch *w)
 		event_free(w->debounce_ev);
 	if (w->held_ev != NULL)
 		event_free(w->held_ev);
-	json_decref(w->held);
+	etcdrange_free(&w->held);
 	etcdgroups_destroy(w->groups);
 	store_destroy(w->store);
 	free(w->list_next);

@@ -66,6 +66,7 @@ struct call {
 	size_t tries;
 	char tls_why[TLS_WHY_LEN]; /* the last TLS failure on the way, for the end's WHY */
 	etcdc_cb cb;
+	etcdc_raw_cb raw; /* instead of CB */
 	void *arg;
 };
 
@@ -518,10 +519,33 @@ static void
 finish(struct call *k, enum svc_status st, const json_t *resp, const char *why)
 {
 	etcdc_cb cb = k->cb;
+	etcdc_raw_cb raw = k->raw;
 	void *arg = k->arg;
 
 	call_free(k);
-	cb(arg, st, resp, why);
+	if (raw != NULL)
+		raw(arg, st, NULL, 0, why);
+	else
+		cb(arg, st, resp, why);
+}
+
+/* A raw call's HTTP 200 answer: its bytes to the callback. */
+static void
+finish_raw(struct call *k, struct evbuffer *in)
+{
+	etcdc_raw_cb raw = k->raw;
+	void *arg = k->arg;
+	size_t len = evbuffer_get_length(in);
+	char *body = malloc(len + 1);
+
+	if (body == NULL) {
+		finish(k, SVC_ENOMEM, NULL, "out of memory");
+		return;
+	}
+	evbuffer_remove(in, body, len);
+	body[len] = '\0';
+	call_free(k);
+	raw(arg, SVC_OK, body, len, NULL);
 }
 
 static void
@@ -557,6 +581,10 @@ on_response(struct evhttp_request *req, void *arg)
 		         code == 0 ? "no etcd member answered" : "no etcd member has a leader",
 		         k->tls_why[0] ? "; " : "", k->tls_why);
 		finish(k, SVC_EIO, NULL, why);
+		return;
+	}
+	if (code == 200 && k->raw != NULL) {
+		finish_raw(k, evhttp_request_get_input_buffer(req));
 		return;
 	}
 	{
@@ -675,8 +703,8 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-enum svc_status
-etcdc_call(struct etcdc *c, const char *path, json_t *body, etcdc_cb cb, void *arg)
+static enum svc_status
+submit(struct etcdc *c, const char *path, json_t *body, etcdc_cb cb, etcdc_raw_cb raw, void *arg)
 {
 	struct call *k = calloc(1, sizeof(*k));
 	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
@@ -693,10 +721,23 @@ etcdc_call(struct etcdc *c, const char *path, json_t *body, etcdc_cb cb, void *a
 	k->body = text;
 	k->len = strlen(text);
 	k->cb = cb;
+	k->raw = raw;
 	k->arg = arg;
 	lru_push(&c->calls, &k->node);
 	send_call(k);
 	return SVC_OK;
+}
+
+enum svc_status
+etcdc_call(struct etcdc *c, const char *path, json_t *body, etcdc_cb cb, void *arg)
+{
+	return submit(c, path, body, cb, NULL, arg);
+}
+
+enum svc_status
+etcdc_call_raw(struct etcdc *c, const char *path, json_t *body, etcdc_raw_cb cb, void *arg)
+{
+	return submit(c, path, body, NULL, cb, arg);
 }
 
 /* ---- watch streams ---- */

@@ -54,6 +54,17 @@ typedef void (*etcdc_cb)(void *arg, enum svc_status st, const json_t *resp, cons
 /* POST BODY (taken, even on failure) to PATH ("/v3/kv/range"). SVC_ENOMEM: no callback. */
 enum svc_status etcdc_call(struct etcdc *c, const char *path, json_t *body, etcdc_cb cb, void *arg);
 
+/* As etcdc_cb, for etcdc_call_raw: ST SVC_OK with BODY, the bytes of an HTTP 200 answer (LEN
+ * of them, a NUL after them), which the callback owns (free). Else BODY is NULL and WHY says
+ * what failed, as for etcdc_cb. */
+typedef void (*etcdc_raw_cb)(void *arg, enum svc_status st, char *body, size_t len,
+                             const char *why);
+
+/* As etcdc_call, with the answer's bytes for the caller to read (a page of a list, for
+ * etcdrange_read): an answer other than HTTP 200 is still read here, into WHY. */
+enum svc_status etcdc_call_raw(struct etcdc *c, const char *path, json_t *body, etcdc_raw_cb cb,
+                               void *arg);
+
 /* ---- watch streams ---- */
 
 struct etcdc_watch;
