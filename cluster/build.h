@@ -40,6 +40,8 @@ enum svc_status endpoints_compute(struct cluster *c, struct arena *arena, struct
  * pods, loaded Endpoints and EndpointSlices of namespace NS; each list by name, no name twice. */
 struct shard_input {
 	const char *ns;
+	const char *const *nodes_down; /* sorted: the pods on them are not ready */
+	size_t n_nodes_down;
 	struct cluster_service *const *services;
 	size_t n_services;
 	struct cluster_pod *const *pods;
@@ -57,13 +59,27 @@ enum svc_status shard_build(const struct cluster_config *cfg, const struct shard
 struct cluster_shard *shard_ref(struct cluster_shard *sh);
 void shard_unref(struct cluster_shard *sh);
 
-/* A snapshot of SHARDS (in namespace order) and the Namespace objects NSOBJS (by name). It takes
- * the references and the malloc'd arrays SHARDS and UNITS (the units every object lives in),
- * also on failure. */
+/* The cluster-scoped objects of a snapshot, each list by name, no name twice. */
+struct build_scoped {
+	struct cluster_namespace *const *namespaces;
+	size_t n_namespaces;
+	struct cluster_node *const *nodes;
+	size_t n_nodes;
+	struct cluster_lease *const *leases;
+	size_t n_leases;
+};
+
+/* The names of the nodes of IN that are down (cluster.nodes_down), sorted, into *OUT (malloc'd;
+ * the names are the nodes'), *N of them. */
+enum svc_status build_nodes_down(const struct cluster_config *cfg, const struct build_scoped *in,
+                                 const char ***out, size_t *n);
+
+/* A snapshot of SHARDS (in namespace order) and the cluster-scoped objects IN. It takes the
+ * references and the malloc'd arrays SHARDS and UNITS (the units every object lives in), also
+ * on failure. */
 enum svc_status build_assemble(const struct cluster_config *cfg, struct cluster_shard **shards,
-                               size_t n_shards, struct cluster_namespace *const *nsobjs,
-                               size_t n_nsobjs, struct cluster_unit **units, size_t n_units,
-                               struct cluster **out);
+                               size_t n_shards, const struct build_scoped *in,
+                               struct cluster_unit **units, size_t n_units, struct cluster **out);
 
 /* Write allocated and defaulted values back into S's manifest fields (A: S's arena). */
 enum svc_status build_fill_service(struct arena *a, struct cluster_service *s);

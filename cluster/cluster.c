@@ -351,6 +351,12 @@ cluster_kind_str(enum cluster_kind k)
 	return k < CLUSTER_KIND_COUNT ? schema_kinds[k].kind : "?";
 }
 
+bool
+cluster_kind_namespaced(enum cluster_kind k)
+{
+	return k < CLUSTER_KIND_COUNT && schema_kinds[k].namespaced;
+}
+
 /* ---- config -------------------------------------------------------------------------------- */
 
 void
@@ -515,11 +521,77 @@ copy_array(struct arena *a, void *src, size_t n, size_t elem)
 	return p;
 }
 
+static int
+name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int
+meta_key_cmp(const void *key, const void *item)
+{
+	return strcmp(key, (*(const struct cluster_meta *const *)item)->name);
+}
+
+/* Object NAME of the cluster-scoped ITEMS (N of them, by name), or NULL. */
+static const void *
+scoped_find(void *const *items, size_t n, const char *name)
+{
+	void *const *p = n > 0 ? bsearch(name, items, n, sizeof(*items), meta_key_cmp) : NULL;
+
+	return p != NULL ? *p : NULL;
+}
+
+static bool
+node_down(const struct cluster_config *cfg, struct cluster_lease *const *leases, size_t n_leases,
+          const struct cluster_node *n)
+{
+	return !n->ready || (cfg->node_leases &&
+	                     scoped_find((void *const *)leases, n_leases, n->meta.name) == NULL);
+}
+
+enum svc_status
+build_nodes_down(const struct cluster_config *cfg, const struct build_scoped *in, const char ***out,
+                 size_t *n)
+{
+	*n = 0;
+	*out = malloc((in->n_nodes + 1) * sizeof(**out));
+	if (*out == NULL)
+		return SVC_ENOMEM;
+	/* Nodes are by name: so are their names. */
+	for (size_t i = 0; i < in->n_nodes; i++)
+		if (node_down(cfg, in->leases, in->n_leases, in->nodes[i]))
+			(*out)[(*n)++] = in->nodes[i]->meta.name;
+	return SVC_OK;
+}
+
+bool
+cluster_node_down(const struct cluster *c, const char *name)
+{
+	return name != NULL && c->n_nodes_down > 0 &&
+	       bsearch(&name, c->nodes_down, c->n_nodes_down, sizeof(*c->nodes_down), name_cmp) !=
+	               NULL;
+}
+
+bool
+cluster_pod_ready(const struct cluster *c, const struct cluster_pod *p)
+{
+	return p->ready && !cluster_node_down(c, p->node_name);
+}
+
+bool
+cluster_node_ready(const struct cluster *c, const struct cluster_node *n)
+{
+	return !node_down(&c->config, c->leases, c->n_leases, n);
+}
+
 enum svc_status
 build_assemble(const struct cluster_config *cfg, struct cluster_shard **shards, size_t n_shards,
-               struct cluster_namespace *const *nsobjs, size_t n_nsobjs,
-               struct cluster_unit **units, size_t n_units, struct cluster **out)
+               const struct build_scoped *in, struct cluster_unit **units, size_t n_units,
+               struct cluster **out)
 {
+	const char **down = NULL;
+	size_t n_down = 0;
 	struct cluster *c = calloc(1, sizeof(*c));
 	size_t i, ns = 0, np = 0, ne = 0, nl = 0;
 	enum svc_status st = SVC_ENOMEM;
@@ -550,10 +622,20 @@ build_assemble(const struct cluster_config *cfg, struct cluster_shard **shards, 
 	c->pods = arena_calloc(&c->arena, np + 1, sizeof(void *));
 	c->endpoints = arena_calloc(&c->arena, ne + 1, sizeof(void *));
 	c->slices = arena_calloc(&c->arena, nl + 1, sizeof(void *));
-	c->namespaces = copy_array(&c->arena, (void *)nsobjs, n_nsobjs, sizeof(void *));
-	c->n_namespaces = n_nsobjs;
+	c->namespaces =
+	        copy_array(&c->arena, (void *)in->namespaces, in->n_namespaces, sizeof(void *));
+	c->n_namespaces = in->n_namespaces;
+	c->nodes = copy_array(&c->arena, (void *)in->nodes, in->n_nodes, sizeof(void *));
+	c->n_nodes = in->n_nodes;
+	c->leases = copy_array(&c->arena, (void *)in->leases, in->n_leases, sizeof(void *));
+	c->n_leases = in->n_leases;
 	if (c->services == NULL || c->pods == NULL || c->endpoints == NULL || c->slices == NULL ||
-	    c->namespaces == NULL)
+	    c->namespaces == NULL || c->nodes == NULL || c->leases == NULL ||
+	    build_nodes_down(cfg, in, &down, &n_down) != SVC_OK)
+		goto done;
+	c->nodes_down = copy_array(&c->arena, (void *)down, n_down, sizeof(void *));
+	c->n_nodes_down = n_down;
+	if (c->nodes_down == NULL)
 		goto done;
 	/* Shards are in namespace order and each is in name order: so is the concatenation. */
 	for (i = 0; i < n_shards; i++) {
@@ -571,6 +653,7 @@ build_assemble(const struct cluster_config *cfg, struct cluster_shard **shards, 
 	}
 	st = collect_namespaces(c);
 done:
+	free(down);
 	if (st != SVC_OK) {
 		cluster_unref(c);
 		c = NULL;
@@ -623,7 +706,10 @@ build_full(struct cluster_objects *view, const struct cluster_config *cfg, struc
 	size_t n_shards = 0, at[4] = {0}, i, errors = d->errors;
 	struct arena data;
 	enum svc_status st = SVC_OK;
-	const char *ns;
+	const char *ns, **down = NULL;
+	size_t n_down = 0;
+	const struct build_scoped scoped = {view->namespaces, view->n_namespaces, view->nodes,
+	                                    view->n_nodes,    view->leases,       view->n_leases};
 
 	*out = NULL;
 	arena_init(&data);
@@ -635,12 +721,12 @@ build_full(struct cluster_objects *view, const struct cluster_config *cfg, struc
 	}
 	shards = malloc((view->n_services + view->n_pods + view->n_endpoints + view->n_slices + 1) *
 	                sizeof(*shards));
-	if (shards == NULL) {
+	if (shards == NULL || build_nodes_down(cfg, &scoped, &down, &n_down) != SVC_OK) {
 		st = SVC_ENOMEM;
 		goto done;
 	}
 	while (st == SVC_OK && (ns = next_ns(view, at)) != NULL) {
-		struct shard_input in = {.ns = ns};
+		struct shard_input in = {.ns = ns, .nodes_down = down, .n_nodes_down = n_down};
 		size_t end[4];
 
 		end[0] = ns_run((void *const *)view->services, at[0], view->n_services, ns);
@@ -661,8 +747,7 @@ build_full(struct cluster_objects *view, const struct cluster_config *cfg, struc
 			n_shards++;
 	}
 	if (st == SVC_OK) {
-		st = build_assemble(cfg, shards, n_shards, view->namespaces, view->n_namespaces,
-		                    NULL, 0, out);
+		st = build_assemble(cfg, shards, n_shards, &scoped, NULL, 0, out);
 		shards = NULL;
 		n_shards = 0;
 		/* The objects the shards point at live as long as the snapshot. */
@@ -673,9 +758,10 @@ done:
 	for (i = 0; i < n_shards; i++)
 		shard_unref(shards[i]);
 	free(shards);
+	free(down);
 	arena_deinit(&data);
 	view->n_services = view->n_pods = view->n_endpoints = view->n_slices = view->n_namespaces =
-	        0;
+	        view->n_nodes = view->n_leases = 0;
 	return st;
 }
 
@@ -690,7 +776,7 @@ cluster_build(struct cluster_objects *objs, const struct cluster_config *cfg, st
 	validate_config(cfg, d);
 	if (d->errors != errors) {
 		objs->n_services = objs->n_pods = objs->n_endpoints = objs->n_slices =
-		        objs->n_namespaces = 0;
+		        objs->n_namespaces = objs->n_nodes = objs->n_leases = 0;
 		return SVC_EINVAL;
 	}
 	/* Validation left every list sorted by namespace, then name. */

@@ -276,13 +276,14 @@ from_pods(struct cluster *c, struct arena *a, struct cluster_service *s, struct 
 	                     s->selector.items[0].value, &first);
 	for (i = first; i < first + n; i++) {
 		const struct cluster_pod *pod = pods_by_label->rows[i].obj;
-		bool terminating = pod->meta.deleted != NULL;
+		bool terminating = pod->meta.deleted != NULL, ready;
 
 		if (!selector_matches(&s->selector, &pod->meta.labels))
 			continue;
 		if (pod->n_ips == 0 || pod->phase == CLUSTER_POD_SUCCEEDED ||
 		    pod->phase == CLUSTER_POD_FAILED)
 			continue;
+		ready = cluster_pod_ready(c, pod);
 		for (k = 0; k < pod->n_ips; k++) {
 			struct cluster_endpoint *ep;
 
@@ -298,8 +299,8 @@ from_pods(struct cluster *c, struct arena *a, struct cluster_service *s, struct 
 			    !strcmp(pod->subdomain, s->meta.name))
 				ep->hostname = pod->hostname;
 			ep->terminating = terminating;
-			ep->serving = pod->ready;
-			ep->ready = s->publish_not_ready || (pod->ready && !terminating);
+			ep->serving = ready;
+			ep->ready = s->publish_not_ready || (ready && !terminating);
 			ep->ports = ports_alloc(a, s->n_ports);
 			if (ep->ports == NULL)
 				return SVC_ENOMEM;

@@ -43,6 +43,8 @@ cluster_objects_deinit(struct cluster_objects *objs)
 	free(objs->endpoints);
 	free(objs->slices);
 	free(objs->namespaces);
+	free(objs->nodes);
+	free(objs->leases);
 	htab_deinit(&objs->strings);
 	arena_deinit(&objs->arena);
 	arena_deinit(&objs->scratch);
@@ -68,6 +70,12 @@ cluster_objects_of(const struct cluster_objects *o, enum cluster_kind k, size_t 
 	case CLUSTER_KIND_NAMESPACE:
 		*n = o->n_namespaces;
 		return (struct cluster_meta **)o->namespaces;
+	case CLUSTER_KIND_NODE:
+		*n = o->n_nodes;
+		return (struct cluster_meta **)o->nodes;
+	case CLUSTER_KIND_LEASE:
+		*n = o->n_leases;
+		return (struct cluster_meta **)o->leases;
 	case CLUSTER_KIND_COUNT:
 		break;
 	}
@@ -219,6 +227,10 @@ add_object(struct cluster_objects *objs, enum cluster_kind kind, void *obj)
 		return push(&objs->slices, &objs->n_slices, &objs->cap_slices, obj);
 	case CLUSTER_KIND_NAMESPACE:
 		return push(&objs->namespaces, &objs->n_namespaces, &objs->cap_namespaces, obj);
+	case CLUSTER_KIND_NODE:
+		return push(&objs->nodes, &objs->n_nodes, &objs->cap_nodes, obj);
+	case CLUSTER_KIND_LEASE:
+		return push(&objs->leases, &objs->n_leases, &objs->cap_leases, obj);
 	case CLUSTER_KIND_COUNT:
 		break;
 	}

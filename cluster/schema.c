@@ -431,6 +431,97 @@ static const struct schema_field ns_fields[] = {
 };
 static const struct schema_obj ns_obj = OBJ("Namespace", struct cluster_namespace, ns_fields);
 
+/* ---- Node ---------------------------------------------------------------------------------- */
+
+/* Scheduling and capacity: nothing of them changes where a service's traffic goes. */
+static const struct schema_field node_spec_fields[] = {
+        F_IGNORE("configSource"),
+        F_IGNORE("externalID"),
+        F_STR("podCIDR", struct cluster_node, pod_cidr),
+        F_IGNORE("podCIDRs"),
+        F_IGNORE("providerID"),
+        F_IGNORE("taints"),
+        F_BOOL("unschedulable", struct cluster_node, unschedulable),
+};
+static const struct schema_obj node_spec_obj =
+        OBJ("NodeSpec", struct cluster_node, node_spec_fields);
+static const struct schema_field node_address_fields[] = {
+        {"address", SCHEMA_STR, offsetof(struct cluster_node_address, address), 0, NULL, NULL,
+         SCHEMA_REQUIRED, NULL},
+        {"type", SCHEMA_STR, offsetof(struct cluster_node_address, type), 0, NULL, NULL,
+         SCHEMA_REQUIRED, NULL},
+};
+static const struct schema_obj node_address_obj =
+        OBJ("NodeAddress", struct cluster_node_address, node_address_fields);
+static const struct schema_field node_condition_fields[] = {
+        F_IGNORE("lastHeartbeatTime"),
+        F_IGNORE("lastTransitionTime"),
+        F_IGNORE("message"),
+        F_IGNORE("reason"),
+        {"status", SCHEMA_STR, offsetof(struct cluster_condition, status), 0, NULL, NULL,
+         SCHEMA_REQUIRED, NULL},
+        {"type", SCHEMA_STR, offsetof(struct cluster_condition, type), 0, NULL, NULL,
+         SCHEMA_REQUIRED, NULL},
+};
+static const struct schema_obj node_condition_obj =
+        OBJ("NodeCondition", struct cluster_condition, node_condition_fields);
+static const struct schema_field node_info_fields[] = {
+        F_IGNORE("architecture"),
+        F_IGNORE("bootID"),
+        F_IGNORE("containerRuntimeVersion"),
+        F_IGNORE("kernelVersion"),
+        F_IGNORE("kubeProxyVersion"),
+        F_STR("kubeletVersion", struct cluster_node, kubelet_version),
+        F_IGNORE("machineID"),
+        F_IGNORE("operatingSystem"),
+        F_IGNORE("osImage"),
+        F_IGNORE("systemUUID"),
+};
+static const struct schema_obj node_info_obj =
+        OBJ("NodeSystemInfo", struct cluster_node, node_info_fields);
+static const struct schema_field node_status_fields[] = {
+        F_LIST("addresses", struct cluster_node, addresses, n_addresses, node_address_obj),
+        F_IGNORE("allocatable"),
+        F_IGNORE("capacity"),
+        F_LIST("conditions", struct cluster_node, conditions, n_conditions, node_condition_obj),
+        F_IGNORE("config"),
+        F_IGNORE("daemonEndpoints"),
+        F_IGNORE("images"),
+        {"nodeInfo", SCHEMA_OBJ, 0, 0, &node_info_obj, NULL, 0, NULL},
+        F_IGNORE("phase"),
+        F_IGNORE("volumesAttached"),
+        F_IGNORE("volumesInUse"),
+};
+static const struct schema_obj node_status_obj =
+        OBJ("NodeStatus", struct cluster_node, node_status_fields);
+static const struct schema_field node_fields[] = {
+        F_IGNORE("apiVersion"),
+        F_IGNORE("kind"),
+        F_META(struct cluster_node),
+        {"spec", SCHEMA_OBJ, 0, 0, &node_spec_obj, NULL, 0, NULL},
+        {"status", SCHEMA_OBJ, 0, 0, &node_status_obj, NULL, 0, NULL},
+};
+static const struct schema_obj node_obj = OBJ("Node", struct cluster_node, node_fields);
+
+/* ---- Lease (coordination.k8s.io/v1): a node's heartbeat --------------------------------- */
+
+static const struct schema_field lease_spec_fields[] = {
+        F_IGNORE("acquireTime"),
+        F_STR("holderIdentity", struct cluster_lease, holder),
+        F_INT("leaseDurationSeconds", struct cluster_lease, duration_s),
+        F_IGNORE("leaseTransitions"),
+        F_IGNORE("renewTime"),
+};
+static const struct schema_obj lease_spec_obj =
+        OBJ("LeaseSpec", struct cluster_lease, lease_spec_fields);
+static const struct schema_field lease_fields[] = {
+        F_IGNORE("apiVersion"),
+        F_IGNORE("kind"),
+        F_META(struct cluster_lease),
+        {"spec", SCHEMA_OBJ, 0, 0, &lease_spec_obj, NULL, 0, NULL},
+};
+static const struct schema_obj lease_obj = OBJ("Lease", struct cluster_lease, lease_fields);
+
 const struct schema_kind schema_kinds[CLUSTER_KIND_COUNT] = {
         [CLUSTER_KIND_SERVICE] = {CLUSTER_KIND_SERVICE, "Service", "v1", true, &service_obj},
         [CLUSTER_KIND_POD] = {CLUSTER_KIND_POD, "Pod", "v1", true, &pod_obj},
@@ -439,6 +530,10 @@ const struct schema_kind schema_kinds[CLUSTER_KIND_COUNT] = {
         [CLUSTER_KIND_ENDPOINTSLICE] = {CLUSTER_KIND_ENDPOINTSLICE, "EndpointSlice",
                                         "discovery.k8s.io/v1", true, &slice_obj},
         [CLUSTER_KIND_NAMESPACE] = {CLUSTER_KIND_NAMESPACE, "Namespace", "v1", false, &ns_obj},
+        [CLUSTER_KIND_NODE] = {CLUSTER_KIND_NODE, "Node", "v1", false, &node_obj},
+        /* Node leases only: cluster-scoped here (Kubernetes keeps them in kube-node-lease). */
+        [CLUSTER_KIND_LEASE] = {CLUSTER_KIND_LEASE, "Lease", "coordination.k8s.io/v1", false,
+                                &lease_obj},
 };
 
 const struct schema_kind *

@@ -142,6 +142,8 @@ shard_build(const struct cluster_config *cfg, const struct shard_input *in,
 	sh->n_slices = in->n_slices;
 	/* The endpoints controller over this namespace alone. */
 	mini.config = *cfg;
+	mini.nodes_down = (const char **)in->nodes_down;
+	mini.n_nodes_down = in->n_nodes_down;
 	mini.services = sh->services;
 	mini.n_services = sh->n_services;
 	mini.pods = sh->pods;

@@ -265,7 +265,7 @@ mark_dirty_objects(struct store *s, const struct cluster_objects *o)
 		void *const *items = objects_of(o, (enum cluster_kind)kind, &n);
 		const char *prev = NULL;
 
-		if (kind == CLUSTER_KIND_NAMESPACE)
+		if (!schema_kinds[kind].namespaced)
 			continue;
 		/* In namespace order: each namespace once per run. */
 		for (i = 0; i < n; i++) {
@@ -713,7 +713,7 @@ unit_first(const struct cluster_unit *u)
 	for (int kind = 0; kind < CLUSTER_KIND_COUNT; kind++) {
 		void *const *items = objects_of(&u->objs, (enum cluster_kind)kind, &n);
 
-		if (kind != CLUSTER_KIND_NAMESPACE && n > 0 &&
+		if (schema_kinds[kind].namespaced && n > 0 &&
 		    (best == NULL || meta_name_cmp(items[0], best) < 0))
 			best = items[0];
 	}
@@ -792,6 +792,8 @@ struct gather {
 	size_t n_now;
 	struct cluster_service **made;
 	struct arena *arena;
+	const char **down; /* the nodes down now (cluster.nodes_down) */
+	size_t n_down;
 };
 
 /* The namespace range of unit U into *LO and *HI (both NULL when it holds no namespaced
@@ -805,7 +807,7 @@ unit_ns_range(const struct cluster_unit *u, const char **lo, const char **hi)
 	for (int kind = 0; kind < CLUSTER_KIND_COUNT; kind++) {
 		void *const *items = objects_of(&u->objs, (enum cluster_kind)kind, &n);
 
-		if (kind == CLUSTER_KIND_NAMESPACE || n == 0)
+		if (!schema_kinds[kind].namespaced || n == 0)
 			continue;
 		if (*lo == NULL || ns_cmp(((const struct cluster_meta *)items[0])->ns, *lo) < 0)
 			*lo = ((const struct cluster_meta *)items[0])->ns;
@@ -882,7 +884,11 @@ rebuild_shard(struct store *s, const char *ns, struct cluster_service *const *sv
 	static const char *const kinds[3] = {"pod", "endpoints", "endpointslice"};
 	static const enum cluster_kind ks[3] = {CLUSTER_KIND_POD, CLUSTER_KIND_ENDPOINTS,
 	                                        CLUSTER_KIND_ENDPOINTSLICE};
-	struct shard_input in = {.ns = ns, .services = svcs, .n_services = n_svcs};
+	struct shard_input in = {.ns = ns,
+	                         .nodes_down = g->down,
+	                         .n_nodes_down = g->n_down,
+	                         .services = svcs,
+	                         .n_services = n_svcs};
 	size_t u, k, n, from, to;
 
 	*out = NULL;
@@ -987,18 +993,84 @@ done:
 	return st;
 }
 
+/* The namespaces of the pods on NODE in the last snapshot: its going down or up changes
+ * their endpoints. (Pods in units changed since are in dirty namespaces already.) A scan of
+ * every pod, only when a node's state changes. */
+static void
+mark_dirty_node(struct store *s, const char *node)
+{
+	const char *prev = NULL;
+
+	for (size_t i = 0; i < s->last->n_pods; i++) {
+		const struct cluster_pod *p = s->last->pods[i];
+
+		if (p->node_name != NULL && !strcmp(p->node_name, node) &&
+		    (prev == NULL || strcmp(prev, p->meta.ns) != 0)) {
+			mark_dirty(s, p->meta.ns);
+			prev = p->meta.ns;
+		}
+	}
+}
+
+/* The nodes whose state differs between the last snapshot's NODES_DOWN and DOWN (both sorted):
+ * their pods' namespaces are dirty. */
+static void
+diff_nodes_down(struct store *s, const char *const *down, size_t n_down)
+{
+	const char *const *was = (const char *const *)s->last->nodes_down;
+	size_t i = 0, k = 0, n_was = s->last->n_nodes_down;
+
+	while (i < n_down || k < n_was) {
+		int c = i == n_down ? 1 : k == n_was ? -1 : strcmp(down[i], was[k]);
+
+		if (c != 0)
+			mark_dirty_node(s, c < 0 ? down[i] : was[k]);
+		i += c <= 0;
+		k += c >= 0;
+	}
+}
+
+/* The cluster-scoped objects of UNITS, one list per kind, names resolved (the older holder
+ * keeps a name). */
+static enum svc_status
+gather_scoped(struct cluster_unit *const *units, size_t n_units,
+              const size_t tot[CLUSTER_KIND_COUNT], void **lists[3], size_t n[3], struct diag *d)
+{
+	static const enum cluster_kind ks[3] = {CLUSTER_KIND_NAMESPACE, CLUSTER_KIND_NODE,
+	                                        CLUSTER_KIND_LEASE};
+	static const char *const names[3] = {"namespace", "node", "lease"};
+
+	for (int k = 0; k < 3; k++) {
+		n[k] = 0;
+		lists[k] = malloc((tot[ks[k]] + 1) * sizeof(void *));
+		if (lists[k] == NULL)
+			return SVC_ENOMEM;
+		for (size_t i = 0; i < n_units; i++) {
+			size_t m;
+			void *const *items = objects_of(&units[i]->objs, ks[k], &m);
+
+			memcpy(lists[k] + n[k], items, m * sizeof(void *));
+			n[k] += m;
+		}
+		claims_resolve_names(lists[k], &n[k], names[k], d);
+	}
+	return SVC_OK;
+}
+
 static enum svc_status
 snapshot_try(struct store *s, struct diag *d, struct cluster **out)
 {
 	struct cluster_objects v; /* the services, copied and allocated */
 	struct cluster_unit **units = NULL;
 	struct cluster_shard **shards = NULL;
-	struct cluster_namespace **nsobjs = NULL;
+	void **scoped[3] = {NULL, NULL, NULL}; /* namespaces, nodes, leases */
+	size_t n_scoped[3] = {0, 0, 0};
+	struct build_scoped bs;
 	const char **names = NULL;
 	struct gather g = {0};
 	struct htab_iter it;
 	struct htab_node *hn;
-	size_t n_units = 0, n_shards = 0, n_names = 0, n_nsobjs = 0, i, k, n;
+	size_t n_units = 0, n_shards = 0, n_names = 0, i, k, n;
 	size_t tot[CLUSTER_KIND_COUNT] = {0};
 	enum svc_status st = SVC_ENOMEM;
 	bool reuse;
@@ -1027,7 +1099,6 @@ snapshot_try(struct store *s, struct diag *d, struct cluster **out)
 	}
 	v.services = malloc((tot[CLUSTER_KIND_SERVICE] + (s->last ? s->last->n_services : 0) + 1) *
 	                    sizeof(void *));
-	nsobjs = malloc((tot[CLUSTER_KIND_NAMESPACE] + 1) * sizeof(*nsobjs));
 	for (k = 0; k < 3; k++)
 		g.items[k] = malloc((tot[CLUSTER_KIND_POD + k] + 1) * sizeof(void *));
 	g.units = malloc((n_units + 1) * sizeof(*g.units));
@@ -1038,9 +1109,9 @@ snapshot_try(struct store *s, struct diag *d, struct cluster **out)
 	g.lo = malloc((n_units + 1) * sizeof(*g.lo));
 	g.hi = malloc((n_units + 1) * sizeof(*g.hi));
 	g.maxhi = malloc((n_units + 1) * sizeof(*g.maxhi));
-	if (v.services == NULL || nsobjs == NULL || g.items[0] == NULL || g.items[1] == NULL ||
-	    g.items[2] == NULL || g.units == NULL || g.lo == NULL || g.hi == NULL ||
-	    g.maxhi == NULL || g.now == NULL || g.made == NULL)
+	if (v.services == NULL || g.items[0] == NULL || g.items[1] == NULL || g.items[2] == NULL ||
+	    g.units == NULL || g.lo == NULL || g.hi == NULL || g.maxhi == NULL || g.now == NULL ||
+	    g.made == NULL)
 		goto done;
 	for (i = 0; i < n_units; i++) {
 		unit_ns_range(units[i], &g.lo[i], &g.hi[i]);
@@ -1048,15 +1119,17 @@ snapshot_try(struct store *s, struct diag *d, struct cluster **out)
 		if (g.hi[i] != NULL && (g.maxhi[i] == NULL || ns_cmp(g.hi[i], g.maxhi[i]) > 0))
 			g.maxhi[i] = g.hi[i];
 	}
-	for (i = 0; i < n_units; i++) {
-		const struct cluster_objects *o = &units[i]->objs;
-
-		for (k = 0; k < o->n_namespaces; k++)
-			nsobjs[n_nsobjs++] = o->namespaces[k];
-	}
-	claims_resolve_names((void **)nsobjs, &n_nsobjs, "namespace", d);
+	if (gather_scoped(units, n_units, tot, scoped, n_scoped, d) != SVC_OK)
+		goto done;
+	bs = (struct build_scoped){(struct cluster_namespace *const *)scoped[0], n_scoped[0],
+	                           (struct cluster_node *const *)scoped[1],      n_scoped[1],
+	                           (struct cluster_lease *const *)scoped[2],     n_scoped[2]};
+	if (build_nodes_down(&s->cfg, &bs, &g.down, &g.n_down) != SVC_OK)
+		goto done;
 	if (s->last == NULL)
 		s->all_dirty = true;
+	if (!s->all_dirty)
+		diff_nodes_down(s, g.down, g.n_down);
 	reuse = !s->all_dirty && !s->services_changed;
 	if (reuse) {
 		/* The last snapshot's services, claims resolved and allocated: the shards rebuilt
@@ -1133,7 +1206,7 @@ snapshot_try(struct store *s, struct diag *d, struct cluster **out)
 	}
 	if (st != SVC_OK)
 		goto done;
-	st = build_assemble(&s->cfg, shards, n_shards, nsobjs, n_nsobjs, units, n_units, out);
+	st = build_assemble(&s->cfg, shards, n_shards, &bs, units, n_units, out);
 	shards = NULL;
 	n_shards = 0;
 	units = NULL;
@@ -1161,7 +1234,9 @@ done:
 		cluster_unit_unref(units[i]);
 	free(units);
 	free(names);
-	free(nsobjs);
+	for (k = 0; k < 3; k++)
+		free(scoped[k]);
+	free(g.down);
 	for (k = 0; k < 3; k++)
 		free(g.items[k]);
 	free(g.units);

@@ -993,6 +993,56 @@ check_namespace(struct vctx *v, struct cluster_namespace *ns)
 	check_labels(v, m, &m->labels, "metadata.labels");
 }
 
+static void
+check_node(struct vctx *v, struct cluster_node *n)
+{
+	const struct cluster_meta *m = &n->meta;
+	char path[64];
+	size_t i;
+
+	if (!is_dns1123_subdomain(m->name))
+		ERR(v, m, &m->name, NULL, "metadata.name",
+		    "Invalid value: \"%s\": a lowercase RFC 1123 subdomain must consist of lower "
+		    "case "
+		    "alphanumeric characters, '-' or '.' (at most 253)",
+		    m->name);
+	check_labels(v, m, &m->labels, "metadata.labels");
+	for (i = 0; i < n->n_addresses; i++) {
+		struct netaddr a;
+		const char *t = n->addresses[i].type;
+
+		snprintf(path, sizeof(path), "status.addresses[%zu].address", i);
+		if (t != NULL && n->addresses[i].address != NULL &&
+		    (!strcmp(t, "InternalIP") || !strcmp(t, "ExternalIP")) &&
+		    netaddr_parse(&a, n->addresses[i].address) != SVC_OK)
+			ERR(v, m, &n->addresses[i].address, NULL, path,
+			    "Invalid value: \"%s\": must be a valid IP address",
+			    n->addresses[i].address);
+	}
+	/* As a node without status means it (a manifest): ready, unless its Ready condition says
+	 * otherwise (False, or Unknown: the node stopped reporting). */
+	n->ready = true;
+	for (i = 0; i < n->n_conditions; i++)
+		if (n->conditions[i].type != NULL && !strcmp(n->conditions[i].type, "Ready"))
+			n->ready = n->conditions[i].status != NULL &&
+			           !strcmp(n->conditions[i].status, "True");
+}
+
+static void
+check_lease(struct vctx *v, struct cluster_lease *l)
+{
+	const struct cluster_meta *m = &l->meta;
+
+	if (!is_dns1123_subdomain(m->name))
+		ERR(v, m, &m->name, NULL, "metadata.name",
+		    "Invalid value: \"%s\": a node's lease is named after its node (a lowercase "
+		    "RFC 1123 subdomain)",
+		    m->name);
+	if (l->duration_s < 0)
+		ERR(v, m, &l->duration_s, NULL, "spec.leaseDurationSeconds",
+		    "Invalid value: %d: must be greater than or equal to 0", l->duration_s);
+}
+
 /* ClusterIPs are unique across the cluster. Sorting (ip, service) pairs finds duplicates in
  * O(n log n) and reports them in a stable order. */
 struct ip_owner {
@@ -1240,6 +1290,12 @@ check_unique_from(struct vctx *v, enum cluster_kind k, size_t from, const char *
 	case CLUSTER_KIND_NAMESPACE:
 		v->objs->n_namespaces = from + tail;
 		break;
+	case CLUSTER_KIND_NODE:
+		v->objs->n_nodes = from + tail;
+		break;
+	case CLUSTER_KIND_LEASE:
+		v->objs->n_leases = from + tail;
+		break;
 	case CLUSTER_KIND_COUNT:
 		break;
 	}
@@ -1258,6 +1314,8 @@ validate_objects_from(struct cluster_objects *objs, const struct cluster_config 
 	check_unique_from(&v, CLUSTER_KIND_ENDPOINTSLICE, from[CLUSTER_KIND_ENDPOINTSLICE],
 	                  "endpointslice");
 	check_unique_from(&v, CLUSTER_KIND_NAMESPACE, from[CLUSTER_KIND_NAMESPACE], "namespace");
+	check_unique_from(&v, CLUSTER_KIND_NODE, from[CLUSTER_KIND_NODE], "node");
+	check_unique_from(&v, CLUSTER_KIND_LEASE, from[CLUSTER_KIND_LEASE], "lease");
 	for (i = from[CLUSTER_KIND_SERVICE]; i < objs->n_services; i++)
 		check_service(&v, objs->services[i]);
 	for (i = from[CLUSTER_KIND_POD]; i < objs->n_pods; i++)
@@ -1268,6 +1326,10 @@ validate_objects_from(struct cluster_objects *objs, const struct cluster_config 
 		check_slice(&v, objs->slices[i]);
 	for (i = from[CLUSTER_KIND_NAMESPACE]; i < objs->n_namespaces; i++)
 		check_namespace(&v, objs->namespaces[i]);
+	for (i = from[CLUSTER_KIND_NODE]; i < objs->n_nodes; i++)
+		check_node(&v, objs->nodes[i]);
+	for (i = from[CLUSTER_KIND_LEASE]; i < objs->n_leases; i++)
+		check_lease(&v, objs->leases[i]);
 	if (from[CLUSTER_KIND_SERVICE] < objs->n_services) {
 		v.svcs = objs->services + from[CLUSTER_KIND_SERVICE];
 		v.n_svcs = objs->n_services - from[CLUSTER_KIND_SERVICE];

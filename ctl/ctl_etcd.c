@@ -129,6 +129,8 @@ ctl_etcd_config(struct ctl_etcd *e, struct ctl *ctl, bool write)
 
 	snprintf(key, sizeof(key), "%s/config", e->prefix);
 	snprintf(flags.domain, sizeof(flags.domain), "%s", ctl->domain);
+	/* In etcd every node keeps a lease: a node without one is NotReady. */
+	ctl->cfg.node_leases = flags.cfg.node_leases = true;
 	for (tries = 0; tries < 3; tries++) {
 		json_t *r = call(e, "/v3/kv/range", key_body(key));
 		const json_t *kv;
@@ -298,7 +300,11 @@ ctl_etcd_load(struct ctl_etcd *e, const struct ctl *ctl, int kind, const char *n
 		goto done;
 	}
 	for (int k = 0; k < CLUSTER_KIND_COUNT; k++) {
-		if (kind >= 0 && k != kind)
+		/* A pod's readiness and a node's status depend on the nodes and their leases. */
+		bool scoped = (kind == CLUSTER_KIND_POD || kind == CLUSTER_KIND_NODE) &&
+		              (k == CLUSTER_KIND_NODE || k == CLUSTER_KIND_LEASE);
+
+		if (kind >= 0 && k != kind && !scoped)
 			continue;
 		if (!etcdobj_range(e->prefix, k, ns, prefix) || load_range(&l, prefix) != 0)
 			goto done;

@@ -206,8 +206,14 @@ finish(const struct ctl *ctl, struct ctl_table *t, struct cluster_yaml_item *ite
 			rc |= dump_yaml(items, n, ctl->n_args == 2 && n == 1);
 	} else if (ctl->output == CTL_OUT_NAME) {
 		/* kubectl prints the lower-case kind: service/NAME, endpoints/NAME. */
-		static const char *const lower[] = {"service", "pod", "endpoints",
-		                                    "endpointslice.discovery.k8s.io", "namespace"};
+		static const char *const lower[CLUSTER_KIND_COUNT] = {
+		        "service",
+		        "pod",
+		        "endpoints",
+		        "endpointslice.discovery.k8s.io",
+		        "namespace",
+		        "node",
+		        "lease.coordination.k8s.io"};
 		size_t k;
 
 		for (k = 0; k < n; k++)
@@ -216,7 +222,7 @@ finish(const struct ctl *ctl, struct ctl_table *t, struct cluster_yaml_item *ite
 	} else if (t->rows > 1) {
 		ctl_table_print(t, stdout);
 	} else if (ctl->n_args <= 1) {
-		if (ctl->all_ns)
+		if (ctl->all_ns || !cluster_kind_namespaced(kind))
 			fprintf(stderr, "No resources found\n");
 		else
 			fprintf(stderr, "No resources found in %s namespace.\n", ctl->ns);
@@ -431,9 +437,10 @@ get_pods(struct ctl *ctl, const struct cluster *c)
 		if (!ns_selected(ctl, p->meta.ns) || !name_selected(ctl, p->meta.name))
 			continue;
 		items[n++] = (struct cluster_yaml_item){CLUSTER_KIND_POD, p};
-		/* Without container statuses, readiness is the pod's Ready condition. */
-		snprintf(ready, sizeof(ready), "%zu/%zu", p->ready ? p->n_containers : 0,
-		         p->n_containers);
+		/* Without container statuses, readiness is the pod's Ready condition (and its
+		 * node's state). */
+		snprintf(ready, sizeof(ready), "%zu/%zu",
+		         cluster_pod_ready(c, p) ? p->n_containers : 0, p->n_containers);
 		ctl_age(ctl_created(&p->meta), age, sizeof(age));
 		if (ctl->all_ns)
 			row[k++] = p->meta.ns;
@@ -451,6 +458,84 @@ get_pods(struct ctl *ctl, const struct cluster *c)
 		ctl_table_add(&t, row);
 	}
 	rc = finish(ctl, &t, items, n, CLUSTER_KIND_POD);
+	ctl_table_deinit(&t);
+	free(items);
+	return rc;
+}
+
+static const char *
+node_address(const struct cluster_node *n, const char *type)
+{
+	for (size_t i = 0; i < n->n_addresses; i++)
+		if (n->addresses[i].type != NULL && !strcmp(n->addresses[i].type, type))
+			return n->addresses[i].address;
+	return "<none>";
+}
+
+/* The roles kubectl shows: node-role.kubernetes.io/<role> labels, comma-separated. */
+static const char *
+node_roles(const struct cluster_node *n, char *buf, size_t size)
+{
+	static const char pfx[] = "node-role.kubernetes.io/";
+	size_t at = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < n->meta.labels.n; i++) {
+		const char *k = n->meta.labels.items[i].key;
+
+		if (strncmp(k, pfx, sizeof(pfx) - 1) != 0 || k[sizeof(pfx) - 1] == '\0')
+			continue;
+		at += (size_t)snprintf(buf + at, at < size ? size - at : 0, "%s%s", at ? "," : "",
+		                       k + sizeof(pfx) - 1);
+	}
+	return buf[0] ? buf : "<none>";
+}
+
+static int
+get_nodes(struct ctl *ctl, const struct cluster *c)
+{
+	static const char *const head[] = {
+	        "NAME",           "STATUS",           "ROLES",       "AGE",
+	        "VERSION",        "INTERNAL-IP",      "EXTERNAL-IP", "OS-IMAGE",
+	        "KERNEL-VERSION", "CONTAINER-RUNTIME"};
+	bool wide = ctl->output == CTL_OUT_WIDE;
+	struct cluster_yaml_item *items = calloc(c->n_nodes + 1, sizeof(*items));
+	struct ctl_table t;
+	size_t n = 0;
+	int rc;
+
+	if (items == NULL)
+		return 1;
+	ctl_table_init(&t, wide ? 10 : 5);
+	ctl_table_add(&t, head);
+	for (size_t i = 0; i < c->n_nodes; i++) {
+		const struct cluster_node *nd = c->nodes[i];
+		char age[32], roles[256], status[64];
+		const char *row[10];
+		size_t k = 0;
+
+		if (!name_selected(ctl, nd->meta.name))
+			continue;
+		items[n++] = (struct cluster_yaml_item){CLUSTER_KIND_NODE, nd};
+		snprintf(status, sizeof(status), "%s%s",
+		         cluster_node_ready(c, nd) ? "Ready" : "NotReady",
+		         nd->unschedulable ? ",SchedulingDisabled" : "");
+		ctl_age(ctl_created(&nd->meta), age, sizeof(age));
+		row[k++] = nd->meta.name;
+		row[k++] = status;
+		row[k++] = node_roles(nd, roles, sizeof(roles));
+		row[k++] = age;
+		row[k++] = nd->kubelet_version ? nd->kubelet_version : "";
+		if (wide) {
+			row[k++] = node_address(nd, "InternalIP");
+			row[k++] = node_address(nd, "ExternalIP");
+			row[k++] = "<unknown>";
+			row[k++] = "<unknown>";
+			row[k++] = "<unknown>";
+		}
+		ctl_table_add(&t, row);
+	}
+	rc = finish(ctl, &t, items, n, CLUSTER_KIND_NODE);
 	ctl_table_deinit(&t);
 	free(items);
 	return rc;
@@ -496,7 +581,7 @@ ctl_get(struct ctl *ctl)
 		return 1;
 	}
 	kind = ctl_kind_parse(ctl->args[0]);
-	if (kind < 0 || kind == CLUSTER_KIND_ENDPOINTSLICE) {
+	if (kind < 0 || kind == CLUSTER_KIND_ENDPOINTSLICE || kind == CLUSTER_KIND_LEASE) {
 		fprintf(stderr, "error: the server doesn't have a resource type \"%s\"\n",
 		        ctl->args[0]);
 		return 1;
@@ -519,6 +604,10 @@ ctl_get(struct ctl *ctl)
 	case CLUSTER_KIND_NAMESPACE:
 		rc = get_namespaces(ctl, c);
 		break;
+	case CLUSTER_KIND_NODE:
+		rc = get_nodes(ctl, c);
+		break;
+	case CLUSTER_KIND_LEASE:
 	case CLUSTER_KIND_ENDPOINTSLICE:
 	case CLUSTER_KIND_COUNT:
 		break;

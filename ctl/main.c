@@ -31,6 +31,11 @@ ctl_kind_parse(const char *w)
 	        {"ns", CLUSTER_KIND_NAMESPACE},
 	        {"endpointslices", CLUSTER_KIND_ENDPOINTSLICE},
 	        {"endpointslice", CLUSTER_KIND_ENDPOINTSLICE},
+	        {"nodes", CLUSTER_KIND_NODE},
+	        {"node", CLUSTER_KIND_NODE},
+	        {"no", CLUSTER_KIND_NODE},
+	        {"leases", CLUSTER_KIND_LEASE},
+	        {"lease", CLUSTER_KIND_LEASE},
 	};
 	size_t i;
 
@@ -43,8 +48,8 @@ ctl_kind_parse(const char *w)
 const char *
 ctl_kind_plural(enum cluster_kind k)
 {
-	static const char *const names[] = {"services", "pods", "endpoints", "endpointslices",
-	                                    "namespaces"};
+	static const char *const names[CLUSTER_KIND_COUNT] = {
+	        "services", "pods", "endpoints", "endpointslices", "namespaces", "nodes", "leases"};
 
 	return k < CLUSTER_KIND_COUNT ? names[k] : "objects";
 }

@@ -54,6 +54,7 @@ check_load_etcd(const struct daemon_etcd *etcd, const struct cluster_config *cfg
 
 	eo.flags.cfg = *cfg;
 	eo.flags.cfg.require_allocated = true;
+	eo.flags.cfg.node_leases = true;
 	eo.flags.cfg.skip_endpoints_view = true;
 	snprintf(eo.flags.domain, sizeof(eo.flags.domain), "%s", domain ? domain : "");
 	k.base = event_base_new();
@@ -207,6 +208,7 @@ daemon_builder_create(const struct daemon_etcd *etcd, const char *zones,
 	/* In etcd svcctl allocates; a daemon never reads the Endpoints view. */
 	eo.flags.cfg = *cfg;
 	eo.flags.cfg.require_allocated = true;
+	eo.flags.cfg.node_leases = true;
 	eo.flags.cfg.skip_endpoints_view = true;
 	snprintf(eo.flags.domain, sizeof(eo.flags.domain), "%s", domain ? domain : "");
 	snprintf(r->source, sizeof(r->source), "etcd %s%s", etcd->urls, etcd->prefix);

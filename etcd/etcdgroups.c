@@ -399,7 +399,7 @@ etcdgroups_put(struct etcdgroups *g, const char *key, const uint8_t *value, size
 		diag_add(d, DIAG_ERROR, key, 0, 0, NULL, "not an object key");
 		return SVC_EINVAL;
 	}
-	gr = group_to_fill(g, k, k == CLUSTER_KIND_NAMESPACE ? "" : ns, name, d, &st);
+	gr = group_to_fill(g, k, !cluster_kind_namespaced(k) ? "" : ns, name, d, &st);
 	if (gr == NULL)
 		return st != SVC_OK ? st : SVC_ENOMEM;
 	if (!gr->in_used) {
@@ -420,6 +420,8 @@ etcdgroups_put(struct etcdgroups *g, const char *key, const uint8_t *value, size
 		gr->in.n_endpoints = before[CLUSTER_KIND_ENDPOINTS];
 		gr->in.n_slices = before[CLUSTER_KIND_ENDPOINTSLICE];
 		gr->in.n_namespaces = before[CLUSTER_KIND_NAMESPACE];
+		gr->in.n_nodes = before[CLUSTER_KIND_NODE];
+		gr->in.n_leases = before[CLUSTER_KIND_LEASE];
 		if (mark)
 			(void)etcdgroups_rev(g, key, true); /* its last good version stays */
 		return put_failing(g, key, rev, d);
@@ -439,7 +441,7 @@ etcdgroups_delete(struct etcdgroups *g, const char *key)
 	if (!key_of(g, key, &k, ns, name))
 		return SVC_OK;
 	failing_drop(g, key);
-	b = bucket_find(g, k, k == CLUSTER_KIND_NAMESPACE ? "" : ns);
+	b = bucket_find(g, k, !cluster_kind_namespaced(k) ? "" : ns);
 	if (b == NULL || b->n == 0)
 		return SVC_OK;
 	/* Whether it is there or only waiting to be: the flush sees. */
@@ -463,7 +465,7 @@ etcdgroups_rev(struct etcdgroups *g, const char *key, bool mark)
 		f->rev |= mark ? MARK : 0;
 	}
 	if (!key_of(g, key, &k, ns, name) ||
-	    (b = bucket_find(g, k, k == CLUSTER_KIND_NAMESPACE ? "" : ns)) == NULL || b->n == 0)
+	    (b = bucket_find(g, k, !cluster_kind_namespaced(k) ? "" : ns)) == NULL || b->n == 0)
 		return rev;
 	gr = b->groups[group_index(b, name)];
 	objs = unit_objects(g, gr, &n);

@@ -11,13 +11,15 @@
 static const char *const resources[CLUSTER_KIND_COUNT] = {
         [CLUSTER_KIND_SERVICE] = "services",     [CLUSTER_KIND_POD] = "pods",
         [CLUSTER_KIND_ENDPOINTS] = "endpoints",  [CLUSTER_KIND_ENDPOINTSLICE] = "endpointslices",
-        [CLUSTER_KIND_NAMESPACE] = "namespaces",
+        [CLUSTER_KIND_NAMESPACE] = "namespaces", [CLUSTER_KIND_NODE] = "nodes",
+        [CLUSTER_KIND_LEASE] = "leases",
 };
 
 static const char *const kind_names[CLUSTER_KIND_COUNT] = {
         [CLUSTER_KIND_SERVICE] = "Service",     [CLUSTER_KIND_POD] = "Pod",
         [CLUSTER_KIND_ENDPOINTS] = "Endpoints", [CLUSTER_KIND_ENDPOINTSLICE] = "EndpointSlice",
-        [CLUSTER_KIND_NAMESPACE] = "Namespace",
+        [CLUSTER_KIND_NAMESPACE] = "Namespace", [CLUSTER_KIND_NODE] = "Node",
+        [CLUSTER_KIND_LEASE] = "Lease",
 };
 
 const char *
@@ -35,7 +37,7 @@ fits(int n)
 bool
 etcdobj_key(const char *prefix, enum cluster_kind k, const char *ns, const char *name, char *buf)
 {
-	if (k == CLUSTER_KIND_NAMESPACE)
+	if (!cluster_kind_namespaced(k))
 		return fits(snprintf(buf, ETCDOBJ_KEY_MAX, "%s/%s/%s", prefix, resources[k], name));
 	return fits(snprintf(buf, ETCDOBJ_KEY_MAX, "%s/%s/%s/%s", prefix, resources[k],
 	                     ns ? ns : "default", name));
@@ -46,7 +48,7 @@ etcdobj_range(const char *prefix, int kind, const char *ns, char *buf)
 {
 	if (kind < 0)
 		return fits(snprintf(buf, ETCDOBJ_KEY_MAX, "%s/", prefix));
-	if (ns == NULL || kind == CLUSTER_KIND_NAMESPACE)
+	if (ns == NULL || !cluster_kind_namespaced((enum cluster_kind)kind))
 		return fits(snprintf(buf, ETCDOBJ_KEY_MAX, "%s/%s/", prefix, resources[kind]));
 	return fits(snprintf(buf, ETCDOBJ_KEY_MAX, "%s/%s/%s/", prefix, resources[kind], ns));
 }
@@ -90,7 +92,7 @@ etcdobj_key_parse(const char *prefix, const char *key, size_t len, enum cluster_
 		return ETCDOBJ_UNKNOWN;
 	*kind = (enum cluster_kind)k;
 	ns[0] = '\0';
-	if (k != CLUSTER_KIND_NAMESPACE && !part(&p, end, ns))
+	if (cluster_kind_namespaced((enum cluster_kind)k) && !part(&p, end, ns))
 		return ETCDOBJ_UNKNOWN;
 	if (!part(&p, end, name) || p != end)
 		return ETCDOBJ_UNKNOWN;
@@ -139,7 +141,7 @@ etcdobj_decode(const char *prefix, const char *key, const uint8_t *value, size_t
 		return SVC_EINVAL;
 	}
 	if (strcmp(m->name, name) != 0 ||
-	    (kind != CLUSTER_KIND_NAMESPACE && strcmp(m->ns ? m->ns : "default", ns) != 0)) {
+	    (cluster_kind_namespaced(kind) && strcmp(m->ns ? m->ns : "default", ns) != 0)) {
 		diag_add(d, DIAG_ERROR, key, m->origin.line, 1, "metadata",
 		         "Invalid value: \"%s%s%s\": the key names %s%s%s", m->ns ? m->ns : "",
 		         m->ns ? "/" : "", m->name, ns, ns[0] ? "/" : "", name);
@@ -362,10 +364,12 @@ etcdobj_config_differs(const struct etcdobj_config *a, const struct etcdobj_conf
 void
 etcdobj_config_merge(struct etcdobj_config *flags, const struct etcdobj_config *store)
 {
-	bool skip = flags->cfg.skip_endpoints_view, req = flags->cfg.require_allocated;
+	bool skip = flags->cfg.skip_endpoints_view, req = flags->cfg.require_allocated,
+	     leases = flags->cfg.node_leases;
 
 	flags->cfg = store->cfg;
 	flags->cfg.skip_endpoints_view = skip;
 	flags->cfg.require_allocated = req;
+	flags->cfg.node_leases = leases;
 	snprintf(flags->domain, sizeof(flags->domain), "%s", store->domain);
 }

@@ -26,6 +26,8 @@ enum cluster_kind {
 	CLUSTER_KIND_ENDPOINTS,
 	CLUSTER_KIND_ENDPOINTSLICE,
 	CLUSTER_KIND_NAMESPACE,
+	CLUSTER_KIND_NODE,
+	CLUSTER_KIND_LEASE,
 	CLUSTER_KIND_COUNT,
 };
 
@@ -341,6 +343,34 @@ struct cluster_namespace {
 	const char *phase;
 };
 
+struct cluster_node_address {
+	const char *type; /* InternalIP, ExternalIP, Hostname, ... */
+	const char *address;
+};
+
+/* A node: registered by its svcfwd (in etcd) or written as a manifest. */
+struct cluster_node {
+	struct cluster_meta meta;
+	struct cluster_node_address *addresses;
+	size_t n_addresses;
+	struct cluster_condition *conditions;
+	size_t n_conditions;
+	const char *kubelet_version; /* status.nodeInfo.kubeletVersion: the svcfwd version */
+	const char *pod_cidr;
+	/* Derived: its Ready condition is not False or Unknown (none: ready, as a manifest without
+	 * a status means it). Whether its lease is alive is the snapshot's (cluster_node_ready). */
+	bool ready;
+	bool unschedulable;
+};
+
+/* A node's heartbeat (coordination.k8s.io/v1 Lease, named after its node): in etcd, a key bound
+ * to an etcd lease that its svcfwd keeps alive, gone when it lapses. */
+struct cluster_lease {
+	struct cluster_meta meta;
+	const char *holder;
+	int32_t duration_s;
+};
+
 /* The objects of any kind start with their meta, so generic code can take a meta pointer. */
 
 /* Settings every program shares. */
@@ -360,6 +390,9 @@ struct cluster_config {
 	 * needs them, healthCheckNodePort, a pool's load-balancer IP): in etcd svcctl allocates
 	 * and claims them, and a node that allocated on its own could disagree with the rest. */
 	bool require_allocated;
+	/* Nodes keep leases (etcd): a node without its Lease is down, as Kubernetes' node
+	 * lifecycle controller takes a node whose lease was not renewed. */
+	bool node_leases;
 };
 
 struct posmap;
@@ -379,6 +412,10 @@ struct cluster_objects {
 	size_t n_slices, cap_slices;
 	struct cluster_namespace **namespaces;
 	size_t n_namespaces, cap_namespaces;
+	struct cluster_node **nodes;
+	size_t n_nodes, cap_nodes;
+	struct cluster_lease **leases;
+	size_t n_leases, cap_leases;
 	struct posmap *positions;
 	/* While loading: the strings decoded so far, so an equal one is shared, not copied again
 	 * (a namespace, a label key, "Ready" on each pod). Entries live in scratch. */
@@ -433,6 +470,14 @@ struct cluster {
 	size_t n_slices;
 	struct cluster_namespace **namespaces;
 	size_t n_namespaces;
+	struct cluster_node **nodes; /* by name */
+	size_t n_nodes;
+	struct cluster_lease **leases; /* by name */
+	size_t n_leases;
+	/* The nodes that are down, by name: registered (a Node) and not ready, or without their
+	 * lease where nodes keep leases. The pods on them are not ready. */
+	const char **nodes_down;
+	size_t n_nodes_down;
 	const char *
 	        *ns_names; /* every namespace that exists: declared or holding an object; sorted */
 	size_t n_ns_names;
@@ -545,6 +590,12 @@ const struct cluster_pod *cluster_pod_by_ip(const struct cluster *c, const struc
 const struct cluster_pod *cluster_pod_by_name(const struct cluster *c, const char *ns,
                                               const char *name);
 bool cluster_namespace_exists(const struct cluster *c, const char *ns);
+/* Whether node NAME is down in C (cluster.nodes_down). */
+bool cluster_node_down(const struct cluster *c, const char *name);
+/* Pod P as the endpoints controller sees it: its Ready condition, and its node not down. */
+bool cluster_pod_ready(const struct cluster *c, const struct cluster_pod *p);
+/* Node N as `kubectl get nodes` shows it: Ready, its lease alive where nodes keep leases. */
+bool cluster_node_ready(const struct cluster *c, const struct cluster_node *n);
 /* Index of the service port named NAME with protocol PROTO, or -1. */
 int cluster_service_port_index(const struct cluster_service *svc, const char *name,
                                enum cluster_proto proto);
@@ -561,5 +612,7 @@ size_t cluster_endpoint_count(const struct cluster_service *svc, size_t port_ind
 const char *cluster_proto_str(enum cluster_proto p);
 const char *cluster_svc_type_str(enum cluster_svc_type t);
 const char *cluster_kind_str(enum cluster_kind k);
+/* Whether objects of kind K live in a namespace (Namespace, Node and Lease do not). */
+bool cluster_kind_namespaced(enum cluster_kind k);
 
 #endif

@@ -82,7 +82,8 @@ write_pod(struct gen *g, FILE *f, int i)
 	        "---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: p%d\n  namespace: %s\n"
 	        "  labels:\n    app: a%d\n",
 	        i, NS[(i + v) % 3], (i + v) % 6);
-	fprintf(f, "spec:\n  nodeName: node-%c\n", v % 2 ? 'a' : 'b');
+	/* node-c: sometimes registered (a Node), sometimes never. */
+	fprintf(f, "spec:\n  nodeName: node-%c\n", v % 2 ? 'a' : v % 5 == 4 ? 'c' : 'b');
 	if (v % 3 == 0)
 		fprintf(f, "  hostname: h%d\n  subdomain: s%d\n", i, (i + v) % N_SVC);
 	fprintf(f,
@@ -123,6 +124,24 @@ write_eps(struct gen *g, FILE *f, int i)
 	fprintf(f, "  ports:\n  - name: http\n    port: %d\n", 9100 + v % 5);
 }
 
+/* Node I: Ready, not Ready or without a status; with its Lease beside it or not. */
+static void
+write_node(struct gen *g, FILE *f, int i)
+{
+	int v = g->node_var[i];
+
+	fprintf(f, "---\napiVersion: v1\nkind: Node\nmetadata:\n  name: node-%c\n", 'a' + i);
+	if (v % 3 != 2)
+		fprintf(f, "status:\n  conditions:\n  - type: Ready\n    status: \"%s\"\n",
+		        v % 3 ? "False" : "True");
+	if (v % 4 != 1)
+		fprintf(f,
+		        "---\napiVersion: coordination.k8s.io/v1\nkind: Lease\nmetadata:\n"
+		        "  name: node-%c\nspec:\n  holderIdentity: node-%c\n"
+		        "  leaseDurationSeconds: 10\n",
+		        'a' + i, 'a' + i);
+}
+
 /* Write every file whose text changed: to a temporary name, then renamed over the old one, as
  * svcctl and editors do. A file left with nothing is removed. */
 void
@@ -144,6 +163,9 @@ gen_write(struct gen *g, const char *dir)
 		for (i = 0; i < N_EPS; i++)
 			if (g->eps_file[i] == fi)
 				write_eps(g, f, i);
+		for (i = 0; i < N_NODE; i++)
+			if (g->node_file[i] == fi)
+				write_node(g, f, i);
 		fclose(f);
 		if (len == 0) {
 			free(text);
@@ -186,9 +208,11 @@ gen_mutate(struct gen *g)
 			g->pod_file[i] = g->pod_file[i] == fi ? -1 : g->pod_file[i];
 		for (i = 0; i < N_EPS; i++)
 			g->eps_file[i] = g->eps_file[i] == fi ? -1 : g->eps_file[i];
+		for (i = 0; i < N_NODE; i++)
+			g->node_file[i] = g->node_file[i] == fi ? -1 : g->node_file[i];
 	}
 	while (n-- > 0) {
-		uint32_t what = rnd(g, 10);
+		uint32_t what = rnd(g, 12);
 		int *file, *var;
 
 		if (what < 3) {
@@ -201,6 +225,11 @@ gen_mutate(struct gen *g)
 
 			file = &g->pod_file[i];
 			var = &g->pod_var[i];
+		} else if (what >= 10) {
+			int i = (int)rnd(g, N_NODE);
+
+			file = &g->node_file[i];
+			var = &g->node_var[i];
 		} else {
 			int i = (int)rnd(g, N_EPS);
 
@@ -243,6 +272,10 @@ gen_init(struct gen *g, uint64_t seed)
 		g->eps_file[i] = (int)rnd(g, N_FILES);
 		g->eps_var[i] = (int)rnd(g, 1000);
 		g->eps_slice[i] = (int)rnd(g, 2);
+	}
+	for (int i = 0; i < N_NODE; i++) {
+		g->node_file[i] = rnd(g, 2) ? (int)rnd(g, N_FILES) : -1;
+		g->node_var[i] = (int)rnd(g, 1000);
 	}
 }
 

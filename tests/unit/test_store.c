@@ -226,6 +226,8 @@ run_sequence(uint64_t seed, int steps)
 	 * move, in whatever namespace they are. */
 	assert_int_equal(cluster_config_set_cidrs(&cfg, "10.96.0.0/26"), SVC_OK);
 	assert_int_equal(cluster_config_set_lb_pools(&cfg, "192.0.2.0/28"), SVC_OK);
+	/* As in etcd (a node without its Lease is down) for half the seeds. */
+	cfg.node_leases = seed % 2 == 0;
 	assert_int_equal(store_create(&cfg, &s), SVC_OK);
 	assert_int_equal(dirsrc_create(dir, &ds), SVC_OK);
 	dirsrc_racy_window(ds, -1); /* every rename makes a new inode: identity alone decides */
