@@ -273,11 +273,23 @@ main(int argc, char **argv)
 		log_msg(LL_ERROR, "cannot start the builder thread: %s", strerror(errno));
 		goto done;
 	}
+	if (s->opts.etcd.urls != NULL) {
+		struct nodeagent_opts ao = {.etcd = &s->opts.etcd,
+		                            .node = s->opts.node,
+		                            .lease_s = (unsigned)s->opts.node_lease_s,
+		                            .version = SVC_VERSION};
+
+		if (nodeagent_start(&ao, &s->agent_status, &s->agent) != SVC_OK)
+			goto done;
+	}
 	log_msg(LL_INFO, "forwarding for node %s from %s (%zu connections at most)", s->opts.node,
 	        s->reload.zones, s->opts.max_conns);
 	event_base_dispatch(s->base);
 	rc = 0;
 done:
+	/* First of all, while the forwarding still works: NotReady, so traffic goes elsewhere. */
+	nodeagent_stop(s->agent);
+	s->agent = NULL;
 	/* First: a build under way is finished; plans not applied are freed. */
 	builder_destroy(s->builder);
 	s->builder = NULL;

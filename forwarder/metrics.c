@@ -81,6 +81,7 @@ struct snapshot {
 	        reply_errors, conns, accepted, accept_errors, accept_pauses, idle_closed, spliced,
 	        pipes, flows, flows_created, flows_expired, flows_evicted, aside, reload_ms,
 	        generation;
+	uint64_t node_registered, node_registrations, node_renewals, node_failures;
 };
 
 #define S(field) offsetof(struct snapshot, field)
@@ -126,6 +127,19 @@ static const struct prom_scalar scalars[] = {
         {"svcfwd_reload_duration_milliseconds", true, "How long the last good reload took.",
          S(reload_ms)},
         {"svcfwd_model_generation", true, "The model applied last.", S(generation)},
+};
+
+/* With --etcd: this node's registration (nodeagent.h). */
+static const struct prom_scalar node_scalars[] = {
+        {"svcfwd_node_registered", true,
+         "1: this node's lease is alive (its last renewal said so); 0: its pods are out.",
+         S(node_registered)},
+        {"svcfwd_node_registrations_total", false,
+         "Times the node was registered: at start, and after its lease lapsed.",
+         S(node_registrations)},
+        {"svcfwd_node_lease_renewals_total", false, "Lease renewals.", S(node_renewals)},
+        {"svcfwd_node_etcd_failures_total", false,
+         "Calls to etcd for the node's registration that failed.", S(node_failures)},
 };
 #undef S
 
@@ -228,6 +242,12 @@ fwd_metrics_text(void *server, struct evbuffer *b)
 	        .aside = aside,
 	        .reload_ms = atomic_load(&s->reload.last_ms),
 	        .generation = s->reload.generation,
+	        .node_registered = (uint64_t)atomic_load(&s->agent_status.registered),
+	        .node_registrations = atomic_load(&s->agent_status.registrations),
+	        .node_renewals = atomic_load(&s->agent_status.renewals),
+	        .node_failures = atomic_load(&s->agent_status.failures),
 	};
 	prom_scalars(b, scalars, sizeof(scalars) / sizeof(scalars[0]), &v);
+	if (s->opts.etcd.urls != NULL)
+		prom_scalars(b, node_scalars, sizeof(node_scalars) / sizeof(node_scalars[0]), &v);
 }

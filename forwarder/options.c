@@ -20,6 +20,10 @@ static const struct opt options[] = {
          .help = "load-balancer IPs for services without one"},
         {"http", 0, OPT_FUNC, F(http), .parse = opt_parse_http, .metavar = "ADDR:PORT",
          .help = "/health, /ready and /metrics"},
+        {"node-lease-seconds", 0, OPT_UINT, F(node_lease_s), .min = 2, .max = 3600,
+         .metavar = "SECONDS",
+         .help = "with --etcd: this node's lease, renewed at a third of it; when it\nlapses the "
+                 "node's pods leave every answer (default 10)"},
         {"udp-timeout", 0, OPT_UINT, F(udp_timeout_ms), .min = 1, .max = 86400, .scale = 1000,
          .metavar = "SECONDS", .help = "idle UDP flows expire (default 30)"},
         {"tcp-idle-timeout", 0, OPT_UINT, F(tcp_idle_ms), .min = 1, .max = 7 * 86400, .scale = 1000,
@@ -65,6 +69,7 @@ fwd_opts_parse(struct fwd_opts *o, int argc, char **argv)
 	o->connect_timeout_ms = 250;
 	o->max_flows = 65536;
 	o->splice = true;
+	o->node_lease_s = NODEAGENT_LEASE_DEFAULT_S;
 	if (daemon_args(&table, o, argc, argv) != SVC_OK)
 		return SVC_EINVAL;
 	if (o->zones == NULL)

@@ -11,6 +11,7 @@
 
 #include "cluster.h"
 #include "daemon.h"
+#include "nodeagent.h"
 #include "fwd_inc.h"
 #include "fwd_plan.h"
 #include "fwd_pool.h"
@@ -24,6 +25,7 @@ struct fwd_opts {
 	struct daemon_etcd etcd;
 	const char *node;
 	const char *http;
+	unsigned node_lease_s; /* with --etcd: the node's lease */
 	struct cluster_config ccfg;
 	uint64_t udp_timeout_ms;
 	uint64_t tcp_idle_ms;
@@ -102,6 +104,8 @@ struct fwd_server {
 	uint32_t listen_gen; /* plans applied */
 	struct daemon_reload reload;
 	struct daemon_store store; /* with --etcd */
+	struct nodeagent *agent;   /* with --etcd: this node's Node and Lease */
+	struct nodeagent_status agent_status;
 	struct fwd_route *route;
 	struct netaddr_prefix route_cidrs[2]; /* what ROUTE covers */
 	size_t n_route_cidrs;

@@ -1,0 +1,493 @@
+/* nodeagent.c -- this node's Node and Lease in etcd (nodeagent.h).
+ *
+ * Steps, one call at a time: grant a lease; put the Lease key (bound to it) and the Node in one
+ * transaction; then renew every third of the lease time. A renewal that finds the lease gone
+ * (svcfwd was paused past it, or etcd lost it) starts again from the grant. A failed call is
+ * tried again a second later (or sooner, for short leases). */
+#include "nodeagent.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/event.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "etcdc.h"
+#include "etcdobj.h"
+
+enum phase {
+	P_GRANT,
+	P_REGISTER,
+	P_RENEW,
+};
+
+struct nodeagent {
+	struct nodeagent_opts o;
+	struct nodeagent_status own, *status;
+	pthread_t th;
+	bool started;
+	int stop_fd[2];
+	struct event_base *base;
+	struct etcdc *c;
+	struct event *tick, *stop_ev, *deadline;
+	char node_key[ETCDOBJ_KEY_MAX], lease_key[ETCDOBJ_KEY_MAX];
+	char created[32]; /* the first registration's time: the Node's creationTimestamp */
+	enum phase phase;
+	bool busy, stopping;
+	int64_t lease_id;
+	char said[256]; /* the last problem logged, so a retry loop logs it once */
+};
+
+static void step(struct nodeagent *a);
+
+static unsigned
+renew_ms(const struct nodeagent *a)
+{
+	return a->o.lease_s * 1000 / 3;
+}
+
+static void
+arm(struct event *ev, unsigned ms)
+{
+	struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
+
+	evtimer_add(ev, &tv);
+}
+
+static void
+say(struct nodeagent *a, enum log_level l, const char *msg)
+{
+	if (strcmp(a->said, msg) == 0)
+		return;
+	snprintf(a->said, sizeof(a->said), "%s", msg);
+	log_msg(l, "node %s: %s", a->o.node, msg);
+}
+
+static void
+now_rfc3339(char *buf, size_t size)
+{
+	time_t t = time(NULL);
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* The node's addresses: every address of an interface that is up, not loopback and not
+ * link-local, as InternalIP; then its name as Hostname. */
+static void
+addresses(FILE *f, const char *node)
+{
+	struct ifaddrs *ifs = NULL;
+
+	fprintf(f, "  addresses:\n");
+	if (getifaddrs(&ifs) == 0) {
+		for (const struct ifaddrs *i = ifs; i != NULL; i = i->ifa_next) {
+			char buf[INET6_ADDRSTRLEN];
+			const struct sockaddr *sa = i->ifa_addr;
+
+			if (sa == NULL || !(i->ifa_flags & IFF_UP) || (i->ifa_flags & IFF_LOOPBACK))
+				continue;
+			if (sa->sa_family == AF_INET) {
+				const struct in_addr *in =
+				        &((const struct sockaddr_in *)sa)->sin_addr;
+
+				if ((ntohl(in->s_addr) >> 16) == 0xa9fe) /* 169.254/16 */
+					continue;
+				inet_ntop(AF_INET, in, buf, sizeof(buf));
+			} else if (sa->sa_family == AF_INET6) {
+				const struct in6_addr *in =
+				        &((const struct sockaddr_in6 *)sa)->sin6_addr;
+
+				if (IN6_IS_ADDR_LINKLOCAL(in))
+					continue;
+				inet_ntop(AF_INET6, in, buf, sizeof(buf));
+			} else {
+				continue;
+			}
+			fprintf(f, "  - address: %s\n    type: InternalIP\n", buf);
+		}
+		freeifaddrs(ifs);
+	}
+	fprintf(f, "  - address: %s\n    type: Hostname\n", node);
+}
+
+/* The Node as svcfwd reports it: READY or, at a clean stop, not. */
+static char *
+node_yaml(const struct nodeagent *a, bool ready)
+{
+	char *text = NULL, now[32];
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	if (f == NULL)
+		return NULL;
+	now_rfc3339(now, sizeof(now));
+	fprintf(f,
+	        "apiVersion: v1\nkind: Node\nmetadata:\n  creationTimestamp: \"%s\"\n"
+	        "  labels:\n    kubernetes.io/hostname: %s\n  name: %s\nstatus:\n",
+	        a->created, a->o.node, a->o.node);
+	addresses(f, a->o.node);
+	fprintf(f,
+	        "  conditions:\n  - lastHeartbeatTime: \"%s\"\n    lastTransitionTime: \"%s\"\n"
+	        "    message: %s\n    reason: %s\n    status: \"%s\"\n    type: Ready\n"
+	        "  nodeInfo:\n    kubeletVersion: svcfwd-%s\n",
+	        now, now, ready ? "svcfwd is running" : "svcfwd stopped",
+	        ready ? "SvcfwdReady" : "SvcfwdStopped", ready ? "True" : "False",
+	        a->o.version ? a->o.version : "");
+	if (fclose(f) != 0) {
+		free(text);
+		return NULL;
+	}
+	return text;
+}
+
+static char *
+lease_yaml(const struct nodeagent *a)
+{
+	char *text = NULL;
+
+	if (asprintf(&text,
+	             "apiVersion: coordination.k8s.io/v1\nkind: Lease\nmetadata:\n  name: %s\n"
+	             "spec:\n  holderIdentity: %s\n  leaseDurationSeconds: %u\n",
+	             a->o.node, a->o.node, a->o.lease_s) < 0)
+		return NULL;
+	return text;
+}
+
+/* {"request_put": {"key", "value"[, "lease"]}}; NULL when out of memory. */
+static json_t *
+put_op(const char *key, const char *value, int64_t lease)
+{
+	json_t *put = json_object(), *op = json_object();
+
+	if (put == NULL || op == NULL || value == NULL) {
+		json_decref(put);
+		json_decref(op);
+		return NULL;
+	}
+	json_object_set_new(put, "key", etcdc_bytes(key, strlen(key)));
+	json_object_set_new(put, "value", etcdc_bytes(value, strlen(value)));
+	if (lease != 0)
+		json_object_set_new(put, "lease", json_integer(lease));
+	json_object_set_new(op, "request_put", put);
+	return op;
+}
+
+/* A transaction of OP1 and, when TWO, OP2 (taken), with no condition. */
+static json_t *
+txn(json_t *op1, json_t *op2, bool two)
+{
+	json_t *ops = json_array(), *body = json_object();
+
+	if (ops == NULL || body == NULL || op1 == NULL || (two && op2 == NULL)) {
+		json_decref(ops);
+		json_decref(body);
+		json_decref(op1);
+		json_decref(op2);
+		return NULL;
+	}
+	json_array_append_new(ops, op1);
+	if (op2 != NULL)
+		json_array_append_new(ops, op2);
+	json_object_set_new(body, "success", ops);
+	return body;
+}
+
+static void
+call(struct nodeagent *a, const char *path, json_t *body, etcdc_cb cb)
+{
+	if (body == NULL || etcdc_call(a->c, path, body, cb, a) != SVC_OK) {
+		atomic_fetch_add(&a->status->failures, 1);
+		say(a, LL_WARN, "out of memory; trying again");
+		arm(a->tick, 1000);
+		return;
+	}
+	a->busy = true;
+}
+
+/* A call failed: the same step again soon. */
+static void
+failed(struct nodeagent *a, const char *what, const char *why)
+{
+	char msg[256];
+	unsigned ms = renew_ms(a) < 1000 ? renew_ms(a) : 1000;
+
+	atomic_fetch_add(&a->status->failures, 1);
+	snprintf(msg, sizeof(msg), "%s: %.180s; trying again", what, why ? why : "failed");
+	say(a, LL_WARN, msg);
+	arm(a->tick, ms);
+}
+
+static void
+on_renew(void *arg, enum svc_status st, const json_t *resp, const char *why)
+{
+	struct nodeagent *a = arg;
+	int64_t ttl = 0;
+
+	a->busy = false;
+	if (a->stopping)
+		return;
+	if (st != SVC_OK) {
+		failed(a, "renewing the lease", why);
+		return;
+	}
+	(void)etcdc_int(json_object_get(resp, "result"), "TTL", &ttl);
+	if (ttl <= 0) {
+		/* Gone: paused past it, or etcd lost it. The key went with it: register again. */
+		atomic_store(&a->status->registered, 0);
+		say(a, LL_WARN, "the lease lapsed; registering again");
+		a->phase = P_GRANT;
+		step(a);
+		return;
+	}
+	atomic_fetch_add(&a->status->renewals, 1);
+	arm(a->tick, renew_ms(a));
+}
+
+static void
+on_register(void *arg, enum svc_status st, const json_t *resp, const char *why)
+{
+	struct nodeagent *a = arg;
+	char msg[128];
+
+	(void)resp;
+	a->busy = false;
+	if (a->stopping)
+		return;
+	if (st != SVC_OK) {
+		failed(a, "writing the node", why);
+		return;
+	}
+	atomic_store(&a->status->registered, 1);
+	atomic_fetch_add(&a->status->registrations, 1);
+	snprintf(msg, sizeof(msg), "registered, Ready (lease of %u s)", a->o.lease_s);
+	say(a, LL_INFO, msg);
+	a->phase = P_RENEW;
+	arm(a->tick, renew_ms(a));
+}
+
+static void
+on_grant(void *arg, enum svc_status st, const json_t *resp, const char *why)
+{
+	struct nodeagent *a = arg;
+	int64_t id = 0;
+
+	a->busy = false;
+	if (a->stopping)
+		return;
+	if (st == SVC_OK && (etcdc_int(resp, "ID", &id) != SVC_OK || id == 0)) {
+		st = SVC_EINVAL;
+		why = "etcd granted no lease";
+	}
+	if (st != SVC_OK) {
+		failed(a, "asking for a lease", why);
+		return;
+	}
+	a->lease_id = id;
+	a->phase = P_REGISTER;
+	step(a);
+}
+
+static void
+step(struct nodeagent *a)
+{
+	json_t *b;
+
+	if (a->busy || a->stopping)
+		return;
+	switch (a->phase) {
+	case P_GRANT:
+		call(a, "/v3/lease/grant", json_pack("{s:I}", "TTL", (json_int_t)a->o.lease_s),
+		     on_grant);
+		break;
+	case P_REGISTER: {
+		char *node = node_yaml(a, true), *lease = lease_yaml(a);
+
+		call(a, "/v3/kv/txn",
+		     txn(put_op(a->lease_key, lease, a->lease_id), put_op(a->node_key, node, 0),
+		         true),
+		     on_register);
+		free(node);
+		free(lease);
+		break;
+	}
+	case P_RENEW:
+		b = json_pack("{s:I}", "ID", (json_int_t)a->lease_id);
+		call(a, "/v3/lease/keepalive", b, on_renew);
+		break;
+	}
+}
+
+static void
+on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	step(arg);
+}
+
+/* ---- a clean stop ---- */
+
+static void
+on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	struct nodeagent *a = arg;
+
+	(void)fd;
+	(void)what;
+	say(a, LL_WARN, "etcd did not answer in time: the lease will lapse by itself");
+	event_base_loopexit(a->base, NULL);
+}
+
+static void
+on_revoked(void *arg, enum svc_status st, const json_t *resp, const char *why)
+{
+	struct nodeagent *a = arg;
+
+	(void)resp;
+	if (st != SVC_OK)
+		say(a, LL_WARN, why ? why : "revoking the lease failed");
+	else
+		log_msg(LL_INFO, "node %s: marked NotReady, lease revoked", a->o.node);
+	atomic_store(&a->status->registered, 0);
+	event_base_loopexit(a->base, NULL);
+}
+
+static void
+on_marked(void *arg, enum svc_status st, const json_t *resp, const char *why)
+{
+	struct nodeagent *a = arg;
+
+	(void)resp;
+	if (st != SVC_OK)
+		say(a, LL_WARN, why ? why : "marking the node NotReady failed");
+	if (etcdc_call(a->c, "/v3/lease/revoke", json_pack("{s:I}", "ID", (json_int_t)a->lease_id),
+	               on_revoked, a) != SVC_OK)
+		event_base_loopexit(a->base, NULL);
+}
+
+static void
+on_stop(evutil_socket_t fd, short what, void *arg)
+{
+	struct nodeagent *a = arg;
+	char *node;
+
+	(void)fd;
+	(void)what;
+	a->stopping = true;
+	evtimer_del(a->tick);
+	arm(a->deadline, NODEAGENT_STOP_MS);
+	if (a->lease_id == 0) {
+		event_base_loopexit(a->base, NULL); /* never registered */
+		return;
+	}
+	node = node_yaml(a, false);
+	if (etcdc_call(a->c, "/v3/kv/txn", txn(put_op(a->node_key, node, 0), NULL, false),
+	               on_marked, a) != SVC_OK)
+		event_base_loopexit(a->base, NULL);
+	free(node);
+}
+
+static void *
+run(void *arg)
+{
+	struct nodeagent *a = arg;
+
+	step(a);
+	event_base_dispatch(a->base);
+	return NULL;
+}
+
+static void
+agent_free(struct nodeagent *a)
+{
+	etcdc_destroy(a->c);
+	if (a->tick != NULL)
+		event_free(a->tick);
+	if (a->stop_ev != NULL)
+		event_free(a->stop_ev);
+	if (a->deadline != NULL)
+		event_free(a->deadline);
+	if (a->base != NULL)
+		event_base_free(a->base);
+	for (int i = 0; i < 2; i++)
+		if (a->stop_fd[i] >= 0)
+			close(a->stop_fd[i]);
+	free(a);
+}
+
+enum svc_status
+nodeagent_start(const struct nodeagent_opts *o, struct nodeagent_status *status,
+                struct nodeagent **out)
+{
+	struct nodeagent *a = calloc(1, sizeof(*a));
+	struct etcdc_tls tls;
+	char err[512], prefix[ETCDOBJ_KEY_MAX];
+	enum svc_status st = SVC_ENOMEM;
+
+	*out = NULL;
+	if (a == NULL)
+		return SVC_ENOMEM;
+	a->stop_fd[0] = a->stop_fd[1] = -1;
+	a->o = *o;
+	if (a->o.lease_s == 0)
+		a->o.lease_s = NODEAGENT_LEASE_DEFAULT_S;
+	a->status = status != NULL ? status : &a->own;
+	now_rfc3339(a->created, sizeof(a->created));
+	snprintf(prefix, sizeof(prefix), "%s", o->etcd->prefix);
+	while (strlen(prefix) > 1 && prefix[strlen(prefix) - 1] == '/')
+		prefix[strlen(prefix) - 1] = '\0';
+	if (!etcdobj_key(prefix, CLUSTER_KIND_NODE, NULL, o->node, a->node_key) ||
+	    !etcdobj_key(prefix, CLUSTER_KIND_LEASE, NULL, o->node, a->lease_key)) {
+		log_msg(LL_ERROR, "node %s: the name is too long for a key", o->node);
+		st = SVC_EINVAL;
+		goto fail;
+	}
+	if (pipe(a->stop_fd) != 0 || (a->base = event_base_new()) == NULL)
+		goto fail;
+	tls = (struct etcdc_tls){o->etcd->cacert, o->etcd->cert, o->etcd->key};
+	st = etcdc_create_tls(a->base, o->etcd->urls, &tls, err, sizeof(err), &a->c);
+	if (st != SVC_OK) {
+		log_msg(LL_ERROR, "--etcd %s: %s", o->etcd->urls, err);
+		goto fail;
+	}
+	st = SVC_ENOMEM;
+	a->tick = evtimer_new(a->base, on_tick, a);
+	a->deadline = evtimer_new(a->base, on_deadline, a);
+	a->stop_ev = event_new(a->base, a->stop_fd[0], EV_READ, on_stop, a);
+	if (a->tick == NULL || a->deadline == NULL || a->stop_ev == NULL ||
+	    event_add(a->stop_ev, NULL) != 0)
+		goto fail;
+	if (pthread_create(&a->th, NULL, run, a) != 0) {
+		st = SVC_EIO;
+		goto fail;
+	}
+	a->started = true;
+	*out = a;
+	return SVC_OK;
+fail:
+	agent_free(a);
+	return st;
+}
+
+void
+nodeagent_stop(struct nodeagent *a)
+{
+	if (a == NULL)
+		return;
+	if (a->started) {
+		/* The end of the pipe is what the agent's loop waits for. */
+		close(a->stop_fd[1]);
+		a->stop_fd[1] = -1;
+		pthread_join(a->th, NULL);
+	}
+	agent_free(a);
+}
