@@ -431,6 +431,107 @@ test_config(void **state)
 	assert_string_equal(svc_status_str((enum svc_status)42), "unknown status");
 }
 
+/* Nodes: a registered node that is not Ready takes its pods' readiness; one never registered
+ * leaves them be; where nodes keep leases, a node without its Lease is down too. */
+static const char *const nodes_yaml =
+        "apiVersion: v1\nkind: Node\nmetadata: {name: up, labels: "
+        "{node-role.kubernetes.io/worker: \"\"}}\n"
+        "status:\n  addresses: [{type: InternalIP, address: 10.0.0.1}]\n"
+        "  conditions: [{type: Ready, status: \"True\", lastHeartbeatTime: "
+        "\"2026-01-01T00:00:00Z\"}]\n"
+        "  nodeInfo: {kubeletVersion: svcfwd-0.1.0}\n"
+        "---\napiVersion: v1\nkind: Node\nmetadata: {name: down}\n"
+        "status: {conditions: [{type: Ready, status: Unknown}]}\n"
+        "---\napiVersion: v1\nkind: Node\nmetadata: {name: bare}\n"
+        "---\napiVersion: coordination.k8s.io/v1\nkind: Lease\nmetadata: {name: up}\n"
+        "spec: {holderIdentity: up, leaseDurationSeconds: 10}\n"
+        "---\napiVersion: v1\nkind: Service\nmetadata: {name: s}\n"
+        "spec: {clusterIP: 10.96.0.9, selector: {app: a}, ports: [{port: 80}]}\n"
+        "---\napiVersion: v1\nkind: Pod\nmetadata: {name: p-up, labels: {app: a}}\n"
+        "spec: {nodeName: up}\nstatus: {podIP: 10.1.0.1, conditions: [{type: Ready, status: "
+        "\"True\"}]}\n"
+        "---\napiVersion: v1\nkind: Pod\nmetadata: {name: p-down, labels: {app: a}}\n"
+        "spec: {nodeName: down}\nstatus: {podIP: 10.1.0.2, conditions: [{type: Ready, status: "
+        "\"True\"}]}\n"
+        "---\napiVersion: v1\nkind: Pod\nmetadata: {name: p-bare, labels: {app: a}}\n"
+        "spec: {nodeName: bare}\nstatus: {podIP: 10.1.0.3, conditions: [{type: Ready, status: "
+        "\"True\"}]}\n"
+        "---\napiVersion: v1\nkind: Pod\nmetadata: {name: p-none, labels: {app: a}}\n"
+        "spec: {nodeName: never-registered}\nstatus: {podIP: 10.1.0.4, conditions: [{type: "
+        "Ready, status: \"True\"}]}\n";
+
+/* The ready endpoints of service s, as "a,b,". */
+static void
+ready_eps(const struct cluster *c, char *buf, size_t size)
+{
+	const struct cluster_service *s = cluster_service_by_name(c, "default", "s");
+	size_t n, at = 0;
+	const struct cluster_endpoint *const *eps;
+	char ip[NETADDR_STRLEN];
+
+	assert_non_null(s);
+	eps = cluster_endpoints_of(s, 0, true, &n);
+	buf[0] = '\0';
+	for (size_t i = 0; i < n; i++)
+		at += (size_t)snprintf(buf + at, size - at, "%s,", netaddr_str(&eps[i]->ip, ip));
+}
+
+static void
+test_nodes(void **state)
+{
+	struct cluster_config cfg;
+	struct cluster *c;
+	struct diag d;
+	char eps[256];
+
+	(void)state;
+	cluster_config_init(&cfg);
+	diag_init(&d);
+	c = tu_build_ok(nodes_yaml, &cfg, &d);
+	assert_int_equal(c->n_nodes, 3);
+	assert_int_equal(c->n_leases, 1);
+	assert_string_equal(c->nodes[2]->meta.name, "up");
+	assert_string_equal(c->nodes[2]->kubelet_version, "svcfwd-0.1.0");
+	assert_string_equal(c->nodes[2]->addresses[0].address, "10.0.0.1");
+	/* Without leases: "bare" (no status) is ready, "down" (Unknown) is not. */
+	assert_int_equal(c->n_nodes_down, 1);
+	assert_string_equal(c->nodes_down[0], "down");
+	assert_true(cluster_node_down(c, "down"));
+	assert_false(cluster_node_down(c, "never-registered"));
+	assert_false(cluster_pod_ready(c, cluster_pod_by_name(c, "default", "p-down")));
+	assert_true(cluster_pod_ready(c, cluster_pod_by_name(c, "default", "p-none")));
+	ready_eps(c, eps, sizeof(eps));
+	assert_string_equal(eps, "10.1.0.1,10.1.0.3,10.1.0.4,");
+	cluster_unref(c);
+	diag_deinit(&d);
+
+	/* With leases: "bare" has none, so it is down too. */
+	cfg.node_leases = true;
+	diag_init(&d);
+	c = tu_build_ok(nodes_yaml, &cfg, &d);
+	assert_int_equal(c->n_nodes_down, 2);
+	assert_false(cluster_node_ready(c, c->nodes[0])); /* bare */
+	assert_true(cluster_node_ready(c, c->nodes[2]));  /* up */
+	ready_eps(c, eps, sizeof(eps));
+	assert_string_equal(eps, "10.1.0.1,10.1.0.4,");
+	cluster_unref(c);
+	diag_deinit(&d);
+
+	/* Checked as the API server would: a name, an address, a duration. */
+	diag_init(&d);
+	assert_null(tu_build("apiVersion: v1\nkind: Node\nmetadata: {name: Bad_Name}\n---\n"
+	                     "apiVersion: v1\nkind: Node\nmetadata: {name: n1}\nstatus: "
+	                     "{addresses: [{type: InternalIP, address: 10.0.0.999}]}\n---\n"
+	                     "apiVersion: coordination.k8s.io/v1\nkind: Lease\nmetadata: {name: "
+	                     "n1, namespace: kube-node-lease}\nspec: {leaseDurationSeconds: -1}\n",
+	                     &cfg, &d));
+	tu_diag_expect(&d, DIAG_ERROR, "metadata.name", "RFC 1123 subdomain");
+	tu_diag_expect(&d, DIAG_ERROR, "status.addresses[0].address", "valid IP");
+	tu_diag_expect(&d, DIAG_ERROR, "spec.leaseDurationSeconds", "greater than or equal to 0");
+	tu_diag_expect(&d, DIAG_WARNING, "metadata.namespace", "not namespaced");
+	diag_deinit(&d);
+}
+
 int
 main(void)
 {
@@ -446,6 +547,7 @@ main(void)
 	        cmocka_unit_test(test_load_dir),
 	        cmocka_unit_test(test_load_missing_dir),
 	        cmocka_unit_test(test_config),
+	        cmocka_unit_test(test_nodes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
