@@ -50,6 +50,8 @@ struct shard_input {
 	size_t n_endpoints;
 	struct cluster_endpointslice *const *slices;
 	size_t n_slices;
+	struct cluster_podstatus *const *podstatuses;
+	size_t n_podstatuses;
 };
 
 /* Build the shard for IN; it takes a reference to each of UNITS (those IN's objects live in). */

@@ -573,10 +573,33 @@ cluster_node_down(const struct cluster *c, const char *name)
 	               NULL;
 }
 
+static int
+ns_name_key_cmp(const void *key, const void *item)
+{
+	const struct cluster_meta *k = key, *m = *(const struct cluster_meta *const *)item;
+	int r = strcmp(k->ns, m->ns);
+
+	return r ? r : strcmp(k->name, m->name);
+}
+
+const struct cluster_podstatus *
+cluster_podstatus_of(const struct cluster *c, const struct cluster_pod *p)
+{
+	const struct cluster_podstatus *const *ps =
+	        c->n_podstatuses > 0 ? bsearch(&p->meta, c->podstatuses, c->n_podstatuses,
+	                                       sizeof(*c->podstatuses), ns_name_key_cmp)
+	                             : NULL;
+
+	return ps != NULL ? *ps : NULL;
+}
+
 bool
 cluster_pod_ready(const struct cluster *c, const struct cluster_pod *p)
 {
-	return p->ready && !cluster_node_down(c, p->node_name);
+	const struct cluster_podstatus *ps = cluster_podstatus_of(c, p);
+	bool ready = ps != NULL && ps->ready >= 0 ? ps->ready == 1 : p->ready;
+
+	return ready && !cluster_node_down(c, p->node_name);
 }
 
 bool
@@ -593,7 +616,7 @@ build_assemble(const struct cluster_config *cfg, struct cluster_shard **shards, 
 	const char **down = NULL;
 	size_t n_down = 0;
 	struct cluster *c = calloc(1, sizeof(*c));
-	size_t i, ns = 0, np = 0, ne = 0, nl = 0;
+	size_t i, ns = 0, np = 0, ne = 0, nl = 0, nps = 0;
 	enum svc_status st = SVC_ENOMEM;
 
 	*out = NULL;
@@ -617,11 +640,13 @@ build_assemble(const struct cluster_config *cfg, struct cluster_shard **shards, 
 		np += shards[i]->n_pods;
 		ne += shards[i]->n_endpoints;
 		nl += shards[i]->n_slices;
+		nps += shards[i]->n_podstatuses;
 	}
 	c->services = arena_calloc(&c->arena, ns + 1, sizeof(void *));
 	c->pods = arena_calloc(&c->arena, np + 1, sizeof(void *));
 	c->endpoints = arena_calloc(&c->arena, ne + 1, sizeof(void *));
 	c->slices = arena_calloc(&c->arena, nl + 1, sizeof(void *));
+	c->podstatuses = arena_calloc(&c->arena, nps + 1, sizeof(void *));
 	c->namespaces =
 	        copy_array(&c->arena, (void *)in->namespaces, in->n_namespaces, sizeof(void *));
 	c->n_namespaces = in->n_namespaces;
@@ -630,8 +655,8 @@ build_assemble(const struct cluster_config *cfg, struct cluster_shard **shards, 
 	c->leases = copy_array(&c->arena, (void *)in->leases, in->n_leases, sizeof(void *));
 	c->n_leases = in->n_leases;
 	if (c->services == NULL || c->pods == NULL || c->endpoints == NULL || c->slices == NULL ||
-	    c->namespaces == NULL || c->nodes == NULL || c->leases == NULL ||
-	    build_nodes_down(cfg, in, &down, &n_down) != SVC_OK)
+	    c->podstatuses == NULL || c->namespaces == NULL || c->nodes == NULL ||
+	    c->leases == NULL || build_nodes_down(cfg, in, &down, &n_down) != SVC_OK)
 		goto done;
 	c->nodes_down = copy_array(&c->arena, (void *)down, n_down, sizeof(void *));
 	c->n_nodes_down = n_down;
@@ -650,6 +675,9 @@ build_assemble(const struct cluster_config *cfg, struct cluster_shard **shards, 
 		c->n_endpoints += sh->n_endpoints;
 		memcpy(c->slices + c->n_slices, sh->slices, sh->n_slices * sizeof(void *));
 		c->n_slices += sh->n_slices;
+		memcpy(c->podstatuses + c->n_podstatuses, sh->podstatuses,
+		       sh->n_podstatuses * sizeof(void *));
+		c->n_podstatuses += sh->n_podstatuses;
 	}
 	st = collect_namespaces(c);
 done:
@@ -677,16 +705,18 @@ ns_run(void *const *items, size_t from, size_t n, const char *ns)
 	return from;
 }
 
-/* The namespace that comes first among the heads of the four lists, or NULL when all are done. */
+/* The namespace that comes first among the heads of the five lists, or NULL when all are done. */
 static const char *
-next_ns(const struct cluster_objects *o, const size_t at[4])
+next_ns(const struct cluster_objects *o, const size_t at[5])
 {
-	void *const *lists[4] = {(void *const *)o->services, (void *const *)o->pods,
-	                         (void *const *)o->endpoints, (void *const *)o->slices};
-	const size_t ns[4] = {o->n_services, o->n_pods, o->n_endpoints, o->n_slices};
+	void *const *lists[5] = {(void *const *)o->services, (void *const *)o->pods,
+	                         (void *const *)o->endpoints, (void *const *)o->slices,
+	                         (void *const *)o->podstatuses};
+	const size_t ns[5] = {o->n_services, o->n_pods, o->n_endpoints, o->n_slices,
+	                      o->n_podstatuses};
 	const char *best = NULL;
 
-	for (int k = 0; k < 4; k++)
+	for (int k = 0; k < 5; k++)
 		if (at[k] < ns[k]) {
 			const char *n = ((const struct cluster_meta *)lists[k][at[k]])->ns;
 
@@ -703,7 +733,7 @@ build_full(struct cluster_objects *view, const struct cluster_config *cfg, struc
            struct cluster **out)
 {
 	struct cluster_shard **shards = NULL;
-	size_t n_shards = 0, at[4] = {0}, i, errors = d->errors;
+	size_t n_shards = 0, at[5] = {0}, i, errors = d->errors;
 	struct arena data;
 	enum svc_status st = SVC_OK;
 	const char *ns, **down = NULL;
@@ -719,7 +749,8 @@ build_full(struct cluster_objects *view, const struct cluster_config *cfg, struc
 		st = SVC_EINVAL;
 		goto done;
 	}
-	shards = malloc((view->n_services + view->n_pods + view->n_endpoints + view->n_slices + 1) *
+	shards = malloc((view->n_services + view->n_pods + view->n_endpoints + view->n_slices +
+	                 view->n_podstatuses + 1) *
 	                sizeof(*shards));
 	if (shards == NULL || build_nodes_down(cfg, &scoped, &down, &n_down) != SVC_OK) {
 		st = SVC_ENOMEM;
@@ -727,12 +758,13 @@ build_full(struct cluster_objects *view, const struct cluster_config *cfg, struc
 	}
 	while (st == SVC_OK && (ns = next_ns(view, at)) != NULL) {
 		struct shard_input in = {.ns = ns, .nodes_down = down, .n_nodes_down = n_down};
-		size_t end[4];
+		size_t end[5];
 
 		end[0] = ns_run((void *const *)view->services, at[0], view->n_services, ns);
 		end[1] = ns_run((void *const *)view->pods, at[1], view->n_pods, ns);
 		end[2] = ns_run((void *const *)view->endpoints, at[2], view->n_endpoints, ns);
 		end[3] = ns_run((void *const *)view->slices, at[3], view->n_slices, ns);
+		end[4] = ns_run((void *const *)view->podstatuses, at[4], view->n_podstatuses, ns);
 		in.services = view->services + at[0];
 		in.n_services = end[0] - at[0];
 		in.pods = view->pods + at[1];
@@ -741,6 +773,8 @@ build_full(struct cluster_objects *view, const struct cluster_config *cfg, struc
 		in.n_endpoints = end[2] - at[2];
 		in.slices = view->slices + at[3];
 		in.n_slices = end[3] - at[3];
+		in.podstatuses = view->podstatuses + at[4];
+		in.n_podstatuses = end[4] - at[4];
 		memcpy(at, end, sizeof(at));
 		st = shard_build(cfg, &in, NULL, 0, d, &shards[n_shards]);
 		if (st == SVC_OK)
@@ -761,7 +795,7 @@ done:
 	free(down);
 	arena_deinit(&data);
 	view->n_services = view->n_pods = view->n_endpoints = view->n_slices = view->n_namespaces =
-	        view->n_nodes = view->n_leases = 0;
+	        view->n_nodes = view->n_leases = view->n_podstatuses = 0;
 	return st;
 }
 
@@ -776,7 +810,8 @@ cluster_build(struct cluster_objects *objs, const struct cluster_config *cfg, st
 	validate_config(cfg, d);
 	if (d->errors != errors) {
 		objs->n_services = objs->n_pods = objs->n_endpoints = objs->n_slices =
-		        objs->n_namespaces = objs->n_nodes = objs->n_leases = 0;
+		        objs->n_namespaces = objs->n_nodes = objs->n_leases = objs->n_podstatuses =
+		                0;
 		return SVC_EINVAL;
 	}
 	/* Validation left every list sorted by namespace, then name. */

@@ -45,6 +45,7 @@ cluster_objects_deinit(struct cluster_objects *objs)
 	free(objs->namespaces);
 	free(objs->nodes);
 	free(objs->leases);
+	free(objs->podstatuses);
 	htab_deinit(&objs->strings);
 	arena_deinit(&objs->arena);
 	arena_deinit(&objs->scratch);
@@ -76,6 +77,9 @@ cluster_objects_of(const struct cluster_objects *o, enum cluster_kind k, size_t 
 	case CLUSTER_KIND_LEASE:
 		*n = o->n_leases;
 		return (struct cluster_meta **)o->leases;
+	case CLUSTER_KIND_PODSTATUS:
+		*n = o->n_podstatuses;
+		return (struct cluster_meta **)o->podstatuses;
 	case CLUSTER_KIND_COUNT:
 		break;
 	}
@@ -231,6 +235,8 @@ add_object(struct cluster_objects *objs, enum cluster_kind kind, void *obj)
 		return push(&objs->nodes, &objs->n_nodes, &objs->cap_nodes, obj);
 	case CLUSTER_KIND_LEASE:
 		return push(&objs->leases, &objs->n_leases, &objs->cap_leases, obj);
+	case CLUSTER_KIND_PODSTATUS:
+		return push(&objs->podstatuses, &objs->n_podstatuses, &objs->cap_podstatuses, obj);
 	case CLUSTER_KIND_COUNT:
 		break;
 	}

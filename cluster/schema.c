@@ -206,20 +206,64 @@ static const struct schema_obj container_port_obj =
  * resolves to or where its traffic goes. */
 #define CONTAINER_RUNTIME_FIELDS                                                                   \
 	F_IGNORE("args"), F_IGNORE("command"), F_IGNORE("env"), F_IGNORE("envFrom"),               \
-	        F_IGNORE("imagePullPolicy"), F_IGNORE("lifecycle"), F_IGNORE("livenessProbe"),     \
-	        F_IGNORE("readinessProbe"), F_IGNORE("resizePolicy"), F_IGNORE("resources"),       \
-	        F_IGNORE("securityContext"), F_IGNORE("startupProbe"), F_IGNORE("stdin"),          \
+	        F_IGNORE("imagePullPolicy"), F_IGNORE("lifecycle"), F_IGNORE("resizePolicy"),      \
+	        F_IGNORE("resources"), F_IGNORE("securityContext"), F_IGNORE("stdin"),             \
 	        F_IGNORE("stdinOnce"), F_IGNORE("terminationMessagePath"),                         \
 	        F_IGNORE("terminationMessagePolicy"), F_IGNORE("tty"), F_IGNORE("volumeDevices"),  \
 	        F_IGNORE("volumeMounts"), F_IGNORE("workingDir")
 
+/* Probes: svcfwd runs readiness probes (tcpSocket, httpGet) for the pods of its node. */
+static const struct schema_field probe_header_fields[] = {
+        {"name", SCHEMA_STR, offsetof(struct cluster_probe_header, name), 0, NULL, NULL,
+         SCHEMA_REQUIRED, NULL},
+        {"value", SCHEMA_STR, offsetof(struct cluster_probe_header, value), 0, NULL, NULL,
+         SCHEMA_REQUIRED, NULL},
+};
+static const struct schema_obj probe_header_obj =
+        OBJ("HTTPHeader", struct cluster_probe_header, probe_header_fields);
+static const struct schema_field probe_http_fields[] = {
+        F_STR("host", struct cluster_probe_http, host),
+        F_LIST("httpHeaders", struct cluster_probe_http, headers, n_headers, probe_header_obj),
+        F_STR("path", struct cluster_probe_http, path),
+        {"port", SCHEMA_INTORSTR, offsetof(struct cluster_probe_http, port),
+         offsetof(struct cluster_probe_http, port_name), NULL, NULL, SCHEMA_REQUIRED, NULL},
+        F_STR("scheme", struct cluster_probe_http, scheme),
+};
+static const struct schema_obj probe_http_obj =
+        OBJ("HTTPGetAction", struct cluster_probe_http, probe_http_fields);
+static const struct schema_field probe_tcp_fields[] = {
+        F_STR("host", struct cluster_probe_tcp, host),
+        {"port", SCHEMA_INTORSTR, offsetof(struct cluster_probe_tcp, port),
+         offsetof(struct cluster_probe_tcp, port_name), NULL, NULL, SCHEMA_REQUIRED, NULL},
+};
+static const struct schema_obj probe_tcp_obj =
+        OBJ("TCPSocketAction", struct cluster_probe_tcp, probe_tcp_fields);
+static const struct schema_field probe_fields[] = {
+        F_UNSUP("exec", "exec probes are not run (svcfwd runs no commands in pods); the pod "
+                        "keeps the readiness its manifest gives"),
+        F_INT("failureThreshold", struct cluster_probe, failure_threshold),
+        F_UNSUP("grpc", "gRPC probes are not run; the pod keeps the readiness its manifest "
+                        "gives"),
+        F_OBJPTR("httpGet", struct cluster_probe, http, probe_http_obj),
+        F_INT("initialDelaySeconds", struct cluster_probe, initial_delay_s),
+        F_INT("periodSeconds", struct cluster_probe, period_s),
+        F_INT("successThreshold", struct cluster_probe, success_threshold),
+        F_OBJPTR("tcpSocket", struct cluster_probe, tcp, probe_tcp_obj),
+        F_IGNORE("terminationGracePeriodSeconds"),
+        F_INT("timeoutSeconds", struct cluster_probe, timeout_s),
+};
+static const struct schema_obj probe_obj = OBJ("Probe", struct cluster_probe, probe_fields);
+
 static const struct schema_field container_fields[] = {
         CONTAINER_RUNTIME_FIELDS,
         F_STR("image", struct cluster_container, image),
+        F_UNSUP("livenessProbe", "containers are not restarted: there is nothing to restart"),
         {"name", SCHEMA_STR, offsetof(struct cluster_container, name), 0, NULL, NULL,
          SCHEMA_REQUIRED, NULL},
         F_LIST("ports", struct cluster_container, ports, n_ports, container_port_obj),
+        F_OBJPTR("readinessProbe", struct cluster_container, readiness, probe_obj),
         F_STR("restartPolicy", struct cluster_container, restart_policy),
+        F_UNSUP("startupProbe", "containers are not restarted: there is nothing to restart"),
 };
 static const struct schema_obj container_obj =
         OBJ("Container", struct cluster_container, container_fields);
@@ -522,6 +566,36 @@ static const struct schema_field lease_fields[] = {
 };
 static const struct schema_obj lease_obj = OBJ("Lease", struct cluster_lease, lease_fields);
 
+/* ---- PodStatus (svcdns.io/v1): what a node's prober found ------------------------------- */
+
+static const struct schema_field status_condition_fields[] = {
+        F_IGNORE("lastProbeTime"),
+        F_STR("lastTransitionTime", struct cluster_status_condition, last_transition),
+        F_STR("message", struct cluster_status_condition, message),
+        F_STR("reason", struct cluster_status_condition, reason),
+        {"status", SCHEMA_STR, offsetof(struct cluster_status_condition, status), 0, NULL, NULL,
+         SCHEMA_REQUIRED, NULL},
+        {"type", SCHEMA_STR, offsetof(struct cluster_status_condition, type), 0, NULL, NULL,
+         SCHEMA_REQUIRED, NULL},
+};
+static const struct schema_obj status_condition_obj =
+        OBJ("PodCondition", struct cluster_status_condition, status_condition_fields);
+static const struct schema_field podstatus_status_fields[] = {
+        F_LIST("conditions", struct cluster_podstatus, conditions, n_conditions,
+               status_condition_obj),
+        F_STR("nodeName", struct cluster_podstatus, node_name),
+};
+static const struct schema_obj podstatus_status_obj =
+        OBJ("PodStatusStatus", struct cluster_podstatus, podstatus_status_fields);
+static const struct schema_field podstatus_fields[] = {
+        F_IGNORE("apiVersion"),
+        F_IGNORE("kind"),
+        F_META(struct cluster_podstatus),
+        {"status", SCHEMA_OBJ, 0, 0, &podstatus_status_obj, NULL, 0, NULL},
+};
+static const struct schema_obj podstatus_obj =
+        OBJ("PodStatus", struct cluster_podstatus, podstatus_fields);
+
 const struct schema_kind schema_kinds[CLUSTER_KIND_COUNT] = {
         [CLUSTER_KIND_SERVICE] = {CLUSTER_KIND_SERVICE, "Service", "v1", true, &service_obj},
         [CLUSTER_KIND_POD] = {CLUSTER_KIND_POD, "Pod", "v1", true, &pod_obj},
@@ -534,6 +608,8 @@ const struct schema_kind schema_kinds[CLUSTER_KIND_COUNT] = {
         /* Node leases only: cluster-scoped here (Kubernetes keeps them in kube-node-lease). */
         [CLUSTER_KIND_LEASE] = {CLUSTER_KIND_LEASE, "Lease", "coordination.k8s.io/v1", false,
                                 &lease_obj},
+        [CLUSTER_KIND_PODSTATUS] = {CLUSTER_KIND_PODSTATUS, "PodStatus", "svcdns.io/v1", true,
+                                    &podstatus_obj},
 };
 
 const struct schema_kind *

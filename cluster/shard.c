@@ -70,6 +70,7 @@ shard_compact(struct cluster_shard *sh)
 	struct cluster_service **services = sh->services;
 	struct cluster_pod **pods = sh->pods;
 	struct cluster_endpointslice **slices = sh->slices;
+	struct cluster_podstatus **podstatuses = sh->podstatuses;
 	struct cluster_endpoints **endpoints = sh->endpoints;
 	struct arena_moved mv;
 
@@ -82,6 +83,7 @@ shard_compact(struct cluster_shard *sh)
 	}
 	sh->pods = arena_moved_ptr(&mv, sh->pods);
 	sh->slices = arena_moved_ptr(&mv, sh->slices);
+	sh->podstatuses = arena_moved_ptr(&mv, sh->podstatuses);
 	sh->endpoints = arena_moved_ptr(&mv, sh->endpoints);
 	for (size_t i = 0; i < sh->n_endpoints; i++) {
 		struct cluster_endpoints *e = arena_moved_ptr(&mv, sh->endpoints[i]);
@@ -99,6 +101,7 @@ shard_compact(struct cluster_shard *sh)
 	sh->services = services;
 	sh->pods = pods;
 	sh->slices = slices;
+	sh->podstatuses = podstatuses;
 	sh->endpoints = endpoints;
 }
 
@@ -129,7 +132,9 @@ shard_build(const struct cluster_config *cfg, const struct shard_input *in,
 	sh->services = arena_calloc(&sh->arena, in->n_services + 1, sizeof(*sh->services));
 	sh->pods = copy_ptrs(&sh->arena, (void *const *)in->pods, in->n_pods);
 	sh->slices = copy_ptrs(&sh->arena, (void *const *)in->slices, in->n_slices);
-	if (sh->services == NULL || sh->pods == NULL || sh->slices == NULL)
+	sh->podstatuses = copy_ptrs(&sh->arena, (void *const *)in->podstatuses, in->n_podstatuses);
+	if (sh->services == NULL || sh->pods == NULL || sh->slices == NULL ||
+	    sh->podstatuses == NULL)
 		goto done;
 	for (i = 0; i < in->n_services; i++) {
 		sh->services[i] = service_copy(&sh->arena, in->services[i]);
@@ -140,6 +145,7 @@ shard_build(const struct cluster_config *cfg, const struct shard_input *in,
 	sh->n_services = in->n_services;
 	sh->n_pods = in->n_pods;
 	sh->n_slices = in->n_slices;
+	sh->n_podstatuses = in->n_podstatuses;
 	/* The endpoints controller over this namespace alone. */
 	mini.config = *cfg;
 	mini.nodes_down = (const char **)in->nodes_down;
@@ -152,6 +158,8 @@ shard_build(const struct cluster_config *cfg, const struct shard_input *in,
 	mini.n_endpoints = in->n_endpoints;
 	mini.slices = sh->slices;
 	mini.n_slices = sh->n_slices;
+	mini.podstatuses = sh->podstatuses;
+	mini.n_podstatuses = sh->n_podstatuses;
 	st = endpoints_compute(&mini, &sh->arena, d);
 	if (st != SVC_OK)
 		goto done;

@@ -775,9 +775,17 @@ str_cmp(const void *a, const void *b)
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+/* The namespaced kinds a shard holds besides services. */
+#define N_SHARD_KINDS 4
+static const enum cluster_kind shard_kinds[N_SHARD_KINDS] = {
+        CLUSTER_KIND_POD, CLUSTER_KIND_ENDPOINTS, CLUSTER_KIND_ENDPOINTSLICE,
+        CLUSTER_KIND_PODSTATUS};
+static const char *const shard_kind_names[N_SHARD_KINDS] = {"pod", "endpoints", "endpointslice",
+                                                            "podstatus"};
+
 struct gather {
-	void **items[3]; /* pods, Endpoints, EndpointSlices of one namespace */
-	size_t n[3];
+	void **items[N_SHARD_KINDS]; /* SHARD_KINDS of one namespace */
+	size_t n[N_SHARD_KINDS];
 	struct cluster_unit **units; /* those they live in */
 	size_t n_units;
 	/* Per unit of the snapshot: the first and last namespace it holds objects in (NULL: none),
@@ -881,9 +889,6 @@ rebuild_shard(struct store *s, const char *ns, struct cluster_service *const *sv
               bool reuse, struct cluster_unit *const *units, size_t n_units, struct gather *g,
               struct diag *d, struct cluster_shard **out)
 {
-	static const char *const kinds[3] = {"pod", "endpoints", "endpointslice"};
-	static const enum cluster_kind ks[3] = {CLUSTER_KIND_POD, CLUSTER_KIND_ENDPOINTS,
-	                                        CLUSTER_KIND_ENDPOINTSLICE};
 	struct shard_input in = {.ns = ns,
 	                         .nodes_down = g->down,
 	                         .n_nodes_down = g->n_down,
@@ -892,7 +897,7 @@ rebuild_shard(struct store *s, const char *ns, struct cluster_service *const *sv
 	size_t u, k, n, from, to;
 
 	*out = NULL;
-	g->n[0] = g->n[1] = g->n[2] = 0;
+	memset(g->n, 0, sizeof(g->n));
 	g->n_units = 0;
 	g->n_now = 0;
 	for (u = units_from(g, n_units, ns); u < n_units; u++) {
@@ -903,8 +908,8 @@ rebuild_shard(struct store *s, const char *ns, struct cluster_service *const *sv
 			break;
 		if (ns_cmp(ns, g->hi[u]) > 0)
 			continue;
-		for (k = 0; k < 3; k++) {
-			void *const *items = objects_of(&units[u]->objs, ks[k], &n);
+		for (k = 0; k < N_SHARD_KINDS; k++) {
+			void *const *items = objects_of(&units[u]->objs, shard_kinds[k], &n);
 
 			to = ns_range(items, n, ns, &from);
 			if (to > from) {
@@ -929,7 +934,9 @@ rebuild_shard(struct store *s, const char *ns, struct cluster_service *const *sv
 		if (used)
 			g->units[g->n_units++] = units[u];
 	}
-	if (n_svcs == 0 && g->n[0] == 0 && g->n[1] == 0 && g->n[2] == 0)
+	for (k = 0; k < N_SHARD_KINDS && g->n[k] == 0; k++)
+		;
+	if (n_svcs == 0 && k == N_SHARD_KINDS)
 		return SVC_OK;
 	if (reuse && n_svcs > 0) {
 		enum svc_status st = reused_input(g, svcs, n_svcs);
@@ -942,18 +949,17 @@ rebuild_shard(struct store *s, const char *ns, struct cluster_service *const *sv
 		in.services = svcs;
 	}
 	/* NS may be the store's record of a change: the shard names it from its objects. */
-	in.ns = n_svcs > 0 ? svcs[0]->meta.ns
-	        : g->n[0]  ? ((const struct cluster_meta *)g->items[0][0])->ns
-	        : g->n[1]  ? ((const struct cluster_meta *)g->items[1][0])->ns
-	                   : ((const struct cluster_meta *)g->items[2][0])->ns;
-	for (k = 0; k < 3; k++)
-		claims_resolve_names(g->items[k], &g->n[k], kinds[k], d);
+	in.ns = n_svcs > 0 ? svcs[0]->meta.ns : ((const struct cluster_meta *)g->items[k][0])->ns;
+	for (k = 0; k < N_SHARD_KINDS; k++)
+		claims_resolve_names(g->items[k], &g->n[k], shard_kind_names[k], d);
 	in.pods = (struct cluster_pod *const *)g->items[0];
 	in.n_pods = g->n[0];
 	in.endpoints = (struct cluster_endpoints *const *)g->items[1];
 	in.n_endpoints = g->n[1];
 	in.slices = (struct cluster_endpointslice *const *)g->items[2];
 	in.n_slices = g->n[2];
+	in.podstatuses = (struct cluster_podstatus *const *)g->items[3];
+	in.n_podstatuses = g->n[3];
 	return shard_build(&s->cfg, &in, g->units, g->n_units, d, out);
 }
 
@@ -1099,8 +1105,8 @@ snapshot_try(struct store *s, struct diag *d, struct cluster **out)
 	}
 	v.services = malloc((tot[CLUSTER_KIND_SERVICE] + (s->last ? s->last->n_services : 0) + 1) *
 	                    sizeof(void *));
-	for (k = 0; k < 3; k++)
-		g.items[k] = malloc((tot[CLUSTER_KIND_POD + k] + 1) * sizeof(void *));
+	for (k = 0; k < N_SHARD_KINDS; k++)
+		g.items[k] = malloc((tot[shard_kinds[k]] + 1) * sizeof(void *));
 	g.units = malloc((n_units + 1) * sizeof(*g.units));
 	g.now = malloc((tot[CLUSTER_KIND_SERVICE] + 1) * sizeof(*g.now));
 	g.made = malloc((tot[CLUSTER_KIND_SERVICE] + (s->last ? s->last->n_services : 0) + 1) *
@@ -1110,8 +1116,8 @@ snapshot_try(struct store *s, struct diag *d, struct cluster **out)
 	g.hi = malloc((n_units + 1) * sizeof(*g.hi));
 	g.maxhi = malloc((n_units + 1) * sizeof(*g.maxhi));
 	if (v.services == NULL || g.items[0] == NULL || g.items[1] == NULL || g.items[2] == NULL ||
-	    g.units == NULL || g.lo == NULL || g.hi == NULL || g.maxhi == NULL || g.now == NULL ||
-	    g.made == NULL)
+	    g.items[3] == NULL || g.units == NULL || g.lo == NULL || g.hi == NULL ||
+	    g.maxhi == NULL || g.now == NULL || g.made == NULL)
 		goto done;
 	for (i = 0; i < n_units; i++) {
 		unit_ns_range(units[i], &g.lo[i], &g.hi[i]);
@@ -1160,19 +1166,18 @@ snapshot_try(struct store *s, struct diag *d, struct cluster **out)
 		names[n_names++] = htab_item(hn, struct dirty_ns, hn)->name;
 	if (s->all_dirty) {
 		/* No record of what changed: every namespace any unit holds. */
-		const char **more = realloc(names, (n_names + tot[CLUSTER_KIND_POD] +
-		                                    tot[CLUSTER_KIND_ENDPOINTS] +
-		                                    tot[CLUSTER_KIND_ENDPOINTSLICE] + 1) *
-		                                           sizeof(*names));
+		const char **more = realloc(
+		        names, (n_names + tot[CLUSTER_KIND_POD] + tot[CLUSTER_KIND_ENDPOINTS] +
+		                tot[CLUSTER_KIND_ENDPOINTSLICE] + tot[CLUSTER_KIND_PODSTATUS] + 1) *
+		                       sizeof(*names));
 
 		if (more == NULL)
 			goto done;
 		names = more;
 		for (i = 0; i < n_units; i++)
-			for (k = 0; k < 3; k++) {
+			for (k = 0; k < N_SHARD_KINDS; k++) {
 				void *const *items =
-				        objects_of(&units[i]->objs,
-				                   (enum cluster_kind)(CLUSTER_KIND_POD + k), &n);
+				        objects_of(&units[i]->objs, shard_kinds[k], &n);
 
 				for (size_t j = 0; j < n; j++)
 					if (j == 0 ||
@@ -1237,7 +1242,7 @@ done:
 	for (k = 0; k < 3; k++)
 		free(scoped[k]);
 	free(g.down);
-	for (k = 0; k < 3; k++)
+	for (k = 0; k < N_SHARD_KINDS; k++)
 		free(g.items[k]);
 	free(g.units);
 	free(g.now);

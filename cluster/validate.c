@@ -824,6 +824,69 @@ check_container_ports(struct vctx *v, struct cluster_pod *p, struct cluster_cont
 	}
 }
 
+/* A probe's port: a number, or a port of its container by name (which the kubelet resolves
+ * when it probes: a name not found fails the probe). */
+static void
+check_probe_port(struct vctx *v, const struct cluster_meta *m, const struct cluster_container *c,
+                 const int32_t *port, const char *const *name, const char *path)
+{
+	if (*name != NULL) {
+		for (size_t i = 0; i < c->n_ports; i++)
+			if (c->ports[i].name != NULL && !strcmp(c->ports[i].name, *name))
+				return;
+		WARN(v, m, name, NULL, path,
+		     "container \"%s\" has no port named \"%s\": the probe fails and the pod "
+		     "is not ready",
+		     c->name ? c->name : "", *name);
+	} else if (*port < 1 || *port > 65535) {
+		ERR(v, m, port, NULL, path,
+		    "Invalid value: %d: must be between 1 and 65535, inclusive", *port);
+	}
+}
+
+static void
+check_probe(struct vctx *v, const struct cluster_meta *m, const struct cluster_container *c,
+            const char *at)
+{
+	const struct cluster_probe *pr = c->readiness;
+	const int32_t *nums[] = {&pr->initial_delay_s, &pr->period_s, &pr->timeout_s,
+	                         &pr->success_threshold, &pr->failure_threshold};
+	static const char *const names[] = {"initialDelaySeconds", "periodSeconds",
+	                                    "timeoutSeconds", "successThreshold",
+	                                    "failureThreshold"};
+	char path[160];
+
+	for (size_t i = 0; i < 5; i++)
+		if (*nums[i] < 0) {
+			snprintf(path, sizeof(path), "%s.%s", at, names[i]);
+			ERR(v, m, nums[i], NULL, path,
+			    "Invalid value: %d: must be greater than or equal to 0", *nums[i]);
+		}
+	if (pr->http != NULL && pr->tcp != NULL) {
+		ERR(v, m, pr, NULL, at, "may not specify more than 1 handler type");
+		return;
+	}
+	if (pr->tcp != NULL) {
+		snprintf(path, sizeof(path), "%s.tcpSocket.port", at);
+		check_probe_port(v, m, c, &pr->tcp->port, &pr->tcp->port_name, path);
+	}
+	if (pr->http != NULL) {
+		const char *scheme = pr->http->scheme;
+
+		snprintf(path, sizeof(path), "%s.httpGet.port", at);
+		check_probe_port(v, m, c, &pr->http->port, &pr->http->port_name, path);
+		snprintf(path, sizeof(path), "%s.httpGet.scheme", at);
+		if (scheme != NULL && strcmp(scheme, "HTTP") != 0 && strcmp(scheme, "HTTPS") != 0)
+			ERR(v, m, &pr->http->scheme, NULL, path,
+			    "Unsupported value: \"%s\": supported values: \"HTTP\", \"HTTPS\"",
+			    scheme);
+		else if (scheme != NULL && !strcmp(scheme, "HTTPS"))
+			WARN(v, m, &pr->http->scheme, NULL, path,
+			     "HTTPS probes are not run; the pod keeps the readiness its manifest "
+			     "gives");
+	}
+}
+
 static void
 check_pod(struct vctx *v, struct cluster_pod *p)
 {
@@ -832,6 +895,11 @@ check_pod(struct vctx *v, struct cluster_pod *p)
 	size_t i;
 
 	check_meta(v, m, false);
+	for (i = 0; i < p->n_containers; i++)
+		if (p->containers[i].readiness != NULL) {
+			snprintf(path, sizeof(path), "spec.containers[%zu].readinessProbe", i);
+			check_probe(v, m, &p->containers[i], path);
+		}
 	if (p->hostname != NULL && !is_dns1123_label(p->hostname))
 		ERR(v, m, &p->hostname, NULL, "spec.hostname",
 		    "Invalid value: \"%s\": must be a lowercase RFC 1123 label", p->hostname);
@@ -1041,6 +1109,30 @@ check_lease(struct vctx *v, struct cluster_lease *l)
 	if (l->duration_s < 0)
 		ERR(v, m, &l->duration_s, NULL, "spec.leaseDurationSeconds",
 		    "Invalid value: %d: must be greater than or equal to 0", l->duration_s);
+}
+
+static void
+check_podstatus(struct vctx *v, struct cluster_podstatus *ps)
+{
+	const struct cluster_meta *m = &ps->meta;
+	char path[64];
+
+	ps->ready = -1;
+	for (size_t i = 0; i < ps->n_conditions; i++) {
+		const struct cluster_status_condition *c = &ps->conditions[i];
+
+		if (c->type == NULL || c->status == NULL || strcmp(c->type, "Ready") != 0)
+			continue;
+		snprintf(path, sizeof(path), "status.conditions[%zu].status", i);
+		if (strcmp(c->status, "True") != 0 && strcmp(c->status, "False") != 0 &&
+		    strcmp(c->status, "Unknown") != 0)
+			ERR(v, m, &c->status, NULL, path,
+			    "Unsupported value: \"%s\": supported values: \"True\", \"False\", "
+			    "\"Unknown\"",
+			    c->status);
+		else
+			ps->ready = !strcmp(c->status, "True");
+	}
 }
 
 /* ClusterIPs are unique across the cluster. Sorting (ip, service) pairs finds duplicates in
@@ -1296,6 +1388,9 @@ check_unique_from(struct vctx *v, enum cluster_kind k, size_t from, const char *
 	case CLUSTER_KIND_LEASE:
 		v->objs->n_leases = from + tail;
 		break;
+	case CLUSTER_KIND_PODSTATUS:
+		v->objs->n_podstatuses = from + tail;
+		break;
 	case CLUSTER_KIND_COUNT:
 		break;
 	}
@@ -1316,6 +1411,7 @@ validate_objects_from(struct cluster_objects *objs, const struct cluster_config 
 	check_unique_from(&v, CLUSTER_KIND_NAMESPACE, from[CLUSTER_KIND_NAMESPACE], "namespace");
 	check_unique_from(&v, CLUSTER_KIND_NODE, from[CLUSTER_KIND_NODE], "node");
 	check_unique_from(&v, CLUSTER_KIND_LEASE, from[CLUSTER_KIND_LEASE], "lease");
+	check_unique_from(&v, CLUSTER_KIND_PODSTATUS, from[CLUSTER_KIND_PODSTATUS], "podstatus");
 	for (i = from[CLUSTER_KIND_SERVICE]; i < objs->n_services; i++)
 		check_service(&v, objs->services[i]);
 	for (i = from[CLUSTER_KIND_POD]; i < objs->n_pods; i++)
@@ -1330,6 +1426,8 @@ validate_objects_from(struct cluster_objects *objs, const struct cluster_config 
 		check_node(&v, objs->nodes[i]);
 	for (i = from[CLUSTER_KIND_LEASE]; i < objs->n_leases; i++)
 		check_lease(&v, objs->leases[i]);
+	for (i = from[CLUSTER_KIND_PODSTATUS]; i < objs->n_podstatuses; i++)
+		check_podstatus(&v, objs->podstatuses[i]);
 	if (from[CLUSTER_KIND_SERVICE] < objs->n_services) {
 		v.svcs = objs->services + from[CLUSTER_KIND_SERVICE];
 		v.n_svcs = objs->n_services - from[CLUSTER_KIND_SERVICE];

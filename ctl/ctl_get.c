@@ -213,7 +213,8 @@ finish(const struct ctl *ctl, struct ctl_table *t, struct cluster_yaml_item *ite
 		        "endpointslice.discovery.k8s.io",
 		        "namespace",
 		        "node",
-		        "lease.coordination.k8s.io"};
+		        "lease.coordination.k8s.io",
+		        "podstatus.svcdns.io"};
 		size_t k;
 
 		for (k = 0; k < n; k++)
@@ -581,7 +582,8 @@ ctl_get(struct ctl *ctl)
 		return 1;
 	}
 	kind = ctl_kind_parse(ctl->args[0]);
-	if (kind < 0 || kind == CLUSTER_KIND_ENDPOINTSLICE || kind == CLUSTER_KIND_LEASE) {
+	if (kind < 0 || kind == CLUSTER_KIND_ENDPOINTSLICE || kind == CLUSTER_KIND_LEASE ||
+	    kind == CLUSTER_KIND_PODSTATUS) {
 		fprintf(stderr, "error: the server doesn't have a resource type \"%s\"\n",
 		        ctl->args[0]);
 		return 1;
@@ -608,6 +610,7 @@ ctl_get(struct ctl *ctl)
 		rc = get_nodes(ctl, c);
 		break;
 	case CLUSTER_KIND_LEASE:
+	case CLUSTER_KIND_PODSTATUS:
 	case CLUSTER_KIND_ENDPOINTSLICE:
 	case CLUSTER_KIND_COUNT:
 		break;

@@ -36,6 +36,8 @@ ctl_kind_parse(const char *w)
 	        {"no", CLUSTER_KIND_NODE},
 	        {"leases", CLUSTER_KIND_LEASE},
 	        {"lease", CLUSTER_KIND_LEASE},
+	        {"podstatus", CLUSTER_KIND_PODSTATUS},
+	        {"podstatuses", CLUSTER_KIND_PODSTATUS},
 	};
 	size_t i;
 
@@ -49,7 +51,8 @@ const char *
 ctl_kind_plural(enum cluster_kind k)
 {
 	static const char *const names[CLUSTER_KIND_COUNT] = {
-	        "services", "pods", "endpoints", "endpointslices", "namespaces", "nodes", "leases"};
+	        "services",   "pods",  "endpoints", "endpointslices",
+	        "namespaces", "nodes", "leases",    "podstatuses"};
 
 	return k < CLUSTER_KIND_COUNT ? names[k] : "objects";
 }

@@ -422,6 +422,7 @@ etcdgroups_put(struct etcdgroups *g, const char *key, const uint8_t *value, size
 		gr->in.n_namespaces = before[CLUSTER_KIND_NAMESPACE];
 		gr->in.n_nodes = before[CLUSTER_KIND_NODE];
 		gr->in.n_leases = before[CLUSTER_KIND_LEASE];
+		gr->in.n_podstatuses = before[CLUSTER_KIND_PODSTATUS];
 		if (mark)
 			(void)etcdgroups_rev(g, key, true); /* its last good version stays */
 		return put_failing(g, key, rev, d);

@@ -12,14 +12,14 @@ static const char *const resources[CLUSTER_KIND_COUNT] = {
         [CLUSTER_KIND_SERVICE] = "services",     [CLUSTER_KIND_POD] = "pods",
         [CLUSTER_KIND_ENDPOINTS] = "endpoints",  [CLUSTER_KIND_ENDPOINTSLICE] = "endpointslices",
         [CLUSTER_KIND_NAMESPACE] = "namespaces", [CLUSTER_KIND_NODE] = "nodes",
-        [CLUSTER_KIND_LEASE] = "leases",
+        [CLUSTER_KIND_LEASE] = "leases",         [CLUSTER_KIND_PODSTATUS] = "podstatus",
 };
 
 static const char *const kind_names[CLUSTER_KIND_COUNT] = {
         [CLUSTER_KIND_SERVICE] = "Service",     [CLUSTER_KIND_POD] = "Pod",
         [CLUSTER_KIND_ENDPOINTS] = "Endpoints", [CLUSTER_KIND_ENDPOINTSLICE] = "EndpointSlice",
         [CLUSTER_KIND_NAMESPACE] = "Namespace", [CLUSTER_KIND_NODE] = "Node",
-        [CLUSTER_KIND_LEASE] = "Lease",
+        [CLUSTER_KIND_LEASE] = "Lease",         [CLUSTER_KIND_PODSTATUS] = "PodStatus",
 };
 
 const char *

@@ -28,6 +28,7 @@ enum cluster_kind {
 	CLUSTER_KIND_NAMESPACE,
 	CLUSTER_KIND_NODE,
 	CLUSTER_KIND_LEASE,
+	CLUSTER_KIND_PODSTATUS,
 	CLUSTER_KIND_COUNT,
 };
 
@@ -236,12 +237,42 @@ struct cluster_container_port {
 	int32_t host_port;
 };
 
+struct cluster_probe_header {
+	const char *name;
+	const char *value;
+};
+
+/* A probe's target port: a number, or the name of one of its container's ports. */
+struct cluster_probe_http {
+	const char *host;
+	struct cluster_probe_header *headers;
+	size_t n_headers;
+	const char *path;
+	const char *port_name;
+	const char *scheme; /* HTTP (default) or HTTPS (not run) */
+	int32_t port;
+};
+
+struct cluster_probe_tcp {
+	const char *host;
+	const char *port_name;
+	int32_t port;
+};
+
+/* A container's readinessProbe (0 where a number is not given: the kubelet's default). */
+struct cluster_probe {
+	struct cluster_probe_http *http;
+	struct cluster_probe_tcp *tcp;
+	int32_t initial_delay_s, period_s, timeout_s, success_threshold, failure_threshold;
+};
+
 struct cluster_container {
 	const char *name;
 	const char *image;
 	const char *restart_policy; /* init containers: "Always" marks a sidecar */
 	struct cluster_container_port *ports;
 	size_t n_ports;
+	struct cluster_probe *readiness; /* NULL: none */
 };
 
 struct cluster_ip_entry {
@@ -363,6 +394,27 @@ struct cluster_node {
 	bool unschedulable;
 };
 
+/* A condition as a prober reports it. */
+struct cluster_status_condition {
+	const char *type;
+	const char *status;
+	const char *last_transition; /* RFC 3339 */
+	const char *reason;
+	const char *message;
+};
+
+/* What a node's svcfwd found probing a pod of its node (svcdns.io/v1 PodStatus, named after
+ * the pod): its Ready condition overrides the pod's own. Apart from the pod, so a probe never
+ * changes the pod's revision nor conflicts with a user's apply. */
+struct cluster_podstatus {
+	struct cluster_meta meta;
+	struct cluster_status_condition *conditions;
+	size_t n_conditions;
+	const char *node_name; /* the node whose svcfwd wrote it */
+	/* Derived: -1 no Ready condition (the pod's own holds), 0 not ready, 1 ready. */
+	int8_t ready;
+};
+
 /* A node's heartbeat (coordination.k8s.io/v1 Lease, named after its node): in etcd, a key bound
  * to an etcd lease that its svcfwd keeps alive, gone when it lapses. */
 struct cluster_lease {
@@ -416,6 +468,8 @@ struct cluster_objects {
 	size_t n_nodes, cap_nodes;
 	struct cluster_lease **leases;
 	size_t n_leases, cap_leases;
+	struct cluster_podstatus **podstatuses;
+	size_t n_podstatuses, cap_podstatuses;
 	struct posmap *positions;
 	/* While loading: the strings decoded so far, so an equal one is shared, not copied again
 	 * (a namespace, a label key, "Ready" on each pod). Entries live in scratch. */
@@ -450,6 +504,8 @@ struct cluster_shard {
 	size_t n_endpoints;
 	struct cluster_endpointslice **slices;
 	size_t n_slices;
+	struct cluster_podstatus **podstatuses; /* by name */
+	size_t n_podstatuses;
 	struct cluster_unit **units; /* whose objects it points at, a reference each */
 	size_t n_units;
 };
@@ -474,6 +530,8 @@ struct cluster {
 	size_t n_nodes;
 	struct cluster_lease **leases; /* by name */
 	size_t n_leases;
+	struct cluster_podstatus **podstatuses; /* sorted by namespace, then name */
+	size_t n_podstatuses;
 	/* The nodes that are down, by name: registered (a Node) and not ready, or without their
 	 * lease where nodes keep leases. The pods on them are not ready. */
 	const char **nodes_down;
@@ -592,7 +650,11 @@ const struct cluster_pod *cluster_pod_by_name(const struct cluster *c, const cha
 bool cluster_namespace_exists(const struct cluster *c, const char *ns);
 /* Whether node NAME is down in C (cluster.nodes_down). */
 bool cluster_node_down(const struct cluster *c, const char *name);
-/* Pod P as the endpoints controller sees it: its Ready condition, and its node not down. */
+/* The PodStatus of pod P in C (what its node's prober found), or NULL. */
+const struct cluster_podstatus *cluster_podstatus_of(const struct cluster *c,
+                                                     const struct cluster_pod *p);
+/* Pod P as the endpoints controller sees it: its Ready condition (or its probes', from its
+ * PodStatus), and its node not down. */
 bool cluster_pod_ready(const struct cluster *c, const struct cluster_pod *p);
 /* Node N as `kubectl get nodes` shows it: Ready, its lease alive where nodes keep leases. */
 bool cluster_node_ready(const struct cluster *c, const struct cluster_node *n);

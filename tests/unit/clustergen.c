@@ -98,6 +98,22 @@ write_pod(struct gen *g, FILE *f, int i)
 	        v % 4 == 1 ? "False" : "True");
 }
 
+/* What a prober found for pod I (overriding its readiness when the pod is in that namespace),
+ * in a file of its own choosing. */
+static void
+write_pst(struct gen *g, FILE *f, int i)
+{
+	int v = g->pst_var[i];
+
+	fprintf(f,
+	        "---\napiVersion: svcdns.io/v1\nkind: PodStatus\nmetadata:\n  name: p%d\n"
+	        "  namespace: %s\nstatus:\n  nodeName: node-a\n",
+	        i, NS[v % 3]);
+	if (v % 5 != 4)
+		fprintf(f, "  conditions:\n  - type: Ready\n    status: \"%s\"\n",
+		        v / 3 % 2 ? "False" : "True");
+}
+
 static void
 write_eps(struct gen *g, FILE *f, int i)
 {
@@ -166,6 +182,9 @@ gen_write(struct gen *g, const char *dir)
 		for (i = 0; i < N_NODE; i++)
 			if (g->node_file[i] == fi)
 				write_node(g, f, i);
+		for (i = 0; i < N_PST; i++)
+			if (g->pst_file[i] == fi)
+				write_pst(g, f, i);
 		fclose(f);
 		if (len == 0) {
 			free(text);
@@ -210,9 +229,11 @@ gen_mutate(struct gen *g)
 			g->eps_file[i] = g->eps_file[i] == fi ? -1 : g->eps_file[i];
 		for (i = 0; i < N_NODE; i++)
 			g->node_file[i] = g->node_file[i] == fi ? -1 : g->node_file[i];
+		for (i = 0; i < N_PST; i++)
+			g->pst_file[i] = g->pst_file[i] == fi ? -1 : g->pst_file[i];
 	}
 	while (n-- > 0) {
-		uint32_t what = rnd(g, 12);
+		uint32_t what = rnd(g, 14);
 		int *file, *var;
 
 		if (what < 3) {
@@ -225,6 +246,11 @@ gen_mutate(struct gen *g)
 
 			file = &g->pod_file[i];
 			var = &g->pod_var[i];
+		} else if (what >= 12) {
+			int i = (int)rnd(g, N_PST);
+
+			file = &g->pst_file[i];
+			var = &g->pst_var[i];
 		} else if (what >= 10) {
 			int i = (int)rnd(g, N_NODE);
 
@@ -276,6 +302,10 @@ gen_init(struct gen *g, uint64_t seed)
 	for (int i = 0; i < N_NODE; i++) {
 		g->node_file[i] = rnd(g, 2) ? (int)rnd(g, N_FILES) : -1;
 		g->node_var[i] = (int)rnd(g, 1000);
+	}
+	for (int i = 0; i < N_PST; i++) {
+		g->pst_file[i] = rnd(g, 2) ? (int)rnd(g, N_FILES) : -1;
+		g->pst_var[i] = (int)rnd(g, 1000);
 	}
 }
 
