@@ -300,9 +300,11 @@ ctl_etcd_load(struct ctl_etcd *e, const struct ctl *ctl, int kind, const char *n
 		goto done;
 	}
 	for (int k = 0; k < CLUSTER_KIND_COUNT; k++) {
-		/* A pod's readiness and a node's status depend on the nodes and their leases. */
-		bool scoped = (kind == CLUSTER_KIND_POD || kind == CLUSTER_KIND_NODE) &&
-		              (k == CLUSTER_KIND_NODE || k == CLUSTER_KIND_LEASE);
+		/* A pod's readiness depends on its PodStatus and its node, a node's status on
+		 * its lease. */
+		bool scoped = ((kind == CLUSTER_KIND_POD || kind == CLUSTER_KIND_NODE) &&
+		               (k == CLUSTER_KIND_NODE || k == CLUSTER_KIND_LEASE)) ||
+		              (kind == CLUSTER_KIND_POD && k == CLUSTER_KIND_PODSTATUS);
 
 		if (kind >= 0 && k != kind && !scoped)
 			continue;

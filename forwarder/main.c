@@ -72,6 +72,8 @@ plan_model(void *arg, const struct cluster *c, struct diag *d, char *summary, si
 	if (n == NULL)
 		goto done;
 	follow_route(s, c);
+	/* The probes follow the pods, on the agent's own loop. */
+	nodeagent_cluster(s->agent, (struct cluster *)c);
 	st = fwd_inc_update(s->inc, (struct cluster *)c, full, d, &delta);
 	if (st != SVC_OK)
 		goto done;
@@ -268,11 +270,7 @@ main(int argc, char **argv)
 	if (s->opts.http != NULL && daemon_http_start(s->base, s->opts.http, is_ready,
 	                                              fwd_metrics_text, s, &s->http) != SVC_OK)
 		goto done;
-	/* The first plan too comes from the builder thread; /ready says 503 until it is applied. */
-	if (builder_start(s->builder) != SVC_OK) {
-		log_msg(LL_ERROR, "cannot start the builder thread: %s", strerror(errno));
-		goto done;
-	}
+	/* Before the builder: its first model goes to the agent too. */
 	if (s->opts.etcd.urls != NULL) {
 		struct nodeagent_opts ao = {.etcd = &s->opts.etcd,
 		                            .node = s->opts.node,
@@ -282,17 +280,23 @@ main(int argc, char **argv)
 		if (nodeagent_start(&ao, &s->agent_status, &s->agent) != SVC_OK)
 			goto done;
 	}
+	/* The first plan too comes from the builder thread; /ready says 503 until it is applied. */
+	if (builder_start(s->builder) != SVC_OK) {
+		log_msg(LL_ERROR, "cannot start the builder thread: %s", strerror(errno));
+		goto done;
+	}
 	log_msg(LL_INFO, "forwarding for node %s from %s (%zu connections at most)", s->opts.node,
 	        s->reload.zones, s->opts.max_conns);
 	event_base_dispatch(s->base);
 	rc = 0;
 done:
-	/* First of all, while the forwarding still works: NotReady, so traffic goes elsewhere. */
-	nodeagent_stop(s->agent);
-	s->agent = NULL;
-	/* First: a build under way is finished; plans not applied are freed. */
+	/* First: a build under way is finished (it may hand the agent a model); plans not
+	 * applied are freed. */
 	builder_destroy(s->builder);
 	s->builder = NULL;
+	/* Then, before the sockets close: NotReady, so traffic goes elsewhere. */
+	nodeagent_stop(s->agent);
+	s->agent = NULL;
 	daemon_http_stop(s->http);
 	fwd_tcp_deinit(s);
 	fwd_listen_close_all(s);

@@ -82,6 +82,7 @@ struct snapshot {
 	        pipes, flows, flows_created, flows_expired, flows_evicted, aside, reload_ms,
 	        generation;
 	uint64_t node_registered, node_registrations, node_renewals, node_failures;
+	uint64_t probed_pods, probes, probed_ready, probe_attempts, status_writes, status_failures;
 };
 
 #define S(field) offsetof(struct snapshot, field)
@@ -140,6 +141,17 @@ static const struct prom_scalar node_scalars[] = {
         {"svcfwd_node_lease_renewals_total", false, "Lease renewals.", S(node_renewals)},
         {"svcfwd_node_etcd_failures_total", false,
          "Calls to etcd for the node's registration that failed.", S(node_failures)},
+        {"svcfwd_probed_pods", true, "Pods of this node with readiness probes run here.",
+         S(probed_pods)},
+        {"svcfwd_probed_pods_ready", true, "Of those, the ones their probes find ready.",
+         S(probed_ready)},
+        {"svcfwd_probes", true, "Readiness probes run.", S(probes)},
+        {"svcfwd_probe_attempts_total", false, "Probe attempts started.", S(probe_attempts)},
+        {"svcfwd_podstatus_writes_total", false, "PodStatus puts and deletes written to etcd.",
+         S(status_writes)},
+        {"svcfwd_podstatus_write_failures_total", false,
+         "Transactions of PodStatus writes that failed (and were tried again).",
+         S(status_failures)},
 };
 #undef S
 
@@ -246,6 +258,12 @@ fwd_metrics_text(void *server, struct evbuffer *b)
 	        .node_registrations = atomic_load(&s->agent_status.registrations),
 	        .node_renewals = atomic_load(&s->agent_status.renewals),
 	        .node_failures = atomic_load(&s->agent_status.failures),
+	        .probed_pods = atomic_load(&s->agent_status.probed_pods),
+	        .probes = atomic_load(&s->agent_status.probes),
+	        .probed_ready = atomic_load(&s->agent_status.probed_ready),
+	        .probe_attempts = atomic_load(&s->agent_status.probe_attempts),
+	        .status_writes = atomic_load(&s->agent_status.status_writes),
+	        .status_failures = atomic_load(&s->agent_status.status_failures),
 	};
 	prom_scalars(b, scalars, sizeof(scalars) / sizeof(scalars[0]), &v);
 	if (s->opts.etcd.urls != NULL)

@@ -8,6 +8,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <event2/event.h>
 #include <ifaddrs.h>
 #include <net/if.h>
@@ -21,6 +22,7 @@
 
 #include "etcdc.h"
 #include "etcdobj.h"
+#include "podprobe.h"
 
 enum phase {
 	P_GRANT,
@@ -34,10 +36,14 @@ struct nodeagent {
 	pthread_t th;
 	bool started;
 	int stop_fd[2];
+	int wake_fd[2]; /* a new cluster to read */
 	struct event_base *base;
 	struct etcdc *c;
-	struct event *tick, *stop_ev, *deadline;
-	char node_key[ETCDOBJ_KEY_MAX], lease_key[ETCDOBJ_KEY_MAX];
+	struct event *tick, *stop_ev, *deadline, *wake_ev, *stats_ev;
+	struct podprobe *probes;
+	pthread_mutex_t lock; /* over NEXT */
+	struct cluster *next; /* given by nodeagent_cluster, not read yet */
+	char prefix[ETCDOBJ_KEY_MAX], node_key[ETCDOBJ_KEY_MAX], lease_key[ETCDOBJ_KEY_MAX];
 	char created[32]; /* the first registration's time: the Node's creationTimestamp */
 	enum phase phase;
 	bool busy, stopping;
@@ -396,6 +402,60 @@ on_stop(evutil_socket_t fd, short what, void *arg)
 	free(node);
 }
 
+/* ---- the probes ---- */
+
+static void
+on_wake(evutil_socket_t fd, short what, void *arg)
+{
+	struct nodeagent *a = arg;
+	struct cluster *c;
+	char buf[64];
+
+	(void)what;
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+	pthread_mutex_lock(&a->lock);
+	c = a->next;
+	a->next = NULL;
+	pthread_mutex_unlock(&a->lock);
+	if (c != NULL && !a->stopping)
+		podprobe_update(a->probes, c);
+	cluster_unref(c);
+}
+
+static void
+on_stats(evutil_socket_t fd, short what, void *arg)
+{
+	struct nodeagent *a = arg;
+	struct podprobe_stats st;
+
+	(void)fd;
+	(void)what;
+	podprobe_stats(a->probes, &st);
+	atomic_store(&a->status->probed_pods, st.pods);
+	atomic_store(&a->status->probes, st.probes);
+	atomic_store(&a->status->probed_ready, st.ready);
+	atomic_store(&a->status->probe_attempts, st.attempts);
+	atomic_store(&a->status->status_writes, st.writes);
+	atomic_store(&a->status->status_failures, st.failures);
+}
+
+void
+nodeagent_cluster(struct nodeagent *a, struct cluster *c)
+{
+	struct cluster *old;
+
+	if (a == NULL)
+		return;
+	pthread_mutex_lock(&a->lock);
+	old = a->next;
+	a->next = cluster_ref(c);
+	pthread_mutex_unlock(&a->lock);
+	cluster_unref(old);
+	/* A full pipe already says there is something to read. */
+	(void)!write(a->wake_fd[1], "", 1);
+}
+
 static void *
 run(void *arg)
 {
@@ -409,7 +469,17 @@ run(void *arg)
 static void
 agent_free(struct nodeagent *a)
 {
+	podprobe_destroy(a->probes);
 	etcdc_destroy(a->c);
+	if (a->wake_ev != NULL)
+		event_free(a->wake_ev);
+	if (a->stats_ev != NULL)
+		event_free(a->stats_ev);
+	for (int i = 0; i < 2; i++)
+		if (a->wake_fd[i] >= 0)
+			close(a->wake_fd[i]);
+	cluster_unref(a->next);
+	pthread_mutex_destroy(&a->lock);
 	if (a->tick != NULL)
 		event_free(a->tick);
 	if (a->stop_ev != NULL)
@@ -430,19 +500,20 @@ nodeagent_start(const struct nodeagent_opts *o, struct nodeagent_status *status,
 {
 	struct nodeagent *a = calloc(1, sizeof(*a));
 	struct etcdc_tls tls;
-	char err[512], prefix[ETCDOBJ_KEY_MAX];
+	char err[512], *prefix = a ? a->prefix : NULL;
 	enum svc_status st = SVC_ENOMEM;
 
 	*out = NULL;
 	if (a == NULL)
 		return SVC_ENOMEM;
-	a->stop_fd[0] = a->stop_fd[1] = -1;
+	a->stop_fd[0] = a->stop_fd[1] = a->wake_fd[0] = a->wake_fd[1] = -1;
+	pthread_mutex_init(&a->lock, NULL);
 	a->o = *o;
 	if (a->o.lease_s == 0)
 		a->o.lease_s = NODEAGENT_LEASE_DEFAULT_S;
 	a->status = status != NULL ? status : &a->own;
 	now_rfc3339(a->created, sizeof(a->created));
-	snprintf(prefix, sizeof(prefix), "%s", o->etcd->prefix);
+	snprintf(prefix, sizeof(a->prefix), "%s", o->etcd->prefix);
 	while (strlen(prefix) > 1 && prefix[strlen(prefix) - 1] == '/')
 		prefix[strlen(prefix) - 1] = '\0';
 	if (!etcdobj_key(prefix, CLUSTER_KIND_NODE, NULL, o->node, a->node_key) ||
@@ -451,7 +522,8 @@ nodeagent_start(const struct nodeagent_opts *o, struct nodeagent_status *status,
 		st = SVC_EINVAL;
 		goto fail;
 	}
-	if (pipe(a->stop_fd) != 0 || (a->base = event_base_new()) == NULL)
+	if (pipe(a->stop_fd) != 0 || pipe2(a->wake_fd, O_NONBLOCK | O_CLOEXEC) != 0 ||
+	    (a->base = event_base_new()) == NULL)
 		goto fail;
 	tls = (struct etcdc_tls){o->etcd->cacert, o->etcd->cert, o->etcd->key};
 	st = etcdc_create_tls(a->base, o->etcd->urls, &tls, err, sizeof(err), &a->c);
@@ -463,9 +535,20 @@ nodeagent_start(const struct nodeagent_opts *o, struct nodeagent_status *status,
 	a->tick = evtimer_new(a->base, on_tick, a);
 	a->deadline = evtimer_new(a->base, on_deadline, a);
 	a->stop_ev = event_new(a->base, a->stop_fd[0], EV_READ, on_stop, a);
-	if (a->tick == NULL || a->deadline == NULL || a->stop_ev == NULL ||
-	    event_add(a->stop_ev, NULL) != 0)
+	a->wake_ev = event_new(a->base, a->wake_fd[0], EV_READ | EV_PERSIST, on_wake, a);
+	a->stats_ev = event_new(a->base, -1, EV_PERSIST, on_stats, a);
+	if (a->tick == NULL || a->deadline == NULL || a->stop_ev == NULL || a->wake_ev == NULL ||
+	    a->stats_ev == NULL || event_add(a->stop_ev, NULL) != 0 ||
+	    event_add(a->wake_ev, NULL) != 0 ||
+	    event_add(a->stats_ev, &(struct timeval){1, 0}) != 0)
 		goto fail;
+	{
+		struct podprobe_opts po = {
+		        .base = a->base, .c = a->c, .prefix = prefix, .node = o->node};
+
+		if (podprobe_create(&po, &a->probes) != SVC_OK)
+			goto fail;
+	}
 	if (pthread_create(&a->th, NULL, run, a) != 0) {
 		st = SVC_EIO;
 		goto fail;

@@ -3,7 +3,8 @@
  * <prefix>/leases/<name>, a key bound to an etcd lease renewed at a third of its time. When
  * svcfwd dies the lease lapses, etcd deletes the key, and every daemon takes the node's pods
  * out (cluster.nodes_down). A clean stop marks the node NotReady and revokes the lease at
- * once. It runs on a thread of its own: the serving loop never waits for etcd. */
+ * once. And, as the kubelet, it runs the readiness probes of the node's pods (podprobe.h). It
+ * runs on a thread of its own: the serving loop never waits for etcd or a probe. */
 #ifndef NODEAGENT_H
 #define NODEAGENT_H
 
@@ -26,6 +27,9 @@ struct nodeagent_opts {
 struct nodeagent_status {
 	_Atomic int registered; /* the lease is alive, as far as the last renewal knows */
 	_Atomic uint64_t registrations, renewals, failures;
+	/* The probes (podprobe_stats), copied every second. */
+	_Atomic uint64_t probed_pods, probes, probed_ready, probe_attempts, status_writes,
+	        status_failures;
 };
 
 struct nodeagent;
@@ -34,6 +38,9 @@ struct nodeagent;
  * (logged), SVC_ENOMEM, SVC_EIO when the thread cannot start. */
 enum svc_status nodeagent_start(const struct nodeagent_opts *o, struct nodeagent_status *status,
                                 struct nodeagent **out);
+/* The cluster now, for the probes: from any thread (the builder's). The agent takes a
+ * reference and reads it on its own loop; only the newest one given is read. */
+void nodeagent_cluster(struct nodeagent *a, struct cluster *c);
 /* Mark the node NotReady and revoke its lease (waiting at most NODEAGENT_STOP_MS), then stop. */
 void nodeagent_stop(struct nodeagent *a);
 

@@ -5,6 +5,8 @@ the pod's IP, standard library only.
   --http PORT,...   HTTP/1.1 with keep-alive. GET / (any query) answers
                     "pod=NAME port=PORT from=CLIENT-IP\n"; GET /bytes?n=N streams N bytes of the
                     stream --gen N writes; "Connection: close" or HTTP/1.0 closes after the answer.
+                    GET /healthz: 200 "ok", or 503 while unhealthy (SIGUSR1 makes the pod
+                    unhealthy, SIGUSR2 healthy again), for readiness probes.
   --echo PORT,...   raw TCP: echoes everything until the client's EOF, then sends
                     "pod=NAME port=PORT bytes=N done\n" and closes (the client half-closes first).
   --speak PORT,...  raw TCP, server first: sends "pod=NAME port=PORT hello\n", half-closes its
@@ -20,6 +22,7 @@ import argparse
 import asyncio
 import hashlib
 import random
+import signal
 import socket
 import sys
 
@@ -43,6 +46,7 @@ def ports(text):
 class Pod:
     def __init__(self, name):
         self.name = name
+        self.healthy = True
 
     async def http(self, reader, writer, port):
         peer = writer.get_extra_info("peername")[0]
@@ -77,6 +81,13 @@ class Pod:
                         for chunk in stream_chunks(n):
                             writer.write(chunk)
                             await writer.drain()
+                elif method in ("GET", "HEAD") and path == "/healthz":
+                    body = b"ok\n" if self.healthy else b"unhealthy\n"
+                    writer.write(b"HTTP/1.1 %s\r\nContent-Length: %d\r\n%s\r\n"
+                                 % (b"200 OK" if self.healthy else b"503 Service Unavailable",
+                                    len(body), conn))
+                    if method == "GET":
+                        writer.write(body)
                 elif method in ("GET", "HEAD") and path == "/":
                     body = ("pod=%s port=%d from=%s\n" % (self.name, port, peer)).encode()
                     writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
@@ -145,6 +156,8 @@ class UdpEcho(asyncio.DatagramProtocol):
 async def serve(opts):
     pod = Pod(opts.name)
     loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGUSR1, lambda: setattr(pod, "healthy", False))
+    loop.add_signal_handler(signal.SIGUSR2, lambda: setattr(pod, "healthy", True))
     servers = []
     for kind, plist in (("http", opts.http), ("echo", opts.echo), ("speak", opts.speak)):
         for port in ports(plist):
