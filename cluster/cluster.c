@@ -819,13 +819,14 @@ cluster_build(struct cluster_objects *objs, const struct cluster_config *cfg, st
 }
 
 enum svc_status
-cluster_load(const char *dir, const struct cluster_config *cfg, struct diag *d,
-             struct cluster **out)
+cluster_load_status(const char *dir, const char *status_dir, const struct cluster_config *cfg,
+                    struct diag *d, struct cluster **out)
 {
 	struct store *s = NULL;
-	struct dirsrc *ds = NULL;
+	struct dirsrc *ds = NULL, *ss = NULL;
 	size_t errors = d->errors;
 	enum svc_status st;
+	struct stat sb;
 
 	*out = NULL;
 	st = store_create(cfg, &s);
@@ -833,13 +834,28 @@ cluster_load(const char *dir, const struct cluster_config *cfg, struct diag *d,
 		st = dirsrc_create(dir, &ds);
 	if (st == SVC_OK)
 		st = dirsrc_scan(ds, s, d, NULL);
+	/* No status directory (no prober ran yet): no statuses. */
+	if (st == SVC_OK && status_dir != NULL && stat(status_dir, &sb) == 0 &&
+	    S_ISDIR(sb.st_mode)) {
+		st = dirsrc_create(status_dir, &ss);
+		if (st == SVC_OK && dirsrc_scan(ss, s, d, NULL) == SVC_ENOMEM)
+			st = SVC_ENOMEM;
+	}
 	if (st == SVC_OK)
 		st = store_snapshot(s, d, out);
 	if (st == SVC_OK && d->errors != errors)
 		st = SVC_EINVAL;
+	dirsrc_destroy(ss);
 	dirsrc_destroy(ds);
 	store_destroy(s);
 	return st;
+}
+
+enum svc_status
+cluster_load(const char *dir, const struct cluster_config *cfg, struct diag *d,
+             struct cluster **out)
+{
+	return cluster_load_status(dir, NULL, cfg, d, out);
 }
 
 void

@@ -19,8 +19,9 @@ struct ctl_etcd;
 
 struct ctl {
 	const char *zones;
-	const char *ns; /* -n; "default" when not given */
-	bool all_ns;    /* -A */
+	const char *status_dir; /* the probers' PodStatus files, without etcd */
+	const char *ns;         /* -n; "default" when not given */
+	bool all_ns;            /* -A */
 	enum ctl_output output;
 	const char *file; /* -f */
 	struct cluster_config cfg;

@@ -93,7 +93,7 @@ ctl_load(const struct ctl *ctl, size_t *errors)
 		return c;
 	}
 	diag_init(&d);
-	cluster_load(ctl->zones, &ctl->cfg, &d, &c);
+	cluster_load_status(ctl->zones, ctl->status_dir, &ctl->cfg, &d, &c);
 	diag_sort(&d);
 	/* Warnings too: a field we do not support is reported, never silently dropped. */
 	diag_print(&d, stderr);
@@ -123,6 +123,9 @@ struct main_flags {
 
 #define F(field) OPT_FIELD(struct main_flags, field)
 static const struct opt main_opts[] = {
+        {"status-dir", 0, OPT_STR, F(ctl.status_dir), .min = 1, .metavar = "DIR",
+         .help = "the probers' PodStatus files (default "
+                 "$SVCDNS_STATUS_DIR,\n" DAEMON_STATUS_DIR_DEFAULT ")"},
         {"zones", 0, OPT_STR, F(ctl.zones), .min = 1, .metavar = "DIR",
          .help = "manifests (default $SVCDNS_ZONES, /etc/svcdns/zones, ./zones)"},
         {"namespace", 'n', OPT_STR, F(ctl.ns), .min = 1, .metavar = "NS",
@@ -187,6 +190,8 @@ main(int argc, char **argv)
 	ctl->n_args = argc - args - (verb != NULL);
 	if (ctl->zones == NULL)
 		ctl->zones = default_zones();
+	if (ctl->status_dir == NULL)
+		ctl->status_dir = daemon_default_status_dir();
 	if (ctl->domain == NULL)
 		ctl->domain = "cluster.local";
 	daemon_etcd_defaults(&ctl->etcd);

@@ -207,6 +207,12 @@ builder_create(const char *dir, const struct cluster_config *cfg, unsigned debou
 }
 
 enum svc_status
+builder_set_status_dir(struct builder *b, const char *status_dir)
+{
+	return b->watch != NULL ? watch_set_status_dir(b->watch, status_dir) : SVC_OK;
+}
+
+enum svc_status
 builder_create_etcd(const struct etcdwatch_opts *o, watch_cb cb, void *arg, struct builder **out)
 {
 	return builder_new(NULL, o, NULL, o->debounce_ms, cb, arg, out);

@@ -21,6 +21,9 @@ struct builder;
  * watched. */
 enum svc_status builder_create(const char *dir, const struct cluster_config *cfg,
                                unsigned debounce_ms, watch_cb cb, void *arg, struct builder **out);
+/* A directory builder reads the probers' PodStatus files of STATUS_DIR too
+ * (watch_set_status_dir). Before builder_start. */
+enum svc_status builder_set_status_dir(struct builder *b, const char *status_dir);
 /* The builder of the cluster in etcd (etcdwatch.h). */
 struct etcdwatch_opts;
 enum svc_status builder_create_etcd(const struct etcdwatch_opts *o, watch_cb cb, void *arg,

@@ -24,6 +24,14 @@ daemon_default_zones(const char *env_var, const char *etc_dir)
 	return "zones";
 }
 
+const char *
+daemon_default_status_dir(void)
+{
+	const char *env = getenv("SVCDNS_STATUS_DIR");
+
+	return env != NULL && env[0] != '\0' ? env : DAEMON_STATUS_DIR_DEFAULT;
+}
+
 void
 daemon_etcd_defaults(struct daemon_etcd *e)
 {

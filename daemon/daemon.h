@@ -84,6 +84,19 @@ bool opt_parse_lb_pools(const struct opt *o, void *opts, const char *val, bool f
 	{                                                                                          \
 		"help", 'h', OPT_HELP, .help = "this text", .flags = OPT_FLAG_ONLY                 \
 	}
+/* The node probers' PodStatus files without etcd (podprobe.h): svcfwd writes <DIR>/<node>.yaml,
+ * every program reads them all. */
+#define DAEMON_STATUS_DIR_DEFAULT "/run/svcdns/status"
+#define DAEMON_OPT_STATUS_DIR(type, field)                                                         \
+	{                                                                                          \
+		"status-dir", 0, OPT_STR, OPT_FIELD(type, field),                                  \
+		        .min = 1, .metavar = "DIR",                                                \
+		        .help = "without --etcd: the probers' PodStatus files, one per node "      \
+		                "(default\n"                                                       \
+		                "$SVCDNS_STATUS_DIR, " DAEMON_STATUS_DIR_DEFAULT ")"               \
+	}
+/* $SVCDNS_STATUS_DIR, else DAEMON_STATUS_DIR_DEFAULT. */
+const char *daemon_default_status_dir(void);
 /* etcd as the cluster store (etcdwatch.h): --etcd URL[,URL...] (else $SVCDNS_ETCD; none: the
  * directory), --etcd-prefix, and the TLS files. */
 struct daemon_etcd {
@@ -213,9 +226,10 @@ bool daemon_reload_ready(struct daemon_reload *r);
  * cluster domain etcd's settings must have (NULL: any). Failures are logged. */
 struct daemon_store;
 enum svc_status daemon_builder_create(const struct daemon_etcd *etcd, const char *zones,
-                                      const struct cluster_config *cfg, const char *domain,
-                                      unsigned debounce_ms, struct daemon_reload *r,
-                                      struct daemon_store *status, struct builder **out);
+                                      const char *status_dir, const struct cluster_config *cfg,
+                                      const char *domain, unsigned debounce_ms,
+                                      struct daemon_reload *r, struct daemon_store *status,
+                                      struct builder **out);
 
 /* Prometheus text: a family's HELP and TYPE lines; one sample (LABELS "{k=\"v\"}" or NULL);
  * and a table of unlabelled counters and gauges read from uint64_t fields of VALUES. */

@@ -192,7 +192,7 @@ daemon_reload_ready(struct daemon_reload *r)
 }
 
 enum svc_status
-daemon_builder_create(const struct daemon_etcd *etcd, const char *zones,
+daemon_builder_create(const struct daemon_etcd *etcd, const char *zones, const char *status_dir,
                       const struct cluster_config *cfg, const char *domain, unsigned debounce_ms,
                       struct daemon_reload *r, struct daemon_store *status, struct builder **out)
 {
@@ -203,6 +203,9 @@ daemon_builder_create(const struct daemon_etcd *etcd, const char *zones,
 		st = builder_create(zones, cfg, debounce_ms, daemon_reload_cb, r, out);
 		if (st != SVC_OK)
 			log_msg(LL_ERROR, "%s: cannot watch: %s", zones, strerror(errno));
+		if (st == SVC_OK && status_dir != NULL &&
+		    (st = builder_set_status_dir(*out, status_dir)) != SVC_OK)
+			log_msg(LL_ERROR, "%s: out of memory", status_dir);
 		return st;
 	}
 	/* In etcd svcctl allocates; a daemon never reads the Endpoints view. */

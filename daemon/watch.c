@@ -36,6 +36,7 @@
 enum {
 	WATCH_TREE = 1,
 	WATCH_PARENT = 2,
+	WATCH_STATUS_PARENT = 4, /* only the status directory's entry of it */
 };
 
 /* One inotify watch, by its descriptor. */
@@ -67,6 +68,9 @@ struct watch {
 	/* Every object as last read, file by file: a rebuild reads only the changed files. */
 	struct store *store;
 	struct dirsrc *src;
+	/* The probers' PodStatus files, flat (watch_set_status_dir); NULL: none. */
+	char *status_dir, *status_parent, *status_entry;
+	struct dirsrc *status_src;
 };
 
 static struct watch_dir *
@@ -151,6 +155,10 @@ watch_sync(struct watch *w)
 
 	w->mark++;
 	watch_add(w, w->parent, WATCH_PARENT);
+	if (w->status_dir != NULL) {
+		watch_add(w, w->status_parent, WATCH_STATUS_PARENT);
+		watch_add(w, w->status_dir, WATCH_TREE);
+	}
 	/* The loader reports the tree's problems; here they would only be said twice. */
 	diag_init(&d);
 	mtree_walk(w->dir, &ops, &d);
@@ -171,8 +179,15 @@ watch_sync(struct watch *w)
 static void
 watch_load(struct watch *w, struct diag *d, struct cluster **out)
 {
-	if (dirsrc_scan(w->src, w->store, d, NULL) != SVC_EIO &&
-	    store_snapshot(w->store, d, out) == SVC_OK && *out != NULL)
+	struct stat st;
+
+	if (dirsrc_scan(w->src, w->store, d, NULL) == SVC_EIO)
+		return;
+	/* Not there (no prober wrote yet): what was read from it stays, as with a zones file
+	 * that cannot be read. */
+	if (w->status_src != NULL && stat(w->status_dir, &st) == 0 && S_ISDIR(st.st_mode))
+		(void)dirsrc_scan(w->status_src, w->store, d, NULL);
+	if (store_snapshot(w->store, d, out) == SVC_OK && *out != NULL)
 		(*out)->files_in_error = dirsrc_files_in_error(w->src); /* not shared yet */
 }
 
@@ -216,6 +231,8 @@ watch_counts(const struct watch *w, const struct watch_dir *e, const struct inot
 	if (ie->len == 0 || ie->name[0] == '\0')
 		return true; /* the directory itself moved or went */
 	if ((e->flags & WATCH_PARENT) && strcmp(ie->name, w->entry) == 0)
+		return true;
+	if ((e->flags & WATCH_STATUS_PARENT) && strcmp(ie->name, w->status_entry) == 0)
 		return true;
 	if (!(e->flags & WATCH_TREE))
 		return false;
@@ -347,6 +364,26 @@ fail:
 	return st;
 }
 
+enum svc_status
+watch_set_status_dir(struct watch *w, const char *status_dir)
+{
+	char *a = strdup(status_dir), *b = strdup(status_dir);
+	enum svc_status st = SVC_ENOMEM;
+
+	if (a == NULL || b == NULL)
+		goto done;
+	w->status_dir = strdup(status_dir);
+	w->status_parent = strdup(dirname(a));
+	w->status_entry = strdup(basename(b));
+	if (w->status_dir == NULL || w->status_parent == NULL || w->status_entry == NULL)
+		goto done;
+	st = dirsrc_create(status_dir, &w->status_src);
+done:
+	free(a);
+	free(b);
+	return st;
+}
+
 uint64_t
 watch_generation(const struct watch *w)
 {
@@ -371,7 +408,11 @@ watch_destroy(struct watch *w)
 		watch_forget(w, htab_item(hn, struct watch_dir, hn));
 	htab_deinit(&w->dirs);
 	dirsrc_destroy(w->src);
+	dirsrc_destroy(w->status_src);
 	store_destroy(w->store);
+	free(w->status_dir);
+	free(w->status_parent);
+	free(w->status_entry);
 	free(w->dir);
 	free(w->parent);
 	free(w->entry);

@@ -22,6 +22,10 @@ typedef void (*watch_cb)(struct cluster *fresh, const struct diag *d, void *arg)
 enum svc_status watch_create(struct event_base *base, const char *dir,
                              const struct cluster_config *cfg, unsigned debounce_ms, watch_cb cb,
                              void *arg, struct watch **out);
+/* Read the PodStatus files of STATUS_DIR (the node probers', podprobe.h) into each snapshot
+ * too, and rebuild when they change. The directory may come later: its parent is watched for
+ * it. Before the first watch_reload. */
+enum svc_status watch_set_status_dir(struct watch *w, const char *status_dir);
 /* Rebuild now (SIGHUP, start-up), on the thread that runs BASE. The callback runs before this
  * returns. */
 void watch_reload(struct watch *w);

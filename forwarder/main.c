@@ -261,8 +261,9 @@ main(int argc, char **argv)
 		goto done;
 	memcpy(s->route_cidrs, s->opts.ccfg.service_cidrs, sizeof(s->route_cidrs));
 	s->n_route_cidrs = s->opts.ccfg.n_service_cidrs;
-	if (daemon_builder_create(&s->opts.etcd, s->opts.zones, &s->opts.ccfg, NULL,
-	                          RELOAD_DEBOUNCE_MS, &s->reload, &s->store, &s->builder) != SVC_OK)
+	if (daemon_builder_create(&s->opts.etcd, s->opts.zones, s->opts.status_dir, &s->opts.ccfg,
+	                          NULL, RELOAD_DEBOUNCE_MS, &s->reload, &s->store,
+	                          &s->builder) != SVC_OK)
 		goto done;
 	if (builder_handoff_new(s->builder, s->base, apply_plan, free_next, s, &s->handoff) !=
 	    SVC_OK)
@@ -270,9 +271,11 @@ main(int argc, char **argv)
 	if (s->opts.http != NULL && daemon_http_start(s->base, s->opts.http, is_ready,
 	                                              fwd_metrics_text, s, &s->http) != SVC_OK)
 		goto done;
-	/* Before the builder: its first model goes to the agent too. */
-	if (s->opts.etcd.urls != NULL) {
+	/* Before the builder: its first model goes to the agent too. Without etcd it only runs
+	 * the probes. */
+	{
 		struct nodeagent_opts ao = {.etcd = &s->opts.etcd,
+		                            .status_dir = s->opts.status_dir,
 		                            .node = s->opts.node,
 		                            .lease_s = (unsigned)s->opts.node_lease_s,
 		                            .version = SVC_VERSION};

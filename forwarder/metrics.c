@@ -141,14 +141,18 @@ static const struct prom_scalar node_scalars[] = {
         {"svcfwd_node_lease_renewals_total", false, "Lease renewals.", S(node_renewals)},
         {"svcfwd_node_etcd_failures_total", false,
          "Calls to etcd for the node's registration that failed.", S(node_failures)},
+};
+
+/* The readiness probes of this node's pods (podprobe.h). */
+static const struct prom_scalar probe_scalars[] = {
         {"svcfwd_probed_pods", true, "Pods of this node with readiness probes run here.",
          S(probed_pods)},
         {"svcfwd_probed_pods_ready", true, "Of those, the ones their probes find ready.",
          S(probed_ready)},
         {"svcfwd_probes", true, "Readiness probes run.", S(probes)},
         {"svcfwd_probe_attempts_total", false, "Probe attempts started.", S(probe_attempts)},
-        {"svcfwd_podstatus_writes_total", false, "PodStatus puts and deletes written to etcd.",
-         S(status_writes)},
+        {"svcfwd_podstatus_writes_total", false,
+         "PodStatus puts and deletes written to etcd (or status files written).", S(status_writes)},
         {"svcfwd_podstatus_write_failures_total", false,
          "Transactions of PodStatus writes that failed (and were tried again).",
          S(status_failures)},
@@ -268,4 +272,5 @@ fwd_metrics_text(void *server, struct evbuffer *b)
 	prom_scalars(b, scalars, sizeof(scalars) / sizeof(scalars[0]), &v);
 	if (s->opts.etcd.urls != NULL)
 		prom_scalars(b, node_scalars, sizeof(node_scalars) / sizeof(node_scalars[0]), &v);
+	prom_scalars(b, probe_scalars, sizeof(probe_scalars) / sizeof(probe_scalars[0]), &v);
 }

@@ -44,7 +44,8 @@ struct nodeagent {
 	pthread_mutex_t lock; /* over NEXT */
 	struct cluster *next; /* given by nodeagent_cluster, not read yet */
 	char prefix[ETCDOBJ_KEY_MAX], node_key[ETCDOBJ_KEY_MAX], lease_key[ETCDOBJ_KEY_MAX];
-	char created[32]; /* the first registration's time: the Node's creationTimestamp */
+	char status_file[4096]; /* without etcd: where the probes' results go */
+	char created[32];       /* the first registration's time: the Node's creationTimestamp */
 	enum phase phase;
 	bool busy, stopping;
 	int64_t lease_id;
@@ -456,11 +457,30 @@ nodeagent_cluster(struct nodeagent *a, struct cluster *c)
 	(void)!write(a->wake_fd[1], "", 1);
 }
 
+/* Without etcd: <status dir>/<node>.yaml (podprobe makes the directory when it first writes). */
+static bool
+status_file(struct nodeagent *a)
+{
+	if (a->o.status_dir == NULL ||
+	    snprintf(a->status_file, sizeof(a->status_file), "%s/%s.yaml", a->o.status_dir,
+	             a->o.node) >= (int)sizeof(a->status_file)) {
+		log_msg(LL_ERROR, "node %s: no status directory for the probes", a->o.node);
+		return false;
+	}
+	return true;
+}
+
 static void *
 run(void *arg)
 {
 	struct nodeagent *a = arg;
 
+	if (a->c == NULL) {
+		log_msg(LL_INFO, "node %s: probing its pods, results in %s", a->o.node,
+		        a->status_file);
+		event_base_dispatch(a->base);
+		return NULL;
+	}
 	step(a);
 	event_base_dispatch(a->base);
 	return NULL;
@@ -525,10 +545,15 @@ nodeagent_start(const struct nodeagent_opts *o, struct nodeagent_status *status,
 	if (pipe(a->stop_fd) != 0 || pipe2(a->wake_fd, O_NONBLOCK | O_CLOEXEC) != 0 ||
 	    (a->base = event_base_new()) == NULL)
 		goto fail;
-	tls = (struct etcdc_tls){o->etcd->cacert, o->etcd->cert, o->etcd->key};
-	st = etcdc_create_tls(a->base, o->etcd->urls, &tls, err, sizeof(err), &a->c);
-	if (st != SVC_OK) {
-		log_msg(LL_ERROR, "--etcd %s: %s", o->etcd->urls, err);
+	if (o->etcd->urls != NULL) {
+		tls = (struct etcdc_tls){o->etcd->cacert, o->etcd->cert, o->etcd->key};
+		st = etcdc_create_tls(a->base, o->etcd->urls, &tls, err, sizeof(err), &a->c);
+		if (st != SVC_OK) {
+			log_msg(LL_ERROR, "--etcd %s: %s", o->etcd->urls, err);
+			goto fail;
+		}
+	} else if (!status_file(a)) {
+		st = SVC_EINVAL;
 		goto fail;
 	}
 	st = SVC_ENOMEM;
@@ -543,8 +568,11 @@ nodeagent_start(const struct nodeagent_opts *o, struct nodeagent_status *status,
 	    event_add(a->stats_ev, &(struct timeval){1, 0}) != 0)
 		goto fail;
 	{
-		struct podprobe_opts po = {
-		        .base = a->base, .c = a->c, .prefix = prefix, .node = o->node};
+		struct podprobe_opts po = {.base = a->base,
+		                           .c = a->c,
+		                           .prefix = prefix,
+		                           .node = o->node,
+		                           .status_file = a->status_file};
 
 		if (podprobe_create(&po, &a->probes) != SVC_OK)
 			goto fail;

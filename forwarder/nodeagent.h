@@ -16,8 +16,11 @@
 #define NODEAGENT_LEASE_DEFAULT_S 10
 #define NODEAGENT_STOP_MS         2000 /* a clean stop waits for etcd at most this long */
 
+/* With etcd->urls NULL the agent runs the probes only, their results in
+ * STATUS_DIR/<node>.yaml. */
 struct nodeagent_opts {
 	const struct daemon_etcd *etcd;
+	const char *status_dir;
 	const char *node;
 	unsigned lease_s; /* 0: NODEAGENT_LEASE_DEFAULT_S */
 	const char *version;

@@ -43,6 +43,7 @@ static const struct opt options[] = {
                  "(which needs CAP_BPF, CAP_NET_ADMIN, Linux 5.9+)"},
         {"no-splice", 0, OPT_BOOL, F(splice), .flags = OPT_NEGATE,
          .help = "copy through user space even for bulk transfers"},
+        DAEMON_OPT_STATUS_DIR(struct fwd_opts, status_dir),
         DAEMON_OPTS_ETCD(struct fwd_opts, etcd),
         DAEMON_OPTS_COMMON(struct fwd_opts),
 };
@@ -75,6 +76,8 @@ fwd_opts_parse(struct fwd_opts *o, int argc, char **argv)
 	if (o->zones == NULL)
 		o->zones = daemon_default_zones("SVCFWD_ZONES", "/etc/svcfwd/zones");
 	daemon_etcd_defaults(&o->etcd);
+	if (o->status_dir == NULL)
+		o->status_dir = daemon_default_status_dir();
 	if (o->node == NULL) {
 		if (gethostname(host, sizeof(host) - 1) != 0)
 			strcpy(host, "localhost");

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "etcdobj.h"
 #include "fwd_probe.h"
@@ -383,7 +385,7 @@ delete_queued(const struct podprobe *pp, const char *ns, const char *name)
 }
 
 static char *
-podstatus_yaml(const struct podprobe *pp, const struct pentry *e)
+podstatus_yaml(const struct podprobe *pp, const struct pentry *e, int8_t ready)
 {
 	char *text = NULL;
 	size_t len = 0;
@@ -396,7 +398,7 @@ podstatus_yaml(const struct podprobe *pp, const struct pentry *e)
 	        "%s\n"
 	        "status:\n  conditions:\n  - lastTransitionTime: \"%s\"\n",
 	        e->name, e->ns, e->since);
-	if (!e->ready) {
+	if (!ready) {
 		fprintf(f, "    message: 'containers with unready status: [");
 		for (size_t k = 0, first = 1; k < e->n; k++)
 			if (e->ids[k] == 0 || fwd_probe_state(pp->prober, e->ids[k]) != 1) {
@@ -465,6 +467,70 @@ on_written(void *arg, enum svc_status st, const json_t *resp, const char *why)
 	flush(pp);
 }
 
+/* DIR and the directories above it, where missing. */
+static void
+make_dirs(char *dir)
+{
+	for (char *p = dir + 1; *p != '\0'; p++)
+		if (*p == '/') {
+			*p = '\0';
+			(void)mkdir(dir, 0755);
+			*p = '/';
+		}
+	(void)mkdir(dir, 0755);
+}
+
+/* Without etcd: the whole file again, each pod as its probes say (a pod in its grace as
+ * written before), to a dot name (which no reader reads) renamed over the last. */
+static void
+flush_file(struct podprobe *pp)
+{
+	const char *file = pp->o.status_file, *base = strrchr(file, '/');
+	char tmp[4096];
+	struct htab_iter it;
+	uint64_t now = now_ms();
+	FILE *f;
+	bool ok;
+
+	changes_clear(pp->deletes, &pp->n_deletes); /* a pod left out of the file is deleted */
+	base = base ? base + 1 : file;
+	if (snprintf(tmp, sizeof(tmp), "%.*s", (int)(base - file), file) < (int)sizeof(tmp))
+		make_dirs(tmp); /* 0755: every program on the machine reads it */
+	if (snprintf(tmp, sizeof(tmp), "%.*s.%s.tmp", (int)(base - file), file, base) >=
+	            (int)sizeof(tmp) ||
+	    (f = fopen(tmp, "w")) == NULL) {
+		pp->failures++;
+		arm(pp->flush_ev, RETRY_MS);
+		return;
+	}
+	for (struct htab_node *n = htab_first(&it, &pp->pods); n != NULL; n = htab_iter_next(&it)) {
+		struct pentry *e = htab_item(n, struct pentry, hn);
+		int8_t value = now < e->hold_until ? e->published : e->ready;
+		char *text = value >= 0 ? podstatus_yaml(pp, e, value) : NULL;
+
+		if (text != NULL)
+			fprintf(f, "---\n%s", text);
+		free(text);
+	}
+	ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
+	ok = fclose(f) == 0 && ok && rename(tmp, file) == 0;
+	if (!ok) {
+		unlink(tmp);
+		pp->failures++;
+		arm(pp->flush_ev, RETRY_MS);
+		return;
+	}
+	pp->writes++;
+	for (struct htab_node *n = htab_first(&it, &pp->pods); n != NULL; n = htab_iter_next(&it)) {
+		struct pentry *e = htab_item(n, struct pentry, hn);
+
+		if (now >= e->hold_until) {
+			e->published = e->ready;
+			e->dirty = false;
+		}
+	}
+}
+
 /* Up to PODPROBE_TXN_OPS changes in one transaction: deletes first, then the pods whose
  * readiness differs from what etcd holds and whose grace is over. */
 static void
@@ -475,6 +541,11 @@ flush(struct podprobe *pp)
 	struct htab_node *n;
 	uint64_t now = now_ms();
 
+	if (pp->o.c == NULL) {
+		json_decref(ops);
+		flush_file(pp);
+		return;
+	}
 	if (pp->flushing || ops == NULL) {
 		json_decref(ops);
 		return;
@@ -499,7 +570,7 @@ flush(struct podprobe *pp)
 
 		if (!e->dirty || e->ready == e->published || now < e->hold_until)
 			continue;
-		value = podstatus_yaml(pp, e);
+		value = podstatus_yaml(pp, e, e->ready);
 		op = value ? op_for(pp, e->ns, e->name, value) : NULL;
 		free(value);
 		if (op == NULL || json_array_append_new(ops, op) != 0 ||

@@ -1,7 +1,9 @@
 /* podprobe.h -- the readiness probes of this node's pods, and what they find written where
  * every node reads it: a PodStatus per probed pod (its Ready condition, with
  * lastTransitionTime) at <prefix>/podstatus/<namespace>/<name> in etcd, apart from the pod, so
- * a probe never changes the pod's revision nor conflicts with a user's apply.
+ * a probe never changes the pod's revision nor conflicts with a user's apply. Without etcd, the
+ * node's PodStatuses are one file (<status dir>/<node>.yaml), written whole to a temporary name
+ * and renamed over the last, which every program on the machine reads.
  *
  * A pod is probed when it is on this node, has an address and is not finished, and one of its
  * containers has a tcpSocket or plain-HTTP httpGet readinessProbe. It is ready when each such
@@ -25,8 +27,9 @@
 
 struct podprobe_opts {
 	struct event_base *base;
-	struct etcdc *c;
+	struct etcdc *c;    /* NULL: STATUS_FILE instead */
 	const char *prefix; /* without a trailing '/' */
+	const char *status_file;
 	const char *node;
 	size_t max_in_flight; /* probe attempts at once; 0: FWD_PROBE_MAX_IN_FLIGHT */
 };
@@ -35,8 +38,8 @@ struct podprobe_stats {
 	uint64_t pods;      /* probed now */
 	uint64_t probes;    /* probes now */
 	uint64_t ready;     /* pods ready now */
-	uint64_t writes;    /* PodStatus puts and deletes that landed */
-	uint64_t failures;  /* transactions that failed (and were tried again) */
+	uint64_t writes;    /* PodStatus puts and deletes that landed (files written) */
+	uint64_t failures;  /* transactions (files) that failed, and were tried again */
 	uint64_t attempts;  /* probe attempts started */
 	uint64_t in_flight; /* probe attempts running */
 };

@@ -22,6 +22,7 @@
 struct fwd_opts {
 	const char *config;
 	const char *zones;
+	const char *status_dir;
 	struct daemon_etcd etcd;
 	const char *node;
 	const char *http;

@@ -623,6 +623,11 @@ enum svc_status cluster_build(struct cluster_objects *objs, const struct cluster
  * an error, so a check fails while the rest still serves. */
 enum svc_status cluster_load(const char *dir, const struct cluster_config *cfg, struct diag *d,
                              struct cluster **out);
+/* As cluster_load, with the PodStatus files node probers write in STATUS_DIR (NULL, or a
+ * directory not there: none). */
+enum svc_status cluster_load_status(const char *dir, const char *status_dir,
+                                    const struct cluster_config *cfg, struct diag *d,
+                                    struct cluster **out);
 
 /* The namespaces whose objects or derived state differ between snapshots OLD (NULL: none) and
  * NEW: FN gets each namespace whose shard came, went or was rebuilt, in namespace order. A

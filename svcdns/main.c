@@ -183,8 +183,9 @@ main(int argc, char **argv)
 		goto done;
 	if (daemon_signals_start(s->base, &s->builder, s->opts.zones, &sig) != SVC_OK)
 		goto done;
-	if (daemon_builder_create(&s->opts.etcd, s->opts.zones, &s->opts.ccfg, s->opts.domain,
-	                          RELOAD_DEBOUNCE_MS, &s->reload, &s->store, &s->builder) != SVC_OK)
+	if (daemon_builder_create(&s->opts.etcd, s->opts.zones, s->opts.status_dir, &s->opts.ccfg,
+	                          s->opts.domain, RELOAD_DEBOUNCE_MS, &s->reload, &s->store,
+	                          &s->builder) != SVC_OK)
 		goto done;
 	if (start_upstream(s) != SVC_OK || dnsd_tcp_start(s, &s->tcp) != SVC_OK)
 		goto done;

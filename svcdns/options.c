@@ -249,6 +249,7 @@ static const struct opt options[] = {
          .metavar = "N",
          .help = "questions that each get a socket, so a random source port, of their own;\n"
                  "beyond, questions share sockets (default 256)"},
+        DAEMON_OPT_STATUS_DIR(struct dnsd_opts, status_dir),
         DAEMON_OPTS_ETCD(struct dnsd_opts, etcd),
         DAEMON_OPTS_COMMON(struct dnsd_opts),
 };
@@ -295,6 +296,8 @@ dnsd_opts_parse(struct dnsd_opts *o, int argc, char **argv)
 	if (o->zones == NULL)
 		o->zones = daemon_default_zones("SVCDNS_ZONES", "/etc/svcdns/zones");
 	daemon_etcd_defaults(&o->etcd);
+	if (o->status_dir == NULL)
+		o->status_dir = daemon_default_status_dir();
 	if (o->n_upstream == 0 && !o->check)
 		default_upstreams(o);
 	if (!o->acl_set) {

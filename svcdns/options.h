@@ -17,6 +17,7 @@
 struct dnsd_opts {
 	const char *config;
 	const char *zones;
+	const char *status_dir;
 	struct daemon_etcd etcd;
 	const char *domain;
 	const char *http;

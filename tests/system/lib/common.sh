@@ -71,6 +71,8 @@ need_programs() {
 
 PY=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null || echo python3)
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/${T_NAME%.sh}.XXXXXX")
+# The probers' status files: the test's own, never the machine's.
+export SVCDNS_STATUS_DIR="$WORK/status"
 
 # shellcheck source=proc.sh
 . "$T_LIB/proc.sh"
