@@ -578,7 +578,7 @@ ctl_get(struct ctl *ctl)
 
 	if (ctl->n_args < 1) {
 		fprintf(stderr, "error: you must specify the type of resource to get: services, "
-		                "endpoints, pods or namespaces\n");
+		                "endpoints, pods, namespaces or nodes\n");
 		return 1;
 	}
 	kind = ctl_kind_parse(ctl->args[0]);

@@ -152,7 +152,7 @@ static const struct opt_table main_table = {
         .synopsis = "svcctl [--zones DIR | --etcd URL[,URL...]] COMMAND [ARGS] [flags]",
         .about = "\n"
                  "commands:\n"
-                 "  get services|endpoints|pods|namespaces [NAME...] [-n NS | -A] [-o "
+                 "  get services|endpoints|pods|namespaces|nodes [NAME...] [-n NS | -A] [-o "
                  "wide|yaml|name]\n"
                  "  create -f FILE|DIR    validate against the cluster, allocate, write into "
                  "DIR or etcd\n"
