@@ -56,6 +56,7 @@ struct cluster *ctl_load(const struct ctl *ctl, size_t *errors);
 const char *ctl_source(const struct ctl *ctl);
 
 int ctl_get(struct ctl *ctl);
+int ctl_describe(struct ctl *ctl);
 int ctl_check(struct ctl *ctl);
 int ctl_create(struct ctl *ctl, bool apply);
 int ctl_delete(struct ctl *ctl);

@@ -102,6 +102,26 @@ call(struct ctl_etcd *e, const char *path, json_t *body)
 	return r;
 }
 
+int
+ctl_etcd_lb_holder(struct ctl_etcd *e, const char *ip, char *out, size_t size)
+{
+	char key[ETCDOBJ_KEY_MAX + NETADDR_STRLEN + 16];
+	struct etcdc_kv d;
+	json_t *r;
+
+	out[0] = '\0';
+	snprintf(key, sizeof(key), "%s/lbholders/%s", e->prefix, ip);
+	r = call(e, "/v3/kv/range", json_pack("{s:o}", "key", etcdc_bytes(key, strlen(key))));
+	if (r == NULL)
+		return -1;
+	if (etcdc_kv_decode(json_array_get(json_object_get(r, "kvs"), 0), &d) == SVC_OK) {
+		snprintf(out, size, "%.*s", (int)d.value_len, (const char *)d.value);
+		etcdc_kv_free(&d);
+	}
+	json_decref(r);
+	return 0;
+}
+
 /* The body of a range of the one key KEY. */
 static json_t *
 key_body(const char *key)

@@ -59,5 +59,8 @@ int ctl_etcd_commit(struct ctl_etcd *e, struct ctl_etcd_write *w, size_t n);
 
 /* The key of an object (etcdobj_key with CTL's prefix). */
 const char *ctl_etcd_prefix(const struct ctl_etcd *e);
+/* The node holding LoadBalancer address IP (lbelect.h) into OUT (SIZE bytes; "" when none).
+ * -1 when etcd cannot be read (printed). */
+int ctl_etcd_lb_holder(struct ctl_etcd *e, const char *ip, char *out, size_t size);
 
 #endif

@@ -154,6 +154,9 @@ static const struct opt_table main_table = {
                  "commands:\n"
                  "  get services|endpoints|pods|namespaces|nodes [NAME...] [-n NS | -A] [-o "
                  "wide|yaml|name]\n"
+                 "  describe service [NAME...] [-n NS | -A]   kubectl's page; with etcd, the "
+                 "node\n"
+                 "                        holding each LoadBalancer address\n"
                  "  create -f FILE|DIR    validate against the cluster, allocate, write into "
                  "DIR or etcd\n"
                  "  apply -f FILE         create, or update an existing object (keeps its "
@@ -214,7 +217,8 @@ main(int argc, char **argv)
 	if (verb != NULL && ctl->etcd.urls != NULL) {
 		signal(SIGPIPE,
 		       SIG_IGN); /* a member closing a connection is an error, not an end */
-		bool writes = strcmp(verb, "get") != 0 && strcmp(verb, "check") != 0;
+		bool writes = strcmp(verb, "get") != 0 && strcmp(verb, "check") != 0 &&
+		              strcmp(verb, "describe") != 0;
 
 		if (ctl_etcd_open(ctl, &ctl->e) != 0 ||
 		    ctl_etcd_config(ctl->e, ctl, writes && strcmp(verb, "delete") != 0) != 0) {
@@ -231,6 +235,12 @@ main(int argc, char **argv)
 		int lock = ctl_edit_read_lock(ctl->zones);
 
 		rc = verb[0] == 'g' ? ctl_get(ctl) : ctl_check(ctl);
+		if (lock >= 0)
+			close(lock);
+	} else if (!strcmp(verb, "describe")) {
+		int lock = ctl->e == NULL ? ctl_edit_read_lock(ctl->zones) : -1;
+
+		rc = ctl_describe(ctl);
 		if (lock >= 0)
 			close(lock);
 	} else if (!strcmp(verb, "create")) {

@@ -83,6 +83,8 @@ etcdobj_key_parse(const char *prefix, const char *key, size_t len, enum cluster_
 		return ETCDOBJ_CONFIG;
 	if ((size_t)(end - p) > 7 && !memcmp(p, "claims/", 7))
 		return ETCDOBJ_CLAIM;
+	if ((size_t)(end - p) > 10 && !memcmp(p, "lbholders/", 10))
+		return ETCDOBJ_HOLDER;
 	if (!part(&p, end, res))
 		return ETCDOBJ_UNKNOWN;
 	for (k = 0; k < CLUSTER_KIND_COUNT; k++)

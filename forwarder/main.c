@@ -276,6 +276,7 @@ main(int argc, char **argv)
 	{
 		struct nodeagent_opts ao = {.etcd = &s->opts.etcd,
 		                            .status_dir = s->opts.status_dir,
+		                            .lb_interface = s->opts.lb_interface,
 		                            .node = s->opts.node,
 		                            .lease_s = (unsigned)s->opts.node_lease_s,
 		                            .version = SVC_VERSION};

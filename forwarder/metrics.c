@@ -4,6 +4,7 @@
 #include <event2/buffer.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "svcfwd.h"
 
@@ -273,4 +274,13 @@ fwd_metrics_text(void *server, struct evbuffer *b)
 	if (s->opts.etcd.urls != NULL)
 		prom_scalars(b, node_scalars, sizeof(node_scalars) / sizeof(node_scalars[0]), &v);
 	prom_scalars(b, probe_scalars, sizeof(probe_scalars) / sizeof(probe_scalars[0]), &v);
+	if (s->opts.etcd.urls != NULL) {
+		char lb[8192];
+
+		prom_family(b, "svcfwd_lb_address_held", "gauge",
+		            "LoadBalancer addresses: 1 where this node holds it (on its interface, "
+		            "announced); holder names the node etcd says holds it.");
+		nodeagent_lb_metrics(s->agent, lb, sizeof(lb));
+		evbuffer_add(b, lb, strlen(lb));
+	}
 }

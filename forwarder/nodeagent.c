@@ -22,7 +22,9 @@
 
 #include "etcdc.h"
 #include "etcdobj.h"
+#include "lbelect.h"
 #include "podprobe.h"
+#include "vip.h"
 
 enum phase {
 	P_GRANT,
@@ -41,6 +43,8 @@ struct nodeagent {
 	struct etcdc *c;
 	struct event *tick, *stop_ev, *deadline, *wake_ev, *stats_ev;
 	struct podprobe *probes;
+	struct lbelect *lb;   /* NULL: no interface for LoadBalancer addresses (or no etcd) */
+	char lb_text[8192];   /* lbelect_metrics, copied every second under LOCK */
 	pthread_mutex_t lock; /* over NEXT */
 	struct cluster *next; /* given by nodeagent_cluster, not read yet */
 	char prefix[ETCDOBJ_KEY_MAX], node_key[ETCDOBJ_KEY_MAX], lease_key[ETCDOBJ_KEY_MAX];
@@ -250,12 +254,16 @@ on_renew(void *arg, enum svc_status st, const json_t *resp, const char *why)
 	if (ttl <= 0) {
 		/* Gone: paused past it, or etcd lost it. The key went with it: register again. */
 		atomic_store(&a->status->registered, 0);
+		if (a->lb != NULL)
+			lbelect_lease(a->lb, 0);
 		say(a, LL_WARN, "the lease lapsed; registering again");
 		a->phase = P_GRANT;
 		step(a);
 		return;
 	}
 	atomic_fetch_add(&a->status->renewals, 1);
+	if (a->lb != NULL)
+		lbelect_tick(a->lb);
 	arm(a->tick, renew_ms(a));
 }
 
@@ -275,6 +283,8 @@ on_register(void *arg, enum svc_status st, const json_t *resp, const char *why)
 	}
 	atomic_store(&a->status->registered, 1);
 	atomic_fetch_add(&a->status->registrations, 1);
+	if (a->lb != NULL)
+		lbelect_lease(a->lb, a->lease_id);
 	snprintf(msg, sizeof(msg), "registered, Ready (lease of %u s)", a->o.lease_s);
 	say(a, LL_INFO, msg);
 	a->phase = P_RENEW;
@@ -391,6 +401,8 @@ on_stop(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	a->stopping = true;
 	evtimer_del(a->tick);
+	if (a->lb != NULL)
+		lbelect_stop(a->lb); /* the others take the addresses when the lease goes, next */
 	arm(a->deadline, NODEAGENT_STOP_MS);
 	if (a->lease_id == 0) {
 		event_base_loopexit(a->base, NULL); /* never registered */
@@ -419,8 +431,11 @@ on_wake(evutil_socket_t fd, short what, void *arg)
 	c = a->next;
 	a->next = NULL;
 	pthread_mutex_unlock(&a->lock);
-	if (c != NULL && !a->stopping)
+	if (c != NULL && !a->stopping) {
 		podprobe_update(a->probes, c);
+		if (a->lb != NULL)
+			lbelect_update(a->lb, c);
+	}
 	cluster_unref(c);
 }
 
@@ -439,6 +454,25 @@ on_stats(evutil_socket_t fd, short what, void *arg)
 	atomic_store(&a->status->probe_attempts, st.attempts);
 	atomic_store(&a->status->status_writes, st.writes);
 	atomic_store(&a->status->status_failures, st.failures);
+	if (a->lb != NULL) {
+		char text[sizeof(a->lb_text)];
+
+		lbelect_metrics(a->lb, text, sizeof(text));
+		pthread_mutex_lock(&a->lock);
+		memcpy(a->lb_text, text, sizeof(text));
+		pthread_mutex_unlock(&a->lock);
+	}
+}
+
+void
+nodeagent_lb_metrics(struct nodeagent *a, char *buf, size_t size)
+{
+	buf[0] = '\0';
+	if (a == NULL)
+		return;
+	pthread_mutex_lock(&a->lock);
+	snprintf(buf, size, "%s", a->lb_text);
+	pthread_mutex_unlock(&a->lock);
 }
 
 void
@@ -490,6 +524,7 @@ static void
 agent_free(struct nodeagent *a)
 {
 	podprobe_destroy(a->probes);
+	lbelect_destroy(a->lb); /* before the client: it cancels its watch */
 	etcdc_destroy(a->c);
 	if (a->wake_ev != NULL)
 		event_free(a->wake_ev);
@@ -575,6 +610,24 @@ nodeagent_start(const struct nodeagent_opts *o, struct nodeagent_status *status,
 		                           .status_file = a->status_file};
 
 		if (podprobe_create(&po, &a->probes) != SVC_OK)
+			goto fail;
+	}
+	if (a->c != NULL) {
+		unsigned ifindex =
+		        o->lb_interface ? if_nametoindex(o->lb_interface) : vip_default_ifindex();
+		struct lbelect_opts lo = {.base = a->base,
+		                          .c = a->c,
+		                          .prefix = prefix,
+		                          .node = o->node,
+		                          .ifindex = ifindex,
+		                          .lease_s = a->o.lease_s};
+
+		if (ifindex == 0)
+			log_msg(LL_WARN,
+			        "node %s: %s: no interface for LoadBalancer addresses; this node "
+			        "holds none",
+			        o->node, o->lb_interface ? o->lb_interface : "no default route");
+		else if (lbelect_create(&lo, &a->lb) != SVC_OK)
 			goto fail;
 	}
 	if (pthread_create(&a->th, NULL, run, a) != 0) {

@@ -21,6 +21,7 @@
 struct nodeagent_opts {
 	const struct daemon_etcd *etcd;
 	const char *status_dir;
+	const char *lb_interface; /* NULL: the default route's */
 	const char *node;
 	unsigned lease_s; /* 0: NODEAGENT_LEASE_DEFAULT_S */
 	const char *version;
@@ -44,6 +45,9 @@ enum svc_status nodeagent_start(const struct nodeagent_opts *o, struct nodeagent
 /* The cluster now, for the probes: from any thread (the builder's). The agent takes a
  * reference and reads it on its own loop; only the newest one given is read. */
 void nodeagent_cluster(struct nodeagent *a, struct cluster *c);
+/* Prometheus lines of the LoadBalancer addresses (lbelect_metrics), as of the last second; from
+ * any thread. */
+void nodeagent_lb_metrics(struct nodeagent *a, char *buf, size_t size);
 /* Mark the node NotReady and revoke its lease (waiting at most NODEAGENT_STOP_MS), then stop. */
 void nodeagent_stop(struct nodeagent *a);
 

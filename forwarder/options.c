@@ -24,6 +24,9 @@ static const struct opt options[] = {
          .metavar = "SECONDS",
          .help = "with --etcd: this node's lease, renewed at a third of it; when it\nlapses the "
                  "node's pods leave every answer (default 10)"},
+        {"lb-interface", 0, OPT_STR, F(lb_interface), .min = 1, .metavar = "NAME",
+         .help = "with --etcd: the interface a LoadBalancer address this node is\nelected to "
+                 "hold goes on, and is announced from (default: the\ndefault route's)"},
         {"udp-timeout", 0, OPT_UINT, F(udp_timeout_ms), .min = 1, .max = 86400, .scale = 1000,
          .metavar = "SECONDS", .help = "idle UDP flows expire (default 30)"},
         {"tcp-idle-timeout", 0, OPT_UINT, F(tcp_idle_ms), .min = 1, .max = 7 * 86400, .scale = 1000,

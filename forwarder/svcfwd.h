@@ -26,7 +26,8 @@ struct fwd_opts {
 	struct daemon_etcd etcd;
 	const char *node;
 	const char *http;
-	unsigned node_lease_s; /* with --etcd: the node's lease */
+	unsigned node_lease_s;    /* with --etcd: the node's lease */
+	const char *lb_interface; /* with --etcd: where held LoadBalancer addresses go */
 	struct cluster_config ccfg;
 	uint64_t udp_timeout_ms;
 	uint64_t tcp_idle_ms;

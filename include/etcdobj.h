@@ -34,6 +34,7 @@ enum etcdobj_key_type {
 	ETCDOBJ_OBJECT,  /* an object's key: *KIND, NS and NAME are filled */
 	ETCDOBJ_CONFIG,  /* <prefix>/config */
 	ETCDOBJ_CLAIM,   /* <prefix>/claims/... */
+	ETCDOBJ_HOLDER,  /* <prefix>/lbholders/<ip>: the node holding a LoadBalancer address */
 	ETCDOBJ_UNKNOWN, /* under the prefix, but none of ours (reported by the caller) */
 	ETCDOBJ_OUTSIDE, /* not under the prefix */
 };
