@@ -1055,6 +1055,8 @@ gather_scoped(struct cluster_unit *const *units, size_t n_units,
 			size_t m;
 			void *const *items = objects_of(&units[i]->objs, ks[k], &m);
 
+			if (m == 0)
+				continue; /* (ITEMS may be NULL then) */
 			memcpy(lists[k] + n[k], items, m * sizeof(void *));
 			n[k] += m;
 		}
