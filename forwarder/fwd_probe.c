@@ -715,6 +715,7 @@ fwd_probe_add(struct fwd_prober *p, uint64_t id, const struct fwd_probe_spec *sp
 	struct fwd_probe *pr = NULL;
 	uint64_t period_ms, delay_ms;
 	struct timeval first;
+	const struct timeval *common;
 	enum svc_status st;
 
 	if (probe_find(p, id) != NULL)
@@ -740,6 +741,12 @@ fwd_probe_add(struct fwd_prober *p, uint64_t id, const struct fwd_probe_spec *sp
 	delay_ms = span_ms(spec->initial_delay_s, spec->initial_delay_ms, 0);
 	pr->period = us_tv(period_ms * 1000);
 	pr->timeout = us_tv(span_ms(spec->timeout_s, spec->timeout_ms, FWD_PROBE_TIMEOUT_S) * 1000);
+	/* Probes of one period (one timeout) share a queue of libevent's: adding and removing
+	 * their timers costs a constant, not a walk of a heap of thousands. */
+	if ((common = event_base_init_common_timeout(p->base, &pr->period)) != NULL)
+		pr->period = *common;
+	if ((common = event_base_init_common_timeout(p->base, &pr->timeout)) != NULL)
+		pr->timeout = *common;
 	pr->success_threshold =
 	        spec->success_threshold ? spec->success_threshold : FWD_PROBE_SUCCESS_THRESHOLD;
 	pr->failure_threshold =
