@@ -716,6 +716,7 @@ fwd_probe_add(struct fwd_prober *p, uint64_t id, const struct fwd_probe_spec *sp
 	uint64_t period_ms, delay_ms;
 	struct timeval first;
 	const struct timeval *common;
+	uint64_t slot;
 	enum svc_status st;
 
 	if (probe_find(p, id) != NULL)
@@ -754,12 +755,19 @@ fwd_probe_add(struct fwd_prober *p, uint64_t id, const struct fwd_probe_spec *sp
 	evtimer_assign(&pr->tick, p->base, on_tick, pr);
 	evtimer_assign(&pr->deadline, p->base, on_deadline, pr);
 	event_assign(&pr->io, p->base, -1, 0, on_io, pr);
-	/* The first run somewhere in the first period after the delay. */
-	first = us_tv(delay_ms * 1000 + rng_next(p) % (period_ms * 1000));
+	/* The first run somewhere in the first period after the delay, at the end of a slot of
+	 * FWD_PROBE_SLOT_MS: probes of one slot (and one period) then tick together, many
+	 * attempts to a wake-up of the loop rather than one each. (The slot's end, not its
+	 * start: libevent's coarse clock may fire a timer a tick early, never before the delay.) */
+	slot = (rng_next(p) % (period_ms * 1000) / (FWD_PROBE_SLOT_MS * 1000) + 1) *
+	       (FWD_PROBE_SLOT_MS * 1000);
+	first = us_tv(delay_ms * 1000 + (slot < period_ms * 1000 ? slot : period_ms * 1000));
 	if (htab_insert(&p->probes, &pr->node, htab_hash_u64(id)) != SVC_OK) {
 		st = SVC_ENOMEM;
 		goto done;
 	}
+	/* From now, not from the loop's cached time (its last wake-up): never before the delay. */
+	event_base_update_cache_time(p->base);
 	if (evtimer_add(&pr->tick, &first) != 0) {
 		htab_remove(&p->probes, &pr->node);
 		st = SVC_EIO;

@@ -34,6 +34,9 @@ struct event_base;
  * 20,000 descriptors svcfwd may hold. */
 #define FWD_PROBE_MAX_IN_FLIGHT       256
 #define FWD_PROBE_MAX_IN_FLIGHT_LIMIT 4096
+/* First attempts start on slots of this many milliseconds: probes that share one share the
+ * loop's wake-ups. */
+#define FWD_PROBE_SLOT_MS 50
 /* Bytes read of an HTTP answer at most: its status line, line end included, must fit. */
 #define FWD_PROBE_STATUS_MAX 1024
 /* Bytes of an HTTP request at most (request line and headers). */
