@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "rtnl.h"
 #include "svcfwd.h"
 
 struct fwd_route {
@@ -24,70 +25,31 @@ struct nl_req {
 	uint8_t attrs[64];
 };
 
-static void
-add_attr(struct nl_req *r, unsigned short type, const void *data, size_t len)
-{
-	struct rtattr *a = (struct rtattr *)((uint8_t *)r + NLMSG_ALIGN(r->nh.nlmsg_len));
-
-	a->rta_type = type;
-	a->rta_len = (unsigned short)RTA_LENGTH(len);
-	memcpy(RTA_DATA(a), data, len);
-	r->nh.nlmsg_len = NLMSG_ALIGN(r->nh.nlmsg_len) + RTA_ALIGN(a->rta_len);
-}
-
 /* Send one route request and read its acknowledgement: 0, or the kernel's errno. */
 static int
 route_request(int type, int flags, const struct netaddr_prefix *p)
 {
 	struct nl_req req;
-	struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
-	uint8_t buf[4096];
 	uint32_t ifindex = if_nametoindex("lo");
 	uint32_t table = RT_TABLE_LOCAL;
-	int fd, err = EIO;
-	ssize_t n;
 
 	if (ifindex == 0)
 		return ENODEV;
-	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
-	if (fd < 0)
-		return errno;
 	memset(&req, 0, sizeof(req));
 	req.nh.nlmsg_len = NLMSG_LENGTH(sizeof(struct rtmsg));
 	req.nh.nlmsg_type = (unsigned short)type;
-	req.nh.nlmsg_flags = (unsigned short)(NLM_F_REQUEST | NLM_F_ACK | flags);
-	req.nh.nlmsg_seq = 1;
+	req.nh.nlmsg_flags = (unsigned short)flags;
 	req.rt.rtm_family = p->addr.family == NETADDR_V6 ? AF_INET6 : AF_INET;
 	req.rt.rtm_dst_len = p->len;
 	req.rt.rtm_table = RT_TABLE_LOCAL;
 	req.rt.rtm_protocol = RTPROT_STATIC;
 	req.rt.rtm_scope = RT_SCOPE_HOST;
 	req.rt.rtm_type = RTN_LOCAL;
-	add_attr(&req, RTA_DST, p->addr.bytes, p->addr.family == NETADDR_V6 ? 16 : 4);
-	add_attr(&req, RTA_OIF, &ifindex, sizeof(ifindex));
-	add_attr(&req, RTA_TABLE, &table, sizeof(table));
-	if (sendto(fd, &req, req.nh.nlmsg_len, 0, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		err = errno;
-		goto done;
-	}
-	n = recv(fd, buf, sizeof(buf), 0);
-	if (n < 0) {
-		err = errno;
-		goto done;
-	}
-	for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)n);
-	     h = NLMSG_NEXT(h, n)) {
-		if (h->nlmsg_type == NLMSG_ERROR &&
-		    h->nlmsg_len >= NLMSG_LENGTH(sizeof(struct nlmsgerr))) {
-			const struct nlmsgerr *e = NLMSG_DATA(h);
-
-			err = -e->error;
-			goto done;
-		}
-	}
-done:
-	close(fd);
-	return err;
+	rtnl_attr(&req.nh, sizeof(req), RTA_DST, p->addr.bytes,
+	          p->addr.family == NETADDR_V6 ? 16 : 4);
+	rtnl_attr(&req.nh, sizeof(req), RTA_OIF, &ifindex, sizeof(ifindex));
+	rtnl_attr(&req.nh, sizeof(req), RTA_TABLE, &table, sizeof(table));
+	return rtnl_request(&req.nh);
 }
 
 enum svc_status

@@ -18,76 +18,40 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "rtnl.h"
+
 struct nl_addr_req {
 	struct nlmsghdr nh;
 	struct ifaddrmsg ifa;
 	uint8_t attrs[128];
 };
 
-static void
-add_attr(struct nl_addr_req *r, unsigned short type, const void *data, size_t len)
-{
-	struct rtattr *a = (struct rtattr *)((uint8_t *)r + NLMSG_ALIGN(r->nh.nlmsg_len));
-
-	a->rta_type = type;
-	a->rta_len = (unsigned short)RTA_LENGTH(len);
-	memcpy(RTA_DATA(a), data, len);
-	r->nh.nlmsg_len = NLMSG_ALIGN(r->nh.nlmsg_len) + RTA_ALIGN(a->rta_len);
-}
-
 /* One address request and its acknowledgement: 0, or the kernel's errno. */
 static int
 addr_request(int type, int flags, unsigned ifindex, const struct netaddr *a, unsigned lifetime_s)
 {
 	struct nl_addr_req req;
-	struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
 	size_t alen = a->family == NETADDR_V6 ? 16 : 4;
-	uint8_t buf[4096];
-	int fd, err = EIO;
-	ssize_t n;
 
-	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
-	if (fd < 0)
-		return errno;
 	memset(&req, 0, sizeof(req));
 	req.nh.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifaddrmsg));
 	req.nh.nlmsg_type = (unsigned short)type;
-	req.nh.nlmsg_flags = (unsigned short)(NLM_F_REQUEST | NLM_F_ACK | flags);
-	req.nh.nlmsg_seq = 1;
+	req.nh.nlmsg_flags = (unsigned short)flags;
 	req.ifa.ifa_family = a->family == NETADDR_V6 ? AF_INET6 : AF_INET;
 	req.ifa.ifa_prefixlen = (unsigned char)(alen * 8);
 	req.ifa.ifa_scope = RT_SCOPE_UNIVERSE;
 	req.ifa.ifa_index = ifindex;
-	add_attr(&req, IFA_LOCAL, a->bytes, alen);
-	add_attr(&req, IFA_ADDRESS, a->bytes, alen);
+	rtnl_attr(&req.nh, sizeof(req), IFA_LOCAL, a->bytes, alen);
+	rtnl_attr(&req.nh, sizeof(req), IFA_ADDRESS, a->bytes, alen);
 	if (type == RTM_NEWADDR) {
 		/* A lifetime: should svcfwd die, the kernel takes the address back by itself. */
 		struct ifa_cacheinfo ci = {.ifa_prefered = lifetime_s, .ifa_valid = lifetime_s};
 		uint32_t f = IFA_F_NODAD; /* IPv6: usable at once, no duplicate detection delay */
 
-		add_attr(&req, IFA_CACHEINFO, &ci, sizeof(ci));
-		add_attr(&req, IFA_FLAGS, &f, sizeof(f));
+		rtnl_attr(&req.nh, sizeof(req), IFA_CACHEINFO, &ci, sizeof(ci));
+		rtnl_attr(&req.nh, sizeof(req), IFA_FLAGS, &f, sizeof(f));
 	}
-	if (sendto(fd, &req, req.nh.nlmsg_len, 0, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		err = errno;
-		goto done;
-	}
-	n = recv(fd, buf, sizeof(buf), 0);
-	if (n < 0) {
-		err = errno;
-		goto done;
-	}
-	for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)n);
-	     h = NLMSG_NEXT(h, n)) {
-		if (h->nlmsg_type == NLMSG_ERROR &&
-		    h->nlmsg_len >= NLMSG_LENGTH(sizeof(struct nlmsgerr))) {
-			err = -((const struct nlmsgerr *)NLMSG_DATA(h))->error;
-			goto done;
-		}
-	}
-done:
-	close(fd);
-	return err;
+	return rtnl_request(&req.nh);
 }
 
 int
