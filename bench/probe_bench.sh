@@ -23,7 +23,9 @@
 # svcfwd_probed_pods_ready = PODS; haproxy: every server's last check L7OK, from its stats socket;
 # baseline: /ready), let it settle SETTLE s, then measure over MEASURE s (the script sleeps):
 #   - CPU: utime+stime of the process, all threads (/proc/PID/stat), as % of one core; the kernel
-#     share is stime's. Over loopback the TCP handshake, the request's delivery and the reset run
+#     share is stime's. Both are sampled at the tick (a kernel without IRQ time accounting, as
+#     here, charges the softirq work done in the process's context to it): at 250 Hz over 60 s,
+#     about +-0.2% of a core at 5%, hence the rounds. Over loopback the TCP handshake, the request's delivery and the reset run
 #     in the prober's context (softirq), the pod server's side included: charged to the prober,
 #     as they would be over a pod's veth
 #   - attempts/s: svcfwd_probe_attempts_total (svcfwd), and the requests nginx served (all three)
@@ -41,6 +43,9 @@
 #   PROFILE=1 (in the last round, after the window of svcfwd (probing) and of haproxy: perf record -g
 #   on it for PROFILE_TIME=15 s, then perf stat of its system calls for as long; prints the top
 #   functions and the system calls and context switches per check) KEEP=1 (keep the work dir)
+#   TARGETS="svcfwd-probe svcfwd-noprobe haproxy" (which to run, in this order each round: a
+#   subset for a quick comparison of two builds) SVCFWD_B=path (a second build, probing, as the
+#   target svcfwd-probe-b, added to TARGETS after svcfwd-probe: the two interleaved in each round)
 # Needs root (netns), haproxy, nginx, curl, python3, taskset; perf for PROFILE=1.
 set -euo pipefail
 
@@ -61,6 +66,9 @@ NICE=${NICE:--10}
 PROFILE=${PROFILE:-0}
 PROFILE_TIME=${PROFILE_TIME:-15}
 KEEP=${KEEP:-0}
+TARGETS=${TARGETS:-svcfwd-probe svcfwd-noprobe haproxy}
+SVCFWD_B=${SVCFWD_B:-}
+[ -z "$SVCFWD_B" ] || TARGETS=$(sed 's/svcfwd-probe\b/svcfwd-probe svcfwd-probe-b/' <<<"$TARGETS")
 NICE_CMD=
 [ "$NICE" != 0 ] && NICE_CMD="nice -n $NICE"
 
@@ -263,6 +271,7 @@ sys_ticks() { awk '{sub(/^.*\) /, ""); print $13}' "/proc/$1/stat"; }
 core_busy() { awk -v c="cpu$1" '$1 == c {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
 status_kb() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
 now() { date +%s.%N; }
+tcp_segs() { nsx awk '$1 == "Tcp:" && n++ {print $12}' /proc/net/snmp; } # OutSegs, both ends
 metric() { # NAME: from svcfwd's /metrics (0 when absent, -1 when it does not answer)
 	local out
 	out=$(nsx $SAMPLE_PIN curl -sf --max-time 5 "http://$METRICS/metrics") || { echo -1; return; }
@@ -297,16 +306,17 @@ haproxy_up() { # servers whose last check passed (L7OK) and that are UP, and all
 }
 
 RUNS=$WORK/runs.tsv
-printf 'round\ttarget\tsecs\tcpu_s\tattempts\tserved\tnginx_cpu_s\tcore_busy_s\tsys_s\trss_kb\thwm_kb\tup_s\tprobed\tready\n' >"$RUNS"
+printf 'round\ttarget\tsecs\tcpu_s\tattempts\tserved\tnginx_cpu_s\tcore_busy_s\tsys_s\trss_kb\thwm_kb\tup_s\tprobed\tready\tsegs\n' >"$RUNS"
 SVCFWD_CMD_probe="$SVCFWD --zones $WORK/zones-probe --status-dir $WORK/status-probe --node node-a --no-route --http $METRICS --log-level warning"
 SVCFWD_CMD_noprobe="$SVCFWD --zones $WORK/zones-noprobe --status-dir $WORK/status-noprobe --node node-a --no-route --http $METRICS --log-level warning"
 HAPROXY_CMD="$HAPROXY -db -f $WORK/haproxy.cfg"
 PIN="taskset -c $FWD_CPU"
 
 run_target() { # TARGET ROUND: start it, wait until up, settle, measure, stop
-	local t=$1 r=$2 cmd pid t0 t1 up=0 c0 c1 s0 s1 a0 a1 n0 n1 g0 g1 b0 b1 w0 w1 rss hwm probed=- ready=- x y
+	local t=$1 r=$2 cmd pid t0 t1 up=0 c0 c1 s0 s1 a0 a1 n0 n1 g0 g1 b0 b1 w0 w1 q0 q1 rss hwm probed=- ready=- x y
 	case $t in
 	svcfwd-probe) cmd=$SVCFWD_CMD_probe ;;
+	svcfwd-probe-b) cmd="$SVCFWD_B ${SVCFWD_CMD_probe#* }" ;;
 	svcfwd-noprobe) cmd=$SVCFWD_CMD_noprobe ;;
 	haproxy) cmd=$HAPROXY_CMD ;;
 	esac
@@ -318,7 +328,7 @@ run_target() { # TARGET ROUND: start it, wait until up, settle, measure, stop
 		sleep 0.5
 		kill -0 "$pid" 2>/dev/null || { tail -20 "$WORK/$t.log" >&2; die "$t exited"; }
 		case $t in
-		svcfwd-probe)
+		svcfwd-probe | svcfwd-probe-b)
 			x=$(metric svcfwd_probed_pods); y=$(metric svcfwd_probed_pods_ready)
 			[ "$x" = "$PODS" ] && [ "$y" = "$PODS" ] && { up=1; break; } ;;
 		svcfwd-noprobe)
@@ -330,7 +340,7 @@ run_target() { # TARGET ROUND: start it, wait until up, settle, measure, stop
 	done
 	[ "$up" = 1 ] || { tail -20 "$WORK/$t.log" >&2
 		case $t in
-		svcfwd-probe) x="svcfwd_probed_pods ${x:-?}, svcfwd_probed_pods_ready ${y:-?}, of $PODS" ;;
+		svcfwd-probe | svcfwd-probe-b) x="svcfwd_probed_pods ${x:-?}, svcfwd_probed_pods_ready ${y:-?}, of $PODS" ;;
 		svcfwd-noprobe) x="/ready not 200" ;;
 		haproxy) x="${x:-?} of ${y:-?} servers UP with L7OK: $(cat "$WORK/haproxy-states.txt" 2>/dev/null)" ;;
 		esac
@@ -340,11 +350,11 @@ run_target() { # TARGET ROUND: start it, wait until up, settle, measure, stop
 	log "$t: up after ${up}s; settling ${SETTLE}s, then measuring ${MEASURE}s"
 	nap "$SETTLE"
 	a0=0; [ "$t" = haproxy ] || a0=$(metric svcfwd_probe_attempts_total)
-	n0=$(nginx_requests)
+	n0=$(nginx_requests) q0=$(tcp_segs)
 	c0=$(cpu_ticks "$pid") s0=$(sys_ticks "$pid") g0=$(cpu_ticks "$NGINX_PID") b0=$(core_busy "$FWD_CPU") w0=$(now)
 	nap "$MEASURE"
 	c1=$(cpu_ticks "$pid") s1=$(sys_ticks "$pid") g1=$(cpu_ticks "$NGINX_PID") b1=$(core_busy "$FWD_CPU") w1=$(now)
-	n1=$(nginx_requests)
+	n1=$(nginx_requests) q1=$(tcp_segs)
 	a1=0; [ "$t" = haproxy ] || a1=$(metric svcfwd_probe_attempts_total)
 	rss=$(status_kb "$pid" VmRSS) hwm=$(status_kb "$pid" VmHWM)
 	case $t in
@@ -352,7 +362,7 @@ run_target() { # TARGET ROUND: start it, wait until up, settle, measure, stop
 	haproxy) read -r ready probed < <(haproxy_up 2>/dev/null || echo "- -") ;;
 	esac
 	kill -0 "$pid" 2>/dev/null || { tail -20 "$WORK/$t.log" >&2; die "$t exited while measured"; }
-	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$t" \
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$t" \
 		"$(awk -v a="$w0" -v b="$w1" 'BEGIN {printf "%.3f", b - a}')" \
 		"$(awk -v x=$((c1 - c0)) -v h="$HZ" 'BEGIN {printf "%.2f", x / h}')" \
 		"$([ "$t" = haproxy ] && echo - || echo $((a1 - a0)))" \
@@ -360,7 +370,7 @@ run_target() { # TARGET ROUND: start it, wait until up, settle, measure, stop
 		"$(awk -v x=$((g1 - g0)) -v h="$HZ" 'BEGIN {printf "%.2f", x / h}')" \
 		"$(awk -v x=$((b1 - b0)) -v h="$HZ" 'BEGIN {printf "%.2f", x / h}')" \
 		"$(awk -v x=$((s1 - s0)) -v h="$HZ" 'BEGIN {printf "%.2f", x / h}')" \
-		"$rss" "$hwm" "$up" "$probed" "$ready" >>"$RUNS"
+		"$rss" "$hwm" "$up" "$probed" "$ready" "$((q1 - q0))" >>"$RUNS"
 	tail -1 "$RUNS" | awk -F'\t' '{printf "  %-15s cpu %.2fs in %.1fs (%.2f%% of a core)  nginx served %d  rss %d KiB\n",
 		$2, $4, $3, 100 * $4 / $3, $6, $10}' >&2
 	[ "$t" = svcfwd-probe ] &&
@@ -394,7 +404,7 @@ profile() { # TARGET PID: perf record -g, then perf stat of its system calls, PR
 t_start=$(date +%s)
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 for r in $(seq 1 "$ROUNDS"); do
-	for t in svcfwd-probe svcfwd-noprobe haproxy; do run_target "$t" "$r"; done
+	for t in $TARGETS; do run_target "$t" "$r"; done
 done
 LOAD1=$(cut -d' ' -f1-3 /proc/loadavg)
 STATUS_PODS=$(grep -c '^kind: PodStatus' "$WORK/status-probe.snapshot.yaml" 2>/dev/null || echo 0)
@@ -419,7 +429,8 @@ python3 - "$RUNS" "$PODS" <<'PYEOF'
 import csv, statistics, sys
 rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
 pods = int(sys.argv[2])
-names = [("svcfwd-probe", "svcfwd (probing)"), ("svcfwd-noprobe", "svcfwd (no probes)"),
+names = [("svcfwd-probe", "svcfwd (probing)"), ("svcfwd-probe-b", "svcfwd B (probing)"),
+         ("svcfwd-noprobe", "svcfwd (no probes)"),
          ("haproxy", f"haproxy ({pods} checks)")]
 by = {k: [r for r in rows if r["target"] == k] for k, _ in names}
 
@@ -434,6 +445,7 @@ def ker(r): return 100 * float(r["sys_s"]) / float(r["cpu_s"]) if float(r["cpu_s
 def us_per_req(r): return float(r["cpu_s"]) / int(r["served"]) * 1e6 if int(r["served"]) > 0 else float("nan")
 def mib(key): return lambda r: int(r[key]) / 1024
 def nginx_pct(r): return 100 * float(r["nginx_cpu_s"]) / float(r["secs"])
+def segs(r): return int(r["segs"]) / int(r["served"]) if int(r["served"]) > 0 else float("nan")
 def busy(r): return 100 * float(r["core_busy_s"]) / float(r["secs"])
 def show(v, f): return "-" if v != v else f.format(v)
 
@@ -444,6 +456,8 @@ print(fmt.format("", "CPU % of", "of which", "attempts/s", "nginx", "CPU us /", 
 print(fmt.format("", "one core", "kernel", "(own count)", "served/s", "request", "MiB", "MiB", "s",
                  "(ready/n)", "CPU %"))
 for k, label in names:
+    if not by[k] and k == "svcfwd-probe-b":
+        continue
     if not by[k]:
         print(fmt.format(label, *["n/a"] * 10)); continue
     last = by[k][-1]
@@ -452,6 +466,8 @@ for k, label in names:
                      show(med(k, us_per_req), "{:.1f}"), show(med(k, mib("rss_kb")), "{:.1f}"),
                      show(med(k, mib("hwm_kb")), "{:.1f}"), show(med(k, num("up_s")), "{:.1f}"),
                      f"{last['ready']}/{last['probed']}", show(med(k, nginx_pct), "{:.2f}")))
+print("TCP segments per check (sent by both ends, the netns's OutSegs over nginx's requests): " + ", ".join(
+    f"{label} {med(k, segs):.2f}" for k, label in names if by[k]))
 print("CPU busy (every non-idle tick of the prober's core, whatever ran there): " + ", ".join(
     f"{label} {med(k, busy):.2f}%" for k, label in names if by[k]))
 if len(rows) > len(names):
@@ -473,6 +489,10 @@ if by["svcfwd-probe"] and by["svcfwd-noprobe"]:
     if att > 0:
         print(f"  per attempt: {cost / 100 / att * 1e6:.1f} us of svcfwd CPU ({att:.0f} attempts/s;"
               f" expected {pods / 10:.0f}/s)")
+    if by["svcfwd-probe-b"]:
+        cb = med("svcfwd-probe-b", pct) - med("svcfwd-noprobe", pct)
+        print(f"svcfwd B (SVCFWD_B) probing cost: {cb:.2f}% of a core; B / A: {cb / cost:.2f}"
+              " (the rounds interleaved: every round's figures above)")
     drss = med("svcfwd-probe", mib("rss_kb")) - med("svcfwd-noprobe", mib("rss_kb"))
     print(f"  memory: +{drss:.1f} MiB RSS ({drss * 1048576 / pods:.0f} bytes per probed pod)")
     if by["haproxy"]:

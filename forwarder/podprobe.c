@@ -58,6 +58,9 @@ struct podprobe {
 	struct change *sent; /* the transaction in flight */
 	size_t n_sent, cap_sent;
 	uint64_t writes, failures;
+	/* Pods whose probes all pass, and pods in a restart's grace: kept as they change, so
+	 * neither /metrics nor the sweep walks 10,000 entries a second. */
+	size_t n_ready, n_held;
 };
 
 static uint64_t
@@ -131,6 +134,7 @@ recompute(struct podprobe *pp, struct pentry *e)
 	for (size_t k = 0; k < e->n && ready; k++)
 		ready = e->ids[k] != 0 && fwd_probe_state(pp->prober, e->ids[k]) == 1;
 	if (ready != e->ready) {
+		pp->n_ready = pp->n_ready - (e->ready == 1) + (ready == 1);
 		e->ready = ready;
 		now_rfc3339(e->since, sizeof(e->since));
 	}
@@ -176,6 +180,8 @@ static void
 entry_free(struct podprobe *pp, struct pentry *e)
 {
 	probes_stop(pp, e);
+	pp->n_ready -= e->ready == 1;
+	pp->n_held -= e->hold_until != 0;
 	htab_remove(&pp->pods, &e->hn);
 	free(e->ns);
 	free(e->name);
@@ -610,11 +616,14 @@ on_sweep(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	if (pp->n_held == 0)
+		return;
 	for (struct htab_node *n = htab_first(&it, &pp->pods); n != NULL; n = htab_iter_next(&it)) {
 		struct pentry *e = htab_item(n, struct pentry, hn);
 
 		if (e->hold_until != 0 && now >= e->hold_until) {
 			e->hold_until = 0;
+			pp->n_held--;
 			due = due || e->dirty;
 		}
 	}
@@ -672,8 +681,10 @@ update_pod(struct podprobe *pp, const struct cluster *c, const struct cluster_po
 		entry_free(pp, e);
 		return;
 	}
-	if (e->published >= 0 && e->ready == -1)
+	if (e->published >= 0 && e->ready == -1) {
+		pp->n_held += e->hold_until == 0;
 		e->hold_until = now_ms() + grace;
+	}
 	recompute(pp, e);
 }
 
@@ -763,7 +774,6 @@ void
 podprobe_stats(const struct podprobe *pp, struct podprobe_stats *out)
 {
 	struct fwd_probe_stats ps;
-	struct htab_iter it;
 
 	memset(out, 0, sizeof(*out));
 	fwd_probe_stats(pp->prober, &ps);
@@ -773,6 +783,5 @@ podprobe_stats(const struct podprobe *pp, struct podprobe_stats *out)
 	out->in_flight = ps.in_flight;
 	out->writes = pp->writes;
 	out->failures = pp->failures;
-	for (struct htab_node *n = htab_first(&it, &pp->pods); n != NULL; n = htab_iter_next(&it))
-		out->ready += htab_item(n, struct pentry, hn)->ready == 1;
+	out->ready = pp->n_ready;
 }

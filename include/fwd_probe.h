@@ -115,6 +115,8 @@ struct fwd_probe_stats {
 	size_t probes;      /* probes now */
 	size_t ready;       /* of which ready */
 	size_t in_flight;   /* attempts running now (each holds at most one socket) */
+	size_t sockets;     /* sockets open now: in flight, or idle and kept for the next attempts
+	                     * (never more than max_in_flight; none once nothing is probed) */
 	size_t queued;      /* attempts due, waiting for a slot */
 };
 void fwd_probe_stats(const struct fwd_prober *p, struct fwd_probe_stats *out);

@@ -606,6 +606,46 @@ test_http_timeout(void **state)
 	assert_int_equal(fwd_probe_state(f->p, 1), 0);
 }
 
+/* A connection that is not made when connect returns (the listener's queue is full, so the SYN
+ * is dropped and sent again a second later): the request goes when it is made, and the probe
+ * passes within its timeout. */
+static void
+test_http_late_connect(void **state)
+{
+	struct fx *f = *state;
+	struct fwd_probe_spec sp;
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	int filler = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	uint64_t t0;
+
+	f->srv[0] = srv_start(f->base, AF_INET, SRV_CODE, false);
+	f->srv[0]->code = 200;
+	assert_int_equal(listen(f->srv[0]->lfd, 0), 0); /* a queue of one */
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	a.sin_port = htons(f->srv[0]->port);
+	assert_true(filler >= 0);
+	assert_int_equal(connect(filler, (struct sockaddr *)&a, sizeof(a)), 0); /* fills it */
+	prober(f, 0);
+	sp = spec_for(f->srv[0], FWD_PROBE_HTTP);
+	sp.timeout_ms = 4000;
+	sp.period_ms = 50; /* the first run within 50 ms; later ones skip while it runs */
+	t0 = mono_ms();
+	add_ok(f, 1, &sp);
+	WAIT(f, stats(f).in_flight == 1, 1000);
+	spin(f->base, 200);
+	assert_int_equal(stats(f).in_flight, 1); /* still connecting */
+	assert_int_equal(f->srv[0]->requests, 0);
+	event_add(&f->srv[0]->acc, NULL); /* the queue drains; the next SYN gets in */
+	WAIT(f, f->n_calls == 1, 3500);
+	assert_int_equal(f->n_calls, 1);
+	assert_true(f->calls[0].ready);
+	assert_true(mono_ms() - t0 >= 500);
+	assert_int_equal(stats(f).timeouts, 0);
+	assert_int_equal(stats(f).failures, 0);
+	assert_true(stats(f).skipped > 0);
+	close(filler);
+}
+
 /* A status line that never ends fails at FWD_PROBE_STATUS_MAX bytes, long before the timeout. */
 static void
 test_http_endless(void **state)
@@ -1004,13 +1044,69 @@ test_remove_queued(void **state)
 	assert_int_equal(stats(f).queued, 1);
 	assert_true(stats(f).skipped >= 2);
 	assert_int_equal(f->srv[0]->requests, 1);
-	rm(f, 1);
-	rm(f, 2);
+	rm(f, 2); /* the queued one first: it leaves the queue and never runs */
 	assert_int_equal(stats(f).queued, 0);
+	assert_int_equal(stats(f).in_flight, 1);
+	rm(f, 1);
 	assert_int_equal(stats(f).in_flight, 0);
 	spin(f->base, 100);
 	assert_int_equal(f->srv[0]->requests, 1);
 	assert_int_equal(f->srv[0]->open, 0);
+}
+
+/* Sockets outlive attempts: one slot, an HTTP probe on IPv4, a TCP probe on IPv4 and one on
+ * IPv6 (when ::1 is here), every 20 ms. Each attempt is a connection of its own (the servers
+ * accept one per attempt), never more sockets than slots, and none left once nothing is
+ * probed. */
+static void
+test_socket_reuse(void **state)
+{
+	struct fx *f = *state;
+	struct fwd_probe_spec sp;
+	struct fwd_probe_stats st;
+	int base_fds;
+	bool kept = false; /* seen: no attempt in flight, its socket still open */
+	uint64_t t0;
+
+	f->srv[0] = srv_start(f->base, AF_INET, SRV_CODE, true);
+	f->srv[0]->code = 200;
+	f->srv[1] = srv_start(f->base, AF_INET, SRV_TCP, true);
+	f->srv[2] = srv_start(f->base, AF_INET6, SRV_TCP, true);
+	base_fds = fd_count();
+	prober(f, 1);
+	sp = spec_for(f->srv[0], FWD_PROBE_HTTP);
+	sp.period_ms = 20;
+	add_ok(f, 1, &sp);
+	sp = spec_for(f->srv[1], FWD_PROBE_TCP);
+	sp.period_ms = 20;
+	add_ok(f, 2, &sp);
+	if (f->srv[2] != NULL) {
+		sp = spec_for(f->srv[2], FWD_PROBE_TCP);
+		sp.period_ms = 20;
+		add_ok(f, 3, &sp);
+	}
+	t0 = mono_ms();
+	while (mono_ms() - t0 < 400) {
+		spin(f->base, 1);
+		st = stats(f);
+		assert_true(st.sockets <= 1);
+		kept |= st.in_flight == 0 && st.sockets == 1;
+	}
+	assert_true(kept);
+	st = stats(f);
+	assert_int_equal(st.ready, f->srv[2] != NULL ? 3 : 2);
+	assert_int_equal(st.failures, 0);
+	assert_true(f->srv[0]->requests >= 5);
+	assert_true(f->srv[1]->accepted >= 5);
+	assert_true(f->srv[0]->accepted >= f->srv[0]->requests);
+	assert_true(st.successes >= f->srv[0]->requests + f->srv[1]->accepted);
+	rm(f, 1);
+	rm(f, 2);
+	assert_true(stats(f).sockets <= 1);
+	rm(f, 3);
+	assert_int_equal(stats(f).sockets, 0);
+	spin(f->base, 50);
+	assert_int_equal(fd_count(), base_fds); /* the servers saw the resets and closed */
 }
 
 /* ---- bounds -------------------------------------------------------------------------------- */
@@ -1134,6 +1230,7 @@ main(void)
 	        T(test_tcp_v6),
 	        T(test_http_codes),
 	        T(test_http_timeout),
+	        T(test_http_late_connect),
 	        T(test_http_endless),
 	        T(test_http_status_lines),
 	        T(test_http_headers),
@@ -1144,6 +1241,7 @@ main(void)
 	        T(test_remove),
 	        T(test_remove_from_callback),
 	        T(test_remove_queued),
+	        T(test_socket_reuse),
 	        T(test_in_flight_bound),
 	        T(test_emfile),
 	        T(test_destroy_in_flight),
