@@ -14,6 +14,7 @@
 #include "svc_status.h"
 
 struct event_base;
+struct event;
 struct evbuffer;
 
 enum log_level {
@@ -251,5 +252,10 @@ void prom_reloads(struct evbuffer *b, const char *prefix, struct daemon_reload *
 uint64_t now_ns(void);
 uint64_t now_ms(void);
 uint64_t now_s(void);
+/* The wall clock as Kubernetes writes timestamps: "2026-12-01T02:03:04Z" (21 bytes with the
+ * NUL; SIZE less truncates). */
+void wall_rfc3339(char *buf, size_t size);
+/* (Re)arm the timer EV to fire MS milliseconds from now. */
+void timer_arm_ms(struct event *ev, unsigned ms);
 
 #endif

@@ -83,7 +83,8 @@ struct snapshot {
 	        pipes, flows, flows_created, flows_expired, flows_evicted, aside, reload_ms,
 	        generation;
 	uint64_t node_registered, node_registrations, node_renewals, node_failures;
-	uint64_t probed_pods, probes, probed_ready, probe_attempts, status_writes, status_failures;
+	uint64_t probed_pods, probes, probed_ready, probe_attempts, probe_sockets, status_writes,
+	        status_failures;
 };
 
 #define S(field) offsetof(struct snapshot, field)
@@ -152,6 +153,10 @@ static const struct prom_scalar probe_scalars[] = {
          S(probed_ready)},
         {"svcfwd_probes", true, "Readiness probes run.", S(probes)},
         {"svcfwd_probe_attempts_total", false, "Probe attempts started.", S(probe_attempts)},
+        {"svcfwd_probe_sockets", true,
+         "Descriptors the probes hold: attempts in flight, and sockets kept for the next ones "
+         "(at most 256).",
+         S(probe_sockets)},
         {"svcfwd_podstatus_writes_total", false,
          "PodStatus puts and deletes written to etcd (or status files written).", S(status_writes)},
         {"svcfwd_podstatus_write_failures_total", false,
@@ -267,6 +272,7 @@ fwd_metrics_text(void *server, struct evbuffer *b)
 	        .probes = atomic_load(&s->agent_status.probes),
 	        .probed_ready = atomic_load(&s->agent_status.probed_ready),
 	        .probe_attempts = atomic_load(&s->agent_status.probe_attempts),
+	        .probe_sockets = atomic_load(&s->agent_status.probe_sockets),
 	        .status_writes = atomic_load(&s->agent_status.status_writes),
 	        .status_failures = atomic_load(&s->agent_status.status_failures),
 	};

@@ -65,30 +65,12 @@ renew_ms(const struct nodeagent *a)
 }
 
 static void
-arm(struct event *ev, unsigned ms)
-{
-	struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
-
-	evtimer_add(ev, &tv);
-}
-
-static void
 say(struct nodeagent *a, enum log_level l, const char *msg)
 {
 	if (strcmp(a->said, msg) == 0)
 		return;
 	snprintf(a->said, sizeof(a->said), "%s", msg);
 	log_msg(l, "node %s: %s", a->o.node, msg);
-}
-
-static void
-now_rfc3339(char *buf, size_t size)
-{
-	time_t t = time(NULL);
-	struct tm tm;
-
-	gmtime_r(&t, &tm);
-	strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
 /* The node's addresses: every address of an interface that is up, not loopback and not
@@ -140,7 +122,7 @@ node_yaml(const struct nodeagent *a, bool ready)
 
 	if (f == NULL)
 		return NULL;
-	now_rfc3339(now, sizeof(now));
+	wall_rfc3339(now, sizeof(now));
 	fprintf(f,
 	        "apiVersion: v1\nkind: Node\nmetadata:\n  creationTimestamp: \"%s\"\n"
 	        "  labels:\n    kubernetes.io/hostname: %s\n  name: %s\nstatus:\n",
@@ -218,7 +200,7 @@ call(struct nodeagent *a, const char *path, json_t *body, etcdc_cb cb)
 	if (body == NULL || etcdc_call(a->c, path, body, cb, a) != SVC_OK) {
 		atomic_fetch_add(&a->status->failures, 1);
 		say(a, LL_WARN, "out of memory; trying again");
-		arm(a->tick, 1000);
+		timer_arm_ms(a->tick, 1000);
 		return;
 	}
 	a->busy = true;
@@ -234,7 +216,7 @@ failed(struct nodeagent *a, const char *what, const char *why)
 	atomic_fetch_add(&a->status->failures, 1);
 	snprintf(msg, sizeof(msg), "%s: %.180s; trying again", what, why ? why : "failed");
 	say(a, LL_WARN, msg);
-	arm(a->tick, ms);
+	timer_arm_ms(a->tick, ms);
 }
 
 static void
@@ -264,7 +246,7 @@ on_renew(void *arg, enum svc_status st, const json_t *resp, const char *why)
 	atomic_fetch_add(&a->status->renewals, 1);
 	if (a->lb != NULL)
 		lbelect_tick(a->lb);
-	arm(a->tick, renew_ms(a));
+	timer_arm_ms(a->tick, renew_ms(a));
 }
 
 static void
@@ -288,7 +270,7 @@ on_register(void *arg, enum svc_status st, const json_t *resp, const char *why)
 	snprintf(msg, sizeof(msg), "registered, Ready (lease of %u s)", a->o.lease_s);
 	say(a, LL_INFO, msg);
 	a->phase = P_RENEW;
-	arm(a->tick, renew_ms(a));
+	timer_arm_ms(a->tick, renew_ms(a));
 }
 
 static void
@@ -403,7 +385,7 @@ on_stop(evutil_socket_t fd, short what, void *arg)
 	evtimer_del(a->tick);
 	if (a->lb != NULL)
 		lbelect_stop(a->lb); /* the others take the addresses when the lease goes, next */
-	arm(a->deadline, NODEAGENT_STOP_MS);
+	timer_arm_ms(a->deadline, NODEAGENT_STOP_MS);
 	if (a->lease_id == 0) {
 		event_base_loopexit(a->base, NULL); /* never registered */
 		return;
@@ -452,6 +434,7 @@ on_stats(evutil_socket_t fd, short what, void *arg)
 	atomic_store(&a->status->probes, st.probes);
 	atomic_store(&a->status->probed_ready, st.ready);
 	atomic_store(&a->status->probe_attempts, st.attempts);
+	atomic_store(&a->status->probe_sockets, st.sockets);
 	atomic_store(&a->status->status_writes, st.writes);
 	atomic_store(&a->status->status_failures, st.failures);
 	if (a->lb != NULL) {
@@ -567,7 +550,7 @@ nodeagent_start(const struct nodeagent_opts *o, struct nodeagent_status *status,
 	if (a->o.lease_s == 0)
 		a->o.lease_s = NODEAGENT_LEASE_DEFAULT_S;
 	a->status = status != NULL ? status : &a->own;
-	now_rfc3339(a->created, sizeof(a->created));
+	wall_rfc3339(a->created, sizeof(a->created));
 	snprintf(prefix, sizeof(a->prefix), "%s", o->etcd->prefix);
 	while (strlen(prefix) > 1 && prefix[strlen(prefix) - 1] == '/')
 		prefix[strlen(prefix) - 1] = '\0';

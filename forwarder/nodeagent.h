@@ -32,8 +32,8 @@ struct nodeagent_status {
 	_Atomic int registered; /* the lease is alive, as far as the last renewal knows */
 	_Atomic uint64_t registrations, renewals, failures;
 	/* The probes (podprobe_stats), copied every second. */
-	_Atomic uint64_t probed_pods, probes, probed_ready, probe_attempts, status_writes,
-	        status_failures;
+	_Atomic uint64_t probed_pods, probes, probed_ready, probe_attempts, probe_sockets,
+	        status_writes, status_failures;
 };
 
 struct nodeagent;

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "daemon.h"
 #include "etcdobj.h"
 #include "fwd_probe.h"
 #include "htab.h"
@@ -63,25 +64,6 @@ struct podprobe {
 	size_t n_ready, n_held;
 };
 
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static void
-now_rfc3339(char *buf, size_t size)
-{
-	time_t t = time(NULL);
-	struct tm tm;
-
-	gmtime_r(&t, &tm);
-	strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 static uint32_t
 pod_hash(const char *ns, const char *name)
 {
@@ -119,10 +101,8 @@ probe_find(const struct podprobe *pp, uint64_t id)
 static void
 arm(struct event *ev, unsigned ms)
 {
-	struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
-
 	if (!evtimer_pending(ev, NULL))
-		evtimer_add(ev, &tv);
+		timer_arm_ms(ev, ms);
 }
 
 /* E's readiness from its probes; a change is recorded and a write scheduled. */
@@ -136,7 +116,7 @@ recompute(struct podprobe *pp, struct pentry *e)
 	if (ready != e->ready) {
 		pp->n_ready = pp->n_ready - (e->ready == 1) + (ready == 1);
 		e->ready = ready;
-		now_rfc3339(e->since, sizeof(e->since));
+		wall_rfc3339(e->since, sizeof(e->since));
 	}
 	if (e->ready != e->published && !e->dirty) {
 		e->dirty = true;
@@ -781,6 +761,7 @@ podprobe_stats(const struct podprobe *pp, struct podprobe_stats *out)
 	out->probes = ps.probes;
 	out->attempts = ps.attempts;
 	out->in_flight = ps.in_flight;
+	out->sockets = ps.sockets;
 	out->writes = pp->writes;
 	out->failures = pp->failures;
 	out->ready = pp->n_ready;

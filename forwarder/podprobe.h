@@ -42,6 +42,7 @@ struct podprobe_stats {
 	uint64_t failures;  /* transactions (files) that failed, and were tried again */
 	uint64_t attempts;  /* probe attempts started */
 	uint64_t in_flight; /* probe attempts running */
+	uint64_t sockets;   /* sockets the prober holds: in flight, or idle for the next attempts */
 };
 
 struct podprobe;

@@ -34,9 +34,12 @@ struct event_base;
  * 20,000 descriptors svcfwd may hold. */
 #define FWD_PROBE_MAX_IN_FLIGHT       256
 #define FWD_PROBE_MAX_IN_FLIGHT_LIMIT 4096
-/* First attempts start on slots of this many milliseconds: probes that share one share the
- * loop's wake-ups. */
-#define FWD_PROBE_SLOT_MS 50
+/* First attempts start on slots of this many milliseconds (or the period, when shorter): probes
+ * that share one share the loop's wake-ups, and the pods' servers see their requests in a burst.
+ * 200 ms: at 10,000 pods every 10 s, bursts of about 200, within the 256 attempts in flight
+ * (bench/probe_bench.sh: 3.97% of a core against 5.00% with 50 ms slots, in one interleaved
+ * run). The kubelet spreads first runs over the period too; only their phase is rounded. */
+#define FWD_PROBE_SLOT_MS 200
 /* Bytes read of an HTTP answer at most: its status line, line end included, must fit. */
 #define FWD_PROBE_STATUS_MAX 1024
 /* Bytes of an HTTP request at most (request line and headers). */

@@ -130,6 +130,9 @@ metric() { ip netns exec "$1" curl -s -m 2 "http://127.0.0.1:$2/metrics" | awk -
 metric_is() { [ "$(metric "$N2" 9154 "$1")" == "$2" ]; }
 expect_true "svcfwd_probed_pods on node-b is 2" poll 3000 metric_is svcfwd_probed_pods 2
 expect_true "svcfwd_probed_pods_ready on node-b is 2" poll 3000 metric_is svcfwd_probed_pods_ready 2
+# Two probed pods: the prober holds a socket or two (one per attempt in flight, kept for the next).
+sockets_ok() { local n; n=$(metric "$N2" 9154 svcfwd_probe_sockets); [ -n "$n" ] && [ "$n" -ge 1 ] && [ "$n" -le 2 ]; }
+expect_true "svcfwd_probe_sockets on node-b is 1 or 2" poll 3000 sockets_ok
 
 # New connections from node-a's pod, one every 50 ms, for the length of a step: how many fail.
 client_loop() { # SECONDS OUT

@@ -942,7 +942,7 @@ test_jitter(void **state)
 {
 	struct fx *f = *state;
 	struct fwd_probe_spec sp;
-	uint64_t after_100ms;
+	uint64_t after_250ms;
 
 	f->srv[0] = srv_start(f->base, AF_INET, SRV_TCP, true);
 	prober(f, 0);
@@ -951,12 +951,13 @@ test_jitter(void **state)
 	for (uint64_t id = 0; id < 200; id++)
 		add_ok(f, id, &sp);
 	assert_int_equal(stats(f).attempts, 0); /* nothing from inside add */
-	spin(f->base, 100);
-	after_100ms = stats(f).attempts;
+	spin(f->base, 250);
+	after_250ms = stats(f).attempts;
 	WAIT(f, stats(f).successes >= 200, 1500);
-	/* About 20 expected after 100 ms; all together would be 200. */
-	assert_true(after_100ms >= 1);
-	assert_true(after_100ms < 120);
+	/* About 40 expected after 250 ms (the first of five 200 ms slots); all together would be
+	 * 200. */
+	assert_true(after_250ms >= 1);
+	assert_true(after_250ms < 120);
 	assert_true(stats(f).successes >= 200);
 	assert_int_equal(stats(f).ready, 200);
 	assert_int_equal(f->n_calls, 200);
