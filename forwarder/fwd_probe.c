@@ -565,10 +565,8 @@ attempt_start(struct fwd_probe *pr)
 	/* HTTP: the handshake's last ACK waits to ride on the request, and the answer's ACK on
 	 * nothing (the reset ends it): 7 segments a check instead of 9, each crossing two stacks.
 	 * (Set for each attempt: a disconnect clears it.) */
-#ifndef PROBE_EXP_NOQUICK
 	if (pr->kind == FWD_PROBE_HTTP)
 		(void)setsockopt(pr->sock->fd, IPPROTO_TCP, TCP_QUICKACK, &(int){0}, sizeof(int));
-#endif
 	if (connect(pr->sock->fd, &pr->to.sa, pr->to_len) != 0 && errno != EINPROGRESS)
 		goto fail;
 	pr->phase = PH_CONNECTING;
