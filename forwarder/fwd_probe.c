@@ -1,8 +1,9 @@
-/* fwd_probe.c -- readiness probes: one timer per probe for its periods, one socket per attempt,
- * and a FIFO of the attempts due while every slot is taken. Each probe embeds its attempt (two
- * events and a little parser state), so an attempt allocates nothing. An attempt always ends in
- * an event callback, even one that fails while starting (EMFILE, an immediate refusal), so
- * starting one never reports: add, remove and the queue may start attempts anywhere. */
+/* fwd_probe.c -- readiness probes: one timer per probe for its periods, one socket per attempt
+ * in flight (kept between attempts, disconnected), and a FIFO of the attempts due while every
+ * slot is taken. Each probe embeds its attempt (its deadline and a little parser state), so an
+ * attempt allocates nothing. An attempt always ends in an event callback, even one that fails
+ * while starting (EMFILE, an immediate refusal), so starting one never reports: add, remove and
+ * the queue may start attempts anywhere. */
 #include <errno.h>
 #include <event2/event.h>
 #include <event2/event_struct.h>

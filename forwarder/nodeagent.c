@@ -27,6 +27,7 @@
 #include "vip.h"
 
 enum phase {
+	P_READ, /* the Node as etcd has it: its creationTimestamp outlives a restart */
 	P_GRANT,
 	P_REGISTER,
 	P_RENEW,
@@ -49,7 +50,8 @@ struct nodeagent {
 	struct cluster *next; /* given by nodeagent_cluster, not read yet */
 	char prefix[ETCDOBJ_KEY_MAX], node_key[ETCDOBJ_KEY_MAX], lease_key[ETCDOBJ_KEY_MAX];
 	char status_file[4096]; /* without etcd: where the probes' results go */
-	char created[32];       /* the first registration's time: the Node's creationTimestamp */
+	char created[32]; /* the Node's creationTimestamp: etcd's when it had one, else the first
+	                   * registration's time */
 	enum phase phase;
 	bool busy, stopping;
 	int64_t lease_id;
@@ -273,6 +275,38 @@ on_register(void *arg, enum svc_status st, const json_t *resp, const char *why)
 	timer_arm_ms(a->tick, renew_ms(a));
 }
 
+/* The Node in etcd, if any: keep its creationTimestamp. What cannot be read is written over. */
+static void
+on_read(void *arg, enum svc_status st, const json_t *resp, const char *why)
+{
+	struct nodeagent *a = arg;
+	const json_t *kv = json_array_get(json_object_get(resp, "kvs"), 0);
+	struct etcdc_kv one = {0};
+	struct cluster_objects objs;
+	struct diag quiet;
+
+	a->busy = false;
+	if (a->stopping)
+		return;
+	if (st != SVC_OK) {
+		failed(a, "reading the node", why);
+		return;
+	}
+	cluster_objects_init(&objs);
+	diag_init(&quiet);
+	if (kv != NULL && etcdc_kv_decode(kv, &one) == SVC_OK &&
+	    etcdobj_decode(a->prefix, (const char *)one.key, one.value, one.value_len, 0, &objs,
+	                   &quiet) == SVC_OK &&
+	    objs.n_nodes == 1 && objs.nodes[0]->meta.created != NULL &&
+	    strlen(objs.nodes[0]->meta.created) < sizeof(a->created))
+		snprintf(a->created, sizeof(a->created), "%s", objs.nodes[0]->meta.created);
+	etcdc_kv_free(&one);
+	diag_deinit(&quiet);
+	cluster_objects_deinit(&objs);
+	a->phase = P_GRANT;
+	step(a);
+}
+
 static void
 on_grant(void *arg, enum svc_status st, const json_t *resp, const char *why)
 {
@@ -303,6 +337,11 @@ step(struct nodeagent *a)
 	if (a->busy || a->stopping)
 		return;
 	switch (a->phase) {
+	case P_READ:
+		call(a, "/v3/kv/range",
+		     json_pack("{s:o}", "key", etcdc_bytes(a->node_key, strlen(a->node_key))),
+		     on_read);
+		break;
 	case P_GRANT:
 		call(a, "/v3/lease/grant", json_pack("{s:I}", "TTL", (json_int_t)a->o.lease_s),
 		     on_grant);

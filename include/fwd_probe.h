@@ -10,7 +10,8 @@
  *
  * Whatever a pod's server does, a probe costs bounded time, memory and descriptors: at most
  * MAX_IN_FLIGHT attempts (one socket each) run at once, the others wait their turn in order,
- * and their timeout runs from when they start; HTTP reads stop at the status line or at
+ * and their timeout runs from when they start; no more sockets than that are kept between
+ * attempts, and none once no probe is left; HTTP reads stop at the status line or at
  * FWD_PROBE_STATUS_MAX bytes. A socket that cannot be had (EMFILE) fails that attempt. No DNS:
  * the caller gives addresses. Single-threaded: everything runs on the loop's thread. */
 #ifndef FWD_PROBE_H

@@ -7,7 +7,8 @@
 #   svcfwd on node-b killed (SIGKILL): within the lease time plus 1 s node-b's pod leaves
 #   svcdns's answers and node-a's pool (every curl from node-a's pod reaches node-a's pod), get
 #   nodes says node-b NotReady and get pods shows its pod 0/1;
-#   restarted: node-b Ready, its pod back in the answers and the pool;
+#   restarted: node-b Ready (its Node keeps its creationTimestamp), its pod back in the answers
+#   and the pool;
 #   stopped cleanly (SIGTERM): out at once (well under the lease time), lease revoked.
 # Needs root, `ip netns` and etcd (else exit 77: skipped).
 . "$(dirname "$0")/lib/common.sh"
@@ -96,6 +97,9 @@ expect_eq "etcd holds each node's Node and Lease" "$keys" \
 	"/svcdns/leases/node-a /svcdns/leases/node-b /svcdns/nodes/node-a /svcdns/nodes/node-b "
 lease=$(ectl get /svcdns/leases/node-b -w json | python3 -c 'import json,sys; print(json.load(sys.stdin)["kvs"][0].get("lease", 0))')
 expect_true "node-b's Lease key is bound to an etcd lease ($lease)" [ "$lease" != 0 ]
+created() { ectl get /svcdns/nodes/node-b --print-value-only | awk '$1 == "creationTimestamp:" {print $2}'; }
+created0=$(created)
+expect_true "node-b's Node has a creationTimestamp ($created0)" [ -n "$created0" ]
 
 dig_h() { in_p1 dig @10.244.1.2 -p 5353 +short +time=1 +tries=1 web-h.default.svc.cluster.local A 2>/dev/null | sort | tr '\n' ' '; }
 expect_eq "the headless service answers both pods" "$(dig_h)" "10.244.1.10 10.244.2.10 "
@@ -138,6 +142,7 @@ poll 10000 b_back
 ok=$?
 expect_true "svcfwd on node-b restarted: its pod is answered again ($(($(now_ms) - t0)) ms)" [ $ok -eq 0 ]
 expect_true "... node-b Ready" poll 5000 both_ready
+expect_eq "... keeping its Node's creationTimestamp" "$(created)" "$created0"
 expect_eq "... and node-a's pool reaches both pods again" "$(reached)" "web-a web-b "
 metric() { ip netns exec "$1" curl -s -m 2 "http://127.0.0.1:$2/metrics" | awk -v m="$3" '$1 == m { print $2 }'; }
 expect_eq "svcfwd_node_registered is 1" "$(metric "$N2" 9154 svcfwd_node_registered)" 1
