@@ -357,6 +357,16 @@ dnsq_answer(const struct dnsz *z, const uint8_t *in, size_t len, enum dnsq_trans
 	}
 	node = dnsz_find(z, q->qname, q->qname_len, q->hash);
 	if (at < 0 && node == NULL) {
+		size_t owned = dnsz_reverse_owned(z, q->qname, q->qname_len);
+
+		if (owned > 0) {
+			/* An address of the service range that no service holds: the range is the
+			 * cluster's, no upstream can know it. */
+			begin(q, in, &w, DNSW_R_NXDOMAIN, true, true);
+			put_soa(z, q, &w, owned);
+			finish(q, &w, DNSW_R_NXDOMAIN, res);
+			return;
+		}
 		/* Other names, and reverse names that are not ours (kubeadm's fallthrough). */
 		res->action = DNSQ_FORWARD;
 		return;

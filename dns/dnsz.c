@@ -1020,6 +1020,29 @@ reverse_node(const struct dnsz *z, const uint8_t *name, size_t len, size_t apex_
 	return &rb->node;
 }
 
+size_t
+dnsz_reverse_owned(const struct dnsz *z, const uint8_t *name, size_t len)
+{
+	struct netaddr a;
+	size_t apex_len, pos = 0;
+
+	if (!reverse_addr(name, len, &a, &apex_len))
+		return 0;
+	for (size_t i = 0; i < z->n_service_cidrs; i++) {
+		const struct netaddr_prefix *p = &z->service_cidrs[i];
+		unsigned all = a.family == NETADDR_V4 ? 4 : 32;
+		unsigned keep = a.family == NETADDR_V4 ? p->len / 8u : p->len / 4u;
+
+		if (p->addr.family != a.family || !netaddr_in_prefix(&a, p))
+			continue;
+		/* Skip the address labels below the zone's: the least significant come first. */
+		for (unsigned k = 0; k < all - keep; k++)
+			pos += 1u + name[pos];
+		return len - pos;
+	}
+	return 0;
+}
+
 /* NAME's node when it is the reverse name of an address with PTR owners, made here. */
 static const struct dnsz_node *
 find_reverse(const struct dnsz *z, const uint8_t *name, size_t len)
@@ -2131,6 +2154,10 @@ dnsz_update(struct dnsz_builder *b, const struct cluster *c, struct dnsz **out)
 	z->ttl = b->opts.ttl;
 	z->serial = b->opts.serial ? b->opts.serial : (uint32_t)time(NULL);
 	z->generation = c != NULL ? c->generation : 0;
+	if (c != NULL) {
+		z->n_service_cidrs = c->config.n_service_cidrs;
+		memcpy(z->service_cidrs, c->config.service_cidrs, sizeof(z->service_cidrs));
+	}
 	st = SVC_EINVAL;
 	if (dnsw_name_from_str(b->opts.domain, z->apex, &z->apex_len) != SVC_OK)
 		goto done;

@@ -154,6 +154,9 @@ struct dnsz {
 	size_t bytes; /* what its pieces hold (shared pieces counted in every version) */
 	uint64_t generation;
 	bool loaded; /* false for the placeholder served before the first model: SERVFAIL */
+	/* The snapshot's service CIDRs: their reverse names are the cluster's to answer. */
+	struct netaddr_prefix service_cidrs[2];
+	size_t n_service_cidrs;
 };
 
 /* Build the zone for snapshot C; with C NULL, the placeholder for "no model yet". The zone keeps
@@ -184,6 +187,13 @@ void dnsz_each_node(const struct dnsz *z, void (*fn)(void *arg, const struct dns
  * thread's that its next call reuses: use it before. */
 const struct dnsz_node *dnsz_find(const struct dnsz *z, const uint8_t *name, size_t len,
                                   uint32_t hash);
+
+/* When NAME (lower-case wire form, LEN bytes) is the reverse name of an address inside one of
+ * the service CIDRs: the length of its suffix that names the smallest reverse zone covering
+ * that CIDR (whole octets under in-addr.arpa, whole nibbles under ip6.arpa: 10.in-addr.arpa for
+ * 10.96.0.0/12). 0 for any other name. The cluster owns that range, so an address of it that
+ * no service holds is an NXDOMAIN of ours, not a question for the upstream. */
+size_t dnsz_reverse_owned(const struct dnsz *z, const uint8_t *name, size_t len);
 
 /* The namespace of the pod that has address IP, or NULL when none has: pods on the host network
  * (they share the node's address) and finished ones (Succeeded or Failed: their address is free

@@ -13,7 +13,7 @@ need_programs svcdns svcctl
 need_tools dig kdig nsd curl python3
 CIDRS=10.96.0.0/12,fd00:10:96::/112
 
-# ---- the upstream: nsd, authoritative for example.com and 99.10.in-addr.arpa --------------------
+# ---- the upstream: nsd, authoritative for example.com and 113.10.in-addr.arpa -------------------
 
 NSD_DIR=$WORK/nsd
 mkdir -p "$NSD_DIR"
@@ -29,8 +29,8 @@ cached        IN A    192.0.2.90
 api.payments  IN A    192.0.2.81
 api.payments  IN AAAA 2001:db8::81
 EOF
-cat >"$NSD_DIR/99.10.in-addr.arpa.zone" <<'EOF'
-$ORIGIN 99.10.in-addr.arpa.
+cat >"$NSD_DIR/113.10.in-addr.arpa.zone" <<'EOF'
+$ORIGIN 113.10.in-addr.arpa.
 $TTL 300
 @      IN SOA ns1.example.com. hostmaster.example.com. 1 3600 900 604800 60
 @      IN NS  ns1.example.com.
@@ -67,8 +67,8 @@ zone:
   name: example.com
   zonefile: "example.com.zone"
 zone:
-  name: 99.10.in-addr.arpa
-  zonefile: "99.10.in-addr.arpa.zone"
+  name: 113.10.in-addr.arpa
+  zonefile: "113.10.in-addr.arpa.zone"
 EOF
 		nsd -d -c "$NSD_DIR/nsd.conf" >"$NSD_DIR/nsd.out" 2>&1 &
 		NSD_PID=$!
@@ -903,8 +903,13 @@ done
 expect_q "forwarded A" www.example.com A NOERROR "www.example.com. A 192.0.2.80" --fwd
 expect_q "forwarded AAAA" api.payments.example.com AAAA NOERROR "api.payments.example.com. AAAA 2001:db8::81" --fwd
 expect_q "forwarded NXDOMAIN" nope.example.com A NXDOMAIN "" --fwd
-expect_q "forwarded reverse name outside the cluster" 99.99.99.10.in-addr.arpa PTR NOERROR \
-	"99.99.99.10.in-addr.arpa. PTR outside.example.com." --fwd
+expect_q "forwarded reverse name outside the cluster" 99.99.113.10.in-addr.arpa PTR NOERROR \
+	"99.99.113.10.in-addr.arpa. PTR outside.example.com." --fwd
+# An address of the service CIDRs that no service holds: the cluster's NXDOMAIN, never forwarded.
+expect_q "PTR of a free address of the service CIDR: NXDOMAIN, SOA of 10.in-addr.arpa" \
+	99.99.99.10.in-addr.arpa PTR NXDOMAIN "" --soa 10.in-addr.arpa.
+expect_q "... and of the IPv6 one (fd00:10:96::/112): the SOA of its 28 nibbles" \
+	f.f.f.f.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.6.9.0.0.0.1.0.0.0.0.d.f.ip6.arpa PTR NXDOMAIN "" --soa 0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.6.9.0.0.0.1.0.0.0.0.d.f.ip6.arpa.
 run_q
 # A not-ready endpoint's IP has no cluster PTR (the name may still go upstream).
 for c in "${CLIENTS[@]}"; do

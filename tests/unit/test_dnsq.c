@@ -530,6 +530,40 @@ test_ptr(void **state)
 	expect_forward("6.0.244.10.in-addr.arpa", DNSW_T_PTR);
 	expect_forward("0.0.172.in-addr.arpa", DNSW_T_PTR);
 	expect_forward("in-addr.arpa", DNSW_T_SOA);
+	/* An address of the service CIDRs (10.96.0.0/12, fd00:96::/108) that no service holds: an
+	 * NXDOMAIN of ours, whatever the type, with the SOA of the reverse zone covering the CIDR
+	 * (whole octets, whole nibbles); names of the range that are no address are not ours. */
+	{
+		static const char *const owned[][2] = {
+		        {"7.7.97.10.in-addr.arpa", "10.in-addr.arpa"},
+		        {"255.255.111.10.in-addr.arpa", "10.in-addr.arpa"},
+		        {"0.0.96.10.in-addr.arpa", "10.in-addr.arpa"},
+		        {"7.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.6.9.0.0.0.0.d.f.ip6.arpa",
+		         "0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.6.9.0.0.0.0.d.f.ip6.arpa"},
+		};
+
+		for (size_t i = 0; i < sizeof(owned) / sizeof(owned[0]); i++) {
+			for (int t = 0; t < 2; t++) {
+				struct dt_msg *m = ask(owned[i][0], t ? DNSW_T_A : DNSW_T_PTR);
+
+				if (dt_rcode(m) != DNSW_R_NXDOMAIN)
+					fail_msg("%s: rcode %u, want NXDOMAIN", owned[i][0],
+					         dt_rcode(m));
+				assert_true(m->flags & DNSW_F_AA);
+				assert_int_equal(m->an, 0);
+				check_neg_soa(m, owned[i][0], owned[i][1], TTL);
+				free(m);
+			}
+		}
+		/* Just outside the ranges, and the range's own zone names: forwarded. */
+		expect_forward("0.0.112.10.in-addr.arpa", DNSW_T_PTR);
+		expect_forward("255.255.95.10.in-addr.arpa", DNSW_T_PTR);
+		expect_forward("96.10.in-addr.arpa", DNSW_T_PTR);
+		expect_forward("10.in-addr.arpa", DNSW_T_SOA);
+		expect_forward(
+		        "7.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.1.6.9.0.0.0.0.d.f.ip6.arpa",
+		        DNSW_T_PTR);
+	}
 	/* Another type at a known reverse name: NODATA with an SOA. */
 	{
 		struct dt_msg *m = ask("1.1.96.10.in-addr.arpa", DNSW_T_A);
