@@ -258,6 +258,7 @@ dnsd_metrics_text(void *arg, struct evbuffer *b)
 	            "Upstream questions that got no usable answer.");
 	prom_u64(b, "svcdns_upstream_errors_total", "{reason=\"timeout\"}", us.timeouts);
 	prom_u64(b, "svcdns_upstream_errors_total", "{reason=\"failure\"}", us.failures);
+	prom_u64(b, "svcdns_upstream_errors_total", "{reason=\"refused\"}", us.refused);
 	prom_u64(b, "svcdns_upstream_errors_total", "{reason=\"malformed\"}", us.malformed);
 	prom_reloads(b, "svcdns", &s->reload);
 	if (s->opts.etcd.urls != NULL)

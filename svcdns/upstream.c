@@ -14,6 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #include "htab.h"
 #include "lru.h"
@@ -63,8 +68,111 @@ struct dnsd_upstream {
 	uint8_t rnd[256]; /* random bytes for query IDs */
 	size_t rnd_left;
 	uint8_t out[DNSQ_OUT_MAX];
-	uint64_t sent, answered, timeouts, failures, malformed, coalesced, shared;
+	uint64_t sent, answered, timeouts, failures, refused, malformed, coalesced, shared;
+	/* REFUSED answers seen, by the hash of their question (refusal_hash), in slots the hash
+	 * picks: c-ares 1.18 moves on from an upstream that refuses and, when none is left, reports
+	 * the same status as for an unreachable one. A collision or an overwritten slot only turns
+	 * a failed question's REFUSED into SERVFAIL, or the reverse. */
+	struct {
+		uint32_t hash;
+		uint32_t count;
+	} refusals[DNSD_UPSTREAM_REFUSALS];
 };
+
+/* ---- refusals: c-ares's socket calls, with a look at each UDP answer's rcode ---- */
+
+static uint32_t
+refusal_hash(const uint8_t *qname, size_t len, uint16_t qtype, uint16_t qclass)
+{
+	return dnsw_name_hash(qname, len) ^ qtype * 31u ^ qclass * 7u;
+}
+
+static ares_socket_t
+sock_open(int af, int type, int proto, void *arg)
+{
+	/* c-ares configures no socket these functions make: non-blocking (it reads until EAGAIN)
+	 * and, for TCP, no Nagle, as it would set them. */
+	int fd = socket(af, type | SOCK_NONBLOCK | SOCK_CLOEXEC, proto);
+
+	(void)arg;
+	if (fd >= 0 && type == SOCK_STREAM)
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
+	return fd;
+}
+
+static int
+sock_close(ares_socket_t fd, void *arg)
+{
+	(void)arg;
+	return close(fd);
+}
+
+static int
+sock_connect(ares_socket_t fd, const struct sockaddr *sa, ares_socklen_t len, void *arg)
+{
+	(void)arg;
+	return connect(fd, sa, len);
+}
+
+static ares_ssize_t
+sock_sendv(ares_socket_t fd, const struct iovec *iov, int n, void *arg)
+{
+	(void)arg;
+	return writev(fd, iov, n);
+}
+
+/* A datagram (FROM set: c-ares reads TCP with none) that answers REFUSED to one question is
+ * counted for that question. */
+static ares_ssize_t
+sock_recvfrom(ares_socket_t fd, void *buf, size_t len, int flags, struct sockaddr *from,
+              ares_socklen_t *from_len, void *arg)
+{
+	struct dnsd_upstream *up = arg;
+	ssize_t n = recvfrom(fd, buf, len, flags, from, from_len);
+	const uint8_t *b = buf;
+	uint8_t qname[DNSW_NAME_MAX];
+	size_t qlen;
+	uint16_t qtype, qclass;
+	struct dnsw_rd rd;
+	uint32_t h;
+
+	if (from == NULL || n < DNSW_HEADER || !(b[2] & 0x80) || (b[3] & 0x0f) != DNSW_R_REFUSED ||
+	    b[4] != 0 || b[5] != 1)
+		return n;
+	dnsw_rd_init(&rd, b, (size_t)n);
+	if (!dnsw_rd_skip(&rd, DNSW_HEADER) || dnsw_rd_name(&rd, false, qname, &qlen) != SVC_OK ||
+	    !dnsw_rd_u16(&rd, &qtype) || !dnsw_rd_u16(&rd, &qclass))
+		return n;
+	h = refusal_hash(qname, qlen, qtype, qclass);
+	if (up->refusals[h % DNSD_UPSTREAM_REFUSALS].hash != h) {
+		up->refusals[h % DNSD_UPSTREAM_REFUSALS].hash = h;
+		up->refusals[h % DNSD_UPSTREAM_REFUSALS].count = 0;
+	}
+	up->refusals[h % DNSD_UPSTREAM_REFUSALS].count++;
+	return n;
+}
+
+static const struct ares_socket_functions sock_funcs = {
+        .asocket = sock_open,
+        .aclose = sock_close,
+        .aconnect = sock_connect,
+        .arecvfrom = sock_recvfrom,
+        .asendv = sock_sendv,
+};
+
+/* How many upstreams refused KEY's question since it was last asked; forgets them. */
+static uint32_t
+refusals_take(struct dnsd_upstream *up, const struct dnsq_query *key)
+{
+	uint32_t h = refusal_hash(key->qname, key->qname_len, key->qtype, key->qclass);
+	uint32_t n = 0;
+
+	if (up->refusals[h % DNSD_UPSTREAM_REFUSALS].hash == h) {
+		n = up->refusals[h % DNSD_UPSTREAM_REFUSALS].count;
+		up->refusals[h % DNSD_UPSTREAM_REFUSALS].count = 0;
+	}
+	return n;
+}
 
 /* ---- channels ---- */
 
@@ -205,6 +313,7 @@ chan_new(struct dnsd_upstream *up)
 	}
 	if (ares_set_servers_ports(c->ch, up->cfg.n_servers ? nodes : NULL) != ARES_SUCCESS)
 		goto fail;
+	ares_set_socket_functions(c->ch, &sock_funcs, up);
 	if (vec_push(&up->chans, &up->n_chans, &up->cap_chans, sizeof(*up->chans), NULL) == NULL)
 		goto fail;
 	up->chans[up->n_chans - 1] = c;
@@ -407,6 +516,7 @@ on_answer(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 	struct dnsd_upstream *up = p->up;
 	struct dnsr_msg *m = NULL;
 	struct dnsd_req *list;
+	bool refused;
 	(void)timeouts;
 
 	chan_put(p->chan);
@@ -417,14 +527,21 @@ on_answer(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 	}
 	htab_remove(&up->pending, &p->hn);
 	list = take_waiters(p);
+	refused = refusals_take(up, &p->key) >= up->cfg.n_servers && up->cfg.n_servers > 0;
 	if (abuf == NULL || alen <= 0) {
 		if (status == ARES_ETIMEOUT)
 			up->timeouts++;
+		else if (refused)
+			up->refused++;
 		else
 			up->failures++;
 		if (status != ARES_EDESTRUCTION)
-			log_msg(LL_DEBUG, "upstream: %s", ares_strerror(status));
-		fail_all(up, list, DNSW_R_SERVFAIL);
+			log_msg(LL_DEBUG, "upstream: %s",
+			        refused ? "refused" : ares_strerror(status));
+		/* Every upstream refused: REFUSED, as CoreDNS's forward relays it. A timeout, an
+		 * unreachable upstream or a broken answer stays SERVFAIL. */
+		fail_all(up, list,
+		         refused && status != ARES_ETIMEOUT ? DNSW_R_REFUSED : DNSW_R_SERVFAIL);
 		pend_free(p);
 		return;
 	}
@@ -534,6 +651,7 @@ dnsd_upstream_stats(const struct dnsd_upstream *up, struct dnsd_upstream_stats *
 	out->answered = up->answered;
 	out->timeouts = up->timeouts;
 	out->failures = up->failures;
+	out->refused = up->refused;
 	out->malformed = up->malformed;
 	out->coalesced = up->coalesced;
 	out->shared = up->shared;

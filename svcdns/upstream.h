@@ -18,6 +18,8 @@
 #include "req.h"
 
 #define DNSD_UPSTREAM_MAX_SERVERS 8
+/* Questions whose REFUSED answers are tallied at once (a table of 8 bytes each). */
+#define DNSD_UPSTREAM_REFUSALS 1024
 
 struct event_base;
 struct dnsd_upstream;
@@ -34,7 +36,7 @@ struct dnsd_upstream_config {
 };
 
 struct dnsd_upstream_stats {
-	uint64_t sent, answered, timeouts, failures, malformed, coalesced, shared;
+	uint64_t sent, answered, timeouts, failures, refused, malformed, coalesced, shared;
 	size_t inflight;  /* questions out, unanswered */
 	size_t lingering; /* past their deadline, still held by c-ares */
 	size_t waiting;   /* clients waiting */

@@ -903,6 +903,8 @@ done
 expect_q "forwarded A" www.example.com A NOERROR "www.example.com. A 192.0.2.80" --fwd
 expect_q "forwarded AAAA" api.payments.example.com AAAA NOERROR "api.payments.example.com. AAAA 2001:db8::81" --fwd
 expect_q "forwarded NXDOMAIN" nope.example.com A NXDOMAIN "" --fwd
+# nsd refuses names outside its zones: the client hears REFUSED, as from CoreDNS's forward.
+expect_q "the upstream refuses: REFUSED relayed, not SERVFAIL" www.not-served.test A REFUSED "" --fwd
 expect_q "forwarded reverse name outside the cluster" 99.99.113.10.in-addr.arpa PTR NOERROR \
 	"99.99.113.10.in-addr.arpa. PTR outside.example.com." --fwd
 # An address of the service CIDRs that no service holds: the cluster's NXDOMAIN, never forwarded.
@@ -1075,7 +1077,8 @@ for m in 'svcdns_dns_requests_total{proto="udp",type="A"}' 'svcdns_dns_requests_
 	'svcdns_dns_requests_total{proto="udp",type="SRV"}' 'svcdns_dns_requests_total{proto="tcp",type="PTR"}' \
 	'svcdns_dns_responses_total{rcode="NOERROR"}' 'svcdns_dns_responses_total{rcode="NXDOMAIN"}' \
 	'svcdns_dns_request_duration_seconds_count' 'svcdns_dns_truncated_total' 'svcdns_cache_hits_total' \
-	'svcdns_cache_misses_total' 'svcdns_upstream_requests_total' 'svcdns_model_services' 'svcdns_model_pods'; do
+	'svcdns_cache_misses_total' 'svcdns_upstream_requests_total' 'svcdns_model_services' 'svcdns_model_pods' \
+	'svcdns_upstream_errors_total{reason="refused"}'; do
 	v=$(awk -v n="$m" '$1 == n { print $2; exit }' "$WORK/metrics")
 	if [[ $v =~ ^[0-9.e+]+$ ]] && awk -v v="$v" 'BEGIN { exit !(v > 0) }'; then
 		pass "/metrics: $m is a count > 0 ($v)"

@@ -23,6 +23,7 @@ enum fake_mode {
 	FAKE_ANSWER, /* answer at once */
 	FAKE_HOLD,   /* keep the queries; fake_release answers them */
 	FAKE_SILENT, /* never answer */
+	FAKE_REFUSE, /* answer REFUSED at once */
 };
 
 struct fake_up {
@@ -100,6 +101,14 @@ on_fake(evutil_socket_t fd, short what, void *arg)
 		f->n++;
 		if (f->mode == FAKE_ANSWER)
 			fake_reply(f, i);
+		if (f->mode == FAKE_REFUSE) {
+			uint8_t a[400];
+			size_t len = make_answer(f->pkt[i], f->len[i], a) - 16;
+
+			a[3] = 0x80 | DNSW_R_REFUSED;
+			a[7] = 0; /* no answer */
+			sendto(f->fd, a, len, 0, (struct sockaddr *)&f->from[i], f->from_len[i]);
+		}
 	}
 }
 
@@ -382,6 +391,40 @@ test_failover(void **state)
 	fake_free(f[1]);
 }
 
+/* Every upstream refuses: the client hears REFUSED (as from CoreDNS's forward), counted; one
+ * refusing and one silent: SERVFAIL, as for any failure that is not every upstream's refusal;
+ * nothing refused is cached. */
+static void
+test_refused(void **state)
+{
+	struct fake_up *f[2] = {fake_new(FAKE_REFUSE), fake_new(FAKE_REFUSE)};
+	struct dnsd_upstream *up = upstream(f, 2, 1500, 100, 16, 10, 100, NULL);
+	struct dnsd_upstream_stats st;
+
+	(void)state;
+	dnsd_upstream_submit(up, request("no.example.com", 1));
+	assert_true(run_until(&got.n, 1, 3000));
+	assert_int_equal(count_rcode(DNSW_R_REFUSED), 1);
+	assert_int_equal(f[0]->n + f[1]->n, 2); /* each was asked */
+	dnsd_upstream_submit(up, request("no.example.com", 2));
+	assert_true(run_until(&got.n, 2, 3000));
+	assert_int_equal(count_rcode(DNSW_R_REFUSED), 2);
+	assert_int_equal(f[0]->n + f[1]->n, 4); /* asked again: not cached */
+	dnsd_upstream_stats(up, &st);
+	assert_int_equal(st.refused, 2);
+	assert_int_equal(st.failures, 0);
+	dnsd_upstream_destroy(up);
+	fake_free(f[1]);
+	f[1] = fake_new(FAKE_SILENT);
+	up = upstream(f, 2, 600, 100, 16, 10, 100, NULL);
+	dnsd_upstream_submit(up, request("half.example.com", 3));
+	assert_true(run_until(&got.n, 1, 3000));
+	assert_int_equal(count_rcode(DNSW_R_SERVFAIL), 1);
+	dnsd_upstream_destroy(up);
+	fake_free(f[0]);
+	fake_free(f[1]);
+}
+
 /* Each question in flight has its own source port; IDs are random, not the clients'. */
 static void
 test_ports_and_ids(void **state)
@@ -548,7 +591,7 @@ main(void)
 	        cmocka_unit_test(test_deadline),         cmocka_unit_test(test_failover),
 	        cmocka_unit_test(test_ports_and_ids),    cmocka_unit_test(test_bound_inflight),
 	        cmocka_unit_test(test_bound_waiters),    cmocka_unit_test(test_bound_lingering),
-	        cmocka_unit_test(test_destroy_answers),
+	        cmocka_unit_test(test_destroy_answers),  cmocka_unit_test(test_refused),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
