@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/socket.h>
 
 #include "diag.h"
@@ -195,7 +196,7 @@ typedef enum svc_status (*daemon_apply_fn)(void *arg, const struct cluster *c, s
 struct daemon_etcd;
 int daemon_check(const char *zones, const struct daemon_etcd *etcd,
                  const struct cluster_config *cfg, const char *domain, daemon_apply_fn view,
-                 void *arg);
+                 void *arg, FILE *report);
 
 /* Reloads, the same in both daemons: the watcher's callback (on the builder thread) logs the
  * problems, applies a good snapshot with APPLY (whose summary is logged with the time taken) or

@@ -86,7 +86,7 @@ done:
 
 int
 daemon_check(const char *zones, const struct daemon_etcd *etcd, const struct cluster_config *cfg,
-             const char *domain, daemon_apply_fn view, void *arg)
+             const char *domain, daemon_apply_fn view, void *arg, FILE *report)
 {
 	struct diag d;
 	struct cluster *c = NULL;
@@ -110,7 +110,7 @@ daemon_check(const char *zones, const struct daemon_etcd *etcd, const struct clu
 		fprintf(stderr, "%s: %s\n", zones, st != SVC_OK ? svc_status_str(st) : "invalid");
 		goto done;
 	}
-	printf("%s: ok: %s\n", zones, summary);
+	fprintf(report, "%s: ok: %s\n", zones, summary);
 	rc = 0;
 done:
 	cluster_unref(c);

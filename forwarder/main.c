@@ -233,7 +233,7 @@ main(int argc, char **argv)
 		return 2;
 	if (s->opts.check)
 		return daemon_check(s->opts.zones, &s->opts.etcd, &s->opts.ccfg, NULL, check_model,
-		                    &s->opts);
+		                    &s->opts, stdout);
 	daemon_reload_init(&s->reload, s->opts.zones, plan_model, s);
 	s->reload.deferred = true; /* applied on the main loop, by apply_plan */
 	signal(SIGPIPE, SIG_IGN);

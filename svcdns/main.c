@@ -15,6 +15,7 @@
 #include "tcp.h"
 #include "udp.h"
 #include "upstream.h"
+#include "zonedump.h"
 #include "builder.h"
 
 #define RELOAD_DEBOUNCE_MS 50
@@ -82,6 +83,20 @@ check_model(void *arg, const struct cluster *c, struct diag *d, char *summary, s
 	enum svc_status st = build_zone(arg, c, false, &z, summary, len);
 	(void)d;
 
+	dnsz_unref(z);
+	return st;
+}
+
+/* --dump-zone: the zone built, written to stdout. */
+static enum svc_status
+dump_model(void *arg, const struct cluster *c, struct diag *d, char *summary, size_t len)
+{
+	struct dnsz *z = NULL;
+	enum svc_status st = build_zone(arg, c, false, &z, summary, len);
+	(void)d;
+
+	if (st == SVC_OK)
+		st = zonedump_write(z, stdout);
 	dnsz_unref(z);
 	return st;
 }
@@ -158,9 +173,10 @@ main(int argc, char **argv)
 	ns_glue(s);
 	if (dnsd_server_init(s) != SVC_OK)
 		return 1;
-	if (s->opts.check) {
+	if (s->opts.check || s->opts.dump_zone) {
 		rc = daemon_check(s->opts.zones, &s->opts.etcd, &s->opts.ccfg, s->opts.domain,
-		                  check_model, s);
+		                  s->opts.dump_zone ? dump_model : check_model, s,
+		                  s->opts.dump_zone ? stderr : stdout);
 		dnsd_server_deinit(s);
 		return rc;
 	}

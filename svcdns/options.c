@@ -249,6 +249,10 @@ static const struct opt options[] = {
          .metavar = "N",
          .help = "questions that each get a socket, so a random source port, of their own;\n"
                  "beyond, questions share sockets (default 256)"},
+        {"dump-zone", 0, OPT_BOOL, F(dump_zone),
+         .help = "load the manifests, write the cluster zone in master file format to stdout\n"
+                 "(no pod or reverse names: those are made when asked), and exit",
+         .flags = OPT_FLAG_ONLY},
         DAEMON_OPT_STATUS_DIR(struct dnsd_opts, status_dir),
         DAEMON_OPTS_ETCD(struct dnsd_opts, etcd),
         DAEMON_OPTS_COMMON(struct dnsd_opts),
@@ -298,7 +302,7 @@ dnsd_opts_parse(struct dnsd_opts *o, int argc, char **argv)
 	daemon_etcd_defaults(&o->etcd);
 	if (o->status_dir == NULL)
 		o->status_dir = daemon_default_status_dir();
-	if (o->n_upstream == 0 && !o->check)
+	if (o->n_upstream == 0 && !o->check && !o->dump_zone)
 		default_upstreams(o);
 	if (!o->acl_set) {
 		for (size_t i = 0; i < sizeof(default_acl) / sizeof(default_acl[0]); i++)

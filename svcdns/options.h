@@ -56,6 +56,7 @@ struct dnsd_opts {
 	uint32_t rrl_rate;
 	uint32_t rrl_slip;
 	bool check;
+	bool dump_zone;
 };
 
 enum svc_status dnsd_opts_parse(struct dnsd_opts *o, int argc, char **argv);
