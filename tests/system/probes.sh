@@ -28,21 +28,7 @@ if ! fwdnet_up "10.244.1.2 10.244.1.10" "10.244.2.10 10.244.2.11"; then
 	exit 1
 fi
 
-EIP=10.250.0.1
-EP=http://$EIP:23791
-ip netns exec "$N1" etcd --name m1 --data-dir "$WORK/etcd" \
-	--listen-client-urls "$EP" --advertise-client-urls "$EP" \
-	--listen-peer-urls "http://$EIP:23801" --initial-advertise-peer-urls "http://$EIP:23801" \
-	--initial-cluster "m1=http://$EIP:23801" --initial-cluster-token "$FWD_TAG" \
-	>"$WORK/etcd.log" 2>&1 &
-FWD_PIDS+=("$!")
-ectl() { in_n1 env ETCDCTL_API=3 etcdctl --endpoints "$EIP:23791" --command-timeout=5s "$@"; }
-if ! poll 20000 ectl endpoint health >/dev/null 2>&1; then
-	echo "$T_NAME: etcd did not start" >&2
-	tail -5 "$WORK/etcd.log" >&2
-	exit 1
-fi
-ctl() { in_n1 "$SVCCTL" --etcd "$EP" "$@"; }
+fwdnet_etcd
 
 PERIOD=1
 FAILURES=2

@@ -186,3 +186,24 @@ fwdnet_lb() {
 	for a in "$@"; do ip -n "$N1" addr add "$a/32" dev "${FWD_TAG}ac" || return 1; done
 }
 fwdnet_lb_route() { ip -n "$N1" route add local "$1" dev "${FWD_TAG}ac"; }
+
+# fwdnet_etcd: one etcd member in node-a's namespace, its clients at $EP (http://10.250.0.1:23791);
+# ectl runs etcdctl against it there, ctl runs svcctl --etcd there. Exits the test when etcd does
+# not come up within 20 s.
+EIP=10.250.0.1
+EP=http://$EIP:23791
+ectl() { in_n1 env ETCDCTL_API=3 etcdctl --endpoints "$EIP:23791" --command-timeout=5s "$@"; }
+ctl() { in_n1 "$SVCCTL" --etcd "$EP" "$@"; }
+fwdnet_etcd() {
+	ip netns exec "$N1" etcd --name m1 --data-dir "$WORK/etcd" \
+		--listen-client-urls "$EP" --advertise-client-urls "$EP" \
+		--listen-peer-urls "http://$EIP:23801" --initial-advertise-peer-urls "http://$EIP:23801" \
+		--initial-cluster "m1=http://$EIP:23801" --initial-cluster-token "$FWD_TAG" \
+		>"$WORK/etcd.log" 2>&1 &
+	FWD_PIDS+=("$!")
+	if ! poll 20000 ectl endpoint health >/dev/null 2>&1; then
+		echo "$T_NAME: etcd did not start" >&2
+		tail -5 "$WORK/etcd.log" >&2
+		exit 1
+	fi
+}
