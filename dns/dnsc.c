@@ -33,6 +33,7 @@ struct dnsc_shard {
 struct dnsc {
 	struct dnsc_shard shards[DNSC_SHARDS];
 	_Atomic uint64_t hits, misses, inserts, evictions, expired;
+	_Atomic uint32_t stale_s;
 };
 
 uint32_t
@@ -140,8 +141,11 @@ dnsc_lookup(struct dnsc *c, const struct dnsq_query *q, uint64_t now, dnsc_rende
 	pthread_mutex_lock(&s->lock);
 	e = find(s, q, hash);
 	if (e != NULL && e->expires <= now) {
-		entry_remove(s, e);
-		atomic_fetch_add_explicit(&c->expired, 1, memory_order_relaxed);
+		/* Kept through the stale window, for dnsc_lookup_stale; a miss all the same. */
+		if (e->expires + atomic_load_explicit(&c->stale_s, memory_order_relaxed) <= now) {
+			entry_remove(s, e);
+			atomic_fetch_add_explicit(&c->expired, 1, memory_order_relaxed);
+		}
 		e = NULL;
 	}
 	if (e != NULL) {
@@ -150,6 +154,32 @@ dnsc_lookup(struct dnsc *c, const struct dnsq_query *q, uint64_t now, dnsc_rende
 	}
 	pthread_mutex_unlock(&s->lock);
 	atomic_fetch_add_explicit(len ? &c->hits : &c->misses, 1, memory_order_relaxed);
+	return len;
+}
+
+void
+dnsc_set_stale(struct dnsc *c, uint32_t seconds)
+{
+	atomic_store_explicit(&c->stale_s, seconds, memory_order_relaxed);
+}
+
+size_t
+dnsc_lookup_stale(struct dnsc *c, const struct dnsq_query *q, uint64_t now, dnsc_render_fn render,
+                  void *arg)
+{
+	uint32_t hash = key_hash(q);
+	struct dnsc_shard *s = shard_of(c, hash);
+	uint32_t window = atomic_load_explicit(&c->stale_s, memory_order_relaxed);
+	struct dnsc_entry *e;
+	size_t len = 0;
+
+	if (window == 0)
+		return 0;
+	pthread_mutex_lock(&s->lock);
+	e = find(s, q, hash);
+	if (e != NULL && e->expires + window > now)
+		len = render(e->msg, DNSR_AGE_STALE, arg);
+	pthread_mutex_unlock(&s->lock);
 	return len;
 }
 

@@ -172,6 +172,8 @@ aged(const uint8_t *p, uint32_t age)
 {
 	uint32_t ttl = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 
+	if (age & DNSR_AGE_STALE)
+		return DNSR_STALE_TTL;
 	return ttl > age ? ttl - age : 0;
 }
 

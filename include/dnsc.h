@@ -30,6 +30,13 @@ void dnsc_destroy(struct dnsc *c);
  * 0 on a miss. NOW is in seconds on a monotonic clock. */
 size_t dnsc_lookup(struct dnsc *c, const struct dnsq_query *q, uint64_t now, dnsc_render_fn render,
                    void *arg);
+/* Serve-stale (RFC 8767): keep entries SECONDS past their expiry (0, the default: drop them when
+ * they expire), for dnsc_lookup_stale. dnsc_lookup still misses on them. */
+void dnsc_set_stale(struct dnsc *c, uint32_t seconds);
+/* An entry for Q that expired no more than the stale window ago (or has not expired), rendered
+ * with DNSR_AGE_STALE: every TTL 30. 0 when there is none. For when the upstreams fail. */
+size_t dnsc_lookup_stale(struct dnsc *c, const struct dnsq_query *q, uint64_t now,
+                         dnsc_render_fn render, void *arg);
 /* Keep M (which the cache now owns) for M->cache_ttl seconds; frees it when that is 0. */
 void dnsc_insert(struct dnsc *c, const struct dnsq_query *q, struct dnsr_msg *m, uint64_t now);
 void dnsc_stats(struct dnsc *c, struct dnsc_stats *out);

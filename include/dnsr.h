@@ -38,8 +38,12 @@ struct dnsr_limits {
 enum svc_status dnsr_parse(const uint8_t *msg, size_t len, const struct dnsq_query *q,
                            const struct dnsr_limits *lim, struct dnsr_msg **out);
 
+/* An AGE that renders every TTL as DNSR_STALE_TTL: a stale answer (RFC 8767 section 4). */
+#define DNSR_AGE_STALE 0x80000000u
+#define DNSR_STALE_TTL 30
+
 /* Render M for the client of Q, whose packet (header and question) is QPKT, AGE seconds after M
- * arrived. OUT holds DNSQ_OUT_MAX bytes. Returns the length. */
+ * arrived (or DNSR_AGE_STALE). OUT holds DNSQ_OUT_MAX bytes. Returns the length. */
 size_t dnsr_render(const struct dnsr_msg *m, const struct dnsq_query *q, const uint8_t *qpkt,
                    uint32_t age, uint8_t *out);
 

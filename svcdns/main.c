@@ -143,6 +143,7 @@ start_upstream(struct dnsd_server *s)
 	        .servers = s->opts.upstream,
 	        .n_servers = s->opts.n_upstream,
 	        .timeout_ms = s->opts.upstream_timeout_ms,
+	        .stale_s = s->opts.serve_stale_s,
 	        .max_inflight = s->opts.upstream_max_inflight,
 	        .sockets = s->opts.upstream_sockets,
 	        .max_waiters = s->opts.upstream_max_waiters,
@@ -191,6 +192,8 @@ main(int argc, char **argv)
 		goto done;
 	if (s->opts.cache_size > 0 && dnsc_create(s->opts.cache_size, &s->cache) != SVC_OK)
 		goto done;
+	if (s->cache != NULL)
+		dnsc_set_stale(s->cache, s->opts.serve_stale_s);
 	if (s->opts.rrl_rate > 0 &&
 	    rrl_create(s->opts.rrl_rate, s->opts.rrl_slip, RRL_SLOTS, &s->rrl) != SVC_OK)
 		goto done;

@@ -260,6 +260,10 @@ dnsd_metrics_text(void *arg, struct evbuffer *b)
 	prom_u64(b, "svcdns_upstream_errors_total", "{reason=\"failure\"}", us.failures);
 	prom_u64(b, "svcdns_upstream_errors_total", "{reason=\"refused\"}", us.refused);
 	prom_u64(b, "svcdns_upstream_errors_total", "{reason=\"malformed\"}", us.malformed);
+	prom_family(b, "svcdns_cache_stale_answers_total", "counter",
+	            "Answers from expired cache entries (RFC 8767): the upstreams failed or were "
+	            "slower than 1.8 s.");
+	prom_u64(b, "svcdns_cache_stale_answers_total", NULL, us.stale);
 	prom_reloads(b, "svcdns", &s->reload);
 	if (s->opts.etcd.urls != NULL)
 		prom_store(b, "svcdns", &s->store);

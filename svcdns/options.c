@@ -249,6 +249,9 @@ static const struct opt options[] = {
          .metavar = "N",
          .help = "questions that each get a socket, so a random source port, of their own;\n"
                  "beyond, questions share sockets (default 256)"},
+        {"serve-stale", 0, OPT_UINT, F(serve_stale_s), .max = 604800, .metavar = "SECONDS",
+         .help = "answer from expired cache entries (TTL 30) for this long past expiry when\n"
+                 "the upstreams fail or take over 1.8 s (RFC 8767); 0: off (default 86400)"},
         {"dump-zone", 0, OPT_BOOL, F(dump_zone),
          .help = "load the manifests, write the cluster zone in master file format to stdout\n"
                  "(no pod or reverse names: those are made when asked), and exit",
@@ -281,6 +284,7 @@ dnsd_opts_parse(struct dnsd_opts *o, int argc, char **argv)
 	o->cache_max_ttl = 3600;
 	o->cache_max_neg_ttl = 1800;
 	o->upstream_timeout_ms = 3000;
+	o->serve_stale_s = 86400;
 	o->upstream_max_inflight = 2000;
 	o->upstream_sockets = 256;
 	o->upstream_max_waiters = 100;

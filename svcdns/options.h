@@ -57,6 +57,7 @@ struct dnsd_opts {
 	uint32_t rrl_slip;
 	bool check;
 	bool dump_zone;
+	uint32_t serve_stale_s;
 };
 
 enum svc_status dnsd_opts_parse(struct dnsd_opts *o, int argc, char **argv);

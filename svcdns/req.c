@@ -84,3 +84,15 @@ dnsd_req_cached(struct dnsc *cache, const struct dnsq_query *q, const struct dns
 		return 0;
 	return dnsc_lookup(cache, kq, now_s, render, &ctx);
 }
+
+size_t
+dnsd_req_stale(struct dnsc *cache, const struct dnsq_query *q, const struct dnsq_query *kq,
+               const uint8_t *pkt, const uint8_t *partial, size_t partial_len, uint64_t now_s,
+               uint8_t *out)
+{
+	struct render_ctx ctx = {q, pkt, partial, partial_len, out};
+
+	if (cache == NULL || !(kq->flags & DNSW_F_RD))
+		return 0;
+	return dnsc_lookup_stale(cache, kq, now_s, render, &ctx);
+}

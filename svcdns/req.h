@@ -46,5 +46,10 @@ void dnsd_req_free(struct dnsd_req *r);
 size_t dnsd_req_cached(struct dnsc *cache, const struct dnsq_query *q, const struct dnsq_query *kq,
                        const uint8_t *pkt, const uint8_t *partial, size_t partial_len,
                        uint64_t now_s, uint8_t *out);
+/* The same from an entry past its expiry but within the stale window (dnsc_lookup_stale):
+ * every TTL 30. 0 when there is none. */
+size_t dnsd_req_stale(struct dnsc *cache, const struct dnsq_query *q, const struct dnsq_query *kq,
+                      const uint8_t *pkt, const uint8_t *partial, size_t partial_len,
+                      uint64_t now_s, uint8_t *out);
 
 #endif

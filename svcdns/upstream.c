@@ -49,7 +49,8 @@ struct up_pend {
 	struct dnsd_req *waiters, **tail;
 	size_t n_waiters;
 	struct event *deadline;
-	bool done; /* past its deadline: c-ares's callback only frees it */
+	struct event *stale_wait; /* DNSD_STALE_WAIT_MS: waiters with a stale entry get it */
+	bool done;                /* past its deadline: c-ares's callback only frees it */
 };
 
 struct dnsd_upstream {
@@ -68,7 +69,8 @@ struct dnsd_upstream {
 	uint8_t rnd[256]; /* random bytes for query IDs */
 	size_t rnd_left;
 	uint8_t out[DNSQ_OUT_MAX];
-	uint64_t sent, answered, timeouts, failures, refused, malformed, coalesced, shared;
+	uint64_t sent, answered, timeouts, failures, refused, malformed, coalesced, shared, stale;
+	const struct timeval *stale_tv; /* DNSD_STALE_WAIT_MS, a common timeout of the base */
 	/* REFUSED answers seen, by the hash of their question (refusal_hash), in slots the hash
 	 * picks: c-ares 1.18 moves on from an upstream that refuses and, when none is left, reports
 	 * the same status as for an unreachable one. A collision or an overwritten slot only turns
@@ -433,15 +435,63 @@ take_waiters(struct up_pend *p)
 	return list;
 }
 
+/* R's answer from an expired cache entry (every TTL 30), when serve-stale has one. */
+static bool
+reply_stale(struct dnsd_upstream *up, struct dnsd_req *r)
+{
+	size_t len;
+
+	if (up->cfg.stale_s == 0)
+		return false;
+	len = dnsd_req_stale(up->cache, &r->q, &r->kq, r->pkt, r->partial, r->partial_len, now_s(),
+	                     up->out);
+	if (len == 0)
+		return false;
+	up->stale++;
+	reply(up, r, up->out, len);
+	return true;
+}
+
+/* Answer every request of LIST with RCODE; a failure (SERVFAIL) from a stale entry if any. */
 static void
 fail_all(struct dnsd_upstream *up, struct dnsd_req *list, uint16_t rcode)
 {
 	while (list != NULL) {
 		struct dnsd_req *next = list->next;
 
-		reply_error(up, list, rcode);
+		if (rcode != DNSW_R_SERVFAIL || !reply_stale(up, list))
+			reply_error(up, list, rcode);
 		list = next;
 	}
+}
+
+/* 1.8 s without an answer (RFC 8767's client response timer): the waiters with a stale entry get
+ * it now; the question goes on, to refresh the cache. */
+static void
+on_stale_wait(evutil_socket_t fd, short what, void *arg)
+{
+	struct up_pend *p = arg;
+	struct dnsd_req *list = p->waiters, *keep = NULL, **tail = &keep;
+	size_t kept = 0;
+	(void)fd;
+	(void)what;
+
+	p->up->waiting -= p->n_waiters;
+	while (list != NULL) {
+		struct dnsd_req *r = list;
+
+		list = r->next;
+		r->next = NULL;
+		if (!reply_stale(p->up, r)) {
+			*tail = r;
+			tail = &r->next;
+			kept++;
+		}
+	}
+	p->waiters = keep;
+	p->tail = tail;
+	p->n_waiters = kept;
+	p->up->waiting += kept;
 }
 
 /* ---- questions out ---- */
@@ -481,6 +531,8 @@ pend_free(struct up_pend *p)
 {
 	if (p->deadline != NULL)
 		event_free(p->deadline);
+	if (p->stale_wait != NULL)
+		event_free(p->stale_wait);
 	free(p);
 }
 
@@ -500,6 +552,8 @@ on_deadline(evutil_socket_t fd, short what, void *arg)
 	htab_remove(&up->pending, &p->hn);
 	p->done = true;
 	up->lingering++;
+	if (p->stale_wait != NULL)
+		event_del(p->stale_wait);
 	fail_all(up, take_waiters(p), DNSW_R_SERVFAIL);
 	if (c->queries == 1) {
 		struct up_chan *prev = chan_enter(c);
@@ -599,6 +653,10 @@ dnsd_upstream_submit(struct dnsd_upstream *up, struct dnsd_req *r)
 			reply_error(up, r, DNSW_R_SERVFAIL);
 			return;
 		}
+		/* Its stale wait is over: a stale answer now, if there is one. */
+		if (p->stale_wait != NULL && !evtimer_pending(p->stale_wait, NULL) &&
+		    reply_stale(up, r))
+			return;
 		*p->tail = r;
 		p->tail = &r->next;
 		p->n_waiters++;
@@ -631,6 +689,12 @@ dnsd_upstream_submit(struct dnsd_upstream *up, struct dnsd_req *r)
 	up->waiting++;
 	htab_insert(&up->pending, &p->hn, key_hash(&p->key));
 	evtimer_add(p->deadline, &deadline);
+	/* Serve-stale's wait, before the deadline: without a timer (out of memory) the deadline
+	 * still answers, stale if it can. */
+	if (up->cfg.stale_s > 0 && up->cache != NULL && up->stale_tv != NULL &&
+	    up->cfg.timeout_ms > DNSD_STALE_WAIT_MS &&
+	    (p->stale_wait = evtimer_new(up->base, on_stale_wait, p)) != NULL)
+		evtimer_add(p->stale_wait, up->stale_tv);
 	p->chan->queries++;
 	len = dnsr_make_query(&p->key, random_id(up), qbuf, sizeof(qbuf));
 	up->sent++;
@@ -651,6 +715,7 @@ dnsd_upstream_stats(const struct dnsd_upstream *up, struct dnsd_upstream_stats *
 	out->answered = up->answered;
 	out->timeouts = up->timeouts;
 	out->failures = up->failures;
+	out->stale = up->stale;
 	out->refused = up->refused;
 	out->malformed = up->malformed;
 	out->coalesced = up->coalesced;
@@ -687,6 +752,10 @@ dnsd_upstream_create(struct event_base *base, const struct dnsd_upstream_config 
 		up->cfg.sockets = 1;
 	up->cache = cache;
 	up->m = m;
+	/* One queue for every question's stale wait: constant-time timers. */
+	up->stale_tv = event_base_init_common_timeout(
+	        base,
+	        &(struct timeval){DNSD_STALE_WAIT_MS / 1000, DNSD_STALE_WAIT_MS % 1000 * 1000});
 	lru_init(&up->idle);
 	htab_init(&up->pending);
 	*out = up;

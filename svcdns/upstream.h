@@ -18,6 +18,8 @@
 #include "req.h"
 
 #define DNSD_UPSTREAM_MAX_SERVERS 8
+/* RFC 8767's client response timer: 1.8 s. */
+#define DNSD_STALE_WAIT_MS 1800
 /* Questions whose REFUSED answers are tallied at once (a table of 8 bytes each). */
 #define DNSD_UPSTREAM_REFUSALS 1024
 
@@ -28,15 +30,20 @@ struct dnsd_upstream_config {
 	const struct daemon_addr *servers; /* copied */
 	size_t n_servers;                  /* at most DNSD_UPSTREAM_MAX_SERVERS */
 	uint32_t timeout_ms;               /* SERVFAIL after this */
-	size_t max_inflight;               /* distinct questions out; more get REFUSED */
-	size_t sockets;     /* questions with a socket of their own; beyond, they share */
-	size_t max_waiters; /* clients on one question; more get SERVFAIL */
-	size_t max_waiting; /* clients waiting in all; more get SERVFAIL */
+	/* Serve-stale (RFC 8767): with a cache whose entries are kept this long past expiry
+	 * (dnsc_set_stale), a failed question is answered from its expired entry, and one not
+	 * answered within DNSD_STALE_WAIT_MS is answered from it at once. 0: off. */
+	uint32_t stale_s;
+	size_t max_inflight; /* distinct questions out; more get REFUSED */
+	size_t sockets;      /* questions with a socket of their own; beyond, they share */
+	size_t max_waiters;  /* clients on one question; more get SERVFAIL */
+	size_t max_waiting;  /* clients waiting in all; more get SERVFAIL */
 	struct dnsr_limits limits;
 };
 
 struct dnsd_upstream_stats {
 	uint64_t sent, answered, timeouts, failures, refused, malformed, coalesced, shared;
+	uint64_t stale;   /* answers from expired entries: upstreams failed, or slower than 1.8 s */
 	size_t inflight;  /* questions out, unanswered */
 	size_t lingering; /* past their deadline, still held by c-ares */
 	size_t waiting;   /* clients waiting */

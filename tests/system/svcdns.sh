@@ -26,6 +26,7 @@ ns1           IN A    127.0.0.1
 www           IN A    192.0.2.80
 other         IN A    192.0.2.82
 cached        IN A    192.0.2.90
+stale       1 IN A    192.0.2.91
 api.payments  IN A    192.0.2.81
 api.payments  IN AAAA 2001:db8::81
 EOF
@@ -1121,6 +1122,29 @@ for m in 'svcdns_dns_request_duration_seconds_bucket{le="+Inf"}' 'svcdns_upstrea
 	if [[ $v =~ ^[0-9.e+]+$ ]]; then pass "/metrics: a sample $m"; else fail "/metrics: a sample $m"; fi
 done
 expect_true "/metrics: Prometheus TYPE lines" grep -q '^# TYPE svcdns_dns_requests_total counter' "$WORK/metrics"
+
+# ---- serve-stale: the upstream gone, an expired answer still answers (RFC 8767) -----------------
+
+expect_eq "serve-stale: stale.example.com forwarded, TTL 1" \
+	"$(dig @127.0.0.1 -p "$PORT" +time=2 +tries=1 +noall +answer stale.example.com A | awk '{print $2, $4, $5}')" \
+	"1 A 192.0.2.91"
+sleep 2.2 # past its TTL
+stop_pid "$NSD_PID"
+t0=$(now_ms)
+out=$(dig @127.0.0.1 -p "$PORT" +time=5 +tries=1 +noall +answer stale.example.com A)
+took=$(($(now_ms) - t0))
+expect_eq "serve-stale: nsd stopped, the expired entry answers with TTL 30" \
+	"$(awk '{print $2, $4, $5}' <<<"$out")" "30 A 192.0.2.91"
+# Its port closed, the upstream fails at once (ICMP), so the stale answer comes at once too; a
+# silent upstream's 1.8 s client response timer is test_upstream's.
+if timing_ok; then
+	expect_true "... at once: the failure is known at once ($took ms < 1000)" [ "$took" -lt 1000 ]
+fi
+expect_true "... counted: svcdns_cache_stale_answers_total" \
+	bash -c "curl -s http://127.0.0.1:$MAIN_HTTP/metrics | awk '\$1 == \"svcdns_cache_stale_answers_total\" && \$2 >= 1 { ok = 1 } END { exit !ok }'"
+expect_eq "... a name never cached: SERVFAIL" \
+	"$(dig @127.0.0.1 -p "$PORT" +time=5 +tries=1 never-cached.example.com A | awk '/status:/ {print $6}')" "SERVFAIL,"
+start_nsd # (a new port: what follows starts its servers with it)
 
 # ---- --config, flags win; an upstream that never answers ----------------------------------------
 

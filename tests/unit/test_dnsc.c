@@ -111,6 +111,41 @@ test_hit_miss(void **state)
 	dnsc_destroy(c);
 }
 
+/* Serve-stale: past its TTL an entry misses, but stays for dnsc_lookup_stale (rendered with
+ * DNSR_AGE_STALE) until the window ends; then it is gone. Without a window it goes at expiry. */
+static void
+test_stale(void **state)
+{
+	struct dnsc *c;
+	struct dnsq_query q = mkq("example.com", DNSW_T_A, false, false);
+	struct seen s = {0};
+	struct dnsc_stats st;
+
+	(void)state;
+	assert_int_equal(dnsc_create(1000, &c), SVC_OK);
+	dnsc_insert(c, &q, msg(3, 60), 1000);
+	assert_int_equal(dnsc_lookup_stale(c, &q, 1030, render, &s), 0); /* no window: off */
+	dnsc_set_stale(c, 100);
+	assert_int_equal(look(c, &q, 1070, &s), 0); /* expired at 1060: a miss */
+	assert_int_equal(dnsc_lookup_stale(c, &q, 1070, render, &s), 4);
+	assert_int_equal(s.age, DNSR_AGE_STALE);
+	assert_int_equal(dnsc_lookup_stale(c, &q, 1159, render, &s), 4);
+	dnsc_stats(c, &st);
+	assert_int_equal(st.entries, 1);
+	assert_int_equal(dnsc_lookup_stale(c, &q, 1160, render, &s), 0); /* the window is over */
+	assert_int_equal(look(c, &q, 1160, &s), 0);
+	dnsc_stats(c, &st);
+	assert_int_equal(st.entries, 0);
+	assert_int_equal(st.expired, 1);
+	/* Without a window an expired entry goes at its first miss. */
+	dnsc_set_stale(c, 0);
+	dnsc_insert(c, &q, msg(3, 60), 2000);
+	assert_int_equal(look(c, &q, 2060, &s), 0);
+	dnsc_stats(c, &st);
+	assert_int_equal(st.entries, 0);
+	dnsc_destroy(c);
+}
+
 static void
 test_key(void **state)
 {
@@ -287,8 +322,9 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_hit_miss), cmocka_unit_test(test_key),
-	        cmocka_unit_test(test_expiry),   cmocka_unit_test(test_bounded),
-	        cmocka_unit_test(test_lru),      cmocka_unit_test(test_spread),
+	        cmocka_unit_test(test_stale),    cmocka_unit_test(test_expiry),
+	        cmocka_unit_test(test_bounded),  cmocka_unit_test(test_lru),
+	        cmocka_unit_test(test_spread),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -24,6 +24,7 @@ enum fake_mode {
 	FAKE_HOLD,   /* keep the queries; fake_release answers them */
 	FAKE_SILENT, /* never answer */
 	FAKE_REFUSE, /* answer REFUSED at once */
+	FAKE_SHORT,  /* answer at once, with TTL 1 */
 };
 
 struct fake_up {
@@ -44,6 +45,7 @@ struct fake_up {
 struct got {
 	size_t n;
 	uint16_t id[MAX_SEEN], rcode[MAX_SEEN], an[MAX_SEEN];
+	uint32_t ttl[MAX_SEEN]; /* of the first record */
 };
 
 static struct event_base *base;
@@ -101,6 +103,13 @@ on_fake(evutil_socket_t fd, short what, void *arg)
 		f->n++;
 		if (f->mode == FAKE_ANSWER)
 			fake_reply(f, i);
+		if (f->mode == FAKE_SHORT) {
+			uint8_t a[400];
+			size_t len = make_answer(f->pkt[i], f->len[i], a);
+
+			a[len - 7] = 1; /* the A record's TTL: 60 -> 1 */
+			sendto(f->fd, a, len, 0, (struct sockaddr *)&f->from[i], f->from_len[i]);
+		}
 		if (f->mode == FAKE_REFUSE) {
 			uint8_t a[400];
 			size_t len = make_answer(f->pkt[i], f->len[i], a) - 16;
@@ -162,6 +171,7 @@ on_reply(struct dnsd_req *r, const uint8_t *buf, size_t len)
 	got.id[got.n] = m->id;
 	got.rcode[got.n] = (uint16_t)dt_rcode(m);
 	got.an[got.n] = m->an;
+	got.ttl[got.n] = m->n > 0 ? m->rr[0].ttl : 0;
 	got.n++;
 	free(m);
 }
@@ -217,6 +227,8 @@ run_for(int ms)
 	run_until(&never, 1, ms);
 }
 
+static uint32_t stale_s; /* the next upstream's serve-stale window */
+
 static struct dnsd_upstream *
 upstream(struct fake_up **f, size_t n_servers, uint32_t timeout_ms, size_t max_inflight,
          size_t sockets, size_t max_waiters, size_t max_waiting, struct dnsc *cache)
@@ -226,6 +238,7 @@ upstream(struct fake_up **f, size_t n_servers, uint32_t timeout_ms, size_t max_i
 	        .servers = addrs,
 	        .n_servers = n_servers,
 	        .timeout_ms = timeout_ms,
+	        .stale_s = stale_s,
 	        .max_inflight = max_inflight,
 	        .sockets = sockets,
 	        .max_waiters = max_waiters,
@@ -425,6 +438,69 @@ test_refused(void **state)
 	fake_free(f[1]);
 }
 
+/* Serve-stale: an entry past its TTL answers (TTL 30) when the upstream is silent, after the
+ * 1.8 s client response timer and before the 3 s deadline, and again at once for a client that
+ * comes after that timer; a question with no entry still gets SERVFAIL at the deadline; with
+ * the window 0, an expired entry answers nothing. */
+static void
+test_serve_stale(void **state)
+{
+	struct fake_up *f = fake_new(FAKE_SHORT);
+	struct dnsc *cache;
+	struct dnsd_upstream *up;
+	struct dnsd_upstream_stats st;
+	uint64_t t0, took;
+
+	(void)state;
+	for (int window = 1; window >= 0; window--) {
+		assert_int_equal(dnsc_create(100, &cache), SVC_OK);
+		dnsc_set_stale(cache, window ? 60 : 0);
+		stale_s = window ? 60 : 0;
+		f->mode = FAKE_SHORT;
+		up = upstream(&f, 1, 3000, 100, 16, 10, 100, cache);
+		stale_s = 0;
+		dnsd_upstream_submit(up, request("s.example.com", 1));
+		assert_true(run_until(&got.n, 1, 2000));
+		assert_int_equal(got.rcode[0], DNSW_R_NOERROR);
+		assert_int_equal(got.ttl[0], 1);
+		run_for(2100); /* past its TTL */
+		f->mode = FAKE_SILENT;
+		t0 = now_ms();
+		dnsd_upstream_submit(up, request("s.example.com", 2));
+		assert_true(run_until(&got.n, 2, 4000));
+		took = now_ms() - t0;
+		dnsd_upstream_stats(up, &st);
+		if (window) {
+			assert_int_equal(got.rcode[1], DNSW_R_NOERROR);
+			assert_int_equal(got.an[1], 1);
+			assert_int_equal(got.ttl[1], 30);
+			assert_true(took >= 1700);
+#ifndef SVC_SANITIZED
+			assert_true(took < 2800);
+#endif
+			/* Another client of the same question, after the timer: stale at once. */
+			t0 = now_ms();
+			dnsd_upstream_submit(up, request("s.example.com", 3));
+			assert_true(run_until(&got.n, 3, 1000));
+			assert_int_equal(got.rcode[2], DNSW_R_NOERROR);
+			assert_true(now_ms() - t0 < 500);
+			dnsd_upstream_stats(up, &st);
+			assert_int_equal(st.stale, 2);
+			/* No entry: SERVFAIL at the deadline. */
+			dnsd_upstream_submit(up, request("never.example.com", 4));
+			assert_true(run_until(&got.n, 4, 4000));
+			assert_int_equal(got.rcode[3], DNSW_R_SERVFAIL);
+		} else {
+			assert_int_equal(got.rcode[1], DNSW_R_SERVFAIL);
+			assert_true(took >= 2500);
+			assert_int_equal(st.stale, 0);
+		}
+		dnsd_upstream_destroy(up);
+		dnsc_destroy(cache);
+	}
+	fake_free(f);
+}
+
 /* Each question in flight has its own source port; IDs are random, not the clients'. */
 static void
 test_ports_and_ids(void **state)
@@ -592,6 +668,7 @@ main(void)
 	        cmocka_unit_test(test_ports_and_ids),    cmocka_unit_test(test_bound_inflight),
 	        cmocka_unit_test(test_bound_waiters),    cmocka_unit_test(test_bound_lingering),
 	        cmocka_unit_test(test_destroy_answers),  cmocka_unit_test(test_refused),
+	        cmocka_unit_test(test_serve_stale),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
