@@ -489,7 +489,7 @@ on_stale_wait(evutil_socket_t fd, short what, void *arg)
 		}
 	}
 	p->waiters = keep;
-	p->tail = tail;
+	p->tail = keep != NULL ? tail : &p->waiters; /* never the local KEEP */
 	p->n_waiters = kept;
 	p->up->waiting += kept;
 }
