@@ -73,16 +73,28 @@ render(const struct dnsr_msg *m, uint32_t age, void *arg)
 	return dnsr_render(m, c->q, c->pkt, age, c->out);
 }
 
-size_t
-dnsd_req_cached(struct dnsc *cache, const struct dnsq_query *q, const struct dnsq_query *kq,
-                const uint8_t *pkt, const uint8_t *partial, size_t partial_len, uint64_t now_s,
-                uint8_t *out)
+typedef size_t (*lookup_fn)(struct dnsc *c, const struct dnsq_query *q, uint64_t now,
+                            dnsc_render_fn render, void *arg);
+
+/* KQ's entry by LOOKUP, rendered for the client: only a question asking for recursion. */
+static size_t
+from_cache(lookup_fn lookup, struct dnsc *cache, const struct dnsq_query *q,
+           const struct dnsq_query *kq, const uint8_t *pkt, const uint8_t *partial,
+           size_t partial_len, uint64_t now_s, uint8_t *out)
 {
 	struct render_ctx ctx = {q, pkt, partial, partial_len, out};
 
 	if (cache == NULL || !(kq->flags & DNSW_F_RD))
 		return 0;
-	return dnsc_lookup(cache, kq, now_s, render, &ctx);
+	return lookup(cache, kq, now_s, render, &ctx);
+}
+
+size_t
+dnsd_req_cached(struct dnsc *cache, const struct dnsq_query *q, const struct dnsq_query *kq,
+                const uint8_t *pkt, const uint8_t *partial, size_t partial_len, uint64_t now_s,
+                uint8_t *out)
+{
+	return from_cache(dnsc_lookup, cache, q, kq, pkt, partial, partial_len, now_s, out);
 }
 
 size_t
@@ -90,9 +102,5 @@ dnsd_req_stale(struct dnsc *cache, const struct dnsq_query *q, const struct dnsq
                const uint8_t *pkt, const uint8_t *partial, size_t partial_len, uint64_t now_s,
                uint8_t *out)
 {
-	struct render_ctx ctx = {q, pkt, partial, partial_len, out};
-
-	if (cache == NULL || !(kq->flags & DNSW_F_RD))
-		return 0;
-	return dnsc_lookup_stale(cache, kq, now_s, render, &ctx);
+	return from_cache(dnsc_lookup_stale, cache, q, kq, pkt, partial, partial_len, now_s, out);
 }
