@@ -765,15 +765,16 @@ build_full(struct cluster_objects *view, const struct cluster_config *cfg, struc
 		end[2] = ns_run((void *const *)view->endpoints, at[2], view->n_endpoints, ns);
 		end[3] = ns_run((void *const *)view->slices, at[3], view->n_slices, ns);
 		end[4] = ns_run((void *const *)view->podstatuses, at[4], view->n_podstatuses, ns);
-		in.services = view->services + at[0];
+		in.services =
+		        view->services != NULL ? view->services + at[0] : NULL; /* NULL + 0 is UB */
 		in.n_services = end[0] - at[0];
-		in.pods = view->pods + at[1];
+		in.pods = view->pods != NULL ? view->pods + at[1] : NULL;
 		in.n_pods = end[1] - at[1];
-		in.endpoints = view->endpoints + at[2];
+		in.endpoints = view->endpoints != NULL ? view->endpoints + at[2] : NULL;
 		in.n_endpoints = end[2] - at[2];
-		in.slices = view->slices + at[3];
+		in.slices = view->slices != NULL ? view->slices + at[3] : NULL;
 		in.n_slices = end[3] - at[3];
-		in.podstatuses = view->podstatuses + at[4];
+		in.podstatuses = view->podstatuses != NULL ? view->podstatuses + at[4] : NULL;
 		in.n_podstatuses = end[4] - at[4];
 		memcpy(at, end, sizeof(at));
 		st = shard_build(cfg, &in, NULL, 0, d, &shards[n_shards]);

@@ -180,50 +180,457 @@ put_soa(const struct dnsz *z, const struct dnsq_query *q, struct dnsw_wr *w, siz
 	}
 }
 
-/* <dashed-ip>.<ns>.pod.<zone>: "pods insecure" answers any well-formed address. */
+/* When NAME is <dashed-ip>.<ns>.pod.<zone>, its address: "pods insecure" answers any
+ * well-formed one. */
 static bool
-answer_pod(const struct dnsz *z, const struct dnsq_query *q, const uint8_t *in, struct dnsw_wr *w,
-           struct dnsq_result *res)
+pod_ip(const struct dnsz *z, const uint8_t *name, size_t len, struct netaddr *ip)
 {
-	const uint8_t *parent = q->qname + 1 + q->qname[0];
-	size_t plen = q->qname_len - 1 - q->qname[0];
+	const uint8_t *parent = name + 1 + name[0];
+	size_t plen = len - 1 - name[0];
 	const struct dnsz_node *ns;
-	struct netaddr ip;
-	uint16_t want;
 
-	if (q->qname[0] == 0)
+	if (name[0] == 0)
 		return false;
 	ns = dnsz_find(z, parent, plen, dnsw_name_hash(parent, plen));
 	if (ns == NULL || !(ns->flags & DNSZ_NODE_POD_NS))
 		return false;
-	if (!dnsz_parse_dashed_ip(q->qname + 1, q->qname[0], &ip))
+	return dnsz_parse_dashed_ip(name + 1, name[0], ip);
+}
+
+/* A pod name's record: its address, of the type that address has. OWNER_OFF is where its name
+ * is in the message. Returns whether Q's type was that type. */
+static bool
+put_pod_record(const struct dnsz *z, const struct dnsq_query *q, struct dnsw_wr *w,
+               const struct netaddr *ip, size_t owner_off)
+{
+	uint16_t want = ip->family == NETADDR_V4 ? DNSW_T_A : DNSW_T_AAAA;
+
+	if (q->qtype != want)
 		return false;
-	want = ip.family == NETADDR_V4 ? DNSW_T_A : DNSW_T_AAAA;
+	dnsw_wr_ptr(w, owner_off);
+	dnsw_wr_u16(w, want);
+	dnsw_wr_u16(w, DNSW_C_IN);
+	dnsw_wr_u32(w, z->ttl);
+	dnsw_wr_u16(w, want == DNSW_T_A ? 4 : 16);
+	dnsw_wr_bytes(w, ip->bytes, want == DNSW_T_A ? 4 : 16);
+	return true;
+}
+
+static bool
+answer_pod(const struct dnsz *z, const struct dnsq_query *q, const uint8_t *in, struct dnsw_wr *w,
+           struct dnsq_result *res)
+{
+	struct netaddr ip;
+
+	if (!pod_ip(z, q->qname, q->qname_len, &ip))
+		return false;
 	begin(q, in, w, DNSW_R_NOERROR, true, true);
-	if (q->qtype == want) {
-		dnsw_wr_ptr(w, DNSW_HEADER);
-		dnsw_wr_u16(w, want);
-		dnsw_wr_u16(w, DNSW_C_IN);
-		dnsw_wr_u32(w, z->ttl);
-		dnsw_wr_u16(w, want == DNSW_T_A ? 4 : 16);
-		dnsw_wr_bytes(w, ip.bytes, want == DNSW_T_A ? 4 : 16);
+	if (put_pod_record(z, q, w, &ip, DNSW_HEADER))
 		dnsw_put16(w->buf + 6, 1);
-	} else {
+	else
 		put_soa(z, q, w, z->apex_len);
-	}
 	finish(q, w, DNSW_R_NOERROR, res);
+	return true;
+}
+
+/* ---- the server-side search path ------------------------------------------------------------
+ *
+ * A found name's ready answer was compressed for a message whose question is that name, at
+ * offset 12. Under autopath the question is another name, so its records are copied name by
+ * name: each read from that virtual message, then written compressed against the names this
+ * message already holds (the question, the CNAME target). */
+
+/* The message a node's answer was made for: the node's name at offset 12, 4 bytes of type and
+ * class, then the answer's wire bytes. */
+struct vmsg {
+	const uint8_t *name;
+	size_t name_len;
+	const uint8_t *wire;
+	size_t wire_len;
+};
+
+static size_t
+vmsg_base(const struct vmsg *v)
+{
+	return DNSW_HEADER + v->name_len + 4;
+}
+
+/* Byte OFF of V, or -1 outside its name and its records. */
+static int
+vmsg_byte(const struct vmsg *v, size_t off)
+{
+	if (off >= DNSW_HEADER && off < DNSW_HEADER + v->name_len)
+		return v->name[off - DNSW_HEADER];
+	if (off >= vmsg_base(v) && off < vmsg_base(v) + v->wire_len)
+		return v->wire[off - vmsg_base(v)];
+	return -1;
+}
+
+/* The name at *OFF of V, uncompressed into OUT; *OFF moves past it. Pointers only backwards. */
+static bool
+vmsg_name(const struct vmsg *v, size_t *off, uint8_t *out, size_t *out_len)
+{
+	size_t at = *off, n = 0;
+	bool jumped = false;
+
+	for (;;) {
+		int c = vmsg_byte(v, at);
+
+		if (c < 0)
+			return false;
+		if ((c & 0xc0) == 0xc0) {
+			int lo = vmsg_byte(v, at + 1);
+			size_t to;
+
+			if (lo < 0)
+				return false;
+			to = (size_t)(c & 0x3f) << 8 | (size_t)lo;
+			if (to >= at)
+				return false;
+			if (!jumped)
+				*off = at + 2;
+			jumped = true;
+			at = to;
+			continue;
+		}
+		if (c > DNSW_LABEL_MAX || n + 1 + (size_t)c > DNSW_NAME_MAX)
+			return false;
+		out[n++] = (uint8_t)c;
+		for (int i = 0; i < c; i++) {
+			int b = vmsg_byte(v, at + 1 + (size_t)i);
+
+			if (b < 0)
+				return false;
+			out[n++] = (uint8_t)b;
+		}
+		at += 1 + (size_t)c;
+		if (c == 0)
+			break;
+	}
+	if (!jumped)
+		*off = at;
+	*out_len = n;
+	return true;
+}
+
+/* A name already in the message: at OFF, its first LITERAL bytes written out as labels. */
+struct known_name {
+	size_t off;
+	const uint8_t *name;
+	size_t len;
+	size_t literal;
+};
+
+/* Write NAME, its longest suffix that a known name holds as labels replaced by a pointer.
+ * Returns the bytes written as labels. */
+static size_t
+put_name(struct dnsw_wr *w, const uint8_t *name, size_t len, const struct known_name *k, size_t nk)
+{
+	for (size_t i = 0; i + 1 < len; i += 1 + (size_t)name[i]) {
+		for (size_t j = 0; j < nk; j++) {
+			int at = dnsw_name_suffix_at(k[j].name, k[j].len, name + i, len - i);
+
+			if (at >= 0 && (size_t)at < k[j].literal &&
+			    k[j].off + (size_t)at <= DNSW_PTR_MAX) {
+				dnsw_wr_bytes(w, name, i);
+				dnsw_wr_ptr(w, k[j].off + (size_t)at);
+				return i;
+			}
+		}
+	}
+	dnsw_wr_bytes(w, name, len);
+	return len;
+}
+
+/* Copy one record of V (from its offset *OFF, which moves past it). */
+static bool
+copy_record(const struct vmsg *v, size_t *off, struct dnsw_wr *w, const struct known_name *k,
+            size_t nk)
+{
+	uint8_t name[DNSW_NAME_MAX];
+	size_t len, rdlen_at, at = *off, rd_end, fixed = 0;
+	const uint8_t *p;
+	uint16_t type, rdlen;
+
+	if (!vmsg_name(v, &at, name, &len) || at < vmsg_base(v) ||
+	    at + 10 > vmsg_base(v) + v->wire_len)
+		return false;
+	put_name(w, name, len, k, nk);
+	p = v->wire + (at - vmsg_base(v));
+	type = dnsw_get16(p);
+	rdlen = dnsw_get16(p + 8);
+	dnsw_wr_bytes(w, p, 8);
+	rdlen_at = w->len;
+	dnsw_wr_u16(w, 0);
+	at += 10;
+	rd_end = at + rdlen;
+	if (rd_end > vmsg_base(v) + v->wire_len)
+		return false;
+	switch (type) {
+	case DNSW_T_SRV:
+		fixed = 6;
+		/* fall through */
+	case DNSW_T_CNAME:
+	case DNSW_T_PTR:
+	case DNSW_T_NS:
+		dnsw_wr_bytes(w, v->wire + (at - vmsg_base(v)), fixed);
+		at += fixed;
+		if (!vmsg_name(v, &at, name, &len))
+			return false;
+		put_name(w, name, len, k, nk);
+		break;
+	case DNSW_T_SOA:
+		for (int i = 0; i < 2; i++) {
+			if (!vmsg_name(v, &at, name, &len))
+				return false;
+			put_name(w, name, len, k, nk);
+		}
+		/* then the five numbers, as they are */
+		/* fall through */
+	default:
+		if (at > rd_end)
+			return false;
+		dnsw_wr_bytes(w, v->wire + (at - vmsg_base(v)), rd_end - at);
+		break;
+	}
+	if (!w->full)
+		dnsw_put16(w->buf + rdlen_at, (uint16_t)(w->len - rdlen_at - 2));
+	*off = rd_end;
+	return true;
+}
+
+/* Copy answer A of the node named NAME after what W holds, as put_answer does: cut at a record
+ * boundary when the client's limit is reached (TC when the cut is in the answer or authority
+ * section). Returns the answer records copied. */
+static uint16_t
+copy_answer(const struct dnsq_query *q, struct dnsw_wr *w, const struct dnsz_answer *a,
+            const uint8_t *name, size_t name_len, const struct known_name *k, size_t nk,
+            struct dnsq_result *res)
+{
+	struct vmsg v = {name, name_len, dnsz_answer_wire(a), a->len};
+	size_t room = q->limit - (q->edns ? 11 : 0), off = vmsg_base(&v);
+	uint16_t total = (uint16_t)(a->an + a->ns + a->ar), n = 0, an, ns;
+	struct dnsw_wr save;
+
+	if (a->cut)
+		set_tc(w, res);
+	for (; n < total; n++) {
+		save = *w;
+		w->cap = room < w->cap ? room : w->cap;
+		if (!copy_record(&v, &off, w, k, nk) || w->full) {
+			*w = save;
+			if (n < a->an + a->ns)
+				set_tc(w, res);
+			break;
+		}
+		w->cap = save.cap;
+	}
+	an = n < a->an ? n : a->an;
+	ns = (uint16_t)(n - an < a->ns ? n - an : a->ns);
+	dnsw_put16(w->buf + 8, ns);
+	dnsw_put16(w->buf + 10, (uint16_t)(n - an - ns));
+	return an;
+}
+
+/* When what W holds outgrew the client's limit, go back to MARK (a record boundary) and set TC.
+ * Returns whether it was cut; the caller sets the counts of what is left. */
+static bool
+cut_at(const struct dnsq_query *q, struct dnsw_wr *w, size_t mark, struct dnsq_result *res)
+{
+	if (w->len + (q->edns ? 11 : 0) <= q->limit)
+		return false;
+	w->len = mark;
+	w->full = false;
+	set_tc(w, res);
+	return true;
+}
+
+/* The CNAME from the question to NAME, first in the answer section; K[1] becomes NAME's place.
+ * False when it does not fit the client's limit: then W holds a truncated answer, complete. */
+static bool
+put_cname(const struct dnsz *z, struct dnsq_query *q, struct dnsw_wr *w, const uint8_t *name,
+          size_t len, struct known_name *k, struct dnsq_result *res)
+{
+	size_t rdlen_at, mark = w->len;
+
+	dnsw_wr_ptr(w, DNSW_HEADER);
+	dnsw_wr_u16(w, DNSW_T_CNAME);
+	dnsw_wr_u16(w, DNSW_C_IN);
+	dnsw_wr_u32(w, z->ttl);
+	rdlen_at = w->len;
+	dnsw_wr_u16(w, 0);
+	k[1] = (struct known_name){w->len, name, len, 0};
+	k[1].literal = put_name(w, name, len, k, 1);
+	if (cut_at(q, w, mark, res)) {
+		finish(q, w, DNSW_R_NOERROR, res);
+		return false;
+	}
+	dnsw_put16(w->buf + rdlen_at, (uint16_t)(w->len - rdlen_at - 2));
+	dnsw_put16(w->buf + 6, 1);
+	return true;
+}
+
+/* The zone's SOA after the CNAME: the found name has no records of Q's type. */
+static void
+put_nodata(const struct dnsz *z, const struct dnsq_query *q, struct dnsw_wr *w,
+           struct dnsq_result *res)
+{
+	size_t mark = w->len;
+
+	put_soa(z, q, w, z->apex_len);
+	if (cut_at(q, w, mark, res))
+		dnsw_put16(w->buf + 8, 0);
+}
+
+/* A name of the search path that exists: a node of Z, or a pod name. */
+struct search_hit {
+	const struct dnsz_node *node;
+	struct netaddr pod;
+};
+
+static bool
+search_find(const struct dnsz *z, const uint8_t *name, size_t len, struct search_hit *hit)
+{
+	hit->node = dnsz_find(z, name, len, dnsw_name_hash(name, len));
+	return hit->node != NULL || pod_ip(z, name, len, &hit->pod);
+}
+
+/* The answer through search name NAME (which HIT found): a CNAME from the question to it, then
+ * what NAME itself answers. */
+static void
+answer_search(const struct dnsz *z, struct dnsq_query *q, const uint8_t *in, const uint8_t *name,
+              size_t len, const struct search_hit *hit, struct dnsw_wr *w, struct dnsq_result *res)
+{
+	struct known_name k[2] = {{DNSW_HEADER, q->qname, q->qname_len, q->qname_len}};
+	const struct dnsz_node *node = hit->node;
+	const struct dnsz_answer *a = NULL;
+	int idx = rtype_index(q->qtype);
+	uint16_t an = 1;
+	size_t mark;
+
+	begin(q, in, w, DNSW_R_NOERROR, true, true);
+	res->autopath = DNSQ_AUTOPATH_CLUSTER;
+	if (!put_cname(z, q, w, name, len, k, res))
+		return;
+	if (node == NULL) {
+		mark = w->len;
+		if (!put_pod_record(z, q, w, &hit->pod, k[1].off))
+			put_nodata(z, q, w, res);
+		else if (!cut_at(q, w, mark, res))
+			an++;
+		dnsw_put16(w->buf + 6, an);
+		finish(q, w, DNSW_R_NOERROR, res);
+		return;
+	}
+	if (idx >= 0)
+		a = dnsz_rr(node, idx);
+	if (dnsz_rr(node, DNSZ_CNAME) != NULL && q->qtype != DNSW_T_CNAME) {
+		if ((node->flags & DNSZ_NODE_CHASE) &&
+		    (q->qtype == DNSW_T_A || q->qtype == DNSW_T_AAAA)) {
+			/* An ExternalName: its CNAME, and its target upstream. */
+			an = (uint16_t)(an + copy_answer(q, w, dnsz_rr(node, DNSZ_CNAME), name, len,
+			                                 k, 2, res));
+			dnsw_put16(w->buf + 6, an);
+			q->chase = dnsz_node_chase(node, &q->chase_len);
+			res->action = DNSQ_CHASE;
+			res->len = w->len;
+			res->rcode = DNSW_R_NOERROR;
+			return;
+		}
+		if (a == NULL)
+			a = dnsz_rr(node, DNSZ_CNAME);
+	}
+	if (a != NULL)
+		an = (uint16_t)(an + copy_answer(q, w, a, name, len, k, 2, res));
+	else
+		put_nodata(z, q, w, res);
+	dnsw_put16(w->buf + 6, an);
+	finish(q, w, DNSW_R_NOERROR, res);
+}
+
+/* The bare name BARE (outside the zone) for A or AAAA: a CNAME to it, written whole so the
+ * upstream question can be read from it, and the rest from upstream. */
+static void
+chase_bare(const struct dnsz *z, struct dnsq_query *q, const uint8_t *in, const uint8_t *bare,
+           size_t len, struct dnsw_wr *w, struct dnsq_result *res)
+{
+	struct known_name k[2] = {{0}}; /* none: the bare name is written whole */
+
+	begin(q, in, w, DNSW_R_NOERROR, true, true);
+	if (!put_cname(z, q, w, bare, len, k, res))
+		return;
+	res->autopath = DNSQ_AUTOPATH_UPSTREAM;
+	q->chase = w->buf + w->len - len;
+	q->chase_len = len;
+	res->action = DNSQ_CHASE;
+	res->len = w->len;
+	res->rcode = DNSW_R_NOERROR;
+}
+
+/* Q's name is not in Z. When it ends with <ns>.svc.<zone> for the namespace of CLIENT's pod,
+ * walk the rest of that pod's search path; true when that answered. */
+static bool
+autopath(const struct dnsz *z, struct dnsq_query *q, const uint8_t *in,
+         const struct netaddr *client, struct dnsw_wr *w, struct dnsq_result *res)
+{
+	const char *ns = dnsz_pod_ns(z, client);
+	uint8_t first[DNSW_NAME_MAX], name[DNSW_NAME_MAX];
+	size_t ns_len, first_len, base;
+	struct search_hit hit;
+	int at;
+
+	if (ns == NULL || (ns_len = strlen(ns)) == 0 || ns_len > DNSW_LABEL_MAX ||
+	    1 + ns_len + 4 + z->apex_len > sizeof(first))
+		return false;
+	first[0] = (uint8_t)ns_len;
+	memcpy(first + 1, ns, ns_len);
+	memcpy(first + 1 + ns_len, "\3svc", 4);
+	memcpy(first + 1 + ns_len + 4, z->apex, z->apex_len);
+	first_len = 1 + ns_len + 4 + z->apex_len;
+	at = dnsw_name_suffix_at(q->qname, q->qname_len, first, first_len);
+	if (at <= 0)
+		return false;
+	base = (size_t)at;
+	memcpy(name, q->qname, base);
+	/* <base>.svc.<zone>, then <base>.<zone>: names of the zone. */
+	for (int step = 0; step < 2; step++) {
+		const uint8_t *suffix = step == 0 ? first + 1 + ns_len : z->apex;
+		size_t slen = step == 0 ? 4 + z->apex_len : z->apex_len;
+
+		if (base + slen > sizeof(name))
+			continue;
+		memcpy(name + base, suffix, slen);
+		if (search_find(z, name, base + slen, &hit)) {
+			answer_search(z, q, in, name, base + slen, &hit, w, res);
+			return true;
+		}
+	}
+	/* Then the bare name: the zone's own or a reverse name it makes, else the upstream's. */
+	name[base] = 0;
+	if (search_find(z, name, base + 1, &hit)) {
+		answer_search(z, q, in, name, base + 1, &hit, w, res);
+		return true;
+	}
+	if (dnsw_name_suffix_at(name, base + 1, z->apex, z->apex_len) >= 0 ||
+	    dnsz_reverse_owned(z, name, base + 1) > 0 ||
+	    (q->qtype != DNSW_T_A && q->qtype != DNSW_T_AAAA))
+		return false;
+	chase_bare(z, q, in, name, base + 1, w, res);
 	return true;
 }
 
 static void
 answer_zone(const struct dnsz *z, const struct dnsz_node *node, struct dnsq_query *q,
-            const uint8_t *in, struct dnsw_wr *w, struct dnsq_result *res)
+            const uint8_t *in, const struct netaddr *client, struct dnsw_wr *w,
+            struct dnsq_result *res)
 {
 	const struct dnsz_answer *a = NULL;
 	int idx = rtype_index(q->qtype);
 
 	if (node == NULL) {
 		if (answer_pod(z, q, in, w, res))
+			return;
+		if (client != NULL && autopath(z, q, in, client, w, res))
 			return;
 		begin(q, in, w, DNSW_R_NXDOMAIN, true, true);
 		put_soa(z, q, w, z->apex_len);
@@ -286,6 +693,14 @@ parse_additional(struct dnsw_rd *rd, uint16_t arcount, struct dnsq_query *q, uin
 void
 dnsq_answer(const struct dnsz *z, const uint8_t *in, size_t len, enum dnsq_transport tr,
             uint8_t *out, struct dnsq_query *q, struct dnsq_result *res)
+{
+	dnsq_answer_from(z, in, len, tr, NULL, out, q, res);
+}
+
+void
+dnsq_answer_from(const struct dnsz *z, const uint8_t *in, size_t len, enum dnsq_transport tr,
+                 const struct netaddr *client, uint8_t *out, struct dnsq_query *q,
+                 struct dnsq_result *res)
 {
 	struct dnsw_rd rd;
 	struct dnsw_wr w;
@@ -371,7 +786,7 @@ dnsq_answer(const struct dnsz *z, const uint8_t *in, size_t len, enum dnsq_trans
 		res->action = DNSQ_FORWARD;
 		return;
 	}
-	answer_zone(z, node, q, in, &w, res);
+	answer_zone(z, node, q, in, client, &w, res);
 	return;
 
 formerr:

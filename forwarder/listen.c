@@ -27,6 +27,7 @@
 #define BACKLOG         4096  /* per socket; the kernel caps it at net.core.somaxconn */
 #define SKL_FIRST_SIZE  65536 /* map entries to start with; it doubles when full */
 #define LOGGED_FAILURES 5     /* socket errors logged one by one per reload; then a count */
+#define FWD_LOCAL_MAX   4096  /* service ports a scan reports at most */
 
 static uint32_t
 listener_hash(enum cluster_proto proto, const struct netaddr *a, bool wildcard, uint16_t port)
@@ -267,6 +268,7 @@ close_listener(struct fwd_server *s, struct fwd_listener *l)
 	if (l->proto == CLUSTER_UDP)
 		fwd_udp_listener_gone(s, l);
 	set_unbound(s, l, false);
+	s->n_local -= l->local;
 	if (l->fd >= 0)
 		s->n_sockets--;
 	unwatch_socket(l);
@@ -286,6 +288,13 @@ bind_own(struct fwd_server *s, struct fwd_listener *l, size_t *failed, size_t *o
 		return false;
 	}
 	l->fd = open_socket(l);
+	if (l->fd < 0 && errno == EADDRINUSE && l->kind == FWD_CLUSTER_IP) {
+		/* Another process of this node serves that address and port (node-local DNS
+		 * started first): it keeps it; each update tries again. */
+		log_msg(LL_INFO, "%s: served by a local process, left to it",
+		        fwd_listen_label(l, label));
+		return false;
+	}
 	if (l->fd < 0) {
 		if ((*failed)++ < LOGGED_FAILURES)
 			log_msg(LL_WARN, "%s (%s): cannot listen: %s", fwd_listen_label(l, label),
@@ -365,6 +374,106 @@ drop_listener(struct fwd_server *s, struct fwd_listener *l, struct changes *c, s
 	return true;
 }
 
+/* ---- ports a local process serves ---------------------------------------------------------- */
+
+/* Whether the last scan found a process of this node serving L (a ClusterIP port). */
+static bool
+served_locally(const struct fwd_server *s, const struct fwd_listener *l)
+{
+	if (l->kind != FWD_CLUSTER_IP || l->wildcard)
+		return false;
+	for (size_t i = 0; i < s->n_local_ports; i++) {
+		const struct fwd_local_port *p = &s->local_ports[i];
+
+		if (p->port == l->port && p->proto == l->proto && netaddr_equal(&p->addr, &l->addr))
+			return true;
+	}
+	return false;
+}
+
+/* Leave L to the local process: its key out of the map (into C, when it is there), its UDP
+ * flows ended (their replies would leave from a socket on the process's address and port). */
+static bool
+leave_local(struct fwd_server *s, struct fwd_listener *l, struct changes *c)
+{
+	char label[FWD_LABEL_LEN];
+
+	if (l->bound && (c == NULL || !change(&c->del, &c->n_del, &c->cap_del, l)))
+		return false;
+	l->bound = false;
+	set_unbound(s, l, false);
+	if (l->proto == CLUSTER_UDP)
+		fwd_udp_listener_gone(s, l);
+	l->local = true;
+	s->n_local++;
+	log_msg(LL_INFO, "%s: served by a local process, left to it", fwd_listen_label(l, label));
+	return true;
+}
+
+void
+fwd_listen_sync_local(struct fwd_server *s)
+{
+	struct fwd_local_port *found = NULL, *old = s->local_ports;
+	size_t n = 0, n_old = s->n_local_ports, keep = 0;
+	struct changes c = {0};
+	char label[FWD_LABEL_LEN];
+
+	if (!s->sklookup || s->n_route_cidrs == 0)
+		return;
+	/* A node has few servers on service addresses; the bound keeps a scan small. */
+	if (fwd_local_scan(s->route_cidrs, s->n_route_cidrs, FWD_LOCAL_MAX, &found, &n) != SVC_OK)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		if (found[i].proto != CLUSTER_UDP ||
+		    !fwd_udp_owns(s, &found[i].addr, found[i].port, found[i].ino))
+			found[keep++] = found[i];
+	}
+	s->local_ports = found;
+	s->n_local_ports = keep;
+	/* Those no longer served: svcfwd takes them back. */
+	for (size_t i = 0; i < n_old; i++) {
+		struct fwd_listener *l = lookup(s, old[i].proto, &old[i].addr, false, old[i].port);
+
+		if (l == NULL || !l->local || served_locally(s, l))
+			continue;
+		l->local = false;
+		s->n_local--;
+		set_unbound(s, l, true);
+		log_msg(LL_INFO, "%s: no longer served by a local process, svcfwd serves it",
+		        fwd_listen_label(l, label));
+	}
+	/* Those newly served: left to their process. */
+	for (size_t i = 0; i < keep; i++) {
+		struct fwd_listener *l =
+		        lookup(s, found[i].proto, &found[i].addr, false, found[i].port);
+
+		if (l != NULL && !l->local && served_locally(s, l) && !leave_local(s, l, &c))
+			break;
+	}
+	free(old);
+	/* The ones taken back go in with the next update's bind pass; do it now. */
+	for (struct lru_node *u = s->unbound.oldest, *next; u != NULL; u = next) {
+		struct fwd_listener *l = lru_item(u, struct fwd_listener, unbound_node);
+		struct fwd_listener **slot;
+
+		next = u->next;
+		if (served_locally(s, l))
+			continue;
+		slot = vec_push(&c.added, &c.n_added, &c.cap_added, sizeof(*slot), NULL);
+		if (slot == NULL || !change(&c.add, &c.n_add, &c.cap_add, l)) {
+			if (slot != NULL)
+				c.n_added--;
+			break;
+		}
+		*slot = l;
+	}
+	commit(s, &c);
+	s->n_unbound = s->unbound.n;
+	free(c.add);
+	free(c.del);
+	free(c.added);
+}
+
 enum svc_status
 fwd_listen_update(struct fwd_server *s, const struct fwd_delta *d)
 {
@@ -429,7 +538,9 @@ fwd_listen_update(struct fwd_server *s, const struct fwd_delta *d)
 		struct fwd_listener *l = lru_item(u, struct fwd_listener, unbound_node);
 
 		next = u->next;
-		if (s->sklookup) {
+		if (s->sklookup && served_locally(s, l)) {
+			leave_local(s, l, NULL);
+		} else if (s->sklookup) {
 			struct fwd_listener **slot =
 			        vec_push(&c.added, &c.n_added, &c.cap_added, sizeof(*slot), NULL);
 
@@ -595,6 +706,9 @@ fwd_listen_close_all(struct fwd_server *s)
 		close_listener(s, htab_item(n, struct fwd_listener, node));
 	htab_deinit(&s->listeners);
 	close_shared(s);
+	free(s->local_ports);
+	s->local_ports = NULL;
+	s->n_local_ports = 0;
 }
 
 static void

@@ -190,7 +190,8 @@ is_ready(void *arg)
 	return daemon_reload_ready(&s->reload);
 }
 
-/* Once a second: idle TCP connections, idle UDP flows, stale affinity. */
+/* Once a second: idle TCP connections, idle UDP flows, stale affinity, and the ClusterIP ports
+ * a local process serves. */
 static void
 on_sweep(evutil_socket_t fd, short what, void *arg)
 {
@@ -202,6 +203,7 @@ on_sweep(evutil_socket_t fd, short what, void *arg)
 	fwd_tcp_sweep(s, now);
 	fwd_udp_sweep(s, now);
 	fwd_pools_expire(&s->pools, now);
+	fwd_listen_sync_local(s);
 }
 
 /* Sockets are the forwarder's working material: take all the kernel allows. */

@@ -78,7 +78,7 @@ backend_metric(struct evbuffer *b, const struct fwd_backends *bs, const char *na
 
 /* The process-wide numbers, read once. */
 struct snapshot {
-	uint64_t idle_ports, unbound, sklookup, skl_entries, skl_grown, unclaimed, replies,
+	uint64_t idle_ports, unbound, local, sklookup, skl_entries, skl_grown, unclaimed, replies,
 	        reply_errors, conns, accepted, accept_errors, accept_pauses, idle_closed, spliced,
 	        pipes, flows, flows_created, flows_expired, flows_evicted, aside, reload_ms,
 	        generation;
@@ -95,6 +95,10 @@ static const struct prom_scalar scalars[] = {
          "Service ports with endpoints but no socket or sk_lookup entry: over the descriptor "
          "budget, or failed.",
          S(unbound)},
+        {"svcfwd_ports_served_locally", true,
+         "ClusterIP ports that another process of this node serves itself (node-local DNS): "
+         "svcfwd leaves them to it.",
+         S(local)},
         {"svcfwd_sklookup", true,
          "1: an sk_lookup program hands every service port to a few shared sockets; 0: one "
          "socket per port.",
@@ -244,6 +248,7 @@ fwd_metrics_text(void *server, struct evbuffer *b)
 	v = (struct snapshot){
 	        .idle_ports = s->n_idle,
 	        .unbound = s->n_unbound,
+	        .local = s->n_local,
 	        .sklookup = s->sklookup,
 	        .skl_entries = s->sklookup ? s->skl.n : 0,
 	        .skl_grown = s->skl.grown,
@@ -280,6 +285,19 @@ fwd_metrics_text(void *server, struct evbuffer *b)
 	if (s->opts.etcd.urls != NULL)
 		prom_scalars(b, node_scalars, sizeof(node_scalars) / sizeof(node_scalars[0]), &v);
 	prom_scalars(b, probe_scalars, sizeof(probe_scalars) / sizeof(probe_scalars[0]), &v);
+	prom_family(b, "svcfwd_port_served_locally", "gauge",
+	            "Each ClusterIP port left to the process of this node that serves it.");
+	for (size_t i = 0; i < s->n_local_ports; i++) {
+		const struct fwd_local_port *p = &s->local_ports[i];
+		struct fwd_listener *l = fwd_listen_find(s, p->proto, &p->addr, p->port);
+		char a[NETADDR_STRLEN], labels[NETADDR_STRLEN + 64];
+
+		if (l == NULL || !l->local || l->wildcard)
+			continue;
+		snprintf(labels, sizeof(labels), "{address=\"%s\",port=\"%u\",protocol=\"%s\"}",
+		         netaddr_str(&p->addr, a), p->port, cluster_proto_str(p->proto));
+		prom_u64(b, "svcfwd_port_served_locally", labels, 1);
+	}
 	if (s->opts.etcd.urls != NULL) {
 		char lb[8192];
 

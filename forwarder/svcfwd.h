@@ -14,6 +14,7 @@
 #include "nodeagent.h"
 #include "fwd_inc.h"
 #include "fwd_plan.h"
+#include "fwd_local.h"
 #include "fwd_pool.h"
 #include "fwd_sklookup.h"
 #include "htab.h"
@@ -58,6 +59,7 @@ struct fwd_listener {
 	bool wildcard;
 	bool shared;
 	bool bound; /* its socket is open, or its key is in the map */
+	bool local; /* a process of this node serves it (fwd_listen_sync_local): left to it */
 	bool ev_on;
 	uint32_t gen; /* the last plan it was in (the server's listen_gen: the current one) */
 	int fd;       /* its own socket, or the shared one's; -1: none */
@@ -104,6 +106,11 @@ struct fwd_server {
 	size_t fd_budget;    /* without sk_lookup: sockets for destinations at most */
 	size_t n_sockets;    /* sockets open for destinations */
 	uint32_t listen_gen; /* plans applied */
+	/* Service ports another process of this node serves, from the last scan (fwd_local.h),
+	 * and how many destinations of the plan are left to it. */
+	struct fwd_local_port *local_ports;
+	size_t n_local_ports;
+	size_t n_local;
 	struct daemon_reload reload;
 	struct daemon_store store; /* with --etcd */
 	struct nodeagent *agent;   /* with --etcd: this node's Node and Lease */
@@ -143,6 +150,10 @@ void fwd_listen_each(struct fwd_server *s, void (*fn)(struct fwd_listener *l, vo
 /* The destination ADDR:PORT/PROTO of the plan: its address, else a node port. NULL: none. */
 struct fwd_listener *fwd_listen_find(struct fwd_server *s, enum cluster_proto proto,
                                      const struct netaddr *addr, uint16_t port);
+/* Under sk_lookup: scan for ClusterIP ports that another process of this node serves itself
+ * (as svcdns in node-local mode serves the kube-dns ClusterIP); leave those to it (out of the
+ * map, their UDP flows ended) and take back those it no longer serves. Once a second. */
+void fwd_listen_sync_local(struct fwd_server *s);
 /* "10.96.0.1:80/TCP" into BUF (FWD_LABEL_LEN bytes); returns BUF. */
 const char *fwd_listen_label(const struct fwd_listener *l, char *buf);
 
@@ -161,6 +172,8 @@ void fwd_udp_listener_gone(struct fwd_server *s, struct fwd_listener *l);
 /* Close the flows of L whose client L's source ranges no longer admit. */
 void fwd_udp_recheck(struct fwd_server *s, struct fwd_listener *l);
 void fwd_udp_sweep(struct fwd_server *s, uint64_t now);
+/* Whether the socket of inode INO bound to ADDR:PORT is one of svcfwd's reply sockets. */
+bool fwd_udp_owns(struct fwd_server *s, const struct netaddr *addr, uint16_t port, uint64_t ino);
 
 /* health.c: healthCheckNodePort servers. */
 void fwd_health_update(struct fwd_server *s, const struct fwd_delta *d);

@@ -14,6 +14,7 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -34,7 +35,8 @@ struct fwd_reply {
 	struct netaddr addr;
 	uint16_t port;
 	int fd;
-	size_t refs; /* flows */
+	uint64_t ino; /* its inode: fwd_udp_owns */
+	size_t refs;  /* flows */
 };
 
 struct fwd_flow {
@@ -74,6 +76,7 @@ reply_get(struct fwd_server *s, const struct netaddr *addr, uint16_t port)
 	struct sockaddr_storage ss;
 	socklen_t len;
 	struct fwd_reply *r;
+	struct stat st;
 	int one = 1, small = 1024, fd;
 
 	for (struct htab_node *n = htab_find(&s->replies, h); n != NULL; n = htab_next(n, h)) {
@@ -117,6 +120,8 @@ reply_get(struct fwd_server *s, const struct netaddr *addr, uint16_t port)
 	r->port = port;
 	r->fd = fd;
 	r->refs = 1;
+	if (fstat(fd, &st) == 0)
+		r->ino = (uint64_t)st.st_ino;
 	if (htab_insert(&s->replies, &r->node, h) != SVC_OK) {
 		free(r);
 		goto fail;
@@ -129,6 +134,20 @@ fail : {
 	errno = e;
 }
 	return NULL;
+}
+
+bool
+fwd_udp_owns(struct fwd_server *s, const struct netaddr *addr, uint16_t port, uint64_t ino)
+{
+	uint32_t h = reply_hash(addr, port);
+
+	for (struct htab_node *n = htab_find(&s->replies, h); n != NULL; n = htab_next(n, h)) {
+		struct fwd_reply *r = htab_item(n, struct fwd_reply, node);
+
+		if (r->port == port && r->ino == ino && netaddr_equal(&r->addr, addr))
+			return true;
+	}
+	return false;
 }
 
 static void

@@ -40,9 +40,17 @@ struct dnsq_query {
 	uint16_t edns_size; /* the client's UDP payload size, at least 512 */
 	size_t limit;       /* largest answer this client takes on its transport */
 	size_t query_len;   /* header + question, the part echoed in answers */
-	/* DNSQ_CHASE: the CNAME target and the answer built so far. */
+	/* DNSQ_CHASE: the CNAME target, to be resolved upstream. It points into the zone or into
+	 * the answer built so far (OUT), so it is read before OUT is written again. */
 	const uint8_t *chase;
 	size_t chase_len;
+};
+
+/* How an answer came from the server-side search path (autopath). */
+enum dnsq_autopath {
+	DNSQ_AUTOPATH_NONE,
+	DNSQ_AUTOPATH_CLUSTER,  /* a CNAME to a later search name of the cluster, and its records */
+	DNSQ_AUTOPATH_UPSTREAM, /* a CNAME to the bare name, resolved upstream (DNSQ_CHASE) */
 };
 
 struct dnsq_result {
@@ -50,12 +58,24 @@ struct dnsq_result {
 	size_t len;     /* bytes in OUT */
 	uint16_t rcode; /* for metrics; extended codes included */
 	bool truncated;
+	enum dnsq_autopath autopath;
 };
 
 /* Answer the LEN bytes of IN from zone Z (before the first model, a placeholder zone whose
  * names get SERVFAIL). OUT holds at least DNSQ_OUT_MAX bytes. */
 void dnsq_answer(const struct dnsz *z, const uint8_t *in, size_t len, enum dnsq_transport tr,
                  uint8_t *out, struct dnsq_query *q, struct dnsq_result *res);
+
+/* dnsq_answer, and the server-side search path for a query from address CLIENT (NULL: none).
+ * A name the zone does not have that ends with the first search domain of a pod's namespace
+ * (<ns>.svc.<zone>, CLIENT a pod of <ns> in Z) is answered as the pod's resolver would end up
+ * answering it: the same base name under svc.<zone>, then <zone>, then the bare name; the first
+ * that exists gets a CNAME from the queried name and its own records. A bare name outside the
+ * zone is asked upstream (DNSQ_CHASE) for A and AAAA; for other types, and when no name
+ * exists, the answer is the plain one (NXDOMAIN), and the client walks its search list. */
+void dnsq_answer_from(const struct dnsz *z, const uint8_t *in, size_t len, enum dnsq_transport tr,
+                      const struct netaddr *client, uint8_t *out, struct dnsq_query *q,
+                      struct dnsq_result *res);
 
 /* An error answer (SERVFAIL when upstreams fail, REFUSED when overloaded) for parsed query Q,
  * whose packet (header and question) is QPKT. Returns its length. */

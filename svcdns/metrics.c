@@ -155,6 +155,8 @@ collect(struct dnsd_server *s, struct dnsd_metrics *sum)
 		sum->latency_sum_ns += rd(&m->latency_sum_ns);
 		sum->truncated += rd(&m->truncated);
 		sum->forwarded += rd(&m->forwarded);
+		for (int a = 0; a < 2; a++)
+			sum->autopath[a] += rd(&m->autopath[a]);
 	}
 }
 
@@ -264,6 +266,11 @@ dnsd_metrics_text(void *arg, struct evbuffer *b)
 	            "Answers from expired cache entries (RFC 8767): the upstreams failed or were "
 	            "slower than 1.8 s.");
 	prom_u64(b, "svcdns_cache_stale_answers_total", NULL, us.stale);
+	prom_family(b, "svcdns_autopath_answers_total", "counter",
+	            "Queries a pod made through its search path, answered with a CNAME to the name "
+	            "that exists: of the cluster, or resolved upstream.");
+	prom_u64(b, "svcdns_autopath_answers_total", "{to=\"cluster\"}", m.autopath[0]);
+	prom_u64(b, "svcdns_autopath_answers_total", "{to=\"upstream\"}", m.autopath[1]);
 	prom_reloads(b, "svcdns", &s->reload);
 	if (s->opts.etcd.urls != NULL)
 		prom_store(b, "svcdns", &s->store);

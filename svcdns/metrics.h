@@ -35,6 +35,8 @@ struct dnsd_metrics {
 	_Atomic uint64_t truncated;
 	_Atomic uint64_t forwarded;
 	_Atomic uint64_t drops[DNSD_DROP_COUNT];
+	/* Server-side search path answers: [0] a name of the cluster, [1] a name upstream. */
+	_Atomic uint64_t autopath[2];
 };
 
 void dnsd_metrics_query(struct dnsd_metrics *m, bool tcp, uint16_t qtype);

@@ -252,6 +252,13 @@ static const struct opt options[] = {
         {"serve-stale", 0, OPT_UINT, F(serve_stale_s), .max = 604800, .metavar = "SECONDS",
          .help = "answer from expired cache entries (TTL 30) for this long past expiry when\n"
                  "the upstreams fail or take over 1.8 s (RFC 8767); 0: off (default 86400)"},
+        {"autopath", 0, OPT_BOOL, F(autopath),
+         .help = "a pod's query for a name under the first domain of its search path\n"
+                 "(<name>.<ns>.svc.<zone>) that does not exist is answered through the rest of\n"
+                 "that path: a CNAME to <name>.svc.<zone>, <name>.<zone> or <name> (upstream)\n"
+                 "and its records; the pod is known by its address (default on)"},
+        {"no-autopath", 0, OPT_BOOL, F(autopath), .flags = OPT_NEGATE | OPT_FLAG_ONLY,
+         .help = "turn --autopath off: every query gets the plain answer"},
         {"dump-zone", 0, OPT_BOOL, F(dump_zone),
          .help = "load the manifests, write the cluster zone in master file format to stdout\n"
                  "(no pod or reverse names: those are made when asked), and exit",
@@ -285,6 +292,7 @@ dnsd_opts_parse(struct dnsd_opts *o, int argc, char **argv)
 	o->cache_max_neg_ttl = 1800;
 	o->upstream_timeout_ms = 3000;
 	o->serve_stale_s = 86400;
+	o->autopath = true;
 	o->upstream_max_inflight = 2000;
 	o->upstream_sockets = 256;
 	o->upstream_max_waiters = 100;

@@ -58,6 +58,7 @@ struct dnsd_opts {
 	bool check;
 	bool dump_zone;
 	uint32_t serve_stale_s;
+	bool autopath; /* the server-side search path for the model's pods */
 };
 
 enum svc_status dnsd_opts_parse(struct dnsd_opts *o, int argc, char **argv);

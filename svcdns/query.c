@@ -42,17 +42,26 @@ dnsd_query_process(struct dnsd_server *s, struct dnsd_metrics *m, const struct d
 {
 	int recurse = -1; /* not decided yet */
 
-	dnsq_answer(z, in, len, tr, out, &dq->q, &dq->res);
+	dnsq_answer_from(z, in, len, tr, s->opts.autopath ? client : NULL, out, &dq->q, &dq->res);
 	if (dq->res.action == DNSQ_DROP) {
 		dnsd_metrics_add(&m->drops[DNSD_DROP_MALFORMED], 1);
 		return DNSD_SILENT;
 	}
+	if (dq->res.autopath == DNSQ_AUTOPATH_UPSTREAM &&
+	    !(recurse = dnsd_server_may_recurse(s, z, client))) {
+		/* The bare name is not ours to resolve for this client: the plain answer, and
+		 * the client walks its own search list. */
+		dnsq_answer(z, in, len, tr, out, &dq->q, &dq->res);
+	}
+	if (dq->res.autopath != DNSQ_AUTOPATH_NONE)
+		dnsd_metrics_add(&m->autopath[dq->res.autopath == DNSQ_AUTOPATH_UPSTREAM], 1);
 	dnsd_metrics_query(m, tr == DNSQ_TCP, dq->q.qtype);
 	if (dq->res.action == DNSQ_FORWARD || dq->res.action == DNSQ_CHASE) {
 		struct dnsq_query kq;
 		size_t n;
 
-		recurse = dnsd_server_may_recurse(s, z, client);
+		if (recurse < 0)
+			recurse = dnsd_server_may_recurse(s, z, client);
 		if (!recurse) {
 			/* Cluster names are answered to anyone; names outside only to clients
 			 * allowed recursion. An ExternalName's CNAME is ours to give, its target
@@ -66,8 +75,9 @@ dnsd_query_process(struct dnsd_server *s, struct dnsd_metrics *m, const struct d
 			        dq->res.action == DNSQ_CHASE ? DNSW_R_NOERROR : DNSW_R_REFUSED;
 			dq->res.action = DNSQ_REPLY;
 		} else {
-			/* The CNAME answer so far is small: a header, the question, one record. */
-			uint8_t partial[DNSW_HEADER + 2 * DNSW_NAME_MAX + 32];
+			/* The CNAME answer so far is small: a header, the question, one record (two
+			 * when the search path led to an ExternalName). */
+			uint8_t partial[DNSW_HEADER + 3 * DNSW_NAME_MAX + 48];
 			bool chase = dq->res.action == DNSQ_CHASE;
 
 			if (chase && dq->res.len > sizeof(partial))

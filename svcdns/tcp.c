@@ -444,7 +444,9 @@ listen_socket(const struct daemon_addr *a)
 
 	if (fd < 0)
 		return -1;
+	/* FREEBIND: as for UDP (udp.c), the address may become local later. */
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == 0 &&
+	    (addr_is_any(a) || setsockopt(fd, SOL_IP, IP_FREEBIND, &one, sizeof(one)) == 0) &&
 	    (a->sa.ss_family != AF_INET6 ||
 	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) == 0) &&
 	    bind(fd, (const struct sockaddr *)&a->sa, a->len) == 0 &&

@@ -83,6 +83,10 @@ open_socket(const struct daemon_addr *a)
 	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
 	if (a->sa.ss_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	/* An address need not be the node's yet: the kube-dns ClusterIP in node-local mode
+	 * becomes local when svcfwd routes the service CIDR to lo. */
+	if (!addr_is_any(a))
+		setsockopt(fd, SOL_IP, IP_FREEBIND, &one, sizeof(one));
 	/* Only a wildcard socket needs to learn where a query went, to answer from there. */
 	if (addr_is_any(a) && a->sa.ss_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof(one));

@@ -3,9 +3,9 @@
  * One zone is built once from the embedded cluster below (every kind of DNS name: ClusterIP,
  * dual-stack, headless with hostnames, ExternalName in and out of the zone, pods, PTRs), plus
  * the placeholder zone served before the first model. The input goes through dnsq_answer over
- * UDP and TCP in both. Whatever the input, an answer must fit the client's limit and parse record
- * by record to its last byte, echo the ID, and a chase must name a target; anything else
- * aborts. */
+ * UDP and TCP in both, and from a pod of the cluster (its search path answered by the server).
+ * Whatever the input, an answer must fit the client's limit and parse record by record to its last
+ * byte, echo the ID, and a chase must name a target; anything else aborts. */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -41,9 +41,12 @@ static const char cluster_yaml[] =
         "---\napiVersion: v1\nkind: Service\nmetadata: {name: ext, namespace: testns}\nspec:\n"
         "  type: ExternalName\n  externalName: ext.interwebs.test\n"
         "---\napiVersion: v1\nkind: Service\nmetadata: {name: ext-in, namespace: testns}\nspec:\n"
-        "  type: ExternalName\n  externalName: hdls.testns.svc.cluster.local\n";
+        "  type: ExternalName\n  externalName: hdls.testns.svc.cluster.local\n"
+        "---\napiVersion: v1\nkind: Pod\nmetadata: {name: client, namespace: testns}\n"
+        "spec: {containers: [{name: c, image: i}]}\nstatus: {podIP: 10.244.0.5}\n";
 
 static struct dnsz *zone, *placeholder;
+static struct netaddr pod; /* the pod above: its queries may take the search path */
 static uint8_t out[DNSQ_OUT_MAX];
 
 static _Noreturn void
@@ -80,6 +83,8 @@ init(void)
 	opts.ttl = 30;
 	netaddr_parse(&opts.ns_addrs[0], "127.0.0.1");
 	opts.n_ns_addrs = 1;
+	if (netaddr_parse(&pod, "10.244.0.5") != SVC_OK)
+		abort();
 	if (dnsz_build(c, &opts, &zone) != SVC_OK ||
 	    dnsz_build(NULL, &opts, &placeholder) != SVC_OK)
 		abort();
@@ -123,12 +128,13 @@ check_answer(const uint8_t *in, size_t size, const struct dnsq_query *q,
 }
 
 static void
-run(const struct dnsz *z, const uint8_t *data, size_t size, enum dnsq_transport tr)
+run(const struct dnsz *z, const uint8_t *data, size_t size, enum dnsq_transport tr,
+    const struct netaddr *client)
 {
 	struct dnsq_query q;
 	struct dnsq_result res;
 
-	dnsq_answer(z, data, size, tr, out, &q, &res);
+	dnsq_answer_from(z, data, size, tr, client, out, &q, &res);
 	switch (res.action) {
 	case DNSQ_DROP:
 		break;
@@ -155,8 +161,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (zone == NULL)
 		init();
-	run(zone, data, size, DNSQ_UDP);
-	run(zone, data, size, DNSQ_TCP);
-	run(placeholder, data, size, DNSQ_UDP);
+	run(zone, data, size, DNSQ_UDP, NULL);
+	run(zone, data, size, DNSQ_TCP, NULL);
+	run(zone, data, size, DNSQ_UDP, &pod);
+	run(zone, data, size, DNSQ_TCP, &pod);
+	run(placeholder, data, size, DNSQ_UDP, &pod);
 	return 0;
 }

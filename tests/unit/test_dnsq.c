@@ -1240,6 +1240,323 @@ test_proto_labels(void **state)
 }
 
 /* The names the zone makes for itself: svc, pod, namespaces, dns.<zone> above ns.dns.<zone>. */
+/* ---- the server-side search path (autopath) ---- */
+
+/* Every name of the LEN bytes of OUT reads with the server's own strict reader: compression
+ * pointers only backwards, none into the header. */
+static void
+check_strict(const uint8_t *msg, size_t len)
+{
+	struct dnsw_rd rd;
+	uint16_t counts[4];
+
+	dnsw_rd_init(&rd, msg, len);
+	assert_true(dnsw_rd_skip(&rd, 4));
+	for (int i = 0; i < 4; i++)
+		assert_true(dnsw_rd_u16(&rd, &counts[i]));
+	assert_int_equal(dnsw_rd_name(&rd, true, NULL, NULL), SVC_OK);
+	assert_true(dnsw_rd_skip(&rd, 4));
+	for (unsigned i = 0; i < (unsigned)counts[1] + counts[2] + counts[3]; i++) {
+		struct dnsw_rr rr;
+		struct dnsw_rd data;
+		size_t n;
+
+		assert_int_equal(dnsw_rd_rr(&rd, &rr), SVC_OK);
+		dnsw_rd_init(&data, msg, rr.end);
+		data.off = rr.rdata_off;
+		switch (rr.type) {
+		case DNSW_T_SRV:
+			assert_true(dnsw_rd_skip(&data, 6));
+			/* fall through */
+		case DNSW_T_CNAME:
+		case DNSW_T_PTR:
+		case DNSW_T_NS:
+			assert_int_equal(dnsw_rd_name(&data, true, NULL, &n), SVC_OK);
+			assert_int_equal(data.off, rr.end);
+			break;
+		default:
+			break;
+		}
+	}
+	assert_int_equal(rd.off, len);
+}
+
+#define POD_TESTNS "10.244.0.5" /* web-0, a pod of testns */
+
+/* Ask dt_zone for NAME/QTYPE from CLIENT with autopath, over UDP with EDNS. */
+static struct dt_msg *
+ask_from(const char *client, const char *name, uint16_t qtype, enum dnsq_action want)
+{
+	uint8_t in[1024];
+	size_t len = dt_query(in, ID, DNSW_F_RD, name, qtype, DNSW_C_IN, 1232, 0);
+	struct netaddr c;
+	struct dt_msg *m;
+
+	assert_int_equal(netaddr_parse(&c, client), SVC_OK);
+	memset(out, 0xee, 64);
+	dnsq_answer_from(dt_zone, in, len, DNSQ_UDP, &c, out, &q, &res);
+	if (res.action != want)
+		fail_msg("%s/%u from %s: action %d, want %d", name, qtype, client, res.action,
+		         want);
+	m = dt_parse(out, res.len);
+	assert_non_null(m);
+	if (want == DNSQ_REPLY)
+		assert_int_equal(m->trailing, 0);
+	check_strict(out, res.len);
+	assert_int_equal(m->id, ID);
+	assert_true(m->flags & DNSW_F_AA);
+	return m;
+}
+
+/* An answer through the search path: a CNAME from QNAME to TARGET first. */
+static struct dt_msg *
+expect_search(const char *qname, uint16_t qtype, const char *target, size_t an)
+{
+	struct dt_msg *m = ask_from(POD_TESTNS, qname, qtype, DNSQ_REPLY);
+	char owner[300], data[300];
+
+	if (dt_rcode(m) != DNSW_R_NOERROR || m->an != an)
+		fail_msg("%s/%u: rcode %u an %u, want NOERROR with %zu", qname, qtype, dt_rcode(m),
+		         m->an, an);
+	assert_int_equal(res.autopath, DNSQ_AUTOPATH_CLUSTER);
+	snprintf(owner, sizeof(owner), "%s.", qname);
+	snprintf(data, sizeof(data), "%s.", target);
+	assert_int_equal(m->rr[0].type, DNSW_T_CNAME);
+	assert_string_equal(m->rr[0].owner, owner);
+	/* The target may point into the question, which keeps the client's spelling. */
+	assert_true(strcasecmp(m->rr[0].data, data) == 0);
+	assert_int_equal(m->rr[0].ttl, TTL);
+	/* The target's own records (after a CNAME of its own, its target's). */
+	for (size_t i = 1; i < m->an && m->rr[1].type != DNSW_T_CNAME; i++)
+		assert_true(strcasecmp(m->rr[i].owner, data) == 0);
+	return m;
+}
+
+static void
+test_autopath_cluster(void **state)
+{
+	struct dt_msg *m;
+
+	(void)state;
+	/* "svc1.testns" from a testns pod with ndots:5: its first search name misses, the
+	 * second is the service (dns-anchors.md table case 68). */
+	m = expect_search("svc1.testns.testns.svc.cluster.local", DNSW_T_A,
+	                  "svc1.testns.svc.cluster.local", 2);
+	assert_int_equal(m->rr[1].type, DNSW_T_A);
+	assert_string_equal(m->rr[1].data, "10.96.1.1");
+	assert_int_equal(m->ns, 0);
+	free(m);
+	/* The client's spelling of the question is kept. */
+	m = expect_search("SVC1.TestNS.testns.SVC.cluster.local", DNSW_T_A,
+	                  "svc1.testns.svc.cluster.local", 2);
+	assert_string_equal(m->rr[0].owner, "SVC1.TestNS.testns.SVC.cluster.local.");
+	free(m);
+	/* NODATA at the name found: the CNAME, and the zone's SOA. */
+	m = expect_search("svc1.testns.testns.svc.cluster.local", DNSW_T_AAAA,
+	                  "svc1.testns.svc.cluster.local", 1);
+	check_neg_soa(m, "svc1.testns.testns.svc.cluster.local", ZONE, TTL);
+	free(m);
+	/* SRV: the target and its additional A, their names written anew. */
+	m = expect_search("_http._tcp.svc1.testns.testns.svc.cluster.local", DNSW_T_SRV,
+	                  "_http._tcp.svc1.testns.svc.cluster.local", 2);
+	assert_string_equal(m->rr[1].data, "0 100 80 svc1.testns.svc.cluster.local.");
+	assert_int_equal(m->ar, 1 + m->has_opt);
+	assert_string_equal(m->rr[2].owner, "svc1.testns.svc.cluster.local.");
+	assert_string_equal(m->rr[2].data, "10.96.1.1");
+	free(m);
+	/* Headless: every ready address. */
+	m = expect_search("hdls1.testns.testns.svc.cluster.local", DNSW_T_A,
+	                  "hdls1.testns.svc.cluster.local", 5);
+	assert_non_null(dt_find(m, DT_AN, DNSW_T_A, "172.0.0.2"));
+	assert_non_null(dt_find(m, DT_AN, DNSW_T_A, "172.0.0.5"));
+	assert_null(dt_find(m, DT_AN, DNSW_T_A, "172.0.0.9"));
+	free(m);
+	/* <name>.<zone>: a pod name (made when asked). */
+	m = expect_search("10-244-0-6.testns.pod.testns.svc.cluster.local", DNSW_T_A,
+	                  "10-244-0-6.testns.pod.cluster.local", 2);
+	assert_string_equal(m->rr[1].data, "10.244.0.6");
+	free(m);
+	/* A fully qualified name written without its dot: the bare name is the zone's. */
+	m = expect_search("svc1.testns.svc.cluster.local.testns.svc.cluster.local", DNSW_T_A,
+	                  "svc1.testns.svc.cluster.local", 2);
+	free(m);
+	/* A reverse name, made when asked, and an in-zone ExternalName's CNAME. */
+	m = expect_search("1.1.96.10.in-addr.arpa.testns.svc.cluster.local", DNSW_T_PTR,
+	                  "1.1.96.10.in-addr.arpa", 2);
+	assert_string_equal(m->rr[1].data, "svc1.testns.svc.cluster.local.");
+	free(m);
+	m = expect_search("external-to-service.testns.testns.svc.cluster.local", DNSW_T_A,
+	                  "external-to-service.testns.svc.cluster.local", 3);
+	assert_int_equal(m->rr[1].type, DNSW_T_CNAME);
+	assert_string_equal(m->rr[1].owner, "external-to-service.testns.svc.cluster.local.");
+	assert_string_equal(m->rr[1].data, "svc1.testns.svc.cluster.local.");
+	assert_string_equal(m->rr[2].owner, "svc1.testns.svc.cluster.local.");
+	assert_string_equal(m->rr[2].data, "10.96.1.1");
+	free(m);
+}
+
+static void
+test_autopath_upstream(void **state)
+{
+	struct dt_msg *m;
+	uint8_t want[DNSW_NAME_MAX];
+	size_t wlen;
+
+	(void)state;
+	/* A name outside the cluster: a CNAME to the bare name, which is asked upstream. */
+	for (int i = 0; i < 2; i++) {
+		uint16_t t = i ? DNSW_T_AAAA : DNSW_T_A;
+
+		m = ask_from(POD_TESTNS, "www.example.org.testns.svc.cluster.local", t, DNSQ_CHASE);
+		assert_int_equal(res.autopath, DNSQ_AUTOPATH_UPSTREAM);
+		assert_int_equal(m->an, 1);
+		assert_string_equal(m->rr[0].owner, "www.example.org.testns.svc.cluster.local.");
+		assert_string_equal(m->rr[0].data, "www.example.org.");
+		assert_int_equal(dnsw_name_from_str("www.example.org", want, &wlen), SVC_OK);
+		assert_int_equal(q.chase_len, wlen);
+		assert_memory_equal(q.chase, want, wlen);
+		free(m);
+	}
+	/* An ExternalName found on the way: both CNAMEs, then its target upstream. */
+	m = ask_from(POD_TESTNS, "external.testns.testns.svc.cluster.local", DNSW_T_A, DNSQ_CHASE);
+	assert_int_equal(m->an, 2);
+	assert_string_equal(m->rr[0].data, "external.testns.svc.cluster.local.");
+	assert_string_equal(m->rr[1].owner, "external.testns.svc.cluster.local.");
+	assert_string_equal(m->rr[1].data, "ext.interwebs.test.");
+	assert_int_equal(dnsw_name_from_str("ext.interwebs.test", want, &wlen), SVC_OK);
+	assert_int_equal(q.chase_len, wlen);
+	assert_memory_equal(q.chase, want, wlen);
+	free(m);
+}
+
+/* The plain answer: NXDOMAIN with the zone's SOA, no CNAME. */
+static void
+expect_plain_nx(const char *client, const char *name, uint16_t qtype)
+{
+	struct dt_msg *m = ask_from(client, name, qtype, DNSQ_REPLY);
+
+	if (dt_rcode(m) != DNSW_R_NXDOMAIN || m->an != 0)
+		fail_msg("%s/%u from %s: rcode %u an %u, want NXDOMAIN", name, qtype, client,
+		         dt_rcode(m), m->an);
+	assert_int_equal(res.autopath, DNSQ_AUTOPATH_NONE);
+	check_neg_soa(m, name, ZONE, TTL);
+	free(m);
+}
+
+static void
+test_autopath_plain(void **state)
+{
+	struct dt_msg *m;
+
+	(void)state;
+	/* A client that is no pod; a pod of another namespace than the search name's. */
+	expect_plain_nx("10.1.2.3", "svc1.testns.testns.svc.cluster.local", DNSW_T_A);
+	expect_plain_nx("172.0.0.1", "svc1.testns.testns.svc.cluster.local", DNSW_T_A);
+	expect_plain_nx(POD_TESTNS, "svc1.testns.podns.svc.cluster.local", DNSW_T_A);
+	/* No name of the path exists, and the bare name is the zone's: NXDOMAIN. */
+	expect_plain_nx(POD_TESTNS, "nosuch.testns.svc.cluster.local.testns.svc.cluster.local",
+	                DNSW_T_A);
+	/* The bare name outside the zone, for a type other than A or AAAA. */
+	expect_plain_nx(POD_TESTNS, "example.org.testns.svc.cluster.local", DNSW_T_MX);
+	/* A reverse name of the service range that no service holds. */
+	expect_plain_nx(POD_TESTNS, "9.9.96.10.in-addr.arpa.testns.svc.cluster.local", DNSW_T_PTR);
+	/* The search domain itself has no label before it. */
+	m = ask_from(POD_TESTNS, "testns.svc.cluster.local", DNSW_T_A, DNSQ_REPLY);
+	assert_int_equal(res.autopath, DNSQ_AUTOPATH_NONE);
+	free(m);
+	/* A name that exists is answered as it is. */
+	m = ask_from(POD_TESTNS, "svc1.testns.svc.cluster.local", DNSW_T_A, DNSQ_REPLY);
+	assert_int_equal(res.autopath, DNSQ_AUTOPATH_NONE);
+	assert_int_equal(m->an, 1);
+	assert_string_equal(m->rr[0].data, "10.96.1.1");
+	free(m);
+	/* Without a client, dnsq_answer: no search path. */
+	m = ask("svc1.testns.testns.svc.cluster.local", DNSW_T_A);
+	assert_int_equal(dt_rcode(m), DNSW_R_NXDOMAIN);
+	free(m);
+}
+
+/* A client that takes little gets what fits, cut at a record, with TC. */
+static void
+test_autopath_truncated(void **state)
+{
+	char yaml[8192];
+	size_t n = 0;
+	struct cluster *c = NULL;
+	struct dnsz *z;
+	uint8_t in[1024];
+	size_t len;
+	struct netaddr client;
+	struct dt_msg *m;
+
+	(void)state;
+	n += (size_t)snprintf(
+	        yaml + n, sizeof(yaml) - n,
+	        "apiVersion: v1\nkind: Service\nmetadata: {name: big, namespace: ns}\n"
+	        "spec: {clusterIP: None}\n---\napiVersion: v1\nkind: Endpoints\n"
+	        "metadata: {name: big, namespace: ns}\nsubsets:\n- addresses:\n");
+	for (int i = 1; i <= 60; i++)
+		n += (size_t)snprintf(yaml + n, sizeof(yaml) - n, "  - {ip: 10.244.1.%d}\n", i);
+	snprintf(yaml + n, sizeof(yaml) - n,
+	         "---\napiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: ns}\n"
+	         "spec: {containers: [{name: c, image: i}]}\nstatus: {podIP: 10.244.0.7}\n");
+	z = dt_build_zone(yaml, DT_ZONE, DT_TTL, &c);
+	assert_int_equal(netaddr_parse(&client, "10.244.0.7"), SVC_OK);
+	for (int tr = 0; tr < 2; tr++) {
+		len = dt_query(in, ID, DNSW_F_RD, "big.ns.ns.svc.cluster.local", DNSW_T_A,
+		               DNSW_C_IN, -1, 0);
+		dnsq_answer_from(z, in, len, tr ? DNSQ_TCP : DNSQ_UDP, &client, out, &q, &res);
+		assert_int_equal(res.action, DNSQ_REPLY);
+		assert_int_equal(res.autopath, DNSQ_AUTOPATH_CLUSTER);
+		check_strict(out, res.len);
+		m = dt_parse(out, res.len);
+		assert_non_null(m);
+		assert_int_equal(m->trailing, 0);
+		assert_string_equal(m->rr[0].data, "big.ns.svc.cluster.local.");
+		if (tr == 0) {
+			/* UDP without EDNS: 512 bytes, cut at a record, TC. */
+			assert_true(res.len <= DNSQ_UDP_PLAIN);
+			assert_true(res.truncated);
+			assert_true(m->flags & DNSW_F_TC);
+			assert_true(m->an > 10 && m->an < 61);
+		} else {
+			assert_false(m->flags & DNSW_F_TC);
+			assert_int_equal(m->an, 61);
+		}
+		free(m);
+	}
+	/* A bare name so long that the CNAME to it does not fit 512 bytes: TC, nothing else,
+	 * not a CNAME over the limit (found by fuzz_query). */
+	{
+		char name[300];
+		size_t nlen = 0;
+
+		for (int i = 0; i < 3; i++)
+			nlen += (size_t)snprintf(
+			        name + nlen, sizeof(name) - nlen, "%.63s.",
+			        "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijk"
+			        "lmnopqrstuvwxyz");
+		snprintf(name + nlen, sizeof(name) - nlen, "%.38s.ns.svc.cluster.local",
+		         "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz");
+		len = dt_query(in, ID, DNSW_F_RD, name, DNSW_T_A, DNSW_C_IN, -1, 0);
+		dnsq_answer_from(z, in, len, DNSQ_UDP, &client, out, &q, &res);
+		assert_int_equal(res.action, DNSQ_REPLY);
+		assert_true(res.truncated);
+		assert_true(res.len <= DNSQ_UDP_PLAIN);
+		m = dt_parse(out, res.len);
+		assert_non_null(m);
+		assert_int_equal(m->an, 0);
+		assert_true(m->flags & DNSW_F_TC);
+		free(m);
+		/* Over TCP it fits, and goes upstream. */
+		dnsq_answer_from(z, in, len, DNSQ_TCP, &client, out, &q, &res);
+		assert_int_equal(res.action, DNSQ_CHASE);
+		assert_int_equal(res.autopath, DNSQ_AUTOPATH_UPSTREAM);
+	}
+	dnsz_unref(z);
+	cluster_unref(c);
+}
+
 static void
 test_zone_structure(void **state)
 {
@@ -1347,6 +1664,10 @@ main(void)
 	        cmocka_unit_test(test_dnsq_error),
 	        cmocka_unit_test(test_proto_labels),
 	        cmocka_unit_test(test_zone_structure),
+	        cmocka_unit_test(test_autopath_cluster),
+	        cmocka_unit_test(test_autopath_upstream),
+	        cmocka_unit_test(test_autopath_plain),
+	        cmocka_unit_test(test_autopath_truncated),
 	        cmocka_unit_test(test_every_parent_exists),
 	};
 
