@@ -129,6 +129,7 @@ publish(struct etcdwatch *w)
 	if (store_snapshot(w->store, &w->diag, &c) == SVC_OK && c != NULL) {
 		c->files_in_error = store_failing(w->store); /* not shared yet */
 		c->generation = ++w->generation;
+		c->revision = w->rev;
 	}
 	atomic_store(&w->status->invalid, store_failing(w->store));
 	diag_sort(&w->diag);

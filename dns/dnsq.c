@@ -4,6 +4,8 @@
 
 #include <string.h>
 
+#include "dnsa.h"
+
 /* Zone lookup index for a query type; -1 for types the zone never holds (NODATA). */
 static int
 rtype_index(uint16_t qtype)
@@ -235,189 +237,31 @@ answer_pod(const struct dnsz *z, const struct dnsq_query *q, const uint8_t *in, 
 
 /* ---- the server-side search path ------------------------------------------------------------
  *
- * A found name's ready answer was compressed for a message whose question is that name, at
- * offset 12. Under autopath the question is another name, so its records are copied name by
- * name: each read from that virtual message, then written compressed against the names this
- * message already holds (the question, the CNAME target). */
-
-/* The message a node's answer was made for: the node's name at offset 12, 4 bytes of type and
- * class, then the answer's wire bytes. */
-struct vmsg {
-	const uint8_t *name;
-	size_t name_len;
-	const uint8_t *wire;
-	size_t wire_len;
-};
-
-static size_t
-vmsg_base(const struct vmsg *v)
-{
-	return DNSW_HEADER + v->name_len + 4;
-}
-
-/* Byte OFF of V, or -1 outside its name and its records. */
-static int
-vmsg_byte(const struct vmsg *v, size_t off)
-{
-	if (off >= DNSW_HEADER && off < DNSW_HEADER + v->name_len)
-		return v->name[off - DNSW_HEADER];
-	if (off >= vmsg_base(v) && off < vmsg_base(v) + v->wire_len)
-		return v->wire[off - vmsg_base(v)];
-	return -1;
-}
-
-/* The name at *OFF of V, uncompressed into OUT; *OFF moves past it. Pointers only backwards. */
-static bool
-vmsg_name(const struct vmsg *v, size_t *off, uint8_t *out, size_t *out_len)
-{
-	size_t at = *off, n = 0;
-	bool jumped = false;
-
-	for (;;) {
-		int c = vmsg_byte(v, at);
-
-		if (c < 0)
-			return false;
-		if ((c & 0xc0) == 0xc0) {
-			int lo = vmsg_byte(v, at + 1);
-			size_t to;
-
-			if (lo < 0)
-				return false;
-			to = (size_t)(c & 0x3f) << 8 | (size_t)lo;
-			if (to >= at)
-				return false;
-			if (!jumped)
-				*off = at + 2;
-			jumped = true;
-			at = to;
-			continue;
-		}
-		if (c > DNSW_LABEL_MAX || n + 1 + (size_t)c > DNSW_NAME_MAX)
-			return false;
-		out[n++] = (uint8_t)c;
-		for (int i = 0; i < c; i++) {
-			int b = vmsg_byte(v, at + 1 + (size_t)i);
-
-			if (b < 0)
-				return false;
-			out[n++] = (uint8_t)b;
-		}
-		at += 1 + (size_t)c;
-		if (c == 0)
-			break;
-	}
-	if (!jumped)
-		*off = at;
-	*out_len = n;
-	return true;
-}
-
-/* A name already in the message: at OFF, its first LITERAL bytes written out as labels. */
-struct known_name {
-	size_t off;
-	const uint8_t *name;
-	size_t len;
-	size_t literal;
-};
-
-/* Write NAME, its longest suffix that a known name holds as labels replaced by a pointer.
- * Returns the bytes written as labels. */
-static size_t
-put_name(struct dnsw_wr *w, const uint8_t *name, size_t len, const struct known_name *k, size_t nk)
-{
-	for (size_t i = 0; i + 1 < len; i += 1 + (size_t)name[i]) {
-		for (size_t j = 0; j < nk; j++) {
-			int at = dnsw_name_suffix_at(k[j].name, k[j].len, name + i, len - i);
-
-			if (at >= 0 && (size_t)at < k[j].literal &&
-			    k[j].off + (size_t)at <= DNSW_PTR_MAX) {
-				dnsw_wr_bytes(w, name, i);
-				dnsw_wr_ptr(w, k[j].off + (size_t)at);
-				return i;
-			}
-		}
-	}
-	dnsw_wr_bytes(w, name, len);
-	return len;
-}
-
-/* Copy one record of V (from its offset *OFF, which moves past it). */
-static bool
-copy_record(const struct vmsg *v, size_t *off, struct dnsw_wr *w, const struct known_name *k,
-            size_t nk)
-{
-	uint8_t name[DNSW_NAME_MAX];
-	size_t len, rdlen_at, at = *off, rd_end, fixed = 0;
-	const uint8_t *p;
-	uint16_t type, rdlen;
-
-	if (!vmsg_name(v, &at, name, &len) || at < vmsg_base(v) ||
-	    at + 10 > vmsg_base(v) + v->wire_len)
-		return false;
-	put_name(w, name, len, k, nk);
-	p = v->wire + (at - vmsg_base(v));
-	type = dnsw_get16(p);
-	rdlen = dnsw_get16(p + 8);
-	dnsw_wr_bytes(w, p, 8);
-	rdlen_at = w->len;
-	dnsw_wr_u16(w, 0);
-	at += 10;
-	rd_end = at + rdlen;
-	if (rd_end > vmsg_base(v) + v->wire_len)
-		return false;
-	switch (type) {
-	case DNSW_T_SRV:
-		fixed = 6;
-		/* fall through */
-	case DNSW_T_CNAME:
-	case DNSW_T_PTR:
-	case DNSW_T_NS:
-		dnsw_wr_bytes(w, v->wire + (at - vmsg_base(v)), fixed);
-		at += fixed;
-		if (!vmsg_name(v, &at, name, &len))
-			return false;
-		put_name(w, name, len, k, nk);
-		break;
-	case DNSW_T_SOA:
-		for (int i = 0; i < 2; i++) {
-			if (!vmsg_name(v, &at, name, &len))
-				return false;
-			put_name(w, name, len, k, nk);
-		}
-		/* then the five numbers, as they are */
-		/* fall through */
-	default:
-		if (at > rd_end)
-			return false;
-		dnsw_wr_bytes(w, v->wire + (at - vmsg_base(v)), rd_end - at);
-		break;
-	}
-	if (!w->full)
-		dnsw_put16(w->buf + rdlen_at, (uint16_t)(w->len - rdlen_at - 2));
-	*off = rd_end;
-	return true;
-}
+ * A found name's ready answer was compressed for a message whose question is that name. Under
+ * autopath the question is another name, so its records are copied one by one (dnsa.h),
+ * written compressed against the question and the CNAME target. */
 
 /* Copy answer A of the node named NAME after what W holds, as put_answer does: cut at a record
  * boundary when the client's limit is reached (TC when the cut is in the answer or authority
  * section). Returns the answer records copied. */
 static uint16_t
 copy_answer(const struct dnsq_query *q, struct dnsw_wr *w, const struct dnsz_answer *a,
-            const uint8_t *name, size_t name_len, const struct known_name *k, size_t nk,
+            const uint8_t *name, size_t name_len, const struct dnsa_known *k, size_t nk,
             struct dnsq_result *res)
 {
-	struct vmsg v = {name, name_len, dnsz_answer_wire(a), a->len};
-	size_t room = q->limit - (q->edns ? 11 : 0), off = vmsg_base(&v);
+	size_t room = q->limit - (q->edns ? 11 : 0);
 	uint16_t total = (uint16_t)(a->an + a->ns + a->ar), n = 0, an, ns;
+	struct dnsa_reader r;
+	struct dnsa_rr rr;
 	struct dnsw_wr save;
 
+	dnsa_reader_init(&r, a, name, name_len);
 	if (a->cut)
 		set_tc(w, res);
 	for (; n < total; n++) {
 		save = *w;
 		w->cap = room < w->cap ? room : w->cap;
-		if (!copy_record(&v, &off, w, k, nk) || w->full) {
+		if (!dnsa_next(&r, &rr) || (dnsa_put_rr(w, &rr, k, nk), w->full)) {
 			*w = save;
 			if (n < a->an + a->ns)
 				set_tc(w, res);
@@ -449,7 +293,7 @@ cut_at(const struct dnsq_query *q, struct dnsw_wr *w, size_t mark, struct dnsq_r
  * False when it does not fit the client's limit: then W holds a truncated answer, complete. */
 static bool
 put_cname(const struct dnsz *z, struct dnsq_query *q, struct dnsw_wr *w, const uint8_t *name,
-          size_t len, struct known_name *k, struct dnsq_result *res)
+          size_t len, struct dnsa_known *k, struct dnsq_result *res)
 {
 	size_t rdlen_at, mark = w->len;
 
@@ -459,8 +303,8 @@ put_cname(const struct dnsz *z, struct dnsq_query *q, struct dnsw_wr *w, const u
 	dnsw_wr_u32(w, z->ttl);
 	rdlen_at = w->len;
 	dnsw_wr_u16(w, 0);
-	k[1] = (struct known_name){w->len, name, len, 0};
-	k[1].literal = put_name(w, name, len, k, 1);
+	k[1] = (struct dnsa_known){w->len, name, len, 0};
+	k[1].literal = dnsa_put_name(w, name, len, k, 1);
 	if (cut_at(q, w, mark, res)) {
 		finish(q, w, DNSW_R_NOERROR, res);
 		return false;
@@ -501,7 +345,7 @@ static void
 answer_search(const struct dnsz *z, struct dnsq_query *q, const uint8_t *in, const uint8_t *name,
               size_t len, const struct search_hit *hit, struct dnsw_wr *w, struct dnsq_result *res)
 {
-	struct known_name k[2] = {{DNSW_HEADER, q->qname, q->qname_len, q->qname_len}};
+	struct dnsa_known k[2] = {{DNSW_HEADER, q->qname, q->qname_len, q->qname_len}};
 	const struct dnsz_node *node = hit->node;
 	const struct dnsz_answer *a = NULL;
 	int idx = rtype_index(q->qtype);
@@ -554,7 +398,7 @@ static void
 chase_bare(const struct dnsz *z, struct dnsq_query *q, const uint8_t *in, const uint8_t *bare,
            size_t len, struct dnsw_wr *w, struct dnsq_result *res)
 {
-	struct known_name k[2] = {{0}}; /* none: the bare name is written whole */
+	struct dnsa_known k[2] = {{0}}; /* none: the bare name is written whole */
 
 	begin(q, in, w, DNSW_R_NOERROR, true, true);
 	if (!put_cname(z, q, w, bare, len, k, res))
@@ -690,6 +534,36 @@ parse_additional(struct dnsw_rd *rd, uint16_t arcount, struct dnsq_query *q, uin
 	return true;
 }
 
+/* An AXFR or IXFR of the zone, over TCP: an IXFR carries the client's SOA in authority (RFC
+ * 1995), its serial into Q. */
+static bool
+transfer_query(const struct dnsz *z, struct dnsw_rd *rd, uint16_t ns, uint16_t ar,
+               enum dnsq_transport tr, struct dnsq_query *q)
+{
+	uint8_t version = 0;
+
+	if (tr != DNSQ_TCP || q->qclass != DNSW_C_IN || !z->loaded ||
+	    q->qname_len != z->apex_len || memcmp(q->qname, z->apex, z->apex_len) != 0)
+		return false;
+	q->ixfr = q->qtype == DNSW_T_IXFR;
+	if (ns != (q->ixfr ? 1 : 0))
+		return false;
+	if (q->ixfr) {
+		struct dnsw_rr rr;
+		struct dnsw_rd soa;
+
+		if (dnsw_rd_rr(rd, &rr) != SVC_OK || rr.type != DNSW_T_SOA)
+			return false;
+		dnsw_rd_init(&soa, rd->buf, rr.end);
+		soa.off = rr.rdata_off;
+		if (dnsw_rd_name(&soa, true, NULL, NULL) != SVC_OK ||
+		    dnsw_rd_name(&soa, true, NULL, NULL) != SVC_OK ||
+		    !dnsw_rd_u32(&soa, &q->xfr_serial))
+			return false;
+	}
+	return parse_additional(rd, ar, q, &version) && version == 0;
+}
+
 void
 dnsq_answer(const struct dnsz *z, const uint8_t *in, size_t len, enum dnsq_transport tr,
             uint8_t *out, struct dnsq_query *q, struct dnsq_result *res)
@@ -718,6 +592,8 @@ dnsq_answer_from(const struct dnsz *z, const uint8_t *in, size_t len, enum dnsq_
 	q->edns_size = 0;
 	q->chase = NULL;
 	q->chase_len = 0;
+	q->xfr_serial = 0;
+	q->ixfr = false;
 	q->query_len = DNSW_HEADER;
 	q->limit = tr == DNSQ_TCP ? DNSQ_OUT_MAX : DNSQ_UDP_PLAIN;
 	dnsw_wr_init(&w, out, DNSQ_OUT_MAX);
@@ -737,7 +613,11 @@ dnsq_answer_from(const struct dnsz *z, const uint8_t *in, size_t len, enum dnsq_
 		goto formerr;
 	q->query_len = rd.off;
 	if (q->qtype == DNSW_T_AXFR || q->qtype == DNSW_T_IXFR) {
-		/* No zone transfers; an IXFR carries the client's SOA in authority (RFC 1995). */
+		if (transfer_query(z, &rd, ns, ar, tr, q)) {
+			res->action = DNSQ_TRANSFER;
+			return;
+		}
+		/* Over UDP, of another name, or before the first model. */
 		begin(q, in, &w, DNSW_R_REFUSED, false, true);
 		finish(q, &w, DNSW_R_REFUSED, res);
 		return;

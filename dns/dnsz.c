@@ -350,6 +350,22 @@ dnsz_each_node(const struct dnsz *z, void (*fn)(void *arg, const struct dnsz_nod
 	pmap_each(&z->spaces, on_each_space, &en);
 }
 
+const struct dnsz_node *
+dnsz_next_node(const struct dnsz *z, struct dnsz_cursor *c)
+{
+	/* Every name is in one piece's list: the apex piece's are the names map, the namespace
+	 * pieces' the spaces map (dnsz_update). */
+	while (c->part < z->n_parts) {
+		const struct dnsz_part *p = z->parts[c->part];
+
+		if (c->name < p->n_names)
+			return p->names[c->name++].item;
+		c->part++;
+		c->name = 0;
+	}
+	return NULL;
+}
+
 const char *
 dnsz_pod_ns(const struct dnsz *z, const struct netaddr *ip)
 {
@@ -2283,6 +2299,12 @@ done:
 	free(ch.bucket_dirty);
 	free(ch.repoints);
 	return st;
+}
+
+void
+dnsz_builder_set_serial(struct dnsz_builder *b, uint32_t serial)
+{
+	b->opts.serial = serial;
 }
 
 enum svc_status

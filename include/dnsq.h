@@ -19,6 +19,7 @@ enum dnsq_action {
 	DNSQ_REPLY,   /* OUT holds the answer */
 	DNSQ_FORWARD, /* not ours: send upstream (QUERY describes it) */
 	DNSQ_CHASE,   /* OUT holds the CNAME; its target is to be resolved upstream */
+	DNSQ_TRANSFER, /* an AXFR or IXFR of the zone over TCP: the server decides (dnsx.h) */
 };
 
 enum dnsq_transport {
@@ -44,6 +45,9 @@ struct dnsq_query {
 	 * the answer built so far (OUT), so it is read before OUT is written again. */
 	const uint8_t *chase;
 	size_t chase_len;
+	/* DNSQ_TRANSFER of an IXFR: the serial of the client's SOA (RFC 1995). */
+	uint32_t xfr_serial;
+	bool ixfr;
 };
 
 /* How an answer came from the server-side search path (autopath). */

@@ -134,7 +134,8 @@ struct dnsz_part; /* a piece of a zone, shared by consecutive versions (dnsz.c) 
  * version made from the last one by dnsz_update shares every page and piece the change did not
  * touch, and readers of the last one keep it as it was. */
 struct dnsz {
-	int refs; /* atomic */
+	int refs;    /* atomic */
+	int holders; /* atomic: references held long (a zone transfer), among REFS */
 	uint8_t apex[DNSW_NAME_MAX];
 	size_t apex_len;
 	uint32_t ttl;
@@ -177,10 +178,22 @@ void dnsz_builder_destroy(struct dnsz_builder *b);
  * apex; the rest is shared with the last zone. The same answers, byte for byte, as dnsz_build
  * of C (the SOA serial aside). On failure the builder starts afresh next time. */
 enum svc_status dnsz_update(struct dnsz_builder *b, const struct cluster *c, struct dnsz **out);
+/* The SOA serial of the zones B makes from now on (0: the time of each build). */
+void dnsz_builder_set_serial(struct dnsz_builder *b, uint32_t serial);
 
 /* Every name of Z: FN gets each node, in no particular order. */
 void dnsz_each_node(const struct dnsz *z, void (*fn)(void *arg, const struct dnsz_node *n),
                     void *arg);
+
+/* A place among Z's names, for walking them a few at a time (zone transfers): zeroed is the
+ * start. */
+struct dnsz_cursor {
+	size_t part, name;
+};
+
+/* The name of Z at *C (which moves past it), or NULL when none is left: each name once, the
+ * reverse names made when asked excepted, as dnsz_each_node. */
+const struct dnsz_node *dnsz_next_node(const struct dnsz *z, struct dnsz_cursor *c);
 
 /* The node for NAME (lower-case wire form), or NULL. A reverse name (under in-addr.arpa or
  * ip6.arpa) whose address has PTR owners is made when asked, in a buffer of the calling

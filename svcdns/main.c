@@ -6,15 +6,18 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <event2/thread.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "server.h"
 #include "tcp.h"
 #include "udp.h"
 #include "upstream.h"
+#include "notify.h"
 #include "zonedump.h"
 #include "builder.h"
 
@@ -38,6 +41,82 @@ on_queue(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* A new zone is served (main loop): tell the secondaries. */
+static void
+on_zone(evutil_socket_t fd, short what, void *arg)
+{
+	struct dnsd_server *s = arg;
+	struct dnsz *z = dnsd_server_zone(s);
+	(void)fd;
+	(void)what;
+
+	if (z->loaded && z->serial != s->notified) {
+		s->notified = z->serial;
+		dnsd_notify_zone(s->notify, z->serial);
+	}
+	dnsz_unref(z);
+}
+
+/* RFC 1982: whether serial A is after B. */
+static bool
+serial_after(uint32_t a, uint32_t b)
+{
+	return a != b && (uint32_t)(a - b) < 0x80000000u;
+}
+
+/* The last serial kept in --serial-file, so a restart never goes back. */
+static void
+serial_load(struct dnsd_server *s)
+{
+	FILE *f = s->opts.serial_file != NULL ? fopen(s->opts.serial_file, "r") : NULL;
+	unsigned long v;
+
+	if (f == NULL)
+		return;
+	if (fscanf(f, "%lu", &v) == 1 && v <= UINT32_MAX)
+		s->serial = (uint32_t)v;
+	fclose(f);
+}
+
+static void
+serial_save(struct dnsd_server *s)
+{
+	char tmp[PATH_MAX];
+	FILE *f;
+
+	if (s->opts.serial_file == NULL ||
+	    snprintf(tmp, sizeof(tmp), "%s.tmp", s->opts.serial_file) >= (int)sizeof(tmp))
+		return;
+	f = fopen(tmp, "w");
+	if (f == NULL || fprintf(f, "%u\n", s->serial) < 0 || fclose(f) != 0 ||
+	    rename(tmp, s->opts.serial_file) != 0) {
+		if (!s->serial_file_failed)
+			log_msg(LL_WARN, "serial file %s: %s (the SOA serial may go back at a restart)",
+			        s->opts.serial_file, strerror(errno));
+		s->serial_file_failed = true;
+		return;
+	}
+	s->serial_file_failed = false;
+}
+
+/* The SOA serial of snapshot C's zone: it grows with every new zone and never goes back. With
+ * etcd, the store revision the snapshot holds: the same on every node for the same state. From
+ * a directory, the larger of the last serial + 1 and the time, the last kept in --serial-file
+ * across restarts. (Builder thread.) */
+static uint32_t
+next_serial(struct dnsd_server *s, const struct cluster *c)
+{
+	uint32_t now = (uint32_t)time(NULL);
+
+	if (c->revision > 0) {
+		s->serial = (uint32_t)c->revision;
+		return s->serial;
+	}
+	s->serial = serial_after(now, s->serial) ? now : s->serial + 1;
+	serial_save(s);
+	return s->serial;
+}
+
 /* The zone of C: made from the last one when S has a zone builder (the daemon), else whole
  * (--check). */
 static enum svc_status
@@ -49,6 +128,8 @@ build_zone(struct dnsd_server *s, const struct cluster *c, bool incremental, str
 	if (incremental && s->zbuilder == NULL &&
 	    dnsz_builder_create(&s->zopts, &s->zbuilder) != SVC_OK)
 		s->zbuilder = NULL;
+	if (incremental && s->zbuilder != NULL)
+		dnsz_builder_set_serial(s->zbuilder, next_serial(s, c));
 	st = incremental && s->zbuilder != NULL ? dnsz_update(s->zbuilder, c, z)
 	                                        : dnsz_build(c, &s->zopts, z);
 
@@ -174,6 +255,7 @@ main(int argc, char **argv)
 	ns_glue(s);
 	if (dnsd_server_init(s) != SVC_OK)
 		return 1;
+	serial_load(s);
 	if (s->opts.check || s->opts.dump_zone) {
 		rc = daemon_check(s->opts.zones, &s->opts.etcd, &s->opts.ccfg, s->opts.domain,
 		                  s->opts.dump_zone ? dump_model : check_model, s,
@@ -198,7 +280,10 @@ main(int argc, char **argv)
 	    rrl_create(s->opts.rrl_rate, s->opts.rrl_slip, RRL_SLOTS, &s->rrl) != SVC_OK)
 		goto done;
 	s->q_ev = event_new(s->base, -1, EV_READ, on_queue, s);
-	if (s->q_ev == NULL)
+	s->zone_ev = event_new(s->base, -1, EV_READ, on_zone, s);
+	if (s->q_ev == NULL || s->zone_ev == NULL)
+		goto done;
+	if (dnsd_notify_create(s, &s->notify) != SVC_OK)
 		goto done;
 	if (daemon_signals_start(s->base, &s->builder, s->opts.zones, &sig) != SVC_OK)
 		goto done;
@@ -241,6 +326,10 @@ done:
 	daemon_signals_stop(sig);
 	if (s->q_ev != NULL)
 		event_free(s->q_ev);
+	if (s->zone_ev != NULL)
+		event_free(s->zone_ev);
+	s->zone_ev = NULL;
+	dnsd_notify_destroy(s->notify);
 	dnsc_destroy(s->cache);
 	rrl_destroy(s->rrl);
 	dnsd_server_deinit(s);

@@ -157,6 +157,8 @@ collect(struct dnsd_server *s, struct dnsd_metrics *sum)
 		sum->forwarded += rd(&m->forwarded);
 		for (int a = 0; a < 2; a++)
 			sum->autopath[a] += rd(&m->autopath[a]);
+		for (int x = 0; x < DNSD_XFR_COUNT; x++)
+			sum->xfr[x] += rd(&m->xfr[x]);
 	}
 }
 
@@ -271,6 +273,19 @@ dnsd_metrics_text(void *arg, struct evbuffer *b)
 	            "that exists: of the cluster, or resolved upstream.");
 	prom_u64(b, "svcdns_autopath_answers_total", "{to=\"cluster\"}", m.autopath[0]);
 	prom_u64(b, "svcdns_autopath_answers_total", "{to=\"upstream\"}", m.autopath[1]);
+	prom_family(b, "svcdns_zone_transfers_total", "counter",
+	            "Zone transfers asked of svcdns, by how they were answered.");
+	prom_u64(b, "svcdns_zone_transfers_total", "{type=\"full\"}", m.xfr[DNSD_XFR_AXFR]);
+	prom_u64(b, "svcdns_zone_transfers_total", "{type=\"incremental\"}", m.xfr[DNSD_XFR_IXFR]);
+	prom_u64(b, "svcdns_zone_transfers_total", "{type=\"refused\"}", m.xfr[DNSD_XFR_REFUSED]);
+	prom_family(b, "svcdns_zone_transfer_records_total", "counter",
+	            "Records sent in zone transfers.");
+	prom_u64(b, "svcdns_zone_transfer_records_total", NULL, m.xfr[DNSD_XFR_RECORDS]);
+	prom_family(b, "svcdns_notify_total", "counter",
+	            "NOTIFY messages to secondaries: sent (each try), answered, given up.");
+	prom_u64(b, "svcdns_notify_total", "{result=\"sent\"}", m.xfr[DNSD_XFR_NOTIFY]);
+	prom_u64(b, "svcdns_notify_total", "{result=\"answered\"}", m.xfr[DNSD_XFR_NOTIFY_ACK]);
+	prom_u64(b, "svcdns_notify_total", "{result=\"lost\"}", m.xfr[DNSD_XFR_NOTIFY_LOST]);
 	prom_reloads(b, "svcdns", &s->reload);
 	if (s->opts.etcd.urls != NULL)
 		prom_store(b, "svcdns", &s->store);

@@ -27,6 +27,17 @@ enum dnsd_drop {
 	DNSD_DROP_COUNT,
 };
 
+enum dnsd_xfr {
+	DNSD_XFR_AXFR,       /* full transfers sent (AXFR, and IXFR answered in full) */
+	DNSD_XFR_IXFR,       /* incremental transfers sent */
+	DNSD_XFR_REFUSED,    /* asked by a client not in --transfer-allow */
+	DNSD_XFR_RECORDS,    /* records sent in transfers */
+	DNSD_XFR_NOTIFY,     /* NOTIFY messages sent */
+	DNSD_XFR_NOTIFY_ACK, /* NOTIFY answered by the secondary */
+	DNSD_XFR_NOTIFY_LOST, /* NOTIFY given up after its tries */
+	DNSD_XFR_COUNT,
+};
+
 struct dnsd_metrics {
 	_Atomic uint64_t by_type[2][DNSD_METRIC_TYPES]; /* [udp, tcp] */
 	_Atomic uint64_t by_rcode[DNSD_METRIC_RCODES];
@@ -37,6 +48,8 @@ struct dnsd_metrics {
 	_Atomic uint64_t drops[DNSD_DROP_COUNT];
 	/* Server-side search path answers: [0] a name of the cluster, [1] a name upstream. */
 	_Atomic uint64_t autopath[2];
+	/* Zone transfers (main loop) and NOTIFY. */
+	_Atomic uint64_t xfr[DNSD_XFR_COUNT];
 };
 
 void dnsd_metrics_query(struct dnsd_metrics *m, bool tcp, uint16_t qtype);

@@ -155,12 +155,48 @@ static const char *const default_acl[] = {
         "100.64.0.0/10", "169.254.0.0/16", "fc00::/7",   "fe80::/10",
 };
 
+/* A comma-separated list of CIDRs for option NAME into LIST (*N of at most DNSD_MAX_ACL);
+ * "none" adds nothing; "pods" sets *PODS, where the option takes it (PODS not NULL). */
+static bool
+parse_cidrs(const char *name, const char *val, struct netaddr_prefix *list, size_t *n,
+            bool *pods, char *err, size_t errlen)
+{
+	char buf[128];
+	const char *p = val;
+
+	while (*p != '\0') {
+		size_t len = strcspn(p, ",");
+
+		if (len == 0 || len >= sizeof(buf))
+			return false;
+		memcpy(buf, p, len);
+		buf[len] = '\0';
+		p += len;
+		if (*p == ',')
+			p++;
+		if (strcmp(buf, "none") == 0)
+			continue;
+		if (pods != NULL && strcmp(buf, "pods") == 0) {
+			*pods = true;
+			continue;
+		}
+		if (*n == DNSD_MAX_ACL) {
+			snprintf(err, errlen, "%s: at most %d ranges", name, DNSD_MAX_ACL);
+			return false;
+		}
+		if (netaddr_prefix_parse(&list[*n], buf) != SVC_OK) {
+			snprintf(err, errlen, "%s: \"%s\" is not a CIDR", name, buf);
+			return false;
+		}
+		(*n)++;
+	}
+	return true;
+}
+
 static bool
 parse_acl(const struct opt *opt, void *opts, const char *val, bool first, char *err, size_t errlen)
 {
 	struct dnsd_opts *o = opts;
-	char buf[128];
-	const char *p = val;
 	(void)opt;
 
 	if (first) {
@@ -168,33 +204,29 @@ parse_acl(const struct opt *opt, void *opts, const char *val, bool first, char *
 		o->acl_pods = false;
 	}
 	o->acl_set = true;
-	while (*p != '\0') {
-		size_t n = strcspn(p, ",");
+	return parse_cidrs("allow-recursion", val, o->acl, &o->n_acl, &o->acl_pods, err, errlen);
+}
 
-		if (n == 0 || n >= sizeof(buf))
-			return false;
-		memcpy(buf, p, n);
-		buf[n] = '\0';
-		p += n;
-		if (*p == ',')
-			p++;
-		if (strcmp(buf, "none") == 0)
-			continue;
-		if (strcmp(buf, "pods") == 0) {
-			o->acl_pods = true;
-			continue;
-		}
-		if (o->n_acl == DNSD_MAX_ACL) {
-			snprintf(err, errlen, "allow-recursion: at most %d ranges", DNSD_MAX_ACL);
-			return false;
-		}
-		if (netaddr_prefix_parse(&o->acl[o->n_acl], buf) != SVC_OK) {
-			snprintf(err, errlen, "allow-recursion: \"%s\" is not a CIDR", buf);
-			return false;
-		}
-		o->n_acl++;
-	}
-	return true;
+static bool
+parse_transfer_acl(const struct opt *opt, void *opts, const char *val, bool first, char *err,
+                   size_t errlen)
+{
+	struct dnsd_opts *o = opts;
+	(void)opt;
+
+	if (first)
+		o->n_xfr_acl = 0;
+	return parse_cidrs("transfer-allow", val, o->xfr_acl, &o->n_xfr_acl, NULL, err, errlen);
+}
+
+static bool
+parse_notify(const struct opt *opt, void *opts, const char *val, bool first, char *err,
+             size_t errlen)
+{
+	struct dnsd_opts *o = opts;
+	(void)opt;
+
+	return parse_addrs(o->notify, &o->n_notify, val, first, err, errlen);
 }
 
 #define F(field) OPT_FIELD(struct dnsd_opts, field)
@@ -259,6 +291,17 @@ static const struct opt options[] = {
                  "and its records; the pod is known by its address (default on)"},
         {"no-autopath", 0, OPT_BOOL, F(autopath), .flags = OPT_NEGATE | OPT_FLAG_ONLY,
          .help = "turn --autopath off: every query gets the plain answer"},
+        {"serial-file", 0, OPT_STR, F(serial_file), .min = 1, .metavar = "FILE",
+         .help = "without --etcd: keep the zone's last SOA serial here, so that it never goes\n"
+                 "back across restarts (the serial is the larger of the last + 1 and the time;\n"
+                 "with --etcd it is the store's revision)"},
+        {"transfer-allow", 0, OPT_FUNC, .parse = parse_transfer_acl, .metavar = "CIDR[,CIDR]...",
+         .help = "clients that may transfer the cluster zone (AXFR, IXFR) over TCP\n"
+                 "(default none: REFUSED)",
+         .flags = OPT_LIST},
+        {"notify", 0, OPT_FUNC, .parse = parse_notify, .metavar = "ADDR[:PORT]",
+         .help = "send NOTIFY to this secondary after every change of the zone, repeatable",
+         .flags = OPT_LIST},
         {"dump-zone", 0, OPT_BOOL, F(dump_zone),
          .help = "load the manifests, write the cluster zone in master file format to stdout\n"
                  "(no pod or reverse names: those are made when asked), and exit",

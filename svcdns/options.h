@@ -59,6 +59,12 @@ struct dnsd_opts {
 	bool dump_zone;
 	uint32_t serve_stale_s;
 	bool autopath; /* the server-side search path for the model's pods */
+	const char *serial_file; /* where the last SOA serial is kept (directory mode) */
+	/* Zone transfers: who may, and the secondaries told of each change. */
+	struct netaddr_prefix xfr_acl[DNSD_MAX_ACL];
+	size_t n_xfr_acl;
+	struct daemon_addr notify[DNSD_MAX_LISTEN];
+	size_t n_notify;
 };
 
 enum svc_status dnsd_opts_parse(struct dnsd_opts *o, int argc, char **argv);

@@ -35,6 +35,17 @@ rate_limit(struct dnsd_server *s, const struct dnsz *z, const struct netaddr *cl
 	return rrl_check(s->rrl, client, cls, name, len, now_s());
 }
 
+/* Zone transfers go to --transfer-allow only. */
+static bool
+transfer_allowed(const struct dnsd_server *s, const struct netaddr *client)
+{
+	for (size_t i = 0; i < s->opts.n_xfr_acl; i++) {
+		if (netaddr_in_prefix(client, &s->opts.xfr_acl[i]))
+			return true;
+	}
+	return false;
+}
+
 enum dnsd_verdict
 dnsd_query_process(struct dnsd_server *s, struct dnsd_metrics *m, const struct dnsz *z,
                    enum dnsq_transport tr, const struct netaddr *client, const uint8_t *in,
@@ -56,6 +67,14 @@ dnsd_query_process(struct dnsd_server *s, struct dnsd_metrics *m, const struct d
 	if (dq->res.autopath != DNSQ_AUTOPATH_NONE)
 		dnsd_metrics_add(&m->autopath[dq->res.autopath == DNSQ_AUTOPATH_UPSTREAM], 1);
 	dnsd_metrics_query(m, tr == DNSQ_TCP, dq->q.qtype);
+	if (dq->res.action == DNSQ_TRANSFER) {
+		if (transfer_allowed(s, client))
+			return DNSD_TRANSFER;
+		dnsd_metrics_add(&m->xfr[DNSD_XFR_REFUSED], 1);
+		dq->res.action = DNSQ_REPLY;
+		dq->res.rcode = DNSW_R_REFUSED;
+		dq->res.len = dnsq_error(&dq->q, in, DNSW_R_REFUSED, out);
+	}
 	if (dq->res.action == DNSQ_FORWARD || dq->res.action == DNSQ_CHASE) {
 		struct dnsq_query kq;
 		size_t n;

@@ -53,12 +53,16 @@ dnsd_server_set_zone(struct dnsd_server *s, struct dnsz *z)
 	old = s->zone;
 	s->zone = z;
 	pthread_mutex_unlock(&s->zone_lock);
+	if (s->zone_ev != NULL)
+		event_active(s->zone_ev, EV_READ, 0);
 	/* No reader can take OLD any more, and each holds it for one batch of queries: wait
 	 * until they let go, so freeing it, which takes time in proportion to the model, happens
 	 * on this thread (and the memory is given back after). A reader starved of the processor
 	 * (by a big change applied on the same one) may take a while: 10 s at most, as a bound. */
 	for (waited = 0; old != NULL && waited < 100000; waited++) {
-		if (atomic_load_explicit((_Atomic int *)&old->refs, memory_order_acquire) == 1)
+		/* A zone transfer may hold it for long: it frees what is left when it ends. */
+		if (atomic_load_explicit((_Atomic int *)&old->refs, memory_order_acquire) ==
+		    1 + atomic_load_explicit((_Atomic int *)&old->holders, memory_order_acquire))
 			break;
 		nanosleep(&pause, NULL);
 	}

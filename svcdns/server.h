@@ -24,6 +24,7 @@ struct builder;
 struct dnsd_upstream;
 struct dnsd_tcp;
 struct dnsd_udp;
+struct dnsd_notify;
 
 struct dnsd_server {
 	struct dnsd_opts opts;
@@ -31,6 +32,9 @@ struct dnsd_server {
 	pthread_mutex_t zone_lock;
 	struct dnsz *zone; /* current model; swapped under zone_lock */
 	struct dnsz_options zopts;
+	/* The last SOA serial (builder thread); see next_serial in main.c. */
+	uint32_t serial;
+	bool serial_file_failed;
 	/* Makes each zone from the last (builder thread only); made with the first model. */
 	struct dnsz_builder *zbuilder;
 	struct dnsc *cache;
@@ -41,6 +45,9 @@ struct dnsd_server {
 	struct dnsd_upstream *up;
 	struct dnsd_tcp *tcp;
 	struct dnsd_udp *udp;
+	struct dnsd_notify *notify; /* --notify */
+	struct event *zone_ev;      /* a new zone is served: the main loop's turn (NOTIFY) */
+	uint32_t notified;          /* the serial the secondaries were last told of */
 	struct daemon_http *http;
 	struct dnsd_metrics metrics; /* the main loop's: TCP and forwarded answers */
 	/* Questions from the UDP workers for the main loop, at most opts.queue_max. */

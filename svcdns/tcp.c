@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dnsx.h"
 #include "lru.h"
 #include "query.h"
 #include "upstream.h"
@@ -20,6 +21,9 @@
  * flood of newcomers can make it the oldest and close it for room. */
 #define ACCEPT_BATCH   16
 #define LISTEN_BACKLOG 256
+/* A zone transfer makes its messages while less than this waits unsent: a large zone goes out
+ * in slices between other clients' work, and holds at most this much. */
+#define XFR_OUT_CHUNK (256 * 1024)
 
 struct tcp_conn {
 	struct dnsd_tcp *t;
@@ -32,6 +36,8 @@ struct tcp_conn {
 	struct event *msg_timer; /* running while a message has begun and not ended */
 	struct event *resume;    /* process buffered messages again, from the loop */
 	struct lru_node ln;      /* every connection, the one that made progress last newest */
+	struct dnsx *xfr;        /* a zone transfer being sent: no other message meanwhile */
+	bool xfr_ixfr;
 };
 
 struct tcp_listener {
@@ -88,6 +94,8 @@ conn_close(struct tcp_conn *c)
 
 	if (c->bev == NULL)
 		return;
+	dnsx_free(c->xfr);
+	c->xfr = NULL;
 	bufferevent_free(c->bev);
 	c->bev = NULL;
 	evtimer_del(c->msg_timer);
@@ -107,7 +115,8 @@ out_len(const struct tcp_conn *c)
 static bool
 may_process(const struct tcp_conn *c)
 {
-	return c->pending < DNSD_TCP_MAX_PENDING && out_len(c) < DNSD_TCP_OUT_HIGH;
+	return c->xfr == NULL && c->pending < DNSD_TCP_MAX_PENDING &&
+	       out_len(c) < DNSD_TCP_OUT_HIGH;
 }
 
 /* Whether a whole message is waiting in the input. */
@@ -132,7 +141,7 @@ conn_update(struct tcp_conn *c)
 
 	if (c->bev == NULL)
 		return;
-	if (c->eof && c->pending == 0 && out_len(c) == 0 && !has_message(c)) {
+	if (c->eof && c->pending == 0 && c->xfr == NULL && out_len(c) == 0 && !has_message(c)) {
 		conn_close(c);
 		return;
 	}
@@ -188,6 +197,42 @@ req_release(struct dnsd_req *r)
 	conn_release(((struct tcp_req *)r->ctx)->c);
 }
 
+/* The zone transfer's next messages, while little waits unsent; the last ends it. */
+static void
+xfr_pump(struct tcp_conn *c)
+{
+	struct dnsd_metrics *m = &c->t->srv->metrics;
+
+	while (c->xfr != NULL && c->bev != NULL && out_len(c) < XFR_OUT_CHUNK) {
+		size_t n = dnsx_next(c->xfr, c->t->out);
+
+		if (n == 0) {
+			dnsd_metrics_add(&m->xfr[DNSD_XFR_RECORDS], dnsx_records(c->xfr));
+			dnsd_metrics_add(&m->xfr[c->xfr_ixfr ? DNSD_XFR_IXFR : DNSD_XFR_AXFR], 1);
+			dnsx_free(c->xfr);
+			c->xfr = NULL;
+			break;
+		}
+		conn_write_answer(c, c->t->out, n);
+	}
+}
+
+/* Start the transfer DQ asks for (from zone Z); SERVFAIL when it cannot start. */
+static void
+xfr_start(struct tcp_conn *c, struct dnsz *z, struct dnsd_query *dq)
+{
+	struct dnsd_tcp *t = c->t;
+
+	if (dnsx_start(z, &dq->q, t->in, &c->xfr) != SVC_OK) {
+		size_t n = dnsq_error(&dq->q, t->in, DNSW_R_SERVFAIL, t->out);
+
+		conn_write_answer(c, t->out, n);
+		return;
+	}
+	c->xfr_ixfr = false;
+	xfr_pump(c);
+}
+
 /* Answer every whole message in the input while the limits allow (pipelined queries, answered
  * as they complete: cluster names at once, others when upstream answers). */
 static void
@@ -231,6 +276,9 @@ conn_process(struct tcp_conn *c)
 			conn_write_answer(c, t->out, dq.len);
 			dnsd_metrics_answer(&s->metrics, dq.res.rcode, dq.res.truncated,
 			                    now_ns() - t0);
+			break;
+		case DNSD_TRANSFER:
+			xfr_start(c, z, &dq);
 			break;
 		case DNSD_UPSTREAM:
 			r = dnsd_req_new(&dq.q, &dq.res, t->in, t->out, sizeof(struct tcp_req));
@@ -281,7 +329,9 @@ on_write(struct bufferevent *bev, void *arg)
 	struct tcp_conn *c = arg;
 	(void)bev;
 
-	/* The output drained: messages held back by it can be answered now. */
+	/* The output drained: a transfer goes on, and messages held back by it can be answered
+	 * now. */
+	xfr_pump(c);
 	if (has_message(c) && may_process(c))
 		conn_process(c);
 	else
@@ -323,7 +373,7 @@ victim(struct dnsd_tcp *t)
 	for (struct lru_node *n = t->conns.oldest; n != NULL; n = n->next) {
 		struct tcp_conn *c = lru_item(n, struct tcp_conn, ln);
 
-		if (c->pending == 0 && out_len(c) == 0)
+		if (c->pending == 0 && c->xfr == NULL && out_len(c) == 0)
 			return c;
 	}
 	return NULL;

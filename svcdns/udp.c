@@ -249,6 +249,7 @@ udp_read(evutil_socket_t fd, short what, void *arg)
 			                           b->in[i], b->msg_in[i].msg_len, b->scratch,
 			                           &dq)) {
 			case DNSD_SILENT:
+			case DNSD_TRANSFER: /* cannot be: transfers are TCP only (dnsq) */
 				continue;
 			case DNSD_UPSTREAM:
 				pass_upstream(w, fd, i, &dq, t0, &dst);

@@ -15,6 +15,7 @@
 #include "cluster.h"
 #include "dnsq.h"
 #include "dnsw.h"
+#include "dnsx.h"
 #include "dnsz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -127,6 +128,46 @@ check_answer(const uint8_t *in, size_t size, const struct dnsq_query *q,
 		die("TC and result disagree", q, res);
 }
 
+/* A transfer: every message parses, the first and the last record are the zone's SOA. */
+static void
+transfer(const struct dnsz *z, const uint8_t *data, const struct dnsq_query *q)
+{
+	struct dnsq_result res = {.action = DNSQ_TRANSFER};
+	struct dnsx *x;
+	size_t n, messages = 0;
+	uint16_t first = 0, last = 0;
+
+	if (q->qtype != DNSW_T_AXFR && q->qtype != DNSW_T_IXFR)
+		die("transfer of another type", q, &res);
+	if (dnsx_start((struct dnsz *)z, q, data, &x) != SVC_OK)
+		die("transfer did not start", q, &res);
+	while ((n = dnsx_next(x, out)) > 0) {
+		struct dnsw_rd rd;
+		uint16_t an;
+
+		if (n > DNSQ_OUT_MAX || ++messages > 1000)
+			die("transfer message too big, or too many", q, &res);
+		dnsw_rd_init(&rd, out, n);
+		if (!dnsw_rd_skip(&rd, 6) || !dnsw_rd_u16(&rd, &an) || !dnsw_rd_skip(&rd, 4) ||
+		    dnsw_rd_name(&rd, false, NULL, NULL) != SVC_OK || !dnsw_rd_skip(&rd, 4))
+			die("transfer message header", q, &res);
+		for (uint16_t i = 0; i < an; i++) {
+			struct dnsw_rr rr;
+
+			if (dnsw_rd_rr(&rd, &rr) != SVC_OK)
+				die("transfer record does not parse", q, &res);
+			if (messages == 1 && i == 0)
+				first = rr.type;
+			last = rr.type;
+		}
+		if (rd.off != n)
+			die("bytes after the transfer's records", q, &res);
+	}
+	if (first != DNSW_T_SOA || last != DNSW_T_SOA || dnsx_records(x) < 3)
+		die("transfer not framed by the SOA", q, &res);
+	dnsx_free(x);
+}
+
 static void
 run(const struct dnsz *z, const uint8_t *data, size_t size, enum dnsq_transport tr,
     const struct netaddr *client)
@@ -145,6 +186,9 @@ run(const struct dnsz *z, const uint8_t *data, size_t size, enum dnsq_transport 
 		break;
 	case DNSQ_REPLY:
 		check_answer(data, size, &q, &res);
+		break;
+	case DNSQ_TRANSFER:
+		transfer(z, data, &q);
 		break;
 	case DNSQ_FORWARD:
 		if (q.qname_len == 0 || q.qname_len > DNSW_NAME_MAX || q.query_len > size ||
