@@ -162,9 +162,9 @@ dnsa_put_name(struct dnsw_wr *w, const uint8_t *name, size_t len, const struct d
 {
 	for (size_t i = 0; i + 1 < len; i += 1 + (size_t)name[i]) {
 		for (size_t j = 0; j < nk; j++) {
-			int at = k[j].name != NULL
-			                 ? dnsw_name_suffix_at(k[j].name, k[j].len, name + i, len - i)
-			                 : -1;
+			int at = k[j].name != NULL ? dnsw_name_suffix_at(k[j].name, k[j].len,
+			                                                 name + i, len - i)
+			                           : -1;
 
 			if (at >= 0 && (size_t)at < k[j].literal &&
 			    k[j].off + (size_t)at <= DNSW_PTR_MAX) {

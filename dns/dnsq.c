@@ -542,8 +542,8 @@ transfer_query(const struct dnsz *z, struct dnsw_rd *rd, uint16_t ns, uint16_t a
 {
 	uint8_t version = 0;
 
-	if (tr != DNSQ_TCP || q->qclass != DNSW_C_IN || !z->loaded ||
-	    q->qname_len != z->apex_len || memcmp(q->qname, z->apex, z->apex_len) != 0)
+	if (tr != DNSQ_TCP || q->qclass != DNSW_C_IN || !z->loaded || q->qname_len != z->apex_len ||
+	    memcmp(q->qname, z->apex, z->apex_len) != 0)
 		return false;
 	q->ixfr = q->qtype == DNSW_T_IXFR;
 	if (ns != (q->ixfr ? 1 : 0))

@@ -366,6 +366,42 @@ dnsz_next_node(const struct dnsz *z, struct dnsz_cursor *c)
 	return NULL;
 }
 
+static int
+cmp_part(const void *a, const void *b)
+{
+	uintptr_t x = (uintptr_t) * (struct dnsz_part *const *)a;
+	uintptr_t y = (uintptr_t) * (struct dnsz_part *const *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+void
+dnsz_each_changed_node(const struct dnsz *z, const struct dnsz *other,
+                       void (*fn)(void *arg, const struct dnsz_node *n), void *arg)
+{
+	struct dnsz_part **theirs = NULL;
+	size_t n = other != NULL ? other->n_parts : 0;
+
+	if (n > 0) {
+		theirs = malloc(n * sizeof(*theirs));
+		if (theirs == NULL) {
+			n = 0; /* then every name: more than needed, never less */
+		} else {
+			memcpy(theirs, other->parts, n * sizeof(*theirs));
+			qsort(theirs, n, sizeof(*theirs), cmp_part);
+		}
+	}
+	for (size_t i = 0; i < z->n_parts; i++) {
+		const struct dnsz_part *p = z->parts[i];
+
+		if (n > 0 && bsearch(&z->parts[i], theirs, n, sizeof(*theirs), cmp_part) != NULL)
+			continue;
+		for (size_t k = 0; k < p->n_names; k++)
+			fn(arg, p->names[k].item);
+	}
+	free(theirs);
+}
+
 const char *
 dnsz_pod_ns(const struct dnsz *z, const struct netaddr *ip)
 {

@@ -546,8 +546,8 @@ struct cluster {
 	/* By namespace; the arrays above are their concatenation. */
 	struct cluster_shard **shards;
 	size_t n_shards;
-	uint64_t generation;   /* set by the caller (watcher); 0 for a one-off load */
-	int64_t revision;      /* the store revision it holds (etcd's watcher); 0 from a directory */
+	uint64_t generation; /* set by the caller (watcher); 0 for a one-off load */
+	int64_t revision;    /* the store revision it holds (etcd's watcher); 0 from a directory */
 	size_t units_in_error; /* source units (a file's chunks) whose last version is invalid */
 	size_t files_in_error; /* files with such a unit: set by the directory source's watcher */
 };

@@ -15,10 +15,10 @@
 #define DNSQ_OUT_MAX   DNSW_MSG_MAX
 
 enum dnsq_action {
-	DNSQ_DROP,    /* no answer: not a query, or too broken to have a header */
-	DNSQ_REPLY,   /* OUT holds the answer */
-	DNSQ_FORWARD, /* not ours: send upstream (QUERY describes it) */
-	DNSQ_CHASE,   /* OUT holds the CNAME; its target is to be resolved upstream */
+	DNSQ_DROP,     /* no answer: not a query, or too broken to have a header */
+	DNSQ_REPLY,    /* OUT holds the answer */
+	DNSQ_FORWARD,  /* not ours: send upstream (QUERY describes it) */
+	DNSQ_CHASE,    /* OUT holds the CNAME; its target is to be resolved upstream */
 	DNSQ_TRANSFER, /* an AXFR or IXFR of the zone over TCP: the server decides (dnsx.h) */
 };
 

@@ -195,6 +195,11 @@ struct dnsz_cursor {
  * reverse names made when asked excepted, as dnsz_each_node. */
 const struct dnsz_node *dnsz_next_node(const struct dnsz *z, struct dnsz_cursor *c);
 
+/* The names of Z that OTHER does not share (those of the pieces made for Z): every name of Z that
+ * may differ from OTHER's, and some that do not. FN gets each. */
+void dnsz_each_changed_node(const struct dnsz *z, const struct dnsz *other,
+                            void (*fn)(void *arg, const struct dnsz_node *n), void *arg);
+
 /* The node for NAME (lower-case wire form), or NULL. A reverse name (under in-addr.arpa or
  * ip6.arpa) whose address has PTR owners is made when asked, in a buffer of the calling
  * thread's that its next call reuses: use it before. */

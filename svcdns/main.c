@@ -41,19 +41,24 @@ on_queue(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-/* A new zone is served (main loop): tell the secondaries. */
+/* A new zone is served (main loop): tell the secondaries when its records changed, not when
+ * only its serial moved (with etcd, every write moves it). */
 static void
 on_zone(evutil_socket_t fd, short what, void *arg)
 {
 	struct dnsd_server *s = arg;
 	struct dnsz *z = dnsd_server_zone(s);
+	struct dnsx_journal *j = dnsd_server_journal(s);
+	uint32_t changed = j != NULL ? dnsx_journal_changed(j) : z->serial;
 	(void)fd;
 	(void)what;
 
-	if (z->loaded && z->serial != s->notified) {
-		s->notified = z->serial;
+	if (z->loaded && (changed != s->notified || !s->notified_once)) {
+		s->notified = changed;
+		s->notified_once = true;
 		dnsd_notify_zone(s->notify, z->serial);
 	}
+	dnsx_journal_unref(j);
 	dnsz_unref(z);
 }
 
@@ -91,7 +96,8 @@ serial_save(struct dnsd_server *s)
 	if (f == NULL || fprintf(f, "%u\n", s->serial) < 0 || fclose(f) != 0 ||
 	    rename(tmp, s->opts.serial_file) != 0) {
 		if (!s->serial_file_failed)
-			log_msg(LL_WARN, "serial file %s: %s (the SOA serial may go back at a restart)",
+			log_msg(LL_WARN,
+			        "serial file %s: %s (the SOA serial may go back at a restart)",
 			        s->opts.serial_file, strerror(errno));
 		s->serial_file_failed = true;
 		return;

@@ -89,6 +89,7 @@ struct snapshot {
 	uint64_t rrl_passed;
 	uint64_t reload_ms;
 	uint64_t services, pods, names, bytes, generation;
+	uint64_t serial, journal_changes, journal_bytes;
 };
 
 #define S(field) offsetof(struct snapshot, field)
@@ -129,6 +130,10 @@ static const struct prom_scalar scalars[] = {
         {"svcdns_model_names", true, "DNS names in the zone.", S(names)},
         {"svcdns_model_bytes", true, "Memory of the zone's answers.", S(bytes)},
         {"svcdns_model_generation", true, "Reloads so far, good or bad.", S(generation)},
+        {"svcdns_zone_serial", true, "The SOA serial of the zone served.", S(serial)},
+        {"svcdns_ixfr_journal_changes", true,
+         "Changes of the zone kept for incremental transfers (IXFR).", S(journal_changes)},
+        {"svcdns_ixfr_journal_bytes", true, "Memory of those changes.", S(journal_bytes)},
 };
 #undef S
 
@@ -202,8 +207,16 @@ snapshot(struct dnsd_server *s, const struct dnsd_metrics *m, struct snapshot *v
 	        .names = z->n_nodes,
 	        .bytes = z->bytes,
 	        .generation = z->generation,
+	        .serial = z->serial,
 	};
 	dnsz_unref(z);
+	{
+		struct dnsx_journal *j = dnsd_server_journal(s);
+
+		v->journal_changes = dnsx_journal_changes(j);
+		v->journal_bytes = dnsx_journal_bytes(j);
+		dnsx_journal_unref(j);
+	}
 	pthread_mutex_lock(&s->q_lock);
 	v->queue = s->q_len;
 	pthread_mutex_unlock(&s->q_lock);

@@ -28,12 +28,12 @@ enum dnsd_drop {
 };
 
 enum dnsd_xfr {
-	DNSD_XFR_AXFR,       /* full transfers sent (AXFR, and IXFR answered in full) */
-	DNSD_XFR_IXFR,       /* incremental transfers sent */
-	DNSD_XFR_REFUSED,    /* asked by a client not in --transfer-allow */
-	DNSD_XFR_RECORDS,    /* records sent in transfers */
-	DNSD_XFR_NOTIFY,     /* NOTIFY messages sent */
-	DNSD_XFR_NOTIFY_ACK, /* NOTIFY answered by the secondary */
+	DNSD_XFR_AXFR,        /* full transfers sent (AXFR, and IXFR answered in full) */
+	DNSD_XFR_IXFR,        /* incremental transfers sent */
+	DNSD_XFR_REFUSED,     /* asked by a client not in --transfer-allow */
+	DNSD_XFR_RECORDS,     /* records sent in transfers */
+	DNSD_XFR_NOTIFY,      /* NOTIFY messages sent */
+	DNSD_XFR_NOTIFY_ACK,  /* NOTIFY answered by the secondary */
 	DNSD_XFR_NOTIFY_LOST, /* NOTIFY given up after its tries */
 	DNSD_XFR_COUNT,
 };

@@ -151,13 +151,13 @@ dnsd_notify_create(struct dnsd_server *s, struct dnsd_notify **out)
 	n->t = calloc(s->opts.n_notify, sizeof(*n->t));
 	if (n->t == NULL)
 		goto done;
-	if (n->fd4 >= 0 && ((n->ev4 = event_new(s->base, n->fd4, EV_READ | EV_PERSIST, on_read,
-	                                        n)) == NULL ||
-	                    event_add(n->ev4, NULL) != 0))
+	if (n->fd4 >= 0 &&
+	    ((n->ev4 = event_new(s->base, n->fd4, EV_READ | EV_PERSIST, on_read, n)) == NULL ||
+	     event_add(n->ev4, NULL) != 0))
 		goto done;
-	if (n->fd6 >= 0 && ((n->ev6 = event_new(s->base, n->fd6, EV_READ | EV_PERSIST, on_read,
-	                                        n)) == NULL ||
-	                    event_add(n->ev6, NULL) != 0))
+	if (n->fd6 >= 0 &&
+	    ((n->ev6 = event_new(s->base, n->fd6, EV_READ | EV_PERSIST, on_read, n)) == NULL ||
+	     event_add(n->ev6, NULL) != 0))
 		goto done;
 	for (size_t i = 0; i < s->opts.n_notify; i++) {
 		struct target *t = &n->t[n->n];

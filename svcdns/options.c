@@ -158,8 +158,8 @@ static const char *const default_acl[] = {
 /* A comma-separated list of CIDRs for option NAME into LIST (*N of at most DNSD_MAX_ACL);
  * "none" adds nothing; "pods" sets *PODS, where the option takes it (PODS not NULL). */
 static bool
-parse_cidrs(const char *name, const char *val, struct netaddr_prefix *list, size_t *n,
-            bool *pods, char *err, size_t errlen)
+parse_cidrs(const char *name, const char *val, struct netaddr_prefix *list, size_t *n, bool *pods,
+            char *err, size_t errlen)
 {
 	char buf[128];
 	const char *p = val;

@@ -58,7 +58,7 @@ struct dnsd_opts {
 	bool check;
 	bool dump_zone;
 	uint32_t serve_stale_s;
-	bool autopath; /* the server-side search path for the model's pods */
+	bool autopath;           /* the server-side search path for the model's pods */
 	const char *serial_file; /* where the last SOA serial is kept (directory mode) */
 	/* Zone transfers: who may, and the secondaries told of each change. */
 	struct netaddr_prefix xfr_acl[DNSD_MAX_ACL];

@@ -13,8 +13,8 @@
 #include "server.h"
 
 enum dnsd_verdict {
-	DNSD_SEND,    /* OUT holds the answer */
-	DNSD_SILENT,  /* nothing to send (not a query, or rate-limited) */
+	DNSD_SEND,     /* OUT holds the answer */
+	DNSD_SILENT,   /* nothing to send (not a query, or rate-limited) */
 	DNSD_UPSTREAM, /* ask upstream: make a request from Q, RES, IN and OUT */
 	DNSD_TRANSFER, /* a zone transfer the client may have: stream it (dnsx.h) */
 };

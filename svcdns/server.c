@@ -25,6 +25,8 @@ dnsd_server_deinit(struct dnsd_server *s)
 {
 	dnsz_unref(s->zone);
 	s->zone = NULL;
+	dnsx_journal_unref(s->journal);
+	s->journal = NULL;
 	dnsz_builder_destroy(s->zbuilder);
 	s->zbuilder = NULL;
 	pthread_mutex_destroy(&s->zone_lock);
@@ -42,17 +44,48 @@ dnsd_server_zone(struct dnsd_server *s)
 	return z;
 }
 
+struct dnsx_journal *
+dnsd_server_journal(struct dnsd_server *s)
+{
+	struct dnsx_journal *j;
+
+	pthread_mutex_lock(&s->zone_lock);
+	j = dnsx_journal_ref(s->journal);
+	pthread_mutex_unlock(&s->zone_lock);
+	return j;
+}
+
+/* With transfers on: the change from the zone served to Z, after the journal's. */
+static struct dnsx_journal *
+journal_next(struct dnsd_server *s, const struct dnsz *old, const struct dnsz *z)
+{
+	struct dnsx_diff *d = NULL;
+	struct dnsx_journal *j = NULL;
+
+	if (s->opts.n_xfr_acl == 0 || old == NULL || !old->loaded || old->serial == z->serial)
+		return NULL;
+	if (dnsx_diff_make(old, z, &d) != SVC_OK || dnsx_journal_add(s->journal, d, &j) != SVC_OK)
+		return NULL; /* IXFR falls back to the whole zone */
+	return j;
+}
+
 void
 dnsd_server_set_zone(struct dnsd_server *s, struct dnsz *z)
 {
 	const struct timespec pause = {0, 100000};
 	struct dnsz *old;
+	struct dnsx_journal *j, *old_j;
 	int waited;
 
+	/* Only this thread swaps zones: S->zone is read here without the lock. */
+	j = journal_next(s, s->zone, z);
 	pthread_mutex_lock(&s->zone_lock);
 	old = s->zone;
 	s->zone = z;
+	old_j = s->journal;
+	s->journal = j;
 	pthread_mutex_unlock(&s->zone_lock);
+	dnsx_journal_unref(old_j);
 	if (s->zone_ev != NULL)
 		event_active(s->zone_ev, EV_READ, 0);
 	/* No reader can take OLD any more, and each holds it for one batch of queries: wait

@@ -12,6 +12,7 @@
 #include "daemon.h"
 #include "dnsc.h"
 #include "dnsr.h"
+#include "dnsx.h"
 #include "dnsz.h"
 #include "metrics.h"
 #include "options.h"
@@ -31,6 +32,8 @@ struct dnsd_server {
 	struct event_base *base;
 	pthread_mutex_t zone_lock;
 	struct dnsz *zone; /* current model; swapped under zone_lock */
+	/* The zone's last changes, for IXFR (with --transfer-allow); under zone_lock. */
+	struct dnsx_journal *journal;
 	struct dnsz_options zopts;
 	/* The last SOA serial (builder thread); see next_serial in main.c. */
 	uint32_t serial;
@@ -47,7 +50,8 @@ struct dnsd_server {
 	struct dnsd_udp *udp;
 	struct dnsd_notify *notify; /* --notify */
 	struct event *zone_ev;      /* a new zone is served: the main loop's turn (NOTIFY) */
-	uint32_t notified;          /* the serial the secondaries were last told of */
+	uint32_t notified;          /* the serial since which the records are as last told */
+	bool notified_once;
 	struct daemon_http *http;
 	struct dnsd_metrics metrics; /* the main loop's: TCP and forwarded answers */
 	/* Questions from the UDP workers for the main loop, at most opts.queue_max. */
@@ -61,6 +65,9 @@ enum svc_status dnsd_server_init(struct dnsd_server *s);
 void dnsd_server_deinit(struct dnsd_server *s);
 /* The current zone, referenced; release with dnsz_unref. Any thread. */
 struct dnsz *dnsd_server_zone(struct dnsd_server *s);
+/* The journal of the zone's changes, referenced (NULL: none); release with
+ * dnsx_journal_unref. Any thread. */
+struct dnsx_journal *dnsd_server_journal(struct dnsd_server *s);
 /* Serve Z from now on (takes the reference). The zone it replaces is released once the readers
  * that hold it are done (a batch of queries), so it is freed here: on the builder thread, not
  * on a serving loop. */

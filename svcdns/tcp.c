@@ -222,14 +222,17 @@ static void
 xfr_start(struct tcp_conn *c, struct dnsz *z, struct dnsd_query *dq)
 {
 	struct dnsd_tcp *t = c->t;
+	struct dnsx_journal *j = dnsd_server_journal(t->srv);
+	enum svc_status st = dnsx_start(z, j, &dq->q, t->in, &c->xfr);
 
-	if (dnsx_start(z, &dq->q, t->in, &c->xfr) != SVC_OK) {
+	dnsx_journal_unref(j);
+	if (st != SVC_OK) {
 		size_t n = dnsq_error(&dq->q, t->in, DNSW_R_SERVFAIL, t->out);
 
 		conn_write_answer(c, t->out, n);
 		return;
 	}
-	c->xfr_ixfr = false;
+	c->xfr_ixfr = dnsx_incremental(c->xfr);
 	xfr_pump(c);
 }
 

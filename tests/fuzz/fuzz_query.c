@@ -46,8 +46,16 @@ static const char cluster_yaml[] =
         "---\napiVersion: v1\nkind: Pod\nmetadata: {name: client, namespace: testns}\n"
         "spec: {containers: [{name: c, image: i}]}\nstatus: {podIP: 10.244.0.5}\n";
 
+/* The zone before the last change: one service more. */
+static const char old_extra[] =
+        "---\napiVersion: v1\nkind: Service\nmetadata: {name: gone, namespace: testns}\nspec:\n"
+        "  clusterIP: 10.96.9.9\n  ports: [{name: http, port: 80}]\n";
+#define OLD_SERIAL 100 /* an IXFR from this serial gets the change (seed ixfr-100) */
+#define NEW_SERIAL 200
+
 static struct dnsz *zone, *placeholder;
-static struct netaddr pod; /* the pod above: its queries may take the search path */
+static struct dnsx_journal *journal; /* the change from OLD_SERIAL to NEW_SERIAL */
+static struct netaddr pod;           /* the pod above: its queries may take the search path */
 static uint8_t out[DNSQ_OUT_MAX];
 
 static _Noreturn void
@@ -58,12 +66,11 @@ die(const char *what, const struct dnsq_query *q, const struct dnsq_result *res)
 	abort();
 }
 
-static void
-init(void)
+static struct cluster *
+load(const char *yaml, size_t len)
 {
 	struct cluster_objects objs;
 	struct cluster_config cfg;
-	struct dnsz_options opts;
 	struct cluster *c = NULL;
 	struct diag d;
 
@@ -72,13 +79,33 @@ init(void)
 	if (cluster_config_set_cidrs(&cfg, "10.96.0.0/12,fd00:96::/108") != SVC_OK)
 		abort();
 	cluster_objects_init(&objs);
-	cluster_objects_load_buffer(&objs, "fuzz.yaml", cluster_yaml, sizeof(cluster_yaml) - 1, &d);
+	cluster_objects_load_buffer(&objs, "fuzz.yaml", yaml, len, &d);
 	if (d.errors != 0 || cluster_build(&objs, &cfg, &d, &c) != SVC_OK || c == NULL) {
 		diag_print(&d, stderr);
 		abort();
 	}
 	cluster_objects_deinit(&objs);
 	diag_deinit(&d);
+	return c;
+}
+
+static void
+init(void)
+{
+	struct dnsz_options opts;
+	struct dnsz_builder *b;
+	struct dnsz *old;
+	struct dnsx_diff *diff;
+	struct cluster *c, *c_old;
+	char *yaml_old = malloc(sizeof(cluster_yaml) + sizeof(old_extra));
+
+	if (yaml_old == NULL)
+		abort();
+	memcpy(yaml_old, cluster_yaml, sizeof(cluster_yaml) - 1);
+	memcpy(yaml_old + sizeof(cluster_yaml) - 1, old_extra, sizeof(old_extra));
+	c = load(cluster_yaml, sizeof(cluster_yaml) - 1);
+	c_old = load(yaml_old, strlen(yaml_old));
+	free(yaml_old);
 	memset(&opts, 0, sizeof(opts));
 	opts.domain = "cluster.local";
 	opts.ttl = 30;
@@ -86,10 +113,18 @@ init(void)
 	opts.n_ns_addrs = 1;
 	if (netaddr_parse(&pod, "10.244.0.5") != SVC_OK)
 		abort();
-	if (dnsz_build(c, &opts, &zone) != SVC_OK ||
-	    dnsz_build(NULL, &opts, &placeholder) != SVC_OK)
+	opts.serial = OLD_SERIAL;
+	if (dnsz_builder_create(&opts, &b) != SVC_OK || dnsz_update(b, c_old, &old) != SVC_OK)
 		abort();
+	dnsz_builder_set_serial(b, NEW_SERIAL);
+	if (dnsz_update(b, c, &zone) != SVC_OK || dnsz_build(NULL, &opts, &placeholder) != SVC_OK ||
+	    dnsx_diff_make(old, zone, &diff) != SVC_OK ||
+	    dnsx_journal_add(NULL, diff, &journal) != SVC_OK || dnsx_diff_deleted(diff) == 0)
+		abort();
+	dnsz_builder_destroy(b);
+	dnsz_unref(old);
 	cluster_unref(c); /* the zone keeps no reference */
+	cluster_unref(c_old);
 }
 
 /* The answer in OUT parses: header, at most one question without pointers, then exactly the
@@ -139,7 +174,7 @@ transfer(const struct dnsz *z, const uint8_t *data, const struct dnsq_query *q)
 
 	if (q->qtype != DNSW_T_AXFR && q->qtype != DNSW_T_IXFR)
 		die("transfer of another type", q, &res);
-	if (dnsx_start((struct dnsz *)z, q, data, &x) != SVC_OK)
+	if (dnsx_start((struct dnsz *)z, journal, q, data, &x) != SVC_OK)
 		die("transfer did not start", q, &res);
 	while ((n = dnsx_next(x, out)) > 0) {
 		struct dnsw_rd rd;
@@ -163,7 +198,9 @@ transfer(const struct dnsz *z, const uint8_t *data, const struct dnsq_query *q)
 		if (rd.off != n)
 			die("bytes after the transfer's records", q, &res);
 	}
-	if (first != DNSW_T_SOA || last != DNSW_T_SOA || dnsx_records(x) < 3)
+	/* A full transfer has the SOA and more; an IXFR of a client as new gets the SOA alone. */
+	if (first != DNSW_T_SOA || last != DNSW_T_SOA ||
+	    dnsx_records(x) < (q->ixfr && q->xfr_serial == NEW_SERIAL ? 1u : 3u))
 		die("transfer not framed by the SOA", q, &res);
 	dnsx_free(x);
 }

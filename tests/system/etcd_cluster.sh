@@ -135,6 +135,17 @@ expect_true "a service applied on node-a is answered by both svcdns ($took ms)" 
 if timing_ok; then
 	expect_true "... within 1 s ($took ms)" [ "$took" -lt 1000 ]
 fi
+# The zone's SOA serial is the store's revision: the same on both (once both have read the
+# last write), never past etcd's.
+soa_a() { in_p1 dig @10.244.1.2 -p 5353 +short +time=1 +tries=1 cluster.local SOA 2>/dev/null | awk '{print $3}'; }
+soa_b() { in_n2 dig @10.250.0.2 -p 5300 +short +time=1 +tries=1 cluster.local SOA 2>/dev/null | awk '{print $3}'; }
+same_serial() { local a; a=$(soa_a); [ -n "$a" ] && [ "$a" == "$(soa_b)" ]; }
+poll 5000 same_serial
+serial=$(soa_a)
+rev=$(ectl get /svcdns -w json --limit 1 2>/dev/null | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["header"]["revision"])')
+expect_true "both svcdns give the same SOA serial: etcd's revision ($serial, etcd at $rev)" same_serial
+serial_le_rev() { [ -n "$serial" ] && [ -n "$rev" ] && [ "$serial" -le "$rev" ]; }
+expect_true "... not past the store's" serial_le_rev
 
 # ---- two writers at once, no clusterIPs ----------------------------------------------------------
 

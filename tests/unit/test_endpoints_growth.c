@@ -101,7 +101,8 @@ build_time(const char *yaml)
 #endif
 
 /* Doubling the pods at most about doubles the build; comparing each endpoint with every
- * earlier one (as the view once did) is 4x. CPU time, sizes taking turns, best of 5, 3x. */
+ * earlier one (as the view once did) is 4x. CPU time, sizes taking turns, best of 5; the bound,
+ * 3.5x, leaves room for a machine busy with other work (3.08x seen once under a fuzzer). */
 static void
 test_growth(void **state)
 {
@@ -122,7 +123,7 @@ test_growth(void **state)
 	}
 	printf("# endpoints view, one subset per pod: %d pods %.1f ms, %d pods %.1f ms (x%.2f)\n",
 	       N, ts * 1e3, 2 * N, tl * 1e3, tl / ts);
-	assert_true(tl < 3 * ts);
+	assert_true(tl < 3.5 * ts);
 	free(small);
 	free(large);
 #endif
