@@ -71,28 +71,35 @@ struct flat {
 	bool failed;
 };
 
-static void
-flat_put(struct flat *f, const struct dnsa_rr *rr)
+/* Room for NEED bytes more at the end of F: where they go, or NULL (F failed). */
+static uint8_t *
+flat_room(struct flat *f, size_t need)
 {
-	size_t need = 1 + rr->owner_len + 10 + rr->rdlen;
-	uint8_t *p;
-
-	if (f->failed)
-		return;
-	if (f->len + need > f->cap) {
+	if (!f->failed && f->len + need > f->cap) {
 		size_t cap = f->cap ? f->cap * 2 : 4096;
+		uint8_t *p;
 
 		while (cap < f->len + need)
 			cap *= 2;
 		p = realloc(f->buf, cap);
 		if (p == NULL) {
 			f->failed = true;
-			return;
+		} else {
+			f->buf = p;
+			f->cap = cap;
 		}
-		f->buf = p;
-		f->cap = cap;
 	}
-	p = f->buf + f->len;
+	return f->failed ? NULL : f->buf + f->len;
+}
+
+static void
+flat_put(struct flat *f, const struct dnsa_rr *rr)
+{
+	size_t need = 1 + rr->owner_len + 10 + rr->rdlen;
+	uint8_t *p = flat_room(f, need);
+
+	if (p == NULL)
+		return;
 	*p++ = (uint8_t)rr->owner_len;
 	memcpy(p, rr->owner, rr->owner_len);
 	p += rr->owner_len;
@@ -345,6 +352,7 @@ static void
 minus(const uint8_t **a, size_t n, const uint8_t **b, size_t m, struct flat *out)
 {
 	size_t j = 0;
+	uint8_t *p;
 
 	for (size_t i = 0; i < n; i++) {
 		int c = 1;
@@ -353,21 +361,10 @@ minus(const uint8_t **a, size_t n, const uint8_t **b, size_t m, struct flat *out
 			j++;
 		if (j < m && c == 0)
 			continue;
-		if (out->failed || out->len + flat_len(a[i]) > out->cap) {
-			size_t cap = out->cap ? out->cap * 2 : 4096;
-			uint8_t *p;
-
-			while (cap < out->len + flat_len(a[i]))
-				cap *= 2;
-			p = out->failed ? NULL : realloc(out->buf, cap);
-			if (p == NULL) {
-				out->failed = true;
-				return;
-			}
-			out->buf = p;
-			out->cap = cap;
-		}
-		memcpy(out->buf + out->len, a[i], flat_len(a[i]));
+		p = flat_room(out, flat_len(a[i]));
+		if (p == NULL)
+			return;
+		memcpy(p, a[i], flat_len(a[i]));
 		out->len += flat_len(a[i]);
 		out->n++;
 	}

@@ -5,6 +5,7 @@
 
 #include <arpa/inet.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -181,14 +182,17 @@ dt_rdata(const uint8_t *b, size_t len, struct dt_rr *r)
 }
 
 /* Parse a whole message; NULL when it is malformed in any way. Free with free(). */
-static inline struct dt_msg *
-dt_parse(const uint8_t *b, size_t len)
+/* Parse B into M (reused: no allocation); false when it does not parse. */
+static inline bool
+dt_parse_into(struct dt_msg *m, const uint8_t *b, size_t len)
 {
-	struct dt_msg *m = calloc(1, sizeof(*m));
 	size_t off = 0, total;
 
-	if (m == NULL)
-		return NULL;
+	memset(m, 0, offsetof(struct dt_msg, rr));
+	m->trailing = 0;
+	m->has_opt = false;
+	m->opt_size = 0;
+	m->opt_ttl = 0;
 	m->len = len;
 	if (!dt_u16(b, len, &off, &m->id) || !dt_u16(b, len, &off, &m->flags) ||
 	    !dt_u16(b, len, &off, &m->qd) || !dt_u16(b, len, &off, &m->an) ||
@@ -226,10 +230,21 @@ dt_parse(const uint8_t *b, size_t len)
 	}
 	m->n = total;
 	m->trailing = len - off;
-	return m;
+	return true;
 bad:
-	free(m);
-	return NULL;
+	return false;
+}
+
+static inline struct dt_msg *
+dt_parse(const uint8_t *b, size_t len)
+{
+	struct dt_msg *m = calloc(1, sizeof(*m));
+
+	if (m != NULL && !dt_parse_into(m, b, len)) {
+		free(m);
+		m = NULL;
+	}
+	return m;
 }
 
 static inline unsigned

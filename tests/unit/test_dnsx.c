@@ -59,7 +59,8 @@ rrset_sort(struct rrset *s, bool unique)
 {
 	size_t k = 0, dups = 0;
 
-	qsort(s->line, s->n, sizeof(*s->line), cmp_line);
+	if (s->n > 1)
+		qsort(s->line, s->n, sizeof(*s->line), cmp_line);
 	for (size_t i = 0; i < s->n; i++) {
 		if (k > 0 && strcmp(s->line[k - 1], s->line[i]) == 0) {
 			if (!unique)
@@ -94,6 +95,7 @@ ask_node(void *arg, const struct dnsz_node *node)
 {
 	static const uint16_t types[] = {DNSW_T_NS,  DNSW_T_A,   DNSW_T_AAAA,
 	                                 DNSW_T_SRV, DNSW_T_TXT, DNSW_T_CNAME};
+	static struct dt_msg msg; /* reused: a message's records take megabytes */
 	struct walk *w = arg;
 	char name[DNSW_NAME_MAX * 4 + 2];
 	struct dnsq_query q;
@@ -104,20 +106,18 @@ ask_node(void *arg, const struct dnsz_node *node)
 	dnsw_name_to_str(dnsz_node_name(node), node->name_len, name, sizeof(name));
 	for (size_t t = 0; t < sizeof(types) / sizeof(types[0]); t++) {
 		size_t len = dt_query(in, ID, 0, name, types[t], DNSW_C_IN, -1, 0);
-		struct dt_msg *m;
+		struct dt_msg *m = &msg;
 
 		dnsq_answer(w->z, in, len, DNSQ_TCP, out, &q, &res);
 		if (res.action == DNSQ_CHASE)
 			dnsw_put16(out + 6, 1); /* the CNAME only: its target is not the zone's */
 		else if (res.action != DNSQ_REPLY)
 			continue;
-		m = dt_parse(out, res.len);
-		assert_non_null(m);
+		assert_true(dt_parse_into(m, out, res.len));
 		for (size_t i = 0; i < m->an; i++) {
 			if (strcasecmp(m->rr[i].owner, name) == 0)
 				rrset_add(w->set, &m->rr[i]);
 		}
-		free(m);
 	}
 }
 
