@@ -12,7 +12,7 @@
 # Medians are printed with svcdns/Knot ratios. Servers on SERVER_CPU, clients on CLIENT_CPU.
 #
 # usage: bench/xfr_bench.sh
-# environment: SERVICES=100000 ROUNDS=3 PORT_SVCDNS=38363 PORT_KNOT=38364 SERVER_CPU=0
+# environment: SERVICES=100000 ROUNDS=3 PORT_SVCDNS=38363 PORT_KNOT=38365 PORT_HTTP=38367 SERVER_CPU=0
 #   CLIENT_CPU=1 BUILD_DIR=build-bench KEEP=1 (keep the temporary directory)
 set -euo pipefail
 
@@ -20,7 +20,8 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SERVICES=${SERVICES:-100000}
 ROUNDS=${ROUNDS:-3}
 PORT_SVCDNS=${PORT_SVCDNS:-38363}
-PORT_KNOT=${PORT_KNOT:-38364}
+PORT_KNOT=${PORT_KNOT:-38365}
+PORT_HTTP=${PORT_HTTP:-38367}
 SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
 BUILD_DIR=${BUILD_DIR:-$ROOT/build-bench}
@@ -54,14 +55,14 @@ python3 "$ROOT/bench/gen_cluster.py" "$W/zones" --services "$SERVICES" --pods 1 
 
 taskset -c "$SERVER_CPU" "$BUILD_DIR/svcdns" --zones "$W/zones" --listen "127.0.0.1:$PORT_SVCDNS" \
 	--upstream 127.0.0.1:9 --threads 1 --transfer-allow 127.0.0.1/32 \
-	--http 127.0.0.1:$((PORT_SVCDNS + 1)) >"$W/svcdns.log" 2>&1 &
+	--http 127.0.0.1:$PORT_HTTP >"$W/svcdns.log" 2>&1 &
 SVCDNS_PID=$!
 PIDS+=("$SVCDNS_PID")
 for i in $(seq 1 600); do
-	curl -fs -o /dev/null "http://127.0.0.1:$((PORT_SVCDNS + 1))/ready" && break
+	curl -fs -o /dev/null "http://127.0.0.1:$PORT_HTTP/ready" && break
 	sleep 0.2
 done
-curl -fs -o /dev/null "http://127.0.0.1:$((PORT_SVCDNS + 1))/ready" || die "svcdns did not start"
+curl -fs -o /dev/null "http://127.0.0.1:$PORT_HTTP/ready" || die "svcdns did not start"
 
 log "writing the zone for knotd (svcdns --dump-zone)"
 "$BUILD_DIR/svcdns" --zones "$W/zones" --dump-zone >"$W/cluster.local.zone" 2>/dev/null
@@ -95,6 +96,7 @@ KNOT_PID=$!
 PIDS+=("$KNOT_PID")
 for i in $(seq 1 300); do
 	kdig @127.0.0.1 -p "$PORT_KNOT" +short +timeout=1 cluster.local SOA 2>/dev/null | grep -q . && break
+	kill -0 "$KNOT_PID" 2>/dev/null || die "knotd stopped: $(tail -3 "$W/knot.log")"
 	sleep 0.2
 done
 

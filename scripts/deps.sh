@@ -7,7 +7,7 @@ PACKAGES=(
 	libevent-dev libldns-dev libc-ares-dev libyaml-dev libcmocka-dev libjansson-dev
 	libssl-dev openssl
 	etcd-server etcd-client
-	bind9-dnsutils knot-dnsutils ldnsutils nsd curl python3 iproute2
+	bind9-dnsutils knot knot-dnsutils ldnsutils nsd curl python3 iproute2
 	iperf3
 )
 

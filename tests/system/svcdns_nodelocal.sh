@@ -31,6 +31,7 @@ at_exit fwdnet_down
 Z=$WORK/zones
 cp -R "$ZONES_SRC" "$Z"
 KDNS=10.96.0.10
+LINKLOCAL=169.254.20.10 # NodeLocal DNSCache's address: node-a holds it on lo
 UP=10.250.0.1 # nsd, on node-a's address toward node-b
 POD=10.244.1.10
 IP_BACKEND=$("$SVCCTL" --zones "$Z" get svc backend -n shop | awk 'NR == 2 { print $3 }')
@@ -41,6 +42,7 @@ fwdnet_up "10.244.1.2 $POD" "" || {
 }
 # node-a's pods share one namespace: the client pod's address is the one that leaves it.
 ip -n "$P1" route replace default via 10.244.1.1 src "$POD" || exit 1
+ip -n "$N1" addr add "$LINKLOCAL/32" dev lo || exit 1
 
 # ---- nsd, the upstream: every name under example.test is 192.0.2.80 ---------------------------
 
@@ -124,7 +126,8 @@ expect_true "relayed: the first search name gets NXDOMAIN (the server sees the n
 
 SD_PID=
 start_local() { # [svcdns options...]
-	ip netns exec "$N1" "$SVCDNS" --zones "$Z" --listen "$KDNS:53" --upstream "$UP:5399" --threads 2 \
+	ip netns exec "$N1" "$SVCDNS" --zones "$Z" --listen "$KDNS:53" --listen "$LINKLOCAL:53" \
+		--upstream "$UP:5399" --threads 2 \
 		--http 127.0.0.1:9153 "$@" >>"$WORK/svcdns-local.log" 2>&1 &
 	SD_PID=$!
 	track_pid "$SD_PID"
@@ -154,6 +157,9 @@ expect_true "dig from a pod: backend.shop (first search name) is a CNAME to the 
 expect_true "... and its ClusterIP" \
 	grep -Eq "^backend\.shop\.svc\.cluster\.local\.\s+[0-9]+\s+IN\s+A\s+$IP_BACKEND\$" <<<"$out"
 expect_true "... NOERROR, authoritative" grep -Eq "status: NOERROR|flags: qr aa" <<<"$out"
+out=$(pod_dig @"$LINKLOCAL" backend.shop.shop.svc.cluster.local A)
+expect_true "the link-local address $LINKLOCAL answers the same" \
+	grep -Eq "^backend\.shop\.svc\.cluster\.local\.\s+[0-9]+\s+IN\s+A\s+$IP_BACKEND\$" <<<"$out"
 for tr in +notcp +tcp; do
 	out=$(in_p1 kdig "$tr" +timeout=2 @"$KDNS" kube-dns.kube-system.shop.svc.cluster.local A)
 	expect_true "kdig $tr: kube-dns.kube-system through svc.cluster.local" \
