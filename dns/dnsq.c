@@ -182,6 +182,49 @@ put_soa(const struct dnsz *z, const struct dnsq_query *q, struct dnsw_wr *w, siz
 	}
 }
 
+/* NODE's answer to QTYPE: that type's, else at a CNAME the CNAME (RFC 1034 3.6.2); NULL: NODATA.
+ * *CHASE: it is an ExternalName's CNAME whose target is asked upstream (A and AAAA). */
+static const struct dnsz_answer *
+pick_answer(const struct dnsz_node *node, uint16_t qtype, bool *chase)
+{
+	int idx = rtype_index(qtype);
+	const struct dnsz_answer *a = idx >= 0 ? dnsz_rr(node, idx) : NULL;
+	const struct dnsz_answer *cname = dnsz_rr(node, DNSZ_CNAME);
+
+	*chase = false;
+	if (cname == NULL || qtype == DNSW_T_CNAME)
+		return a;
+	if ((node->flags & DNSZ_NODE_CHASE) && (qtype == DNSW_T_A || qtype == DNSW_T_AAAA)) {
+		*chase = true;
+		return cname;
+	}
+	return a != NULL ? a : cname;
+}
+
+/* W holds the answer so far, ending with a CNAME to TARGET (LEN bytes): the rest is asked
+ * upstream. */
+static void
+to_upstream(struct dnsq_query *q, const struct dnsw_wr *w, struct dnsq_result *res,
+            const uint8_t *target, size_t len)
+{
+	q->chase = target;
+	q->chase_len = len;
+	res->action = DNSQ_CHASE;
+	res->len = w->len;
+	res->rcode = DNSW_R_NOERROR;
+}
+
+/* An ExternalName NODE's target is asked upstream. */
+static void
+chase_target(const struct dnsz_node *node, struct dnsq_query *q, const struct dnsw_wr *w,
+             struct dnsq_result *res)
+{
+	size_t len;
+	const uint8_t *target = dnsz_node_chase(node, &len);
+
+	to_upstream(q, w, res, target, len);
+}
+
 /* When NAME is <dashed-ip>.<ns>.pod.<zone>, its address: "pods insecure" answers any
  * well-formed one. */
 static bool
@@ -347,10 +390,10 @@ answer_search(const struct dnsz *z, struct dnsq_query *q, const uint8_t *in, con
 {
 	struct dnsa_known k[2] = {{DNSW_HEADER, q->qname, q->qname_len, q->qname_len}};
 	const struct dnsz_node *node = hit->node;
-	const struct dnsz_answer *a = NULL;
-	int idx = rtype_index(q->qtype);
+	const struct dnsz_answer *a;
 	uint16_t an = 1;
 	size_t mark;
+	bool chase;
 
 	begin(q, in, w, DNSW_R_NOERROR, true, true);
 	res->autopath = DNSQ_AUTOPATH_CLUSTER;
@@ -366,30 +409,16 @@ answer_search(const struct dnsz *z, struct dnsq_query *q, const uint8_t *in, con
 		finish(q, w, DNSW_R_NOERROR, res);
 		return;
 	}
-	if (idx >= 0)
-		a = dnsz_rr(node, idx);
-	if (dnsz_rr(node, DNSZ_CNAME) != NULL && q->qtype != DNSW_T_CNAME) {
-		if ((node->flags & DNSZ_NODE_CHASE) &&
-		    (q->qtype == DNSW_T_A || q->qtype == DNSW_T_AAAA)) {
-			/* An ExternalName: its CNAME, and its target upstream. */
-			an = (uint16_t)(an + copy_answer(q, w, dnsz_rr(node, DNSZ_CNAME), name, len,
-			                                 k, 2, res));
-			dnsw_put16(w->buf + 6, an);
-			q->chase = dnsz_node_chase(node, &q->chase_len);
-			res->action = DNSQ_CHASE;
-			res->len = w->len;
-			res->rcode = DNSW_R_NOERROR;
-			return;
-		}
-		if (a == NULL)
-			a = dnsz_rr(node, DNSZ_CNAME);
-	}
+	a = pick_answer(node, q->qtype, &chase);
 	if (a != NULL)
 		an = (uint16_t)(an + copy_answer(q, w, a, name, len, k, 2, res));
 	else
 		put_nodata(z, q, w, res);
 	dnsw_put16(w->buf + 6, an);
-	finish(q, w, DNSW_R_NOERROR, res);
+	if (chase) /* an ExternalName: its CNAME, and its target upstream */
+		chase_target(node, q, w, res);
+	else
+		finish(q, w, DNSW_R_NOERROR, res);
 }
 
 /* The bare name BARE (outside the zone) for A or AAAA: a CNAME to it, written whole so the
@@ -404,11 +433,7 @@ chase_bare(const struct dnsz *z, struct dnsq_query *q, const uint8_t *in, const 
 	if (!put_cname(z, q, w, bare, len, k, res))
 		return;
 	res->autopath = DNSQ_AUTOPATH_UPSTREAM;
-	q->chase = w->buf + w->len - len;
-	q->chase_len = len;
-	res->action = DNSQ_CHASE;
-	res->len = w->len;
-	res->rcode = DNSW_R_NOERROR;
+	to_upstream(q, w, res, w->buf + w->len - len, len);
 }
 
 /* Q's name is not in Z. When it ends with <ns>.svc.<zone> for the namespace of CLIENT's pod,
@@ -468,8 +493,8 @@ answer_zone(const struct dnsz *z, const struct dnsz_node *node, struct dnsq_quer
             const uint8_t *in, const struct netaddr *client, struct dnsw_wr *w,
             struct dnsq_result *res)
 {
-	const struct dnsz_answer *a = NULL;
-	int idx = rtype_index(q->qtype);
+	const struct dnsz_answer *a;
+	bool chase;
 
 	if (node == NULL) {
 		if (answer_pod(z, q, in, w, res))
@@ -481,29 +506,16 @@ answer_zone(const struct dnsz *z, const struct dnsz_node *node, struct dnsq_quer
 		finish(q, w, DNSW_R_NXDOMAIN, res);
 		return;
 	}
-	if (idx >= 0)
-		a = dnsz_rr(node, idx);
-	if (dnsz_rr(node, DNSZ_CNAME) != NULL && q->qtype != DNSW_T_CNAME) {
-		if ((node->flags & DNSZ_NODE_CHASE) &&
-		    (q->qtype == DNSW_T_A || q->qtype == DNSW_T_AAAA)) {
-			/* The CNAME now; the target's records come from upstream. */
-			begin(q, in, w, DNSW_R_NOERROR, true, true);
-			put_answer(q, w, dnsz_rr(node, DNSZ_CNAME), res);
-			q->chase = dnsz_node_chase(node, &q->chase_len);
-			res->action = DNSQ_CHASE;
-			res->len = w->len;
-			res->rcode = DNSW_R_NOERROR;
-			return;
-		}
-		if (a == NULL)
-			a = dnsz_rr(node, DNSZ_CNAME);
-	}
+	a = pick_answer(node, q->qtype, &chase);
 	begin(q, in, w, DNSW_R_NOERROR, true, true);
 	if (a != NULL)
 		put_answer(q, w, a, res);
 	else
 		put_soa(z, q, w, node->apex_len);
-	finish(q, w, DNSW_R_NOERROR, res);
+	if (chase) /* the CNAME now; the target's records come from upstream */
+		chase_target(node, q, w, res);
+	else
+		finish(q, w, DNSW_R_NOERROR, res);
 }
 
 /* The additional section of a query: at most one OPT, owner root, with well-formed options. */

@@ -9,6 +9,8 @@
 # process this script starts listens on 127.0.0.1 ports picked at random in 20000-29999 and is
 # stopped on exit.
 . "$(dirname "$0")/lib/common.sh"
+# shellcheck source=lib/nsd.sh
+. "$T_LIB/nsd.sh"
 need_programs svcdns svcctl
 need_tools dig kdig nsd curl python3
 CIDRS=10.96.0.0/12,fd00:10:96::/112
@@ -46,31 +48,8 @@ start_nsd() {
 	local try end
 	for try in 1 2 3 4 5; do
 		NSD_PORT=$(pick_port)
-		cat >"$NSD_DIR/nsd.conf" <<EOF
-server:
-  ip-address: 127.0.0.1@$NSD_PORT
-  port: $NSD_PORT
-  do-ip6: no
-  database: ""
-  pidfile: "$NSD_DIR/nsd.pid"
-  zonesdir: "$NSD_DIR"
-  xfrdfile: "$NSD_DIR/xfrd.state"
-  xfrdir: "$NSD_DIR"
-  zonelistfile: "$NSD_DIR/zone.list"
-  logfile: "$NSD_DIR/nsd.log"
-  username: ""
-  chroot: ""
-  server-count: 1
-  verbosity: 1
-remote-control:
-  control-enable: no
-zone:
-  name: example.com
-  zonefile: "example.com.zone"
-zone:
-  name: 113.10.in-addr.arpa
-  zonefile: "113.10.in-addr.arpa.zone"
-EOF
+		nsd_conf "$NSD_DIR" "127.0.0.1@$NSD_PORT" example.com=example.com.zone \
+			113.10.in-addr.arpa=113.10.in-addr.arpa.zone
 		nsd -d -c "$NSD_DIR/nsd.conf" >"$NSD_DIR/nsd.out" 2>&1 &
 		NSD_PID=$!
 		track_pid "$NSD_PID"

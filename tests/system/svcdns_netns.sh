@@ -11,6 +11,8 @@
 # namespace, its veth pair, /etc/netns/NS, the temporary directory, the processes) is removed on exit.
 # Run by ctest with SVC_BUILD_DIR (svcdns is $SVC_BUILD_DIR/svcdns) and SVC_SOURCE_DIR.
 . "$(dirname "$0")/lib/common.sh"
+# shellcheck source=lib/nsd.sh
+. "$T_LIB/nsd.sh"
 need_netns
 need_programs svcdns svcctl
 need_tools nsd getent dig python3
@@ -53,27 +55,7 @@ $TTL 300
 ns1.example.com. IN A   10.253.0.2
 www.example.com. IN A   192.0.2.80
 EOF
-cat >"$WORK/nsd/nsd.conf" <<EOF
-server:
-  ip-address: $ADDR_UP
-  port: 53
-  do-ip6: no
-  database: ""
-  pidfile: "$WORK/nsd/nsd.pid"
-  zonesdir: "$WORK/nsd"
-  xfrdfile: "$WORK/nsd/xfrd.state"
-  xfrdir: "$WORK/nsd"
-  zonelistfile: "$WORK/nsd/zone.list"
-  logfile: "$WORK/nsd/nsd.log"
-  username: ""
-  chroot: ""
-  server-count: 1
-remote-control:
-  control-enable: no
-zone:
-  name: "."
-  zonefile: "root.zone"
-EOF
+nsd_conf "$WORK/nsd" "$ADDR_UP" .=root.zone
 # Started by `ip netns exec` itself (it execs the program): $! is the program, for cleanup.
 ip netns exec "$NS" nsd -d -c "$WORK/nsd/nsd.conf" >"$WORK/nsd/nsd.out" 2>&1 &
 track_pid "$!"

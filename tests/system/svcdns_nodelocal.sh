@@ -20,6 +20,8 @@
 #
 # Needs root, `ip netns` and a kernel that loads sk_lookup (else SKIP, exit 77).
 . "$(dirname "$0")/lib/common.sh"
+# shellcheck source=lib/nsd.sh
+. "$T_LIB/nsd.sh"
 need_netns
 need_programs svcfwd svcdns svcctl
 need_tools curl dig kdig getent nsd python3
@@ -55,26 +57,7 @@ cat >"$WORK/nsd/root.zone" <<EOF
 ns1.example.test. IN A   $UP
 *.example.test.   IN A   192.0.2.80
 EOF
-cat >"$WORK/nsd/nsd.conf" <<EOF
-server:
-  ip-address: $UP@5399
-  do-ip6: no
-  database: ""
-  pidfile: "$WORK/nsd/nsd.pid"
-  zonesdir: "$WORK/nsd"
-  xfrdfile: "$WORK/nsd/xfrd.state"
-  xfrdir: "$WORK/nsd"
-  zonelistfile: "$WORK/nsd/zone.list"
-  logfile: "$WORK/nsd/nsd.log"
-  username: ""
-  chroot: ""
-  server-count: 1
-remote-control:
-  control-enable: no
-zone:
-  name: "."
-  zonefile: "root.zone"
-EOF
+nsd_conf "$WORK/nsd" "$UP@5399" .=root.zone
 ip netns exec "$N1" nsd -d -c "$WORK/nsd/nsd.conf" >"$WORK/nsd/nsd.out" 2>&1 &
 FWD_PIDS+=("$!")
 
