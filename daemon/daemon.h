@@ -246,8 +246,11 @@ struct prom_scalar {
 void prom_scalars(struct evbuffer *b, const struct prom_scalar *table, size_t n,
                   const void *values);
 /* PREFIX_reloads_total{result="ok"|"error"} (a reload that found errors still applies the
- * rest) and PREFIX_manifest_files_in_error: R's reloads. */
+ * rest), PREFIX_manifest_files_in_error and PREFIX_reload_duration_seconds: R's reloads. */
 void prom_reloads(struct evbuffer *b, const char *prefix, struct daemon_reload *r);
+/* The process metrics Prometheus's client libraries export: process_open_fds, _max_fds,
+ * _resident_memory_bytes, _cpu_seconds_total, _start_time_seconds. */
+void prom_process(struct evbuffer *b);
 
 /* Monotonic clocks. */
 uint64_t now_ns(void);

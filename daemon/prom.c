@@ -1,5 +1,10 @@
 /* prom.c -- Prometheus text exposition: a family's HELP and TYPE, then its samples. */
+#include <dirent.h>
 #include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
 #include <event2/buffer.h>
 
 #include "daemon.h"
@@ -41,6 +46,9 @@ prom_reloads(struct evbuffer *b, const char *prefix, struct daemon_reload *r)
 	            "Manifest files whose last version is invalid (they serve their last good "
 	            "objects).");
 	prom_u64(b, name, NULL, atomic_load(&r->files_in_error));
+	snprintf(name, sizeof(name), "%s_reload_duration_seconds", prefix);
+	prom_family(b, name, "gauge", "How long the last good reload took.");
+	evbuffer_add_printf(b, "%s %.3f\n", name, (double)atomic_load(&r->last_ms) / 1e3);
 }
 
 void
@@ -102,5 +110,82 @@ prom_store(struct evbuffer *b, const char *prefix, struct daemon_store *s)
 			prom_u64(b, name, NULL, atomic_load(&s->invalid));
 			break;
 		}
+	}
+}
+
+/* The open descriptors: the entries of /proc/self/fd, less the one reading it. */
+static uint64_t
+open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	uint64_t n = 0;
+
+	if (d == NULL)
+		return 0;
+	while ((e = readdir(d)) != NULL)
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n > 0 ? n - 1 : 0;
+}
+
+void
+prom_process(struct evbuffer *b)
+{
+	static double start_s; /* the first scrape's idea of the start: boot time + start ticks */
+	struct rlimit rl;
+	struct rusage ru;
+	long pages = 0, page = sysconf(_SC_PAGESIZE), tck = sysconf(_SC_CLK_TCK);
+	FILE *f;
+
+	prom_family(b, "process_open_fds", "gauge", "Open file descriptors.");
+	prom_u64(b, "process_open_fds", NULL, open_fds());
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+		prom_family(b, "process_max_fds", "gauge", "The limit of open file descriptors.");
+		prom_u64(b, "process_max_fds", NULL, (uint64_t)rl.rlim_cur);
+	}
+	f = fopen("/proc/self/statm", "r");
+	if (f != NULL && fscanf(f, "%*s %ld", &pages) == 1) {
+		prom_family(b, "process_resident_memory_bytes", "gauge", "Resident memory.");
+		prom_u64(b, "process_resident_memory_bytes", NULL,
+		         (uint64_t)pages * (uint64_t)page);
+	}
+	if (f != NULL)
+		fclose(f);
+	if (getrusage(RUSAGE_SELF, &ru) == 0) {
+		prom_family(b, "process_cpu_seconds_total", "counter", "User and system CPU time.");
+		evbuffer_add_printf(b, "process_cpu_seconds_total %.3f\n",
+		                    (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+		                            (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) /
+		                                    1e6);
+	}
+	if (start_s == 0) {
+		unsigned long long ticks = 0;
+		double btime = 0;
+		char line[256];
+
+		f = fopen("/proc/self/stat", "r");
+		/* Field 22, after the command in parentheses, which may hold spaces. */
+		if (f != NULL && fgets(line, sizeof(line), f) != NULL && strrchr(line, ')') != NULL)
+			sscanf(strrchr(line, ')') + 2,
+			       "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d "
+			       "%*d "
+			       "%*d %*d %llu",
+			       &ticks);
+		if (f != NULL)
+			fclose(f);
+		f = fopen("/proc/stat", "r");
+		while (f != NULL && fgets(line, sizeof(line), f) != NULL)
+			if (sscanf(line, "btime %lf", &btime) == 1)
+				break;
+		if (f != NULL)
+			fclose(f);
+		if (btime > 0 && tck > 0)
+			start_s = btime + (double)ticks / (double)tck;
+	}
+	if (start_s > 0) {
+		prom_family(b, "process_start_time_seconds", "gauge",
+		            "When the process started, in seconds since the epoch.");
+		evbuffer_add_printf(b, "process_start_time_seconds %.2f\n", start_s);
 	}
 }

@@ -80,8 +80,7 @@ backend_metric(struct evbuffer *b, const struct fwd_backends *bs, const char *na
 struct snapshot {
 	uint64_t idle_ports, unbound, local, sklookup, skl_entries, skl_grown, unclaimed, replies,
 	        reply_errors, conns, accepted, accept_errors, accept_pauses, idle_closed, spliced,
-	        pipes, flows, flows_created, flows_expired, flows_evicted, aside, reload_ms,
-	        generation;
+	        pipes, flows, flows_created, flows_expired, flows_evicted, aside, generation;
 	uint64_t node_registered, node_registrations, node_renewals, node_failures;
 	uint64_t probed_pods, probes, probed_ready, probe_attempts, probe_sockets, status_writes,
 	        status_failures;
@@ -131,8 +130,6 @@ static const struct prom_scalar scalars[] = {
         {"svcfwd_udp_flows_evicted_total", false, "UDP flows pushed out by newer ones.",
          S(flows_evicted)},
         {"svcfwd_endpoints_set_aside", true, "Endpoints set aside after failures.", S(aside)},
-        {"svcfwd_reload_duration_milliseconds", true, "How long the last good reload took.",
-         S(reload_ms)},
         {"svcfwd_model_generation", true, "The model applied last.", S(generation)},
 };
 
@@ -243,6 +240,7 @@ fwd_metrics_text(void *server, struct evbuffer *b)
 	prom_u64(b, "svcfwd_listeners", "{protocol=\"TCP\"}", lc.tcp);
 	prom_u64(b, "svcfwd_listeners", "{protocol=\"UDP\"}", lc.udp);
 	prom_reloads(b, "svcfwd", &s->reload);
+	prom_process(b);
 	if (s->opts.etcd.urls != NULL)
 		prom_store(b, "svcfwd", &s->store);
 	v = (struct snapshot){
@@ -267,7 +265,6 @@ fwd_metrics_text(void *server, struct evbuffer *b)
 	        .flows_expired = s->stats.flows_expired,
 	        .flows_evicted = s->stats.flows_evicted,
 	        .aside = aside,
-	        .reload_ms = atomic_load(&s->reload.last_ms),
 	        .generation = s->reload.generation,
 	        .node_registered = (uint64_t)atomic_load(&s->agent_status.registered),
 	        .node_registrations = atomic_load(&s->agent_status.registrations),

@@ -8,7 +8,7 @@ PACKAGES=(
 	libssl-dev openssl
 	etcd-server etcd-client
 	bind9-dnsutils knot knot-dnsutils ldnsutils nsd curl python3 iproute2
-	iperf3
+	iperf3 prometheus
 )
 
 missing=()

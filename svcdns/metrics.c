@@ -45,8 +45,9 @@ dnsd_metrics_add(_Atomic uint64_t *f, uint64_t n)
 	                      memory_order_relaxed);
 }
 
-void
-dnsd_metrics_query(struct dnsd_metrics *m, bool tcp, uint16_t qtype)
+/* The index of QTYPE among type_names. */
+static int
+type_index(uint16_t qtype)
 {
 	static const uint16_t types[DNSD_METRIC_TYPES - 1] = {DNSW_T_A,   DNSW_T_AAAA, DNSW_T_SRV,
 	                                                      DNSW_T_PTR, DNSW_T_TXT,  DNSW_T_CNAME,
@@ -55,19 +56,27 @@ dnsd_metrics_query(struct dnsd_metrics *m, bool tcp, uint16_t qtype)
 
 	while (t < DNSD_METRIC_TYPES - 1 && types[t] != qtype)
 		t++;
-	dnsd_metrics_add(&m->by_type[tcp ? 1 : 0][t], 1);
+	return t;
 }
 
 void
-dnsd_metrics_answer(struct dnsd_metrics *m, uint16_t rcode, bool truncated, uint64_t ns)
+dnsd_metrics_query(struct dnsd_metrics *m, bool tcp, bool v6, uint16_t qtype)
 {
+	dnsd_metrics_add(&m->by_type[tcp ? 1 : 0][v6 ? 1 : 0][type_index(qtype)], 1);
+}
+
+void
+dnsd_metrics_answer(struct dnsd_metrics *m, uint16_t qtype, uint16_t rcode, bool truncated,
+                    uint64_t ns)
+{
+	int t = type_index(qtype);
 	size_t b = 0;
 
 	while (b < DNSD_METRIC_BUCKETS - 1 && ns > bucket_ns[b])
 		b++;
 	dnsd_metrics_add(&m->by_rcode[rcode < DNSD_METRIC_RCODES ? rcode : 0], 1);
-	dnsd_metrics_add(&m->latency[b], 1);
-	dnsd_metrics_add(&m->latency_sum_ns, ns);
+	dnsd_metrics_add(&m->latency[t][b], 1);
+	dnsd_metrics_add(&m->latency_sum_ns[t], ns);
 	if (truncated)
 		dnsd_metrics_add(&m->truncated, 1);
 }
@@ -87,7 +96,6 @@ struct snapshot {
 	uint64_t queue;
 	uint64_t tcp_conns, tcp_accepted, tcp_pauses;
 	uint64_t rrl_passed;
-	uint64_t reload_ms;
 	uint64_t services, pods, names, bytes, generation;
 	uint64_t serial, journal_changes, journal_bytes;
 };
@@ -123,8 +131,6 @@ static const struct prom_scalar scalars[] = {
          "Times accepting paused because descriptors ran out.", S(tcp_pauses)},
         {"svcdns_rrl_passed_total", false, "Answers within the response rate limit.",
          S(rrl_passed)},
-        {"svcdns_reload_duration_milliseconds", true, "How long the last good reload took.",
-         S(reload_ms)},
         {"svcdns_model_services", true, "Services in the model.", S(services)},
         {"svcdns_model_pods", true, "Pods in the model.", S(pods)},
         {"svcdns_model_names", true, "DNS names in the zone.", S(names)},
@@ -137,6 +143,24 @@ static const struct prom_scalar scalars[] = {
 };
 #undef S
 
+/* CoreDNS's "dns://:53": the first address svcdns listens on. */
+static void
+server_label(const struct dnsd_server *s, char *buf, size_t len)
+{
+	char addr[80];
+
+	if (s->opts.n_listen == 0) {
+		snprintf(buf, len, "dns://:53");
+		return;
+	}
+	addr_str(&s->opts.listen[0], addr, sizeof(addr));
+	if (addr_is_any(&s->opts.listen[0]))
+		snprintf(buf, len, "dns://%s",
+		         strrchr(addr, ':') != NULL ? strrchr(addr, ':') : addr);
+	else
+		snprintf(buf, len, "dns://%s", addr);
+}
+
 /* Sum every loop's counters. */
 static void
 collect(struct dnsd_server *s, struct dnsd_metrics *sum)
@@ -148,16 +172,20 @@ collect(struct dnsd_server *s, struct dnsd_metrics *sum)
 		struct dnsd_metrics *m = i < n ? dnsd_udp_metrics(s->udp, i) : &s->metrics;
 
 		for (int p = 0; p < 2; p++) {
-			for (int t = 0; t < DNSD_METRIC_TYPES; t++)
-				sum->by_type[p][t] += rd(&m->by_type[p][t]);
+			for (int f = 0; f < 2; f++) {
+				for (int t = 0; t < DNSD_METRIC_TYPES; t++)
+					sum->by_type[p][f][t] += rd(&m->by_type[p][f][t]);
+			}
 		}
 		for (int r = 0; r < DNSD_METRIC_RCODES; r++)
 			sum->by_rcode[r] += rd(&m->by_rcode[r]);
-		for (int b = 0; b < DNSD_METRIC_BUCKETS; b++)
-			sum->latency[b] += rd(&m->latency[b]);
+		for (int t = 0; t < DNSD_METRIC_TYPES; t++) {
+			for (int b = 0; b < DNSD_METRIC_BUCKETS; b++)
+				sum->latency[t][b] += rd(&m->latency[t][b]);
+			sum->latency_sum_ns[t] += rd(&m->latency_sum_ns[t]);
+		}
 		for (int d = 0; d < DNSD_DROP_COUNT; d++)
 			sum->drops[d] += rd(&m->drops[d]);
-		sum->latency_sum_ns += rd(&m->latency_sum_ns);
 		sum->truncated += rd(&m->truncated);
 		sum->forwarded += rd(&m->forwarded);
 		for (int a = 0; a < 2; a++)
@@ -201,7 +229,6 @@ snapshot(struct dnsd_server *s, const struct dnsd_metrics *m, struct snapshot *v
 	        .tcp_accepted = ts.accepted,
 	        .tcp_pauses = ts.accept_pauses,
 	        .rrl_passed = rs.passed,
-	        .reload_ms = atomic_load(&s->reload.last_ms),
 	        .services = z->n_services,
 	        .pods = z->n_pods,
 	        .names = z->n_nodes,
@@ -229,38 +256,55 @@ dnsd_metrics_text(void *arg, struct evbuffer *b)
 	struct dnsd_metrics m;
 	struct dnsd_upstream_stats us = {0};
 	struct snapshot v;
-	uint64_t cum = 0;
-	char labels[96];
+	char labels[256], server[128];
 
 	collect(s, &m);
 	snapshot(s, &m, &v);
 	if (s->up != NULL)
 		dnsd_upstream_stats(s->up, &us);
-	prom_family(b, "svcdns_dns_requests_total", "counter", "Queries received.");
+	/* CoreDNS's server and zone labels: one server, for the whole tree. */
+	server_label(s, server, sizeof(server));
+	prom_family(b, "svcdns_dns_requests_total", "counter",
+	            "Queries received, by transport, address family (1 IPv4, 2 IPv6) and type.");
 	for (int p = 0; p < 2; p++) {
-		for (int t = 0; t < DNSD_METRIC_TYPES; t++) {
-			snprintf(labels, sizeof(labels), "{proto=\"%s\",type=\"%s\"}",
-			         p ? "tcp" : "udp", type_names[t]);
-			prom_u64(b, "svcdns_dns_requests_total", labels, m.by_type[p][t]);
+		for (int f = 0; f < 2; f++) {
+			for (int t = 0; t < DNSD_METRIC_TYPES; t++) {
+				snprintf(labels, sizeof(labels),
+				         "{server=\"%s\",zone=\".\",proto=\"%s\",family=\"%d\","
+				         "type=\"%s\"}",
+				         server, p ? "tcp" : "udp", f + 1, type_names[t]);
+				prom_u64(b, "svcdns_dns_requests_total", labels,
+				         m.by_type[p][f][t]);
+			}
 		}
 	}
 	prom_family(b, "svcdns_dns_responses_total", "counter", "Answers sent, by rcode.");
 	for (int r = 0; r < DNSD_METRIC_RCODES; r++) {
 		if (r <= 5 || m.by_rcode[r] > 0 || r == 16) {
-			snprintf(labels, sizeof(labels), "{rcode=\"%s\"}", rcode_names[r]);
+			snprintf(labels, sizeof(labels), "{server=\"%s\",zone=\".\",rcode=\"%s\"}",
+			         server, rcode_names[r]);
 			prom_u64(b, "svcdns_dns_responses_total", labels, m.by_rcode[r]);
 		}
 	}
-	prom_family(b, "svcdns_dns_request_duration_seconds", "histogram", "Time to answer.");
-	for (int i = 0; i < DNSD_METRIC_BUCKETS; i++) {
-		cum += m.latency[i];
-		snprintf(labels, sizeof(labels), "{le=\"%s\"}",
-		         i < DNSD_METRIC_BUCKETS - 1 ? bucket_text[i] : "+Inf");
-		prom_u64(b, "svcdns_dns_request_duration_seconds_bucket", labels, cum);
+	prom_family(b, "svcdns_dns_request_duration_seconds", "histogram",
+	            "Time from a query's arrival to its answer, by type.");
+	for (int t = 0; t < DNSD_METRIC_TYPES; t++) {
+		uint64_t cum = 0;
+
+		for (int i = 0; i < DNSD_METRIC_BUCKETS; i++) {
+			cum += m.latency[t][i];
+			snprintf(labels, sizeof(labels),
+			         "{server=\"%s\",zone=\".\",type=\"%s\",le=\"%s\"}", server,
+			         type_names[t],
+			         i < DNSD_METRIC_BUCKETS - 1 ? bucket_text[i] : "+Inf");
+			prom_u64(b, "svcdns_dns_request_duration_seconds_bucket", labels, cum);
+		}
+		snprintf(labels, sizeof(labels), "{server=\"%s\",zone=\".\",type=\"%s\"}", server,
+		         type_names[t]);
+		evbuffer_add_printf(b, "svcdns_dns_request_duration_seconds_sum%s %.9f\n", labels,
+		                    (double)m.latency_sum_ns[t] / 1e9);
+		prom_u64(b, "svcdns_dns_request_duration_seconds_count", labels, cum);
 	}
-	evbuffer_add_printf(b, "svcdns_dns_request_duration_seconds_sum %.9f\n",
-	                    (double)m.latency_sum_ns / 1e9);
-	prom_u64(b, "svcdns_dns_request_duration_seconds_count", NULL, cum);
 	prom_family(b, "svcdns_dns_dropped_total", "counter",
 	            "Packets that were not queries: no answer.");
 	prom_u64(b, "svcdns_dns_dropped_total", NULL, m.drops[DNSD_DROP_MALFORMED]);
@@ -300,6 +344,7 @@ dnsd_metrics_text(void *arg, struct evbuffer *b)
 	prom_u64(b, "svcdns_notify_total", "{result=\"answered\"}", m.xfr[DNSD_XFR_NOTIFY_ACK]);
 	prom_u64(b, "svcdns_notify_total", "{result=\"lost\"}", m.xfr[DNSD_XFR_NOTIFY_LOST]);
 	prom_reloads(b, "svcdns", &s->reload);
+	prom_process(b);
 	if (s->opts.etcd.urls != NULL)
 		prom_store(b, "svcdns", &s->store);
 }

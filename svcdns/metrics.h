@@ -38,11 +38,13 @@ enum dnsd_xfr {
 	DNSD_XFR_COUNT,
 };
 
+/* CoreDNS's metrics and labels, under the svcdns_ prefix, so that its dashboards port: requests
+ * by proto, family and type; responses by rcode; latency by type. */
 struct dnsd_metrics {
-	_Atomic uint64_t by_type[2][DNSD_METRIC_TYPES]; /* [udp, tcp] */
+	_Atomic uint64_t by_type[2][2][DNSD_METRIC_TYPES]; /* [udp, tcp][IPv4, IPv6] */
 	_Atomic uint64_t by_rcode[DNSD_METRIC_RCODES];
-	_Atomic uint64_t latency[DNSD_METRIC_BUCKETS];
-	_Atomic uint64_t latency_sum_ns;
+	_Atomic uint64_t latency[DNSD_METRIC_TYPES][DNSD_METRIC_BUCKETS];
+	_Atomic uint64_t latency_sum_ns[DNSD_METRIC_TYPES];
 	_Atomic uint64_t truncated;
 	_Atomic uint64_t forwarded;
 	_Atomic uint64_t drops[DNSD_DROP_COUNT];
@@ -52,8 +54,10 @@ struct dnsd_metrics {
 	_Atomic uint64_t xfr[DNSD_XFR_COUNT];
 };
 
-void dnsd_metrics_query(struct dnsd_metrics *m, bool tcp, uint16_t qtype);
-void dnsd_metrics_answer(struct dnsd_metrics *m, uint16_t rcode, bool truncated, uint64_t ns);
+void dnsd_metrics_query(struct dnsd_metrics *m, bool tcp, bool v6, uint16_t qtype);
+/* An answer of RCODE to a query of QTYPE, sent NS after it came. */
+void dnsd_metrics_answer(struct dnsd_metrics *m, uint16_t qtype, uint16_t rcode, bool truncated,
+                         uint64_t ns);
 void dnsd_metrics_add(_Atomic uint64_t *counter, uint64_t n);
 
 struct evbuffer;

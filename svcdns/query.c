@@ -66,7 +66,7 @@ dnsd_query_process(struct dnsd_server *s, struct dnsd_metrics *m, const struct d
 	}
 	if (dq->res.autopath != DNSQ_AUTOPATH_NONE)
 		dnsd_metrics_add(&m->autopath[dq->res.autopath == DNSQ_AUTOPATH_UPSTREAM], 1);
-	dnsd_metrics_query(m, tr == DNSQ_TCP, dq->q.qtype);
+	dnsd_metrics_query(m, tr == DNSQ_TCP, client->family == NETADDR_V6, dq->q.qtype);
 	if (dq->res.action == DNSQ_TRANSFER) {
 		if (transfer_allowed(s, client))
 			return DNSD_TRANSFER;

@@ -277,7 +277,7 @@ conn_process(struct tcp_conn *c)
 			break;
 		case DNSD_SEND:
 			conn_write_answer(c, t->out, dq.len);
-			dnsd_metrics_answer(&s->metrics, dq.res.rcode, dq.res.truncated,
+			dnsd_metrics_answer(&s->metrics, dq.q.qtype, dq.res.rcode, dq.res.truncated,
 			                    now_ns() - t0);
 			break;
 		case DNSD_TRANSFER:

@@ -198,7 +198,7 @@ pass_upstream(struct udp_worker *w, int fd, int i, const struct dnsd_query *dq, 
 	{
 		size_t len = dnsq_error(&r->q, r->pkt, DNSW_R_SERVFAIL, b->scratch);
 
-		dnsd_metrics_answer(&w->metrics, DNSW_R_SERVFAIL, false, now_ns() - t0);
+		dnsd_metrics_answer(&w->metrics, r->q.qtype, DNSW_R_SERVFAIL, false, now_ns() - t0);
 		req_reply(r, b->scratch, len);
 	}
 	dnsd_req_free(r);
@@ -216,7 +216,7 @@ udp_read(evutil_socket_t fd, short what, void *arg)
 	for (int round = 0; round < 8; round++) {
 		struct dnsz *z;
 		int n, nout = 0, sent = 0;
-		uint16_t rcode[BATCH];
+		uint16_t rcode[BATCH], qtype[BATCH];
 		bool tc[BATCH];
 		uint64_t t0, t1;
 
@@ -261,6 +261,7 @@ udp_read(evutil_socket_t fd, short what, void *arg)
 				continue; /* cannot happen: UDP answers respect the limit */
 			memcpy(b->out[nout], b->scratch, dq.len);
 			rcode[nout] = dq.res.rcode;
+			qtype[nout] = dq.q.qtype;
 			tc[nout] = dq.res.truncated;
 			b->iov_out[nout] = (struct iovec){b->out[nout], dq.len};
 			b->msg_out[nout].msg_hdr = (struct msghdr){
@@ -279,7 +280,7 @@ udp_read(evutil_socket_t fd, short what, void *arg)
 		/* One clock read per batch, not two per query. */
 		t1 = now_ns();
 		for (int i = 0; i < nout; i++)
-			dnsd_metrics_answer(&w->metrics, rcode[i], tc[i], t1 - t0);
+			dnsd_metrics_answer(&w->metrics, qtype[i], rcode[i], tc[i], t1 - t0);
 		while (sent < nout) {
 			int k = sendmmsg(fd, b->msg_out + sent, (unsigned)(nout - sent),
 			                 MSG_DONTWAIT);

@@ -408,7 +408,7 @@ reply(struct dnsd_upstream *up, struct dnsd_req *r, const uint8_t *buf, size_t l
 {
 	uint16_t flags = dnsw_get16(buf + 2);
 
-	dnsd_metrics_answer(up->m, flags & DNSW_F_RCODE_MASK, (flags & DNSW_F_TC) != 0,
+	dnsd_metrics_answer(up->m, r->q.qtype, flags & DNSW_F_RCODE_MASK, (flags & DNSW_F_TC) != 0,
 	                    now_ns() - r->start_ns);
 	r->reply(r, buf, len);
 	dnsd_req_free(r);

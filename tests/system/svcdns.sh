@@ -1082,22 +1082,36 @@ expect_eq "GET /health" "$(curl -s -o /dev/null -w '%{http_code}' "$H/health")" 
 expect_eq "GET /ready" "$(curl -s -o /dev/null -w '%{http_code}' "$H/ready")" 200
 expect_eq "GET /nope" "$(curl -s -o /dev/null -w '%{http_code}' "$H/nope")" 404
 curl -s "$H/metrics" >"$WORK/metrics"
-for m in 'svcdns_dns_requests_total{proto="udp",type="A"}' 'svcdns_dns_requests_total{proto="tcp",type="A"}' \
-	'svcdns_dns_requests_total{proto="udp",type="SRV"}' 'svcdns_dns_requests_total{proto="tcp",type="PTR"}' \
-	'svcdns_dns_responses_total{rcode="NOERROR"}' 'svcdns_dns_responses_total{rcode="NXDOMAIN"}' \
-	'svcdns_dns_request_duration_seconds_count' 'svcdns_dns_truncated_total' 'svcdns_cache_hits_total' \
+# The sum of the samples of NAME whose labels hold each LABEL ("proto=\"udp\"", ...).
+msum() {
+	local name=$1
+	shift
+	awk -v n="$name" -v want="$*" '
+		BEGIN { k = split(want, w, " ") }
+		{ split($1, p, "{"); if (p[1] != n) next
+		  for (i = 1; i <= k; i++) if (index($1, w[i]) == 0) next
+		  sum += $2; found = 1 }
+		END { if (found) print sum }' "$WORK/metrics"
+}
+for m in 'svcdns_dns_requests_total proto="udp" type="A"' 'svcdns_dns_requests_total proto="tcp" type="A"' \
+	'svcdns_dns_requests_total proto="udp" type="SRV"' 'svcdns_dns_requests_total proto="tcp" type="PTR"' \
+	'svcdns_dns_requests_total family="1" server="dns://127.0.0.1:' 'svcdns_dns_responses_total rcode="NOERROR"' \
+	'svcdns_dns_responses_total rcode="NXDOMAIN"' 'svcdns_dns_request_duration_seconds_count type="A"' \
+	'svcdns_dns_truncated_total' 'svcdns_cache_hits_total' \
 	'svcdns_cache_misses_total' 'svcdns_upstream_requests_total' 'svcdns_model_services' 'svcdns_model_pods' \
-	'svcdns_upstream_errors_total{reason="refused"}'; do
-	v=$(awk -v n="$m" '$1 == n { print $2; exit }' "$WORK/metrics")
+	'svcdns_upstream_errors_total reason="refused"'; do
+	# shellcheck disable=SC2086 # the name, then the labels, as words
+	v=$(msum $m)
 	if [[ $v =~ ^[0-9.e+]+$ ]] && awk -v v="$v" 'BEGIN { exit !(v > 0) }'; then
 		pass "/metrics: $m is a count > 0 ($v)"
 	else
 		fail "/metrics: $m is a count > 0" "got '$v'"
 	fi
 done
-for m in 'svcdns_dns_request_duration_seconds_bucket{le="+Inf"}' 'svcdns_upstream_errors_total{reason="timeout"}' \
-	'svcdns_reloads_total{result="ok"}' 'svcdns_reloads_total{result="error"}'; do
-	v=$(awk -v n="$m" '$1 == n { print $2; exit }' "$WORK/metrics")
+for m in 'svcdns_dns_request_duration_seconds_bucket le="+Inf"' 'svcdns_upstream_errors_total reason="timeout"' \
+	'svcdns_reloads_total result="ok"' 'svcdns_reloads_total result="error"' 'svcdns_reload_duration_seconds'; do
+	# shellcheck disable=SC2086
+	v=$(msum $m)
 	if [[ $v =~ ^[0-9.e+]+$ ]]; then pass "/metrics: a sample $m"; else fail "/metrics: a sample $m"; fi
 done
 expect_true "/metrics: Prometheus TYPE lines" grep -q '^# TYPE svcdns_dns_requests_total counter' "$WORK/metrics"
