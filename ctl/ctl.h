@@ -60,6 +60,9 @@ int ctl_describe(struct ctl *ctl);
 int ctl_check(struct ctl *ctl);
 int ctl_create(struct ctl *ctl, bool apply);
 int ctl_delete(struct ctl *ctl);
+struct opt_table;
+/* `completion SHELL`: the completion script for SHELL (bash), its flags from table T. */
+int ctl_completion(const struct opt_table *t, const char *shell);
 
 /* Kind from a kubectl resource word: "services", "svc", "service" ... -1 when unknown. */
 int ctl_kind_parse(const char *word);

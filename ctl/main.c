@@ -145,11 +145,15 @@ static const struct opt main_opts[] = {
          .help = "cluster domain, for etcd's settings (default cluster.local)"},
         DAEMON_OPTS_ETCD(struct main_flags, ctl.etcd),
         {"help", 'h', OPT_HELP, .help = "this text"},
+        {"version", 0, OPT_VERSION, .help = "print the version and exit"},
+        {"man", 0, OPT_MAN, .flags = OPT_HIDDEN},
 };
 #undef F
 
 static const struct opt_table main_table = {
         .synopsis = "svcctl [--zones DIR | --etcd URL[,URL...]] COMMAND [ARGS] [flags]",
+        .summary = "kubectl-style commands over the svcdns cluster model",
+        .man_section = 1,
         .about = "\n"
                  "commands:\n"
                  "  get services|endpoints|pods|namespaces|nodes [NAME...] [-n NS | -A] [-o "
@@ -164,6 +168,9 @@ static const struct opt_table main_table = {
                  "  delete KIND NAME... [-n NS]\n"
                  "  check                 validate DIR; print every problem as "
                  "file:line:col: field: msg\n"
+                 "  completion bash       a bash completion script: source <(svcctl "
+                 "completion bash)\n"
+                 "  version               svcctl's version\n"
                  "\n"
                  "Writes lock DIR, change only their own documents, and never follow a "
                  "symbolic link.\n"
@@ -249,6 +256,12 @@ main(int argc, char **argv)
 		rc = ctl_create(ctl, true);
 	} else if (!strcmp(verb, "delete")) {
 		rc = ctl_delete(ctl);
+	} else if (!strcmp(verb, "completion")) {
+		rc = ctl_completion(&main_table, ctl->n_args > 0 ? ctl->args[0] : NULL);
+	} else if (!strcmp(verb, "version")) {
+		/* As kubectl version --client prints it. */
+		printf("Client Version: v%s\n", SVC_VERSION);
+		rc = 0;
 	} else {
 		fprintf(stderr, "error: unknown command \"%s\"\n", verb);
 		opt_usage(&main_table, stderr);

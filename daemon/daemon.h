@@ -83,8 +83,11 @@ bool opt_parse_lb_pools(const struct opt *o, void *opts, const char *val, bool f
 	         OPT_FIELD(type, check),                                                           \
 	         .help = "load and validate the manifests, report, and exit (1 if invalid)",       \
 	         .flags = OPT_FLAG_ONLY},                                                          \
+	        {"help", 'h', OPT_HELP, .help = "this text", .flags = OPT_FLAG_ONLY},              \
+	        {"man", 0, OPT_MAN, .flags = OPT_FLAG_ONLY | OPT_HIDDEN},                          \
 	{                                                                                          \
-		"help", 'h', OPT_HELP, .help = "this text", .flags = OPT_FLAG_ONLY                 \
+		"version", 0, OPT_VERSION, .help = "print the version and exit",                   \
+		                           .flags = OPT_FLAG_ONLY                                  \
 	}
 /* The node probers' PodStatus files without etcd (podprobe.h): svcfwd writes <DIR>/<node>.yaml,
  * every program reads them all. */

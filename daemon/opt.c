@@ -74,6 +74,8 @@ opt_set(const struct opt *o, void *opts, const char *val, bool first, char *err,
 			return false;
 		goto bad;
 	case OPT_HELP:
+	case OPT_VERSION:
+	case OPT_MAN:
 		break;
 	}
 bad:
@@ -138,6 +140,15 @@ opt_parse_argv(const struct opt_table *t, void *opts, int argc, char **argv, int
 			opt_usage(t, stdout);
 			exit(0);
 		}
+		if (o->type == OPT_VERSION) {
+			printf("%.*s %s\n", (int)strcspn(t->synopsis, " "), t->synopsis,
+			       SVC_VERSION);
+			exit(0);
+		}
+		if (o->type == OPT_MAN) {
+			opt_man(t, stdout);
+			exit(0);
+		}
 		/* kubectl (pflag) also takes "-n=NS". */
 		if (val != NULL && val[0] == '=' && c < 256)
 			val++;
@@ -200,4 +211,73 @@ opt_usage(const struct opt_table *t, FILE *out)
 			line = nl ? nl + 1 : NULL;
 		}
 	}
+}
+
+/* TEXT as roff: a backslash doubled, a line that starts with '.' or '\'' escaped. */
+static void
+roff_text(FILE *out, const char *text, size_t len)
+{
+	bool line_start = true;
+
+	for (size_t i = 0; i < len; i++) {
+		char c = text[i];
+
+		if (line_start && (c == '.' || c == '\''))
+			fputs("\\&", out);
+		if (c == '\\')
+			fputs("\\e", out);
+		else if (c == '-')
+			fputs("\\-", out);
+		else
+			fputc(c, out);
+		line_start = c == '\n';
+	}
+}
+
+void
+opt_man(const struct opt_table *t, FILE *out)
+{
+	size_t prog = strcspn(t->synopsis, " ");
+	const char *summary = t->summary != NULL ? t->summary : "";
+	char head[160];
+
+	fprintf(out, ".TH %.*s %d \"\" \"svcdns %s\"\n.SH NAME\n%.*s \\- ", (int)prog, t->synopsis,
+	        t->man_section, SVC_VERSION, (int)prog, t->synopsis);
+	roff_text(out, summary, strlen(summary));
+	fputs("\n.SH SYNOPSIS\n.nf\n", out);
+	roff_text(out, t->synopsis, strlen(t->synopsis));
+	fputs("\n.fi\n", out);
+	if (t->about != NULL && t->about[0] != '\0') {
+		/* The --help paragraph, kept as it is laid out. */
+		fputs(".SH DESCRIPTION\n.nf\n", out);
+		roff_text(out, t->about + (t->about[0] == '\n'),
+		          strlen(t->about + (t->about[0] == '\n')));
+		fputs("\n.fi\n", out);
+	}
+	fputs(".SH OPTIONS\n", out);
+	for (size_t i = 0; i < t->n; i++) {
+		const struct opt *o = &t->opts[i];
+
+		if (o->flags & OPT_HIDDEN)
+			continue;
+		opt_head(t, o, head, sizeof(head));
+		fputs(".TP\n.B ", out);
+		roff_text(out, head, strlen(head));
+		fputs("\n", out);
+		if (o->help != NULL) {
+			/* Lines of help are one paragraph in a man page. */
+			for (const char *p = o->help; *p != '\0'; p++) {
+				if (*p == '\n')
+					fputc(' ', out);
+				else
+					roff_text(out, p, 1);
+			}
+		}
+		if (t->config_keys && !(o->flags & OPT_FLAG_ONLY) && o->type != OPT_HELP &&
+		    o->type != OPT_VERSION && o->type != OPT_MAN)
+			fprintf(out, " (config key \\fB%s\\fP)", o->name);
+		fputs("\n", out);
+	}
+	fprintf(out, ".SH SEE ALSO\nsvcctl(1), svcdns(8), svcfwd(8), and the README in "
+	             "/usr/share/doc/svcdns.\n");
 }

@@ -12,11 +12,13 @@
 #include "svc_status.h"
 
 enum opt_type {
-	OPT_BOOL, /* a flag without value; as a config key, true or false */
-	OPT_STR,  /* const char *, the text as given (it outlives the parse) */
-	OPT_UINT, /* an unsigned number within [min, max], stored times scale */
-	OPT_FUNC, /* read by the entry's parse function */
-	OPT_HELP, /* print the usage and exit 0 */
+	OPT_BOOL,    /* a flag without value; as a config key, true or false */
+	OPT_STR,     /* const char *, the text as given (it outlives the parse) */
+	OPT_UINT,    /* an unsigned number within [min, max], stored times scale */
+	OPT_FUNC,    /* read by the entry's parse function */
+	OPT_HELP,    /* print the usage and exit 0 */
+	OPT_VERSION, /* print the program's name and version and exit 0 */
+	OPT_MAN,     /* print the man page (opt_man) and exit 0: how the build makes them */
 };
 
 enum opt_flags {
@@ -49,6 +51,9 @@ struct opt {
 struct opt_table {
 	const char *synopsis; /* "svcdns [OPTION]..." */
 	const char *about;    /* a paragraph under the synopsis */
+	const char *summary;  /* the man page's NAME line: "the cluster DNS server" */
+	int man_section;
+	bool config_keys; /* the options are also a config file's keys (--config) */
 	const struct opt *opts;
 	size_t n;
 };
@@ -66,5 +71,9 @@ enum svc_status opt_parse_argv(const struct opt_table *t, void *opts, int argc, 
                                int *args);
 /* The --help text. */
 void opt_usage(const struct opt_table *t, FILE *out);
+
+/* T as a man page in roff (section T->man_section, "NAME - T->summary"): the synopsis, the about
+ * paragraph and every option with its help, as --help gives them. */
+void opt_man(const struct opt_table *t, FILE *out);
 
 #endif

@@ -54,6 +54,9 @@ static const struct opt options[] = {
 
 static const struct opt_table table = {
         .synopsis = "svcfwd [OPTION]...",
+        .summary = "the per-node service forwarder of the svcdns cluster model",
+        .man_section = 8,
+        .config_keys = true,
         .about = "Forwards this node's traffic for service ClusterIPs, node ports, load-balancer "
                  "IPs and\nexternal IPs to the ready pods of the manifests in DIR.",
         .opts = options,

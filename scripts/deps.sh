@@ -3,11 +3,11 @@
 set -euo pipefail
 
 PACKAGES=(
-	build-essential cmake pkg-config
+	build-essential cmake pkg-config dpkg-dev
 	libevent-dev libldns-dev libc-ares-dev libyaml-dev libcmocka-dev libjansson-dev
 	libssl-dev openssl
 	etcd-server etcd-client
-	bind9-dnsutils knot knot-dnsutils ldnsutils nsd curl python3 iproute2
+	bind9-dnsutils knot knot-dnsutils ldnsutils nsd curl python3 iproute2 man-db
 	iperf3 prometheus
 )
 

@@ -314,6 +314,9 @@ static const struct opt options[] = {
 
 static const struct opt_table table = {
         .synopsis = "svcdns [OPTION]...",
+        .summary = "the cluster DNS server of the svcdns cluster model",
+        .man_section = 8,
+        .config_keys = true,
         .about = "Serves the Kubernetes DNS schema for the manifests in DIR and forwards other "
                  "names.",
         .opts = options,
