@@ -13,7 +13,11 @@ enum ctl_output {
 	CTL_OUT_WIDE,
 	CTL_OUT_YAML,
 	CTL_OUT_NAME,
+	CTL_OUT_JSON,
+	CTL_OUT_JSONPATH, /* ctl.jsonpath is the template */
 };
+
+struct ctl_selector;
 
 struct ctl_etcd;
 
@@ -23,7 +27,10 @@ struct ctl {
 	const char *ns;         /* -n; "default" when not given */
 	bool all_ns;            /* -A */
 	enum ctl_output output;
-	const char *file; /* -f */
+	const char *jsonpath;          /* -o jsonpath=TEMPLATE */
+	struct ctl_selector *selector; /* -l; NULL: every object */
+	bool show_labels;              /* --show-labels: a LABELS column */
+	const char *file;              /* -f */
 	struct cluster_config cfg;
 	struct daemon_etcd etcd; /* urls NULL: the directory */
 	const char *domain;      /* the cluster domain, for etcd's settings */
@@ -42,6 +49,8 @@ struct ctl_table {
 
 void ctl_table_init(struct ctl_table *t, size_t cols);
 void ctl_table_add(struct ctl_table *t, const char *const *row);
+/* A column more at the right: HEAD over the values of VALUES, one per row after the first. */
+void ctl_table_add_column(struct ctl_table *t, const char *head, const char *const *values);
 void ctl_table_print(const struct ctl_table *t, FILE *out);
 void ctl_table_deinit(struct ctl_table *t);
 /* kubectl's age: "45s", "3m20s", "5h", "12d"... from a Unix time; "<unknown>" for 0. */

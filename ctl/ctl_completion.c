@@ -11,7 +11,7 @@
 static const char *const verbs[] = {"get",    "describe", "create",     "apply",
                                     "delete", "check",    "completion", "version"};
 static const char *const kinds[] = {"services", "pods", "endpoints", "namespaces", "nodes"};
-static const char *const outputs[] = {"wide", "yaml", "name"};
+static const char *const outputs[] = {"wide", "yaml", "json", "name", "jsonpath="};
 
 static void
 words(FILE *out, const char *const *w, size_t n)

@@ -6,6 +6,8 @@
 
 #include "cluster_yaml.h"
 #include "ctl.h"
+#include "ctl_json.h"
+#include "ctl_select.h"
 #include "vec.h"
 
 /* A growing string for table cells. */
@@ -68,6 +70,14 @@ name_selected(const struct ctl *ctl, const char *name)
 		if (!strcmp(ctl->args[i], name))
 			return true;
 	return false;
+}
+
+/* The object of META: in the namespace, among the names, and matching the selector asked for. */
+static bool
+selected(const struct ctl *ctl, const struct cluster_meta *meta)
+{
+	return ns_selected(ctl, meta->ns) && name_selected(ctl, meta->name) &&
+	       (ctl->selector == NULL || ctl_selector_match(ctl->selector, &meta->labels));
 }
 
 /* Whether any status ingress entry of S has an IP: then those are its load-balancer IPs. */
@@ -176,6 +186,29 @@ dump_yaml(struct cluster_yaml_item *items, size_t n, bool single)
 	return 0;
 }
 
+/* --show-labels: each row's object's labels, sorted, as kubectl prints them. */
+static void
+add_labels_column(struct ctl_table *t, const struct cluster_yaml_item *items, size_t n)
+{
+	const char **v = calloc(n + 1, sizeof(*v));
+	struct sbuf *b = calloc(n + 1, sizeof(*b));
+
+	if (v == NULL || b == NULL || t->rows != n + 1) {
+		free(v);
+		free(b);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		selector_str(&((const struct cluster_meta *)items[i].obj)->labels, &b[i]);
+		v[i] = sb_str(&b[i], "<none>");
+	}
+	ctl_table_add_column(t, "LABELS", v);
+	for (size_t i = 0; i < n; i++)
+		free(b[i].s);
+	free(b);
+	free(v);
+}
+
 /* After the table: kubectl's messages for nothing found. */
 static int
 finish(const struct ctl *ctl, struct ctl_table *t, struct cluster_yaml_item *items, size_t n,
@@ -204,6 +237,12 @@ finish(const struct ctl *ctl, struct ctl_table *t, struct cluster_yaml_item *ite
 	if (ctl->output == CTL_OUT_YAML) {
 		if (n > 0 || ctl->n_args <= 1)
 			rc |= dump_yaml(items, n, ctl->n_args == 2 && n == 1);
+	} else if (ctl->output == CTL_OUT_JSON || ctl->output == CTL_OUT_JSONPATH) {
+		/* One named object is printed alone; anything else as a List, as kubectl. */
+		if (n > 0 || ctl->n_args <= 1)
+			rc |= ctl_print_json(items, n, !(ctl->n_args == 2 && n == 1),
+			                     ctl->output == CTL_OUT_JSONPATH ? ctl->jsonpath : NULL,
+			                     stdout);
 	} else if (ctl->output == CTL_OUT_NAME) {
 		/* kubectl prints the lower-case kind: service/NAME, endpoints/NAME. */
 		static const char *const lower[CLUSTER_KIND_COUNT] = {
@@ -221,6 +260,8 @@ finish(const struct ctl *ctl, struct ctl_table *t, struct cluster_yaml_item *ite
 			printf("%s/%s\n", kind < CLUSTER_KIND_COUNT ? lower[kind] : "object",
 			       ((const struct cluster_meta *)items[k].obj)->name);
 	} else if (t->rows > 1) {
+		if (ctl->show_labels)
+			add_labels_column(t, items, n);
 		ctl_table_print(t, stdout);
 	} else if (ctl->n_args <= 1) {
 		if (ctl->all_ns || !cluster_kind_namespaced(kind))
@@ -290,7 +331,7 @@ get_services(struct ctl *ctl, const struct cluster *c)
 		char age[32];
 		size_t k = 0;
 
-		if (!ns_selected(ctl, s->meta.ns) || !name_selected(ctl, s->meta.name))
+		if (!selected(ctl, &s->meta))
 			continue;
 		if (ctl->output == CTL_OUT_YAML)
 			copies[n] = service_with_status(s);
@@ -378,7 +419,7 @@ get_endpoints(struct ctl *ctl, const struct cluster *c)
 		char age[32];
 		size_t k = 0;
 
-		if (!ns_selected(ctl, e->meta.ns) || !name_selected(ctl, e->meta.name))
+		if (!selected(ctl, &e->meta))
 			continue;
 		items[n++] = (struct cluster_yaml_item){CLUSTER_KIND_ENDPOINTS, e};
 		sb_reset(&eps);
@@ -435,7 +476,7 @@ get_pods(struct ctl *ctl, const struct cluster *c)
 		char age[32], ready[32], ip[NETADDR_STRLEN];
 		size_t k = 0;
 
-		if (!ns_selected(ctl, p->meta.ns) || !name_selected(ctl, p->meta.name))
+		if (!selected(ctl, &p->meta))
 			continue;
 		items[n++] = (struct cluster_yaml_item){CLUSTER_KIND_POD, p};
 		/* Without container statuses, readiness is the pod's Ready condition (and its
@@ -515,7 +556,7 @@ get_nodes(struct ctl *ctl, const struct cluster *c)
 		const char *row[10];
 		size_t k = 0;
 
-		if (!name_selected(ctl, nd->meta.name))
+		if (!selected(ctl, &nd->meta))
 			continue;
 		items[n++] = (struct cluster_yaml_item){CLUSTER_KIND_NODE, nd};
 		snprintf(status, sizeof(status), "%s%s",

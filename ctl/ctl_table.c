@@ -35,6 +35,30 @@ ctl_table_add(struct ctl_table *t, const char *const *row)
 }
 
 void
+ctl_table_add_column(struct ctl_table *t, const char *head, const char *const *values)
+{
+	size_t cols = t->cols + 1;
+	char **cells = calloc(t->rows * cols + 1, sizeof(*cells));
+
+	if (cells == NULL) {
+		perror("svcctl");
+		exit(1);
+	}
+	for (size_t r = 0; r < t->rows; r++) {
+		memcpy(cells + r * cols, t->cells + r * t->cols, t->cols * sizeof(*cells));
+		cells[r * cols + t->cols] = strdup(r == 0 ? head : values[r - 1]);
+		if (cells[r * cols + t->cols] == NULL) {
+			perror("svcctl");
+			exit(1);
+		}
+	}
+	free(t->cells);
+	t->cells = cells;
+	t->cols = cols;
+	t->cap = t->rows * cols + 1;
+}
+
+void
 ctl_table_print(const struct ctl_table *t, FILE *out)
 {
 	size_t *w = calloc(t->cols, sizeof(*w));

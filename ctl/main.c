@@ -8,6 +8,7 @@
 
 #include "ctl.h"
 #include "ctl_edit.h"
+#include "ctl_select.h"
 #include "ctl_etcd.h"
 #include "daemon.h"
 
@@ -118,7 +119,8 @@ default_zones(void)
 /* What the flags fill in. */
 struct main_flags {
 	struct ctl ctl;
-	const char *output; /* -o, checked once every flag is read */
+	const char *output;   /* -o, checked once every flag is read */
+	const char *selector; /* -l */
 };
 
 #define F(field) OPT_FIELD(struct main_flags, field)
@@ -132,7 +134,12 @@ static const struct opt main_opts[] = {
          .help = "namespace (default \"default\")"},
         {"all-namespaces", 'A', OPT_BOOL, F(ctl.all_ns), .help = "every namespace"},
         {"output", 'o', OPT_STR, F(output), .min = 1, .metavar = "FORMAT",
-         .help = "wide, yaml or name"},
+         .help = "wide, yaml, json, name or jsonpath=TEMPLATE"},
+        {"selector", 'l', OPT_STR, F(selector), .metavar = "SELECTOR",
+         .help = "only objects whose labels match: k=v, k==v, k!=v, k in (a,b),\n"
+                 "k notin (a,b), k, !k, comma-separated (all must hold)"},
+        {"show-labels", 0, OPT_BOOL, F(ctl.show_labels),
+         .help = "a LABELS column, the last (tables only)"},
         {"filename", 'f', OPT_STR, F(ctl.file), .min = 1, .metavar = "FILE",
          .help = "manifest file, or - for standard input"},
         {"service-cidr", 0, OPT_FUNC, F(ctl.cfg), .parse = opt_parse_service_cidrs,
@@ -156,8 +163,10 @@ static const struct opt_table main_table = {
         .man_section = 1,
         .about = "\n"
                  "commands:\n"
-                 "  get services|endpoints|pods|namespaces|nodes [NAME...] [-n NS | -A] [-o "
-                 "wide|yaml|name]\n"
+                 "  get services|endpoints|pods|namespaces|nodes [NAME...] [-n NS | -A] [-l "
+                 "SELECTOR]\n"
+                 "                        [-o wide|yaml|json|name|jsonpath=...] "
+                 "[--show-labels]\n"
                  "  describe service [NAME...] [-n NS | -A]   kubectl's page; with etcd, the "
                  "node\n"
                  "                        holding each LoadBalancer address\n"
@@ -214,12 +223,27 @@ main(int argc, char **argv)
 		ctl->output = CTL_OUT_YAML;
 	else if (!strcmp(f.output, "name"))
 		ctl->output = CTL_OUT_NAME;
-	else {
+	else if (!strcmp(f.output, "json"))
+		ctl->output = CTL_OUT_JSON;
+	else if (!strncmp(f.output, "jsonpath=", 9)) {
+		ctl->output = CTL_OUT_JSONPATH;
+		ctl->jsonpath = f.output + 9;
+	} else {
 		fprintf(stderr,
 		        "error: unable to match a printer suitable for the output format "
-		        "\"%s\"; allowed formats are: name,wide,yaml\n",
+		        "\"%s\"; allowed formats are: json,jsonpath,name,wide,yaml\n",
 		        f.output);
 		return 1;
+	}
+	if (f.selector != NULL) {
+		static struct ctl_selector sel;
+		char err[300];
+
+		if (!ctl_selector_parse(f.selector, &sel, err, sizeof(err))) {
+			fprintf(stderr, "error: %s\n", err);
+			return 1;
+		}
+		ctl->selector = &sel;
 	}
 	if (verb != NULL && ctl->etcd.urls != NULL) {
 		signal(SIGPIPE,

@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# svcctl get's kubectl outputs, from the directory and from etcd alike: -o json (an object alone
+# when one is named, else a List with an empty resourceVersion; keys sorted, four spaces of
+# indent, numbers as numbers: tests/system/fixtures/backend.service.json is the example
+# cluster's backend service as kubectl prints a Service), -o jsonpath (fields, [*], [N],
+# {range}...{end}, string literals, kubectl's examples), label selectors (-l with =, ==, !=, in,
+# notin, key, !key) and --show-labels.
+. "$(dirname "$0")/lib/common.sh"
+need_programs svcctl
+need_tools etcd etcdctl python3
+
+CPORT=$(pick_port)
+PPORT=$(pick_port)
+EP=http://127.0.0.1:$CPORT
+etcd --name o --data-dir "$WORK/etcd" --listen-client-urls "$EP" --advertise-client-urls "$EP" \
+	--listen-peer-urls "http://127.0.0.1:$PPORT" --initial-advertise-peer-urls "http://127.0.0.1:$PPORT" \
+	--initial-cluster "o=http://127.0.0.1:$PPORT" >"$WORK/etcd.log" 2>&1 &
+track_pid $!
+if ! poll 20000 env ETCDCTL_API=3 etcdctl --endpoints "$EP" endpoint health >/dev/null 2>&1; then
+	echo "$T_NAME: etcd did not start" >&2
+	tail -n 5 "$WORK/etcd.log" >&2
+	exit 1
+fi
+"$SVCCTL" --etcd "$EP" apply -f "$ZONES_SRC" >"$WORK/apply.log" 2>&1 || {
+	cat "$WORK/apply.log" >&2
+	exit 1
+}
+
+# Drop what a store stamps (resourceVersion, creationTimestamp), so both sources print the same.
+norm() {
+	"$PY" -c '
+import json, sys
+def strip(o):
+    if isinstance(o, dict):
+        if isinstance(o.get("metadata"), dict) and o.get("kind") != "List":
+            o["metadata"].pop("resourceVersion", None)
+            o["metadata"].pop("creationTimestamp", None)
+        for v in o.values(): strip(v)
+    elif isinstance(o, list):
+        for v in o: strip(v)
+d = json.load(sys.stdin); strip(d); print(json.dumps(d, indent=4, sort_keys=True))'
+}
+
+for mode in directory etcd; do
+	if [ "$mode" = directory ]; then SRC=(--zones "$ZONES_SRC"); else SRC=(--etcd "$EP"); fi
+	ctl() { "$SVCCTL" "${SRC[@]}" "$@"; }
+	M="($mode)"
+
+	# ---- -o json ----
+	ctl get svc backend -n shop -o json >"$WORK/one.json"
+	expect_true "$M -o json of one object: valid JSON" "$PY" -m json.tool "$WORK/one.json" /dev/null
+	expect_eq "$M -o json of the backend service is kubectl's Service" \
+		"$(norm <"$WORK/one.json")" "$(norm <"$SVC_SOURCE_DIR/tests/system/fixtures/backend.service.json")"
+	if [ "$mode" = directory ]; then
+		expect_true "$M ... byte for byte (four spaces, keys sorted)" \
+			cmp -s "$WORK/one.json" "$SVC_SOURCE_DIR/tests/system/fixtures/backend.service.json"
+	else
+		expect_true "$M ... with the store's resourceVersion" \
+			grep -Eq '^        "resourceVersion": "[0-9]+",?$' "$WORK/one.json"
+	fi
+	out=$(ctl get svc -n shop -o json | "$PY" -c 'import json,sys; d=json.load(sys.stdin); print(d["apiVersion"], d["kind"], json.dumps(d["metadata"]), " ".join(i["metadata"]["name"] for i in d["items"]))')
+	expect_eq "$M -o json of several: a List" "$out" \
+		'v1 List {"resourceVersion": ""} backend frontend payments-api storefront-lb'
+	out=$(ctl get pods -n data -o json | "$PY" -c 'import json,sys; d=json.load(sys.stdin); c=d["items"][0]["spec"]["containers"][0]; print(type(c["ports"][0]["containerPort"]).__name__, d["items"][0]["status"]["conditions"][0]["status"])')
+	expect_eq "$M -o json: numbers as numbers, quoted strings as strings" "$out" "int True"
+
+	# ---- -o jsonpath ----
+	expect_eq "$M jsonpath: a field" "$(ctl get svc backend -n shop -o jsonpath='{.spec.clusterIP}')" 10.106.35.83
+	expect_eq "$M jsonpath: [*] over a List" "$(ctl get svc -n shop -o jsonpath='{.items[*].metadata.name}')" \
+		"backend frontend payments-api storefront-lb"
+	expect_eq "$M jsonpath: [N] and text around" \
+		"$(ctl get svc backend -n shop -o jsonpath='port {.spec.ports[1].port}/{.spec.ports[1].protocol}')" \
+		"port 9090/TCP"
+	expect_eq "$M jsonpath: [-1]" "$(ctl get svc backend -n shop -o jsonpath='{.spec.ports[-1].name}')" grpc
+	expect_eq "$M jsonpath: range, and literals" \
+		"$(ctl get pods -n data -o jsonpath='{range .items[*]}{.metadata.name}{"\t"}{.status.podIP}{"\n"}{end}')" \
+		"$(printf 'db-0\t10.244.1.30\ndb-1\t10.244.2.30')"
+	expect_eq "$M jsonpath: an object prints as JSON" \
+		"$(ctl get svc backend -n shop -o jsonpath='{.spec.selector}')" '{"app":"backend"}'
+	out=$(ctl get svc backend -n shop -o jsonpath='{.spec.ports[' 2>&1)
+	rc=$?
+	expect_true "$M jsonpath: a broken template is an error ($rc): $out" [ "$rc" -ne 0 ]
+
+	# ---- -l and --show-labels ----
+	names() { ctl get pods -A "$@" -o jsonpath='{.items[*].metadata.name}'; }
+	expect_eq "$M -l app=db" "$(names -l app=db)" "db-0 db-1"
+	expect_eq "$M -l app==db" "$(names -l app==db)" "db-0 db-1"
+	expect_eq "$M -l 'app in (db,frontend)'" "$(names -l 'app in (db,frontend)')" \
+		"db-0 db-1 frontend-7d9f-a frontend-7d9f-b"
+	expect_eq "$M -l 'app notin (db,backend,frontend)' (pods without app too)" \
+		"$(names -l 'app notin (db,backend,frontend)')" "svcdns-node-a"
+	expect_eq "$M -l 'app!=backend,app' (two requirements)" "$(names -l 'app!=backend,app')" \
+		"db-0 db-1 frontend-7d9f-a frontend-7d9f-b"
+	expect_eq "$M -l k8s-app (exists)" "$(names -l k8s-app)" "svcdns-node-a"
+	expect_eq "$M -l '!app'" "$(names -l '!app')" "svcdns-node-a"
+	out=$(ctl get pods -A -l 'app in (db' 2>&1)
+	expect_eq "$M a selector that does not parse" "$out" 'error: unable to parse requirement: "app in (db"'
+	out=$(ctl get svc -n shop -l app=backend --show-labels)
+	expect_eq "$M --show-labels: the last column" "$(awk 'NR == 1 {print $NF} NR == 2 {print $1, $NF}' <<<"$out" | tr '\n' ' ')" \
+		"LABELS backend app=backend "
+	out=$(ctl get pods -n kube-system --show-labels)
+	expect_true "$M --show-labels: labels sorted, comma-separated" \
+		grep -Eq 'svcdns-node-a .* k8s-app=kube-dns$' <<<"$out"
+done
+
+summary
