@@ -15,9 +15,15 @@ enum ctl_output {
 	CTL_OUT_NAME,
 	CTL_OUT_JSON,
 	CTL_OUT_JSONPATH, /* ctl.jsonpath is the template */
+	CTL_OUT_COLUMNS,  /* custom-columns=: ctl.jsonpath is the spec */
 };
 
 struct ctl_selector;
+
+/* expose's flags. */
+struct ctl_expose {
+	const char *port, *target_port, *type, *name, *protocol;
+};
 
 struct ctl_etcd;
 
@@ -30,7 +36,9 @@ struct ctl {
 	const char *jsonpath;          /* -o jsonpath=TEMPLATE */
 	struct ctl_selector *selector; /* -l; NULL: every object */
 	bool show_labels;              /* --show-labels: a LABELS column */
-	const char *file;              /* -f */
+	struct ctl_expose expose;
+	const char *result_word; /* what a write says it did instead of "created" (expose) */
+	const char *file;        /* -f */
 	struct cluster_config cfg;
 	struct daemon_etcd etcd; /* urls NULL: the directory */
 	const char *domain;      /* the cluster domain, for etcd's settings */
@@ -69,6 +77,7 @@ int ctl_describe(struct ctl *ctl);
 int ctl_check(struct ctl *ctl);
 int ctl_create(struct ctl *ctl, bool apply);
 int ctl_delete(struct ctl *ctl);
+int ctl_expose(struct ctl *ctl);
 struct opt_table;
 /* `completion SHELL`: the completion script for SHELL (bash), its flags from table T. */
 int ctl_completion(const struct opt_table *t, const char *shell);

@@ -8,10 +8,11 @@
 #include "opt.h"
 
 /* What svcctl has: the verbs of main.c, the kinds `get` lists, the formats of -o. */
-static const char *const verbs[] = {"get",    "describe", "create",     "apply",
-                                    "delete", "check",    "completion", "version"};
+static const char *const verbs[] = {"get",   "describe",   "create",  "apply", "delete",
+                                    "check", "completion", "version", "expose"};
 static const char *const kinds[] = {"services", "pods", "endpoints", "namespaces", "nodes"};
-static const char *const outputs[] = {"wide", "yaml", "json", "name", "jsonpath="};
+static const char *const outputs[] = {"wide", "yaml",      "json",
+                                      "name", "jsonpath=", "custom-columns="};
 
 static void
 words(FILE *out, const char *const *w, size_t n)
@@ -84,7 +85,7 @@ ctl_completion(const struct opt_table *t, const char *shell)
 	words(out, verbs, sizeof(verbs) / sizeof(verbs[0]));
 	fputs("\" -- \"$cur\")); return; fi\n"
 	      "\tcase $verb in\n"
-	      "\tget|describe|delete)\n"
+	      "\tget|describe|delete|expose)\n"
 	      "\t\tif [ -z \"$kind\" ]; then COMPREPLY=($(compgen -W \"",
 	      out);
 	words(out, kinds, sizeof(kinds) / sizeof(kinds[0]));

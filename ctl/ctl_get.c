@@ -237,6 +237,9 @@ finish(const struct ctl *ctl, struct ctl_table *t, struct cluster_yaml_item *ite
 	if (ctl->output == CTL_OUT_YAML) {
 		if (n > 0 || ctl->n_args <= 1)
 			rc |= dump_yaml(items, n, ctl->n_args == 2 && n == 1);
+	} else if (ctl->output == CTL_OUT_COLUMNS) {
+		if (n > 0)
+			rc |= ctl_print_columns(items, n, ctl->jsonpath, stdout);
 	} else if (ctl->output == CTL_OUT_JSON || ctl->output == CTL_OUT_JSONPATH) {
 		/* One named object is printed alone; anything else as a List, as kubectl. */
 		if (n > 0 || ctl->n_args <= 1)

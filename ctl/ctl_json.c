@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "arena.h"
+#include "ctl.h"
 #include "ytree.h"
 
 /* A plain scalar as YAML's core schema types it: null, a boolean, an integer, else a string. */
@@ -331,5 +332,90 @@ ctl_print_json(const struct cluster_yaml_item *items, size_t n, bool as_list, co
 		rc = 1;
 	}
 	json_decref(j);
+	return rc;
+}
+
+/* A column's value: the values its path finds, comma-separated; "<none>" for none. */
+static char *
+column_value(json_t *obj, const char *path, size_t len)
+{
+	struct jp_nodes r = {0};
+	char *buf = NULL;
+	size_t size = 0;
+	FILE *f = open_memstream(&buf, &size);
+
+	if (f == NULL)
+		return NULL;
+	if (select_path(obj, path, len, &r)) {
+		for (size_t i = 0; i < r.n; i++) {
+			if (i > 0)
+				fputc(',', f);
+			print_value(r.v[i], f);
+		}
+	}
+	if (r.n == 0)
+		fputs("<none>", f);
+	free(r.v);
+	fclose(f);
+	return buf;
+}
+
+int
+ctl_print_columns(const struct cluster_yaml_item *items, size_t n, const char *spec, FILE *out)
+{
+	json_t *list = objects(items, n, true), *obj;
+	char *cols[64], *heads[64];
+	const char *p = spec;
+	size_t n_cols = 0, i;
+	struct ctl_table t;
+	int rc = 0;
+
+	if (list == NULL) {
+		fprintf(stderr, "error: out of memory\n");
+		return 1;
+	}
+	/* NAME:PATH[,NAME:PATH]...; a path may be written with or without its braces. */
+	while (*p != '\0' && n_cols < 64) {
+		size_t len = strcspn(p, ","), colon = strcspn(p, ":");
+
+		if (colon >= len || colon == 0) {
+			fprintf(stderr,
+			        "error: expected <header>:<json-path-expr> for column \"%.*s\"\n",
+			        (int)len, p);
+			rc = 1;
+			break;
+		}
+		heads[n_cols] = strndup(p, colon);
+		cols[n_cols] = strndup(p + colon + 1, len - colon - 1);
+		n_cols++;
+		p += len + (p[len] == ',');
+	}
+	if (rc == 0) {
+		ctl_table_init(&t, n_cols);
+		ctl_table_add(&t, (const char *const *)heads);
+		json_array_foreach(json_object_get(list, "items"), i, obj)
+		{
+			char *row[64];
+
+			for (size_t c = 0; c < n_cols; c++) {
+				const char *e = cols[c];
+				size_t len = strlen(e);
+
+				if (len >= 2 && e[0] == '{' && e[len - 1] == '}')
+					e++, len -= 2;
+				row[c] = column_value(obj, e, len);
+			}
+			ctl_table_add(&t, (const char *const *)row);
+			for (size_t c = 0; c < n_cols; c++)
+				free(row[c]);
+		}
+		ctl_table_print(&t, out);
+		ctl_table_deinit(&t);
+	}
+	for (i = 0; i < n_cols; i++) {
+		free(heads[i]);
+		free(cols[i]);
+	}
+	json_decref(list);
 	return rc;
 }

@@ -13,4 +13,8 @@
 int ctl_print_json(const struct cluster_yaml_item *items, size_t n, bool as_list,
                    const char *jsonpath, FILE *out);
 
+/* -o custom-columns=SPEC (NAME:PATH,...): a table, a row per object, each cell what PATH
+ * (jsonpath, braces optional) finds in it, "<none>" for nothing. */
+int ctl_print_columns(const struct cluster_yaml_item *items, size_t n, const char *spec, FILE *out);
+
 #endif

@@ -466,7 +466,8 @@ create_etcd_once(struct ctl *ctl, bool apply, const char *input, size_t len, cha
 		etcdobj_key(prefix, w[i].kind, w[i].ns, w[i].name, key);
 		switch (w[i].result) {
 		case CTL_ETCD_DONE:
-			printf("%s/%s %s\n", ctl_kind_lower(w[i].kind), w[i].name, what);
+			printf("%s/%s %s\n", ctl_kind_lower(w[i].kind), w[i].name,
+			       ctl->result_word != NULL ? ctl->result_word : what);
 			break;
 		case CTL_ETCD_CHANGED:
 			/* Written by another since we read it. */
@@ -739,7 +740,8 @@ ctl_create(struct ctl *ctl, bool apply)
 		const struct ctl_edit_op *op = &e.ops[i];
 
 		if (op->result != NULL)
-			printf("%s/%s %s\n", ctl_kind_lower(op->kind), op->obj->name, op->result);
+			printf("%s/%s %s\n", ctl_kind_lower(op->kind), op->obj->name,
+			       ctl->result_word != NULL ? ctl->result_word : op->result);
 	}
 done:
 	ctl_edit_close(&e);

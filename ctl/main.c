@@ -134,10 +134,20 @@ static const struct opt main_opts[] = {
          .help = "namespace (default \"default\")"},
         {"all-namespaces", 'A', OPT_BOOL, F(ctl.all_ns), .help = "every namespace"},
         {"output", 'o', OPT_STR, F(output), .min = 1, .metavar = "FORMAT",
-         .help = "wide, yaml, json, name or jsonpath=TEMPLATE"},
+         .help = "wide, yaml, json, name, jsonpath=TEMPLATE or\ncustom-columns=NAME:PATH[,...]"},
         {"selector", 'l', OPT_STR, F(selector), .metavar = "SELECTOR",
          .help = "only objects whose labels match: k=v, k==v, k!=v, k in (a,b),\n"
                  "k notin (a,b), k, !k, comma-separated (all must hold)"},
+        {"port", 0, OPT_STR, F(ctl.expose.port), .min = 1, .metavar = "PORT",
+         .help = "expose: the service's port (default: the object's ports)"},
+        {"target-port", 0, OPT_STR, F(ctl.expose.target_port), .min = 1, .metavar = "PORT",
+         .help = "expose: the port, number or name, of the pods (default: --port)"},
+        {"type", 0, OPT_STR, F(ctl.expose.type), .min = 1, .metavar = "TYPE",
+         .help = "expose: ClusterIP (default), NodePort or LoadBalancer"},
+        {"name", 0, OPT_STR, F(ctl.expose.name), .min = 1, .metavar = "NAME",
+         .help = "expose: the service's name (default: the object's)"},
+        {"protocol", 0, OPT_STR, F(ctl.expose.protocol), .min = 1, .metavar = "PROTO",
+         .help = "expose: TCP (default), UDP or SCTP"},
         {"show-labels", 0, OPT_BOOL, F(ctl.show_labels),
          .help = "a LABELS column, the last (tables only)"},
         {"filename", 'f', OPT_STR, F(ctl.file), .min = 1, .metavar = "FILE",
@@ -175,6 +185,8 @@ static const struct opt_table main_table = {
                  "  apply -f FILE         create, or update an existing object (keeps its "
                  "allocations)\n"
                  "  delete KIND NAME... [-n NS]\n"
+                 "  expose pod|service NAME [--port P] [--target-port T] [--type T] [--name N]\n"
+                 "                        a service selecting what the object selects\n"
                  "  check                 validate DIR; print every problem as "
                  "file:line:col: field: msg\n"
                  "  completion bash       a bash completion script: source <(svcctl "
@@ -228,10 +240,14 @@ main(int argc, char **argv)
 	else if (!strncmp(f.output, "jsonpath=", 9)) {
 		ctl->output = CTL_OUT_JSONPATH;
 		ctl->jsonpath = f.output + 9;
+	} else if (!strncmp(f.output, "custom-columns=", 15)) {
+		ctl->output = CTL_OUT_COLUMNS;
+		ctl->jsonpath = f.output + 15;
 	} else {
 		fprintf(stderr,
 		        "error: unable to match a printer suitable for the output format "
-		        "\"%s\"; allowed formats are: json,jsonpath,name,wide,yaml\n",
+		        "\"%s\"; allowed formats are: "
+		        "custom-columns,json,jsonpath,name,wide,yaml\n",
 		        f.output);
 		return 1;
 	}
@@ -280,6 +296,8 @@ main(int argc, char **argv)
 		rc = ctl_create(ctl, true);
 	} else if (!strcmp(verb, "delete")) {
 		rc = ctl_delete(ctl);
+	} else if (!strcmp(verb, "expose")) {
+		rc = ctl_expose(ctl);
 	} else if (!strcmp(verb, "completion")) {
 		rc = ctl_completion(&main_table, ctl->n_args > 0 ? ctl->args[0] : NULL);
 	} else if (!strcmp(verb, "version")) {

@@ -81,10 +81,10 @@ expect_true "unknown flag: says which" grep -qxF "error: unknown flag: --bogus" 
 run --zones "$Z" get services -n
 expect_eq "-n without a value: status" "$RC" 1
 expect_true "-n without a value: says so" grep -qxF "error: flag needs an argument: -n" "$ERR"
-run --zones "$Z" get services -o json
-expect_eq "-o json: status" "$RC" 1
-expect_true "-o json: kubectl's message" grep -qxF \
-	'error: unable to match a printer suitable for the output format "json"; allowed formats are: name,wide,yaml' \
+run --zones "$Z" get services -o xml
+expect_eq "-o xml: status" "$RC" 1
+expect_true "-o xml: kubectl's message" grep -qxF \
+	'error: unable to match a printer suitable for the output format "xml"; allowed formats are: custom-columns,json,jsonpath,name,wide,yaml' \
 	"$ERR"
 run --zones "$Z" --service-cidr 10.0.0.0/30 get services
 expect_eq "bad --service-cidr: status" "$RC" 1

@@ -3,8 +3,8 @@
 # when one is named, else a List with an empty resourceVersion; keys sorted, four spaces of
 # indent, numbers as numbers: tests/system/fixtures/backend.service.json is the example
 # cluster's backend service as kubectl prints a Service), -o jsonpath (fields, [*], [N],
-# {range}...{end}, string literals, kubectl's examples), label selectors (-l with =, ==, !=, in,
-# notin, key, !key) and --show-labels.
+# {range}...{end}, string literals, kubectl's examples), -o custom-columns, label selectors (-l
+# with =, ==, !=, in, notin, key, !key), --show-labels, and expose (a pod, a service).
 . "$(dirname "$0")/lib/common.sh"
 need_programs svcctl
 need_tools etcd etcdctl python3
@@ -42,7 +42,8 @@ d = json.load(sys.stdin); strip(d); print(json.dumps(d, indent=4, sort_keys=True
 }
 
 for mode in directory etcd; do
-	if [ "$mode" = directory ]; then SRC=(--zones "$ZONES_SRC"); else SRC=(--etcd "$EP"); fi
+	rm -rf "$WORK/zones" && cp -R "$ZONES_SRC" "$WORK/zones"
+	if [ "$mode" = directory ]; then SRC=(--zones "$WORK/zones"); else SRC=(--etcd "$EP"); fi
 	ctl() { "$SVCCTL" "${SRC[@]}" "$@"; }
 	M="($mode)"
 
@@ -101,6 +102,32 @@ for mode in directory etcd; do
 	out=$(ctl get pods -n kube-system --show-labels)
 	expect_true "$M --show-labels: labels sorted, comma-separated" \
 		grep -Eq 'svcdns-node-a .* k8s-app=kube-dns$' <<<"$out"
+
+	# ---- -o custom-columns ----
+	out=$(ctl get svc -n shop -o custom-columns='NAME:.metadata.name,PORTS:.spec.ports[*].port,NODEPORT:{.spec.ports[0].nodePort}')
+	expect_eq "$M custom-columns: headers, values, several joined by commas, <none>" "$out" \
+		"$(printf '%s\n' 'NAME            PORTS     NODEPORT' 'backend         80,9090   <none>' \
+			'frontend        80        30080' 'payments-api    <none>    <none>' 'storefront-lb   443       30181')"
+
+	# ---- expose ----
+	expect_eq "$M expose pod db-0 --port 5432 --name db0" \
+		"$(ctl expose pod db-0 -n data --port 5432 --name db0 2>&1)" "service/db0 exposed"
+	expect_eq "$M ... selects the pod's labels, port and targetPort" \
+		"$(ctl get svc db0 -n data -o jsonpath='{.spec.selector.app} {.spec.ports[0].port} {.spec.ports[0].targetPort} {.spec.type} {.metadata.labels.app}')" \
+		"db 5432 5432 ClusterIP db"
+	expect_true "$M ... with a ClusterIP allocated" \
+		grep -Eq '^10\.' <<<"$(ctl get svc db0 -n data -o jsonpath='{.spec.clusterIP}')"
+	expect_eq "$M expose service backend --type NodePort --name backend2" \
+		"$(ctl expose service backend -n shop --type NodePort --name backend2 2>&1)" "service/backend2 exposed"
+	expect_eq "$M ... its ports copied, named targetPort kept, nodePorts allocated" \
+		"$(ctl get svc backend2 -n shop -o jsonpath='{.spec.ports[*].name} {.spec.ports[0].targetPort} {.spec.type} {.spec.selector.app}')" \
+		"http grpc http NodePort backend"
+	expect_true "$M ... nodePorts in range" \
+		grep -Eq '^3[0-2][0-9]{3} 3[0-2][0-9]{3}$' <<<"$(ctl get svc backend2 -n shop -o jsonpath='{.spec.ports[*].nodePort}')"
+	expect_eq "$M expose of a pod that is not there" "$(ctl expose pod nope -n data --port 1 2>&1)" \
+		'Error from server (NotFound): pods "nope" not found'
+	expect_true "$M expose twice: AlreadyExists" \
+		grep -q 'AlreadyExists' <<<"$(ctl expose pod db-0 -n data --port 5432 --name db0 2>&1)"
 done
 
 summary
