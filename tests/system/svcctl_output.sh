@@ -4,7 +4,8 @@
 # indent, numbers as numbers: tests/system/fixtures/backend.service.json is the example
 # cluster's backend service as kubectl prints a Service), -o jsonpath (fields, [*], [N],
 # {range}...{end}, string literals, kubectl's examples), -o custom-columns, label selectors (-l
-# with =, ==, !=, in, notin, key, !key), --show-labels, and expose (a pod, a service).
+# with =, ==, !=, in, notin, key, !key), --show-labels, expose (a pod, a service), and describe
+# of a service, pod (with its prober's findings), endpoints and node in kubectl's layout.
 . "$(dirname "$0")/lib/common.sh"
 need_programs svcctl
 need_tools etcd etcdctl python3
@@ -43,6 +44,16 @@ d = json.load(sys.stdin); strip(d); print(json.dumps(d, indent=4, sort_keys=True
 
 for mode in directory etcd; do
 	rm -rf "$WORK/zones" && cp -R "$ZONES_SRC" "$WORK/zones"
+	cat >"$WORK/zones/node-a.yaml" <<'EOF'
+apiVersion: v1
+kind: Node
+metadata: {name: node-a, labels: {kubernetes.io/hostname: node-a}}
+spec: {podCIDR: 10.244.1.0/24}
+status:
+  addresses: [{type: InternalIP, address: 10.250.0.1}, {type: Hostname, address: node-a}]
+  conditions: [{type: Ready, status: "True"}]
+EOF
+	[ "$mode" = etcd ] && "$SVCCTL" --etcd "$EP" apply -f "$WORK/zones/node-a.yaml" >/dev/null
 	if [ "$mode" = directory ]; then SRC=(--zones "$WORK/zones"); else SRC=(--etcd "$EP"); fi
 	ctl() { "$SVCCTL" "${SRC[@]}" "$@"; }
 	M="($mode)"
@@ -128,6 +139,49 @@ for mode in directory etcd; do
 		'Error from server (NotFound): pods "nope" not found'
 	expect_true "$M expose twice: AlreadyExists" \
 		grep -q 'AlreadyExists' <<<"$(ctl expose pod db-0 -n data --port 5432 --name db0 2>&1)"
+
+	# ---- describe ----
+	out=$(ctl describe service storefront-lb -n shop)
+	for line in 'Name:                     storefront-lb' 'Type:                     LoadBalancer' \
+		'IP Family Policy:         SingleStack' 'Port:                     https  443/TCP' \
+		'External Traffic Policy:  Local' 'Session Affinity:         None' 'Events:                   <none>'; do
+		expect_true "$M describe service: '$line'" grep -qxF "$line" <<<"$out"
+	done
+	expect_true "$M describe service: HealthCheck NodePort" grep -Eq '^HealthCheck NodePort: +3[0-9]{4}$' <<<"$out"
+	out=$(ctl describe pod backend-5c4b-a -n shop)
+	for line in 'Name:             backend-5c4b-a' 'Namespace:        shop' 'Node:             node-a/<none>' \
+		'Labels:           app=backend' 'Status:           Running' 'IP:               10.244.1.20' \
+		'  IP:  10.244.1.20' '    Ports:          8080/TCP, 9090/TCP' '  Ready           True'; do
+		expect_true "$M describe pod: '$line'" grep -qxF "$line" <<<"$out"
+	done
+	out=$(ctl describe endpoints backend -n shop)
+	for line in 'Name:         backend' '  Addresses:          10.244.2.20' \
+		'  NotReadyAddresses:  10.244.2.21' '    http  8081  TCP'; do
+		expect_true "$M describe endpoints: '$line'" grep -qxF "$line" <<<"$out"
+	done
+	out=$(ctl describe node node-a)
+	for line in 'Name:               node-a' 'Labels:             kubernetes.io/hostname=node-a' \
+		'  InternalIP:  10.250.0.1' 'PodCIDR:            10.244.1.0/24' '  Ready           True'; do
+		expect_true "$M describe node: '$line'" grep -qxF "$line" <<<"$out"
+	done
+	out=$(ctl describe pod nope -n shop 2>&1)
+	expect_eq "$M describe of a pod that is not there" "$out" 'Error from server (NotFound): pods "nope" not found'
 done
+
+# A prober's findings (directory mode: a PodStatus file in the status directory).
+mkdir -p "$WORK/status"
+cat >"$WORK/status/node-a.yaml" <<'EOF'
+apiVersion: svcdns.io/v1
+kind: PodStatus
+metadata: {name: backend-5c4b-a, namespace: shop}
+status:
+  nodeName: node-a
+  conditions:
+  - {type: Ready, status: "False", lastTransitionTime: "2026-12-01T04:00:00Z", message: "HTTP 503"}
+EOF
+out=$("$SVCCTL" --zones "$WORK/zones" --status-dir "$WORK/status" describe pod backend-5c4b-a -n shop)
+expect_true "describe pod: the prober's findings" \
+	grep -Eq '^  Ready +False +2026-12-01T04:00:00Z +HTTP 503$' <<<"$out"
+expect_true "... and whose they are" grep -q '^Probe Results: .*node node-a' <<<"$out"
 
 summary
