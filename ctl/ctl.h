@@ -36,6 +36,7 @@ struct ctl {
 	const char *jsonpath;          /* -o jsonpath=TEMPLATE */
 	struct ctl_selector *selector; /* -l; NULL: every object */
 	bool show_labels;              /* --show-labels: a LABELS column */
+	bool kind_prefix;              /* get all: names as pod/NAME, service/NAME */
 	struct ctl_expose expose;
 	const char *result_word; /* what a write says it did instead of "created" (expose) */
 	const char *file;        /* -f */

@@ -10,7 +10,8 @@
 /* What svcctl has: the verbs of main.c, the kinds `get` lists, the formats of -o. */
 static const char *const verbs[] = {"get",   "describe",   "create",  "apply", "delete",
                                     "check", "completion", "version", "expose"};
-static const char *const kinds[] = {"services", "pods", "endpoints", "namespaces", "nodes"};
+static const char *const kinds[] = {"services",   "pods",  "endpoints", "endpointslices",
+                                    "namespaces", "nodes", "all"};
 static const char *const outputs[] = {"wide", "yaml",      "json",
                                       "name", "jsonpath=", "custom-columns="};
 

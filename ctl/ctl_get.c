@@ -331,7 +331,7 @@ get_services(struct ctl *ctl, const struct cluster *c)
 	for (i = 0; i < c->n_services; i++) {
 		const struct cluster_service *s = c->services[i];
 		const char *row[8];
-		char age[32];
+		char age[32], name[300];
 		size_t k = 0;
 
 		if (!selected(ctl, &s->meta))
@@ -350,7 +350,9 @@ get_services(struct ctl *ctl, const struct cluster *c)
 		ctl_age(ctl_created(&s->meta), age, sizeof(age));
 		if (ctl->all_ns)
 			row[k++] = s->meta.ns;
-		row[k++] = s->meta.name;
+		snprintf(name, sizeof(name), "%s%s", ctl->kind_prefix ? "service/" : "",
+		         s->meta.name);
+		row[k++] = name;
 		row[k++] = cluster_svc_type_str(s->type);
 		row[k++] = s->headless          ? "None"
 		           : s->cluster_ip_text ? s->cluster_ip_text
@@ -476,7 +478,7 @@ get_pods(struct ctl *ctl, const struct cluster *c)
 	for (i = 0; i < c->n_pods; i++) {
 		const struct cluster_pod *p = c->pods[i];
 		const char *row[10];
-		char age[32], ready[32], ip[NETADDR_STRLEN];
+		char age[32], ready[32], ip[NETADDR_STRLEN], name[300];
 		size_t k = 0;
 
 		if (!selected(ctl, &p->meta))
@@ -489,7 +491,8 @@ get_pods(struct ctl *ctl, const struct cluster *c)
 		ctl_age(ctl_created(&p->meta), age, sizeof(age));
 		if (ctl->all_ns)
 			row[k++] = p->meta.ns;
-		row[k++] = p->meta.name;
+		snprintf(name, sizeof(name), "%s%s", ctl->kind_prefix ? "pod/" : "", p->meta.name);
+		row[k++] = name;
 		row[k++] = ready;
 		row[k++] = pod_status(p);
 		row[k++] = "0";
@@ -613,6 +616,240 @@ get_namespaces(struct ctl *ctl, const struct cluster *c)
 	return 0;
 }
 
+/* ---- EndpointSlices: the loaded ones, and those the controller would make ---- */
+
+/* What one derived slice holds, apart from the slice itself. */
+struct slice_mem {
+	struct cluster_endpointslice s;
+	struct cluster_label labels[2];
+	struct cluster_slice_endpoint *eps;
+	const char **addrs;
+	char name[300];
+};
+
+/* The controller names a slice <service>-<5 random letters>; here the letters come from a hash
+ * of the service and the slice's place, so the same cluster shows the same names. */
+static void
+slice_name(const struct cluster_endpoints *e, size_t subset, int family, char *buf, size_t len)
+{
+	static const char alpha[] = "bcdfghjklmnpqrstvwxz2456789";
+	uint32_t h = 2166136261u;
+	char key[600], suffix[6];
+
+	snprintf(key, sizeof(key), "%s/%s/%zu/%d", e->meta.ns, e->meta.name, subset, family);
+	for (const char *p = key; *p != '\0'; p++)
+		h = (h ^ (uint8_t)*p) * 16777619u;
+	for (int i = 0; i < 5; i++, h /= (sizeof(alpha) - 1))
+		suffix[i] = alpha[h % (sizeof(alpha) - 1)];
+	suffix[5] = '\0';
+	snprintf(buf, len, "%s-%s", e->meta.name, suffix);
+}
+
+static int
+slice_ep_cmp(const void *a, const void *b)
+{
+	const struct cluster_slice_endpoint *x = a, *y = b;
+	struct netaddr ax, ay;
+
+	if (netaddr_parse(&ax, x->addresses[0]) != SVC_OK ||
+	    netaddr_parse(&ay, y->addresses[0]) != SVC_OK)
+		return strcmp(x->addresses[0], y->addresses[0]);
+	return memcmp(ax.bytes, ay.bytes, sizeof(ax.bytes));
+}
+
+static bool
+has_slices(const struct cluster *c, const struct cluster_endpoints *e)
+{
+	for (size_t i = 0; i < c->n_slices; i++) {
+		const struct cluster_endpointslice *s = c->slices[i];
+
+		if (!strcmp(s->meta.ns, e->meta.ns))
+			for (size_t k = 0; k < s->meta.labels.n; k++)
+				if (!strcmp(s->meta.labels.items[k].key,
+				            "kubernetes.io/service-name") &&
+				    !strcmp(s->meta.labels.items[k].value, e->meta.name))
+					return true;
+	}
+	return false;
+}
+
+/* Subset SUB of E's addresses of FAMILY (ready first) as a slice into M; false when it has
+ * none of that family. */
+static bool
+derive_slice(const struct cluster_endpoints *e, size_t subset, int family, struct slice_mem *m)
+{
+	const struct cluster_ep_subset *sub = &e->subsets[subset];
+	size_t n = sub->n_addresses + sub->n_not_ready, k = 0;
+
+	m->eps = calloc(n + 1, sizeof(*m->eps));
+	m->addrs = calloc(n + 1, sizeof(*m->addrs));
+	if (m->eps == NULL || m->addrs == NULL)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		bool ready = i < sub->n_addresses;
+		const struct cluster_ep_address *a =
+		        ready ? &sub->addresses[i] : &sub->not_ready[i - sub->n_addresses];
+		struct netaddr ip;
+
+		if (netaddr_parse(&ip, a->ip) != SVC_OK || (int)ip.family != family)
+			continue;
+		m->addrs[k] = a->ip;
+		m->eps[k] = (struct cluster_slice_endpoint){
+		        .addresses = &m->addrs[k],
+		        .n_addresses = 1,
+		        .conditions = {.ready = ready ? CLUSTER_TRUE : CLUSTER_FALSE},
+		        .hostname = a->hostname,
+		        .node_name = a->node_name,
+		        .target = a->target,
+		};
+		k++;
+	}
+	if (k == 0)
+		return false;
+	/* By address, so that the order is the same whatever order the pods were read in. */
+	qsort(m->eps, k, sizeof(*m->eps), slice_ep_cmp);
+	slice_name(e, subset, family, m->name, sizeof(m->name));
+	m->labels[0] = (struct cluster_label){"endpointslice.kubernetes.io/managed-by",
+	                                      "endpointslice-controller.k8s.io"};
+	m->labels[1] = (struct cluster_label){"kubernetes.io/service-name", e->meta.name};
+	m->s.meta = e->meta;
+	m->s.meta.name = m->name;
+	m->s.meta.labels = (struct cluster_labels){m->labels, 2};
+	m->s.meta.annotations = (struct cluster_labels){0};
+	m->s.meta.resource_version = NULL;
+	m->s.address_type = family == NETADDR_V6 ? "IPv6" : "IPv4";
+	m->s.endpoints = m->eps;
+	m->s.n_endpoints = k;
+	m->s.ports = sub->ports;
+	m->s.n_ports = sub->n_ports;
+	return true;
+}
+
+static int
+get_endpointslices(struct ctl *ctl, const struct cluster *c)
+{
+	static const char *const head[] = {"NAMESPACE", "NAME",      "ADDRESSTYPE",
+	                                   "PORTS",     "ENDPOINTS", "AGE"};
+	size_t cols = 5 + (ctl->all_ns ? 1 : 0), n = 0, n_mem = 0, cap = c->n_slices + 1;
+	struct cluster_yaml_item *items;
+	struct slice_mem *mem;
+	struct ctl_table t;
+	struct sbuf ports = {0}, eps = {0};
+	int rc;
+
+	for (size_t i = 0; i < c->n_endpoints; i++)
+		for (size_t s = 0; s < c->endpoints[i]->n_subsets; s++)
+			cap += 2;
+	items = calloc(cap, sizeof(*items));
+	mem = calloc(cap, sizeof(*mem));
+	if (items == NULL || mem == NULL) {
+		free(items);
+		free(mem);
+		return 1;
+	}
+	for (size_t i = 0; i < c->n_slices; i++)
+		if (selected(ctl, &c->slices[i]->meta))
+			items[n++] = (struct cluster_yaml_item){CLUSTER_KIND_ENDPOINTSLICE,
+			                                        c->slices[i]};
+	for (size_t i = 0; i < c->n_endpoints; i++) {
+		const struct cluster_endpoints *e = c->endpoints[i];
+
+		if (!ns_selected(ctl, e->meta.ns) || has_slices(c, e))
+			continue;
+		for (size_t s = 0; s < e->n_subsets; s++)
+			for (int f = NETADDR_V4; f <= NETADDR_V6; f++) {
+				struct slice_mem *m = &mem[n_mem];
+
+				if (!derive_slice(e, s, f, m)) {
+					free(m->eps);
+					free(m->addrs);
+					m->eps = NULL;
+					m->addrs = NULL;
+					continue;
+				}
+				n_mem++;
+				if (selected(ctl, &m->s.meta))
+					items[n++] = (struct cluster_yaml_item){
+					        CLUSTER_KIND_ENDPOINTSLICE, &m->s};
+			}
+	}
+	ctl_table_init(&t, cols);
+	ctl_table_add(&t, ctl->all_ns ? head : head + 1);
+	for (size_t i = 0; i < n; i++) {
+		const struct cluster_endpointslice *s = items[i].obj;
+		const char *row[6];
+		char age[32];
+		size_t k = 0;
+
+		sb_reset(&ports);
+		sb_reset(&eps);
+		for (size_t p = 0; p < s->n_ports; p++)
+			sb_add(&ports, "%s%d", p ? "," : "", s->ports[p].port);
+		for (size_t e = 0; e < s->n_endpoints; e++)
+			for (size_t a = 0; a < s->endpoints[e].n_addresses; a++)
+				sb_add(&eps, "%s%s", eps.s && eps.s[0] ? "," : "",
+				       s->endpoints[e].addresses[a]);
+		ctl_age(ctl_created(&s->meta), age, sizeof(age));
+		if (ctl->all_ns)
+			row[k++] = s->meta.ns;
+		row[k++] = s->meta.name;
+		row[k++] = s->address_type;
+		row[k++] = sb_str(&ports, "<unset>");
+		row[k++] = sb_str(&eps, "<unset>");
+		row[k++] = age;
+		ctl_table_add(&t, row);
+	}
+	rc = finish(ctl, &t, items, n, CLUSTER_KIND_ENDPOINTSLICE);
+	ctl_table_deinit(&t);
+	for (size_t i = 0; i < n_mem; i++) {
+		free(mem[i].eps);
+		free(mem[i].addrs);
+	}
+	free(mem);
+	free(items);
+	free(ports.s);
+	free(eps.s);
+	return rc;
+}
+
+/* get all: the pods, then the services, as kubectl prints them (pod/NAME, service/NAME). */
+static int
+get_all(struct ctl *ctl)
+{
+	size_t errors = 0, pods = 0, svcs = 0;
+	struct cluster *c;
+	int rc = 0;
+
+	if (ctl->output != CTL_OUT_TABLE && ctl->output != CTL_OUT_WIDE &&
+	    ctl->output != CTL_OUT_NAME) {
+		fprintf(stderr, "error: get all prints tables and -o name\n");
+		return 1;
+	}
+	ctl->scope_kind = -1;
+	ctl->kind_prefix = ctl->output != CTL_OUT_NAME; /* -o name has its own prefix */
+	c = ctl_load(ctl, &errors);
+	if (c == NULL)
+		return 1;
+	for (size_t i = 0; i < c->n_pods; i++)
+		pods += selected(ctl, &c->pods[i]->meta);
+	for (size_t i = 0; i < c->n_services; i++)
+		svcs += selected(ctl, &c->services[i]->meta);
+	if (pods > 0)
+		rc |= get_pods(ctl, c);
+	if (pods > 0 && svcs > 0 && ctl->output != CTL_OUT_NAME)
+		printf("\n");
+	if (svcs > 0)
+		rc |= get_services(ctl, c);
+	if (pods + svcs == 0) {
+		if (ctl->all_ns)
+			fprintf(stderr, "No resources found\n");
+		else
+			fprintf(stderr, "No resources found in %s namespace.\n", ctl->ns);
+	}
+	cluster_unref(c);
+	return errors > 0 ? 1 : rc;
+}
+
 int
 ctl_get(struct ctl *ctl)
 {
@@ -625,9 +862,10 @@ ctl_get(struct ctl *ctl)
 		                "endpoints, pods, namespaces or nodes\n");
 		return 1;
 	}
+	if (!strcmp(ctl->args[0], "all"))
+		return get_all(ctl);
 	kind = ctl_kind_parse(ctl->args[0]);
-	if (kind < 0 || kind == CLUSTER_KIND_ENDPOINTSLICE || kind == CLUSTER_KIND_LEASE ||
-	    kind == CLUSTER_KIND_PODSTATUS) {
+	if (kind < 0 || kind == CLUSTER_KIND_LEASE || kind == CLUSTER_KIND_PODSTATUS) {
 		fprintf(stderr, "error: the server doesn't have a resource type \"%s\"\n",
 		        ctl->args[0]);
 		return 1;
@@ -653,9 +891,11 @@ ctl_get(struct ctl *ctl)
 	case CLUSTER_KIND_NODE:
 		rc = get_nodes(ctl, c);
 		break;
+	case CLUSTER_KIND_ENDPOINTSLICE:
+		rc = get_endpointslices(ctl, c);
+		break;
 	case CLUSTER_KIND_LEASE:
 	case CLUSTER_KIND_PODSTATUS:
-	case CLUSTER_KIND_ENDPOINTSLICE:
 	case CLUSTER_KIND_COUNT:
 		break;
 	}

@@ -79,7 +79,8 @@ ctl_load(const struct ctl *ctl, size_t *errors)
 		/* Only what is asked for: one kind, one namespace (services need nothing else;
 		 * endpoints, their pods and slices; namespaces, everything). */
 		int kind = ctl->scope_kind == CLUSTER_KIND_NAMESPACE ||
-		                           ctl->scope_kind == CLUSTER_KIND_ENDPOINTS
+		                           ctl->scope_kind == CLUSTER_KIND_ENDPOINTS ||
+		                           ctl->scope_kind == CLUSTER_KIND_ENDPOINTSLICE
 		                   ? -1
 		                   : ctl->scope_kind;
 		const char *ns = ctl->all_ns || ctl->scope_kind == CLUSTER_KIND_NAMESPACE ||
@@ -173,8 +174,9 @@ static const struct opt_table main_table = {
         .man_section = 1,
         .about = "\n"
                  "commands:\n"
-                 "  get services|endpoints|pods|namespaces|nodes [NAME...] [-n NS | -A] [-l "
-                 "SELECTOR]\n"
+                 "  get services|endpoints|endpointslices|pods|namespaces|nodes|all [NAME...] [-n "
+                 "NS | -A]\n"
+                 "                        [-l SELECTOR]\n"
                  "                        [-o wide|yaml|json|name|jsonpath=...] "
                  "[--show-labels]\n"
                  "  describe service|pod|endpoints|node [NAME...] [-n NS | -A]   kubectl's "

@@ -120,6 +120,22 @@ EOF
 		"$(printf '%s\n' 'NAME            PORTS     NODEPORT' 'backend         80,9090   <none>' \
 			'frontend        80        30080' 'payments-api    <none>    <none>' 'storefront-lb   443       30181')"
 
+	# ---- get all, get endpointslices ----
+	out=$(ctl get all -n data)
+	expect_eq "$M get all: pods, then services, kind/name" \
+		"$(awk '{print $1}' <<<"$out" | tr '\n' ' ')" "NAME pod/db-0 pod/db-1  NAME service/db service/legacy-db "
+	out=$(ctl get endpointslices -n shop)
+	expect_eq "$M get endpointslices: one per port set, as the controller makes them" \
+		"$(awk 'NR > 1 {print $2, $3, $4}' <<<"$out" | tr '\n' ';')" \
+		"IPv4 8080,9090 10.244.1.20;IPv4 8081,9090 10.244.2.20,10.244.2.21;IPv4 8080 10.244.1.10,10.244.2.10;IPv4 8443 10.244.1.10,10.244.2.10;"
+	expect_eq "$M ... named <service>-<5 letters>" \
+		"$(awk 'NR > 1 {print $1}' <<<"$out" | grep -Ec '^(backend|frontend|storefront-lb)-[bcdfghjklmnpqrstvwxz2456789]{5}$')" 4
+	expect_eq "$M ... the same names each time" "$(ctl get endpointslices -n shop | awk '{print $1}')" \
+		"$(awk '{print $1}' <<<"$out")"
+	out=$(ctl get endpointslices -n shop -o json | "$PY" -c 'import json,sys; d=json.load(sys.stdin); i=d["items"][1]; print(i["apiVersion"], i["kind"], i["metadata"]["labels"]["kubernetes.io/service-name"], [e["conditions"]["ready"] for e in i["endpoints"]])')
+	expect_eq "$M get endpointslices -o json: discovery.k8s.io/v1, not-ready endpoints kept" "$out" \
+		"discovery.k8s.io/v1 EndpointSlice backend [True, False]"
+
 	# ---- expose ----
 	expect_eq "$M expose pod db-0 --port 5432 --name db0" \
 		"$(ctl expose pod db-0 -n data --port 5432 --name db0 2>&1)" "service/db0 exposed"
