@@ -37,6 +37,8 @@ struct ctl {
 	struct ctl_selector *selector; /* -l; NULL: every object */
 	bool show_labels;              /* --show-labels: a LABELS column */
 	bool kind_prefix;              /* get all: names as pod/NAME, service/NAME */
+	bool watch;                    /* get -w */
+	struct ctl_table *capture;     /* get: the table goes here instead of stdout (-w) */
 	struct ctl_expose expose;
 	const char *result_word; /* what a write says it did instead of "created" (expose) */
 	const char *file;        /* -f */
@@ -79,6 +81,10 @@ int ctl_check(struct ctl *ctl);
 int ctl_create(struct ctl *ctl, bool apply);
 int ctl_delete(struct ctl *ctl);
 int ctl_expose(struct ctl *ctl);
+#define CTL_DIGEST_HEAD "#DIGEST" /* -w's hidden last column: the object's hash */
+/* get -w: GET's table of each snapshot from the watcher of the directory or etcd, the rows of
+ * what changed after the first; until SIGINT or SIGTERM. */
+int ctl_watch(struct ctl *ctl, int (*get)(struct ctl *ctl, const struct cluster *c));
 struct opt_table;
 /* `completion SHELL`: the completion script for SHELL (bash), its flags from table T. */
 int ctl_completion(const struct opt_table *t, const char *shell);

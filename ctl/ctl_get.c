@@ -209,6 +209,36 @@ add_labels_column(struct ctl_table *t, const struct cluster_yaml_item *items, si
 	free(v);
 }
 
+/* -w: a last, hidden column CTL_DIGEST_HEAD with a hash of each row's object as -o yaml writes
+ * it, so that a change the columns do not show still makes a row, as in kubectl. */
+static void
+add_digest_column(struct ctl_table *t, const struct cluster_yaml_item *items, size_t n)
+{
+	char(*v)[24] = calloc(n + 1, sizeof(*v));
+	const char **cells = calloc(n + 1, sizeof(*cells));
+
+	if (v == NULL || cells == NULL || t->rows != n + 1) {
+		free(v);
+		free(cells);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		char *yaml = NULL;
+		size_t len = 0;
+		uint64_t h = 1469598103934665603ull;
+
+		if (cluster_yaml_dump(&items[i], 1, false, &yaml, &len) == SVC_OK)
+			for (size_t k = 0; k < len; k++)
+				h = (h ^ (uint8_t)yaml[k]) * 1099511628211ull;
+		free(yaml);
+		snprintf(v[i], sizeof(v[i]), "%016llx", (unsigned long long)h);
+		cells[i] = v[i];
+	}
+	ctl_table_add_column(t, CTL_DIGEST_HEAD, cells);
+	free(cells);
+	free(v);
+}
+
 /* After the table: kubectl's messages for nothing found. */
 static int
 finish(const struct ctl *ctl, struct ctl_table *t, struct cluster_yaml_item *items, size_t n,
@@ -262,6 +292,13 @@ finish(const struct ctl *ctl, struct ctl_table *t, struct cluster_yaml_item *ite
 		for (k = 0; k < n; k++)
 			printf("%s/%s\n", kind < CLUSTER_KIND_COUNT ? lower[kind] : "object",
 			       ((const struct cluster_meta *)items[k].obj)->name);
+	} else if (ctl->capture != NULL) {
+		/* -w: the table to compare with the last; the caller's T is left empty. */
+		if (ctl->show_labels && t->rows > 1)
+			add_labels_column(t, items, n);
+		add_digest_column(t, items, n);
+		*ctl->capture = *t;
+		ctl_table_init(t, t->cols);
 	} else if (t->rows > 1) {
 		if (ctl->show_labels)
 			add_labels_column(t, items, n);
@@ -869,6 +906,22 @@ ctl_get(struct ctl *ctl)
 		fprintf(stderr, "error: the server doesn't have a resource type \"%s\"\n",
 		        ctl->args[0]);
 		return 1;
+	}
+	if (ctl->watch) {
+		static int (*const gets[CLUSTER_KIND_COUNT])(struct ctl *,
+		                                             const struct cluster *) = {
+		        [CLUSTER_KIND_SERVICE] = get_services,
+		        [CLUSTER_KIND_ENDPOINTS] = get_endpoints,
+		        [CLUSTER_KIND_POD] = get_pods,
+		        [CLUSTER_KIND_NODE] = get_nodes,
+		        [CLUSTER_KIND_ENDPOINTSLICE] = get_endpointslices,
+		};
+
+		if (gets[kind] == NULL) {
+			fprintf(stderr, "error: --watch: not for %s\n", ctl->args[0]);
+			return 1;
+		}
+		return ctl_watch(ctl, gets[kind]);
 	}
 	/* What serves is shown even when some files are in error; the errors make it exit 1. */
 	ctl->scope_kind = kind;

@@ -149,6 +149,9 @@ static const struct opt main_opts[] = {
          .help = "expose: the service's name (default: the object's)"},
         {"protocol", 0, OPT_STR, F(ctl.expose.protocol), .min = 1, .metavar = "PROTO",
          .help = "expose: TCP (default), UDP or SCTP"},
+        {"watch", 'w', OPT_BOOL, F(ctl.watch),
+         .help = "get: after the list, a row for each object added, changed or deleted, as\n"
+                 "it happens (the directory's or etcd's watch), until interrupted"},
         {"show-labels", 0, OPT_BOOL, F(ctl.show_labels),
          .help = "a LABELS column, the last (tables only)"},
         {"filename", 'f', OPT_STR, F(ctl.file), .min = 1, .metavar = "FILE",
@@ -282,7 +285,8 @@ main(int argc, char **argv)
 	} else if (ctl->e != NULL && (!strcmp(verb, "get") || !strcmp(verb, "check"))) {
 		rc = verb[0] == 'g' ? ctl_get(ctl) : ctl_check(ctl);
 	} else if (!strcmp(verb, "get") || !strcmp(verb, "check")) {
-		int lock = ctl_edit_read_lock(ctl->zones);
+		/* A watch reads as the daemons do, without the lock: writers must not wait for it. */
+		int lock = ctl->watch ? -1 : ctl_edit_read_lock(ctl->zones);
 
 		rc = verb[0] == 'g' ? ctl_get(ctl) : ctl_check(ctl);
 		if (lock >= 0)

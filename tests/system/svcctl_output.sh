@@ -5,7 +5,8 @@
 # cluster's backend service as kubectl prints a Service), -o jsonpath (fields, [*], [N],
 # {range}...{end}, string literals, kubectl's examples), -o custom-columns, label selectors (-l
 # with =, ==, !=, in, notin, key, !key), --show-labels, expose (a pod, a service), and describe
-# of a service, pod (with its prober's findings), endpoints and node in kubectl's layout.
+# of a service, pod (with its prober's findings), endpoints and node in kubectl's layout; get -w
+# prints a change made by another svcctl.
 . "$(dirname "$0")/lib/common.sh"
 need_programs svcctl
 need_tools etcd etcdctl python3
@@ -135,6 +136,21 @@ EOF
 	out=$(ctl get endpointslices -n shop -o json | "$PY" -c 'import json,sys; d=json.load(sys.stdin); i=d["items"][1]; print(i["apiVersion"], i["kind"], i["metadata"]["labels"]["kubernetes.io/service-name"], [e["conditions"]["ready"] for e in i["endpoints"]])')
 	expect_eq "$M get endpointslices -o json: discovery.k8s.io/v1, not-ready endpoints kept" "$out" \
 		"discovery.k8s.io/v1 EndpointSlice backend [True, False]"
+
+	# ---- get -w: another process's change ----
+	"$SVCCTL" "${SRC[@]}" get svc -n data -w >"$WORK/watch.out" 2>&1 &
+	WPID=$!
+	track_pid "$WPID"
+	poll 10000 grep -q '^legacy-db ' "$WORK/watch.out"
+	ctl expose pod db-0 -n data --port 5432 --name watched >/dev/null 2>&1
+	poll 5000 grep -q '^watched ' "$WORK/watch.out"
+	expect_true "$M get -w: the list, then the service another svcctl made" \
+		grep -q '^watched  *ClusterIP  *10\.' "$WORK/watch.out"
+	ctl delete service watched -n data >/dev/null 2>&1
+	poll 5000 test "$(grep -c '^watched ' "$WORK/watch.out")" -ge 2
+	expect_eq "$M get -w: ... and its row again when it is deleted" "$(grep -c '^watched ' "$WORK/watch.out")" 2
+	expect_eq "$M get -w: the header once" "$(grep -c '^NAME ' "$WORK/watch.out")" 1
+	stop_pid "$WPID"
 
 	# ---- expose ----
 	expect_eq "$M expose pod db-0 --port 5432 --name db0" \
