@@ -129,7 +129,7 @@ field_empty(const struct schema_field *f, const void *p)
 	case SCHEMA_LABELS:
 		return ((const struct cluster_labels *)at)->n == 0;
 	case SCHEMA_OBJ:
-		return obj_empty(f->sub, at);
+		return !(f->flags & SCHEMA_EMIT_EMPTY) && obj_empty(f->sub, at);
 	case SCHEMA_OBJPTR:
 		return *(void *const *)at == NULL || obj_empty(f->sub, *(void *const *)at);
 	case SCHEMA_IGNORE:

@@ -175,7 +175,8 @@ static const struct schema_obj lb_status_obj =
         OBJ("LoadBalancerStatus", struct cluster_service, lb_status_fields);
 static const struct schema_field service_status_fields[] = {
         F_IGNORE("conditions"),
-        {"loadBalancer", SCHEMA_OBJ, 0, 0, &lb_status_obj, NULL, 0, NULL},
+        /* kubectl shows status.loadBalancer of every service, {} when it has no ingress. */
+        {"loadBalancer", SCHEMA_OBJ, 0, 0, &lb_status_obj, NULL, SCHEMA_EMIT_EMPTY, NULL},
 };
 static const struct schema_obj service_status_obj =
         OBJ("ServiceStatus", struct cluster_service, service_status_fields);
@@ -185,7 +186,7 @@ static const struct schema_field service_fields[] = {
         F_IGNORE("kind"),
         F_META(struct cluster_service),
         {"spec", SCHEMA_OBJ, 0, 0, &service_spec_obj, NULL, 0, NULL},
-        {"status", SCHEMA_OBJ, 0, 0, &service_status_obj, NULL, 0, NULL},
+        {"status", SCHEMA_OBJ, 0, 0, &service_status_obj, NULL, SCHEMA_EMIT_EMPTY, NULL},
 };
 static const struct schema_obj service_obj = OBJ("Service", struct cluster_service, service_fields);
 

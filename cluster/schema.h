@@ -32,6 +32,7 @@ enum schema_type {
 #define SCHEMA_SEEN                                                                                \
 	0x2u /* ENUM: a bool at offset2 says the field has a value (given or defaulted) */
 #define SCHEMA_EMIT_FALSE 0x4u /* BOOL: written even when false */
+#define SCHEMA_EMIT_EMPTY 0x8u /* OBJ: written even when empty, as {} (kubectl's status) */
 
 struct schema_obj;
 

@@ -547,7 +547,8 @@ expect_has "lb: -o yaml status" "$OUT" "  loadBalancer:"
 expect_has "lb: -o yaml ingress ip" "$OUT" "    - ip: $LB_EDGE"
 expect_has "lb: -o yaml source ranges" "$OUT" "  - 198.51.100.0/24"
 run "$Z" get service edge -n shop -o yaml
-expect_lacks "lb: -o yaml without --lb-pool has no status" "$OUT" "loadBalancer:"
+expect_has "lb: -o yaml without --lb-pool: an empty status, as kubectl prints it" "$OUT" "  loadBalancer: {}"
+expect_lacks "lb: ... and no ingress" "$OUT" "ingress:"
 # spec.loadBalancerIP is the address when the status has none.
 sed -i 's/^  type: LoadBalancer$/  type: LoadBalancer\n  loadBalancerIP: 192.0.2.5/' "$Z/shop/edge.yaml"
 run "$Z" --lb-pool 192.0.2.0/28 get services -n shop

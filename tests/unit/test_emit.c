@@ -60,7 +60,8 @@ test_exact_output(void **state)
 	          "---\napiVersion: v1\nkind: Namespace\nmetadata: {name: prod}\n",
 	          &d);
 	out = dump_all(c, false);
-	/* kubectl's key order; defaults filled in; the documents separated by "---". */
+	/* kubectl's key order; defaults filled in (status.loadBalancer {} as kubectl shows every
+	 * service's); the documents separated by "---". */
 	assert_string_equal(out, "apiVersion: v1\n"
 	                         "kind: Service\n"
 	                         "metadata:\n"
@@ -79,7 +80,9 @@ test_exact_output(void **state)
 	                         "    protocol: TCP\n"
 	                         "    targetPort: 80\n"
 	                         "  sessionAffinity: None\n"
-	                         "  type: ClusterIP\n");
+	                         "  type: ClusterIP\n"
+	                         "status:\n"
+	                         "  loadBalancer: {}\n");
 	free(out);
 	cluster_unref(c);
 	diag_deinit(&d);
@@ -402,7 +405,7 @@ test_external_name_fields(void **state)
 	out = dump_all(c, false);
 	ext = "apiVersion: v1\nkind: Service\nmetadata:\n  name: ext\n"
 	      "  namespace: default\nspec:\n  externalName: db.example.com\n"
-	      "  sessionAffinity: None\n  type: ExternalName\n---\n";
+	      "  sessionAffinity: None\n  type: ExternalName\nstatus:\n  loadBalancer: {}\n---\n";
 	assert_int_equal(strncmp(out, ext, strlen(ext)), 0);
 	assert_non_null(strstr(out + strlen(ext), "  ipFamilyPolicy: SingleStack\n"));
 	free(out);
