@@ -630,27 +630,52 @@ static int
 get_namespaces(struct ctl *ctl, const struct cluster *c)
 {
 	static const char *const head[] = {"NAME", "STATUS", "AGE"};
+	struct cluster_yaml_item *items = calloc(c->n_ns_names + 1, sizeof(*items));
+	/* A namespace that holds objects but has no manifest exists all the same. */
+	struct cluster_namespace *implied = calloc(c->n_ns_names + 1, sizeof(*implied));
 	struct ctl_table t;
-	size_t i, k;
+	size_t i, k, n = 0;
+	int rc;
 
+	if (items == NULL || implied == NULL) {
+		free(items);
+		free(implied);
+		return 1;
+	}
 	ctl_table_init(&t, 3);
 	ctl_table_add(&t, head);
 	for (i = 0; i < c->n_ns_names; i++) {
+		const struct cluster_namespace *ns = NULL;
 		const char *row[3] = {c->ns_names[i], "Active", "<unknown>"};
 		char age[32];
 
-		if (!name_selected(ctl, c->ns_names[i]))
+		for (k = 0; k < c->n_namespaces && ns == NULL; k++)
+			if (!strcmp(c->namespaces[k]->meta.name, c->ns_names[i]))
+				ns = c->namespaces[k];
+		if (ns == NULL || ns->phase == NULL) {
+			/* status.phase as kubectl shows it: Active. */
+			if (ns != NULL)
+				implied[i] = *ns;
+			else
+				implied[i].meta.name = c->ns_names[i];
+			implied[i].phase = "Active";
+			ns = &implied[i];
+		}
+		if (!name_selected(ctl, ns->meta.name) ||
+		    (ctl->selector != NULL && !ctl_selector_match(ctl->selector, &ns->meta.labels)))
 			continue;
-		for (k = 0; k < c->n_namespaces; k++)
-			if (!strcmp(c->namespaces[k]->meta.name, c->ns_names[i])) {
-				ctl_age(ctl_created(&c->namespaces[k]->meta), age, sizeof(age));
-				row[2] = age;
-			}
+		if (ns->meta.created != NULL || ns->meta.origin.file != NULL) {
+			ctl_age(ctl_created(&ns->meta), age, sizeof(age));
+			row[2] = age;
+		}
+		items[n++] = (struct cluster_yaml_item){CLUSTER_KIND_NAMESPACE, ns};
 		ctl_table_add(&t, row);
 	}
-	ctl_table_print(&t, stdout);
+	rc = finish(ctl, &t, items, n, CLUSTER_KIND_NAMESPACE);
 	ctl_table_deinit(&t);
-	return 0;
+	free(items);
+	free(implied);
+	return rc;
 }
 
 /* ---- EndpointSlices: the loaded ones, and those the controller would make ---- */
@@ -915,6 +940,7 @@ ctl_get(struct ctl *ctl)
 		        [CLUSTER_KIND_POD] = get_pods,
 		        [CLUSTER_KIND_NODE] = get_nodes,
 		        [CLUSTER_KIND_ENDPOINTSLICE] = get_endpointslices,
+		        [CLUSTER_KIND_NAMESPACE] = get_namespaces,
 		};
 
 		if (gets[kind] == NULL) {

@@ -121,6 +121,12 @@ EOF
 		"$(printf '%s\n' 'NAME            PORTS     NODEPORT' 'backend         80,9090   <none>' \
 			'frontend        80        30080' 'payments-api    <none>    <none>' 'storefront-lb   443       30181')"
 
+	# ---- namespaces in every format ----
+	expect_eq "$M get namespaces -o name" "$(ctl get namespaces -o name | tr '\n' ' ')" \
+		"namespace/data namespace/default namespace/kube-system namespace/shop "
+	expect_eq "$M get namespace shop -o jsonpath (status.phase as kubectl shows it)" \
+		"$(ctl get namespace shop -o jsonpath='{.kind} {.metadata.name} {.status.phase}')" "Namespace shop Active"
+
 	# ---- get all, get endpointslices ----
 	out=$(ctl get all -n data)
 	expect_eq "$M get all: pods, then services, kind/name" \
