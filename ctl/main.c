@@ -285,7 +285,8 @@ main(int argc, char **argv)
 	} else if (ctl->e != NULL && (!strcmp(verb, "get") || !strcmp(verb, "check"))) {
 		rc = verb[0] == 'g' ? ctl_get(ctl) : ctl_check(ctl);
 	} else if (!strcmp(verb, "get") || !strcmp(verb, "check")) {
-		/* A watch reads as the daemons do, without the lock: writers must not wait for it. */
+		/* A watch reads as the daemons do, without the lock: writers must not wait for it.
+		 */
 		int lock = ctl->watch ? -1 : ctl_edit_read_lock(ctl->zones);
 
 		rc = verb[0] == 'g' ? ctl_get(ctl) : ctl_check(ctl);
