@@ -80,7 +80,8 @@ backend_metric(struct evbuffer *b, const struct fwd_backends *bs, const char *na
 struct snapshot {
 	uint64_t idle_ports, unbound, local, sklookup, skl_entries, skl_grown, unclaimed, replies,
 	        reply_errors, conns, accepted, accept_errors, accept_pauses, idle_closed, spliced,
-	        pipes, flows, flows_created, flows_expired, flows_evicted, aside, generation;
+	        pipes, flows, flows_created, flows_expired, flows_evicted, flows_answered, aside,
+	        generation;
 	uint64_t node_registered, node_registrations, node_renewals, node_failures;
 	uint64_t probed_pods, probes, probed_ready, probe_attempts, probe_sockets, status_writes,
 	        status_failures;
@@ -129,6 +130,9 @@ static const struct prom_scalar scalars[] = {
         {"svcfwd_udp_flows_expired_total", false, "UDP flows ended idle.", S(flows_expired)},
         {"svcfwd_udp_flows_evicted_total", false, "UDP flows pushed out by newer ones.",
          S(flows_evicted)},
+        {"svcfwd_udp_flows_answered_total", false,
+         "UDP flows of request/response ports (--udp-answer-ports) ended when answered.",
+         S(flows_answered)},
         {"svcfwd_endpoints_set_aside", true, "Endpoints set aside after failures.", S(aside)},
         {"svcfwd_model_generation", true, "The model applied last.", S(generation)},
 };
@@ -264,6 +268,7 @@ fwd_metrics_text(void *server, struct evbuffer *b)
 	        .flows_created = s->stats.flows_created,
 	        .flows_expired = s->stats.flows_expired,
 	        .flows_evicted = s->stats.flows_evicted,
+	        .flows_answered = s->stats.flows_answered,
 	        .aside = aside,
 	        .generation = s->reload.generation,
 	        .node_registered = (uint64_t)atomic_load(&s->agent_status.registered),

@@ -7,6 +7,39 @@
 
 #include "svcfwd.h"
 
+static bool
+parse_answer_ports(const struct opt *opt, void *opts, const char *val, bool first, char *err,
+                   size_t errlen)
+{
+	struct fwd_opts *o = opts;
+	const char *p = val;
+	(void)opt;
+	(void)first;
+
+	o->n_udp_answer_ports = 0;
+	if (!strcmp(val, "none"))
+		return true;
+	while (*p != '\0') {
+		char *end;
+		unsigned long port = strtoul(p, &end, 10);
+
+		if (end == p || port == 0 || port > 65535 || (*end != ',' && *end != '\0')) {
+			snprintf(err, errlen, "udp-answer-ports: \"%s\" is not a list of ports",
+			         val);
+			return false;
+		}
+		if (o->n_udp_answer_ports ==
+		    sizeof(o->udp_answer_ports) / sizeof(o->udp_answer_ports[0])) {
+			snprintf(err, errlen, "udp-answer-ports: at most %zu ports",
+			         sizeof(o->udp_answer_ports) / sizeof(o->udp_answer_ports[0]));
+			return false;
+		}
+		o->udp_answer_ports[o->n_udp_answer_ports++] = (uint16_t)port;
+		p = *end == ',' ? end + 1 : end;
+	}
+	return true;
+}
+
 #define F(field) OPT_FIELD(struct fwd_opts, field)
 static const struct opt options[] = {
         {"zones", 0, OPT_STR, F(zones), .min = 1, .metavar = "DIR",
@@ -39,6 +72,9 @@ static const struct opt options[] = {
          .help = "TCP connections at once (default: from the file limit)"},
         {"max-flows", 0, OPT_UINT, F(max_flows), .min = 1, .max = 10000000, .metavar = "N",
          .help = "UDP flows at once (default 65536)"},
+        {"udp-answer-ports", 0, OPT_FUNC, .parse = parse_answer_ports, .metavar = "PORT[,PORT]...",
+         .help = "UDP service ports of request/response protocols: a flow ends as\nsoon as each "
+                 "of its datagrams is answered, not when idle (default 53;\n\"none\": none)"},
         {"no-route", 0, OPT_BOOL, F(no_route),
          .help = "do not add the local route for the service CIDR"},
         {"no-sklookup", 0, OPT_BOOL, F(no_sklookup),
@@ -75,6 +111,8 @@ fwd_opts_parse(struct fwd_opts *o, int argc, char **argv)
 	o->tcp_idle_ms = 3600000;
 	o->connect_timeout_ms = 250;
 	o->max_flows = 65536;
+	o->udp_answer_ports[0] = 53;
+	o->n_udp_answer_ports = 1;
 	o->splice = true;
 	o->node_lease_s = NODEAGENT_LEASE_DEFAULT_S;
 	if (daemon_args(&table, o, argc, argv) != SVC_OK)

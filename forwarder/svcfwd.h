@@ -35,6 +35,10 @@ struct fwd_opts {
 	uint64_t connect_timeout_ms; /* the first attempt's; each retry doubles it */
 	size_t max_conns;
 	size_t max_flows;
+	/* Service ports of request/response protocols: a flow ends when each of its datagrams
+	 * is answered, as nginx's proxy_responses (DNS: a fresh source port per lookup). */
+	uint16_t udp_answer_ports[16];
+	size_t n_udp_answer_ports;
 	bool no_route;
 	bool no_sklookup; /* one socket per service address and port, as without sk_lookup */
 	bool splice;
@@ -76,7 +80,7 @@ struct fwd_listener {
 
 struct fwd_stats {
 	uint64_t accepted, accept_errors, accept_pauses, conns_closed_idle;
-	uint64_t flows_created, flows_expired, flows_evicted;
+	uint64_t flows_created, flows_expired, flows_evicted, flows_answered;
 	uint64_t splice_bytes;
 	uint64_t unclaimed; /* connections and datagrams for no destination of the plan */
 	uint64_t reply_socket_errors;

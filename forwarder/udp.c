@@ -55,6 +55,8 @@ struct fwd_flow {
 	struct fwd_backend *b;
 	uint64_t gen; /* the pool generation B was last found a member in */
 	bool b_failed;
+	bool answer_ends;    /* a request/response protocol (--udp-answer-ports) */
+	uint32_t unanswered; /* its datagrams sent on, not yet answered */
 	uint64_t last_ms;
 };
 
@@ -313,6 +315,8 @@ flow_new(struct fwd_server *s, struct fwd_listener *l, const struct sockaddr_sto
 		return NULL;
 	}
 	lru_push(&l->flows, &f->l_node);
+	for (size_t i = 0; i < s->opts.n_udp_answer_ports; i++)
+		f->answer_ends |= s->opts.udp_answer_ports[i] == l->port;
 	f->last_ms = now_ms();
 	lru_push(&s->flow_lru, &f->lru);
 	s->stats.flows_created++;
@@ -377,6 +381,7 @@ send_to_backend(struct fwd_server *s, struct fwd_flow *f, const uint8_t *buf, si
 			f->b->bytes_to += len;
 			pool->bytes_in += len;
 			pool->packets_in++;
+			f->unanswered++;
 			return;
 		}
 		if (errno != ECONNREFUSED && errno != EHOSTUNREACH && errno != ENETUNREACH)
@@ -525,6 +530,14 @@ on_reply(evutil_socket_t fd, short what, void *arg)
 		f->l->pool->packets_out++;
 		fwd_backend_succeeded(f->b);
 		reply(f, s->udp_buf, (size_t)n);
+		if (f->unanswered > 0)
+			f->unanswered--;
+		if (f->answer_ends && f->unanswered == 0) {
+			/* Answered: the client's next lookup comes from another port anyway. */
+			s->stats.flows_answered++;
+			flow_destroy(s, f);
+			return;
+		}
 	}
 	flow_touch(s, f);
 }

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# UDP flows of request/response protocols end when answered (--udp-answer-ports, default 53), so
+# lookups through a DNS ClusterIP, each from a fresh source port as glibc makes them, never
+# exhaust svcfwd's descriptors: with a limit of 256 descriptors, 3,000 lookups from 3,000
+# source ports are all answered and leave no flow behind; with --udp-answer-ports none, the
+# same lookups keep a socket each until the idle timeout, and the limit turns some away.
+. "$(dirname "$0")/lib/common.sh"
+need_netns
+need_programs svcfwd
+need_tools curl prlimit python3
+FWD_TAG=ua$$
+# shellcheck source=lib/fwdnet.sh
+. "$T_LIB/fwdnet.sh"
+at_exit fwdnet_down
+
+VIP=10.96.53.53
+Z=$WORK/zones
+mkdir -p "$Z/dns"
+cat >"$Z/dns/svc.yaml" <<EOF
+apiVersion: v1
+kind: Service
+metadata: {name: resolver, namespace: dns}
+spec:
+  clusterIP: $VIP
+  selector: {app: resolver}
+  ports:
+  - {name: dns, port: 53, targetPort: 5300, protocol: UDP}
+  - {name: other, port: 5353, targetPort: 5300, protocol: UDP}
+EOF
+yaml_pod resolver-a dns node-a 10.244.1.53 True app=resolver dns:5300/UDP >"$Z/dns/pod.yaml"
+fwdnet_up "10.244.1.53" "" || exit 1
+pod_start resolver-a "$P1" 10.244.1.53 --udp 5300
+pod_wait resolver-a || exit 1
+
+FWD_PID=
+start_fwd() { # [svcfwd options...]
+	ip netns exec "$N1" prlimit --nofile=256:256 "$SVCFWD" --zones "$Z" --node node-a \
+		--http 127.0.0.1:9154 "$@" >"$WORK/svcfwd.log" 2>&1 &
+	FWD_PID=$!
+	track_pid "$FWD_PID"
+	poll 20000 in_n1 curl -fs -m 1 -o /dev/null http://127.0.0.1:9154/ready
+}
+metric() { in_n1 curl -fs -m 3 http://127.0.0.1:9154/metrics | awk -v k="$1" '$1 == k {print $2}'; }
+# N lookups to VIP:PORT, each from a new socket (a new source port), a few at a time: how many
+# were answered.
+lookups() { # N PORT
+	in_p1 "$PY" - "$VIP" "$2" "$1" <<'EOF'
+import socket, sys
+vip, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+ok = 0
+for i in range(0, n, 50):
+    socks = []
+    for k in range(min(50, n - i)):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.settimeout(1)
+        s.sendto(b"q%d" % (i + k), (vip, port))
+        socks.append(s)
+    for s in socks:
+        try:
+            if s.recvfrom(2000)[0].startswith(b"pod=resolver-a"):
+                ok += 1
+        except OSError:
+            pass
+        s.close()
+print(ok)
+EOF
+}
+
+start_fwd || {
+	tail -20 "$WORK/svcfwd.log" >&2
+	exit 1
+}
+expect_eq "3,000 lookups from 3,000 source ports, 256 descriptors: all answered" "$(lookups 3000 53)" 3000
+expect_eq "... and no flow left open" "$(metric svcfwd_udp_flows)" 0
+expect_true "... each ended by its answer ($(metric svcfwd_udp_flows_answered_total))" \
+	[ "$(metric svcfwd_udp_flows_answered_total)" -ge 3000 ]
+expect_eq "another UDP port keeps its flows (idle timeout)" "$(lookups 20 5353)" 20
+expect_eq "... 20 of them" "$(metric svcfwd_udp_flows)" 20
+stop_pid "$FWD_PID"
+
+start_fwd --udp-answer-ports none || exit 1
+got=$(lookups 1000 53)
+expect_true "--udp-answer-ports none: flows hold a socket each, and 256 descriptors turn lookups away ($got of 1000 answered)" \
+	[ "$got" -lt 1000 ]
+stop_pid "$FWD_PID"
+
+summary
