@@ -45,23 +45,29 @@ metric() { in_n1 curl -fs -m 3 http://127.0.0.1:9154/metrics | awk -v k="$1" '$1
 # were answered.
 lookups() { # N PORT
 	in_p1 "$PY" - "$VIP" "$2" "$1" <<'EOF'
-import socket, sys
+import selectors, socket, sys, time
 vip, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 ok = 0
 for i in range(0, n, 50):
-    socks = []
+    sel = selectors.DefaultSelector()
     for k in range(min(50, n - i)):
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        s.settimeout(1)
+        s.setblocking(False)
         s.sendto(b"q%d" % (i + k), (vip, port))
-        socks.append(s)
-    for s in socks:
-        try:
-            if s.recvfrom(2000)[0].startswith(b"pod=resolver-a"):
-                ok += 1
-        except OSError:
-            pass
-        s.close()
+        sel.register(s, selectors.EVENT_READ)
+    # The batch's answers within a second, all sockets at once.
+    end = time.monotonic() + 1
+    while sel.get_map() and time.monotonic() < end:
+        for key, _ in sel.select(end - time.monotonic()):
+            try:
+                if key.fileobj.recv(2000).startswith(b"pod=resolver-a"):
+                    ok += 1
+            except OSError:
+                pass
+            sel.unregister(key.fileobj)
+            key.fileobj.close()
+    for key in list(sel.get_map().values()):
+        key.fileobj.close()
 print(ok)
 EOF
 }
