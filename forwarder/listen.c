@@ -329,6 +329,32 @@ change(struct fwd_sklookup_key **v, size_t *n, size_t *cap, const struct fwd_lis
 	return true;
 }
 
+/* L's key into C's keys to put in, L among those they are for; false when out of memory
+ * (C unchanged). */
+static bool
+add_to_map(struct changes *c, struct fwd_listener *l)
+{
+	struct fwd_listener **slot =
+	        vec_push(&c->added, &c->n_added, &c->cap_added, sizeof(*slot), NULL);
+
+	if (slot == NULL)
+		return false;
+	if (!change(&c->add, &c->n_add, &c->cap_add, l)) {
+		c->n_added--;
+		return false;
+	}
+	*slot = l;
+	return true;
+}
+
+static void
+changes_free(struct changes *c)
+{
+	free(c->add);
+	free(c->del);
+	free(c->added);
+}
+
 /* Apply the map changes; the destinations put in are bound from now on. Returns how many could
  * not be put in. */
 static size_t
@@ -454,24 +480,14 @@ fwd_listen_sync_local(struct fwd_server *s)
 	/* The ones taken back go in with the next update's bind pass; do it now. */
 	for (struct lru_node *u = s->unbound.oldest, *next; u != NULL; u = next) {
 		struct fwd_listener *l = lru_item(u, struct fwd_listener, unbound_node);
-		struct fwd_listener **slot;
 
 		next = u->next;
-		if (served_locally(s, l))
-			continue;
-		slot = vec_push(&c.added, &c.n_added, &c.cap_added, sizeof(*slot), NULL);
-		if (slot == NULL || !change(&c.add, &c.n_add, &c.cap_add, l)) {
-			if (slot != NULL)
-				c.n_added--;
+		if (!served_locally(s, l) && !add_to_map(&c, l))
 			break;
-		}
-		*slot = l;
 	}
 	commit(s, &c);
 	s->n_unbound = s->unbound.n;
-	free(c.add);
-	free(c.del);
-	free(c.added);
+	changes_free(&c);
 }
 
 enum svc_status
@@ -541,12 +557,8 @@ fwd_listen_update(struct fwd_server *s, const struct fwd_delta *d)
 		if (s->sklookup && served_locally(s, l)) {
 			leave_local(s, l, NULL);
 		} else if (s->sklookup) {
-			struct fwd_listener **slot =
-			        vec_push(&c.added, &c.n_added, &c.cap_added, sizeof(*slot), NULL);
-
-			if (slot == NULL || !change(&c.add, &c.n_add, &c.cap_add, l))
+			if (!add_to_map(&c, l))
 				goto done;
-			*slot = l;
 			opened++;
 		} else if (s->n_sockets >= s->fd_budget) {
 			over_budget = s->unbound.n; /* the rest too: no need to walk them */
@@ -582,9 +594,7 @@ done:
 		        "%zu sockets (%zu opened, %zu closed, %zu failed, %zu over budget); %zu "
 		        "ports without endpoints left closed",
 		        s->n_sockets, opened, closed, failed, over_budget, d->n_idle);
-	free(c.add);
-	free(c.del);
-	free(c.added);
+	changes_free(&c);
 	return st;
 }
 
