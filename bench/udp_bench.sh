@@ -16,6 +16,8 @@
 # usage: bench/udp_bench.sh
 # environment: DURATION=10 ROUNDS=3 RATE=20000 SERVER_CPU=0 CLIENT_CPU=1 BUILD_DIR=build-bench
 #   FWD_ARGS="--udp-answer-ports none" (svcfwd options)
+#   PROFILE=1 (after the rounds: perf record -g on svcfwd, then strace -c, each during a fixed-rate
+#   run through the VIP; prints the top symbols and system calls)
 # Needs root (network namespaces), dnsperf.
 set -euo pipefail
 
@@ -62,7 +64,7 @@ printf '%s\n' "backend.shop.svc.cluster.local A" "frontend.shop.svc.cluster.loca
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 TCK=$(getconf CLK_TCK)
 # dnsperf from C against ADDR PORT: "QPS SENT LOST" ("-Q RATE" when a rate is given).
-perf() { # ADDR PORT [RATE]
+run_dnsperf() { # ADDR PORT [RATE]
 	local out
 	out=$(in_c taskset -c "$CLIENT_CPU" dnsperf -s "$1" -p "$2" -d "$WORK/queries" -l "$DURATION" \
 		-c 10 -q 500 ${3:+-Q "$3"} 2>&1)
@@ -72,10 +74,10 @@ perf() { # ADDR PORT [RATE]
 for r in $(seq 1 "$ROUNDS"); do
 	for path in direct vip; do
 		if [ "$path" = direct ]; then A=10.244.1.2 P=5353; else A=10.96.0.10 P=53; fi
-		read -r sat _ _ <<<"$(perf "$A" "$P")"
+		read -r sat _ _ <<<"$(run_dnsperf "$A" "$P")"
 		d0=$(ticks "$DNS_PID")
 		f0=$(ticks "$FWD_PID")
-		read -r q sent lost <<<"$(perf "$A" "$P" "$RATE")"
+		read -r q sent lost <<<"$(run_dnsperf "$A" "$P" "$RATE")"
 		d1=$(ticks "$DNS_PID")
 		f1=$(ticks "$FWD_PID")
 		us_dns=$(awk -v t=$((d1 - d0)) -v n="$sent" -v h="$TCK" 'BEGIN {printf "%.2f", n ? t / h * 1e6 / n : 0}')
@@ -84,6 +86,26 @@ for r in $(seq 1 "$ROUNDS"); do
 		echo "round $r $path: saturation $sat q/s; at $RATE q/s: svcdns $us_dns us, svcfwd $us_fwd us a query, $lost lost" >&2
 	done
 done
+if [ "${PROFILE:-0}" = 1 ]; then
+	command -v perf >/dev/null || { echo "udp_bench: PROFILE=1 needs perf" >&2; exit 1; }
+	perf record -q -g -o "$WORK/perf.data" -p "$FWD_PID" -- sleep "$DURATION" >"$WORK/perf.log" 2>&1 &
+	PERF_PID=$!
+	sleep 0.3
+	run_dnsperf 10.96.0.10 53 "$RATE" >/dev/null
+	wait "$PERF_PID" || true
+	echo "svcfwd profile at $RATE q/s through the VIP, self time:"
+	perf report -i "$WORK/perf.data" --no-children --sort dso,symbol --stdio 2>/dev/null |
+		grep -E '^ +[0-9.]+%' | head -40 || true
+	if command -v strace >/dev/null; then
+		timeout -s INT "$DURATION" strace -c -f -p "$FWD_PID" -o "$WORK/strace.txt" >/dev/null 2>&1 &
+		ST_PID=$!
+		sleep 0.3
+		run_dnsperf 10.96.0.10 53 "$RATE" >/dev/null
+		wait "$ST_PID" || true
+		echo "svcfwd system calls at $RATE q/s through the VIP:"
+		head -20 "$WORK/strace.txt" || true
+	fi
+fi
 med() { awk -v p="$1" -v c="$2" '$1 == p {print $c}' "$WORK/res" | sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
 printf '\nDNS through the kube-dns ClusterIP (svcfwd) and direct to the svcdns pod; %d rounds, medians\n' "$ROUNDS"
 printf '%-40s %12s %12s %8s\n' "" direct "via VIP" ratio

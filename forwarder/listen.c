@@ -7,7 +7,7 @@
  * on a node address keeps its own traffic. A reload changes only the map entries that changed.
  *
  * Without it (--no-sklookup, no CAP_BPF or CAP_NET_ADMIN, a kernel before 5.9): one socket per
- * destination, as before, but within a budget of half the descriptor limit; destinations beyond
+ * destination, as before, but within half the descriptor budget (fwd_fds.h); destinations beyond
  * it are left unbound, counted (svcfwd_ports_unbound) and logged once per reload.
  *
  * Either way a destination that stays in the plan keeps its socket or map entry, so a reload
@@ -270,7 +270,7 @@ close_listener(struct fwd_server *s, struct fwd_listener *l)
 	set_unbound(s, l, false);
 	s->n_local -= l->local;
 	if (l->fd >= 0)
-		s->n_sockets--;
+		fwd_fds_give(&s->fds, FWD_FD_LISTEN, 1);
 	unwatch_socket(l);
 	fwd_pool_put(&s->pools, l->pool);
 	free(l->ranges);
@@ -283,7 +283,7 @@ bind_own(struct fwd_server *s, struct fwd_listener *l, size_t *failed, size_t *o
 {
 	char label[FWD_LABEL_LEN];
 
-	if (s->n_sockets >= s->fd_budget) {
+	if (!fwd_fds_take(&s->fds, FWD_FD_LISTEN, 1)) {
 		(*over_budget)++;
 		return false;
 	}
@@ -293,9 +293,11 @@ bind_own(struct fwd_server *s, struct fwd_listener *l, size_t *failed, size_t *o
 		 * started first): it keeps it; each update tries again. */
 		log_msg(LL_INFO, "%s: served by a local process, left to it",
 		        fwd_listen_label(l, label));
+		fwd_fds_give(&s->fds, FWD_FD_LISTEN, 1);
 		return false;
 	}
 	if (l->fd < 0) {
+		fwd_fds_give(&s->fds, FWD_FD_LISTEN, 1);
 		if ((*failed)++ < LOGGED_FAILURES)
 			log_msg(LL_WARN, "%s (%s): cannot listen: %s", fwd_listen_label(l, label),
 			        fwd_listener_kind_str(l->kind), strerror(errno));
@@ -303,10 +305,10 @@ bind_own(struct fwd_server *s, struct fwd_listener *l, size_t *failed, size_t *o
 	}
 	if (!watch_socket(s, l)) {
 		unwatch_socket(l);
+		fwd_fds_give(&s->fds, FWD_FD_LISTEN, 1);
 		(*failed)++;
 		return false;
 	}
-	s->n_sockets++;
 	l->bound = true;
 	return true;
 }
@@ -560,7 +562,7 @@ fwd_listen_update(struct fwd_server *s, const struct fwd_delta *d)
 			if (!add_to_map(&c, l))
 				goto done;
 			opened++;
-		} else if (s->n_sockets >= s->fd_budget) {
+		} else if (fwd_fds_room(&s->fds, FWD_FD_LISTEN) == 0) {
 			over_budget = s->unbound.n; /* the rest too: no need to walk them */
 			break;
 		} else if (bind_own(s, l, &failed, &over_budget)) {
@@ -577,9 +579,9 @@ done:
 	s->n_unbound = s->unbound.n;
 	if (over_budget > 0)
 		log_msg(LL_WARN,
-		        "%zu service ports not bound: the budget of %zu sockets (half the "
-		        "descriptor limit) is used up; sk_lookup would need none",
-		        over_budget, s->fd_budget);
+		        "%zu service ports not bound: the share of %zu sockets for them (of "
+		        "%zu descriptors) is used up; sk_lookup would need none",
+		        over_budget, s->fds.share[FWD_FD_LISTEN], s->fds.limit);
 	if (failed > LOGGED_FAILURES)
 		log_msg(LL_WARN, "%zu service ports could not be bound (the first %d are logged)",
 		        failed, LOGGED_FAILURES);
@@ -593,7 +595,7 @@ done:
 		log_msg(LL_INFO,
 		        "%zu sockets (%zu opened, %zu closed, %zu failed, %zu over budget); %zu "
 		        "ports without endpoints left closed",
-		        s->n_sockets, opened, closed, failed, over_budget, d->n_idle);
+		        s->fds.used[FWD_FD_LISTEN], opened, closed, failed, over_budget, d->n_idle);
 	changes_free(&c);
 	return st;
 }
@@ -668,24 +670,21 @@ open_shared(struct fwd_server *s)
 enum svc_status
 fwd_listen_init(struct fwd_server *s)
 {
-	struct rlimit rl;
 	enum svc_status st;
 
 	htab_init(&s->listeners);
 	lru_init(&s->unbound);
-	/* Half the descriptors for listening sockets at most: the rest for connections. */
-	s->fd_budget = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? (size_t)rl.rlim_cur / 2 : 512;
 	if (s->opts.no_sklookup) {
 		log_msg(LL_INFO,
 		        "--no-sklookup: one socket per service address and port, %zu at most",
-		        s->fd_budget);
+		        s->fds.share[FWD_FD_LISTEN]);
 		return SVC_OK;
 	}
 	if (fwd_sklookup_open(&s->skl, SKL_FIRST_SIZE, true) != SVC_OK) {
 		log_msg(LL_WARN,
 		        "sk_lookup unavailable: %s%s; one socket per service address and port "
-		        "instead, %zu at most (half the descriptor limit)",
-		        s->skl.err, sklookup_hint(errno), s->fd_budget);
+		        "instead, %zu at most (half the descriptor budget)",
+		        s->skl.err, sklookup_hint(errno), s->fds.share[FWD_FD_LISTEN]);
 		fwd_sklookup_close(&s->skl);
 		return SVC_OK;
 	}
@@ -698,7 +697,7 @@ fwd_listen_init(struct fwd_server *s)
 		log_msg(LL_WARN,
 		        "sk_lookup not used: one socket per service address and port "
 		        "instead, %zu at most",
-		        s->fd_budget);
+		        s->fds.share[FWD_FD_LISTEN]);
 		return SVC_OK;
 	}
 	log_msg(LL_INFO, "sk_lookup attached to this network namespace: every service port goes "

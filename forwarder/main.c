@@ -226,6 +226,7 @@ main(int argc, char **argv)
 	struct daemon_signals *sig = NULL;
 	struct event_config *cfg = NULL;
 	struct timeval second = {1, 0};
+	struct rlimit rl;
 	int rc = 1;
 
 	log_init("svcfwd");
@@ -251,6 +252,7 @@ main(int argc, char **argv)
 	s->base = event_base_new_with_config(cfg);
 	if (s->base == NULL)
 		goto done;
+	fwd_fds_init(&s->fds, getrlimit(RLIMIT_NOFILE, &rl) == 0 ? (size_t)rl.rlim_cur : 1024);
 	if (fwd_tcp_init(s) != SVC_OK || fwd_udp_init(s) != SVC_OK || fwd_listen_init(s) != SVC_OK)
 		goto done;
 	if (daemon_signals_start(s->base, &s->builder, s->opts.zones, &sig) != SVC_OK)

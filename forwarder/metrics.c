@@ -76,12 +76,27 @@ backend_metric(struct evbuffer *b, const struct fwd_backends *bs, const char *na
 		backend_metric(b, bs, name, offsetof(struct fwd_backend, field), u32);             \
 	} while (0)
 
+/* A family of the descriptor budget's, one sample per kind. */
+static void
+fd_kinds(struct evbuffer *b, const char *name, const char *type, const char *help,
+         const uint64_t v[FWD_FD_KINDS])
+{
+	prom_family(b, name, type, help);
+	for (int k = 0; k < FWD_FD_KINDS; k++) {
+		char labels[32];
+
+		snprintf(labels, sizeof(labels), "{kind=\"%s\"}", fwd_fds_kind_name(k));
+		prom_u64(b, name, labels, v[k]);
+	}
+}
+
 /* The process-wide numbers, read once. */
 struct snapshot {
 	uint64_t idle_ports, unbound, local, sklookup, skl_entries, skl_grown, unclaimed, replies,
 	        reply_errors, conns, accepted, accept_errors, accept_pauses, idle_closed, spliced,
 	        pipes, flows, flows_created, flows_expired, flows_evicted, flows_answered, aside,
-	        generation;
+	        generation, udp_sockets, flows_no_socket, udp_send_drops, udp_strays, fd_limit,
+	        fd_budget;
 	uint64_t node_registered, node_registrations, node_renewals, node_failures;
 	uint64_t probed_pods, probes, probed_ready, probe_attempts, probe_sockets, status_writes,
 	        status_failures;
@@ -120,7 +135,9 @@ static const struct prom_scalar scalars[] = {
         {"svcfwd_tcp_accepted_total", false, "TCP connections accepted.", S(accepted)},
         {"svcfwd_tcp_accept_errors_total", false, "accept(2) failures.", S(accept_errors)},
         {"svcfwd_tcp_accept_pauses_total", false,
-         "Times accepting paused: at --max-conns or out of descriptors.", S(accept_pauses)},
+         "Times accepting paused: at --max-conns, at the descriptor budget, or out of "
+         "descriptors.",
+         S(accept_pauses)},
         {"svcfwd_tcp_idle_closed_total", false, "TCP connections closed for idleness.",
          S(idle_closed)},
         {"svcfwd_tcp_spliced_bytes_total", false, "Bytes moved with splice(2).", S(spliced)},
@@ -133,6 +150,21 @@ static const struct prom_scalar scalars[] = {
         {"svcfwd_udp_flows_answered_total", false,
          "UDP flows of request/response ports (--udp-answer-ports) ended when answered.",
          S(flows_answered)},
+        {"svcfwd_udp_sockets", true,
+         "Sockets UDP flows send from (shared by flows to different endpoints).", S(udp_sockets)},
+        {"svcfwd_udp_flows_refused_total", false,
+         "UDP flows refused: no socket to send from within the descriptor budget.",
+         S(flows_no_socket)},
+        {"svcfwd_udp_send_drops_total", false,
+         "UDP datagrams dropped: the kernel's send buffer was full.", S(udp_send_drops)},
+        {"svcfwd_udp_strays_total", false,
+         "UDP datagrams on a flow socket from no endpoint a flow sends to (dropped).",
+         S(udp_strays)},
+        {"svcfwd_fd_limit", true, "The process's descriptor limit (RLIMIT_NOFILE).", S(fd_limit)},
+        {"svcfwd_fd_budget", true,
+         "Descriptors that listeners, TCP connections and UDP sockets may hold together; the "
+         "rest is the process's own.",
+         S(fd_budget)},
         {"svcfwd_endpoints_set_aside", true, "Endpoints set aside after failures.", S(aside)},
         {"svcfwd_model_generation", true, "The model applied last.", S(generation)},
 };
@@ -176,6 +208,7 @@ fwd_metrics_text(void *server, struct evbuffer *b)
 	struct fwd_server *s = server;
 	const struct fwd_pools *ps = &s->pools;
 	struct snapshot v;
+	uint64_t used[FWD_FD_KINDS], share[FWD_FD_KINDS];
 	struct counts lc = {0};
 	uint64_t now = now_ms();
 	struct htab_iter it;
@@ -270,6 +303,12 @@ fwd_metrics_text(void *server, struct evbuffer *b)
 	        .flows_evicted = s->stats.flows_evicted,
 	        .flows_answered = s->stats.flows_answered,
 	        .aside = aside,
+	        .udp_sockets = fwd_udp_sockets(s),
+	        .flows_no_socket = s->stats.flows_no_socket,
+	        .udp_send_drops = s->stats.udp_send_drops,
+	        .udp_strays = s->stats.udp_strays,
+	        .fd_limit = s->fds.limit,
+	        .fd_budget = s->fds.budget,
 	        .generation = s->reload.generation,
 	        .node_registered = (uint64_t)atomic_load(&s->agent_status.registered),
 	        .node_registrations = atomic_load(&s->agent_status.registrations),
@@ -287,6 +326,15 @@ fwd_metrics_text(void *server, struct evbuffer *b)
 	if (s->opts.etcd.urls != NULL)
 		prom_scalars(b, node_scalars, sizeof(node_scalars) / sizeof(node_scalars[0]), &v);
 	prom_scalars(b, probe_scalars, sizeof(probe_scalars) / sizeof(probe_scalars[0]), &v);
+	for (int k = 0; k < FWD_FD_KINDS; k++) {
+		used[k] = s->fds.used[k];
+		share[k] = s->fds.share[k];
+	}
+	fd_kinds(b, "svcfwd_fd_used", "gauge", "Descriptors of the budget held, by kind.", used);
+	fd_kinds(b, "svcfwd_fd_share", "gauge",
+	         "The most each kind may hold of the budget (shares overlap).", share);
+	fd_kinds(b, "svcfwd_fd_refused_total", "counter",
+	         "Descriptors asked of the budget and refused, by kind.", s->fds.refused);
 	prom_family(b, "svcfwd_port_served_locally", "gauge",
 	            "Each ClusterIP port left to the process of this node that serves it.");
 	for (size_t i = 0; i < s->n_local_ports; i++) {

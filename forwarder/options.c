@@ -69,7 +69,8 @@ static const struct opt options[] = {
          .help = "first connect attempt to an endpoint (default 250; doubles\non each retry, up "
                  "to 4 endpoints)"},
         {"max-conns", 0, OPT_UINT, F(max_conns), .min = 1, .max = 10000000, .metavar = "N",
-         .help = "TCP connections at once (default: from the file limit)"},
+         .help = "TCP connections at once (default: as many as the descriptor\nbudget allows, two "
+                 "sockets each)"},
         {"max-flows", 0, OPT_UINT, F(max_flows), .min = 1, .max = 10000000, .metavar = "N",
          .help = "UDP flows at once (default 65536)"},
         {"udp-answer-ports", 0, OPT_FUNC, .parse = parse_answer_ports, .metavar = "PORT[,PORT]...",
@@ -128,11 +129,10 @@ fwd_opts_parse(struct fwd_opts *o, int argc, char **argv)
 		o->node = host;
 	}
 	if (o->max_conns == 0) {
-		/* Each connection holds two sockets and, splicing, up to four pipe ends: keep
-		 * headroom for listeners and UDP flows. */
+		/* The descriptor budget (fwd_fds.h) bounds them: two sockets each. */
 		rlim_t lim = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? rl.rlim_cur : 1024;
 
-		o->max_conns = lim > 256 ? (size_t)(lim - 128) / 4 : 32;
+		o->max_conns = (size_t)lim / 2;
 	}
 	return SVC_OK;
 }

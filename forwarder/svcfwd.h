@@ -12,6 +12,7 @@
 #include "cluster.h"
 #include "daemon.h"
 #include "nodeagent.h"
+#include "fwd_fds.h"
 #include "fwd_inc.h"
 #include "fwd_plan.h"
 #include "fwd_local.h"
@@ -84,7 +85,13 @@ struct fwd_stats {
 	uint64_t splice_bytes;
 	uint64_t unclaimed; /* connections and datagrams for no destination of the plan */
 	uint64_t reply_socket_errors;
+	uint64_t flows_no_socket; /* flows refused: no socket to send from (the budget) */
+	uint64_t udp_send_drops;  /* datagrams the kernel would not take (a full buffer) */
+	uint64_t udp_strays;      /* datagrams on a flow socket from no endpoint it sends to */
 };
+
+struct fwd_uport;
+struct out_batch;
 
 struct fwd_server {
 	struct fwd_opts opts;
@@ -107,8 +114,7 @@ struct fwd_server {
 	bool sklookup;
 	struct fwd_sklookup skl;
 	struct fwd_listener *shared[FWD_SKL_SLOTS];
-	size_t fd_budget;    /* without sk_lookup: sockets for destinations at most */
-	size_t n_sockets;    /* sockets open for destinations */
+	struct fwd_fds fds;  /* the descriptor budget: listeners, connections, UDP sockets */
 	uint32_t listen_gen; /* plans applied */
 	/* Service ports another process of this node serves, from the last scan (fwd_local.h),
 	 * and how many destinations of the plan are left to it. */
@@ -132,10 +138,16 @@ struct fwd_server {
 	struct event *resume_ev;
 	uint8_t *scratch; /* one read's worth */
 	/* UDP (udp.c) */
-	struct htab flows;   /* by listener, client and local address */
-	struct lru flow_lru; /* the same, least recently active first */
-	struct htab replies; /* sockets bound to a service address and port, for replies */
-	uint8_t *udp_buf;    /* one batch of datagrams */
+	struct htab flows;     /* by listener, client and local address */
+	struct htab flow_ups;  /* the same, by the socket they send from and their endpoint */
+	struct lru flow_lru;   /* the same, least recently active first */
+	struct htab replies;   /* sockets bound to a service address and port, for replies */
+	struct lru reply_idle; /* those without flows, longest first */
+	struct fwd_uport **uports[2]; /* sockets flows send from, per family (v4, v6) */
+	size_t n_uports[2], cap_uports[2];
+	uint64_t rng;
+	uint8_t *udp_buf;          /* one batch of datagrams */
+	struct out_batch *udp_out; /* the datagrams of one batch to send */
 	struct fwd_stats stats;
 };
 
@@ -176,6 +188,8 @@ void fwd_udp_listener_gone(struct fwd_server *s, struct fwd_listener *l);
 /* Close the flows of L whose client L's source ranges no longer admit. */
 void fwd_udp_recheck(struct fwd_server *s, struct fwd_listener *l);
 void fwd_udp_sweep(struct fwd_server *s, uint64_t now);
+/* Sockets UDP flows send from. */
+size_t fwd_udp_sockets(const struct fwd_server *s);
 /* Whether the socket of inode INO bound to ADDR:PORT is one of svcfwd's reply sockets. */
 bool fwd_udp_owns(struct fwd_server *s, const struct netaddr *addr, uint16_t port, uint64_t ino);
 

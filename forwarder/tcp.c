@@ -91,6 +91,7 @@ half_release(struct fwd_server *s, struct fwd_half *h)
 		close(h->pipe[1]);
 		h->pipe[0] = h->pipe[1] = -1;
 		s->n_pipes--;
+		fwd_fds_give(&s->fds, FWD_FD_PIPE, 2);
 	}
 }
 
@@ -120,13 +121,15 @@ conn_close(struct fwd_conn *c, bool reset)
 		close(c->bfd);
 	half_release(s, &c->up);
 	half_release(s, &c->down);
+	fwd_fds_give(&s->fds, FWD_FD_TCP, 2);
 	lru_remove(&s->conns, &c->lru);
 	if (c->b != NULL && !c->connecting)
 		c->b->active--;
 	for (size_t i = 0; i < c->n_tried; i++)
 		fwd_backend_put(&s->pools.backends, c->tried[i]);
 	fwd_pool_put(&s->pools, c->pool);
-	if (s->accept_paused && s->conns.n < s->opts.max_conns && s->reserve_fd >= 0 &&
+	if (s->accept_paused && s->conns.n < s->opts.max_conns &&
+	    fwd_fds_room(&s->fds, FWD_FD_TCP) >= 2 && s->reserve_fd >= 0 &&
 	    !evtimer_pending(s->resume_ev, NULL))
 		fwd_listen_pause(s, false);
 	if (n_free_conns < MAX_FREE_CONN) {
@@ -278,10 +281,11 @@ connected(struct fwd_conn *c)
 static bool
 pipe_open(struct fwd_server *s, struct fwd_half *h)
 {
-	if (!s->opts.splice || s->n_pipes >= s->opts.max_conns)
+	if (!s->opts.splice || !fwd_fds_take(&s->fds, FWD_FD_PIPE, 2))
 		return false;
 	if (pipe2(h->pipe, O_NONBLOCK | O_CLOEXEC) != 0) {
 		h->pipe[0] = h->pipe[1] = -1;
+		fwd_fds_give(&s->fds, FWD_FD_PIPE, 2);
 		return false;
 	}
 	/* A bigger pipe moves more per call; the default 64 KiB is fine when refused. */
@@ -517,13 +521,15 @@ on_backend_write(evutil_socket_t fd, short what, void *arg)
 	connected(c);
 }
 
+/* Reset an accepted client that gets no connection, giving back what it was budgeted. */
 static void
-reject(int fd)
+reject(struct fwd_server *s, int fd)
 {
 	struct linger lg = {.l_onoff = 1, .l_linger = 0};
 
 	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 	close(fd);
+	fwd_fds_give(&s->fds, FWD_FD_TCP, 2);
 }
 
 static void
@@ -541,7 +547,7 @@ on_resume(evutil_socket_t fd, short what, void *arg)
 		evtimer_add(s->resume_ev, &tv);
 		return;
 	}
-	if (s->conns.n < s->opts.max_conns)
+	if (s->conns.n < s->opts.max_conns && fwd_fds_room(&s->fds, FWD_FD_TCP) >= 2)
 		fwd_listen_pause(s, false);
 }
 
@@ -555,12 +561,12 @@ start(struct fwd_listener *l, int cfd, const struct sockaddr_storage *peer)
 	addr_to_netaddr((const struct sockaddr *)peer, &client);
 	if (!fwd_listen_admits(l, &client)) {
 		l->pool->rejected++;
-		reject(cfd);
+		reject(s, cfd);
 		return;
 	}
 	c = conn_alloc();
 	if (c == NULL) {
-		reject(cfd);
+		reject(s, cfd);
 		return;
 	}
 	c->srv = s;
@@ -609,13 +615,16 @@ fwd_tcp_accept(evutil_socket_t fd, short what, void *arg)
 		socklen_t len = sizeof(peer);
 		int cfd;
 
-		if (s->conns.n >= s->opts.max_conns) {
-			/* At the cap: leave the rest in the kernel's queue until some close. */
+		if (s->conns.n >= s->opts.max_conns || !fwd_fds_take(&s->fds, FWD_FD_TCP, 2)) {
+			/* At the cap, or the budget's: leave the rest in the kernel's queue until
+			 * some close. */
 			fwd_listen_pause(s, true);
 			s->stats.accept_pauses++;
 			return;
 		}
 		cfd = accept4(fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (cfd < 0)
+			fwd_fds_give(&s->fds, FWD_FD_TCP, 2);
 		if (cfd < 0) {
 			if (errno == EAGAIN || errno == EINTR)
 				return;
@@ -633,7 +642,7 @@ fwd_tcp_accept(evutil_socket_t fd, short what, void *arg)
 
 			if (d == NULL || !d->bound) {
 				s->stats.unclaimed++;
-				reject(cfd);
+				reject(s, cfd);
 				continue;
 			}
 			start(d, cfd, &peer);
@@ -648,6 +657,11 @@ fwd_tcp_sweep(struct fwd_server *s, uint64_t now)
 {
 	struct fwd_conn *c;
 
+	/* Paused at the budget: descriptors other kinds held may have come back. */
+	if (s->accept_paused && s->conns.n < s->opts.max_conns &&
+	    fwd_fds_room(&s->fds, FWD_FD_TCP) >= 2 && s->reserve_fd >= 0 &&
+	    !evtimer_pending(s->resume_ev, NULL))
+		fwd_listen_pause(s, false);
 	while ((c = lru_item(s->conns.oldest, struct fwd_conn, lru)) != NULL &&
 	       now - c->last_ms >= s->opts.tcp_idle_ms) {
 		/* A connect in progress has its own timeout. */

@@ -11,8 +11,9 @@
 #   - svcfwd holds a few dozen descriptors, and sk_lookup's map has every service port;
 #   - a reload that adds a port writes only the changed entries, keeps an open connection, and
 #     serves the new port;
-#   - the fallback (--no-sklookup) under the same limit binds at most half the limit, counts the
-#     rest in svcfwd_ports_unbound and says so in its log.
+#   - the fallback (--no-sklookup) under the same limit binds listeners up to their share of the
+#     descriptor budget (half of it, svcfwd_fd_share{kind="listen"}), counts the rest in
+#     svcfwd_ports_unbound and says so in its log.
 #
 # Needs root, `ip netns` and a kernel that loads sk_lookup (else SKIP, exit 77).
 . "$(dirname "$0")/lib/common.sh"
@@ -254,10 +255,12 @@ stop_pid "$FWD_PID"
 start_fwd "$WORK/fallback.log" --no-sklookup || exit 1
 unbound=$(metric svcfwd_ports_unbound)
 fds=$(n_fds)
-expect_true "--no-sklookup: at most half the limit is bound ($fds descriptors), the rest counted ($unbound unbound)" \
-	[ "$fds" -le $NOFILE -a "$fds" -ge $((NOFILE / 2)) -a "${unbound:-0}" -ge 4800 ]
+share=$(metric 'svcfwd_fd_share{kind="listen"}')
+used=$(metric 'svcfwd_fd_used{kind="listen"}')
+expect_true "--no-sklookup: listeners fill their share of the budget ($used of $share; $fds descriptors of $NOFILE), the rest counted ($unbound unbound)" \
+	[ "${share:-0}" -ge $((NOFILE / 4)) -a "${used:-0}" = "${share:-x}" -a "$fds" -le $NOFILE -a "$fds" -ge "${share:-0}" -a "${unbound:-0}" -ge 4800 ]
 expect_true "and the log says so, once" \
-	test "$(grep -c 'service ports not bound: the budget of 512 sockets' "$WORK/fallback.log")" = 1
+	test "$(grep -c "service ports not bound: the share of $share sockets for them (of $NOFILE descriptors)" "$WORK/fallback.log")" = 1
 expect_true "no 'Too many open files' flood" \
 	test "$(grep -c 'Too many open files' "$WORK/fallback.log")" -le 6
 expect_true "svcfwd is still running" kill -0 "$FWD_PID"

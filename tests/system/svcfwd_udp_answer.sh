@@ -2,8 +2,12 @@
 # UDP flows of request/response protocols end when answered (--udp-answer-ports, default 53), so
 # lookups through a DNS ClusterIP, each from a fresh source port as glibc makes them, never
 # exhaust svcfwd's descriptors: with a limit of 256 descriptors, 3,000 lookups from 3,000
-# source ports are all answered and leave no flow behind; with --udp-answer-ports none, the
-# same lookups keep a socket each until the idle timeout, and the limit turns some away.
+# source ports are all answered and leave no flow behind. The descriptor budget (one for
+# listeners, connections and UDP sockets, derived from the limit) is in /metrics, and UDP flows
+# share the sockets they send from: a socket carries one flow per endpoint, so flows to one
+# endpoint need a socket each while they last. With --udp-answer-ports none the lookups' flows
+# last until the idle timeout, the UDP share of the budget runs out, and further lookups are
+# refused and counted, never a descriptor over the budget.
 . "$(dirname "$0")/lib/common.sh"
 need_netns
 need_programs svcfwd
@@ -80,14 +84,27 @@ expect_eq "3,000 lookups from 3,000 source ports, 256 descriptors: all answered"
 expect_eq "... and no flow left open" "$(metric svcfwd_udp_flows)" 0
 expect_true "... each ended by its answer ($(metric svcfwd_udp_flows_answered_total))" \
 	[ "$(metric svcfwd_udp_flows_answered_total)" -ge 3000 ]
+expect_eq "the budget is the limit less a quarter, in /metrics" "$(metric svcfwd_fd_limit) $(metric svcfwd_fd_budget)" "256 192"
+udp_share=$(metric 'svcfwd_fd_share{kind="udp"}')
+udp_sockets=$(metric svcfwd_udp_sockets)
+expect_true "flows share their sockets: $udp_sockets for 50 lookups at a time, within the UDP share ($udp_share)" \
+	[ "${udp_sockets:-999}" -ge 1 -a "${udp_sockets:-999}" -le "${udp_share:-0}" ]
+expect_eq "... and the budget counts them, with the reply socket of the ClusterIP's port" \
+	"$(metric 'svcfwd_fd_used{kind="udp"}')" "$((udp_sockets + $(metric svcfwd_udp_reply_sockets)))"
 expect_eq "another UDP port keeps its flows (idle timeout)" "$(lookups 20 5353)" 20
 expect_eq "... 20 of them" "$(metric svcfwd_udp_flows)" 20
 stop_pid "$FWD_PID"
 
 start_fwd --udp-answer-ports none || exit 1
 got=$(lookups 1000 53)
-expect_true "--udp-answer-ports none: flows hold a socket each, and 256 descriptors turn lookups away ($got of 1000 answered)" \
-	[ "$got" -lt 1000 ]
+share=$(metric 'svcfwd_fd_share{kind="udp"}')
+expect_true "--udp-answer-ports none: flows to the one endpoint last, the UDP share ($share sockets) turns lookups away ($got of 1000 answered)" \
+	[ "$got" -lt 1000 -a "$got" -ge $((share - 2)) ]
+refused=$(metric svcfwd_udp_flows_refused_total)
+expect_true "... counted: $refused flows refused, $(metric 'svcfwd_fd_refused_total{kind="udp"}') descriptors refused by the budget" \
+	[ "${refused:-0}" -ge $((1000 - got)) -a "$(metric 'svcfwd_fd_refused_total{kind="udp"}')" -ge 1 ]
+expect_true "... never over the share ($(metric 'svcfwd_fd_used{kind="udp"}') held), never out of descriptors" \
+	[ "$(metric 'svcfwd_fd_used{kind="udp"}')" -le "$share" ] && ! grep -q "Too many open files" "$WORK/svcfwd.log"
 stop_pid "$FWD_PID"
 
 summary

@@ -5,7 +5,10 @@
 #     address) takes an existing flow with it: the next datagram reaches beta's pod;
 #   - a loadBalancerSourceRanges tightened to exclude a client with a flow: its next datagram is
 #     not forwarded and is counted in svcfwd_service_rejected_total, while its flow to the
-#     service's ClusterIP (no ranges there) carries on.
+#     service's ClusterIP (no ranges there) carries on;
+#   - a flow whose pod stops listening (ICMP port unreachable, read from the error queue of the
+#     socket flows share) moves to the other pod: the datagram that met the closed port is lost,
+#     the next is answered, and the failure is counted.
 #
 # Needs root and `ip netns` (else SKIP, exit 77).
 . "$(dirname "$0")/lib/common.sh"
@@ -21,6 +24,7 @@ at_exit fwdnet_down
 VIP=10.96.70.10     # alpha, then beta: dns 53/UDP -> 5300
 EDGE_VIP=10.96.70.20 # edge (LoadBalancer, app=a): dns 53/UDP -> 5300
 EDGE_LB=198.51.100.30
+BOTH_VIP=10.96.70.30 # both (role=dns): 5353/UDP -> 5300 (not an answer-ends port: flows stay)
 Z=$WORK/zones
 mkdir -p "$Z"
 
@@ -60,10 +64,20 @@ put() { # FILE (text on stdin)
 }
 
 {
-	yaml_pod pa default node-a 10.244.1.10 True app=a dns:5300/UDP
+	yaml_pod pa default node-a 10.244.1.10 True app=a,role=dns dns:5300/UDP
 	echo ---
-	yaml_pod pb default node-a 10.244.1.11 True app=b dns:5300/UDP
+	yaml_pod pb default node-a 10.244.1.11 True app=b,role=dns dns:5300/UDP
 } | put pods.yaml
+cat <<EOF | put both.yaml
+apiVersion: v1
+kind: Service
+metadata: {name: both, namespace: default}
+spec:
+  clusterIP: $BOTH_VIP
+  selector: {role: dns}
+  ports:
+  - {name: dns, port: 5353, targetPort: 5300, protocol: UDP}
+EOF
 service alpha a | put svc.yaml
 edge 10.251.0.0/24 | put edge.yaml
 
@@ -99,17 +113,18 @@ applied_after() {
 	[ -n "$r" ] && [ "$r" -gt "$1" ]
 }
 
-# ask SRC-PORT DST-IP MSG: one datagram from the client's SRC-PORT to DST-IP:53; prints the
-# answer or "timeout" (1 s).
+# ask SRC-PORT DST-IP MSG [DST-PORT]: one datagram from the client's SRC-PORT to DST-IP:DST-PORT
+# (53); prints the answer or "timeout" (1 s).
 ask() {
 	in_c "$PY" - "$@" <<'PYEOF'
 import socket, sys
 sport, dst, msg = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+dport = int(sys.argv[4]) if len(sys.argv) > 4 else 53
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("0.0.0.0", sport))
 s.settimeout(1.0)
-s.sendto(msg.encode(), (dst, 53))
+s.sendto(msg.encode(), (dst, dport))
 try:
     print(s.recv(65536).decode())
 except socket.timeout:
@@ -156,6 +171,23 @@ edge 10.251.0.0/24 | put edge.yaml
 expect_true "svcfwd applies the widened range within 5 s" poll 5000 applied_after "$before"
 out=$(ask 40011 "$EDGE_LB" three)
 expect_eq "widened again, the client is served again" "$out" "pod=pa port=5300:three"
+
+# ---- ICMP port unreachable -------------------------------------------------------------------
+out=$(ask 40021 "$BOTH_VIP" one 5353)
+first=${out%% *}
+expect_true "a flow to both's ClusterIP reaches one of its pods ($out)" \
+	[ "$first" = pod=pa -o "$first" = pod=pb ]
+other=pb
+[ "$first" = pod=pb ] && other=pa
+fail0=$(metrics | awk '/^svcfwd_service_connect_failures_total\{/ && /service="both"/ {n += $2} END {print n + 0}')
+pod_kill "${first#pod=}"
+out=$(ask 40021 "$BOTH_VIP" two 5353)
+expect_eq "its pod stopped, the datagram that meets the closed port is lost" "$out" timeout
+out=$(ask 40021 "$BOTH_VIP" three 5353)
+expect_eq "the ICMP error moves the flow: its next datagram reaches the other pod" \
+	"$out" "pod=$other port=5300:three"
+fail1=$(metrics | awk '/^svcfwd_service_connect_failures_total\{/ && /service="both"/ {n += $2} END {print n + 0}')
+expect_true "the failure is counted ($fail0 -> $fail1)" [ "$fail1" -gt "$fail0" ]
 
 stop_pid "$FWD_PID"
 expect_true "no sanitizer reports" eval '! grep -q "AddressSanitizer\|runtime error" "$WORK/svcfwd.log"'
