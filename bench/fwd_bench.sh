@@ -12,7 +12,10 @@
 #   svcfwd : Service bench/web, ClusterIP 10.96.100.10, 80 -> web-1,web-2 :8080, 5201 -> iperf :5201
 #   haproxy: 10.96.200.10:80 (roundrobin web-1,web-2) and :5201 (iperf), mode tcp, option splice-auto,
 #            nbthread 1, no health checks
-#   direct : wrk to 10.244.1.11:8080, iperf3 to 10.244.3.13:5201, routed (kernel forwarding) by the node
+#   direct : wrk to 10.244.1.11:8081 (the same nginx), iperf3 to 10.244.3.13:5201, routed (kernel
+#            forwarding) by the node. Another port than svcfwd's: its fast path keeps the client's
+#            address and port, so a direct connection on a recycled client port would meet the pod's
+#            TIME_WAIT of a fast-path connection (a SYN answered by an ACK, a second's retry)
 #
 # Each proxy is pinned to PROXY_CPU, wrk and the iperf3 client to CLIENT_CPU; the pods float (POD_CPU
 # pins them). Rounds alternate svcfwd / haproxy / direct for every measure; the table shows medians:
@@ -25,6 +28,7 @@
 # environment: DURATION=10 (s per wrk run) IPERF_TIME=5 ROUNDS=3 QUICK=1 (DURATION=3 IPERF_TIME=2
 #   ROUNDS=1) CONNS=50 SVCFWD=path (default build/svcfwd; "n/a" column when missing)
 #   PROXY_CPU=0 CLIENT_CPU=1 POD_CPU= (empty: pods unpinned) NICE=-10 (as root)
+#   SVCFWD_ARGS="--no-fast-path" (more svcfwd options: the relay alone)
 #   PROFILE=1 (after the rounds: perf record and strace -c on svcfwd and haproxy during a keep-alive
 #   and a connection:close run; prints the top functions and syscalls) KEEP=1 (keep the work dir)
 # Installs haproxy, nginx-light, wrk, iperf3 with apt-get when missing. Needs root (netns).
@@ -178,6 +182,7 @@ for i in 0 1; do
 	    scgi_temp_path $d/tmp/scgi;
 	    server {
 	        listen ${POD_IPS[$i]}:8080 backlog=4096;
+	        listen ${POD_IPS[$i]}:8081 backlog=4096;
 	        root $WORK/www;
 	    }
 	}
@@ -268,7 +273,7 @@ EOF
 
 # ---- proxies ----
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-SVCFWD_CMD="$SVCFWD --zones $ZONES --node node-a --no-route --log-level warning"
+SVCFWD_CMD="$SVCFWD --zones $ZONES --node node-a --no-route --log-level warning${SVCFWD_ARGS:+ $SVCFWD_ARGS}"
 HAPROXY_CMD="$HAPROXY -db -f $WORK/haproxy.cfg"
 PROXY_PIN="taskset -c $PROXY_CPU"
 CLIENT_PIN="taskset -c $CLIENT_CPU"
@@ -276,7 +281,7 @@ declare -A PID_OF HOST_OF WEBPORT_OF WEBIP_OF IPERFIP_OF
 ip netns exec "$NS_NODE" $NICE_CMD $PROXY_PIN $HAPROXY_CMD >"$WORK/haproxy.log" 2>&1 &
 PIDS+=($!); PID_OF[haproxy]=$!
 WEBIP_OF[haproxy]=$HAVIP WEBPORT_OF[haproxy]=80 IPERFIP_OF[haproxy]=$HAVIP
-WEBIP_OF[direct]=${POD_IPS[0]} WEBPORT_OF[direct]=8080 IPERFIP_OF[direct]=${POD_IPS[2]}
+WEBIP_OF[direct]=${POD_IPS[0]} WEBPORT_OF[direct]=8081 IPERFIP_OF[direct]=${POD_IPS[2]}
 if [ "$HAVE_SVCFWD" = 1 ]; then
 	"$SVCFWD" --check --zones "$ZONES" >"$WORK/svcfwd-check.log" 2>&1 ||
 		{ cat "$WORK/svcfwd-check.log" >&2; die "svcfwd --check failed"; }
@@ -321,8 +326,11 @@ cpu_ticks() { # utime + stime of the whole process (all threads)
 core_busy() { # busy ticks of CPU $1 (user nice system irq softirq steal)
 	awk -v c="cpu$1" '$1 == c {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat
 }
+machine_busy() { # busy ticks of every CPU: client, proxy, pods, softirq (a kernel relay's)
+	awk '$1 == "cpu" {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat
+}
 RUNS=$WORK/runs.tsv
-printf 'target\tmeasure\tround\tcount\tsecs\trate\terrors\tcpu_s\tcore_busy_s\n' >"$RUNS"
+printf 'target\tmeasure\tround\tcount\tsecs\trate\terrors\tcpu_s\tcore_busy_s\tmachine_s\n' >"$RUNS"
 WRK_KA="$CLIENT_PIN wrk -t1 -c$CONNS -d${DURATION}s http://ADDR:PORT/1k.html"
 WRK_CL="$CLIENT_PIN wrk -t1 -c$CONNS -d${DURATION}s -H 'Connection: close' http://ADDR:PORT/1k.html"
 IPERF="$CLIENT_PIN iperf3 -c ADDR -p 5201 -t $IPERF_TIME -P N -J"
@@ -331,30 +339,31 @@ run_wrk() { # TARGET MEASURE ROUND [wrk args]
 	local t=$1 m=$2 r=$3 c0 c1 out
 	shift 3
 	out=$WORK/wrk.$t.$m.$r.txt
-	c0=$(cpu_ticks "$t") b0=$(core_busy "$PROXY_CPU")
+	c0=$(cpu_ticks "$t") b0=$(core_busy "$PROXY_CPU") a0=$(machine_busy)
 	nsx "$NS_CLI" $NICE_CMD $CLIENT_PIN wrk -t1 -c"$CONNS" -d"${DURATION}s" "$@" \
 		"http://${WEBIP_OF[$t]}:${WEBPORT_OF[$t]}/1k.html" >"$out" 2>&1 || { cat "$out" >&2; die "wrk failed"; }
-	c1=$(cpu_ticks "$t") b1=$(core_busy "$PROXY_CPU")
-	awk -v t="$t" -v m="$m" -v r="$r" -v cpu="$(( c1 - c0 ))" -v busy="$(( b1 - b0 ))" -v hz="$HZ" '
+	c1=$(cpu_ticks "$t") b1=$(core_busy "$PROXY_CPU") a1=$(machine_busy)
+	awk -v t="$t" -v m="$m" -v r="$r" -v cpu="$(( c1 - c0 ))" -v busy="$(( b1 - b0 ))" -v all="$(( a1 - a0 ))" -v hz="$HZ" '
 	/requests in/ { n = $1; s = $4; sub(/,$/, "", s); if (s ~ /ms$/) { sub(/ms$/, "", s); s /= 1000 } else if (s ~ /m$/) { sub(/m$/, "", s); s *= 60 } else sub(/s$/, "", s) }
 	/Socket errors:/ { for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+,?$/) { v = $i; sub(/,/, "", v); e += v } }
 	/Non-2xx/ { e += $NF }
-	END { printf "%s\t%s\t%s\t%d\t%.2f\t%.0f\t%d\t%.2f\t%.2f\n", t, m, r, n, s, n / s, e, cpu / hz, busy / hz }' "$out" >>"$RUNS"
+	END { printf "%s\t%s\t%s\t%d\t%.2f\t%.0f\t%d\t%.2f\t%.2f\t%.2f\n", t, m, r, n, s, n / s, e, cpu / hz, busy / hz, all / hz }' "$out" >>"$RUNS"
 	tail -1 "$RUNS" | awk -F'\t' '{printf "  %-7s %-9s #%s: %9.0f /s  errors %d  proxy cpu %.2fs\n", $1, $2, $3, $6, $7, $8}' >&2
 }
 run_iperf() { # TARGET MEASURE ROUND STREAMS
 	local t=$1 m=$2 r=$3 p=$4 c0 c1 out
 	out=$WORK/iperf.$t.$m.$r.json
-	c0=$(cpu_ticks "$t") b0=$(core_busy "$PROXY_CPU")
+	c0=$(cpu_ticks "$t") b0=$(core_busy "$PROXY_CPU") a0=$(machine_busy)
 	nsx "$NS_CLI" $NICE_CMD $CLIENT_PIN iperf3 -c "${IPERFIP_OF[$t]}" -p 5201 -t "$IPERF_TIME" -P "$p" -J \
 		>"$out" 2>&1 || { cat "$out" >&2; die "iperf3 failed"; }
-	c1=$(cpu_ticks "$t") b1=$(core_busy "$PROXY_CPU")
-	python3 - "$out" "$t" "$m" "$r" "$(( c1 - c0 ))" "$HZ" "$(( b1 - b0 ))" >>"$RUNS" <<-'EOF'
+	c1=$(cpu_ticks "$t") b1=$(core_busy "$PROXY_CPU") a1=$(machine_busy)
+	python3 - "$out" "$t" "$m" "$r" "$(( c1 - c0 ))" "$HZ" "$(( b1 - b0 ))" "$(( a1 - a0 ))" >>"$RUNS" <<-'EOF'
 	import json, sys
 	j = json.load(open(sys.argv[1])); e = j["end"]["sum_received"]
-	print("%s\t%s\t%s\t%d\t%.2f\t%.0f\t%d\t%.2f\t%.2f" % (sys.argv[2], sys.argv[3], sys.argv[4], e["bytes"],
+	print("%s\t%s\t%s\t%d\t%.2f\t%.0f\t%d\t%.2f\t%.2f\t%.2f" % (sys.argv[2], sys.argv[3], sys.argv[4], e["bytes"],
 	      e["seconds"], e["bits_per_second"], j["end"]["sum_sent"].get("retransmits", 0),
-	      int(sys.argv[5]) / int(sys.argv[6]), int(sys.argv[7]) / int(sys.argv[6])))
+	      int(sys.argv[5]) / int(sys.argv[6]), int(sys.argv[7]) / int(sys.argv[6]),
+	      int(sys.argv[8]) / int(sys.argv[6])))
 	EOF
 	sleep 0.5 # the iperf3 server takes a moment to accept the next test
 	tail -1 "$RUNS" | awk -F'\t' '{printf "  %-7s %-9s #%s: %9.2f Gbit/s  retransmits %d  proxy cpu %.2fs\n", $1, $2, $3, $6 / 1e9, $7, $8}' >&2
@@ -388,7 +397,7 @@ echo "svcfwd vs HAProxy $("$HAPROXY" -v | awk 'NR == 1 {print $3}') vs direct; k
 echo "proxies on CPU $PROXY_CPU, wrk/iperf3 client on CPU $CLIENT_CPU, pods ${POD_CPU:+on CPU $POD_CPU}${POD_CPU:-unpinned}; $ROUNDS round(s), medians; ${NICE_CMD:-no nice}"
 echo "load average before: $LOAD0, after: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews the numbers)"
 echo "commands (client runs in netns client, proxies in netns node; ADDR:PORT = svcfwd $VIP:80 (iperf $VIP:5201),"
-echo "  haproxy $HAVIP:80 (iperf $HAVIP:5201), direct ${POD_IPS[0]}:8080 (iperf ${POD_IPS[2]}:5201)):"
+echo "  haproxy $HAVIP:80 (iperf $HAVIP:5201), direct ${POD_IPS[0]}:8081 (iperf ${POD_IPS[2]}:5201)):"
 echo "  svcfwd:    ${NICE_CMD:+$NICE_CMD }$PROXY_PIN $SVCFWD_CMD$([ "$HAVE_SVCFWD" = 1 ] || echo '   [not run: binary missing]')"
 echo "  haproxy:   ${NICE_CMD:+$NICE_CMD }$PROXY_PIN $HAPROXY_CMD   (mode tcp, option splice-auto, nbthread 1, roundrobin 2 servers)"
 echo "  pods:      nginx $("$NGINX" -v 2>&1 | sed 's|.*/||') worker_processes 1, access_log off, keepalive_requests 1e8, 1 KiB file; iperf3 -s"
@@ -396,7 +405,8 @@ echo "  keepalive: ${NICE_CMD:+$NICE_CMD }$WRK_KA"
 echo "  close:     ${NICE_CMD:+$NICE_CMD }$WRK_CL"
 echo "  iperf:     ${NICE_CMD:+$NICE_CMD }$IPERF    (N = 1, 4)"
 echo "  cpu:       utime+stime of the proxy process (/proc/PID/stat) across each run; \"core busy (all)\": every"
-echo "             non-idle tick of CPU $PROXY_CPU (/proc/stat: proxy, softirq, pods, anything else)"
+echo "             non-idle tick of CPU $PROXY_CPU (/proc/stat: proxy, softirq, pods, anything else); \"machine\":"
+echo "             every non-idle tick of every CPU (client, proxy, pods, softirq: a kernel fast path's too)"
 python3 - "$RUNS" "$HAVE_SVCFWD" <<'PYEOF'
 import csv, statistics, sys
 runs = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
@@ -415,23 +425,29 @@ def s_per_gb(r): return float(r["cpu_s"]) / (int(r["count"]) / 1e9) if int(r["co
 def core(r): return 100 * float(r["cpu_s"]) / float(r["secs"])
 def errs(r): return float(r["errors"])
 def busy(r): return 100 * float(r["core_busy_s"]) / float(r["secs"])
+def m_us_per(r): return float(r["machine_s"]) / int(r["count"]) * 1e6 if int(r["count"]) else nan
+def m_s_per_gb(r): return float(r["machine_s"]) / (int(r["count"]) / 1e9) if int(r["count"]) else nan
 
 rows = [
     ("keep-alive: requests/s", "keepalive", rate, "{:.0f}", True),
     ("keep-alive: proxy CPU us/request", "keepalive", us_per, "{:.2f}", False),
     ("keep-alive: proxy CPU % of core", "keepalive", core, "{:.0f}", False),
     ("keep-alive: proxy core busy % (all)", "keepalive", busy, "{:.0f}", True),
+    ("keep-alive: machine CPU us/request", "keepalive", m_us_per, "{:.2f}", True),
     ("conn:close: connections/s", "close", rate, "{:.0f}", True),
     ("conn:close: proxy CPU us/connection", "close", us_per, "{:.2f}", False),
     ("conn:close: proxy CPU % of core", "close", core, "{:.0f}", False),
     ("conn:close: socket errors + non-2xx", "close", errs, "{:.0f}", True),
     ("conn:close: proxy core busy % (all)", "close", busy, "{:.0f}", True),
+    ("conn:close: machine CPU us/connection", "close", m_us_per, "{:.2f}", True),
     ("iperf3 -P 1: Gbit/s", "iperf1", gbit, "{:.2f}", True),
     ("iperf3 -P 1: proxy CPU s/GB", "iperf1", s_per_gb, "{:.3f}", False),
     ("iperf3 -P 1: retransmits", "iperf1", errs, "{:.0f}", True),
+    ("iperf3 -P 1: machine CPU s/GB", "iperf1", m_s_per_gb, "{:.3f}", True),
     ("iperf3 -P 4: Gbit/s", "iperf4", gbit, "{:.2f}", True),
     ("iperf3 -P 4: proxy CPU s/GB", "iperf4", s_per_gb, "{:.3f}", False),
     ("iperf3 -P 4: proxy core busy % (all)", "iperf4", busy, "{:.0f}", True),
+    ("iperf3 -P 4: machine CPU s/GB", "iperf4", m_s_per_gb, "{:.3f}", True),
 ]
 fmt = "{:<38} {:>10} {:>10} {:>10} {:>10} {:>10}"
 print(fmt.format("(medians)", *T, "fwd/hap", "fwd/direct"))

@@ -265,6 +265,7 @@ resolve_members(const struct fwd_plan_pool *pp)
 	for (size_t i = 0; i < pp->n_targets; i++) {
 		m[i].ip = pp->targets[i].ip;
 		m[i].port = pp->targets[i].port;
+		m[i].local = pp->targets[i].local;
 	}
 	return m;
 }
@@ -277,7 +278,8 @@ same_targets(const struct fwd_pool *p, const struct fwd_plan_pool *pp)
 	if (p->n_members != pp->n_targets || p->members == NULL)
 		return false;
 	for (size_t i = 0; i < pp->n_targets; i++) {
-		if (!member_is(&p->members[i], &pp->targets[i].ip, pp->targets[i].port))
+		if (!member_is(&p->members[i], &pp->targets[i].ip, pp->targets[i].port) ||
+		    p->members[i].local != pp->targets[i].local)
 			return false;
 	}
 	return true;
@@ -292,7 +294,8 @@ set_members(struct fwd_pools *ps, struct fwd_pool *p, struct fwd_member *m, size
 	bool same = p->n_members == n;
 
 	for (size_t j = 0; same && j < n; j++)
-		same = member_is(&p->members[j], &m[j].ip, m[j].port);
+		same = member_is(&p->members[j], &m[j].ip, m[j].port) &&
+		       p->members[j].local == m[j].local;
 	free(p->members);
 	p->members = m;
 	p->n_members = (uint32_t)n;

@@ -267,6 +267,7 @@ close_listener(struct fwd_server *s, struct fwd_listener *l)
 {
 	if (l->proto == CLUSTER_UDP)
 		fwd_udp_listener_gone(s, l);
+	fwd_nat_listener_gone(s, l);
 	set_unbound(s, l, false);
 	s->n_local -= l->local;
 	if (l->fd >= 0)
@@ -434,6 +435,7 @@ leave_local(struct fwd_server *s, struct fwd_listener *l, struct changes *c)
 		fwd_udp_listener_gone(s, l);
 	l->local = true;
 	s->n_local++;
+	fwd_nat_listener(s, l);
 	log_msg(LL_INFO, "%s: served by a local process, left to it", fwd_listen_label(l, label));
 	return true;
 }
@@ -466,6 +468,7 @@ fwd_listen_sync_local(struct fwd_server *s)
 			continue;
 		l->local = false;
 		s->n_local--;
+		fwd_nat_listener(s, l);
 		set_unbound(s, l, true);
 		log_msg(LL_INFO, "%s: no longer served by a local process, svcfwd serves it",
 		        fwd_listen_label(l, label));
@@ -535,6 +538,7 @@ fwd_listen_update(struct fwd_server *s, const struct fwd_delta *d)
 			l->pool = fwd_pool_ref(pool);
 		}
 		l->gen = s->listen_gen;
+		fwd_nat_listener(s, l);
 		/* The ranges admitted the flows it has: those they no longer admit end now. (A
 		 * TCP connection, like a conntrack entry under kube-proxy, carries on.) */
 		if (ranges_changed && l->proto == CLUSTER_UDP)

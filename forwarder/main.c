@@ -135,6 +135,12 @@ apply_plan(struct builder_item *item, void *arg)
 
 	atomic_store(&n->delta->taken, true);
 	st = fwd_pools_update(&s->pools, d->pools, d->n_pools, d->gone, d->n_gone, d->full);
+	for (size_t i = 0; st == SVC_OK && s->nat != NULL && i < d->n_pools; i++) {
+		struct fwd_pool *p = fwd_pools_find(&s->pools, d->pools[i]->key);
+
+		if (p != NULL)
+			fwd_nat_pool_changed(s, p);
+	}
 	t1 = now_ns();
 	if (st == SVC_OK)
 		st = fwd_listen_update(s, d);
@@ -204,6 +210,31 @@ on_sweep(evutil_socket_t fd, short what, void *arg)
 	fwd_udp_sweep(s, now);
 	fwd_pools_expire(&s->pools, now);
 	fwd_listen_sync_local(s);
+	if (s->nat != NULL)
+		s->nat_ifs = fwd_nat_attach(s->nat);
+}
+
+/* The fast path, unless --no-fast-path or it cannot load: then the relay takes everything. */
+static void
+start_fast_path(struct fwd_server *s)
+{
+	char err[256];
+
+	htab_init(&s->nat_pools);
+	if (s->opts.no_fast_path) {
+		log_msg(LL_INFO, "--no-fast-path: every service is relayed");
+		return;
+	}
+	if (fwd_nat_open(s->opts.max_flows + s->opts.max_conns, &s->nat, err, sizeof(err)) !=
+	    SVC_OK) {
+		log_msg(LL_WARN, "fast path unavailable: %s; every service is relayed", err);
+		return;
+	}
+	s->nat_ifs = fwd_nat_attach(s->nat);
+	log_msg(LL_INFO,
+	        "fast path: a tc program on %zu interfaces rewrites flows to local endpoints "
+	        "of ClusterIPs and LoadBalancer IPs in the kernel",
+	        s->nat_ifs);
 }
 
 /* Sockets are the forwarder's working material: take all the kernel allows. */
@@ -255,6 +286,7 @@ main(int argc, char **argv)
 	fwd_fds_init(&s->fds, getrlimit(RLIMIT_NOFILE, &rl) == 0 ? (size_t)rl.rlim_cur : 1024);
 	if (fwd_tcp_init(s) != SVC_OK || fwd_udp_init(s) != SVC_OK || fwd_listen_init(s) != SVC_OK)
 		goto done;
+	start_fast_path(s);
 	if (daemon_signals_start(s->base, &s->builder, s->opts.zones, &sig) != SVC_OK)
 		goto done;
 	s->sweep_ev = event_new(s->base, -1, EV_PERSIST, on_sweep, s);
@@ -308,6 +340,10 @@ done:
 	daemon_http_stop(s->http);
 	fwd_tcp_deinit(s);
 	fwd_listen_close_all(s);
+	fwd_nat_close(s->nat); /* after the listeners: they took their entries out */
+	s->nat = NULL;
+	htab_deinit(&s->nat_pools);
+	free(s->nat_free);
 	fwd_health_close_all(s);
 	fwd_udp_deinit(s);
 	fwd_pools_deinit(&s->pools);

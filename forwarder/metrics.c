@@ -4,6 +4,7 @@
 #include <event2/buffer.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "svcfwd.h"
@@ -34,16 +35,71 @@ pool_sample(struct evbuffer *b, const char *name, const struct fwd_pool *p, uint
 	                    fwd_scope_str(p->scope), p->family, (unsigned long)v);
 }
 
+/* The fast path's counters of a pool, read once per scrape. */
+struct nat_snap {
+	const struct fwd_pool *p;
+	struct fnat_stats st;
+};
+
+static int
+snap_cmp(const void *a, const void *b)
+{
+	uintptr_t x = (uintptr_t)((const struct nat_snap *)a)->p,
+	          y = (uintptr_t)((const struct nat_snap *)b)->p;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Each pool the fast path has, with its counters, sorted by pool; *N of them. NULL: none. */
+static struct nat_snap *
+nat_snapshot(const struct fwd_server *s, size_t *n)
+{
+	struct htab_iter it;
+	struct nat_snap *v;
+	size_t k = 0;
+
+	*n = 0;
+	if (s->nat == NULL || s->pools.table.n == 0)
+		return NULL;
+	v = calloc(s->pools.table.n, sizeof(*v));
+	if (v == NULL)
+		return NULL;
+	for (struct htab_node *h = htab_first(&it, &s->pools.table); h != NULL;
+	     h = htab_iter_next(&it)) {
+		const struct fwd_pool *p = htab_item(h, struct fwd_pool, node);
+		uint32_t id;
+
+		if (fwd_nat_pool_id(s, p, &id) && fwd_nat_pool_stats(s->nat, id, &v[k].st))
+			v[k++].p = p;
+	}
+	qsort(v, k, sizeof(*v), snap_cmp);
+	*n = k;
+	return v;
+}
+
+#define NO_NAT ((size_t)-1)
+
+/* Each pool's FIELD (at OFFSET), plus the fast path's (at NAT_OFFSET in struct fnat_stats,
+ * unless NO_NAT) when it has the pool. */
 static void
-pool_metric(struct evbuffer *b, const struct fwd_pools *ps, const char *name, size_t offset)
+pool_metric(struct evbuffer *b, const struct fwd_pools *ps, const struct nat_snap *snap,
+            size_t n_snap, const char *name, size_t offset, size_t nat_offset)
 {
 	struct htab_iter it;
 
 	for (struct htab_node *n = htab_first(&it, &ps->table); n != NULL;
 	     n = htab_iter_next(&it)) {
 		const struct fwd_pool *p = htab_item(n, struct fwd_pool, node);
+		uint64_t v = *(const uint64_t *)((const char *)p + offset);
+		struct nat_snap key = {.p = p};
+		const struct nat_snap *k =
+		        nat_offset != NO_NAT && n_snap > 0
+		                ? bsearch(&key, snap, n_snap, sizeof(*snap), snap_cmp)
+		                : NULL;
 
-		pool_sample(b, name, p, *(const uint64_t *)((const char *)p + offset));
+		if (k != NULL)
+			v += *(const uint64_t *)((const char *)&k->st + nat_offset);
+		pool_sample(b, name, p, v);
 	}
 }
 
@@ -65,11 +121,13 @@ backend_metric(struct evbuffer *b, const struct fwd_backends *bs, const char *na
 	}
 }
 
-#define POOL(b, ps, name, help, type, field)                                                       \
+#define POOL(b, ps, name, help, type, field, nat_offset)                                           \
 	do {                                                                                       \
 		prom_family(b, name, type, help);                                                  \
-		pool_metric(b, ps, name, offsetof(struct fwd_pool, field));                        \
+		pool_metric(b, ps, snap, n_snap, name, offsetof(struct fwd_pool, field),           \
+		            nat_offset);                                                           \
 	} while (0)
+#define NAT(field) offsetof(struct fnat_stats, field)
 #define BACKEND(b, bs, name, help, type, field, u32)                                               \
 	do {                                                                                       \
 		prom_family(b, name, type, help);                                                  \
@@ -96,7 +154,7 @@ struct snapshot {
 	        reply_errors, conns, accepted, accept_errors, accept_pauses, idle_closed, spliced,
 	        pipes, flows, flows_created, flows_expired, flows_evicted, flows_answered, aside,
 	        generation, udp_sockets, flows_no_socket, udp_send_drops, udp_strays, fd_limit,
-	        fd_budget;
+	        fd_budget, nat_on, nat_ifs, nat_dests, nat_failed;
 	uint64_t node_registered, node_registrations, node_renewals, node_failures;
 	uint64_t probed_pods, probes, probed_ready, probe_attempts, probe_sockets, status_writes,
 	        status_failures;
@@ -165,6 +223,17 @@ static const struct prom_scalar scalars[] = {
          "Descriptors that listeners, TCP connections and UDP sockets may hold together; the "
          "rest is the process's own.",
          S(fd_budget)},
+        {"svcfwd_fast_path", true,
+         "1: the tc program rewrites flows to local endpoints in the kernel; 0: the relay "
+         "takes everything.",
+         S(nat_on)},
+        {"svcfwd_fast_path_interfaces", true, "Interfaces the fast path is attached to.",
+         S(nat_ifs)},
+        {"svcfwd_fast_path_destinations", true,
+         "Service addresses and ports the fast path takes (the rest are relayed).", S(nat_dests)},
+        {"svcfwd_fast_path_map_failures_total", false,
+         "Destinations or endpoint lists the fast path's maps would not take (relayed).",
+         S(nat_failed)},
         {"svcfwd_endpoints_set_aside", true, "Endpoints set aside after failures.", S(aside)},
         {"svcfwd_model_generation", true, "The model applied last.", S(generation)},
 };
@@ -208,30 +277,40 @@ fwd_metrics_text(void *server, struct evbuffer *b)
 	struct fwd_server *s = server;
 	const struct fwd_pools *ps = &s->pools;
 	struct snapshot v;
-	uint64_t used[FWD_FD_KINDS], share[FWD_FD_KINDS];
+	uint64_t used[FWD_FD_KINDS], share[FWD_FD_KINDS], nat[FNAT_C_COUNTERS];
+	struct nat_snap *snap;
+	size_t n_snap;
 	struct counts lc = {0};
 	uint64_t now = now_ms();
 	struct htab_iter it;
 	size_t aside = 0;
 
 	fwd_listen_each(s, count_listener, &lc);
+	snap = nat_snapshot(s, &n_snap);
 	POOL(b, ps, "svcfwd_service_connections_total",
-	     "TCP connections relayed, or UDP flows started, per service port.", "counter", conns);
+	     "TCP connections relayed, or UDP flows started, per service port (the fast path's "
+	     "included).",
+	     "counter", conns, NAT(flows));
 	POOL(b, ps, "svcfwd_service_received_bytes_total", "Bytes from clients.", "counter",
-	     bytes_in);
-	POOL(b, ps, "svcfwd_service_sent_bytes_total", "Bytes to clients.", "counter", bytes_out);
+	     bytes_in, NAT(bytes_in));
+	POOL(b, ps, "svcfwd_service_sent_bytes_total", "Bytes to clients.", "counter", bytes_out,
+	     NAT(bytes_out));
 	POOL(b, ps, "svcfwd_service_connect_failures_total",
-	     "Connects to an endpoint that failed (refused or timed out).", "counter",
-	     connect_failures);
+	     "Connects to an endpoint that failed (refused or timed out; on the fast path, a SYN "
+	     "refused or unanswered, or ICMP unreachable).",
+	     "counter", connect_failures, NAT(failures));
 	POOL(b, ps, "svcfwd_service_retries_total",
-	     "Connects retried on another endpoint after a failure.", "counter", retries);
+	     "Connects retried on another endpoint after a failure.", "counter", retries, NO_NAT);
 	POOL(b, ps, "svcfwd_service_rejected_total",
 	     "Clients turned away: no endpoint answered, or a source range excluded them.",
-	     "counter", rejected);
-	POOL(b, ps, "svcfwd_service_received_packets_total", "UDP datagrams from clients.",
-	     "counter", packets_in);
-	POOL(b, ps, "svcfwd_service_sent_packets_total", "UDP datagrams to clients.", "counter",
-	     packets_out);
+	     "counter", rejected, NO_NAT);
+	POOL(b, ps, "svcfwd_service_received_packets_total",
+	     "UDP datagrams from clients (and on the fast path, TCP segments).", "counter",
+	     packets_in, NAT(packets_in));
+	POOL(b, ps, "svcfwd_service_sent_packets_total",
+	     "UDP datagrams to clients (and on the fast path, TCP segments).", "counter",
+	     packets_out, NAT(packets_out));
+	free(snap);
 	prom_family(b, "svcfwd_service_endpoints", "gauge", "Endpoints taking new traffic.");
 	for (struct htab_node *n = htab_first(&it, &ps->table); n != NULL;
 	     n = htab_iter_next(&it)) {
@@ -309,6 +388,10 @@ fwd_metrics_text(void *server, struct evbuffer *b)
 	        .udp_strays = s->stats.udp_strays,
 	        .fd_limit = s->fds.limit,
 	        .fd_budget = s->fds.budget,
+	        .nat_on = s->nat != NULL,
+	        .nat_ifs = s->nat != NULL ? s->nat_ifs : 0,
+	        .nat_dests = fwd_nat_dests(s),
+	        .nat_failed = s->nat_failed,
 	        .generation = s->reload.generation,
 	        .node_registered = (uint64_t)atomic_load(&s->agent_status.registered),
 	        .node_registrations = atomic_load(&s->agent_status.registrations),
@@ -329,6 +412,26 @@ fwd_metrics_text(void *server, struct evbuffer *b)
 	for (int k = 0; k < FWD_FD_KINDS; k++) {
 		used[k] = s->fds.used[k];
 		share[k] = s->fds.share[k];
+	}
+	if (s->nat != NULL) {
+		static const char *const names[FNAT_C_COUNTERS] = {
+		        [FNAT_C_FORWARD] = "forward",  [FNAT_C_REVERSE] = "reverse",
+		        [FNAT_C_PASS] = "relayed",     [FNAT_C_NEW] = "new_flow",
+		        [FNAT_C_REPICK] = "moved",     [FNAT_C_REFUSED] = "endpoint_refused",
+		        [FNAT_C_NO_ROUTE] = "no_route"};
+
+		fwd_nat_counters(s->nat, nat);
+		prom_family(
+		        b, "svcfwd_fast_path_packets_total", "counter",
+		        "Packets the fast path saw, by what it did: rewrote toward an endpoint "
+		        "(forward) or a client (reverse), left to the relay, started or moved a "
+		        "flow, found an endpoint refusing, found no route.");
+		for (int k = 0; k < FNAT_C_COUNTERS; k++) {
+			char labels[48];
+
+			snprintf(labels, sizeof(labels), "{event=\"%s\"}", names[k]);
+			prom_u64(b, "svcfwd_fast_path_packets_total", labels, nat[k]);
+		}
 	}
 	fd_kinds(b, "svcfwd_fd_used", "gauge", "Descriptors of the budget held, by kind.", used);
 	fd_kinds(b, "svcfwd_fd_share", "gauge",

@@ -81,6 +81,10 @@ static const struct opt options[] = {
         {"no-sklookup", 0, OPT_BOOL, F(no_sklookup),
          .help = "one socket per service address and port instead of an sk_lookup\nprogram "
                  "(which needs CAP_BPF, CAP_NET_ADMIN, Linux 5.9+)"},
+        {"no-fast-path", 0, OPT_BOOL, F(no_fast_path),
+         .help = "relay every service in the process: no tc program rewriting\npackets to "
+                 "local endpoints in the kernel (which needs\nCAP_BPF, CAP_NET_ADMIN, "
+                 "CAP_PERFMON, Linux 5.10+)"},
         {"no-splice", 0, OPT_BOOL, F(splice), .flags = OPT_NEGATE,
          .help = "copy through user space even for bulk transfers"},
         DAEMON_OPT_STATUS_DIR(struct fwd_opts, status_dir),

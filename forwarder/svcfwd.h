@@ -16,6 +16,7 @@
 #include "fwd_inc.h"
 #include "fwd_plan.h"
 #include "fwd_local.h"
+#include "fwd_nat.h"
 #include "fwd_pool.h"
 #include "fwd_sklookup.h"
 #include "htab.h"
@@ -41,7 +42,8 @@ struct fwd_opts {
 	uint16_t udp_answer_ports[16];
 	size_t n_udp_answer_ports;
 	bool no_route;
-	bool no_sklookup; /* one socket per service address and port, as without sk_lookup */
+	bool no_sklookup;  /* one socket per service address and port, as without sk_lookup */
+	bool no_fast_path; /* the relay only: no tc program (fwd_nat.h) */
 	bool splice;
 	bool check;
 };
@@ -75,6 +77,7 @@ struct fwd_listener {
 	struct lru flows;             /* the UDP flows of this destination (udp.c; order unused) */
 	struct lru_node unbound_node; /* in the server's unbound, while not bound */
 	bool in_unbound;
+	struct fwd_nat_pool *nat; /* the fast path takes it, to this pool (nat.c); NULL: not */
 };
 
 #define FWD_LABEL_LEN (NETADDR_STRLEN + 16)
@@ -137,6 +140,14 @@ struct fwd_server {
 	int reserve_fd; /* /dev/null, given up when descriptors run out */
 	struct event *resume_ev;
 	uint8_t *scratch; /* one read's worth */
+	/* The fast path (nat.c), when it loaded */
+	struct fwd_nat *nat;
+	struct htab nat_pools; /* struct fwd_nat_pool by pool */
+	uint32_t nat_last_id;
+	uint32_t *nat_free; /* ids given back */
+	size_t n_nat_free, cap_nat_free;
+	uint64_t nat_failed; /* destinations or pools the maps would not take */
+	size_t nat_ifs;      /* interfaces it is attached to */
 	/* UDP (udp.c) */
 	struct htab flows;     /* by listener, client and local address */
 	struct htab flow_ups;  /* the same, by the socket they send from and their endpoint */
@@ -192,6 +203,18 @@ void fwd_udp_sweep(struct fwd_server *s, uint64_t now);
 size_t fwd_udp_sockets(const struct fwd_server *s);
 /* Whether the socket of inode INO bound to ADDR:PORT is one of svcfwd's reply sockets. */
 bool fwd_udp_owns(struct fwd_server *s, const struct netaddr *addr, uint16_t port, uint64_t ino);
+
+/* nat.c: the fast path's destinations and pools. */
+struct fwd_nat_pool;
+/* Bring L's entry in line: in the maps when the fast path can take it, out otherwise. */
+void fwd_nat_listener(struct fwd_server *s, struct fwd_listener *l);
+void fwd_nat_listener_gone(struct fwd_server *s, struct fwd_listener *l);
+/* P's endpoints changed. */
+void fwd_nat_pool_changed(struct fwd_server *s, struct fwd_pool *p);
+/* Destinations the fast path takes. */
+size_t fwd_nat_dests(const struct fwd_server *s);
+/* P's id in the maps, if the fast path has it. */
+bool fwd_nat_pool_id(const struct fwd_server *s, const struct fwd_pool *p, uint32_t *id);
 
 /* health.c: healthCheckNodePort servers. */
 void fwd_health_update(struct fwd_server *s, const struct fwd_delta *d);

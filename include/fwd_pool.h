@@ -32,6 +32,7 @@
 struct fwd_member {
 	struct netaddr ip;
 	uint16_t port;
+	bool local; /* on this node (the fast path takes only these) */
 };
 
 struct fwd_backend {

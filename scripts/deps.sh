@@ -5,7 +5,7 @@ set -euo pipefail
 PACKAGES=(
 	build-essential cmake pkg-config dpkg-dev
 	libevent-dev libldns-dev libc-ares-dev libyaml-dev libcmocka-dev libjansson-dev
-	libssl-dev openssl
+	libssl-dev openssl libbpf-dev bpftool clang-14
 	etcd-server etcd-client
 	bind9-dnsutils knot knot-dnsutils ldnsutils nsd curl python3 iproute2 man-db
 	iperf3 prometheus

@@ -1,0 +1,365 @@
+/* fwd_nat.c -- the fast path's program and maps (fwd_nat.h), through libbpf and the skeleton
+ * bpftool makes of forwarder/bpf/fwd_nat.bpf.c at build time. */
+#include "fwd_nat.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#ifdef SVC_HAVE_FNAT
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <net/if.h>
+#include <unistd.h>
+
+#include "fwd_nat.skel.h"
+
+#define TC_HANDLE   0x5f5 /* svcfwd's filter on each interface: a restart replaces it */
+#define TC_PRIORITY 1
+#define MAX_IFS     4096
+
+struct fwd_nat {
+	struct fwd_nat_bpf *skel;
+	int prog_fd;
+	int services, pools, backends, flows, stats, counters;
+	int ncpu;
+	/* Interfaces attached: ifindex, and whether the clsact qdisc was ours to remove. */
+	struct {
+		int ifindex;
+		bool made_hook;
+		bool seen;
+	} ifs[MAX_IFS];
+	size_t n_ifs;
+};
+
+static int
+silent(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	(void)level;
+	(void)fmt;
+	(void)ap;
+	return 0;
+}
+
+enum svc_status
+fwd_nat_open(size_t max_flows, struct fwd_nat **out, char *err, size_t len)
+{
+	struct fwd_nat *n = calloc(1, sizeof(*n));
+	int rc;
+
+	*out = NULL;
+	if (n == NULL)
+		return SVC_ENOMEM;
+	libbpf_set_print(silent);
+	n->skel = fwd_nat_bpf__open();
+	if (n->skel == NULL) {
+		snprintf(err, len, "cannot open the program: %s", strerror(errno));
+		goto fail;
+	}
+	/* Two entries a flow, and room to spare: LRU evicts the oldest when full. */
+	if (max_flows < 1024)
+		max_flows = 1024;
+	bpf_map__set_max_entries(n->skel->maps.fnat_flows, (uint32_t)(2 * max_flows));
+	rc = fwd_nat_bpf__load(n->skel);
+	if (rc != 0) {
+		snprintf(err, len, "cannot load the program: %s%s", strerror(-rc),
+		         rc == -EPERM || rc == -EACCES
+		                 ? " (needs CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON)"
+		                 : "");
+		goto fail;
+	}
+	n->prog_fd = bpf_program__fd(n->skel->progs.fwd_nat_ingress);
+	n->services = bpf_map__fd(n->skel->maps.fnat_services);
+	n->pools = bpf_map__fd(n->skel->maps.fnat_pools);
+	n->backends = bpf_map__fd(n->skel->maps.fnat_backends);
+	n->flows = bpf_map__fd(n->skel->maps.fnat_flows);
+	n->stats = bpf_map__fd(n->skel->maps.fnat_svc_stats);
+	n->counters = bpf_map__fd(n->skel->maps.fnat_counters);
+	n->ncpu = libbpf_num_possible_cpus();
+	if (n->ncpu <= 0) {
+		snprintf(err, len, "cannot count the CPUs");
+		goto fail;
+	}
+	*out = n;
+	return SVC_OK;
+fail:
+	fwd_nat_bpf__destroy(n->skel);
+	free(n);
+	return SVC_EIO;
+}
+
+static void
+detach(struct fwd_nat *n, size_t i)
+{
+	struct bpf_tc_hook hook = {
+	        .sz = sizeof(hook), .ifindex = n->ifs[i].ifindex, .attach_point = BPF_TC_INGRESS};
+	struct bpf_tc_opts opts = {
+	        .sz = sizeof(opts), .handle = TC_HANDLE, .priority = TC_PRIORITY};
+
+	bpf_tc_detach(&hook, &opts);
+	if (n->ifs[i].made_hook) {
+		hook.attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS;
+		bpf_tc_hook_destroy(&hook);
+	}
+}
+
+void
+fwd_nat_close(struct fwd_nat *n)
+{
+	if (n == NULL)
+		return;
+	for (size_t i = 0; i < n->n_ifs; i++)
+		detach(n, i);
+	fwd_nat_bpf__destroy(n->skel);
+	free(n);
+}
+
+size_t
+fwd_nat_attach(struct fwd_nat *n)
+{
+	struct if_nameindex *ifs = if_nameindex();
+	size_t keep = 0;
+
+	if (ifs == NULL)
+		return n->n_ifs;
+	for (size_t i = 0; i < n->n_ifs; i++)
+		n->ifs[i].seen = false;
+	for (struct if_nameindex *it = ifs; it->if_index != 0; it++) {
+		struct bpf_tc_hook hook = {.sz = sizeof(hook),
+		                           .ifindex = (int)it->if_index,
+		                           .attach_point = BPF_TC_INGRESS};
+		struct bpf_tc_opts opts = {.sz = sizeof(opts),
+		                           .prog_fd = n->prog_fd,
+		                           .handle = TC_HANDLE,
+		                           .priority = TC_PRIORITY,
+		                           .flags = BPF_TC_F_REPLACE};
+		bool found = false, made;
+		int rc;
+
+		if (strcmp(it->if_name, "lo") == 0)
+			continue;
+		for (size_t i = 0; i < n->n_ifs && !found; i++) {
+			if (n->ifs[i].ifindex == (int)it->if_index) {
+				n->ifs[i].seen = true;
+				found = true;
+			}
+		}
+		if (found || n->n_ifs == MAX_IFS)
+			continue;
+		rc = bpf_tc_hook_create(&hook);
+		if (rc != 0 && rc != -EEXIST)
+			continue;
+		made = rc == 0;
+		if (bpf_tc_attach(&hook, &opts) != 0) {
+			if (made) {
+				hook.attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS;
+				bpf_tc_hook_destroy(&hook);
+			}
+			continue;
+		}
+		n->ifs[n->n_ifs].ifindex = (int)it->if_index;
+		n->ifs[n->n_ifs].made_hook = made;
+		n->ifs[n->n_ifs].seen = true;
+		n->n_ifs++;
+	}
+	if_freenameindex(ifs);
+	/* Those gone took their filter with them. */
+	for (size_t i = 0; i < n->n_ifs; i++) {
+		if (n->ifs[i].seen)
+			n->ifs[keep++] = n->ifs[i];
+	}
+	n->n_ifs = keep;
+	return n->n_ifs;
+}
+
+enum svc_status
+fwd_nat_pool_set(struct fwd_nat *n, uint32_t id, const struct fwd_member *m, size_t count,
+                 size_t old_count, uint32_t gen)
+{
+	struct fnat_pool pool = {.n = (uint32_t)count, .gen = gen};
+	struct fnat_stats *z;
+
+	/* The endpoints first, then the count: a packet reading the old count meanwhile finds an
+	 * endpoint of one list or the other. */
+	for (size_t i = 0; i < count; i++) {
+		struct fnat_be_key k = {.id = id, .idx = (uint32_t)i};
+		struct fnat_be be = {0};
+
+		memcpy(be.addr, m[i].ip.bytes, m[i].ip.family == NETADDR_V6 ? 16 : 4);
+		be.port = htons(m[i].port);
+		be.family = m[i].ip.family == NETADDR_V6 ? AF_INET6 : AF_INET;
+		be.flags = m[i].local ? FNAT_BE_LOCAL : 0;
+		if (bpf_map_update_elem(n->backends, &k, &be, BPF_ANY) != 0)
+			return SVC_EIO;
+	}
+	if (bpf_map_update_elem(n->pools, &id, &pool, BPF_ANY) != 0)
+		return SVC_EIO;
+	for (size_t i = count; i < old_count; i++) {
+		struct fnat_be_key k = {.id = id, .idx = (uint32_t)i};
+
+		bpf_map_delete_elem(n->backends, &k);
+	}
+	/* Its counters, at zero on every CPU, unless it has them already. */
+	z = calloc((size_t)n->ncpu, sizeof(*z));
+	if (z == NULL)
+		return SVC_ENOMEM;
+	bpf_map_update_elem(n->stats, &id, z, BPF_NOEXIST);
+	free(z);
+	return SVC_OK;
+}
+
+void
+fwd_nat_pool_del(struct fwd_nat *n, uint32_t id, size_t old_count)
+{
+	bpf_map_delete_elem(n->pools, &id);
+	for (size_t i = 0; i < old_count; i++) {
+		struct fnat_be_key k = {.id = id, .idx = (uint32_t)i};
+
+		bpf_map_delete_elem(n->backends, &k);
+	}
+	bpf_map_delete_elem(n->stats, &id);
+}
+
+static void
+dest_key(struct fnat_svc_key *k, enum cluster_proto proto, const struct netaddr *addr,
+         uint16_t port)
+{
+	memset(k, 0, sizeof(*k));
+	memcpy(k->addr, addr->bytes, addr->family == NETADDR_V6 ? 16 : 4);
+	k->port = htons(port);
+	k->family = addr->family == NETADDR_V6 ? AF_INET6 : AF_INET;
+	k->proto = proto == CLUSTER_UDP ? IPPROTO_UDP : IPPROTO_TCP;
+}
+
+enum svc_status
+fwd_nat_dest_set(struct fwd_nat *n, enum cluster_proto proto, const struct netaddr *addr,
+                 uint16_t port, uint32_t id)
+{
+	struct fnat_svc_key k;
+	struct fnat_svc v = {.id = id};
+
+	dest_key(&k, proto, addr, port);
+	return bpf_map_update_elem(n->services, &k, &v, BPF_ANY) == 0 ? SVC_OK : SVC_EIO;
+}
+
+void
+fwd_nat_dest_del(struct fwd_nat *n, enum cluster_proto proto, const struct netaddr *addr,
+                 uint16_t port)
+{
+	struct fnat_svc_key k;
+
+	dest_key(&k, proto, addr, port);
+	bpf_map_delete_elem(n->services, &k);
+}
+
+bool
+fwd_nat_pool_stats(struct fwd_nat *n, uint32_t id, struct fnat_stats *out)
+{
+	struct fnat_stats v[256];
+
+	memset(out, 0, sizeof(*out));
+	if (n->ncpu > 256 || bpf_map_lookup_elem(n->stats, &id, v) != 0)
+		return false;
+	for (int c = 0; c < n->ncpu; c++) {
+		out->flows += v[c].flows;
+		out->packets_in += v[c].packets_in;
+		out->bytes_in += v[c].bytes_in;
+		out->packets_out += v[c].packets_out;
+		out->bytes_out += v[c].bytes_out;
+		out->failures += v[c].failures;
+	}
+	return true;
+}
+
+void
+fwd_nat_counters(struct fwd_nat *n, uint64_t out[FNAT_C_COUNTERS])
+{
+	uint64_t v[256];
+
+	for (uint32_t k = 0; k < FNAT_C_COUNTERS; k++) {
+		out[k] = 0;
+		if (n->ncpu > 256 || bpf_map_lookup_elem(n->counters, &k, v) != 0)
+			continue;
+		for (int c = 0; c < n->ncpu; c++)
+			out[k] += v[c];
+	}
+}
+
+#else /* !SVC_HAVE_FNAT */
+
+struct fwd_nat {
+	int unused;
+};
+
+enum svc_status
+fwd_nat_open(size_t max_flows, struct fwd_nat **out, char *err, size_t len)
+{
+	(void)max_flows;
+	*out = NULL;
+	snprintf(err, len, "svcfwd was built without it (libbpf, clang or bpftool missing)");
+	return SVC_EIO;
+}
+
+void
+fwd_nat_close(struct fwd_nat *n)
+{
+	(void)n;
+}
+
+size_t
+fwd_nat_attach(struct fwd_nat *n)
+{
+	(void)n;
+	return 0;
+}
+
+enum svc_status
+fwd_nat_pool_set(struct fwd_nat *n, uint32_t id, const struct fwd_member *m, size_t count,
+                 size_t old_count, uint32_t gen)
+{
+	(void)n, (void)id, (void)m, (void)count, (void)old_count, (void)gen;
+	return SVC_EIO;
+}
+
+void
+fwd_nat_pool_del(struct fwd_nat *n, uint32_t id, size_t old_count)
+{
+	(void)n, (void)id, (void)old_count;
+}
+
+enum svc_status
+fwd_nat_dest_set(struct fwd_nat *n, enum cluster_proto proto, const struct netaddr *addr,
+                 uint16_t port, uint32_t id)
+{
+	(void)n, (void)proto, (void)addr, (void)port, (void)id;
+	return SVC_EIO;
+}
+
+void
+fwd_nat_dest_del(struct fwd_nat *n, enum cluster_proto proto, const struct netaddr *addr,
+                 uint16_t port)
+{
+	(void)n, (void)proto, (void)addr, (void)port;
+}
+
+bool
+fwd_nat_pool_stats(struct fwd_nat *n, uint32_t id, struct fnat_stats *out)
+{
+	(void)n, (void)id;
+	memset(out, 0, sizeof(*out));
+	return false;
+}
+
+void
+fwd_nat_counters(struct fwd_nat *n, uint64_t out[FNAT_C_COUNTERS])
+{
+	(void)n;
+	memset(out, 0, sizeof(uint64_t) * FNAT_C_COUNTERS);
+}
+
+#endif
