@@ -182,45 +182,62 @@ fwd_nat_pool_set(struct fwd_nat *n, uint32_t id, const struct fwd_member *m, siz
                  size_t old_count, uint32_t gen)
 {
 	struct fnat_pool pool = {.n = (uint32_t)count, .gen = gen};
-	struct fnat_stats *z;
+	size_t most = count > old_count ? count : old_count;
+	struct fnat_be_key *keys = calloc(most ? most : 1, sizeof(*keys));
+	struct fnat_be *bes = calloc(count ? count : 1, sizeof(*bes));
+	struct fnat_stats *z = calloc((size_t)n->ncpu, sizeof(*z));
+	enum svc_status st = SVC_ENOMEM;
+	uint32_t done;
 
-	/* The endpoints first, then the count: a packet reading the old count meanwhile finds an
-	 * endpoint of one list or the other. */
-	for (size_t i = 0; i < count; i++) {
-		struct fnat_be_key k = {.id = id, .idx = (uint32_t)i};
-		struct fnat_be be = {0};
-
-		memcpy(be.addr, m[i].ip.bytes, m[i].ip.family == NETADDR_V6 ? 16 : 4);
-		be.port = htons(m[i].port);
-		be.family = m[i].ip.family == NETADDR_V6 ? AF_INET6 : AF_INET;
-		be.flags = m[i].local ? FNAT_BE_LOCAL : 0;
-		if (bpf_map_update_elem(n->backends, &k, &be, BPF_ANY) != 0)
-			return SVC_EIO;
+	if (keys == NULL || bes == NULL || z == NULL)
+		goto out;
+	for (size_t i = 0; i < most; i++) {
+		keys[i].id = id;
+		keys[i].idx = (uint32_t)i;
 	}
+	for (size_t i = 0; i < count; i++) {
+		memcpy(bes[i].addr, m[i].ip.bytes, m[i].ip.family == NETADDR_V6 ? 16 : 4);
+		bes[i].port = htons(m[i].port);
+		bes[i].family = m[i].ip.family == NETADDR_V6 ? AF_INET6 : AF_INET;
+		bes[i].flags = m[i].local ? FNAT_BE_LOCAL : 0;
+	}
+	/* The endpoints first (one call), then the count: a packet reading the old count meanwhile
+	 * finds an endpoint of one list or the other. */
+	st = SVC_EIO;
+	done = (uint32_t)count;
+	if (count > 0 && bpf_map_update_batch(n->backends, keys, bes, &done, NULL) != 0)
+		goto out;
 	if (bpf_map_update_elem(n->pools, &id, &pool, BPF_ANY) != 0)
-		return SVC_EIO;
-	for (size_t i = count; i < old_count; i++) {
-		struct fnat_be_key k = {.id = id, .idx = (uint32_t)i};
-
-		bpf_map_delete_elem(n->backends, &k);
+		goto out;
+	if (old_count > count) {
+		done = (uint32_t)(old_count - count);
+		bpf_map_delete_batch(n->backends, keys + count, &done, NULL);
 	}
 	/* Its counters, at zero on every CPU, unless it has them already. */
-	z = calloc((size_t)n->ncpu, sizeof(*z));
-	if (z == NULL)
-		return SVC_ENOMEM;
 	bpf_map_update_elem(n->stats, &id, z, BPF_NOEXIST);
+	st = SVC_OK;
+out:
+	free(keys);
+	free(bes);
 	free(z);
-	return SVC_OK;
+	return st;
 }
 
 void
 fwd_nat_pool_del(struct fwd_nat *n, uint32_t id, size_t old_count)
 {
-	bpf_map_delete_elem(n->pools, &id);
-	for (size_t i = 0; i < old_count; i++) {
-		struct fnat_be_key k = {.id = id, .idx = (uint32_t)i};
+	struct fnat_be_key *keys = calloc(old_count ? old_count : 1, sizeof(*keys));
+	uint32_t done = (uint32_t)old_count;
 
-		bpf_map_delete_elem(n->backends, &k);
+	bpf_map_delete_elem(n->pools, &id);
+	if (keys != NULL) {
+		for (size_t i = 0; i < old_count; i++) {
+			keys[i].id = id;
+			keys[i].idx = (uint32_t)i;
+		}
+		if (old_count > 0)
+			bpf_map_delete_batch(n->backends, keys, &done, NULL);
+		free(keys);
 	}
 	bpf_map_delete_elem(n->stats, &id);
 }
