@@ -1,6 +1,7 @@
 /* nat.c -- which destinations the fast path takes (fwd_nat.h), kept in line with the listeners
- * and pools: a ClusterIP or LoadBalancer address and port, no source ranges, no session
- * affinity, not left to a local process. Each pool such a destination leads to gets an id in the
+ * and pools: a ClusterIP or LoadBalancer address and port, or a node port (on the zero
+ * address: any of the node's), with no source ranges, no session affinity, not left to a local
+ * process. Each pool such a destination leads to gets an id in the
  * program's maps, and its endpoints there; the id goes when the last destination leaves it. */
 #include <stdlib.h>
 #include <string.h>
@@ -88,8 +89,10 @@ np_put(struct fwd_server *s, struct fwd_nat_pool *np)
 static bool
 eligible(const struct fwd_server *s, const struct fwd_listener *l)
 {
-	return s->nat != NULL && !l->wildcard && !l->shared && !l->local &&
-	       (l->kind == FWD_CLUSTER_IP || l->kind == FWD_LOAD_BALANCER) && l->n_ranges == 0 &&
+	bool kind = l->wildcard ? l->kind == FWD_NODE_PORT
+	                        : l->kind == FWD_CLUSTER_IP || l->kind == FWD_LOAD_BALANCER;
+
+	return s->nat != NULL && kind && !l->shared && !l->local && l->n_ranges == 0 &&
 	       l->pool != NULL && l->pool->affinity_ms == 0;
 }
 

@@ -7,7 +7,9 @@
  *   - an endpoint out of the interface the client came in on (itself, or pods sharing a
  *     namespace: the relay gives them a source address of its own), fragments, IPv6
  *     extension headers,
- *   - services the maps do not hold (affinity, source ranges, node ports, no endpoint).
+ *   - services the maps do not hold (affinity, source ranges, no endpoint).
+ * A node port is held on the zero address: it matches a packet to any address of this node
+ * (the FIB says it is not to be forwarded).
  * A TCP endpoint that refuses a SYN (RST, ICMP) or leaves it unanswered is set aside; the
  * client's retransmitted SYN goes to another. A UDP flow moves when its endpoint leaves the
  * service or answers with ICMP unreachable. */
@@ -744,8 +746,16 @@ fwd_nat_ingress(struct __sk_buff *skb)
 	sk.family = p.family;
 	sk.proto = p.proto;
 	svc = bpf_map_lookup_elem(&fnat_services, &sk);
-	if (svc == NULL)
-		return TC_ACT_OK;
+	if (svc == NULL) {
+		/* A node port: the port on the zero address, for any address of this node. */
+		struct scratch *sc;
+
+		__builtin_memset(sk.addr, 0, 16);
+		svc = bpf_map_lookup_elem(&fnat_services, &sk);
+		if (svc == NULL || (sc = scratch()) == NULL ||
+		    fib(skb, sc, p.family, p.src, p.dst) != BPF_FIB_LKUP_RET_NOT_FWDED)
+			return TC_ACT_OK;
+	}
 	id = svc->id;
 	pool = bpf_map_lookup_elem(&fnat_pools, &id);
 	if (pool == NULL)

@@ -9,6 +9,7 @@
 #   - new connections take the pods in turn; a pod that stops listening (RST to a SYN) is set
 #     aside and the client's retried SYN reaches the other: every request succeeds, the failure
 #     is counted;
+#   - its node ports too, on node-a's address;
 #   - a service whose pod is on node-b, and one with sessionAffinity, are relayed;
 #   - when svcfwd stops, its filters leave every interface: nothing rewrites traffic any more.
 # With --no-fast-path the same client meets the relay (from=node-a).
@@ -38,13 +39,13 @@ spec:
   selector: {app: $3}
 ${4:+  $4
 }  ports:
-  - {name: http, port: 80, targetPort: 8080, protocol: TCP}
-  - {name: dns, port: 53, targetPort: 5300, protocol: UDP}
+  - {name: http, port: 80, targetPort: 8080, protocol: TCP${5:+, nodePort: $5}}
+  - {name: dns, port: 53, targetPort: 5300, protocol: UDP${6:+, nodePort: $6}}
 ---
 EOF
 }
 {
-	svc web "$VIP" web
+	svc web "$VIP" web "type: NodePort" 30180 30153
 	svc far "$FAR_VIP" far
 	svc sticky "$AFF_VIP" web "sessionAffinity: ClientIP"
 } >"$Z/svc.yaml"
@@ -100,8 +101,9 @@ if [ "$(metric svcfwd_fast_path)" != 1 ]; then
 fi
 expect_true "the fast path is attached to node-a's interfaces ($(metric svcfwd_fast_path_interfaces))" \
 	[ "$(metric svcfwd_fast_path_interfaces)" -ge 3 ]
-# web's and far's two ports; sticky (affinity) stays with the relay.
-expect_eq "it takes the ports of services without affinity" "$(metric svcfwd_fast_path_destinations)" 4
+# web's and far's two ports, and web's two node ports in both families; sticky (affinity) stays
+# with the relay.
+expect_eq "it takes the ports of services without affinity" "$(metric svcfwd_fast_path_destinations)" 8
 accepted0=$(metric svcfwd_tcp_accepted_total)
 out=$(for i in 1 2 3 4; do in_c curl -s -m 3 "http://$VIP/"; done)
 expect_eq "TCP from outside to the ClusterIP: rewritten in the kernel, the pods see the client, in turn" \
@@ -116,6 +118,10 @@ expect_true "UDP to the ClusterIP: answered from $VIP:53 ($out)" \
 expect_eq "... in the kernel: no UDP flow in the relay" \
 	"$(metric svcfwd_udp_flows) $(metric svcfwd_udp_flows_created_total)" "0 0"
 
+out=$(in_c curl -s -m 3 "http://10.251.0.1:30180/")
+expect_true "a node port on node-a's address: rewritten in the kernel too ($out)" \
+	grep -Eq "^pod=w[ab] port=8080 from=10.251.0.2$" <<<"$out"
+expect_eq "... not relayed" "$(metric svcfwd_tcp_accepted_total)" "$accepted0"
 out=$(in_c curl -s -m 3 "http://$FAR_VIP/")
 expect_eq "a service whose pod is on node-b is relayed (its replies would not come back through node-a)" \
 	"$out" "pod=wc port=8080 from=10.250.0.1"
