@@ -293,6 +293,12 @@ fwd_nat_pool_stats(struct fwd_nat *n, uint32_t id, struct fnat_stats *out)
 	return true;
 }
 
+int
+fwd_nat_prog_fd(const struct fwd_nat *n)
+{
+	return n->prog_fd;
+}
+
 void
 fwd_nat_counters(struct fwd_nat *n, uint64_t out[FNAT_C_COUNTERS])
 {
@@ -370,6 +376,13 @@ fwd_nat_pool_stats(struct fwd_nat *n, uint32_t id, struct fnat_stats *out)
 	(void)n, (void)id;
 	memset(out, 0, sizeof(*out));
 	return false;
+}
+
+int
+fwd_nat_prog_fd(const struct fwd_nat *n)
+{
+	(void)n;
+	return -1;
 }
 
 void
