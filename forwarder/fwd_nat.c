@@ -299,6 +299,19 @@ fwd_nat_prog_fd(const struct fwd_nat *n)
 	return n->prog_fd;
 }
 
+size_t
+fwd_nat_flow_entries(struct fwd_nat *n)
+{
+	struct fnat_ct_key k[2];
+	size_t count = 0;
+
+	/* Bounded: the walk ends with the table, which is bounded. */
+	for (int r = bpf_map_get_next_key(n->flows, NULL, &k[0]); r == 0;
+	     r = bpf_map_get_next_key(n->flows, &k[count % 2], &k[(count + 1) % 2]))
+		count++;
+	return count;
+}
+
 void
 fwd_nat_counters(struct fwd_nat *n, uint64_t out[FNAT_C_COUNTERS])
 {
@@ -383,6 +396,13 @@ fwd_nat_prog_fd(const struct fwd_nat *n)
 {
 	(void)n;
 	return -1;
+}
+
+size_t
+fwd_nat_flow_entries(struct fwd_nat *n)
+{
+	(void)n;
+	return 0;
 }
 
 void

@@ -39,6 +39,8 @@ void fwd_nat_dest_del(struct fwd_nat *n, enum cluster_proto proto, const struct 
                       uint16_t port);
 /* Pool ID's counters, summed over the CPUs; false: none. */
 bool fwd_nat_pool_stats(struct fwd_nat *n, uint32_t id, struct fnat_stats *out);
+/* Entries in the flow table (two a flow), counted by walking it: for tests. */
+size_t fwd_nat_flow_entries(struct fwd_nat *n);
 /* The program, for tests that run packets through it (BPF_PROG_TEST_RUN); -1 without one. */
 int fwd_nat_prog_fd(const struct fwd_nat *n);
 /* The program's counters (enum fnat_counter), summed over the CPUs. */

@@ -5,6 +5,8 @@
  *     right, out of the pods' interface; the endpoint's SYN-ACK comes back from the service;
  *   - a UDP datagram without a checksum keeps none, one with a checksum gets a right one;
  *   - an endpoint on another node, and a packet that starts no TCP connection, are left alone;
+ *   - the flow table is bounded: 6,000 clients through a table of 2,048 entries leave at most
+ *     2,048, and the newest clients' flows are there and work;
  *   - random packets (property): nothing not to a service is changed, whatever its bytes.
  * Needs root (a network namespace, CAP_BPF) and a kernel that loads the program: else skipped
  * (exit 77). */
@@ -248,6 +250,33 @@ test_remote_endpoint_relayed(void **state)
 	assert_memory_equal(out, in, len);
 }
 
+static void
+test_flow_table_bounded(void **state)
+{
+	uint8_t in[PKT_MAX], out[PKT_MAX];
+	struct fwd_member m;
+	char client[32];
+	size_t len, entries;
+	(void)state;
+
+	member(&m, "10.244.1.12", 5300, true);
+	assert_int_equal(fwd_nat_pool_set(nat, 4, &m, 1, 0, 1), SVC_OK);
+	dest(CLUSTER_UDP, "10.96.0.54", 53, 4);
+	for (int i = 0; i < 6000; i++) {
+		snprintf(client, sizeof(client), "10.251.%d.%d", 1 + i / 250, 1 + i % 250);
+		len = packet(in, IPPROTO_UDP, client, 42000, "10.96.0.54", 53, 0, true);
+		assert_int_equal(run(in, len, if_clients, out), TC_ACT_REDIRECT);
+	}
+	entries = fwd_nat_flow_entries(nat);
+	/* fwd_nat_open(1024): room for 2,048 entries, two a flow. */
+	assert_true(entries > 0 && entries <= 2048);
+	/* The last client's flow is there: its endpoint's answer goes back from the service. */
+	len = packet(in, IPPROTO_UDP, "10.244.1.12", 5300, client, 42000, 0, true);
+	assert_int_equal(run(in, len, if_pods, out), TC_ACT_REDIRECT);
+	assert_memory_equal(out + 14 + 12, "\x0a\x60\x00\x36", 4); /* 10.96.0.54 */
+	assert_true(checksums_ok(out, len));
+}
+
 /* Property: a packet to no service, whatever its bytes past a few fixed ones, comes out as it
  * went in, and the program lets it through. */
 static void
@@ -302,7 +331,7 @@ setup(void **state)
 	}
 	if (system("ip link set lo up && ip link add c0 type veth peer name c1 && "
 	           "ip link add p0 type veth peer name p1 && "
-	           "ip addr add 10.251.0.1/24 dev c0 && ip addr add 10.244.1.1/24 dev p0 && "
+	           "ip addr add 10.251.0.1/16 dev c0 && ip addr add 10.244.1.1/24 dev p0 && "
 	           "ip link set c0 up && ip link set c1 up && ip link set p0 up && "
 	           "ip link set p1 up && ip route add local 10.96.0.0/12 dev lo && "
 	           "sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.forwarding=1") != 0) {
@@ -333,6 +362,7 @@ main(void)
 	        cmocka_unit_test(test_tcp_both_ways),
 	        cmocka_unit_test(test_udp_checksums),
 	        cmocka_unit_test(test_remote_endpoint_relayed),
+	        cmocka_unit_test(test_flow_table_bounded),
 	        cmocka_unit_test(test_random_packets_untouched),
 	};
 
